@@ -28,9 +28,18 @@ function autoCandidates(): Array<Exclude<DeviceRequest, 'auto'>> {
   return ['cuda', 'cpu'];
 }
 
-const sessionOptions = (provider: string): ort.InferenceSession.SessionOptions => ({
+export interface SessionSettings {
+  /**
+   * 'all' in normal use. 'basic' keeps our ops as written: the extended fusions rewrite e.g. LayerNorm into a
+   * kernel whose epsilon attribute is float32, which is harmless in float32 but visible (~1e-9) in float64
+   * validation runs.
+   */
+  optimization: 'basic' | 'all';
+}
+
+const sessionOptions = (provider: string, settings: SessionSettings): ort.InferenceSession.SessionOptions => ({
   executionProviders: [provider],
-  graphOptimizationLevel: 'all',
+  graphOptimizationLevel: settings.optimization,
   logSeverityLevel: 3,
 });
 
@@ -38,12 +47,12 @@ const sessionOptions = (provider: string): ort.InferenceSession.SessionOptions =
  * Creates a session on the requested device; when that provider cannot start (missing libraries, no adapter),
  * says why in `notes` and falls back to CPU rather than failing the run.
  */
-export async function createSession(model: string | Uint8Array, device: DeviceRequest): Promise<SessionHandle> {
+export async function createSession(model: string | Uint8Array, device: DeviceRequest, settings: SessionSettings = { optimization: 'all' }): Promise<SessionHandle> {
   const candidates = device === 'auto' ? autoCandidates() : device === 'cpu' ? ['cpu' as const] : [device, 'cpu' as const];
   const notes: string[] = [];
   for (const provider of candidates) {
     try {
-      const options = sessionOptions(provider);
+      const options = sessionOptions(provider, settings);
       const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
       return { session, device: provider, notes };
     } catch (error) {
@@ -60,11 +69,11 @@ export async function createSession(model: string | Uint8Array, device: DeviceRe
 const sessionCache = new Map<string, Promise<SessionHandle>>();
 
 /** One session per (graph file, device): building a session for a large model takes seconds. */
-export function cachedSession(graphFile: string, device: DeviceRequest): Promise<SessionHandle> {
-  const key = `${graphFile}|${device}`;
+export function cachedSession(graphFile: string, device: DeviceRequest, settings: SessionSettings = { optimization: 'all' }): Promise<SessionHandle> {
+  const key = `${graphFile}|${device}|${settings.optimization}`;
   let handle = sessionCache.get(key);
   if (!handle) {
-    handle = createSession(graphFile, device);
+    handle = createSession(graphFile, device, settings);
     handle.catch(() => sessionCache.delete(key));
     sessionCache.set(key, handle);
   }

@@ -1,0 +1,48 @@
+import type { Value } from '../graph/builder';
+import { type Ops, raw } from '../graph/ops';
+
+/** Pieces of the forward pass that every decoder-only family shares. */
+
+/** Gathers rows of a (constant) table: embeddings, unembedding rows. Not differentiable (no weight gradients). */
+export function gatherRows(ops: Ops, table: Value, ids: Value): Value {
+  return ops.b.node('Gather', [table, ids], { axis: 0 }, { dtype: table.dtype, shape: [...ids.shape, table.shape[1]] });
+}
+
+/** The sequence length of ids [batch, seq] as an int64 scalar, and 0..seq-1 as a vector. */
+export function positionIds(ops: Ops, ids: Value): { length: Value; positions: Value } {
+  const b = ops.b;
+  const shape = raw.shapeOf(b, ids);
+  const length = b.node('Gather', [shape, b.constant('int64', [], [1])], { axis: 0 }, { dtype: 'int64', shape: [] });
+  const positions = b.node('Range', [b.constant('int64', [], [0]), length, b.constant('int64', [], [1])], {}, { dtype: 'int64', shape: [ids.shape[1]] });
+  return { length, positions };
+}
+
+/**
+ * Additive causal mask [seq, seq]: 0 on and below the diagonal, -1e9 above (exp underflows to exactly 0,
+ * like Hugging Face's finfo.min fill, without the NaN that -inf·0 would give in a product).
+ * With `window`, keys more than window-1 positions back are masked too (GPT-Neo local attention).
+ */
+export function causalMask(ops: Ops, length: Value, seqDim: Value['shape'][number], window?: number): Value {
+  const b = ops.b;
+  const square = b.node('Concat', [raw.unsqueeze(b, length, [0]), raw.unsqueeze(b, length, [0])], { axis: 0 }, { dtype: 'int64', shape: [2] });
+  const ones = b.node('ConstantOfShape', [square], { value: { scalarTensor: 1, dtype: b.floatType } }, { dtype: b.floatType, shape: [seqDim, seqDim] });
+  let blocked = b.node('Trilu', [ones, b.constant('int64', [], [1])], { upper: 1 }, { dtype: b.floatType, shape: [seqDim, seqDim] });
+  if (window !== undefined) {
+    const tooFar = b.node('Trilu', [ones, b.constant('int64', [], [-window])], { upper: 0 }, { dtype: b.floatType, shape: [seqDim, seqDim] });
+    blocked = raw.add(b, blocked, tooFar);
+  }
+  return raw.mul(b, blocked, b.scalar(-1e9));
+}
+
+/**
+ * Multi-head causal attention core. q, k, v: [batch, seq, heads, dHead] → z: [batch, seq, heads, dHead]
+ * (the per-head output before the output projection: TransformerLens' hook_z).
+ */
+export function attentionCore(ops: Ops, q: Value, k: Value, v: Value, mask: Value, scale: number): Value {
+  const qh = ops.transpose(q, [0, 2, 1, 3]); // [batch, heads, seq, dHead]
+  const kt = ops.transpose(k, [0, 2, 3, 1]); // [batch, heads, dHead, seq]
+  const vh = ops.transpose(v, [0, 2, 1, 3]);
+  const scores = ops.add(ops.scale(ops.matmul(qh, kt), scale), mask);
+  const pattern = ops.softmax(scores);
+  return ops.transpose(ops.matmul(pattern, vh), [0, 2, 1, 3]);
+}

@@ -1,0 +1,380 @@
+// Reading and writing the safetensors format (https://huggingface.co/docs/safetensors):
+//   8 bytes: little-endian u64 N = header length
+//   N bytes: UTF-8 JSON header { "__metadata__"?: {string: string}, "<name>": { dtype, shape, data_offsets: [begin, end] } }
+//   rest:    tensor data; data_offsets are relative to the first byte after the header.
+// Only safetensors are ever loaded: pickle files (pytorch_model.bin) can run code when unpickled.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { endianness } from 'node:os';
+import { InputError } from '../errors';
+
+export type SafetensorsDtype =
+  | 'F64' | 'F32' | 'F16' | 'BF16' | 'F8_E5M2' | 'F8_E4M3'
+  | 'I64' | 'I32' | 'I16' | 'I8'
+  | 'U64' | 'U32' | 'U16' | 'U8'
+  | 'BOOL';
+
+export interface TensorEntry {
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+  /** Absolute path of the file that holds the data. */
+  file: string;
+  /** Absolute byte offset of the data in that file. */
+  offset: number;
+  /** Length of the data in bytes. */
+  length: number;
+}
+
+const BYTES_PER_ELEMENT: Record<SafetensorsDtype, number> = {
+  F64: 8, F32: 4, F16: 2, BF16: 2, F8_E5M2: 1, F8_E4M3: 1,
+  I64: 8, I32: 4, I16: 2, I8: 1,
+  U64: 8, U32: 4, U16: 2, U8: 1,
+  BOOL: 1,
+};
+
+export function bytesPerElement(dtype: SafetensorsDtype): number {
+  return BYTES_PER_ELEMENT[dtype];
+}
+
+function isSafetensorsDtype(value: unknown): value is SafetensorsDtype {
+  return typeof value === 'string' && Object.hasOwn(BYTES_PER_ELEMENT, value);
+}
+
+/** The reference implementation refuses headers above 100 MB; a larger length means a corrupt or foreign file. */
+const MAX_HEADER_BYTES = 100_000_000;
+const HEADER_LENGTH_BYTES = 8;
+
+// Typed-array views below assume the file's little-endian layout matches the host's.
+if (endianness() !== 'LE') throw new Error('safetensors support needs a little-endian machine');
+
+/** Reads exactly `length` bytes at `position`, looping over short reads. */
+function readExactly(fd: number, length: number, position: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const read = fs.readSync(fd, bytes, done, Math.min(length - done, 1 << 30), position + done);
+    if (read === 0) break;
+    done += read;
+  }
+  return done === length ? bytes : bytes.subarray(0, done);
+}
+
+function describeJsonType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}
+
+function isNonNegativeInteger(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/** Reads and validates the header of one .safetensors file without reading any tensor data. */
+export function readSafetensorsHeader(file: string): { tensors: TensorEntry[]; metadata: Record<string, string> } {
+  const absoluteFile = path.resolve(file);
+  let fd: number;
+  try {
+    fd = fs.openSync(absoluteFile, 'r');
+  } catch (error) {
+    throw new InputError(`${file}: cannot open: ${(error as Error).message}`);
+  }
+  try {
+    const stats = fs.fstatSync(fd);
+    if (!stats.isFile()) throw new InputError(`${file}: not a file`);
+    const fileSize = stats.size;
+    if (fileSize < HEADER_LENGTH_BYTES) {
+      throw new InputError(`${file}: truncated: ${fileSize} bytes is too short for a safetensors file`);
+    }
+    const lengthBytes = readExactly(fd, HEADER_LENGTH_BYTES, 0);
+    const headerLength = Buffer.from(lengthBytes.buffer, lengthBytes.byteOffset, 8).readBigUInt64LE(0);
+    if (headerLength === 0n || headerLength > BigInt(MAX_HEADER_BYTES)) {
+      throw new InputError(`${file}: header length ${headerLength} is not plausible: not a safetensors file, or a corrupt one`);
+    }
+    const headerBytes = Number(headerLength);
+    const dataStart = HEADER_LENGTH_BYTES + headerBytes;
+    if (dataStart > fileSize) {
+      throw new InputError(`${file}: truncated: the header claims ${headerBytes} bytes but the file has only ${fileSize} bytes`);
+    }
+    const headerText = Buffer.from(readExactly(fd, headerBytes, HEADER_LENGTH_BYTES)).toString('utf8');
+
+    let header: unknown;
+    try {
+      header = JSON.parse(headerText);
+    } catch (error) {
+      throw new InputError(`${file}: the header is not valid JSON: ${(error as Error).message}`);
+    }
+    if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+      throw new InputError(`${file}: the header must be a JSON object, not ${describeJsonType(header)}`);
+    }
+
+    const metadata: Record<string, string> = {};
+    const tensors: TensorEntry[] = [];
+    for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
+      if (name === '__metadata__') {
+        if (typeof info !== 'object' || info === null || Array.isArray(info)) {
+          throw new InputError(`${file}: "__metadata__" must be an object of strings`);
+        }
+        for (const [key, value] of Object.entries(info as Record<string, unknown>)) {
+          if (typeof value !== 'string') throw new InputError(`${file}: "__metadata__.${key}" must be a string`);
+          metadata[key] = value;
+        }
+        continue;
+      }
+      tensors.push(parseTensorInfo(file, absoluteFile, name, info, dataStart, fileSize));
+    }
+    return { tensors, metadata };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function parseTensorInfo(file: string, absoluteFile: string, name: string, info: unknown, dataStart: number, fileSize: number): TensorEntry {
+  const where = `${file}: tensor "${name}"`;
+  if (typeof info !== 'object' || info === null || Array.isArray(info)) {
+    throw new InputError(`${where}: expected an object with dtype, shape and data_offsets`);
+  }
+  const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
+  if (!isSafetensorsDtype(dtype)) {
+    throw new InputError(`${where}: unsupported dtype ${JSON.stringify(dtype)} (supported: ${Object.keys(BYTES_PER_ELEMENT).join(', ')})`);
+  }
+  if (!Array.isArray(shape) || !shape.every(isNonNegativeInteger)) {
+    throw new InputError(`${where}: "shape" must be an array of non-negative integers`);
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegativeInteger) || offsets[0] > offsets[1]) {
+    throw new InputError(`${where}: "data_offsets" must be [begin, end] with 0 <= begin <= end`);
+  }
+  const [begin, end] = offsets as [number, number];
+  const elements = (shape as number[]).reduce((product, size) => product * size, 1);
+  const expectedLength = elements * BYTES_PER_ELEMENT[dtype];
+  if (end - begin !== expectedLength) {
+    throw new InputError(`${where}: data_offsets span ${end - begin} bytes but ${dtype}[${shape.join(', ')}] needs ${expectedLength}`);
+  }
+  if (dataStart + end > fileSize) {
+    throw new InputError(`${where} is truncated: its data ends at byte ${dataStart + end} but the file has only ${fileSize} bytes`);
+  }
+  return { name, dtype, shape: shape as number[], file: absoluteFile, offset: dataStart + begin, length: expectedLength };
+}
+
+const SINGLE_FILE = 'model.safetensors';
+const INDEX_FILE = 'model.safetensors.index.json';
+
+/**
+ * Maps every tensor name of a Hugging Face model folder to where its data lies.
+ * Like transformers, prefers model.safetensors over a sharded index when both exist.
+ */
+export function indexModelWeights(dir: string): Map<string, TensorEntry> {
+  let isDirectory = false;
+  try {
+    isDirectory = fs.statSync(dir).isDirectory();
+  } catch {
+    throw new InputError(`${dir}: model folder not found`);
+  }
+  if (!isDirectory) throw new InputError(`${dir}: expected a model folder, found a file`);
+
+  const singleFile = path.join(dir, SINGLE_FILE);
+  if (fs.existsSync(singleFile)) {
+    const weights = new Map<string, TensorEntry>();
+    for (const tensor of readSafetensorsHeader(singleFile).tensors) weights.set(tensor.name, tensor);
+    return weights;
+  }
+  const indexFile = path.join(dir, INDEX_FILE);
+  if (fs.existsSync(indexFile)) return indexShardedWeights(dir, indexFile);
+
+  const pickleFiles = fs.readdirSync(dir).filter((name) => name.endsWith('.bin') || name.endsWith('.pt') || name.endsWith('.pth'));
+  if (pickleFiles.length > 0) {
+    throw new InputError(
+      `${dir}: found ${pickleFiles.join(', ')} but no ${SINGLE_FILE}: only safetensors weights are loaded, never pickle files ` +
+        '(they can run code when loaded); convert the model, e.g. with save_pretrained(..., safe_serialization=True)',
+    );
+  }
+  throw new InputError(`${dir}: no ${SINGLE_FILE} or ${INDEX_FILE}: not a Hugging Face model folder with safetensors weights`);
+}
+
+function indexShardedWeights(dir: string, indexFile: string): Map<string, TensorEntry> {
+  let index: unknown;
+  try {
+    index = JSON.parse(fs.readFileSync(indexFile, 'utf8'));
+  } catch (error) {
+    throw new InputError(`${indexFile}: not valid JSON: ${(error as Error).message}`);
+  }
+  const weightMap = (index as { weight_map?: unknown } | null)?.weight_map;
+  if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {
+    throw new InputError(`${indexFile}: field "weight_map" must be an object mapping tensor names to shard files`);
+  }
+
+  const shards = new Map<string, Map<string, TensorEntry>>();
+  const weights = new Map<string, TensorEntry>();
+  for (const [name, shardName] of Object.entries(weightMap as Record<string, unknown>)) {
+    // Shards must be plain file names in the folder: an index must not point elsewhere on disk.
+    if (typeof shardName !== 'string' || shardName === '' || path.basename(shardName) !== shardName || shardName === '..') {
+      throw new InputError(`${indexFile}: "weight_map.${name}" must be the name of a shard file in the same folder`);
+    }
+    let shard = shards.get(shardName);
+    if (!shard) {
+      const shardFile = path.join(dir, shardName);
+      if (!fs.existsSync(shardFile)) throw new InputError(`${indexFile}: shard ${shardName} (for tensor "${name}") does not exist`);
+      shard = new Map(readSafetensorsHeader(shardFile).tensors.map((tensor) => [tensor.name, tensor]));
+      shards.set(shardName, shard);
+    }
+    const entry = shard.get(name);
+    if (!entry) throw new InputError(`${indexFile}: tensor "${name}" is not in its shard ${shardName}`);
+    weights.set(name, entry);
+  }
+  return weights;
+}
+
+/** Reads a floating-point tensor's data and widens it to float32 (F64 is narrowed). */
+export function readTensorAsFloat32(entry: TensorEntry): Float32Array {
+  const elements = entry.shape.reduce((product, size) => product * size, 1);
+  const fd = fs.openSync(entry.file, 'r');
+  let bytes: Uint8Array;
+  try {
+    bytes = readExactly(fd, entry.length, entry.offset);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (bytes.length !== entry.length) {
+    throw new InputError(`${entry.file}: tensor "${entry.name}" is truncated: the file changed after it was indexed`);
+  }
+  // `bytes` is a fresh, aligned buffer, so typed views over it are safe.
+  switch (entry.dtype) {
+    case 'F32':
+      return new Float32Array(bytes.buffer, 0, elements);
+    case 'F64':
+      return Float32Array.from(new Float64Array(bytes.buffer, 0, elements));
+    case 'F16': {
+      const halves = new Uint16Array(bytes.buffer, 0, elements);
+      const out = new Float32Array(elements);
+      for (let i = 0; i < elements; i++) out[i] = float16BitsToFloat32(halves[i]);
+      return out;
+    }
+    case 'BF16': {
+      const halves = new Uint16Array(bytes.buffer, 0, elements);
+      const widened = new Uint32Array(elements);
+      for (let i = 0; i < elements; i++) widened[i] = halves[i] << 16;
+      return new Float32Array(widened.buffer);
+    }
+    default:
+      throw new InputError(`${entry.file}: tensor "${entry.name}" has dtype ${entry.dtype}; a floating-point dtype (F32, F16, BF16, F64) is needed`);
+  }
+}
+
+// Scratch views for reinterpreting float32 bits.
+const scratchFloat = new Float32Array(1);
+const scratchBits = new Uint32Array(scratchFloat.buffer);
+
+/** float32 → IEEE half bits, rounding to nearest even; overflow gives ±Infinity, NaN stays NaN. */
+export function float32ToFloat16Bits(value: number): number {
+  scratchFloat[0] = value;
+  const bits = scratchBits[0];
+  const sign = (bits >>> 16) & 0x8000;
+  const exponent = (bits >>> 23) & 0xff;
+  const mantissa = bits & 0x7fffff;
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa !== 0 ? 0x200 | (mantissa >>> 13) : 0);
+  const halfExponent = exponent - 127 + 15;
+  if (halfExponent >= 0x1f) return sign | 0x7c00;
+  if (halfExponent <= 0) {
+    // Subnormal half (or zero): shift the full significand, implicit bit included, into place.
+    if (halfExponent < -10) return sign;
+    const significand = mantissa | 0x800000;
+    const shift = 14 - halfExponent;
+    let half = significand >>> shift;
+    const remainder = significand & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (remainder > halfway || (remainder === halfway && (half & 1) === 1)) half++;
+    return sign | half;
+  }
+  let half = (halfExponent << 10) | (mantissa >>> 13);
+  const remainder = mantissa & 0x1fff;
+  // A carry out of the mantissa correctly bumps the exponent (up to Infinity).
+  if (remainder > 0x1000 || (remainder === 0x1000 && (half & 1) === 1)) half++;
+  return sign | half;
+}
+
+export function float16BitsToFloat32(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >>> 10) & 0x1f;
+  const mantissa = bits & 0x3ff;
+  if (exponent === 0) return sign * mantissa * 2 ** -24;
+  if (exponent === 0x1f) return mantissa !== 0 ? NaN : sign * Infinity;
+  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+}
+
+/** float32 → bfloat16 bits (the top half of the float32), rounding to nearest even; NaN stays NaN. */
+export function float32ToBfloat16Bits(value: number): number {
+  scratchFloat[0] = value;
+  const bits = scratchBits[0];
+  if ((bits & 0x7f800000) === 0x7f800000 && (bits & 0x7fffff) !== 0) return (bits >>> 16) | 0x40;
+  const rounding = 0x7fff + ((bits >>> 16) & 1);
+  // Plain arithmetic: `bits + rounding` can pass 2^32 only for NaNs, handled above.
+  return Math.floor((bits + rounding) / 0x10000) & 0xffff;
+}
+
+export function bfloat16BitsToFloat32(bits: number): number {
+  scratchBits[0] = (bits & 0xffff) << 16;
+  return scratchFloat[0];
+}
+
+export interface TensorToWrite {
+  name: string;
+  dtype: 'F32' | 'F16' | 'BF16';
+  shape: number[];
+  data: Float32Array;
+}
+
+function encodeTensor(tensor: TensorToWrite): Uint8Array {
+  switch (tensor.dtype) {
+    case 'F32':
+      return new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
+    case 'F16':
+    case 'BF16': {
+      const convert = tensor.dtype === 'F16' ? float32ToFloat16Bits : float32ToBfloat16Bits;
+      const halves = new Uint16Array(tensor.data.length);
+      for (let i = 0; i < halves.length; i++) halves[i] = convert(tensor.data[i]);
+      return new Uint8Array(halves.buffer);
+    }
+  }
+}
+
+/** Writes float32 data as a safetensors file, converting to each tensor's dtype. */
+export function writeSafetensors(file: string, tensors: TensorToWrite[], metadata?: Record<string, string>): void {
+  // No prototype, so that a tensor named "__proto__" is an ordinary key.
+  const header: Record<string, unknown> = Object.create(null);
+  if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let dataLength = 0;
+  for (const tensor of tensors) {
+    if (tensor.name === '__metadata__' || Object.hasOwn(header, tensor.name)) {
+      throw new Error(`writeSafetensors: duplicate or reserved tensor name "${tensor.name}"`);
+    }
+    const elements = tensor.shape.reduce((product, size) => product * size, 1);
+    if (elements !== tensor.data.length) {
+      throw new Error(`writeSafetensors: tensor "${tensor.name}" has shape [${tensor.shape.join(', ')}] but ${tensor.data.length} values`);
+    }
+    const length = elements * BYTES_PER_ELEMENT[tensor.dtype];
+    header[tensor.name] = { dtype: tensor.dtype, shape: tensor.shape, data_offsets: [dataLength, dataLength + length] };
+    dataLength += length;
+  }
+
+  // The spec pads the header with spaces so that the data starts 8-byte aligned.
+  let headerText = JSON.stringify(header);
+  const unpadded = Buffer.byteLength(headerText, 'utf8');
+  headerText += ' '.repeat((8 - ((HEADER_LENGTH_BYTES + unpadded) % 8)) % 8);
+  const headerBytes = Buffer.from(headerText, 'utf8');
+  const prefix = Buffer.alloc(HEADER_LENGTH_BYTES);
+  prefix.writeBigUInt64LE(BigInt(headerBytes.length), 0);
+
+  const fd = fs.openSync(file, 'w');
+  try {
+    writeAll(fd, prefix);
+    writeAll(fd, headerBytes);
+    for (const tensor of tensors) writeAll(fd, encodeTensor(tensor));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+}

@@ -1,0 +1,132 @@
+import type { GraphBuilder, Value } from './graph/builder';
+import { Ops, raw } from './graph/ops';
+import { gradients } from './graph/autodiff';
+import type { GraphWeights } from './graph/weights';
+import { type Architecture, HOOK_KINDS, type HookKind } from './architectures/types';
+
+/**
+ * The two graphs the engine runs. Both take a batch of examples, right-padded to one length:
+ *   clean_ids, corrupted_ids  int64 [batch, seq]
+ *   last_position             float [batch, seq]  one-hot at each example's last real token (its answer position)
+ *   correct_ids, incorrect_ids int64 [batch]
+ * Right padding needs no attention mask: with causal attention a real token never attends to a later pad.
+ */
+
+export const ATTRIBUTION_OUTPUTS = {
+  cleanLogitDiff: 'clean_logit_diff',
+  corruptedLogitDiff: 'corrupted_logit_diff',
+  /** Per hook kind: grad·(clean − corrupted) summed over the hidden axis, [batch, layer, seq(, head)]. */
+  attribution: (kind: HookKind) => `attribution_${kind}`,
+} as const;
+
+export const PATCHING_INPUT = (kind: HookKind) => `patch_${kind}`;
+export const PATCHED_LOGIT_DIFF = 'patched_logit_diff';
+
+interface BatchInputs {
+  cleanIds: Value;
+  corruptedIds: Value;
+  lastPosition: Value;
+  correctIds: Value;
+  incorrectIds: Value;
+}
+
+function declareInputs(b: GraphBuilder): BatchInputs {
+  return {
+    cleanIds: b.input('clean_ids', 'int64', ['batch', 'seq']),
+    corruptedIds: b.input('corrupted_ids', 'int64', ['batch', 'seq']),
+    lastPosition: b.input('last_position', b.floatType, ['batch', 'seq']),
+    correctIds: b.input('correct_ids', 'int64', ['batch']),
+    incorrectIds: b.input('incorrect_ids', 'int64', ['batch']),
+  };
+}
+
+/** logit(correct) − logit(incorrect) at each example's last position, [batch]; logits are formed for those two tokens only. */
+function logitDiff(arch: Architecture, ops: Ops, w: GraphWeights, residual: Value, inputs: BatchInputs): Value {
+  const b = ops.b;
+  const selector = raw.unsqueeze(b, inputs.lastPosition, [1]); // [batch, 1, seq]
+  const last = arch.finalNorm(ops, w, ops.matmul(selector, residual)); // [batch, 1, dModel]
+  const direction = raw.sub(b, arch.unembeddingRows(ops, w, inputs.correctIds), arch.unembeddingRows(ops, w, inputs.incorrectIds));
+  return ops.reduceSum(ops.mul(last, raw.unsqueeze(b, direction, [1])), [1, 2], false);
+}
+
+type Activations = Record<HookKind, Value[]>;
+const emptyActivations = (): Activations => ({ resid_pre: [], z: [], attn_out: [], mlp_out: [] });
+
+/** Stacks per-layer tensors [batch, ...] into [batch, layer, ...]. */
+function stackLayers(b: GraphBuilder, perLayer: Value[]): Value {
+  const expanded = perLayer.map((v) => raw.unsqueeze(b, v, [1]));
+  const [first] = expanded;
+  return b.node('Concat', expanded, { axis: 1 }, { dtype: first.dtype, shape: [first.shape[0], perLayer.length, ...first.shape.slice(2)] });
+}
+
+/**
+ * Attribution patching in one graph: clean forward, corrupted forward with every hook tapped, backward of the
+ * per-example logit difference to the hooks only, and grad·(clean − corrupted) reduced over the hidden axis.
+ * The gradient is of LD itself; the host divides by n·(LD_clean − LD_corrupted) once all batches are in, which
+ * is exactly the gradient of the normalised metric (it is linear in LD) without knowing the baselines up front.
+ */
+export function buildAttributionGraph(arch: Architecture, b: GraphBuilder, w: GraphWeights): void {
+  const ops = new Ops(b);
+  const inputs = declareInputs(b);
+
+  const clean = emptyActivations();
+  const cleanResidual = arch.forward(ops, w, inputs.cleanIds, (kind, _layer, value) => {
+    clean[kind].push(value);
+    return value;
+  });
+  const cleanLd = logitDiff(arch, ops, w, cleanResidual, inputs);
+
+  const corrupted = emptyActivations();
+  const corruptedResidual = arch.forward(ops, w, inputs.corruptedIds, (kind, layer, value) => {
+    const tapped = ops.tap(value, `corrupted_${kind}_${layer}`);
+    corrupted[kind].push(tapped);
+    return tapped;
+  });
+  const corruptedLd = logitDiff(arch, ops, w, corruptedResidual, inputs);
+
+  const seed = b.node('ConstantOfShape', [raw.shapeOf(b, corruptedLd)], { value: { scalarTensor: 1, dtype: b.floatType } }, { dtype: b.floatType, shape: [...corruptedLd.shape] });
+  const taps = HOOK_KINDS.flatMap((kind) => corrupted[kind]);
+  const grads = gradients(ops, corruptedLd, seed, taps);
+
+  b.output(cleanLd, ATTRIBUTION_OUTPUTS.cleanLogitDiff);
+  b.output(corruptedLd, ATTRIBUTION_OUTPUTS.corruptedLogitDiff);
+  for (const kind of HOOK_KINDS) {
+    const perLayer = corrupted[kind].map((tap, layer) => {
+      const delta = raw.sub(b, clean[kind][layer], tap);
+      return raw.reduce(b, 'ReduceSum', raw.mul(b, grads.get(tap.name)!, delta), [-1], false);
+    });
+    b.output(stackLayers(b, perLayer), ATTRIBUTION_OUTPUTS.attribution(kind));
+  }
+}
+
+/**
+ * Exact activation patching: each batch row is a corrupted run in which the components selected by the
+ * patch_<kind> masks take their clean values, x ← x + m·(clean − x). Masks: z [batch, layer, seq, head],
+ * the others [batch, layer, seq]. One patched component per row gives the ground truth that attribution
+ * patching approximates.
+ */
+export function buildActivationPatchingGraph(arch: Architecture, b: GraphBuilder, w: GraphWeights): void {
+  const ops = new Ops(b);
+  const inputs = declareInputs(b);
+  const { nLayers, nHeads } = arch.spec;
+  const masks: Record<HookKind, Value> = {
+    resid_pre: b.input(PATCHING_INPUT('resid_pre'), b.floatType, ['batch', nLayers, 'seq']),
+    z: b.input(PATCHING_INPUT('z'), b.floatType, ['batch', nLayers, 'seq', nHeads]),
+    attn_out: b.input(PATCHING_INPUT('attn_out'), b.floatType, ['batch', nLayers, 'seq']),
+    mlp_out: b.input(PATCHING_INPUT('mlp_out'), b.floatType, ['batch', nLayers, 'seq']),
+  };
+
+  const clean = emptyActivations();
+  const cleanResidual = arch.forward(ops, w, inputs.cleanIds, (kind, _layer, value) => {
+    clean[kind].push(value);
+    return value;
+  });
+  const patchedResidual = arch.forward(ops, w, inputs.corruptedIds, (kind, layer, value) => {
+    const mask = masks[kind];
+    const layerMask = b.node('Gather', [mask, b.constant('int64', [], [layer])], { axis: 1 }, { dtype: mask.dtype, shape: [mask.shape[0], ...mask.shape.slice(2)] });
+    const m = raw.unsqueeze(b, layerMask, [layerMask.shape.length]);
+    return raw.add(b, value, raw.mul(b, m, raw.sub(b, clean[kind][layer], value)));
+  });
+  b.output(logitDiff(arch, ops, w, cleanResidual, inputs), ATTRIBUTION_OUTPUTS.cleanLogitDiff);
+  b.output(logitDiff(arch, ops, w, patchedResidual, inputs), PATCHED_LOGIT_DIFF);
+}
