@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { loadModel } from '../../src/engine/model/load';
 import { readDataset } from '../../src/engine/dataset/jsonl';
 import { runAttributionPatching, type Precision } from '../../src/engine/patching';
-import type { ExampleAttributions, Result } from '../../src/engine/result';
+import type { Result } from '../../src/engine/result';
+import { flattenAttributions } from '../support/attributions';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { requireTorchReference, runGpt2Reference, type ReferenceResponse } from '../support/reference';
 
@@ -47,15 +48,6 @@ function compare(actual: number[], expected: number[]): { error: number; scale: 
     scale = Math.max(scale, Math.abs(expected[i]));
   });
   return { error, scale };
-}
-
-export function flattenAttributions(list: ExampleAttributions[]): Record<'z' | 'resid_pre' | 'attn_out' | 'mlp_out', number[]> {
-  return {
-    z: list.flatMap((a) => a.z.flat(2)),
-    resid_pre: list.flatMap((a) => a.residPre.flat()),
-    attn_out: list.flatMap((a) => a.attnOut.flat()),
-    mlp_out: list.flatMap((a) => a.mlpOut.flat()),
-  };
 }
 
 function assertMatchesReference(result: Result, reference: ReferenceResponse, tolerance: number): void {
