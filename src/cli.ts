@@ -1,1 +1,101 @@
-console.log("cli placeholder")
+import { parseArgs } from 'node:util';
+import { relative } from 'node:path';
+import { InputError } from './engine/errors';
+import { loadModel } from './engine/model/load';
+import { readDataset } from './engine/dataset/jsonl';
+import { runAttributionPatching, type Precision } from './engine/patching';
+import { parseDevice, releaseSessions } from './engine/runtime';
+import { type Result, topHeads, writeResultAtomically } from './engine/result';
+
+const USAGE = `Usage:
+  atp patch --model DIR --data FILE --out FILE [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float64] [--top K]
+
+Runs attribution patching over a dataset (JSONL, one {"clean", "corrupted", "correct", "incorrect"} object per
+line) with a model folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json), and writes the
+Result JSON to --out (atomically: a failed run leaves the previous file as it was). Progress goes to stderr.`;
+
+function log(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+function integer(text: string | undefined, flag: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new InputError(`${flag}: expected a positive integer, got "${text}"`);
+  return value;
+}
+
+function precision(text: string | undefined): Precision {
+  if (text === undefined || text === 'float32' || text === 'float64') return text ?? 'float32';
+  throw new InputError(`--precision: expected float32 or float64, got "${text}"`);
+}
+
+const format = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
+
+export function summary(result: Result, top: number): string {
+  const m = result.model;
+  const lines = [
+    `model: ${m.source} (${m.modelType}, ${m.layers} layers × ${m.heads} heads, dModel ${m.dModel}, ${m.dtype}) on ${result.device}`,
+    `examples: ${result.dataset.examples} from ${result.dataset.file}`,
+    `clean logit diff:     ${format(result.metric.cleanLogitDiff)}`,
+    `corrupted logit diff: ${format(result.metric.corruptedLogitDiff)}`,
+    `top heads (attribution to the normalised logit diff at the answer position, summed over examples):`,
+    ...topHeads(result, top).map((h) => `  L${h.layer}H${h.head}  ${format(h.value)}`),
+  ];
+  return lines.join('\n');
+}
+
+async function patch(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: 'string' },
+      data: { type: 'string' },
+      out: { type: 'string' },
+      device: { type: 'string', default: 'auto' },
+      'batch-size': { type: 'string' },
+      precision: { type: 'string' },
+      top: { type: 'string' },
+    },
+    strict: true,
+  });
+  for (const flag of ['model', 'data', 'out'] as const) {
+    if (!values[flag]) throw new InputError(`--${flag} is required\n\n${USAGE}`);
+  }
+  const device = parseDevice(values.device!);
+  const batchSize = integer(values['batch-size'], '--batch-size', 8);
+  const top = integer(values.top, '--top', 10);
+  const dataset = readDataset(values.data!);
+  log(`loading ${values.model}`);
+  const model = loadModel(values.model!);
+  log(`running ${dataset.examples.length} examples on ${device}`);
+  const result = await runAttributionPatching(model, dataset, { device, batchSize, precision: precision(values.precision), onProgress: log });
+  for (const warning of result.warnings) log(`warning: ${warning}`);
+  writeResultAtomically(values.out!, result);
+  process.stdout.write(`${summary(result, top)}\nwrote ${relative(process.cwd(), values.out!) || values.out}\n`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === 'patch') await patch(rest);
+    else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 1 : 0;
+    } else throw new InputError(`unknown command "${command}"\n\n${USAGE}`);
+    return 0;
+  } catch (error) {
+    if (error instanceof InputError || (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
+      log(`atp: ${error.message}`);
+      return 2;
+    }
+    log(`atp: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    return 1;
+  } finally {
+    await releaseSessions();
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

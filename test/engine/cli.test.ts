@@ -1,0 +1,127 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseResult, RESULT_SCHEMA } from '../../src/engine/result';
+import { writeRandomGpt2 } from '../support/randomGpt2';
+
+/** The built `atp` command line (dist/cli.js, built by `npm test` before the tests run), as a user runs it. */
+
+const CLI = resolve(__dirname, '../../dist/cli.js');
+const IOI = resolve(__dirname, '../../examples/ioi.jsonl');
+let root: string;
+let model: string;
+
+before(() => {
+  assert.ok(existsSync(CLI), 'dist/cli.js exists (run `npm run build`)');
+  root = mkdtempSync(join(tmpdir(), 'atp-cli-'));
+  model = join(root, 'model');
+  writeRandomGpt2(model, { nLayers: 2, nHeads: 4, dModel: 32, seed: 1 });
+});
+after(() => rmSync(root, { recursive: true, force: true }));
+
+function atp(...args: string[]) {
+  const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ATP_CACHE_DIR: join(root, 'cache') } });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+test('patch writes the Result JSON and prints baselines and top heads', () => {
+  const out = join(root, 'result.json');
+  const run = atp('patch', '--model', model, '--data', IOI, '--out', out, '--device', 'cpu', '--batch-size', '3');
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /clean logit diff: +[-+]\d/);
+  assert.match(run.stdout, /corrupted logit diff: [-+]\d/);
+  assert.match(run.stdout, /L\dH\d {2}[-+]\d\.\d{4}/);
+  assert.match(run.stderr, /batch 1\/3/);
+  const result = parseResult(readFileSync(out, 'utf8'), out);
+  assert.equal(result.schema, RESULT_SCHEMA);
+  assert.equal(result.device, 'cpu');
+  assert.deepEqual([result.model.layers, result.model.heads, result.model.dModel, result.model.dHead], [2, 4, 32, 8]);
+  assert.equal(result.examples.length, 8);
+  assert.equal(result.heads.length, 2);
+  assert.equal(result.heads[0].length, 4);
+  const first = result.examples[0];
+  assert.deepEqual(first.cleanIds, [2215, 1757, 290, 5335, 1816, 284, 262, 12437, 11, 1757, 2921, 262, 6131, 284]);
+  assert.equal(first.correctId, 5335);
+  assert.equal(first.tokens[3].text, ' Mary');
+  assert.equal(first.clean.slice(first.tokens[3].start, first.tokens[3].end), ' Mary');
+  assert.equal(first.attributions.z[1][13].length, 4);
+  // heads is z at the answer position, summed over examples.
+  const sum = result.examples.reduce((s, e) => s + e.attributions.z[1].at(-1)![2], 0);
+  assert.ok(Math.abs(result.heads[1][2] - sum) < 1e-9);
+});
+
+test('a device that cannot start falls back to CPU with a clear note', () => {
+  const out = join(root, 'cuda.json');
+  const run = atp('patch', '--model', model, '--data', IOI, '--out', out, '--device', 'webgpu');
+  assert.equal(run.code, 0, run.stderr);
+  const result = parseResult(readFileSync(out, 'utf8'), out);
+  // On a machine with a WebGPU adapter this runs there; here there is none and it must say so.
+  if (result.device === 'cpu') assert.match(run.stderr, /warning: webgpu could not start .*running on CPU instead/);
+});
+
+/** Each bad input: exit code 2, a message naming the problem, and the previous --out left untouched. */
+function assertRejected(args: string[], message: RegExp): void {
+  const out = join(root, 'kept.json');
+  writeFileSync(out, 'previous result');
+  const before = readdirSync(root).sort();
+  const run = atp('patch', '--out', out, '--device', 'cpu', ...args);
+  assert.equal(run.code, 2, `exit code 2; stderr: ${run.stderr}`);
+  assert.match(run.stderr, message);
+  assert.doesNotMatch(run.stderr, /internal error|    at /);
+  assert.equal(readFileSync(out, 'utf8'), 'previous result');
+  assert.deepEqual(readdirSync(root).sort(), before, 'no temporary files left behind');
+}
+
+function dataFile(name: string, lines: string[]): string {
+  const file = join(root, name);
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+const good = JSON.stringify({ clean: 'When John and Mary went to the shops, John gave the bag to', corrupted: 'When John and Mary went to the shops, Mary gave the bag to', correct: ' Mary', incorrect: ' John' });
+
+test('a malformed line names the file, the line and the field', () => {
+  const file = dataFile('bad.jsonl', [good, '{"clean": "a", "corrupted": 3, "correct": " b", "incorrect": " c"}']);
+  assertRejected(['--model', model, '--data', file], /bad\.jsonl:2: field "corrupted" must be a string/);
+  const broken = dataFile('broken.jsonl', [good, good, '{"clean": "a",']);
+  assertRejected(['--model', model, '--data', broken], /broken\.jsonl:3: invalid JSON/);
+});
+
+test('a token-length mismatch names the line and both counts', () => {
+  const file = dataFile('mismatch.jsonl', [good, JSON.stringify({ clean: 'When John went', corrupted: 'When Johnathan Smith went', correct: ' Mary', incorrect: ' John' })]);
+  assertRejected(['--model', model, '--data', file], /mismatch\.jsonl:2: "clean" has 3 tokens but "corrupted" has 5/);
+});
+
+test('an empty answer is rejected with its line and field', () => {
+  const file = dataFile('empty.jsonl', [JSON.stringify({ clean: 'a b', corrupted: 'a c', correct: '', incorrect: ' x' })]);
+  assertRejected(['--model', model, '--data', file], /empty\.jsonl:1: field "correct"/);
+});
+
+test('an unknown model_type is named, with the supported ones', () => {
+  const dir = join(root, 'odd-model');
+  writeRandomGpt2(dir, { nLayers: 1, nHeads: 2, dModel: 8, seed: 2 });
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, model_type: 'mamba' }));
+  assertRejected(['--model', dir, '--data', IOI], /model_type "mamba".*gpt2/);
+});
+
+test('missing and truncated safetensors are reported, never loaded', () => {
+  const dir = join(root, 'truncated');
+  writeRandomGpt2(dir, { nLayers: 1, nHeads: 2, dModel: 8, seed: 3 });
+  const weights = join(dir, 'model.safetensors');
+  truncateSync(weights, statSync(weights).size - 100);
+  assertRejected(['--model', dir, '--data', IOI], /model\.safetensors.*truncated/);
+  unlinkSync(weights);
+  writeFileSync(join(dir, 'pytorch_model.bin'), 'pickle');
+  assertRejected(['--model', dir, '--data', IOI], /only safetensors/i);
+});
+
+test('bad flags are explained', () => {
+  assertRejected(['--model', model, '--data', IOI, '--batch-size', '0'], /--batch-size: expected a positive integer/);
+  assertRejected(['--model', model, '--data', IOI, '--device', 'tpu'], /unknown device "tpu"/);
+  assertRejected(['--model', join(root, 'nowhere'), '--data', IOI], /is not a folder/);
+  assertRejected(['--model', model, '--data', join(root, 'nowhere.jsonl')], /nowhere\.jsonl/);
+});
