@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { relative } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, relative } from 'node:path';
 import { InputError } from './engine/errors';
 import { loadModel } from './engine/model/load';
 import { readDataset } from './engine/dataset/jsonl';
@@ -71,6 +72,7 @@ async function patch(args: string[]): Promise<void> {
   log(`running ${dataset.examples.length} examples on ${device}`);
   const result = await runAttributionPatching(model, dataset, { device, batchSize, precision: precision(values.precision), onProgress: log });
   for (const warning of result.warnings) log(`warning: ${warning}`);
+  mkdirSync(dirname(values.out!), { recursive: true });
   writeResultAtomically(values.out!, result);
   process.stdout.write(`${summary(result, top)}\nwrote ${relative(process.cwd(), values.out!) || values.out}\n`);
 }

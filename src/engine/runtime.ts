@@ -21,11 +21,22 @@ export interface SessionHandle {
   readonly notes: string[];
 }
 
+// ONNX Runtime's own logger prints provider failures in red on stderr; we report them ourselves, once, in words.
+ort.env.logLevel = 'fatal';
+
+/** CUDA needs provider libraries that onnxruntime-node downloads separately; 'auto' only tries it when present. */
+function cudaProviderInstalled(): boolean {
+  const binding = dirname(require.resolve('onnxruntime-node/package.json'));
+  const library = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+  return existsSync(join(binding, 'bin', 'napi-v6', process.platform, process.arch, library));
+}
+
 /** Providers tried for 'auto', best first, on this platform. CPU always comes last and always works. */
 function autoCandidates(): Array<Exclude<DeviceRequest, 'auto'>> {
-  if (process.platform === 'win32') return ['cuda', 'dml', 'cpu'];
+  const cuda = cudaProviderInstalled() ? (['cuda'] as const) : [];
+  if (process.platform === 'win32') return [...cuda, 'dml', 'cpu'];
   if (process.platform === 'darwin') return ['coreml', 'cpu'];
-  return ['cuda', 'cpu'];
+  return [...cuda, 'cpu'];
 }
 
 export interface SessionSettings {
@@ -58,9 +69,7 @@ export async function createSession(model: string | Uint8Array, device: DeviceRe
     } catch (error) {
       if (provider === 'cpu') throw error;
       const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-      if (device !== 'auto' || provider !== 'cuda' || !reason.includes('libonnxruntime_providers')) {
-        notes.push(`${provider} could not start (${reason}); running on CPU instead`);
-      }
+      notes.push(`${provider} could not start (${reason}); running on CPU instead`);
     }
   }
   throw new Error('unreachable: CPU is always the last candidate');
