@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   });
   if (torch.status !== 0) throw new Error(`PyTorch baseline failed:\n${torch.stderr}`);
   if (torch.stderr.trim()) process.stderr.write(torch.stderr);
-  const baseline = JSON.parse(torch.stdout) as { perRunSeconds: number; torchVersion: string; blas: string; matmulGflops: number };
+  const baseline = JSON.parse(torch.stdout) as { perRunSeconds: number; torchVersion: string; openblasPthread: boolean; matmulGflops: number };
 
   const seq = Math.max(...first.examples.map((e) => e.cleanIds.length));
   const flops = flopLimit(model.spec.nLayers, model.spec.dModel, model.spec.vocabSize, dataset.examples.length, seq);
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
   const lines = [
     `machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${threads} threads, node ${process.version}, onnxruntime-node ${ort.env.versions.common}`,
     `model: GPT-2-small shape (12 layers, d 768, 12 heads, vocab 50257), random F32 weights; data: 8 IOI prompts, ${seq} tokens`,
-    `matmul rate (1024², float32): PyTorch/${baseline.blas} ${baseline.matmulGflops.toFixed(0)} GFLOP/s, ONNX Runtime ${ortGflops.toFixed(0)} GFLOP/s`,
+    `matmul rate (1024², float32): PyTorch (${baseline.openblasPthread ? 'OpenBLAS pthread' : 'NOT OpenBLAS: baseline too slow to compare'}) ${baseline.matmulGflops.toFixed(0)} GFLOP/s, ONNX Runtime ${ortGflops.toFixed(0)} GFLOP/s`,
     `FLOP limit: ${(flops / 1e9).toFixed(1)} GFLOP per run → ${limit.toFixed(3)} s at the faster rate`,
     `engine: session build ${buildSeconds.toFixed(2)} s; per run ${ours.toFixed(3)} s (median of ${repeats}); ${(limit / ours * 100).toFixed(0)}% of the FLOP limit`,
     `PyTorch ${baseline.torchVersion}: per run ${baseline.perRunSeconds.toFixed(3)} s (median of ${repeats}); ${(limit / baseline.perRunSeconds * 100).toFixed(0)}% of the FLOP limit`,
