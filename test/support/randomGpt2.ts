@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/model/safetensors';
 import { writeGpt2TokenizerFiles, type Gpt2TokenizerOptions } from './gpt2Tokenizer';
+import { seededRandom } from './random';
 
 export interface RandomGpt2Options {
   nLayers: number;
@@ -26,21 +27,9 @@ export interface RandomGpt2Options {
   tokenizer?: Gpt2TokenizerOptions;
 }
 
-/** mulberry32: a small, fast, seedable 32-bit generator; plenty for test weights. */
-function createUniform(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Standard normal samples by the Box-Muller transform, using both values of each pair. */
 function createNormal(seed: number): () => number {
-  const uniform = createUniform(seed);
+  const uniform = seededRandom(seed);
   let spare: number | undefined;
   return () => {
     if (spare !== undefined) {

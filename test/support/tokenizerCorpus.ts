@@ -1,3 +1,4 @@
+import { seededRandom } from './random';
 // Strings for comparing tokenizers with the Rust oracle: the prompts the engine is built for (IOI, SQL)
 // and the text that breaks offset bookkeeping (multi-byte and astral characters, combining marks, runs of
 // whitespace, special tokens written into the text), plus seeded random mixtures of all of it.
@@ -18,18 +19,6 @@ const TABLES: { name: string; columns: [string, string][] }[] = [
   { name: 'orders', columns: [['id', 'INT'], ['total', 'REAL'], ['customer', 'TEXT']] },
   { name: 'city_stats', columns: [['population', 'INT'], ['city', 'VARCHAR(64)']] },
 ];
-
-/** A small seeded generator (mulberry32), so every run tests the same strings. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function ioiPrompts(): string[] {
   const prompts: string[] = [];
