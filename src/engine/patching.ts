@@ -112,13 +112,17 @@ type GraphKind = 'attribution' | 'activation-patching';
 
 const graphFiles = new Map<string, string>();
 
-/** Builds (once per model, kind and precision) the graph file, and returns a cached session for it. */
+/**
+ * Builds (once per weight files, kind and precision) the graph file, and returns a cached session for it.
+ * The graph directory's name depends on the weight files' identity (path, size, mtime), so weights replaced on
+ * disk get a new graph and session even in a long-lived process.
+ */
 async function sessionFor(model: LoadedModel, kind: GraphKind, options: RunOptions): Promise<SessionHandle> {
   const precision = options.precision ?? 'float32';
-  const key = `${model.dir}|${kind}|${precision}`;
+  const graphDir = prepareGraphDir(model.weightFiles);
+  const key = `${graphDir.dir}|${model.dir}|${kind}|${precision}`;
   let file = graphFiles.get(key);
   if (!file) {
-    const graphDir = prepareGraphDir(model.weightFiles);
     const builder = new GraphBuilder(precision);
     const weights = new GraphWeights(builder, weightLookup(model), graphDir.locations);
     if (kind === 'attribution') buildAttributionGraph(model.architecture, builder, weights);
@@ -177,7 +181,7 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     indices.forEach((exampleIndex, row) => {
       cleanLds[exampleIndex] = clean[row];
       corruptedLds[exampleIndex] = corrupted[row];
-      raw[exampleIndex] = unpackAttributions(attributions, row, seq, prepared[exampleIndex].tokens.length, nLayers, nHeads, 1);
+      raw[exampleIndex] = unpackAttributions(attributions, row, seq, prepared[exampleIndex].tokens.length, nLayers, nHeads);
     });
   }
   checkCancelled(options.signal);
@@ -226,7 +230,7 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   };
 }
 
-/** Cuts one row out of the [batch, layer, seq(, head)] outputs, dropping the padding, times `scale`. */
+/** Cuts one row out of the [batch, layer, seq(, head)] outputs, dropping the padding. */
 function unpackAttributions(
   out: Record<HookKind, Float32Array | Float64Array>,
   row: number,
@@ -234,12 +238,11 @@ function unpackAttributions(
   length: number,
   nLayers: number,
   nHeads: number,
-  scale: number,
 ): ExampleAttributions {
   const perPosition = (data: Float32Array | Float64Array) =>
-    Array.from({ length: nLayers }, (_, l) => Array.from({ length }, (_, p) => data[(row * nLayers + l) * seq + p] * scale));
+    Array.from({ length: nLayers }, (_, l) => Array.from({ length }, (_, p) => data[(row * nLayers + l) * seq + p]));
   const z = Array.from({ length: nLayers }, (_, l) =>
-    Array.from({ length }, (_, p) => Array.from({ length: nHeads }, (_, h) => out.z[((row * nLayers + l) * seq + p) * nHeads + h] * scale)),
+    Array.from({ length }, (_, p) => Array.from({ length: nHeads }, (_, h) => out.z[((row * nLayers + l) * seq + p) * nHeads + h])),
   );
   return { z, residPre: perPosition(out.resid_pre), attnOut: perPosition(out.attn_out), mlpOut: perPosition(out.mlp_out) };
 }

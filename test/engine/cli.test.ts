@@ -125,3 +125,14 @@ test('bad flags are explained', () => {
   assertRejected(['--model', join(root, 'nowhere'), '--data', IOI], /is not a folder/);
   assertRejected(['--model', model, '--data', join(root, 'nowhere.jsonl')], /nowhere\.jsonl/);
 });
+
+test('a multi-token answer is used by its first token, with a warning naming the line and field', () => {
+  const file = dataFile('long-answer.jsonl', [good, JSON.stringify({ ...JSON.parse(good), correct: ' Johnathan' })]);
+  const out = join(root, 'long-answer.json');
+  const run = atp('patch', '--model', model, '--data', file, '--out', out, '--device', 'cpu');
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /warning: .*long-answer\.jsonl:2: "correct" \(" Johnathan"\) is 2 tokens; using its first token " John"/);
+  const result = parseResult(readFileSync(out, 'utf8'), out);
+  assert.equal(result.warnings.length, 1);
+  assert.equal(result.examples[1].correctId, 1757);
+});
