@@ -2,18 +2,27 @@ import { parseArgs } from 'node:util';
 import { mkdirSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
 import { InputError } from './engine/errors';
-import { loadModel } from './engine/model/load';
-import { readDataset } from './engine/dataset/jsonl';
+import { openModel } from './engine/model/open';
+import { formatPresetTable } from './engine/model/presets';
+import { readDataset } from './engine/dataset';
+import { GENERATE_USAGE, generateCommand } from './commands/generate';
 import { runAttributionPatching, type Precision } from './engine/patching';
 import { parseDevice, releaseSessions } from './engine/runtime';
 import { type Result, topHeads, writeResultAtomically } from './engine/result';
 
 const USAGE = `Usage:
-  atp patch --model DIR --data FILE --out FILE [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float64] [--top K]
+  atp patch --model MODEL --data FILE --out FILE [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float64] [--top K] [--offline]
 
-Runs attribution patching over a dataset (JSONL, one {"clean", "corrupted", "correct", "incorrect"} object per
-line) with a model folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json), and writes the
-Result JSON to --out (atomically: a failed run leaves the previous file as it was). Progress goes to stderr.`;
+Runs attribution patching over a dataset (.jsonl, one {"clean", "corrupted", "correct", "incorrect"} object per
+line, or the .atp prompt format: see docs/DATASETS.md) and writes the Result JSON to --out (atomically: a failed run leaves the previous file as it was).
+Progress goes to stderr.
+
+MODEL is a folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json), a Hugging Face repo id
+(org/name, optionally @revision; downloaded into the Hugging Face cache, HF_HOME / HF_HUB_CACHE, once; gated
+repos need a token in HF_TOKEN), or one of the seed notebook's presets:
+${formatPresetTable()}
+
+${GENERATE_USAGE}`;
 
 function log(message: string): void {
   process.stderr.write(`${message}\n`);
@@ -57,6 +66,7 @@ async function patch(args: string[]): Promise<void> {
       'batch-size': { type: 'string' },
       precision: { type: 'string' },
       top: { type: 'string' },
+      offline: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -68,7 +78,18 @@ async function patch(args: string[]): Promise<void> {
   const top = integer(values.top, '--top', 10);
   const dataset = readDataset(values.data!);
   log(`loading ${values.model}`);
-  const model = loadModel(values.model!);
+  let lastReport = 0;
+  const { model, notes } = await openModel(values.model!, {
+    token: process.env.HF_TOKEN || undefined,
+    offline: values.offline,
+    onProgress: ({ file, received, total }) => {
+      const now = Date.now();
+      if (now - lastReport < 1000 && received !== total) return;
+      lastReport = now;
+      log(`downloading ${file}: ${(received / 2 ** 20).toFixed(1)}${total ? ` / ${(total / 2 ** 20).toFixed(1)}` : ''} MiB`);
+    },
+  });
+  for (const note of notes) log(note);
   log(`running ${dataset.examples.length} examples on ${device}`);
   const result = await runAttributionPatching(model, dataset, { device, batchSize, precision: precision(values.precision), onProgress: log });
   for (const warning of result.warnings) log(`warning: ${warning}`);
@@ -81,6 +102,7 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (command === 'patch') await patch(rest);
+    else if (command === 'generate') await generateCommand(rest, { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) });
     else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       process.stdout.write(`${USAGE}\n`);
       return command === undefined ? 1 : 0;

@@ -12,6 +12,7 @@ import {
   PATCHED_LOGIT_DIFF,
   PATCHING_INPUT,
 } from './patchingGraphs';
+import { checkMemory, describeMemoryEstimate, estimateRunMemory } from './model/memory';
 import { cachedSession, type DeviceRequest, prepareGraphDir, type SessionHandle, writeGraphFile } from './runtime';
 import { type ExampleAttributions, type ExampleResult, RESULT_SCHEMA, type Result, summarizeHeads, summarizePositions, type TokenInfo } from './result';
 
@@ -160,6 +161,10 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   const warnings: string[] = [];
   const prepared = prepareExamples(model, dataset, warnings);
   const precision = options.precision ?? 'float32';
+  // Say up front what the run needs, and refuse with the numbers rather than crash when it cannot fit.
+  const memory = estimateRunMemory(model, { batchSize: Math.min(options.batchSize, prepared.length), seqLen: Math.max(...prepared.map((p) => p.tokens.length)) });
+  options.onProgress?.(describeMemoryEstimate(memory, options.device));
+  warnings.push(...checkMemory(memory, options.device));
   const handle = await sessionFor(model, 'attribution', options);
   warnings.push(...handle.notes);
   const loaded = performance.now();

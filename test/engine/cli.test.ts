@@ -122,7 +122,7 @@ test('missing and truncated safetensors are reported, never loaded', () => {
 test('bad flags are explained', () => {
   assertRejected(['--model', model, '--data', IOI, '--batch-size', '0'], /--batch-size: expected a positive integer/);
   assertRejected(['--model', model, '--data', IOI, '--device', 'tpu'], /unknown device "tpu"/);
-  assertRejected(['--model', join(root, 'nowhere'), '--data', IOI], /is not a folder/);
+  assertRejected(['--model', join(root, 'nowhere'), '--data', IOI], /--model: folder .*nowhere does not exist/);
   assertRejected(['--model', model, '--data', join(root, 'nowhere.jsonl')], /nowhere\.jsonl/);
 });
 

@@ -1,0 +1,188 @@
+// How much memory an attribution-patching run needs, estimated from the safetensors headers (no weights read), and a
+// check against what the machine has, so that a run that cannot fit stops with the numbers instead of crashing.
+//
+// Estimate (bytes):
+//   weights      = 4·P + 4·Pm + S16             every weight as float32 in the session (F16/BF16 are cast in the
+//                                                graph), plus ONNX Runtime's pre-packed copy of each matrix that
+//                                                feeds a MatMul (Pm: the 2-D weights other than embedding tables),
+//                                                plus the F16/BF16 bytes (S16) read in while they are cast
+//   activations  = 4·L·B·T·(A·d + M·m + H·h·T)   what one session run keeps alive at its peak: the clean pass's hook
+//                                                values, the corrupted pass's activations that the backward pass
+//                                                reads, and the backward pass's gradients, per layer and token
+//   overhead     = 64 MiB                        graph, session and arena slack
+// with P parameters, L layers, B the batch size, T the longest prompt in tokens, d = d_model, m = d_mlp, h = heads,
+// A = 12, M = 6, H = 2.
+// Fitted to the growth of the peak resident memory (VmHWM) in runs on the CPU (onnxruntime-node 1.2x, x64):
+//   - GPT-2-shaped, 4 layers, d 512, 8 heads, d_mlp 512 and 4096, batch 8–16, 128–256 tokens: the per-token
+//     growth fits 12.0·d + 5.1·m + 1.9–2.0·h·T floats per layer;
+//   - 8 layers, d 1024, batch 1 × 8 tokens, F32 / F16 / BF16: 1.13 / 1.42 / 1.41 GB, i.e. 4·P + ~4·Pm, and the
+//     half-precision runs 2·P bytes more.
+// The factors are those fits rounded up, so the estimate errs high; test/unit/memory.test.ts checks it against a
+// measured run.
+//
+// GPUs: onnxruntime-node has no portable query for a GPU's free memory (CUDA, DirectML, CoreML, WebGPU alike), so
+// the GPU side is checked only when the caller knows its free memory (deviceFreeBytes, e.g. from nvidia-smi);
+// otherwise the estimate is printed and a note says it was not checked. The host side is checked for the weights,
+// which ONNX Runtime reads into host memory before copying them to the device.
+import * as os from 'node:os';
+import { InputError } from '../errors';
+import type { ModelSpec } from './config';
+import type { TensorEntry } from './safetensors';
+
+export const ACTIVATION_FACTORS = Object.freeze({ dModel: 12, dMlp: 6, attention: 2 });
+/** Embedding tables are gathered from, never multiplied: ONNX Runtime does not pre-pack them. */
+const EMBEDDING = /(^|\.)(wte|wpe|embed_tokens|embed_positions|word_embeddings|position_embeddings|lm_head)(\.|$)/;
+export const OVERHEAD_BYTES = 64 * 2 ** 20;
+
+export interface RunShape {
+  batchSize: number;
+  /** The longest prompt in tokens (batches are padded to their longest row). */
+  seqLen: number;
+}
+
+export interface MemoryEstimate {
+  parameters: number;
+  /** The weights' bytes on disk, and their dtype(s). */
+  storedBytes: number;
+  storedDtype: string;
+  /** Weights as the session holds them (float32), plus the stored bytes while they are cast. */
+  weightBytes: number;
+  activationBytes: number;
+  overheadBytes: number;
+  totalBytes: number;
+  batchSize: number;
+  seqLen: number;
+}
+
+type Dims = Pick<ModelSpec, 'nLayers' | 'dModel' | 'dMlp' | 'nHeads'>;
+
+/** Activation bytes of one session run, by the formula above. */
+export function activationBytes(dims: Dims, run: RunShape): number {
+  const { dModel, dMlp, attention } = ACTIVATION_FACTORS;
+  const perToken = dModel * dims.dModel + dMlp * dims.dMlp + attention * dims.nHeads * run.seqLen;
+  return 4 * dims.nLayers * run.batchSize * run.seqLen * perToken;
+}
+
+/**
+ * The memory a run needs, from the model's dimensions and its weight index (indexModelWeights: headers only).
+ * `model` can be a LoadedModel.
+ */
+export function estimateRunMemory(model: { spec: Dims; weights: ReadonlyMap<string, TensorEntry> }, run: RunShape): MemoryEstimate {
+  if (!Number.isInteger(run.batchSize) || run.batchSize < 1) throw new InputError(`--batch-size must be a positive integer, got ${run.batchSize}`);
+  if (!Number.isInteger(run.seqLen) || run.seqLen < 1) throw new Error(`estimateRunMemory: seqLen must be a positive integer, got ${run.seqLen}`);
+  let parameters = 0;
+  let matrixParameters = 0;
+  let storedBytes = 0;
+  let castBytes = 0;
+  const dtypes = new Set<string>();
+  for (const entry of model.weights.values()) {
+    const elements = entry.shape.reduce((product, size) => product * size, 1);
+    parameters += elements;
+    if (entry.shape.length === 2 && !EMBEDDING.test(entry.name)) matrixParameters += elements;
+    storedBytes += entry.length;
+    dtypes.add(entry.dtype);
+    if (entry.dtype !== 'F32') castBytes += entry.length;
+  }
+  const weightBytes = 4 * parameters + 4 * matrixParameters + castBytes;
+  const activations = activationBytes(model.spec, run);
+  return {
+    parameters,
+    storedBytes,
+    storedDtype: [...dtypes].sort().join('+'),
+    weightBytes,
+    activationBytes: activations,
+    overheadBytes: OVERHEAD_BYTES,
+    totalBytes: weightBytes + activations + OVERHEAD_BYTES,
+    batchSize: run.batchSize,
+    seqLen: run.seqLen,
+  };
+}
+
+/** "4.9 GB" (decimal units, as system monitors show free memory), "850 MB" below 1 GB. */
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
+  if (bytes >= 1e6) return `${Math.round(bytes / 1e6)} MB`;
+  return `${Math.max(1, Math.round(bytes / 1e3))} kB`;
+}
+
+export interface SystemMemory {
+  /** Bytes the process can still get: os.freemem(), capped by a container's memory limit. */
+  free: number;
+  total: number;
+  platform: NodeJS.Platform;
+}
+
+/** The machine's memory now; in a container with a memory limit, the limit counts. */
+export function systemMemory(): SystemMemory {
+  let free = os.freemem();
+  let total = os.totalmem();
+  const limit = typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : undefined;
+  if (limit !== undefined && limit > 0 && limit < total) {
+    total = limit;
+    free = Math.min(free, Math.max(0, limit - process.memoryUsage.rss()));
+  }
+  return { free, total, platform: process.platform };
+}
+
+const GPU_DEVICES = new Set(['cuda', 'dml', 'coreml', 'webgpu']);
+
+/** One line for the CLI to print before a run. */
+export function describeMemoryEstimate(estimate: MemoryEstimate, device: string = 'cpu', system: SystemMemory = systemMemory()): string {
+  const cast = estimate.storedDtype === 'F32' ? 'float32' : `float32 from ${estimate.storedDtype}`;
+  const where = GPU_DEVICES.has(device) ? `${formatBytes(system.free)} host memory free; GPU memory is not queried` : `${formatBytes(system.free)} free of ${formatBytes(system.total)}`;
+  return (
+    `memory: needs about ${formatBytes(estimate.totalBytes)} ` +
+    `(weights ${formatBytes(estimate.weightBytes)} as ${cast}, activations ${formatBytes(estimate.activationBytes)} ` +
+    `for batch ${estimate.batchSize} × ${estimate.seqLen} tokens); ${where}`
+  );
+}
+
+export interface CheckOptions {
+  system?: SystemMemory;
+  /** A GPU's free memory when the caller knows it (e.g. from nvidia-smi); without it the GPU side is not checked. */
+  deviceFreeBytes?: number;
+}
+
+function smallerBatchHint(estimate: MemoryEstimate): string {
+  if (estimate.batchSize === 1) return 'a smaller model, or a machine with more memory';
+  const perExample = estimate.activationBytes / estimate.batchSize;
+  const atOne = estimate.totalBytes - estimate.activationBytes + perExample;
+  return `a smaller --batch-size (--batch-size 1 needs about ${formatBytes(atOne)}), a smaller model, or a machine with more memory`;
+}
+
+/**
+ * Throws an InputError when the run cannot fit; returns notes (possibly none) for what could not be checked.
+ * `device` is the device the run will use: 'cpu' (and 'auto', whose fallback is the CPU) checks the whole estimate
+ * against free RAM; a GPU checks the weights against host RAM (ONNX Runtime stages them there) and the whole estimate
+ * against deviceFreeBytes when given. On macOS os.freemem() leaves out reclaimable cache, so there only the total counts
+ * as a hard limit and a shortfall against "free" is a note.
+ */
+export function checkMemory(estimate: MemoryEstimate, device: string, options: CheckOptions = {}): string[] {
+  const system = options.system ?? systemMemory();
+  const notes: string[] = [];
+  const gpu = GPU_DEVICES.has(device);
+  const hostNeed = gpu ? estimate.weightBytes + estimate.overheadBytes : estimate.totalBytes;
+  const what = gpu ? 'in host memory to load the weights' : '';
+  const fail = (available: string) =>
+    new InputError(
+      `not enough memory: this run needs about ${formatBytes(hostNeed)}${what ? ` ${what}` : ''}, ${available} ` +
+        `(weights ${formatBytes(estimate.weightBytes)}, activations ${formatBytes(estimate.activationBytes)} for batch ${estimate.batchSize} × ${estimate.seqLen} tokens). ` +
+        `Use ${gpu ? 'a smaller model, or close other programs' : smallerBatchHint(estimate)}.`,
+    );
+  if (hostNeed > system.total) throw fail(`${formatBytes(system.total)} in total`);
+  if (hostNeed > system.free) {
+    if (system.platform === 'darwin') notes.push(`this run needs about ${formatBytes(hostNeed)} and macOS reports ${formatBytes(system.free)} free (not counting reclaimable cache); it may swap`);
+    else throw fail(`${formatBytes(system.free)} free`);
+  }
+  if (gpu) {
+    if (options.deviceFreeBytes === undefined) {
+      notes.push(`GPU memory is not checked (onnxruntime-node cannot query it): this run needs about ${formatBytes(estimate.totalBytes)} on the ${device} device`);
+    } else if (estimate.totalBytes > options.deviceFreeBytes) {
+      throw new InputError(
+        `not enough GPU memory: this run needs about ${formatBytes(estimate.totalBytes)}, ${formatBytes(options.deviceFreeBytes)} free on the ${device} device. ` +
+          `Use ${smallerBatchHint(estimate)}, or --device cpu.`,
+      );
+    }
+  }
+  return notes;
+}

@@ -1,0 +1,151 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InputError } from '../../src/engine/errors';
+import { parseJsonlDataset } from '../../src/engine/dataset/jsonl';
+import { runAttributionPatching } from '../../src/engine/patching';
+import { loadModel } from '../../src/engine/model/load';
+import { indexModelWeights } from '../../src/engine/model/safetensors';
+import { readModelSpec } from '../../src/engine/model/config';
+import {
+  activationBytes,
+  checkMemory,
+  describeMemoryEstimate,
+  estimateRunMemory,
+  formatBytes,
+  type MemoryEstimate,
+  OVERHEAD_BYTES,
+  type SystemMemory,
+} from '../../src/engine/model/memory';
+import { writeRandomGpt2 } from '../support/randomGpt2';
+
+// This file is also the child process that measures a real run (see the last test).
+const childParams = process.env.ATP_MEMORY_CHILD;
+if (childParams) void measureInChild(JSON.parse(childParams));
+else defineTests();
+
+interface MeasureParams {
+  dir: string;
+  batchSize: number;
+  seqLen: number;
+}
+
+function peakRss(): number {
+  return Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+}
+
+async function measureInChild({ dir, batchSize, seqLen }: MeasureParams): Promise<void> {
+  const model = loadModel(dir);
+  // " the" and " John"/" Mary" are one token each: every prompt is exactly seqLen tokens.
+  const line = JSON.stringify({ clean: ' the'.repeat(seqLen - 1) + ' John', corrupted: ' the'.repeat(seqLen - 1) + ' Mary', correct: ' Mary', incorrect: ' John' });
+  const dataset = parseJsonlDataset(Array.from({ length: batchSize }, () => line).join('\n'), 'memory.jsonl');
+  (globalThis as { gc?: () => void }).gc?.();
+  const before = Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+  await runAttributionPatching(model, dataset, { device: 'cpu', batchSize });
+  process.stdout.write(`${JSON.stringify({ growth: peakRss() - before })}\n`);
+}
+
+function defineTests(): void {
+  const root = mkdtempSync(join(tmpdir(), 'atp-memory-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  const GB = 1e9;
+  const estimate = (overrides: Partial<MemoryEstimate> = {}): MemoryEstimate => ({
+    parameters: 494e6,
+    storedBytes: 0.99 * GB,
+    storedDtype: 'BF16',
+    weightBytes: 3.9 * GB,
+    activationBytes: 0.936 * GB,
+    overheadBytes: 0.064 * GB,
+    totalBytes: 4.9 * GB,
+    batchSize: 8,
+    seqLen: 128,
+    ...overrides,
+  });
+  const linux = (free: number, total = 16 * GB): SystemMemory => ({ free, total, platform: 'linux' });
+
+  test('the estimate: float32 weights plus pre-packed matrices (plus the stored half-precision bytes), activations by the formula', () => {
+    const dims = { nLayers: 2, nHeads: 2, dModel: 16 };
+    for (const dtype of ['F32', 'BF16'] as const) {
+      const dir = join(root, `model-${dtype}`);
+      writeRandomGpt2(dir, { ...dims, seed: 1, dtype, vocabSize: 1000, maxPositions: 64 });
+      const spec = readModelSpec(dir);
+      const weights = indexModelWeights(dir);
+      const d = 16;
+      const matrices = 2 * (d * 3 * d + d * d + d * 4 * d + 4 * d * d);
+      // Embeddings, 13·d of layer norms and biases per layer, the matrices, the final layer norm.
+      const parameters = 1000 * d + 64 * d + 2 * 13 * d + matrices + 2 * d;
+      const run = { batchSize: 3, seqLen: 10 };
+      const result = estimateRunMemory({ spec, weights }, run);
+      assert.equal(result.parameters, parameters);
+      assert.equal(result.storedDtype, dtype);
+      assert.equal(result.storedBytes, parameters * (dtype === 'F32' ? 4 : 2));
+      assert.equal(result.weightBytes, 4 * parameters + 4 * matrices + (dtype === 'F32' ? 0 : 2 * parameters));
+      // 4 bytes · L · B · T · (12·d + 6·d_mlp + 2·heads·T)
+      assert.equal(result.activationBytes, 4 * 2 * 3 * 10 * (12 * 16 + 6 * 64 + 2 * 2 * 10));
+      assert.equal(result.activationBytes, activationBytes(spec, run));
+      assert.equal(result.totalBytes, result.weightBytes + result.activationBytes + OVERHEAD_BYTES);
+    }
+    assert.throws(() => estimateRunMemory(loadModel(join(root, 'model-F32')), { batchSize: 0, seqLen: 4 }), InputError);
+  });
+
+  test('a run that does not fit on the CPU is an InputError with the numbers', () => {
+    assert.throws(
+      () => checkMemory(estimate(), 'cpu', { system: linux(3.1 * GB) }),
+      (error: unknown) => {
+        assert.ok(error instanceof InputError);
+        assert.match(error.message, /^not enough memory: this run needs about 4\.9 GB, 3\.1 GB free \(weights 3\.9 GB, activations 936 MB for batch 8 × 128 tokens\)\./);
+        assert.match(error.message, /--batch-size 1 needs about 4\.1 GB/);
+        return true;
+      },
+    );
+    assert.throws(() => checkMemory(estimate(), 'auto', { system: linux(3.1 * GB) }), /needs about 4\.9 GB, 3\.1 GB free/);
+    assert.throws(() => checkMemory(estimate(), 'cpu', { system: linux(8 * GB, 4 * GB) }), /needs about 4\.9 GB, 4\.0 GB in total/);
+    assert.deepEqual(checkMemory(estimate(), 'cpu', { system: linux(5 * GB) }), []);
+  });
+
+  test('macOS: only the total is a hard limit (its "free" leaves out reclaimable cache)', () => {
+    const mac = (free: number): SystemMemory => ({ free, total: 8 * GB, platform: 'darwin' });
+    const notes = checkMemory(estimate(), 'cpu', { system: mac(1 * GB) });
+    assert.equal(notes.length, 1);
+    assert.match(notes[0], /needs about 4\.9 GB and macOS reports 1\.0 GB free/);
+    assert.throws(() => checkMemory(estimate({ totalBytes: 9 * GB }), 'cpu', { system: mac(1 * GB) }), /needs about 9\.0 GB, 8\.0 GB in total/);
+  });
+
+  test('GPUs: host memory is checked for the weights; device memory only when known, else a note says so', () => {
+    const notes = checkMemory(estimate(), 'cuda', { system: linux(4.5 * GB) });
+    assert.deepEqual(notes, ['GPU memory is not checked (onnxruntime-node cannot query it): this run needs about 4.9 GB on the cuda device']);
+    assert.throws(() => checkMemory(estimate(), 'cuda', { system: linux(2 * GB) }), /needs about 4\.0 GB in host memory to load the weights, 2\.0 GB free/);
+    assert.throws(() => checkMemory(estimate(), 'dml', { system: linux(8 * GB), deviceFreeBytes: 4 * GB }), /not enough GPU memory: this run needs about 4\.9 GB, 4\.0 GB free on the dml device/);
+    assert.deepEqual(checkMemory(estimate(), 'cuda', { system: linux(8 * GB), deviceFreeBytes: 6 * GB }), []);
+  });
+
+  test('the one-line description', () => {
+    const line = describeMemoryEstimate(estimate(), 'cpu', linux(12.3 * GB));
+    assert.equal(line, 'memory: needs about 4.9 GB (weights 3.9 GB as float32 from BF16, activations 936 MB for batch 8 × 128 tokens); 12.3 GB free of 16.0 GB');
+    assert.match(describeMemoryEstimate(estimate(), 'cuda', linux(12.3 * GB)), /12\.3 GB host memory free; GPU memory is not queried$/);
+    assert.equal(formatBytes(850e6), '850 MB');
+    assert.equal(formatBytes(512), '1 kB');
+  });
+
+  test('the estimate bounds the measured peak memory growth of a real run, within a factor of 1.6', { skip: process.platform !== 'linux' && 'needs /proc/self/status' }, (t) => {
+    const dir = join(root, 'measured');
+    // Activations dominate (about 340 MB of the 480 MB estimated): 4 layers, d_model 256, 16 examples × 128 tokens.
+    writeRandomGpt2(dir, { nLayers: 4, nHeads: 4, dModel: 256, seed: 3, maxPositions: 128 });
+    const run = { dir, batchSize: 16, seqLen: 128 };
+    const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', __filename], {
+      env: { ...process.env, ATP_MEMORY_CHILD: JSON.stringify(run), ATP_CACHE_DIR: join(root, 'graphs') },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(child.status, 0, child.stderr);
+    const { growth } = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { growth: number };
+    const predicted = estimateRunMemory(loadModel(dir), run).totalBytes;
+    t.diagnostic(`peak RSS growth ${formatBytes(growth)}, estimated ${formatBytes(predicted)} (${(predicted / growth).toFixed(2)}×)`);
+    assert.ok(growth <= predicted, `measured ${formatBytes(growth)} > estimated ${formatBytes(predicted)}`);
+    assert.ok(predicted <= 1.6 * growth, `estimated ${formatBytes(predicted)} > 1.6 × measured ${formatBytes(growth)}`);
+  });
+}
