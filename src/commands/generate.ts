@@ -1,0 +1,120 @@
+// atp generate: writes a generated dataset (IOI or TinySQL) as JSONL, or .atp when --out ends with .atp.
+import { parseArgs } from 'node:util';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { InputError } from '../engine/errors';
+import { ModelTokenizer } from '../engine/model/tokenizer';
+import { formatPromptLine } from '../engine/dataset/promptFormat';
+import { generateIoi } from '../engine/dataset/ioi';
+import { generateTinySql, parseTinySqlFeature, type CommandSet } from '../engine/dataset/tinysql';
+import type { Example } from '../engine/dataset/types';
+
+export const GENERATE_USAGE = `Usage:
+  atp generate ioi [-n N] [--seed S] --model DIR --out FILE
+  atp generate tinysql --feature F [--cs 1|2|3] [-n N] [--seed S] [--novel] [--synonyms] --model DIR --out FILE
+
+Generates clean/corrupted prompt pairs for the tokenizer in --model (a folder with tokenizer.json) and writes
+them to --out: JSONL, or the .atp format when the file name ends with .atp. Defaults: -n 100, --seed 0, --cs 1.
+TinySQL features: EngTableName, EngFieldName, DefCreateTable, DefTableName, DefFieldName, DefFieldSeparator,
+DefOrderByField and DefOrderByDirection (the last two need --cs 2 or 3). --novel corrupts with words never seen
+in training; --synonyms names the table and fields by their synonyms in the English request.`;
+
+export interface CommandIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+}
+
+function integer(text: string | undefined, flag: string, fallback: number, minimum: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isSafeInteger(value) || value < minimum) {
+    throw new InputError(`${flag}: expected ${minimum === 0 ? 'a non-negative' : 'a positive'} integer, got "${text}"`);
+  }
+  return value;
+}
+
+/** Writes text to file atomically: a temporary file next to it, then a rename. */
+function writeAtomically(file: string, text: string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const temporary = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(temporary, text);
+    renameSync(temporary, file);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw new InputError(`${file}: cannot write: ${(error as Error).message}`);
+  }
+}
+
+/** The dataset text: JSONL (clean, corrupted, correct, incorrect per line) or .atp lines. */
+export function formatDataset(examples: readonly Example[], atp: boolean, header: string): string {
+  if (atp) return [`# ${header}`, ...examples.map(formatPromptLine)].join('\n') + '\n';
+  return examples.map((e) => JSON.stringify({ clean: e.clean, corrupted: e.corrupted, correct: e.correct, incorrect: e.incorrect })).join('\n') + '\n';
+}
+
+export async function generateCommand(args: string[], io: CommandIo): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        model: { type: 'string' },
+        out: { type: 'string' },
+        feature: { type: 'string' },
+        cs: { type: 'string' },
+        n: { type: 'string', short: 'n' },
+        seed: { type: 'string' },
+        novel: { type: 'boolean' },
+        synonyms: { type: 'boolean' },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    throw new InputError(`${(error as Error).message}\n\n${GENERATE_USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1 || (positionals[0] !== 'ioi' && positionals[0] !== 'tinysql')) {
+    throw new InputError(`atp generate: say what to generate, ioi or tinysql${positionals.length > 0 ? ` (got ${positionals.join(' ')})` : ''}\n\n${GENERATE_USAGE}`);
+  }
+  const kind = positionals[0];
+  for (const flag of ['model', 'out'] as const) {
+    if (!values[flag]) throw new InputError(`--${flag} is required\n\n${GENERATE_USAGE}`);
+  }
+  const count = integer(values.n, '-n', 100, 1);
+  const seed = integer(values.seed, '--seed', 0, 0);
+  const out = values.out!;
+  const atp = out.toLowerCase().endsWith('.atp');
+  if (!atp && !out.toLowerCase().endsWith('.jsonl')) throw new InputError(`--out: the file name must end with .jsonl or .atp, got "${out}"`);
+
+  let examples: Example[];
+  let header: string;
+  if (kind === 'ioi') {
+    for (const flag of ['feature', 'cs', 'novel', 'synonyms'] as const) {
+      if (values[flag] !== undefined) throw new InputError(`--${flag} is for tinysql only`);
+    }
+    const tokenizer = ModelTokenizer.fromDir(values.model!);
+    examples = generateIoi(tokenizer, { count, seed });
+    header = `IOI: ${count} examples, seed ${seed}, names that are one token for ${values.model}`;
+  } else {
+    if (values.feature === undefined) throw new InputError(`--feature is required for tinysql\n\n${GENERATE_USAGE}`);
+    const feature = parseTinySqlFeature(values.feature);
+    const cs = integer(values.cs, '--cs', 1, 1);
+    if (cs > 3) throw new InputError(`--cs: expected 1, 2 or 3, got "${values.cs}"`);
+    const tokenizer = ModelTokenizer.fromDir(values.model!);
+    const result = generateTinySql(tokenizer, {
+      feature,
+      commandSet: cs as CommandSet,
+      count,
+      seed,
+      useNovelNames: values.novel ?? false,
+      useSynonyms: values.synonyms ?? false,
+    });
+    examples = result.examples;
+    const skipped = Object.entries(result.skipped);
+    if (skipped.length > 0) io.stderr(`skipped candidates: ${skipped.map(([reason, n]) => `${reason} (${n})`).join(', ')}\n`);
+    header = `TinySQL ${feature}, command set ${cs}: ${count} examples, seed ${seed}${values.novel ? ', novel names' : ''}${values.synonyms ? ', synonyms' : ''}, tokenizer ${values.model}`;
+  }
+  writeAtomically(out, formatDataset(examples, atp, header));
+  io.stdout(`wrote ${examples.length} examples to ${out}\n`);
+}

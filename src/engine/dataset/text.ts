@@ -1,0 +1,105 @@
+// Text helpers shared by the dataset formats: lines with their document offsets, JSON string literals decoded
+// with the column of every code unit, and reading a file with errors that name it.
+import * as fs from 'node:fs';
+import { InputError } from '../errors';
+
+export interface TextLine {
+  /** 1-based line number. */
+  line: number;
+  /** The line's text, without its line ending. */
+  text: string;
+  /** Document offset of the line's first character. */
+  start: number;
+}
+
+/**
+ * The document's lines. A leading byte-order mark is dropped (editors do not show it, and offsets do not count
+ * it); \r\n, \n and a lone \r end a line, as in VS Code.
+ */
+export function documentLines(text: string): TextLine[] {
+  const body = text.startsWith('\uFEFF') ? text.slice(1) : text;
+  const lines: TextLine[] = [];
+  const ending = /\r\n|\r|\n/g;
+  let start = 0;
+  for (let match = ending.exec(body); match !== null; match = ending.exec(body)) {
+    lines.push({ line: lines.length + 1, text: body.slice(start, match.index), start });
+    start = match.index + match[0].length;
+  }
+  lines.push({ line: lines.length + 1, text: body.slice(start), start });
+  return lines;
+}
+
+export type JsonStringResult =
+  | {
+      ok: true;
+      value: string;
+      /** Column (in the line) of each code unit of value, then the column of the closing quote. */
+      columns: number[];
+      /** Column just after the closing quote. */
+      end: number;
+    }
+  | { ok: false; start: number; end: number; message: string };
+
+const SIMPLE_ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+
+/**
+ * Decodes the JSON string literal whose opening quote is at column `at` of `line`, keeping where each decoded
+ * code unit is written: a raw character at its own column(s) (an astral character's two code units at its two
+ * columns), an escape (\n, \", \uXXXX — a surrogate pair written as two escapes gives each half its own escape)
+ * at its backslash.
+ */
+export function decodeJsonString(line: string, at: number): JsonStringResult {
+  if (line[at] !== '"') return { ok: false, start: at, end: at + 1, message: 'expected a string in double quotes' };
+  let value = '';
+  const columns: number[] = [];
+  let i = at + 1;
+  while (i < line.length) {
+    const char = line[i];
+    if (char === '"') {
+      columns.push(i);
+      return { ok: true, value, columns, end: i + 1 };
+    }
+    if (char === '\\') {
+      const escape = line[i + 1];
+      if (escape === undefined) break;
+      if (escape === 'u') {
+        const hex = line.slice(i + 2, i + 6);
+        if (!/^[0-9a-fA-F]{4}$/.test(hex)) {
+          const digits = /^[0-9a-fA-F]*/.exec(hex)![0].length;
+          return { ok: false, start: i, end: i + 2 + digits, message: 'invalid escape: \\u needs four hexadecimal digits' };
+        }
+        value += String.fromCharCode(parseInt(hex, 16));
+        columns.push(i);
+        i += 6;
+        continue;
+      }
+      const decoded = SIMPLE_ESCAPES[escape];
+      if (decoded === undefined) {
+        return { ok: false, start: i, end: i + 1 + escape.length, message: `invalid escape \\${escape} in a quoted string` };
+      }
+      value += decoded;
+      columns.push(i);
+      i += 2;
+      continue;
+    }
+    if (char.charCodeAt(0) < 0x20) {
+      return { ok: false, start: i, end: i + 1, message: 'a control character must be escaped in a quoted string (\\t, \\u0000)' };
+    }
+    value += char;
+    columns.push(i);
+    i += 1;
+  }
+  return { ok: false, start: at, end: line.length, message: 'unterminated string: the closing " is missing' };
+}
+
+/** Reads a dataset file as UTF-8; InputError naming the file when it cannot. */
+export function readTextFile(file: string, expected: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new InputError(`${file}: file not found`);
+    if (code === 'EISDIR') throw new InputError(`${file}: is a folder, expected ${expected}`);
+    throw new InputError(`${file}: cannot read: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,2 @@
+export * from './generator';
+export * as vocabulary from './vocabulary';
