@@ -94,13 +94,13 @@ test('optional GPT-2 keys are honoured when present', () => {
 });
 
 test('an unknown model_type names it and lists the supported ones', () => {
-  assert.deepEqual([...SUPPORTED_MODEL_TYPES], ['gpt2']);
+  assert.deepEqual([...SUPPORTED_MODEL_TYPES], ['gpt2', 'gpt_neo', 'llama', 'qwen2', 'granite', 'granitemoe']);
   const dir = folderWithConfig({ ...GPT2_SMALL, model_type: 'mamba' });
-  assertInputError(() => readModelSpec(dir), `${join(dir, 'config.json')}: model_type "mamba" is not supported (supported: gpt2)`);
+  assertInputError(() => readModelSpec(dir), `${join(dir, 'config.json')}: model_type "mamba" is not supported (supported: gpt2, gpt_neo, llama, qwen2, granite, granitemoe)`);
   const noType = folderWithConfig({ n_layer: 2 });
   assertInputError(
     () => readModelSpec(noType),
-    `${join(noType, 'config.json')}: key "model_type" must be a string naming the model family (supported: gpt2)`,
+    `${join(noType, 'config.json')}: key "model_type" must be a string naming the model family (supported: gpt2, gpt_neo, llama, qwen2, granite, granitemoe)`,
   );
 });
 

@@ -1,5 +1,6 @@
 import type { Value } from '../graph/builder';
 import { type Ops, raw } from '../graph/ops';
+import type { GraphWeights } from '../graph/weights';
 
 /** Pieces of the forward pass that every decoder-only family shares. */
 
@@ -45,4 +46,10 @@ export function attentionCore(ops: Ops, q: Value, k: Value, v: Value, mask: Valu
   const scores = ops.add(ops.scale(ops.matmul(qh, kt), scale), mask);
   const pattern = ops.softmax(scores);
   return ops.transpose(ops.matmul(pattern, vh), [0, 2, 1, 3]);
+}
+
+/** nn.Linear as Hugging Face stores it, weight [out, in]: y = x·Wᵀ (+ b), the weight never transposed (Ops.linearT). */
+export function linearRows(ops: Ops, w: GraphWeights, x: Value, name: string, nIn: number, nOut: number, bias: boolean): Value {
+  const y = ops.linearT(x, w.get(`${name}.weight`, [nOut, nIn]));
+  return bias ? ops.add(y, w.get(`${name}.bias`, [nOut])) : y;
 }

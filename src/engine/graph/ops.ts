@@ -202,6 +202,114 @@ export class Ops {
     return y;
   }
 
+  // ---- decoder families beyond GPT-2 (GPT-Neo, Llama, Qwen2, Granite, GraniteMoE) ----------------------
+
+  /**
+   * y = x·Wᵀ for a constant weight stored [out, in] (nn.Linear's layout), x [..., in] → [..., out], without ever
+   * transposing W: the forward is one Gemm with transB on x's rows, the VJP is g·W. (A Transpose node per use
+   * would be folded by ONNX Runtime into a second, third... copy of every weight matrix.)
+   */
+  linearT(x: Value, weight: Value): Value {
+    if (weight.requiresGrad) throw new Error('linearT: gradients of weights are not supported');
+    const b = this.b;
+    const [nOut, nIn] = weight.shape;
+    if (typeof nOut !== 'number' || typeof nIn !== 'number' || weight.shape.length !== 2) throw new Error('linearT: the weight must be a static [out, in] matrix');
+    const rows = raw.reshape(b, x, [-1, nIn], [`${x.name}_rows`, nIn]);
+    const product = b.node('Gemm', [rows, weight], { transB: 1 }, { dtype: x.dtype, shape: [rows.shape[0], nOut] });
+    const leading = b.node('Slice', [raw.shapeOf(b, x), b.ints([0]), b.ints([-1])], {}, { dtype: 'int64', shape: [x.shape.length - 1] });
+    const shape = b.node('Concat', [leading, b.ints([nOut])], { axis: 0 }, { dtype: 'int64', shape: [x.shape.length] });
+    const y = b.node('Reshape', [product, shape], {}, this.out(x.dtype, [...x.shape.slice(0, -1), nOut], [x]));
+    this.record('LinearT', [x, weight], [y], ([g]) => [raw.matmul(b, g!, weight), null]);
+    return y;
+  }
+
+  /** RMSNorm over the last axis with a constant weight (Llama's): y = w ⊙ x / sqrt(mean(x²) + eps). */
+  rmsNorm(x: Value, weight: Value, eps: number): Value {
+    if (weight.requiresGrad) throw new Error('rmsNorm: gradients of weights are not supported');
+    const b = this.b;
+    const meanSquare = raw.reduce(b, 'ReduceMean', raw.mul(b, x, x), [-1], true);
+    const rstd = b.node('Reciprocal', [b.node('Sqrt', [raw.add(b, meanSquare, b.scalar(eps))], {}, { dtype: x.dtype, shape: [...meanSquare.shape] })], {}, { dtype: x.dtype, shape: [...meanSquare.shape] });
+    const normalized = raw.mul(b, x, rstd);
+    const y = b.node('Mul', [weight, normalized], {}, this.out(x.dtype, [...x.shape], [x]));
+    this.record('RMSNorm', [x, weight], [y], ([g]) => {
+      // dx = rstd ⊙ (gw − x̂ ⊙ mean(gw ⊙ x̂)), with gw = g ⊙ weight and x̂ = x ⊙ rstd
+      const gw = raw.mul(b, g!, weight);
+      const meanGwX = raw.reduce(b, 'ReduceMean', raw.mul(b, gw, normalized), [-1], true);
+      return [raw.mul(b, rstd, raw.sub(b, gw, raw.mul(b, normalized, meanGwX))), null];
+    });
+    return y;
+  }
+
+  /** SiLU (swish): x · sigmoid(x). */
+  silu(x: Value): Value {
+    const b = this.b;
+    const s = b.node('Sigmoid', [x], {}, { dtype: x.dtype, shape: [...x.shape] });
+    const y = b.node('Mul', [x, s], {}, this.out(x.dtype, [...x.shape], [x]));
+    this.record('SiLU', [x], [y], ([g]) => {
+      // dy/dx = s ⊙ (1 + x ⊙ (1 − s))
+      const slope = raw.mul(b, s, raw.add(b, b.scalar(1), raw.mul(b, x, raw.sub(b, b.scalar(1), s))));
+      return [raw.mul(b, g!, slope)];
+    });
+    return y;
+  }
+
+  /**
+   * Rotary position embedding in the rotate-half convention (Hugging Face's Llama): y = x ⊙ cos + rot(x) ⊙ sin,
+   * rot([x1, x2]) = [−x2, x1] over the last axis split in halves. cos and sin are constants that broadcast
+   * against x (e.g. [seq, 1, dHead] against [batch, seq, heads, dHead]).
+   */
+  rotary(x: Value, cos: Value, sin: Value): Value {
+    if (cos.requiresGrad || sin.requiresGrad) throw new Error('rotary: cos and sin must be constants');
+    const b = this.b;
+    const xCos = raw.mul(b, x, cos);
+    const rotSin = raw.mul(b, rotateHalf(b, x, false), sin);
+    const y = b.node('Add', [xCos, rotSin], {}, this.out(x.dtype, broadcastShape(xCos.shape, rotSin.shape), [x]));
+    // The transpose of rot is rotᵀ([u1, u2]) = [u2, −u1], so dx = g ⊙ cos + rotᵀ(g ⊙ sin).
+    this.record('Rotary', [x], [y], ([g]) => [raw.add(b, raw.mul(b, g!, cos), rotateHalf(b, raw.mul(b, g!, sin), true))]);
+    return y;
+  }
+
+  /**
+   * Grouped-query attention's key/value sharing: [batch, seq, kvHeads, dHead] → [batch, seq, kvHeads·rep, dHead],
+   * query head h reading kv head ⌊h / rep⌋ (Hugging Face's repeat_kv). The VJP sums each group's gradients.
+   */
+  repeatHeads(x: Value, rep: number): Value {
+    if (rep === 1) return x;
+    const b = this.b;
+    const [batch, seq, kv, d] = x.shape;
+    if (typeof kv !== 'number' || typeof d !== 'number') throw new Error('repeatHeads: heads and dHead must be static');
+    const expanded = b.node('Expand', [raw.unsqueeze(b, x, [3]), b.ints([1, 1, 1, rep, 1])], {}, { dtype: x.dtype, shape: [batch, seq, kv, rep, d] });
+    const y = raw.reshape(b, expanded, [0, 0, kv * rep, d], [batch, seq, kv * rep, d], x.requiresGrad);
+    this.record('RepeatHeads', [x], [y], ([g]) => {
+      const grouped = raw.reshape(b, g!, [0, 0, kv, rep, d], [batch, seq, kv, rep, d]);
+      return [raw.reduce(b, 'ReduceSum', grouped, [3], false)];
+    });
+    return y;
+  }
+
+  /** y[..., j] = x[..., indices[..., j]] (GatherElements on the last axis); indices are int64 and carry no gradient. */
+  gatherLast(x: Value, indices: Value): Value {
+    const b = this.b;
+    const axis = x.shape.length - 1;
+    const y = b.node('GatherElements', [x, indices], { axis }, this.out(x.dtype, [...indices.shape], [x]));
+    this.record('GatherElements', [x], [y], ([g]) => [
+      b.node('ScatterElements', [raw.zerosLike(b, x), indices, g!], { axis, reduction: 'add' }, { dtype: x.dtype, shape: [...x.shape] }),
+    ]);
+    return y;
+  }
+
+  /**
+   * The dense tensor shaped like `like` that holds `values` at `indices` on the last axis and 0 elsewhere
+   * (ScatterElements into zeros); the indices must be distinct within a row (TopK's are). Gradient to values only.
+   */
+  scatterLast(values: Value, indices: Value, like: Value): Value {
+    const b = this.b;
+    const axis = like.shape.length - 1;
+    const y = b.node('ScatterElements', [raw.zerosLike(b, like), indices, values], { axis }, this.out(values.dtype, [...like.shape], [values]));
+    this.record('ScatterElements', [values], [y], ([g]) => [b.node('GatherElements', [g!, indices], { axis }, { dtype: values.dtype, shape: [...values.shape] })]);
+    return y;
+  }
+
   // ---- gradient helpers -----------------------------------------------------------------------------
 
   /** Sums a broadcast gradient back to the shape of `x` (the reverse of broadcasting). */
@@ -246,9 +354,32 @@ export const raw = {
     const shape = keepdims ? x.shape.map((d, i) => (normalized.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !normalized.includes(i));
     return b.node(op, [x, b.ints(axes)], { keepdims: keepdims ? 1 : 0 }, { dtype: x.dtype, shape, requiresGrad });
   },
+  /** Indices [..., k] of the k largest values along the last axis, largest first (TopK); piecewise constant, so never differentiated. */
+  topKIndices: (b: GraphBuilder, x: Value, k: number) => {
+    const shape = [...x.shape.slice(0, -1), k];
+    const [, indices] = b.multiNode('TopK', [x, b.ints([k])], { axis: -1, largest: 1, sorted: 1 }, [
+      { dtype: x.dtype, shape },
+      { dtype: 'int64', shape },
+    ]);
+    return indices;
+  },
   zerosLike: (b: GraphBuilder, x: Value) =>
     b.node('ConstantOfShape', [raw.shapeOf(b, x)], { value: { scalarTensor: 0, dtype: floatDType(x) } }, { dtype: x.dtype, shape: [...x.shape] }),
 };
+
+/** rot(x) = [−x2, x1] over the halves of the last axis; with `transposed`, rotᵀ(x) = [x2, −x1]. */
+function rotateHalf(b: GraphBuilder, x: Value, transposed: boolean): Value {
+  const axis = x.shape.length - 1;
+  const d = x.shape[axis];
+  if (typeof d !== 'number' || d % 2 !== 0) throw new Error('rotary: the last axis must have a static, even size');
+  const half = [...x.shape.slice(0, axis), d / 2];
+  const [x1, x2] = b.multiNode('Split', [x, b.ints([d / 2, d / 2])], { axis }, [
+    { dtype: x.dtype, shape: half },
+    { dtype: x.dtype, shape: half },
+  ]);
+  const pieces = transposed ? [x2, raw.neg(b, x1)] : [raw.neg(b, x2), x1];
+  return b.node('Concat', pieces, { axis }, { dtype: x.dtype, shape: [...x.shape] });
+}
 
 function floatDType(x: Value): 'float32' | 'float64' {
   if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new Error(`zeros of ${x.dtype} are not supported`);

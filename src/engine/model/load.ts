@@ -2,6 +2,8 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InputError } from '../errors';
 import { gpt2 } from '../architectures/gpt2';
+import { gptNeo } from '../architectures/gptNeo';
+import { llama } from '../architectures/llama';
 import type { Architecture } from '../architectures/types';
 import { findTensor, type ModelSpec, readModelSpec } from './config';
 import { indexModelWeights, type TensorEntry } from './safetensors';
@@ -22,7 +24,8 @@ export interface LoadedModel {
   readonly storedDtype: string;
 }
 
-const ARCHITECTURES: Record<ModelSpec['architecture'], (spec: ModelSpec) => Architecture> = { gpt2 };
+/** One forward pass per architecture; config.ts maps each model_type to one (llama also runs qwen2, granite, granitemoe). */
+const ARCHITECTURES: Record<ModelSpec['architecture'], (spec: ModelSpec) => Architecture> = { gpt2, gpt_neo: gptNeo, llama };
 
 export function loadModel(source: string): LoadedModel {
   const dir = resolve(source);
