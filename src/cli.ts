@@ -8,14 +8,22 @@ import { readDataset } from './engine/dataset';
 import { GENERATE_USAGE, generateCommand } from './commands/generate';
 import { runAttributionPatching, type Precision } from './engine/patching';
 import { parseDevice, releaseSessions } from './engine/runtime';
-import { type Result, topHeads, writeResultAtomically } from './engine/result';
+import { parseResult, type Result, topHeads, writeResultAtomically } from './engine/result';
+import { writeTextAtomically } from './engine/atomicWrite';
+import { renderHtmlReport } from './report/htmlReport';
+import { validateHeads } from './engine/validation';
+import { readFileSync } from 'node:fs';
 
 const USAGE = `Usage:
-  atp patch --model MODEL --data FILE --out FILE [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float64] [--top K] [--offline]
+  atp patch --model MODEL --data FILE --out FILE [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float64] [--top K] [--offline]
+  atp report --out REPORT.html RESULT.json [RESULT.json ...]
+  atp validate --model MODEL --data FILE [--device D] [--batch-size N] [--top K]
 
 Runs attribution patching over a dataset (.jsonl, one {"clean", "corrupted", "correct", "incorrect"} object per
 line, or the .atp prompt format: see docs/DATASETS.md) and writes the Result JSON to --out (atomically: a failed run leaves the previous file as it was).
-Progress goes to stderr.
+Progress goes to stderr. --html (or atp report) writes a standalone HTML report with the heatmaps.
+atp validate compares the head attributions with exact activation patching of every head at the answer
+position (one corrupted run per head and example) and prints their rank correlation and top heads.
 
 MODEL is a folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json), a Hugging Face repo id
 (org/name, optionally @revision; downloaded into the Hugging Face cache, HF_HOME / HF_HUB_CACHE, once; gated
@@ -55,6 +63,51 @@ export function summary(result: Result, top: number): string {
   return lines.join('\n');
 }
 
+/** Opens --model (folder, repo id or preset), reporting downloads and notes on stderr. */
+async function openModelWithProgress(source: string, offline = false) {
+  log(`loading ${source}`);
+  let lastReport = 0;
+  const { model, notes } = await openModel(source, {
+    token: process.env.HF_TOKEN || undefined,
+    offline,
+    onProgress: ({ file, received, total }) => {
+      const now = Date.now();
+      if (now - lastReport < 1000 && received !== total) return;
+      lastReport = now;
+      log(`downloading ${file}: ${(received / 2 ** 20).toFixed(1)}${total ? ` / ${(total / 2 ** 20).toFixed(1)}` : ''} MiB`);
+    },
+  });
+  for (const note of notes) log(note);
+  return model;
+}
+
+async function validate(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { model: { type: 'string' }, data: { type: 'string' }, device: { type: 'string', default: 'auto' }, 'batch-size': { type: 'string' }, top: { type: 'string' }, offline: { type: 'boolean', default: false } },
+    strict: true,
+  });
+  for (const flag of ['model', 'data'] as const) {
+    if (!values[flag]) throw new InputError(`--${flag} is required\n\n${USAGE}`);
+  }
+  const device = parseDevice(values.device!);
+  const dataset = readDataset(values.data!);
+  const model = await openModelWithProgress(values.model!, values.offline);
+  const top = integer(values.top, '--top', 3);
+  const v = await validateHeads(model, dataset, { device, batchSize: integer(values['batch-size'], '--batch-size', 64), onProgress: log }, top);
+  const list = (heads: Array<{ layer: number; head: number; value: number }>) => heads.map((h) => `L${h.layer}H${h.head} ${format(h.value)}`).join(', ');
+  process.stdout.write(
+    [
+      summary(v.result, top),
+      `exact activation patching of every head at the answer position, against attribution patching:`,
+      `  Spearman ${v.spearman.toFixed(3)}, Pearson ${v.pearson.toFixed(3)}`,
+      `  top ${top} by attribution patching: ${list(v.topByAttribution)}`,
+      `  top ${top} by activation patching:  ${list(v.topByActivationPatching)}`,
+      `  named by both: ${v.topOverlap} of ${top}`,
+    ].join('\n') + '\n',
+  );
+}
+
 async function patch(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -67,6 +120,7 @@ async function patch(args: string[]): Promise<void> {
       precision: { type: 'string' },
       top: { type: 'string' },
       offline: { type: 'boolean', default: false },
+      html: { type: 'string' },
     },
     strict: true,
   });
@@ -77,31 +131,43 @@ async function patch(args: string[]): Promise<void> {
   const batchSize = integer(values['batch-size'], '--batch-size', 8);
   const top = integer(values.top, '--top', 10);
   const dataset = readDataset(values.data!);
-  log(`loading ${values.model}`);
-  let lastReport = 0;
-  const { model, notes } = await openModel(values.model!, {
-    token: process.env.HF_TOKEN || undefined,
-    offline: values.offline,
-    onProgress: ({ file, received, total }) => {
-      const now = Date.now();
-      if (now - lastReport < 1000 && received !== total) return;
-      lastReport = now;
-      log(`downloading ${file}: ${(received / 2 ** 20).toFixed(1)}${total ? ` / ${(total / 2 ** 20).toFixed(1)}` : ''} MiB`);
-    },
-  });
-  for (const note of notes) log(note);
+  const model = await openModelWithProgress(values.model!, values.offline);
   log(`running ${dataset.examples.length} examples on ${device}`);
   const result = await runAttributionPatching(model, dataset, { device, batchSize, precision: precision(values.precision), onProgress: log });
   for (const warning of result.warnings) log(`warning: ${warning}`);
   mkdirSync(dirname(values.out!), { recursive: true });
   writeResultAtomically(values.out!, result);
+  if (values.html) writeReport(values.html, [{ title: dataset.file, result }]);
   process.stdout.write(`${summary(result, top)}\nwrote ${relative(process.cwd(), values.out!) || values.out}\n`);
+}
+
+function writeReport(file: string, results: Array<{ title: string; result: Result }>): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeTextAtomically(file, renderHtmlReport(results), 'the report');
+  log(`wrote ${file}`);
+}
+
+function report(args: string[]): void {
+  const { values, positionals } = parseArgs({ args, options: { out: { type: 'string' } }, allowPositionals: true, strict: true });
+  if (!values.out || positionals.length === 0) throw new InputError(`atp report needs --out FILE and at least one result file\n\n${USAGE}`);
+  const results = positionals.map((file) => {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new InputError(`${file}: cannot read: ${(error as Error).message}`);
+    }
+    return { title: file, result: parseResult(text, file) };
+  });
+  writeReport(values.out, results);
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (command === 'patch') await patch(rest);
+    else if (command === 'report') report(rest);
+    else if (command === 'validate') await validate(rest);
     else if (command === 'generate') await generateCommand(rest, { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) });
     else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       process.stdout.write(`${USAGE}\n`);

@@ -1,7 +1,8 @@
 // atp generate: writes a generated dataset (IOI or TinySQL) as JSONL, or .atp when --out ends with .atp.
 import { parseArgs } from 'node:util';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { writeTextAtomically } from '../engine/atomicWrite';
+import { dirname } from 'node:path';
 import { InputError } from '../engine/errors';
 import { ModelTokenizer } from '../engine/model/tokenizer';
 import { formatPromptLine } from '../engine/dataset/promptFormat';
@@ -33,17 +34,9 @@ function integer(text: string | undefined, flag: string, fallback: number, minim
   return value;
 }
 
-/** Writes text to file atomically: a temporary file next to it, then a rename. */
 function writeAtomically(file: string, text: string): void {
   mkdirSync(dirname(file), { recursive: true });
-  const temporary = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-  try {
-    writeFileSync(temporary, text);
-    renameSync(temporary, file);
-  } catch (error) {
-    rmSync(temporary, { force: true });
-    throw new InputError(`${file}: cannot write: ${(error as Error).message}`);
-  }
+  writeTextAtomically(file, text, 'the dataset');
 }
 
 /** The dataset text: JSONL (clean, corrupted, correct, incorrect per line) or .atp lines. */

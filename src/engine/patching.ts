@@ -271,7 +271,14 @@ export interface ActivationPatchingResult {
  * which summed over examples is the normalised metric of patching that component in every example.
  * Cost grows with layers × positions × heads per example: meant for validation and small models.
  */
-export async function runActivationPatching(model: LoadedModel, dataset: Dataset, options: RunOptions): Promise<ActivationPatchingResult> {
+export async function runActivationPatching(
+  model: LoadedModel,
+  dataset: Dataset,
+  options: RunOptions & {
+    /** 'heads-at-answer': only each head's z at the answer position (the head heatmap); others stay 0. Default 'all'. */
+    components?: 'all' | 'heads-at-answer';
+  },
+): Promise<ActivationPatchingResult> {
   const prepared = prepareExamples(model, dataset, []);
   const precision = options.precision ?? 'float32';
   const handle = await sessionFor(model, 'activation-patching', options);
@@ -287,9 +294,10 @@ export async function runActivationPatching(model: LoadedModel, dataset: Dataset
     const seq = example.tokens.length;
     // Row 0 patches nothing (the corrupted baseline); each further row patches one component.
     const components: Array<{ kind: HookKind; layer: number; pos: number; head: number } | null> = [null];
-    for (const kind of HOOK_KINDS) {
+    const headsOnly = options.components === 'heads-at-answer';
+    for (const kind of headsOnly ? (['z'] as const) : HOOK_KINDS) {
       for (let layer = 0; layer < nLayers; layer++) {
-        for (let pos = 0; pos < seq; pos++) {
+        for (let pos = headsOnly ? seq - 1 : 0; pos < seq; pos++) {
           if (kind === 'z') for (let head = 0; head < nHeads; head++) components.push({ kind, layer, pos, head });
           else components.push({ kind, layer, pos, head: 0 });
         }

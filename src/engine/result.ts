@@ -2,10 +2,8 @@
 // editor for colours, hovers and heatmaps. Attributions are AtP estimates of how much
 // the normalized logit-difference metric changes when an activation is patched from the
 // corrupted run into the clean run.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { InputError } from './errors';
+import { writeTextAtomically } from './atomicWrite';
 
 export const RESULT_SCHEMA = 'attribution-patching/result@1';
 
@@ -49,7 +47,11 @@ export interface Result {
   schema: typeof RESULT_SCHEMA;
   /** ISO 8601. */
   createdAt: string;
-  dataset: { file: string; examples: number };
+  /**
+   * contentHash: "sha256:<hex>" of the dataset text the run read (optional; the editor sets it), so a reader can
+   * tell whether the result still describes the file as it is now (a stale result is marked, never shown as current).
+   */
+  dataset: { file: string; examples: number; contentHash?: string };
   model: { source: string; architecture: string; modelType: string; layers: number; heads: number; dModel: number; dHead: number; dtype: string };
   device: string;
   /** cleanLogitDiff and corruptedLogitDiff are the means over examples that normalize the metric. */
@@ -111,7 +113,7 @@ export function topHeads(result: Result, k: number): Array<{ layer: number; head
 // order the producer built its objects in. Unlisted keys follow, sorted.
 const KEY_ORDER: Record<string, readonly string[]> = {
   result: ['schema', 'createdAt', 'dataset', 'model', 'device', 'metric', 'heads', 'positions', 'warnings', 'timings', 'examples'],
-  dataset: ['file', 'examples'],
+  dataset: ['file', 'examples', 'contentHash'],
   model: ['source', 'architecture', 'modelType', 'layers', 'heads', 'dModel', 'dHead', 'dtype'],
   metric: ['name', 'cleanLogitDiff', 'corruptedLogitDiff'],
   example: [
@@ -248,6 +250,7 @@ export function parseResult(text: string, file: string): Result {
   const dataset = check.object(result.dataset, 'dataset');
   check.string(dataset.file, 'dataset.file');
   check.integer(dataset.examples, 'dataset.examples');
+  if (dataset.contentHash !== undefined) check.string(dataset.contentHash, 'dataset.contentHash');
 
   const model = check.object(result.model, 'model');
   for (const key of ['source', 'architecture', 'modelType', 'dtype']) check.string(model[key], `model.${key}`);
@@ -298,56 +301,8 @@ export function parseResult(text: string, file: string): Result {
   return raw as Result;
 }
 
-/**
- * Writes the result so that readers (the editor watches this file) never see a partial one:
- * temp file in the same directory → fsync → rename over the target. On failure the previous
- * file is untouched and the temp file is removed.
- */
+/** Writes the result atomically (see writeTextAtomically): a failed write leaves the previous file intact. */
 export function writeResultAtomically(file: string, result: Result): void {
   // Serialize first: a result that cannot be written must not touch the disk at all.
-  const text = serializeResult(result);
-  const target = path.resolve(file);
-  const tempFile = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(tempFile, 'wx');
-    const bytes = Buffer.from(text, 'utf8');
-    let written = 0;
-    while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tempFile, target);
-  } catch (error) {
-    if (fd !== undefined) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // Already failing; the original error is the one to report.
-      }
-    }
-    try {
-      fs.unlinkSync(tempFile);
-    } catch {
-      // The temp file was never created, or is already gone.
-    }
-    const code = (error as NodeJS.ErrnoException).code;
-    if (typeof code === 'string') throw new InputError(`${file}: cannot write the result: ${(error as Error).message}`);
-    throw error;
-  }
-  syncDirectory(path.dirname(target));
-}
-
-/** Makes the rename itself durable; not possible on every platform (Windows), so best effort. */
-function syncDirectory(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // Best effort only.
-  }
+  writeTextAtomically(file, serializeResult(result), 'the result');
 }

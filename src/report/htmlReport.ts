@@ -1,0 +1,86 @@
+// A standalone HTML report of one or more Results: baselines, top heads, and the layer × head and
+// layer × position heatmaps of the seed notebook, as inline SVG. No script and no remote resource: it opens
+// anywhere, offline, and can be attached to a paper draft or an issue.
+import { colorFor, normalise, symmetricMax } from '../panel/colorScale';
+import { type Result, topHeads } from '../engine/result';
+
+const CELL = 28;
+const LEFT = 64;
+const TOP = 24;
+
+const escapeHtml = (text: string) =>
+  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+const signed = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
+
+/** One heatmap: rows are layers; every cell carries its value in a tooltip and a data attribute. */
+function heatmap(matrix: number[][], columnLabels: string[], columnKind: 'head' | 'pos'): string {
+  const maxAbs = symmetricMax(matrix.flat());
+  const labelHeight = columnKind === 'pos' ? 90 : 20;
+  const width = Math.max(LEFT + columnLabels.length * CELL + 8, LEFT + 320); // room for the legend
+  const height = TOP + matrix.length * CELL + labelHeight;
+  const cells = matrix.flatMap((row, layer) =>
+    row.map((value, column) => {
+      const x = LEFT + column * CELL;
+      const y = TOP + layer * CELL;
+      const title = `layer ${layer}, ${columnKind === 'head' ? `head ${column}` : `position ${column} (${columnLabels[column]})`}: ${signed(value)}`;
+      return `<rect x="${x}" y="${y}" width="${CELL - 1}" height="${CELL - 1}" fill="${colorFor(normalise(value, maxAbs), 'light')}" stroke="#ddd" data-layer="${layer}" data-${columnKind}="${column}" data-value="${value}"><title>${escapeHtml(title)}</title></rect>`;
+    }),
+  );
+  const rows = matrix.map((_, layer) => `<text x="${LEFT - 8}" y="${TOP + layer * CELL + CELL / 2 + 4}" text-anchor="end">L${layer}</text>`);
+  const columns = columnLabels.map((label, column) => {
+    const x = LEFT + column * CELL + CELL / 2;
+    const y = TOP + matrix.length * CELL + 12;
+    return columnKind === 'pos'
+      ? `<text x="${x}" y="${y}" transform="rotate(60 ${x} ${y})">${escapeHtml(label)}</text>`
+      : `<text x="${x}" y="${y}" text-anchor="middle">H${column}</text>`;
+  });
+  const legend = `<text x="${LEFT}" y="14" class="legend">colour scale: ±${maxAbs.toPrecision(3)} (blue positive, red negative)</text>`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" role="img">${legend}${cells.join('')}${rows.join('')}${columns.join('')}</svg>`;
+}
+
+/** Token strings of the first example, shown so that whitespace is visible. */
+function positionLabels(result: Result): string[] {
+  return result.examples[0].tokens.map((t) => t.text.replace(/ /g, '·').replace(/\n/g, '⏎'));
+}
+
+function section(result: Result, title: string): string {
+  const m = result.model;
+  const top = topHeads(result, 10)
+    .map((h) => `<tr><td>L${h.layer}H${h.head}</td><td class="num">${signed(h.value)}</td></tr>`)
+    .join('');
+  const positions = result.positions
+    ? `<h3>Layer × position (hook_resid_pre, summed over examples)</h3>${heatmap(result.positions, positionLabels(result), 'pos')}`
+    : '<p>Layer × position: the prompts differ in length, so positions do not line up across examples.</p>';
+  const first = result.examples[0];
+  return `<section>
+<h2>${escapeHtml(title)}</h2>
+<p>${escapeHtml(m.source)} (${escapeHtml(m.modelType)}, ${m.layers} layers × ${m.heads} heads, d_model ${m.dModel}) on ${escapeHtml(result.device)};
+${result.dataset.examples} examples from ${escapeHtml(result.dataset.file)}.</p>
+<p>Clean logit difference <b>${signed(result.metric.cleanLogitDiff)}</b>, corrupted <b>${signed(result.metric.corruptedLogitDiff)}</b>.
+Values are attributions to the normalised metric (LD − LD<sub>corrupted</sub>) / (LD<sub>clean</sub> − LD<sub>corrupted</sub>).</p>
+<p class="example">Example 1 clean: <code>${escapeHtml(first.clean)}</code> → <code>${escapeHtml(JSON.stringify(first.correct))}</code><br>
+corrupted: <code>${escapeHtml(first.corrupted)}</code> → <code>${escapeHtml(JSON.stringify(first.incorrect))}</code></p>
+<div class="row"><div><h3>Layer × head (hook_z at the answer position)</h3>${heatmap(result.heads, result.heads[0]?.map((_, h) => String(h)) ?? [], 'head')}</div>
+<div><h3>Top heads</h3><table>${top}</table></div></div>
+${positions}
+</section>`;
+}
+
+export function renderHtmlReport(results: Array<{ title: string; result: Result }>, heading = 'Attribution patching report'): string {
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>${escapeHtml(heading)}</title>
+<style>
+body { font: 14px system-ui, sans-serif; margin: 24px; color: #222; }
+svg text { font: 11px system-ui, sans-serif; fill: #333; } svg .legend { fill: #666; }
+table { border-collapse: collapse; } td { padding: 2px 10px; border-bottom: 1px solid #eee; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.row { display: flex; gap: 32px; align-items: flex-start; flex-wrap: wrap; } code { background: #f4f4f4; padding: 1px 3px; }
+section { margin-bottom: 40px; }
+</style></head>
+<body><h1>${escapeHtml(heading)}</h1>
+${results.map((r) => section(r.result, r.title)).join('\n')}
+</body></html>
+`;
+}
