@@ -11,6 +11,8 @@ import { writeRandomGpt2 } from '../support/randomGpt2';
 import { requireTorchReference, runGpt2Reference } from '../support/reference';
 import { seededRandom } from '../support/random';
 import { flattenAttributions } from '../support/attributions';
+import { maxError } from '../support/familiesReference';
+import { spearman } from '../../src/engine/validation';
 
 /**
  * Exact activation patching, computed by the engine, against the PyTorch reference's activation patching; and
@@ -28,30 +30,6 @@ before(() => {
 after(() => rmSync(root, { recursive: true, force: true }));
 
 const KINDS = ['z', 'resid_pre', 'attn_out', 'mlp_out'] as const;
-
-function maxError(a: number[], b: number[]): { error: number; scale: number } {
-  let error = 0;
-  let scale = 0;
-  a.forEach((v, i) => {
-    error = Math.max(error, Math.abs(v - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  });
-  return { error, scale };
-}
-
-function spearman(a: number[], b: number[]): number {
-  const rank = (v: number[]) => {
-    const order = v.map((x, i) => [x, i] as const).sort((p, q) => p[0] - q[0]);
-    const r = new Array<number>(v.length);
-    order.forEach(([, i], k) => (r[i] = k));
-    return r;
-  };
-  const ra = rank(a);
-  const rb = rank(b);
-  const n = a.length;
-  const d2 = ra.reduce((s, r, i) => s + (r - rb[i]) ** 2, 0);
-  return 1 - (6 * d2) / (n * (n * n - 1));
-}
 
 test('exact activation patching matches the PyTorch reference, component by component (float64)', async () => {
   const dir = join(root, 'model');

@@ -8,6 +8,7 @@ import { readDataset } from '../../src/engine/dataset/jsonl';
 import { runAttributionPatching, type Precision } from '../../src/engine/patching';
 import type { Result } from '../../src/engine/result';
 import { flattenAttributions } from '../support/attributions';
+import { maxError } from '../support/familiesReference';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { requireTorchReference, runGpt2Reference, type ReferenceResponse } from '../support/reference';
 
@@ -38,20 +39,8 @@ function referenceFor(result: Result, modelDir: string, activationPatching = fal
   });
 }
 
-/** Largest |a − b| over all values, and the largest |b|, for a relative comparison. */
-function compare(actual: number[], expected: number[]): { error: number; scale: number } {
-  assert.equal(actual.length, expected.length, 'same number of values');
-  let error = 0;
-  let scale = 0;
-  actual.forEach((a, i) => {
-    error = Math.max(error, Math.abs(a - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  });
-  return { error, scale };
-}
-
 function assertMatchesReference(result: Result, reference: ReferenceResponse, tolerance: number): void {
-  const lds = compare(
+  const lds = maxError(
     result.examples.flatMap((e) => [e.cleanLogitDiff, e.corruptedLogitDiff]),
     reference.cleanLogitDiffs.flatMap((c, i) => [c, reference.corruptedLogitDiffs[i]]),
   );
@@ -63,7 +52,7 @@ function assertMatchesReference(result: Result, reference: ReferenceResponse, to
   const ours = flattenAttributions(result.examples.map((e) => e.attributions));
   for (const kind of ['z', 'resid_pre', 'attn_out', 'mlp_out'] as const) {
     const expected = reference.attributions[kind].flat(3) as number[];
-    const { error, scale } = compare(ours[kind], expected);
+    const { error, scale } = maxError(ours[kind], expected);
     assert.ok(scale > 1e-6, `${kind}: attributions are not trivially zero`);
     assert.ok(error <= tolerance * scale, `${kind}: error ${error} vs scale ${scale}`);
   }

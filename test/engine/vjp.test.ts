@@ -1,74 +1,10 @@
 import { test } from 'node:test';
-import assert from 'node:assert/strict';
-import * as ort from 'onnxruntime-node';
-import { GraphBuilder, type Dim, type Value } from '../../src/engine/graph/builder';
-import { Ops } from '../../src/engine/graph/ops';
-import { gradients } from '../../src/engine/graph/autodiff';
-import { seededRandom } from '../support/random';
+import { checkVjp } from '../support/finiteDifferences';
 
 /**
- * Every op's VJP against central finite differences, computed through ONNX Runtime in float64.
- * With h = 1e-5 the truncation error is O(h²·f''') ≈ 1e-10 and rounding ≈ 1e-16·|f|/h ≈ 1e-11, so a
- * tolerance of 1e-7 (absolute plus relative) can only be met by a correct gradient.
+ * Every op's VJP against central finite differences, computed through ONNX Runtime in float64
+ * (test/support/finiteDifferences.ts states the tolerance and why).
  */
-
-interface InputSpec {
-  /** Dims as declared in the graph (strings are symbolic); `size` gives the concrete size used. */
-  dims: Dim[];
-  size?: number[];
-  grad: boolean;
-  positive?: boolean;
-}
-
-async function checkVjp(build: (ops: Ops, inputs: Value[]) => Value, specs: InputSpec[], seed = 1): Promise<void> {
-  const b = new GraphBuilder('float64');
-  const ops = new Ops(b);
-  const raw = specs.map((spec, i) => b.input(`x${i}`, 'float64', spec.dims));
-  const inputs = raw.map((value, i) => (specs[i].grad ? ops.tap(value, `tap${i}`) : value));
-  const y = build(ops, inputs);
-  const cotangent = b.input('cotangent', 'float64', [...y.shape]);
-  const wrt = inputs.filter((_, i) => specs[i].grad);
-  const grads = gradients(ops, y, cotangent, wrt);
-  b.output(y, 'y');
-  wrt.forEach((value, k) => b.output(grads.get(value.name)!, `grad${k}`));
-  const session = await ort.InferenceSession.create(b.toBytes());
-
-  const random = seededRandom(seed);
-  const sizes = specs.map((spec) => spec.size ?? (spec.dims as number[]));
-  const data = specs.map((spec, i) =>
-    Float64Array.from({ length: sizes[i].reduce((p, q) => p * q, 1) }, () => (spec.positive ? 0.5 + random() : random() * 2 - 1)),
-  );
-  const feeds = (values: Float64Array[]) =>
-    Object.fromEntries(values.map((v, i) => [raw[i].name, new ort.Tensor('float64', v, sizes[i])]));
-
-  const symbols = new Map<string, number>();
-  specs.forEach((spec, i) => spec.dims.forEach((d, j) => typeof d === 'string' && symbols.set(d, sizes[i][j])));
-  const yShape = y.shape.map((d) => (typeof d === 'number' ? d : symbols.get(d)!));
-  const cot = Float64Array.from({ length: yShape.reduce((p, q) => p * q, 1) }, () => random() * 2 - 1);
-  const cotTensor = new ort.Tensor('float64', cot, yShape);
-  const analytic = await session.run({ ...feeds(data), cotangent: cotTensor });
-
-  const objective = async (values: Float64Array[]) => {
-    const out = (await session.run({ ...feeds(values), cotangent: cotTensor })).y.data as Float64Array;
-    return out.reduce((sum, v, i) => sum + v * cot[i], 0);
-  };
-  const h = 1e-5;
-  let k = 0;
-  for (let i = 0; i < specs.length; i++) {
-    if (!specs[i].grad) continue;
-    const grad = analytic[`grad${k++}`].data as Float64Array;
-    assert.equal(grad.length, data[i].length, `gradient of input ${i} has the input's size`);
-    for (let j = 0; j < data[i].length; j++) {
-      const plus = data.map((v) => v.slice());
-      const minus = data.map((v) => v.slice());
-      plus[i][j] += h;
-      minus[i][j] -= h;
-      const numeric = ((await objective(plus)) - (await objective(minus))) / (2 * h);
-      const tolerance = 1e-7 * (1 + Math.abs(numeric));
-      assert.ok(Math.abs(numeric - grad[j]) <= tolerance, `input ${i}[${j}]: finite difference ${numeric} vs VJP ${grad[j]}`);
-    }
-  }
-}
 
 test('Add with broadcasting on both sides', () =>
   checkVjp((ops, [a, c]) => ops.add(a, c), [{ dims: [2, 1, 4], grad: true }, { dims: [3, 1], grad: true }]));

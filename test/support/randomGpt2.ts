@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/model/safetensors';
 import { writeGpt2TokenizerFiles, type Gpt2TokenizerOptions } from './gpt2Tokenizer';
-import { seededRandom } from './random';
+import { seededNormal } from './random';
 
 export interface RandomGpt2Options {
   nLayers: number;
@@ -27,23 +27,6 @@ export interface RandomGpt2Options {
   tokenizer?: Gpt2TokenizerOptions;
 }
 
-/** Standard normal samples by the Box-Muller transform, using both values of each pair. */
-function createNormal(seed: number): () => number {
-  const uniform = seededRandom(seed);
-  let spare: number | undefined;
-  return () => {
-    if (spare !== undefined) {
-      const value = spare;
-      spare = undefined;
-      return value;
-    }
-    const u1 = 1 - uniform(); // in (0, 1], so the log is finite
-    const u2 = uniform();
-    const radius = Math.sqrt(-2 * Math.log(u1));
-    spare = radius * Math.sin(2 * Math.PI * u2);
-    return radius * Math.cos(2 * Math.PI * u2);
-  };
-}
 
 function padded(index: number): string {
   return String(index).padStart(5, '0');
@@ -59,7 +42,7 @@ export function writeRandomGpt2(dir: string, options: RandomGpt2Options): void {
   const dMlp = 4 * dModel;
   if (dModel % nHeads !== 0) throw new Error(`writeRandomGpt2: dModel ${dModel} is not divisible by nHeads ${nHeads}`);
 
-  const normal = createNormal(seed);
+  const normal = seededNormal(seed);
   const tensors: TensorToWrite[] = [];
   const prefix = options.withPrefix ? 'transformer.' : '';
   const add = (name: string, shape: number[], sample: () => number) => {

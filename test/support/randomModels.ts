@@ -8,26 +8,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/model/safetensors';
 import { gpt2TokenizerConfigJson, gpt2TokenizerJson, writeGpt2TokenizerFiles } from './gpt2Tokenizer';
-import { seededRandom } from './random';
+import { seededNormal } from './random';
 
 export type StoredDtype = 'F32' | 'F16' | 'BF16';
 
-/** Standard normal samples (Box-Muller on the shared seeded PRNG). */
-function createNormal(seed: number): () => number {
-  const uniform = seededRandom(seed);
-  let spare: number | undefined;
-  return () => {
-    if (spare !== undefined) {
-      const value = spare;
-      spare = undefined;
-      return value;
-    }
-    const radius = Math.sqrt(-2 * Math.log(1 - uniform()));
-    const angle = 2 * Math.PI * uniform();
-    spare = radius * Math.sin(angle);
-    return radius * Math.cos(angle);
-  };
-}
 
 /** Collects tensors in the order they are added (the same seed gives the same values whatever the dtype). */
 class TensorWriter {
@@ -38,7 +22,7 @@ class TensorWriter {
     seed: number,
     private readonly dtype: StoredDtype,
   ) {
-    this.normal = createNormal(seed);
+    this.normal = seededNormal(seed);
   }
 
   add(name: string, shape: number[], sample: (normal: () => number) => number): void {
