@@ -1,22 +1,29 @@
-// `npm run demo`: the main job on the embedded default, from a fresh clone and offline.
-// Until the project's trained TinySQL model ships (issue 6), the default model is a small GPT-2 with seeded
-// random weights and the real GPT-2 tokenizer, built here on first use: the run is real, the heads mean nothing.
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+// `npm run demo`: the main job on the embedded default, from a fresh clone and offline. The default model is the
+// project's small TinySQL model (models/tinysql-demo, trained on command set 1). For two of the seed's features
+// it generates clean/corrupted prompts with the project's TinySQL generator, runs attribution patching, prints the
+// baselines and the top heads, and writes each Result JSON and one standalone HTML report with the heatmaps.
+import { join, relative, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { writeRandomGpt2 } from '../test/support/randomGpt2';
 
 const root = resolve(__dirname, '..');
-const modelDir = join(root, '.atp-cache', 'demo-gpt2-random');
-if (!existsSync(join(modelDir, 'config.json'))) {
-  process.stderr.write(`building the demo model (random-weight GPT-2, 4 layers × 8 heads) in ${modelDir}\n`);
-  writeRandomGpt2(modelDir, { nLayers: 4, nHeads: 8, dModel: 128, seed: 2024, weightStd: 0.08 });
+// Paths relative to where npm runs us (the repository root), so the output and report read cleanly.
+const model = relative(process.cwd(), join(root, 'models', 'tinysql-demo')) || '.';
+const outDir = relative(process.cwd(), join(root, 'demo-output')) || '.';
+const cli = join(root, 'dist', 'cli.js');
+
+function atp(...args: string[]): void {
+  const run = spawnSync(process.execPath, [cli, ...args], { stdio: 'inherit' });
+  if (run.status !== 0) process.exit(run.status ?? 1);
 }
-process.stderr.write('demo model: GPT-2 layout with seeded random weights and the real GPT-2 tokenizer; its heads carry no meaning yet\n');
-const out = join(root, 'demo-output', 'ioi.result.json');
-const run = spawnSync(
-  process.execPath,
-  [join(root, 'dist', 'cli.js'), 'patch', '--model', modelDir, '--data', join(root, 'examples', 'ioi.jsonl'), '--out', out, ...process.argv.slice(2)],
-  { stdio: 'inherit' },
-);
-process.exit(run.status ?? 1);
+
+const results: string[] = [];
+for (const feature of ['DefTableName', 'EngFieldName']) {
+  process.stdout.write(`\n== TinySQL CS1, feature ${feature} ==\n`);
+  const data = join(outDir, `tinysql-${feature}.jsonl`);
+  const result = join(outDir, `tinysql-${feature}.result.json`);
+  atp('generate', 'tinysql', '--feature', feature, '--cs', '1', '-n', '24', '--seed', '7', '--model', model, '--out', data);
+  atp('patch', '--model', model, '--data', data, '--out', result, '--top', '5', ...process.argv.slice(2));
+  results.push(result);
+}
+atp('report', '--out', join(outDir, 'report.html'), ...results);
+process.stdout.write(`\nopen ${join(outDir, 'report.html')} in a browser for the heatmaps\n`);
