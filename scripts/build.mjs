@@ -1,9 +1,10 @@
-// Bundles the CLI (and later the extension and its worker) with esbuild.
-// onnxruntime-node is a native addon and stays external; everything else is bundled.
+// Bundles, with esbuild: the CLI, the VS Code extension (host side), the engine's child-process worker, and the
+// heatmap webview app (a browser bundle of its own: d3 + @vscode-elements/elements, no remote resources).
+// onnxruntime-node is a native addon and stays external (shipped in node_modules); 'vscode' is the host's API.
 import { build } from 'esbuild';
 import { chmodSync } from 'node:fs';
 
-const common = {
+const node = {
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -13,5 +14,20 @@ const common = {
   logLevel: 'warning',
 };
 
-await build({ ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } });
+await Promise.all([
+  build({ ...node, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+  build({ ...node, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' }),
+  build({ ...node, entryPoints: ['src/engine/worker.ts'], outfile: 'dist/worker.js' }),
+  build({
+    bundle: true,
+    platform: 'browser',
+    target: 'chrome120',
+    format: 'iife',
+    sourcemap: true,
+    minify: true,
+    entryPoints: ['webview/main.ts'],
+    outfile: 'dist/webview/heatmap.js',
+    logLevel: 'warning',
+  }),
+]);
 chmodSync('dist/cli.js', 0o755);

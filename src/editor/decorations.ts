@@ -1,0 +1,72 @@
+// Inline token colours. One decoration type per colour step (BINS_PER_SIDE each side of zero) and one for the
+// corrupted span are created once, at start-up, and reused: each render only hands every type its ranges, which
+// keeps re-colouring cheap when the heatmap selection changes.
+import * as vscode from 'vscode';
+import { allBins, binColor, binOf, symmetricMax } from '../panel/colorScale';
+import { corruptedPositions, tokenValues } from '../panel/resultViews';
+import type { ResultState } from '../services/resultState';
+import { tokenLayout } from './tokenLayout';
+
+export class TokenDecorations implements vscode.Disposable {
+  private readonly binTypes = new Map<number, vscode.TextEditorDecorationType>();
+  /** The tokens where clean and corrupted prompts differ: an outline, so it never hides the colour under it. */
+  private readonly corruptedType = vscode.window.createTextEditorDecorationType({
+    outlineWidth: '1px',
+    outlineStyle: 'dashed',
+    outlineColor: new vscode.ThemeColor('editorWarning.foreground'),
+  });
+
+  constructor(private readonly state: ResultState) {
+    for (const bin of allBins()) {
+      this.binTypes.set(
+        bin,
+        vscode.window.createTextEditorDecorationType({
+          light: { backgroundColor: binColor(bin, 'light') },
+          dark: { backgroundColor: binColor(bin, 'dark') },
+          borderRadius: '2px',
+        }),
+      );
+    }
+  }
+
+  /** Colours every visible dataset editor from its current (non-stale) result, or clears it. */
+  renderAll(): void {
+    for (const editor of vscode.window.visibleTextEditors) this.render(editor);
+  }
+
+  render(editor: vscode.TextEditor): void {
+    const entry = this.state.get(editor.document.uri);
+    if (!entry || entry.stale || !this.state.coloursEnabled) return this.clear(editor);
+    const { result } = entry;
+    const layouts = tokenLayout(editor.document, result);
+    const values = layouts.map((layout) => tokenValues(result.examples[layout.example], this.state.selection));
+    // One domain for the whole file, so that colours compare across examples.
+    const maxAbs = symmetricMax(values.flat());
+    const byBin = new Map<number, vscode.Range[]>();
+    const corrupted: vscode.Range[] = [];
+    layouts.forEach((layout, i) => {
+      layout.clean.forEach((tokenRanges, pos) => {
+        const bin = binOf(values[i][pos], maxAbs);
+        if (bin === 0) return;
+        const ranges = byBin.get(bin);
+        if (ranges) ranges.push(...tokenRanges);
+        else byBin.set(bin, [...tokenRanges]);
+      });
+      for (const pos of corruptedPositions(result.examples[layout.example])) {
+        corrupted.push(...(layout.clean[pos] ?? []), ...(layout.corrupted[pos] ?? []));
+      }
+    });
+    for (const [bin, type] of this.binTypes) editor.setDecorations(type, byBin.get(bin) ?? []);
+    editor.setDecorations(this.corruptedType, corrupted);
+  }
+
+  clear(editor: vscode.TextEditor): void {
+    for (const type of this.binTypes.values()) editor.setDecorations(type, []);
+    editor.setDecorations(this.corruptedType, []);
+  }
+
+  dispose(): void {
+    for (const type of this.binTypes.values()) type.dispose();
+    this.corruptedType.dispose();
+  }
+}

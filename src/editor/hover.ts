@@ -1,0 +1,55 @@
+// Hover on a coloured token: what the Result says about that token position, read from the Result as it is
+// (nothing recomputed): the token and its id, the position, the value shown by the colours, a per-layer breakdown,
+// the top heads at that position, and the clean vs corrupted token there.
+import * as vscode from 'vscode';
+import type { ExampleResult, Result } from '../engine/result';
+import { formatValue } from '../panel/colorScale';
+import { selectionLabel, type ValueSelection } from '../panel/protocol';
+import { layerBreakdown, topHeadsAt, valueAt } from '../panel/resultViews';
+import type { ResultState } from '../services/resultState';
+import { tokenAt, tokenLayout } from './tokenLayout';
+
+const TOP_HEADS = 5;
+
+/** A token's text as code, with whitespace made visible (a leading space is part of GPT-2 tokens). */
+function showToken(text: string): string {
+  const visible = JSON.stringify(text).slice(1, -1).replace(/`/g, 'ˋ');
+  return `\`"${visible}"\``;
+}
+
+export function hoverMarkdown(result: Result, exampleIndex: number, pos: number, selection: ValueSelection): vscode.MarkdownString {
+  const example: ExampleResult = result.examples[exampleIndex];
+  const clean = example.tokens[pos];
+  const corrupted = example.corruptedTokens[pos];
+  const differs = example.cleanIds[pos] !== example.corruptedIds[pos];
+  const md = new vscode.MarkdownString(undefined, true);
+  md.appendMarkdown(`**Attribution patching** · ${showToken(clean.text)} id ${clean.id} · position ${pos} of ${example.tokens.length} · example on line ${example.line}\n\n`);
+  md.appendMarkdown(`value (${selectionLabel(selection)}): **${formatValue(valueAt(example, pos, selection))}**`);
+  if (selection.kind !== 'total') md.appendMarkdown(` · total ${formatValue(valueAt(example, pos, { kind: 'total' }))}`);
+  md.appendMarkdown('\n\n');
+  md.appendMarkdown(
+    `clean ${showToken(clean.text)} (${clean.id}) vs corrupted ${showToken(corrupted?.text ?? '')} (${corrupted?.id ?? '—'})` +
+      (differs ? ' · **differs**' : ' · same token') +
+      '\n\n',
+  );
+  md.appendMarkdown('| layer | resid_pre | attn_out | mlp_out | Σ heads |\n|---:|---:|---:|---:|---:|\n');
+  for (const row of layerBreakdown(example, pos)) {
+    md.appendMarkdown(`| L${row.layer} | ${formatValue(row.residPre)} | ${formatValue(row.attnOut)} | ${formatValue(row.mlpOut)} | ${formatValue(row.heads)} |\n`);
+  }
+  const heads = topHeadsAt(example, pos, TOP_HEADS).map((h) => `L${h.layer}H${h.head} ${formatValue(h.value)}`);
+  md.appendMarkdown(`\ntop heads here: ${heads.join(' · ')}\n\n`);
+  md.appendMarkdown(`*Normalised logit-difference attribution (1 = clean, 0 = corrupted); model ${result.model.source} on ${result.device}.*`);
+  return md;
+}
+
+export class TokenHoverProvider implements vscode.HoverProvider {
+  constructor(private readonly state: ResultState) {}
+
+  provideHover(document: vscode.TextDocument, position: vscode.Position): vscode.Hover | undefined {
+    const entry = this.state.get(document.uri);
+    if (!entry || entry.stale) return undefined;
+    const hit = tokenAt(tokenLayout(document, entry.result), position);
+    if (!hit) return undefined;
+    return new vscode.Hover(hoverMarkdown(entry.result, hit.example, hit.pos, this.state.selection), hit.range);
+  }
+}

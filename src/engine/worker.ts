@@ -1,0 +1,134 @@
+// Child-process entry of the VS Code extension's engine. The extension host forks this file (dist/worker.js) and
+// talks to it with the typed messages of workerProtocol.ts, so that a long run never blocks the host, a native crash or an
+// out-of-memory kills only this process, and cancellation can fall back to killing it.
+//
+// A finished run is written (atomically) to `pendingFile`, never to the final result path: the host renames it
+// into place unless the user cancelled meanwhile, so a cancelled run writes nothing, whatever the timing.
+import { InputError } from './errors';
+import { diagnoseWithTokenizer, parseDatasetText } from './dataset';
+import { resolveModel } from './model/hub';
+import { loadModel, type LoadedModel } from './model/load';
+import { CancelledError, runAttributionPatching } from './patching';
+import { writeResultAtomically } from './result';
+import { contentHash, type FileDiagnostic, type RunRequest, type WorkerRequest, type WorkerResponse } from './workerProtocol';
+
+/** Parse and tokenizer problems with exact columns; the run stops at errors and reports every one of them. */
+function inputFailure(file: string, diagnostics: readonly FileDiagnostic[]): InputError | undefined {
+  const errors = diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length === 0) return undefined;
+  const more = errors.length > 1 ? ` (and ${errors.length - 1} more problem${errors.length > 2 ? 's' : ''})` : '';
+  return new InputError(`${file}:${errors[0].line}: ${errors[0].message}${more}`);
+}
+
+/**
+ * Engine messages start with "<file>:<line>: " when they concern one line of the dataset; those become diagnostics
+ * at that line (for errors the parsers and tokenizer checks did not already place exactly).
+ */
+export function diagnosticsFromMessages(file: string, messages: readonly string[], severity: FileDiagnostic['severity']): FileDiagnostic[] {
+  const prefix = `${file}:`;
+  return messages.flatMap((message) => {
+    if (!message.startsWith(prefix)) return [];
+    const match = /^(\d+): ([\s\S]*)$/.exec(message.slice(prefix.length));
+    return match ? [{ line: Number(match[1]), severity, message: match[2] }] : [];
+  });
+}
+
+const models = new Map<string, LoadedModel>();
+
+/** Loaded models stay cached in this process: the tokenizer and weight index are read once per session. */
+function cachedModel(dir: string, source: string): LoadedModel {
+  const key = `${dir}\0${source}`;
+  let model = models.get(key);
+  if (!model) {
+    // Results name the model as the user did (a hub id, a preset), not by its cache folder.
+    model = { ...loadModel(dir), source };
+    models.set(key, model);
+  }
+  return model;
+}
+
+class InputFailure extends Error {
+  constructor(readonly diagnostics: FileDiagnostic[], readonly error: InputError) {
+    super(error.message);
+  }
+}
+
+const runs = new Map<number, AbortController>();
+
+export async function handleRun(request: RunRequest, send: (response: WorkerResponse) => void): Promise<void> {
+  const controller = new AbortController();
+  runs.set(request.runId, controller);
+  const started = performance.now();
+  const progress = (message: string) => {
+    // The engine reports "batch b/n (...)"; a structured count lets the host draw a progress bar.
+    const batch = /^batch (\d+)\/(\d+)/.exec(message);
+    send({ type: 'progress', runId: request.runId, message, ...(batch ? { done: Number(batch[1]) - 1, total: Number(batch[2]) } : {}) });
+  };
+  let warnings: FileDiagnostic[] = [];
+  try {
+    const parsed = parseDatasetText(request.datasetText, request.datasetFile);
+    const parseFailure = inputFailure(request.datasetFile, parsed.diagnostics);
+    if (parseFailure) throw new InputFailure(parsed.diagnostics, parseFailure);
+    if (parsed.dataset.examples.length === 0) throw new InputError(`${request.datasetFile}: no examples (the file is empty or has only blank lines)`);
+    const dataset = parsed.dataset;
+    progress(`resolving model ${request.model}`);
+    const resolved = await resolveModel(request.model, {
+      token: request.hfToken,
+      signal: controller.signal,
+      onProgress: (download) => progress(`downloading ${download.file}${download.total ? ` (${Math.round((100 * download.received) / download.total)}%)` : ''}`),
+    });
+    for (const note of resolved.notes) progress(note);
+    progress(`loading model ${resolved.source}`);
+    const model = cachedModel(resolved.dir, resolved.source);
+    const checked = [...parsed.diagnostics, ...diagnoseWithTokenizer(dataset, model.tokenizer)];
+    const tokenFailure = inputFailure(request.datasetFile, checked);
+    if (tokenFailure) throw new InputFailure(checked, tokenFailure);
+    warnings = checked;
+    progress(`running ${dataset.examples.length} examples`);
+    const result = await runAttributionPatching(model, dataset, { device: request.device, batchSize: request.batchSize, onProgress: progress, signal: controller.signal });
+    if (controller.signal.aborted) throw new CancelledError();
+    const hash = contentHash(request.datasetText);
+    result.dataset.contentHash = hash;
+    writeResultAtomically(request.pendingFile, result);
+    send({
+      type: 'done',
+      runId: request.runId,
+      pendingFile: request.pendingFile,
+      summary: {
+        device: result.device,
+        examples: result.examples.length,
+        cleanLogitDiff: result.metric.cleanLogitDiff,
+        corruptedLogitDiff: result.metric.corruptedLogitDiff,
+        contentHash: hash,
+        seconds: (performance.now() - started) / 1000,
+      },
+      warnings: result.warnings,
+      diagnostics: warnings,
+    });
+  } catch (error) {
+    if (error instanceof CancelledError || controller.signal.aborted) {
+      send({ type: 'cancelled', runId: request.runId });
+    } else if (error instanceof InputFailure) {
+      send({ type: 'failed', runId: request.runId, reason: 'input', message: error.message, diagnostics: error.diagnostics });
+    } else if (error instanceof InputError) {
+      send({ type: 'failed', runId: request.runId, reason: 'input', message: error.message, diagnostics: diagnosticsFromMessages(request.datasetFile, [error.message], 'error') });
+    } else {
+      const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      send({ type: 'failed', runId: request.runId, reason: 'internal', message, diagnostics: [] });
+    }
+  } finally {
+    runs.delete(request.runId);
+  }
+}
+
+export function handleRequest(request: WorkerRequest, send: (response: WorkerResponse) => void): void {
+  if (request.type === 'run') void handleRun(request, send);
+  else if (request.type === 'cancel') runs.get(request.runId)?.abort();
+}
+
+if (require.main === module && process.send) {
+  const send = (response: WorkerResponse) => process.send!(response);
+  process.on('message', (request: WorkerRequest) => handleRequest(request, send));
+  // The host going away (crash, reload) closes the channel: stop rather than linger as an orphan.
+  process.on('disconnect', () => process.exit(0));
+}

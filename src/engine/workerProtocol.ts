@@ -1,0 +1,58 @@
+// Messages between the extension host and the engine's child process (src/engine/worker.ts), and the content hash
+// both sides compute. Kept free of engine imports so that the extension host can use it without loading
+// onnxruntime-node (the host must never load the native engine: that is the point of the child process).
+import { createHash } from 'node:crypto';
+import type { DeviceRequest } from './runtime';
+
+export interface RunRequest {
+  type: 'run';
+  runId: number;
+  /** A model folder in Hugging Face layout (hub ids once the engine resolves them). */
+  model: string;
+  /** Hugging Face token from the host's SecretStorage; kept in memory only, never logged or written. */
+  hfToken?: string;
+  /** Path of the dataset, used in messages and to choose the format by extension. */
+  datasetFile: string;
+  /** The editor's text of the dataset (it may have unsaved changes). */
+  datasetText: string;
+  device: DeviceRequest;
+  batchSize: number;
+  /** Where to write the Result; the host moves it to its final place. */
+  pendingFile: string;
+}
+
+export interface CancelRequest {
+  type: 'cancel';
+  runId: number;
+}
+
+export type WorkerRequest = RunRequest | CancelRequest;
+
+/** A problem in the user's file, 1-based line; columns are 0-based UTF-16 offsets in that line when known. */
+export interface FileDiagnostic {
+  line: number;
+  startColumn?: number;
+  endColumn?: number;
+  severity: 'error' | 'warning';
+  message: string;
+}
+
+export interface RunSummary {
+  device: string;
+  examples: number;
+  cleanLogitDiff: number;
+  corruptedLogitDiff: number;
+  contentHash: string;
+  seconds: number;
+}
+
+export type WorkerResponse =
+  | { type: 'progress'; runId: number; message: string; done?: number; total?: number }
+  | { type: 'done'; runId: number; pendingFile: string; summary: RunSummary; warnings: string[]; diagnostics: FileDiagnostic[] }
+  | { type: 'failed'; runId: number; reason: 'input' | 'internal'; message: string; diagnostics: FileDiagnostic[] }
+  | { type: 'cancelled'; runId: number };
+
+/** The hash stored in Result.dataset.contentHash: the host computes the same over the editor's text. */
+export function contentHash(text: string): string {
+  return `sha256:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
+}

@@ -1,0 +1,109 @@
+// Composition root: builds the services once, registers commands, providers and views, and wires state changes to
+// the views. Everything with behaviour lives in its own module (src/commands, src/editor, src/views, src/panel).
+import * as vscode from 'vscode';
+import { registerDeleteRun } from './commands/deleteRun';
+import { registerOpenExampleDataset } from './commands/openExampleDataset';
+import { registerOpenHeatmap } from './commands/openHeatmap';
+import { registerPatchCurrentFile } from './commands/patchCurrentFile';
+import { registerRevealDataset } from './commands/revealDataset';
+import { registerSelectDevice } from './commands/selectDevice';
+import { registerSelectModel } from './commands/selectModel';
+import { registerSetHuggingFaceToken } from './commands/setHuggingFaceToken';
+import { registerToggleColours } from './commands/toggleColours';
+import { TokenDecorations } from './editor/decorations';
+import { DatasetDiagnostics } from './editor/diagnostics';
+import { TokenHoverProvider } from './editor/hover';
+import { HeatmapPanelHost } from './panel/heatmapPanel';
+import { EngineClient } from './services/engineClient';
+import { RecentModels } from './services/recentModels';
+import { isDatasetDocument, ResultState } from './services/resultState';
+import { ResultStore } from './services/resultStore';
+import type { Services } from './services/services';
+import { SECTION } from './services/settings';
+import { SidebarProvider } from './views/sidebar';
+import { StatusBar } from './views/statusBar';
+
+const DATASET_SELECTOR: vscode.DocumentSelector = [
+  { scheme: 'file', pattern: '**/*.jsonl' },
+  { scheme: 'file', pattern: '**/*.atp' },
+];
+
+export function activate(context: vscode.ExtensionContext): void {
+  const log = vscode.window.createOutputChannel('Attribution Patching', { log: true });
+  const engine = new EngineClient({ workerPath: vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath, log });
+  const store = new ResultStore(context);
+  const state = new ResultState(store, log);
+  const recentModels = new RecentModels(context.globalState);
+  const sidebar = new SidebarProvider(store, recentModels, context.secrets);
+  const panel = new HeatmapPanelHost(context.extensionUri, state, store, log);
+  const diagnostics = new DatasetDiagnostics();
+  const decorations = new TokenDecorations(state);
+  const statusBar = new StatusBar(state);
+  const services: Services = { context, log, engine, store, state, diagnostics, panel, recentModels, sidebar };
+  context.subscriptions.push(log, { dispose: () => engine.dispose() }, store, state, sidebar, panel, diagnostics, decorations, statusBar);
+
+  context.subscriptions.push(
+    registerPatchCurrentFile(services),
+    registerOpenHeatmap(services),
+    registerToggleColours(services),
+    registerSelectModel(services),
+    registerSelectDevice(),
+    registerSetHuggingFaceToken(services),
+    registerRevealDataset(),
+    registerDeleteRun(services),
+    registerOpenExampleDataset(services),
+    panel.registerSerializer(),
+    vscode.languages.registerHoverProvider(DATASET_SELECTOR, new TokenHoverProvider(state)),
+    vscode.window.registerTreeDataProvider('attributionPatching.sidebar', sidebar),
+  );
+
+  // One place turns state changes into view updates.
+  const refreshViews = () => {
+    decorations.renderAll();
+    statusBar.update();
+    panel.sync();
+    void vscode.commands.executeCommand('setContext', 'attributionPatching.coloursEnabled', state.coloursEnabled);
+  };
+  const openDataset = (document: vscode.TextDocument) => {
+    if (!isDatasetDocument(document)) return;
+    // Known result: the file may have changed on disk while it was closed. Unknown: look for a saved one.
+    if (state.get(document.uri)) state.refreshStaleness(document);
+    else void state.loadSaved(document);
+  };
+  const staleChecks = new Map<string, NodeJS.Timeout>();
+  context.subscriptions.push(
+    state.onDidChange(refreshViews),
+    store.onDidChangeRuns(() => void sidebar.refresh()),
+    vscode.window.onDidChangeVisibleTextEditors(() => decorations.renderAll()),
+    vscode.workspace.onDidOpenTextDocument(openDataset),
+    vscode.workspace.onDidChangeTextDocument((event) => {
+      if (!state.get(event.document.uri) || event.contentChanges.length === 0) return;
+      // Hashing the whole file on every keystroke is wasteful; once typing pauses is enough.
+      const key = event.document.uri.toString();
+      clearTimeout(staleChecks.get(key));
+      staleChecks.set(key, setTimeout(() => state.refreshStaleness(event.document), 250));
+      // Ranges move with the edit; until the check runs, colours would be misplaced: hide them now.
+      const entry = state.get(event.document.uri);
+      if (entry && !entry.stale) {
+        entry.stale = true;
+        refreshViews();
+      }
+    }),
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (event.affectsConfiguration(SECTION)) {
+        statusBar.update();
+        void sidebar.refresh();
+      }
+    }),
+    { dispose: () => staleChecks.forEach((timer) => clearTimeout(timer)) },
+  );
+
+  vscode.workspace.textDocuments.forEach(openDataset);
+  refreshViews();
+  void sidebar.refresh();
+  log.info('activated');
+}
+
+export function deactivate(): void {
+  // Everything is disposed through context.subscriptions (the engine process included).
+}

@@ -1,0 +1,205 @@
+// Host side of the heatmap panel: one webview panel showing the focused dataset's Result, fed through the typed
+// messages of protocol.ts. Selections made in the panel (a layer row, a head or position cell, an example) change
+// what the inline colours show; the panel restores itself after a reload through a serializer.
+import * as vscode from 'vscode';
+import { randomBytes } from 'node:crypto';
+import { copyFile, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { parsePanelState, parseWebviewMessage, type HostMessage, type PanelState, type WebviewMessage } from './protocol';
+import { isCurrentFor, type ResultState } from '../services/resultState';
+import type { ResultStore } from '../services/resultStore';
+
+export const HEATMAP_VIEW_TYPE = 'attributionPatching.heatmap';
+
+export class HeatmapPanelHost implements vscode.Disposable {
+  private panel: vscode.WebviewPanel | undefined;
+  private ready = false;
+  /** What the webview shows now, so that a result is re-sent only when it changed. */
+  private shownResult: unknown;
+  private shownStale: boolean | undefined;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly state: ResultState,
+    private readonly store: ResultStore,
+    private readonly log: vscode.LogOutputChannel,
+  ) {}
+
+  registerSerializer(): vscode.Disposable {
+    return vscode.window.registerWebviewPanelSerializer(HEATMAP_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel, rawState) => {
+        const saved = parsePanelState(rawState);
+        this.state.selection = saved.selection;
+        this.state.scope = saved.scope;
+        if (saved.resultFile && !this.state.focusedResult) await this.loadResultFile(saved.resultFile);
+        this.attach(panel);
+      },
+    });
+  }
+
+  /** Opens (or reveals) the panel on the focused result. */
+  show(): void {
+    if (this.panel) {
+      this.panel.reveal(undefined, true);
+      this.sync();
+      return;
+    }
+    const panel = vscode.window.createWebviewPanel(HEATMAP_VIEW_TYPE, 'Attribution Heatmap', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, this.options());
+    this.attach(panel);
+  }
+
+  /** Loads a result file into the state (e.g. a run picked in the sidebar) and focuses it. */
+  async loadResultFile(resultFile: string): Promise<boolean> {
+    try {
+      const result = await this.store.read(resultFile);
+      const datasetUri = vscode.Uri.file(result.dataset.file);
+      const open = vscode.workspace.textDocuments.find((document) => document.uri.toString() === datasetUri.toString());
+      const text = open ? open.getText() : await vscode.workspace.fs.readFile(datasetUri).then((bytes) => new TextDecoder().decode(bytes), () => undefined);
+      this.state.set({ datasetUri, resultFile, result, stale: text === undefined || !isCurrentFor(result, text) });
+      return true;
+    } catch (error) {
+      this.log.warn(`could not open ${resultFile}: ${(error as Error).message}`);
+      void vscode.window.showWarningMessage(`Attribution Patching: could not open ${basename(resultFile)}: ${(error as Error).message}`);
+      return false;
+    }
+  }
+
+  private options(): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+    return {
+      enableScripts: true,
+      retainContextWhenHidden: false,
+      localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(this.extensionUri, 'media')],
+    };
+  }
+
+  private attach(panel: vscode.WebviewPanel): void {
+    this.panel = panel;
+    this.ready = false;
+    this.shownResult = undefined;
+    panel.webview.options = this.options();
+    panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.svg');
+    panel.webview.html = this.html(panel.webview);
+    panel.onDidDispose(() => {
+      if (this.panel === panel) this.panel = undefined;
+    }, undefined, this.disposables);
+    panel.webview.onDidReceiveMessage((raw) => this.onMessage(raw), undefined, this.disposables);
+  }
+
+  /** Sends the focused result when it changed (or its staleness did); called on every state change. */
+  sync(): void {
+    if (!this.panel || !this.ready) return;
+    const entry = this.state.focusedResult;
+    if (!entry) {
+      this.shownResult = undefined;
+      return this.post({ type: 'noResult', message: 'No result yet: run "Attribution Patch Current File" on a dataset (.jsonl).' });
+    }
+    this.panel.title = `Attribution: ${basename(entry.datasetUri.fsPath)}`;
+    if (entry.result !== this.shownResult) {
+      this.shownResult = entry.result;
+      this.shownStale = entry.stale;
+      return this.post({ type: 'showResult', result: entry.result, resultFile: entry.resultFile, stale: entry.stale, selection: this.state.selection, scope: this.state.scope });
+    }
+    if (entry.stale !== this.shownStale) {
+      this.shownStale = entry.stale;
+      this.post({ type: 'setStale', stale: entry.stale });
+    }
+  }
+
+  private post(message: HostMessage): void {
+    void this.panel?.webview.postMessage(message);
+  }
+
+  private async onMessage(raw: unknown): Promise<void> {
+    const message: WebviewMessage | undefined = parseWebviewMessage(raw);
+    if (!message) return this.log.warn(`heatmap panel: ignored a malformed message ${JSON.stringify(raw)?.slice(0, 200)}`);
+    switch (message.type) {
+      case 'ready':
+        this.ready = true;
+        this.shownResult = undefined;
+        return this.sync();
+      case 'select':
+        return this.state.setSelection(message.selection);
+      case 'selectScope':
+        this.state.setScope(message.scope);
+        return this.revealExample();
+      case 'exportImage':
+        return this.exportImage(message.format, message.data, message.suggestedName);
+      case 'exportResult':
+        return this.exportResult();
+    }
+  }
+
+  /** Selecting an example in the panel scrolls its dataset editor to that example's line. */
+  private revealExample(): void {
+    const entry = this.state.focusedResult;
+    const scope = this.state.scope;
+    if (!entry || scope.kind !== 'example') return;
+    const line = entry.result.examples[scope.index]?.line;
+    const editor = vscode.window.visibleTextEditors.find((e) => e.document.uri.toString() === entry.datasetUri.toString());
+    if (!editor || !line) return;
+    const range = new vscode.Range(line - 1, 0, line - 1, 0);
+    editor.revealRange(range, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+    editor.selection = new vscode.Selection(range.start, range.start);
+  }
+
+  private defaultExportUri(name: string): vscode.Uri {
+    const entry = this.state.focusedResult;
+    const folder = entry ? dirname(entry.datasetUri.fsPath) : (vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? '');
+    return vscode.Uri.file(join(folder, name));
+  }
+
+  private async exportImage(format: 'svg' | 'png', data: string, suggestedName: string): Promise<void> {
+    const target = await vscode.window.showSaveDialog({
+      defaultUri: this.defaultExportUri(suggestedName),
+      filters: format === 'svg' ? { 'SVG image': ['svg'] } : { 'PNG image': ['png'] },
+    });
+    if (!target) return;
+    const bytes = format === 'svg' ? Buffer.from(data, 'utf8') : Buffer.from(data.replace(/^data:image\/png;base64,/, ''), 'base64');
+    await writeFile(target.fsPath, bytes);
+    this.log.info(`exported ${format.toUpperCase()} to ${target.fsPath}`);
+    void vscode.window.showInformationMessage(`Attribution Patching: saved ${basename(target.fsPath)}`);
+  }
+
+  private async exportResult(): Promise<void> {
+    const entry = this.state.focusedResult;
+    if (!entry) return;
+    const target = await vscode.window.showSaveDialog({ defaultUri: this.defaultExportUri(basename(entry.resultFile)), filters: { 'Result JSON': ['json'] } });
+    if (!target) return;
+    await copyFile(entry.resultFile, target.fsPath);
+    this.log.info(`exported the Result JSON to ${target.fsPath}`);
+  }
+
+  private html(webview: vscode.Webview): string {
+    const nonce = randomBytes(16).toString('base64');
+    const script = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview', 'heatmap.js'));
+    const style = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'media', 'heatmap.css'));
+    // Strict CSP: only this extension's files and this page's nonce; images only from data:/blob: (PNG export).
+    const csp = [
+      "default-src 'none'",
+      `script-src 'nonce-${nonce}'`,
+      `style-src ${webview.cspSource} 'nonce-${nonce}'`,
+      `img-src ${webview.cspSource} data: blob:`,
+      `font-src ${webview.cspSource}`,
+    ].join('; ');
+    return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${style}" nonce="${nonce}">
+<title>Attribution Heatmap</title>
+</head>
+<body>
+<main id="app" aria-live="polite"><p class="empty">Loading…</p></main>
+<script nonce="${nonce}" src="${script}"></script>
+</body>
+</html>`;
+  }
+
+  dispose(): void {
+    this.panel?.dispose();
+    for (const disposable of this.disposables) disposable.dispose();
+  }
+}

@@ -1,0 +1,109 @@
+// Messages between the heatmap panel's host (src/panel/heatmapPanel.ts) and its webview app (webview/), one
+// discriminated union per direction, imported by both sides so that a renamed field fails the type check on both.
+// Incoming webview messages are also checked at run time (parseWebviewMessage): the host never trusts their shape.
+import type { Result } from '../engine/result';
+
+/**
+ * What a value "at a token position" means, for inline colours and the position heatmap:
+ * - total: everything the model writes into the residual stream at that position: the token embedding
+ *   (resid_pre of layer 0) plus every layer's attention output and MLP output (Σ_l attn_out + mlp_out).
+ *   It is a sum of separate linear (AtP) estimates, one per component, not one patch of the whole position.
+ * - residPre / attnOut / mlpOut: that hook at one layer.
+ * - head: one attention head's hook_z at one layer.
+ */
+export type ValueSelection =
+  | { kind: 'total' }
+  | { kind: 'residPre' | 'attnOut' | 'mlpOut'; layer: number }
+  | { kind: 'head'; layer: number; head: number };
+
+/** Heatmaps show one example or the sum over all of them (the Result's own summaries). */
+export type ExampleScope = { kind: 'all' } | { kind: 'example'; index: number };
+
+export type HostMessage =
+  | { type: 'showResult'; result: Result; resultFile: string; stale: boolean; selection: ValueSelection; scope: ExampleScope }
+  | { type: 'setStale'; stale: boolean }
+  | { type: 'setScope'; scope: ExampleScope }
+  | { type: 'noResult'; message: string };
+
+export type WebviewMessage =
+  | { type: 'ready' }
+  | { type: 'select'; selection: ValueSelection }
+  | { type: 'selectScope'; scope: ExampleScope }
+  | { type: 'exportImage'; format: 'svg' | 'png'; data: string; suggestedName: string }
+  | { type: 'exportResult' };
+
+/** What the webview keeps with getState/setState, and what the serializer gets back after a reload. */
+export interface PanelState {
+  resultFile?: string;
+  selection: ValueSelection;
+  scope: ExampleScope;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isIndex = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 0;
+
+export function isValueSelection(value: unknown): value is ValueSelection {
+  if (!isObject(value)) return false;
+  switch (value.kind) {
+    case 'total':
+      return true;
+    case 'residPre':
+    case 'attnOut':
+    case 'mlpOut':
+      return isIndex(value.layer);
+    case 'head':
+      return isIndex(value.layer) && isIndex(value.head);
+    default:
+      return false;
+  }
+}
+
+export function isExampleScope(value: unknown): value is ExampleScope {
+  return isObject(value) && (value.kind === 'all' || (value.kind === 'example' && isIndex(value.index)));
+}
+
+/** The message if it is a well-formed WebviewMessage, else undefined. */
+export function parseWebviewMessage(value: unknown): WebviewMessage | undefined {
+  if (!isObject(value)) return undefined;
+  switch (value.type) {
+    case 'ready':
+    case 'exportResult':
+      return { type: value.type };
+    case 'select':
+      return isValueSelection(value.selection) ? { type: 'select', selection: value.selection } : undefined;
+    case 'selectScope':
+      return isExampleScope(value.scope) ? { type: 'selectScope', scope: value.scope } : undefined;
+    case 'exportImage':
+      if ((value.format === 'svg' || value.format === 'png') && typeof value.data === 'string' && typeof value.suggestedName === 'string') {
+        return { type: 'exportImage', format: value.format, data: value.data, suggestedName: value.suggestedName };
+      }
+      return undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** The panel state if well-formed (a restored state may come from an older version), else the default. */
+export function parsePanelState(value: unknown): PanelState {
+  const state: PanelState = { selection: { kind: 'total' }, scope: { kind: 'all' } };
+  if (!isObject(value)) return state;
+  if (typeof value.resultFile === 'string') state.resultFile = value.resultFile;
+  if (isValueSelection(value.selection)) state.selection = value.selection;
+  if (isExampleScope(value.scope)) state.scope = value.scope;
+  return state;
+}
+
+export function selectionLabel(selection: ValueSelection): string {
+  switch (selection.kind) {
+    case 'total':
+      return 'total (embedding + Σ attn_out + mlp_out)';
+    case 'residPre':
+      return `L${selection.layer} resid_pre`;
+    case 'attnOut':
+      return `L${selection.layer} attn_out`;
+    case 'mlpOut':
+      return `L${selection.layer} mlp_out`;
+    case 'head':
+      return `L${selection.layer}H${selection.head}`;
+  }
+}

@@ -1,0 +1,100 @@
+// Read-only views of a Result that the editor (colours, hovers) and the heatmap panel both show: the value at each
+// token position under a ValueSelection, per-layer breakdowns, top heads, and the heatmap matrices. Nothing here
+// recomputes attributions; it only selects and sums what the engine wrote. No DOM and no 'vscode' import.
+import type { ExampleResult, Result } from '../engine/result';
+import type { ExampleScope, ValueSelection } from './protocol';
+
+/** The embedding plus every layer's attention and MLP outputs at one position (see ValueSelection 'total'). */
+export function totalAt(example: ExampleResult, pos: number): number {
+  const a = example.attributions;
+  let sum = a.residPre[0]?.[pos] ?? 0;
+  for (let layer = 0; layer < a.attnOut.length; layer++) sum += a.attnOut[layer][pos] + a.mlpOut[layer][pos];
+  return sum;
+}
+
+export function valueAt(example: ExampleResult, pos: number, selection: ValueSelection): number {
+  const a = example.attributions;
+  switch (selection.kind) {
+    case 'total':
+      return totalAt(example, pos);
+    case 'residPre':
+    case 'attnOut':
+    case 'mlpOut':
+      return a[selection.kind][selection.layer]?.[pos] ?? 0;
+    case 'head':
+      return a.z[selection.layer]?.[pos]?.[selection.head] ?? 0;
+  }
+}
+
+/** One value per clean token of the example. */
+export function tokenValues(example: ExampleResult, selection: ValueSelection): number[] {
+  return example.tokens.map((_, pos) => valueAt(example, pos, selection));
+}
+
+export interface LayerBreakdown {
+  layer: number;
+  residPre: number;
+  attnOut: number;
+  mlpOut: number;
+  /** Σ over heads of hook_z at this position. */
+  heads: number;
+}
+
+export function layerBreakdown(example: ExampleResult, pos: number): LayerBreakdown[] {
+  const a = example.attributions;
+  return a.residPre.map((_, layer) => ({
+    layer,
+    residPre: a.residPre[layer][pos],
+    attnOut: a.attnOut[layer][pos],
+    mlpOut: a.mlpOut[layer][pos],
+    heads: a.z[layer][pos].reduce((sum, value) => sum + value, 0),
+  }));
+}
+
+/** The k heads with the largest |hook_z attribution| at one position of one example. */
+export function topHeadsAt(example: ExampleResult, pos: number, k: number): Array<{ layer: number; head: number; value: number }> {
+  const all = example.attributions.z.flatMap((layer, l) => (layer[pos] ?? []).map((value, head) => ({ layer: l, head, value })));
+  all.sort((a, b) => Math.abs(b.value) - Math.abs(a.value) || a.layer - b.layer || a.head - b.head);
+  return all.slice(0, k);
+}
+
+/** Layer × head at the answer (last) position: the Result's summary for all examples, or one example's. */
+export function headMatrix(result: Result, scope: ExampleScope): number[][] {
+  if (scope.kind === 'all') return result.heads;
+  const z = result.examples[scope.index].attributions.z;
+  return z.map((layer) => [...layer[layer.length - 1]]);
+}
+
+/**
+ * Layer × position for the selected hook kind (resid_pre unless the selection names another): one example's, or
+ * summed over examples when all prompts have one length; null otherwise (positions would not line up).
+ */
+export function positionMatrix(result: Result, scope: ExampleScope, selection: ValueSelection): number[][] | null {
+  const examples = scope.kind === 'all' ? result.examples : [result.examples[scope.index]];
+  if (examples.length === 0) return null;
+  const length = examples[0].tokens.length;
+  if (examples.some((example) => example.tokens.length !== length)) return null;
+  const layers = result.model.layers;
+  const kind = selection.kind === 'attnOut' || selection.kind === 'mlpOut' ? selection.kind : 'residPre';
+  const sums = Array.from({ length: layers }, () => new Array<number>(length).fill(0));
+  for (const example of examples) {
+    for (let layer = 0; layer < layers; layer++) {
+      for (let pos = 0; pos < length; pos++) {
+        sums[layer][pos] += example.attributions[kind][layer][pos];
+      }
+    }
+  }
+  return sums;
+}
+
+/** Which hook the position heatmap shows for a selection, in TransformerLens words. */
+export function positionMatrixLabel(selection: ValueSelection): string {
+  if (selection.kind === 'attnOut') return 'hook_attn_out';
+  if (selection.kind === 'mlpOut') return 'hook_mlp_out';
+  return 'hook_resid_pre';
+}
+
+/** Tokens differing between the clean and corrupted prompts: the corrupted span, marked apart from the colours. */
+export function corruptedPositions(example: ExampleResult): number[] {
+  return example.cleanIds.flatMap((id, pos) => (id !== example.corruptedIds[pos] ? [pos] : []));
+}

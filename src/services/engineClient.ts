@@ -1,0 +1,150 @@
+// Host side of the engine child process: forks the worker lazily, keeps it for later runs (its model and session
+// caches make the next run fast), and turns its messages into one promise per run. No 'vscode' import, so it is
+// tested under plain Node.
+import { fork, type ChildProcess } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import type { FileDiagnostic, RunRequest, RunSummary, WorkerRequest, WorkerResponse } from '../engine/workerProtocol';
+
+export type RunOutcome =
+  | { kind: 'done'; pendingFile: string; summary: RunSummary; warnings: string[]; diagnostics: FileDiagnostic[] }
+  | { kind: 'failed'; reason: 'input' | 'internal' | 'crashed'; message: string; diagnostics: FileDiagnostic[] }
+  | { kind: 'cancelled' };
+
+export interface RunHandlers {
+  onProgress?: (message: string, done?: number, total?: number) => void;
+  /** Aborting cancels: the worker is asked to stop, and killed if it has not stopped within `cancelGraceMs`. */
+  signal?: AbortSignal;
+}
+
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export interface EngineClientOptions {
+  workerPath: string;
+  /** Extra arguments for Node, e.g. ['--import', 'tsx'] in tests that fork the TypeScript source. */
+  execArgv?: string[];
+  log: Logger;
+  /** How long a cancelled run may take to stop by itself before the process is killed. Default 500 ms. */
+  cancelGraceMs?: number;
+}
+
+interface PendingRun {
+  resolve: (outcome: RunOutcome) => void;
+  handlers: RunHandlers;
+  pendingFile: string;
+}
+
+export class EngineClient {
+  private child: ChildProcess | undefined;
+  private nextRunId = 1;
+  private readonly runs = new Map<number, PendingRun>();
+
+  constructor(private readonly options: EngineClientOptions) {}
+
+  /** True while a run is in flight (one at a time keeps memory use predictable). */
+  get busy(): boolean {
+    return this.runs.size > 0;
+  }
+
+  run(request: Omit<RunRequest, 'type' | 'runId'>, handlers: RunHandlers = {}): Promise<RunOutcome> {
+    const runId = this.nextRunId++;
+    return new Promise<RunOutcome>((resolve) => {
+      if (handlers.signal?.aborted) return resolve({ kind: 'cancelled' });
+      const child = this.ensureChild();
+      const pending: PendingRun = { resolve, handlers, pendingFile: request.pendingFile };
+      this.runs.set(runId, pending);
+      handlers.signal?.addEventListener('abort', () => this.cancel(runId), { once: true });
+      this.send(child, { ...request, type: 'run', runId });
+    });
+  }
+
+  private cancel(runId: number): void {
+    const run = this.runs.get(runId);
+    const child = this.child;
+    if (!run || !child) return;
+    this.options.log.info(`run ${runId}: cancelling`);
+    this.send(child, { type: 'cancel', runId });
+    // The engine checks for cancellation between batches; a long batch must not keep the user waiting.
+    const timer = setTimeout(() => {
+      if (this.runs.has(runId) && this.child === child) {
+        this.options.log.warn(`run ${runId}: still busy ${this.options.cancelGraceMs ?? 500} ms after cancel; stopping the engine process`);
+        this.finish(runId, { kind: 'cancelled' });
+        this.stopChild(child);
+      }
+    }, this.options.cancelGraceMs ?? 500);
+    timer.unref();
+  }
+
+  private finish(runId: number, outcome: RunOutcome): void {
+    const run = this.runs.get(runId);
+    if (!run) return;
+    this.runs.delete(runId);
+    // A result written after the user cancelled is not theirs to see: remove it (best effort).
+    if (outcome.kind !== 'done') void rm(run.pendingFile, { force: true });
+    run.resolve(outcome);
+  }
+
+  private send(child: ChildProcess, request: WorkerRequest): void {
+    if (child.connected) child.send(request);
+  }
+
+  private ensureChild(): ChildProcess {
+    if (this.child && this.child.connected) return this.child;
+    const child = fork(this.options.workerPath, [], {
+      execArgv: this.options.execArgv ?? [],
+      // In desktop VS Code process.execPath is Electron: run it as plain Node (onnxruntime-node is N-API).
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'advanced',
+    });
+    this.options.log.info(`engine process ${child.pid} started`);
+    child.stdout?.on('data', (data: Buffer) => this.options.log.info(`[engine] ${data.toString().trimEnd()}`));
+    child.stderr?.on('data', (data: Buffer) => this.options.log.warn(`[engine] ${data.toString().trimEnd()}`));
+    child.on('message', (response: WorkerResponse) => this.onMessage(response));
+    child.on('exit', (code, signal) => this.onExit(child, code, signal));
+    child.on('error', (error) => this.options.log.error(`engine process: ${error.message}`));
+    this.child = child;
+    return child;
+  }
+
+  private onMessage(response: WorkerResponse): void {
+    const run = this.runs.get(response.runId);
+    if (!run) return;
+    switch (response.type) {
+      case 'progress':
+        this.options.log.info(`run ${response.runId}: ${response.message}`);
+        run.handlers.onProgress?.(response.message, response.done, response.total);
+        return;
+      case 'done':
+        if (run.handlers.signal?.aborted) return this.finish(response.runId, { kind: 'cancelled' });
+        return this.finish(response.runId, { kind: 'done', pendingFile: response.pendingFile, summary: response.summary, warnings: response.warnings, diagnostics: response.diagnostics });
+      case 'failed':
+        return this.finish(response.runId, { kind: 'failed', reason: response.reason, message: response.message, diagnostics: response.diagnostics });
+      case 'cancelled':
+        return this.finish(response.runId, { kind: 'cancelled' });
+    }
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.child === child) this.child = undefined;
+    this.options.log.info(`engine process ${child.pid} exited (${signal ?? `code ${code}`})`);
+    // Out of memory shows as SIGABRT/SIGKILL or V8's exit code 134; say so in words.
+    const why = signal === 'SIGKILL' || signal === 'SIGABRT' || code === 134 ? ' (possibly out of memory)' : '';
+    for (const runId of [...this.runs.keys()]) {
+      this.finish(runId, { kind: 'failed', reason: 'crashed', message: `the engine process stopped unexpectedly (${signal ?? `exit code ${code}`})${why}`, diagnostics: [] });
+    }
+  }
+
+  private stopChild(child: ChildProcess): void {
+    if (this.child === child) this.child = undefined;
+    child.kill('SIGKILL');
+  }
+
+  dispose(): void {
+    for (const runId of [...this.runs.keys()]) this.finish(runId, { kind: 'cancelled' });
+    if (this.child) this.stopChild(this.child);
+  }
+}

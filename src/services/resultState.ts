@@ -1,0 +1,111 @@
+// The results the editor shows now: one per dataset document (loaded after a run, or found on disk when a dataset
+// is opened again), whether each is stale (the document changed since the run), and the view choices shared by the
+// inline colours and the heatmap panel (which value, which example, colours on or off). Views listen to onDidChange.
+import * as vscode from 'vscode';
+import type { Result } from '../engine/result';
+import { contentHash } from '../engine/workerProtocol';
+import type { ExampleScope, ValueSelection } from '../panel/protocol';
+import type { ResultStore } from './resultStore';
+import { readSettings } from './settings';
+
+export interface ShownResult {
+  datasetUri: vscode.Uri;
+  resultFile: string;
+  result: Result;
+  /** The dataset's text no longer hashes to the one the result was computed from. */
+  stale: boolean;
+}
+
+export const DATASET_EXTENSIONS = ['.jsonl', '.atp'];
+
+export function isDatasetDocument(document: vscode.TextDocument): boolean {
+  const name = document.uri.path.toLowerCase();
+  return document.uri.scheme === 'file' && DATASET_EXTENSIONS.some((extension) => name.endsWith(extension));
+}
+
+/** A result describes a text when it was computed from exactly that text. */
+export function isCurrentFor(result: Result, text: string): boolean {
+  return result.dataset.contentHash !== undefined && result.dataset.contentHash === contentHash(text);
+}
+
+export class ResultState implements vscode.Disposable {
+  private readonly shown = new Map<string, ShownResult>();
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChange = this.changed.event;
+
+  selection: ValueSelection = { kind: 'total' };
+  scope: ExampleScope = { kind: 'all' };
+  coloursEnabled = true;
+  /** The dataset of the last run or last result the panel showed: what the panel and status bar describe. */
+  focused: vscode.Uri | undefined;
+
+  constructor(
+    private readonly store: ResultStore,
+    private readonly log: vscode.LogOutputChannel,
+  ) {}
+
+  get(uri: vscode.Uri): ShownResult | undefined {
+    return this.shown.get(uri.toString());
+  }
+
+  get focusedResult(): ShownResult | undefined {
+    return this.focused && this.get(this.focused);
+  }
+
+  set(entry: ShownResult, focus = true): void {
+    this.shown.set(entry.datasetUri.toString(), entry);
+    if (focus) this.focused = entry.datasetUri;
+    this.changed.fire();
+  }
+
+  forgetResultFile(resultFile: string): void {
+    for (const [key, entry] of this.shown) if (entry.resultFile === resultFile) this.shown.delete(key);
+    this.changed.fire();
+  }
+
+  setSelection(selection: ValueSelection): void {
+    this.selection = selection;
+    this.changed.fire();
+  }
+
+  setScope(scope: ExampleScope): void {
+    this.scope = scope;
+    this.changed.fire();
+  }
+
+  setColoursEnabled(enabled: boolean): void {
+    this.coloursEnabled = enabled;
+    this.changed.fire();
+  }
+
+  /** Re-checks staleness after an edit; fires only when it flips. */
+  refreshStaleness(document: vscode.TextDocument): void {
+    const entry = this.get(document.uri);
+    if (!entry) return;
+    const stale = !isCurrentFor(entry.result, document.getText());
+    if (stale !== entry.stale) {
+      entry.stale = stale;
+      this.changed.fire();
+    }
+  }
+
+  /** Finds and loads the saved result of a dataset that was opened (e.g. after a restart), without rerunning. */
+  async loadSaved(document: vscode.TextDocument): Promise<void> {
+    if (this.get(document.uri)) return;
+    const file = await this.store.find(document.uri.fsPath, readSettings().resultLocation);
+    if (!file) return;
+    try {
+      const result = await this.store.read(file);
+      if (this.get(document.uri)) return;
+      const stale = !isCurrentFor(result, document.getText());
+      this.log.info(`restored ${file}${stale ? ' (stale: the dataset changed since that run)' : ''}`);
+      this.set({ datasetUri: document.uri, resultFile: file, result, stale }, this.focused === undefined);
+    } catch (error) {
+      this.log.warn(`could not read the saved result ${file}: ${(error as Error).message}`);
+    }
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+}

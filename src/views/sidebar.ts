@@ -1,0 +1,112 @@
+// The activity-bar view: the model (folder or Hugging Face id, recent models), the device, the Hugging Face token
+// (set or not; the token itself is never shown), and the list of runs with their actions.
+import * as vscode from 'vscode';
+import { basename } from 'node:path';
+import { formatValue } from '../panel/colorScale';
+import type { ResultStore, RunRecord } from '../services/resultStore';
+import { readSettings } from '../services/settings';
+import type { RecentModels } from '../services/recentModels';
+import { modelLabel } from './statusBar';
+
+export const HF_TOKEN_SECRET = 'attributionPatching.huggingFaceToken';
+
+type Node =
+  | { kind: 'model' }
+  | { kind: 'recentModel'; model: string }
+  | { kind: 'device' }
+  | { kind: 'token' }
+  | { kind: 'runs' }
+  | { kind: 'run'; run: RunRecord };
+
+/** The tree item of a run, also the argument of the run commands (open heatmap, reveal dataset, delete). */
+export interface RunItem extends vscode.TreeItem {
+  run: RunRecord;
+}
+
+export class SidebarProvider implements vscode.TreeDataProvider<Node>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<Node | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private tokenSet = false;
+
+  constructor(
+    private readonly store: ResultStore,
+    private readonly recent: RecentModels,
+    private readonly secrets: vscode.SecretStorage,
+  ) {}
+
+  async refresh(): Promise<void> {
+    this.tokenSet = Boolean(await this.secrets.get(HF_TOKEN_SECRET));
+    this.changed.fire(undefined);
+  }
+
+  getChildren(node?: Node): Node[] {
+    if (!node) return [{ kind: 'model' }, { kind: 'device' }, { kind: 'token' }, { kind: 'runs' }];
+    if (node.kind === 'model') return this.recent.list().filter((model) => model !== readSettings().model).map((model) => ({ kind: 'recentModel', model }));
+    if (node.kind === 'runs') return this.store.runs().map((run) => ({ kind: 'run', run }));
+    return [];
+  }
+
+  getTreeItem(node: Node): vscode.TreeItem {
+    const settings = readSettings();
+    switch (node.kind) {
+      case 'model': {
+        const item = new vscode.TreeItem(
+          `Model: ${settings.model ? modelLabel(settings.model) : 'built-in demo (tinysql-demo)'}`,
+          this.recent.list().some((model) => model !== settings.model) ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None,
+        );
+        item.description = settings.model && modelLabel(settings.model) !== settings.model ? settings.model : undefined;
+        item.tooltip = 'A model folder in Hugging Face layout, a Hugging Face repo id or a preset; without one, the built-in demo model. Click to change; recent models are below.';
+        item.iconPath = new vscode.ThemeIcon('circuit-board');
+        item.command = { command: 'attributionPatching.selectModel', title: 'Select Model' };
+        return item;
+      }
+      case 'recentModel': {
+        const item = new vscode.TreeItem(modelLabel(node.model));
+        item.description = node.model;
+        item.iconPath = new vscode.ThemeIcon('history');
+        item.tooltip = `Use ${node.model}`;
+        item.command = { command: 'attributionPatching.selectModel', title: 'Use Model', arguments: [node.model] };
+        return item;
+      }
+      case 'device': {
+        const item = new vscode.TreeItem(`Device: ${settings.device}`);
+        item.iconPath = new vscode.ThemeIcon('chip');
+        item.tooltip = 'auto uses CUDA, DirectML or CoreML when available, else the CPU. Click to change.';
+        item.command = { command: 'attributionPatching.selectDevice', title: 'Select Device' };
+        return item;
+      }
+      case 'token': {
+        const item = new vscode.TreeItem(`Hugging Face token: ${this.tokenSet ? 'set' : 'not set'}`);
+        item.iconPath = new vscode.ThemeIcon('key');
+        item.tooltip = 'Kept in VS Code\'s secret storage, never in settings or logs. Needed for gated models only.';
+        item.command = { command: 'attributionPatching.setHuggingFaceToken', title: 'Set Hugging Face Token' };
+        return item;
+      }
+      case 'runs': {
+        const count = this.store.runs().length;
+        const item = new vscode.TreeItem('Runs', vscode.TreeItemCollapsibleState.Expanded);
+        item.description = count === 0 ? 'none yet' : String(count);
+        item.iconPath = new vscode.ThemeIcon('graph');
+        return item;
+      }
+      case 'run': {
+        const { run } = node;
+        const item = new vscode.TreeItem(basename(run.datasetFile)) as RunItem;
+        item.run = run;
+        item.description = `${new Date(run.createdAt).toLocaleString()} · ${modelLabel(run.model)}`;
+        item.tooltip = new vscode.MarkdownString(
+          `\`${run.datasetFile}\`\n\nmodel ${run.model} on ${run.device} · ${run.examples} examples\n\n` +
+            `LD clean ${formatValue(run.cleanLogitDiff)} / corrupted ${formatValue(run.corruptedLogitDiff)}\n\nresult: \`${run.resultFile}\``,
+        );
+        item.iconPath = new vscode.ThemeIcon('table');
+        item.contextValue = 'attributionPatching.run';
+        item.command = { command: 'attributionPatching.openHeatmap', title: 'Open Heatmap', arguments: [item] };
+        return item;
+      }
+    }
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+}

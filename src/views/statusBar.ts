@@ -1,0 +1,50 @@
+// Status bar item: the model, device and baselines of the result in focus (or the model that would run next),
+// and a warning when that result is stale. Clicking opens the heatmap.
+import * as vscode from 'vscode';
+import { basename } from 'node:path';
+import { formatValue } from '../panel/colorScale';
+import type { ResultState } from '../services/resultState';
+import { readSettings } from '../services/settings';
+
+export function modelLabel(model: string): string {
+  // A folder shows as its name; a hub id (owner/name) as itself.
+  return /^[\w.-]+\/[\w.-]+$/.test(model) && !model.startsWith('/') && !model.startsWith('.') ? model : basename(model) || model;
+}
+
+export class StatusBar implements vscode.Disposable {
+  private readonly item = vscode.window.createStatusBarItem('attributionPatching.status', vscode.StatusBarAlignment.Right, 100);
+
+  constructor(private readonly state: ResultState) {
+    this.item.name = 'Attribution Patching';
+    this.item.command = 'attributionPatching.openHeatmap';
+  }
+
+  update(): void {
+    const entry = this.state.focusedResult;
+    const settings = readSettings();
+    if (!entry) {
+      this.item.text = `$(pulse) AtP: ${settings.model ? modelLabel(settings.model) : 'built-in demo model'} · ${settings.device}`;
+      this.item.tooltip = 'Attribution Patching: no result yet. Run "Attribution Patch Current File" on a dataset.';
+      this.item.backgroundColor = undefined;
+      this.item.show();
+      return;
+    }
+    const { result } = entry;
+    const baselines = `LD clean ${formatValue(result.metric.cleanLogitDiff)} / corrupted ${formatValue(result.metric.corruptedLogitDiff)}`;
+    this.item.text = `${entry.stale ? '$(warning)' : '$(pulse)'} AtP: ${modelLabel(result.model.source)} · ${result.device} · ${baselines}${entry.stale ? ' · stale' : ''}`;
+    this.item.tooltip = new vscode.MarkdownString(
+      `**Attribution patching** of \`${basename(entry.datasetUri.fsPath)}\`\n\n` +
+        `model ${result.model.source} (${result.model.layers} layers × ${result.model.heads} heads) on ${result.device}\n\n` +
+        `${baselines} · ${result.examples.length} examples · ${new Date(result.createdAt).toLocaleString()}\n\n` +
+        (entry.stale ? '**Stale**: the dataset changed since this run; colours are hidden until you run again.\n\n' : '') +
+        (this.state.coloursEnabled ? '' : 'Inline colours are off.\n\n') +
+        'Click to open the heatmap.',
+    );
+    this.item.backgroundColor = entry.stale ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
+    this.item.show();
+  }
+
+  dispose(): void {
+    this.item.dispose();
+  }
+}

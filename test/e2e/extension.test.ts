@@ -1,0 +1,340 @@
+// End to end, in a real VS Code (code-server) driven by headless Chromium: install the packaged .vsix, open the
+// example dataset, run "Attribution Patch Current File" from the palette, and check what the user sees: coloured
+// tokens, a hover with the numbers, heatmap cells carrying the Result's values, linked selection, light and dark
+// themes, restoring after a reload without rerunning, staleness after an edit, and diagnostics for a bad file.
+// Screenshots of every step go to test-output/e2e/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { parseResult, type Result } from '../../src/engine/result';
+import { formatValue } from '../../src/panel/colorScale';
+import { totalAt } from '../../src/panel/resultViews';
+import { writeRandomGpt2 } from '../support/randomGpt2';
+import {
+  type CodeServer,
+  colouredTokens,
+  findFrame,
+  installExtension,
+  launchBrowser,
+  missingPrerequisite,
+  REPO,
+  runCommand,
+  startCodeServer,
+} from './support/codeServer';
+
+const OUT = join(REPO, 'test-output', 'e2e');
+const missing = missingPrerequisite();
+const required = process.env.ATP_E2E_REQUIRED === '1';
+const skip = missing && !required ? missing : false;
+
+let root: string;
+let workspace: string;
+let userDataDir: string;
+let server: CodeServer | undefined;
+let browser: Browser | undefined;
+let page: Page;
+const dataset = () => join(workspace, 'ioi.jsonl');
+const resultFile = () => `${dataset()}.atp-result.json`;
+const readResult = (): Result => parseResult(readFileSync(resultFile(), 'utf8'), resultFile());
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: join(OUT, `${name}.png`) });
+}
+
+async function openFile(name: string): Promise<void> {
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(name);
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 15_000 });
+  await page.keyboard.press('Enter');
+  await page.locator(`.tab.active[aria-label*="${name}"]`).waitFor({ timeout: 15_000 });
+  await page.locator('.editor-instance .view-lines').first().waitFor();
+}
+
+async function waitForColours(minimum = 1, timeoutMs = 60_000): Promise<Awaited<ReturnType<typeof colouredTokens>>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const spans = await colouredTokens(page);
+    if (spans.length >= minimum) return spans;
+    if (Date.now() > deadline) throw new Error(`no coloured tokens after ${timeoutMs} ms`);
+    await page.waitForTimeout(300);
+  }
+}
+
+async function dismissNotifications(): Promise<void> {
+  await runCommand(page, 'Notifications: Clear All Notifications').catch(() => undefined);
+  await page.waitForTimeout(200);
+}
+
+async function setTheme(theme: string): Promise<void> {
+  // The theme picker's own key chord (the palette's fuzzy match may pick "Browse Color Themes in Marketplace").
+  // At the line's start: a click in the middle of a long line would scroll the editor sideways.
+  await page.locator('.editor-instance .view-line').first().click({ position: { x: 2, y: 5 } });
+  await page.keyboard.press('Control+K');
+  await page.keyboard.press('Control+T');
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'High Contrast' }).first().waitFor({ timeout: 10_000 });
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await input.fill(theme);
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: theme }).first().waitFor({ timeout: 10_000 });
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Control+Home');
+  const themeClass = theme.includes('High Contrast') ? (theme.includes('Light') ? 'hc-light' : 'hc-black') : theme.includes('Dark') ? 'vs-dark' : 'vs';
+  await page.locator(`.monaco-workbench.${themeClass}`).waitFor({ timeout: 20_000 });
+  await page.waitForTimeout(500);
+}
+
+before(async () => {
+  if (skip) return;
+  if (missing) throw new Error(`end-to-end tests required (ATP_E2E_REQUIRED=1) but ${missing}`);
+  rmSync(OUT, { recursive: true, force: true });
+  mkdirSync(OUT, { recursive: true });
+  root = mkdtempSync(join(tmpdir(), 'atp-e2e-'));
+  workspace = join(root, 'workspace');
+  userDataDir = join(root, 'user-data');
+  const extensionsDir = join(root, 'extensions');
+  const model = join(root, 'model-gpt2-random');
+  mkdirSync(workspace, { recursive: true });
+  copyFileSync(join(REPO, 'examples', 'ioi.jsonl'), dataset());
+  const lines = readFileSync(dataset(), 'utf8').split('\n');
+  writeFileSync(join(workspace, 'mismatch.jsonl'), `${lines[0]}\n${lines[1].replace('John gave the bag', 'John-Paul gave the bag')}\n`);
+  writeRandomGpt2(model, { nLayers: 2, nHeads: 4, dModel: 32, seed: 1 });
+
+  const vsix = join(OUT, 'attribution-patching-linux-x64.vsix');
+  const pack = spawnSync(process.execPath, [join(REPO, 'scripts', 'package.mjs'), '--target', 'linux-x64', '--out', vsix], { encoding: 'utf8', cwd: REPO });
+  assert.equal(pack.status, 0, `${pack.stdout}\n${pack.stderr}`);
+  installExtension(vsix, extensionsDir, userDataDir);
+
+  // The model goes in the workspace settings, where "Select Model" writes (so that choosing the built-in model works).
+  mkdirSync(join(workspace, '.vscode'), { recursive: true });
+  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'attributionPatching.model': model }, null, 2));
+  copyFileSync(join(REPO, 'examples', 'ioi.atp'), join(workspace, 'ioi.atp'));
+  const settings = {
+    'attributionPatching.device': 'cpu',
+    'workbench.colorTheme': 'Default Light Modern',
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'security.workspace.trust.enabled': false,
+    'editor.hover.delay': 200,
+    'editor.minimap.enabled': false,
+    'window.commandCenter': false,
+    'chat.commandCenter.enabled': false,
+    'workbench.secondarySideBar.defaultVisibility': 'hidden',
+  };
+  server = await startCodeServer({ userDataDir, extensionsDir, workspace, settings });
+  browser = await launchBrowser();
+  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  await page.goto(server.url);
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  await page.waitForTimeout(1500);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (server && process.env.ATP_E2E_KEEP !== '1') rmSync(root, { recursive: true, force: true });
+  if (server) writeFileSync(join(OUT, 'code-server.log'), server.output.join(''));
+});
+
+test('the command from the palette colours every clean token and writes the Result next to the dataset', { skip, timeout: 180_000 }, async () => {
+  await openFile('ioi.jsonl');
+  await shot('01-dataset-open-light');
+  await runCommand(page, 'Attribution Patch Current File');
+  const spans = await waitForColours(8);
+  const result = readResult();
+  assert.equal(result.examples.length, 8);
+  assert.ok(result.dataset.contentHash?.startsWith('sha256:'));
+  // Every example is on screen. Positions before the first differing token have exactly zero attribution (a causal
+  // model computes the same activations there in both runs), so they stay uncoloured; every other token is coloured.
+  // (Touching tokens of the same colour step are drawn as one box, so count lines, not boxes.)
+  for (const example of result.examples) assert.ok(example.tokens.some((_, pos) => totalAt(example, pos) !== 0));
+  const rows = new Set(spans.map((span) => Math.round(span.y)));
+  assert.equal(rows.size, result.examples.length, `coloured boxes on ${rows.size} lines`);
+  const statusBar = await page.locator('.statusbar-item', { hasText: 'AtP:' }).first().textContent();
+  assert.match(statusBar ?? '', /AtP: .* · cpu · LD clean [+−]\d/);
+  await shot('02-tokens-coloured-light');
+  await dismissNotifications();
+});
+
+test('hovering a token shows its numbers from the Result', { skip, timeout: 60_000 }, async () => {
+  const result = readResult();
+  const spans = await colouredTokens(page);
+  const target = spans[2];
+  await page.mouse.move(target.x + target.width / 2, target.y + target.height / 2);
+  const hover = page.locator('.monaco-hover-content:visible', { hasText: 'Attribution patching' }).first();
+  await hover.waitFor({ state: 'visible', timeout: 15_000 });
+  const text = (await hover.textContent()) ?? '';
+  const where = /position (\d+) of \d+ · example on line (\d+)/.exec(text);
+  assert.ok(where, text);
+  const example = result.examples.find((e) => e.line === Number(where[2]))!;
+  const pos = Number(where[1]);
+  assert.ok(text.includes(formatValue(totalAt(example, pos))), `hover shows the total ${formatValue(totalAt(example, pos))}: ${text}`);
+  assert.match(text, /resid_pre/);
+  assert.match(text, /top heads here: L\dH\d/);
+  assert.ok(text.includes(`id ${example.tokens[pos].id}`));
+  await page.waitForTimeout(600); // the hover fades in
+  await shot('03-hover-light');
+  await page.mouse.move(5, 5);
+  await page.keyboard.press('Escape');
+});
+
+test('the heatmap panel shows cells carrying the Result values; clicking a head recolours the editor', { skip, timeout: 90_000 }, async () => {
+  const result = readResult();
+  await runCommand(page, 'Attribution Patching: Open Heatmap');
+  const frame = await findFrame(page, 'rect[data-head]');
+  const heads = await frame.$$eval('rect[data-head]', (cells) => cells.map((c) => ({ layer: Number(c.getAttribute('data-layer')), head: Number(c.getAttribute('data-head')), value: Number(c.getAttribute('data-value')) })));
+  assert.equal(heads.length, result.model.layers * result.model.heads);
+  for (const cell of heads) assert.equal(cell.value, result.heads[cell.layer][cell.head]);
+  const positions = await frame.$$eval('rect[data-pos]', (cells) => cells.map((c) => ({ layer: Number(c.getAttribute('data-layer')), pos: Number(c.getAttribute('data-pos')), value: Number(c.getAttribute('data-value')) })));
+  assert.ok(result.positions, 'the IOI prompts have one length');
+  assert.equal(positions.length, result.model.layers * result.positions![0].length);
+  for (const cell of positions) assert.equal(cell.value, result.positions![cell.layer][cell.pos]);
+  const tokenLabels = await frame.$$eval('svg[data-kind="pos"] .column-labels text', (labels) => labels.map((l) => l.firstChild?.textContent ?? ''));
+  // Position 2 is " and" in every example; position 0 differs ("When", "After") and says so with "…".
+  assert.equal(tokenLabels[2], ' and');
+  assert.equal(tokenLabels[0], 'When…');
+  await page.waitForTimeout(500);
+  await shot('04-heatmap-light');
+
+  const before = (await colouredTokens(page)).map((s) => s.background).join();
+  await frame.click('rect[data-layer="1"][data-head="2"]');
+  await frame.locator('#selection-label', { hasText: 'L1H2' }).waitFor({ timeout: 10_000 });
+  const deadline = Date.now() + 10_000;
+  let after = before;
+  while (after === before && Date.now() < deadline) {
+    await page.waitForTimeout(200);
+    after = (await colouredTokens(page)).map((s) => s.background).join();
+  }
+  assert.notEqual(after, before, 'the editor colours follow the head chosen in the panel');
+  await shot('05-head-selected-light');
+
+  // Keyboard: arrows move the focus between cells, Enter selects.
+  await frame.focus('rect[data-layer="0"][data-head="0"]');
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('Enter');
+  await frame.locator('#selection-label', { hasText: 'L1H1' }).waitFor({ timeout: 10_000 });
+
+  // One example: both heatmaps switch to its own values.
+  await frame.click('#show-total');
+  await frame.locator('#selection-label', { hasText: 'total' }).waitFor();
+});
+
+test('dark theme: editor colours and heatmap read on a dark background', { skip, timeout: 90_000 }, async () => {
+  await setTheme('Dark Modern');
+  await shot('06-heatmap-dark');
+  const frame = await findFrame(page, 'rect[data-head]');
+  assert.ok(await frame.$('rect[data-head]'));
+  // The editor next to the panel: hover a token there too.
+  // The leftmost box: with the panel beside it, the editor is narrow and later tokens are scrolled out of view.
+  const spans = await waitForColours(8, 20_000);
+  const target = [...spans].sort((a, b) => a.x - b.x)[0];
+  await page.mouse.move(target.x + target.width / 2, target.y + target.height / 2);
+  await page.locator('.monaco-hover-content:visible', { hasText: 'Attribution patching' }).first().waitFor({ state: 'visible', timeout: 15_000 });
+  await page.waitForTimeout(600);
+  await shot('07-hover-dark');
+  await page.mouse.move(5, 5);
+  await page.keyboard.press('Escape');
+  // High contrast: the same colours over a black background, cells outlined by the theme's contrast border.
+  await setTheme('Dark High Contrast');
+  await waitForColours(8, 20_000);
+  await shot('07b-high-contrast');
+  await setTheme('Light Modern');
+});
+
+test('after a reload the saved result restores the colours and the panel without rerunning', { skip, timeout: 90_000 }, async () => {
+  const written = statSync(resultFile()).mtimeMs;
+  await page.reload();
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  await page.locator('.tab', { hasText: 'ioi.jsonl' }).first().click();
+  await waitForColours(8);
+  const frame = await findFrame(page, 'rect[data-head]', 45_000);
+  assert.ok(await frame.$('rect[data-pos]'));
+  assert.equal(statSync(resultFile()).mtimeMs, written, 'no rerun');
+  await shot('08-restored-after-reload');
+});
+
+test('editing the dataset marks the result stale and hides the colours', { skip, timeout: 60_000 }, async () => {
+  await page.locator('.tab', { hasText: 'ioi.jsonl' }).first().click();
+  await page.locator('.editor-instance .view-line').first().click({ position: { x: 2, y: 5 } });
+  await page.keyboard.press('Control+End');
+  await page.keyboard.type('\n');
+  await page.locator('.statusbar-item', { hasText: 'stale' }).first().waitFor({ timeout: 15_000 });
+  assert.equal((await colouredTokens(page)).length, 0);
+  const frame = await findFrame(page, '#stale-banner', 15_000);
+  assert.ok(await frame.$('#stale-banner'));
+  await shot('09-stale');
+  // Undo: the text hashes to the run's again, and the colours come back.
+  await page.keyboard.press('Control+Z');
+  await page.keyboard.press('Control+Home');
+  await page.locator('.statusbar-item', { hasText: 'stale' }).first().waitFor({ state: 'detached', timeout: 15_000 });
+  await waitForColours(8, 15_000);
+});
+
+test('a token-count mismatch becomes an error diagnostic at the corrupted prompt', { skip, timeout: 60_000 }, async () => {
+  await openFile('mismatch.jsonl');
+  await runCommand(page, 'Attribution Patch Current File');
+  await page.locator('.editor-instance .squiggly-error').first().waitFor({ timeout: 30_000 });
+  await runCommand(page, 'View: Focus Problems');
+  const problems = page.locator('.markers-panel .monaco-list-row', { hasText: 'tokens' }).first();
+  await problems.waitFor({ timeout: 15_000 });
+  assert.match((await problems.textContent()) ?? '', /corrupted prompt/);
+  await shot('10-diagnostic');
+});
+
+test('.atp prompts: tokens are coloured through the {clean|corrupted} spans', { skip, timeout: 60_000 }, async () => {
+  await openFile('ioi.atp');
+  await runCommand(page, 'Attribution Patch Current File');
+  const spans = await waitForColours(8, 30_000);
+  const rows = new Set(spans.map((span) => Math.round(span.y)));
+  assert.equal(rows.size, 8, 'one coloured line per example (comment lines stay plain)');
+  const result = parseResult(readFileSync(join(workspace, 'ioi.atp.atp-result.json'), 'utf8'), 'ioi.atp result');
+  assert.equal(result.examples.length, 8);
+  await dismissNotifications();
+  await shot('11-atp-coloured');
+});
+
+test('walkthrough path: the built-in demo model on the example dataset, and the run listed in the sidebar', { skip, timeout: 90_000 }, async () => {
+  await runCommand(page, 'Attribution Patching: Open Example Dataset');
+  await page.locator('.tab.active[aria-label*="tinysql-cs1.jsonl"]').waitFor({ timeout: 15_000 });
+  await runCommand(page, 'Attribution Patching: Select Model');
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Built-in demo model' }).first().click();
+  await page.waitForTimeout(500);
+  await runCommand(page, 'Attribution Patch Current File');
+  await waitForColours(8, 60_000);
+  const file = join(workspace, 'tinysql-cs1.jsonl.atp-result.json');
+  const result = parseResult(readFileSync(file, 'utf8'), file);
+  assert.match(result.model.source, /tinysql-demo/);
+  assert.equal(result.model.layers, 4);
+  await dismissNotifications();
+  await page.locator('.activitybar .action-item a[aria-label*="Attribution Patching"]').first().click();
+  const runs = page.locator('.pane-body .monaco-list-row', { hasText: 'tinysql-cs1.jsonl' }).first();
+  await runs.waitFor({ timeout: 15_000 });
+  assert.ok(await page.locator('.pane-body .monaco-list-row', { hasText: 'Model: built-in demo' }).count());
+  await runCommand(page, 'Attribution Patching: Open Heatmap');
+  const frame = await findFrame(page, 'rect[data-head="3"]');
+  await page.waitForTimeout(500);
+  await shot('12-walkthrough-sidebar-heatmap');
+
+  // Exports: the save dialog (VS Code's own, in the browser) proposes a file next to the dataset; accept it.
+  for (const [button, name] of [['#export-svg', 'tinysql-cs1.heatmap.all.svg'], ['#export-png', 'tinysql-cs1.heatmap.all.png']]) {
+    await frame.click(button);
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: 15_000 });
+    await page.waitForTimeout(300);
+    await page.keyboard.press('Enter');
+    const target = join(workspace, name);
+    const deadline = Date.now() + 15_000;
+    while (!existsSync(target) && Date.now() < deadline) await page.waitForTimeout(200);
+    assert.ok(existsSync(target), `${name} exported`);
+    copyFileSync(target, join(OUT, `13-export-${name}`));
+  }
+  const svg = readFileSync(join(workspace, 'tinysql-cs1.heatmap.all.svg'), 'utf8');
+  assert.match(svg, /^<svg/);
+  assert.equal((svg.match(/data-head=/g) ?? []).length, 16);
+  assert.deepEqual([...readFileSync(join(workspace, 'tinysql-cs1.heatmap.all.png')).subarray(1, 4)], [...Buffer.from('PNG')]);
+});

@@ -1,0 +1,140 @@
+// The extension's engine child process, driven through EngineClient as the extension host drives it: a run writes
+// its Result to the pending file only; input problems come back as diagnostics at exact columns; cancelling stops
+// within a second and leaves nothing behind; a crash of the process fails the run without hurting the caller.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseResult } from '../../src/engine/result';
+import { contentHash } from '../../src/engine/workerProtocol';
+import { EngineClient, type Logger } from '../../src/services/engineClient';
+import { writeRandomGpt2 } from '../support/randomGpt2';
+
+const IOI = readFileSync(resolve(__dirname, '../../examples/ioi.jsonl'), 'utf8');
+let root: string;
+let model: string;
+let client: EngineClient;
+const logged: string[] = [];
+const log: Logger = { info: (m) => logged.push(m), warn: (m) => logged.push(m), error: (m) => logged.push(m) };
+
+before(() => {
+  root = mkdtempSync(join(tmpdir(), 'atp-worker-'));
+  model = join(root, 'model');
+  writeRandomGpt2(model, { nLayers: 2, nHeads: 4, dModel: 32, seed: 1 });
+  process.env.ATP_CACHE_DIR = join(root, 'cache');
+  client = new EngineClient({ workerPath: resolve(__dirname, '../../src/engine/worker.ts'), execArgv: ['--import', 'tsx'], log });
+});
+after(() => {
+  client.dispose();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const request = (datasetText: string, name: string) => ({
+  model,
+  datasetFile: join(root, `${name}.jsonl`),
+  datasetText,
+  device: 'cpu' as const,
+  batchSize: 3,
+  pendingFile: join(root, `.${name}.pending`),
+});
+
+test('a run writes the Result (with the content hash) to the pending file and reports progress', async () => {
+  const progress: string[] = [];
+  const outcome = await client.run(request(IOI, 'ioi'), { onProgress: (message) => progress.push(message) });
+  assert.equal(outcome.kind, 'done', JSON.stringify(outcome));
+  if (outcome.kind !== 'done') return;
+  const result = parseResult(readFileSync(outcome.pendingFile, 'utf8'), outcome.pendingFile);
+  assert.equal(result.examples.length, 8);
+  assert.equal(result.dataset.contentHash, contentHash(IOI));
+  assert.equal(outcome.summary.contentHash, contentHash(IOI));
+  assert.equal(result.model.source, model);
+  assert.ok(progress.some((message) => /^batch 1\/3/.test(message)), progress.join('\n'));
+});
+
+test('a token-count mismatch fails the run with a diagnostic at the corrupted prompt; nothing is written', async () => {
+  const bad = IOI.split('\n')[0].replace('Mary gave the bag', 'Mary-Ann gave the bag');
+  const text = `${IOI.split('\n')[1]}\n${bad}\n`;
+  const outcome = await client.run(request(text, 'mismatch'));
+  assert.equal(outcome.kind, 'failed');
+  if (outcome.kind !== 'failed') return;
+  assert.equal(outcome.reason, 'input');
+  const [diagnostic] = outcome.diagnostics;
+  assert.equal(diagnostic.line, 2);
+  assert.equal(diagnostic.severity, 'error');
+  assert.match(diagnostic.message, /token/);
+  const corruptedLiteral = JSON.stringify(JSON.parse(bad).corrupted);
+  assert.equal(bad.slice(diagnostic.startColumn, diagnostic.endColumn), corruptedLiteral);
+  assert.ok(!existsSync(join(root, '.mismatch.pending')));
+});
+
+test('invalid JSON on a line becomes a diagnostic on that line', async () => {
+  const outcome = await client.run(request(`${IOI.split('\n')[0]}\n{"clean": oops}\n`, 'invalid'));
+  assert.equal(outcome.kind, 'failed');
+  if (outcome.kind === 'failed') {
+    assert.equal(outcome.reason, 'input');
+    assert.equal(outcome.diagnostics[0].line, 2);
+    assert.match(outcome.diagnostics[0].message, /invalid JSON/);
+  }
+});
+
+test('cancel stops within a second and writes nothing', async () => {
+  const many = Array.from({ length: 40 }, () => IOI).join('');
+  const controller = new AbortController();
+  const started = Date.now();
+  const pending = client.run({ ...request(many, 'cancel'), batchSize: 1 }, {
+    signal: controller.signal,
+    onProgress: (message) => {
+      if (/^batch 2\//.test(message)) controller.abort();
+    },
+  });
+  const outcome = await pending;
+  const cancelledAt = Date.now();
+  assert.equal(outcome.kind, 'cancelled');
+  assert.ok(cancelledAt - started < 30_000);
+  await new Promise((done) => setTimeout(done, 300));
+  assert.ok(!existsSync(join(root, '.cancel.pending')), 'no result written');
+  // The next run works (on the same process, or on a fresh one if it had to be stopped).
+  const again = await client.run(request(IOI, 'again'));
+  assert.equal(again.kind, 'done');
+});
+
+test('cancellation is answered within a second even while the engine is busy', async () => {
+  const many = Array.from({ length: 40 }, () => IOI).join('');
+  const controller = new AbortController();
+  const pending = client.run({ ...request(many, 'busy'), batchSize: 320 }, {
+    signal: controller.signal,
+    onProgress: (message) => {
+      if (/^running/.test(message)) setTimeout(() => controller.abort(), 50);
+    },
+  });
+  let abortedAt = 0;
+  controller.signal.addEventListener('abort', () => (abortedAt = Date.now()));
+  const outcome = await pending;
+  assert.equal(outcome.kind, 'cancelled');
+  assert.ok(Date.now() - abortedAt < 1000, `answered ${Date.now() - abortedAt} ms after the cancel`);
+  await new Promise((done) => setTimeout(done, 300));
+  assert.ok(!existsSync(join(root, '.busy.pending')));
+});
+
+test('a crashed engine process fails the run; the client starts a new process for the next one', async () => {
+  const crashing = new EngineClient({ workerPath: resolve(__dirname, '../../src/engine/worker.ts'), execArgv: ['--import', 'tsx'], log });
+  try {
+    const pending = crashing.run(request(IOI, 'crash'), {
+      onProgress: () => {
+        const child = (crashing as unknown as { child?: { kill(signal: string): void } }).child;
+        child?.kill('SIGKILL');
+      },
+    });
+    const outcome = await pending;
+    assert.equal(outcome.kind, 'failed');
+    if (outcome.kind === 'failed') {
+      assert.equal(outcome.reason, 'crashed');
+      assert.match(outcome.message, /SIGKILL/);
+    }
+    const next = await crashing.run(request(IOI, 'after-crash'));
+    assert.equal(next.kind, 'done');
+  } finally {
+    crashing.dispose();
+  }
+});

@@ -1,0 +1,103 @@
+// The panel's message protocol (run-time checks of what the webview sends, restored state) and the Result views
+// that both the editor and the panel show.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isValueSelection, parsePanelState, parseWebviewMessage, selectionLabel } from '../../src/panel/protocol';
+import { corruptedPositions, headMatrix, layerBreakdown, positionMatrix, tokenValues, topHeadsAt, totalAt, valueAt } from '../../src/panel/resultViews';
+import { RESULT_SCHEMA, summarizeHeads, summarizePositions, type ExampleResult, type Result } from '../../src/engine/result';
+import { seededRandom } from '../support/random';
+
+function syntheticResult(lengths: number[], layers = 2, heads = 3): Result {
+  const random = seededRandom(7);
+  const value = () => random() * 2 - 1;
+  const examples: ExampleResult[] = lengths.map((length, i) => ({
+    line: i + 1,
+    clean: 'x'.repeat(length),
+    corrupted: 'x'.repeat(length),
+    correct: ' a',
+    incorrect: ' b',
+    cleanIds: Array.from({ length }, (_, p) => p),
+    corruptedIds: Array.from({ length }, (_, p) => (p === 1 ? 99 : p)),
+    correctId: 1,
+    incorrectId: 2,
+    tokens: Array.from({ length }, (_, p) => ({ id: p, text: 'x', start: p, end: p + 1 })),
+    corruptedTokens: Array.from({ length }, (_, p) => ({ id: p === 1 ? 99 : p, text: 'x', start: p, end: p + 1 })),
+    cleanLogitDiff: 1,
+    corruptedLogitDiff: 0,
+    attributions: {
+      z: Array.from({ length: layers }, () => Array.from({ length }, () => Array.from({ length: heads }, value))),
+      residPre: Array.from({ length: layers }, () => Array.from({ length }, value)),
+      attnOut: Array.from({ length: layers }, () => Array.from({ length }, value)),
+      mlpOut: Array.from({ length: layers }, () => Array.from({ length }, value)),
+    },
+  }));
+  return {
+    schema: RESULT_SCHEMA,
+    createdAt: new Date(0).toISOString(),
+    dataset: { file: 'x.jsonl', examples: examples.length },
+    model: { source: 'm', architecture: 'gpt2', modelType: 'gpt2', layers, heads, dModel: 8, dHead: 4, dtype: 'F32' },
+    device: 'cpu',
+    metric: { name: 'normalized-logit-diff', cleanLogitDiff: 1, corruptedLogitDiff: 0 },
+    heads: summarizeHeads(examples),
+    positions: summarizePositions(examples),
+    examples,
+    warnings: [],
+  };
+}
+
+test('webview messages are checked at run time; malformed ones are refused', () => {
+  assert.deepEqual(parseWebviewMessage({ type: 'ready' }), { type: 'ready' });
+  assert.deepEqual(parseWebviewMessage({ type: 'select', selection: { kind: 'head', layer: 1, head: 2 } }), { type: 'select', selection: { kind: 'head', layer: 1, head: 2 } });
+  assert.deepEqual(parseWebviewMessage({ type: 'selectScope', scope: { kind: 'example', index: 3 } }), { type: 'selectScope', scope: { kind: 'example', index: 3 } });
+  assert.equal(parseWebviewMessage({ type: 'select', selection: { kind: 'head', layer: 1 } }), undefined);
+  assert.equal(parseWebviewMessage({ type: 'select', selection: { kind: 'residPre', layer: -1 } }), undefined);
+  assert.equal(parseWebviewMessage({ type: 'selectScope', scope: { kind: 'example', index: 1.5 } }), undefined);
+  assert.equal(parseWebviewMessage({ type: 'exportImage', format: 'gif', data: '', suggestedName: 'x' }), undefined);
+  assert.equal(parseWebviewMessage({ type: 'nope' }), undefined);
+  assert.equal(parseWebviewMessage(null), undefined);
+  // Extra fields do not pass through to the host.
+  assert.deepEqual(parseWebviewMessage({ type: 'exportResult', path: '/etc/passwd' }), { type: 'exportResult' });
+});
+
+test('restored panel state falls back to the defaults field by field', () => {
+  assert.deepEqual(parsePanelState(undefined), { selection: { kind: 'total' }, scope: { kind: 'all' } });
+  assert.deepEqual(parsePanelState({ resultFile: '/r.json', selection: { kind: 'mlpOut', layer: 2 }, scope: { kind: 'bogus' } }), {
+    resultFile: '/r.json',
+    selection: { kind: 'mlpOut', layer: 2 },
+    scope: { kind: 'all' },
+  });
+  assert.ok(isValueSelection({ kind: 'total' }));
+  assert.equal(selectionLabel({ kind: 'head', layer: 3, head: 1 }), 'L3H1');
+});
+
+test('heatmap matrices: all examples give the Result summaries exactly; one example gives its own values', () => {
+  const result = syntheticResult([5, 5, 5]);
+  assert.deepEqual(headMatrix(result, { kind: 'all' }), result.heads);
+  assert.deepEqual(positionMatrix(result, { kind: 'all' }, { kind: 'total' }), result.positions);
+  const one = result.examples[1].attributions;
+  assert.deepEqual(headMatrix(result, { kind: 'example', index: 1 }), one.z.map((layer) => layer[4]));
+  assert.deepEqual(positionMatrix(result, { kind: 'example', index: 1 }, { kind: 'total' }), one.residPre);
+  assert.deepEqual(positionMatrix(result, { kind: 'example', index: 1 }, { kind: 'mlpOut', layer: 0 }), one.mlpOut);
+  // Different lengths: no position summary over all examples, as in the Result.
+  const ragged = syntheticResult([4, 5]);
+  assert.equal(ragged.positions, null);
+  assert.equal(positionMatrix(ragged, { kind: 'all' }, { kind: 'total' }), null);
+});
+
+test('token values under each selection; total = embedding + every attn_out and mlp_out', () => {
+  const result = syntheticResult([4]);
+  const example = result.examples[0];
+  const a = example.attributions;
+  const expected = a.residPre[0][2] + a.attnOut[0][2] + a.mlpOut[0][2] + a.attnOut[1][2] + a.mlpOut[1][2];
+  assert.ok(Math.abs(totalAt(example, 2) - expected) < 1e-12);
+  assert.equal(valueAt(example, 2, { kind: 'head', layer: 1, head: 2 }), a.z[1][2][2]);
+  assert.equal(valueAt(example, 3, { kind: 'attnOut', layer: 1 }), a.attnOut[1][3]);
+  assert.deepEqual(tokenValues(example, { kind: 'residPre', layer: 1 }), a.residPre[1]);
+  const breakdown = layerBreakdown(example, 1);
+  assert.equal(breakdown.length, 2);
+  assert.ok(Math.abs(breakdown[1].heads - a.z[1][1].reduce((s, v) => s + v, 0)) < 1e-12);
+  const top = topHeadsAt(example, 1, 3);
+  assert.equal(top.length, 3);
+  assert.ok(Math.abs(top[0].value) >= Math.abs(top[1].value) && Math.abs(top[1].value) >= Math.abs(top[2].value));
+  assert.deepEqual(corruptedPositions(example), [1]);
+});

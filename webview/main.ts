@@ -1,0 +1,206 @@
+// The heatmap panel's app: baselines, an example picker (all examples summed, or one), the layer × head heatmap at
+// the answer position and the layer × position heatmap, exports. Clicking a row or a cell tells the host what the
+// editor's inline colours should show. View state survives hiding and reloads through getState/setState.
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
+import '@vscode-elements/elements/dist/vscode-badge/index.js';
+import type { Result } from '../src/engine/result';
+import { formatValue, type ThemeKind } from '../src/panel/colorScale';
+import { parsePanelState, selectionLabel, type ExampleScope, type HostMessage, type PanelState, type ValueSelection } from '../src/panel/protocol';
+import { headMatrix, positionMatrix, positionMatrixLabel } from '../src/panel/resultViews';
+import { exportPng, exportSvg } from './exportView';
+import { drawHeatmap } from './heatmap';
+import { vscode } from './vscodeApi';
+
+interface View {
+  result?: Result;
+  resultFile?: string;
+  stale: boolean;
+  selection: ValueSelection;
+  scope: ExampleScope;
+}
+
+const view: View = { stale: false, ...parsePanelState(vscode.getState()) };
+const app = document.getElementById('app')!;
+
+function theme(): ThemeKind {
+  const classes = document.body.classList;
+  return classes.contains('vscode-light') || classes.contains('vscode-high-contrast-light') ? 'light' : 'dark';
+}
+
+function saveState(): void {
+  const state: PanelState = { resultFile: view.resultFile, selection: view.selection, scope: view.scope };
+  vscode.setState(state);
+}
+
+function select(selection: ValueSelection): void {
+  view.selection = selection;
+  saveState();
+  vscode.postMessage({ type: 'select', selection });
+  render();
+}
+
+function setScope(scope: ExampleScope): void {
+  view.scope = scope;
+  saveState();
+  vscode.postMessage({ type: 'selectScope', scope });
+  render();
+}
+
+function element<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+}
+
+function button(label: string, id: string, onClick: () => void, secondary = true): HTMLElement {
+  const node = document.createElement('vscode-button');
+  node.id = id;
+  node.textContent = label;
+  if (secondary) node.setAttribute('secondary', '');
+  node.addEventListener('click', onClick);
+  return node;
+}
+
+/** Position labels: the token when every example in scope has the same one there, else the first with "…". */
+function positionLabels(result: Result, scope: ExampleScope): { labels: string[]; titles: string[] } {
+  const examples = scope.kind === 'all' ? result.examples : [result.examples[scope.index]];
+  const tokens = examples[0].tokens;
+  const labels = tokens.map((token, pos) => {
+    const same = examples.every((example) => example.tokens[pos]?.text === token.text);
+    const text = JSON.stringify(token.text).slice(1, -1);
+    return same ? text : `${text}…`;
+  });
+  return { labels, titles: labels.map((label, pos) => `pos ${pos} "${label}"`) };
+}
+
+function exampleOptions(result: Result): HTMLElement {
+  const picker = document.createElement('vscode-single-select');
+  picker.id = 'example-picker';
+  picker.setAttribute('aria-label', 'Examples');
+  const add = (value: string, label: string) => {
+    const option = document.createElement('vscode-option');
+    option.setAttribute('value', value);
+    option.textContent = label;
+    if ((view.scope.kind === 'all' && value === 'all') || (view.scope.kind === 'example' && value === String(view.scope.index))) option.setAttribute('selected', '');
+    picker.append(option);
+  };
+  add('all', `All ${result.examples.length} examples (sum)`);
+  result.examples.forEach((example, index) => add(String(index), `Line ${example.line}: ${example.clean.slice(-48)}`));
+  picker.addEventListener('change', () => {
+    const value = (picker as unknown as { value: string }).value;
+    setScope(value === 'all' ? { kind: 'all' } : { kind: 'example', index: Number(value) });
+  });
+  return picker;
+}
+
+function render(): void {
+  const { result } = view;
+  if (!result) return;
+  if (view.scope.kind === 'example' && view.scope.index >= result.examples.length) view.scope = { kind: 'all' };
+  const currentTheme = theme();
+  const tooltip = element('div', { id: 'tooltip', className: 'tooltip', hidden: true });
+  tooltip.setAttribute('role', 'tooltip');
+
+  const scopeExamples = view.scope.kind === 'all' ? result.examples : [result.examples[view.scope.index]];
+  const cleanLd = view.scope.kind === 'all' ? result.metric.cleanLogitDiff : scopeExamples[0].cleanLogitDiff;
+  const corruptedLd = view.scope.kind === 'all' ? result.metric.corruptedLogitDiff : scopeExamples[0].corruptedLogitDiff;
+
+  const header = element(
+    'header',
+    {},
+    element('h1', {}, `${result.dataset.file.split(/[\\/]/).pop()} · ${result.model.source.split(/[\\/]/).pop()} on ${result.device}`),
+    element(
+      'p',
+      { className: 'baselines', id: 'baselines' },
+      `Logit difference (correct − incorrect) — clean: ${formatValue(cleanLd)} · corrupted: ${formatValue(corruptedLd)} · ${result.examples.length} examples · ${result.model.layers} layers × ${result.model.heads} heads`,
+    ),
+  );
+  if (view.stale) {
+    header.append(element('p', { className: 'stale', id: 'stale-banner' }, 'Stale: the dataset changed since this run; the editor colours are hidden. Run "Attribution Patch Current File" again.'));
+  }
+  const selectionInfo = element('span', { className: 'selection', id: 'selection-label' }, `Editor colours: ${selectionLabel(view.selection)}`);
+  const toolbar = element(
+    'div',
+    { className: 'toolbar' },
+    exampleOptions(result),
+    selectionInfo,
+    button('Show total', 'show-total', () => select({ kind: 'total' })),
+    element('span', { className: 'spacer' }),
+    button('Export SVG', 'export-svg', () => void exportSvg(app, suggestedName('svg')).then((data) => vscode.postMessage({ type: 'exportImage', format: 'svg', data, suggestedName: suggestedName('svg') }))),
+    button('Export PNG', 'export-png', () => void exportPng(app, suggestedName('png')).then((data) => vscode.postMessage({ type: 'exportImage', format: 'png', data, suggestedName: suggestedName('png') }))),
+    button('Export Result JSON', 'export-json', () => vscode.postMessage({ type: 'exportResult' })),
+  );
+
+  const heads = element('section', { id: 'heads-heatmap', className: 'heatmap-section' });
+  const positions = element('section', { id: 'positions-heatmap', className: 'heatmap-section' });
+  const hint = element('p', { className: 'hint' }, 'Click a cell or a layer label (or use the arrow keys and Enter) to colour the editor by it: a head cell shows that head at every token, a head-map layer its attn_out, a position-map layer or cell that layer of the hook shown.');
+  app.replaceChildren(header, toolbar, hint, heads, positions, tooltip);
+
+  const selection = view.selection;
+  drawHeatmap(heads, {
+    column: 'head',
+    values: headMatrix(result, view.scope),
+    columnLabels: Array.from({ length: result.model.heads }, (_, h) => `H${h}`),
+    columnTitles: Array.from({ length: result.model.heads }, (_, h) => `head ${h}`),
+    title: `Heads at the answer position (hook_z)${view.scope.kind === 'all' ? ', summed over examples' : ''}`,
+    theme: currentTheme,
+    selected: selection.kind === 'head' ? { layer: selection.layer, column: selection.head } : selection.kind === 'attnOut' ? { layer: selection.layer } : undefined,
+    onSelectCell: (layer, head) => select({ kind: 'head', layer, head }),
+    onSelectRow: (layer) => select({ kind: 'attnOut', layer }),
+    tooltip,
+  });
+
+  const matrix = positionMatrix(result, view.scope, selection);
+  if (!matrix) {
+    positions.append(element('p', { className: 'empty' }, 'Layer × position needs prompts of one length: pick a single example above.'));
+  } else {
+    const { labels, titles } = positionLabels(result, view.scope);
+    const kind = selection.kind === 'attnOut' || selection.kind === 'mlpOut' ? selection.kind : 'residPre';
+    drawHeatmap(positions, {
+      column: 'pos',
+      values: matrix,
+      columnLabels: labels,
+      columnTitles: titles,
+      title: `Layer × position (${positionMatrixLabel(selection)})${view.scope.kind === 'all' ? ', summed over examples' : ''}`,
+      theme: currentTheme,
+      selected: selection.kind === kind ? { layer: selection.layer } : undefined,
+      onSelectCell: (layer) => select({ kind, layer }),
+      onSelectRow: (layer) => select({ kind, layer }),
+      tooltip,
+    });
+  }
+}
+
+function suggestedName(extension: string): string {
+  const base = (view.result?.dataset.file.split(/[\\/]/).pop() ?? 'attribution').replace(/\.[^.]+$/, '');
+  const scope = view.scope.kind === 'all' ? 'all' : `line${view.result?.examples[view.scope.index]?.line}`;
+  return `${base}.heatmap.${scope}.${extension}`;
+}
+
+window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
+  const message = event.data;
+  switch (message.type) {
+    case 'showResult':
+      Object.assign(view, { result: message.result, resultFile: message.resultFile, stale: message.stale, selection: message.selection, scope: message.scope });
+      saveState();
+      return render();
+    case 'setStale':
+      view.stale = message.stale;
+      return render();
+    case 'setScope':
+      view.scope = message.scope;
+      saveState();
+      return render();
+    case 'noResult':
+      view.result = undefined;
+      app.replaceChildren(element('p', { className: 'empty', id: 'no-result' }, message.message));
+      return;
+  }
+});
+
+// Theme switches change the body's class: redraw with the other palette.
+new MutationObserver(() => render()).observe(document.body, { attributes: true, attributeFilter: ['class'] });
+
+vscode.postMessage({ type: 'ready' });

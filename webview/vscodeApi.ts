@@ -1,0 +1,12 @@
+// The webview side of VS Code's messaging and state API, typed with the panel protocol.
+import type { PanelState, WebviewMessage } from '../src/panel/protocol';
+
+interface VsCodeApi {
+  postMessage(message: WebviewMessage): void;
+  getState(): unknown;
+  setState(state: PanelState): void;
+}
+
+declare function acquireVsCodeApi(): VsCodeApi;
+
+export const vscode = acquireVsCodeApi();
