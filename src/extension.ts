@@ -2,6 +2,7 @@
 // the views. Everything with behaviour lives in its own module (src/commands, src/editor, src/views, src/panel).
 import * as vscode from 'vscode';
 import { registerDeleteRun } from './commands/deleteRun';
+import { registerGenerateDatasets } from './commands/generateDataset';
 import { registerOpenExampleDataset } from './commands/openExampleDataset';
 import { registerOpenHeatmap } from './commands/openHeatmap';
 import { registerPatchCurrentFile } from './commands/patchCurrentFile';
@@ -13,13 +14,14 @@ import { registerToggleColours } from './commands/toggleColours';
 import { TokenDecorations } from './editor/decorations';
 import { DatasetDiagnostics } from './editor/diagnostics';
 import { TokenHoverProvider } from './editor/hover';
+import { LiveDatasetDiagnostics } from './editor/liveDiagnostics';
 import { HeatmapPanelHost } from './panel/heatmapPanel';
 import { EngineClient } from './services/engineClient';
 import { RecentModels } from './services/recentModels';
 import { isDatasetDocument, ResultState } from './services/resultState';
 import { ResultStore } from './services/resultStore';
 import type { Services } from './services/services';
-import { SECTION } from './services/settings';
+import { effectiveModel, readSettings, SECTION } from './services/settings';
 import { SidebarProvider } from './views/sidebar';
 import { StatusBar } from './views/statusBar';
 
@@ -39,6 +41,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const diagnostics = new DatasetDiagnostics();
   const decorations = new TokenDecorations(state);
   const statusBar = new StatusBar(state);
+  const liveDiagnostics = new LiveDatasetDiagnostics(diagnostics, engine, () => effectiveModel(readSettings(), context.extensionUri), log);
   const services: Services = { context, log, engine, store, state, diagnostics, panel, recentModels, sidebar };
   context.subscriptions.push(log, { dispose: () => engine.dispose() }, store, state, sidebar, panel, diagnostics, decorations, statusBar);
 
@@ -52,6 +55,7 @@ export function activate(context: vscode.ExtensionContext): void {
     registerRevealDataset(),
     registerDeleteRun(services),
     registerOpenExampleDataset(services),
+    registerGenerateDatasets(services),
     panel.registerSerializer(),
     vscode.languages.registerHoverProvider(DATASET_SELECTOR, new TokenHoverProvider(state)),
     vscode.window.registerTreeDataProvider('attributionPatching.sidebar', sidebar),
@@ -94,11 +98,15 @@ export function activate(context: vscode.ExtensionContext): void {
         statusBar.update();
         void sidebar.refresh();
       }
+      // Another model, another tokenizer: its token counts decide the diagnostics.
+      if (event.affectsConfiguration(`${SECTION}.model`)) liveDiagnostics.checkAll();
     }),
     { dispose: () => staleChecks.forEach((timer) => clearTimeout(timer)) },
   );
 
   vscode.workspace.textDocuments.forEach(openDataset);
+  // Parse and tokenizer diagnostics while typing, for the datasets open now and those opened later.
+  context.subscriptions.push(liveDiagnostics.start());
   refreshViews();
   void sidebar.refresh();
   log.info('activated');

@@ -5,10 +5,8 @@ import { writeTextAtomically } from '../engine/atomicWrite';
 import { dirname } from 'node:path';
 import { InputError } from '../engine/errors';
 import { ModelTokenizer } from '../engine/model/tokenizer';
-import { formatPromptLine } from '../engine/dataset/promptFormat';
-import { generateIoi } from '../engine/dataset/ioi';
-import { generateTinySql, parseTinySqlFeature, type CommandSet } from '../engine/dataset/tinysql';
-import type { Example } from '../engine/dataset/types';
+import { formatDataset, generateDataset, type GenerateSpec } from '../engine/dataset/generate';
+import { parseTinySqlFeature, type CommandSet } from '../engine/dataset/tinysql';
 
 export const GENERATE_USAGE = `Usage:
   atp generate ioi [-n N] [--seed S] --model DIR --out FILE
@@ -39,11 +37,7 @@ function writeAtomically(file: string, text: string): void {
   writeTextAtomically(file, text, 'the dataset');
 }
 
-/** The dataset text: JSONL (clean, corrupted, correct, incorrect per line) or .atp lines. */
-export function formatDataset(examples: readonly Example[], atp: boolean, header: string): string {
-  if (atp) return [`# ${header}`, ...examples.map(formatPromptLine)].join('\n') + '\n';
-  return examples.map((e) => JSON.stringify({ clean: e.clean, corrupted: e.corrupted, correct: e.correct, incorrect: e.incorrect })).join('\n') + '\n';
-}
+export { formatDataset };
 
 export async function generateCommand(args: string[], io: CommandIo): Promise<void> {
   let parsed;
@@ -80,34 +74,24 @@ export async function generateCommand(args: string[], io: CommandIo): Promise<vo
   const atp = out.toLowerCase().endsWith('.atp');
   if (!atp && !out.toLowerCase().endsWith('.jsonl')) throw new InputError(`--out: the file name must end with .jsonl or .atp, got "${out}"`);
 
-  let examples: Example[];
-  let header: string;
+  let spec: GenerateSpec;
   if (kind === 'ioi') {
     for (const flag of ['feature', 'cs', 'novel', 'synonyms'] as const) {
       if (values[flag] !== undefined) throw new InputError(`--${flag} is for tinysql only`);
     }
-    const tokenizer = ModelTokenizer.fromDir(values.model!);
-    examples = generateIoi(tokenizer, { count, seed });
-    header = `IOI: ${count} examples, seed ${seed}, names that are one token for ${values.model}`;
+    spec = { kind: 'ioi', count, seed };
   } else {
     if (values.feature === undefined) throw new InputError(`--feature is required for tinysql\n\n${GENERATE_USAGE}`);
     const feature = parseTinySqlFeature(values.feature);
     const cs = integer(values.cs, '--cs', 1, 1);
     if (cs > 3) throw new InputError(`--cs: expected 1, 2 or 3, got "${values.cs}"`);
-    const tokenizer = ModelTokenizer.fromDir(values.model!);
-    const result = generateTinySql(tokenizer, {
-      feature,
-      commandSet: cs as CommandSet,
-      count,
-      seed,
-      useNovelNames: values.novel ?? false,
-      useSynonyms: values.synonyms ?? false,
-    });
-    examples = result.examples;
-    const skipped = Object.entries(result.skipped);
-    if (skipped.length > 0) io.stderr(`skipped candidates: ${skipped.map(([reason, n]) => `${reason} (${n})`).join(', ')}\n`);
-    header = `TinySQL ${feature}, command set ${cs}: ${count} examples, seed ${seed}${values.novel ? ', novel names' : ''}${values.synonyms ? ', synonyms' : ''}, tokenizer ${values.model}`;
+    spec = { kind: 'tinysql', feature, commandSet: cs as CommandSet, count, seed, novel: values.novel ?? false, synonyms: values.synonyms ?? false };
   }
-  writeAtomically(out, formatDataset(examples, atp, header));
+  const tokenizer = ModelTokenizer.fromDir(values.model!);
+  const generated = generateDataset(tokenizer, spec, atp ? 'atp' : 'jsonl', values.model!);
+  const skipped = Object.entries(generated.skipped);
+  if (skipped.length > 0) io.stderr(`skipped candidates: ${skipped.map(([reason, n]) => `${reason} (${n})`).join(', ')}\n`);
+  const examples = generated.examples;
+  writeAtomically(out, generated.text);
   io.stdout(`wrote ${examples.length} examples to ${out}\n`);
 }

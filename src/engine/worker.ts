@@ -6,11 +6,21 @@
 // into place unless the user cancelled meanwhile, so a cancelled run writes nothing, whatever the timing.
 import { InputError } from './errors';
 import { diagnoseWithTokenizer, parseDatasetText } from './dataset';
+import { generateDataset } from './dataset/generate';
 import { resolveModel } from './model/hub';
 import { loadModel, type LoadedModel } from './model/load';
+import { ModelTokenizer } from './model/tokenizer';
 import { CancelledError, runAttributionPatching } from './patching';
 import { writeResultAtomically } from './result';
-import { contentHash, type FileDiagnostic, type RunRequest, type WorkerRequest, type WorkerResponse } from './workerProtocol';
+import {
+  contentHash,
+  type DiagnoseRequest,
+  type FileDiagnostic,
+  type GenerateRequest,
+  type RunRequest,
+  type WorkerRequest,
+  type WorkerResponse,
+} from './workerProtocol';
 
 /** Parse and tokenizer problems with exact columns; the run stops at errors and reports every one of them. */
 function inputFailure(file: string, diagnostics: readonly FileDiagnostic[]): InputError | undefined {
@@ -45,6 +55,49 @@ function cachedModel(dir: string, source: string): LoadedModel {
     models.set(key, model);
   }
   return model;
+}
+
+const tokenizers = new Map<string, ModelTokenizer>();
+
+/** A model folder's tokenizer alone (no weights, no onnxruntime session): read once per folder, then cached. */
+function cachedTokenizer(dir: string): ModelTokenizer {
+  let tokenizer = tokenizers.get(dir) ?? [...models.values()].find((model) => model.dir === dir)?.tokenizer;
+  if (!tokenizer) {
+    tokenizer = ModelTokenizer.fromDir(dir);
+    tokenizers.set(dir, tokenizer);
+  }
+  return tokenizer;
+}
+
+/** Tokenizer diagnostics of the editor's text; `skipped` (not an error) when the model is not available locally. */
+export async function handleDiagnose(request: DiagnoseRequest, send: (response: WorkerResponse) => void): Promise<void> {
+  let tokenizer: ModelTokenizer;
+  try {
+    // The local cache only: typing in a dataset must never start a download.
+    const resolved = await resolveModel(request.model, { offline: true });
+    tokenizer = cachedTokenizer(resolved.dir);
+  } catch (error) {
+    send({ type: 'diagnosed', requestId: request.requestId, diagnostics: [], skipped: (error as Error).message });
+    return;
+  }
+  try {
+    const parsed = parseDatasetText(request.datasetText, request.datasetFile, request.format);
+    send({ type: 'diagnosed', requestId: request.requestId, diagnostics: diagnoseWithTokenizer(parsed.dataset, tokenizer) });
+  } catch (error) {
+    send({ type: 'requestFailed', requestId: request.requestId, message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  }
+}
+
+export async function handleGenerate(request: GenerateRequest, send: (response: WorkerResponse) => void): Promise<void> {
+  try {
+    const resolved = await resolveModel(request.model, { token: request.hfToken });
+    const generated = generateDataset(cachedTokenizer(resolved.dir), request.spec, request.format, resolved.source);
+    send({ type: 'generated', requestId: request.requestId, text: generated.text, examples: generated.examples.length, skipped: generated.skipped });
+  } catch (error) {
+    // An input problem (a missing folder, a bad tokenizer.json) in words; anything else with its stack for the log.
+    const message = error instanceof InputError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+    send({ type: 'requestFailed', requestId: request.requestId, message });
+  }
 }
 
 class InputFailure extends Error {
@@ -124,6 +177,8 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
 export function handleRequest(request: WorkerRequest, send: (response: WorkerResponse) => void): void {
   if (request.type === 'run') void handleRun(request, send);
   else if (request.type === 'cancel') runs.get(request.runId)?.abort();
+  else if (request.type === 'diagnose') void handleDiagnose(request, send);
+  else if (request.type === 'generate') void handleGenerate(request, send);
 }
 
 if (require.main === module && process.send) {

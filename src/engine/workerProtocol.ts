@@ -2,6 +2,7 @@
 // both sides compute. Kept free of engine imports so that the extension host can use it without loading
 // onnxruntime-node (the host must never load the native engine: that is the point of the child process).
 import { createHash } from 'node:crypto';
+import type { GenerateSpec } from './dataset/generate';
 import type { DeviceRequest } from './runtime';
 
 export interface RunRequest {
@@ -26,7 +27,31 @@ export interface CancelRequest {
   runId: number;
 }
 
-export type WorkerRequest = RunRequest | CancelRequest;
+/**
+ * Tokenizer diagnostics for the editor, while typing: the dataset's text checked with the model's tokenizer (loaded
+ * once per model and cached in the worker). Hub models are looked up in the local cache only: one not downloaded
+ * yet answers `skipped` (the editor then shows parse diagnostics only), never a download.
+ */
+export interface DiagnoseRequest {
+  type: 'diagnose';
+  requestId: number;
+  model: string;
+  datasetFile: string;
+  format: 'jsonl' | 'atp';
+  datasetText: string;
+}
+
+/** Generates a dataset (IOI or TinySQL) for the model's tokenizer; the text comes back, nothing is written. */
+export interface GenerateRequest {
+  type: 'generate';
+  requestId: number;
+  model: string;
+  hfToken?: string;
+  spec: GenerateSpec;
+  format: 'jsonl' | 'atp';
+}
+
+export type WorkerRequest = RunRequest | CancelRequest | DiagnoseRequest | GenerateRequest;
 
 /** A problem in the user's file, 1-based line; columns are 0-based UTF-16 offsets in that line when known. */
 export interface FileDiagnostic {
@@ -50,7 +75,13 @@ export type WorkerResponse =
   | { type: 'progress'; runId: number; message: string; done?: number; total?: number }
   | { type: 'done'; runId: number; pendingFile: string; summary: RunSummary; warnings: string[]; diagnostics: FileDiagnostic[] }
   | { type: 'failed'; runId: number; reason: 'input' | 'internal'; message: string; diagnostics: FileDiagnostic[] }
-  | { type: 'cancelled'; runId: number };
+  | { type: 'cancelled'; runId: number }
+  | { type: 'diagnosed'; requestId: number; diagnostics: FileDiagnostic[]; skipped?: string }
+  | { type: 'generated'; requestId: number; text: string; examples: number; skipped: Record<string, number> }
+  | { type: 'requestFailed'; requestId: number; message: string };
+
+/** The responses that answer a DiagnoseRequest or GenerateRequest (by requestId) rather than a run. */
+export type RequestResponse = Extract<WorkerResponse, { requestId: number }>;
 
 /** The hash stored in Result.dataset.contentHash: the host computes the same over the editor's text. */
 export function contentHash(text: string): string {

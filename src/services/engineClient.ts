@@ -3,7 +3,16 @@
 // tested under plain Node.
 import { fork, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import type { FileDiagnostic, RunRequest, RunSummary, WorkerRequest, WorkerResponse } from '../engine/workerProtocol';
+import type {
+  DiagnoseRequest,
+  FileDiagnostic,
+  GenerateRequest,
+  RequestResponse,
+  RunRequest,
+  RunSummary,
+  WorkerRequest,
+  WorkerResponse,
+} from '../engine/workerProtocol';
 
 export type RunOutcome =
   | { kind: 'done'; pendingFile: string; summary: RunSummary; warnings: string[]; diagnostics: FileDiagnostic[] }
@@ -37,10 +46,16 @@ interface PendingRun {
   pendingFile: string;
 }
 
+export type DiagnoseOutcome = { kind: 'diagnosed'; diagnostics: FileDiagnostic[]; skipped?: string } | { kind: 'failed'; message: string };
+export type GenerateOutcome = { kind: 'generated'; text: string; examples: number; skipped: Record<string, number> } | { kind: 'failed'; message: string };
+
 export class EngineClient {
   private child: ChildProcess | undefined;
   private nextRunId = 1;
+  private nextRequestId = 1;
   private readonly runs = new Map<number, PendingRun>();
+  /** Diagnose and generate requests in flight: they do not make the engine busy (runs may go on beside them). */
+  private readonly requests = new Map<number, (response: RequestResponse | { type: 'requestFailed'; requestId: number; message: string }) => void>();
 
   constructor(private readonly options: EngineClientOptions) {}
 
@@ -58,6 +73,33 @@ export class EngineClient {
       this.runs.set(runId, pending);
       handlers.signal?.addEventListener('abort', () => this.cancel(runId), { once: true });
       this.send(child, { ...request, type: 'run', runId });
+    });
+  }
+
+  /** Tokenizer diagnostics of a dataset's text with the model's tokenizer (cached in the worker per model). */
+  diagnose(request: Omit<DiagnoseRequest, 'type' | 'requestId'>): Promise<DiagnoseOutcome> {
+    return this.request({ ...request, type: 'diagnose' }).then((response) =>
+      response.type === 'diagnosed'
+        ? { kind: 'diagnosed', diagnostics: response.diagnostics, ...(response.skipped !== undefined ? { skipped: response.skipped } : {}) }
+        : { kind: 'failed', message: response.type === 'requestFailed' ? response.message : `unexpected answer ${response.type}` },
+    );
+  }
+
+  /** A generated dataset's text (IOI or TinySQL) for the model's tokenizer. */
+  generate(request: Omit<GenerateRequest, 'type' | 'requestId'>): Promise<GenerateOutcome> {
+    return this.request({ ...request, type: 'generate' }).then((response) =>
+      response.type === 'generated'
+        ? { kind: 'generated', text: response.text, examples: response.examples, skipped: response.skipped }
+        : { kind: 'failed', message: response.type === 'requestFailed' ? response.message : `unexpected answer ${response.type}` },
+    );
+  }
+
+  private request(request: Omit<DiagnoseRequest, 'requestId'> | Omit<GenerateRequest, 'requestId'>): Promise<RequestResponse> {
+    const requestId = this.nextRequestId++;
+    return new Promise<RequestResponse>((resolve) => {
+      const child = this.ensureChild();
+      this.requests.set(requestId, resolve);
+      this.send(child, { ...request, requestId } as WorkerRequest);
     });
   }
 
@@ -111,6 +153,12 @@ export class EngineClient {
   }
 
   private onMessage(response: WorkerResponse): void {
+    if ('requestId' in response) {
+      const resolve = this.requests.get(response.requestId);
+      this.requests.delete(response.requestId);
+      resolve?.(response);
+      return;
+    }
     const run = this.runs.get(response.runId);
     if (!run) return;
     switch (response.type) {
@@ -129,6 +177,8 @@ export class EngineClient {
   }
 
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    // Requests of a process stopped on purpose were answered then; a later process's requests are not this one's.
+    if (this.child === child) this.failRequests(`the engine process stopped (${signal ?? `exit code ${code}`})`);
     if (this.child === child) this.child = undefined;
     this.options.log.info(`engine process ${child.pid} exited (${signal ?? `code ${code}`})`);
     // Out of memory shows as SIGABRT/SIGKILL or V8's exit code 134; say so in words.
@@ -138,8 +188,16 @@ export class EngineClient {
     }
   }
 
+  private failRequests(message: string): void {
+    for (const [requestId, resolve] of [...this.requests]) {
+      this.requests.delete(requestId);
+      resolve({ type: 'requestFailed', requestId, message });
+    }
+  }
+
   private stopChild(child: ChildProcess): void {
     if (this.child === child) this.child = undefined;
+    this.failRequests('the engine process was stopped');
     child.kill('SIGKILL');
   }
 

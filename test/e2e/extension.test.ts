@@ -5,7 +5,6 @@
 // Screenshots of every step go to test-output/e2e/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,12 +17,11 @@ import {
   type CodeServer,
   colouredTokens,
   findFrame,
-  installExtension,
-  launchBrowser,
+  openWorkbench,
+  closeWorkbench,
   missingPrerequisite,
   REPO,
   runCommand,
-  startCodeServer,
 } from './support/codeServer';
 
 const OUT = join(REPO, 'test-output', 'e2e');
@@ -104,41 +102,15 @@ before(async () => {
   writeFileSync(join(workspace, 'mismatch.jsonl'), `${lines[0]}\n${lines[1].replace('John gave the bag', 'John-Paul gave the bag')}\n`);
   writeRandomGpt2(model, { nLayers: 2, nHeads: 4, dModel: 32, seed: 1 });
 
-  const vsix = join(OUT, 'attribution-patching-linux-x64.vsix');
-  const pack = spawnSync(process.execPath, [join(REPO, 'scripts', 'package.mjs'), '--target', 'linux-x64', '--out', vsix], { encoding: 'utf8', cwd: REPO });
-  assert.equal(pack.status, 0, `${pack.stdout}\n${pack.stderr}`);
-  installExtension(vsix, extensionsDir, userDataDir);
 
   // The model goes in the workspace settings, where "Select Model" writes (so that choosing the built-in model works).
   mkdirSync(join(workspace, '.vscode'), { recursive: true });
   writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'attributionPatching.model': model }, null, 2));
   copyFileSync(join(REPO, 'examples', 'ioi.atp'), join(workspace, 'ioi.atp'));
-  const settings = {
-    'attributionPatching.device': 'cpu',
-    'workbench.colorTheme': 'Default Light Modern',
-    'workbench.startupEditor': 'none',
-    'workbench.tips.enabled': false,
-    'security.workspace.trust.enabled': false,
-    'editor.hover.delay': 200,
-    'editor.minimap.enabled': false,
-    'window.commandCenter': false,
-    'chat.commandCenter.enabled': false,
-    'workbench.secondarySideBar.defaultVisibility': 'hidden',
-  };
-  server = await startCodeServer({ userDataDir, extensionsDir, workspace, settings });
-  browser = await launchBrowser();
-  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  await page.goto(server.url);
-  await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
-  await page.waitForTimeout(1500);
+  ({ server, browser, page } = await openWorkbench({ workspace, userDataDir, extensionsDir, out: OUT, settings: { 'editor.hover.delay': 200 } }));
 });
 
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  if (server && process.env.ATP_E2E_KEEP !== '1') rmSync(root, { recursive: true, force: true });
-  if (server) writeFileSync(join(OUT, 'code-server.log'), server.output.join(''));
-});
+after(() => closeWorkbench(server, browser, root, OUT));
 
 test('the command from the palette colours every clean token and writes the Result next to the dataset', { skip, timeout: 180_000 }, async () => {
   await openFile('ioi.jsonl');

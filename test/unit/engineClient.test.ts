@@ -138,3 +138,42 @@ test('a crashed engine process fails the run; the client starts a new process fo
     crashing.dispose();
   }
 });
+
+test('diagnose: tokenizer problems of the editor text at exact columns, with the model folder\'s tokenizer', async () => {
+  const text = 'When John and Mary went to the shops, {John|Mary-Ann} gave the bag to => " Mary" | " John and"\n';
+  const outcome = await client.diagnose({ model, datasetFile: join(root, 'live.atp'), format: 'atp', datasetText: text });
+  assert.equal(outcome.kind, 'diagnosed', JSON.stringify(outcome));
+  if (outcome.kind !== 'diagnosed') return;
+  assert.equal(outcome.skipped, undefined);
+  const mismatch = outcome.diagnostics.find((d) => d.severity === 'error');
+  assert.ok(mismatch, JSON.stringify(outcome.diagnostics));
+  assert.match(mismatch.message, /clean prompt is \d+ tokens and the corrupted prompt \d+/);
+  assert.equal(text.slice(mismatch.startColumn, mismatch.endColumn), '{John|Mary-Ann}');
+  const multi = outcome.diagnostics.find((d) => d.severity === 'warning');
+  assert.equal(text.slice(multi?.startColumn, multi?.endColumn), '" John and"');
+  // Runs go on beside diagnose requests: a diagnose does not make the engine busy.
+  assert.equal(client.busy, false);
+});
+
+test('diagnose: a hub model that is not in the local cache is skipped, never downloaded', async () => {
+  const outcome = await client.diagnose({ model: 'nobody-here/not-downloaded', datasetFile: join(root, 'live.jsonl'), format: 'jsonl', datasetText: IOI });
+  assert.equal(outcome.kind, 'diagnosed', JSON.stringify(outcome));
+  if (outcome.kind === 'diagnosed') {
+    assert.deepEqual(outcome.diagnostics, []);
+    assert.ok(outcome.skipped);
+  }
+});
+
+test('generate: the dataset text for the model\'s tokenizer, as .atp or JSONL; a bad model fails the request', async () => {
+  const spec = { kind: 'tinysql' as const, feature: 'DefTableName' as const, commandSet: 1 as const, count: 5, seed: 3, novel: false, synonyms: false };
+  const atp = await client.generate({ model, spec, format: 'atp' });
+  assert.equal(atp.kind, 'generated', JSON.stringify(atp));
+  if (atp.kind !== 'generated') return;
+  assert.equal(atp.examples, 5);
+  assert.match(atp.text, /^# TinySQL DefTableName, command set 1: 5 examples, seed 3/);
+  const jsonl = await client.generate({ model, spec: { kind: 'ioi', count: 4, seed: 0 }, format: 'jsonl' });
+  assert.equal(jsonl.kind === 'generated' && jsonl.text.trim().split('\n').length, 4);
+  const failed = await client.generate({ model: join(root, 'no-such-model'), spec, format: 'atp' });
+  assert.equal(failed.kind, 'failed');
+  if (failed.kind === 'failed') assert.match(failed.message, /does not exist/);
+});

@@ -1,7 +1,7 @@
 // A real VS Code for the end-to-end tests: code-server 4.100.3 (installed by scripts/setup-e2e.sh) with the
 // packaged extension installed, driven by playwright-core in Debian's headless Chromium.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
@@ -126,4 +126,49 @@ export async function colouredTokens(page: Page): Promise<Array<{ background: st
       .map((box) => { const r = box.getBoundingClientRect(); return { background: getComputedStyle(box).backgroundColor, x: r.x, y: r.y, width: r.width, height: r.height }; })
       .filter((box) => ['rgba(33, 102, 172,', 'rgba(178, 24, 43,', 'rgba(67, 147, 195,', 'rgba(214, 96, 77,'].some((hue) => box.background.startsWith(hue)) && box.width > 0 && box.x >= 0)
   `);
+}
+
+/** What every e2e workbench starts with: CPU, light theme, nothing on screen but the editor. */
+export const BASE_SETTINGS: Readonly<Record<string, unknown>> = {
+  'attributionPatching.device': 'cpu',
+  'workbench.colorTheme': 'Default Light Modern',
+  'workbench.startupEditor': 'none',
+  'workbench.tips.enabled': false,
+  'security.workspace.trust.enabled': false,
+  'editor.minimap.enabled': false,
+  'window.commandCenter': false,
+  'chat.commandCenter.enabled': false,
+  'workbench.secondarySideBar.defaultVisibility': 'hidden',
+};
+
+export interface Workbench {
+  server: CodeServer;
+  browser: Browser;
+  page: Page;
+}
+
+/**
+ * Packages the extension (.vsix into `out`), installs it into a fresh code-server with BASE_SETTINGS plus `settings`,
+ * and opens the workspace in headless Chromium, ready for the first command.
+ */
+export async function openWorkbench(options: { workspace: string; userDataDir: string; extensionsDir: string; out: string; settings?: Record<string, unknown> }): Promise<Workbench> {
+  const vsix = join(options.out, 'attribution-patching-linux-x64.vsix');
+  const pack = spawnSync(process.execPath, [join(REPO, 'scripts', 'package.mjs'), '--target', 'linux-x64', '--out', vsix], { encoding: 'utf8', cwd: REPO });
+  if (pack.status !== 0) throw new Error(`packaging failed:\n${pack.stdout}\n${pack.stderr}`);
+  installExtension(vsix, options.extensionsDir, options.userDataDir);
+  const server = await startCodeServer({ ...options, settings: { ...BASE_SETTINGS, ...options.settings } });
+  const browser = await launchBrowser();
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  await page.goto(server.url);
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  await page.waitForTimeout(1500);
+  return { server, browser, page };
+}
+
+/** Closes the browser and code-server, keeps code-server's log in `out`, and removes `root` (unless ATP_E2E_KEEP=1). */
+export async function closeWorkbench(server: CodeServer | undefined, browser: Browser | undefined, root: string, out: string): Promise<void> {
+  await browser?.close();
+  await server?.stop();
+  if (server && process.env.ATP_E2E_KEEP !== '1') rmSync(root, { recursive: true, force: true });
+  if (server) writeFileSync(join(out, 'code-server.log'), server.output.join(''));
 }
