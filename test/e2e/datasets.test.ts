@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { diagnoseWithTokenizer, parseDatasetText, parsePromptFormat } from '../../src/engine/dataset';
 import { ModelTokenizer } from '../../src/engine/model/tokenizer';
-import { type CodeServer, closeWorkbench, missingPrerequisite, openWorkbench, REPO, runCommand } from './support/codeServer';
+import { type CodeServer, closeWorkbench, missingPrerequisite, openFile as openFileInEditor, openWorkbench, REPO, runCommand } from './support/codeServer';
 
 const OUT = join(REPO, 'test-output', 'e2e-datasets');
 const missing = missingPrerequisite();
@@ -35,16 +35,7 @@ async function shot(name: string): Promise<void> {
   await page.screenshot({ path: join(OUT, `${name}.png`) });
 }
 
-async function openFile(name: string): Promise<void> {
-  await page.keyboard.press('Control+P');
-  const input = page.locator('.quick-input-widget .quick-input-box input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(name);
-  await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 15_000 });
-  await page.keyboard.press('Enter');
-  await page.locator(`.tab.active[aria-label*="${name}"]`).waitFor({ timeout: 15_000 });
-  await page.locator('.editor-instance .view-lines').first().waitFor();
-}
+const openFile = (name: string) => openFileInEditor(page, name);
 
 /** Focuses the editor (a click could land off the line when the editor is scrolled sideways). */
 async function focusEditor(): Promise<void> {

@@ -18,6 +18,7 @@ import {
   colouredTokens,
   findFrame,
   openWorkbench,
+  openFile as openFileInEditor,
   closeWorkbench,
   missingPrerequisite,
   REPO,
@@ -43,16 +44,7 @@ async function shot(name: string): Promise<void> {
   await page.screenshot({ path: join(OUT, `${name}.png`) });
 }
 
-async function openFile(name: string): Promise<void> {
-  await page.keyboard.press('Control+P');
-  const input = page.locator('.quick-input-widget .quick-input-box input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(name);
-  await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 15_000 });
-  await page.keyboard.press('Enter');
-  await page.locator(`.tab.active[aria-label*="${name}"]`).waitFor({ timeout: 15_000 });
-  await page.locator('.editor-instance .view-lines').first().waitFor();
-}
+const openFile = (name: string) => openFileInEditor(page, name);
 
 async function waitForColours(minimum = 1, timeoutMs = 60_000): Promise<Awaited<ReturnType<typeof colouredTokens>>> {
   const deadline = Date.now() + timeoutMs;

@@ -172,3 +172,15 @@ export async function closeWorkbench(server: CodeServer | undefined, browser: Br
   if (server && process.env.ATP_E2E_KEEP !== '1') rmSync(root, { recursive: true, force: true });
   if (server) writeFileSync(join(out, 'code-server.log'), server.output.join(''));
 }
+
+/** Opens a workspace file with Quick Open, as a user does, and waits for its editor. */
+export async function openFile(page: Page, name: string): Promise<void> {
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(name);
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 15_000 });
+  await page.keyboard.press('Enter');
+  await page.locator(`.tab.active[aria-label*="${name}"]`).waitFor({ timeout: 15_000 });
+  await page.locator('.editor-instance .view-lines').first().waitFor();
+}
