@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { type CodeServer, findFrame, closeWorkbench, missingPrerequisite, openWorkbench, REPO, runCommand } from './support/codeServer';
+import { type CodeServer, findFrame, closeWorkbench, missingPrerequisite, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
 
 const OUT = join(REPO, 'test-output', 'e2e-sidebar');
 const missing = missingPrerequisite();
@@ -70,11 +70,7 @@ before(async () => {
 after(() => closeWorkbench(server, browser, root, OUT));
 
 test('a run (built-in model) is listed; its inline actions open the heatmap and reveal the dataset', { skip, timeout: 120_000 }, async () => {
-  await page.keyboard.press('Control+P');
-  await page.locator('.quick-input-widget .quick-input-box input').fill('tinysql-cs1.jsonl');
-  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'tinysql-cs1.jsonl' }).first().waitFor({ timeout: 15_000 });
-  await page.keyboard.press('Enter');
-  await page.locator('.tab.active[aria-label*="tinysql-cs1.jsonl"]').waitFor({ timeout: 15_000 });
+  await openFile(page, 'tinysql-cs1.jsonl');
   await runCommand(page, 'Attribution Patch Current File');
   const deadline = Date.now() + 60_000;
   while (!existsSync(resultFile()) && Date.now() < deadline) await page.waitForTimeout(300);
