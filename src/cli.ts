@@ -12,16 +12,26 @@ import { parseResult, type Result, topHeads, writeResultAtomically } from './eng
 import { writeTextAtomically } from './engine/atomicWrite';
 import { renderHtmlReport } from './report/htmlReport';
 import { validateHeads } from './engine/validation';
+import { BUDGET, parseMethod } from './engine/methods';
+import { componentLabel } from './engine/exactPatching';
+import { METHOD_NAMES } from './engine/result';
 import { readFileSync } from 'node:fs';
 
 const USAGE = `Usage:
-  atp patch --model MODEL --data FILE --out FILE [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float64] [--top K] [--offline]
+  atp patch --model MODEL --data FILE --out FILE [--method auto|atp|exact] [--check K] [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float64] [--top K] [--offline]
   atp report --out REPORT.html RESULT.json [RESULT.json ...]
   atp validate --model MODEL --data FILE [--device D] [--batch-size N] [--top K]
 
 Runs attribution patching over a dataset (.jsonl, one {"clean", "corrupted", "correct", "incorrect"} object per
 line, or the .atp prompt format: see docs/DATASETS.md) and writes the Result JSON to --out (atomically: a failed run leaves the previous file as it was).
 Progress goes to stderr. --html (or atp report) writes a standalone HTML report with the heatmaps.
+--method: atp estimates every component with attribution patching (two forward passes and one backward pass);
+exact runs activation patching of every component (one patched run each: small models and prompts only); auto
+(the default) takes exact when it costs at most ${BUDGET}× AtP, else atp. The passes each needs are printed before
+the run starts. Either way, the effect of each token that differs between the prompts (what the editor colours)
+is computed exactly, one forward pass per differing token, unless that exceeds the same budget.
+--check K patches the K components with the largest |attribution| and K random others exactly and reports how
+well the estimates agree (Result "checks").
 atp validate compares the head attributions with exact activation patching of every head at the answer
 position (one corrupted run per head and example) and prints their rank correlation and top heads.
 
@@ -36,10 +46,12 @@ function log(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
-function integer(text: string | undefined, flag: string, fallback: number): number {
+function integer(text: string | undefined, flag: string, fallback: number, minimum = 1): number {
   if (text === undefined) return fallback;
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new InputError(`${flag}: expected a positive integer, got "${text}"`);
+  if (!Number.isInteger(value) || value < minimum) {
+    throw new InputError(`${flag}: expected ${minimum === 0 ? 'a non-negative' : 'a positive'} integer, got "${text}"`);
+  }
   return value;
 }
 
@@ -57,10 +69,22 @@ export function summary(result: Result, top: number): string {
     `examples: ${result.dataset.examples} from ${result.dataset.file}`,
     `clean logit diff:     ${format(result.metric.cleanLogitDiff)}`,
     `corrupted logit diff: ${format(result.metric.corruptedLogitDiff)}`,
-    `top heads (attribution to the normalised logit diff at the answer position, summed over examples):`,
+    ...(result.run ? [`method: ${METHOD_NAMES[result.run.method]} (${result.run.reason}); token effects: ${METHOD_NAMES[result.methods!.tokenScores]}`] : []),
+    `top heads (${result.methods?.heads === 'exact' ? 'exact effect' : 'attribution'} to the normalised logit diff at the answer position, summed over examples):`,
     ...topHeads(result, top).map((h) => `  L${h.layer}H${h.head}  ${format(h.value)}`),
   ];
+  if (result.checks) lines.push(...checkSummary(result.checks));
   return lines.join('\n');
+}
+
+/** The checks: agreement, then the components where estimate and exact disagree most. */
+function checkSummary(checks: NonNullable<Result['checks']>): string[] {
+  const worst = [...checks.items].sort((a, b) => Math.abs(b.exact - b.attribution) - Math.abs(a.exact - a.attribution)).slice(0, 5);
+  return [
+    `checked ${checks.items.length} components against exact activation patching (top ${checks.k} by |attribution| and ${checks.items.length - Math.min(checks.k, checks.items.length)} random):`,
+    `  Pearson ${checks.pearson.toFixed(3)}, Spearman ${checks.spearman.toFixed(3)}; largest disagreements:`,
+    ...worst.map((item) => `  ${componentLabel(item).padEnd(28)} attribution ${format(item.attribution)}  exact ${format(item.exact)}  (${item.pick})`),
+  ];
 }
 
 /** Opens --model (folder, repo id or preset), reporting downloads and notes on stderr. */
@@ -121,6 +145,9 @@ async function patch(args: string[]): Promise<void> {
       top: { type: 'string' },
       offline: { type: 'boolean', default: false },
       html: { type: 'string' },
+      method: { type: 'string', default: 'auto' },
+      check: { type: 'string' },
+      'check-seed': { type: 'string' },
     },
     strict: true,
   });
@@ -130,10 +157,13 @@ async function patch(args: string[]): Promise<void> {
   const device = parseDevice(values.device!);
   const batchSize = integer(values['batch-size'], '--batch-size', 8);
   const top = integer(values.top, '--top', 10);
+  const method = parseMethod(values.method!);
+  const check = integer(values.check, '--check', 0, 0);
+  const checkSeed = integer(values['check-seed'], '--check-seed', 0, 0);
   const dataset = readDataset(values.data!);
   const model = await openModelWithProgress(values.model!, values.offline);
   log(`running ${dataset.examples.length} examples on ${device}`);
-  const result = await runAttributionPatching(model, dataset, { device, batchSize, precision: precision(values.precision), onProgress: log });
+  const result = await runAttributionPatching(model, dataset, { device, batchSize, precision: precision(values.precision), onProgress: log, method, check, checkSeed });
   for (const warning of result.warnings) log(`warning: ${warning}`);
   mkdirSync(dirname(values.out!), { recursive: true });
   writeResultAtomically(values.out!, result);

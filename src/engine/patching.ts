@@ -1,166 +1,49 @@
 import * as ort from 'onnxruntime-node';
-import { InputError } from './errors';
-import { GraphBuilder } from './graph/builder';
-import { GraphWeights } from './graph/weights';
 import { HOOK_KINDS, type HookKind } from './architectures/types';
-import { type LoadedModel, weightLookup } from './model/load';
-import type { Dataset, Example } from './dataset/jsonl';
-import {
-  ATTRIBUTION_OUTPUTS,
-  buildActivationPatchingGraph,
-  buildAttributionGraph,
-  PATCHED_LOGIT_DIFF,
-  PATCHING_INPUT,
-} from './patchingGraphs';
+import type { LoadedModel } from './model/load';
+import type { Dataset } from './dataset/jsonl';
+import { ATTRIBUTION_OUTPUTS, PATCHED_LOGIT_DIFF, PATCHING_INPUT } from './patchingGraphs';
 import { checkMemory, describeMemoryEstimate, estimateRunMemory } from './model/memory';
-import { cachedSession, type DeviceRequest, prepareGraphDir, type SessionHandle, writeGraphFile } from './runtime';
-import { type ExampleAttributions, type ExampleResult, RESULT_SCHEMA, type Result, summarizeHeads, summarizePositions, type TokenInfo } from './result';
+import { type ExampleAttributions, type ExampleResult, type Method, RESULT_SCHEMA, type Result, summarizeHeads, summarizePositions, type TokenScores } from './result';
+import {
+  asNumbers,
+  batchFeeds,
+  checkCancelled,
+  differingPositions,
+  makeBatches,
+  mean,
+  normalisation,
+  type PreparedExample,
+  prepareExamples,
+  type RunOptions,
+  sessionFor,
+} from './runSupport';
+import { checkCandidates, chooseChecks, patchComponents, patchTokens, summarizeChecks } from './exactPatching';
+import { describePlan, type MethodRequest, planRun, type RunPlan } from './methods';
 
-export type Precision = 'float32' | 'float64';
+// Shared run pieces live in runSupport.ts; these names are what callers have always imported from here.
+export { CancelledError, type Precision, type PreparedExample, prepareExamples, type RunOptions } from './runSupport';
 
-export interface RunOptions {
-  device: DeviceRequest;
-  batchSize: number;
-  /** float32 in normal use; float64 lets tests compare with a float64 reference to many digits. */
-  precision?: Precision;
-  onProgress?: (message: string) => void;
-  /** Checked between batches; a cancelled run throws CancelledError and returns nothing. */
-  signal?: AbortSignal;
+export interface PatchingOptions extends RunOptions {
+  /** 'atp' (the default here), 'exact' (activation patching of every component) or 'auto' (see methods.ts). */
+  method?: MethodRequest;
+  /** Check the k components with the largest |attribution| and k random others against exact patching (0: none). */
+  check?: number;
+  /** Seed of the random picks among the checks. */
+  checkSeed?: number;
 }
-
-export class CancelledError extends Error {
-  constructor() {
-    super('cancelled');
-    this.name = 'CancelledError';
-  }
-}
-
-/** An example tokenized and checked, ready to batch. */
-export interface PreparedExample {
-  readonly example: Example;
-  readonly tokens: TokenInfo[];
-  readonly corruptedTokens: TokenInfo[];
-  readonly correctId: number;
-  readonly incorrectId: number;
-}
-
-/**
- * Tokenizes and validates every example; errors name the file, line and field. Answers use their first token
- * without special tokens (as the seed notebook does); longer answers produce a warning, never silence.
- */
-export function prepareExamples(model: LoadedModel, dataset: Dataset, warnings: string[]): PreparedExample[] {
-  if (dataset.examples.length === 0) throw new InputError(`${dataset.file}: the dataset has no examples`);
-  return dataset.examples.map((example) => {
-    const where = `${dataset.file}:${example.line}`;
-    const tokens = model.tokenizer.encode(example.clean);
-    const corruptedTokens = model.tokenizer.encode(example.corrupted);
-    if (tokens.length !== corruptedTokens.length) {
-      throw new InputError(
-        `${where}: "clean" has ${tokens.length} tokens but "corrupted" has ${corruptedTokens.length}; attribution patching needs prompts of equal token length`,
-      );
-    }
-    if (tokens.length > model.spec.maxPositions) {
-      throw new InputError(`${where}: "clean" has ${tokens.length} tokens, more than the model's ${model.spec.maxPositions} positions`);
-    }
-    const answerId = (field: 'correct' | 'incorrect') => {
-      const ids = model.tokenizer.ids(example[field], { addSpecialTokens: false });
-      if (ids.length === 0) throw new InputError(`${where}: "${field}" (${JSON.stringify(example[field])}) tokenizes to nothing`);
-      if (ids.length > 1) {
-        const first = JSON.stringify(model.tokenizer.tokenText(ids[0]));
-        warnings.push(`${where}: "${field}" (${JSON.stringify(example[field])}) is ${ids.length} tokens; using its first token ${first}`);
-      }
-      return ids[0];
-    };
-    return { example, tokens, corruptedTokens, correctId: answerId('correct'), incorrectId: answerId('incorrect') };
-  });
-}
-
-/** Groups examples into batches of similar length (less padding); each batch keeps the examples' indices. */
-function makeBatches(prepared: readonly PreparedExample[], batchSize: number): number[][] {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`--batch-size must be a positive integer, got ${batchSize}`);
-  const order = prepared.map((_, i) => i).sort((a, b) => prepared[a].tokens.length - prepared[b].tokens.length || a - b);
-  const batches: number[][] = [];
-  for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));
-  return batches;
-}
-
-/** Feeds for a batch of rows, right-padded to the longest row (pad id 0 in both runs, so it never differs). */
-function batchFeeds(rows: readonly PreparedExample[], precision: Precision): { feeds: Record<string, ort.Tensor>; seq: number } {
-  const batch = rows.length;
-  const seq = Math.max(...rows.map((r) => r.tokens.length));
-  const clean = new BigInt64Array(batch * seq);
-  const corrupted = new BigInt64Array(batch * seq);
-  const last = precision === 'float64' ? new Float64Array(batch * seq) : new Float32Array(batch * seq);
-  rows.forEach((row, i) => {
-    row.tokens.forEach((t, p) => (clean[i * seq + p] = BigInt(t.id)));
-    row.corruptedTokens.forEach((t, p) => (corrupted[i * seq + p] = BigInt(t.id)));
-    last[i * seq + row.tokens.length - 1] = 1;
-  });
-  const ids = (values: number[]) => new ort.Tensor('int64', BigInt64Array.from(values.map(BigInt)), [batch]);
-  return {
-    seq,
-    feeds: {
-      clean_ids: new ort.Tensor('int64', clean, [batch, seq]),
-      corrupted_ids: new ort.Tensor('int64', corrupted, [batch, seq]),
-      last_position: new ort.Tensor(precision, last, [batch, seq]),
-      correct_ids: ids(rows.map((r) => r.correctId)),
-      incorrect_ids: ids(rows.map((r) => r.incorrectId)),
-    },
-  };
-}
-
-type GraphKind = 'attribution' | 'activation-patching';
-
-const graphFiles = new Map<string, string>();
-
-/**
- * Builds (once per weight files, kind and precision) the graph file, and returns a cached session for it.
- * The graph directory's name depends on the weight files' identity (path, size, mtime), so weights replaced on
- * disk get a new graph and session even in a long-lived process.
- */
-async function sessionFor(model: LoadedModel, kind: GraphKind, options: RunOptions): Promise<SessionHandle> {
-  const precision = options.precision ?? 'float32';
-  const graphDir = prepareGraphDir(model.weightFiles);
-  const key = `${graphDir.dir}|${model.dir}|${kind}|${precision}`;
-  let file = graphFiles.get(key);
-  if (!file) {
-    const builder = new GraphBuilder(precision);
-    const weights = new GraphWeights(builder, weightLookup(model), graphDir.locations);
-    if (kind === 'attribution') buildAttributionGraph(model.architecture, builder, weights);
-    else buildActivationPatchingGraph(model.architecture, builder, weights);
-    file = writeGraphFile(graphDir, builder.toBytes(), `${kind}-${precision}`);
-    graphFiles.set(key, file);
-  }
-  return cachedSession(file, options.device, { optimization: precision === 'float64' ? 'basic' : 'all' });
-}
-
-const asNumbers = (tensor: ort.Tensor) => Array.from(tensor.data as Float32Array | Float64Array);
-
-function checkCancelled(signal?: AbortSignal): void {
-  if (signal?.aborted) throw new CancelledError();
-}
-
-function normalisation(dataset: Dataset, cleanLogitDiff: number, corruptedLogitDiff: number, n: number): number {
-  const gap = cleanLogitDiff - corruptedLogitDiff;
-  if (!Number.isFinite(gap) || gap === 0) {
-    throw new InputError(
-      `${dataset.file}: the clean and corrupted logit differences are equal (${cleanLogitDiff}); the normalised metric (LD − LD_corrupted) / (LD_clean − LD_corrupted) is undefined`,
-    );
-  }
-  return 1 / (n * gap);
-}
-
-const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
 /**
  * Attribution patching over a dataset: per batch, one session run (clean forward, corrupted forward, backward to
  * the hooks, reductions in the graph); then normalisation by the dataset's baselines on the host.
  */
-export async function runAttributionPatching(model: LoadedModel, dataset: Dataset, options: RunOptions): Promise<Result> {
+export async function runAttributionPatching(model: LoadedModel, dataset: Dataset, options: PatchingOptions): Promise<Result> {
   const started = performance.now();
   const warnings: string[] = [];
   const prepared = prepareExamples(model, dataset, warnings);
   const precision = options.precision ?? 'float32';
+  const plan = planRun(model.spec, prepared, options.method ?? 'atp', options.check ?? 0);
+  options.onProgress?.(describePlan(plan, prepared.length));
   // Say up front what the run needs, and refuse with the numbers rather than crash when it cannot fit.
   const memory = estimateRunMemory(model, { batchSize: Math.min(options.batchSize, prepared.length), seqLen: Math.max(...prepared.map((p) => p.tokens.length)) });
   options.onProgress?.(describeMemoryEstimate(memory, options.device));
@@ -194,6 +77,11 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   const cleanLogitDiff = mean(cleanLds);
   const corruptedLogitDiff = mean(corruptedLds);
   const scale = normalisation(dataset, cleanLogitDiff, corruptedLogitDiff, prepared.length);
+  let attributions = raw.map((a) => scaleAttributions(a, scale));
+  if (plan.method === 'exact') {
+    attributions = (await runActivationPatching(model, dataset, options)).examples;
+  }
+  const tokenScores = await computeTokenScores(model, prepared, plan, attributions, { cleanLds, corruptedLds, scale }, options);
   const examples: ExampleResult[] = prepared.map((p, i) => ({
     line: p.example.line,
     clean: p.example.clean,
@@ -208,9 +96,27 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     corruptedTokens: p.corruptedTokens,
     cleanLogitDiff: cleanLds[i],
     corruptedLogitDiff: corruptedLds[i],
-    attributions: scaleAttributions(raw[i], scale),
+    tokenScores: tokenScores[i],
+    attributions: attributions[i],
   }));
+  const heads = summarizeHeads(examples);
+  const positions = summarizePositions(examples);
+  let checks: Result['checks'];
+  if (plan.checks > 0) {
+    const candidateSources: Array<'heads' | 'positions'> = positions ? ['heads', 'positions'] : ['heads'];
+    const seed = options.checkSeed ?? 0;
+    const chosen = chooseChecks(checkCandidates(heads, positions), plan.checks, seed);
+    const exact = await patchComponents(model, prepared, chosen, options);
+    checks = summarizeChecks(
+      plan.checks,
+      seed,
+      candidateSources,
+      chosen.map((c, i) => ({ hook: c.hook, layer: c.layer, position: c.position, head: c.head, pick: c.pick, attribution: c.attribution, exact: exact[i] * scale })),
+    );
+  }
+  checkCancelled(options.signal);
   const finished = performance.now();
+  const method: Method = plan.method;
   return {
     schema: RESULT_SCHEMA,
     createdAt: new Date().toISOString(),
@@ -227,8 +133,11 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     },
     device: handle.device,
     metric: { cleanLogitDiff, corruptedLogitDiff, name: 'normalized-logit-diff' },
-    heads: summarizeHeads(examples),
-    positions: summarizePositions(examples),
+    run: { requested: plan.requested, method, passes: plan.passes.total, reason: plan.reason },
+    methods: { attributions: method, heads: method, positions: method, tokenScores: plan.tokenEffects },
+    checks,
+    heads,
+    positions,
     examples,
     warnings,
     timings: { loadSeconds: (loaded - started) / 1000, runSeconds: (finished - loaded) / 1000 },
@@ -255,6 +164,34 @@ function unpackAttributions(
 function scaleAttributions(a: ExampleAttributions, scale: number): ExampleAttributions {
   const s2 = (m: number[][]) => m.map((row) => row.map((v) => v * scale));
   return { z: a.z.map(s2), residPre: s2(a.residPre), attnOut: s2(a.attnOut), mlpOut: s2(a.mlpOut) };
+}
+
+/**
+ * The per-token values the editor colours by (see TokenScores): at each differing position the exact effect of
+ * patching that token (one forward pass each) or, when that would exceed the budget, the AtP estimate of
+ * resid_pre at layer 0 there; 0 (exactly) wherever the two prompts have the same token.
+ */
+async function computeTokenScores(
+  model: LoadedModel,
+  prepared: readonly PreparedExample[],
+  plan: RunPlan,
+  attributions: readonly ExampleAttributions[],
+  baselines: { cleanLds: readonly number[]; corruptedLds: readonly number[]; scale: number },
+  options: RunOptions,
+): Promise<TokenScores[]> {
+  const method = plan.tokenEffects;
+  // After an exact sweep, resid_pre at layer 0 already is the exact token patch: no extra pass.
+  const patched = method === 'exact' && plan.method !== 'exact' ? await patchTokens(model, prepared, options) : undefined;
+  return prepared.map((example, i) => {
+    const values = new Array<number>(example.tokens.length).fill(0);
+    const exact = new Array<boolean>(example.tokens.length).fill(true);
+    differingPositions(example).forEach((pos, slot) => {
+      if (patched) values[pos] = (patched[i][slot] - baselines.corruptedLds[i]) * baselines.scale;
+      else values[pos] = attributions[i].residPre[0][pos];
+      exact[pos] = method === 'exact';
+    });
+    return { kind: 'token-patch', method, values, exact, joint: (baselines.cleanLds[i] - baselines.corruptedLds[i]) * baselines.scale };
+  });
 }
 
 /** Exact activation patching of every component, in the same units and shapes as the attributions. */

@@ -21,6 +21,9 @@ export const ATTRIBUTION_OUTPUTS = {
 
 export const PATCHING_INPUT = (kind: HookKind) => `patch_${kind}`;
 export const PATCHED_LOGIT_DIFF = 'patched_logit_diff';
+/** The forward-only graph: one prompt per row, its logit difference. */
+export const LOGIT_DIFF_INPUT = 'ids';
+export const LOGIT_DIFF_OUTPUT = 'logit_diff';
 
 interface BatchInputs {
   cleanIds: Value;
@@ -47,6 +50,26 @@ function logitDiff(arch: Architecture, ops: Ops, w: GraphWeights, residual: Valu
   const last = arch.finalNorm(ops, w, ops.matmul(selector, residual)); // [batch, 1, dModel]
   const direction = raw.sub(b, arch.unembeddingRows(ops, w, inputs.correctIds), arch.unembeddingRows(ops, w, inputs.incorrectIds));
   return ops.reduceSum(ops.mul(last, raw.unsqueeze(b, direction, [1])), [1, 2], false);
+}
+
+/**
+ * One plain forward pass per row: ids [batch, seq] (right-padded), last_position, correct_ids, incorrect_ids →
+ * logit_diff [batch]. Patching a token is a forward pass on the corrupted ids with that token taken from the clean
+ * prompt: layer 0's resid_pre depends on nothing but the token and its position, so this is exact activation
+ * patching of resid_pre at layer 0, at the cost of one forward pass instead of two.
+ */
+export function buildLogitDiffGraph(arch: Architecture, b: GraphBuilder, w: GraphWeights): void {
+  const ops = new Ops(b);
+  const ids = b.input(LOGIT_DIFF_INPUT, 'int64', ['batch', 'seq']);
+  const inputs = {
+    cleanIds: ids,
+    corruptedIds: ids,
+    lastPosition: b.input('last_position', b.floatType, ['batch', 'seq']),
+    correctIds: b.input('correct_ids', 'int64', ['batch']),
+    incorrectIds: b.input('incorrect_ids', 'int64', ['batch']),
+  };
+  const residual = arch.forward(ops, w, ids, (_kind, _layer, value) => value);
+  b.output(logitDiff(arch, ops, w, residual, inputs), LOGIT_DIFF_OUTPUT);
 }
 
 type Activations = Record<HookKind, Value[]>;

@@ -1,11 +1,69 @@
 // The one result format of the product: written by the CLI as JSON, read back by the
-// editor for colours, hovers and heatmaps. Attributions are AtP estimates of how much
-// the normalized logit-difference metric changes when an activation is patched from the
-// corrupted run into the clean run.
+// editor for colours, hovers and heatmaps. Every value is the change of the normalised logit-difference metric
+// when an activation of the corrupted run is patched to its value in the clean run: estimated by attribution
+// patching (AtP) or computed exactly by activation patching, and the Result says which, array by array
+// (`methods`, `tokenScores.exact`, `checks`). No onnxruntime import: the extension host and webview read it.
 import { InputError } from './errors';
 import { writeTextAtomically } from './atomicWrite';
 
-export const RESULT_SCHEMA = 'attribution-patching/result@1';
+/** @2 added run, methods, tokenScores and checks; @1 files (AtP only) still open. */
+export const RESULT_SCHEMA = 'attribution-patching/result@2';
+export const RESULT_SCHEMA_V1 = 'attribution-patching/result@1';
+export type ResultSchema = typeof RESULT_SCHEMA | typeof RESULT_SCHEMA_V1;
+
+import type { Method } from '../shared/resultMethods';
+
+export { METHOD_NAMES, type Method, methodsOf } from '../shared/resultMethods';
+
+/**
+ * The per-token values the editor colours by default: the effect of patching each clean token into the
+ * corrupted prompt (resid_pre of layer 0: the token's embedding), one value per clean token. Tokens that are the
+ * same in both prompts change nothing when patched: exactly 0. `exact[p]` says whether values[p] is exact.
+ */
+export interface TokenScores {
+  kind: 'token-patch';
+  method: Method;
+  values: number[];
+  exact: boolean[];
+  /** Every differing token patched at once (the clean prompt itself): exact, (LD_clean − LD_corrupted) in these units. */
+  joint: number;
+}
+
+/** One component patched in every example: a hook at one layer, at a position (null: each example's answer position), and for hook_z one head. */
+export interface Component {
+  hook: 'resid_pre' | 'z' | 'attn_out' | 'mlp_out';
+  layer: number;
+  position: number | null;
+  head: number | null;
+}
+
+/** A checked component: its attribution estimate and the exact effect of patching it, summed over examples. */
+export interface CheckItem extends Component {
+  attribution: number;
+  exact: number;
+  /** One of the k largest |attribution| ('top') or drawn at random among the rest ('random'). */
+  pick: 'top' | 'random';
+}
+
+export interface Checks {
+  /** Components per pick: k largest and k random. */
+  k: number;
+  seed: number;
+  /** Where the candidates came from: the head map (hook_z at the answer) and, when prompts have one length, the position map (resid_pre). */
+  candidates: Array<'heads' | 'positions'>;
+  items: CheckItem[];
+  /** Agreement of attribution and exact over the checked components. */
+  pearson: number;
+  spearman: number;
+}
+
+/** What the run did, decided before it started (see engine/methods.ts). */
+export interface RunInfo {
+  requested: Method | 'auto';
+  method: Method;
+  passes: { forward: number; backward: number };
+  reason: string;
+}
 
 export interface TokenInfo {
   id: number;
@@ -40,11 +98,13 @@ export interface ExampleResult {
   corruptedTokens: TokenInfo[];
   cleanLogitDiff: number;
   corruptedLogitDiff: number;
+  /** Absent in @1 results. */
+  tokenScores?: TokenScores;
   attributions: ExampleAttributions;
 }
 
 export interface Result {
-  schema: typeof RESULT_SCHEMA;
+  schema: ResultSchema;
   /** ISO 8601. */
   createdAt: string;
   /**
@@ -56,6 +116,12 @@ export interface Result {
   device: string;
   /** cleanLogitDiff and corruptedLogitDiff are the means over examples that normalize the metric. */
   metric: { cleanLogitDiff: number; corruptedLogitDiff: number; name: 'normalized-logit-diff' };
+  /** Absent in @1 results (which are AtP throughout). */
+  run?: RunInfo;
+  /** Which method produced each array (absent in @1: all 'atp'); token scores say it per value too. */
+  methods?: { attributions: Method; heads: Method; positions: Method; tokenScores: Method };
+  /** Components checked against exact activation patching (atp patch --check K). */
+  checks?: Checks;
   /** [layer][head]: hook_z at each example's last position, summed over examples and d_head. */
   heads: number[][];
   /** [layer][pos]: resid_pre summed over examples; null unless all examples have one length. */
@@ -112,14 +178,18 @@ export function topHeads(result: Result, k: number): Array<{ layer: number; head
 // Key order in the written JSON, so files from different runs diff cleanly whatever
 // order the producer built its objects in. Unlisted keys follow, sorted.
 const KEY_ORDER: Record<string, readonly string[]> = {
-  result: ['schema', 'createdAt', 'dataset', 'model', 'device', 'metric', 'heads', 'positions', 'warnings', 'timings', 'examples'],
+  result: ['schema', 'createdAt', 'dataset', 'model', 'device', 'metric', 'run', 'methods', 'checks', 'heads', 'positions', 'warnings', 'timings', 'examples'],
   dataset: ['file', 'examples', 'contentHash'],
   model: ['source', 'architecture', 'modelType', 'layers', 'heads', 'dModel', 'dHead', 'dtype'],
   metric: ['name', 'cleanLogitDiff', 'corruptedLogitDiff'],
   example: [
     'line', 'clean', 'corrupted', 'correct', 'incorrect', 'cleanIds', 'corruptedIds', 'correctId', 'incorrectId',
-    'cleanLogitDiff', 'corruptedLogitDiff', 'tokens', 'corruptedTokens', 'attributions',
+    'cleanLogitDiff', 'corruptedLogitDiff', 'tokens', 'corruptedTokens', 'tokenScores', 'attributions',
   ],
+  run: ['requested', 'method', 'reason', 'passes'],
+  tokenScores: ['kind', 'method', 'joint', 'values', 'exact'],
+  checks: ['k', 'seed', 'candidates', 'pearson', 'spearman', 'items'],
+  check: ['hook', 'layer', 'position', 'head', 'pick', 'attribution', 'exact'],
   token: ['id', 'text', 'start', 'end'],
   attributions: ['z', 'residPre', 'attnOut', 'mlpOut'],
 };
@@ -127,13 +197,14 @@ const KEY_ORDER: Record<string, readonly string[]> = {
 /** Which KEY_ORDER applies to the value under `key` of an object of kind `parentKind`. */
 function childKind(parentKind: string | undefined, key: string): string | undefined {
   if (parentKind === 'result') {
-    if (key === 'dataset' || key === 'model' || key === 'metric') return key;
+    if (key === 'dataset' || key === 'model' || key === 'metric' || key === 'checks' || key === 'run') return key;
     if (key === 'examples') return 'example';
   }
   if (parentKind === 'example') {
     if (key === 'tokens' || key === 'corruptedTokens') return 'token';
-    if (key === 'attributions') return 'attributions';
+    if (key === 'attributions' || key === 'tokenScores') return key;
   }
+  if (parentKind === 'checks' && key === 'items') return 'check';
   return undefined;
 }
 
@@ -223,6 +294,10 @@ class ShapeChecker {
     if (outerLength !== undefined && (value as unknown[]).length !== outerLength) this.fail(field, `${expected} with ${outerLength} rows (one per layer)`);
   }
 
+  method(value: unknown, field: string): void {
+    if (value !== 'atp' && value !== 'exact') this.fail(field, '"atp" or "exact"');
+  }
+
   array(value: unknown, field: string): unknown[] {
     if (!Array.isArray(value)) this.fail(field, 'an array');
     return value;
@@ -240,10 +315,11 @@ export function parseResult(text: string, file: string): Result {
   const check = new ShapeChecker(file);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InputError(`${file}: not an attribution-patching result (expected a JSON object)`);
   const result = raw as Record<string, unknown>;
-  if (result.schema !== RESULT_SCHEMA) {
+  if (result.schema !== RESULT_SCHEMA && result.schema !== RESULT_SCHEMA_V1) {
     const found = result.schema === undefined ? 'has no "schema"' : `has schema ${JSON.stringify(result.schema)}`;
-    throw new InputError(`${file}: not an attribution-patching result: it ${found}, expected "${RESULT_SCHEMA}"`);
+    throw new InputError(`${file}: not an attribution-patching result: it ${found}, expected "${RESULT_SCHEMA}" (or the older "${RESULT_SCHEMA_V1}")`);
   }
+  const current = result.schema === RESULT_SCHEMA;
   check.string(result.createdAt, 'createdAt');
   check.string(result.device, 'device');
 
@@ -288,10 +364,56 @@ export function parseResult(text: string, file: string): Result {
         check.number(token.end, `${tokenField}.end`);
       });
     }
+    if (current || example.tokenScores !== undefined) {
+      const scores = check.object(example.tokenScores, `${field}.tokenScores`);
+      if (scores.kind !== 'token-patch') check.fail(`${field}.tokenScores.kind`, '"token-patch"');
+      check.method(scores.method, `${field}.tokenScores.method`);
+      check.number(scores.joint, `${field}.tokenScores.joint`);
+      check.numbers(scores.values, `${field}.tokenScores.values`, 1);
+      const length = (example.tokens as unknown[]).length;
+      if ((scores.values as number[]).length !== length) check.fail(`${field}.tokenScores.values`, `an array of ${length} numbers (one per clean token)`);
+      const exact = check.array(scores.exact, `${field}.tokenScores.exact`);
+      if (exact.length !== length || !exact.every((flag) => typeof flag === 'boolean')) check.fail(`${field}.tokenScores.exact`, `an array of ${length} booleans`);
+    }
     const attributions = check.object(example.attributions, `${field}.attributions`);
     check.numbers(attributions.z, `${field}.attributions.z`, 3, layers);
     for (const key of ['residPre', 'attnOut', 'mlpOut']) check.numbers(attributions[key], `${field}.attributions.${key}`, 2, layers);
   });
+
+  if (current) {
+    const run = check.object(result.run, 'run');
+    if (run.requested !== 'auto') check.method(run.requested, 'run.requested');
+    check.method(run.method, 'run.method');
+    check.string(run.reason, 'run.reason');
+    const passes = check.object(run.passes, 'run.passes');
+    check.integer(passes.forward, 'run.passes.forward');
+    check.integer(passes.backward, 'run.passes.backward');
+    const methods = check.object(result.methods, 'methods');
+    for (const key of ['attributions', 'heads', 'positions', 'tokenScores']) check.method(methods[key], `methods.${key}`);
+  }
+  if (result.checks !== undefined) {
+    const checks = check.object(result.checks, 'checks');
+    check.integer(checks.k, 'checks.k');
+    check.number(checks.seed, 'checks.seed');
+    check.number(checks.pearson, 'checks.pearson');
+    check.number(checks.spearman, 'checks.spearman');
+    check.array(checks.candidates, 'checks.candidates').forEach((c, i) => {
+      if (c !== 'heads' && c !== 'positions') check.fail(`checks.candidates[${i}]`, '"heads" or "positions"');
+    });
+    check.array(checks.items, 'checks.items').forEach((entry, i) => {
+      const field = `checks.items[${i}]`;
+      const item = check.object(entry, field);
+      if (!['resid_pre', 'z', 'attn_out', 'mlp_out'].includes(item.hook as string)) check.fail(`${field}.hook`, 'one of "resid_pre", "z", "attn_out", "mlp_out"');
+      if (check.integer(item.layer, `${field}.layer`) >= layers) check.fail(`${field}.layer`, `below model.layers (${layers})`);
+      if (item.position !== null) check.integer(item.position, `${field}.position`);
+      if (item.hook === 'z' ? check.integer(item.head, `${field}.head`) >= heads : item.head !== null) {
+        check.fail(`${field}.head`, item.hook === 'z' ? `below model.heads (${heads})` : 'null (only hook_z has heads)');
+      }
+      check.number(item.attribution, `${field}.attribution`);
+      check.number(item.exact, `${field}.exact`);
+      if (item.pick !== 'top' && item.pick !== 'random') check.fail(`${field}.pick`, '"top" or "random"');
+    });
+  }
 
   check.array(result.warnings, 'warnings').forEach((warning, index) => check.string(warning, `warnings[${index}]`));
   if (result.timings !== undefined) {

@@ -138,7 +138,14 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
     if (tokenFailure) throw new InputFailure(checked, tokenFailure);
     warnings = checked;
     progress(`running ${dataset.examples.length} examples`);
-    const result = await runAttributionPatching(model, dataset, { device: request.device, batchSize: request.batchSize, onProgress: progress, signal: controller.signal });
+    const result = await runAttributionPatching(model, dataset, {
+      device: request.device,
+      batchSize: request.batchSize,
+      method: request.method ?? 'auto',
+      check: request.check ?? 0,
+      onProgress: progress,
+      signal: controller.signal,
+    });
     if (controller.signal.aborted) throw new CancelledError();
     const hash = contentHash(request.datasetText);
     result.dataset.contentHash = hash;

@@ -18,6 +18,10 @@ export interface RunRequest {
   datasetText: string;
   device: DeviceRequest;
   batchSize: number;
+  /** atp, exact or auto (engine/methods.ts); absent: auto. */
+  method?: 'auto' | 'atp' | 'exact';
+  /** Components to check against exact patching (k largest |attribution| and k random); absent or 0: none. */
+  check?: number;
   /** Where to write the Result; the host moves it to its final place. */
   pendingFile: string;
 }

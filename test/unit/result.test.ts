@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/engine/errors';
 import {
+  methodsOf,
   parseResult,
   RESULT_SCHEMA,
   serializeResult,
@@ -50,6 +51,7 @@ function example(line: number, length: number, value: (layer: number, pos: numbe
     corruptedTokens: tokens,
     cleanLogitDiff: 2.5,
     corruptedLogitDiff: -1.25,
+    tokenScores: { kind: 'token-patch', method: 'exact', values: positions.map((pos) => (pos === 1 ? 0.75 : 0)), exact: positions.map(() => true), joint: 0.9 },
     attributions: {
       z: layers.map((layer) => positions.map((pos) => Array.from({ length: HEADS }, (_, head) => value(layer, pos, head)))),
       residPre: layers.map((layer) => positions.map((pos) => value(layer, pos, 0) * 10)),
@@ -69,6 +71,19 @@ function makeResult(sharedExamples: ExampleResult[]): Result {
     model: { source: 'models/tiny', architecture: 'gpt2', modelType: 'gpt2', layers: LAYERS, heads: HEADS, dModel: 8, dHead: 4, dtype: 'F32' },
     device: 'cpu',
     metric: { name: 'normalized-logit-diff', cleanLogitDiff: 2.5, corruptedLogitDiff: -1.25 },
+    run: { requested: 'auto', method: 'atp', passes: { forward: 8, backward: 4 }, reason: 'test' },
+    methods: { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'exact' },
+    checks: {
+      k: 1,
+      seed: 0,
+      candidates: ['heads', 'positions'],
+      pearson: 1,
+      spearman: 1,
+      items: [
+        { hook: 'z', layer: 1, position: null, head: 0, pick: 'top', attribution: 0.5, exact: 0.25 },
+        { hook: 'resid_pre', layer: 0, position: 2, head: null, pick: 'random', attribution: -0.125, exact: 0 },
+      ],
+    },
     heads: summarizeHeads(examples),
     positions: summarizePositions(examples),
     examples,
@@ -152,8 +167,32 @@ test('serializeResult refuses non-finite numbers, naming where they are', () => 
 test('parseResult names the file and the field that is wrong', () => {
   const good = JSON.parse(serializeResult(makeResult([first]))) as Record<string, unknown>;
   const cases: Array<[unknown, string]> = [
-    [{ ...good, schema: 'something-else@1' }, 'r.json: not an attribution-patching result: it has schema "something-else@1", expected "attribution-patching/result@1"'],
-    [{ ...good, schema: undefined }, 'r.json: not an attribution-patching result: it has no "schema", expected "attribution-patching/result@1"'],
+    [
+      { ...good, schema: 'something-else@1' },
+      'r.json: not an attribution-patching result: it has schema "something-else@1", expected "attribution-patching/result@2" (or the older "attribution-patching/result@1")',
+    ],
+    [
+      { ...good, schema: undefined },
+      'r.json: not an attribution-patching result: it has no "schema", expected "attribution-patching/result@2" (or the older "attribution-patching/result@1")',
+    ],
+    [{ ...good, run: undefined }, 'r.json: field "run" must be an object'],
+    [{ ...good, methods: { ...(good.methods as object), heads: 'guess' } }, 'r.json: field "methods.heads" must be "atp" or "exact"'],
+    [
+      { ...good, examples: [{ ...(good.examples as Array<Record<string, unknown>>)[0], tokenScores: undefined }] },
+      'r.json: field "examples[0].tokenScores" must be an object',
+    ],
+    [
+      { ...good, examples: [{ ...(good.examples as Array<Record<string, unknown>>)[0], tokenScores: { kind: 'token-patch', method: 'exact', joint: 1, values: [1], exact: [true] } }] },
+      'r.json: field "examples[0].tokenScores.values" must be an array of 3 numbers (one per clean token)',
+    ],
+    [
+      { ...good, checks: { ...(good.checks as object), items: [{ hook: 'z', layer: 9, position: null, head: 0, pick: 'top', attribution: 1, exact: 1 }] } },
+      'r.json: field "checks.items[0].layer" must be below model.layers (2)',
+    ],
+    [
+      { ...good, checks: { ...(good.checks as object), items: [{ hook: 'resid_pre', layer: 0, position: 1, head: 1, pick: 'top', attribution: 1, exact: 1 }] } },
+      'r.json: field "checks.items[0].head" must be null (only hook_z has heads)',
+    ],
     [[1], 'r.json: not an attribution-patching result (expected a JSON object)'],
     [{ ...good, model: { ...(good.model as object), layers: 'two' } }, 'r.json: field "model.layers" must be a non-negative integer'],
     [{ ...good, heads: [[1, 2]] }, 'r.json: field "heads" must be an array of arrays of numbers with 2 rows (one per layer)'],
@@ -176,6 +215,28 @@ test('parseResult names the file and the field that is wrong', () => {
   assert.throws(() => parseResult('{"schema":', 'r.json'), (error: unknown) => error instanceof InputError && error.message.startsWith('r.json: not valid JSON: '));
   // positions may be null
   assert.equal(parseResult(JSON.stringify({ ...good, positions: null }), 'r.json').positions, null);
+});
+
+test('a @1 result (before methods, token scores and checks) still opens, and reads as AtP throughout', () => {
+  const current = JSON.parse(serializeResult(makeResult([first]))) as Record<string, unknown>;
+  const { run: _run, methods: _methods, checks: _checks, ...rest } = current;
+  const v1 = {
+    ...rest,
+    schema: 'attribution-patching/result@1',
+    examples: (current.examples as Array<Record<string, unknown>>).map(({ tokenScores: _scores, ...example }) => example),
+  };
+  const parsed = parseResult(JSON.stringify(v1), 'old.json');
+  assert.equal(parsed.schema, 'attribution-patching/result@1');
+  assert.equal(parsed.examples[0].tokenScores, undefined);
+  assert.deepEqual(methodsOf(parsed), { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'atp' });
+  // The current schema requires what @1 lacked.
+  assert.throws(() => parseResult(JSON.stringify({ ...v1, schema: RESULT_SCHEMA }), 'new.json'), /field "examples\[0\]\.tokenScores" must be an object/);
+});
+
+test('check items and token scores serialize one per line', () => {
+  const text = serializeResult(makeResult([first]));
+  assert.match(text, /\{ "hook": "z", "layer": 1, "position": null, "head": 0, "pick": "top", "attribution": 0\.5, "exact": 0\.25 \}/);
+  assert.match(text, /"tokenScores": \{\n\s+"kind": "token-patch",\n\s+"method": "exact",\n\s+"joint": 0\.9,\n\s+"values": \[0, 0\.75, 0\],\n\s+"exact": \[true, true, true\]/);
 });
 
 test('writeResultAtomically replaces the file and leaves no temp files', () => {

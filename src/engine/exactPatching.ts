@@ -1,0 +1,155 @@
+// Exact activation patching where it is cheap, inside a normal run: the effect of each token that differs between
+// the clean and corrupted prompt (one forward pass each), and checks of chosen components (the K with the largest
+// |attribution| and K random others) against the attribution estimate. Same units as the attributions: a
+// per-example ΔLD divided by n·(LD_clean − LD_corrupted), so that sums over examples are in normalised units.
+import * as ort from 'onnxruntime-node';
+import { HOOK_KINDS, type HookKind } from './architectures/types';
+import type { CheckItem, Checks, Component } from './result';
+import type { LoadedModel } from './model/load';
+import { seededRandom } from './dataset/random';
+import { LOGIT_DIFF_OUTPUT, PATCHED_LOGIT_DIFF, PATCHING_INPUT } from './patchingGraphs';
+import {
+  asNumbers,
+  batchFeeds,
+  checkCancelled,
+  differingPositions,
+  type PreparedExample,
+  promptFeeds,
+  type PromptRow,
+  type RunOptions,
+  sessionFor,
+} from './runSupport';
+import { pearson, spearman } from './statistics';
+
+/**
+ * The logit difference of each example's corrupted prompt with one differing token taken from the clean prompt,
+ * for every differing position: [example][k] for differingPositions(example)[k]. Exact activation patching of
+ * resid_pre at layer 0 (which depends only on the token and its position), one forward pass per row.
+ */
+export async function patchTokens(model: LoadedModel, prepared: readonly PreparedExample[], options: RunOptions): Promise<number[][]> {
+  const rows: Array<PromptRow & { example: number; slot: number }> = [];
+  prepared.forEach((example, index) => {
+    const corrupted = example.corruptedTokens.map((t) => t.id);
+    differingPositions(example).forEach((pos, slot) => {
+      const ids = corrupted.slice();
+      ids[pos] = example.tokens[pos].id;
+      rows.push({ ids, correctId: example.correctId, incorrectId: example.incorrectId, example: index, slot });
+    });
+  });
+  const patched = prepared.map((example) => new Array<number>(differingPositions(example).length).fill(0));
+  if (rows.length === 0) return patched;
+  const handle = await sessionFor(model, 'logit-diff', options);
+  // Rows of similar length together: less padding.
+  rows.sort((a, b) => a.ids.length - b.ids.length);
+  const report = progressReporter(options, 'exact token patching', rows.length);
+  for (let start = 0; start < rows.length; start += options.batchSize) {
+    checkCancelled(options.signal);
+    report(start);
+    const chunk = rows.slice(start, start + options.batchSize);
+    const out = await handle.session.run(promptFeeds(chunk, options.precision ?? 'float32'));
+    asNumbers(out[LOGIT_DIFF_OUTPUT]).forEach((ld, r) => (patched[chunk[r].example][chunk[r].slot] = ld));
+  }
+  return patched;
+}
+
+/** Progress at most every 10% of the rows (and at the start), so that logs stay short. */
+function progressReporter(options: RunOptions, what: string, total: number): (start: number) => void {
+  const step = Math.max(options.batchSize, Math.ceil(total / 10));
+  let next = 0;
+  return (start) => {
+    if (start < next) return;
+    next = start + step;
+    options.onProgress?.(`${what}: ${start}/${total} runs done`);
+  };
+}
+
+export const componentLabel = (c: Component) =>
+  `${c.hook === 'z' ? `L${c.layer}H${c.head}` : `L${c.layer} ${c.hook}`}${c.position === null ? ' at the answer' : ` at position ${c.position}`}`;
+
+/**
+ * Exact activation patching of each component in every example (one corrupted run per component and example,
+ * plus one unpatched run per example for the corrupted baseline, all through the activation-patching graph):
+ * Σ_i (LD_patched,i − LD_corrupted,i) per component, not yet normalised.
+ */
+export async function patchComponents(
+  model: LoadedModel,
+  prepared: readonly PreparedExample[],
+  components: readonly Component[],
+  options: RunOptions,
+): Promise<number[]> {
+  const precision = options.precision ?? 'float32';
+  const Float = precision === 'float64' ? Float64Array : Float32Array;
+  const { nLayers, nHeads } = model.spec;
+  const handle = await sessionFor(model, 'activation-patching', options);
+  // Row (example, -1) is the unpatched corrupted run of that example.
+  const rows: Array<{ example: number; component: number }> = [];
+  prepared.forEach((_, example) => {
+    rows.push({ example, component: -1 });
+    components.forEach((_, component) => rows.push({ example, component }));
+  });
+  const baseline = new Array<number>(prepared.length).fill(0);
+  const patched = components.map(() => new Array<number>(prepared.length).fill(0));
+  const report = progressReporter(options, 'exact patching checks', rows.length);
+  for (let start = 0; start < rows.length; start += options.batchSize) {
+    checkCancelled(options.signal);
+    report(start);
+    const chunk = rows.slice(start, start + options.batchSize);
+    const { feeds, seq } = batchFeeds(
+      chunk.map((r) => prepared[r.example]),
+      precision,
+    );
+    const masks = Object.fromEntries(HOOK_KINDS.map((kind) => [kind, new Float(chunk.length * nLayers * seq * (kind === 'z' ? nHeads : 1))])) as Record<
+      HookKind,
+      Float32Array | Float64Array
+    >;
+    chunk.forEach((row, r) => {
+      if (row.component < 0) return;
+      const c = components[row.component];
+      const pos = c.position ?? prepared[row.example].tokens.length - 1;
+      if (pos >= prepared[row.example].tokens.length) return; // the position does not exist in this example: nothing to patch
+      const width = c.hook === 'z' ? nHeads : 1;
+      masks[c.hook][((r * nLayers + c.layer) * seq + pos) * width + (c.head ?? 0)] = 1;
+    });
+    for (const kind of HOOK_KINDS) {
+      const dims = kind === 'z' ? [chunk.length, nLayers, seq, nHeads] : [chunk.length, nLayers, seq];
+      feeds[PATCHING_INPUT(kind)] = new ort.Tensor(precision, masks[kind], dims);
+    }
+    const out = await handle.session.run(feeds);
+    asNumbers(out[PATCHED_LOGIT_DIFF]).forEach((ld, r) => {
+      const row = chunk[r];
+      if (row.component < 0) baseline[row.example] = ld;
+      else patched[row.component][row.example] = ld;
+    });
+  }
+  return patched.map((perExample) => perExample.reduce((sum, ld, i) => sum + ld - baseline[i], 0));
+}
+
+export interface Candidate extends Component {
+  attribution: number;
+}
+
+/** Every cell of the head map and (when it exists) the position map, with its attribution. */
+export function checkCandidates(heads: number[][], positions: number[][] | null): Candidate[] {
+  const candidates: Candidate[] = [];
+  heads.forEach((row, layer) => row.forEach((attribution, head) => candidates.push({ hook: 'z', layer, position: null, head, attribution })));
+  positions?.forEach((row, layer) => row.forEach((attribution, position) => candidates.push({ hook: 'resid_pre', layer, position, head: null, attribution })));
+  return candidates;
+}
+
+/** The k candidates with the largest |attribution| (ties in layer, head/position order) and k others drawn with the seed. */
+export function chooseChecks(candidates: readonly Candidate[], k: number, seed: number): Array<Candidate & { pick: 'top' | 'random' }> {
+  const order = candidates.map((_, i) => i).sort((a, b) => Math.abs(candidates[b].attribution) - Math.abs(candidates[a].attribution) || a - b);
+  const top = order.slice(0, k);
+  const rest = order.slice(k);
+  const random = seededRandom(seed).sample(rest, Math.min(k, rest.length));
+  return [...top.map((i) => ({ ...candidates[i], pick: 'top' as const })), ...random.map((i) => ({ ...candidates[i], pick: 'random' as const }))];
+}
+
+export function summarizeChecks(k: number, seed: number, candidates: Checks['candidates'], items: CheckItem[]): Checks {
+  const attribution = items.map((item) => item.attribution);
+  const exact = items.map((item) => item.exact);
+  return { k, seed, candidates, items, pearson: pearson(attribution, exact), spearman: spearman(attribution, exact) };
+}
+
+/** Passes needed by patchComponents: (1 + components) rows per example, two forward passes per row (clean and patched). */
+export const componentPatchingPasses = (examples: number, components: number) => 2 * examples * (1 + components);

@@ -1,0 +1,198 @@
+// What every kind of run shares: options, cancellation, examples tokenized and checked, batches and their feeds,
+// the graph file and session of each graph kind, and the normalisation of the metric. patching.ts (attribution
+// patching, whole activation-patching sweeps) and exactPatching.ts (token effects, checks) are built on it.
+import * as ort from 'onnxruntime-node';
+import { InputError } from './errors';
+import { GraphBuilder } from './graph/builder';
+import { GraphWeights } from './graph/weights';
+import { type LoadedModel, weightLookup } from './model/load';
+import type { Dataset, Example } from './dataset/jsonl';
+import { buildActivationPatchingGraph, buildAttributionGraph, buildLogitDiffGraph } from './patchingGraphs';
+import { cachedSession, type DeviceRequest, prepareGraphDir, type SessionHandle, writeGraphFile } from './runtime';
+import type { TokenInfo } from './result';
+
+export type Precision = 'float32' | 'float64';
+
+export interface RunOptions {
+  device: DeviceRequest;
+  batchSize: number;
+  /** float32 in normal use; float64 lets tests compare with a float64 reference to many digits. */
+  precision?: Precision;
+  onProgress?: (message: string) => void;
+  /** Checked between batches; a cancelled run throws CancelledError and returns nothing. */
+  signal?: AbortSignal;
+}
+
+export class CancelledError extends Error {
+  constructor() {
+    super('cancelled');
+    this.name = 'CancelledError';
+  }
+}
+
+export function checkCancelled(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new CancelledError();
+}
+
+/** An example tokenized and checked, ready to batch. */
+export interface PreparedExample {
+  readonly example: Example;
+  readonly tokens: TokenInfo[];
+  readonly corruptedTokens: TokenInfo[];
+  readonly correctId: number;
+  readonly incorrectId: number;
+}
+
+/**
+ * Tokenizes and validates every example; errors name the file, line and field. Answers use their first token
+ * without special tokens (as the seed notebook does); longer answers produce a warning, never silence.
+ */
+export function prepareExamples(model: LoadedModel, dataset: Dataset, warnings: string[]): PreparedExample[] {
+  if (dataset.examples.length === 0) throw new InputError(`${dataset.file}: the dataset has no examples`);
+  return dataset.examples.map((example) => {
+    const where = `${dataset.file}:${example.line}`;
+    const tokens = model.tokenizer.encode(example.clean);
+    const corruptedTokens = model.tokenizer.encode(example.corrupted);
+    if (tokens.length !== corruptedTokens.length) {
+      throw new InputError(
+        `${where}: "clean" has ${tokens.length} tokens but "corrupted" has ${corruptedTokens.length}; attribution patching needs prompts of equal token length`,
+      );
+    }
+    if (tokens.length > model.spec.maxPositions) {
+      throw new InputError(`${where}: "clean" has ${tokens.length} tokens, more than the model's ${model.spec.maxPositions} positions`);
+    }
+    const answerId = (field: 'correct' | 'incorrect') => {
+      const ids = model.tokenizer.ids(example[field], { addSpecialTokens: false });
+      if (ids.length === 0) throw new InputError(`${where}: "${field}" (${JSON.stringify(example[field])}) tokenizes to nothing`);
+      if (ids.length > 1) {
+        const first = JSON.stringify(model.tokenizer.tokenText(ids[0]));
+        warnings.push(`${where}: "${field}" (${JSON.stringify(example[field])}) is ${ids.length} tokens; using its first token ${first}`);
+      }
+      return ids[0];
+    };
+    return { example, tokens, corruptedTokens, correctId: answerId('correct'), incorrectId: answerId('incorrect') };
+  });
+}
+
+/** Positions where the clean and corrupted token ids differ: the only places where layer 0's inputs differ. */
+export function differingPositions(example: PreparedExample): number[] {
+  const positions: number[] = [];
+  example.tokens.forEach((token, pos) => {
+    if (token.id !== example.corruptedTokens[pos].id) positions.push(pos);
+  });
+  return positions;
+}
+
+export function checkBatchSize(batchSize: number): void {
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`--batch-size must be a positive integer, got ${batchSize}`);
+}
+
+/** Groups examples into batches of similar length (less padding); each batch keeps the examples' indices. */
+export function makeBatches(prepared: readonly PreparedExample[], batchSize: number): number[][] {
+  checkBatchSize(batchSize);
+  const order = prepared.map((_, i) => i).sort((a, b) => prepared[a].tokens.length - prepared[b].tokens.length || a - b);
+  const batches: number[][] = [];
+  for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));
+  return batches;
+}
+
+function longest(lengths: readonly number[]): number {
+  let max = 0;
+  for (const length of lengths) max = Math.max(max, length);
+  return max;
+}
+
+const floatArray = (precision: Precision, length: number) => (precision === 'float64' ? new Float64Array(length) : new Float32Array(length));
+const idTensor = (values: readonly number[]) => new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), [values.length]);
+
+/** The one-hot answer position of each row, [batch, seq]. */
+function lastPositions(lengths: readonly number[], seq: number, precision: Precision): ort.Tensor {
+  const last = floatArray(precision, lengths.length * seq);
+  lengths.forEach((length, i) => (last[i * seq + length - 1] = 1));
+  return new ort.Tensor(precision, last, [lengths.length, seq]);
+}
+
+/** Feeds for a batch of rows, right-padded to the longest row (pad id 0 in both runs, so it never differs). */
+export function batchFeeds(rows: readonly PreparedExample[], precision: Precision): { feeds: Record<string, ort.Tensor>; seq: number } {
+  const batch = rows.length;
+  const seq = longest(rows.map((r) => r.tokens.length));
+  const clean = new BigInt64Array(batch * seq);
+  const corrupted = new BigInt64Array(batch * seq);
+  rows.forEach((row, i) => {
+    row.tokens.forEach((t, p) => (clean[i * seq + p] = BigInt(t.id)));
+    row.corruptedTokens.forEach((t, p) => (corrupted[i * seq + p] = BigInt(t.id)));
+  });
+  return {
+    seq,
+    feeds: {
+      clean_ids: new ort.Tensor('int64', clean, [batch, seq]),
+      corrupted_ids: new ort.Tensor('int64', corrupted, [batch, seq]),
+      last_position: lastPositions(rows.map((r) => r.tokens.length), seq, precision),
+      correct_ids: idTensor(rows.map((r) => r.correctId)),
+      incorrect_ids: idTensor(rows.map((r) => r.incorrectId)),
+    },
+  };
+}
+
+/** A prompt for the forward-only logit-difference graph. */
+export interface PromptRow {
+  ids: readonly number[];
+  correctId: number;
+  incorrectId: number;
+}
+
+/** Feeds of the logit-difference graph (see buildLogitDiffGraph), right-padded with id 0. */
+export function promptFeeds(rows: readonly PromptRow[], precision: Precision): Record<string, ort.Tensor> {
+  const seq = longest(rows.map((r) => r.ids.length));
+  const ids = new BigInt64Array(rows.length * seq);
+  rows.forEach((row, i) => row.ids.forEach((id, p) => (ids[i * seq + p] = BigInt(id))));
+  return {
+    ids: new ort.Tensor('int64', ids, [rows.length, seq]),
+    last_position: lastPositions(rows.map((r) => r.ids.length), seq, precision),
+    correct_ids: idTensor(rows.map((r) => r.correctId)),
+    incorrect_ids: idTensor(rows.map((r) => r.incorrectId)),
+  };
+}
+
+export type GraphKind = 'attribution' | 'activation-patching' | 'logit-diff';
+
+const graphFiles = new Map<string, string>();
+
+/**
+ * Builds (once per weight files, kind and precision) the graph file, and returns a cached session for it.
+ * The graph directory's name depends on the weight files' identity (path, size, mtime), so weights replaced on
+ * disk get a new graph and session even in a long-lived process.
+ */
+export async function sessionFor(model: LoadedModel, kind: GraphKind, options: RunOptions): Promise<SessionHandle> {
+  const precision = options.precision ?? 'float32';
+  const graphDir = prepareGraphDir(model.weightFiles);
+  const key = `${graphDir.dir}|${model.dir}|${kind}|${precision}`;
+  let file = graphFiles.get(key);
+  if (!file) {
+    const builder = new GraphBuilder(precision);
+    const weights = new GraphWeights(builder, weightLookup(model), graphDir.locations);
+    const build = { attribution: buildAttributionGraph, 'activation-patching': buildActivationPatchingGraph, 'logit-diff': buildLogitDiffGraph }[kind];
+    build(model.architecture, builder, weights);
+    file = writeGraphFile(graphDir, builder.toBytes(), `${kind}-${precision}`);
+    graphFiles.set(key, file);
+  }
+  return cachedSession(file, options.device, { optimization: precision === 'float64' ? 'basic' : 'all' });
+}
+
+export const asNumbers = (tensor: ort.Tensor) => Array.from(tensor.data as Float32Array | Float64Array);
+
+/**
+ * 1 / (n·(LD_clean − LD_corrupted)): per-example values times this, summed over examples, are in units of the
+ * normalised metric (LD − LD_corrupted) / (LD_clean − LD_corrupted).
+ */
+export function normalisation(dataset: Dataset, cleanLogitDiff: number, corruptedLogitDiff: number, n: number): number {
+  const gap = cleanLogitDiff - corruptedLogitDiff;
+  if (!Number.isFinite(gap) || gap === 0) {
+    throw new InputError(
+      `${dataset.file}: the clean and corrupted logit differences are equal (${cleanLogitDiff}); the normalised metric (LD − LD_corrupted) / (LD_clean − LD_corrupted) is undefined`,
+    );
+  }
+  return 1 / (n * gap);
+}
+
+export const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;

@@ -1,0 +1,184 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadModel, type LoadedModel } from '../../src/engine/model/load';
+import { readDataset, type Dataset } from '../../src/engine/dataset/jsonl';
+import { runActivationPatching, runAttributionPatching, type ActivationPatchingResult } from '../../src/engine/patching';
+import { planRun, passCost } from '../../src/engine/methods';
+import { prepareExamples } from '../../src/engine/runSupport';
+import { checkCandidates, chooseChecks } from '../../src/engine/exactPatching';
+import { writeRandomGpt2 } from '../support/randomGpt2';
+import { writeRandomLlamaFamily } from '../support/randomModels';
+
+/**
+ * Exact patching inside a run: token effects (one forward pass per differing token, through the forward-only
+ * graph), checks of chosen components (through the activation-patching graph with masks), the exact method, and
+ * the plan that picks among them. The independent computation is the engine's full activation-patching sweep,
+ * itself checked against the PyTorch reference component by component (activationPatching.test.ts,
+ * familiesActivationPatching.test.ts). float64 throughout: agreement to 1e-9 relative, i.e. exactly the same
+ * quantity up to summation order.
+ */
+
+const IOI = join(__dirname, '../../examples/ioi.jsonl');
+let root: string;
+const models: Record<string, LoadedModel> = {};
+const sweeps = new Map<LoadedModel, ActivationPatchingResult>();
+
+before(() => {
+  root = mkdtempSync(join(tmpdir(), 'atp-exact-'));
+  process.env.ATP_CACHE_DIR = join(root, 'cache');
+  writeRandomGpt2(join(root, 'gpt2'), { nLayers: 2, nHeads: 4, dModel: 32, seed: 5 });
+  models.gpt2 = loadModel(join(root, 'gpt2'));
+  writeRandomLlamaFamily(join(root, 'qwen2'), { nLayers: 2, nHeads: 4, nKvHeads: 2, dModel: 32, modelType: 'qwen2', dMlp: 64, seed: 6, tied: false });
+  models.qwen2 = loadModel(join(root, 'qwen2'));
+});
+after(() => rmSync(root, { recursive: true, force: true }));
+
+/** Four IOI examples; the second gets a second differing token so that one example has two. */
+function dataset(): Dataset {
+  const full = readDataset(IOI);
+  const examples = full.examples.slice(0, 4).map((e) => ({ ...e }));
+  examples[1] = { ...examples[1], corrupted: examples[1].corrupted.replace(/^When/, 'Then') };
+  return { file: full.file, examples };
+}
+
+async function sweep(model: LoadedModel): Promise<ActivationPatchingResult> {
+  let found = sweeps.get(model);
+  if (!found) {
+    found = await runActivationPatching(model, dataset(), { device: 'cpu', batchSize: 128, precision: 'float64' });
+    sweeps.set(model, found);
+  }
+  return found;
+}
+
+const close = (a: number, b: number, scale: number) => Math.abs(a - b) <= 1e-9 * scale;
+
+for (const family of ['gpt2', 'qwen2']) {
+  test(`${family}: token scores are the exact effect of patching each differing token; every other token is exactly 0`, async () => {
+    const model = models[family];
+    const result = await runAttributionPatching(model, dataset(), { device: 'cpu', batchSize: 3, precision: 'float64', method: 'atp' });
+    const exact = await sweep(model);
+    assert.deepEqual(result.methods, { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'exact' });
+    const scale = Math.max(...exact.examples.flatMap((e) => e.residPre[0].map(Math.abs)));
+    assert.ok(scale > 1e-3, 'not trivially zero');
+    let differing = 0;
+    result.examples.forEach((example, i) => {
+      const scores = example.tokenScores!;
+      assert.equal(scores.values.length, example.tokens.length);
+      assert.ok(scores.exact.every(Boolean), 'every value is exact');
+      example.cleanIds.forEach((id, pos) => {
+        if (id === example.corruptedIds[pos]) return assert.equal(scores.values[pos], 0, `example ${i} pos ${pos}: same token, no effect`);
+        differing++;
+        assert.ok(close(scores.values[pos], exact.examples[i].residPre[0][pos], scale), `example ${i} pos ${pos}: ${scores.values[pos]} vs ${exact.examples[i].residPre[0][pos]}`);
+      });
+      // Patching every differing token at once is the clean run.
+      assert.ok(close(scores.joint, (example.cleanLogitDiff - example.corruptedLogitDiff) / (4 * (result.metric.cleanLogitDiff - result.metric.corruptedLogitDiff)), scale));
+    });
+    assert.equal(differing, 5, 'four examples, one with two differing tokens');
+    // The AtP estimate at those positions is a different number: the point of computing them exactly.
+    const atpError = Math.max(...result.examples.flatMap((e) => e.tokenScores!.values.map((v, pos) => Math.abs(v - e.attributions.residPre[0][pos]))));
+    console.log(`${family}: largest |AtP − exact| over the differing tokens: ${atpError.toExponential(2)} (scale ${scale.toExponential(2)})`);
+  });
+
+  test(`${family}: --check patches the k largest and k random components exactly, in the units of the heat maps`, async () => {
+    const model = models[family];
+    const result = await runAttributionPatching(model, dataset(), { device: 'cpu', batchSize: 5, precision: 'float64', method: 'atp', check: 3, checkSeed: 7 });
+    const exact = await sweep(model);
+    const checks = result.checks!;
+    assert.equal(checks.items.length, 6);
+    assert.deepEqual(checks.candidates, result.positions ? ['heads', 'positions'] : ['heads']);
+    const candidates = checkCandidates(result.heads, result.positions);
+    const largest = [...candidates].sort((a, b) => Math.abs(b.attribution) - Math.abs(a.attribution)).slice(0, 3);
+    assert.deepEqual(
+      checks.items.filter((i) => i.pick === 'top').map((i) => i.attribution),
+      largest.map((c) => c.attribution),
+    );
+    for (const item of checks.items) {
+      if (item.hook === 'z') {
+        assert.equal(item.attribution, result.heads[item.layer][item.head!]);
+        // The sweep's value: hook_z of that head at each example's answer position, summed over examples.
+        const expected = exact.examples.reduce((sum, e) => sum + e.z[item.layer][e.z[item.layer].length - 1][item.head!], 0);
+        assert.ok(close(item.exact, expected, 1), `L${item.layer}H${item.head}: ${item.exact} vs ${expected}`);
+      } else {
+        assert.equal(item.hook, 'resid_pre');
+        assert.equal(item.attribution, result.positions![item.layer][item.position!]);
+        const expected = exact.examples.reduce((sum, e) => sum + e.residPre[item.layer][item.position!], 0);
+        assert.ok(close(item.exact, expected, 1), `L${item.layer} pos ${item.position}: ${item.exact} vs ${expected}`);
+      }
+    }
+    const again = await runAttributionPatching(model, dataset(), { device: 'cpu', batchSize: 2, precision: 'float64', method: 'atp', check: 3, checkSeed: 7 });
+    assert.deepEqual(
+      again.checks!.items.map((i) => [i.layer, i.head, i.pick]),
+      checks.items.map((i) => [i.layer, i.head, i.pick]),
+      'the same seed picks the same components',
+    );
+  });
+}
+
+test('checks of resid_pre cells when the prompts have one length', async () => {
+  const model = models.gpt2;
+  const full = readDataset(IOI);
+  const sameLength: Dataset = { file: full.file, examples: [full.examples[0], full.examples[2]] };
+  assert.equal(new Set(sameLength.examples.map((e) => e.clean.split(' ').length)).size, 1);
+  const result = await runAttributionPatching(model, sameLength, { device: 'cpu', batchSize: 8, precision: 'float64', method: 'atp', check: 4 });
+  assert.ok(result.positions, 'one length: a position map');
+  const exact = await runActivationPatching(model, sameLength, { device: 'cpu', batchSize: 128, precision: 'float64' });
+  const residChecks = result.checks!.items.filter((i) => i.hook === 'resid_pre');
+  assert.ok(residChecks.length > 0, 'resid_pre cells are among the candidates');
+  for (const item of residChecks) {
+    assert.equal(item.attribution, result.positions![item.layer][item.position!]);
+    const expected = exact.examples.reduce((sum, e) => sum + e.residPre[item.layer][item.position!], 0);
+    assert.ok(close(item.exact, expected, 1), `L${item.layer} pos ${item.position}: ${item.exact} vs ${expected}`);
+  }
+});
+
+test('--method exact fills every array from activation patching and says so', async () => {
+  const model = models.gpt2;
+  const result = await runAttributionPatching(model, dataset(), { device: 'cpu', batchSize: 64, precision: 'float64', method: 'exact' });
+  const exact = await sweep(model);
+  assert.deepEqual(result.methods, { attributions: 'exact', heads: 'exact', positions: 'exact', tokenScores: 'exact' });
+  assert.equal(result.run!.method, 'exact');
+  result.examples.forEach((example, i) => {
+    assert.deepEqual(example.attributions, exact.examples[i]);
+    assert.ok(example.tokenScores!.exact.every(Boolean));
+    example.tokenScores!.values.forEach((v, pos) => assert.equal(v, exact.examples[i].residPre[0][pos]));
+  });
+});
+
+test('the plan: auto takes exact within 4× the cost of AtP, else AtP; token effects fall back to AtP estimates past the budget', () => {
+  const model = models.gpt2;
+  const prepared = prepareExamples(model, dataset(), []);
+  const spec = model.spec;
+  const atp = planRun(spec, prepared, 'atp', 0);
+  assert.deepEqual(atp.passes.attributions, { forward: 8, backward: 4 });
+  assert.deepEqual(atp.passes.tokenEffects, { forward: 5, backward: 0 }, 'one forward pass per differing token');
+  assert.equal(atp.tokenEffects, 'exact');
+  assert.equal(passCost(atp.passes.total), 16 + 5);
+  // A 2-layer, 4-head model over ~15-token prompts: the full sweep costs far more than 4× AtP.
+  assert.equal(planRun(spec, prepared, 'auto', 0).method, 'atp');
+  // A one-layer, one-head model on a one-token prompt: 2·(1 + 1·1·4) = 10 passes ≤ 4·4.
+  const tiny = { ...spec, nLayers: 1, nHeads: 1 };
+  const short = prepared.map((p) => ({ ...p, tokens: p.tokens.slice(-1), corruptedTokens: p.corruptedTokens.slice(-1) }));
+  assert.equal(planRun(tiny, short, 'auto', 0).method, 'exact');
+  // Prompts that differ everywhere: 1 differing token per position exceeds 16 per example.
+  const long = Array.from({ length: 40 }, (_, i) => ({ id: i + 1, text: 'x', start: i, end: i + 1 }));
+  const different = [{ ...prepared[0], tokens: long, corruptedTokens: long.map((t) => ({ ...t, id: t.id + 100 })) }];
+  const plan = planRun(spec, different, 'atp', 2);
+  assert.equal(plan.tokenEffects, 'atp');
+  assert.deepEqual(plan.passes.tokenEffects, { forward: 0, backward: 0 });
+  assert.deepEqual(plan.passes.checks, { forward: 2 * 1 * (1 + 4), backward: 0 });
+});
+
+test('chooseChecks: the k largest by |attribution|, then k distinct others drawn by the seed', () => {
+  const candidates = [0.1, -5, 3, 0.2, -0.05, 0.01, 2].map((attribution, head) => ({ hook: 'z' as const, layer: 0, position: null, head, attribution }));
+  const chosen = chooseChecks(candidates, 2, 1);
+  assert.deepEqual(chosen.slice(0, 2).map((c) => c.head), [1, 2]);
+  const random = chosen.slice(2).map((c) => c.head);
+  assert.equal(random.length, 2);
+  assert.equal(new Set(random).size, 2);
+  assert.ok(random.every((h) => h !== 1 && h !== 2));
+  assert.deepEqual(chooseChecks(candidates, 2, 1), chosen);
+  assert.equal(chooseChecks(candidates, 5, 1).length, 7, 'never more than there are');
+});
