@@ -24,6 +24,7 @@ import type { Services } from './services/services';
 import { effectiveModel, readSettings, SECTION } from './services/settings';
 import { SidebarProvider } from './views/sidebar';
 import { StatusBar } from './views/statusBar';
+import { ColourLegend } from './views/colourLegend';
 
 const DATASET_SELECTOR: vscode.DocumentSelector = [
   { scheme: 'file', pattern: '**/*.jsonl' },
@@ -41,9 +42,10 @@ export function activate(context: vscode.ExtensionContext): void {
   const diagnostics = new DatasetDiagnostics();
   const decorations = new TokenDecorations(state);
   const statusBar = new StatusBar(state);
+  const legend = new ColourLegend(state);
   const liveDiagnostics = new LiveDatasetDiagnostics(diagnostics, engine, () => effectiveModel(readSettings(), context.extensionUri), log);
   const services: Services = { context, log, engine, store, state, diagnostics, panel, recentModels, sidebar };
-  context.subscriptions.push(log, { dispose: () => engine.dispose() }, store, state, sidebar, panel, diagnostics, decorations, statusBar);
+  context.subscriptions.push(log, { dispose: () => engine.dispose() }, store, state, sidebar, panel, diagnostics, decorations, statusBar, legend);
 
   context.subscriptions.push(
     registerPatchCurrentFile(services),
@@ -65,6 +67,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const refreshViews = () => {
     decorations.renderAll();
     statusBar.update();
+    legend.update();
     panel.sync();
     void vscode.commands.executeCommand('setContext', 'attributionPatching.coloursEnabled', state.coloursEnabled);
   };
@@ -79,6 +82,7 @@ export function activate(context: vscode.ExtensionContext): void {
     state.onDidChange(refreshViews),
     store.onDidChangeRuns(() => void sidebar.refresh()),
     vscode.window.onDidChangeVisibleTextEditors(() => decorations.renderAll()),
+    vscode.window.onDidChangeActiveTextEditor(() => legend.update()),
     vscode.workspace.onDidOpenTextDocument(openDataset),
     vscode.workspace.onDidChangeTextDocument((event) => {
       if (!state.get(event.document.uri) || event.contentChanges.length === 0) return;

@@ -33,8 +33,10 @@ export async function exportSvg(root: HTMLElement, title: string): Promise<strin
     // Cell outlines come from the stylesheet on screen; an exported file needs them as attributes.
     copy.querySelectorAll('rect.cell').forEach((cell) => {
       cell.removeAttribute('tabindex');
-      cell.setAttribute('stroke', 'rgba(128, 128, 128, 0.35)');
-      cell.setAttribute('stroke-width', '0.5');
+      const checked = cell.classList.contains('checked');
+      cell.setAttribute('stroke', checked ? '#cca700' : 'rgba(128, 128, 128, 0.35)');
+      cell.setAttribute('stroke-width', checked ? '2' : '0.5');
+      if (checked) cell.setAttribute('stroke-dasharray', '3 2');
     });
     out.append(copy);
     y += Number(chart.getAttribute('height')) + GAP;

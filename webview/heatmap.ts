@@ -15,6 +15,8 @@ export interface HeatmapSpec {
   theme: ThemeKind;
   /** Selected cell or whole row (column undefined), outlined. */
   selected?: { layer: number; column?: number };
+  /** Cells checked against exact activation patching: exact value by `${layer}:${column}`; outlined, both numbers in the tooltip. */
+  checked?: ReadonlyMap<string, number>;
   onSelectCell(layer: number, column: number): void;
   onSelectRow(layer: number): void;
   tooltip: HTMLElement;
@@ -87,9 +89,14 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
 
   const cells = spec.values.flatMap((row, layer) => row.map((value, column) => ({ layer, column, value })));
   const grid = svg.append('g').attr('class', 'cells').attr('role', 'grid').attr('aria-label', spec.title);
+  const exactOf = (cell: { layer: number; column: number }) => spec.checked?.get(`${cell.layer}:${cell.column}`);
+  const describe = (cell: { layer: number; column: number; value: number }) => {
+    const exact = exactOf(cell);
+    return `L${cell.layer} · ${spec.columnTitles[cell.column]}: ${formatValue(cell.value)}${exact === undefined ? '' : ` · checked: exact ${formatValue(exact)}`}`;
+  };
   const showTooltip = (cell: { layer: number; column: number; value: number }, anchor: Element) => {
     const box = anchor.getBoundingClientRect();
-    spec.tooltip.textContent = `L${cell.layer} · ${spec.columnTitles[cell.column]}: ${formatValue(cell.value)}`;
+    spec.tooltip.textContent = describe(cell);
     spec.tooltip.hidden = false;
     spec.tooltip.style.left = `${box.right + window.scrollX + 6}px`;
     spec.tooltip.style.top = `${box.top + window.scrollY - 4}px`;
@@ -102,10 +109,11 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
     .selectAll('rect')
     .data(cells)
     .join('rect')
-    .attr('class', (cell) => `cell${isSelected(cell) ? ' selected' : ''}`)
+    .attr('class', (cell) => `cell${isSelected(cell) ? ' selected' : ''}${exactOf(cell) === undefined ? '' : ' checked'}`)
     .attr('data-layer', (cell) => cell.layer)
     .attr(`data-${spec.column}`, (cell) => cell.column)
     .attr('data-value', (cell) => String(cell.value))
+    .attr('data-exact', (cell) => (exactOf(cell) === undefined ? null : String(exactOf(cell))))
     .attr('x', (cell) => x(cell.column)!)
     .attr('y', (cell) => y(cell.layer)!)
     .attr('width', x.bandwidth())
@@ -114,7 +122,7 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
     .attr('fill', (cell) => colorFor(normalise(cell.value, maxAbs), spec.theme))
     .attr('role', 'gridcell')
     .attr('tabindex', (cell, i) => (i === 0 ? 0 : -1))
-    .attr('aria-label', (cell) => `layer ${cell.layer}, ${spec.columnTitles[cell.column]}: ${formatValue(cell.value)}`)
+    .attr('aria-label', (cell) => describe(cell))
     .on('mouseenter focus', function (_, cell) {
       showTooltip(cell, this as Element);
     })

@@ -6,10 +6,12 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { Result } from '../src/engine/result';
+import { METHOD_NAMES, methodsOf } from '../src/shared/resultMethods';
 import { formatValue, type ThemeKind } from '../src/panel/colorScale';
 import { parsePanelState, selectionLabel, type ExampleScope, type HostMessage, type PanelState, type ValueSelection } from '../src/panel/protocol';
 import { headMatrix, positionMatrix, positionMatrixLabel } from '../src/panel/resultViews';
 import { exportPng, exportSvg } from './exportView';
+import { drawChecks } from './checksView';
 import { drawHeatmap } from './heatmap';
 import { vscode } from './vscodeApi';
 
@@ -19,6 +21,20 @@ interface View {
   stale: boolean;
   selection: ValueSelection;
   scope: ExampleScope;
+}
+
+/** Components per pick for "Check top K". */
+const CHECK_K = 5;
+
+/** Exact values of the checked cells of one heatmap, by `${layer}:${column}`; checks are sums over examples. */
+function checkedCells(result: Result, scope: ExampleScope, map: 'heads' | 'positions'): Map<string, number> {
+  const cells = new Map<string, number>();
+  if (scope.kind !== 'all') return cells;
+  for (const item of result.checks?.items ?? []) {
+    if (map === 'heads' && item.hook === 'z' && item.position === null) cells.set(`${item.layer}:${item.head}`, item.exact);
+    if (map === 'positions' && item.hook === 'resid_pre' && item.position !== null) cells.set(`${item.layer}:${item.position}`, item.exact);
+  }
+  return cells;
 }
 
 const view: View = { stale: false, ...parsePanelState(vscode.getState()) };
@@ -117,6 +133,15 @@ function render(): void {
       `Logit difference (correct − incorrect) — clean: ${formatValue(cleanLd)} · corrupted: ${formatValue(corruptedLd)} · ${result.examples.length} examples · ${result.model.layers} layers × ${result.model.heads} heads`,
     ),
   );
+  const methods = methodsOf(result);
+  header.append(
+    element(
+      'p',
+      { className: 'method', id: 'method-line' },
+      `Heatmaps: ${METHOD_NAMES[methods.heads]}${result.run ? ` (${result.run.passes.forward} forward + ${result.run.passes.backward} backward passes)` : ''} · token colours: ${METHOD_NAMES[methods.tokenScores]}` +
+        (result.checks ? ` · ${result.checks.items.length} components checked (outlined)` : ''),
+    ),
+  );
   if (view.stale) {
     header.append(element('p', { className: 'stale', id: 'stale-banner' }, 'Stale: the dataset changed since this run; the editor colours are hidden. Run "Attribution Patch Current File" again.'));
   }
@@ -126,7 +151,8 @@ function render(): void {
     { className: 'toolbar' },
     exampleOptions(result),
     selectionInfo,
-    button('Show total', 'show-total', () => select({ kind: 'total' })),
+    button('Show token effects', 'show-token', () => select({ kind: 'token' })),
+    button(`Check top ${CHECK_K}`, 'check-top', () => vscode.postMessage({ type: 'checkTopK', k: CHECK_K })),
     element('span', { className: 'spacer' }),
     button('Export SVG', 'export-svg', () => void exportSvg(app, suggestedName('svg')).then((data) => vscode.postMessage({ type: 'exportImage', format: 'svg', data, suggestedName: suggestedName('svg') }))),
     button('Export PNG', 'export-png', () => void exportPng(app, suggestedName('png')).then((data) => vscode.postMessage({ type: 'exportImage', format: 'png', data, suggestedName: suggestedName('png') }))),
@@ -135,8 +161,11 @@ function render(): void {
 
   const heads = element('section', { id: 'heads-heatmap', className: 'heatmap-section' });
   const positions = element('section', { id: 'positions-heatmap', className: 'heatmap-section' });
+  const checks = element('section', { id: 'checks', className: 'heatmap-section' });
   const hint = element('p', { className: 'hint' }, 'Click a cell or a layer label (or use the arrow keys and Enter) to colour the editor by it: a head cell shows that head at every token, a head-map layer its attn_out, a position-map layer or cell that layer of the hook shown.');
-  app.replaceChildren(header, toolbar, hint, heads, positions, tooltip);
+  app.replaceChildren(header, toolbar, hint, heads, positions, checks, tooltip);
+  if (result.checks && result.checks.items.length > 0) drawChecks(checks, result.checks);
+  const methodTag = (method: keyof typeof METHOD_NAMES) => ` — ${METHOD_NAMES[method]}`;
 
   const selection = view.selection;
   drawHeatmap(heads, {
@@ -144,7 +173,8 @@ function render(): void {
     values: headMatrix(result, view.scope),
     columnLabels: Array.from({ length: result.model.heads }, (_, h) => `H${h}`),
     columnTitles: Array.from({ length: result.model.heads }, (_, h) => `head ${h}`),
-    title: `Heads at the answer position (hook_z)${view.scope.kind === 'all' ? ', summed over examples' : ''}`,
+    title: `Heads at the answer position (hook_z)${view.scope.kind === 'all' ? ', summed over examples' : ''}${methodTag(methods.heads)}`,
+    checked: checkedCells(result, view.scope, 'heads'),
     theme: currentTheme,
     selected: selection.kind === 'head' ? { layer: selection.layer, column: selection.head } : selection.kind === 'attnOut' ? { layer: selection.layer } : undefined,
     onSelectCell: (layer, head) => select({ kind: 'head', layer, head }),
@@ -163,7 +193,8 @@ function render(): void {
       values: matrix,
       columnLabels: labels,
       columnTitles: titles,
-      title: `Layer × position (${positionMatrixLabel(selection)})${view.scope.kind === 'all' ? ', summed over examples' : ''}`,
+      title: `Layer × position (${positionMatrixLabel(selection)})${view.scope.kind === 'all' ? ', summed over examples' : ''}${methodTag(methods.positions)}`,
+      checked: kind === 'residPre' ? checkedCells(result, view.scope, 'positions') : undefined,
       theme: currentTheme,
       selected: selection.kind === kind ? { layer: selection.layer } : undefined,
       onSelectCell: (layer) => select({ kind, layer }),

@@ -19,7 +19,8 @@ async function datasetDocument(uri: vscode.Uri | undefined): Promise<vscode.Text
 }
 
 export function registerPatchCurrentFile(services: Services): vscode.Disposable {
-  return vscode.commands.registerCommand(PATCH_CURRENT_FILE, async (uri?: vscode.Uri) => {
+  // `options.check` (the panel's "Check top K") overrides the checkTopK setting for this run.
+  return vscode.commands.registerCommand(PATCH_CURRENT_FILE, async (uri?: vscode.Uri, options?: { check?: number }) => {
     const { engine, store, state, diagnostics, log, recentModels, context } = services;
     const document = await datasetDocument(uri);
     if (!document) return;
@@ -36,7 +37,8 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
     const pendingFile = await store.pendingFileFor(resultFile);
     const hfToken = await context.secrets.get(HF_TOKEN_SECRET);
     diagnostics.clear(document.uri);
-    log.info(`run: ${datasetFile} with ${model} on ${settings.device}, batch size ${settings.batchSize}`);
+    const check = typeof options?.check === 'number' && Number.isInteger(options.check) && options.check >= 0 ? options.check : settings.checkTopK;
+    log.info(`run: ${datasetFile} with ${model} on ${settings.device}, batch size ${settings.batchSize}, method ${settings.method}${check ? `, checking ${2 * check} components` : ''}`);
 
     const outcome = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Attribution patching ${basename(datasetFile)}`, cancellable: true },
@@ -45,10 +47,11 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
         token.onCancellationRequested(() => controller.abort());
         let reported = 0;
         return engine.run(
-          { model, hfToken, datasetFile, datasetText, device: settings.device, batchSize: settings.batchSize, pendingFile },
+          { model, hfToken, datasetFile, datasetText, device: settings.device, batchSize: settings.batchSize, method: settings.method, check, pendingFile },
           {
             signal: controller.signal,
             onProgress: (message, done, total) => {
+              log.info(message);
               const percent = done !== undefined && total ? (100 * done) / total : reported;
               progress.report({ message, increment: percent - reported });
               reported = percent;

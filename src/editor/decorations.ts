@@ -3,7 +3,7 @@
 // keeps re-colouring cheap when the heatmap selection changes.
 import * as vscode from 'vscode';
 import { allBins, binColor, binOf, symmetricMax } from '../panel/colorScale';
-import { corruptedPositions, tokenValues } from '../panel/resultViews';
+import { corruptedPositions, tokenValues, VISIBLE_FRACTION } from '../panel/resultViews';
 import type { ResultState } from '../services/resultState';
 import { tokenLayout } from './tokenLayout';
 
@@ -46,6 +46,8 @@ export class TokenDecorations implements vscode.Disposable {
     const corrupted: vscode.Range[] = [];
     layouts.forEach((layout, i) => {
       layout.clean.forEach((tokenRanges, pos) => {
+        // Too small to matter next to the largest value shown: no faint wash over every token.
+        if (Math.abs(values[i][pos]) < VISIBLE_FRACTION * maxAbs) return;
         const bin = binOf(values[i][pos], maxAbs);
         if (bin === 0) return;
         const ranges = byBin.get(bin);

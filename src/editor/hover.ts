@@ -5,7 +5,8 @@ import * as vscode from 'vscode';
 import type { ExampleResult, Result } from '../engine/result';
 import { formatValue } from '../panel/colorScale';
 import { selectionLabel, type ValueSelection } from '../panel/protocol';
-import { layerBreakdown, topHeadsAt, valueAt } from '../panel/resultViews';
+import { exactnessLabel, layerBreakdown, methodAt, topHeadsAt, valueAt } from '../panel/resultViews';
+import { methodsOf } from '../shared/resultMethods';
 import type { ResultState } from '../services/resultState';
 import { tokenAt, tokenLayout } from './tokenLayout';
 
@@ -24,20 +25,33 @@ export function hoverMarkdown(result: Result, exampleIndex: number, pos: number,
   const differs = example.cleanIds[pos] !== example.corruptedIds[pos];
   const md = new vscode.MarkdownString(undefined, true);
   md.appendMarkdown(`**Attribution patching** · ${showToken(clean.text)} id ${clean.id} · position ${pos} of ${example.tokens.length} · example on line ${example.line}\n\n`);
-  md.appendMarkdown(`value (${selectionLabel(selection)}): **${formatValue(valueAt(example, pos, selection))}**`);
-  if (selection.kind !== 'total') md.appendMarkdown(` · total ${formatValue(valueAt(example, pos, { kind: 'total' }))}`);
+  const shown = methodAt(result, example, pos, selection);
+  md.appendMarkdown(`value (${selectionLabel(selection)}): **${formatValue(valueAt(example, pos, selection))}** · ${exactnessLabel(shown.exact)}`);
+  if (selection.kind !== 'token' && example.tokenScores) {
+    const token = methodAt(result, example, pos, { kind: 'token' });
+    md.appendMarkdown(` · token effect ${formatValue(valueAt(example, pos, { kind: 'token' }))} (${exactnessLabel(token.exact)})`);
+  }
   md.appendMarkdown('\n\n');
+  if (example.tokenScores && differs) {
+    md.appendMarkdown(`all differing tokens of this example patched together (its clean run): ${formatValue(example.tokenScores.joint)} · exact\n\n`);
+  }
   md.appendMarkdown(
     `clean ${showToken(clean.text)} (${clean.id}) vs corrupted ${showToken(corrupted?.text ?? '')} (${corrupted?.id ?? '—'})` +
       (differs ? ' · **differs**' : ' · same token') +
       '\n\n',
   );
+  const arrays = methodsOf(result).attributions;
+  md.appendMarkdown(`per layer at this position (${arrays === 'exact' ? 'exact: each patched alone' : 'AtP estimates: each a linear estimate of patching that component alone'}):\n\n`);
   md.appendMarkdown('| layer | resid_pre | attn_out | mlp_out | Σ heads |\n|---:|---:|---:|---:|---:|\n');
   for (const row of layerBreakdown(example, pos)) {
     md.appendMarkdown(`| L${row.layer} | ${formatValue(row.residPre)} | ${formatValue(row.attnOut)} | ${formatValue(row.mlpOut)} | ${formatValue(row.heads)} |\n`);
   }
   const heads = topHeadsAt(example, pos, TOP_HEADS).map((h) => `L${h.layer}H${h.head} ${formatValue(h.value)}`);
   md.appendMarkdown(`\ntop heads here: ${heads.join(' · ')}\n\n`);
+  const checked = (result.checks?.items ?? []).filter((item) => item.position === pos && item.hook !== 'z');
+  for (const item of checked) {
+    md.appendMarkdown(`checked (summed over examples): L${item.layer} ${item.hook} here: AtP ${formatValue(item.attribution)} · exact ${formatValue(item.exact)}\n\n`);
+  }
   md.appendMarkdown(`*Normalised logit-difference attribution (1 = clean, 0 = corrupted); model ${result.model.source} on ${result.device}.*`);
   return md;
 }

@@ -127,6 +127,12 @@ export class HeatmapPanelHost implements vscode.Disposable {
         return this.exportImage(message.format, message.data, message.suggestedName);
       case 'exportResult':
         return this.exportResult();
+      case 'checkTopK': {
+        const entry = this.state.focusedResult;
+        if (!entry) return;
+        await vscode.commands.executeCommand('attributionPatching.patchCurrentFile', entry.datasetUri, { check: message.k });
+        return;
+      }
     }
   }
 

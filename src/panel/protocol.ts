@@ -5,6 +5,9 @@ import type { Result } from '../engine/result';
 
 /**
  * What a value "at a token position" means, for inline colours and the position heatmap:
+ * - token (the default): the effect of patching that clean token into the corrupted prompt (the Result's
+ *   tokenScores): exact wherever it was cheap, which is every token of ordinary prompt pairs, and 0 where the two
+ *   prompts have the same token (patching it changes nothing). Results from before token scores show 'total'.
  * - total: everything the model writes into the residual stream at that position: the token embedding
  *   (resid_pre of layer 0) plus every layer's attention output and MLP output (Σ_l attn_out + mlp_out).
  *   It is a sum of separate linear (AtP) estimates, one per component, not one patch of the whole position.
@@ -12,6 +15,7 @@ import type { Result } from '../engine/result';
  * - head: one attention head's hook_z at one layer.
  */
 export type ValueSelection =
+  | { kind: 'token' }
   | { kind: 'total' }
   | { kind: 'residPre' | 'attnOut' | 'mlpOut'; layer: number }
   | { kind: 'head'; layer: number; head: number };
@@ -30,7 +34,9 @@ export type WebviewMessage =
   | { type: 'select'; selection: ValueSelection }
   | { type: 'selectScope'; scope: ExampleScope }
   | { type: 'exportImage'; format: 'svg' | 'png'; data: string; suggestedName: string }
-  | { type: 'exportResult' };
+  | { type: 'exportResult' }
+  /** Rerun the focused dataset with exact checks of the k largest and k random components. */
+  | { type: 'checkTopK'; k: number };
 
 /** What the webview keeps with getState/setState, and what the serializer gets back after a reload. */
 export interface PanelState {
@@ -45,6 +51,7 @@ const isIndex = (value: unknown): value is number => typeof value === 'number' &
 export function isValueSelection(value: unknown): value is ValueSelection {
   if (!isObject(value)) return false;
   switch (value.kind) {
+    case 'token':
     case 'total':
       return true;
     case 'residPre':
@@ -73,6 +80,8 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
       return isValueSelection(value.selection) ? { type: 'select', selection: value.selection } : undefined;
     case 'selectScope':
       return isExampleScope(value.scope) ? { type: 'selectScope', scope: value.scope } : undefined;
+    case 'checkTopK':
+      return isIndex(value.k) && value.k >= 1 && value.k <= 100 ? { type: 'checkTopK', k: value.k } : undefined;
     case 'exportImage':
       if ((value.format === 'svg' || value.format === 'png') && typeof value.data === 'string' && typeof value.suggestedName === 'string') {
         return { type: 'exportImage', format: value.format, data: value.data, suggestedName: value.suggestedName };
@@ -85,7 +94,7 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
 
 /** The panel state if well-formed (a restored state may come from an older version), else the default. */
 export function parsePanelState(value: unknown): PanelState {
-  const state: PanelState = { selection: { kind: 'total' }, scope: { kind: 'all' } };
+  const state: PanelState = { selection: { kind: 'token' }, scope: { kind: 'all' } };
   if (!isObject(value)) return state;
   if (typeof value.resultFile === 'string') state.resultFile = value.resultFile;
   if (isValueSelection(value.selection)) state.selection = value.selection;
@@ -95,6 +104,8 @@ export function parsePanelState(value: unknown): PanelState {
 
 export function selectionLabel(selection: ValueSelection): string {
   switch (selection.kind) {
+    case 'token':
+      return 'token effect (patching the token)';
     case 'total':
       return 'total (embedding + Σ attn_out + mlp_out)';
     case 'residPre':

@@ -2,6 +2,7 @@
 // token position under a ValueSelection, per-layer breakdowns, top heads, and the heatmap matrices. Nothing here
 // recomputes attributions; it only selects and sums what the engine wrote. No DOM and no 'vscode' import.
 import type { ExampleResult, Result } from '../engine/result';
+import { METHOD_NAMES, type Method, methodsOf } from '../shared/resultMethods';
 import type { ExampleScope, ValueSelection } from './protocol';
 
 /** The embedding plus every layer's attention and MLP outputs at one position (see ValueSelection 'total'). */
@@ -15,6 +16,9 @@ export function totalAt(example: ExampleResult, pos: number): number {
 export function valueAt(example: ExampleResult, pos: number, selection: ValueSelection): number {
   const a = example.attributions;
   switch (selection.kind) {
+    case 'token':
+      // A @1 result has no token scores: its closest meaning is the total.
+      return example.tokenScores ? (example.tokenScores.values[pos] ?? 0) : totalAt(example, pos);
     case 'total':
       return totalAt(example, pos);
     case 'residPre':
@@ -25,6 +29,39 @@ export function valueAt(example: ExampleResult, pos: number, selection: ValueSel
       return a.z[selection.layer]?.[pos]?.[selection.head] ?? 0;
   }
 }
+
+/**
+ * How the value at a position was computed. Token scores say it per token; a total adds AtP estimates even
+ * when the arrays are exact sums of separate patches, so it is never called exact unless the arrays are.
+ */
+export function methodAt(result: Result, example: ExampleResult, pos: number, selection: ValueSelection): { method: Method; exact: boolean } {
+  if (selection.kind === 'token' && example.tokenScores) {
+    return { method: example.tokenScores.method, exact: example.tokenScores.exact[pos] ?? false };
+  }
+  const method = methodsOf(result).attributions;
+  return { method, exact: method === 'exact' };
+}
+
+/** "exact" or "AtP estimate", for hovers and legends. */
+export function exactnessLabel(exact: boolean): string {
+  return exact ? 'exact' : METHOD_NAMES.atp;
+}
+
+/** What the colours of a selection show over a whole result: exact everywhere, an estimate everywhere, or both. */
+export function selectionExactness(result: Result, selection: ValueSelection): 'exact' | 'estimate' | 'mixed' {
+  let exact = 0;
+  let estimate = 0;
+  for (const example of result.examples) {
+    example.tokens.forEach((_, pos) => {
+      if (methodAt(result, example, pos, selection).exact) exact++;
+      else estimate++;
+    });
+  }
+  return estimate === 0 ? 'exact' : exact === 0 ? 'estimate' : 'mixed';
+}
+
+/** Values below this fraction of the largest |value| shown stay uncoloured in the editor: too small to matter. */
+export const VISIBLE_FRACTION = 0.01;
 
 /** One value per clean token of the example. */
 export function tokenValues(example: ExampleResult, selection: ValueSelection): number[] {

@@ -33,7 +33,7 @@ export class ResultState implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
 
-  selection: ValueSelection = { kind: 'total' };
+  selection: ValueSelection = { kind: 'token' };
   scope: ExampleScope = { kind: 'all' };
   coloursEnabled = true;
   /** The dataset of the last run or last result the panel showed: what the panel and status bar describe. */

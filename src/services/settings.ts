@@ -16,6 +16,10 @@ export interface Settings {
   device: DeviceRequest;
   batchSize: number;
   resultLocation: ResultLocation;
+  /** How attributions are computed (engine/methods.ts). */
+  method: 'auto' | 'atp' | 'exact';
+  /** Components checked against exact patching after each run (k largest and k random); 0: none. */
+  checkTopK: number;
 }
 
 export function readSettings(): Settings {
@@ -27,6 +31,8 @@ export function readSettings(): Settings {
     device: (DEVICE_CHOICES as readonly string[]).includes(device) ? (device as DeviceRequest) : 'auto',
     batchSize: Number.isInteger(batchSize) && batchSize >= 1 ? batchSize : 8,
     resultLocation: config.get<string>('resultLocation') === 'workspaceStorage' ? 'workspaceStorage' : 'nextToDataset',
+    method: (['atp', 'exact'] as const).find((m) => m === config.get<string>('method')) ?? 'auto',
+    checkTopK: Math.max(0, Math.min(100, Math.floor(Number(config.get<number>('checkTopK', 0)) || 0))),
   };
 }
 

@@ -3,7 +3,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isValueSelection, parsePanelState, parseWebviewMessage, selectionLabel } from '../../src/panel/protocol';
-import { corruptedPositions, headMatrix, layerBreakdown, positionMatrix, tokenValues, topHeadsAt, totalAt, valueAt } from '../../src/panel/resultViews';
+import {
+  corruptedPositions,
+  headMatrix,
+  layerBreakdown,
+  methodAt,
+  positionMatrix,
+  selectionExactness,
+  tokenValues,
+  topHeadsAt,
+  totalAt,
+  valueAt,
+} from '../../src/panel/resultViews';
 import { RESULT_SCHEMA, summarizeHeads, summarizePositions, type ExampleResult, type Result } from '../../src/engine/result';
 import { seededRandom } from '../support/random';
 
@@ -60,13 +71,16 @@ test('webview messages are checked at run time; malformed ones are refused', () 
 });
 
 test('restored panel state falls back to the defaults field by field', () => {
-  assert.deepEqual(parsePanelState(undefined), { selection: { kind: 'total' }, scope: { kind: 'all' } });
+  assert.deepEqual(parsePanelState(undefined), { selection: { kind: 'token' }, scope: { kind: 'all' } });
   assert.deepEqual(parsePanelState({ resultFile: '/r.json', selection: { kind: 'mlpOut', layer: 2 }, scope: { kind: 'bogus' } }), {
     resultFile: '/r.json',
     selection: { kind: 'mlpOut', layer: 2 },
     scope: { kind: 'all' },
   });
   assert.ok(isValueSelection({ kind: 'total' }));
+  assert.ok(isValueSelection({ kind: 'token' }));
+  assert.deepEqual(parseWebviewMessage({ type: 'checkTopK', k: 5 }), { type: 'checkTopK', k: 5 });
+  for (const k of [0, -1, 2.5, 101, '5']) assert.equal(parseWebviewMessage({ type: 'checkTopK', k }), undefined, `k = ${k}`);
   assert.equal(selectionLabel({ kind: 'head', layer: 3, head: 1 }), 'L3H1');
 });
 
@@ -100,4 +114,28 @@ test('token values under each selection; total = embedding + every attn_out and 
   assert.equal(top.length, 3);
   assert.ok(Math.abs(top[0].value) >= Math.abs(top[1].value) && Math.abs(top[1].value) >= Math.abs(top[2].value));
   assert.deepEqual(corruptedPositions(example), [1]);
+});
+
+test('token selection: the token scores where the Result has them, marked exact or estimate per token; the total for @1 results', () => {
+  const result = syntheticResult([4, 4]);
+  const [first, second] = result.examples;
+  // A @1 result: no token scores, so 'token' shows the total, as an AtP estimate.
+  assert.deepEqual(tokenValues(first, { kind: 'token' }), first.tokens.map((_, pos) => totalAt(first, pos)));
+  assert.deepEqual(methodAt(result, first, 1, { kind: 'token' }), { method: 'atp', exact: false });
+  assert.equal(selectionExactness(result, { kind: 'token' }), 'estimate');
+
+  first.tokenScores = { kind: 'token-patch', method: 'exact', values: [0, 0.5, 0, 0], exact: [true, true, true, true], joint: 0.5 };
+  second.tokenScores = { kind: 'token-patch', method: 'exact', values: [0, -0.25, 0, 0], exact: [true, true, true, true], joint: 0.5 };
+  result.methods = { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'exact' };
+  assert.deepEqual(tokenValues(first, { kind: 'token' }), [0, 0.5, 0, 0]);
+  assert.equal(selectionExactness(result, { kind: 'token' }), 'exact');
+  assert.equal(selectionExactness(result, { kind: 'total' }), 'estimate', 'a sum of AtP estimates is an estimate');
+  assert.deepEqual(methodAt(result, first, 2, { kind: 'head', layer: 0, head: 1 }), { method: 'atp', exact: false });
+  // Past the budget the differing tokens are AtP estimates, the rest still exactly 0.
+  second.tokenScores = { kind: 'token-patch', method: 'atp', values: [0, -0.25, 0, 0], exact: [true, false, true, true], joint: 0.5 };
+  assert.equal(selectionExactness(result, { kind: 'token' }), 'mixed');
+  assert.deepEqual(methodAt(result, second, 1, { kind: 'token' }), { method: 'atp', exact: false });
+  // An exact sweep makes every array exact.
+  result.methods = { attributions: 'exact', heads: 'exact', positions: 'exact', tokenScores: 'exact' };
+  assert.equal(selectionExactness(result, { kind: 'mlpOut', layer: 1 }), 'exact');
 });

@@ -1,0 +1,51 @@
+// The legend of the inline colours, in the status bar: what the colours of the active dataset show, whether
+// those values are exact or estimates, and the scale (the file-wide largest |value| is the strongest colour).
+// Clicking it toggles the colours.
+import * as vscode from 'vscode';
+import { formatValue, symmetricMax } from '../panel/colorScale';
+import { selectionLabel } from '../panel/protocol';
+import { selectionExactness, tokenValues, VISIBLE_FRACTION } from '../panel/resultViews';
+import type { ResultState } from '../services/resultState';
+
+const EXACTNESS = { exact: 'exact', estimate: 'AtP estimate', mixed: 'exact + AtP estimates' } as const;
+
+export class ColourLegend implements vscode.Disposable {
+  private readonly item = vscode.window.createStatusBarItem('attributionPatching.legend', vscode.StatusBarAlignment.Right, 99);
+
+  constructor(private readonly state: ResultState) {
+    this.item.name = 'Attribution Patching colours';
+    this.item.command = 'attributionPatching.toggleColours';
+  }
+
+  update(): void {
+    const editor = vscode.window.activeTextEditor;
+    const entry = editor && this.state.get(editor.document.uri);
+    if (!entry || entry.stale || !this.state.coloursEnabled) {
+      this.item.hide();
+      return;
+    }
+    const { result } = entry;
+    const selection = this.state.selection;
+    const maxAbs = symmetricMax(result.examples.flatMap((example) => tokenValues(example, selection)));
+    const exactness = EXACTNESS[selectionExactness(result, selection)];
+    const what = selection.kind === 'token' && !result.examples[0]?.tokenScores ? selectionLabel({ kind: 'total' }) : selectionLabel(selection);
+    this.item.text = `$(symbol-color) ${selection.kind === 'token' ? 'token effect' : selectionLabel(selection)} · ${exactness} · ±${formatValue(maxAbs).slice(1)}`;
+    const md = new vscode.MarkdownString(undefined, true);
+    md.appendMarkdown(`**Inline colours**: ${what}, ${exactness}.\n\n`);
+    md.appendMarkdown(
+      `Blue raises the normalised logit difference towards the clean run (1), red lowers it towards the corrupted run (0); ` +
+        `the strongest colour is ±${formatValue(maxAbs).slice(1)} (the largest |value| in this file); values below ` +
+        `${VISIBLE_FRACTION * 100}% of it stay uncoloured. Units: the share of the metric, summed over examples.\n\n`,
+    );
+    if (selection.kind === 'token') {
+      md.appendMarkdown('A token\'s value is the effect of patching that token of the clean prompt into the corrupted one; tokens the prompts share change nothing and stay uncoloured.\n\n');
+    }
+    md.appendMarkdown('Click to turn the colours off.');
+    this.item.tooltip = md;
+    this.item.show();
+  }
+
+  dispose(): void {
+    this.item.dispose();
+  }
+}
