@@ -11,7 +11,7 @@ import { parseDevice, releaseSessions } from './engine/runtime';
 import { parseResult, type Result, topHeads, writeResultAtomically } from './engine/result';
 import { writeTextAtomically } from './engine/atomicWrite';
 import { renderHtmlReport } from './report/htmlReport';
-import { validateHeads } from './engine/validation';
+import { validateHeads, validatePositions } from './engine/validation';
 import { BUDGET, parseMethod } from './engine/methods';
 import { componentLabel } from './engine/exactPatching';
 import { METHOD_NAMES } from './engine/result';
@@ -105,6 +105,17 @@ async function openModelWithProgress(source: string, offline = false) {
   return model;
 }
 
+/** The cells that either method ranks in its top k by |value|, AtP and exact side by side, largest exact first. */
+function sideBySide(atp: number[][], exact: number[][], label: (layer: number, column: number) => string, k: number): string[] {
+  const cells = atp.flatMap((row, layer) => row.map((value, column) => ({ name: label(layer, column), atp: value, exact: exact[layer][column] })));
+  const top = (key: 'atp' | 'exact') => [...cells].sort((a, b) => Math.abs(b[key]) - Math.abs(a[key])).slice(0, k);
+  const shown = [...new Set([...top('exact'), ...top('atp')])].sort((a, b) => Math.abs(b.exact) - Math.abs(a.exact));
+  return [
+    `  ${''.padEnd(12)}${'AtP'.padStart(10)}${'exact'.padStart(10)}`,
+    ...shown.map((c) => `  ${c.name.padEnd(12)}${format(c.atp).padStart(10)}${format(c.exact).padStart(10)}${Math.sign(c.atp) !== Math.sign(c.exact) ? '  opposite signs' : ''}`),
+  ];
+}
+
 async function validate(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -118,18 +129,29 @@ async function validate(args: string[]): Promise<void> {
   const dataset = readDataset(values.data!);
   const model = await openModelWithProgress(values.model!, values.offline);
   const top = integer(values.top, '--top', 3);
-  const v = await validateHeads(model, dataset, { device, batchSize: integer(values['batch-size'], '--batch-size', 64), onProgress: log }, top);
+  const options = { device, batchSize: integer(values['batch-size'], '--batch-size', 64), onProgress: log };
+  const v = await validateHeads(model, dataset, options, top);
+  const positions = await validatePositions(model, dataset, v.result, options);
   const list = (heads: Array<{ layer: number; head: number; value: number }>) => heads.map((h) => `L${h.layer}H${h.head} ${format(h.value)}`).join(', ');
-  process.stdout.write(
-    [
-      summary(v.result, top),
-      `exact activation patching of every head at the answer position, against attribution patching:`,
-      `  Spearman ${v.spearman.toFixed(3)}, Pearson ${v.pearson.toFixed(3)}`,
-      `  top ${top} by attribution patching: ${list(v.topByAttribution)}`,
-      `  top ${top} by activation patching:  ${list(v.topByActivationPatching)}`,
-      `  named by both: ${v.topOverlap} of ${top}`,
-    ].join('\n') + '\n',
-  );
+  const lines = [
+    summary(v.result, top),
+    `exact activation patching of every head at the answer position, against attribution patching:`,
+    `  Spearman ${v.spearman.toFixed(3)}, Pearson ${v.pearson.toFixed(3)}`,
+    `  top ${top} by attribution patching: ${list(v.topByAttribution)}`,
+    `  top ${top} by activation patching:  ${list(v.topByActivationPatching)}`,
+    `  named by both: ${v.topOverlap} of ${top}`,
+    ...sideBySide(v.result.heads, v.exact, (layer, head) => `L${layer}H${head}`, top),
+  ];
+  if (positions) {
+    lines.push(
+      `exact activation patching of resid_pre at every layer and position, against attribution patching:`,
+      `  Spearman ${positions.spearman.toFixed(3)}, Pearson ${positions.pearson.toFixed(3)}`,
+      ...sideBySide(positions.atp, positions.exact, (layer, pos) => `L${layer} pos ${pos}`, top),
+    );
+  } else {
+    lines.push('(positions: the prompts have different lengths, so there is no position map to validate)');
+  }
+  process.stdout.write(lines.join('\n') + '\n');
 }
 
 async function patch(args: string[]): Promise<void> {

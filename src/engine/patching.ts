@@ -212,8 +212,11 @@ export async function runActivationPatching(
   model: LoadedModel,
   dataset: Dataset,
   options: RunOptions & {
-    /** 'heads-at-answer': only each head's z at the answer position (the head heatmap); others stay 0. Default 'all'. */
-    components?: 'all' | 'heads-at-answer';
+    /**
+     * 'heads-at-answer': only each head's z at the answer position (the head heatmap); 'resid-pre': only resid_pre at
+     * every layer and position (the position heatmap); the others stay 0. Default 'all'.
+     */
+    components?: 'all' | 'heads-at-answer' | 'resid-pre';
   },
 ): Promise<ActivationPatchingResult> {
   const prepared = prepareExamples(model, dataset, []);
@@ -232,7 +235,8 @@ export async function runActivationPatching(
     // Row 0 patches nothing (the corrupted baseline); each further row patches one component.
     const components: Array<{ kind: HookKind; layer: number; pos: number; head: number } | null> = [null];
     const headsOnly = options.components === 'heads-at-answer';
-    for (const kind of headsOnly ? (['z'] as const) : HOOK_KINDS) {
+    const kinds: readonly HookKind[] = headsOnly ? ['z'] : options.components === 'resid-pre' ? ['resid_pre'] : HOOK_KINDS;
+    for (const kind of kinds) {
       for (let layer = 0; layer < nLayers; layer++) {
         for (let pos = headsOnly ? seq - 1 : 0; pos < seq; pos++) {
           if (kind === 'z') for (let head = 0; head < nHeads; head++) components.push({ kind, layer, pos, head });

@@ -38,8 +38,24 @@ export function rankHeads(matrix: number[][], k: number): RankedHead[] {
     .slice(0, k);
 }
 
+/** AtP against exact patching for one heatmap: both matrices and how well they agree. */
+export interface MapValidation {
+  atp: number[][];
+  exact: number[][];
+  spearman: number;
+  pearson: number;
+}
+
+/** The position map (resid_pre at every layer and position, summed over examples), exactly: prompts of one length only. */
+export async function validatePositions(model: LoadedModel, dataset: Dataset, result: Result, options: RunOptions): Promise<MapValidation | null> {
+  if (!result.positions) return null;
+  const patched = await runActivationPatching(model, dataset, { ...options, components: 'resid-pre' });
+  const exact = result.positions.map((row, layer) => row.map((_, pos) => patched.examples.reduce((sum, example) => sum + example.residPre[layer][pos], 0)));
+  return { atp: result.positions, exact, spearman: spearman(result.positions.flat(), exact.flat()), pearson: pearson(result.positions.flat(), exact.flat()) };
+}
+
 export async function validateHeads(model: LoadedModel, dataset: Dataset, options: RunOptions, k = 3): Promise<HeadValidation> {
-  const result = await runAttributionPatching(model, dataset, options);
+  const result = await runAttributionPatching(model, dataset, { ...options, method: 'atp' });
   const patched = await runActivationPatching(model, dataset, { ...options, components: 'heads-at-answer' });
   const exact = result.heads.map((row, layer) =>
     row.map((_, head) => patched.examples.reduce((sum, example) => sum + example.z[layer][example.z[layer].length - 1][head], 0)),

@@ -105,7 +105,7 @@ export function parsePanelState(value: unknown): PanelState {
 export function selectionLabel(selection: ValueSelection): string {
   switch (selection.kind) {
     case 'token':
-      return 'token effect (patching the token)';
+      return 'token effect';
     case 'total':
       return 'total (embedding + Σ attn_out + mlp_out)';
     case 'residPre':

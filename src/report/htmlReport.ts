@@ -3,6 +3,7 @@
 // anywhere, offline, and can be attached to a paper draft or an issue.
 import { colorFor, normalise, symmetricMax } from '../panel/colorScale';
 import { type Result, topHeads } from '../engine/result';
+import { METHOD_NAMES, methodsOf } from '../shared/resultMethods';
 
 const CELL = 28;
 const LEFT = 64;
@@ -44,13 +45,29 @@ function positionLabels(result: Result): string[] {
   return result.examples[0].tokens.map((t) => t.text.replace(/ /g, '·').replace(/\n/g, '⏎'));
 }
 
+/** The components checked against exact activation patching, if any: estimate and exact side by side. */
+function checksTable(result: Result): string {
+  const checks = result.checks;
+  if (!checks || checks.items.length === 0) return '';
+  const rows = checks.items
+    .map((item) => {
+      const name = item.hook === 'z' ? `L${item.layer}H${item.head}` : `L${item.layer} ${item.hook}`;
+      const where = item.position === null ? 'answer' : `position ${item.position}`;
+      return `<tr><td>${name}</td><td>${where}</td><td>${item.pick}</td><td class="num">${signed(item.attribution)}</td><td class="num">${signed(item.exact)}</td></tr>`;
+    })
+    .join('');
+  return `<h3>Checked against exact activation patching (Pearson ${checks.pearson.toFixed(3)}, Spearman ${checks.spearman.toFixed(3)})</h3>
+<table class="checks"><tr><th>component</th><th>where</th><th>picked</th><th>AtP</th><th>exact</th></tr>${rows}</table>`;
+}
+
 function section(result: Result, title: string): string {
   const m = result.model;
   const top = topHeads(result, 10)
     .map((h) => `<tr><td>L${h.layer}H${h.head}</td><td class="num">${signed(h.value)}</td></tr>`)
     .join('');
+  const methods = methodsOf(result);
   const positions = result.positions
-    ? `<h3>Layer × position (hook_resid_pre, summed over examples)</h3>${heatmap(result.positions, positionLabels(result), 'pos')}`
+    ? `<h3>Layer × position (hook_resid_pre, summed over examples) — ${METHOD_NAMES[methods.positions]}</h3>${heatmap(result.positions, positionLabels(result), 'pos')}`
     : '<p>Layer × position: the prompts differ in length, so positions do not line up across examples.</p>';
   const first = result.examples[0];
   return `<section>
@@ -61,9 +78,10 @@ ${result.dataset.examples} examples from ${escapeHtml(result.dataset.file)}.</p>
 Values are attributions to the normalised metric (LD − LD<sub>corrupted</sub>) / (LD<sub>clean</sub> − LD<sub>corrupted</sub>).</p>
 <p class="example">Example 1 clean: <code>${escapeHtml(first.clean)}</code> → <code>${escapeHtml(JSON.stringify(first.correct))}</code><br>
 corrupted: <code>${escapeHtml(first.corrupted)}</code> → <code>${escapeHtml(JSON.stringify(first.incorrect))}</code></p>
-<div class="row"><div><h3>Layer × head (hook_z at the answer position)</h3>${heatmap(result.heads, result.heads[0]?.map((_, h) => String(h)) ?? [], 'head')}</div>
+<div class="row"><div><h3>Layer × head (hook_z at the answer position) — ${METHOD_NAMES[methods.heads]}</h3>${heatmap(result.heads, result.heads[0]?.map((_, h) => String(h)) ?? [], 'head')}</div>
 <div><h3>Top heads</h3><table>${top}</table></div></div>
 ${positions}
+${checksTable(result)}
 </section>`;
 }
 

@@ -18,7 +18,9 @@ export class ColourLegend implements vscode.Disposable {
   }
 
   update(): void {
-    const editor = vscode.window.activeTextEditor;
+    // The active dataset editor; while the heatmap panel has the focus, the dataset editor beside it.
+    const editors = [vscode.window.activeTextEditor, ...vscode.window.visibleTextEditors];
+    const editor = editors.find((candidate) => candidate && this.state.get(candidate.document.uri));
     const entry = editor && this.state.get(editor.document.uri);
     if (!entry || entry.stale || !this.state.coloursEnabled) {
       this.item.hide();
@@ -29,7 +31,7 @@ export class ColourLegend implements vscode.Disposable {
     const maxAbs = symmetricMax(result.examples.flatMap((example) => tokenValues(example, selection)));
     const exactness = EXACTNESS[selectionExactness(result, selection)];
     const what = selection.kind === 'token' && !result.examples[0]?.tokenScores ? selectionLabel({ kind: 'total' }) : selectionLabel(selection);
-    this.item.text = `$(symbol-color) ${selection.kind === 'token' ? 'token effect' : selectionLabel(selection)} · ${exactness} · ±${formatValue(maxAbs).slice(1)}`;
+    this.item.text = `$(symbol-color) ${selectionLabel(selection)} · ${exactness} · ±${formatValue(maxAbs).slice(1)}`;
     const md = new vscode.MarkdownString(undefined, true);
     md.appendMarkdown(`**Inline colours**: ${what}, ${exactness}.\n\n`);
     md.appendMarkdown(

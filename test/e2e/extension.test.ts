@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { parseResult, type Result } from '../../src/engine/result';
 import { formatValue } from '../../src/panel/colorScale';
-import { totalAt } from '../../src/panel/resultViews';
+import { VISIBLE_FRACTION } from '../../src/panel/resultViews';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import {
   type CodeServer,
@@ -54,6 +54,12 @@ async function waitForColours(minimum = 1, timeoutMs = 60_000): Promise<Awaited<
     if (Date.now() > deadline) throw new Error(`no coloured tokens after ${timeoutMs} ms`);
     await page.waitForTimeout(300);
   }
+}
+
+/** Lines with a coloured token under the default colours: examples whose token effect reaches 1% of the largest. */
+function colouredLines(result: Result): number {
+  const largest = Math.max(...result.examples.flatMap((e) => e.tokenScores!.values.map(Math.abs)));
+  return result.examples.filter((e) => e.tokenScores!.values.some((v) => Math.abs(v) >= VISIBLE_FRACTION * largest)).length;
 }
 
 async function dismissNotifications(): Promise<void> {
@@ -108,18 +114,26 @@ test('the command from the palette colours every clean token and writes the Resu
   await openFile('ioi.jsonl');
   await shot('01-dataset-open-light');
   await runCommand(page, 'Attribution Patch Current File');
-  const spans = await waitForColours(8);
+  const deadline = Date.now() + 60_000;
+  while (!existsSync(resultFile()) && Date.now() < deadline) await page.waitForTimeout(300);
   const result = readResult();
+  const spans = await waitForColours(colouredLines(result));
   assert.equal(result.examples.length, 8);
   assert.ok(result.dataset.contentHash?.startsWith('sha256:'));
-  // Every example is on screen. Positions before the first differing token have exactly zero attribution (a causal
-  // model computes the same activations there in both runs), so they stay uncoloured; every other token is coloured.
-  // (Touching tokens of the same colour step are drawn as one box, so count lines, not boxes.)
-  for (const example of result.examples) assert.ok(example.tokens.some((_, pos) => totalAt(example, pos) !== 0));
+  // By default the colours are the exact effect of patching each token: only the differing token of each example
+  // (" John"/" Mary") has one, every other token is exactly 0 and uncoloured, and so are effects under 1% of the
+  // largest. (Touching tokens of the same colour step are drawn as one box, so count lines, not boxes.)
+  assert.deepEqual(result.methods, { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'exact' });
+  const largest = Math.max(...result.examples.flatMap((e) => e.tokenScores!.values.map(Math.abs)));
+  for (const example of result.examples) assert.equal(example.tokenScores!.values.filter((v) => v !== 0).length, 1);
   const rows = new Set(spans.map((span) => Math.round(span.y)));
-  assert.equal(rows.size, result.examples.length, `coloured boxes on ${rows.size} lines`);
+  assert.equal(rows.size, colouredLines(result), `coloured boxes on ${rows.size} lines`);
+  assert.ok(colouredLines(result) >= 4);
   const statusBar = await page.locator('.statusbar-item', { hasText: 'AtP:' }).first().textContent();
   assert.match(statusBar ?? '', /AtP: .* · cpu · LD clean [+−]\d/);
+  // The legend says what the colours are, that they are exact, and their scale.
+  const legend = await page.locator('.statusbar-item', { hasText: 'token effect' }).first().textContent();
+  assert.ok((legend ?? '').includes(`token effect · exact · ±${formatValue(largest).slice(1)}`), legend ?? '');
   await shot('02-tokens-coloured-light');
   await dismissNotifications();
 });
@@ -127,7 +141,7 @@ test('the command from the palette colours every clean token and writes the Resu
 test('hovering a token shows its numbers from the Result', { skip, timeout: 60_000 }, async () => {
   const result = readResult();
   const spans = await colouredTokens(page);
-  const target = spans[2];
+  const target = spans[0];
   await page.mouse.move(target.x + target.width / 2, target.y + target.height / 2);
   const hover = page.locator('.monaco-hover-content:visible', { hasText: 'Attribution patching' }).first();
   await hover.waitFor({ state: 'visible', timeout: 15_000 });
@@ -136,7 +150,10 @@ test('hovering a token shows its numbers from the Result', { skip, timeout: 60_0
   assert.ok(where, text);
   const example = result.examples.find((e) => e.line === Number(where[2]))!;
   const pos = Number(where[1]);
-  assert.ok(text.includes(formatValue(totalAt(example, pos))), `hover shows the total ${formatValue(totalAt(example, pos))}: ${text}`);
+  const value = formatValue(example.tokenScores!.values[pos]);
+  assert.ok(text.includes(`token effect (patching this token into the corrupted prompt): ${value} · exact`), `hover shows the exact token effect ${value}: ${text}`);
+  assert.match(text, /differs/);
+  assert.match(text, /AtP estimates: each a linear estimate/);
   assert.match(text, /resid_pre/);
   assert.match(text, /top heads here: L\dH\d/);
   assert.ok(text.includes(`id ${example.tokens[pos].id}`));
@@ -183,9 +200,43 @@ test('the heatmap panel shows cells carrying the Result values; clicking a head 
   await page.keyboard.press('Enter');
   await frame.locator('#selection-label', { hasText: 'L1H1' }).waitFor({ timeout: 10_000 });
 
-  // One example: both heatmaps switch to its own values.
-  await frame.click('#show-total');
-  await frame.locator('#selection-label', { hasText: 'total' }).waitFor();
+  // Back to the token effects.
+  await frame.click('#show-token');
+  await frame.locator('#selection-label', { hasText: 'token effect' }).waitFor();
+  assert.match((await frame.locator('#method-line').textContent()) ?? '', /Heatmaps: AtP estimate .* token colours: exact/);
+});
+
+test('Check top 5 reruns with exact checks: a scatter of AtP against exact, and the checked cells outlined', { skip, timeout: 120_000 }, async () => {
+  const frame = await findFrame(page, 'rect[data-head]');
+  await frame.click('#check-top');
+  await frame.locator('#check-scatter').waitFor({ timeout: 60_000 });
+  const result = readResult();
+  const checks = result.checks!;
+  assert.equal(checks.k, 5);
+  assert.equal(checks.items.length, 10);
+  const points = await frame.$$eval('#check-scatter circle.point', (circles) =>
+    circles.map((c) => ({ attribution: Number(c.getAttribute('data-attribution')), exact: Number(c.getAttribute('data-exact')) })),
+  );
+  assert.deepEqual(points, checks.items.map((i) => ({ attribution: i.attribution, exact: i.exact })));
+  const agreement = (await frame.locator('#check-agreement').textContent()) ?? '';
+  assert.ok(agreement.includes(`Pearson ${checks.pearson.toFixed(3)} · Spearman ${checks.spearman.toFixed(3)}`), agreement);
+  // Outlined cells carry the exact value of their check; every check of a head or a resid_pre cell is outlined.
+  const outlined = await frame.$$eval('rect.cell.checked', (cells) =>
+    cells.map((c) => ({ layer: Number(c.getAttribute('data-layer')), head: c.getAttribute('data-head'), pos: c.getAttribute('data-pos'), exact: Number(c.getAttribute('data-exact')) })),
+  );
+  assert.equal(outlined.length, checks.items.length);
+  for (const cell of outlined) {
+    const item = checks.items.find((i) => i.layer === cell.layer && (cell.head !== null ? i.hook === 'z' && i.head === Number(cell.head) : i.hook === 'resid_pre' && i.position === Number(cell.pos)));
+    assert.ok(item, `a check for the outlined cell ${JSON.stringify(cell)}`);
+    assert.equal(cell.exact, item.exact);
+  }
+  assert.ok((await frame.locator('#check-disagreements li').count()) === 5);
+  // With the panel focused, the legend still describes the dataset editor beside it.
+  await page.locator('.statusbar-item', { hasText: 'token effect · exact' }).first().waitFor({ timeout: 10_000 });
+  await frame.locator('#check-scatter').scrollIntoViewIfNeeded();
+  await page.waitForTimeout(400);
+  await shot('05b-checks-scatter');
+  await dismissNotifications();
 });
 
 test('dark theme: editor colours and heatmap read on a dark background', { skip, timeout: 90_000 }, async () => {
@@ -195,7 +246,7 @@ test('dark theme: editor colours and heatmap read on a dark background', { skip,
   assert.ok(await frame.$('rect[data-head]'));
   // The editor next to the panel: hover a token there too.
   // The leftmost box: with the panel beside it, the editor is narrow and later tokens are scrolled out of view.
-  const spans = await waitForColours(8, 20_000);
+  const spans = await waitForColours(colouredLines(readResult()), 20_000);
   const target = [...spans].sort((a, b) => a.x - b.x)[0];
   await page.mouse.move(target.x + target.width / 2, target.y + target.height / 2);
   await page.locator('.monaco-hover-content:visible', { hasText: 'Attribution patching' }).first().waitFor({ state: 'visible', timeout: 15_000 });
@@ -205,7 +256,7 @@ test('dark theme: editor colours and heatmap read on a dark background', { skip,
   await page.keyboard.press('Escape');
   // High contrast: the same colours over a black background, cells outlined by the theme's contrast border.
   await setTheme('Dark High Contrast');
-  await waitForColours(8, 20_000);
+  await waitForColours(colouredLines(readResult()), 20_000);
   await shot('07b-high-contrast');
   await setTheme('Light Modern');
 });
@@ -215,7 +266,7 @@ test('after a reload the saved result restores the colours and the panel without
   await page.reload();
   await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
   await page.locator('.tab', { hasText: 'ioi.jsonl' }).first().click();
-  await waitForColours(8);
+  await waitForColours(colouredLines(readResult()));
   const frame = await findFrame(page, 'rect[data-head]', 45_000);
   assert.ok(await frame.$('rect[data-pos]'));
   assert.equal(statSync(resultFile()).mtimeMs, written, 'no rerun');
@@ -236,7 +287,7 @@ test('editing the dataset marks the result stale and hides the colours', { skip,
   await page.keyboard.press('Control+Z');
   await page.keyboard.press('Control+Home');
   await page.locator('.statusbar-item', { hasText: 'stale' }).first().waitFor({ state: 'detached', timeout: 15_000 });
-  await waitForColours(8, 15_000);
+  await waitForColours(colouredLines(readResult()), 15_000);
 });
 
 test('a token-count mismatch becomes an error diagnostic at the corrupted prompt', { skip, timeout: 60_000 }, async () => {
@@ -253,11 +304,14 @@ test('a token-count mismatch becomes an error diagnostic at the corrupted prompt
 test('.atp prompts: tokens are coloured through the {clean|corrupted} spans', { skip, timeout: 60_000 }, async () => {
   await openFile('ioi.atp');
   await runCommand(page, 'Attribution Patch Current File');
-  const spans = await waitForColours(8, 30_000);
-  const rows = new Set(spans.map((span) => Math.round(span.y)));
-  assert.equal(rows.size, 8, 'one coloured line per example (comment lines stay plain)');
-  const result = parseResult(readFileSync(join(workspace, 'ioi.atp.atp-result.json'), 'utf8'), 'ioi.atp result');
+  const atpResult = join(workspace, 'ioi.atp.atp-result.json');
+  const deadline = Date.now() + 30_000;
+  while (!existsSync(atpResult) && Date.now() < deadline) await page.waitForTimeout(300);
+  const result = parseResult(readFileSync(atpResult, 'utf8'), 'ioi.atp result');
   assert.equal(result.examples.length, 8);
+  const spans = await waitForColours(colouredLines(result), 30_000);
+  const rows = new Set(spans.map((span) => Math.round(span.y)));
+  assert.equal(rows.size, colouredLines(result), 'one coloured line per visible example (comment lines stay plain)');
   await dismissNotifications();
   await shot('11-atp-coloured');
 });
@@ -269,7 +323,7 @@ test('walkthrough path: the built-in demo model on the example dataset, and the 
   await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Built-in demo model' }).first().click();
   await page.waitForTimeout(500);
   await runCommand(page, 'Attribution Patch Current File');
-  await waitForColours(8, 60_000);
+  await waitForColours(4, 60_000);
   const file = join(workspace, 'tinysql-cs1.jsonl.atp-result.json');
   const result = parseResult(readFileSync(file, 'utf8'), file);
   assert.match(result.model.source, /tinysql-demo/);

@@ -53,6 +53,35 @@ test('patch writes the Result JSON and prints baselines and top heads', () => {
   assert.ok(Math.abs(result.heads[1][2] - sum) < 1e-9);
 });
 
+test('--method and --check: the passes are printed before the run, the checks after it, the HTML report shows both', () => {
+  const out = join(root, 'checked.json');
+  const html = join(root, 'checked.html');
+  const run = atp('patch', '--model', model, '--data', IOI, '--out', out, '--device', 'cpu', '--check', '2', '--html', html);
+  assert.equal(run.code, 0, run.stderr);
+  // Before any batch: what the run costs.
+  const plan = run.stderr.indexOf('attribution patching (AtP) of 8 examples: 16 forward + 8 backward passes; exact token effects: 8 forward passes; checks of 4 components');
+  assert.ok(plan >= 0 && plan < run.stderr.indexOf('batch 1/'), run.stderr);
+  assert.match(run.stdout, /method: AtP estimate \(exact activation patching of every component would cost \d+ passes, over 4× AtP's 32/);
+  assert.match(run.stdout, /token effects: exact/);
+  assert.match(run.stdout, /checked 4 components against exact activation patching \(top 2 by \|attribution\| and 2 random\)/);
+  assert.match(run.stdout, /Pearson -?\d\.\d{3}, Spearman -?\d\.\d{3}/);
+  const result = parseResult(readFileSync(out, 'utf8'), out);
+  assert.equal(result.checks!.items.length, 4);
+  assert.deepEqual(result.methods, { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'exact' });
+  const report = readFileSync(html, 'utf8');
+  assert.match(report, /Layer × head \(hook_z at the answer position\) — AtP estimate/);
+  assert.match(report, /Checked against exact activation patching \(Pearson/);
+  assert.equal((report.match(/<tr><td>L\d/g) ?? []).length, 4 + 8, 'four checks, all eight heads');
+
+  const exact = join(root, 'exact.json');
+  const sweep = atp('patch', '--model', model, '--data', IOI, '--out', exact, '--device', 'cpu', '--method', 'exact', '--batch-size', '64');
+  assert.equal(sweep.code, 0, sweep.stderr);
+  assert.match(sweep.stderr, /exact activation patching of 8 examples: \d+ forward \+ 8 backward passes; exact token effects: included/);
+  assert.equal(parseResult(readFileSync(exact, 'utf8'), exact).methods!.heads, 'exact');
+  assertRejected(['--model', model, '--data', IOI, '--method', 'guess'], /--method: unknown method "guess"; choose one of auto, atp, exact/);
+  assertRejected(['--model', model, '--data', IOI, '--check', 'three'], /--check: expected a non-negative integer, got "three"/);
+});
+
 test('a device that cannot start falls back to CPU with a clear note', () => {
   const out = join(root, 'cuda.json');
   const run = atp('patch', '--model', model, '--data', IOI, '--out', out, '--device', 'webgpu');

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadModel } from '../../src/engine/model/load';
 import { generateTinySql, type TinySqlFeature, vocabulary } from '../../src/engine/dataset/tinysql';
-import { validateHeads } from '../../src/engine/validation';
+import { validateHeads, validatePositions } from '../../src/engine/validation';
+import { runActivationPatching, runAttributionPatching } from '../../src/engine/patching';
 import { requireTorchReference } from '../support/reference';
 
 /**
@@ -74,3 +75,46 @@ for (const feature of ['DefTableName', 'EngFieldName'] as TinySqlFeature[]) {
 
 /** Below the values recorded in the model card, so a regression fails but float noise does not. */
 const SPEARMAN_FLOOR = 0.9;
+
+/**
+ * What the editor colours by default on the shipped model must never contradict exact patching: at every changed
+ * token of four TinySQL features, the token score has exact patching's sign and is within 0.1 of it (it is the
+ * exact patch itself, computed by another graph: here to float32 precision). The AtP estimate at the same place is
+ * reported beside it, with AtP against exact for the whole position map (recorded in the model card).
+ */
+test('token colours on the shipped model agree with exact patching at the changed tokens of four TinySQL features', async () => {
+  const model = loadModel(modelDir);
+  for (const feature of ['DefTableName', 'EngFieldName', 'DefFieldName', 'EngTableName'] as TinySqlFeature[]) {
+    const { examples } = generateTinySql(model.tokenizer, { feature, commandSet: 1, count: 16, seed: 11 });
+    const dataset = { file: `${feature}.jsonl`, examples };
+    const result = await runAttributionPatching(model, dataset, { device: 'cpu', batchSize: 64, method: 'auto' });
+    assert.equal(result.run!.method, 'atp', 'the full sweep is over budget on this model');
+    assert.equal(result.methods!.tokenScores, 'exact');
+    const exact = await runActivationPatching(model, dataset, { device: 'cpu', batchSize: 256, components: 'resid-pre' });
+    let changed = 0;
+    let atpWrongSign = 0;
+    let worst = 0;
+    result.examples.forEach((example, i) => {
+      example.cleanIds.forEach((id, pos) => {
+        if (id === example.corruptedIds[pos]) return;
+        changed++;
+        const score = example.tokenScores!.values[pos];
+        const truth = exact.examples[i].residPre[0][pos];
+        assert.ok(example.tokenScores!.exact[pos]);
+        assert.equal(Math.sign(score), Math.sign(truth), `${feature} line ${example.line} pos ${pos}: ${score} vs exact ${truth}`);
+        assert.ok(Math.abs(score - truth) <= 0.1, `${feature} line ${example.line} pos ${pos}: ${score} vs exact ${truth}`);
+        worst = Math.max(worst, Math.abs(score - truth));
+        if (Math.sign(example.attributions.residPre[0][pos]) !== Math.sign(truth)) atpWrongSign++;
+      });
+    });
+    assert.ok(changed >= 16, `${feature}: ${changed} changed tokens`);
+    const positions = (await validatePositions(model, dataset, result, { device: 'cpu', batchSize: 256 }))!;
+    const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+    const changedPos = result.examples[0].cleanIds.findIndex((id, pos) => id !== result.examples[0].corruptedIds[pos]);
+    console.log(
+      `${feature}: ${changed} changed tokens; token score vs exact max |Δ| ${worst.toExponential(1)}; ` +
+        `AtP resid_pre L0 has the wrong sign at ${atpWrongSign}/${changed}; summed at pos ${changedPos}: token score ${sum(result.examples.map((e) => e.tokenScores!.values[changedPos])).toFixed(3)}, ` +
+        `AtP ${positions.atp[0][changedPos].toFixed(3)}, exact ${positions.exact[0][changedPos].toFixed(3)}; position map AtP vs exact: Spearman ${positions.spearman.toFixed(3)}, Pearson ${positions.pearson.toFixed(3)}`,
+    );
+  }
+});
