@@ -25,6 +25,9 @@ import { effectiveModel, readSettings, SECTION } from './services/settings';
 import { SidebarProvider } from './views/sidebar';
 import { StatusBar } from './views/statusBar';
 import { ColourLegend } from './views/colourLegend';
+import { openWalkthroughOnFirstRun } from './views/firstRun';
+import { ExampleLensProvider } from './editor/exampleLens';
+import { registerNewDataset } from './commands/newDataset';
 
 const DATASET_SELECTOR: vscode.DocumentSelector = [
   { scheme: 'file', pattern: '**/*.jsonl' },
@@ -58,8 +61,10 @@ export function activate(context: vscode.ExtensionContext): void {
     registerDeleteRun(services),
     registerOpenExampleDataset(services),
     registerGenerateDatasets(services),
+    registerNewDataset(services),
     panel.registerSerializer(),
     vscode.languages.registerHoverProvider(DATASET_SELECTOR, new TokenHoverProvider(state)),
+    vscode.languages.registerCodeLensProvider(DATASET_SELECTOR, new ExampleLensProvider(state)),
     vscode.window.registerTreeDataProvider('attributionPatching.sidebar', sidebar),
   );
 
@@ -113,6 +118,7 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(liveDiagnostics.start());
   refreshViews();
   void sidebar.refresh();
+  openWalkthroughOnFirstRun(context);
   log.info('activated');
 }
 

@@ -15,6 +15,8 @@ export interface HeatmapSpec {
   theme: ThemeKind;
   /** Selected cell or whole row (column undefined), outlined. */
   selected?: { layer: number; column?: number };
+  /** The first column's index in the full map (data-head/data-pos and callbacks use full-map indices); default 0. */
+  firstColumn?: number;
   /** Cells checked against exact activation patching: exact value by `${layer}:${column}`; outlined, both numbers in the tooltip. */
   checked?: ReadonlyMap<string, number>;
   onSelectCell(layer: number, column: number): void;
@@ -89,7 +91,8 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
 
   const cells = spec.values.flatMap((row, layer) => row.map((value, column) => ({ layer, column, value })));
   const grid = svg.append('g').attr('class', 'cells').attr('role', 'grid').attr('aria-label', spec.title);
-  const exactOf = (cell: { layer: number; column: number }) => spec.checked?.get(`${cell.layer}:${cell.column}`);
+  const offset = spec.firstColumn ?? 0;
+  const exactOf = (cell: { layer: number; column: number }) => spec.checked?.get(`${cell.layer}:${cell.column + offset}`);
   const describe = (cell: { layer: number; column: number; value: number }) => {
     const exact = exactOf(cell);
     return `L${cell.layer} · ${spec.columnTitles[cell.column]}: ${formatValue(cell.value)}${exact === undefined ? '' : ` · checked: exact ${formatValue(exact)}`}`;
@@ -103,7 +106,7 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
   };
   const hideTooltip = () => (spec.tooltip.hidden = true);
   const isSelected = (cell: { layer: number; column: number }) =>
-    spec.selected?.layer === cell.layer && (spec.selected.column === undefined || spec.selected.column === cell.column);
+    spec.selected?.layer === cell.layer && (spec.selected.column === undefined || spec.selected.column === cell.column + offset);
 
   grid
     .selectAll('rect')
@@ -111,7 +114,7 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
     .join('rect')
     .attr('class', (cell) => `cell${isSelected(cell) ? ' selected' : ''}${exactOf(cell) === undefined ? '' : ' checked'}`)
     .attr('data-layer', (cell) => cell.layer)
-    .attr(`data-${spec.column}`, (cell) => cell.column)
+    .attr(`data-${spec.column}`, (cell) => cell.column + offset)
     .attr('data-value', (cell) => String(cell.value))
     .attr('data-exact', (cell) => (exactOf(cell) === undefined ? null : String(exactOf(cell))))
     .attr('x', (cell) => x(cell.column)!)
@@ -127,7 +130,7 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
       showTooltip(cell, this as Element);
     })
     .on('mouseleave blur', hideTooltip)
-    .on('click', (_, cell) => spec.onSelectCell(cell.layer, cell.column))
+    .on('click', (_, cell) => spec.onSelectCell(cell.layer, cell.column + offset))
     .on('keydown', function (event: KeyboardEvent, cell) {
       const move: Record<string, [number, number]> = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] };
       let target: [number, number] | undefined;
@@ -136,13 +139,13 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
       else if (event.key === 'End') target = [cell.layer, columns - 1];
       else if (event.key === 'Enter' || event.key === ' ') {
         event.preventDefault();
-        spec.onSelectCell(cell.layer, cell.column);
+        spec.onSelectCell(cell.layer, cell.column + offset);
         return;
       }
       if (!target) return;
       event.preventDefault();
       const [layer, column] = [Math.max(0, Math.min(layers - 1, target[0])), Math.max(0, Math.min(columns - 1, target[1]))];
-      const next = grid.select<SVGRectElement>(`rect[data-layer="${layer}"][data-${spec.column}="${column}"]`).node();
+      const next = grid.select<SVGRectElement>(`rect[data-layer="${layer}"][data-${spec.column}="${column + offset}"]`).node();
       if (!next) return;
       (this as SVGRectElement).setAttribute('tabindex', '-1');
       next.setAttribute('tabindex', '0');

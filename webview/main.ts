@@ -9,13 +9,15 @@ import type { Result } from '../src/engine/result';
 import { METHOD_NAMES, methodsOf } from '../src/shared/resultMethods';
 import { formatValue, type ThemeKind } from '../src/panel/colorScale';
 import { parsePanelState, selectionLabel, type ExampleScope, type HostMessage, type PanelState, type ValueSelection } from '../src/panel/protocol';
-import { headMatrix, positionMatrix, positionMatrixLabel } from '../src/panel/resultViews';
+import { exampleLabel, headMatrix, positionMatrix, positionMatrixLabel } from '../src/panel/resultViews';
 import { exportPng, exportSvg } from './exportView';
 import { drawChecks } from './checksView';
 import { drawHeatmap } from './heatmap';
 import { vscode } from './vscodeApi';
 
 interface View {
+  /** Show the position map's leading all-zero positions too (collapsed by default). */
+  allPositions?: boolean;
   result?: Result;
   resultFile?: string;
   stale: boolean;
@@ -103,7 +105,7 @@ function exampleOptions(result: Result): HTMLElement {
     picker.append(option);
   };
   add('all', `All ${result.examples.length} examples (sum)`);
-  result.examples.forEach((example, index) => add(String(index), `Line ${example.line}: ${example.clean.slice(-48)}`));
+  result.examples.forEach((example, index) => add(String(index), exampleLabel(example)));
   picker.addEventListener('change', () => {
     const value = (picker as unknown as { value: string }).value;
     setScope(value === 'all' ? { kind: 'all' } : { kind: 'example', index: Number(value) });
@@ -130,7 +132,9 @@ function render(): void {
     element(
       'p',
       { className: 'baselines', id: 'baselines' },
-      `Logit difference (correct − incorrect) — clean: ${formatValue(cleanLd)} · corrupted: ${formatValue(corruptedLd)} · ${result.examples.length} examples · ${result.model.layers} layers × ${result.model.heads} heads`,
+      `${view.scope.kind === 'example' ? `Example ${exampleLabel(scopeExamples[0])} — l` : 'L'}ogit difference (correct − incorrect) — clean: ${formatValue(cleanLd)} · corrupted: ${formatValue(corruptedLd)}` +
+        `${view.scope.kind === 'all' ? ` (means over ${result.examples.length} examples)` : ''} · ${result.model.layers} layers × ${result.model.heads} heads. ` +
+        `Cells: change of the normalised metric (1 = clean run, 0 = corrupted run)${view.scope.kind === 'all' ? ', summed over examples' : ', this example\'s share'}.`,
     ),
   );
   const methods = methodsOf(result);
@@ -188,11 +192,27 @@ function render(): void {
   } else {
     const { labels, titles } = positionLabels(result, view.scope);
     const kind = selection.kind === 'attnOut' || selection.kind === 'mlpOut' ? selection.kind : 'residPre';
+    // Before the first differing token every value is exactly 0 (a causal model computes the same there in both
+    // runs): long prompts would show a strip of empty cells, so those positions are folded away unless asked for.
+    const first = firstNonZeroColumn(matrix);
+    const fold = !view.allPositions && first >= 2 ? first : 0;
+    const foldNote =
+      first >= 2 &&
+        element(
+          'p',
+          { className: 'hint', id: 'folded-positions' },
+          fold > 0 ? `Positions 0–${fold - 1} are hidden: every value there is exactly 0 (they come before the first token the prompts differ in). ` : '',
+          button(fold > 0 ? `Show all ${matrix[0].length} positions` : 'Hide the zero positions', 'toggle-positions', () => {
+            view.allPositions = !view.allPositions;
+            render();
+          }),
+        );
     drawHeatmap(positions, {
       column: 'pos',
-      values: matrix,
-      columnLabels: labels,
-      columnTitles: titles,
+      values: matrix.map((row) => row.slice(fold)),
+      firstColumn: fold,
+      columnLabels: labels.slice(fold),
+      columnTitles: titles.slice(fold),
       title: `Layer × position (${positionMatrixLabel(selection)})${view.scope.kind === 'all' ? ', summed over examples' : ''}${methodTag(methods.positions)}`,
       checked: kind === 'residPre' ? checkedCells(result, view.scope, 'positions') : undefined,
       theme: currentTheme,
@@ -201,7 +221,18 @@ function render(): void {
       onSelectRow: (layer) => select({ kind, layer }),
       tooltip,
     });
+    if (foldNote) positions.prepend(foldNote);
   }
+}
+
+/** The first column holding a non-zero value in any row (the row length when all are 0). */
+function firstNonZeroColumn(matrix: number[][]): number {
+  let first = matrix[0]?.length ?? 0;
+  for (const row of matrix) {
+    const found = row.findIndex((value) => value !== 0);
+    if (found >= 0) first = Math.min(first, found);
+  }
+  return first;
 }
 
 function suggestedName(extension: string): string {

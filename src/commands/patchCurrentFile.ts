@@ -7,6 +7,7 @@ import { isCurrentFor, isDatasetDocument } from '../services/resultState';
 import type { Services } from '../services/services';
 import { effectiveModel, readSettings } from '../services/settings';
 import { HF_TOKEN_SECRET } from '../views/sidebar';
+import { adviseFailure } from './runFailure';
 
 export const PATCH_CURRENT_FILE = 'attributionPatching.patchCurrentFile';
 
@@ -36,7 +37,8 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
     const resultFile = store.resultFileFor(datasetFile, settings.resultLocation);
     const pendingFile = await store.pendingFileFor(resultFile);
     const hfToken = await context.secrets.get(HF_TOKEN_SECRET);
-    diagnostics.clear(document.uri);
+    // The last run's problems go; the live ones (from typing) stay.
+    diagnostics.clearSource(document, 'run');
     const check = typeof options?.check === 'number' && Number.isInteger(options.check) && options.check >= 0 ? options.check : settings.checkTopK;
     log.info(`run: ${datasetFile} with ${model} on ${settings.device}, batch size ${settings.batchSize}, method ${settings.method}${check ? `, checking ${2 * check} components` : ''}`);
 
@@ -67,11 +69,14 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
         vscode.window.setStatusBarMessage('Attribution patching cancelled; nothing was written.', 5000);
         return;
       case 'failed': {
-        diagnostics.set(document, outcome.diagnostics);
+        diagnostics.set(document, outcome.diagnostics, 'run');
         if (outcome.reason === 'input') {
           log.warn(outcome.message);
-          const where = outcome.diagnostics.length > 0 ? ' (see Problems)' : '';
-          void vscode.window.showErrorMessage(`Attribution Patching: ${outcome.diagnostics[0]?.message ?? outcome.message}${where}`);
+          const advice = adviseFailure(outcome.message, outcome.diagnostics, datasetFile);
+          void vscode.window.showErrorMessage(`Attribution Patching: ${advice.message}`, ...advice.actions.map((a) => a.title)).then((choice) => {
+            const action = advice.actions.find((a) => a.title === choice);
+            if (action) void vscode.commands.executeCommand(action.command, ...(action.args ?? []));
+          });
         } else {
           log.error(outcome.message);
           const choice = await vscode.window.showErrorMessage(`Attribution Patching failed: ${outcome.message.split('\n')[0]}`, 'Show Log');
@@ -82,7 +87,7 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
       case 'done': {
         await store.commit(outcome.pendingFile, resultFile);
         const result = await store.read(resultFile);
-        diagnostics.set(document, outcome.diagnostics);
+        diagnostics.set(document, outcome.diagnostics, 'run');
         for (const warning of outcome.warnings) log.warn(warning);
         state.set({ datasetUri: document.uri, resultFile, result, stale: !isCurrentFor(result, document.getText()) });
         if (settings.model) await recentModels.add(model);

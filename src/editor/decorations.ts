@@ -16,6 +16,12 @@ export class TokenDecorations implements vscode.Disposable {
     outlineColor: new vscode.ThemeColor('editorWarning.foreground'),
   });
 
+  /** The example chosen in the heatmap panel: its whole line, highlighted. */
+  private readonly exampleType = vscode.window.createTextEditorDecorationType({
+    isWholeLine: true,
+    backgroundColor: new vscode.ThemeColor('editor.rangeHighlightBackground'),
+  });
+
   constructor(private readonly state: ResultState) {
     for (const bin of allBins()) {
       this.binTypes.set(
@@ -60,14 +66,20 @@ export class TokenDecorations implements vscode.Disposable {
     });
     for (const [bin, type] of this.binTypes) editor.setDecorations(type, byBin.get(bin) ?? []);
     editor.setDecorations(this.corruptedType, corrupted);
+    const scope = this.state.scope;
+    const focused = this.state.focused?.toString() === editor.document.uri.toString();
+    const line = focused && scope.kind === 'example' ? result.examples[scope.index]?.line : undefined;
+    editor.setDecorations(this.exampleType, line !== undefined && line <= editor.document.lineCount ? [new vscode.Range(line - 1, 0, line - 1, 0)] : []);
   }
 
   clear(editor: vscode.TextEditor): void {
     for (const type of this.binTypes.values()) editor.setDecorations(type, []);
     editor.setDecorations(this.corruptedType, []);
+    editor.setDecorations(this.exampleType, []);
   }
 
   dispose(): void {
+    this.exampleType.dispose();
     for (const type of this.binTypes.values()) type.dispose();
     this.corruptedType.dispose();
   }

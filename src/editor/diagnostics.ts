@@ -19,14 +19,38 @@ export function toDiagnostic(document: vscode.TextDocument, problem: FileDiagnos
   return diagnostic;
 }
 
+/**
+ * Two sources write a dataset's problems: the checks while typing ('live') and the last run ('run'). Each replaces
+ * only its own, and the editor shows both (the same problem once), so a failed run never wipes the live diagnostics
+ * that explain it.
+ */
+export type DiagnosticSource = 'live' | 'run';
+
+const sameProblem = (a: FileDiagnostic, b: FileDiagnostic) =>
+  a.line === b.line && a.startColumn === b.startColumn && a.endColumn === b.endColumn && a.message === b.message && a.severity === b.severity;
+
+export function mergeProblems(live: readonly FileDiagnostic[], run: readonly FileDiagnostic[]): FileDiagnostic[] {
+  return [...live, ...run.filter((problem) => !live.some((other) => sameProblem(problem, other)))];
+}
+
 export class DatasetDiagnostics implements vscode.Disposable {
   private readonly collection = vscode.languages.createDiagnosticCollection('attributionPatching');
+  private readonly problems = new Map<string, Record<DiagnosticSource, readonly FileDiagnostic[]>>();
 
-  set(document: vscode.TextDocument, problems: readonly FileDiagnostic[]): void {
-    this.collection.set(document.uri, problems.map((problem) => toDiagnostic(document, problem)));
+  set(document: vscode.TextDocument, problems: readonly FileDiagnostic[], source: DiagnosticSource = 'live'): void {
+    const key = document.uri.toString();
+    const current = { live: [], run: [], ...this.problems.get(key), [source]: problems };
+    this.problems.set(key, current);
+    this.collection.set(document.uri, mergeProblems(current.live, current.run).map((problem) => toDiagnostic(document, problem)));
+  }
+
+  /** Forgets one source's problems (e.g. the last run's, when a new run starts); the other source's stay. */
+  clearSource(document: vscode.TextDocument, source: DiagnosticSource): void {
+    this.set(document, [], source);
   }
 
   clear(uri: vscode.Uri): void {
+    this.problems.delete(uri.toString());
     this.collection.delete(uri);
   }
 

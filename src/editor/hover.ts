@@ -43,9 +43,12 @@ export function hoverMarkdown(result: Result, exampleIndex: number, pos: number,
   );
   const arrays = methodsOf(result).attributions;
   md.appendMarkdown(`per layer at this position (${arrays === 'exact' ? 'exact: each patched alone' : 'AtP estimates: each a linear estimate of patching that component alone'}):\n\n`);
-  md.appendMarkdown('| layer | resid_pre | attn_out | mlp_out | Σ heads |\n|---:|---:|---:|---:|---:|\n');
+  // attn_out is the sum of the heads' hook_z values (the output projection is linear), so the table names the head
+  // that carries most of it instead of repeating that sum.
+  md.appendMarkdown('| layer | resid_pre | attn_out | mlp_out | top head |\n|---:|---:|---:|---:|---:|\n');
   for (const row of layerBreakdown(example, pos)) {
-    md.appendMarkdown(`| L${row.layer} | ${formatValue(row.residPre)} | ${formatValue(row.attnOut)} | ${formatValue(row.mlpOut)} | ${formatValue(row.heads)} |\n`);
+    const top = row.topHead.value === 0 ? '0' : `H${row.topHead.head} ${formatValue(row.topHead.value)}`;
+    md.appendMarkdown(`| L${row.layer} | ${formatValue(row.residPre)} | ${formatValue(row.attnOut)} | ${formatValue(row.mlpOut)} | ${top} |\n`);
   }
   const heads = topHeadsAt(example, pos, TOP_HEADS).map((h) => `L${h.layer}H${h.head} ${formatValue(h.value)}`);
   md.appendMarkdown(`\ntop heads here: ${heads.join(' · ')}\n\n`);

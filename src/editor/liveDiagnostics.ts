@@ -6,6 +6,7 @@
 // file on every pause in typing would stall the host. A hub model that is not downloaded yet gets no tokenizer
 // diagnostics (the worker looks only in the local cache); the parse diagnostics still show.
 import * as vscode from 'vscode';
+import { isAbsolute } from 'node:path';
 import { parseJsonl } from '../engine/dataset/jsonl';
 import { parsePromptFormat } from '../engine/dataset/promptFormat';
 import type { FileDiagnostic } from '../engine/workerProtocol';
@@ -94,7 +95,11 @@ export class LiveDatasetDiagnostics implements vscode.Disposable {
     }
     if (outcome.skipped !== undefined) {
       // Said once per model in the log, never as a notification: the model is simply not here yet.
-      if (!this.skippedModels.has(model)) this.log.info(`no tokenizer diagnostics with ${model} until it is downloaded (${outcome.skipped.split('\n')[0]})`);
+      if (!this.skippedModels.has(model)) {
+        const reason = outcome.skipped.split('\n')[0];
+        const local = isAbsolute(model) || model.startsWith('.');
+        this.log.info(local ? `no tokenizer diagnostics: cannot read the tokenizer of ${model} (${reason})` : `no tokenizer diagnostics with ${model} until it is downloaded (${reason})`);
+      }
       this.skippedModels.add(model);
       return;
     }

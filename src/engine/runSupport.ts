@@ -189,7 +189,9 @@ export function normalisation(dataset: Dataset, cleanLogitDiff: number, corrupte
   const gap = cleanLogitDiff - corruptedLogitDiff;
   if (!Number.isFinite(gap) || gap === 0) {
     throw new InputError(
-      `${dataset.file}: the clean and corrupted logit differences are equal (${cleanLogitDiff}); the normalised metric (LD − LD_corrupted) / (LD_clean − LD_corrupted) is undefined`,
+      `${dataset.file}: the clean and corrupted prompts give the same logit difference (${cleanLogitDiff}), so there is no effect to attribute ` +
+        `(the normalised metric divides by their difference). Check that the corrupted prompts change which answer the model prefers, ` +
+        `and that the correct and incorrect answers start with different tokens.`,
     );
   }
   return 1 / (n * gap);

@@ -17,6 +17,7 @@ export class HeatmapPanelHost implements vscode.Disposable {
   /** What the webview shows now, so that a result is re-sent only when it changed. */
   private shownResult: unknown;
   private shownStale: boolean | undefined;
+  private shownScope: string | undefined;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -95,14 +96,21 @@ export class HeatmapPanelHost implements vscode.Disposable {
       return this.post({ type: 'noResult', message: 'No result yet: run "Attribution Patch Current File" on a dataset (.jsonl).' });
     }
     this.panel.title = `Attribution: ${basename(entry.datasetUri.fsPath)}`;
+    const scope = JSON.stringify(this.state.scope);
     if (entry.result !== this.shownResult) {
       this.shownResult = entry.result;
       this.shownStale = entry.stale;
+      this.shownScope = scope;
       return this.post({ type: 'showResult', result: entry.result, resultFile: entry.resultFile, stale: entry.stale, selection: this.state.selection, scope: this.state.scope });
     }
     if (entry.stale !== this.shownStale) {
       this.shownStale = entry.stale;
       this.post({ type: 'setStale', stale: entry.stale });
+    }
+    // The example shown can change from the editor (a CodeLens) as well as from the panel.
+    if (scope !== this.shownScope) {
+      this.shownScope = scope;
+      this.post({ type: 'setScope', scope: this.state.scope });
     }
   }
 
@@ -121,6 +129,7 @@ export class HeatmapPanelHost implements vscode.Disposable {
       case 'select':
         return this.state.setSelection(message.selection);
       case 'selectScope':
+        this.shownScope = JSON.stringify(message.scope);
         this.state.setScope(message.scope);
         return this.revealExample();
       case 'exportImage':

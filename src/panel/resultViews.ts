@@ -2,6 +2,7 @@
 // token position under a ValueSelection, per-layer breakdowns, top heads, and the heatmap matrices. Nothing here
 // recomputes attributions; it only selects and sums what the engine wrote. No DOM and no 'vscode' import.
 import type { ExampleResult, Result } from '../engine/result';
+import { formatValue } from './colorScale';
 import { METHOD_NAMES, type Method, methodsOf } from '../shared/resultMethods';
 import type { ExampleScope, ValueSelection } from './protocol';
 
@@ -73,8 +74,10 @@ export interface LayerBreakdown {
   residPre: number;
   attnOut: number;
   mlpOut: number;
-  /** Σ over heads of hook_z at this position. */
+  /** Σ over heads of hook_z at this position (equal to attn_out: the output projection is linear). */
   heads: number;
+  /** The head with the largest |hook_z| value here. */
+  topHead: { head: number; value: number };
 }
 
 export function layerBreakdown(example: ExampleResult, pos: number): LayerBreakdown[] {
@@ -85,6 +88,7 @@ export function layerBreakdown(example: ExampleResult, pos: number): LayerBreakd
     attnOut: a.attnOut[layer][pos],
     mlpOut: a.mlpOut[layer][pos],
     heads: a.z[layer][pos].reduce((sum, value) => sum + value, 0),
+    topHead: a.z[layer][pos].reduce((best, value, head) => (Math.abs(value) > Math.abs(best.value) ? { head, value } : best), { head: 0, value: a.z[layer][pos][0] ?? 0 }),
   }));
 }
 
@@ -134,4 +138,32 @@ export function positionMatrixLabel(selection: ValueSelection): string {
 /** Tokens differing between the clean and corrupted prompts: the corrupted span, marked apart from the colours. */
 export function corruptedPositions(example: ExampleResult): number[] {
   return example.cleanIds.flatMap((id, pos) => (id !== example.corruptedIds[pos] ? [pos] : []));
+}
+
+/** The CodeLens text above one example: its LDs, the effect of its changed tokens, the top head at its answer position. */
+export function exampleLensText(result: Result, example: ExampleResult): string {
+  const parts = [`LD clean ${formatValue(example.cleanLogitDiff)} · corrupted ${formatValue(example.corruptedLogitDiff)}`];
+  for (const pos of corruptedPositions(example).slice(0, 3)) {
+    const value = example.tokenScores ? example.tokenScores.values[pos] : undefined;
+    if (value === undefined) continue;
+    const exact = methodAt(result, example, pos, { kind: 'token' }).exact;
+    const change = `${JSON.stringify(example.tokens[pos].text)}→${JSON.stringify(example.corruptedTokens[pos]?.text ?? '')}`;
+    parts.push(`${change} ${formatValue(value)} ${exactnessLabel(exact)}`);
+  }
+  const last = example.attributions.z.map((layer) => layer[layer.length - 1] ?? []);
+  let top: { layer: number; head: number; value: number } | undefined;
+  last.forEach((heads, layer) => heads.forEach((value, head) => {
+    if (!top || Math.abs(value) > Math.abs(top.value)) top = { layer, head, value };
+  }));
+  if (top) parts.push(`top head at the answer L${top.layer}H${top.head} ${formatValue(top.value)} ${methodsOf(result).heads === 'exact' ? 'exact' : 'AtP'}`);
+  return parts.join(' · ');
+}
+
+
+/** An example as the researcher knows it: its line and what the corruption changes, e.g. line 3: " price" → " code". */
+export function exampleLabel(example: ExampleResult): string {
+  const positions = corruptedPositions(example);
+  if (positions.length === 0) return `line ${example.line}: the prompts are the same`;
+  const join = (tokens: ExampleResult['tokens']) => positions.map((pos) => tokens[pos]?.text ?? '').join('…');
+  return `line ${example.line}: ${JSON.stringify(join(example.tokens))} → ${JSON.stringify(join(example.corruptedTokens))}`;
 }

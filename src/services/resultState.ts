@@ -54,8 +54,14 @@ export class ResultState implements vscode.Disposable {
 
   set(entry: ShownResult, focus = true): void {
     this.shown.set(entry.datasetUri.toString(), entry);
-    if (focus) this.focused = entry.datasetUri;
+    if (focus) this.focusOn(entry.datasetUri);
     this.changed.fire();
+  }
+
+  /** Focuses a dataset's result; another dataset's examples are not this one's, so the panel starts from their sum. */
+  focusOn(uri: vscode.Uri): void {
+    if (this.focused?.toString() !== uri.toString()) this.scope = { kind: 'all' };
+    this.focused = uri;
   }
 
   forgetResultFile(resultFile: string): void {

@@ -16,7 +16,17 @@ type Node =
   | { kind: 'device' }
   | { kind: 'token' }
   | { kind: 'runs' }
-  | { kind: 'run'; run: RunRecord };
+  | { kind: 'run'; run: RunRecord }
+  /** Next steps under an empty Runs list. */
+  | { kind: 'start'; label: string; icon: string; command: string; tooltip: string };
+
+/** What an empty Runs list offers: the tree always has rows, so the view's welcome text would never show. */
+const FIRST_STEPS: Array<Extract<Node, { kind: 'start' }>> = [
+  { kind: 'start', label: 'Open Example Dataset', icon: 'book', command: 'attributionPatching.openExampleDataset', tooltip: 'TinySQL prompt pairs for the built-in demo model' },
+  { kind: 'start', label: 'Generate TinySQL Dataset…', icon: 'sparkle', command: 'attributionPatching.generateTinySqlDataset', tooltip: 'Prompt pairs for one TinySQL feature, for the model chosen above' },
+  { kind: 'start', label: 'Generate IOI Dataset…', icon: 'sparkle', command: 'attributionPatching.generateIoiDataset', tooltip: 'Indirect-object-identification prompt pairs (GPT-2 and the like)' },
+  { kind: 'start', label: 'Write Your Own Prompt Pairs…', icon: 'new-file', command: 'attributionPatching.newDataset', tooltip: 'A commented .atp file to edit' },
+];
 
 /** The tree item of a run, also the argument of the run commands (open heatmap, reveal dataset, delete). */
 export interface RunItem extends vscode.TreeItem {
@@ -42,7 +52,10 @@ export class SidebarProvider implements vscode.TreeDataProvider<Node>, vscode.Di
   getChildren(node?: Node): Node[] {
     if (!node) return [{ kind: 'model' }, { kind: 'device' }, { kind: 'token' }, { kind: 'runs' }];
     if (node.kind === 'model') return this.recent.list().filter((model) => model !== readSettings().model).map((model) => ({ kind: 'recentModel', model }));
-    if (node.kind === 'runs') return this.store.runs().map((run) => ({ kind: 'run', run }));
+    if (node.kind === 'runs') {
+      const runs = this.store.runs();
+      return runs.length > 0 ? runs.map((run) => ({ kind: 'run', run })) : FIRST_STEPS;
+    }
     return [];
   }
 
@@ -87,6 +100,13 @@ export class SidebarProvider implements vscode.TreeDataProvider<Node>, vscode.Di
         const item = new vscode.TreeItem('Runs', vscode.TreeItemCollapsibleState.Expanded);
         item.description = count === 0 ? 'none yet' : String(count);
         item.iconPath = new vscode.ThemeIcon('graph');
+        return item;
+      }
+      case 'start': {
+        const item = new vscode.TreeItem(node.label);
+        item.iconPath = new vscode.ThemeIcon(node.icon);
+        item.tooltip = node.tooltip;
+        item.command = { command: node.command, title: node.label };
         return item;
       }
       case 'run': {

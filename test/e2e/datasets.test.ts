@@ -95,7 +95,7 @@ before(async () => {
   assert.deepEqual(parsePromptFormat(PROMPTS, 'prompts.atp').diagnostics, [], 'the starting file is clean');
 
   // No model setting: the built-in tinysql-demo model's tokenizer checks the prompts.
-  ({ server, browser, page } = await openWorkbench({ workspace, userDataDir, extensionsDir, out: OUT, settings: { 'editor.wordWrap': 'off' } }));
+  ({ server, browser, page } = await openWorkbench({ workspace, userDataDir, extensionsDir, out: OUT, settings: { 'editor.wordWrap': 'off', '[atp]': { 'editor.wordWrap': 'off' } } }));
 });
 
 after(() => closeWorkbench(server, browser, root, OUT));
@@ -174,6 +174,52 @@ test('a token-count mismatch typed into a line is an error at its span, from the
   await shot('03-token-count-mismatch');
   await page.keyboard.press('Control+Z');
   await page.keyboard.press('Control+S');
+});
+
+test('a failed run keeps the live diagnostics and quotes the blocking error; a bad model offers Select Model', { skip, timeout: 120_000 }, async () => {
+  // prompts.atp is still the active editor (the previous test ends there).
+  await page.locator('.tab.active[aria-label*="prompts.atp"]').waitFor({ timeout: 10_000 });
+  const line = '\\### Instruction: show me the price from the people table ### Context: CREATE TABLE {people|big orders} ( price INT ) ### Response: SELECT price FROM => " people" | " orders"';
+  await focusEditor();
+  await page.keyboard.press('Control+End');
+  await page.keyboard.insertText(line);
+  await page.keyboard.press('Control+S');
+  await page.locator('.editor-instance .squiggly-error').first().waitFor({ timeout: 20_000 });
+  await runCommand(page, 'Attribution Patch Current File');
+  const toast = page.locator('.notification-toast', { hasText: 'Attribution Patching:' }).first();
+  await toast.waitFor({ timeout: 30_000 });
+  const message = (await toast.textContent()) ?? '';
+  // The first error of the file, by its name and line (never a warning, never the full path).
+  const expected = diagnoseWithTokenizer(parseDatasetText(readFileSync(join(workspace, 'prompts.atp'), 'utf8'), 'prompts.atp').dataset, demoTokenizer())
+    .concat(parseDatasetText(readFileSync(join(workspace, 'prompts.atp'), 'utf8'), 'prompts.atp').diagnostics)
+    .filter((d) => d.severity === 'error')
+    .sort((x, y) => x.line - y.line);
+  assert.ok(expected.length > 0);
+  assert.match(message, /prompts\.atp:\d+: /);
+  assert.ok(expected.some((d) => message.includes(`prompts.atp:${d.line}: ${d.message}`)), `the toast quotes an error of the file: ${message}`);
+  assert.ok(!message.includes(workspace), 'not the full path');
+  await page.waitForTimeout(1500);
+  assert.ok((await page.locator('.editor-instance .squiggly-error').count()) > 0, 'the live diagnostic is still there after the failed run');
+  await shot('05-failed-run-keeps-diagnostics');
+  await runCommand(page, 'Notifications: Clear All Notifications').catch(() => undefined);
+  await focusEditor();
+  await page.keyboard.press('Control+Z');
+  await page.keyboard.press('Control+S');
+
+  // A model folder that does not exist: the editor's words, and a way out.
+  mkdirSync(join(workspace, '.vscode'), { recursive: true });
+  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'attributionPatching.model': join(root, 'no-such-model') }));
+  await page.waitForTimeout(1500);
+  await runCommand(page, 'Attribution Patch Current File');
+  const bad = page.locator('.notification-toast', { hasText: 'attributionPatching.model' }).first();
+  await bad.waitFor({ timeout: 30_000 });
+  assert.match((await bad.textContent()) ?? '', /the model \(setting attributionPatching\.model\): folder .*no-such-model does not exist/);
+  await shot('06-bad-model-actions');
+  await bad.locator('.monaco-button', { hasText: 'Select Model' }).first().click();
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Built-in demo model' }).first().click();
+  const deadline = Date.now() + 15_000;
+  while (readFileSync(join(workspace, '.vscode', 'settings.json'), 'utf8').includes('no-such-model') && Date.now() < deadline) await page.waitForTimeout(200);
+  assert.ok(!readFileSync(join(workspace, '.vscode', 'settings.json'), 'utf8').includes('no-such-model'), 'Select Model replaced the bad setting');
 });
 
 test('"Generate TinySQL Dataset…" writes a new .atp file and opens it; its content parses with N examples', { skip, timeout: 120_000 }, async () => {

@@ -170,8 +170,17 @@ test('the heatmap panel shows cells carrying the Result values; clicking a head 
   const heads = await frame.$$eval('rect[data-head]', (cells) => cells.map((c) => ({ layer: Number(c.getAttribute('data-layer')), head: Number(c.getAttribute('data-head')), value: Number(c.getAttribute('data-value')) })));
   assert.equal(heads.length, result.model.layers * result.model.heads);
   for (const cell of heads) assert.equal(cell.value, result.heads[cell.layer][cell.head]);
-  const positions = await frame.$$eval('rect[data-pos]', (cells) => cells.map((c) => ({ layer: Number(c.getAttribute('data-layer')), pos: Number(c.getAttribute('data-pos')), value: Number(c.getAttribute('data-value')) })));
+  const positionCells = () =>
+    frame.$$eval('rect[data-pos]', (cells) => cells.map((c) => ({ layer: Number(c.getAttribute('data-layer')), pos: Number(c.getAttribute('data-pos')), value: Number(c.getAttribute('data-value')) })));
   assert.ok(result.positions, 'the IOI prompts have one length');
+  // Positions before the first differing token (9) are exactly 0 and folded away, with a note; a button shows them.
+  const folded = await positionCells();
+  assert.equal(Math.min(...folded.map((c) => c.pos)), 9);
+  assert.equal(folded.length, result.model.layers * (result.positions![0].length - 9));
+  assert.match((await frame.locator('#folded-positions').textContent()) ?? '', /Positions 0–8 are hidden: every value there is exactly 0/);
+  await frame.click('#toggle-positions');
+  await frame.locator('#toggle-positions', { hasText: 'Hide the zero positions' }).waitFor({ timeout: 10_000 });
+  const positions = await positionCells();
   assert.equal(positions.length, result.model.layers * result.positions![0].length);
   for (const cell of positions) assert.equal(cell.value, result.positions![cell.layer][cell.pos]);
   const tokenLabels = await frame.$$eval('svg[data-kind="pos"] .column-labels text', (labels) => labels.map((l) => l.firstChild?.textContent ?? ''));

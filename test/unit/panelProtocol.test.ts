@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { isValueSelection, parsePanelState, parseWebviewMessage, selectionLabel } from '../../src/panel/protocol';
 import {
   corruptedPositions,
+  exampleLensText,
   headMatrix,
   layerBreakdown,
   methodAt,
@@ -17,6 +18,7 @@ import {
 } from '../../src/panel/resultViews';
 import { RESULT_SCHEMA, summarizeHeads, summarizePositions, type ExampleResult, type Result } from '../../src/engine/result';
 import { seededRandom } from '../support/random';
+import { formatValue } from '../../src/panel/colorScale';
 
 function syntheticResult(lengths: number[], layers = 2, heads = 3): Result {
   const random = seededRandom(7);
@@ -110,6 +112,8 @@ test('token values under each selection; total = embedding + every attn_out and 
   const breakdown = layerBreakdown(example, 1);
   assert.equal(breakdown.length, 2);
   assert.ok(Math.abs(breakdown[1].heads - a.z[1][1].reduce((s, v) => s + v, 0)) < 1e-12);
+  const largest = a.z[1][1].reduce((best, v, h) => (Math.abs(v) > Math.abs(a.z[1][1][best]) ? h : best), 0);
+  assert.deepEqual(breakdown[1].topHead, { head: largest, value: a.z[1][1][largest] });
   const top = topHeadsAt(example, 1, 3);
   assert.equal(top.length, 3);
   assert.ok(Math.abs(top[0].value) >= Math.abs(top[1].value) && Math.abs(top[1].value) >= Math.abs(top[2].value));
@@ -138,4 +142,15 @@ test('token selection: the token scores where the Result has them, marked exact 
   // An exact sweep makes every array exact.
   result.methods = { attributions: 'exact', heads: 'exact', positions: 'exact', tokenScores: 'exact' };
   assert.equal(selectionExactness(result, { kind: 'mlpOut', layer: 1 }), 'exact');
+});
+
+test('the CodeLens above an example: its LDs, the changed token\'s effect and whether it is exact, the top head at the answer', () => {
+  const result = syntheticResult([4]);
+  const example = result.examples[0];
+  example.tokenScores = { kind: 'token-patch', method: 'exact', values: [0, 0.25, 0, 0], exact: [true, true, true, true], joint: 0.25 };
+  const text = exampleLensText(result, example);
+  const last = example.attributions.z.map((layer) => layer[3]);
+  const flat = last.flatMap((heads, layer) => heads.map((value, head) => ({ layer, head, value })));
+  const top = flat.reduce((best, cell) => (Math.abs(cell.value) > Math.abs(best.value) ? cell : best));
+  assert.equal(text, `LD clean +1.0000 · corrupted 0 · "x"→"x" +0.2500 exact · top head at the answer L${top.layer}H${top.head} ${formatValue(top.value)} AtP`);
 });

@@ -150,6 +150,8 @@ export const BASE_SETTINGS: Readonly<Record<string, unknown>> = {
   'window.commandCenter': false,
   'chat.commandCenter.enabled': false,
   'workbench.secondarySideBar.defaultVisibility': 'hidden',
+  // Our walkthrough opens on first activation unless this is off; the sidebar test turns it back on to check that.
+  'attributionPatching.openWalkthroughOnFirstRun': false,
 };
 
 export interface Workbench {
