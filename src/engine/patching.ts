@@ -76,7 +76,7 @@ export function prepareExamples(model: LoadedModel, dataset: Dataset, warnings: 
 }
 
 /** Groups examples into batches of similar length (less padding); each batch keeps the examples' indices. */
-function makeBatches(prepared: readonly PreparedExample[], batchSize: number): number[][] {
+export function makeBatches(prepared: readonly PreparedExample[], batchSize: number): number[][] {
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`--batch-size must be a positive integer, got ${batchSize}`);
   const order = prepared.map((_, i) => i).sort((a, b) => prepared[a].tokens.length - prepared[b].tokens.length || a - b);
   const batches: number[][] = [];
@@ -85,7 +85,7 @@ function makeBatches(prepared: readonly PreparedExample[], batchSize: number): n
 }
 
 /** Feeds for a batch of rows, right-padded to the longest row (pad id 0 in both runs, so it never differs). */
-function batchFeeds(rows: readonly PreparedExample[], precision: Precision): { feeds: Record<string, ort.Tensor>; seq: number } {
+export function batchFeeds(rows: readonly PreparedExample[], precision: Precision): { feeds: Record<string, ort.Tensor>; seq: number } {
   const batch = rows.length;
   const seq = Math.max(...rows.map((r) => r.tokens.length));
   const clean = new BigInt64Array(batch * seq);
@@ -134,13 +134,13 @@ async function sessionFor(model: LoadedModel, kind: GraphKind, options: RunOptio
   return cachedSession(file, options.device, { optimization: precision === 'float64' ? 'basic' : 'all' });
 }
 
-const asNumbers = (tensor: ort.Tensor) => Array.from(tensor.data as Float32Array | Float64Array);
+export const asNumbers = (tensor: ort.Tensor) => Array.from(tensor.data as Float32Array | Float64Array);
 
-function checkCancelled(signal?: AbortSignal): void {
+export function checkCancelled(signal?: AbortSignal): void {
   if (signal?.aborted) throw new CancelledError();
 }
 
-function normalisation(dataset: Dataset, cleanLogitDiff: number, corruptedLogitDiff: number, n: number): number {
+export function normalisation(dataset: Dataset, cleanLogitDiff: number, corruptedLogitDiff: number, n: number): number {
   const gap = cleanLogitDiff - corruptedLogitDiff;
   if (!Number.isFinite(gap) || gap === 0) {
     throw new InputError(
