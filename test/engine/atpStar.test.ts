@@ -107,14 +107,17 @@ test('AtP* (QK fix, linear q/k/v, GradDrop) matches the brute-force float64 refe
         }),
     },
   ];
-  const dataset = ioi(3);
+  // Three prompt lengths and batches of 2: a padded batch of two lengths, and a batch of one.
+  const [first] = ioi(1).examples;
+  const longer = (extra: string, line: number) => ({ ...first, clean: first.clean.replace('the shops', `the ${extra} shops`), corrupted: first.corrupted.replace('the shops', `the ${extra} shops`), line });
+  const dataset: Dataset = { file: 'lengths.jsonl', examples: [first, longer('big', 2), longer('big old', 3)] };
   const runs: Array<{ name: string; ours: AtpStarResult; atp: Awaited<ReturnType<typeof runAttributionPatching>> }> = [];
   const requests: AtpStarReferenceRequest[] = [];
   for (const m of models) {
     const dir = join(root, m.name);
     m.write(dir);
     const model = loadModel(dir);
-    // Batches of 2 over 3 examples: padding and a batch of one are both exercised.
+    assert.equal(new Set(prepareExamples(model, dataset, []).map((p) => p.tokens.length)).size, 3, `${m.name}: three prompt lengths`);
     const ours = await runAtpStar(model, dataset, { device: 'cpu', batchSize: 2, precision: 'float64', gradDrop: true });
     const atp = await runAttributionPatching(model, dataset, { device: 'cpu', batchSize: 2, precision: 'float64' });
     runs.push({ name: m.name, ours, atp });
