@@ -8,7 +8,7 @@ import { ATTRIBUTION_OUTPUTS } from './patchingGraphs';
 import { ATP_STAR_GRAD_GATE, ATP_STAR_OUTPUTS, buildAtpStarGraph } from './atpStarGraph';
 import { asNumbers, batchFeeds, checkCancelled, makeBatches, normalisation, prepareExamples, type RunOptions } from './patching';
 import { cachedSession, prepareGraphDir, type SessionHandle, writeGraphFile } from './runtime';
-import type { ExampleAttributions } from './result';
+import type { ExampleAttributions, TokenInfo } from './result';
 
 /**
  * AtP* (Kramár, Lieberum, Shah, Nanda 2024, arXiv 2403.00745) over a dataset: attribution patching with the QK fix
@@ -32,6 +32,12 @@ export interface AtpStarGradDrop {
 }
 
 export interface AtpStarExample {
+  /** The dataset line, and the tokens the values are indexed by (pos). */
+  line: number;
+  tokens: TokenInfo[];
+  corruptedTokens: TokenInfo[];
+  correctId: number;
+  incorrectId: number;
   cleanLogitDiff: number;
   corruptedLogitDiff: number;
   /** Plain AtP of the existing node types, as runAttributionPatching reports them. */
@@ -213,7 +219,13 @@ export async function runAtpStar(model: LoadedModel, dataset: Dataset, options: 
   const s = (v: number) => v * scale;
   const dropScale = Math.abs(scale) / (nLayers - 1);
   const examples = raws.map((r, i): AtpStarExample => {
+    const { example: source, tokens, corruptedTokens, correctId, incorrectId } = prepared[i];
     const example: AtpStarExample = {
+      line: source.line,
+      tokens,
+      corruptedTokens,
+      correctId,
+      incorrectId,
       cleanLogitDiff: cleanLds[i],
       corruptedLogitDiff: corruptedLds[i],
       attributions: { z: map3(r.z, s), residPre: map2(r.residPre, s), attnOut: map2(r.attnOut, s), mlpOut: map2(r.mlpOut, s) },

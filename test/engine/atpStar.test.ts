@@ -134,6 +134,10 @@ test('AtP* (QK fix, linear q/k/v, GradDrop) matches the brute-force float64 refe
       assert.ok(scale > 1e-6, `${name} ${what}: not trivially zero`);
       assert.ok(error <= 1e-9 * scale, `${name} ${what}: error ${error} vs scale ${scale}`);
     }
+    ours.examples.forEach((e, j) => {
+      assert.equal(e.line, dataset.examples[j].line);
+      for (const values of [e.q, e.k, e.v, e.attributions.z]) assert.ok(values.every((byPos) => byPos.length === e.tokens.length), `${name}: positions follow the tokens`);
+    });
     // The AtP part is the existing attribution graph's, value for value.
     const a = flattenAttributions(atp.examples.map((e) => e.attributions));
     const b = flattenAttributions(ours.examples.map((e) => e.attributions));
