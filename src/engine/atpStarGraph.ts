@@ -26,7 +26,7 @@ export const ATP_STAR_OUTPUTS = {
   v: 'atpstar_v',
 } as const;
 
-interface CorruptedSite {
+export interface CorruptedSite {
   q: Value;
   k: Value;
   v: Value;
@@ -124,11 +124,12 @@ export function buildAtpStarGraph(arch: Architecture, b: GraphBuilder, w: GraphW
  * δ_tp = scale·q_t·(k_p^clean − k_p); with W_j = exp(S_tj − max_t S), R_p = Σ_{j≠p} W_j and x_p = log W_p − log R_p,
  * A_tp = σ(x_p) and A'_tp = σ(x_p + δ_tp), the other entries of the row scale by (1 − A'_tp)/(1 − A_tp), so
  *   Σ_j (A'_tj − A_tj) G_tj = (A'_tp − A_tp)·(G_tp − Σ_{j≠p} W_j G_j / R_p).
- * R_p and Σ_{j≠p} W_j G_j are formed without subtracting from the row total when p is the row's argmax (the
- * only case where that subtraction could cancel catastrophically: saturated attention); elsewhere 1 ≤ R_p.
- * Masked entries (W = 0) and rows with a single visible key (R = 0: nothing can change) contribute exactly 0.
+ * When p is the row's argmax, R_p and Σ_{j≠p} W_j G_j are formed from the other keys alone, relative to the
+ * second largest score (saturated rows: 1 − A_tp below the float epsilon, or every other weight underflowing);
+ * elsewhere R_p = Σ_j W_j − W_p ≥ 1 (the argmax's W is 1), without cancellation.
+ * Masked entries and rows with a single visible key contribute exactly 0.
  */
-function qkFix(b: GraphBuilder, site: CorruptedSite, clean: { q: Value; k: Value }, gradPattern: Value): { q: Value; k: Value } {
+export function qkFix(b: GraphBuilder, site: CorruptedSite, clean: { q: Value; k: Value }, gradPattern: Value): { q: Value; k: Value } {
   const A = site.pattern!;
   const G = gradPattern;
   const [, , nHeads, dHead] = site.q.shape;
@@ -167,18 +168,30 @@ function qkFix(b: GraphBuilder, site: CorruptedSite, clean: { q: Value; k: Value
   const zero = b.scalar(0);
   const one = b.scalar(1);
   const WG = raw.mul(b, W, G);
-  const restOfMax = rowSum(where(isMax, zero, W)); // Σ_{j≠argmax} W_j  (W_argmax = 1)
-  const restOfMaxWG = rowSum(where(isMax, zero, WG));
-  const gAtMax = rowSum(where(isMax, G, zero));
-  const rest = where(isMax, restOfMax, raw.sub(b, raw.add(b, restOfMax, one), W)); // R_p
-  const restWG = where(isMax, restOfMaxWG, raw.sub(b, raw.add(b, restOfMaxWG, gAtMax), WG));
-  const hasRest = b.node('Greater', [rest, zero], {}, { dtype: 'bool', shape: [...scores.shape] });
   const visible = b.node('Greater', [site.mask, b.scalar(-1)], {}, { dtype: 'bool', shape: [...site.mask.shape] });
-  const live = b.node('And', [hasRest, visible], {}, { dtype: 'bool', shape: [...scores.shape] });
-  const safeRest = where(hasRest, rest, one);
-  const x = raw.sub(b, shifted, like('Log', [safeRest], scores));
+  const other = b.node('And', [visible, b.node('Not', [isMax], {}, { dtype: 'bool', shape: [...scores.shape] })], {}, { dtype: 'bool', shape: [...scores.shape] });
+  const hasOther = b.node('Greater', [rowSum(raw.cast(b, other, scores.dtype)), zero], {}, { dtype: 'bool', shape: [...rowMax.shape] });
+  // p = argmax: weights relative to the second largest visible score, so that R_p ≥ 1 even when every
+  // exp(S_tj − max) underflows; log R_p = (M2 − M) + log Σ_{j≠p} exp(S_tj − M2).
+  const secondMax = b.node('ReduceMax', [where(other, scores, b.scalar(-1e30)), b.ints([-1])], { keepdims: 1 }, { dtype: scores.dtype, shape: [...rowMax.shape] });
+  const W2 = like('Exp', [where(other, raw.sub(b, scores, secondMax), b.scalar(-1e30))], scores);
+  const R2 = rowSum(W2);
+  const safeR2 = b.node('Where', [hasOther, R2, one], {}, { dtype: scores.dtype, shape: [...rowMax.shape] });
+  const xAtMax = raw.sub(b, raw.sub(b, rowMax, secondMax), like('Log', [safeR2], safeR2));
+  const othersGAtMax = raw.div(b, rowSum(raw.mul(b, W2, G)), safeR2);
+  // p ≠ argmax: R_p = Σ_j W_j − W_p ≥ W_argmax = 1, no cancellation.
+  const total = rowSum(W);
+  const totalWG = rowSum(WG);
+  const rest = raw.sub(b, total, W);
+  const safeRest = where(other, rest, one);
+  const xOther = raw.sub(b, shifted, like('Log', [safeRest], scores));
+  const othersGOther = raw.div(b, raw.sub(b, totalWG, WG), safeRest);
+  const x = where(isMax, xAtMax, xOther); // log A_tp − log(1 − A_tp)
+  const othersG = where(isMax, othersGAtMax, othersGOther); // Σ_{j≠p} A_tj G_tj / (1 − A_tp)
   const change = raw.sub(b, like('Sigmoid', [raw.add(b, x, delta)], scores), like('Sigmoid', [x], scores)); // A'_tp − A_tp
-  const perEntry = where(live, raw.mul(b, change, raw.sub(b, G, raw.div(b, restWG, safeRest))), zero);
+  // Masked keys, and rows with a single visible key (nothing can change), contribute exactly 0.
+  const live = b.node('And', [visible, hasOther], {}, { dtype: 'bool', shape: [...scores.shape] });
+  const perEntry = where(live, raw.mul(b, change, raw.sub(b, G, othersG)), zero);
   const perKeyHead = raw.reduce(b, 'ReduceSum', perEntry, [2], false); // Σ_t → [batch, heads, p]
   const [batch, , seq] = perKeyHead.shape;
   const perKey = rep === 1 ? perKeyHead : raw.reduce(b, 'ReduceSum', raw.reshape(b, perKeyHead, [0, nKv, rep, -1], [batch, nKv, rep, seq]), [2], false);

@@ -223,19 +223,16 @@ test('QK fix against exact patching of single query and key nodes under saturate
   assert.ok(relative(fine) < relative(coarse) / 2, `AtP* relative error ${relative(coarse)} → ${relative(fine)}`);
 });
 
-test('the closed-form key fix stays exact and finite when attention is saturated far below float64 epsilon', async () => {
-  // Scores ×900: most rows are one-hot to far below float64's epsilon.
-  const e = await saturatedErrors(0.1, 30);
+test('the QK fix stays exact and finite on a model where every attention weight off the argmax underflows', async () => {
+  // Scores ×3600: in most rows every weight off the argmax underflows float64 (exp(−745) = 0).
+  const e = await saturatedErrors(0.1, 60);
   assert.ok(e.offArgmax < 1e-20, `median weight off the argmax ${e.offArgmax}`);
   assert.ok(e.inA.error <= 1e-9 * e.inA.scale, `AtP* vs linearisation in A: ${e.inA.error} (largest ${e.inA.scale})`);
 });
 
-test('float32 AtP* agrees with float64 AtP*', async () => {
-  const dir = join(root, 'precision');
-  writeRandomLlamaFamily(dir, { modelType: 'llama', nLayers: 2, nHeads: 4, nKvHeads: 2, dModel: 32, dMlp: 64, seed: 44, tied: true });
-  const model = loadModel(dir);
+async function float32VsFloat64(dir: string) {
   const dataset = ioi(2);
-  const f64 = await runAtpStar(model, dataset, { device: 'cpu', batchSize: 2, precision: 'float64', gradDrop: true });
+  const f64 = await runAtpStar(loadModel(dir), dataset, { device: 'cpu', batchSize: 2, precision: 'float64', gradDrop: true });
   const f32 = await runAtpStar(loadModel(dir), dataset, { device: 'cpu', batchSize: 2, precision: 'float32', gradDrop: true });
   const asRef = (r: AtpStarResult): AtpStarReferenceResponse => {
     const e = r.examples;
@@ -256,10 +253,26 @@ test('float32 AtP* agrees with float64 AtP*', async () => {
       },
     };
   };
-  for (const [what, actual, expected] of pairs(f32, asRef(f64))) {
-    const { error, scale } = maxError(actual, expected);
+  return pairs(f32, asRef(f64)).map(([what, actual, expected]) => ({ what, ...maxError(actual, expected) }));
+}
+
+test('float32 AtP* agrees with float64 AtP*', async () => {
+  const dir = join(root, 'precision');
+  writeRandomLlamaFamily(dir, { modelType: 'llama', nLayers: 2, nHeads: 4, nKvHeads: 2, dModel: 32, dMlp: 64, seed: 44, tied: true });
+  for (const { what, error, scale } of await float32VsFloat64(dir)) {
     console.log(`float32 vs float64 ${what}: ${error.toExponential(2)} (largest ${scale.toExponential(2)})`);
     assert.ok(error <= 1e-4 * scale, `${what}: float32 error ${error} vs scale ${scale}`);
+  }
+  // Saturated attention (layer-1 scores ×900): float32 underflows every weight off a row's argmax. Linear AtP of
+  // q/k is ~0 there, so errors are measured against the run's largest value.
+  const saturated = join(root, 'precision-saturated');
+  writeRandomGpt2(saturated, { nLayers: 2, nHeads: 4, dModel: 32, seed: 43, weightStd: 0.2 });
+  sharpenAttention(saturated, 32, 1, 30, 0.1);
+  const results = await float32VsFloat64(saturated);
+  const largest = Math.max(...results.map((r) => r.scale));
+  for (const { what, error } of results) {
+    console.log(`saturated, float32 vs float64 ${what}: ${error.toExponential(2)} (largest value in the run ${largest.toExponential(2)})`);
+    assert.ok(error <= 1e-4 * largest, `saturated ${what}: float32 error ${error} vs ${largest}`);
   }
 });
 
