@@ -25,7 +25,7 @@ export const PATCHED_LOGIT_DIFF = 'patched_logit_diff';
 export const LOGIT_DIFF_INPUT = 'ids';
 export const LOGIT_DIFF_OUTPUT = 'logit_diff';
 
-interface BatchInputs {
+export interface BatchInputs {
   cleanIds: Value;
   corruptedIds: Value;
   lastPosition: Value;
@@ -33,7 +33,7 @@ interface BatchInputs {
   incorrectIds: Value;
 }
 
-function declareInputs(b: GraphBuilder): BatchInputs {
+export function declareInputs(b: GraphBuilder): BatchInputs {
   return {
     cleanIds: b.input('clean_ids', 'int64', ['batch', 'seq']),
     corruptedIds: b.input('corrupted_ids', 'int64', ['batch', 'seq']),
@@ -44,7 +44,7 @@ function declareInputs(b: GraphBuilder): BatchInputs {
 }
 
 /** logit(correct) − logit(incorrect) at each example's last position, [batch]; logits are formed for those two tokens only. */
-function logitDiff(arch: Architecture, ops: Ops, w: GraphWeights, residual: Value, inputs: BatchInputs): Value {
+export function logitDiff(arch: Architecture, ops: Ops, w: GraphWeights, residual: Value, inputs: BatchInputs): Value {
   const b = ops.b;
   const selector = raw.unsqueeze(b, inputs.lastPosition, [1]); // [batch, 1, seq]
   const last = arch.finalNorm(ops, w, ops.matmul(selector, residual)); // [batch, 1, dModel]
@@ -72,11 +72,11 @@ export function buildLogitDiffGraph(arch: Architecture, b: GraphBuilder, w: Grap
   b.output(logitDiff(arch, ops, w, residual, inputs), LOGIT_DIFF_OUTPUT);
 }
 
-type Activations = Record<HookKind, Value[]>;
-const emptyActivations = (): Activations => ({ resid_pre: [], z: [], attn_out: [], mlp_out: [] });
+export type Activations = Record<HookKind, Value[]>;
+export const emptyActivations = (): Activations => ({ resid_pre: [], z: [], attn_out: [], mlp_out: [] });
 
 /** Stacks per-layer tensors [batch, ...] into [batch, layer, ...]. */
-function stackLayers(b: GraphBuilder, perLayer: Value[]): Value {
+export function stackLayers(b: GraphBuilder, perLayer: Value[]): Value {
   const expanded = perLayer.map((v) => raw.unsqueeze(b, v, [1]));
   const [first] = expanded;
   return b.node('Concat', expanded, { axis: 1 }, { dtype: first.dtype, shape: [first.shape[0], perLayer.length, ...first.shape.slice(2)] });

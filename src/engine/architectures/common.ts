@@ -37,14 +37,16 @@ export function causalMask(ops: Ops, length: Value, seqDim: Value['shape'][numbe
 
 /**
  * Multi-head causal attention core. q, k, v: [batch, seq, heads, dHead] → z: [batch, seq, heads, dHead]
- * (the per-head output before the output projection: TransformerLens' hook_z).
+ * (the per-head output before the output projection: TransformerLens' hook_z). patternHook sees the
+ * pattern [batch, heads, seq_q, seq_k] and returns the one used.
  */
-export function attentionCore(ops: Ops, q: Value, k: Value, v: Value, mask: Value, scale: number): Value {
+export function attentionCore(ops: Ops, q: Value, k: Value, v: Value, mask: Value, scale: number, patternHook?: (pattern: Value) => Value): Value {
   const qh = ops.transpose(q, [0, 2, 1, 3]); // [batch, heads, seq, dHead]
   const kt = ops.transpose(k, [0, 2, 3, 1]); // [batch, heads, dHead, seq]
   const vh = ops.transpose(v, [0, 2, 1, 3]);
   const scores = ops.add(ops.scale(ops.matmul(qh, kt), scale), mask);
-  const pattern = ops.softmax(scores);
+  const softmax = ops.softmax(scores);
+  const pattern = patternHook ? patternHook(softmax) : softmax;
   return ops.transpose(ops.matmul(pattern, vh), [0, 2, 1, 3]);
 }
 

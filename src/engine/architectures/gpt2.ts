@@ -3,7 +3,7 @@ import type { Ops } from '../graph/ops';
 import type { GraphWeights } from '../graph/weights';
 import type { ModelSpec } from '../model/config';
 import { attentionCore, causalMask, gatherRows, positionIds } from './common';
-import type { Architecture, Hook } from './types';
+import type { Architecture, AttentionHooks, Hook } from './types';
 
 /**
  * GPT-2 (Hugging Face GPT2LMHeadModel): learned positions, pre-LayerNorm blocks, Conv1D weights stored
@@ -23,7 +23,7 @@ export function gpt2(spec: ModelSpec): Architecture {
 
   return {
     spec,
-    forward(ops, w, ids, hook: Hook) {
+    forward(ops, w, ids, hook: Hook, attention?: AttentionHooks) {
       const { length, positions } = positionIds(ops, ids);
       const tokens = gatherRows(ops, w.get('wte.weight', [vocabSize, dModel]), ids);
       let residual = ops.add(tokens, gatherRows(ops, w.get('wpe.weight', [maxPositions, dModel]), positions));
@@ -32,9 +32,10 @@ export function gpt2(spec: ModelSpec): Architecture {
       for (let l = 0; l < nLayers; l++) {
         residual = hook('resid_pre', l, residual);
         const qkv = linear(ops, w, layerNorm(ops, w, residual, `h.${l}.ln_1`), `h.${l}.attn.c_attn`, dModel, 3 * dModel);
-        const [q, k, v] = ops.splitLast(qkv, [dModel, dModel, dModel]).map((x) => ops.reshape(x, [0, 0, nHeads, dHead]));
+        const [q0, k0, v0] = ops.splitLast(qkv, [dModel, dModel, dModel]).map((x) => ops.reshape(x, [0, 0, nHeads, dHead]));
         const scale = 1 / Math.sqrt(dHead) / (spec.scaleAttnByInverseLayerIdx ? l + 1 : 1);
-        const z = hook('z', l, attentionCore(ops, q, k, v, mask, scale));
+        const { q, k, v } = attention ? attention.qkv(l, { q: q0, k: k0, v: v0, mask, scale }) : { q: q0, k: k0, v: v0 };
+        const z = hook('z', l, attentionCore(ops, q, k, v, mask, scale, attention && ((p) => attention.pattern(l, p))));
         const attnOut = hook('attn_out', l, linear(ops, w, ops.reshape(z, [0, 0, dModel]), `h.${l}.attn.c_proj`, dModel, dModel));
         residual = ops.add(residual, attnOut);
 

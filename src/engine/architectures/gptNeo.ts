@@ -3,7 +3,7 @@ import type { Ops } from '../graph/ops';
 import type { GraphWeights } from '../graph/weights';
 import type { ModelSpec } from '../model/config';
 import { attentionCore, causalMask, gatherRows, linearRows, positionIds } from './common';
-import type { Architecture, Hook } from './types';
+import type { Architecture, AttentionHooks, Hook } from './types';
 
 /**
  * GPT-Neo (Hugging Face GPTNeoForCausalLM: TinyStories, the TinySQL BM1 fine-tunes). Differences from GPT-2,
@@ -24,7 +24,7 @@ export function gptNeo(spec: ModelSpec): Architecture {
 
   return {
     spec,
-    forward(ops, w, ids, hook: Hook) {
+    forward(ops, w, ids, hook: Hook, attention?: AttentionHooks) {
       const { length, positions } = positionIds(ops, ids);
       const tokens = gatherRows(ops, w.get('wte.weight', [vocabSize, dModel]), ids);
       let residual = ops.add(tokens, gatherRows(ops, w.get('wpe.weight', [maxPositions, dModel]), positions));
@@ -37,11 +37,12 @@ export function gptNeo(spec: ModelSpec): Architecture {
         const p = `h.${l}`;
         residual = hook('resid_pre', l, residual);
         const x = layerNorm(ops, w, residual, `${p}.ln_1`);
-        const [q, k, v] = ['q_proj', 'k_proj', 'v_proj'].map((name) =>
+        const [q0, k0, v0] = ['q_proj', 'k_proj', 'v_proj'].map((name) =>
           ops.reshape(linearRows(ops, w, x, `${p}.attn.attention.${name}`, dModel, dModel, false), [0, 0, nHeads, dHead]),
         );
         const mask = details.attentionLayers[l] === 'local' ? masks.local! : masks.global;
-        const z = hook('z', l, attentionCore(ops, q, k, v, mask, 1));
+        const { q, k, v } = attention ? attention.qkv(l, { q: q0, k: k0, v: v0, mask, scale: 1 }) : { q: q0, k: k0, v: v0 };
+        const z = hook('z', l, attentionCore(ops, q, k, v, mask, 1, attention && ((pattern) => attention.pattern(l, pattern))));
         const attnOut = hook('attn_out', l, linearRows(ops, w, ops.reshape(z, [0, 0, dModel]), `${p}.attn.attention.out_proj`, dModel, dModel, true));
         residual = ops.add(residual, attnOut);
 

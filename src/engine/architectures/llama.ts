@@ -3,7 +3,7 @@ import { type Ops, raw } from '../graph/ops';
 import type { GraphWeights } from '../graph/weights';
 import type { ModelSpec, RopeScaling } from '../model/config';
 import { attentionCore, causalMask, gatherRows, linearRows, positionIds } from './common';
-import type { Architecture, Hook } from './types';
+import type { Architecture, AttentionHooks, Hook } from './types';
 
 /**
  * The Llama family (Hugging Face LlamaForCausalLM, Qwen2ForCausalLM, GraniteForCausalLM,
@@ -84,7 +84,7 @@ export function llama(spec: ModelSpec): Architecture {
 
   return {
     spec,
-    forward(ops, w, ids, hook: Hook) {
+    forward(ops, w, ids, hook: Hook, attentionHooks?: AttentionHooks) {
       const { length, positions } = positionIds(ops, ids);
       let residual = scaled(ops, gatherRows(ops, w.get('model.embed_tokens.weight', [vocabSize, dModel]), ids), details.embeddingMultiplier);
       const mask = causalMask(ops, length, ids.shape[1]);
@@ -96,10 +96,13 @@ export function llama(spec: ModelSpec): Architecture {
         const x = rmsNorm(ops, w, residual, `${p}.input_layernorm`);
         const project = (name: string, heads: number) =>
           ops.reshape(linearRows(ops, w, x, `${p}.self_attn.${name}`, dModel, heads * dHead, qkvBias), [0, 0, heads, dHead]);
-        const q = ops.rotary(project('q_proj', nHeads), cos, sin);
-        const k = ops.rotary(project('k_proj', nKvHeads), cos, sin);
-        const v = project('v_proj', nKvHeads);
-        const z = hook('z', l, attentionCore(ops, q, ops.repeatHeads(k, groupSize), ops.repeatHeads(v, groupSize), mask, details.attentionScale));
+        const q0 = ops.rotary(project('q_proj', nHeads), cos, sin);
+        const k0 = ops.rotary(project('k_proj', nKvHeads), cos, sin);
+        const v0 = project('v_proj', nKvHeads);
+        const scale = details.attentionScale;
+        const { q, k, v } = attentionHooks ? attentionHooks.qkv(l, { q: q0, k: k0, v: v0, mask, scale }) : { q: q0, k: k0, v: v0 };
+        const patternHook = attentionHooks && ((pattern: Value) => attentionHooks.pattern(l, pattern));
+        const z = hook('z', l, attentionCore(ops, q, ops.repeatHeads(k, groupSize), ops.repeatHeads(v, groupSize), mask, scale, patternHook));
         const attention = linearRows(ops, w, ops.reshape(z, [0, 0, nHeads * dHead]), `${p}.self_attn.o_proj`, nHeads * dHead, dModel, oBias);
         const attnOut = hook('attn_out', l, scaled(ops, attention, details.residualMultiplier));
         residual = ops.add(residual, attnOut);

@@ -14,11 +14,35 @@ export type HookKind = (typeof HOOK_KINDS)[number];
  */
 export type Hook = (kind: HookKind, layer: number, value: Value) => Value;
 
+/**
+ * One attention layer's inputs as they enter the scores, scores = scale·q·kᵀ + mask: q [batch, seq, heads, dHead]
+ * and k [batch, seq, kvHeads, dHead] after RoPE where the family has it, v [batch, seq, kvHeads, dHead]; with
+ * grouped-query attention k and v are per key/value head, before their repetition (query head h reads kv head
+ * floor(h / (heads / kvHeads))). mask is the additive [seq, seq] mask of this layer (causal, local window).
+ */
+export interface AttentionSite {
+  readonly q: Value;
+  readonly k: Value;
+  readonly v: Value;
+  readonly mask: Value;
+  readonly scale: number;
+}
+
+/**
+ * Optional hooks inside attention (AtP*'s query/key/value nodes and the pattern's gradient): each returns the
+ * value the forward pass goes on with, as Hook does.
+ */
+export interface AttentionHooks {
+  qkv(layer: number, site: AttentionSite): { q: Value; k: Value; v: Value };
+  /** The attention pattern softmax(scores) [batch, heads, seq_q, seq_k]. */
+  pattern(layer: number, pattern: Value): Value;
+}
+
 /** What an architecture contributes to a graph. Family differences live behind this interface. */
 export interface Architecture {
   readonly spec: ModelSpec;
   /** Token ids [batch, seq] (int64) → the residual stream after the last block [batch, seq, dModel]. */
-  forward(ops: Ops, weights: GraphWeights, ids: Value, hook: Hook): Value;
+  forward(ops: Ops, weights: GraphWeights, ids: Value, hook: Hook, attention?: AttentionHooks): Value;
   /** The final normalisation applied before the unembedding, on [..., dModel]. */
   finalNorm(ops: Ops, weights: GraphWeights, residual: Value): Value;
   /** Rows of the unembedding for the given token ids [batch] → [batch, dModel] (logit = row · normalised residual). */

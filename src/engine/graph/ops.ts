@@ -150,6 +150,18 @@ export class Ops {
     return y;
   }
 
+  /**
+   * Identity forward; the gradient passing back through it is multiplied by `gate` (a constant broadcasting
+   * against x, e.g. a scalar graph input). A gate of 0 cuts the backward flow without touching the forward
+   * values (AtP*'s GradDrop).
+   */
+  gradGate(x: Value, gate: Value): Value {
+    if (gate.requiresGrad) throw new Error('gradGate: the gate must be a constant');
+    const y = this.b.node('Identity', [x], {}, this.out(x.dtype, [...x.shape], [x]));
+    this.record('GradGate', [x], [y], ([g]) => [this.sumTo(raw.mul(this.b, g!, gate), x)]);
+    return y;
+  }
+
   // ---- composite layers (forward and VJP written out as a whole: fewer nodes than the chain rule over parts) --
 
   softmax(x: Value): Value {
