@@ -65,11 +65,13 @@ async function main(): Promise<void> {
   const dataset = readDataset(join(root, 'examples', 'ioi.jsonl'));
   process.env.ATP_CACHE_DIR ??= join(root, '.atp-cache', 'graphs');
 
-  const first = await runAttributionPatching(model, dataset, { device: 'cpu', batchSize: dataset.examples.length });
+  // The attribution pass alone, as PyTorch does it (no exact token effects, no checks).
+  const options = { device: 'cpu' as const, batchSize: dataset.examples.length, method: 'atp' as const, exactTokens: false };
+  const first = await runAttributionPatching(model, dataset, options);
   const buildSeconds = first.timings!.loadSeconds;
   const runs: number[] = [];
   for (let i = 0; i < repeats; i++) {
-    const result = await runAttributionPatching(model, dataset, { device: 'cpu', batchSize: dataset.examples.length });
+    const result = await runAttributionPatching(model, dataset, options);
     runs.push(result.timings!.runSeconds);
   }
   await releaseSessions();

@@ -12,13 +12,14 @@ import { parseResult, type Result, topHeads, writeResultAtomically } from './eng
 import { writeTextAtomically } from './engine/atomicWrite';
 import { renderHtmlReport } from './report/htmlReport';
 import { validateHeads, validatePositions } from './engine/validation';
-import { BUDGET, parseMethod } from './engine/methods';
+import { ATPSTAR_AUTO_MAX_TOKENS, BUDGET, parseMethod } from './engine/methods';
 import { componentLabel } from './engine/exactPatching';
 import { METHOD_NAMES } from './engine/result';
+import { suspectCells } from './shared/resultMethods';
 import { readFileSync } from 'node:fs';
 
 const USAGE = `Usage:
-  atp patch --model MODEL --data FILE --out FILE [--method auto|atp|exact] [--check K] [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float64] [--top K] [--offline]
+  atp patch --model MODEL --data FILE --out FILE [--method auto|atp|atpstar|exact] [--grad-drop] [--check K] [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float64] [--top K] [--offline]
   atp report --out REPORT.html RESULT.json [RESULT.json ...]
   atp validate --model MODEL --data FILE [--device D] [--batch-size N] [--top K]
 
@@ -26,9 +27,11 @@ Runs attribution patching over a dataset (.jsonl, one {"clean", "corrupted", "co
 line, or the .atp prompt format: see docs/DATASETS.md) and writes the Result JSON to --out (atomically: a failed run leaves the previous file as it was).
 Progress goes to stderr. --html (or atp report) writes a standalone HTML report with the heatmaps.
 --method: atp estimates every component with attribution patching (two forward passes and one backward pass);
-exact runs activation patching of every component (one patched run each: small models and prompts only); auto
-(the default) takes exact when it costs at most ${BUDGET}× AtP, else atp. The passes each needs are printed before
-the run starts. Either way, the effect of each token that differs between the prompts (what the editor colours)
+atpstar is AtP* (Kramár et al. 2024): AtP plus query and key nodes of every head with the attention softmax
+recomputed exactly (the QK fix), and with --grad-drop GradDrop magnitudes that flag cells where AtP may hide a
+cancellation (L more passes); exact runs activation patching of every component (one patched run each: small
+models and prompts only); auto (the default) takes exact when it costs at most ${BUDGET}× AtP, else AtP* for prompts
+up to ${ATPSTAR_AUTO_MAX_TOKENS} tokens, else atp. The passes each needs are printed before the run starts. Either way, the effect of each token that differs between the prompts (what the editor colours)
 is computed exactly, one forward pass per differing token, unless that exceeds the same budget.
 --check K patches the K components with the largest |attribution| and K random others exactly and reports how
 well the estimates agree (Result "checks").
@@ -73,8 +76,25 @@ export function summary(result: Result, top: number): string {
     `top heads (${result.methods?.heads === 'exact' ? 'exact effect' : 'attribution'} to the normalised logit diff at the answer position, summed over examples):`,
     ...topHeads(result, top).map((h) => `  L${h.layer}H${h.head}  ${format(h.value)}`),
   ];
+  if (result.atpStar) lines.push(...atpStarSummary(result));
   if (result.checks) lines.push(...checkSummary(result.checks));
   return lines.join('\n');
+}
+
+/** AtP*'s query and key nodes with the largest effect, and the cells GradDrop flags. */
+function atpStarSummary(result: Result): string[] {
+  const star = result.atpStar!;
+  const cells = (map: number[][], name: (l: number, h: number) => string) =>
+    map.flatMap((row, l) => row.map((value, h) => ({ name: name(l, h), value }))).sort((a, b) => Math.abs(b.value) - Math.abs(a.value)).slice(0, 3);
+  const list = (items: Array<{ name: string; value: number }>) => items.map((c) => `${c.name} ${format(c.value)}`).join(', ');
+  const lines = [
+    `AtP* (QK fix), summed over positions and examples: queries ${list(cells(star.maps.q, (l, h) => `L${l}H${h}`))}; keys ${list(cells(star.maps.k, (l, g) => `L${l}KV${g}`))}`,
+  ];
+  if (star.gradDrop) {
+    const flagged = suspectCells(result.heads, star.gradDrop.heads).map(({ layer, column, atp, gradDrop }) => `L${layer}H${column} (AtP ${format(atp)}, GradDrop ${gradDrop.toFixed(4)})`);
+    lines.push(flagged.length > 0 ? `GradDrop ≫ |AtP| (possible cancellation; check them): ${flagged.join(', ')}` : 'GradDrop flags no head (no sign of cancellation hiding an effect)');
+  }
+  return lines;
 }
 
 /** The checks: agreement, then the components where estimate and exact disagree most. */
@@ -168,6 +188,7 @@ async function patch(args: string[]): Promise<void> {
       offline: { type: 'boolean', default: false },
       html: { type: 'string' },
       method: { type: 'string', default: 'auto' },
+      'grad-drop': { type: 'boolean', default: false },
       check: { type: 'string' },
       'check-seed': { type: 'string' },
     },
@@ -185,7 +206,16 @@ async function patch(args: string[]): Promise<void> {
   const dataset = readDataset(values.data!);
   const model = await openModelWithProgress(values.model!, values.offline);
   log(`running ${dataset.examples.length} examples on ${device}`);
-  const result = await runAttributionPatching(model, dataset, { device, batchSize, precision: precision(values.precision), onProgress: log, method, check, checkSeed });
+  const result = await runAttributionPatching(model, dataset, {
+    device,
+    batchSize,
+    precision: precision(values.precision),
+    onProgress: log,
+    method,
+    check,
+    checkSeed,
+    gradDrop: values['grad-drop'],
+  });
   for (const warning of result.warnings) log(`warning: ${warning}`);
   mkdirSync(dirname(values.out!), { recursive: true });
   writeResultAtomically(values.out!, result);

@@ -6,7 +6,7 @@ import { type LoadedModel, weightLookup } from './model/load';
 import type { Dataset } from './dataset/jsonl';
 import { ATTRIBUTION_OUTPUTS } from './patchingGraphs';
 import { ATP_STAR_GRAD_GATE, ATP_STAR_OUTPUTS, buildAtpStarGraph } from './atpStarGraph';
-import { asNumbers, batchFeeds, checkCancelled, makeBatches, normalisation, prepareExamples, type RunOptions } from './runSupport';
+import { asNumbers, batchFeeds, checkCancelled, makeBatches, normalisation, type PreparedExample, prepareExamples, type RunOptions } from './runSupport';
 import { cachedSession, prepareGraphDir, type SessionHandle, writeGraphFile } from './runtime';
 import type { ExampleAttributions, TokenInfo } from './result';
 
@@ -74,9 +74,15 @@ export interface AtpStarResult {
   examples: AtpStarExample[];
   cost: AtpStarCost;
   warnings: string[];
+  /** The execution provider the run really used. */
+  device: string;
 }
 
-export type AtpStarOptions = RunOptions & { gradDrop?: boolean };
+export type AtpStarOptions = RunOptions & {
+  gradDrop?: boolean;
+  /** Examples already tokenized and checked (by a caller that needs them too). */
+  prepared?: PreparedExample[];
+};
 
 /**
  * What a run costs, to show before starting it. Without GradDrop one session run per batch, like AtP; GradDrop
@@ -153,7 +159,7 @@ const add3 = (into: HeadValues, m: HeadValues) => into.forEach((a, i) => add2(a,
  */
 export async function runAtpStar(model: LoadedModel, dataset: Dataset, options: AtpStarOptions): Promise<AtpStarResult> {
   const warnings: string[] = [];
-  const prepared = prepareExamples(model, dataset, warnings);
+  const prepared = options.prepared ?? prepareExamples(model, dataset, warnings);
   const precision = options.precision ?? 'float32';
   const { nLayers, nHeads } = model.spec;
   const nKvHeads = model.spec.llama?.nKvHeads ?? nHeads;
@@ -250,5 +256,5 @@ export async function runAtpStar(model: LoadedModel, dataset: Dataset, options: 
     }
     return example;
   });
-  return { cleanLogitDiff, corruptedLogitDiff, nLayers, nHeads, nKvHeads, examples, cost, warnings };
+  return { cleanLogitDiff, corruptedLogitDiff, nLayers, nHeads, nKvHeads, examples, cost, warnings, device: handle.device };
 }

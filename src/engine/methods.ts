@@ -10,8 +10,14 @@ import type { ModelSpec } from './model/config';
 import { differingPositions, type PreparedExample } from './runSupport';
 import { componentPatchingPasses } from './exactPatching';
 
-/** atp: attribution patching (linear estimate); exact: activation patching of every component. */
-export const METHODS: readonly Method[] = ['atp', 'exact'];
+/** atp: attribution patching (linear estimate); atpstar: AtP* (QK fix, optional GradDrop); exact: activation patching of every component. */
+export const METHODS: readonly Method[] = ['atp', 'atpstar', 'exact'];
+
+/**
+ * "auto" takes AtP* only up to this prompt length: the QK fix works on [heads, seq, seq] tensors in every layer, so its
+ * time and memory grow with the square of the prompt length, which the memory estimate does not cover yet.
+ */
+export const ATPSTAR_AUTO_MAX_TOKENS = 128;
 export type MethodRequest = Method | 'auto';
 export const METHOD_REQUESTS: readonly MethodRequest[] = ['auto', ...METHODS];
 
@@ -32,6 +38,8 @@ export const passCost = (p: Passes) => p.forward + 2 * p.backward;
 
 export interface RunPlan {
   requested: MethodRequest;
+  /** AtP*'s GradDrop: L more backward passes (and forward passes: the graph recomputes them). */
+  gradDrop: boolean;
   /** What computes the per-component arrays (attributions, heads, positions). */
   method: Method;
   /** The token effects the editor colours by: exact (one forward pass per differing token) or the AtP estimate. */
@@ -51,30 +59,54 @@ function exactSweepPasses(spec: ModelSpec, prepared: readonly PreparedExample[])
   return { forward, backward: 0 };
 }
 
-export function planRun(spec: ModelSpec, prepared: readonly PreparedExample[], requested: MethodRequest, checkK: number): RunPlan {
+/** AtP*: AtP's passes, the QK fix's work counted as one more forward pass; GradDrop runs the graph L more times. */
+function atpStarPasses(spec: ModelSpec, n: number, gradDrop: boolean): Passes {
+  const runs = gradDrop ? spec.nLayers + 1 : 1;
+  return { forward: 2 * n * runs + n, backward: n * runs };
+}
+
+export function planRun(spec: ModelSpec, prepared: readonly PreparedExample[], requested: MethodRequest, checkK: number, gradDrop = false, exactTokens = true): RunPlan {
   const n = prepared.length;
   const atp: Passes = { forward: 2 * n, backward: n };
   const budget = BUDGET * passCost(atp);
   const exact = exactSweepPasses(spec, prepared);
   let differing = 0;
-  for (const example of prepared) differing += differingPositions(example).length;
+  let longest = 0;
+  for (const example of prepared) {
+    differing += differingPositions(example).length;
+    longest = Math.max(longest, example.tokens.length);
+  }
   const tokens: Passes = { forward: differing, backward: 0 };
+  if (gradDrop && (requested === 'atp' || requested === 'exact')) {
+    throw new InputError(`--grad-drop is part of AtP*: use it with --method atpstar (or auto), not ${requested}`);
+  }
+  if (gradDrop && spec.nLayers < 2) throw new InputError(`--grad-drop needs a model of at least 2 layers (this one has ${spec.nLayers})`);
 
   let method: Method;
   let reason: string;
-  if (requested === 'auto') {
-    method = passCost(exact) <= budget ? 'exact' : 'atp';
-    reason =
-      method === 'exact'
-        ? `exact activation patching of every component costs ${passCost(exact)} passes, within ${BUDGET}× AtP's ${passCost(atp)}`
-        : `exact activation patching of every component would cost ${passCost(exact)} passes, over ${BUDGET}× AtP's ${passCost(atp)}: attribution patching estimates`;
+  if (requested === 'auto' && gradDrop) {
+    method = 'atpstar';
+    reason = '--grad-drop asks for AtP*';
+  } else if (requested === 'auto') {
+    const star = atpStarPasses(spec, n, false);
+    const exactText = `exact activation patching of every component ${passCost(exact) <= budget ? 'costs' : 'would cost'} ${passCost(exact)} passes`;
+    if (passCost(exact) <= budget) {
+      method = 'exact';
+      reason = `${exactText}, within ${BUDGET}× AtP's ${passCost(atp)}`;
+    } else if (passCost(star) <= budget && longest <= ATPSTAR_AUTO_MAX_TOKENS) {
+      method = 'atpstar';
+      reason = `${exactText}, over ${BUDGET}× AtP's ${passCost(atp)}: AtP* estimates`;
+    } else {
+      method = 'atp';
+      reason = `${exactText}, over ${BUDGET}× AtP's ${passCost(atp)}; AtP* is left to --method atpstar past ${ATPSTAR_AUTO_MAX_TOKENS} tokens (its QK fix grows with the square of the prompt): AtP estimates`;
+    }
   } else {
     method = requested;
     reason = `--method ${requested}`;
   }
   // Token effects are exact whenever the sweep is, and otherwise when their forward passes fit the budget.
-  const tokenEffects: Method = method === 'exact' || passCost(tokens) <= budget ? 'exact' : 'atp';
-  const attributions = method === 'exact' ? { forward: exact.forward + 2 * n, backward: n } : atp;
+  const tokenEffects: Method = method === 'exact' || (exactTokens && passCost(tokens) <= budget) ? 'exact' : 'atp';
+  const attributions = method === 'exact' ? { forward: exact.forward + 2 * n, backward: n } : method === 'atpstar' ? atpStarPasses(spec, n, gradDrop) : atp;
   const tokenPasses = method === 'exact' || tokenEffects === 'atp' ? { forward: 0, backward: 0 } : tokens;
   const checks = method === 'exact' ? 0 : checkK;
   const checkPasses: Passes = { forward: checks > 0 ? componentPatchingPasses(n, 2 * checks) : 0, backward: 0 };
@@ -82,15 +114,16 @@ export function planRun(spec: ModelSpec, prepared: readonly PreparedExample[], r
     forward: attributions.forward + tokenPasses.forward + checkPasses.forward,
     backward: attributions.backward + tokenPasses.backward + checkPasses.backward,
   };
-  return { requested, method, tokenEffects, checks, passes: { attributions, tokenEffects: tokenPasses, checks: checkPasses, total }, reason };
+  return { requested, method, gradDrop: method === 'atpstar' && gradDrop, tokenEffects, checks, passes: { attributions, tokenEffects: tokenPasses, checks: checkPasses, total }, reason };
 }
 
 const passes = (p: Passes) => `${p.forward} forward${p.backward ? ` + ${p.backward} backward` : ''} passes`;
 
 /** One line for the CLI and the progress notification, before the run starts. */
 export function describePlan(plan: RunPlan, examples: number): string {
+  const what = { exact: 'exact activation patching', atp: 'attribution patching (AtP)', atpstar: `AtP* (QK fix${plan.gradDrop ? ', GradDrop' : ''})` }[plan.method];
   const parts = [
-    `${plan.method === 'exact' ? 'exact activation patching' : 'attribution patching (AtP)'} of ${examples} example${examples === 1 ? '' : 's'}: ${passes(plan.passes.attributions)}`,
+    `${what} of ${examples} example${examples === 1 ? '' : 's'}: ${passes(plan.passes.attributions)}`,
     plan.tokenEffects === 'exact'
       ? `exact token effects: ${plan.method === 'exact' ? 'included' : passes(plan.passes.tokenEffects)}`
       : 'token effects: AtP estimates (exact ones would exceed the budget)',

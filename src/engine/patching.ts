@@ -4,7 +4,19 @@ import type { LoadedModel } from './model/load';
 import type { Dataset } from './dataset/jsonl';
 import { ATTRIBUTION_OUTPUTS, PATCHED_LOGIT_DIFF, PATCHING_INPUT } from './patchingGraphs';
 import { checkMemory, describeMemoryEstimate, estimateRunMemory } from './model/memory';
-import { type ExampleAttributions, type ExampleResult, type Method, RESULT_SCHEMA, type Result, summarizeHeads, summarizePositions, type TokenScores } from './result';
+import {
+  type AtpStarSummary,
+  type ExampleAttributions,
+  type ExampleResult,
+  type Method,
+  type NodeAttributions,
+  RESULT_SCHEMA,
+  type Result,
+  summarizeHeads,
+  summarizePositions,
+  type TokenScores,
+} from './result';
+import { type AtpStarExample, type AtpStarResult, runAtpStar } from './atpStar';
 import {
   asNumbers,
   batchFeeds,
@@ -18,6 +30,7 @@ import {
   type RunOptions,
   sessionFor,
 } from './runSupport';
+import type { SessionHandle } from './runtime';
 import { checkCandidates, chooseChecks, patchComponents, patchTokens, summarizeChecks } from './exactPatching';
 import { describePlan, type MethodRequest, planRun, type RunPlan } from './methods';
 
@@ -31,6 +44,13 @@ export interface PatchingOptions extends RunOptions {
   check?: number;
   /** Seed of the random picks among the checks. */
   checkSeed?: number;
+  /** With AtP*: GradDrop magnitudes too (L more passes). */
+  gradDrop?: boolean;
+  /**
+   * false: token scores are the AtP estimates of resid_pre at layer 0 (marked as estimates), without the extra
+   * forward passes; for benchmarks that compare the attribution pass alone with another tool. Default true.
+   */
+  exactTokens?: boolean;
 }
 
 /**
@@ -41,43 +61,28 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   const started = performance.now();
   const warnings: string[] = [];
   const prepared = prepareExamples(model, dataset, warnings);
-  const precision = options.precision ?? 'float32';
-  const plan = planRun(model.spec, prepared, options.method ?? 'atp', options.check ?? 0);
+  const plan = planRun(model.spec, prepared, options.method ?? 'atp', options.check ?? 0, options.gradDrop ?? false, options.exactTokens ?? true);
   options.onProgress?.(describePlan(plan, prepared.length));
   // Say up front what the run needs, and refuse with the numbers rather than crash when it cannot fit.
   const memory = estimateRunMemory(model, { batchSize: Math.min(options.batchSize, prepared.length), seqLen: Math.max(...prepared.map((p) => p.tokens.length)) });
   options.onProgress?.(describeMemoryEstimate(memory, options.device));
   warnings.push(...checkMemory(memory, options.device));
-  const handle = await sessionFor(model, 'attribution', options);
-  warnings.push(...handle.notes);
+  // Session creation (seconds for a large model) is the load time; AtP* creates its own inside its run.
+  const handle = plan.method === 'atpstar' ? undefined : await sessionFor(model, 'attribution', options);
   const loaded = performance.now();
   const { nLayers, nHeads } = model.spec;
-
-  const cleanLds = new Array<number>(prepared.length);
-  const corruptedLds = new Array<number>(prepared.length);
-  const raw = new Array<ExampleAttributions>(prepared.length);
-  const batches = makeBatches(prepared, options.batchSize);
-  for (const [b, indices] of batches.entries()) {
-    checkCancelled(options.signal);
-    options.onProgress?.(`batch ${b + 1}/${batches.length} (${indices.length} examples)`);
-    const rows = indices.map((i) => prepared[i]);
-    const { feeds, seq } = batchFeeds(rows, precision);
-    const out = await handle.session.run(feeds);
-    const clean = asNumbers(out[ATTRIBUTION_OUTPUTS.cleanLogitDiff]);
-    const corrupted = asNumbers(out[ATTRIBUTION_OUTPUTS.corruptedLogitDiff]);
-    const attributions = Object.fromEntries(HOOK_KINDS.map((kind) => [kind, out[ATTRIBUTION_OUTPUTS.attribution(kind)].data])) as Record<HookKind, Float32Array | Float64Array>;
-    indices.forEach((exampleIndex, row) => {
-      cleanLds[exampleIndex] = clean[row];
-      corruptedLds[exampleIndex] = corrupted[row];
-      raw[exampleIndex] = unpackAttributions(attributions, row, seq, prepared[exampleIndex].tokens.length, nLayers, nHeads);
-    });
-  }
+  const star = plan.method === 'atpstar' ? await runAtpStar(model, dataset, { ...options, gradDrop: plan.gradDrop, prepared }) : undefined;
+  const estimates = star ?? (await runAtpBatches(handle!, model, prepared, options));
+  warnings.push(...estimates.warnings);
+  const cleanLds = estimates.examples.map((e) => e.cleanLogitDiff);
+  const corruptedLds = estimates.examples.map((e) => e.corruptedLogitDiff);
   checkCancelled(options.signal);
 
   const cleanLogitDiff = mean(cleanLds);
   const corruptedLogitDiff = mean(corruptedLds);
   const scale = normalisation(dataset, cleanLogitDiff, corruptedLogitDiff, prepared.length);
-  let attributions = raw.map((a) => scaleAttributions(a, scale));
+  // AtP* reports its attributions normalised already; the plain AtP batches leave that to here.
+  let attributions = star ? star.examples.map((e) => e.attributions) : estimates.examples.map((e) => scaleAttributions(e.attributions, scale));
   if (plan.method === 'exact') {
     attributions = (await runActivationPatching(model, dataset, options)).examples;
   }
@@ -98,9 +103,11 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     corruptedLogitDiff: corruptedLds[i],
     tokenScores: tokenScores[i],
     attributions: attributions[i],
+    atpStar: star ? nodeAttributions(star.examples[i]) : undefined,
   }));
   const heads = summarizeHeads(examples);
   const positions = summarizePositions(examples);
+  const atpStar = star ? summarizeAtpStar(star, positions !== null) : undefined;
   let checks: Result['checks'];
   if (plan.checks > 0) {
     const candidateSources: Array<'heads' | 'positions'> = positions ? ['heads', 'positions'] : ['heads'];
@@ -117,6 +124,7 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   checkCancelled(options.signal);
   const finished = performance.now();
   const method: Method = plan.method;
+  const arrays: Method = method === 'atpstar' ? 'atp' : method;
   return {
     schema: RESULT_SCHEMA,
     createdAt: new Date().toISOString(),
@@ -131,17 +139,85 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
       dHead: model.spec.dHead,
       dtype: model.storedDtype,
     },
-    device: handle.device,
+    device: estimates.device,
     metric: { cleanLogitDiff, corruptedLogitDiff, name: 'normalized-logit-diff' },
     run: { requested: plan.requested, method, passes: plan.passes.total, reason: plan.reason },
-    methods: { attributions: method, heads: method, positions: method, tokenScores: plan.tokenEffects },
+    // AtP*'s QK fix concerns query and key nodes (atpStar); for the hook points it is AtP itself.
+    methods: { attributions: arrays, heads: arrays, positions: arrays, tokenScores: plan.tokenEffects },
     checks,
     heads,
     positions,
+    atpStar,
     examples,
     warnings,
     timings: { loadSeconds: (loaded - started) / 1000, runSeconds: (finished - loaded) / 1000 },
   };
+}
+
+/** The plain AtP pass over every batch: per example its two LDs and its attributions (not yet normalised). */
+async function runAtpBatches(
+  handle: SessionHandle,
+  model: LoadedModel,
+  prepared: readonly PreparedExample[],
+  options: PatchingOptions,
+): Promise<{ examples: Array<{ cleanLogitDiff: number; corruptedLogitDiff: number; attributions: ExampleAttributions }>; device: string; warnings: string[] }> {
+  const precision = options.precision ?? 'float32';
+  const { nLayers, nHeads } = model.spec;
+  const examples = new Array<{ cleanLogitDiff: number; corruptedLogitDiff: number; attributions: ExampleAttributions }>(prepared.length);
+  const batches = makeBatches(prepared, options.batchSize);
+  for (const [b, indices] of batches.entries()) {
+    checkCancelled(options.signal);
+    options.onProgress?.(`batch ${b + 1}/${batches.length} (${indices.length} examples)`);
+    const rows = indices.map((i) => prepared[i]);
+    const { feeds, seq } = batchFeeds(rows, precision);
+    const out = await handle.session.run(feeds);
+    const clean = asNumbers(out[ATTRIBUTION_OUTPUTS.cleanLogitDiff]);
+    const corrupted = asNumbers(out[ATTRIBUTION_OUTPUTS.corruptedLogitDiff]);
+    const attributions = Object.fromEntries(HOOK_KINDS.map((kind) => [kind, out[ATTRIBUTION_OUTPUTS.attribution(kind)].data])) as Record<HookKind, Float32Array | Float64Array>;
+    indices.forEach((exampleIndex, row) => {
+      examples[exampleIndex] = {
+        cleanLogitDiff: clean[row],
+        corruptedLogitDiff: corrupted[row],
+        attributions: unpackAttributions(attributions, row, seq, prepared[exampleIndex].tokens.length, nLayers, nHeads),
+      };
+    });
+  }
+  return { examples, device: handle.device, warnings: handle.notes };
+}
+
+const nodeAttributions = (e: AtpStarExample): NodeAttributions => ({ q: e.q, qLinear: e.qLinear, k: e.k, kLinear: e.kLinear, v: e.v });
+
+/** [layer][head] sums over positions and examples of a [layer][pos][head] array per example. */
+function sumOverPositions(perExample: readonly number[][][][], nLayers: number, heads: number): number[][] {
+  const sums = Array.from({ length: nLayers }, () => new Array<number>(heads).fill(0));
+  for (const values of perExample) values.forEach((layer, l) => layer.forEach((row) => row.forEach((v, h) => (sums[l][h] += v))));
+  return sums;
+}
+
+function summarizeAtpStar(star: AtpStarResult, sameLength: boolean): AtpStarSummary {
+  const { nLayers, nHeads, nKvHeads, examples } = star;
+  const summary: AtpStarSummary = {
+    kvHeads: nKvHeads,
+    maps: {
+      q: sumOverPositions(examples.map((e) => e.q), nLayers, nHeads),
+      qLinear: sumOverPositions(examples.map((e) => e.qLinear), nLayers, nHeads),
+      k: sumOverPositions(examples.map((e) => e.k), nLayers, nKvHeads),
+      kLinear: sumOverPositions(examples.map((e) => e.kLinear), nLayers, nKvHeads),
+      v: sumOverPositions(examples.map((e) => e.v), nLayers, nKvHeads),
+    },
+  };
+  if (examples.every((e) => e.gradDrop)) {
+    const heads = Array.from({ length: nLayers }, () => new Array<number>(nHeads).fill(0));
+    for (const e of examples) e.gradDrop!.z.forEach((layer, l) => layer[layer.length - 1].forEach((v, h) => (heads[l][h] += v)));
+    let positions: number[][] | null = null;
+    if (sameLength) {
+      const length = examples[0].tokens.length;
+      positions = Array.from({ length: nLayers }, () => new Array<number>(length).fill(0));
+      for (const e of examples) e.gradDrop!.residPre.forEach((row, l) => row.forEach((v, p) => (positions![l][p] += v)));
+    }
+    summary.gradDrop = { heads, positions };
+  }
+  return summary;
 }
 
 /** Cuts one row out of the [batch, layer, seq(, head)] outputs, dropping the padding. */

@@ -57,6 +57,33 @@ export interface Checks {
   spearman: number;
 }
 
+/**
+ * AtP* (--method atpstar) adds query, key and value nodes of every attention head at every position: [layer][pos][head],
+ * query heads for q, key/value heads for k and v (fewer with grouped-query attention). q and k are AtP* (the QK
+ * fix), v is AtP (exact to first order: z is linear in v); qLinear and kLinear are plain AtP, for comparison.
+ * Same units as the attributions. See docs/ATP-STAR.md.
+ */
+export interface NodeAttributions {
+  q: number[][][];
+  qLinear: number[][][];
+  k: number[][][];
+  kLinear: number[][][];
+  v: number[][][];
+}
+
+/** The dataset-level view of AtP*: node maps summed over positions and examples, and GradDrop where it ran. */
+export interface AtpStarSummary {
+  kvHeads: number;
+  /** [layer][head] (query heads) for q and qLinear, [layer][kvHead] for k, kLinear and v. */
+  maps: { q: number[][]; qLinear: number[][]; k: number[][]; kLinear: number[][]; v: number[][] };
+  /**
+   * GradDrop (--grad-drop): 1/(L−1)·Σ_ℓ |AtP with the gradient through layer ℓ's residual writes dropped|, ≥ 0, summed
+   * over examples, for the cells of the two heatmaps. Much larger than |AtP| means AtP may hide a cancellation
+   * between direct and indirect effects (a possible false negative): check that cell.
+   */
+  gradDrop?: { heads: number[][]; positions: number[][] | null };
+}
+
 /** What the run did, decided before it started (see engine/methods.ts). */
 export interface RunInfo {
   requested: Method | 'auto';
@@ -101,6 +128,8 @@ export interface ExampleResult {
   /** Absent in @1 results. */
   tokenScores?: TokenScores;
   attributions: ExampleAttributions;
+  /** Only with --method atpstar. */
+  atpStar?: NodeAttributions;
 }
 
 export interface Result {
@@ -122,6 +151,8 @@ export interface Result {
   methods?: { attributions: Method; heads: Method; positions: Method; tokenScores: Method };
   /** Components checked against exact activation patching (atp patch --check K). */
   checks?: Checks;
+  /** Only with --method atpstar. */
+  atpStar?: AtpStarSummary;
   /** [layer][head]: hook_z at each example's last position, summed over examples and d_head. */
   heads: number[][];
   /** [layer][pos]: resid_pre summed over examples; null unless all examples have one length. */
@@ -178,13 +209,15 @@ export function topHeads(result: Result, k: number): Array<{ layer: number; head
 // Key order in the written JSON, so files from different runs diff cleanly whatever
 // order the producer built its objects in. Unlisted keys follow, sorted.
 const KEY_ORDER: Record<string, readonly string[]> = {
-  result: ['schema', 'createdAt', 'dataset', 'model', 'device', 'metric', 'run', 'methods', 'checks', 'heads', 'positions', 'warnings', 'timings', 'examples'],
+  result: ['schema', 'createdAt', 'dataset', 'model', 'device', 'metric', 'run', 'methods', 'checks', 'heads', 'positions', 'atpStar', 'warnings', 'timings', 'examples'],
+  atpStarSummary: ['kvHeads', 'maps', 'gradDrop'],
+  nodeAttributions: ['q', 'qLinear', 'k', 'kLinear', 'v'],
   dataset: ['file', 'examples', 'contentHash'],
   model: ['source', 'architecture', 'modelType', 'layers', 'heads', 'dModel', 'dHead', 'dtype'],
   metric: ['name', 'cleanLogitDiff', 'corruptedLogitDiff'],
   example: [
     'line', 'clean', 'corrupted', 'correct', 'incorrect', 'cleanIds', 'corruptedIds', 'correctId', 'incorrectId',
-    'cleanLogitDiff', 'corruptedLogitDiff', 'tokens', 'corruptedTokens', 'tokenScores', 'attributions',
+    'cleanLogitDiff', 'corruptedLogitDiff', 'tokens', 'corruptedTokens', 'tokenScores', 'attributions', 'atpStar',
   ],
   run: ['requested', 'method', 'reason', 'passes'],
   tokenScores: ['kind', 'method', 'joint', 'values', 'exact'],
@@ -198,11 +231,13 @@ const KEY_ORDER: Record<string, readonly string[]> = {
 function childKind(parentKind: string | undefined, key: string): string | undefined {
   if (parentKind === 'result') {
     if (key === 'dataset' || key === 'model' || key === 'metric' || key === 'checks' || key === 'run') return key;
+    if (key === 'atpStar') return 'atpStarSummary';
     if (key === 'examples') return 'example';
   }
   if (parentKind === 'example') {
     if (key === 'tokens' || key === 'corruptedTokens') return 'token';
     if (key === 'attributions' || key === 'tokenScores') return key;
+    if (key === 'atpStar') return 'nodeAttributions';
   }
   if (parentKind === 'checks' && key === 'items') return 'check';
   return undefined;
@@ -295,7 +330,7 @@ class ShapeChecker {
   }
 
   method(value: unknown, field: string): void {
-    if (value !== 'atp' && value !== 'exact') this.fail(field, '"atp" or "exact"');
+    if (value !== 'atp' && value !== 'atpstar' && value !== 'exact') this.fail(field, '"atp", "atpstar" or "exact"');
   }
 
   array(value: unknown, field: string): unknown[] {
@@ -375,6 +410,10 @@ export function parseResult(text: string, file: string): Result {
       const exact = check.array(scores.exact, `${field}.tokenScores.exact`);
       if (exact.length !== length || !exact.every((flag) => typeof flag === 'boolean')) check.fail(`${field}.tokenScores.exact`, `an array of ${length} booleans`);
     }
+    if (example.atpStar !== undefined) {
+      const nodes = check.object(example.atpStar, `${field}.atpStar`);
+      for (const key of ['q', 'qLinear', 'k', 'kLinear', 'v']) check.numbers(nodes[key], `${field}.atpStar.${key}`, 3, layers);
+    }
     const attributions = check.object(example.attributions, `${field}.attributions`);
     check.numbers(attributions.z, `${field}.attributions.z`, 3, layers);
     for (const key of ['residPre', 'attnOut', 'mlpOut']) check.numbers(attributions[key], `${field}.attributions.${key}`, 2, layers);
@@ -390,6 +429,17 @@ export function parseResult(text: string, file: string): Result {
     check.integer(passes.backward, 'run.passes.backward');
     const methods = check.object(result.methods, 'methods');
     for (const key of ['attributions', 'heads', 'positions', 'tokenScores']) check.method(methods[key], `methods.${key}`);
+  }
+  if (result.atpStar !== undefined) {
+    const star = check.object(result.atpStar, 'atpStar');
+    check.integer(star.kvHeads, 'atpStar.kvHeads');
+    const maps = check.object(star.maps, 'atpStar.maps');
+    for (const key of ['q', 'qLinear', 'k', 'kLinear', 'v']) check.numbers(maps[key], `atpStar.maps.${key}`, 2, layers);
+    if (star.gradDrop !== undefined) {
+      const drop = check.object(star.gradDrop, 'atpStar.gradDrop');
+      check.numbers(drop.heads, 'atpStar.gradDrop.heads', 2, layers);
+      if (drop.positions !== null) check.numbers(drop.positions, 'atpStar.gradDrop.positions', 2, layers);
+    }
   }
   if (result.checks !== undefined) {
     const checks = check.object(result.checks, 'checks');

@@ -59,9 +59,10 @@ test('--method and --check: the passes are printed before the run, the checks af
   const run = atp('patch', '--model', model, '--data', IOI, '--out', out, '--device', 'cpu', '--check', '2', '--html', html);
   assert.equal(run.code, 0, run.stderr);
   // Before any batch: what the run costs.
-  const plan = run.stderr.indexOf('attribution patching (AtP) of 8 examples: 16 forward + 8 backward passes; exact token effects: 8 forward passes; checks of 4 components');
+  const plan = run.stderr.indexOf('AtP* (QK fix) of 8 examples: 24 forward + 8 backward passes; exact token effects: 8 forward passes; checks of 4 components');
   assert.ok(plan >= 0 && plan < run.stderr.indexOf('batch 1/'), run.stderr);
-  assert.match(run.stdout, /method: AtP estimate \(exact activation patching of every component would cost \d+ passes, over 4× AtP's 32/);
+  assert.match(run.stdout, /method: AtP\* estimate \(QK fix\) \(exact activation patching of every component would cost \d+ passes, over 4× AtP's 32: AtP\* estimates\)/);
+  assert.match(run.stdout, /AtP\* \(QK fix\), summed over positions and examples: queries L\dH\d [-+]\d/);
   assert.match(run.stdout, /token effects: exact/);
   assert.match(run.stdout, /checked 4 components against exact activation patching \(top 2 by \|attribution\| and 2 random\)/);
   assert.match(run.stdout, /Pearson -?\d\.\d{3}, Spearman -?\d\.\d{3}/);
@@ -78,7 +79,8 @@ test('--method and --check: the passes are printed before the run, the checks af
   assert.equal(sweep.code, 0, sweep.stderr);
   assert.match(sweep.stderr, /exact activation patching of 8 examples: \d+ forward \+ 8 backward passes; exact token effects: included/);
   assert.equal(parseResult(readFileSync(exact, 'utf8'), exact).methods!.heads, 'exact');
-  assertRejected(['--model', model, '--data', IOI, '--method', 'guess'], /--method: unknown method "guess"; choose one of auto, atp, exact/);
+  assertRejected(['--model', model, '--data', IOI, '--method', 'guess'], /--method: unknown method "guess"; choose one of auto, atp, atpstar, exact/);
+  assertRejected(['--model', model, '--data', IOI, '--method', 'atp', '--grad-drop'], /--grad-drop is part of AtP\*/);
   assertRejected(['--model', model, '--data', IOI, '--check', 'three'], /--check: expected a non-negative integer, got "three"/);
 });
 

@@ -88,7 +88,7 @@ test('token colours on the shipped model agree with exact patching at the change
     const { examples } = generateTinySql(model.tokenizer, { feature, commandSet: 1, count: 16, seed: 11 });
     const dataset = { file: `${feature}.jsonl`, examples };
     const result = await runAttributionPatching(model, dataset, { device: 'cpu', batchSize: 64, method: 'auto' });
-    assert.equal(result.run!.method, 'atp', 'the full sweep is over budget on this model');
+    assert.equal(result.run!.method, 'atpstar', 'the full sweep is over budget on this model; AtP* is not');
     assert.equal(result.methods!.tokenScores, 'exact');
     const exact = await runActivationPatching(model, dataset, { device: 'cpu', batchSize: 256, components: 'resid-pre' });
     let changed = 0;

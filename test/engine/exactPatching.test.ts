@@ -9,6 +9,7 @@ import { runActivationPatching, runAttributionPatching, type ActivationPatchingR
 import { planRun, passCost } from '../../src/engine/methods';
 import { prepareExamples } from '../../src/engine/runSupport';
 import { checkCandidates, chooseChecks } from '../../src/engine/exactPatching';
+import { runAtpStar } from '../../src/engine/atpStar';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { writeRandomLlamaFamily } from '../support/randomModels';
 
@@ -156,8 +157,20 @@ test('the plan: auto takes exact within 4× the cost of AtP, else AtP; token eff
   assert.deepEqual(atp.passes.tokenEffects, { forward: 5, backward: 0 }, 'one forward pass per differing token');
   assert.equal(atp.tokenEffects, 'exact');
   assert.equal(passCost(atp.passes.total), 16 + 5);
-  // A 2-layer, 4-head model over ~15-token prompts: the full sweep costs far more than 4× AtP.
-  assert.equal(planRun(spec, prepared, 'auto', 0).method, 'atp');
+  // A 2-layer, 4-head model over ~15-token prompts: the full sweep costs far more than 4× AtP; AtP* fits.
+  const auto = planRun(spec, prepared, 'auto', 0);
+  assert.equal(auto.method, 'atpstar');
+  assert.deepEqual(auto.passes.attributions, { forward: 12, backward: 4 }, 'AtP*: AtP plus one forward-pass equivalent for the QK fix');
+  // Past 128 tokens auto keeps to AtP (the QK fix grows with the square of the prompt).
+  const long129 = Array.from({ length: 129 }, (_, i) => ({ id: i + 1, text: 'x', start: i, end: i + 1 }));
+  assert.equal(planRun(spec, [{ ...prepared[0], tokens: long129, corruptedTokens: long129 }], 'auto', 0).method, 'atp');
+  // GradDrop: L + 1 runs of the graph; only with AtP*.
+  const drop = planRun(spec, prepared, 'auto', 0, true);
+  assert.equal(drop.method, 'atpstar');
+  assert.ok(drop.gradDrop);
+  assert.deepEqual(drop.passes.attributions, { forward: 2 * 4 * 3 + 4, backward: 4 * 3 });
+  assert.throws(() => planRun(spec, prepared, 'atp', 0, true), /--grad-drop is part of AtP\*/);
+  assert.equal(planRun(spec, prepared, 'atp', 0, false, false).tokenEffects, 'atp', 'exact token effects can be turned off (benchmarks)');
   // A one-layer, one-head model on a one-token prompt: 2·(1 + 1·1·4) = 10 passes ≤ 4·4.
   const tiny = { ...spec, nLayers: 1, nHeads: 1 };
   const short = prepared.map((p) => ({ ...p, tokens: p.tokens.slice(-1), corruptedTokens: p.corruptedTokens.slice(-1) }));
@@ -181,4 +194,35 @@ test('chooseChecks: the k largest by |attribution|, then k distinct others drawn
   assert.ok(random.every((h) => h !== 1 && h !== 2));
   assert.deepEqual(chooseChecks(candidates, 2, 1), chosen);
   assert.equal(chooseChecks(candidates, 5, 1).length, 7, 'never more than there are');
+});
+
+test('--method atpstar: the Result carries AtP*\'s query, key and value nodes and GradDrop, and says which numbers are what', async () => {
+  const model = models.qwen2;
+  const full = readDataset(IOI);
+  const sameLength: Dataset = { file: full.file, examples: [full.examples[0], full.examples[2]] };
+  const result = await runAttributionPatching(model, sameLength, { device: 'cpu', batchSize: 2, precision: 'float64', method: 'atpstar', gradDrop: true });
+  const atp = await runAttributionPatching(model, sameLength, { device: 'cpu', batchSize: 2, precision: 'float64', method: 'atp' });
+  const star = await runAtpStar(model, sameLength, { device: 'cpu', batchSize: 2, precision: 'float64', gradDrop: true });
+  assert.equal(result.run!.method, 'atpstar');
+  // For the hook points AtP* is AtP: the arrays say 'atp' and equal a plain AtP run.
+  assert.deepEqual(result.methods, { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'exact' });
+  const scale = Math.max(...atp.heads.flat().map(Math.abs));
+  result.heads.forEach((row, l) => row.forEach((v, h) => assert.ok(close(v, atp.heads[l][h], scale))));
+  const summary = result.atpStar!;
+  assert.equal(summary.kvHeads, 2);
+  result.examples.forEach((example, i) => {
+    assert.deepEqual(example.atpStar!.q, star.examples[i].q);
+    assert.deepEqual(example.atpStar!.k, star.examples[i].k);
+    assert.equal(example.atpStar!.k[0][0].length, 2, 'keys per key/value head');
+  });
+  // Maps: sums over positions and examples.
+  const sum = (pick: (i: number) => number[][][], l: number, h: number) => star.examples.reduce((s, _, i) => s + pick(i)[l].reduce((t, row) => t + row[h], 0), 0);
+  summary.maps.q.forEach((row, l) => row.forEach((v, h) => assert.ok(close(v, sum((i) => star.examples[i].q, l, h), 1))));
+  summary.maps.k.forEach((row, l) => row.forEach((v, g) => assert.ok(close(v, sum((i) => star.examples[i].k, l, g), 1))));
+  // GradDrop for the two heatmaps' cells: sums over examples of z at the answer and resid_pre.
+  summary.gradDrop!.heads.forEach((row, l) =>
+    row.forEach((v, h) => assert.ok(close(v, star.examples.reduce((s, e) => s + e.gradDrop!.z[l][e.tokens.length - 1][h], 0), 1))),
+  );
+  assert.ok(summary.gradDrop!.positions, 'one length: GradDrop of the position map too');
+  assert.ok(summary.gradDrop!.heads.flat().every((v) => v >= 0));
 });
