@@ -34,8 +34,9 @@ export async function exportSvg(root: HTMLElement, title: string): Promise<strin
     copy.querySelectorAll('rect.cell').forEach((cell) => {
       cell.removeAttribute('tabindex');
       const checked = cell.classList.contains('checked');
-      cell.setAttribute('stroke', checked ? '#cca700' : 'rgba(128, 128, 128, 0.35)');
-      cell.setAttribute('stroke-width', checked ? '2' : '0.5');
+      const suspect = cell.classList.contains('suspect');
+      cell.setAttribute('stroke', suspect ? '#b180d7' : checked ? '#cca700' : 'rgba(128, 128, 128, 0.35)');
+      cell.setAttribute('stroke-width', suspect || checked ? '2' : '0.5');
       if (checked) cell.setAttribute('stroke-dasharray', '3 2');
     });
     out.append(copy);

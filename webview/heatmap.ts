@@ -19,6 +19,10 @@ export interface HeatmapSpec {
   firstColumn?: number;
   /** Cells checked against exact activation patching: exact value by `${layer}:${column}`; outlined, both numbers in the tooltip. */
   checked?: ReadonlyMap<string, number>;
+  /** GradDrop of every cell [layer][column] (full-map indices); in the tooltip, and cells it flags are outlined. */
+  gradDrop?: number[][];
+  /** Cells where GradDrop ≫ |AtP|, by `${layer}:${column}`. */
+  suspects?: ReadonlySet<string>;
   onSelectCell(layer: number, column: number): void;
   onSelectRow(layer: number): void;
   tooltip: HTMLElement;
@@ -93,9 +97,15 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
   const grid = svg.append('g').attr('class', 'cells').attr('role', 'grid').attr('aria-label', spec.title);
   const offset = spec.firstColumn ?? 0;
   const exactOf = (cell: { layer: number; column: number }) => spec.checked?.get(`${cell.layer}:${cell.column + offset}`);
+  const suspect = (cell: { layer: number; column: number }) => spec.suspects?.has(`${cell.layer}:${cell.column + offset}`) ?? false;
   const describe = (cell: { layer: number; column: number; value: number }) => {
     const exact = exactOf(cell);
-    return `L${cell.layer} · ${spec.columnTitles[cell.column]}: ${formatValue(cell.value)}${exact === undefined ? '' : ` · checked: exact ${formatValue(exact)}`}`;
+    const drop = spec.gradDrop?.[cell.layer]?.[cell.column + offset];
+    return (
+      `L${cell.layer} · ${spec.columnTitles[cell.column]}: ${formatValue(cell.value)}` +
+      (exact === undefined ? '' : ` · checked: exact ${formatValue(exact)}`) +
+      (drop === undefined ? '' : ` · GradDrop ${formatValue(drop).slice(1)}${suspect(cell) ? ' ≫ |AtP|: AtP may hide a cancellation here; check it' : ''}`)
+    );
   };
   const showTooltip = (cell: { layer: number; column: number; value: number }, anchor: Element) => {
     const box = anchor.getBoundingClientRect();
@@ -112,11 +122,12 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
     .selectAll('rect')
     .data(cells)
     .join('rect')
-    .attr('class', (cell) => `cell${isSelected(cell) ? ' selected' : ''}${exactOf(cell) === undefined ? '' : ' checked'}`)
+    .attr('class', (cell) => `cell${isSelected(cell) ? ' selected' : ''}${exactOf(cell) === undefined ? '' : ' checked'}${suspect(cell) ? ' suspect' : ''}`)
     .attr('data-layer', (cell) => cell.layer)
     .attr(`data-${spec.column}`, (cell) => cell.column + offset)
     .attr('data-value', (cell) => String(cell.value))
     .attr('data-exact', (cell) => (exactOf(cell) === undefined ? null : String(exactOf(cell))))
+    .attr('data-grad-drop', (cell) => (spec.gradDrop ? String(spec.gradDrop[cell.layer]?.[cell.column + offset]) : null))
     .attr('x', (cell) => x(cell.column)!)
     .attr('y', (cell) => y(cell.layer)!)
     .attr('width', x.bandwidth())

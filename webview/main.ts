@@ -6,7 +6,7 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { Result } from '../src/engine/result';
-import { METHOD_NAMES, methodsOf } from '../src/shared/resultMethods';
+import { METHOD_NAMES, methodsOf, suspectCells } from '../src/shared/resultMethods';
 import { formatValue, type ThemeKind } from '../src/panel/colorScale';
 import { parsePanelState, selectionLabel, type ExampleScope, type HostMessage, type PanelState, type ValueSelection } from '../src/panel/protocol';
 import { exampleLabel, headMatrix, positionMatrix, positionMatrixLabel } from '../src/panel/resultViews';
@@ -27,6 +27,50 @@ interface View {
 
 /** Components per pick for "Check top K". */
 const CHECK_K = 5;
+
+/** GradDrop of a heatmap's cells and the cells it flags (GradDrop ≫ |AtP|); sums over examples, so 'all' only. */
+function gradDropMarks(result: Result, scope: ExampleScope, map: 'heads' | 'positions'): { gradDrop?: number[][]; suspects?: Set<string> } {
+  const drop = result.atpStar?.gradDrop?.[map];
+  const atp = map === 'heads' ? result.heads : result.positions;
+  if (!drop || !atp || scope.kind !== 'all') return {};
+  return { gradDrop: drop, suspects: new Set(suspectCells(atp, drop).map((c) => `${c.layer}:${c.column}`)) };
+}
+
+/** AtP*'s query, key and value nodes, summed over positions and examples; a cell colours the editor by that node. */
+function drawNodeMaps(container: HTMLElement, result: Result, theme: ThemeKind, tooltip: HTMLElement): void {
+  const star = result.atpStar!;
+  const maps = [
+    { kind: 'query' as const, values: star.maps.q, heads: result.model.heads, prefix: 'H', title: 'Queries (AtP*, QK fix)' },
+    { kind: 'key' as const, values: star.maps.k, heads: star.kvHeads, prefix: 'KV', title: 'Keys (AtP*, QK fix)' },
+    { kind: 'value' as const, values: star.maps.v, heads: star.kvHeads, prefix: 'KV', title: 'Values (AtP)' },
+  ];
+  const heading = element('h2', {}, 'Attention heads by input: query, key and value nodes, summed over positions and examples');
+  const note = element(
+    'p',
+    { className: 'hint' },
+    'AtP* recomputes the attention softmax exactly for a patched query or key (the QK fix), where AtP linearises it and can miss saturated heads. ' +
+      'Click a cell to colour the editor by that node at every token.',
+  );
+  const row = element('div', { className: 'node-maps' });
+  container.replaceChildren(heading, note, row);
+  const selection = view.selection;
+  for (const map of maps) {
+    const holder = element('div', { id: `atpstar-${map.kind}` });
+    row.append(holder);
+    drawHeatmap(holder, {
+      column: 'head',
+      values: map.values,
+      columnLabels: Array.from({ length: map.heads }, (_, h) => `${map.prefix}${h}`),
+      columnTitles: Array.from({ length: map.heads }, (_, h) => `${map.kind} ${map.prefix === 'H' ? 'head' : 'key/value head'} ${h}`),
+      title: map.title,
+      theme,
+      selected: selection.kind === map.kind ? { layer: selection.layer, column: selection.head } : undefined,
+      onSelectCell: (layer, head) => select({ kind: map.kind, layer, head }),
+      onSelectRow: () => undefined,
+      tooltip,
+    });
+  }
+}
 
 /** Exact values of the checked cells of one heatmap, by `${layer}:${column}`; checks are sums over examples. */
 function checkedCells(result: Result, scope: ExampleScope, map: 'heads' | 'positions'): Map<string, number> {
@@ -166,8 +210,10 @@ function render(): void {
   const heads = element('section', { id: 'heads-heatmap', className: 'heatmap-section' });
   const positions = element('section', { id: 'positions-heatmap', className: 'heatmap-section' });
   const checks = element('section', { id: 'checks', className: 'heatmap-section' });
+  const nodes = element('section', { id: 'atpstar-maps', className: 'heatmap-section' });
   const hint = element('p', { className: 'hint' }, 'Click a cell or a layer label (or use the arrow keys and Enter) to colour the editor by it: a head cell shows that head at every token, a head-map layer its attn_out, a position-map layer or cell that layer of the hook shown.');
-  app.replaceChildren(header, toolbar, hint, heads, positions, checks, tooltip);
+  app.replaceChildren(header, toolbar, hint, heads, positions, nodes, checks, tooltip);
+  if (result.atpStar && view.scope.kind === 'all') drawNodeMaps(nodes, result, currentTheme, tooltip);
   if (result.checks && result.checks.items.length > 0) drawChecks(checks, result.checks);
   const methodTag = (method: keyof typeof METHOD_NAMES) => ` — ${METHOD_NAMES[method]}`;
 
@@ -179,6 +225,7 @@ function render(): void {
     columnTitles: Array.from({ length: result.model.heads }, (_, h) => `head ${h}`),
     title: `Heads at the answer position (hook_z)${view.scope.kind === 'all' ? ', summed over examples' : ''}${methodTag(methods.heads)}`,
     checked: checkedCells(result, view.scope, 'heads'),
+    ...gradDropMarks(result, view.scope, 'heads'),
     theme: currentTheme,
     selected: selection.kind === 'head' ? { layer: selection.layer, column: selection.head } : selection.kind === 'attnOut' ? { layer: selection.layer } : undefined,
     onSelectCell: (layer, head) => select({ kind: 'head', layer, head }),
@@ -215,6 +262,7 @@ function render(): void {
       columnTitles: titles.slice(fold),
       title: `Layer × position (${positionMatrixLabel(selection)})${view.scope.kind === 'all' ? ', summed over examples' : ''}${methodTag(methods.positions)}`,
       checked: kind === 'residPre' ? checkedCells(result, view.scope, 'positions') : undefined,
+      ...(kind === 'residPre' ? gradDropMarks(result, view.scope, 'positions') : {}),
       theme: currentTheme,
       selected: selection.kind === kind ? { layer: selection.layer } : undefined,
       onSelectCell: (layer) => select({ kind, layer }),

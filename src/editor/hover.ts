@@ -27,7 +27,7 @@ export function hoverMarkdown(result: Result, exampleIndex: number, pos: number,
   md.appendMarkdown(`**Attribution patching** · ${showToken(clean.text)} id ${clean.id} · position ${pos} of ${example.tokens.length} · example on line ${example.line}\n\n`);
   const shown = methodAt(result, example, pos, selection);
   const what = selection.kind === 'token' ? 'token effect (patching this token into the corrupted prompt)' : selectionLabel(selection);
-  md.appendMarkdown(`${what}: **${formatValue(valueAt(example, pos, selection))}** · ${exactnessLabel(shown.exact)}`);
+  md.appendMarkdown(`${what}: **${formatValue(valueAt(example, pos, selection))}** · ${exactnessLabel(shown.exact, shown.method)}`);
   if (selection.kind !== 'token' && example.tokenScores) {
     const token = methodAt(result, example, pos, { kind: 'token' });
     md.appendMarkdown(` · token effect ${formatValue(valueAt(example, pos, { kind: 'token' }))} (${exactnessLabel(token.exact)})`);

@@ -142,6 +142,7 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
       device: request.device,
       batchSize: request.batchSize,
       method: request.method ?? 'auto',
+      gradDrop: request.gradDrop === true && (request.method ?? 'auto') !== 'atp' && request.method !== 'exact',
       check: request.check ?? 0,
       onProgress: progress,
       signal: controller.signal,

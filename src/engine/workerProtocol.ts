@@ -19,7 +19,9 @@ export interface RunRequest {
   device: DeviceRequest;
   batchSize: number;
   /** atp, exact or auto (engine/methods.ts); absent: auto. */
-  method?: 'auto' | 'atp' | 'exact';
+  method?: 'auto' | 'atp' | 'atpstar' | 'exact';
+  /** AtP*'s GradDrop (only with auto or atpstar). */
+  gradDrop?: boolean;
   /** Components to check against exact patching (k largest |attribution| and k random); absent or 0: none. */
   check?: number;
   /** Where to write the Result; the host moves it to its final place. */

@@ -18,7 +18,9 @@ export type ValueSelection =
   | { kind: 'token' }
   | { kind: 'total' }
   | { kind: 'residPre' | 'attnOut' | 'mlpOut'; layer: number }
-  | { kind: 'head'; layer: number; head: number };
+  | { kind: 'head'; layer: number; head: number }
+  /** AtP* nodes (--method atpstar): a query head's query, or a key/value head's key or value, at each position. */
+  | { kind: 'query' | 'key' | 'value'; layer: number; head: number };
 
 /** Heatmaps show one example or the sum over all of them (the Result's own summaries). */
 export type ExampleScope = { kind: 'all' } | { kind: 'example'; index: number };
@@ -59,6 +61,9 @@ export function isValueSelection(value: unknown): value is ValueSelection {
     case 'mlpOut':
       return isIndex(value.layer);
     case 'head':
+    case 'query':
+    case 'key':
+    case 'value':
       return isIndex(value.layer) && isIndex(value.head);
     default:
       return false;
@@ -116,5 +121,10 @@ export function selectionLabel(selection: ValueSelection): string {
       return `L${selection.layer} mlp_out`;
     case 'head':
       return `L${selection.layer}H${selection.head}`;
+    case 'query':
+      return `L${selection.layer} query H${selection.head}`;
+    case 'key':
+    case 'value':
+      return `L${selection.layer} ${selection.kind} KV${selection.head}`;
   }
 }

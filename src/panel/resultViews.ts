@@ -28,6 +28,13 @@ export function valueAt(example: ExampleResult, pos: number, selection: ValueSel
       return a[selection.kind][selection.layer]?.[pos] ?? 0;
     case 'head':
       return a.z[selection.layer]?.[pos]?.[selection.head] ?? 0;
+    case 'query':
+    case 'key':
+    case 'value': {
+      const nodes = example.atpStar;
+      const values = selection.kind === 'query' ? nodes?.q : selection.kind === 'key' ? nodes?.k : nodes?.v;
+      return values?.[selection.layer]?.[pos]?.[selection.head] ?? 0;
+    }
   }
 }
 
@@ -39,13 +46,16 @@ export function methodAt(result: Result, example: ExampleResult, pos: number, se
   if (selection.kind === 'token' && example.tokenScores) {
     return { method: example.tokenScores.method, exact: example.tokenScores.exact[pos] ?? false };
   }
+  // Queries and keys are AtP* (the QK fix); values are AtP, first-order exact through their own head.
+  if (selection.kind === 'query' || selection.kind === 'key') return { method: 'atpstar', exact: false };
+  if (selection.kind === 'value') return { method: 'atp', exact: false };
   const method = methodsOf(result).attributions;
   return { method, exact: method === 'exact' };
 }
 
 /** "exact" or "AtP estimate", for hovers and legends. */
-export function exactnessLabel(exact: boolean): string {
-  return exact ? 'exact' : METHOD_NAMES.atp;
+export function exactnessLabel(exact: boolean, method: Method = 'atp'): string {
+  return exact ? 'exact' : METHOD_NAMES[method === 'exact' ? 'atp' : method];
 }
 
 /** What the colours of a selection show over a whole result: exact everywhere, an estimate everywhere, or both. */

@@ -17,7 +17,9 @@ export interface Settings {
   batchSize: number;
   resultLocation: ResultLocation;
   /** How attributions are computed (engine/methods.ts). */
-  method: 'auto' | 'atp' | 'exact';
+  method: 'auto' | 'atp' | 'atpstar' | 'exact';
+  /** AtP*'s GradDrop (L more passes). */
+  gradDrop: boolean;
   /** Components checked against exact patching after each run (k largest and k random); 0: none. */
   checkTopK: number;
 }
@@ -31,7 +33,8 @@ export function readSettings(): Settings {
     device: (DEVICE_CHOICES as readonly string[]).includes(device) ? (device as DeviceRequest) : 'auto',
     batchSize: Number.isInteger(batchSize) && batchSize >= 1 ? batchSize : 8,
     resultLocation: config.get<string>('resultLocation') === 'workspaceStorage' ? 'workspaceStorage' : 'nextToDataset',
-    method: (['atp', 'exact'] as const).find((m) => m === config.get<string>('method')) ?? 'auto',
+    method: (['atp', 'atpstar', 'exact'] as const).find((m) => m === config.get<string>('method')) ?? 'auto',
+    gradDrop: config.get<boolean>('gradDrop', false) === true,
     checkTopK: Math.max(0, Math.min(100, Math.floor(Number(config.get<number>('checkTopK', 0)) || 0))),
   };
 }

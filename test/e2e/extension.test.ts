@@ -167,9 +167,17 @@ test('the heatmap panel shows cells carrying the Result values; clicking a head 
   const result = readResult();
   await runCommand(page, 'Attribution Patching: Open Heatmap');
   const frame = await findFrame(page, 'rect[data-head]');
-  const heads = await frame.$$eval('rect[data-head]', (cells) => cells.map((c) => ({ layer: Number(c.getAttribute('data-layer')), head: Number(c.getAttribute('data-head')), value: Number(c.getAttribute('data-value')) })));
+  const heads = await frame.$$eval('#heads-heatmap rect[data-head]', (cells) => cells.map((c) => ({ layer: Number(c.getAttribute('data-layer')), head: Number(c.getAttribute('data-head')), value: Number(c.getAttribute('data-value')) })));
   assert.equal(heads.length, result.model.layers * result.model.heads);
   for (const cell of heads) assert.equal(cell.value, result.heads[cell.layer][cell.head]);
+  // auto picked AtP* (exact patching is over budget, the prompts are short): its query/key/value maps are shown.
+  assert.equal(result.run!.method, 'atpstar');
+  const queries = await frame.$$eval('#atpstar-query rect[data-head]', (cells) =>
+    cells.map((c) => ({ layer: Number(c.getAttribute('data-layer')), head: Number(c.getAttribute('data-head')), value: Number(c.getAttribute('data-value')) })),
+  );
+  assert.equal(queries.length, result.model.layers * result.model.heads);
+  for (const cell of queries) assert.equal(cell.value, result.atpStar!.maps.q[cell.layer][cell.head]);
+  assert.equal(await frame.locator('#atpstar-key rect[data-head]').count(), result.model.layers * result.atpStar!.kvHeads);
   const positionCells = () =>
     frame.$$eval('rect[data-pos]', (cells) => cells.map((c) => ({ layer: Number(c.getAttribute('data-layer')), pos: Number(c.getAttribute('data-pos')), value: Number(c.getAttribute('data-value')) })));
   assert.ok(result.positions, 'the IOI prompts have one length');
@@ -191,7 +199,7 @@ test('the heatmap panel shows cells carrying the Result values; clicking a head 
   await shot('04-heatmap-light');
 
   const before = (await colouredTokens(page)).map((s) => s.background).join();
-  await frame.click('rect[data-layer="1"][data-head="2"]');
+  await frame.click('#heads-heatmap rect[data-layer="1"][data-head="2"]');
   await frame.locator('#selection-label', { hasText: 'L1H2' }).waitFor({ timeout: 10_000 });
   const deadline = Date.now() + 10_000;
   let after = before;
@@ -203,12 +211,15 @@ test('the heatmap panel shows cells carrying the Result values; clicking a head 
   await shot('05-head-selected-light');
 
   // Keyboard: arrows move the focus between cells, Enter selects.
-  await frame.focus('rect[data-layer="0"][data-head="0"]');
+  await frame.focus('#heads-heatmap rect[data-layer="0"][data-head="0"]');
   await page.keyboard.press('ArrowRight');
   await page.keyboard.press('ArrowDown');
   await page.keyboard.press('Enter');
   await frame.locator('#selection-label', { hasText: 'L1H1' }).waitFor({ timeout: 10_000 });
 
+  // A key node colours the editor by that key at every token.
+  await frame.click('#atpstar-key rect[data-layer="0"][data-head="1"]');
+  await frame.locator('#selection-label', { hasText: 'L0 key KV1' }).waitFor({ timeout: 10_000 });
   // Back to the token effects.
   await frame.click('#show-token');
   await frame.locator('#selection-label', { hasText: 'token effect' }).waitFor();
@@ -362,6 +373,7 @@ test('walkthrough path: the built-in demo model on the example dataset, and the 
   }
   const svg = readFileSync(join(workspace, 'tinysql-cs1.heatmap.all.svg'), 'utf8');
   assert.match(svg, /^<svg/);
-  assert.equal((svg.match(/data-head=/g) ?? []).length, 16);
+  // The head map and AtP*'s query, key and value maps (auto runs AtP* on these short prompts), 4 × 4 each.
+  assert.equal((svg.match(/data-head=/g) ?? []).length, 4 * 16);
   assert.deepEqual([...readFileSync(join(workspace, 'tinysql-cs1.heatmap.all.png')).subarray(1, 4)], [...Buffer.from('PNG')]);
 });

@@ -99,7 +99,7 @@ test('a run (built-in model) is listed; its inline actions open the heatmap and 
 
   (await runRow()).locator('.action-label[aria-label="Open Heatmap"]').click();
   const frame = await findFrame(page, 'rect[data-head]');
-  assert.equal((await frame.$$('rect[data-head]')).length, 16, 'the built-in model has 4 × 4 heads');
+  assert.equal((await frame.$$('#heads-heatmap rect[data-head]')).length, 16, 'the built-in model has 4 × 4 heads');
   await shot('01-sidebar-open-heatmap');
 
   // Close every editor; "Reveal Dataset" opens the dataset again.

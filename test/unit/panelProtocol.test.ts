@@ -16,6 +16,7 @@ import {
   totalAt,
   valueAt,
 } from '../../src/panel/resultViews';
+import { suspectCells } from '../../src/shared/resultMethods';
 import { RESULT_SCHEMA, summarizeHeads, summarizePositions, type ExampleResult, type Result } from '../../src/engine/result';
 import { seededRandom } from '../support/random';
 import { formatValue } from '../../src/panel/colorScale';
@@ -153,4 +154,37 @@ test('the CodeLens above an example: its LDs, the changed token\'s effect and wh
   const flat = last.flatMap((heads, layer) => heads.map((value, head) => ({ layer, head, value })));
   const top = flat.reduce((best, cell) => (Math.abs(cell.value) > Math.abs(best.value) ? cell : best));
   assert.equal(text, `LD clean +1.0000 · corrupted 0 · "x"→"x" +0.2500 exact · top head at the answer L${top.layer}H${top.head} ${formatValue(top.value)} AtP`);
+});
+
+test('AtP* node selections read the Result\'s query, key and value nodes and say they are estimates', () => {
+  const result = syntheticResult([3]);
+  const example = result.examples[0];
+  const nodes = (seed: number, heads: number) => Array.from({ length: 2 }, (_, l) => Array.from({ length: 3 }, (_, p) => Array.from({ length: heads }, (_, h) => seed + 100 * l + 10 * p + h)));
+  example.atpStar = { q: nodes(1000, 3), qLinear: nodes(2000, 3), k: nodes(3000, 1), kLinear: nodes(4000, 1), v: nodes(5000, 1) };
+  assert.ok(isValueSelection({ kind: 'query', layer: 1, head: 2 }));
+  assert.equal(valueAt(example, 2, { kind: 'query', layer: 1, head: 2 }), 1000 + 100 + 20 + 2);
+  assert.equal(valueAt(example, 1, { kind: 'key', layer: 0, head: 0 }), 3000 + 10);
+  assert.equal(valueAt(example, 1, { kind: 'value', layer: 1, head: 0 }), 5000 + 110);
+  assert.deepEqual(methodAt(result, example, 1, { kind: 'key', layer: 0, head: 0 }), { method: 'atpstar', exact: false });
+  assert.equal(selectionLabel({ kind: 'key', layer: 0, head: 1 }), 'L0 key KV1');
+  // A result without AtP* nodes colours nothing for them.
+  assert.equal(valueAt(syntheticResult([3]).examples[0], 1, { kind: 'query', layer: 0, head: 0 }), 0);
+});
+
+test('GradDrop flags the cells where it is at least twice |AtP| and 5% of the largest |AtP|', () => {
+  const atp = [
+    [1.0, 0.01, -0.2],
+    [0.0, 0.3, 0.001],
+  ];
+  const drop = [
+    [1.1, 0.5, 0.3],
+    [0.04, 0.6, 0.002],
+  ];
+  assert.deepEqual(
+    suspectCells(atp, drop).map((c) => [c.layer, c.column]),
+    [
+      [0, 1],
+      [1, 1],
+    ],
+  );
 });
