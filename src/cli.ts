@@ -125,14 +125,26 @@ async function openModelWithProgress(source: string, offline = false) {
   return model;
 }
 
-/** The cells that either method ranks in its top k by |value|, AtP and exact side by side, largest exact first. */
-function sideBySide(atp: number[][], exact: number[][], label: (layer: number, column: number) => string, k: number): string[] {
-  const cells = atp.flatMap((row, layer) => row.map((value, column) => ({ name: label(layer, column), atp: value, exact: exact[layer][column] })));
+/**
+ * The cells that either method ranks in its top k by |value| (and any GradDrop flags), AtP and exact side by side,
+ * largest exact first. AtP* equals AtP for these hook points (its QK fix concerns query and key nodes); its GradDrop
+ * column, when given, is the magnitude that flags a possible cancellation.
+ */
+function sideBySide(atp: number[][], exact: number[][], label: (layer: number, column: number) => string, k: number, gradDrop?: number[][]): string[] {
+  const cells = atp.flatMap((row, layer) => row.map((value, column) => ({ layer, column, name: label(layer, column), atp: value, exact: exact[layer][column] })));
   const top = (key: 'atp' | 'exact') => [...cells].sort((a, b) => Math.abs(b[key]) - Math.abs(a[key])).slice(0, k);
-  const shown = [...new Set([...top('exact'), ...top('atp')])].sort((a, b) => Math.abs(b.exact) - Math.abs(a.exact));
+  const flagged = new Set(gradDrop ? suspectCells(atp, gradDrop).map((c) => `${c.layer}:${c.column}`) : []);
+  const shown = [...new Set([...top('exact'), ...top('atp'), ...cells.filter((c) => flagged.has(`${c.layer}:${c.column}`))])].sort(
+    (a, b) => Math.abs(b.exact) - Math.abs(a.exact),
+  );
+  const dropColumn = (c: { layer: number; column: number }) => (gradDrop ? gradDrop[c.layer][c.column].toFixed(4).padStart(10) : '');
   return [
-    `  ${''.padEnd(12)}${'AtP'.padStart(10)}${'exact'.padStart(10)}`,
-    ...shown.map((c) => `  ${c.name.padEnd(12)}${format(c.atp).padStart(10)}${format(c.exact).padStart(10)}${Math.sign(c.atp) !== Math.sign(c.exact) ? '  opposite signs' : ''}`),
+    `  ${''.padEnd(12)}${'AtP = AtP*'.padStart(11)}${gradDrop ? 'GradDrop'.padStart(10) : ''}${'exact'.padStart(10)}`,
+    ...shown.map(
+      (c) =>
+        `  ${c.name.padEnd(12)}${format(c.atp).padStart(11)}${dropColumn(c)}${format(c.exact).padStart(10)}` +
+        `${Math.sign(c.atp) !== Math.sign(c.exact) ? '  opposite signs' : ''}${flagged.has(`${c.layer}:${c.column}`) ? '  GradDrop ≫ |AtP|' : ''}`,
+    ),
   ];
 }
 
@@ -150,7 +162,8 @@ async function validate(args: string[]): Promise<void> {
   const model = await openModelWithProgress(values.model!, values.offline);
   const top = integer(values.top, '--top', 3);
   const options = { device, batchSize: integer(values['batch-size'], '--batch-size', 64), onProgress: log };
-  const v = await validateHeads(model, dataset, options, top);
+  const v = await validateHeads(model, dataset, { ...options, method: 'atpstar' }, top);
+  const gradDrop = v.result.atpStar?.gradDrop;
   const positions = await validatePositions(model, dataset, v.result, options);
   const list = (heads: Array<{ layer: number; head: number; value: number }>) => heads.map((h) => `L${h.layer}H${h.head} ${format(h.value)}`).join(', ');
   const lines = [
@@ -160,13 +173,13 @@ async function validate(args: string[]): Promise<void> {
     `  top ${top} by attribution patching: ${list(v.topByAttribution)}`,
     `  top ${top} by activation patching:  ${list(v.topByActivationPatching)}`,
     `  named by both: ${v.topOverlap} of ${top}`,
-    ...sideBySide(v.result.heads, v.exact, (layer, head) => `L${layer}H${head}`, top),
+    ...sideBySide(v.result.heads, v.exact, (layer, head) => `L${layer}H${head}`, top, gradDrop?.heads),
   ];
   if (positions) {
     lines.push(
       `exact activation patching of resid_pre at every layer and position, against attribution patching:`,
       `  Spearman ${positions.spearman.toFixed(3)}, Pearson ${positions.pearson.toFixed(3)}`,
-      ...sideBySide(positions.atp, positions.exact, (layer, pos) => `L${layer} pos ${pos}`, top),
+      ...sideBySide(positions.atp, positions.exact, (layer, pos) => `L${layer} pos ${pos}`, top, gradDrop?.positions ?? undefined),
     );
   } else {
     lines.push('(positions: the prompts have different lengths, so there is no position map to validate)');

@@ -54,8 +54,14 @@ export async function validatePositions(model: LoadedModel, dataset: Dataset, re
   return { atp: result.positions, exact, spearman: spearman(result.positions.flat(), exact.flat()), pearson: pearson(result.positions.flat(), exact.flat()) };
 }
 
-export async function validateHeads(model: LoadedModel, dataset: Dataset, options: RunOptions, k = 3): Promise<HeadValidation> {
-  const result = await runAttributionPatching(model, dataset, { ...options, method: 'atp' });
+/**
+ * `method`: 'atp' (default), or 'atpstar' for AtP* with GradDrop (models of 2 or more layers), whose Result also
+ * holds the query/key nodes and GradDrop of every head and position cell. Either way heads and positions are AtP:
+ * the QK fix concerns query and key nodes.
+ */
+export async function validateHeads(model: LoadedModel, dataset: Dataset, options: RunOptions & { method?: 'atp' | 'atpstar' }, k = 3): Promise<HeadValidation> {
+  const method = options.method ?? 'atp';
+  const result = await runAttributionPatching(model, dataset, { ...options, method, gradDrop: method === 'atpstar' && model.spec.nLayers >= 2 });
   const patched = await runActivationPatching(model, dataset, { ...options, components: 'heads-at-answer' });
   const exact = result.heads.map((row, layer) =>
     row.map((_, head) => patched.examples.reduce((sum, example) => sum + example.z[layer][example.z[layer].length - 1][head], 0)),
