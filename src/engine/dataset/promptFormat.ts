@@ -316,6 +316,10 @@ export function formatPromptLine(example: Pick<Example, 'clean' | 'corrupted' | 
     suffix += 1;
   }
   if (suffix > 0 && isLowSurrogate(clean.charCodeAt(clean.length - suffix))) suffix -= 1;
+  // Whole words in the span ({price|code}, not {pric|cod}e): widen it while a word runs across either edge.
+  const wordAt = (text: string, index: number) => index >= 0 && index < text.length && WORD_CHAR.test(text[index]);
+  while (prefix > 0 && wordAt(clean, prefix - 1) && (wordAt(clean, prefix) || wordAt(corrupted, prefix))) prefix -= 1;
+  while (suffix > 0 && wordAt(clean, clean.length - suffix) && (wordAt(clean, clean.length - suffix - 1) || wordAt(corrupted, corrupted.length - suffix - 1))) suffix -= 1;
   const head = clean.slice(0, prefix);
   const tail = clean.slice(clean.length - suffix);
   const cleanMiddle = clean.slice(prefix, clean.length - suffix);
@@ -328,6 +332,7 @@ export function formatPromptLine(example: Pick<Example, 'clean' | 'corrupted' | 
 
 const answers = (example: Pick<Example, 'correct' | 'incorrect'>) => `${JSON.stringify(example.correct)} | ${JSON.stringify(example.incorrect)}`;
 
+const WORD_CHAR = /[\p{L}\p{N}_]/u;
 const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
 const isLowSurrogate = (code: number) => code >= 0xdc00 && code <= 0xdfff;
 
