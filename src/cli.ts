@@ -1,18 +1,19 @@
 import { parseArgs } from 'node:util';
-import { mkdirSync } from 'node:fs';
-import { dirname, relative } from 'node:path';
+import { relative } from 'node:path';
 import { InputError } from './engine/errors';
+import { parseIntegerFlag } from './engine/integers';
 import { openModel } from './engine/model/open';
 import { formatPresetTable } from './engine/model/presets';
 import { readDataset } from './engine/dataset';
 import { GENERATE_USAGE, generateCommand } from './commands/generate';
 import { runAttributionPatching, type Precision } from './engine/patching';
 import { parseDevice, releaseSessions } from './engine/runtime';
-import { parseResult, type Result, topHeads, writeResultAtomically } from './engine/result';
-import { writeTextAtomically } from './engine/atomicWrite';
+import { parseResult, type Result, serializeResult, topHeads } from './engine/result';
+import { type FileToWrite, writeFilesAtomically, writeTextAtomically } from './engine/atomicWrite';
 import { renderHtmlReport } from './report/htmlReport';
 import { validateHeads } from './engine/validation';
 import { readFileSync } from 'node:fs';
+import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from './engine/outputPaths';
 
 const USAGE = `Usage:
   atp patch --model MODEL --data FILE --out FILE [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float64] [--top K] [--offline]
@@ -37,10 +38,7 @@ function log(message: string): void {
 }
 
 function integer(text: string | undefined, flag: string, fallback: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new InputError(`${flag}: expected a positive integer, got "${text}"`);
-  return value;
+  return parseIntegerFlag(text, flag, fallback, 1);
 }
 
 function precision(text: string | undefined): Precision {
@@ -132,24 +130,31 @@ async function patch(args: string[]): Promise<void> {
   const top = integer(values.top, '--top', 10);
   const dataset = readDataset(values.data!);
   const model = await openModelWithProgress(values.model!, values.offline);
+  // Before the run: an output that is an input (or the other output) is refused at no cost.
+  const outputs: NamedPath[] = [{ path: values.out!, role: '--out' }, ...(values.html ? [{ path: values.html, role: '--html' }] : [])];
+  checkOutputPaths([{ path: values.data!, role: '--data' }, ...modelFolderInputs(model.dir), ...model.weightFiles.map((file) => ({ path: file, role: 'the model weights' }))], outputs);
+  for (const output of outputs) prepareOutputFolder(output.path, output.role);
   log(`running ${dataset.examples.length} examples on ${device}`);
   const result = await runAttributionPatching(model, dataset, { device, batchSize, precision: precision(values.precision), onProgress: log });
   for (const warning of result.warnings) log(`warning: ${warning}`);
-  mkdirSync(dirname(values.out!), { recursive: true });
-  writeResultAtomically(values.out!, result);
-  if (values.html) writeReport(values.html, [{ title: dataset.file, result }]);
+  // Render both, then write both: a report that cannot be made or written leaves the previous --out as it was.
+  const files: FileToWrite[] = [{ file: values.out!, contents: serializeResult(result), what: 'the result' }];
+  if (values.html) files.push({ file: values.html, contents: renderHtmlReport([{ title: dataset.file, result }]), what: 'the report' });
+  writeFilesAtomically(files);
+  if (values.html) log(`wrote ${values.html}`);
   process.stdout.write(`${summary(result, top)}\nwrote ${relative(process.cwd(), values.out!) || values.out}\n`);
 }
 
-function writeReport(file: string, results: Array<{ title: string; result: Result }>): void {
-  mkdirSync(dirname(file), { recursive: true });
-  writeTextAtomically(file, renderHtmlReport(results), 'the report');
+function writeReport(file: string, html: string, role: string): void {
+  prepareOutputFolder(file, role);
+  writeTextAtomically(file, html, 'the report');
   log(`wrote ${file}`);
 }
 
 function report(args: string[]): void {
   const { values, positionals } = parseArgs({ args, options: { out: { type: 'string' } }, allowPositionals: true, strict: true });
   if (!values.out || positionals.length === 0) throw new InputError(`atp report needs --out FILE and at least one result file\n\n${USAGE}`);
+  checkOutputPaths(positionals.map((file) => ({ path: file, role: 'the result file' })), [{ path: values.out, role: '--out' }]);
   const results = positionals.map((file) => {
     let text: string;
     try {
@@ -159,7 +164,7 @@ function report(args: string[]): void {
     }
     return { title: file, result: parseResult(text, file) };
   });
-  writeReport(values.out, results);
+  writeReport(values.out, renderHtmlReport(results), '--out');
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -11,6 +11,7 @@ import { resolveModel } from './model/hub';
 import { loadModel, type LoadedModel } from './model/load';
 import { ModelTokenizer } from './model/tokenizer';
 import { CancelledError, runAttributionPatching } from './patching';
+import { checkOutputPaths, modelFolderInputs } from './outputPaths';
 import { writeResultAtomically } from './result';
 import {
   contentHash,
@@ -133,6 +134,9 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
     for (const note of resolved.notes) progress(note);
     progress(`loading model ${resolved.source}`);
     const model = cachedModel(resolved.dir, resolved.source);
+    if (request.resultFile !== undefined) {
+      checkOutputPaths([{ path: request.datasetFile, role: 'the dataset' }, ...modelFolderInputs(model.dir)], [{ path: request.resultFile, role: 'the result file' }]);
+    }
     const checked = [...parsed.diagnostics, ...diagnoseWithTokenizer(dataset, model.tokenizer)];
     const tokenFailure = inputFailure(request.datasetFile, checked);
     if (tokenFailure) throw new InputFailure(checked, tokenFailure);

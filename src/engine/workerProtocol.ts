@@ -20,6 +20,8 @@ export interface RunRequest {
   batchSize: number;
   /** Where to write the Result; the host moves it to its final place. */
   pendingFile: string;
+  /** That final place: checked against the dataset and the model's files before the run, so it never replaces one. */
+  resultFile?: string;
 }
 
 export interface CancelRequest {

@@ -1,0 +1,85 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { writeRandomGpt2 } from '../support/randomGpt2';
+
+/** Careless and hostile command lines: each ends in exit code 2 and a sentence, never a stack trace or a lost file. */
+
+const CLI = resolve(__dirname, '../../dist/cli.js');
+const IOI = resolve(__dirname, '../../examples/ioi.jsonl');
+let root: string;
+let model: string;
+let result: string;
+
+function atp(...args: string[]) {
+  const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ATP_CACHE_DIR: join(root, 'cache') } });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+function assertUserError(run: { code: number | null; stderr: string }, message: RegExp): void {
+  assert.equal(run.code, 2, `exit code 2; stderr: ${run.stderr}`);
+  assert.match(run.stderr, message);
+  assert.doesNotMatch(run.stderr, /internal error|    at /);
+}
+
+before(() => {
+  assert.ok(existsSync(CLI), 'dist/cli.js exists (run `npm run build`)');
+  root = mkdtempSync(join(tmpdir(), 'atp-hostile-'));
+  model = join(root, 'model');
+  writeRandomGpt2(model, { nLayers: 1, nHeads: 2, dModel: 8, seed: 1 });
+  result = join(root, 'result.json');
+  const run = atp('patch', '--model', model, '--data', IOI, '--out', result, '--device', 'cpu');
+  assert.equal(run.code, 0, run.stderr);
+});
+after(() => rmSync(root, { recursive: true, force: true }));
+
+test('--out or --html whose folder path runs through a file is a user error', () => {
+  const file = join(root, 'plain-file');
+  writeFileSync(file, 'x');
+  assertUserError(atp('patch', '--model', model, '--data', IOI, '--device', 'cpu', '--out', join(file, 'r.json')), /--out .*plain-file.*: cannot create its folder: a part of its folder path is a file/);
+  assertUserError(atp('report', '--out', join(file, 'sub', 'r.html'), result), /--out .*plain-file.*cannot create its folder/);
+  assertUserError(atp('generate', 'ioi', '-n', '2', '--model', model, '--out', join(file, 'd.jsonl')), /--out .*plain-file.*cannot create its folder/);
+});
+
+test('a Result with no examples is refused by atp report with the file and field', () => {
+  const empty = join(root, 'empty.json');
+  writeFileSync(empty, JSON.stringify({ ...JSON.parse(readFileSync(result, 'utf8')), examples: [] }));
+  assertUserError(atp('report', '--out', join(root, 'empty.html'), empty), /empty\.json: field "examples" must be a non-empty array/);
+  assert.equal(existsSync(join(root, 'empty.html')), false);
+});
+
+test('an --html that cannot be written leaves the previous --out untouched (both are written, or neither)', { skip: process.getuid?.() === 0 ? 'root ignores folder permissions' : false }, () => {
+  const out = join(root, 'kept.json');
+  writeFileSync(out, 'previous result');
+  const locked = join(root, 'locked');
+  mkdirSync(locked);
+  chmodSync(locked, 0o555);
+  try {
+    assertUserError(atp('patch', '--model', model, '--data', IOI, '--device', 'cpu', '--out', out, '--html', join(locked, 'r.html')), /r\.html: cannot write the report/);
+    assert.equal(readFileSync(out, 'utf8'), 'previous result');
+    assert.deepEqual(readdirSync(root).filter((name) => name.endsWith('.tmp')), [], 'no temp file left');
+  } finally {
+    chmodSync(locked, 0o755);
+  }
+});
+
+test('an --html that is a folder is refused before the --out is replaced', () => {
+  const out = join(root, 'kept2.json');
+  writeFileSync(out, 'previous result');
+  const folder = join(root, 'a-folder.html');
+  mkdirSync(folder);
+  assertUserError(atp('patch', '--model', model, '--data', IOI, '--device', 'cpu', '--out', out, '--html', folder), /a-folder\.html: cannot write the report: it is a folder/);
+  assert.equal(readFileSync(out, 'utf8'), 'previous result');
+  assert.deepEqual(readdirSync(root).filter((name) => name.endsWith('.tmp')), [], 'no temp file left');
+});
+
+test('integer flags take plain decimal digits only; generate -n has an upper bound', () => {
+  for (const text of ['0x10', '1e3', ' 8', '8 ', '+8', '0b1', '8.0', '']) {
+    assertUserError(atp('patch', '--model', model, '--data', IOI, '--device', 'cpu', '--out', join(root, 'n.json'), '--batch-size', text), /--batch-size: expected a positive integer, got/);
+  }
+  assertUserError(atp('generate', 'ioi', '-n', '100000000', '--model', model, '--out', join(root, 'big.jsonl')), /-n: expected a positive integer, got "100000000" \(plain decimal digits, 1 to 10000\)/);
+  assert.equal(existsSync(join(root, 'n.json')), false);
+});

@@ -1,0 +1,40 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeFilesAtomically, writeTextAtomically } from '../../src/engine/atomicWrite';
+
+test('the next write removes temp files left by a killed writer of the same target, and only those', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'atp-atomic-'));
+  try {
+    const target = join(dir, 'result.json');
+    // A pid above Linux's pid_max cannot be running; the parent of this process certainly is.
+    const dead = `.result.json.4194399.0123456789ab.tmp`;
+    const live = `.result.json.${process.ppid}.0123456789ab.tmp`;
+    const otherTarget = `.other.json.4194399.0123456789ab.tmp`;
+    const notOurs = `.result.json.4194399.tmp`;
+    for (const name of [dead, live, otherTarget, notOurs]) writeFileSync(join(dir, name), '');
+    writeTextAtomically(target, 'new');
+    assert.equal(readFileSync(target, 'utf8'), 'new');
+    assert.deepEqual(readdirSync(dir).sort(), [live, otherTarget, notOurs, 'result.json'].sort());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('writeFilesAtomically replaces no target when one of them cannot be written', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'atp-atomic-'));
+  try {
+    const first = join(dir, 'a.json');
+    writeFileSync(first, 'old');
+    assert.throws(() => writeFilesAtomically([
+      { file: first, contents: 'new', what: 'the result' },
+      { file: join(dir, 'missing-folder', 'b.html'), contents: 'new', what: 'the report' },
+    ]), /b\.html: cannot write the report/);
+    assert.equal(readFileSync(first, 'utf8'), 'old');
+    assert.deepEqual(readdirSync(dir), ['a.json']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
