@@ -12,6 +12,7 @@ import {
   PATCHED_LOGIT_DIFF,
   PATCHING_INPUT,
 } from './patchingGraphs';
+import { promptTooLong } from './promptLength';
 import { checkMemory, describeMemoryEstimate, estimateRunMemory } from './model/memory';
 import { cachedSession, type DeviceRequest, prepareGraphDir, type SessionHandle, writeGraphFile } from './runtime';
 import { type ExampleAttributions, type ExampleResult, RESULT_SCHEMA, type Result, summarizeHeads, summarizePositions, type TokenInfo } from './result';
@@ -52,6 +53,10 @@ export function prepareExamples(model: LoadedModel, dataset: Dataset, warnings: 
   if (dataset.examples.length === 0) throw new InputError(`${dataset.file}: the dataset has no examples`);
   return dataset.examples.map((example) => {
     const where = `${dataset.file}:${example.line}`;
+    for (const field of ['clean', 'corrupted'] as const) {
+      const tooLong = promptTooLong(example[field], model.tokenizer, model.spec.maxPositions);
+      if (tooLong !== undefined) throw new InputError(`${where}: "${field}" ${tooLong}`);
+    }
     const tokens = model.tokenizer.encode(example.clean);
     const corruptedTokens = model.tokenizer.encode(example.corrupted);
     if (tokens.length !== corruptedTokens.length) {
@@ -75,6 +80,13 @@ export function prepareExamples(model: LoadedModel, dataset: Dataset, warnings: 
   });
 }
 
+/** The longest prompt's token count; a loop, since Math.max(...x) overflows the stack for large datasets. */
+function longest(rows: readonly PreparedExample[]): number {
+  let max = 0;
+  for (const row of rows) max = Math.max(max, row.tokens.length);
+  return max;
+}
+
 /** Groups examples into batches of similar length (less padding); each batch keeps the examples' indices. */
 function makeBatches(prepared: readonly PreparedExample[], batchSize: number): number[][] {
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`--batch-size must be a positive integer, got ${batchSize}`);
@@ -87,7 +99,7 @@ function makeBatches(prepared: readonly PreparedExample[], batchSize: number): n
 /** Feeds for a batch of rows, right-padded to the longest row (pad id 0 in both runs, so it never differs). */
 function batchFeeds(rows: readonly PreparedExample[], precision: Precision): { feeds: Record<string, ort.Tensor>; seq: number } {
   const batch = rows.length;
-  const seq = Math.max(...rows.map((r) => r.tokens.length));
+  const seq = longest(rows);
   const clean = new BigInt64Array(batch * seq);
   const corrupted = new BigInt64Array(batch * seq);
   const last = precision === 'float64' ? new Float64Array(batch * seq) : new Float32Array(batch * seq);
@@ -162,7 +174,7 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   const prepared = prepareExamples(model, dataset, warnings);
   const precision = options.precision ?? 'float32';
   // Say up front what the run needs, and refuse with the numbers rather than crash when it cannot fit.
-  const memory = estimateRunMemory(model, { batchSize: Math.min(options.batchSize, prepared.length), seqLen: Math.max(...prepared.map((p) => p.tokens.length)) });
+  const memory = estimateRunMemory(model, { batchSize: Math.min(options.batchSize, prepared.length), seqLen: longest(prepared) });
   options.onProgress?.(describeMemoryEstimate(memory, options.device));
   warnings.push(...checkMemory(memory, options.device));
   const handle = await sessionFor(model, 'attribution', options);

@@ -83,3 +83,25 @@ test('integer flags take plain decimal digits only; generate -n has an upper bou
   assertUserError(atp('generate', 'ioi', '-n', '100000000', '--model', model, '--out', join(root, 'big.jsonl')), /-n: expected a positive integer, got "100000000" \(plain decimal digits, 1 to 10000\)/);
   assert.equal(existsSync(join(root, 'n.json')), false);
 });
+
+test('a 5 MB or 50 MB prompt line is refused with its line and the model positions, in seconds, in both formats', () => {
+  for (const [name, characters] of [['five', 5_000_000], ['fifty', 50_000_000]] as const) {
+    const prompt = 'word '.repeat(characters / 5);
+    const jsonl = join(root, `${name}.jsonl`);
+    writeFileSync(jsonl, `${JSON.stringify({ clean: prompt, corrupted: prompt, correct: ' a', incorrect: ' b' })}\n`);
+    const atp = join(root, `${name}.atp`);
+    writeFileSync(atp, `# a comment\n${prompt}{x|y} => " a" | " b"\n`);
+    for (const [file, line] of [[jsonl, 1], [atp, 2]] as const) {
+      const started = performance.now();
+      const run = patchWith(file);
+      assertUserError(run, new RegExp(`${name}\\.(jsonl|atp):${line}: "clean" is ${characters + (file === atp ? 1 : 0)} characters long, so at least \\d+ tokens: more than the model's 1024 positions`));
+      assert.ok(performance.now() - started < 30_000, `${file} took ${performance.now() - started} ms`);
+    }
+    rmSync(jsonl);
+    rmSync(atp);
+  }
+});
+
+function patchWith(data: string) {
+  return atp('patch', '--model', model, '--data', data, '--device', 'cpu', '--out', join(root, 'long.json'));
+}

@@ -3,6 +3,13 @@
 import * as fs from 'node:fs';
 import { InputError } from '../errors';
 
+/**
+ * Prompts longer than this keep no per-character offsets (Example.source is then absent, as for generated data):
+ * no model has positions for them, and a 50 MB line's offsets alone would exhaust memory before the length
+ * check could say so. Far above any prompt a model takes (1 Mi code units).
+ */
+export const MAX_TRACKED_PROMPT = 1 << 20;
+
 export interface TextLine {
   /** 1-based line number. */
   line: number;
