@@ -16,7 +16,7 @@ export class GraphWeights {
   constructor(
     private readonly b: GraphBuilder,
     private readonly lookup: (name: string) => TensorEntry,
-    /** Location of each weight file relative to the graph file's directory (see runtime.prepareGraphDir). */
+    /** Location of each weight file relative to the folder ONNX Runtime reads external data from (see runtime.prepareGraphDir). */
     private readonly locations: ReadonlyMap<string, string>,
   ) {}
 
