@@ -7,6 +7,7 @@ import { formatValue } from '../panel/colorScale';
 import { selectionLabel, type ValueSelection } from '../panel/protocol';
 import { layerBreakdown, topHeadsAt, valueAt } from '../panel/resultViews';
 import type { ResultState } from '../services/resultState';
+import { escapeMarkdown } from './markdown';
 import { tokenAt, tokenLayout } from './tokenLayout';
 
 const TOP_HEADS = 5;
@@ -38,7 +39,7 @@ export function hoverMarkdown(result: Result, exampleIndex: number, pos: number,
   }
   const heads = topHeadsAt(example, pos, TOP_HEADS).map((h) => `L${h.layer}H${h.head} ${formatValue(h.value)}`);
   md.appendMarkdown(`\ntop heads here: ${heads.join(' · ')}\n\n`);
-  md.appendMarkdown(`*Normalised logit-difference attribution (1 = clean, 0 = corrupted); model ${result.model.source} on ${result.device}.*`);
+  md.appendMarkdown(`*Normalised logit-difference attribution (1 = clean, 0 = corrupted); model ${escapeMarkdown(result.model.source)} on ${escapeMarkdown(result.device)}.*`);
   return md;
 }
 
