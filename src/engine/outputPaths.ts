@@ -81,6 +81,14 @@ export function modelFolderInputs(dir: string): NamedPath[] {
  * a file, no permission) rather than a stack trace.
  */
 export function prepareOutputFolder(file: string, role: string): void {
+  let isFolder = false;
+  try {
+    isFolder = fs.statSync(file).isDirectory();
+  } catch {
+    // Not there yet: the usual case.
+  }
+  // Said before the run rather than after it, when the write would fail.
+  if (isFolder) throw new InputError(`${role} ${file} is a folder; give a file path`);
   try {
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   } catch (error) {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeFilesAtomically, writeTextAtomically } from '../../src/engine/atomicWrite';
@@ -34,6 +34,14 @@ test('writeFilesAtomically replaces no target when one of them cannot be written
     ]), /b\.html: cannot write the report/);
     assert.equal(readFileSync(first, 'utf8'), 'old');
     assert.deepEqual(readdirSync(dir), ['a.json']);
+    // A target that is a folder would fail only at its rename, after the others: it is refused before any rename.
+    mkdirSync(join(dir, 'folder.html'));
+    assert.throws(() => writeFilesAtomically([
+      { file: first, contents: 'new', what: 'the result' },
+      { file: join(dir, 'folder.html'), contents: 'new', what: 'the report' },
+    ]), /folder\.html: cannot write the report: it is a folder/);
+    assert.equal(readFileSync(first, 'utf8'), 'old');
+    assert.deepEqual(readdirSync(dir).sort(), ['a.json', 'folder.html']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
