@@ -89,7 +89,9 @@ async function validate(args: string[]): Promise<void> {
     if (!values[flag]) throw new InputError(`--${flag} is required\n\n${USAGE}`);
   }
   const device = parseDevice(values.device!);
-  const dataset = readDataset(values.data!);
+  const datasetWarnings: string[] = [];
+  const dataset = readDataset(values.data!, datasetWarnings);
+  for (const warning of datasetWarnings) log(warning);
   const model = await openModelWithProgress(values.model!, values.offline);
   const top = integer(values.top, '--top', 3);
   const v = await validateHeads(model, dataset, { device, batchSize: integer(values['batch-size'], '--batch-size', 64), onProgress: log }, top);
@@ -128,7 +130,10 @@ async function patch(args: string[]): Promise<void> {
   const device = parseDevice(values.device!);
   const batchSize = integer(values['batch-size'], '--batch-size', 8);
   const top = integer(values.top, '--top', 10);
-  const dataset = readDataset(values.data!);
+  // The dataset's own warnings (an .atp line whose prompts are the same) are already "file:line:col: warning: …".
+  const datasetWarnings: string[] = [];
+  const dataset = readDataset(values.data!, datasetWarnings);
+  for (const warning of datasetWarnings) log(warning);
   const model = await openModelWithProgress(values.model!, values.offline);
   // Before the run: an output that is an input (or the other output) is refused at no cost.
   const outputs: NamedPath[] = [{ path: values.out!, role: '--out' }, ...(values.html ? [{ path: values.html, role: '--html' }] : [])];
@@ -137,6 +142,8 @@ async function patch(args: string[]): Promise<void> {
   log(`running ${dataset.examples.length} examples on ${device}`);
   const result = await runAttributionPatching(model, dataset, { device, batchSize, precision: precision(values.precision), onProgress: log });
   for (const warning of result.warnings) log(`warning: ${warning}`);
+  // Kept with the Result, as the editor shows its own: whoever opens the file later sees them too.
+  result.warnings = [...datasetWarnings, ...result.warnings];
   // Render both, then write both: a report that cannot be made or written leaves the previous --out as it was.
   const files: FileToWrite[] = [{ file: values.out!, contents: serializeResult(result), what: 'the result' }];
   if (values.html) files.push({ file: values.html, contents: renderHtmlReport([{ title: dataset.file, result }]), what: 'the report' });

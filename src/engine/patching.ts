@@ -76,7 +76,12 @@ export function prepareExamples(model: LoadedModel, dataset: Dataset, warnings: 
       }
       return ids[0];
     };
-    return { example, tokens, corruptedTokens, correctId: answerId('correct'), incorrectId: answerId('incorrect') };
+    const correctId = answerId('correct');
+    const incorrectId = answerId('incorrect');
+    if (correctId === incorrectId) {
+      throw new InputError(`${where}: "correct" and "incorrect" both start with the token ${JSON.stringify(model.tokenizer.tokenText(correctId))}: their logit difference is always 0`);
+    }
+    return { example, tokens, corruptedTokens, correctId, incorrectId };
   });
 }
 

@@ -108,3 +108,28 @@ test('a 5 MB or 50 MB prompt line is refused with its line and the model positio
 function patchWith(data: string) {
   return atp('patch', '--model', model, '--data', data, '--device', 'cpu', '--out', join(root, 'long.json'));
 }
+
+test('answers that are equal, or start with the same token, are refused with their line, in both formats', () => {
+  const same = join(root, 'same.jsonl');
+  const good = JSON.stringify({ clean: 'When John and Mary went to the shops, John gave the bag to', corrupted: 'When John and Mary went to the shops, Mary gave the bag to', correct: ' Mary', incorrect: ' John' });
+  writeFileSync(same, `${good}\n${JSON.stringify({ ...JSON.parse(good), incorrect: ' Mary' })}\n`);
+  assertUserError(patchWith(same), /same\.jsonl:2: fields "correct" and "incorrect" are the same \(" Mary"\): their logit difference is always 0/);
+  const sameAtp = join(root, 'same.atp');
+  writeFileSync(sameAtp, `# x\n\nWhen {John|Mary} left => " Mary" | " Mary"\n`);
+  assertUserError(patchWith(sameAtp), /same\.atp:3:\d+: the correct and incorrect answers are the same/);
+  // Different strings, same first token: the metric is 0 for the line, so it is an error in the engine too.
+  const firstToken = join(root, 'first-token.jsonl');
+  writeFileSync(firstToken, `${good}\n${JSON.stringify({ ...JSON.parse(good), correct: ' John', incorrect: ' Johnathan' })}\n`);
+  assertUserError(patchWith(firstToken), /first-token\.jsonl:2: "correct" and "incorrect" both start with the token " John": their logit difference is always 0/);
+});
+
+test('dataset warnings (an .atp line whose prompts are the same) reach stderr and the Result', () => {
+  const data = join(root, 'warn.atp');
+  writeFileSync(data, 'When John and Mary went to the shops, {John|Mary} gave the bag to => " Mary" | " John"\nWhen Mary left, she gave it to => " Mary" | " John"\n');
+  const out = join(root, 'warn.json');
+  const run = atp('patch', '--model', model, '--data', data, '--device', 'cpu', '--out', out);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /warn\.atp:2:1: warning: no \{clean\|corrupted\} span: the clean and corrupted prompts are the same/);
+  const result = JSON.parse(readFileSync(out, 'utf8'));
+  assert.ok(result.warnings.some((w: string) => /warn\.atp:2:1: warning: no \{clean\|corrupted\} span/.test(w)), result.warnings.join('\n'));
+});

@@ -37,7 +37,8 @@ export function diagnoseWithTokenizer(dataset: Dataset, tokenizer: DiagnosticTok
     }
     if (answerIds[0] >= 0 && answerIds[0] === answerIds[1]) {
       const range = location === undefined ? undefined : { start: location.correct.start, end: location.incorrect.end };
-      at(range, 'warning', `both answers start with the token ${JSON.stringify(tokenizer.tokenText(answerIds[0]))}: their logit difference is always 0`);
+      // An error, as in prepareExamples: the metric would be 0 for this example and undefined for the dataset.
+      at(range, 'error', `both answers start with the token ${JSON.stringify(tokenizer.tokenText(answerIds[0]))}: their logit difference is always 0`);
     }
 
     // Too long to fit: said without tokenizing, which for a prompt of megabytes would stall or crash the worker.

@@ -63,6 +63,11 @@ export function parseJsonl(text: string, file: string): ParsedDataset {
     }
     if (bad) continue;
     const member = (field: Field) => members.get(field)!;
+    if (record.correct === record.incorrect) {
+      const range = { start: Math.min(member('correct').start, member('incorrect').start), end: Math.max(member('correct').end, member('incorrect').end) };
+      error(`fields "correct" and "incorrect" are the same (${JSON.stringify(record.correct)}): their logit difference is always 0`, range);
+      continue;
+    }
     const toDocument = (columns: number[]) => columns.map((column) => lineStart + column);
     const range = (field: Field): SourceRange => ({ start: lineStart + member(field).start, end: lineStart + member(field).end });
     const location: ExampleLocation = {

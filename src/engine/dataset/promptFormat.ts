@@ -280,6 +280,10 @@ function parseAnswers(
   }
   const incorrect = quoted(i, 'incorrect');
   if (incorrect === null) return null;
+  if (incorrect.value === correct.value) {
+    error(correct.start, incorrect.end, `the correct and incorrect answers are the same (${JSON.stringify(correct.value)}): their logit difference is always 0`);
+    return null;
+  }
   i = skip(incorrect.end);
   if (i < lineText.length) {
     error(i, lineText.trimEnd().length, 'unexpected text after the answers (a comment must be on its own line, starting with #)');
