@@ -13,6 +13,7 @@ import {
   PATCHING_INPUT,
 } from './patchingGraphs';
 import { promptTooLong } from './promptLength';
+import { unusedWeightsWarnings } from './model/unusedWeights';
 import { checkMemory, describeMemoryEstimate, estimateRunMemory } from './model/memory';
 import { cachedSession, type DeviceRequest, prepareGraphDir, type SessionHandle, writeGraphFile } from './runtime';
 import { type ExampleAttributions, type ExampleResult, RESULT_SCHEMA, type Result, summarizeHeads, summarizePositions, type TokenInfo } from './result';
@@ -138,14 +139,15 @@ const graphFiles = new Map<string, string>();
 async function sessionFor(model: LoadedModel, kind: GraphKind, options: RunOptions): Promise<SessionHandle> {
   const precision = options.precision ?? 'float32';
   const graphDir = prepareGraphDir(model.weightFiles);
-  const key = `${graphDir.dir}|${model.dir}|${kind}|${precision}`;
+  // The spec too: config.json edited in a long-lived process (fewer layers, say) must not reuse the old graph.
+  const key = `${graphDir.dir}|${model.dir}|${kind}|${precision}|${JSON.stringify(model.spec)}`;
   let file = graphFiles.get(key);
   if (!file) {
     const builder = new GraphBuilder(precision);
     const weights = new GraphWeights(builder, weightLookup(model), graphDir.locations);
     if (kind === 'attribution') buildAttributionGraph(model.architecture, builder, weights);
     else buildActivationPatchingGraph(model.architecture, builder, weights);
-    file = writeGraphFile(graphDir, builder.toBytes(), `${kind}-${precision}`);
+    file = writeGraphFile(graphDir, builder.toBytes(), `${kind}-${precision}`, unusedWeightsWarnings(model, weights.used));
     graphFiles.set(key, file);
   }
   return cachedSession(file, options.device, { optimization: precision === 'float64' ? 'basic' : 'all' });

@@ -193,11 +193,12 @@ function writeFileAtomically(target: string, write: () => void, temp: string): v
 }
 
 /** Writes the graph into its directory (in our cache) under a content-addressed name, atomically, and returns its path. */
-export function writeGraphFile(graphDir: GraphDir, bytes: Uint8Array, label: string): string {
+export function writeGraphFile(graphDir: GraphDir, bytes: Uint8Array, label: string, notes: readonly string[] = []): string {
   const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
   const file = join(graphDir.dir, `.atp-${label}-${hash}.onnx`);
   if (!existsSync(file)) writeFilesAtomically([{ file, contents: bytes, what: 'the model graph' }]);
-  graphFileInfo.set(file, { externalDataFolder: graphDir.externalDataFolder, notes: graphDir.notes });
+  // Notes travel with the file: every session made from it reports them (see cachedSession).
+  graphFileInfo.set(file, { externalDataFolder: graphDir.externalDataFolder, notes: [...graphDir.notes, ...notes] });
   return file;
 }
 
