@@ -115,7 +115,7 @@ async function generate(services: Services, ask: () => Promise<{ spec: GenerateS
   if (!target) return;
   // The save dialog can name any file, the model's own tokenizer.json included: never write over the model.
   try {
-    if (target.scheme === 'file') checkOutputPaths(modelFolderInputs(model), [{ path: target.fsPath, role: 'the dataset file' }]);
+    if (target.scheme === 'file') checkOutputPaths(modelFolderInputs(outcome.modelDir ?? model), [{ path: target.fsPath, role: 'the dataset file' }]);
   } catch (error) {
     void vscode.window.showErrorMessage(`Attribution Patching: ${(error as Error).message}`);
     return;

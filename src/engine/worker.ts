@@ -112,7 +112,7 @@ export async function handleGenerate(request: GenerateRequest, send: (response: 
   try {
     const resolved = await resolveModel(request.model, { token: request.hfToken });
     const generated = generateDataset(cachedTokenizer(resolved.dir), request.spec, request.format, resolved.source);
-    send({ type: 'generated', requestId: request.requestId, text: generated.text, examples: generated.examples.length, skipped: generated.skipped });
+    send({ type: 'generated', requestId: request.requestId, text: generated.text, examples: generated.examples.length, skipped: generated.skipped, modelDir: resolved.dir });
   } catch (error) {
     // An input problem (a missing folder, a bad tokenizer.json) in words; anything else with its stack for the log.
     const message = error instanceof InputError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { handleRun } from '../../src/engine/worker';
+import { handleGenerate, handleRun } from '../../src/engine/worker';
+import { checkOutputPaths, modelFolderInputs } from '../../src/engine/outputPaths';
 import type { WorkerResponse } from '../../src/engine/workerProtocol';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 
@@ -45,4 +46,14 @@ test('a result file that is a model file or the dataset (also through a symlink)
   }
   assert.deepEqual(readFileSync(join(model, 'config.json')), config);
   assert.equal(readFileSync(dataset, 'utf8'), IOI);
+});
+
+test('a generated dataset comes back with the model folder, so the host can refuse to save it over a model file', async () => {
+  const responses: WorkerResponse[] = [];
+  await handleGenerate({ type: 'generate', requestId: 1, model, spec: { kind: 'ioi', count: 2, seed: 0 }, format: 'jsonl' }, (r) => responses.push(r));
+  const [response] = responses;
+  assert.equal(response.type, 'generated', JSON.stringify(response));
+  if (response.type !== 'generated') return;
+  assert.equal(response.modelDir, resolve(model));
+  assert.throws(() => checkOutputPaths(modelFolderInputs(response.modelDir!), [{ path: join(model, 'tokenizer.json'), role: 'the dataset file' }]), /the dataset file .*tokenizer\.json is the same file as the model's tokenizer\.json/);
 });
