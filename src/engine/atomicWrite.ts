@@ -122,6 +122,32 @@ export function removeStaleTempFiles(target: string): void {
   }
 }
 
+/**
+ * The extension's runs write `.<result>.<host pid>.<time>.pending` (through a temp file of its own) and rename it
+ * over the result; a host or worker killed meanwhile leaves either behind. Removes those whose process is gone.
+ */
+export function removeStalePendingFiles(resultFile: string): void {
+  const dir = path.dirname(path.resolve(resultFile));
+  const base = path.basename(resultFile);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pending = name.startsWith(`.${base}.`) ? /^(\d+)\.\d+\.pending$/.exec(name.slice(base.length + 2)) : null;
+    const temp = name.startsWith(`..${base}.`) ? /^\d+\.\d+\.pending\.(\d+)\.[0-9a-f]{12}\.tmp$/.exec(name.slice(base.length + 3)) : null;
+    const pid = Number((pending ?? temp)?.[1]);
+    if (!Number.isSafeInteger(pid) || pid === process.pid || processExists(pid)) continue;
+    try {
+      fs.unlinkSync(path.join(dir, name));
+    } catch {
+      // Gone already, or not ours to remove.
+    }
+  }
+}
+
 function processExists(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeFilesAtomically, writeTextAtomically } from '../../src/engine/atomicWrite';
+import { removeStalePendingFiles, writeFilesAtomically, writeTextAtomically } from '../../src/engine/atomicWrite';
 
 test('the next write removes temp files left by a killed writer of the same target, and only those', () => {
   const dir = mkdtempSync(join(tmpdir(), 'atp-atomic-'));
@@ -42,6 +42,23 @@ test('writeFilesAtomically replaces no target when one of them cannot be written
     ]), /folder\.html: cannot write the report: it is a folder/);
     assert.equal(readFileSync(first, 'utf8'), 'old');
     assert.deepEqual(readdirSync(dir).sort(), ['a.json', 'folder.html']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the extension\'s pending results (and their temp files) left by killed processes are removed, live ones kept', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'atp-atomic-'));
+  try {
+    const result = join(dir, 'd.jsonl.atp-result.json');
+    const deadPending = '.d.jsonl.atp-result.json.4194399.1700000000000.pending';
+    const livePending = `.d.jsonl.atp-result.json.${process.ppid}.1700000000001.pending`;
+    const deadTemp = '..d.jsonl.atp-result.json.4194399.1700000000000.pending.4194398.0123456789ab.tmp';
+    const liveTemp = `..d.jsonl.atp-result.json.${process.ppid}.1700000000001.pending.${process.ppid}.0123456789ab.tmp`;
+    const other = '.e.jsonl.atp-result.json.4194399.1700000000000.pending';
+    for (const name of [deadPending, livePending, deadTemp, liveTemp, other, 'd.jsonl.atp-result.json']) writeFileSync(join(dir, name), '');
+    removeStalePendingFiles(result);
+    assert.deepEqual(readdirSync(dir).sort(), [livePending, liveTemp, other, 'd.jsonl.atp-result.json'].sort());
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
