@@ -104,6 +104,11 @@ test('generate: --out equal to a model file (the tokenizer it reads) is refused'
   const victim = join(tokenizerCopy, 'notes.jsonl');
   writeFileSync(victim, 'keep me\n');
   assertRefused(['generate', 'ioi', '-n', '2', '--model', tokenizerCopy, '--out', victim], [victim, '--out']);
+  // A .jsonl name that is a symlink to the tokenizer itself.
+  const disguised = join(root, 'disguised.jsonl');
+  symlinkSync(join(tokenizerCopy, 'tokenizer.json'), disguised);
+  assertRefused(['generate', 'ioi', '-n', '2', '--model', tokenizerCopy, '--out', disguised], [disguised, "the model's tokenizer.json"]);
+  rmSync(disguised);
   rmSync(tokenizerCopy, { recursive: true });
 });
 
