@@ -14,7 +14,7 @@ export const GENERATE_USAGE = `Usage:
   atp generate tinysql --feature F [--cs 1|2|3] [-n N] [--seed S] [--novel] [--synonyms] --model DIR --out FILE
 
 Generates clean/corrupted prompt pairs for the tokenizer in --model (a folder with tokenizer.json) and writes
-them to --out: JSONL, or the .atp format when the file name ends with .atp. Defaults: -n 100, --seed 0, --cs 1.
+them to --out: JSONL, or the .atp format when the file name ends with .atp. Defaults: -n 100 (at most 10000), --seed 0, --cs 1.
 TinySQL features: EngTableName, EngFieldName, DefCreateTable, DefTableName, DefFieldName, DefFieldSeparator,
 DefOrderByField and DefOrderByDirection (the last two need --cs 2 or 3). --novel corrupts with words never seen
 in training; --synonyms names the table and fields by their synonyms in the English request.`;
