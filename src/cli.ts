@@ -1,15 +1,15 @@
 import { parseArgs } from 'node:util';
-import { mkdirSync } from 'node:fs';
-import { dirname, relative } from 'node:path';
+import { relative } from 'node:path';
 import { InputError } from './engine/errors';
+import { parseIntegerFlag } from './engine/integers';
 import { openModel } from './engine/model/open';
 import { formatPresetTable } from './engine/model/presets';
 import { readDataset } from './engine/dataset';
 import { GENERATE_USAGE, generateCommand } from './commands/generate';
 import { runAttributionPatching, type Precision } from './engine/patching';
 import { parseDevice, releaseSessions } from './engine/runtime';
-import { parseResult, type Result, topHeads, writeResultAtomically } from './engine/result';
-import { writeTextAtomically } from './engine/atomicWrite';
+import { parseResult, type Result, serializeResult, topHeads } from './engine/result';
+import { type FileToWrite, writeFilesAtomically, writeTextAtomically } from './engine/atomicWrite';
 import { renderHtmlReport } from './report/htmlReport';
 import { validateHeads, validatePositions } from './engine/validation';
 import { ATPSTAR_AUTO_MAX_TOKENS, BUDGET, parseMethod } from './engine/methods';
@@ -17,6 +17,7 @@ import { componentLabel } from './engine/exactPatching';
 import { METHOD_NAMES } from './engine/result';
 import { suspectCells } from './shared/resultMethods';
 import { readFileSync } from 'node:fs';
+import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from './engine/outputPaths';
 
 const USAGE = `Usage:
   atp patch --model MODEL --data FILE --out FILE [--method auto|atp|atpstar|exact] [--grad-drop] [--check K] [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float64] [--top K] [--offline]
@@ -50,12 +51,7 @@ function log(message: string): void {
 }
 
 function integer(text: string | undefined, flag: string, fallback: number, minimum = 1): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < minimum) {
-    throw new InputError(`${flag}: expected ${minimum === 0 ? 'a non-negative' : 'a positive'} integer, got "${text}"`);
-  }
-  return value;
+  return parseIntegerFlag(text, flag, fallback, minimum);
 }
 
 function precision(text: string | undefined): Precision {
@@ -158,7 +154,9 @@ async function validate(args: string[]): Promise<void> {
     if (!values[flag]) throw new InputError(`--${flag} is required\n\n${USAGE}`);
   }
   const device = parseDevice(values.device!);
-  const dataset = readDataset(values.data!);
+  const datasetWarnings: string[] = [];
+  const dataset = readDataset(values.data!, datasetWarnings);
+  for (const warning of datasetWarnings) log(warning);
   const model = await openModelWithProgress(values.model!, values.offline);
   const top = integer(values.top, '--top', 3);
   const options = { device, batchSize: integer(values['batch-size'], '--batch-size', 64), onProgress: log };
@@ -216,8 +214,15 @@ async function patch(args: string[]): Promise<void> {
   const method = parseMethod(values.method!);
   const check = integer(values.check, '--check', 0, 0);
   const checkSeed = integer(values['check-seed'], '--check-seed', 0, 0);
-  const dataset = readDataset(values.data!);
+  // The dataset's own warnings (an .atp line whose prompts are the same) are already "file:line:col: warning: …".
+  const datasetWarnings: string[] = [];
+  const dataset = readDataset(values.data!, datasetWarnings);
+  for (const warning of datasetWarnings) log(warning);
   const model = await openModelWithProgress(values.model!, values.offline);
+  // Before the run: an output that is an input (or the other output) is refused at no cost.
+  const outputs: NamedPath[] = [{ path: values.out!, role: '--out' }, ...(values.html ? [{ path: values.html, role: '--html' }] : [])];
+  checkOutputPaths([{ path: values.data!, role: '--data' }, ...modelFolderInputs(model.dir), ...model.weightFiles.map((file) => ({ path: file, role: 'the model weights' }))], outputs);
+  for (const output of outputs) prepareOutputFolder(output.path, output.role);
   log(`running ${dataset.examples.length} examples on ${device}`);
   const result = await runAttributionPatching(model, dataset, {
     device,
@@ -230,21 +235,26 @@ async function patch(args: string[]): Promise<void> {
     gradDrop: values['grad-drop'],
   });
   for (const warning of result.warnings) log(`warning: ${warning}`);
-  mkdirSync(dirname(values.out!), { recursive: true });
-  writeResultAtomically(values.out!, result);
-  if (values.html) writeReport(values.html, [{ title: dataset.file, result }]);
+  // Kept with the Result, as the editor shows its own: whoever opens the file later sees them too.
+  result.warnings = [...datasetWarnings, ...result.warnings];
+  // Render both, then write both: a report that cannot be made or written leaves the previous --out as it was.
+  const files: FileToWrite[] = [{ file: values.out!, contents: serializeResult(result), what: 'the result' }];
+  if (values.html) files.push({ file: values.html, contents: renderHtmlReport([{ title: dataset.file, result }]), what: 'the report' });
+  writeFilesAtomically(files);
+  if (values.html) log(`wrote ${values.html}`);
   process.stdout.write(`${summary(result, top)}\nwrote ${relative(process.cwd(), values.out!) || values.out}\n`);
 }
 
-function writeReport(file: string, results: Array<{ title: string; result: Result }>): void {
-  mkdirSync(dirname(file), { recursive: true });
-  writeTextAtomically(file, renderHtmlReport(results), 'the report');
+function writeReport(file: string, html: string, role: string): void {
+  prepareOutputFolder(file, role);
+  writeTextAtomically(file, html, 'the report');
   log(`wrote ${file}`);
 }
 
 function report(args: string[]): void {
   const { values, positionals } = parseArgs({ args, options: { out: { type: 'string' } }, allowPositionals: true, strict: true });
   if (!values.out || positionals.length === 0) throw new InputError(`atp report needs --out FILE and at least one result file\n\n${USAGE}`);
+  checkOutputPaths(positionals.map((file) => ({ path: file, role: 'the result file' })), [{ path: values.out, role: '--out' }]);
   const results = positionals.map((file) => {
     let text: string;
     try {
@@ -254,7 +264,7 @@ function report(args: string[]): void {
     }
     return { title: file, result: parseResult(text, file) };
   });
-  writeReport(values.out, results);
+  writeReport(values.out, renderHtmlReport(results), '--out');
 }
 
 export async function main(argv: string[]): Promise<number> {

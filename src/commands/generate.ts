@@ -1,9 +1,10 @@
 // atp generate: writes a generated dataset (IOI or TinySQL) as JSONL, or .atp when --out ends with .atp.
 import { parseArgs } from 'node:util';
-import { mkdirSync } from 'node:fs';
 import { writeTextAtomically } from '../engine/atomicWrite';
-import { dirname } from 'node:path';
 import { InputError } from '../engine/errors';
+import { parseIntegerFlag } from '../engine/integers';
+import { checkOutputPaths, modelFolderInputs, prepareOutputFolder } from '../engine/outputPaths';
+import { MAX_GENERATED_EXAMPLES } from '../services/datasetGeneration';
 import { ModelTokenizer } from '../engine/model/tokenizer';
 import { formatDataset, generateDataset, type GenerateSpec } from '../engine/dataset/generate';
 import { parseTinySqlFeature, type CommandSet } from '../engine/dataset/tinysql';
@@ -13,7 +14,7 @@ export const GENERATE_USAGE = `Usage:
   atp generate tinysql --feature F [--cs 1|2|3] [-n N] [--seed S] [--novel] [--synonyms] --model DIR --out FILE
 
 Generates clean/corrupted prompt pairs for the tokenizer in --model (a folder with tokenizer.json) and writes
-them to --out: JSONL, or the .atp format when the file name ends with .atp. Defaults: -n 100, --seed 0, --cs 1.
+them to --out: JSONL, or the .atp format when the file name ends with .atp. Defaults: -n 100 (at most 10000), --seed 0, --cs 1.
 TinySQL features: EngTableName, EngFieldName, DefCreateTable, DefTableName, DefFieldName, DefFieldSeparator,
 DefOrderByField and DefOrderByDirection (the last two need --cs 2 or 3). --novel corrupts with words never seen
 in training; --synonyms names the table and fields by their synonyms in the English request.`;
@@ -23,17 +24,8 @@ export interface CommandIo {
   stderr: (s: string) => void;
 }
 
-function integer(text: string | undefined, flag: string, fallback: number, minimum: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isSafeInteger(value) || value < minimum) {
-    throw new InputError(`${flag}: expected ${minimum === 0 ? 'a non-negative' : 'a positive'} integer, got "${text}"`);
-  }
-  return value;
-}
-
 function writeAtomically(file: string, text: string): void {
-  mkdirSync(dirname(file), { recursive: true });
+  prepareOutputFolder(file, '--out');
   writeTextAtomically(file, text, 'the dataset');
 }
 
@@ -68,8 +60,8 @@ export async function generateCommand(args: string[], io: CommandIo): Promise<vo
   for (const flag of ['model', 'out'] as const) {
     if (!values[flag]) throw new InputError(`--${flag} is required\n\n${GENERATE_USAGE}`);
   }
-  const count = integer(values.n, '-n', 100, 1);
-  const seed = integer(values.seed, '--seed', 0, 0);
+  const count = parseIntegerFlag(values.n, '-n', 100, 1, MAX_GENERATED_EXAMPLES);
+  const seed = parseIntegerFlag(values.seed, '--seed', 0, 0);
   const out = values.out!;
   const atp = out.toLowerCase().endsWith('.atp');
   if (!atp && !out.toLowerCase().endsWith('.jsonl')) throw new InputError(`--out: the file name must end with .jsonl or .atp, got "${out}"`);
@@ -83,10 +75,12 @@ export async function generateCommand(args: string[], io: CommandIo): Promise<vo
   } else {
     if (values.feature === undefined) throw new InputError(`--feature is required for tinysql\n\n${GENERATE_USAGE}`);
     const feature = parseTinySqlFeature(values.feature);
-    const cs = integer(values.cs, '--cs', 1, 1);
+    const cs = parseIntegerFlag(values.cs, '--cs', 1, 1);
     if (cs > 3) throw new InputError(`--cs: expected 1, 2 or 3, got "${values.cs}"`);
     spec = { kind: 'tinysql', feature, commandSet: cs as CommandSet, count, seed, novel: values.novel ?? false, synonyms: values.synonyms ?? false };
   }
+  // The tokenizer files are inputs: a dataset written over one of them would destroy the model.
+  checkOutputPaths(modelFolderInputs(values.model!), [{ path: out, role: '--out' }]);
   const tokenizer = ModelTokenizer.fromDir(values.model!);
   const generated = generateDataset(tokenizer, spec, atp ? 'atp' : 'jsonl', values.model!);
   const skipped = Object.entries(generated.skipped);

@@ -5,6 +5,7 @@
 // Current File" (which needs a file on disk: its result is saved next to the dataset).
 import * as vscode from 'vscode';
 import type { GenerateSpec } from '../engine/dataset/generate';
+import { checkOutputPaths, modelFolderInputs } from '../engine/outputPaths';
 import { TINYSQL_FEATURES, type CommandSet, type TinySqlFeature } from '../engine/dataset/tinysql/generator';
 import {
   generatedFileName,
@@ -112,6 +113,13 @@ async function generate(services: Services, ask: () => Promise<{ spec: GenerateS
   if (skipped.length > 0) services.log.info(`generate: skipped candidates: ${skipped.map(([reason, n]) => `${reason} (${n})`).join(', ')}`);
   const target = await targetUri(generatedFileName(spec, format), services);
   if (!target) return;
+  // The save dialog can name any file, the model's own tokenizer.json included: never write over the model.
+  try {
+    if (target.scheme === 'file') checkOutputPaths(modelFolderInputs(outcome.modelDir ?? model), [{ path: target.fsPath, role: 'the dataset file' }]);
+  } catch (error) {
+    void vscode.window.showErrorMessage(`Attribution Patching: ${(error as Error).message}`);
+    return;
+  }
   await vscode.workspace.fs.writeFile(target, Buffer.from(outcome.text, 'utf8'));
   services.log.info(`generate: wrote ${outcome.examples} examples to ${target.fsPath}`);
   await vscode.window.showTextDocument(target, { preview: false });

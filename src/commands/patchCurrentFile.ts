@@ -49,7 +49,7 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
         token.onCancellationRequested(() => controller.abort());
         let reported = 0;
         return engine.run(
-          { model, hfToken, datasetFile, datasetText, device: settings.device, batchSize: settings.batchSize, method: settings.method, gradDrop: settings.gradDrop, check, pendingFile },
+          { model, hfToken, datasetFile, datasetText, device: settings.device, batchSize: settings.batchSize, method: settings.method, gradDrop: settings.gradDrop, check, pendingFile, resultFile },
           {
             signal: controller.signal,
             onProgress: (message, done, total) => {

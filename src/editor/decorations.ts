@@ -57,11 +57,13 @@ export class TokenDecorations implements vscode.Disposable {
         const bin = binOf(values[i][pos], maxAbs);
         if (bin === 0) return;
         const ranges = byBin.get(bin);
-        if (ranges) ranges.push(...tokenRanges);
-        else byBin.set(bin, [...tokenRanges]);
+        // Loops, not push(...x): a very long token's ranges must not overflow the call stack.
+        if (ranges) for (const range of tokenRanges) ranges.push(range);
+        else byBin.set(bin, tokenRanges.slice());
       });
       for (const pos of corruptedPositions(result.examples[layout.example])) {
-        corrupted.push(...(layout.clean[pos] ?? []), ...(layout.corrupted[pos] ?? []));
+        for (const range of layout.clean[pos] ?? []) corrupted.push(range);
+        for (const range of layout.corrupted[pos] ?? []) corrupted.push(range);
       }
     });
     for (const [bin, type] of this.binTypes) editor.setDecorations(type, byBin.get(bin) ?? []);

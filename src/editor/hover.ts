@@ -8,6 +8,7 @@ import { selectionLabel, type ValueSelection } from '../panel/protocol';
 import { exactnessLabel, layerBreakdown, methodAt, topHeadsAt, valueAt } from '../panel/resultViews';
 import { methodsOf } from '../shared/resultMethods';
 import type { ResultState } from '../services/resultState';
+import { escapeMarkdown } from './markdown';
 import { tokenAt, tokenLayout } from './tokenLayout';
 
 const TOP_HEADS = 5;
@@ -56,7 +57,7 @@ export function hoverMarkdown(result: Result, exampleIndex: number, pos: number,
   for (const item of checked) {
     md.appendMarkdown(`checked (summed over examples): L${item.layer} ${item.hook} here: AtP ${formatValue(item.attribution)} · exact ${formatValue(item.exact)}\n\n`);
   }
-  md.appendMarkdown(`*Normalised logit-difference attribution (1 = clean, 0 = corrupted); model ${result.model.source} on ${result.device}.*`);
+  md.appendMarkdown(`*Normalised logit-difference attribution (1 = clean, 0 = corrupted); model ${escapeMarkdown(result.model.source)} on ${escapeMarkdown(result.device)}.*`);
   return md;
 }
 

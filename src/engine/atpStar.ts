@@ -8,6 +8,7 @@ import { ATTRIBUTION_OUTPUTS } from './patchingGraphs';
 import { ATP_STAR_GRAD_GATE, ATP_STAR_OUTPUTS, buildAtpStarGraph } from './atpStarGraph';
 import { asNumbers, batchFeeds, checkCancelled, makeBatches, normalisation, type PreparedExample, prepareExamples, type RunOptions } from './runSupport';
 import { cachedSession, prepareGraphDir, type SessionHandle, writeGraphFile } from './runtime';
+import { unusedWeightsWarnings } from './model/unusedWeights';
 import type { ExampleAttributions, TokenInfo } from './result';
 
 /**
@@ -103,12 +104,13 @@ const GRAPH_KIND = 'atp-star';
 async function atpStarSession(model: LoadedModel, options: RunOptions): Promise<SessionHandle> {
   const precision = options.precision ?? 'float32';
   const graphDir = prepareGraphDir(model.weightFiles);
-  const key = `${graphDir.dir}|${model.dir}|${precision}`;
+  const key = `${graphDir.dir}|${model.dir}|${precision}|${JSON.stringify(model.spec)}`;
   let file = graphFiles.get(key);
   if (!file) {
     const builder = new GraphBuilder(precision);
-    buildAtpStarGraph(model.architecture, builder, new GraphWeights(builder, weightLookup(model), graphDir.locations));
-    file = writeGraphFile(graphDir, builder.toBytes(), `${GRAPH_KIND}-${precision}`);
+    const weights = new GraphWeights(builder, weightLookup(model), graphDir.locations);
+    buildAtpStarGraph(model.architecture, builder, weights);
+    file = writeGraphFile(graphDir, builder.toBytes(), `${GRAPH_KIND}-${precision}`, unusedWeightsWarnings(model, weights.used));
     graphFiles.set(key, file);
   }
   return cachedSession(file, options.device, { optimization: precision === 'float64' ? 'basic' : 'all' });

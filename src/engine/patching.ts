@@ -20,6 +20,7 @@ import { type AtpStarExample, type AtpStarResult, runAtpStar } from './atpStar';
 import {
   asNumbers,
   batchFeeds,
+  longestPrompt,
   checkCancelled,
   differingPositions,
   makeBatches,
@@ -64,7 +65,7 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   const plan = planRun(model.spec, prepared, options.method ?? 'atp', options.check ?? 0, options.gradDrop ?? false, options.exactTokens ?? true);
   options.onProgress?.(describePlan(plan, prepared.length));
   // Say up front what the run needs, and refuse with the numbers rather than crash when it cannot fit.
-  const memory = estimateRunMemory(model, { batchSize: Math.min(options.batchSize, prepared.length), seqLen: Math.max(...prepared.map((p) => p.tokens.length)) });
+  const memory = estimateRunMemory(model, { batchSize: Math.min(options.batchSize, prepared.length), seqLen: longestPrompt(prepared) });
   options.onProgress?.(describeMemoryEstimate(memory, options.device));
   warnings.push(...checkMemory(memory, options.device));
   // Session creation (seconds for a large model) is the load time; AtP* creates its own inside its run.

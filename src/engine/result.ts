@@ -381,6 +381,8 @@ export function parseResult(text: string, file: string): Result {
   });
   if (result.positions !== null) check.numbers(result.positions, 'positions', 2, layers);
 
+  // A run always has examples; an empty list (a hand-edited or truncated file) would break every view of it.
+  if (check.array(result.examples, 'examples').length === 0) check.fail('examples', 'a non-empty array (a run has at least one example)');
   check.array(result.examples, 'examples').forEach((item, index) => {
     const field = `examples[${index}]`;
     const example = check.object(item, field);

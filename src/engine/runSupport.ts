@@ -10,6 +10,8 @@ import type { Dataset, Example } from './dataset/jsonl';
 import { buildActivationPatchingGraph, buildAttributionGraph, buildLogitDiffGraph } from './patchingGraphs';
 import { cachedSession, type DeviceRequest, prepareGraphDir, type SessionHandle, writeGraphFile } from './runtime';
 import type { TokenInfo } from './result';
+import { promptTooLong } from './promptLength';
+import { unusedWeightsWarnings } from './model/unusedWeights';
 
 export type Precision = 'float32' | 'float64';
 
@@ -51,6 +53,10 @@ export function prepareExamples(model: LoadedModel, dataset: Dataset, warnings: 
   if (dataset.examples.length === 0) throw new InputError(`${dataset.file}: the dataset has no examples`);
   return dataset.examples.map((example) => {
     const where = `${dataset.file}:${example.line}`;
+    for (const field of ['clean', 'corrupted'] as const) {
+      const tooLong = promptTooLong(example[field], model.tokenizer, model.spec.maxPositions);
+      if (tooLong !== undefined) throw new InputError(`${where}: "${field}" ${tooLong}`);
+    }
     const tokens = model.tokenizer.encode(example.clean);
     const corruptedTokens = model.tokenizer.encode(example.corrupted);
     if (tokens.length !== corruptedTokens.length) {
@@ -70,7 +76,12 @@ export function prepareExamples(model: LoadedModel, dataset: Dataset, warnings: 
       }
       return ids[0];
     };
-    return { example, tokens, corruptedTokens, correctId: answerId('correct'), incorrectId: answerId('incorrect') };
+    const correctId = answerId('correct');
+    const incorrectId = answerId('incorrect');
+    if (correctId === incorrectId) {
+      throw new InputError(`${where}: "correct" and "incorrect" both start with the token ${JSON.stringify(model.tokenizer.tokenText(correctId))}: their logit difference is always 0`);
+    }
+    return { example, tokens, corruptedTokens, correctId, incorrectId };
   });
 }
 
@@ -94,6 +105,13 @@ export function makeBatches(prepared: readonly PreparedExample[], batchSize: num
   const batches: number[][] = [];
   for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));
   return batches;
+}
+
+/** The longest prompt's token count; a loop, since Math.max(...x) overflows the stack for large datasets. */
+export function longestPrompt(rows: readonly PreparedExample[]): number {
+  let max = 0;
+  for (const row of rows) max = Math.max(max, row.tokens.length);
+  return max;
 }
 
 function longest(lengths: readonly number[]): number {
@@ -166,14 +184,15 @@ const graphFiles = new Map<string, string>();
 export async function sessionFor(model: LoadedModel, kind: GraphKind, options: RunOptions): Promise<SessionHandle> {
   const precision = options.precision ?? 'float32';
   const graphDir = prepareGraphDir(model.weightFiles);
-  const key = `${graphDir.dir}|${model.dir}|${kind}|${precision}`;
+  // The spec too: config.json edited in a long-lived process (fewer layers, say) must not reuse the old graph.
+  const key = `${graphDir.dir}|${model.dir}|${kind}|${precision}|${JSON.stringify(model.spec)}`;
   let file = graphFiles.get(key);
   if (!file) {
     const builder = new GraphBuilder(precision);
     const weights = new GraphWeights(builder, weightLookup(model), graphDir.locations);
     const build = { attribution: buildAttributionGraph, 'activation-patching': buildActivationPatchingGraph, 'logit-diff': buildLogitDiffGraph }[kind];
     build(model.architecture, builder, weights);
-    file = writeGraphFile(graphDir, builder.toBytes(), `${kind}-${precision}`);
+    file = writeGraphFile(graphDir, builder.toBytes(), `${kind}-${precision}`, unusedWeightsWarnings(model, weights.used));
     graphFiles.set(key, file);
   }
   return cachedSession(file, options.device, { optimization: precision === 'float64' ? 'basic' : 'all' });

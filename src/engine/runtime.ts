@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { createHash } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { writeFilesAtomically } from './atomicWrite';
 import { homedir } from 'node:os';
 import { dirname, join, basename } from 'node:path';
 import { InputError } from './errors';
@@ -48,22 +49,28 @@ export interface SessionSettings {
   optimization: 'basic' | 'all';
 }
 
-const sessionOptions = (provider: string, settings: SessionSettings): ort.InferenceSession.SessionOptions => ({
+const sessionOptions = (provider: string, settings: SessionSettings, extra?: Record<string, string>): ort.InferenceSession.SessionOptions => ({
   executionProviders: [provider],
   graphOptimizationLevel: settings.optimization,
   logSeverityLevel: 3,
+  ...(extra ? { extra } : {}),
 });
 
 /**
  * Creates a session on the requested device; when that provider cannot start (missing libraries, no adapter),
  * says why in `notes` and falls back to CPU rather than failing the run.
  */
-export async function createSession(model: string | Uint8Array, device: DeviceRequest, settings: SessionSettings = { optimization: 'all' }): Promise<SessionHandle> {
+export async function createSession(
+  model: string | Uint8Array,
+  device: DeviceRequest,
+  settings: SessionSettings = { optimization: 'all' },
+  extra?: Record<string, string>,
+): Promise<SessionHandle> {
   const candidates = device === 'auto' ? autoCandidates() : device === 'cpu' ? ['cpu' as const] : [device, 'cpu' as const];
   const notes: string[] = [];
   for (const provider of candidates) {
     try {
-      const options = sessionOptions(provider, settings);
+      const options = sessionOptions(provider, settings, extra);
       const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
       return { session, device: provider, notes };
     } catch (error) {
@@ -82,7 +89,8 @@ export function cachedSession(graphFile: string, device: DeviceRequest, settings
   const key = `${graphFile}|${device}|${settings.optimization}`;
   let handle = sessionCache.get(key);
   if (!handle) {
-    handle = createSession(graphFile, device, settings);
+    const source = sessionSource(graphFile);
+    handle = createSession(source.model, device, settings, source.extra).then((h) => ({ ...h, notes: [...source.notes, ...h.notes] }));
     handle.catch(() => sessionCache.delete(key));
     sessionCache.set(key, handle);
   }
@@ -102,17 +110,32 @@ export function cacheRoot(): string {
 }
 
 /**
- * ONNX Runtime only reads external data from files inside the model file's own directory, after resolving
- * symlinks. So a graph directory gets hard links to the weight files (no copy, same inode), and when that is
- * impossible (another filesystem) the graph is written beside the weights themselves.
+ * Graph files live only in our cache (cacheRoot()/graphs), never in a model folder (which may be read-only, or the
+ * Hugging Face cache). ONNX Runtime reads external data only from inside the folder it is told about, after
+ * resolving symlinks. So the graph folder gets hard links to the weight files (no copy, same inode, graph loaded
+ * by path); where links are impossible (another file system, a file system without them), the graph is loaded
+ * from memory with ONNX Runtime's external-initializers folder set to the weights' own folder, still without a
+ * copy; only shards spread over several folders are copied into the cache, with a note.
  */
 export interface GraphDir {
+  /** Where the graph files are written: always inside cacheRoot(). */
   readonly dir: string;
-  /** Location (relative to dir) to use in the ONNX external data of each weight file, by its given path. */
+  /** Location (relative to the external data folder) to use in the ONNX external data of each weight file, by its given path. */
   readonly locations: ReadonlyMap<string, string>;
+  /** Where ONNX Runtime reads the weights when that is not `dir`: the weights' real folder. */
+  readonly externalDataFolder?: string;
+  /** What the user should know about how the weights are reached (a copy, say). */
+  readonly notes: readonly string[];
 }
 
+/** How graph files are loaded, by path: the folder for external data when it is not the graph's own, and notes. */
+const graphFileInfo = new Map<string, { externalDataFolder?: string; notes: readonly string[] }>();
+
+/** The file-system calls prepareGraphDir makes; replaceable so that tests can stand in for a file system without hard links. */
+export const graphFileSystem = { link: (existing: string, created: string): void => linkSync(existing, created) };
+
 export function prepareGraphDir(weightFiles: readonly string[]): GraphDir {
+  const link = graphFileSystem.link;
   const real = weightFiles.map((file) => realpathSync(file));
   const identity = real.map((file) => {
     const s = statSync(file);
@@ -122,34 +145,73 @@ export function prepareGraphDir(weightFiles: readonly string[]): GraphDir {
   const dir = join(cacheRoot(), 'graphs', key);
   try {
     mkdirSync(dir, { recursive: true });
-    const locations = new Map<string, string>();
-    weightFiles.forEach((file, i) => {
-      const location = `weights-${i}.safetensors`;
-      const link = join(dir, location);
-      if (!existsSync(link) || statSync(link).ino !== statSync(real[i]).ino) {
-        if (existsSync(link)) unlinkSync(link);
-        linkSync(real[i], link);
+  } catch (error) {
+    throw new InputError(`cannot create the graph cache folder ${dir}: ${(error as Error).message}; set ATP_CACHE_DIR to a writable folder`);
+  }
+  const location = (i: number) => `weights-${i}.safetensors`;
+  try {
+    weightFiles.forEach((_, i) => {
+      const target = join(dir, location(i));
+      if (!existsSync(target) || statSync(target).ino !== statSync(real[i]).ino) {
+        if (existsSync(target)) unlinkSync(target);
+        link(real[i], target);
       }
-      locations.set(file, location);
     });
-    return { dir, locations };
+    return { dir, locations: new Map(weightFiles.map((file, i) => [file, location(i)])), notes: [] };
   } catch {
-    const weightDir = dirname(real[0]);
-    if (real.some((file) => dirname(file) !== weightDir)) {
-      throw new InputError(`cannot place the model graph next to the weights: the shards are in different folders and cannot be hard-linked into ${dir}`);
+    // No hard links here: reach the weights where they are (ONNX Runtime's external-initializers folder).
+  }
+  const weightDir = dirname(real[0]);
+  if (real.every((file) => dirname(file) === weightDir)) {
+    return { dir, locations: new Map(weightFiles.map((file, i) => [file, basename(real[i])])), externalDataFolder: weightDir, notes: [] };
+  }
+  // Shards in several folders: one external data folder cannot name them all, so they are copied, once.
+  weightFiles.forEach((_, i) => {
+    const target = join(dir, location(i));
+    if (existsSync(target) && statSync(target).size === statSync(real[i]).size) return;
+    try {
+      writeFileAtomically(target, () => copyFileSync(real[i], `${target}.${process.pid}.tmp`), `${target}.${process.pid}.tmp`);
+    } catch (error) {
+      throw new InputError(`cannot copy the weights ${real[i]} into the graph cache ${dir}: ${(error as Error).message}; set ATP_CACHE_DIR to a folder with room`);
     }
-    return { dir: weightDir, locations: new Map(weightFiles.map((file, i) => [file, basename(real[i])])) };
+  });
+  return {
+    dir,
+    locations: new Map(weightFiles.map((file, i) => [file, location(i)])),
+    notes: [`the weight files are in different folders and cannot be hard-linked into ${dir}, so they were copied there (delete that folder to reclaim the space)`],
+  };
+}
+
+function writeFileAtomically(target: string, write: () => void, temp: string): void {
+  try {
+    write();
+    renameSync(temp, target);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
   }
 }
 
-/** Writes the graph into its directory under a content-addressed name (atomically) and returns its path. */
-export function writeGraphFile(graphDir: GraphDir, bytes: Uint8Array, label: string): string {
+/** Writes the graph into its directory (in our cache) under a content-addressed name, atomically, and returns its path. */
+export function writeGraphFile(graphDir: GraphDir, bytes: Uint8Array, label: string, notes: readonly string[] = []): string {
   const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
   const file = join(graphDir.dir, `.atp-${label}-${hash}.onnx`);
-  if (!existsSync(file)) {
-    const temp = `${file}.${process.pid}.tmp`;
-    writeFileSync(temp, bytes);
-    renameSync(temp, file);
-  }
+  if (!existsSync(file)) writeFilesAtomically([{ file, contents: bytes, what: 'the model graph' }]);
+  // Notes travel with the file: every session made from it reports them (see cachedSession).
+  graphFileInfo.set(file, { externalDataFolder: graphDir.externalDataFolder, notes: [...graphDir.notes, ...notes] });
   return file;
+}
+
+/**
+ * What to give InferenceSession.create for a graph file: its path, or (weights reached in their own folder) its
+ * bytes and the session option naming that folder.
+ */
+export function sessionSource(graphFile: string): { model: string | Uint8Array; extra?: Record<string, string>; notes: readonly string[] } {
+  const info = graphFileInfo.get(graphFile);
+  if (info?.externalDataFolder === undefined) return { model: graphFile, notes: info?.notes ?? [] };
+  return {
+    model: readFileSync(graphFile),
+    extra: { 'session.model_external_initializers_file_folder_path': info.externalDataFolder },
+    notes: info.notes,
+  };
 }

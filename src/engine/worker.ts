@@ -10,7 +10,9 @@ import { generateDataset } from './dataset/generate';
 import { resolveModel } from './model/hub';
 import { loadModel, type LoadedModel } from './model/load';
 import { ModelTokenizer } from './model/tokenizer';
+import { readModelSpec } from './model/config';
 import { CancelledError, runAttributionPatching } from './patching';
+import { checkOutputPaths, modelFolderInputs } from './outputPaths';
 import { writeResultAtomically } from './result';
 import {
   contentHash,
@@ -69,20 +71,38 @@ function cachedTokenizer(dir: string): ModelTokenizer {
   return tokenizer;
 }
 
+const maxPositions = new Map<string, number | undefined>();
+
+/** The model's positions, from config.json alone (read once per folder); undefined when it cannot be read. */
+function cachedMaxPositions(dir: string): number | undefined {
+  if (!maxPositions.has(dir)) {
+    let value: number | undefined;
+    try {
+      value = readModelSpec(dir).maxPositions;
+    } catch {
+      // An unreadable config is reported by a run; live diagnostics just skip the length check.
+    }
+    maxPositions.set(dir, value);
+  }
+  return maxPositions.get(dir);
+}
+
 /** Tokenizer diagnostics of the editor's text; `skipped` (not an error) when the model is not available locally. */
 export async function handleDiagnose(request: DiagnoseRequest, send: (response: WorkerResponse) => void): Promise<void> {
   let tokenizer: ModelTokenizer;
+  let positions: number | undefined;
   try {
     // The local cache only: typing in a dataset must never start a download.
     const resolved = await resolveModel(request.model, { offline: true });
     tokenizer = cachedTokenizer(resolved.dir);
+    positions = cachedMaxPositions(resolved.dir);
   } catch (error) {
     send({ type: 'diagnosed', requestId: request.requestId, diagnostics: [], skipped: (error as Error).message });
     return;
   }
   try {
     const parsed = parseDatasetText(request.datasetText, request.datasetFile, request.format);
-    send({ type: 'diagnosed', requestId: request.requestId, diagnostics: diagnoseWithTokenizer(parsed.dataset, tokenizer) });
+    send({ type: 'diagnosed', requestId: request.requestId, diagnostics: diagnoseWithTokenizer(parsed.dataset, tokenizer, positions) });
   } catch (error) {
     send({ type: 'requestFailed', requestId: request.requestId, message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
   }
@@ -92,7 +112,7 @@ export async function handleGenerate(request: GenerateRequest, send: (response: 
   try {
     const resolved = await resolveModel(request.model, { token: request.hfToken });
     const generated = generateDataset(cachedTokenizer(resolved.dir), request.spec, request.format, resolved.source);
-    send({ type: 'generated', requestId: request.requestId, text: generated.text, examples: generated.examples.length, skipped: generated.skipped });
+    send({ type: 'generated', requestId: request.requestId, text: generated.text, examples: generated.examples.length, skipped: generated.skipped, modelDir: resolved.dir });
   } catch (error) {
     // An input problem (a missing folder, a bad tokenizer.json) in words; anything else with its stack for the log.
     const message = error instanceof InputError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
@@ -133,7 +153,10 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
     for (const note of resolved.notes) progress(note);
     progress(`loading model ${resolved.source}`);
     const model = cachedModel(resolved.dir, resolved.source);
-    const checked = [...parsed.diagnostics, ...diagnoseWithTokenizer(dataset, model.tokenizer)];
+    if (request.resultFile !== undefined) {
+      checkOutputPaths([{ path: request.datasetFile, role: 'the dataset' }, ...modelFolderInputs(model.dir)], [{ path: request.resultFile, role: 'the result file' }]);
+    }
+    const checked = [...parsed.diagnostics, ...diagnoseWithTokenizer(dataset, model.tokenizer, model.spec.maxPositions)];
     const tokenFailure = inputFailure(request.datasetFile, checked);
     if (tokenFailure) throw new InputFailure(checked, tokenFailure);
     warnings = checked;

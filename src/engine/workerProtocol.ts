@@ -26,6 +26,8 @@ export interface RunRequest {
   check?: number;
   /** Where to write the Result; the host moves it to its final place. */
   pendingFile: string;
+  /** That final place: checked against the dataset and the model's files before the run, so it never replaces one. */
+  resultFile?: string;
 }
 
 export interface CancelRequest {
@@ -83,7 +85,8 @@ export type WorkerResponse =
   | { type: 'failed'; runId: number; reason: 'input' | 'internal'; message: string; diagnostics: FileDiagnostic[] }
   | { type: 'cancelled'; runId: number }
   | { type: 'diagnosed'; requestId: number; diagnostics: FileDiagnostic[]; skipped?: string }
-  | { type: 'generated'; requestId: number; text: string; examples: number; skipped: Record<string, number> }
+  // modelDir: the folder the tokenizer was read from, so that the host never saves the dataset over one of its files.
+  | { type: 'generated'; requestId: number; text: string; examples: number; skipped: Record<string, number>; modelDir?: string }
   | { type: 'requestFailed'; requestId: number; message: string };
 
 /** The responses that answer a DiagnoseRequest or GenerateRequest (by requestId) rather than a run. */

@@ -47,7 +47,7 @@ interface PendingRun {
 }
 
 export type DiagnoseOutcome = { kind: 'diagnosed'; diagnostics: FileDiagnostic[]; skipped?: string } | { kind: 'failed'; message: string };
-export type GenerateOutcome = { kind: 'generated'; text: string; examples: number; skipped: Record<string, number> } | { kind: 'failed'; message: string };
+export type GenerateOutcome = { kind: 'generated'; text: string; examples: number; skipped: Record<string, number>; modelDir?: string } | { kind: 'failed'; message: string };
 
 export class EngineClient {
   private child: ChildProcess | undefined;
@@ -89,7 +89,7 @@ export class EngineClient {
   generate(request: Omit<GenerateRequest, 'type' | 'requestId'>): Promise<GenerateOutcome> {
     return this.request({ ...request, type: 'generate' }).then((response) =>
       response.type === 'generated'
-        ? { kind: 'generated', text: response.text, examples: response.examples, skipped: response.skipped }
+        ? { kind: 'generated', text: response.text, examples: response.examples, skipped: response.skipped, modelDir: response.modelDir }
         : { kind: 'failed', message: response.type === 'requestFailed' ? response.message : `unexpected answer ${response.type}` },
     );
   }

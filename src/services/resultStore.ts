@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { parseResult, type Result } from '../engine/result';
+import { removeStalePendingFiles } from '../engine/atomicWrite';
 import type { ResultLocation } from './settings';
 
 export const RESULT_SUFFIX = '.atp-result.json';
@@ -47,6 +48,7 @@ export class ResultStore {
   /** A hidden sibling of the target, on the same file system so that the final rename is atomic. */
   async pendingFileFor(resultFile: string): Promise<string> {
     await mkdir(dirname(resultFile), { recursive: true });
+    removeStalePendingFiles(resultFile);
     return join(dirname(resultFile), `.${basename(resultFile)}.${process.pid}.${Date.now()}.pending`);
   }
 

@@ -7,6 +7,7 @@ import type { ResultStore, RunRecord } from '../services/resultStore';
 import { readSettings } from '../services/settings';
 import type { RecentModels } from '../services/recentModels';
 import { modelLabel } from './statusBar';
+import { escapeMarkdown, markdownCode } from '../editor/markdown';
 
 export const HF_TOKEN_SECRET = 'attributionPatching.huggingFaceToken';
 
@@ -115,8 +116,8 @@ export class SidebarProvider implements vscode.TreeDataProvider<Node>, vscode.Di
         item.run = run;
         item.description = `${new Date(run.createdAt).toLocaleString()} · ${modelLabel(run.model)}`;
         item.tooltip = new vscode.MarkdownString(
-          `\`${run.datasetFile}\`\n\nmodel ${run.model} on ${run.device} · ${run.examples} examples\n\n` +
-            `LD clean ${formatValue(run.cleanLogitDiff)} / corrupted ${formatValue(run.corruptedLogitDiff)}\n\nresult: \`${run.resultFile}\``,
+          `${markdownCode(run.datasetFile)}\n\nmodel ${escapeMarkdown(run.model)} on ${escapeMarkdown(run.device)} · ${run.examples} examples\n\n` +
+            `LD clean ${formatValue(run.cleanLogitDiff)} / corrupted ${formatValue(run.corruptedLogitDiff)}\n\nresult: ${markdownCode(run.resultFile)}`,
         );
         item.iconPath = new vscode.ThemeIcon('table');
         item.contextValue = 'attributionPatching.run';

@@ -5,6 +5,7 @@ import { basename } from 'node:path';
 import { formatValue } from '../panel/colorScale';
 import type { ResultState } from '../services/resultState';
 import { readSettings } from '../services/settings';
+import { escapeIcons, escapeMarkdown, markdownCode } from '../editor/markdown';
 
 export function modelLabel(model: string): string {
   // A folder shows as its name; a hub id (owner/name) as itself.
@@ -23,7 +24,7 @@ export class StatusBar implements vscode.Disposable {
     const entry = this.state.focusedResult;
     const settings = readSettings();
     if (!entry) {
-      this.item.text = `$(pulse) AtP: ${settings.model ? modelLabel(settings.model) : 'built-in demo model'} · ${settings.device}`;
+      this.item.text = `$(pulse) AtP: ${settings.model ? escapeIcons(modelLabel(settings.model)) : 'built-in demo model'} · ${escapeIcons(settings.device)}`;
       this.item.tooltip = 'Attribution Patching: no result yet. Run "Attribution Patch Current File" on a dataset.';
       this.item.backgroundColor = undefined;
       this.item.show();
@@ -31,10 +32,11 @@ export class StatusBar implements vscode.Disposable {
     }
     const { result } = entry;
     const baselines = `LD clean ${formatValue(result.metric.cleanLogitDiff)} / corrupted ${formatValue(result.metric.corruptedLogitDiff)}`;
-    this.item.text = `${entry.stale ? '$(warning)' : '$(pulse)'} AtP: ${modelLabel(result.model.source)} · ${result.device} · ${baselines}${entry.stale ? ' · stale' : ''}`;
+    // Result files are shared: their model and device show as text, never as an icon or Markdown.
+    this.item.text = `${entry.stale ? '$(warning)' : '$(pulse)'} AtP: ${escapeIcons(modelLabel(result.model.source))} · ${escapeIcons(result.device)} · ${baselines}${entry.stale ? ' · stale' : ''}`;
     this.item.tooltip = new vscode.MarkdownString(
-      `**Attribution patching** of \`${basename(entry.datasetUri.fsPath)}\`\n\n` +
-        `model ${result.model.source} (${result.model.layers} layers × ${result.model.heads} heads) on ${result.device}\n\n` +
+      `**Attribution patching** of ${markdownCode(basename(entry.datasetUri.fsPath))}\n\n` +
+        `model ${escapeMarkdown(result.model.source)} (${result.model.layers} layers × ${result.model.heads} heads) on ${escapeMarkdown(result.device)}\n\n` +
         `${baselines} · ${result.examples.length} examples · ${new Date(result.createdAt).toLocaleString()}\n\n` +
         (entry.stale ? '**Stale**: the dataset changed since this run; colours are hidden until you run again.\n\n' : '') +
         (this.state.coloursEnabled ? '' : 'Inline colours are off.\n\n') +

@@ -158,12 +158,13 @@ test('bad flags are explained', () => {
 });
 
 test('a multi-token answer is used by its first token, with a warning naming the line and field', () => {
-  const file = dataFile('long-answer.jsonl', [good, JSON.stringify({ ...JSON.parse(good), correct: ' Johnathan' })]);
+  // ' Maryanne' starts with ' Mary', not with the incorrect answer's ' John' (that would be refused).
+  const file = dataFile('long-answer.jsonl', [good, JSON.stringify({ ...JSON.parse(good), correct: ' Maryanne' })]);
   const out = join(root, 'long-answer.json');
   const run = atp('patch', '--model', model, '--data', file, '--out', out, '--device', 'cpu');
   assert.equal(run.code, 0, run.stderr);
-  assert.match(run.stderr, /warning: .*long-answer\.jsonl:2: "correct" \(" Johnathan"\) is 2 tokens; using its first token " John"/);
+  assert.match(run.stderr, /warning: .*long-answer\.jsonl:2: "correct" \(" Maryanne"\) is 2 tokens; using its first token " Mary"/);
   const result = parseResult(readFileSync(out, 'utf8'), out);
   assert.equal(result.warnings.length, 1);
-  assert.equal(result.examples[1].correctId, 1757);
+  assert.equal(result.examples[1].correctId, 5335);
 });

@@ -276,3 +276,10 @@ test("Llama 3's rope scaling: high frequencies kept, low ones divided by factor,
   assert.ok(medium > 0, 'some frequencies are blended');
   assert.deepEqual(ropeInverseFrequencies(4, 100, { type: 'linear', factor: 2 }), [0.5, 0.05]);
 });
+
+test('GPT-Neo: a hostile attention_types repeat is refused by its count, never expanded', () => {
+  const huge = folderWithConfig({ ...TINYSTORIES_33M, attention_types: [[['global', 'local'], 1e15]], attention_layers: undefined });
+  const started = performance.now();
+  assertInputError(() => readModelSpec(huge), /key "attention_types" describes 2000000000000000 layers but "num_layers" is 2/);
+  assert.ok(performance.now() - started < 1000);
+});

@@ -79,7 +79,7 @@ test('diagnoseWithTokenizer: multi-token answers and token-count mismatches at e
   const atp = [
     'When John and Mary went to the shops, {John|Mary} gave the bag to => " Mary" | " John"',
     'When {John|Maryanne Smith} left, she gave it to => " Mary" | " Johnathan"',
-    'a {b|c} => " x" | " x"',
+    'a {b|c} => " x" | " x!"',
   ].join('\r\n');
   const parsed = parseDatasetText(atp, 'd.atp');
   assert.deepEqual(parsed.diagnostics, []);
@@ -99,7 +99,8 @@ test('diagnoseWithTokenizer: multi-token answers and token-count mismatches at e
       severity: 'error',
       message: 'the clean prompt is 8 tokens and the corrupted prompt 10: attribution patching needs prompts of equal token counts',
     },
-    { line: 3, startColumn: 11, endColumn: 22, severity: 'warning', message: 'both answers start with the token " x": their logit difference is always 0' },
+    { line: 3, startColumn: 18, endColumn: 23, severity: 'warning', message: 'the incorrect answer " x!" is 2 tokens (" x", "!"); only its first token " x" is used' },
+    { line: 3, startColumn: 11, endColumn: 23, severity: 'error', message: 'both answers start with the token " x": their logit difference is always 0' },
   ]);
   const jsonLine = JSON.stringify({ clean: 'When John left', corrupted: 'When Maryanne left', correct: ' Mary', incorrect: ' John' });
   const jsonl = parseDatasetText(`\n${jsonLine}`, 'd.jsonl');

@@ -163,7 +163,7 @@ test('formatPromptLine writes lines that parse back to the same example, for ran
     const corrupted = prefix + word() + suffix;
     const correct = word() || ' x';
     const incorrect = word() || ' y';
-    if (clean === '' || corrupted === '') continue;
+    if (clean === '' || corrupted === '' || correct === incorrect) continue; // equal answers are refused
     const line = formatPromptLine({ clean, corrupted, correct, incorrect });
     const { dataset, diagnostics } = parsePromptFormat(line, 'r.atp');
     assert.deepEqual(diagnostics.filter((d) => d.severity === 'error'), [], line);

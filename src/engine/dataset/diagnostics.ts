@@ -1,6 +1,7 @@
 // Problems a dataset has with a given tokenizer, at exact places in its document, for an editor to show live:
 // answers that are not one token, and clean/corrupted prompts of different token counts.
 import type { ModelTokenizer } from '../model/tokenizer';
+import { type LengthTokenizer, promptTooLong } from '../promptLength';
 import type { Dataset, Diagnostic, Example, SourceRange } from './types';
 
 /** The part of ModelTokenizer the diagnostics use. */
@@ -11,7 +12,7 @@ export type DiagnosticTokenizer = Pick<ModelTokenizer, 'encode' | 'ids' | 'token
  * with the tokenizer's special tokens, answers without. Pure: the same dataset and tokenizer give the same
  * diagnostics. Examples without a location (generated ones) are reported on their line, at column 0.
  */
-export function diagnoseWithTokenizer(dataset: Dataset, tokenizer: DiagnosticTokenizer): Diagnostic[] {
+export function diagnoseWithTokenizer(dataset: Dataset, tokenizer: DiagnosticTokenizer & Partial<LengthTokenizer>, maxPositions?: number): Diagnostic[] {
   const diagnostics: Diagnostic[] = [];
   for (const example of dataset.examples) {
     const at = (range: SourceRange | undefined, severity: Diagnostic['severity'], message: string) => {
@@ -36,9 +37,16 @@ export function diagnoseWithTokenizer(dataset: Dataset, tokenizer: DiagnosticTok
     }
     if (answerIds[0] >= 0 && answerIds[0] === answerIds[1]) {
       const range = location === undefined ? undefined : { start: location.correct.start, end: location.incorrect.end };
-      at(range, 'warning', `both answers start with the token ${JSON.stringify(tokenizer.tokenText(answerIds[0]))}: their logit difference is always 0`);
+      // An error, as in prepareExamples: the metric would be 0 for this example and undefined for the dataset.
+      at(range, 'error', `both answers start with the token ${JSON.stringify(tokenizer.tokenText(answerIds[0]))}: their logit difference is always 0`);
     }
 
+    // Too long to fit: said without tokenizing, which for a prompt of megabytes would stall or crash the worker.
+    if (maxPositions !== undefined && tokenizer.minimumTokenCount !== undefined) {
+      const tooLong = (['clean', 'corrupted'] as const).map((field) => [field, promptTooLong(example[field], tokenizer as LengthTokenizer, maxPositions)] as const).filter(([, problem]) => problem !== undefined);
+      for (const [field, problem] of tooLong) at(location?.[field], 'error', `the ${field} prompt ${problem}`);
+      if (tooLong.length > 0) continue;
+    }
     const cleanCount = tokenizer.encode(example.clean).length;
     const corruptedCount = tokenizer.encode(example.corrupted).length;
     if (cleanCount !== corruptedCount) {
@@ -47,6 +55,9 @@ export function diagnoseWithTokenizer(dataset: Dataset, tokenizer: DiagnosticTok
         'error',
         `the clean prompt is ${cleanCount} tokens and the corrupted prompt ${corruptedCount}: attribution patching needs prompts of equal token counts`,
       );
+    }
+    if (maxPositions !== undefined && cleanCount > maxPositions) {
+      at(location?.clean, 'error', `the clean prompt is ${cleanCount} tokens, more than the model's ${maxPositions} positions`);
     }
   }
   return diagnostics;

@@ -2,7 +2,7 @@
 // the correct and incorrect answers. Whitespace inside the strings is significant
 // (" Mary" and "Mary" are different tokens), so nothing is trimmed.
 import { InputError } from '../errors';
-import { decodeJsonString, documentLines, readTextFile } from './text';
+import { decodeJsonString, documentLines, MAX_TRACKED_PROMPT, readTextFile } from './text';
 import type { Dataset, Diagnostic, Example, ExampleLocation, ParsedDataset, SourceRange } from './types';
 
 export type { Dataset, Diagnostic, Example, ExampleLocation, ParsedDataset, PromptSource, SourceRange } from './types';
@@ -63,6 +63,11 @@ export function parseJsonl(text: string, file: string): ParsedDataset {
     }
     if (bad) continue;
     const member = (field: Field) => members.get(field)!;
+    if (record.correct === record.incorrect) {
+      const range = { start: Math.min(member('correct').start, member('incorrect').start), end: Math.max(member('correct').end, member('incorrect').end) };
+      error(`fields "correct" and "incorrect" are the same (${JSON.stringify(record.correct)}): their logit difference is always 0`, range);
+      continue;
+    }
     const toDocument = (columns: number[]) => columns.map((column) => lineStart + column);
     const range = (field: Field): SourceRange => ({ start: lineStart + member(field).start, end: lineStart + member(field).end });
     const location: ExampleLocation = {
@@ -79,7 +84,9 @@ export function parseJsonl(text: string, file: string): ParsedDataset {
       correct: record.correct as string,
       incorrect: record.incorrect as string,
       line,
-      source: { clean: toDocument(member('clean').columns!), corrupted: toDocument(member('corrupted').columns!) },
+      ...(member('clean').columns && member('corrupted').columns
+        ? { source: { clean: toDocument(member('clean').columns!), corrupted: toDocument(member('corrupted').columns!) } }
+        : {}),
       location,
     });
   }
@@ -115,14 +122,21 @@ function skipSpace(line: string, at: number): number {
   return at;
 }
 
+/** The end of the (valid) JSON string literal at `at`: the column after its closing quote. */
+function skipString(line: string, at: number): number {
+  const special = /["\\]/g;
+  special.lastIndex = at + 1;
+  for (let match = special.exec(line); match !== null; match = special.exec(line)) {
+    if (match[0] === '"') return match.index + 1;
+    special.lastIndex = match.index + 2;
+  }
+  return line.length;
+}
+
 /** The end of the JSON value starting at `at` (the line is known to be valid JSON). */
 function skipValue(line: string, at: number): number {
   const char = line[at];
-  if (char === '"') {
-    const decoded = decodeJsonString(line, at);
-    if (!decoded.ok) throw new Error(`internal: JSON string at column ${at} did not decode`);
-    return decoded.end;
-  }
+  if (char === '"') return skipString(line, at);
   if (char === '{' || char === '[') {
     let depth = 0;
     let i = at;
@@ -160,7 +174,8 @@ function objectMembers(line: string): Map<string, Member> {
     const start = i;
     const end = skipValue(line, i);
     const member: Member = { start, end };
-    if (line[start] === '"') {
+    // Per-character columns only for prompts a model could take: a 50 MB literal's would exhaust memory.
+    if (line[start] === '"' && end - start <= MAX_TRACKED_PROMPT + 2) {
       const decoded = decodeJsonString(line, start);
       if (decoded.ok) member.columns = decoded.columns;
     }

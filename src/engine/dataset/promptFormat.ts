@@ -11,36 +11,70 @@
 //   return, tab; "\ " (backslash, space) for a space that is never trimmed (a prompt ending in a space).
 // - A line whose first non-blank character is # is a comment; blank lines are skipped.
 import { InputError } from '../errors';
-import { decodeJsonString, documentLines, readTextFile } from './text';
+import { decodeJsonString, documentLines, MAX_TRACKED_PROMPT, readTextFile } from './text';
 import type { Dataset, Diagnostic, Example, ParsedDataset, SourceRange } from './types';
 
 export const PROMPT_FORMAT_EXTENSION = '.atp';
 
 const PROMPT_ESCAPES: Record<string, string> = { '{': '{', '}': '}', '|': '|', '\\': '\\', '#': '#', '=': '=', n: '\n', r: '\r', t: '\t', ' ': ' ' };
 
+
+const MAX_LINE_DIAGNOSTICS = 50;
+
 /** A prompt being assembled: its text, the column of each code unit, and the column after the last one. */
 class PromptBuilder {
-  text = '';
-  columns: number[] = [];
-  ends: number[] = [];
+  // Built in flat chunks: appending to one string per character makes a rope of one node per character.
+  private readonly chunks: string[] = [];
+  private pending: string[] = [];
+  private length = 0;
+  private columns: number[] | null = [];
+  private ends: number[] | null = [];
+
+  get text(): string {
+    if (this.pending.length > 0) {
+      this.chunks.push(this.pending.join(''));
+      this.pending = [];
+    }
+    if (this.chunks.length > 1) this.chunks.splice(0, this.chunks.length, this.chunks.join(''));
+    return this.chunks[0] ?? '';
+  }
 
   push(char: string, column: number, end: number): void {
-    this.text += char;
-    this.columns.push(column);
-    this.ends.push(end);
+    this.pending.push(char);
+    this.length += char.length;
+    if (this.pending.length >= 4096) {
+      this.chunks.push(this.pending.join(''));
+      this.pending = [];
+    }
+    if (this.columns !== null && this.ends !== null) {
+      if (this.length > MAX_TRACKED_PROMPT) {
+        this.columns = null;
+        this.ends = null;
+      } else {
+        this.columns.push(column);
+        this.ends.push(end);
+      }
+    }
   }
 
   pop(count: number): void {
     if (count === 0) return;
-    this.text = this.text.slice(0, this.text.length - count);
-    this.columns.length -= count;
-    this.ends.length -= count;
+    const text = this.text;
+    this.chunks[0] = text.slice(0, text.length - count);
+    this.length -= count;
+    if (this.columns !== null && this.ends !== null) {
+      this.columns.length -= count;
+      this.ends.length -= count;
+    }
   }
 
   /** Document offsets: each code unit's, then the end of the last one (or `emptyAt` for an empty prompt). */
-  source(lineStart: number, emptyAt: number): number[] {
+  source(lineStart: number, emptyAt: number): number[] | undefined {
+    if (this.columns === null || this.ends === null) return undefined;
     const end = this.ends.length > 0 ? this.ends[this.ends.length - 1] : emptyAt;
-    return [...this.columns, end].map((column) => lineStart + column);
+    const source = this.columns.map((column) => lineStart + column);
+    source.push(lineStart + end);
+    return source;
   }
 }
 
@@ -53,8 +87,10 @@ const isBlank = (char: string | undefined) => char === ' ' || char === '\t';
 
 function parseLine(lineText: string, line: number, lineStart: number): LineResult {
   const diagnostics: Diagnostic[] = [];
-  const report = (severity: Diagnostic['severity'], start: number, end: number, message: string) =>
-    diagnostics.push({ line, startColumn: start, endColumn: Math.max(end, start), severity, message });
+  // A hostile line (millions of stray '|') must not become millions of diagnostics; the first ones say enough.
+  const report = (severity: Diagnostic['severity'], start: number, end: number, message: string) => {
+    if (diagnostics.length < MAX_LINE_DIAGNOSTICS) diagnostics.push({ line, startColumn: start, endColumn: Math.max(end, start), severity, message });
+  };
   const error = (start: number, end: number, message: string) => report('error', start, end, message);
 
   const clean = new PromptBuilder();
@@ -166,13 +202,15 @@ function parseLine(lineText: string, line: number, lineStart: number): LineResul
     report('warning', promptStart, lastWritten, message);
   }
   const promptRange = { start: lineStart + promptStart, end: lineStart + lastWritten };
+  const cleanSource = clean.source(lineStart, promptStart);
+  const corruptedSource = corrupted.source(lineStart, promptStart);
   const example: Example = {
     clean: clean.text,
     corrupted: corrupted.text,
     correct: answers.correct.value,
     incorrect: answers.incorrect.value,
     line,
-    source: { clean: clean.source(lineStart, promptStart), corrupted: corrupted.source(lineStart, promptStart) },
+    ...(cleanSource && corruptedSource ? { source: { clean: cleanSource, corrupted: corruptedSource } } : {}),
     location: {
       lineStart,
       clean: promptRange,
@@ -242,6 +280,10 @@ function parseAnswers(
   }
   const incorrect = quoted(i, 'incorrect');
   if (incorrect === null) return null;
+  if (incorrect.value === correct.value) {
+    error(correct.start, incorrect.end, `the correct and incorrect answers are the same (${JSON.stringify(correct.value)}): their logit difference is always 0`);
+    return null;
+  }
   i = skip(incorrect.end);
   if (i < lineText.length) {
     error(i, lineText.trimEnd().length, 'unexpected text after the answers (a comment must be on its own line, starting with #)');
@@ -258,7 +300,7 @@ export function parsePromptFormat(text: string, file: string): ParsedDataset {
     const content = lineText.replace(/^[ \t]+/, '');
     if (content === '' || content.startsWith('#')) continue;
     const result = parseLine(lineText, line, start);
-    diagnostics.push(...result.diagnostics);
+    for (const diagnostic of result.diagnostics) diagnostics.push(diagnostic);
     if (result.example !== undefined) examples.push(result.example);
   }
   return { dataset: { file, examples }, diagnostics };

@@ -3,6 +3,13 @@
 import * as fs from 'node:fs';
 import { InputError } from '../errors';
 
+/**
+ * Prompts longer than this keep no per-character offsets (Example.source is then absent, as for generated data):
+ * no model has positions for them, and a 50 MB line's offsets alone would exhaust memory before the length
+ * check could say so. Far above any prompt a model takes (1 Mi code units).
+ */
+export const MAX_TRACKED_PROMPT = 1 << 20;
+
 export interface TextLine {
   /** 1-based line number. */
   line: number;
@@ -92,14 +99,74 @@ export function decodeJsonString(line: string, at: number): JsonStringResult {
   return { ok: false, start: at, end: line.length, message: 'unterminated string: the closing " is missing' };
 }
 
-/** Reads a dataset file as UTF-8; InputError naming the file when it cannot. */
+/**
+ * Reads a dataset file as UTF-8; InputError naming the file when it cannot, and naming the line of the first
+ * invalid byte when it is not UTF-8 (decoding would silently turn it into U+FFFD, a different prompt).
+ */
 export function readTextFile(file: string, expected: string): string {
+  let bytes: Buffer;
   try {
-    return fs.readFileSync(file, 'utf8');
+    bytes = fs.readFileSync(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new InputError(`${file}: file not found`);
     if (code === 'EISDIR') throw new InputError(`${file}: is a folder, expected ${expected}`);
     throw new InputError(`${file}: cannot read: ${(error as Error).message}`);
   }
+  try {
+    // ignoreBOM keeps a byte-order mark as U+FEFF, as readFileSync(file, 'utf8') did; documentLines drops it.
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    const at = firstInvalidUtf8(bytes);
+    const { line, column } = lineOfByte(bytes, at);
+    throw new InputError(
+      `${file}:${line}: not valid UTF-8 (byte 0x${bytes[at].toString(16).padStart(2, '0')} at byte ${column + 1} of the line); save the file as UTF-8`,
+    );
+  }
+}
+
+/** The offset of the first byte that is not part of a well-formed UTF-8 sequence (bytes.length if none). */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i];
+    if (b < 0x80) {
+      i += 1;
+      continue;
+    }
+    // The well-formed sequences of the Unicode standard (table 3-7): no overlongs, no surrogates, nothing past U+10FFFF.
+    let length: number;
+    let low = 0x80;
+    let high = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) length = 2;
+    else if (b >= 0xe0 && b <= 0xef) {
+      length = 3;
+      if (b === 0xe0) low = 0xa0;
+      if (b === 0xed) high = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      length = 4;
+      if (b === 0xf0) low = 0x90;
+      if (b === 0xf4) high = 0x8f;
+    } else return i;
+    for (let k = 1; k < length; k += 1) {
+      const c = bytes[i + k];
+      const [min, max] = k === 1 ? [low, high] : [0x80, 0xbf];
+      if (c === undefined || c < min || c > max) return i;
+    }
+    i += length;
+  }
+  return bytes.length;
+}
+
+/** The 1-based line (\r\n, \n and a lone \r end a line, as in documentLines) and 0-based byte column of a byte. */
+function lineOfByte(bytes: Uint8Array, at: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < at; i += 1) {
+    if (bytes[i] === 0x0a || (bytes[i] === 0x0d && bytes[i + 1] !== 0x0a)) {
+      line += 1;
+      lineStart = i + 1;
+    }
+  }
+  return { line, column: at - lineStart };
 }

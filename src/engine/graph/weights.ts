@@ -12,11 +12,13 @@ const DTYPES: Partial<Record<TensorEntry['dtype'], DType>> = { F32: 'float32', F
  */
 export class GraphWeights {
   private readonly cache = new Map<string, Value>();
+  /** Names (as stored) of the tensors the graph reads: the others are reported, since they hint at a wrong config. */
+  readonly used = new Set<string>();
 
   constructor(
     private readonly b: GraphBuilder,
     private readonly lookup: (name: string) => TensorEntry,
-    /** Location of each weight file relative to the graph file's directory (see runtime.prepareGraphDir). */
+    /** Location of each weight file relative to the folder ONNX Runtime reads external data from (see runtime.prepareGraphDir). */
     private readonly locations: ReadonlyMap<string, string>,
   ) {}
 
@@ -32,6 +34,7 @@ export class GraphWeights {
     if (!dtype) throw new InputError(`${entry.file}: weight "${entry.name}" has dtype ${entry.dtype}; supported are F32, F16, BF16, F64`);
     const location = this.locations.get(entry.file);
     if (!location) throw new Error(`no graph location for ${entry.file}`);
+    this.used.add(entry.name);
     const stored = this.b.external({ name: entry.name, dtype, shape: entry.shape, location, offset: entry.offset, length: entry.length });
     const value = raw.cast(this.b, stored, this.b.floatType);
     this.cache.set(name, value);

@@ -200,14 +200,19 @@ function readGptNeoAttentionLayers(config: ConfigFields, nLayers: number): Array
     throw new InputError(`${config.file}: key "attention_types" must be ${expected} (found ${JSON.stringify(types)})`);
   };
   if (!Array.isArray(types)) bad();
+  // Counted before expanding: a hostile repeat (1e15) must be refused, not expanded until memory runs out.
+  let described = 0;
   for (const item of types as unknown[]) {
     if (!Array.isArray(item) || item.length !== 2 || !Array.isArray(item[0]) || !Number.isSafeInteger(item[1]) || item[1] < 0) bad();
     const [kinds, repeat] = item as [unknown[], number];
     if (kinds.some((k) => !(ATTENTION_KINDS as readonly unknown[]).includes(k))) bad();
-    for (let r = 0; r < repeat; r++) layers.push(...(kinds as Array<'global' | 'local'>));
+    described += kinds.length * repeat;
   }
-  if (layers.length !== nLayers) {
-    throw new InputError(`${config.file}: key "attention_types" describes ${layers.length} layers but "num_layers" is ${nLayers}`);
+  if (described !== nLayers) {
+    throw new InputError(`${config.file}: key "attention_types" describes ${described} layers but "num_layers" is ${nLayers}`);
+  }
+  for (const [kinds, repeat] of types as Array<[Array<'global' | 'local'>, number]>) {
+    for (let r = 0; r < repeat; r++) for (const kind of kinds) layers.push(kind);
   }
   const listed = config.raw.attention_layers;
   if (listed !== undefined && (!Array.isArray(listed) || listed.length !== nLayers || listed.some((k, i) => k !== layers[i]))) {

@@ -123,9 +123,27 @@ export function readSafetensorsHeader(file: string): { tensors: TensorEntry[]; m
       }
       tensors.push(parseTensorInfo(file, absoluteFile, name, info, dataStart, fileSize));
     }
+    checkNoOverlap(file, tensors);
     return { tensors, metadata };
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * Two tensors sharing bytes is never a valid file (the reference implementation requires them to tile the data);
+ * reading one would silently give the other's values, so it is refused. Empty tensors occupy nothing.
+ */
+function checkNoOverlap(file: string, tensors: readonly TensorEntry[]): void {
+  const occupied = tensors.filter((t) => t.length > 0).sort((a, b) => a.offset - b.offset || a.length - b.length);
+  for (let i = 1; i < occupied.length; i += 1) {
+    const previous = occupied[i - 1];
+    const current = occupied[i];
+    if (current.offset < previous.offset + previous.length) {
+      throw new InputError(
+        `${file}: tensors "${previous.name}" and "${current.name}" overlap (both claim the byte at file offset ${current.offset}): a corrupt or crafted file`,
+      );
+    }
   }
 }
 

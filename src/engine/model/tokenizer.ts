@@ -150,6 +150,27 @@ export class ModelTokenizer {
     return new ModelTokenizer(json, config as Record<string, unknown>, tokenizerPath);
   }
 
+  private longestTokenBytes: number | undefined;
+
+  /**
+   * A lower bound on the number of tokens of text, found without tokenizing it (tokenizing a prompt of megabytes
+   * takes seconds and gigabytes, then cannot run anyway): every token stands for at most as many UTF-8 bytes as
+   * the longest entry of the vocabulary, and the text has at least one byte per UTF-16 code unit. Whitespace is not
+   * counted where an added token may swallow it (lstrip/rstrip), and a normalizer's output is what is counted.
+   */
+  minimumTokenCount(text: string): number {
+    const swallowsWhitespace = [...this.addedTokens.values()].some((rule) => rule.lstrip || rule.rstrip);
+    const counted = this.normalize === null ? text : this.normalize(text);
+    const units = swallowsWhitespace || this.normalize !== null ? nonWhitespaceUnits(counted) : counted.length;
+    if (this.longestTokenBytes === undefined) {
+      let longest = 1;
+      for (const piece of this.hf.get_vocab(true).keys()) longest = Math.max(longest, (byteLevelBytes(piece) ?? utf8Bytes(piece)).length);
+      for (const rule of this.addedTokens.values()) longest = Math.max(longest, utf8Bytes(rule.content).length);
+      this.longestTokenBytes = longest;
+    }
+    return Math.ceil(units / this.longestTokenBytes);
+  }
+
   /** The tokens of text, with their UTF-16 offsets; the ids are exactly those Hugging Face produces. */
   encode(text: string, options: EncodeOptions = {}): Token[] {
     const addSpecialTokens = options.addSpecialTokens ?? true;
@@ -232,7 +253,8 @@ export class ModelTokenizer {
       // An lstrip added token swallows the whitespace before it: the section stops short of it.
       let sectionText = text.slice(cursor, sectionEnd);
       if (nextRule?.lstrip) sectionText = sectionText.trimEnd();
-      aligned.push(...this.alignSection(text, cursor, sectionText, ids.slice(index, next), pieces.slice(index, next)));
+      // A loop, not push(...section): a section of a long prompt has more tokens than the call stack has room for.
+      for (const token of this.alignSection(text, cursor, sectionText, ids.slice(index, next), pieces.slice(index, next))) aligned.push(token);
       if (nextRule !== undefined) {
         const start = cursor + sectionText.length;
         let end = sectionEnd + nextRule.content.length;
@@ -417,6 +439,16 @@ function codePointWidth(text: string, i: number): number {
     if (low >= 0xdc00 && low <= 0xdfff) return 2;
   }
   return 1;
+}
+
+/** Code units that are not whitespace (which a normalizer or an lstrip/rstrip token may drop or swallow). */
+function nonWhitespaceUnits(text: string): number {
+  let count = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (!(code === 0x20 || (code >= 0x09 && code <= 0x0d) || code === 0xa0 || code === 0x3000 || (code >= 0x2000 && code <= 0x200b) || code === 0x85 || code === 0x1680 || code === 0x2028 || code === 0x2029 || code === 0x202f || code === 0x205f || code === 0xfeff)) count += 1;
+  }
+  return count;
 }
 
 function bytesAt(haystack: number[], at: number, needle: number[]): boolean {

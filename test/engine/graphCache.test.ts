@@ -1,0 +1,93 @@
+// Graph files live only in our cache: never in the model folder (read-only, or the Hugging Face cache), whether or
+// not the cache can hard-link the weights; the numbers do not depend on how the weights are reached.
+import { test, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { chmodSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { readDataset } from '../../src/engine/dataset';
+import { loadModel } from '../../src/engine/model/load';
+import { runAttributionPatching } from '../../src/engine/patching';
+import { graphFileSystem, releaseSessions } from '../../src/engine/runtime';
+import { writeRandomGpt2 } from '../support/randomGpt2';
+
+const IOI = resolve(__dirname, '../../examples/ioi.jsonl');
+let root: string;
+
+before(() => {
+  root = mkdtempSync(join(tmpdir(), 'atp-graph-cache-'));
+});
+afterEach(async () => {
+  graphFileSystem.link = (existing, created) => linkSync(existing, created);
+  await releaseSessions();
+});
+after(() => rmSync(root, { recursive: true, force: true }));
+
+/** Every file under dir (following no links) with its hash. */
+function snapshot(dir: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  const walk = (at: string) => {
+    for (const entry of readdirSync(at, { withFileTypes: true })) {
+      const file = join(at, entry.name);
+      if (entry.isDirectory()) walk(file);
+      else files[file] = entry.isFile() ? createHash('sha256').update(readFileSync(file)).digest('hex') : 'link';
+    }
+  };
+  walk(dir);
+  return files;
+}
+
+async function run(modelDir: string, cache: string) {
+  process.env.ATP_CACHE_DIR = cache;
+  const result = await runAttributionPatching(loadModel(modelDir), readDataset(IOI), { device: 'cpu', batchSize: 8 });
+  return result;
+}
+
+test('when hard links fail, the weights are read in place (no copy) and nothing is written into a read-only model folder', async () => {
+  const model = join(root, 'model');
+  writeRandomGpt2(model, { nLayers: 2, nHeads: 2, dModel: 16, seed: 5 });
+  const linked = await run(model, join(root, 'cache-linked'));
+  await releaseSessions();
+
+  const modelBefore = snapshot(model);
+  const links: string[] = [];
+  graphFileSystem.link = (existing, created) => {
+    links.push(created);
+    throw Object.assign(new Error(`EXDEV: cross-device link not permitted, link '${existing}' -> '${created}'`), { code: 'EXDEV' });
+  };
+  const cache = join(root, 'cache-nolinks');
+  // Read-only as a shared or hub model folder is (root ignores the mode; the snapshot below still holds it to that).
+  chmodSync(model, 0o555);
+  const fromMemory = await run(model, cache).finally(() => chmodSync(model, 0o755));
+  assert.ok(links.length > 0, 'the link was tried');
+  assert.deepEqual(snapshot(model), modelBefore, 'the model folder is unchanged: no graph file, no temp file');
+  const cached = Object.keys(snapshot(cache));
+  assert.ok(cached.some((file) => file.endsWith('.onnx')), 'the graph file is in our cache');
+  assert.ok(cached.every((file) => !file.endsWith('.safetensors')), 'the weights were not copied');
+  assert.deepEqual(fromMemory.warnings, []);
+  assert.deepEqual(fromMemory.heads, linked.heads);
+  assert.equal(fromMemory.metric.cleanLogitDiff, linked.metric.cleanLogitDiff);
+});
+
+test('shards in different folders without hard links are copied into the cache, with a note, never next to the weights', async () => {
+  const model = join(root, 'sharded');
+  writeRandomGpt2(model, { nLayers: 2, nHeads: 2, dModel: 16, seed: 6, shards: 2 });
+  const elsewhere = join(root, 'elsewhere');
+  mkdirSync(elsewhere);
+  const shard = readdirSync(model).find((name) => name.endsWith('2-of-00002.safetensors'))!;
+  renameSync(join(model, shard), join(elsewhere, shard));
+  symlinkSync(join(elsewhere, shard), join(model, shard));
+  const before = { model: snapshot(model), elsewhere: snapshot(elsewhere) };
+  graphFileSystem.link = () => {
+    throw Object.assign(new Error('EPERM: operation not permitted'), { code: 'EPERM' });
+  };
+  const cache = join(root, 'cache-copied');
+  const result = await run(model, cache);
+  assert.deepEqual({ model: snapshot(model), elsewhere: snapshot(elsewhere) }, before);
+  assert.equal(result.warnings.length, 1, result.warnings.join('\n'));
+  assert.match(result.warnings[0], /the weight files are in different folders and cannot be hard-linked into .*cache-copied.*, so they were copied there/);
+  const copies = Object.keys(snapshot(cache)).filter((file) => file.endsWith('.safetensors'));
+  assert.equal(copies.length, 2);
+  for (const copy of copies) assert.ok(statSync(copy).size > 0);
+});
