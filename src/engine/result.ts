@@ -148,7 +148,7 @@ export function describeRuntime(runtime: RuntimeRecord): string {
   const { adapter, placement } = runtime;
   const on = adapter ? ` on ${adapter.name} (${adapter.vendor}${adapter.software ? ', software' : ''})` : '';
   const nodes = placement
-    ? ': ' + Object.entries(placement).map(([provider, count]) => `${count} nodes on ${provider.replace(/ExecutionProvider$/, '')}`).join(', ')
+    ? ': ' + Object.entries(placement).sort((a, b) => b[1] - a[1]).map(([provider, count]) => `${count} nodes on ${provider.replace(/ExecutionProvider$/, '')}`).join(', ')
     : '';
   return `${runtime.provider}${on}${nodes}`;
 }

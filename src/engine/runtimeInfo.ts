@@ -57,6 +57,10 @@ export function placementFromProfile(json: string): { placement: Record<string, 
   return { placement, cpuCompute };
 }
 
+/** Profile folders not yet removed: a session that never ran or was never released leaves none behind at exit. */
+const pendingDirs = new Set<string>();
+process.once('exit', () => pendingDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
 /** What a session learns about itself; filled in after its first run. */
 export class SessionObserver {
   placement?: Record<string, number>;
@@ -69,7 +73,7 @@ export class SessionObserver {
     readonly provider: Provider,
     readonly adapter: AdapterInfo | undefined,
   ) {
-    if (provider !== 'cpu') this.dir = mkdtempSync(join(tmpdir(), 'atp-profile-'));
+    if (provider !== 'cpu') pendingDirs.add((this.dir = mkdtempSync(join(tmpdir(), 'atp-profile-'))));
   }
 
   /** Session options that make ONNX Runtime write the first run's profile into our own temporary folder. */
@@ -93,6 +97,7 @@ export class SessionObserver {
         this.problem = error instanceof Error ? error.message : String(error);
       } finally {
         rmSync(this.dir!, { recursive: true, force: true });
+        pendingDirs.delete(this.dir!);
       }
     };
     return new Proxy(session, {
@@ -118,7 +123,9 @@ export class SessionObserver {
 
   /** Removes the profile folder of a session that never started. */
   discard(): void {
-    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    if (!this.dir) return;
+    rmSync(this.dir, { recursive: true, force: true });
+    pendingDirs.delete(this.dir);
   }
 
   info(): RuntimeInfo {

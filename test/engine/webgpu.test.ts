@@ -94,6 +94,26 @@ test('single ops on WebGPU against float64 Math (tolerances per op in UNARY); Si
   console.log(`Sin on WebGPU over [0, 3]: largest absolute error ${Math.max(...Array.from(xs, (v, i) => Math.abs(y[i] - Math.sin(v)))).toExponential(2)} (not used by any graph)`);
 });
 
+test('placement comes from the session itself: an op WebGPU lacks runs on the CPU and is a warning', async (t) => {
+  if (!(await requireWebGpu(t))) return;
+  const b = new GraphBuilder('float32');
+  const x = b.input('x', 'float32', [2, 2]);
+  const y = b.node('Neg', [x], {}, { dtype: 'float32', shape: [2, 2] });
+  b.output(b.node('Round', [y], {}, { dtype: 'float32', shape: [2, 2] }), 'y');
+  const handle = await createSession(b.toBytes(), 'webgpu', { optimization: 'basic' });
+  assert.equal(handle.observer.info().placement, undefined, 'unknown before the first run');
+  const out = await handle.session.run({ x: new ort.Tensor('float32', Float32Array.from([0.4, -1.6, 2.5, 3]), [2, 2]) });
+  assert.deepEqual(Array.from(out.y.data as Float32Array), [-0, 2, -2, -3]);
+  const placement = handle.observer.info().placement!;
+  // Neg on WebGPU (with the copies ONNX Runtime inserts between the devices, which count as WebGPU nodes), Round on the CPU.
+  assert.equal(placement.CPUExecutionProvider, 1);
+  assert.ok(placement[WEBGPU] >= 1, JSON.stringify(placement));
+  assert.deepEqual(handle.observer.warnings(), [
+    '1 compute node(s) ran on the CPU because webgpu does not support them (Round ×1); results are still correct, but data moves between the devices',
+  ]);
+  await handle.session.release();
+});
+
 // ---- VJPs: float32 on WebGPU against float64 on the CPU -------------------------------------------------
 
 interface Input {
@@ -257,6 +277,7 @@ test('every family on WebGPU (float32) matches the PyTorch float64 reference wit
     assert.equal(result.device, 'webgpu', `${name}: ran on WebGPU (${result.warnings.join('; ')})`);
     assert.equal(result.runtime?.provider, WEBGPU);
     assert.ok((result.runtime?.placement?.[WEBGPU] ?? 0) > 0, `${name}: nodes were placed on WebGPU`);
+    assert.deepEqual(result.warnings.filter((w) => w.includes('ran on the CPU')), [], `${name}: every compute node runs on WebGPU`);
     runs.push({ name, dir, result });
   }
   const responses = runFamiliesReference(runs.map((r) => requestFor(r.result, r.dir)));
@@ -282,6 +303,7 @@ test('the shipped demo model on WebGPU gives the CPU\'s numbers (within 1e-4 of 
   const placement = gpu.runtime?.placement ?? {};
   console.log(`demo model on WebGPU: nodes ${JSON.stringify(placement)}; warnings ${JSON.stringify(gpu.warnings)}`);
   assert.ok((placement[WEBGPU] ?? 0) > 10 * (placement.CPUExecutionProvider ?? 0), 'nearly every node runs on WebGPU');
+  assert.deepEqual(gpu.warnings.filter((w) => w.includes('ran on the CPU')), [], 'the CPU nodes are shape computations only');
   const lds = maxError(gpu.examples.flatMap((e) => [e.cleanLogitDiff, e.corruptedLogitDiff]), cpu.examples.flatMap((e) => [e.cleanLogitDiff, e.corruptedLogitDiff]));
   let worst = lds.error / lds.scale;
   const ours = flattenAttributions(gpu.examples.map((e) => e.attributions));
