@@ -6,8 +6,8 @@ import { type Ops, raw } from '../graph/ops';
  * broadcasting over heads, WITHOUT evaluating Sin or Cos on the device.
  *
  * Why: Vulkan only requires sin/cos to be within 2^-11 absolute on [-π, π] (and nothing outside), and WebGPU
- * inherits that; SwiftShader's are off by 1.9e-4 even on [0, 3], which put a random Llama's results 6e-4 away
- * from the CPU's. A float32 angle p·f is also itself off by ~p·6e-8 rad before any sine is taken (5e-4 rad at
+ * inherits that; SwiftShader's are off by 1.9e-4 even on [0, 3], which put a random Llama's attributions 1.5e-4
+ * (relative to the largest) away from the CPU's; with these tables they are 2.5e-6 away, as for GPT-2. A float32 angle p·f is also itself off by ~p·6e-8 rad before any sine is taken (5e-4 rad at
  * position 10⁴). So the angles and their sines are computed on the host in float64, and the device only
  * combines them: with p = q·B + r (B = ⌈√maxPositions⌉, so both tables stay small: 2·363 rows for 131072
  * positions), cos(pf) = cos(qBf)cos(rf) − sin(qBf)sin(rf) and sin(pf) = sin(qBf)cos(rf) + cos(qBf)sin(rf).
