@@ -14,7 +14,7 @@ import { renderHtmlReport } from './report/htmlReport';
 import { validateHeads, validatePositions } from './engine/validation';
 import { ATPSTAR_AUTO_MAX_TOKENS, BUDGET, parseMethod } from './engine/methods';
 import { componentLabel } from './engine/exactPatching';
-import { METHOD_NAMES } from './engine/result';
+import { describeRuntime, METHOD_NAMES } from './engine/result';
 import { suspectCells } from './shared/resultMethods';
 import { readFileSync } from 'node:fs';
 import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from './engine/outputPaths';
@@ -65,6 +65,7 @@ export function summary(result: Result, top: number): string {
   const m = result.model;
   const lines = [
     `model: ${m.source} (${m.modelType}, ${m.layers} layers × ${m.heads} heads, dModel ${m.dModel}, ${m.dtype}) on ${result.device}`,
+    ...(result.runtime ? [`runtime: ${describeRuntime(result.runtime)}`] : []),
     `examples: ${result.dataset.examples} from ${result.dataset.file}`,
     `clean logit diff:     ${format(result.metric.cleanLogitDiff)}`,
     `corrupted logit diff: ${format(result.metric.corruptedLogitDiff)}`,

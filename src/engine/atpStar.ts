@@ -9,7 +9,7 @@ import { ATP_STAR_GRAD_GATE, ATP_STAR_OUTPUTS, buildAtpStarGraph } from './atpSt
 import { asNumbers, batchFeeds, checkCancelled, makeBatches, normalisation, type PreparedExample, prepareExamples, type RunOptions } from './runSupport';
 import { cachedSession, prepareGraphDir, type SessionHandle, writeGraphFile } from './runtime';
 import { unusedWeightsWarnings } from './model/unusedWeights';
-import type { ExampleAttributions, TokenInfo } from './result';
+import type { ExampleAttributions, RuntimeRecord, TokenInfo } from './result';
 
 /**
  * AtP* (Kramár, Lieberum, Shah, Nanda 2024, arXiv 2403.00745) over a dataset: attribution patching with the QK fix
@@ -77,6 +77,7 @@ export interface AtpStarResult {
   warnings: string[];
   /** The execution provider the run really used. */
   device: string;
+  runtime: RuntimeRecord;
 }
 
 export type AtpStarOptions = RunOptions & {
@@ -258,5 +259,6 @@ export async function runAtpStar(model: LoadedModel, dataset: Dataset, options: 
     }
     return example;
   });
-  return { cleanLogitDiff, corruptedLogitDiff, nLayers, nHeads, nKvHeads, examples, cost, warnings, device: handle.device };
+  warnings.push(...handle.observer.warnings());
+  return { cleanLogitDiff, corruptedLogitDiff, nLayers, nHeads, nKvHeads, examples, cost, warnings, device: handle.device, runtime: handle.observer.info() };
 }

@@ -12,6 +12,7 @@ import {
   type NodeAttributions,
   RESULT_SCHEMA,
   type Result,
+  type RuntimeRecord,
   summarizeHeads,
   summarizePositions,
   type TokenScores,
@@ -141,6 +142,7 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
       dtype: model.storedDtype,
     },
     device: estimates.device,
+    runtime: estimates.runtime,
     metric: { cleanLogitDiff, corruptedLogitDiff, name: 'normalized-logit-diff' },
     run: { requested: plan.requested, method, passes: plan.passes.total, reason: plan.reason },
     // AtP*'s QK fix concerns query and key nodes (atpStar); for the hook points it is AtP itself.
@@ -161,7 +163,7 @@ async function runAtpBatches(
   model: LoadedModel,
   prepared: readonly PreparedExample[],
   options: PatchingOptions,
-): Promise<{ examples: Array<{ cleanLogitDiff: number; corruptedLogitDiff: number; attributions: ExampleAttributions }>; device: string; warnings: string[] }> {
+): Promise<{ examples: Array<{ cleanLogitDiff: number; corruptedLogitDiff: number; attributions: ExampleAttributions }>; device: string; runtime: RuntimeRecord; warnings: string[] }> {
   const precision = options.precision ?? 'float32';
   const { nLayers, nHeads } = model.spec;
   const examples = new Array<{ cleanLogitDiff: number; corruptedLogitDiff: number; attributions: ExampleAttributions }>(prepared.length);
@@ -183,7 +185,7 @@ async function runAtpBatches(
       };
     });
   }
-  return { examples, device: handle.device, warnings: handle.notes };
+  return { examples, device: handle.device, runtime: handle.observer.info(), warnings: [...handle.notes, ...handle.observer.warnings()] };
 }
 
 const nodeAttributions = (e: AtpStarExample): NodeAttributions => ({ q: e.q, qLinear: e.qLinear, k: e.k, kLinear: e.kLinear, v: e.v });

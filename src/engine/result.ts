@@ -132,6 +132,27 @@ export interface ExampleResult {
   atpStar?: NodeAttributions;
 }
 
+/**
+ * ONNX Runtime's provider name (e.g. "WebGpuExecutionProvider"), the WebGPU adapter as the host shows it
+ * (software: a CPU implementation such as SwiftShader), and how many graph nodes each provider ran in the first
+ * run (absent on the CPU provider, where all do).
+ */
+export interface RuntimeRecord {
+  provider: string;
+  adapter?: { name: string; vendor: string; software: boolean };
+  placement?: Record<string, number>;
+}
+
+/** One line: "WebGpuExecutionProvider on SwiftShader (Google, software): 792 nodes on WebGpu, 17 nodes on CPU". */
+export function describeRuntime(runtime: RuntimeRecord): string {
+  const { adapter, placement } = runtime;
+  const on = adapter ? ` on ${adapter.name} (${adapter.vendor}${adapter.software ? ', software' : ''})` : '';
+  const nodes = placement
+    ? ': ' + Object.entries(placement).sort((a, b) => b[1] - a[1]).map(([provider, count]) => `${count} nodes on ${provider.replace(/ExecutionProvider$/, '')}`).join(', ')
+    : '';
+  return `${runtime.provider}${on}${nodes}`;
+}
+
 export interface Result {
   schema: ResultSchema;
   /** ISO 8601. */
@@ -143,6 +164,8 @@ export interface Result {
   dataset: { file: string; examples: number; contentHash?: string };
   model: { source: string; architecture: string; modelType: string; layers: number; heads: number; dModel: number; dHead: number; dtype: string };
   device: string;
+  /** Where the run really happened (absent in results made before it was recorded): see RuntimeRecord. */
+  runtime?: RuntimeRecord;
   /** cleanLogitDiff and corruptedLogitDiff are the means over examples that normalize the metric. */
   metric: { cleanLogitDiff: number; corruptedLogitDiff: number; name: 'normalized-logit-diff' };
   /** Absent in @1 results (which are AtP throughout). */
@@ -209,7 +232,7 @@ export function topHeads(result: Result, k: number): Array<{ layer: number; head
 // Key order in the written JSON, so files from different runs diff cleanly whatever
 // order the producer built its objects in. Unlisted keys follow, sorted.
 const KEY_ORDER: Record<string, readonly string[]> = {
-  result: ['schema', 'createdAt', 'dataset', 'model', 'device', 'metric', 'run', 'methods', 'checks', 'heads', 'positions', 'atpStar', 'warnings', 'timings', 'examples'],
+  result: ['schema', 'createdAt', 'dataset', 'model', 'device', 'runtime', 'metric', 'run', 'methods', 'checks', 'heads', 'positions', 'atpStar', 'warnings', 'timings', 'examples'],
   atpStarSummary: ['kvHeads', 'maps', 'gradDrop'],
   nodeAttributions: ['q', 'qLinear', 'k', 'kLinear', 'v'],
   dataset: ['file', 'examples', 'contentHash'],
@@ -225,12 +248,14 @@ const KEY_ORDER: Record<string, readonly string[]> = {
   check: ['hook', 'layer', 'position', 'head', 'pick', 'attribution', 'exact'],
   token: ['id', 'text', 'start', 'end'],
   attributions: ['z', 'residPre', 'attnOut', 'mlpOut'],
+  runtime: ['provider', 'adapter', 'placement'],
+  adapter: ['name', 'vendor', 'software'],
 };
 
 /** Which KEY_ORDER applies to the value under `key` of an object of kind `parentKind`. */
 function childKind(parentKind: string | undefined, key: string): string | undefined {
   if (parentKind === 'result') {
-    if (key === 'dataset' || key === 'model' || key === 'metric' || key === 'checks' || key === 'run') return key;
+    if (key === 'dataset' || key === 'model' || key === 'metric' || key === 'checks' || key === 'run' || key === 'runtime') return key;
     if (key === 'atpStar') return 'atpStarSummary';
     if (key === 'examples') return 'example';
   }
@@ -240,6 +265,7 @@ function childKind(parentKind: string | undefined, key: string): string | undefi
     if (key === 'atpStar') return 'nodeAttributions';
   }
   if (parentKind === 'checks' && key === 'items') return 'check';
+  if (parentKind === 'runtime' && key === 'adapter') return 'adapter';
   return undefined;
 }
 
@@ -357,6 +383,19 @@ export function parseResult(text: string, file: string): Result {
   const current = result.schema === RESULT_SCHEMA;
   check.string(result.createdAt, 'createdAt');
   check.string(result.device, 'device');
+  if (result.runtime !== undefined) {
+    const runtime = check.object(result.runtime, 'runtime');
+    check.string(runtime.provider, 'runtime.provider');
+    if (runtime.adapter !== undefined) {
+      const adapter = check.object(runtime.adapter, 'runtime.adapter');
+      check.string(adapter.name, 'runtime.adapter.name');
+      check.string(adapter.vendor, 'runtime.adapter.vendor');
+      if (typeof adapter.software !== 'boolean') check.fail('runtime.adapter.software', 'a boolean');
+    }
+    if (runtime.placement !== undefined) {
+      for (const [provider, count] of Object.entries(check.object(runtime.placement, 'runtime.placement'))) check.integer(count, `runtime.placement.${provider}`);
+    }
+  }
 
   const dataset = check.object(result.dataset, 'dataset');
   check.string(dataset.file, 'dataset.file');

@@ -175,6 +175,8 @@ export function promptFeeds(rows: readonly PromptRow[], precision: Precision): R
 export type GraphKind = 'attribution' | 'activation-patching' | 'logit-diff';
 
 const graphFiles = new Map<string, string>();
+/** `auto` choices already said in this process: the same choice for every graph kind needs saying once. */
+const choicesSaid = new Set<string>();
 
 /**
  * Builds (once per weight files, kind and precision) the graph file, and returns a cached session for it.
@@ -195,7 +197,12 @@ export async function sessionFor(model: LoadedModel, kind: GraphKind, options: R
     file = writeGraphFile(graphDir, builder.toBytes(), `${kind}-${precision}`, unusedWeightsWarnings(model, weights.used));
     graphFiles.set(key, file);
   }
-  return cachedSession(file, options.device, { optimization: precision === 'float64' ? 'basic' : 'all' });
+  const handle = await cachedSession(file, options.device, { optimization: precision === 'float64' ? 'basic' : 'all' });
+  if (handle.choice && !choicesSaid.has(handle.choice)) {
+    choicesSaid.add(handle.choice);
+    options.onProgress?.(handle.choice);
+  }
+  return handle;
 }
 
 export const asNumbers = (tensor: ort.Tensor) => Array.from(tensor.data as Float32Array | Float64Array);

@@ -5,6 +5,8 @@ import { writeFilesAtomically } from './atomicWrite';
 import { homedir } from 'node:os';
 import { dirname, join, basename } from 'node:path';
 import { InputError } from './errors';
+import { autoChoice, describeAutoChoice, type Provider, webgpuAdapter } from './devices';
+import { SessionObserver } from './runtimeInfo';
 
 export const DEVICES = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
 export type DeviceRequest = (typeof DEVICES)[number];
@@ -20,6 +22,10 @@ export interface SessionHandle {
   readonly device: Exclude<DeviceRequest, 'auto'>;
   /** Why a requested provider was not used, for the user to read. */
   readonly notes: string[];
+  /** What `auto` tried and why (absent for an explicit device). */
+  readonly choice?: string;
+  /** Provider, adapter and (after the first run) where the nodes ran: see runtimeInfo.ts. */
+  readonly observer: SessionObserver;
 }
 
 // ONNX Runtime's own logger prints provider failures in red on stderr; we report them ourselves, once, in words.
@@ -32,12 +38,10 @@ function cudaProviderInstalled(): boolean {
   return existsSync(join(binding, 'bin', 'napi-v6', process.platform, process.arch, library));
 }
 
-/** Providers tried for 'auto', best first, on this platform. CPU always comes last and always works. */
-function autoCandidates(): Array<Exclude<DeviceRequest, 'auto'>> {
-  const cuda = cudaProviderInstalled() ? (['cuda'] as const) : [];
-  if (process.platform === 'win32') return [...cuda, 'dml', 'cpu'];
-  if (process.platform === 'darwin') return ['coreml', 'cpu'];
-  return [...cuda, 'cpu'];
+/** Providers tried for 'auto', best first, on this machine (see devices.ts for the order and why). */
+function autoCandidates(): { candidates: Array<Exclude<DeviceRequest, 'auto'>>; why: string } {
+  const choice = autoChoice({ platform: process.platform, cudaInstalled: cudaProviderInstalled(), webgpu: webgpuAdapter() });
+  return { candidates: choice.candidates, why: describeAutoChoice(choice) };
 }
 
 export interface SessionSettings {
@@ -66,14 +70,17 @@ export async function createSession(
   settings: SessionSettings = { optimization: 'all' },
   extra?: Record<string, string>,
 ): Promise<SessionHandle> {
-  const candidates = device === 'auto' ? autoCandidates() : device === 'cpu' ? ['cpu' as const] : [device, 'cpu' as const];
+  const auto = device === 'auto' ? autoCandidates() : undefined;
+  const candidates: Provider[] = auto ? auto.candidates : device === 'cpu' ? ['cpu'] : [device as Provider, 'cpu'];
   const notes: string[] = [];
   for (const provider of candidates) {
+    const observer = new SessionObserver(provider, provider === 'webgpu' ? webgpuAdapter() : undefined);
     try {
-      const options = sessionOptions(provider, settings, extra);
+      const options = { ...sessionOptions(provider, settings, extra), ...observer.profilingOptions() };
       const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
-      return { session, device: provider, notes };
+      return { session: observer.observe(session), device: provider, notes, choice: auto?.why, observer };
     } catch (error) {
+      observer.discard();
       if (provider === 'cpu') throw error;
       const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
       notes.push(`${provider} could not start (${reason}); running on CPU instead`);

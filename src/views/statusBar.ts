@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
 import { formatValue } from '../panel/colorScale';
+import { describeRuntime } from '../engine/result';
 import type { ResultState } from '../services/resultState';
 import { readSettings } from '../services/settings';
 import { escapeIcons, escapeMarkdown, markdownCode } from '../editor/markdown';
@@ -37,6 +38,7 @@ export class StatusBar implements vscode.Disposable {
     this.item.tooltip = new vscode.MarkdownString(
       `**Attribution patching** of ${markdownCode(basename(entry.datasetUri.fsPath))}\n\n` +
         `model ${escapeMarkdown(result.model.source)} (${result.model.layers} layers × ${result.model.heads} heads) on ${escapeMarkdown(result.device)}\n\n` +
+        (result.runtime ? `runtime: ${escapeMarkdown(describeRuntime(result.runtime))}\n\n` : '') +
         `${baselines} · ${result.examples.length} examples · ${new Date(result.createdAt).toLocaleString()}\n\n` +
         (entry.stale ? '**Stale**: the dataset changed since this run; colours are hidden until you run again.\n\n' : '') +
         (this.state.coloursEnabled ? '' : 'Inline colours are off.\n\n') +

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/engine/errors';
 import {
+  describeRuntime,
   methodsOf,
   parseResult,
   RESULT_SCHEMA,
@@ -295,4 +296,32 @@ test('writing into a folder that was removed is an InputError naming the file', 
     (error: unknown) => error instanceof InputError && error.message.startsWith(`${file}: cannot write the result: `) && /ENOENT/.test(error.message),
   );
   assert.equal(fs.existsSync(dir), false);
+});
+
+test('runtime (where the run happened) is optional, round-trips after device, and is validated when present', () => {
+  const plain = makeResult([first]);
+  assert.equal(parseResult(serializeResult(plain), 'r.json').runtime, undefined, 'results without it still open');
+  const result = makeResult([first]);
+  result.runtime = {
+    provider: 'WebGpuExecutionProvider',
+    adapter: { name: 'SwiftShader', vendor: 'Google', software: true },
+    placement: { WebGpuExecutionProvider: 792, CPUExecutionProvider: 17 },
+  };
+  const text = serializeResult(result);
+  assert.deepEqual(parseResult(text, 'r.json').runtime, result.runtime);
+  const keys = Object.keys(JSON.parse(text) as object);
+  assert.equal(keys.indexOf('runtime'), keys.indexOf('device') + 1);
+  assert.ok(text.indexOf('"name"') < text.indexOf('"vendor"') && text.indexOf('"vendor"') < text.indexOf('"software"'));
+  assert.equal(describeRuntime(result.runtime), 'WebGpuExecutionProvider on SwiftShader (Google, software): 792 nodes on WebGpu, 17 nodes on CPU');
+  assert.equal(describeRuntime({ provider: 'CPUExecutionProvider' }), 'CPUExecutionProvider');
+  const broken = (edit: (runtime: Record<string, unknown>) => void, field: string) => {
+    const copy = JSON.parse(text) as Record<string, Record<string, unknown>>;
+    edit(copy.runtime);
+    assert.throws(() => parseResult(JSON.stringify(copy), 'r.json'), (error: unknown) => error instanceof InputError && error.message.includes(field), field);
+  };
+  broken((r) => delete r.provider, 'runtime.provider');
+  broken((r) => ((r.adapter as Record<string, unknown>).software = 'yes'), 'runtime.adapter.software');
+  broken((r) => delete (r.adapter as Record<string, unknown>).name, 'runtime.adapter.name');
+  broken((r) => ((r.placement as Record<string, unknown>).CPUExecutionProvider = 1.5), 'runtime.placement.CPUExecutionProvider');
+  broken((r) => (r.placement = [1, 2]), 'runtime.placement');
 });

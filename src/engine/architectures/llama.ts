@@ -3,6 +3,7 @@ import { type Ops, raw } from '../graph/ops';
 import type { GraphWeights } from '../graph/weights';
 import type { ModelSpec, RopeScaling } from '../model/config';
 import { attentionCore, causalMask, gatherRows, linearRows, positionIds } from './common';
+import { rotaryTables } from './rotary';
 import type { Architecture, AttentionHooks, Hook } from './types';
 
 /**
@@ -88,7 +89,7 @@ export function llama(spec: ModelSpec): Architecture {
       const { length, positions } = positionIds(ops, ids);
       let residual = scaled(ops, gatherRows(ops, w.get('model.embed_tokens.weight', [vocabSize, dModel]), ids), details.embeddingMultiplier);
       const mask = causalMask(ops, length, ids.shape[1]);
-      const { cos, sin } = rotaryTables(ops, positions, inverseFrequencies);
+      const { cos, sin } = rotaryTables(ops, positions, inverseFrequencies, spec.maxPositions);
 
       for (let l = 0; l < nLayers; l++) {
         const p = `model.layers.${l}`;
@@ -146,16 +147,3 @@ export function ropeInverseFrequencies(dHead: number, theta: number, scaling: Ro
     return (1 - smooth) * (f / factor) + smooth * f;
   });
 }
-
-/** cos and sin of position·frequency, [seq, 1, dHead] (the frequencies repeated for both halves), broadcasting over heads. */
-function rotaryTables(ops: Ops, positions: Value, inverseFrequencies: number[]): { cos: Value; sin: Value } {
-  const b = ops.b;
-  const half = inverseFrequencies.length;
-  const seq = positions.shape[0];
-  const p = raw.unsqueeze(b, raw.cast(b, positions, b.floatType), [1]); // [seq, 1]
-  const angles = raw.mul(b, p, b.constant(b.floatType, [half], inverseFrequencies, 'rope_inv_freq')); // [seq, half]
-  const both = b.node('Concat', [angles, angles], { axis: 1 }, { dtype: b.floatType, shape: [seq, 2 * half] });
-  const table = (op: 'Cos' | 'Sin') => raw.unsqueeze(b, b.node(op, [both], {}, { dtype: b.floatType, shape: [seq, 2 * half] }), [1]);
-  return { cos: table('Cos'), sin: table('Sin') };
-}
-

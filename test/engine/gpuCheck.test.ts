@@ -1,0 +1,48 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { webgpuAvailability } from '../support/webgpu';
+
+/**
+ * scripts/gpu-check.sh's path that runs without a GPU: small shapes, the CPU as reference, WebGPU where an adapter
+ * exists (SwiftShader in CI), CUDA reported as unavailable without its libraries. The full shapes are for GPU
+ * machines (docs/BENCHMARKS.md).
+ */
+
+const root = resolve(__dirname, '../..');
+let work: string;
+before(() => (work = mkdtempSync(join(tmpdir(), 'atp-gpu-check-test-'))));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+interface Entry {
+  shape: string;
+  device: string;
+  available: boolean;
+  medianRunSeconds?: number;
+  relativeErrorVsCpu?: number;
+  runtime?: { provider: string; placement?: Record<string, number> };
+}
+
+test('gpu-check --tiny runs every available device against the CPU and reports the rest as unavailable', async () => {
+  const json = join(work, 'report.json');
+  const run = spawnSync('bash', [join(root, 'scripts/gpu-check.sh'), '--tiny', '--repeats', '1', '--devices', 'cpu,cuda,webgpu', '--json', json], { cwd: root, encoding: 'utf8' });
+  assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
+  const { report } = JSON.parse(readFileSync(json, 'utf8')) as { report: Entry[] };
+  const webgpu = (await webgpuAvailability()).ok;
+  for (const shape of ['GPT-2 tiny', 'Qwen2 tiny']) {
+    const cpu = report.find((e) => e.shape === shape && e.device === 'cpu')!;
+    assert.equal(cpu.available, true);
+    assert.equal(cpu.runtime?.provider, 'CPUExecutionProvider');
+    assert.ok(cpu.medianRunSeconds! > 0);
+    const gpu = report.find((e) => e.shape === shape && e.device === 'webgpu')!;
+    assert.equal(gpu.available, webgpu, 'WebGPU ran exactly when an adapter exists');
+    if (webgpu) {
+      assert.ok(gpu.relativeErrorVsCpu! <= 1e-4, `${shape}: ${gpu.relativeErrorVsCpu}`);
+      assert.ok((gpu.runtime?.placement?.WebGpuExecutionProvider ?? 0) > 0);
+    }
+  }
+  assert.match(run.stdout, /all devices that ran agree with the CPU/);
+});
