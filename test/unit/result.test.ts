@@ -177,7 +177,7 @@ test('parseResult names the file and the field that is wrong', () => {
       'r.json: not an attribution-patching result: it has no "schema", expected "attribution-patching/result@2" (or the older "attribution-patching/result@1")',
     ],
     [{ ...good, run: undefined }, 'r.json: field "run" must be an object'],
-    [{ ...good, methods: { ...(good.methods as object), heads: 'guess' } }, 'r.json: field "methods.heads" must be "atp" or "exact"'],
+    [{ ...good, methods: { ...(good.methods as object), heads: 'guess' } }, 'r.json: field "methods.heads" must be "atp", "atpstar" or "exact"'],
     [
       { ...good, examples: [{ ...(good.examples as Array<Record<string, unknown>>)[0], tokenScores: undefined }] },
       'r.json: field "examples[0].tokenScores" must be an object',
