@@ -100,26 +100,12 @@ function asInputError(error: unknown, entry: FileToWrite): unknown {
  * removes those of processes that no longer exist. Only our own pattern, only for this target, never a live writer's.
  */
 export function removeStaleTempFiles(target: string): void {
-  const dir = path.dirname(target);
   const prefix = `.${path.basename(target)}.`;
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
+  removeOrphans(path.dirname(target), (name) => {
+    if (!name.startsWith(prefix)) return undefined;
     const match = /^(\d+)\.[0-9a-f]{12}\.tmp$/.exec(name.slice(prefix.length));
-    if (!match) continue;
-    const pid = Number(match[1]);
-    if (pid === process.pid || processExists(pid)) continue;
-    try {
-      fs.unlinkSync(path.join(dir, name));
-    } catch {
-      // Someone else cleaned it up first, or we may not: either way not this write's problem.
-    }
-  }
+    return match ? Number(match[1]) : undefined;
+  });
 }
 
 /**
@@ -127,8 +113,17 @@ export function removeStaleTempFiles(target: string): void {
  * over the result; a host or worker killed meanwhile leaves either behind. Removes those whose process is gone.
  */
 export function removeStalePendingFiles(resultFile: string): void {
-  const dir = path.dirname(path.resolve(resultFile));
   const base = path.basename(resultFile);
+  removeOrphans(path.dirname(path.resolve(resultFile)), (name) => {
+    const pending = name.startsWith(`.${base}.`) ? /^(\d+)\.\d+\.pending$/.exec(name.slice(base.length + 2)) : null;
+    const temp = name.startsWith(`..${base}.`) ? /^\d+\.\d+\.pending\.(\d+)\.[0-9a-f]{12}\.tmp$/.exec(name.slice(base.length + 3)) : null;
+    const match = pending ?? temp;
+    return match ? Number(match[1]) : undefined;
+  });
+}
+
+/** Removes the files of `dir` whose owner (the pid `ownerOf` reads from the name; undefined: not ours) is gone. */
+function removeOrphans(dir: string, ownerOf: (name: string) => number | undefined): void {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -136,14 +131,12 @@ export function removeStalePendingFiles(resultFile: string): void {
     return;
   }
   for (const name of names) {
-    const pending = name.startsWith(`.${base}.`) ? /^(\d+)\.\d+\.pending$/.exec(name.slice(base.length + 2)) : null;
-    const temp = name.startsWith(`..${base}.`) ? /^\d+\.\d+\.pending\.(\d+)\.[0-9a-f]{12}\.tmp$/.exec(name.slice(base.length + 3)) : null;
-    const pid = Number((pending ?? temp)?.[1]);
-    if (!Number.isSafeInteger(pid) || pid === process.pid || processExists(pid)) continue;
+    const pid = ownerOf(name);
+    if (pid === undefined || !Number.isSafeInteger(pid) || pid === process.pid || processExists(pid)) continue;
     try {
       fs.unlinkSync(path.join(dir, name));
     } catch {
-      // Gone already, or not ours to remove.
+      // Someone else cleaned it up first, or we may not: either way not this write's problem.
     }
   }
 }
