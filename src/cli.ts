@@ -122,6 +122,12 @@ async function openModelWithProgress(source: string, offline = false) {
   return model;
 }
 
+function maxError(a: number[][], b: number[][]): number {
+  let max = 0;
+  a.forEach((row, i) => row.forEach((value, j) => (max = Math.max(max, Math.abs(value - b[i][j])))));
+  return max;
+}
+
 /**
  * The cells that either method ranks in its top k by |value| (and any GradDrop flags), AtP and exact side by side,
  * largest exact first. AtP* equals AtP for these hook points (its QK fix concerns query and key nodes); its GradDrop
@@ -168,7 +174,7 @@ async function validate(args: string[]): Promise<void> {
   const lines = [
     summary(v.result, top),
     `exact activation patching of every head at the answer position, against attribution patching:`,
-    `  Spearman ${v.spearman.toFixed(3)}, Pearson ${v.pearson.toFixed(3)}`,
+    `  Spearman ${v.spearman.toFixed(3)}, Pearson ${v.pearson.toFixed(3)}, max |AtP − exact| ${maxError(v.result.heads, v.exact).toFixed(4)}`,
     `  top ${top} by attribution patching: ${list(v.topByAttribution)}`,
     `  top ${top} by activation patching:  ${list(v.topByActivationPatching)}`,
     `  named by both: ${v.topOverlap} of ${top}`,
@@ -177,7 +183,7 @@ async function validate(args: string[]): Promise<void> {
   if (positions) {
     lines.push(
       `exact activation patching of resid_pre at every layer and position, against attribution patching:`,
-      `  Spearman ${positions.spearman.toFixed(3)}, Pearson ${positions.pearson.toFixed(3)}`,
+      `  Spearman ${positions.spearman.toFixed(3)}, Pearson ${positions.pearson.toFixed(3)}, max |AtP − exact| ${maxError(positions.atp, positions.exact).toFixed(4)}`,
       ...sideBySide(positions.atp, positions.exact, (layer, pos) => `L${layer} pos ${pos}`, top, gradDrop?.positions ?? undefined),
     );
   } else {
