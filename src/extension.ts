@@ -90,7 +90,10 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.window.onDidChangeActiveTextEditor(() => legend.update()),
     vscode.workspace.onDidOpenTextDocument(openDataset),
     vscode.workspace.onDidChangeTextDocument((event) => {
-      if (!state.get(event.document.uri) || event.contentChanges.length === 0) return;
+      if (event.contentChanges.length === 0) return;
+      // The last run's problems describe the text as it was; the checks while typing take over.
+      diagnostics.clearSource(event.document, 'run');
+      if (!state.get(event.document.uri)) return;
       // Hashing the whole file on every keystroke is wasteful; once typing pauses is enough.
       const key = event.document.uri.toString();
       clearTimeout(staleChecks.get(key));

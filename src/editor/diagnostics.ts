@@ -46,6 +46,7 @@ export class DatasetDiagnostics implements vscode.Disposable {
 
   /** Forgets one source's problems (e.g. the last run's, when a new run starts); the other source's stay. */
   clearSource(document: vscode.TextDocument, source: DiagnosticSource): void {
+    if ((this.problems.get(document.uri.toString())?.[source].length ?? 0) === 0) return;
     this.set(document, [], source);
   }
 
