@@ -32,7 +32,6 @@ try {
   run(process.execPath, [
     join(root, 'node_modules', '@vscode', 'vsce', 'vsce'),
     'package', '--target', values.target, '--ignoreFile', ignoreFile, '--out', out,
-    '--allow-missing-repository', '--skip-license',
   ]);
 } finally {
   rmSync(temp, { recursive: true, force: true });

@@ -3,7 +3,7 @@
 // whatever the dtype, sharding or name prefix, so variants can be compared with each other.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeSafetensors, type TensorToWrite } from '../../src/engine/model/safetensors';
+import { writeSafetensors, type TensorToWrite } from './safetensorsWriter';
 import { writeGpt2TokenizerFiles, type Gpt2TokenizerOptions } from './gpt2Tokenizer';
 import { seededNormal } from './random';
 

@@ -6,7 +6,7 @@
 // embeddings are a few MB.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeSafetensors, type TensorToWrite } from '../../src/engine/model/safetensors';
+import { writeSafetensors, type TensorToWrite } from './safetensorsWriter';
 import { gpt2TokenizerConfigJson, gpt2TokenizerJson, writeGpt2TokenizerFiles } from './gpt2Tokenizer';
 import { seededNormal } from './random';
 import { LLAMA3_BOS_ID, LLAMA3_HUB_POST_PROCESSOR, LLAMA3_TOKENIZER_DIR, QWEN3_TOKENIZER_DIR } from './tokenizers';

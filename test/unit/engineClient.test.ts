@@ -78,20 +78,25 @@ test('invalid JSON on a line becomes a diagnostic on that line', async () => {
   }
 });
 
-test('cancel stops within a second and writes nothing', async () => {
+test('cancel between batches stops within a second and writes nothing', async () => {
   const many = Array.from({ length: 40 }, () => IOI).join('');
   const controller = new AbortController();
-  const started = Date.now();
+  let abortedAt = 0;
   const pending = client.run({ ...request(many, 'cancel'), batchSize: 1 }, {
     signal: controller.signal,
     onProgress: (message) => {
-      if (/^batch 2\//.test(message)) controller.abort();
+      if (/^batch 2\//.test(message)) {
+        abortedAt = Date.now();
+        controller.abort();
+      }
     },
   });
   const outcome = await pending;
-  const cancelledAt = Date.now();
   assert.equal(outcome.kind, 'cancelled');
-  assert.ok(cancelledAt - started < 30_000);
+  // Timed from the cancel, not from the start of the run: the client answers within its grace period (500 ms),
+  // whether the engine stops by itself at the next batch or is stopped.
+  assert.ok(abortedAt > 0, 'the run reached batch 2 and was cancelled there');
+  assert.ok(Date.now() - abortedAt < 1000, `answered ${Date.now() - abortedAt} ms after the cancel`);
   await new Promise((done) => setTimeout(done, 300));
   assert.ok(!existsSync(join(root, '.cancel.pending')), 'no result written');
   // The next run works (on the same process, or on a fresh one if it had to be stopped).

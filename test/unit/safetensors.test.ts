@@ -7,16 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/engine/errors';
 import {
-  bfloat16BitsToFloat32,
   bytesPerElement,
   float16BitsToFloat32,
-  float32ToBfloat16Bits,
-  float32ToFloat16Bits,
   indexModelWeights,
   readSafetensorsHeader,
   readTensorAsFloat32,
-  writeSafetensors,
 } from '../../src/engine/model/safetensors';
+import { bfloat16BitsToFloat32, float32ToBfloat16Bits, float32ToFloat16Bits, writeSafetensors } from '../support/safetensorsWriter';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-safetensors-'));
 after(() => rmSync(root, { recursive: true, force: true }));

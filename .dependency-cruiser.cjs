@@ -1,0 +1,75 @@
+// The import boundaries of docs/ARCHITECTURE.md, checked by `npm run lint` (a step of `npm test`).
+// Paths are relative to the folder depcruise runs in; test/unit/boundaries.test.ts runs this same file on
+// fixtures in a temp folder, where packages do not resolve, so a package matches with or without node_modules/.
+// "type-only" means `import type` (or every specifier marked `type`): erased by the build, so allowed where
+// a rule says "at run time". A value import used only for types is a violation here, though esbuild would drop
+// it: `import type` says so explicitly and keeps it true if the build's elision ever changes.
+
+const pkg = (name) => `^(node_modules/)?${name}(/|$)`;
+
+// The extension host: it must never load the engine's native side (the engine runs in worker.ts, a child process).
+const HOST = '^src/(extension\\.ts$|editor/|views/|commands/|services/|panel/)';
+// src/commands/generate.ts is the CLI's `atp generate` (it tokenizes in the CLI process), not an extension
+// command; it stays out of the host rule until the planned src/cli/ folder takes it, and the host may not import it.
+const CLI_IN_COMMANDS = '^src/commands/generate\\.ts$';
+const ENGINE_NATIVE = [
+  pkg('onnxruntime-node'),
+  pkg('@huggingface/tokenizers'),
+  '^src/engine/(runtime|patching|runSupport|atpStar[^/]*|exactPatching|model/load|model/tokenizer)\\.ts$',
+];
+
+// What the webview bundle (a browser iife) may pull in, besides type-only imports.
+const WEBVIEW_FILES = '^src/panel/(protocol|resultViews|colorScale)\\.ts$';
+const WEBVIEW_ALLOWED = ['^webview/', '^src/shared/', WEBVIEW_FILES, pkg('d3'), pkg('@vscode-elements/[^/]+')];
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'engine-no-vscode',
+      comment: 'src/engine/ runs in the CLI and the worker process, where there is no vscode module (type imports included).',
+      severity: 'error',
+      from: { path: '^src/engine/' },
+      to: { path: ['^vscode$', '(^|/)node_modules/@types/vscode/'] },
+    },
+    {
+      name: 'host-no-engine-native',
+      comment: 'The extension host never loads onnxruntime-node, the tokenizer or a session: those run in the worker. Type-only imports are fine.',
+      severity: 'error',
+      from: { path: HOST, pathNot: CLI_IN_COMMANDS },
+      to: { path: ENGINE_NATIVE, dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'host-no-cli-generate',
+      comment: 'src/commands/generate.ts is the CLI\'s generate command and loads the tokenizer in its process.',
+      severity: 'error',
+      from: { path: HOST, pathNot: CLI_IN_COMMANDS },
+      to: { path: CLI_IN_COMMANDS, dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'webview-allowed-imports',
+      comment: 'The webview is a browser bundle: src/shared/, the panel\'s protocol, resultViews and colorScale, d3, @vscode-elements, its own files; anything else as a type only.',
+      severity: 'error',
+      from: { path: '^webview/' },
+      to: { pathNot: WEBVIEW_ALLOWED, dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'webview-panel-files-allowed-imports',
+      comment: 'protocol.ts, resultViews.ts and colorScale.ts are bundled into the webview too, so they import only src/shared/, each other and types.',
+      severity: 'error',
+      from: { path: WEBVIEW_FILES },
+      to: { pathNot: ['^src/shared/', WEBVIEW_FILES], dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'shared-only-shared',
+      comment: 'src/shared/ is read by engine, CLI, host and webview alike: it imports nothing but src/shared/ and types.',
+      severity: 'error',
+      from: { path: '^src/shared/' },
+      to: { pathNot: '^src/shared/', dependencyTypesNot: ['type-only'] },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    enhancedResolveOptions: { extensions: ['.ts', '.js', '.mjs', '.cjs', '.json', '.d.ts'] },
+  },
+};

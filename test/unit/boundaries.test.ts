@@ -1,0 +1,141 @@
+// The import-boundary rules of `npm run lint` (.dependency-cruiser.cjs and .dependency-cruiser-runtime.cjs) bite:
+// run on small fixture trees written to a temp folder, a tree that keeps every rule passes both passes, and the
+// same tree plus one file breaking each rule reports exactly those violations, no more, no fewer.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+
+const ROOT = resolve(__dirname, '../..');
+const DEPCRUISE = join(ROOT, 'node_modules', 'dependency-cruiser', 'bin', 'dependency-cruise.mjs');
+const STATIC = join(ROOT, '.dependency-cruiser.cjs');
+const RUNTIME = join(ROOT, '.dependency-cruiser-runtime.cjs');
+const temp = mkdtempSync(join(tmpdir(), 'atp-boundaries-'));
+after(() => rmSync(temp, { recursive: true, force: true }));
+
+type Tree = Record<string, string>;
+
+/** Every import here is allowed; the packages do not resolve in the temp folder, which the rules allow for. */
+const GOOD: Tree = {
+  'src/shared/methods.ts': `import type { Result } from '../engine/result';\nimport { other } from './other';\nexport const f = (r: Result) => other(r);\n`,
+  'src/shared/other.ts': `export const other = (x: unknown) => x;\n`,
+  'src/engine/result.ts': `import { f } from '../shared/methods';\nexport type Result = { a: number };\nexport const g = f;\n`,
+  'src/engine/runtime.ts': `import * as ort from 'onnxruntime-node';\nexport type DeviceRequest = 'cpu';\nexport const session = ort;\n`,
+  'src/engine/model/tokenizer.ts': `import { Tokenizer } from '@huggingface/tokenizers';\nexport const t = Tokenizer;\n`,
+  'src/engine/typesOnly.ts': `import type { DeviceRequest } from './runtime';\nexport type Request = { device: DeviceRequest };\n`,
+  'src/engine/worker.ts': `import { session } from './runtime';\nimport { t } from './model/tokenizer';\nexport const w = [session, t];\n`,
+  'src/extension.ts': `import * as vscode from 'vscode';\nimport { s } from './services/settings';\nexport const e = [vscode, s];\n`,
+  'src/services/settings.ts':
+    `import type { DeviceRequest } from '../engine/runtime';\nimport type { Request } from '../engine/typesOnly';\n` +
+    `import { g } from '../engine/result';\nexport const s = (d: DeviceRequest, r: Request) => [d, r, g];\n`,
+  'src/commands/generate.ts': `import { t } from '../engine/model/tokenizer';\nexport const cli = t;\n`,
+  'src/panel/protocol.ts': `import type { Result } from '../engine/result';\nexport type Message = { result: Result };\n`,
+  'src/panel/colorScale.ts': `export const scale = 1;\n`,
+  'src/panel/resultViews.ts': `import { f } from '../shared/methods';\nimport { scale } from './colorScale';\nexport const v = [f, scale];\n`,
+  'src/panel/heatmapPanel.ts': `import * as vscode from 'vscode';\nimport { v } from './resultViews';\nexport const p = [vscode, v];\n`,
+  'webview/main.ts':
+    `import * as d3 from 'd3';\nimport '@vscode-elements/elements/dist/vscode-button/index.js';\n` +
+    `import type { Result } from '../src/engine/result';\nimport type { Message } from '../src/panel/protocol';\n` +
+    `import { v } from '../src/panel/resultViews';\nimport { scale } from '../src/panel/colorScale';\n` +
+    `import { f } from '../src/shared/methods';\nimport { h } from './heatmap';\n` +
+    `export const m = (r: Result, msg: Message) => [d3, v, scale, f, h, r, msg];\n`,
+  'webview/heatmap.ts': `export const h = 1;\n`,
+};
+
+/** One file per rule (two for the webview's allow-list), each breaking it and nothing else. */
+const BAD: Tree = {
+  'src/engine/usesVscode.ts': `import type { Uri } from 'vscode';\nexport type U = Uri;\n`,
+  'src/editor/loadsOrt.ts': `import * as ort from 'onnxruntime-node';\nexport const o = ort;\n`,
+  'src/views/valueImportOfType.ts': `import { DeviceRequest } from '../engine/runtime';\nexport type D = DeviceRequest;\n`,
+  'src/engine/reachesRuntime.ts': `import { session } from './runtime';\nexport const r = session;\n`,
+  'src/services/transitive.ts': `import { r } from '../engine/reachesRuntime';\nexport const x = r;\n`,
+  'src/commands/usesCliGenerate.ts': `import { cli } from './generate';\nexport const c = cli;\n`,
+  'webview/nodeFs.ts': `import { readFileSync } from 'node:fs';\nexport const rf = readFileSync;\n`,
+  'webview/engineValue.ts': `import { g } from '../src/engine/result';\nexport const ev = g;\n`,
+  'src/panel/colorScaleHelper.ts': `export const helper = 2;\n`,
+  'src/shared/importsEngine.ts': `import { g } from '../engine/result';\nexport const ie = g;\n`,
+};
+// A panel file the webview bundles may import only src/shared/, its fellow bundled panel files and types.
+const BAD_RESULT_VIEWS = `import { f } from '../shared/methods';\nimport { scale } from './colorScale';\nimport { helper } from './colorScaleHelper';\nexport const v = [f, scale, helper];\n`;
+
+interface Violation {
+  rule: string;
+  from: string;
+  to: string;
+}
+
+function write(name: string, tree: Tree): string {
+  const dir = join(temp, name);
+  for (const [path, text] of Object.entries(tree)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  return dir;
+}
+
+function cruise(dir: string, config: string): Violation[] {
+  const result = spawnSync(process.execPath, [DEPCRUISE, 'src', 'webview', '--config', config, '--output-type', 'json'], {
+    cwd: dir,
+    encoding: 'utf8',
+  });
+  assert.ok(result.stdout, `depcruise printed nothing: ${result.stderr}`);
+  const output = JSON.parse(result.stdout) as {
+    summary: { violations: { from: string; to: string; rule: { name: string } }[]; error: number; totalCruised: number };
+  };
+  assert.equal(result.status, 0, result.stderr);
+  assert.ok(output.summary.totalCruised >= Object.keys(GOOD).length, 'every fixture file was read');
+  return output.summary.violations.map((v) => ({ rule: v.rule.name, from: v.from, to: v.to }));
+}
+
+/** The exit status of the check as `npm run lint` runs it (its text reporter exits with the number of errors). */
+function lintStatus(dir: string, config: string): number | null {
+  return spawnSync(process.execPath, [DEPCRUISE, 'src', 'webview', '--config', config], { cwd: dir, encoding: 'utf8' }).status;
+}
+
+const sorted = (violations: Violation[]) =>
+  violations.map((v) => `${v.rule}: ${v.from} → ${v.to}`).sort();
+
+test('a tree that keeps every boundary passes both passes', () => {
+  const dir = write('good', GOOD);
+  assert.deepEqual(cruise(dir, STATIC), []);
+  assert.deepEqual(cruise(dir, RUNTIME), []);
+  assert.equal(lintStatus(dir, STATIC), 0);
+  assert.equal(lintStatus(dir, RUNTIME), 0);
+});
+
+test('each broken boundary is reported, and nothing else', () => {
+  const dir = write('bad', { ...GOOD, ...BAD, 'src/panel/resultViews.ts': BAD_RESULT_VIEWS });
+  assert.deepEqual(
+    sorted(cruise(dir, STATIC)),
+    sorted([
+      { rule: 'engine-no-vscode', from: 'src/engine/usesVscode.ts', to: 'vscode' },
+      { rule: 'host-no-engine-native', from: 'src/editor/loadsOrt.ts', to: 'onnxruntime-node' },
+      // The host may name the engine's types, but with `import type`, so the build can never keep the import.
+      { rule: 'host-no-engine-native', from: 'src/views/valueImportOfType.ts', to: 'src/engine/runtime.ts' },
+      { rule: 'host-no-cli-generate', from: 'src/commands/usesCliGenerate.ts', to: 'src/commands/generate.ts' },
+      { rule: 'webview-allowed-imports', from: 'webview/nodeFs.ts', to: 'fs' },
+      { rule: 'webview-allowed-imports', from: 'webview/engineValue.ts', to: 'src/engine/result.ts' },
+      { rule: 'webview-panel-files-allowed-imports', from: 'src/panel/resultViews.ts', to: 'src/panel/colorScaleHelper.ts' },
+      { rule: 'shared-only-shared', from: 'src/shared/importsEngine.ts', to: 'src/engine/result.ts' },
+    ]),
+  );
+  // At run time: the host reaching the engine's native side through another module, whichever module imports it.
+  // The type-only chain (settings.ts → typesOnly.ts ⇢ runtime.ts) and src/commands/generate.ts are not reported.
+  const reached = sorted(cruise(dir, RUNTIME));
+  for (const expected of [
+    'host-no-engine-native-transitively: src/services/transitive.ts → src/engine/runtime.ts',
+    'host-no-engine-native-transitively: src/services/transitive.ts → onnxruntime-node',
+    'host-no-engine-native-transitively: src/editor/loadsOrt.ts → onnxruntime-node',
+  ]) {
+    assert.ok(reached.includes(expected), `${expected} missing from:\n${reached.join('\n')}`);
+  }
+  assert.deepEqual(
+    reached.filter((line) => !/src\/(services\/transitive|editor\/loadsOrt|commands\/usesCliGenerate)\.ts →/.test(line)),
+    [],
+    'only the files that reach the native side at run time',
+  );
+  assert.equal(lintStatus(dir, STATIC), 8);
+  assert.equal(lintStatus(dir, RUNTIME), reached.length);
+});
