@@ -13,6 +13,7 @@ import { parseResult, type Result } from '../../src/engine/result';
 import { formatValue } from '../../src/panel/colorScale';
 import { VISIBLE_FRACTION } from '../../src/panel/resultViews';
 import { writeRandomGpt2 } from '../support/randomGpt2';
+import { requireWebGpu } from '../support/webgpu';
 import {
   type CodeServer,
   colouredTokens,
@@ -376,4 +377,27 @@ test('walkthrough path: the built-in demo model on the example dataset, and the 
   // The head map and AtP*'s query, key and value maps (auto runs AtP* on these short prompts), 4 × 4 each.
   assert.equal((svg.match(/data-head=/g) ?? []).length, 4 * 16);
   assert.deepEqual([...readFileSync(join(workspace, 'tinysql-cs1.heatmap.all.png')).subarray(1, 4)], [...Buffer.from('PNG')]);
+});
+
+test('with the device set to webgpu the run happens on WebGPU (SwiftShader here) and the Result says where', { skip, timeout: 120_000 }, async (t) => {
+  if (!(await requireWebGpu(t))) return;
+  const settingsFile = join(workspace, '.vscode', 'settings.json');
+  const previous = readFileSync(settingsFile, 'utf8');
+  writeFileSync(settingsFile, JSON.stringify({ ...JSON.parse(previous), 'attributionPatching.device': 'webgpu' }, null, 2));
+  try {
+    await page.waitForTimeout(1500);
+    await openFile('ioi.jsonl');
+    const before = statSync(resultFile()).mtimeMs;
+    await runCommand(page, 'Attribution Patch Current File');
+    const deadline = Date.now() + 90_000;
+    while (statSync(resultFile()).mtimeMs === before && Date.now() < deadline) await page.waitForTimeout(300);
+    const result = readResult();
+    assert.equal(result.device, 'webgpu');
+    assert.equal(result.runtime?.provider, 'WebGpuExecutionProvider');
+    assert.ok((result.runtime?.placement?.WebGpuExecutionProvider ?? 0) > 0, JSON.stringify(result.runtime));
+    await waitForColours(1, 30_000);
+    await shot('14-webgpu-run');
+  } finally {
+    writeFileSync(settingsFile, previous);
+  }
 });
