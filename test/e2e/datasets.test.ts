@@ -209,7 +209,10 @@ test('a failed run keeps the live diagnostics and quotes the blocking error; a b
   // A model folder that does not exist: the editor's words, and a way out. (A clean file first: the run checks the
   // dataset before it looks for the model.)
   writeFileSync(join(workspace, 'prompts.atp'), PROMPTS);
-  await waitForNoProblems(20_000);
+  await waitForNoProblems(20_000).catch(async (error) => {
+    await shot('05b-diagnostics-stayed');
+    throw error;
+  });
   mkdirSync(join(workspace, '.vscode'), { recursive: true });
   writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'attributionPatching.model': join(root, 'no-such-model') }));
   await page.waitForTimeout(1500);
