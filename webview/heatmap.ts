@@ -59,7 +59,7 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
     .attr('viewBox', `0 0 ${width} ${height}`)
     .attr('class', 'heatmap')
     .attr('data-kind', spec.column);
-  const title = svg.append('text').attr('class', 'title sticky').attr('x', 0).attr('y', 16).text(spec.title);
+  svg.append('text').attr('class', 'title sticky').attr('x', 0).attr('y', 16).text(spec.title);
 
   // Column labels: head numbers, or token strings rotated so that long tokens fit.
   svg
@@ -172,19 +172,6 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
     .append('title')
     .text((layer) => `Show layer ${layer} in the editor colours`);
 
-  // Row labels and the title stay in view when the section scrolls a wide map sideways (an SVG cannot be
-  // position: sticky, so they follow scrollLeft). Only where this map is the scroller's own child.
-  const scroller = container.classList.contains('heatmap-section') ? container : undefined;
-  if (scroller) {
-    const follow = () => {
-      const shift = `translate(${scroller.scrollLeft},0)`;
-      rowLabels.attr('transform', shift);
-      title.attr('transform', shift);
-    };
-    scroller.addEventListener('scroll', follow, { passive: true });
-    follow();
-  }
-
   // Legend: the same scale, −max … 0 … +max.
   const legendY = MARGIN.top + layers * CELL.height + bottom;
   const gradientId = `legend-gradient-${++gradientCounter}`;
@@ -193,7 +180,9 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
     const t = -1 + i / 5;
     gradient.append('stop').attr('offset', `${i * 10}%`).attr('stop-color', colorFor(t, spec.theme).replace(/rgba\((\d+), (\d+), (\d+), [\d.]+\)/, 'rgb($1, $2, $3)')).attr('stop-opacity', Math.abs(t) * 0.8);
   }
-  const legend = svg.append('g').attr('class', 'legend').attr('transform', `translate(${MARGIN.left},${legendY})`);
+  // In a group of its own so that it, too, can follow a sideways scroll.
+  const legendHolder = svg.append('g').attr('class', 'sticky');
+  const legend = legendHolder.append('g').attr('class', 'legend').attr('transform', `translate(${MARGIN.left},${legendY})`);
   legend.append('rect').attr('width', LEGEND.width).attr('height', LEGEND.height).attr('fill', `url(#${gradientId})`).attr('class', 'legend-bar');
   legend
     .selectAll('text')
@@ -203,5 +192,18 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
     .attr('y', LEGEND.height + 12)
     .attr('text-anchor', (_, i) => (['start', 'middle', 'end'] as const)[i])
     .text((value) => formatValue(value));
+
+  // Row labels, the title and the legend stay in view when the section scrolls a wide map sideways (an SVG cannot be
+  // position: sticky, so they follow scrollLeft). Only where this map is the scroller's own child.
+  const scroller = container.classList.contains('heatmap-section') ? container : undefined;
+  if (scroller) {
+    const follow = () => {
+      const shift = `translate(${scroller.scrollLeft},0)`;
+      svg.selectAll('.sticky').attr('transform', shift);
+    };
+    scroller.addEventListener('scroll', follow, { passive: true });
+    follow();
+  }
+
   return svg.node()!;
 }
