@@ -373,8 +373,10 @@ test('choosing an example in the panel highlights its line and colours it alone,
 
 test('dark theme: editor colours and heatmap read on a dark background', { skip, timeout: 90_000 }, async () => {
   await setTheme('Dark Modern');
-  await shot('06-heatmap-dark');
   const frame = await findFrame(page, 'rect[data-head]');
+  await frame.locator('#heads-heatmap').scrollIntoViewIfNeeded();
+  await page.waitForTimeout(300);
+  await shot('06-heatmap-dark');
   assert.ok(await frame.$('rect[data-head]'));
   // The editor next to the panel: hover a token there too.
   // The leftmost box: with the panel beside it, the editor is narrow and later tokens are scrolled out of view.
@@ -405,7 +407,7 @@ test('after a reload the saved result restores the colours and the panel without
   await shot('08-restored-after-reload');
 });
 
-test('editing the dataset marks the result stale and hides the colours', { skip, timeout: 60_000 }, async () => {
+test('editing the dataset marks the result stale and hides the colours; the banner\'s Re-run runs it again', { skip, timeout: 120_000 }, async () => {
   await page.locator('.tab', { hasText: 'ioi.jsonl' }).first().click();
   await page.locator('.editor-instance .view-line').first().click({ position: { x: 2, y: 5 } });
   await page.keyboard.press('Control+End');
@@ -420,6 +422,22 @@ test('editing the dataset marks the result stale and hides the colours', { skip,
   await page.keyboard.press('Control+Home');
   await page.locator('.statusbar-item', { hasText: 'stale' }).first().waitFor({ state: 'detached', timeout: 15_000 });
   await waitForColours(colouredLines(readResult()), 15_000);
+
+  // Edited again: the banner's Re-run button runs the dataset as it is now, and the result is current again.
+  const written = statSync(resultFile()).mtimeMs;
+  await page.keyboard.press('Control+End');
+  await page.keyboard.type('\n');
+  await page.locator('.statusbar-item', { hasText: 'stale' }).first().waitFor({ timeout: 15_000 });
+  await frame.locator('#stale-banner #rerun').waitFor({ timeout: 15_000 });
+  await frame.click('#stale-banner #rerun');
+  await page.locator('.statusbar-item', { hasText: 'stale' }).first().waitFor({ state: 'detached', timeout: 60_000 });
+  await frame.locator('#stale-banner').waitFor({ state: 'detached', timeout: 15_000 });
+  assert.ok(statSync(resultFile()).mtimeMs > written, 'the Result was written again');
+  await waitForColours(colouredLines(readResult()), 15_000);
+  await shot('09b-rerun-from-stale-banner');
+  await dismissNotifications();
+  // The editor group gets the focus back from the panel: the next files open there, not beside it.
+  await page.locator('.tab', { hasText: 'ioi.jsonl' }).first().click();
 });
 
 test('a token-count mismatch becomes an error diagnostic at the corrupted prompt', { skip, timeout: 60_000 }, async () => {
@@ -453,9 +471,13 @@ test('walkthrough path: the built-in demo model on the example dataset, and the 
   await page.locator('.tab.active[aria-label*="tinysql-cs1.jsonl"]').waitFor({ timeout: 15_000 });
   await runCommand(page, 'Attribution Patching: Select Model');
   await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Built-in demo model' }).first().click();
+  // The result shown is still the random GPT-2's: the status bar says that the next run uses another model.
+  await page.locator('.statusbar-item', { hasText: 'result of model-gpt2-random; next run uses tinysql-demo' }).first().waitFor({ timeout: 10_000 });
   await page.waitForTimeout(500);
   await runCommand(page, 'Attribution Patch Current File');
   await waitForColours(4, 60_000);
+  await page.locator('.statusbar-item', { hasText: 'AtP: tinysql-demo' }).first().waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('.statusbar-item', { hasText: 'next run uses' }).count(), 0);
   const file = join(workspace, 'tinysql-cs1.jsonl.atp-result.json');
   const result = parseResult(readFileSync(file, 'utf8'), file);
   assert.match(result.model.source, /tinysql-demo/);
