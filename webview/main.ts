@@ -166,7 +166,7 @@ function exampleOptions(result: Result): HTMLElement {
 /** Sum or mean over the examples; the sum stays the default (the Result's own summaries). */
 function aggregateToggle(count: number): HTMLElement {
   const next: Aggregate = view.aggregate === 'sum' ? 'mean' : 'sum';
-  return button(next === 'mean' ? `Mean over ${count} examples` : 'Sum over examples', 'toggle-aggregate', () => {
+  return button(next === 'mean' ? `Show the mean over ${count} examples` : 'Show the sum over examples', 'toggle-aggregate', () => {
     view.aggregate = next;
     saveState();
     render();
