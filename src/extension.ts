@@ -44,7 +44,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const panel = new HeatmapPanelHost(context.extensionUri, state, store, log);
   const diagnostics = new DatasetDiagnostics();
   const decorations = new TokenDecorations(state);
-  const statusBar = new StatusBar(state);
+  const statusBar = new StatusBar(state, context.extensionUri);
   const legend = new ColourLegend(state);
   const liveDiagnostics = new LiveDatasetDiagnostics(diagnostics, engine, () => effectiveModel(readSettings(), context.extensionUri), log);
   const services: Services = { context, log, engine, store, state, diagnostics, panel, recentModels, sidebar };

@@ -1,16 +1,20 @@
 // Export of the current view: the panel's heatmaps stacked into one standalone SVG (theme colours resolved, so the
-// file looks the same outside VS Code), or that SVG rendered to a PNG at twice the screen resolution.
+// file looks the same outside VS Code), or that SVG rendered to a PNG at twice the screen resolution. A header
+// names the run (title, dataset, model, examples, baselines, methods): an image away from the panel must say what it shows.
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const GAP = 16;
+const HEADER_LINE = 16;
+/** A generous width per character at 11–12 px, so that the header is never cut off at the right edge. */
+const CHAR_WIDTH = 7.2;
 
-/** One standalone SVG document with every heatmap under `root`, in page order. */
-export async function exportSvg(root: HTMLElement, title: string): Promise<string> {
+/** One standalone SVG document: the header lines, then every heatmap under `root`, in page order. */
+export async function exportSvg(root: HTMLElement, title: string, header: string[] = []): Promise<string> {
   const charts = Array.from(root.querySelectorAll<SVGSVGElement>('svg.heatmap'));
   const style = getComputedStyle(document.body);
   const background = style.getPropertyValue('--vscode-editor-background').trim() || style.backgroundColor || '#ffffff';
   const foreground = style.getPropertyValue('--vscode-editor-foreground').trim() || style.color || '#000000';
   const font = style.fontFamily || 'sans-serif';
-  const width = Math.max(0, ...charts.map((chart) => Number(chart.getAttribute('width'))));
+  const width = Math.max(0, ...charts.map((chart) => Number(chart.getAttribute('width'))), ...header.map((line) => line.length * CHAR_WIDTH));
   let y = GAP;
   const out = document.createElementNS(SVG_NS, 'svg');
   out.setAttribute('xmlns', SVG_NS);
@@ -22,9 +26,29 @@ export async function exportSvg(root: HTMLElement, title: string): Promise<strin
   backgroundRect.setAttribute('height', '100%');
   backgroundRect.setAttribute('fill', background);
   out.append(backgroundRect);
+  const headerGroup = document.createElementNS(SVG_NS, 'g');
+  headerGroup.setAttribute('class', 'export-header');
+  header.forEach((line, i) => {
+    const text = document.createElementNS(SVG_NS, 'text');
+    text.setAttribute('x', String(GAP));
+    text.setAttribute('y', String(y + 12));
+    text.setAttribute('fill', foreground);
+    text.setAttribute('font-family', font);
+    text.setAttribute('font-size', i === 0 ? '13' : '11');
+    if (i === 0) text.setAttribute('font-weight', '600');
+    text.textContent = line;
+    headerGroup.append(text);
+    y += HEADER_LINE + (i === 0 ? 2 : 0);
+  });
+  out.append(headerGroup);
+  if (header.length > 0) y += GAP / 2;
   for (const chart of charts) {
     const copy = chart.cloneNode(true) as SVGSVGElement;
+    copy.setAttribute('x', String(GAP));
     copy.setAttribute('y', String(y));
+    // Row labels and the title follow a horizontal scroll on screen; the file shows the whole map, unscrolled.
+    copy.querySelectorAll('.sticky').forEach((node) => node.removeAttribute('transform'));
+    copy.querySelectorAll('rect.sticky-bg').forEach((rect) => rect.setAttribute('fill', background));
     copy.querySelectorAll('text').forEach((text) => {
       text.setAttribute('fill', foreground);
       text.setAttribute('font-family', font);
@@ -48,8 +72,8 @@ export async function exportSvg(root: HTMLElement, title: string): Promise<strin
 }
 
 /** The exported SVG drawn onto a canvas; a data: URL of a PNG. */
-export async function exportPng(root: HTMLElement, title: string): Promise<string> {
-  const svg = await exportSvg(root, title);
+export async function exportPng(root: HTMLElement, title: string, header: string[] = []): Promise<string> {
+  const svg = await exportSvg(root, title, header);
   const url = URL.createObjectURL(new Blob([svg], { type: 'image/svg+xml' }));
   try {
     const image = new Image();

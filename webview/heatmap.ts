@@ -41,7 +41,9 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
   const columns = spec.columnLabels.length;
   const maxAbs = symmetricMax(spec.values.flat());
   const cellWidth = spec.column === 'pos' ? Math.max(CELL.width, 44) : CELL.width;
-  const bottom = LABEL_ROOM[spec.column];
+  // Rotated (−50°) token labels take about 6.5 px per character times sin 50° downwards: room for the longest.
+  const longest = Math.max(0, ...spec.columnLabels.map((label) => label.length));
+  const bottom = spec.column === 'pos' ? Math.max(LABEL_ROOM.pos, Math.ceil(longest * 6.5 * 0.77) + 16) : LABEL_ROOM.head;
   // Wide enough for the grid, the legend and the title (about 7 px per character at 12 px).
   const width = Math.max(MARGIN.left + columns * cellWidth + MARGIN.right, MARGIN.left + LEGEND.width + 40, MARGIN.left + spec.title.length * 7);
   const height = MARGIN.top + layers * CELL.height + bottom + LEGEND.height + 24;
@@ -57,7 +59,7 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
     .attr('viewBox', `0 0 ${width} ${height}`)
     .attr('class', 'heatmap')
     .attr('data-kind', spec.column);
-  svg.append('text').attr('class', 'title').attr('x', 0).attr('y', 16).text(spec.title);
+  svg.append('text').attr('class', 'title sticky').attr('x', 0).attr('y', 16).text(spec.title);
 
   // Column labels: head numbers, or token strings rotated so that long tokens fit.
   svg
@@ -75,23 +77,6 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
     .text((label) => label)
     .append('title')
     .text((_, i) => spec.columnTitles[i]);
-
-  svg
-    .append('g')
-    .attr('class', 'row-labels')
-    .selectAll('text')
-    .data(Array.from({ length: layers }, (_, i) => i))
-    .join('text')
-    .attr('class', (layer) => `row-label${spec.selected?.layer === layer && spec.selected.column === undefined ? ' selected' : ''}`)
-    .attr('data-layer', (layer) => layer)
-    .attr('x', MARGIN.left - 6)
-    .attr('y', (layer) => y(layer)! + y.bandwidth() / 2)
-    .attr('dy', '0.35em')
-    .attr('text-anchor', 'end')
-    .text((layer) => `L${layer}`)
-    .on('click', (_, layer) => spec.onSelectRow(layer))
-    .append('title')
-    .text((layer) => `Show layer ${layer} in the editor colours`);
 
   const cells = spec.values.flatMap((row, layer) => row.map((value, column) => ({ layer, column, value })));
   const grid = svg.append('g').attr('class', 'cells').attr('role', 'grid').attr('aria-label', spec.title);
@@ -163,6 +148,30 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
       next.focus();
     });
 
+  // Drawn after the cells, over an opaque strip, so that when the map scrolls sideways the labels stay on top.
+  const rowLabels = svg.append('g').attr('class', 'row-labels sticky');
+  rowLabels
+    .append('rect')
+    .attr('class', 'sticky-bg')
+    .attr('x', 0)
+    .attr('y', MARGIN.top - 2)
+    .attr('width', MARGIN.left - 2)
+    .attr('height', layers * CELL.height + 4);
+  rowLabels
+    .selectAll('text')
+    .data(Array.from({ length: layers }, (_, i) => i))
+    .join('text')
+    .attr('class', (layer) => `row-label${spec.selected?.layer === layer && spec.selected.column === undefined ? ' selected' : ''}`)
+    .attr('data-layer', (layer) => layer)
+    .attr('x', MARGIN.left - 6)
+    .attr('y', (layer) => y(layer)! + y.bandwidth() / 2)
+    .attr('dy', '0.35em')
+    .attr('text-anchor', 'end')
+    .text((layer) => `L${layer}`)
+    .on('click', (_, layer) => spec.onSelectRow(layer))
+    .append('title')
+    .text((layer) => `Show layer ${layer} in the editor colours`);
+
   // Legend: the same scale, −max … 0 … +max.
   const legendY = MARGIN.top + layers * CELL.height + bottom;
   const gradientId = `legend-gradient-${++gradientCounter}`;
@@ -171,7 +180,9 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
     const t = -1 + i / 5;
     gradient.append('stop').attr('offset', `${i * 10}%`).attr('stop-color', colorFor(t, spec.theme).replace(/rgba\((\d+), (\d+), (\d+), [\d.]+\)/, 'rgb($1, $2, $3)')).attr('stop-opacity', Math.abs(t) * 0.8);
   }
-  const legend = svg.append('g').attr('class', 'legend').attr('transform', `translate(${MARGIN.left},${legendY})`);
+  // In a group of its own so that it, too, can follow a sideways scroll.
+  const legendHolder = svg.append('g').attr('class', 'sticky');
+  const legend = legendHolder.append('g').attr('class', 'legend').attr('transform', `translate(${MARGIN.left},${legendY})`);
   legend.append('rect').attr('width', LEGEND.width).attr('height', LEGEND.height).attr('fill', `url(#${gradientId})`).attr('class', 'legend-bar');
   legend
     .selectAll('text')
@@ -181,5 +192,18 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
     .attr('y', LEGEND.height + 12)
     .attr('text-anchor', (_, i) => (['start', 'middle', 'end'] as const)[i])
     .text((value) => formatValue(value));
+
+  // Row labels, the title and the legend stay in view when the section scrolls a wide map sideways (an SVG cannot be
+  // position: sticky, so they follow scrollLeft). Only where this map is the scroller's own child.
+  const scroller = container.classList.contains('heatmap-section') ? container : undefined;
+  if (scroller) {
+    const follow = () => {
+      const shift = `translate(${scroller.scrollLeft},0)`;
+      svg.selectAll('.sticky').attr('transform', shift);
+    };
+    scroller.addEventListener('scroll', follow, { passive: true });
+    follow();
+  }
+
   return svg.node()!;
 }

@@ -8,8 +8,19 @@ import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { Result } from '../src/engine/result';
 import { METHOD_NAMES, methodsOf, suspectCells } from '../src/shared/resultMethods';
 import { formatValue, type ThemeKind } from '../src/panel/colorScale';
-import { parsePanelState, selectionLabel, type ExampleScope, type HostMessage, type PanelState, type ValueSelection } from '../src/panel/protocol';
-import { exampleLabel, headMatrix, positionMatrix, positionMatrixLabel } from '../src/panel/resultViews';
+import { parsePanelState, selectionLabel, type Aggregate, type ExampleScope, type HostMessage, type PanelState, type ValueSelection } from '../src/panel/protocol';
+import {
+  aggregateLabel,
+  aggregateMatrix,
+  exampleLabel,
+  firstNonZeroColumn,
+  headMatrix,
+  mapsCsv,
+  positionLabels,
+  positionMatrix,
+  positionMatrixLabel,
+  tokenCsv,
+} from '../src/panel/resultViews';
 import { exportPng, exportSvg } from './exportView';
 import { drawChecks } from './checksView';
 import { drawHeatmap } from './heatmap';
@@ -23,6 +34,8 @@ interface View {
   stale: boolean;
   selection: ValueSelection;
   scope: ExampleScope;
+  /** Maps over all examples: the Result's sums (the default) or their mean. */
+  aggregate: Aggregate;
 }
 
 /** Components per pick for "Check top K". */
@@ -33,7 +46,8 @@ function gradDropMarks(result: Result, scope: ExampleScope, map: 'heads' | 'posi
   const drop = result.atpStar?.gradDrop?.[map];
   const atp = map === 'heads' ? result.heads : result.positions;
   if (!drop || !atp || scope.kind !== 'all') return {};
-  return { gradDrop: drop, suspects: new Set(suspectCells(atp, drop).map((c) => `${c.layer}:${c.column}`)) };
+  // Which cells are suspect does not depend on the aggregate (a ratio); the numbers shown follow it.
+  return { gradDrop: aggregateMatrix(drop, result.examples.length, view.aggregate), suspects: new Set(suspectCells(atp, drop).map((c) => `${c.layer}:${c.column}`)) };
 }
 
 /** AtP*'s query, key and value nodes, summed over positions and examples; a cell colours the editor by that node. */
@@ -43,8 +57,9 @@ function drawNodeMaps(container: HTMLElement, result: Result, theme: ThemeKind, 
     { kind: 'query' as const, values: star.maps.q, heads: result.model.heads, prefix: 'H', title: 'Queries (AtP*, QK fix)' },
     { kind: 'key' as const, values: star.maps.k, heads: star.kvHeads, prefix: 'KV', title: 'Keys (AtP*, QK fix)' },
     { kind: 'value' as const, values: star.maps.v, heads: star.kvHeads, prefix: 'KV', title: 'Values (AtP)' },
-  ];
-  const heading = element('h2', {}, 'Attention heads by input: query, key and value nodes, summed over positions and examples');
+  ].map((map) => ({ ...map, values: aggregateMatrix(map.values, result.examples.length, view.aggregate) }));
+  const over = view.aggregate === 'sum' ? 'summed over positions and examples' : `summed over positions, ${aggregateLabel(result.examples.length, 'mean')}`;
+  const heading = element('h2', {}, `Attention heads by input: query, key and value nodes, ${over}`);
   const note = element(
     'p',
     { className: 'hint' },
@@ -76,14 +91,17 @@ function drawNodeMaps(container: HTMLElement, result: Result, theme: ThemeKind, 
 function checkedCells(result: Result, scope: ExampleScope, map: 'heads' | 'positions'): Map<string, number> {
   const cells = new Map<string, number>();
   if (scope.kind !== 'all') return cells;
+  // Shown beside the cell's value, so in the same aggregate.
+  const divisor = view.aggregate === 'mean' ? result.examples.length : 1;
   for (const item of result.checks?.items ?? []) {
-    if (map === 'heads' && item.hook === 'z' && item.position === null) cells.set(`${item.layer}:${item.head}`, item.exact);
-    if (map === 'positions' && item.hook === 'resid_pre' && item.position !== null) cells.set(`${item.layer}:${item.position}`, item.exact);
+    if (map === 'heads' && item.hook === 'z' && item.position === null) cells.set(`${item.layer}:${item.head}`, item.exact / divisor);
+    if (map === 'positions' && item.hook === 'resid_pre' && item.position !== null) cells.set(`${item.layer}:${item.position}`, item.exact / divisor);
   }
   return cells;
 }
 
-const view: View = { stale: false, ...parsePanelState(vscode.getState()) };
+const restored = parsePanelState(vscode.getState());
+const view: View = { stale: false, ...restored, aggregate: restored.aggregate ?? 'sum' };
 const app = document.getElementById('app')!;
 
 function theme(): ThemeKind {
@@ -92,7 +110,7 @@ function theme(): ThemeKind {
 }
 
 function saveState(): void {
-  const state: PanelState = { resultFile: view.resultFile, selection: view.selection, scope: view.scope };
+  const state: PanelState = { resultFile: view.resultFile, selection: view.selection, scope: view.scope, aggregate: view.aggregate };
   vscode.setState(state);
 }
 
@@ -125,18 +143,6 @@ function button(label: string, id: string, onClick: () => void, secondary = true
   return node;
 }
 
-/** Position labels: the token when every example in scope has the same one there, else the first with "…". */
-function positionLabels(result: Result, scope: ExampleScope): { labels: string[]; titles: string[] } {
-  const examples = scope.kind === 'all' ? result.examples : [result.examples[scope.index]];
-  const tokens = examples[0].tokens;
-  const labels = tokens.map((token, pos) => {
-    const same = examples.every((example) => example.tokens[pos]?.text === token.text);
-    const text = JSON.stringify(token.text).slice(1, -1);
-    return same ? text : `${text}…`;
-  });
-  return { labels, titles: labels.map((label, pos) => `pos ${pos} "${label}"`) };
-}
-
 function exampleOptions(result: Result): HTMLElement {
   const picker = document.createElement('vscode-single-select');
   picker.id = 'example-picker';
@@ -148,13 +154,23 @@ function exampleOptions(result: Result): HTMLElement {
     if ((view.scope.kind === 'all' && value === 'all') || (view.scope.kind === 'example' && value === String(view.scope.index))) option.setAttribute('selected', '');
     picker.append(option);
   };
-  add('all', `All ${result.examples.length} examples (sum)`);
+  add('all', `All ${result.examples.length} examples (${view.aggregate})`);
   result.examples.forEach((example, index) => add(String(index), exampleLabel(example)));
   picker.addEventListener('change', () => {
     const value = (picker as unknown as { value: string }).value;
     setScope(value === 'all' ? { kind: 'all' } : { kind: 'example', index: Number(value) });
   });
   return picker;
+}
+
+/** Sum or mean over the examples; the sum stays the default (the Result's own summaries). */
+function aggregateToggle(count: number): HTMLElement {
+  const next: Aggregate = view.aggregate === 'sum' ? 'mean' : 'sum';
+  return button(next === 'mean' ? `Show the mean over ${count} examples` : 'Show the sum over examples', 'toggle-aggregate', () => {
+    view.aggregate = next;
+    saveState();
+    render();
+  });
 }
 
 function render(): void {
@@ -169,30 +185,49 @@ function render(): void {
   const cleanLd = view.scope.kind === 'all' ? result.metric.cleanLogitDiff : scopeExamples[0].cleanLogitDiff;
   const corruptedLd = view.scope.kind === 'all' ? result.metric.corruptedLogitDiff : scopeExamples[0].corruptedLogitDiff;
 
+  const over = aggregateLabel(result.examples.length, view.aggregate);
+  const title = `${result.dataset.file.split(/[\\/]/).pop()} · ${result.model.source.split(/[\\/]/).pop()} on ${result.device}`;
   const header = element(
     'header',
     {},
-    element('h1', {}, `${result.dataset.file.split(/[\\/]/).pop()} · ${result.model.source.split(/[\\/]/).pop()} on ${result.device}`),
+    element('h1', { id: 'panel-title' }, title),
     element(
       'p',
       { className: 'baselines', id: 'baselines' },
       `${view.scope.kind === 'example' ? `Example ${exampleLabel(scopeExamples[0])} — l` : 'L'}ogit difference (correct − incorrect) — clean: ${formatValue(cleanLd)} · corrupted: ${formatValue(corruptedLd)}` +
         `${view.scope.kind === 'all' ? ` (means over ${result.examples.length} examples)` : ''} · ${result.model.layers} layers × ${result.model.heads} heads. ` +
-        `Cells: change of the normalised metric (1 = clean run, 0 = corrupted run)${view.scope.kind === 'all' ? ', summed over examples' : ', this example\'s share'}.`,
+        `Cells: change of the normalised metric (1 = clean run, 0 = corrupted run)${view.scope.kind === 'all' ? `, ${over}` : ', this example\'s share'}.`,
     ),
   );
   const methods = methodsOf(result);
-  header.append(
-    element(
-      'p',
-      { className: 'method', id: 'method-line' },
-      `Heatmaps: ${METHOD_NAMES[methods.heads]}${result.run ? ` (${result.run.passes.forward} forward + ${result.run.passes.backward} backward passes)` : ''} · token colours: ${METHOD_NAMES[methods.tokenScores]}` +
-        (result.checks ? ` · ${result.checks.items.length} components checked (outlined)` : ''),
-    ),
-  );
+  const methodLine =
+    `Heatmaps: ${METHOD_NAMES[methods.heads]}${result.run ? ` (${result.run.passes.forward} forward + ${result.run.passes.backward} backward passes)` : ''} · token colours: ${METHOD_NAMES[methods.tokenScores]}` +
+    (result.checks ? ` · ${result.checks.items.length} components checked (outlined)` : '');
+  header.append(element('p', { className: 'method', id: 'method-line' }, methodLine));
   if (view.stale) {
-    header.append(element('p', { className: 'stale', id: 'stale-banner' }, 'Stale: the dataset changed since this run; the editor colours are hidden. Run "Attribution Patch Current File" again.'));
+    header.append(
+      element(
+        'p',
+        { className: 'stale', id: 'stale-banner' },
+        'Stale: the dataset changed since this run; the editor colours are hidden. ',
+        button('Re-run', 'rerun', () => vscode.postMessage({ type: 'rerun' }), false),
+      ),
+    );
   }
+  // What an exported image says about itself: a file away from the panel must still name its run.
+  const exportHeader = () => [
+    title,
+    `Dataset: ${result.dataset.file}`,
+    `Model: ${result.model.source} (${result.model.layers} layers × ${result.model.heads} heads) on ${result.device}`,
+    view.scope.kind === 'all' ? `Examples: all ${result.examples.length} examples, ${view.aggregate === 'sum' ? 'summed' : 'mean'}` : `Example: ${exampleLabel(scopeExamples[0])}`,
+    `Baselines: logit difference clean ${formatValue(cleanLd)} · corrupted ${formatValue(corruptedLd)}${view.scope.kind === 'all' ? ` (means over ${result.examples.length} examples)` : ''}`,
+    methodLine,
+  ];
+  const exportCsv = (kind: 'tokens' | 'maps') => {
+    const data = kind === 'tokens' ? tokenCsv(result, view.selection, view.scope) : mapsCsv(result, view.scope, view.selection, view.aggregate);
+    const name = suggestedName('csv').replace(/\.heatmap\./, kind === 'tokens' ? '.tokens.' : '.maps.');
+    vscode.postMessage({ type: 'exportCsv', kind, data, suggestedName: name });
+  };
   const selectionInfo = element('span', { className: 'selection', id: 'selection-label' }, `Editor colours: ${selectionLabel(view.selection)}`);
   const toolbar = element(
     'div',
@@ -201,9 +236,12 @@ function render(): void {
     selectionInfo,
     button('Show token effects', 'show-token', () => select({ kind: 'token' })),
     button(`Check top ${CHECK_K}`, 'check-top', () => vscode.postMessage({ type: 'checkTopK', k: CHECK_K })),
+    ...(view.scope.kind === 'all' ? [aggregateToggle(result.examples.length)] : []),
     element('span', { className: 'spacer' }),
-    button('Export SVG', 'export-svg', () => void exportSvg(app, suggestedName('svg')).then((data) => vscode.postMessage({ type: 'exportImage', format: 'svg', data, suggestedName: suggestedName('svg') }))),
-    button('Export PNG', 'export-png', () => void exportPng(app, suggestedName('png')).then((data) => vscode.postMessage({ type: 'exportImage', format: 'png', data, suggestedName: suggestedName('png') }))),
+    button('Export SVG', 'export-svg', () => void exportSvg(app, suggestedName('svg'), exportHeader()).then((data) => vscode.postMessage({ type: 'exportImage', format: 'svg', data, suggestedName: suggestedName('svg') }))),
+    button('Export PNG', 'export-png', () => void exportPng(app, suggestedName('png'), exportHeader()).then((data) => vscode.postMessage({ type: 'exportImage', format: 'png', data, suggestedName: suggestedName('png') }))),
+    button('Export token CSV', 'export-tokens-csv', () => exportCsv('tokens')),
+    button('Export maps CSV', 'export-maps-csv', () => exportCsv('maps')),
     button('Export Result JSON', 'export-json', () => vscode.postMessage({ type: 'exportResult' })),
   );
 
@@ -212,6 +250,8 @@ function render(): void {
   const checks = element('section', { id: 'checks', className: 'heatmap-section' });
   const nodes = element('section', { id: 'atpstar-maps', className: 'heatmap-section' });
   const hint = element('p', { className: 'hint' }, 'Click a cell or a layer label (or use the arrow keys and Enter) to colour the editor by it: a head cell shows that head at every token, a head-map layer its attn_out, a position-map layer or cell that layer of the hook shown.');
+  // A redraw (a click on a cell, a theme switch) keeps where the user had scrolled a wide map to.
+  const scrolled = new Map(['heads-heatmap', 'positions-heatmap'].map((id) => [id, document.getElementById(id)?.scrollLeft ?? 0]));
   app.replaceChildren(header, toolbar, hint, heads, positions, nodes, checks, tooltip);
   if (result.atpStar && view.scope.kind === 'all') drawNodeMaps(nodes, result, currentTheme, tooltip);
   if (result.checks && result.checks.items.length > 0) drawChecks(checks, result.checks);
@@ -220,10 +260,10 @@ function render(): void {
   const selection = view.selection;
   drawHeatmap(heads, {
     column: 'head',
-    values: headMatrix(result, view.scope),
+    values: aggregateMatrix(headMatrix(result, view.scope), scopeExamples.length, view.aggregate),
     columnLabels: Array.from({ length: result.model.heads }, (_, h) => `H${h}`),
     columnTitles: Array.from({ length: result.model.heads }, (_, h) => `head ${h}`),
-    title: `Heads at the answer position (hook_z)${view.scope.kind === 'all' ? ', summed over examples' : ''}${methodTag(methods.heads)}`,
+    title: `Heads at the answer position (hook_z)${view.scope.kind === 'all' ? `, ${over}` : ''}${methodTag(methods.heads)}`,
     checked: checkedCells(result, view.scope, 'heads'),
     ...gradDropMarks(result, view.scope, 'heads'),
     theme: currentTheme,
@@ -256,11 +296,11 @@ function render(): void {
         );
     drawHeatmap(positions, {
       column: 'pos',
-      values: matrix.map((row) => row.slice(fold)),
+      values: aggregateMatrix(matrix, scopeExamples.length, view.aggregate).map((row) => row.slice(fold)),
       firstColumn: fold,
       columnLabels: labels.slice(fold),
       columnTitles: titles.slice(fold),
-      title: `Layer × position (${positionMatrixLabel(selection)})${view.scope.kind === 'all' ? ', summed over examples' : ''}${methodTag(methods.positions)}`,
+      title: `Layer × position (${positionMatrixLabel(selection)})${view.scope.kind === 'all' ? `, ${over}` : ''}${methodTag(methods.positions)}`,
       checked: kind === 'residPre' ? checkedCells(result, view.scope, 'positions') : undefined,
       ...(kind === 'residPre' ? gradDropMarks(result, view.scope, 'positions') : {}),
       theme: currentTheme,
@@ -271,16 +311,13 @@ function render(): void {
     });
     if (foldNote) positions.prepend(foldNote);
   }
-}
-
-/** The first column holding a non-zero value in any row (the row length when all are 0). */
-function firstNonZeroColumn(matrix: number[][]): number {
-  let first = matrix[0]?.length ?? 0;
-  for (const row of matrix) {
-    const found = row.findIndex((value) => value !== 0);
-    if (found >= 0) first = Math.min(first, found);
+  for (const section of [heads, positions]) {
+    const left = scrolled.get(section.id) ?? 0;
+    if (left > 0) {
+      section.scrollLeft = left;
+      section.dispatchEvent(new Event('scroll'));
+    }
   }
-  return first;
 }
 
 function suggestedName(extension: string): string {

@@ -44,9 +44,13 @@ export class TokenDecorations implements vscode.Disposable {
     const entry = this.state.get(editor.document.uri);
     if (!entry || entry.stale || !this.state.coloursEnabled) return this.clear(editor);
     const { result } = entry;
-    const layouts = tokenLayout(editor.document, result);
+    const chosen = this.state.chosenExample(editor.document.uri);
+    // An example chosen in the panel is coloured alone, on its own scale: small effects in a weak example show,
+    // and no other line is drawn saturated on a scale that is not its own.
+    const all = tokenLayout(editor.document, result);
+    const layouts = all.filter((layout) => chosen === undefined || layout.example === chosen);
     const values = layouts.map((layout) => tokenValues(result.examples[layout.example], this.state.selection));
-    // One domain for the whole file, so that colours compare across examples.
+    // Otherwise one domain for the whole file, so that colours compare across examples.
     const maxAbs = symmetricMax(values.flat());
     const byBin = new Map<number, vscode.Range[]>();
     const corrupted: vscode.Range[] = [];
@@ -61,16 +65,17 @@ export class TokenDecorations implements vscode.Disposable {
         if (ranges) for (const range of tokenRanges) ranges.push(range);
         else byBin.set(bin, tokenRanges.slice());
       });
+    });
+    // The corrupted spans of every example stay outlined: they say where each example differs, whatever is coloured.
+    for (const layout of all) {
       for (const pos of corruptedPositions(result.examples[layout.example])) {
         for (const range of layout.clean[pos] ?? []) corrupted.push(range);
         for (const range of layout.corrupted[pos] ?? []) corrupted.push(range);
       }
-    });
+    }
     for (const [bin, type] of this.binTypes) editor.setDecorations(type, byBin.get(bin) ?? []);
     editor.setDecorations(this.corruptedType, corrupted);
-    const scope = this.state.scope;
-    const focused = this.state.focused?.toString() === editor.document.uri.toString();
-    const line = focused && scope.kind === 'example' ? result.examples[scope.index]?.line : undefined;
+    const line = chosen === undefined ? undefined : result.examples[chosen]?.line;
     editor.setDecorations(this.exampleType, line !== undefined && line <= editor.document.lineCount ? [new vscode.Range(line - 1, 0, line - 1, 0)] : []);
   }
 

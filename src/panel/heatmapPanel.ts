@@ -136,6 +136,14 @@ export class HeatmapPanelHost implements vscode.Disposable {
         return this.exportImage(message.format, message.data, message.suggestedName);
       case 'exportResult':
         return this.exportResult();
+      case 'exportCsv':
+        return this.exportCsv(message.kind, message.data, message.suggestedName);
+      case 'rerun': {
+        const entry = this.state.focusedResult;
+        if (!entry) return;
+        await vscode.commands.executeCommand('attributionPatching.patchCurrentFile', entry.datasetUri);
+        return;
+      }
       case 'checkTopK': {
         const entry = this.state.focusedResult;
         if (!entry) return;
@@ -173,6 +181,14 @@ export class HeatmapPanelHost implements vscode.Disposable {
     const bytes = format === 'svg' ? Buffer.from(data, 'utf8') : Buffer.from(data.replace(/^data:image\/png;base64,/, ''), 'base64');
     await writeFile(target.fsPath, bytes);
     this.log.info(`exported ${format.toUpperCase()} to ${target.fsPath}`);
+    void vscode.window.showInformationMessage(`Attribution Patching: saved ${basename(target.fsPath)}`);
+  }
+
+  private async exportCsv(kind: 'tokens' | 'maps', data: string, suggestedName: string): Promise<void> {
+    const target = await vscode.window.showSaveDialog({ defaultUri: this.defaultExportUri(suggestedName), filters: { 'CSV': ['csv'] } });
+    if (!target) return;
+    await writeFile(target.fsPath, data, 'utf8');
+    this.log.info(`exported the ${kind === 'tokens' ? 'token values' : 'head and position maps'} as CSV to ${target.fsPath}`);
     void vscode.window.showInformationMessage(`Attribution Patching: saved ${basename(target.fsPath)}`);
   }
 

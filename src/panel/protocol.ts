@@ -25,6 +25,9 @@ export type ValueSelection =
 /** Heatmaps show one example or the sum over all of them (the Result's own summaries). */
 export type ExampleScope = { kind: 'all' } | { kind: 'example'; index: number };
 
+/** How maps over all examples combine them: the Result's sums (the default), or those sums / the number of examples. */
+export type Aggregate = 'sum' | 'mean';
+
 export type HostMessage =
   | { type: 'showResult'; result: Result; resultFile: string; stale: boolean; selection: ValueSelection; scope: ExampleScope }
   | { type: 'setStale'; stale: boolean }
@@ -37,6 +40,10 @@ export type WebviewMessage =
   | { type: 'selectScope'; scope: ExampleScope }
   | { type: 'exportImage'; format: 'svg' | 'png'; data: string; suggestedName: string }
   | { type: 'exportResult' }
+  /** A CSV the webview built from what it shows (token values, or the head and position maps); the host saves it. */
+  | { type: 'exportCsv'; kind: 'tokens' | 'maps'; data: string; suggestedName: string }
+  /** Run the focused dataset again (the stale banner's button). */
+  | { type: 'rerun' }
   /** Rerun the focused dataset with exact checks of the k largest and k random components. */
   | { type: 'checkTopK'; k: number };
 
@@ -45,6 +52,7 @@ export interface PanelState {
   resultFile?: string;
   selection: ValueSelection;
   scope: ExampleScope;
+  aggregate?: Aggregate;
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -80,6 +88,7 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
   switch (value.type) {
     case 'ready':
     case 'exportResult':
+    case 'rerun':
       return { type: value.type };
     case 'select':
       return isValueSelection(value.selection) ? { type: 'select', selection: value.selection } : undefined;
@@ -90,6 +99,12 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
     case 'exportImage':
       if ((value.format === 'svg' || value.format === 'png') && typeof value.data === 'string' && typeof value.suggestedName === 'string') {
         return { type: 'exportImage', format: value.format, data: value.data, suggestedName: value.suggestedName };
+      }
+      return undefined;
+    case 'exportCsv':
+      // A name only, never a path: the host joins it to the dataset's folder for the save dialog's default.
+      if ((value.kind === 'tokens' || value.kind === 'maps') && typeof value.data === 'string' && typeof value.suggestedName === 'string' && !/[\\/]/.test(value.suggestedName)) {
+        return { type: 'exportCsv', kind: value.kind, data: value.data, suggestedName: value.suggestedName };
       }
       return undefined;
     default:
@@ -104,6 +119,7 @@ export function parsePanelState(value: unknown): PanelState {
   if (typeof value.resultFile === 'string') state.resultFile = value.resultFile;
   if (isValueSelection(value.selection)) state.selection = value.selection;
   if (isExampleScope(value.scope)) state.scope = value.scope;
+  if (value.aggregate === 'sum' || value.aggregate === 'mean') state.aggregate = value.aggregate;
   return state;
 }
 

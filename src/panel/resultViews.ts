@@ -4,7 +4,7 @@
 import type { ExampleResult, Result } from '../engine/result';
 import { formatValue } from './colorScale';
 import { METHOD_NAMES, type Method, methodsOf } from '../shared/resultMethods';
-import type { ExampleScope, ValueSelection } from './protocol';
+import { selectionLabel, type Aggregate, type ExampleScope, type ValueSelection } from './protocol';
 
 /** The embedding plus every layer's attention and MLP outputs at one position (see ValueSelection 'total'). */
 export function totalAt(example: ExampleResult, pos: number): number {
@@ -176,4 +176,89 @@ export function exampleLabel(example: ExampleResult): string {
   if (positions.length === 0) return `line ${example.line}: the prompts are the same`;
   const join = (tokens: ExampleResult['tokens']) => positions.map((pos) => tokens[pos]?.text ?? '').join('…');
   return `line ${example.line}: ${JSON.stringify(join(example.tokens))} → ${JSON.stringify(join(example.corruptedTokens))}`;
+}
+
+/** The first column holding a non-zero value in any row (the row length when all are 0). Before the first token
+ * the prompts differ in, a causal model computes the same in both runs, so those positions are exactly 0. */
+export function firstNonZeroColumn(matrix: number[][]): number {
+  let first = matrix[0]?.length ?? 0;
+  for (const row of matrix) {
+    const found = row.findIndex((value) => value !== 0);
+    if (found >= 0) first = Math.min(first, found);
+  }
+  return first;
+}
+
+
+/** A matrix of sums over `count` examples, as the aggregate asks (a copy for the mean, the same matrix for the sum). */
+export function aggregateMatrix(matrix: number[][], count: number, aggregate: Aggregate): number[][] {
+  if (aggregate === 'sum' || count <= 0) return matrix;
+  return matrix.map((row) => row.map((value) => value / count));
+}
+
+/** "summed over examples" or "mean over N examples", for titles and captions. */
+export function aggregateLabel(count: number, aggregate: Aggregate): string {
+  return aggregate === 'sum' ? 'summed over examples' : `mean over ${count} examples`;
+}
+
+/**
+ * Position labels for the examples in scope: the first example's whole token at each position; where other
+ * examples have another token there, the tooltip lists those too.
+ */
+export function positionLabels(result: Result, scope: ExampleScope): { labels: string[]; titles: string[] } {
+  const examples = scope.kind === 'all' ? result.examples : [result.examples[scope.index]];
+  const show = (text: string) => JSON.stringify(text).slice(1, -1);
+  const labels = examples[0].tokens.map((token) => show(token.text));
+  const titles = examples[0].tokens.map((token, pos) => {
+    const others = [...new Set(examples.map((example) => example.tokens[pos]?.text).filter((text): text is string => text !== undefined && text !== token.text))];
+    return `pos ${pos} "${show(token.text)}"` + (others.length > 0 ? `; other examples: ${others.map((text) => `"${show(text)}"`).join(', ')}` : '');
+  });
+  return { labels, titles };
+}
+
+/** One CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180). */
+export function csvField(value: string | number): string {
+  const text = String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+const csvRows = (rows: Array<Array<string | number>>) => rows.map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n';
+
+/**
+ * The per-token values the editor colours show under a selection, one row per clean token of each example in
+ * scope, with whether each value is exact.
+ */
+export function tokenCsv(result: Result, selection: ValueSelection, scope: ExampleScope): string {
+  const examples = scope.kind === 'all' ? result.examples : [result.examples[scope.index]];
+  const rows: Array<Array<string | number>> = [['line', 'position', 'token', 'token_id', 'corrupted_token', 'selection', 'value', 'method', 'exact']];
+  for (const example of examples) {
+    example.tokens.forEach((token, pos) => {
+      const { method, exact } = methodAt(result, example, pos, selection);
+      rows.push([example.line, pos, token.text, token.id, example.corruptedTokens[pos]?.text ?? '', selectionLabel(selection), valueAt(example, pos, selection), method, exact ? 'true' : 'false']);
+    });
+  }
+  return csvRows(rows);
+}
+
+/**
+ * The head map and the position map as the panel shows them (scope and aggregate), in long form: one row per
+ * cell. The position map is left out when the prompts differ in length (its positions would not line up).
+ */
+export function mapsCsv(result: Result, scope: ExampleScope, selection: ValueSelection, aggregate: Aggregate): string {
+  const count = scope.kind === 'all' ? result.examples.length : 1;
+  const how = scope.kind === 'all' ? aggregate : 'example';
+  const where = scope.kind === 'all' ? 'all' : `line ${result.examples[scope.index].line}`;
+  const methods = methodsOf(result);
+  const rows: Array<Array<string | number>> = [['map', 'hook', 'layer', 'column', 'label', 'examples', 'aggregate', 'value', 'method']];
+  aggregateMatrix(headMatrix(result, scope), count, aggregate).forEach((row, layer) =>
+    row.forEach((value, head) => rows.push(['heads', 'hook_z', layer, head, `H${head}`, where, how, value, methods.heads])),
+  );
+  const positions = positionMatrix(result, scope, selection);
+  if (positions) {
+    const { labels } = positionLabels(result, scope);
+    aggregateMatrix(positions, count, aggregate).forEach((row, layer) =>
+      row.forEach((value, pos) => rows.push(['positions', positionMatrixLabel(selection), layer, pos, labels[pos], where, how, value, methods.positions])),
+    );
+  }
+  return csvRows(rows);
 }

@@ -4,6 +4,7 @@
 import { colorFor, normalise, symmetricMax } from '../panel/colorScale';
 import { type Result, topHeads } from '../engine/result';
 import { METHOD_NAMES, methodsOf } from '../shared/resultMethods';
+import { firstNonZeroColumn } from '../panel/resultViews';
 
 const CELL = 28;
 const LEFT = 64;
@@ -14,8 +15,11 @@ const escapeHtml = (text: string) =>
 
 const signed = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
 
-/** One heatmap: rows are layers; every cell carries its value in a tooltip and a data attribute. */
-function heatmap(matrix: number[][], columnLabels: string[], columnKind: 'head' | 'pos'): string {
+/**
+ * One heatmap: rows are layers; every cell carries its value in a tooltip and a data attribute. `firstColumn` is
+ * the first column's index in the full map when leading columns are folded away (data-pos keeps full indices).
+ */
+function heatmap(matrix: number[][], columnLabels: string[], columnKind: 'head' | 'pos', firstColumn = 0): string {
   const maxAbs = symmetricMax(matrix.flat());
   const labelHeight = columnKind === 'pos' ? 90 : 20;
   const width = Math.max(LEFT + columnLabels.length * CELL + 8, LEFT + 320); // room for the legend
@@ -24,8 +28,9 @@ function heatmap(matrix: number[][], columnLabels: string[], columnKind: 'head' 
     row.map((value, column) => {
       const x = LEFT + column * CELL;
       const y = TOP + layer * CELL;
-      const title = `layer ${layer}, ${columnKind === 'head' ? `head ${column}` : `position ${column} (${columnLabels[column]})`}: ${signed(value)}`;
-      return `<rect x="${x}" y="${y}" width="${CELL - 1}" height="${CELL - 1}" fill="${colorFor(normalise(value, maxAbs), 'light')}" stroke="#ddd" data-layer="${layer}" data-${columnKind}="${column}" data-value="${value}"><title>${escapeHtml(title)}</title></rect>`;
+      const index = column + firstColumn;
+      const title = `layer ${layer}, ${columnKind === 'head' ? `head ${index}` : `position ${index} (${columnLabels[column]})`}: ${signed(value)}`;
+      return `<rect x="${x}" y="${y}" width="${CELL - 1}" height="${CELL - 1}" fill="${colorFor(normalise(value, maxAbs), 'light')}" stroke="#ddd" data-layer="${layer}" data-${columnKind}="${index}" data-value="${value}"><title>${escapeHtml(title)}</title></rect>`;
     }),
   );
   const rows = matrix.map((_, layer) => `<text x="${LEFT - 8}" y="${TOP + layer * CELL + CELL / 2 + 4}" text-anchor="end">L${layer}</text>`);
@@ -43,6 +48,18 @@ function heatmap(matrix: number[][], columnLabels: string[], columnKind: 'head' 
 /** Token strings of the first example, shown so that whitespace is visible. */
 function positionLabels(result: Result): string[] {
   return result.examples[0].tokens.map((t) => t.text.replace(/ /g, '·').replace(/\n/g, '⏎'));
+}
+
+/** The position map as the panel shows it: the leading positions where every value is exactly 0 folded away, with a note. */
+function positionMap(matrix: number[][], labels: string[]): string {
+  const first = firstNonZeroColumn(matrix);
+  // Folding a single column saves nothing and would need a note longer than the column.
+  const fold = first >= 2 ? Math.min(first, labels.length) : 0;
+  const note =
+    fold > 0
+      ? `<p class="folded" id="folded-positions">${fold === labels.length ? `All ${fold} positions are hidden` : `Positions 0–${fold - 1} (${fold} of ${labels.length}) are hidden`}: every value there is exactly 0 (they come before the first token the prompts differ in).</p>`
+      : '';
+  return `${note}${heatmap(matrix.map((row) => row.slice(fold)), labels.slice(fold), 'pos', fold)}`;
 }
 
 /** The components checked against exact activation patching, if any: estimate and exact side by side. */
@@ -67,7 +84,7 @@ function section(result: Result, title: string): string {
     .join('');
   const methods = methodsOf(result);
   const positions = result.positions
-    ? `<h3>Layer × position (hook_resid_pre, summed over examples) — ${METHOD_NAMES[methods.positions]}</h3>${heatmap(result.positions, positionLabels(result), 'pos')}`
+    ? `<h3>Layer × position (hook_resid_pre, summed over examples) — ${METHOD_NAMES[methods.positions]}</h3>${positionMap(result.positions, positionLabels(result))}`
     : '<p>Layer × position: the prompts differ in length, so positions do not line up across examples.</p>';
   const first = result.examples[0];
   return `<section>
@@ -95,7 +112,7 @@ body { font: 14px system-ui, sans-serif; margin: 24px; color: #222; }
 svg text { font: 11px system-ui, sans-serif; fill: #333; } svg .legend { fill: #666; }
 table { border-collapse: collapse; } td { padding: 2px 10px; border-bottom: 1px solid #eee; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .row { display: flex; gap: 32px; align-items: flex-start; flex-wrap: wrap; } code { background: #f4f4f4; padding: 1px 3px; }
-section { margin-bottom: 40px; }
+section { margin-bottom: 40px; } .folded { color: #666; font-size: 0.92em; }
 </style></head>
 <body><h1>${escapeHtml(heading)}</h1>
 ${results.map((r) => section(r.result, r.title)).join('\n')}

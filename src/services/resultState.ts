@@ -74,6 +74,13 @@ export class ResultState implements vscode.Disposable {
     this.changed.fire();
   }
 
+  /** The example chosen in the panel, when this dataset is the focused one: its colours use that example's scale. */
+  chosenExample(uri: vscode.Uri): number | undefined {
+    const entry = this.get(uri);
+    if (!entry || this.focused?.toString() !== uri.toString() || this.scope.kind !== 'example') return undefined;
+    return this.scope.index < entry.result.examples.length ? this.scope.index : undefined;
+  }
+
   setScope(scope: ExampleScope): void {
     this.scope = scope;
     this.changed.fire();

@@ -5,18 +5,19 @@ import { basename } from 'node:path';
 import { formatValue } from '../panel/colorScale';
 import { describeRuntime } from '../engine/result';
 import type { ResultState } from '../services/resultState';
-import { readSettings } from '../services/settings';
+import { effectiveModel, readSettings } from '../services/settings';
+import { modelLabel, resultModelText, sameModel } from '../shared/modelNames';
 import { escapeIcons, escapeMarkdown, markdownCode } from '../editor/markdown';
 
-export function modelLabel(model: string): string {
-  // A folder shows as its name; a hub id (owner/name) as itself.
-  return /^[\w.-]+\/[\w.-]+$/.test(model) && !model.startsWith('/') && !model.startsWith('.') ? model : basename(model) || model;
-}
+export { modelLabel };
 
 export class StatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('attributionPatching.status', vscode.StatusBarAlignment.Right, 100);
 
-  constructor(private readonly state: ResultState) {
+  constructor(
+    private readonly state: ResultState,
+    private readonly extensionUri: vscode.Uri,
+  ) {
     this.item.name = 'Attribution Patching';
     this.item.command = 'attributionPatching.openHeatmap';
   }
@@ -32,14 +33,16 @@ export class StatusBar implements vscode.Disposable {
       return;
     }
     const { result } = entry;
+    const next = effectiveModel(settings, this.extensionUri);
     const baselines = `LD clean ${formatValue(result.metric.cleanLogitDiff)} / corrupted ${formatValue(result.metric.corruptedLogitDiff)}`;
     // Result files are shared: their model and device show as text, never as an icon or Markdown.
-    this.item.text = `${entry.stale ? '$(warning)' : '$(pulse)'} AtP: ${escapeIcons(modelLabel(result.model.source))} · ${escapeIcons(result.device)} · ${baselines}${entry.stale ? ' · stale' : ''}`;
+    this.item.text = `${entry.stale ? '$(warning)' : '$(pulse)'} AtP: ${escapeIcons(resultModelText(result.model.source, next))} · ${escapeIcons(result.device)} · ${baselines}${entry.stale ? ' · stale' : ''}`;
     this.item.tooltip = new vscode.MarkdownString(
       `**Attribution patching** of ${markdownCode(basename(entry.datasetUri.fsPath))}\n\n` +
         `model ${escapeMarkdown(result.model.source)} (${result.model.layers} layers × ${result.model.heads} heads) on ${escapeMarkdown(result.device)}\n\n` +
         (result.runtime ? `runtime: ${escapeMarkdown(describeRuntime(result.runtime))}\n\n` : '') +
         `${baselines} · ${result.examples.length} examples · ${new Date(result.createdAt).toLocaleString()}\n\n` +
+        (sameModel(result.model.source, next) ? '' : `The model setting changed since this run: the next run uses ${escapeMarkdown(next)}.\n\n`) +
         (entry.stale ? '**Stale**: the dataset changed since this run; colours are hidden until you run again.\n\n' : '') +
         (this.state.coloursEnabled ? '' : 'Inline colours are off.\n\n') +
         'Click to open the heatmap.',

@@ -192,10 +192,67 @@ test('the heatmap panel shows cells carrying the Result values; clicking a head 
   const positions = await positionCells();
   assert.equal(positions.length, result.model.layers * result.positions![0].length);
   for (const cell of positions) assert.equal(cell.value, result.positions![cell.layer][cell.pos]);
-  const tokenLabels = await frame.$$eval('svg[data-kind="pos"] .column-labels text', (labels) => labels.map((l) => l.firstChild?.textContent ?? ''));
-  // Position 2 is " and" in every example; position 0 differs ("When", "After") and says so with "…".
-  assert.equal(tokenLabels[2], ' and');
-  assert.equal(tokenLabels[0], 'When…');
+  const tokenLabels = await frame.$$eval('svg[data-kind="pos"] .column-labels text', (labels) => labels.map((l) => ({ text: l.firstChild?.textContent ?? '', title: l.querySelector('title')?.textContent ?? '' })));
+  // Position 2 is " and" in every example; position 0 differs ("When", "After"): the first example's whole token,
+  // with the others in its tooltip.
+  assert.equal(tokenLabels[2].text, ' and');
+  assert.equal(tokenLabels[2].title, 'pos 2 " and"');
+  assert.equal(tokenLabels[0].text, 'When');
+  assert.match(tokenLabels[0].title, /^pos 0 "When"; other examples: .*"After"/);
+
+  // A map wider than the panel scrolls sideways; its row labels and title stay in view.
+  const scroll = await frame.$eval('#positions-heatmap', (section) => ({ scrollWidth: section.scrollWidth, clientWidth: section.clientWidth }));
+  assert.ok(scroll.scrollWidth > scroll.clientWidth + 100, `the position map is wider than the panel: ${JSON.stringify(scroll)}`);
+  await frame.$eval('#positions-heatmap', (section) => section.scrollTo({ left: section.scrollWidth }));
+  await page.waitForTimeout(300);
+  // A string, evaluated in the webview (this project's type check has no DOM library).
+  const pinned = (await frame.evaluate(`(() => {
+    const section = document.getElementById('positions-heatmap');
+    const box = section.getBoundingClientRect();
+    const label = section.querySelector('.row-label[data-layer="1"]').getBoundingClientRect();
+    const title = section.querySelector('text.title').getBoundingClientRect();
+    const legend = section.querySelector('.legend-bar').getBoundingClientRect();
+    // What is drawn at the label's centre: the label itself, not a cell scrolled under it.
+    const top = document.elementFromPoint(label.x + label.width / 2, label.y + label.height / 2);
+    return { scrollLeft: section.scrollLeft, left: box.left, right: box.right, label: label.left, labelRight: label.right, title: title.left, legend: legend.left, legendRight: legend.right, onTop: top ? top.closest('.row-labels') !== null : false };
+  })()`)) as { scrollLeft: number; left: number; right: number; label: number; labelRight: number; title: number; legend: number; legendRight: number; onTop: boolean };
+  assert.ok(pinned.scrollLeft > 100, JSON.stringify(pinned));
+  assert.ok(pinned.label >= pinned.left && pinned.labelRight <= pinned.right, `row label in view: ${JSON.stringify(pinned)}`);
+  assert.ok(pinned.title >= pinned.left - 1, `title in view: ${JSON.stringify(pinned)}`);
+  assert.ok(pinned.onTop, 'the row label is drawn over the scrolled cells');
+  assert.ok(pinned.legend >= pinned.left && pinned.legendRight <= pinned.right, `legend in view: ${JSON.stringify(pinned)}`);
+  await shot('04a-positions-scrolled');
+
+  // Exported with every position: the header names the run, and nothing is cut off at the right.
+  await frame.click('#export-svg');
+  await page.locator('.quick-input-widget .quick-input-box input').waitFor({ state: 'visible', timeout: 15_000 });
+  await page.waitForTimeout(300);
+  await page.keyboard.press('Enter');
+  const exported = join(workspace, 'ioi.heatmap.all.svg');
+  const exportDeadline = Date.now() + 15_000;
+  while (!existsSync(exported) && Date.now() < exportDeadline) await page.waitForTimeout(200);
+  const svgText = readFileSync(exported, 'utf8');
+  copyFileSync(exported, join(OUT, '04b-export-ioi-wide.svg'));
+  assert.ok(svgText.includes(`Dataset: ${dataset()}`), 'the dataset in the header');
+  assert.ok(svgText.includes(`Model: ${result.model.source}`), 'the model in the header');
+  assert.ok(svgText.includes(`Examples: all ${result.examples.length} examples, summed`));
+  assert.ok(svgText.includes(`Baselines: logit difference clean ${formatValue(result.metric.cleanLogitDiff)}`));
+  assert.match(svgText, /Heatmaps: AtP estimate/);
+  const outerWidth = Number(/^<svg[^>]*\swidth="([\d.]+)"/.exec(svgText)![1]);
+  const charts = [...svgText.matchAll(/<svg [^>]*class="heatmap"[^>]*>/g)].map((m) => ({ x: Number(/\sx="([\d.]+)"/.exec(m[0])![1]), width: Number(/\swidth="([\d.]+)"/.exec(m[0])![1]), kind: /data-kind="(\w+)"/.exec(m[0])![1] }));
+  assert.ok(charts.some((c) => c.kind === 'pos'));
+  for (const chart of charts) assert.ok(chart.x >= 0 && chart.x + chart.width <= outerWidth, `chart inside the image: ${JSON.stringify(chart)} in ${outerWidth}`);
+  assert.equal((svgText.match(/data-pos=/g) ?? []).length, result.model.layers * result.positions![0].length);
+  await dismissNotifications();
+
+  // Mean over examples: the sums / 8, said in the title; back to the sums (the default).
+  await frame.click('#toggle-aggregate');
+  await frame.locator('#heads-heatmap text.title', { hasText: `mean over ${result.examples.length} examples` }).waitFor({ timeout: 10_000 });
+  const means = await frame.$$eval('#heads-heatmap rect[data-head]', (cells) => cells.map((c) => ({ layer: Number(c.getAttribute('data-layer')), head: Number(c.getAttribute('data-head')), value: Number(c.getAttribute('data-value')) })));
+  for (const cell of means) assert.equal(cell.value, result.heads[cell.layer][cell.head] / result.examples.length);
+  assert.match((await frame.locator('#baselines').textContent()) ?? '', /mean over 8 examples/);
+  await frame.click('#toggle-aggregate');
+  await frame.locator('#heads-heatmap text.title', { hasText: 'summed over examples' }).waitFor({ timeout: 10_000 });
   await page.waitForTimeout(500);
   await shot('04-heatmap-light');
 
@@ -260,10 +317,67 @@ test('Check top 5 reruns with exact checks: a scatter of AtP against exact, and 
   await dismissNotifications();
 });
 
+test('choosing an example in the panel highlights its line and colours it alone, on its own scale; the legend says so', { skip, timeout: 60_000 }, async () => {
+  const result = readResult();
+  await page.locator('.tab', { hasText: 'ioi.jsonl' }).first().click();
+  const frame = await findFrame(page, 'rect[data-head]');
+  const before = await waitForColours(colouredLines(result), 15_000);
+  // An example whose token effect is not the file's largest: on its own scale its colour gets stronger.
+  const largest = Math.max(...result.examples.flatMap((e) => e.tokenScores!.values.map(Math.abs)));
+  const index = result.examples.findIndex((e) => {
+    const top = Math.max(...e.tokenScores!.values.map(Math.abs));
+    return top >= VISIBLE_FRACTION * largest && top < 0.75 * largest;
+  });
+  assert.ok(index >= 0, 'an example with a weaker token effect');
+  const example = result.examples[index];
+  await frame.$eval('#example-picker', (picker, value) => {
+    (picker as unknown as { value: string }).value = value;
+    picker.dispatchEvent(new Event('change'));
+  }, String(index));
+  try {
+    await frame.locator('#baselines', { hasText: `Example line ${example.line}` }).waitFor({ timeout: 10_000 });
+    await page.locator('.statusbar-item', { hasText: `line ${example.line} only` }).first().waitFor({ timeout: 10_000 });
+    // Only the chosen example's line keeps colours, and its token is drawn in a stronger colour than before.
+    // Word wrap may split the example's token over two rows of its line: "one line" is boxes no more than a row apart.
+    const oneLine = (spans: typeof before) => spans.length > 0 && Math.max(...spans.map((b) => b.y)) - Math.min(...spans.map((b) => b.y)) <= spans[0].height + 1;
+    let after = before;
+    const deadline = Date.now() + 10_000;
+    while (!oneLine(after) && Date.now() < deadline) {
+      await page.waitForTimeout(200);
+      after = await colouredTokens(page);
+    }
+    await shot('05c-example-chosen');
+    assert.ok(oneLine(after) && after.length < before.length, `one coloured line: ${JSON.stringify(after)}; before ${JSON.stringify(before)}`);
+    for (const box of after) {
+      const was = before.find((b) => b.x === box.x && b.y === box.y);
+      assert.ok(was, `the chosen example was coloured before at ${box.x},${box.y}`);
+      assert.notEqual(box.background, was.background, 'recoloured on the example\'s own scale');
+    }
+    // The whole line is highlighted (a decoration as wide as the editor's text area, over the coloured token).
+    const top = Math.min(...after.map((b) => b.y));
+    const highlighted = await page.evaluate(`
+      Array.from(document.querySelectorAll('.editor-instance .view-overlays .cdr'))
+        .map((box) => box.getBoundingClientRect())
+        .some((r) => r.top <= ${top} + 1 && r.bottom >= ${top} + ${after[0].height} - 1 && r.width > 300)
+    `);
+    assert.ok(highlighted, 'the chosen example\'s line is highlighted');
+  } finally {
+    // Back to all examples (also after a failure: the later tests colour the whole file).
+    await frame.$eval('#example-picker', (picker) => {
+      (picker as unknown as { value: string }).value = 'all';
+      picker.dispatchEvent(new Event('change'));
+    });
+  }
+  await waitForColours(colouredLines(result), 15_000);
+  await page.locator('.statusbar-item', { hasText: `line ${example.line} only` }).first().waitFor({ state: 'detached', timeout: 10_000 });
+});
+
 test('dark theme: editor colours and heatmap read on a dark background', { skip, timeout: 90_000 }, async () => {
   await setTheme('Dark Modern');
-  await shot('06-heatmap-dark');
   const frame = await findFrame(page, 'rect[data-head]');
+  await frame.locator('#heads-heatmap').scrollIntoViewIfNeeded();
+  await page.waitForTimeout(300);
+  await shot('06-heatmap-dark');
   assert.ok(await frame.$('rect[data-head]'));
   // The editor next to the panel: hover a token there too.
   // The leftmost box: with the panel beside it, the editor is narrow and later tokens are scrolled out of view.
@@ -294,7 +408,7 @@ test('after a reload the saved result restores the colours and the panel without
   await shot('08-restored-after-reload');
 });
 
-test('editing the dataset marks the result stale and hides the colours', { skip, timeout: 60_000 }, async () => {
+test('editing the dataset marks the result stale and hides the colours; the banner\'s Re-run runs it again', { skip, timeout: 120_000 }, async () => {
   await page.locator('.tab', { hasText: 'ioi.jsonl' }).first().click();
   await page.locator('.editor-instance .view-line').first().click({ position: { x: 2, y: 5 } });
   await page.keyboard.press('Control+End');
@@ -309,6 +423,22 @@ test('editing the dataset marks the result stale and hides the colours', { skip,
   await page.keyboard.press('Control+Home');
   await page.locator('.statusbar-item', { hasText: 'stale' }).first().waitFor({ state: 'detached', timeout: 15_000 });
   await waitForColours(colouredLines(readResult()), 15_000);
+
+  // Edited again: the banner's Re-run button runs the dataset as it is now, and the result is current again.
+  const written = statSync(resultFile()).mtimeMs;
+  await page.keyboard.press('Control+End');
+  await page.keyboard.type('\n');
+  await page.locator('.statusbar-item', { hasText: 'stale' }).first().waitFor({ timeout: 15_000 });
+  await frame.locator('#stale-banner #rerun').waitFor({ timeout: 15_000 });
+  await frame.click('#stale-banner #rerun');
+  await page.locator('.statusbar-item', { hasText: 'stale' }).first().waitFor({ state: 'detached', timeout: 60_000 });
+  await frame.locator('#stale-banner').waitFor({ state: 'detached', timeout: 15_000 });
+  assert.ok(statSync(resultFile()).mtimeMs > written, 'the Result was written again');
+  await waitForColours(colouredLines(readResult()), 15_000);
+  await shot('09b-rerun-from-stale-banner');
+  await dismissNotifications();
+  // The editor group gets the focus back from the panel: the next files open there, not beside it.
+  await page.locator('.tab', { hasText: 'ioi.jsonl' }).first().click();
 });
 
 test('a token-count mismatch becomes an error diagnostic at the corrupted prompt', { skip, timeout: 60_000 }, async () => {
@@ -342,9 +472,13 @@ test('walkthrough path: the built-in demo model on the example dataset, and the 
   await page.locator('.tab.active[aria-label*="tinysql-cs1.jsonl"]').waitFor({ timeout: 15_000 });
   await runCommand(page, 'Attribution Patching: Select Model');
   await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Built-in demo model' }).first().click();
+  // The result shown is still the random GPT-2's: the status bar says that the next run uses another model.
+  await page.locator('.statusbar-item', { hasText: 'result of model-gpt2-random; next run uses tinysql-demo' }).first().waitFor({ timeout: 10_000 });
   await page.waitForTimeout(500);
   await runCommand(page, 'Attribution Patch Current File');
   await waitForColours(4, 60_000);
+  await page.locator('.statusbar-item', { hasText: 'AtP: tinysql-demo' }).first().waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('.statusbar-item', { hasText: 'next run uses' }).count(), 0);
   const file = join(workspace, 'tinysql-cs1.jsonl.atp-result.json');
   const result = parseResult(readFileSync(file, 'utf8'), file);
   assert.match(result.model.source, /tinysql-demo/);
@@ -377,6 +511,26 @@ test('walkthrough path: the built-in demo model on the example dataset, and the 
   // The head map and AtP*'s query, key and value maps (auto runs AtP* on these short prompts), 4 × 4 each.
   assert.equal((svg.match(/data-head=/g) ?? []).length, 4 * 16);
   assert.deepEqual([...readFileSync(join(workspace, 'tinysql-cs1.heatmap.all.png')).subarray(1, 4)], [...Buffer.from('PNG')]);
+  assert.ok(svg.includes('Examples: all ') && svg.includes('Model: ') && svg.includes('Baselines: '), 'the export names its run');
+  // CSV exports: the token values the editor shows, and the head map's cells (the sums).
+  for (const [button, name] of [['#export-tokens-csv', 'tinysql-cs1.tokens.all.csv'], ['#export-maps-csv', 'tinysql-cs1.maps.all.csv']]) {
+    await frame.click(button);
+    await page.locator('.quick-input-widget .quick-input-box input').waitFor({ state: 'visible', timeout: 15_000 });
+    await page.waitForTimeout(300);
+    await page.keyboard.press('Enter');
+    const target = join(workspace, name);
+    const deadline = Date.now() + 15_000;
+    while (!existsSync(target) && Date.now() < deadline) await page.waitForTimeout(200);
+    assert.ok(existsSync(target), `${name} exported`);
+    copyFileSync(target, join(OUT, `13-export-${name}`));
+  }
+  const tokenRows = readFileSync(join(workspace, 'tinysql-cs1.tokens.all.csv'), 'utf8').trimEnd().split('\r\n');
+  assert.equal(tokenRows[0], 'line,position,token,token_id,corrupted_token,selection,value,method,exact');
+  assert.equal(tokenRows.length - 1, result.examples.reduce((sum, e) => sum + e.tokens.length, 0));
+  const mapRows = readFileSync(join(workspace, 'tinysql-cs1.maps.all.csv'), 'utf8').trimEnd().split('\r\n').slice(1).map((row) => row.split(','));
+  const headRows = mapRows.filter((row) => row[0] === 'heads');
+  assert.equal(headRows.length, 16);
+  for (const row of headRows) assert.equal(Number(row[7]), result.heads[Number(row[2])][Number(row[3])]);
 });
 
 test('with the device set to webgpu the run happens on WebGPU (SwiftShader here) and the Result says where', { skip, timeout: 120_000 }, async (t) => {

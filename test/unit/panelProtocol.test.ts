@@ -4,7 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isValueSelection, parsePanelState, parseWebviewMessage, selectionLabel } from '../../src/panel/protocol';
 import {
+  aggregateLabel,
+  aggregateMatrix,
   corruptedPositions,
+  csvField,
+  firstNonZeroColumn,
+  mapsCsv,
+  positionLabels,
+  tokenCsv,
   exampleLensText,
   headMatrix,
   layerBreakdown,
@@ -71,6 +78,24 @@ test('webview messages are checked at run time; malformed ones are refused', () 
   assert.equal(parseWebviewMessage(null), undefined);
   // Extra fields do not pass through to the host.
   assert.deepEqual(parseWebviewMessage({ type: 'exportResult', path: '/etc/passwd' }), { type: 'exportResult' });
+  assert.deepEqual(parseWebviewMessage({ type: 'rerun', dataset: '/elsewhere.jsonl' }), { type: 'rerun' });
+  assert.deepEqual(parseWebviewMessage({ type: 'exportCsv', kind: 'tokens', data: 'a,b\r\n', suggestedName: 'x.tokens.all.csv' }), {
+    type: 'exportCsv',
+    kind: 'tokens',
+    data: 'a,b\r\n',
+    suggestedName: 'x.tokens.all.csv',
+  });
+  assert.equal(parseWebviewMessage({ type: 'exportCsv', kind: 'maps', data: 'a', suggestedName: 'x.csv' })?.type, 'exportCsv');
+  // Unknown kinds, missing data, and names that are paths (the host joins the name to the dataset's folder) are refused.
+  for (const bad of [
+    { kind: 'json', data: 'a', suggestedName: 'x.csv' },
+    { kind: 'tokens', data: 3, suggestedName: 'x.csv' },
+    { kind: 'tokens', data: 'a' },
+    { kind: 'tokens', data: 'a', suggestedName: '../x.csv' },
+    { kind: 'maps', data: 'a', suggestedName: 'C:\\x.csv' },
+  ]) {
+    assert.equal(parseWebviewMessage({ type: 'exportCsv', ...bad }), undefined, JSON.stringify(bad));
+  }
 });
 
 test('restored panel state falls back to the defaults field by field', () => {
@@ -80,6 +105,8 @@ test('restored panel state falls back to the defaults field by field', () => {
     selection: { kind: 'mlpOut', layer: 2 },
     scope: { kind: 'all' },
   });
+  assert.equal(parsePanelState({ aggregate: 'mean' }).aggregate, 'mean');
+  assert.equal(parsePanelState({ aggregate: 'median' }).aggregate, undefined);
   assert.ok(isValueSelection({ kind: 'total' }));
   assert.ok(isValueSelection({ kind: 'token' }));
   assert.deepEqual(parseWebviewMessage({ type: 'checkTopK', k: 5 }), { type: 'checkTopK', k: 5 });
@@ -187,4 +214,118 @@ test('GradDrop flags the cells where it is at least twice |AtP| and 5% of the la
       [1, 1],
     ],
   );
+});
+
+test('sum or mean over examples: the mean is the sum divided by the number of examples; the sum is left as it is', () => {
+  const result = syntheticResult([5, 5, 5, 5]);
+  assert.equal(aggregateMatrix(result.heads, 4, 'sum'), result.heads);
+  const mean = aggregateMatrix(result.heads, 4, 'mean');
+  mean.forEach((row, layer) => row.forEach((value, head) => assert.equal(value, result.heads[layer][head] / 4)));
+  // The Result's own summaries are untouched.
+  assert.notDeepEqual(mean, result.heads);
+  assert.equal(aggregateLabel(4, 'sum'), 'summed over examples');
+  assert.equal(aggregateLabel(4, 'mean'), 'mean over 4 examples');
+});
+
+test('the zero prefix of a position map: the first column with a non-zero value in any row', () => {
+  assert.equal(firstNonZeroColumn([[0, 0, 0, 1], [0, 0, 2, 0]]), 2);
+  assert.equal(firstNonZeroColumn([[0, 0], [0, 0]]), 2);
+  assert.equal(firstNonZeroColumn([[3, 0]]), 0);
+  assert.equal(firstNonZeroColumn([]), 0);
+});
+
+test("position labels: the first example's whole token; the tooltip lists the other examples' tokens there", () => {
+  const result = syntheticResult([3, 3, 3]);
+  result.examples[0].tokens[0].text = 'When';
+  result.examples[1].tokens[0].text = 'After';
+  result.examples[2].tokens[0].text = 'After';
+  result.examples[2].tokens[2].text = '\n';
+  const { labels, titles } = positionLabels(result, { kind: 'all' });
+  assert.deepEqual(labels, ['When', 'x', 'x']);
+  assert.equal(titles[0], 'pos 0 "When"; other examples: "After"');
+  assert.equal(titles[1], 'pos 1 "x"');
+  assert.equal(titles[2], 'pos 2 "x"; other examples: "\\n"');
+  // One example in scope: its own tokens, nothing else.
+  assert.deepEqual(positionLabels(result, { kind: 'example', index: 2 }).labels, ['After', 'x', '\\n']);
+  assert.equal(positionLabels(result, { kind: 'example', index: 2 }).titles[0], 'pos 0 "After"');
+});
+
+/** A minimal RFC 4180 reader for the tests: quoted fields with doubled quotes, commas and line breaks. */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      row.push(field);
+      field = '';
+    } else if (c === '\r' && text[i + 1] === '\n') {
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = '';
+      i++;
+    } else field += c;
+  }
+  return rows;
+}
+
+test('CSV fields are quoted when they hold a comma, a quote or a line break', () => {
+  assert.equal(csvField('plain'), 'plain');
+  assert.equal(csvField(-0.25), '-0.25');
+  assert.equal(csvField('a,b'), '"a,b"');
+  assert.equal(csvField('say "hi"'), '"say ""hi"""');
+  assert.equal(csvField('\n'), '"\n"');
+});
+
+test('token CSV: one row per clean token of each example in scope, with the value the editor shows and whether it is exact', () => {
+  const result = syntheticResult([3, 3]);
+  result.examples[0].tokens[1].text = ' a, "b"\n';
+  result.examples.forEach((example) => (example.tokenScores = { kind: 'token-patch', method: 'exact', values: [0, 0.5, 0], exact: [true, true, false], joint: 0.5 }));
+  const rows = parseCsv(tokenCsv(result, { kind: 'token' }, { kind: 'all' }));
+  assert.deepEqual(rows[0], ['line', 'position', 'token', 'token_id', 'corrupted_token', 'selection', 'value', 'method', 'exact']);
+  assert.equal(rows.length, 1 + 6);
+  assert.deepEqual(rows[2], ['1', '1', ' a, "b"\n', '1', 'x', 'token effect', '0.5', 'exact', 'true']);
+  assert.equal(rows[3][8], 'false');
+  // Another selection: the values of that hook, as the editor would colour them.
+  const head = parseCsv(tokenCsv(result, { kind: 'head', layer: 1, head: 2 }, { kind: 'example', index: 1 }));
+  assert.equal(head.length, 1 + 3);
+  head.slice(1).forEach((row, pos) => {
+    assert.equal(row[0], '2');
+    assert.equal(Number(row[6]), result.examples[1].attributions.z[1][pos][2]);
+    assert.equal(row[5], 'L1H2');
+  });
+});
+
+test('maps CSV: every head and position cell as the panel shows it, summed or mean', () => {
+  const result = syntheticResult([4, 4]);
+  const rows = parseCsv(mapsCsv(result, { kind: 'all' }, { kind: 'token' }, 'sum'));
+  const heads = rows.filter((row) => row[0] === 'heads');
+  const positions = rows.filter((row) => row[0] === 'positions');
+  assert.equal(heads.length, 2 * 3);
+  assert.equal(positions.length, 2 * 4);
+  for (const row of heads) assert.equal(Number(row[7]), result.heads[Number(row[2])][Number(row[3])]);
+  for (const row of positions) assert.equal(Number(row[7]), result.positions![Number(row[2])][Number(row[3])]);
+  assert.equal(positions[0][1], 'hook_resid_pre');
+  const mean = parseCsv(mapsCsv(result, { kind: 'all' }, { kind: 'token' }, 'mean')).filter((row) => row[0] === 'heads');
+  for (const row of mean) assert.equal(Number(row[7]), result.heads[Number(row[2])][Number(row[3])] / 2);
+  assert.equal(mean[0][6], 'mean');
+  // Prompts of different lengths: the heads only, as the panel.
+  const ragged = syntheticResult([3, 4]);
+  assert.equal(parseCsv(mapsCsv(ragged, { kind: 'all' }, { kind: 'token' }, 'sum')).filter((row) => row[0] === 'positions').length, 0);
+  const one = parseCsv(mapsCsv(ragged, { kind: 'example', index: 1 }, { kind: 'mlpOut', layer: 0 }, 'mean')).filter((row) => row[0] === 'positions');
+  assert.equal(one.length, 2 * 4);
+  // One example: its own values; the aggregate does not apply.
+  for (const row of one) assert.equal(Number(row[7]), ragged.examples[1].attributions.mlpOut[Number(row[2])][Number(row[3])]);
+  assert.equal(one[0][5], 'line 2');
+  assert.equal(one[0][1], 'hook_mlp_out');
 });
