@@ -202,13 +202,13 @@ test('a failed run keeps the live diagnostics and quotes the blocking error; a b
   assert.ok((await page.locator('.editor-instance .squiggly-error').count()) > 0, 'the live diagnostic is still there after the failed run');
   await shot('05-failed-run-keeps-diagnostics');
   await runCommand(page, 'Notifications: Clear All Notifications').catch(() => undefined);
-  await focusEditor();
-  await page.keyboard.press('Control+Z');
-  await page.keyboard.press('Control+S');
 
   // A model folder that does not exist: the editor's words, and a way out. (A clean file first: the run checks the
   // dataset before it looks for the model.)
-  writeFileSync(join(workspace, 'prompts.atp'), PROMPTS);
+  await focusEditor();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.insertText(PROMPTS);
+  await page.keyboard.press('Control+S');
   await waitForNoProblems(20_000).catch(async (error) => {
     await shot('05b-diagnostics-stayed');
     throw error;
