@@ -494,26 +494,7 @@ test('walkthrough path: the built-in demo model on the example dataset, and the 
   await shot('12-walkthrough-sidebar-heatmap');
 
   // Exports: the save dialog (VS Code's own, in the browser) proposes a file next to the dataset; accept it.
-  for (const [button, name] of [['#export-svg', 'tinysql-cs1.heatmap.all.svg'], ['#export-png', 'tinysql-cs1.heatmap.all.png']]) {
-    await frame.click(button);
-    const input = page.locator('.quick-input-widget .quick-input-box input');
-    await input.waitFor({ state: 'visible', timeout: 15_000 });
-    await page.waitForTimeout(300);
-    await page.keyboard.press('Enter');
-    const target = join(workspace, name);
-    const deadline = Date.now() + 15_000;
-    while (!existsSync(target) && Date.now() < deadline) await page.waitForTimeout(200);
-    assert.ok(existsSync(target), `${name} exported`);
-    copyFileSync(target, join(OUT, `13-export-${name}`));
-  }
-  const svg = readFileSync(join(workspace, 'tinysql-cs1.heatmap.all.svg'), 'utf8');
-  assert.match(svg, /^<svg/);
-  // The head map and AtP*'s query, key and value maps (auto runs AtP* on these short prompts), 4 × 4 each.
-  assert.equal((svg.match(/data-head=/g) ?? []).length, 4 * 16);
-  assert.deepEqual([...readFileSync(join(workspace, 'tinysql-cs1.heatmap.all.png')).subarray(1, 4)], [...Buffer.from('PNG')]);
-  assert.ok(svg.includes('Examples: all ') && svg.includes('Model: ') && svg.includes('Baselines: '), 'the export names its run');
-  // CSV exports: the token values the editor shows, and the head map's cells (the sums).
-  for (const [button, name] of [['#export-tokens-csv', 'tinysql-cs1.tokens.all.csv'], ['#export-maps-csv', 'tinysql-cs1.maps.all.csv']]) {
+  const exportAndAccept = async (button: string, name: string) => {
     await frame.click(button);
     await page.locator('.quick-input-widget .quick-input-box input').waitFor({ state: 'visible', timeout: 15_000 });
     await page.waitForTimeout(300);
@@ -523,7 +504,18 @@ test('walkthrough path: the built-in demo model on the example dataset, and the 
     while (!existsSync(target) && Date.now() < deadline) await page.waitForTimeout(200);
     assert.ok(existsSync(target), `${name} exported`);
     copyFileSync(target, join(OUT, `13-export-${name}`));
-  }
+  };
+  await exportAndAccept('#export-svg', 'tinysql-cs1.heatmap.all.svg');
+  await exportAndAccept('#export-png', 'tinysql-cs1.heatmap.all.png');
+  const svg = readFileSync(join(workspace, 'tinysql-cs1.heatmap.all.svg'), 'utf8');
+  assert.match(svg, /^<svg/);
+  // The head map and AtP*'s query, key and value maps (auto runs AtP* on these short prompts), 4 × 4 each.
+  assert.equal((svg.match(/data-head=/g) ?? []).length, 4 * 16);
+  assert.deepEqual([...readFileSync(join(workspace, 'tinysql-cs1.heatmap.all.png')).subarray(1, 4)], [...Buffer.from('PNG')]);
+  assert.ok(svg.includes('Examples: all ') && svg.includes('Model: ') && svg.includes('Baselines: '), 'the export names its run');
+  // CSV exports: the token values the editor shows, and the head map's cells (the sums).
+  await exportAndAccept('#export-tokens-csv', 'tinysql-cs1.tokens.all.csv');
+  await exportAndAccept('#export-maps-csv', 'tinysql-cs1.maps.all.csv');
   const tokenRows = readFileSync(join(workspace, 'tinysql-cs1.tokens.all.csv'), 'utf8').trimEnd().split('\r\n');
   assert.equal(tokenRows[0], 'line,position,token,token_id,corrupted_token,selection,value,method,exact');
   assert.equal(tokenRows.length - 1, result.examples.reduce((sum, e) => sum + e.tokens.length, 0));
