@@ -537,7 +537,11 @@ test('with the device set to webgpu the run happens on WebGPU (SwiftShader here)
   writeFileSync(settingsFile, JSON.stringify({ ...JSON.parse(previous), 'attributionPatching.model': join(root, 'model-gpt2-random'), 'attributionPatching.device': 'webgpu' }, null, 2));
   try {
     await page.waitForTimeout(1500);
-    await openFile('ioi.jsonl');
+    // Its tab is usually still open from the first tests; Quick Open also lists the result file by that name.
+    const tab = page.locator('.tab', { hasText: 'ioi.jsonl' });
+    if ((await tab.count()) > 0) await tab.first().click();
+    else await openFile('ioi.jsonl');
+    await page.locator('.tab.active[aria-label*="ioi.jsonl"]').waitFor({ timeout: 15_000 });
     const before = statSync(resultFile()).mtimeMs;
     await runCommand(page, 'Attribution Patch Current File');
     const deadline = Date.now() + 90_000;
