@@ -2,7 +2,7 @@
 // data-layer, data-head or data-pos, and data-value; row labels; a legend on the shared diverging scale; tooltips;
 // keyboard navigation (arrow keys move a roving focus, Enter or Space selects, Home/End jump within a row).
 import { scaleBand, select } from 'd3';
-import { colorFor, formatValue, normalise, symmetricMax, type ThemeKind } from '../src/panel/colorScale';
+import { cellNumber, colorFor, formatValue, normalise, symmetricMax, type ThemeKind } from '../src/panel/colorScale';
 
 export interface HeatmapSpec {
   /** 'head' or 'pos': the name of the column attribute (data-head / data-pos). */
@@ -23,6 +23,8 @@ export interface HeatmapSpec {
   gradDrop?: number[][];
   /** Cells where GradDrop ≫ |AtP|, by `${layer}:${column}`. */
   suspects?: ReadonlySet<string>;
+  /** Write each cell's value in it (two significant figures), for reading a map without hovering. */
+  showNumbers?: boolean;
   onSelectCell(layer: number, column: number): void;
   onSelectRow(layer: number): void;
   tooltip: HTMLElement;
@@ -147,6 +149,21 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
       next.setAttribute('tabindex', '0');
       next.focus();
     });
+
+  if (spec.showNumbers) {
+    grid
+      .append('g')
+      .attr('class', 'cell-values')
+      .selectAll('text')
+      .data(cells)
+      .join('text')
+      .attr('class', 'cell-value')
+      .attr('x', (cell) => x(cell.column)! + x.bandwidth() / 2)
+      .attr('y', (cell) => y(cell.layer)! + y.bandwidth() / 2)
+      .attr('dy', '0.35em')
+      .attr('text-anchor', 'middle')
+      .text((cell) => cellNumber(cell.value));
+  }
 
   // Drawn after the cells, over an opaque strip, so that when the map scrolls sideways the labels stay on top.
   const rowLabels = svg.append('g').attr('class', 'row-labels sticky');

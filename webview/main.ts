@@ -36,6 +36,8 @@ interface View {
   scope: ExampleScope;
   /** Maps over all examples: the Result's sums (the default) or their mean. */
   aggregate: Aggregate;
+  /** Numbers written in the heatmap cells. */
+  numbers?: boolean;
 }
 
 /** Components per pick for "Check top K". */
@@ -73,6 +75,7 @@ function drawNodeMaps(container: HTMLElement, result: Result, theme: ThemeKind, 
     const holder = element('div', { id: `atpstar-${map.kind}` });
     row.append(holder);
     drawHeatmap(holder, {
+      showNumbers: view.numbers,
       column: 'head',
       values: map.values,
       columnLabels: Array.from({ length: map.heads }, (_, h) => `${map.prefix}${h}`),
@@ -237,6 +240,10 @@ function render(): void {
     button('Show token effects', 'show-token', () => select({ kind: 'token' })),
     button(`Check top ${CHECK_K}`, 'check-top', () => vscode.postMessage({ type: 'checkTopK', k: CHECK_K })),
     ...(view.scope.kind === 'all' ? [aggregateToggle(result.examples.length)] : []),
+    button(view.numbers ? 'Hide numbers' : 'Show numbers', 'toggle-numbers', () => {
+      view.numbers = !view.numbers;
+      render();
+    }),
     element('span', { className: 'spacer' }),
     button('Export SVG', 'export-svg', () => void exportSvg(app, suggestedName('svg'), exportHeader()).then((data) => vscode.postMessage({ type: 'exportImage', format: 'svg', data, suggestedName: suggestedName('svg') }))),
     button('Export PNG', 'export-png', () => void exportPng(app, suggestedName('png'), exportHeader()).then((data) => vscode.postMessage({ type: 'exportImage', format: 'png', data, suggestedName: suggestedName('png') }))),
@@ -259,6 +266,7 @@ function render(): void {
 
   const selection = view.selection;
   drawHeatmap(heads, {
+    showNumbers: view.numbers,
     column: 'head',
     values: aggregateMatrix(headMatrix(result, view.scope), scopeExamples.length, view.aggregate),
     columnLabels: Array.from({ length: result.model.heads }, (_, h) => `H${h}`),
@@ -295,6 +303,7 @@ function render(): void {
           }),
         );
     drawHeatmap(positions, {
+      showNumbers: view.numbers,
       column: 'pos',
       values: aggregateMatrix(matrix, scopeExamples.length, view.aggregate).map((row) => row.slice(fold)),
       firstColumn: fold,

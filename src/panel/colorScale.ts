@@ -65,3 +65,12 @@ export function formatValue(value: number): string {
   const text = magnitude >= 1e-3 && magnitude < 1e4 ? magnitude.toFixed(4) : magnitude.toExponential(2);
   return (value > 0 ? '+' : '−') + text;
 }
+
+/** A cell's value in at most five characters: two significant figures, an exponent only below 0.01. */
+export function cellNumber(value: number): string {
+  if (value === 0) return '0';
+  const magnitude = Math.abs(value);
+  const sign = value < 0 ? '−' : '';
+  if (magnitude >= 0.01 && magnitude < 100) return sign + Number(magnitude.toPrecision(2)).toString().replace(/^0\./, '.');
+  return sign + magnitude.toExponential(0).replace('e+', 'e');
+}

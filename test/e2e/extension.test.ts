@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { parseResult, type Result } from '../../src/engine/result';
-import { formatValue } from '../../src/panel/colorScale';
+import { cellNumber, formatValue } from '../../src/panel/colorScale';
 import { VISIBLE_FRACTION } from '../../src/panel/resultViews';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { requireWebGpu } from '../support/webgpu';
@@ -256,6 +256,15 @@ test('the heatmap panel shows cells carrying the Result values; clicking a head 
   assert.match((await frame.locator('#baselines').textContent()) ?? '', /mean over 8 examples/);
   await frame.click('#toggle-aggregate');
   await frame.locator('#heads-heatmap text.title', { hasText: 'summed over examples' }).waitFor({ timeout: 10_000 });
+  // Numbers in the cells, on request: one per head cell, the cell's value in two significant figures.
+  await frame.click('#toggle-numbers');
+  await frame.locator('#heads-heatmap text.cell-value').first().waitFor({ timeout: 10_000 });
+  const written = await frame.$$eval('#heads-heatmap text.cell-value', (texts) => texts.map((t) => t.textContent));
+  assert.deepEqual(written, result.heads.flatMap((row) => row.map(cellNumber)));
+  await page.waitForTimeout(300);
+  await shot('04b-heatmap-numbers');
+  await frame.click('#toggle-numbers');
+  await frame.locator('#heads-heatmap text.cell-value').first().waitFor({ state: 'detached', timeout: 10_000 });
   await page.waitForTimeout(500);
   await shot('04-heatmap-light');
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { allBins, binColor, binOf, BINS_PER_SIDE, colorFor, formatValue, MAX_ALPHA, normalise, symmetricMax } from '../../src/panel/colorScale';
+import { allBins, cellNumber, binColor, binOf, BINS_PER_SIDE, colorFor, formatValue, MAX_ALPHA, normalise, symmetricMax } from '../../src/panel/colorScale';
 
 const parse = (css: string) => {
   const match = /^rgba\((\d+), (\d+), (\d+), ([\d.]+)\)$/.exec(css);
@@ -58,4 +58,12 @@ test('formatValue: signed, compact', () => {
   assert.equal(formatValue(-0.5), '−0.5000');
   assert.equal(formatValue(0), '0');
   assert.equal(formatValue(1.5e-5), '+1.50e-5');
+});
+
+test('cellNumber writes a heatmap cell in at most five characters', () => {
+  assert.deepEqual(
+    [0, 0.4653, -1.289, 1.0258, 0.0121, -0.005, 123.4, 0.00001].map(cellNumber),
+    ['0', '.47', '−1.3', '1', '.012', '−5e-3', '1e2', '1e-5'],
+  );
+  for (const v of [0.4653, -1.289, 0.0121, -0.005, 123.4, -99.9]) assert.ok(cellNumber(v).length <= 5, cellNumber(v));
 });
