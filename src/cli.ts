@@ -8,7 +8,7 @@ import { readDataset } from './engine/dataset';
 import { GENERATE_USAGE, generateCommand } from './commands/generate';
 import { runAttributionPatching, type Precision } from './engine/patching';
 import { parseDevice, releaseSessions } from './engine/runtime';
-import { parseResult, type Result, serializeResult, topHeads } from './engine/result';
+import { parseResult, refuseShard, type Result, serializeResult, topHeads } from './engine/result';
 import { type FileToWrite, writeFilesAtomically, writeTextAtomically } from './engine/atomicWrite';
 import { renderHtmlReport } from './report/htmlReport';
 import { validateHeads, validatePositions } from './engine/validation';
@@ -269,7 +269,7 @@ function report(args: string[]): void {
     } catch (error) {
       throw new InputError(`${file}: cannot read: ${(error as Error).message}`);
     }
-    return { title: file, result: parseResult(text, file) };
+    return { title: file, result: refuseShard(parseResult(text, file), file) };
   });
   writeReport(values.out, renderHtmlReport(results), '--out');
 }
