@@ -162,6 +162,28 @@ test('merge equals the single run with AtP* nodes and GradDrop', async () => {
   console.log('AtP*: largest relative error per split:', errors);
 });
 
+test('merge equals the single run with exact activation patching of every component', async () => {
+  const extra: Partial<PatchingOptions> = { method: 'exact' };
+  const single = await runAttributionPatching(model, dataset, options(extra));
+  assert.equal(single.methods?.attributions, 'exact');
+  const errors: Record<string, number> = {};
+  for (const count of [3, 8]) errors[`n=${count}`] = assertSame(mergeShards(await shards(count, extra, count === 3 ? [2, 1, 0] : undefined)), single);
+  console.log('exact: largest relative error per split:', errors);
+});
+
+test('float32: the merge agrees with the single run to float32 rounding (batches are made of other examples)', async () => {
+  const extra: Partial<PatchingOptions> = { precision: 'float32' };
+  const single = await runAttributionPatching(model, dataset, options(extra));
+  const merged = mergeShards(await shards(3, extra, [1, 0, 2]));
+  const flat = (r: Result) => r.examples.flatMap((e) => [e.attributions.z.flat(2), e.attributions.residPre.flat(), e.attributions.mlpOut.flat(), e.tokenScores!.values].flat());
+  const a = flat(merged);
+  const b = flat(single);
+  const scale = Math.max(...b.map(Math.abs));
+  const worst = Math.max(...a.map((v, i) => Math.abs(v - b[i]))) / scale;
+  console.log('float32: largest error relative to the largest value:', worst);
+  assert.ok(worst <= 1e-5, `${worst}`);
+});
+
 test('merge refuses shards of different runs, missing or duplicate shards, and non-shards', async () => {
   const [a, b] = await shards(2);
   const edit = (s: ShardFile, name: string, change: (r: Record<string, any>) => void): ShardFile => {
