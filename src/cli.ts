@@ -8,7 +8,7 @@ import { readDataset } from './engine/dataset';
 import { GENERATE_USAGE, generateCommand } from './commands/generate';
 import { runAttributionPatching, type Precision } from './engine/patching';
 import { parseDevice, releaseSessions } from './engine/runtime';
-import { parseResult, type Result, serializeResult, topHeads } from './engine/result';
+import { parseResult, refuseShard, type Result, serializeResult, topHeads } from './engine/result';
 import { type FileToWrite, writeFilesAtomically, writeTextAtomically } from './engine/atomicWrite';
 import { renderHtmlReport } from './report/htmlReport';
 import { validateHeads, validatePositions } from './engine/validation';
@@ -17,10 +17,13 @@ import { componentLabel } from './engine/exactPatching';
 import { describeRuntime, METHOD_NAMES } from './engine/result';
 import { suspectCells } from './shared/resultMethods';
 import { readFileSync } from 'node:fs';
+import { fileHash, mergeShards, parseShard, readShards, runShard, shardRange } from './engine/shards';
 import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from './engine/outputPaths';
 
 const USAGE = `Usage:
   atp patch --model MODEL --data FILE --out FILE [--method auto|atp|atpstar|exact] [--grad-drop] [--check K] [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float64] [--top K] [--offline]
+  atp patch --shard I/N --model MODEL --data FILE --out SHARD.json [same options, but no --check or --html]
+  atp merge SHARD.json [SHARD.json ...] --out RESULT.json [--html REPORT.html] [--top K]
   atp report --out REPORT.html RESULT.json [RESULT.json ...]
   atp validate --model MODEL --data FILE [--device D] [--batch-size N] [--top K]
 
@@ -36,6 +39,10 @@ up to ${ATPSTAR_AUTO_MAX_TOKENS} tokens, else atp. The passes each needs are pri
 is computed exactly, one forward pass per differing token, unless that exceeds the same budget.
 --check K patches the K components with the largest |attribution| and K random others exactly and reports how
 well the estimates agree (Result "checks").
+--shard I/N runs only the I-th of N contiguous slices of the dataset (sizes differing by at most one; a slice may
+be empty) and writes a raw shard: values in logit-difference units, not yet divided by the whole dataset's
+n·(LD_clean − LD_corrupted). atp merge checks that the shards come from one run (model, dataset bytes, method,
+all N present once) and writes the Result a single run over the whole dataset gives.
 atp validate compares the head attributions with exact activation patching of every head at the answer
 position (one corrupted run per head and example) and prints their rank correlation and top heads.
 
@@ -209,6 +216,7 @@ async function patch(args: string[]): Promise<void> {
       'grad-drop': { type: 'boolean', default: false },
       check: { type: 'string' },
       'check-seed': { type: 'string' },
+      shard: { type: 'string' },
     },
     strict: true,
   });
@@ -221,6 +229,9 @@ async function patch(args: string[]): Promise<void> {
   const method = parseMethod(values.method!);
   const check = integer(values.check, '--check', 0, 0);
   const checkSeed = integer(values['check-seed'], '--check-seed', 0, 0);
+  const shard = values.shard === undefined ? undefined : parseShard(values.shard);
+  if (shard && check > 0) throw new InputError("--check cannot be used with --shard: checks choose components from the whole dataset's attributions");
+  if (shard && values.html) throw new InputError('--html cannot be used with --shard: a shard holds raw values; report the merged result (atp merge --html)');
   // The dataset's own warnings (an .atp line whose prompts are the same) are already "file:line:col: warning: …".
   const datasetWarnings: string[] = [];
   const dataset = readDataset(values.data!, datasetWarnings);
@@ -230,17 +241,14 @@ async function patch(args: string[]): Promise<void> {
   const outputs: NamedPath[] = [{ path: values.out!, role: '--out' }, ...(values.html ? [{ path: values.html, role: '--html' }] : [])];
   checkOutputPaths([{ path: values.data!, role: '--data' }, ...modelFolderInputs(model.dir), ...model.weightFiles.map((file) => ({ path: file, role: 'the model weights' }))], outputs);
   for (const output of outputs) prepareOutputFolder(output.path, output.role);
-  log(`running ${dataset.examples.length} examples on ${device}`);
-  const result = await runAttributionPatching(model, dataset, {
-    device,
-    batchSize,
-    precision: precision(values.precision),
-    onProgress: log,
-    method,
-    check,
-    checkSeed,
-    gradDrop: values['grad-drop'],
-  });
+  const runOptions = { device, batchSize, precision: precision(values.precision), onProgress: log, method, check, checkSeed, gradDrop: values['grad-drop'] };
+  if (shard) {
+    const { first, size } = shardRange(dataset.examples.length, shard.index, shard.count);
+    log(`running shard ${shard.index}/${shard.count}: ${size} of ${dataset.examples.length} examples (from example ${first + 1}) on ${device}`);
+  } else log(`running ${dataset.examples.length} examples on ${device}`);
+  const result = shard
+    ? await runShard(model, dataset, runOptions, { ...shard, datasetHash: fileHash(values.data!) })
+    : await runAttributionPatching(model, dataset, runOptions);
   for (const warning of result.warnings) log(`warning: ${warning}`);
   // Kept with the Result, as the editor shows its own: whoever opens the file later sees them too.
   result.warnings = [...datasetWarnings, ...result.warnings];
@@ -249,7 +257,25 @@ async function patch(args: string[]): Promise<void> {
   if (values.html) files.push({ file: values.html, contents: renderHtmlReport([{ title: dataset.file, result }]), what: 'the report' });
   writeFilesAtomically(files);
   if (values.html) log(`wrote ${values.html}`);
-  process.stdout.write(`${summary(result, top)}\nwrote ${relative(process.cwd(), values.out!) || values.out}\n`);
+  const wrote = relative(process.cwd(), values.out!) || values.out;
+  // A shard's numbers are raw, so no top heads: they mean something only after the merge.
+  if (result.shard) process.stdout.write(`wrote shard ${result.shard.index}/${result.shard.count} (${result.examples.length} examples, raw values for atp merge) to ${wrote}\n`);
+  else process.stdout.write(`${summary(result, top)}\nwrote ${wrote}\n`);
+}
+
+function merge(args: string[]): void {
+  const { values, positionals } = parseArgs({ args, options: { out: { type: 'string' }, html: { type: 'string' }, top: { type: 'string' } }, allowPositionals: true, strict: true });
+  if (!values.out || positionals.length === 0) throw new InputError(`atp merge needs --out FILE and the shard files\n\n${USAGE}`);
+  const top = integer(values.top, '--top', 10);
+  const outputs: NamedPath[] = [{ path: values.out, role: '--out' }, ...(values.html ? [{ path: values.html, role: '--html' }] : [])];
+  checkOutputPaths(positionals.map((file) => ({ path: file, role: 'a shard file' })), outputs);
+  const result = mergeShards(readShards(positionals));
+  for (const output of outputs) prepareOutputFolder(output.path, output.role);
+  const files: FileToWrite[] = [{ file: values.out, contents: serializeResult(result), what: 'the result' }];
+  if (values.html) files.push({ file: values.html, contents: renderHtmlReport([{ title: result.dataset.file, result }]), what: 'the report' });
+  writeFilesAtomically(files);
+  if (values.html) log(`wrote ${values.html}`);
+  process.stdout.write(`${summary(result, top)}\nmerged ${positionals.length} shards into ${relative(process.cwd(), values.out) || values.out}\n`);
 }
 
 function writeReport(file: string, html: string, role: string): void {
@@ -269,7 +295,7 @@ function report(args: string[]): void {
     } catch (error) {
       throw new InputError(`${file}: cannot read: ${(error as Error).message}`);
     }
-    return { title: file, result: parseResult(text, file) };
+    return { title: file, result: refuseShard(parseResult(text, file), file) };
   });
   writeReport(values.out, renderHtmlReport(results), '--out');
 }
@@ -279,6 +305,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (command === 'patch') await patch(rest);
     else if (command === 'report') report(rest);
+    else if (command === 'merge') merge(rest);
     else if (command === 'validate') await validate(rest);
     else if (command === 'generate') await generateCommand(rest, { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) });
     else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {

@@ -6,7 +6,7 @@ import { type LoadedModel, weightLookup } from './model/load';
 import type { Dataset } from './dataset/jsonl';
 import { ATTRIBUTION_OUTPUTS } from './patchingGraphs';
 import { ATP_STAR_GRAD_GATE, ATP_STAR_OUTPUTS, buildAtpStarGraph } from './atpStarGraph';
-import { asNumbers, batchFeeds, checkCancelled, makeBatches, normalisation, type PreparedExample, prepareExamples, type RunOptions } from './runSupport';
+import { asNumbers, batchFeeds, checkCancelled, makeBatches, runScale, type PreparedExample, prepareExamples, type RunOptions } from './runSupport';
 import { cachedSession, prepareGraphDir, type SessionHandle, writeGraphFile } from './runtime';
 import { unusedWeightsWarnings } from './model/unusedWeights';
 import type { ExampleAttributions, RuntimeRecord, TokenInfo } from './result';
@@ -224,7 +224,7 @@ export async function runAtpStar(model: LoadedModel, dataset: Dataset, options: 
   const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
   const cleanLogitDiff = mean(cleanLds);
   const corruptedLogitDiff = mean(corruptedLds);
-  const scale = normalisation(dataset, cleanLogitDiff, corruptedLogitDiff, prepared.length);
+  const scale = runScale(options, dataset, cleanLogitDiff, corruptedLogitDiff, prepared.length);
   const s = (v: number) => v * scale;
   const dropScale = Math.abs(scale) / (nLayers - 1);
   const examples = raws.map((r, i): AtpStarExample => {

@@ -13,6 +13,7 @@ import {
   RESULT_SCHEMA,
   type Result,
   type RuntimeRecord,
+  sumNodeMap,
   summarizeHeads,
   summarizePositions,
   type TokenScores,
@@ -26,7 +27,7 @@ import {
   differingPositions,
   makeBatches,
   mean,
-  normalisation,
+  runScale,
   type PreparedExample,
   prepareExamples,
   type RunOptions,
@@ -34,6 +35,7 @@ import {
 } from './runSupport';
 import type { SessionHandle } from './runtime';
 import { checkCandidates, chooseChecks, patchComponents, patchTokens, summarizeChecks } from './exactPatching';
+import { InputError } from './errors';
 import { describePlan, type MethodRequest, planRun, type RunPlan } from './methods';
 
 // Shared run pieces live in runSupport.ts; these names are what callers have always imported from here.
@@ -64,6 +66,8 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   const warnings: string[] = [];
   const prepared = prepareExamples(model, dataset, warnings);
   const plan = planRun(model.spec, prepared, options.method ?? 'atp', options.check ?? 0, options.gradDrop ?? false, options.exactTokens ?? true);
+  // Checks choose components from the whole dataset's attributions, which a raw shard does not have.
+  if (options.raw && plan.checks > 0) throw new InputError('checks cannot run on a raw shard: run them on the merged dataset instead');
   options.onProgress?.(describePlan(plan, prepared.length));
   // Say up front what the run needs, and refuse with the numbers rather than crash when it cannot fit.
   const memory = estimateRunMemory(model, { batchSize: Math.min(options.batchSize, prepared.length), seqLen: longestPrompt(prepared) });
@@ -82,7 +86,7 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
 
   const cleanLogitDiff = mean(cleanLds);
   const corruptedLogitDiff = mean(corruptedLds);
-  const scale = normalisation(dataset, cleanLogitDiff, corruptedLogitDiff, prepared.length);
+  const scale = runScale(options, dataset, cleanLogitDiff, corruptedLogitDiff, prepared.length);
   // AtP* reports its attributions normalised already; the plain AtP batches leave that to here.
   let attributions = star ? star.examples.map((e) => e.attributions) : estimates.examples.map((e) => scaleAttributions(e.attributions, scale));
   if (plan.method === 'exact') {
@@ -131,16 +135,7 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     schema: RESULT_SCHEMA,
     createdAt: new Date().toISOString(),
     dataset: { file: dataset.file, examples: examples.length },
-    model: {
-      source: model.source,
-      architecture: model.spec.architecture,
-      modelType: model.spec.modelType,
-      layers: nLayers,
-      heads: nHeads,
-      dModel: model.spec.dModel,
-      dHead: model.spec.dHead,
-      dtype: model.storedDtype,
-    },
+    model: modelRecord(model),
     device: estimates.device,
     runtime: estimates.runtime,
     metric: { cleanLogitDiff, corruptedLogitDiff, name: 'normalized-logit-diff' },
@@ -154,6 +149,21 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     examples,
     warnings,
     timings: { loadSeconds: (loaded - started) / 1000, runSeconds: (finished - loaded) / 1000 },
+  };
+}
+
+/** The Result's description of the model. */
+export function modelRecord(model: LoadedModel): Result['model'] {
+  const { spec } = model;
+  return {
+    source: model.source,
+    architecture: spec.architecture,
+    modelType: spec.modelType,
+    layers: spec.nLayers,
+    heads: spec.nHeads,
+    dModel: spec.dModel,
+    dHead: spec.dHead,
+    dtype: model.storedDtype,
   };
 }
 
@@ -190,23 +200,16 @@ async function runAtpBatches(
 
 const nodeAttributions = (e: AtpStarExample): NodeAttributions => ({ q: e.q, qLinear: e.qLinear, k: e.k, kLinear: e.kLinear, v: e.v });
 
-/** [layer][head] sums over positions and examples of a [layer][pos][head] array per example. */
-function sumOverPositions(perExample: readonly number[][][][], nLayers: number, heads: number): number[][] {
-  const sums = Array.from({ length: nLayers }, () => new Array<number>(heads).fill(0));
-  for (const values of perExample) values.forEach((layer, l) => layer.forEach((row) => row.forEach((v, h) => (sums[l][h] += v))));
-  return sums;
-}
-
 function summarizeAtpStar(star: AtpStarResult, sameLength: boolean): AtpStarSummary {
   const { nLayers, nHeads, nKvHeads, examples } = star;
   const summary: AtpStarSummary = {
     kvHeads: nKvHeads,
     maps: {
-      q: sumOverPositions(examples.map((e) => e.q), nLayers, nHeads),
-      qLinear: sumOverPositions(examples.map((e) => e.qLinear), nLayers, nHeads),
-      k: sumOverPositions(examples.map((e) => e.k), nLayers, nKvHeads),
-      kLinear: sumOverPositions(examples.map((e) => e.kLinear), nLayers, nKvHeads),
-      v: sumOverPositions(examples.map((e) => e.v), nLayers, nKvHeads),
+      q: sumNodeMap(examples.map((e) => e.q), nLayers, nHeads),
+      qLinear: sumNodeMap(examples.map((e) => e.qLinear), nLayers, nHeads),
+      k: sumNodeMap(examples.map((e) => e.k), nLayers, nKvHeads),
+      kLinear: sumNodeMap(examples.map((e) => e.kLinear), nLayers, nKvHeads),
+      v: sumNodeMap(examples.map((e) => e.v), nLayers, nKvHeads),
     },
   };
   if (examples.every((e) => e.gradDrop)) {
@@ -365,6 +368,6 @@ export async function runActivationPatching(
   }
   const cleanLogitDiff = mean(cleanLds);
   const corruptedLogitDiff = mean(corruptedLds);
-  const scale = normalisation(dataset, cleanLogitDiff, corruptedLogitDiff, prepared.length);
+  const scale = runScale(options, dataset, cleanLogitDiff, corruptedLogitDiff, prepared.length);
   return { cleanLogitDiff, corruptedLogitDiff, examples: deltas.map((d) => scaleAttributions(d, scale)) };
 }

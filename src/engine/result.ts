@@ -153,8 +153,28 @@ export function describeRuntime(runtime: RuntimeRecord): string {
   return `${runtime.provider}${on}${nodes}`;
 }
 
+/**
+ * A shard (atp patch --shard i/n): examples firstExample … firstExample+examples−1 (0-based) of a dataset of
+ * datasetExamples, whose every value is RAW: in LD units, not divided by n·(LD_clean − LD_corrupted) (the whole
+ * dataset's baselines are unknown to a shard), and its metric, heads, positions and atpStar hold this shard's own
+ * means and raw sums. Only `atp merge` reads it; views of a Result refuse it (see refuseShard).
+ */
+export interface ShardInfo {
+  /** 1-based. */
+  index: number;
+  count: number;
+  firstExample: number;
+  datasetExamples: number;
+  /** "sha256:<hex>" of the dataset file's bytes: shards of different files are refused by the merge. */
+  datasetHash: string;
+}
+
 export interface Result {
   schema: ResultSchema;
+  /** Only in a shard (raw values: see ShardInfo). */
+  shard?: ShardInfo;
+  /** Made by `atp merge` from this many shards: the same numbers as one run over the whole dataset. */
+  merged?: { shards: number };
   /** ISO 8601. */
   createdAt: string;
   /**
@@ -204,6 +224,13 @@ export function summarizeHeads(examples: ExampleResult[]): number[][] {
   return sums;
 }
 
+/** [layer][head] sums over positions and examples of a [layer][pos][head] array per example (the AtP* node maps). */
+export function sumNodeMap(perExample: readonly number[][][][], nLayers: number, heads: number): number[][] {
+  const sums = Array.from({ length: nLayers }, () => new Array<number>(heads).fill(0));
+  for (const values of perExample) values.forEach((layer, l) => layer.forEach((row) => row.forEach((v, h) => (sums[l][h] += v))));
+  return sums;
+}
+
 /** Sum over examples of resid_pre[layer][pos]; null when prompts differ in length (positions would not line up). */
 export function summarizePositions(examples: ExampleResult[]): number[][] | null {
   if (examples.length === 0) return null;
@@ -232,10 +259,11 @@ export function topHeads(result: Result, k: number): Array<{ layer: number; head
 // Key order in the written JSON, so files from different runs diff cleanly whatever
 // order the producer built its objects in. Unlisted keys follow, sorted.
 const KEY_ORDER: Record<string, readonly string[]> = {
-  result: ['schema', 'createdAt', 'dataset', 'model', 'device', 'runtime', 'metric', 'run', 'methods', 'checks', 'heads', 'positions', 'atpStar', 'warnings', 'timings', 'examples'],
+  result: ['schema', 'shard', 'merged', 'createdAt', 'dataset', 'model', 'device', 'runtime', 'metric', 'run', 'methods', 'checks', 'heads', 'positions', 'atpStar', 'warnings', 'timings', 'examples'],
   atpStarSummary: ['kvHeads', 'maps', 'gradDrop'],
   nodeAttributions: ['q', 'qLinear', 'k', 'kLinear', 'v'],
   dataset: ['file', 'examples', 'contentHash'],
+  shard: ['index', 'count', 'firstExample', 'datasetExamples', 'datasetHash'],
   model: ['source', 'architecture', 'modelType', 'layers', 'heads', 'dModel', 'dHead', 'dtype'],
   metric: ['name', 'cleanLogitDiff', 'corruptedLogitDiff'],
   example: [
@@ -255,7 +283,7 @@ const KEY_ORDER: Record<string, readonly string[]> = {
 /** Which KEY_ORDER applies to the value under `key` of an object of kind `parentKind`. */
 function childKind(parentKind: string | undefined, key: string): string | undefined {
   if (parentKind === 'result') {
-    if (key === 'dataset' || key === 'model' || key === 'metric' || key === 'checks' || key === 'run' || key === 'runtime') return key;
+    if (key === 'dataset' || key === 'shard' || key === 'model' || key === 'metric' || key === 'checks' || key === 'run' || key === 'runtime') return key;
     if (key === 'atpStar') return 'atpStarSummary';
     if (key === 'examples') return 'example';
   }
@@ -397,6 +425,23 @@ export function parseResult(text: string, file: string): Result {
     }
   }
 
+  let shard = false;
+  if (result.shard !== undefined) {
+    const info = check.object(result.shard, 'shard');
+    const count = check.integer(info.count, 'shard.count');
+    if (count < 1) check.fail('shard.count', 'a positive integer');
+    const index = check.integer(info.index, 'shard.index');
+    if (index < 1 || index > count) check.fail('shard.index', `an integer from 1 to shard.count (${count})`);
+    check.integer(info.firstExample, 'shard.firstExample');
+    check.integer(info.datasetExamples, 'shard.datasetExamples');
+    check.string(info.datasetHash, 'shard.datasetHash');
+    shard = true;
+  }
+  if (result.merged !== undefined) {
+    const merged = check.object(result.merged, 'merged');
+    if (check.integer(merged.shards, 'merged.shards') < 1) check.fail('merged.shards', 'a positive integer');
+  }
+
   const dataset = check.object(result.dataset, 'dataset');
   check.string(dataset.file, 'dataset.file');
   check.integer(dataset.examples, 'dataset.examples');
@@ -421,7 +466,8 @@ export function parseResult(text: string, file: string): Result {
   if (result.positions !== null) check.numbers(result.positions, 'positions', 2, layers);
 
   // A run always has examples; an empty list (a hand-edited or truncated file) would break every view of it.
-  if (check.array(result.examples, 'examples').length === 0) check.fail('examples', 'a non-empty array (a run has at least one example)');
+  // A shard may be empty (more shards than examples).
+  if (check.array(result.examples, 'examples').length === 0 && !shard) check.fail('examples', 'a non-empty array (a run has at least one example)');
   check.array(result.examples, 'examples').forEach((item, index) => {
     const field = `examples[${index}]`;
     const example = check.object(item, field);
@@ -512,6 +558,20 @@ export function parseResult(text: string, file: string): Result {
     for (const [key, value] of Object.entries(timings)) check.number(value, `timings.${key}`);
   }
   return raw as Result;
+}
+
+/**
+ * Refuses a shard where a Result is expected: its numbers are raw (LD units, shard-local sums), so showing them as
+ * the normalised metric would mislead.
+ */
+export function refuseShard(result: Result, file: string): Result {
+  if (result.shard) {
+    throw new InputError(
+      `${file}: this is shard ${result.shard.index}/${result.shard.count} of a run (field "shard"): its values are raw, not normalised by the whole dataset's baselines. ` +
+        `Combine all ${result.shard.count} shards with \`atp merge SHARD... --out RESULT.json\` and open the merged result.`,
+    );
+  }
+  return result;
 }
 
 /** Writes the result atomically (see writeTextAtomically): a failed write leaves the previous file intact. */

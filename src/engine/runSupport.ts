@@ -23,6 +23,11 @@ export interface RunOptions {
   onProgress?: (message: string) => void;
   /** Checked between batches; a cancelled run throws CancelledError and returns nothing. */
   signal?: AbortSignal;
+  /**
+   * Leave every value in LD units (scale 1) instead of dividing by n·(LD_clean − LD_corrupted): a shard of a
+   * dataset (atp patch --shard) cannot know the whole dataset's baselines, so `atp merge` normalises afterwards.
+   */
+  raw?: boolean;
 }
 
 export class CancelledError extends Error {
@@ -221,6 +226,11 @@ export function normalisation(dataset: Dataset, cleanLogitDiff: number, corrupte
     );
   }
   return 1 / (n * gap);
+}
+
+/** normalisation(), or 1 for a raw run (see RunOptions.raw). */
+export function runScale(options: RunOptions, dataset: Dataset, cleanLogitDiff: number, corruptedLogitDiff: number, n: number): number {
+  return options.raw ? 1 : normalisation(dataset, cleanLogitDiff, corruptedLogitDiff, n);
 }
 
 export const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;

@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import { createHash } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { parseResult, type Result } from '../engine/result';
+import { parseResult, refuseShard, type Result } from '../engine/result';
 import { removeStalePendingFiles } from '../engine/atomicWrite';
 import type { ResultLocation } from './settings';
 
@@ -57,7 +57,7 @@ export class ResultStore {
   }
 
   async read(resultFile: string): Promise<Result> {
-    return parseResult(await readFile(resultFile, 'utf8'), resultFile);
+    return refuseShard(parseResult(await readFile(resultFile, 'utf8'), resultFile), resultFile);
   }
 
   /** The newest existing result for a dataset, if any. */

@@ -10,6 +10,7 @@ import {
   describeRuntime,
   methodsOf,
   parseResult,
+  refuseShard,
   RESULT_SCHEMA,
   serializeResult,
   summarizeHeads,
@@ -324,4 +325,38 @@ test('runtime (where the run happened) is optional, round-trips after device, an
   broken((r) => delete (r.adapter as Record<string, unknown>).name, 'runtime.adapter.name');
   broken((r) => ((r.placement as Record<string, unknown>).CPUExecutionProvider = 1.5), 'runtime.placement.CPUExecutionProvider');
   broken((r) => (r.placement = [1, 2]), 'runtime.placement');
+});
+
+test('shard and merged: optional, placed after schema, validated when present; a shard may be empty and is refused as a Result', () => {
+  const shardInfo = { index: 2, count: 3, firstExample: 3, datasetExamples: 8, datasetHash: 'sha256:ab' };
+  const shard = { ...makeResult([first]), shard: shardInfo };
+  const text = serializeResult(shard);
+  assert.ok(text.startsWith(`{\n  "schema": "${RESULT_SCHEMA}",\n  "shard": {\n    "index": 2,\n    "count": 3,\n    "firstExample": 3,\n    "datasetExamples": 8,\n    "datasetHash": "sha256:ab"\n  },\n  "createdAt"`));
+  const parsed = parseResult(text, 's.json');
+  assert.deepEqual(parsed.shard, shardInfo);
+  assert.throws(() => refuseShard(parsed, 's.json'), /s\.json: this is shard 2\/3 of a run \(field "shard"\)/);
+  const plain = makeResult([first]);
+  assert.equal(refuseShard(plain, 'r.json'), plain);
+  // An empty shard (more shards than examples) parses; an empty Result does not.
+  const empty = serializeResult({ ...shard, examples: [], positions: null });
+  assert.equal(parseResult(empty, 's.json').examples.length, 0);
+  assert.throws(() => parseResult(serializeResult({ ...plain, examples: [], positions: null }), 'r.json'), /field "examples"/);
+
+  const merged = serializeResult({ ...plain, merged: { shards: 3 } });
+  assert.match(merged, /^\{\n {2}"schema": "[^"]+",\n {2}"merged": \{\n {4}"shards": 3\n {2}\},\n {2}"createdAt"/);
+  assert.deepEqual(parseResult(merged, 'm.json').merged, { shards: 3 });
+
+  const good = JSON.parse(text) as Record<string, unknown>;
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ ...good, shard: 'x' }, /s\.json: field "shard" must be an object/],
+    [{ ...good, shard: { ...shardInfo, index: 4 } }, /field "shard\.index" must be an integer from 1 to shard\.count \(3\)/],
+    [{ ...good, shard: { ...shardInfo, index: 0 } }, /field "shard\.index"/],
+    [{ ...good, shard: { ...shardInfo, count: 0 } }, /field "shard\.count" must be a positive integer/],
+    [{ ...good, shard: { ...shardInfo, firstExample: -1 } }, /field "shard\.firstExample"/],
+    [{ ...good, shard: { ...shardInfo, datasetExamples: 1.5 } }, /field "shard\.datasetExamples"/],
+    [{ ...good, shard: { ...shardInfo, datasetHash: 3 } }, /field "shard\.datasetHash" must be a string/],
+    [{ ...good, shard: undefined, merged: { shards: 0 } }, /field "merged\.shards" must be a positive integer/],
+    [{ ...good, shard: undefined, merged: [] }, /field "merged" must be an object/],
+  ];
+  for (const [value, message] of cases) assert.throws(() => parseResult(JSON.stringify(value), 's.json'), message);
 });
