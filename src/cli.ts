@@ -15,6 +15,7 @@ import { validateHeads, validatePositions } from './engine/validation';
 import { ATPSTAR_AUTO_MAX_TOKENS, BUDGET, parseMethod } from './engine/methods';
 import { componentLabel } from './engine/exactPatching';
 import { describeRuntime, METHOD_NAMES } from './engine/result';
+import { contentHash } from './engine/workerProtocol';
 import { suspectCells } from './shared/resultMethods';
 import { readFileSync } from 'node:fs';
 import { fileHash, mergeShards, parseShard, readShards, runShard, shardRange } from './engine/shards';
@@ -249,6 +250,8 @@ async function patch(args: string[]): Promise<void> {
   const result = shard
     ? await runShard(model, dataset, runOptions, { ...shard, datasetHash: fileHash(values.data!) })
     : await runAttributionPatching(model, dataset, runOptions);
+  // The hash the editor compares with the dataset's text: a result written here opens as current there.
+  result.dataset.contentHash = datasetTextHash(values.data!);
   for (const warning of result.warnings) log(`warning: ${warning}`);
   // Kept with the Result, as the editor shows its own: whoever opens the file later sees them too.
   result.warnings = [...datasetWarnings, ...result.warnings];
@@ -261,6 +264,11 @@ async function patch(args: string[]): Promise<void> {
   // A shard's numbers are raw, so no top heads: they mean something only after the merge.
   if (result.shard) process.stdout.write(`wrote shard ${result.shard.index}/${result.shard.count} (${result.examples.length} examples, raw values for atp merge) to ${wrote}\n`);
   else process.stdout.write(`${summary(result, top)}\nwrote ${wrote}\n`);
+}
+
+/** contentHash of a dataset file's text as the editor holds it (VS Code drops a leading byte-order mark). */
+function datasetTextHash(file: string): string {
+  return contentHash(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
 }
 
 function merge(args: string[]): void {

@@ -205,7 +205,8 @@ function render(): void {
   const methods = methodsOf(result);
   const methodLine =
     `Heatmaps: ${METHOD_NAMES[methods.heads]}${result.run ? ` (${result.run.passes.forward} forward + ${result.run.passes.backward} backward passes)` : ''} · token colours: ${METHOD_NAMES[methods.tokenScores]}` +
-    (result.checks ? ` · ${result.checks.items.length} components checked (outlined)` : '');
+    (result.checks ? ` · ${result.checks.items.length} components checked (outlined)` : '') +
+    (result.merged ? ` · merged from ${result.merged.shards} shard${result.merged.shards === 1 ? '' : 's'} (atp merge)` : '');
   header.append(element('p', { className: 'method', id: 'method-line' }, methodLine));
   if (view.stale) {
     header.append(

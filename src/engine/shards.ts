@@ -181,7 +181,8 @@ export function mergeShards(input: readonly ShardFile[]): Result {
     schema: RESULT_SCHEMA,
     merged: { shards: count },
     createdAt: new Date().toISOString(),
-    dataset: { file: first.dataset.file, examples: examples.length },
+    // The shards read the same file (datasetHash agrees), so they agree on the text's hash too, when they have one.
+    dataset: { file: first.dataset.file, examples: examples.length, contentHash: shards.every((s) => s.result.dataset.contentHash === first.dataset.contentHash) ? first.dataset.contentHash : undefined },
     model: first.model,
     device: devices.join(', '),
     runtime: first.runtime,

@@ -54,14 +54,19 @@ export class ResultState implements vscode.Disposable {
 
   set(entry: ShownResult, focus = true): void {
     this.shown.set(entry.datasetUri.toString(), entry);
-    if (focus) this.focusOn(entry.datasetUri);
+    if (focus) this.focusOn(entry.datasetUri, false);
     this.changed.fire();
   }
 
-  /** Focuses a dataset's result; another dataset's examples are not this one's, so the panel starts from their sum. */
-  focusOn(uri: vscode.Uri): void {
-    if (this.focused?.toString() !== uri.toString()) this.scope = { kind: 'all' };
+  /**
+   * Focuses a dataset's result (what the panel and status bar describe); another dataset's examples are not this
+   * one's, so the panel starts from their sum. Views hear of it unless the caller fires a change itself.
+   */
+  focusOn(uri: vscode.Uri, notify = true): void {
+    if (this.focused?.toString() === uri.toString()) return;
+    this.scope = { kind: 'all' };
     this.focused = uri;
+    if (notify) this.changed.fire();
   }
 
   forgetResultFile(resultFile: string): void {

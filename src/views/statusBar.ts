@@ -41,7 +41,9 @@ export class StatusBar implements vscode.Disposable {
       `**Attribution patching** of ${markdownCode(basename(entry.datasetUri.fsPath))}\n\n` +
         `model ${escapeMarkdown(result.model.source)} (${result.model.layers} layers × ${result.model.heads} heads) on ${escapeMarkdown(result.device)}\n\n` +
         (result.runtime ? `runtime: ${escapeMarkdown(describeRuntime(result.runtime))}\n\n` : '') +
-        `${baselines} · ${result.examples.length} examples · ${new Date(result.createdAt).toLocaleString()}\n\n` +
+        `${baselines} · ${result.examples.length} examples · ${new Date(result.createdAt).toLocaleString()}` +
+        (result.merged ? ` · merged from ${result.merged.shards} shards` : '') +
+        '\n\n' +
         (sameModel(result.model.source, next) ? '' : `The model setting changed since this run: the next run uses ${escapeMarkdown(next)}.\n\n`) +
         (entry.stale ? '**Stale**: the dataset changed since this run; colours are hidden until you run again.\n\n' : '') +
         (this.state.coloursEnabled ? '' : 'Inline colours are off.\n\n') +

@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -536,6 +537,33 @@ test('walkthrough path: the built-in demo model on the example dataset, and the 
   const headRows = mapRows.filter((row) => row[0] === 'heads');
   assert.equal(headRows.length, 16);
   for (const row of headRows) assert.equal(Number(row[7]), result.heads[Number(row[2])][Number(row[3])]);
+});
+
+test('a Result merged from shards by the command line opens as current in the editor and says it was merged', { skip, timeout: 120_000 }, async () => {
+  const dataset = join(workspace, 'ioi-merged.jsonl');
+  copyFileSync(join(REPO, 'examples', 'ioi.jsonl'), dataset);
+  const cli = (...args: string[]) => {
+    const run = spawnSync(process.execPath, [join(REPO, 'dist', 'cli.js'), ...args], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+  };
+  const model = join(root, 'model-gpt2-random');
+  const shards = [1, 2].map((i) => join(root, `shard-${i}.json`));
+  shards.forEach((file, i) => cli('patch', '--shard', `${i + 1}/2`, '--model', model, '--data', dataset, '--out', file, '--device', 'cpu', '--method', 'atp'));
+  cli('merge', ...shards, '--out', `${dataset}.atp-result.json`);
+  // The Explorer row by its exact name (Quick Open would also offer the result file).
+  await runCommand(page, 'View: Show Explorer');
+  const row = page.locator('.explorer-folders-view .monaco-list-row[aria-label="ioi-merged.jsonl"]').first();
+  await row.waitFor({ timeout: 15_000 });
+  await row.click();
+  await page.locator('.tab.active[aria-label*="ioi-merged.jsonl"]').waitFor({ timeout: 15_000 });
+  await waitForColours(1, 30_000);
+  assert.equal(await page.locator('.statusbar-item', { hasText: 'stale' }).count(), 0, 'current: the command line stored the text\'s hash');
+  await runCommand(page, 'Attribution Patching: Open Heatmap');
+  const frame = await findFrame(page, '#method-line');
+  await frame.locator('#method-line', { hasText: 'merged from 2 shards (atp merge)' }).waitFor({ timeout: 15_000 });
+  // The status bar follows the result the panel now shows (the random GPT-2's, not the previous tinysql run's).
+  await page.locator('.statusbar-item', { hasText: 'model-gpt2-random' }).first().waitFor({ timeout: 10_000 });
+  await shot('13b-merged-result');
 });
 
 test('with the device set to webgpu the run happens on WebGPU (SwiftShader here) and the Result says where', { skip, timeout: 120_000 }, async (t) => {

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseResult, RESULT_SCHEMA } from '../../src/engine/result';
+import { contentHash } from '../../src/engine/workerProtocol';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 
 /** The built `atp` command line (dist/cli.js, built by `npm test` before the tests run), as a user runs it. */
@@ -82,6 +83,25 @@ test('--method and --check: the passes are printed before the run, the checks af
   assertRejected(['--model', model, '--data', IOI, '--method', 'guess'], /--method: unknown method "guess"; choose one of auto, atp, atpstar, exact/);
   assertRejected(['--model', model, '--data', IOI, '--method', 'atp', '--grad-drop'], /--grad-drop is part of AtP\*/);
   assertRejected(['--model', model, '--data', IOI, '--check', 'three'], /--check: expected a non-negative integer, got "three"/);
+});
+
+test('a Result written by atp patch or atp merge carries the hash of the dataset text, so the editor opens it as current', () => {
+  // A byte-order mark and CRLF line ends: the editor's text drops the mark and keeps the line ends.
+  const text = readFileSync(IOI, 'utf8').split('\n').filter(Boolean).join('\r\n') + '\r\n';
+  const data = join(root, 'bom.jsonl');
+  writeFileSync(data, `\uFEFF${text}`);
+  const out = join(root, 'bom.json');
+  const run = atp('patch', '--model', model, '--data', data, '--out', out, '--device', 'cpu');
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(parseResult(readFileSync(out, 'utf8'), out).dataset.contentHash, contentHash(text));
+  const shards = [1, 2].map((i) => join(root, `bom-${i}.json`));
+  shards.forEach((file, i) => assert.equal(atp('patch', '--shard', `${i + 1}/2`, '--model', model, '--data', data, '--out', file, '--device', 'cpu').code, 0));
+  const merged = join(root, 'bom-merged.json');
+  const merge = atp('merge', ...shards, '--out', merged);
+  assert.equal(merge.code, 0, merge.stderr);
+  const result = parseResult(readFileSync(merged, 'utf8'), merged);
+  assert.equal(result.dataset.contentHash, contentHash(text));
+  assert.deepEqual(result.merged, { shards: 2 });
 });
 
 test('a device that cannot start falls back to CPU with a clear note', () => {
