@@ -1,14 +1,10 @@
 import * as ort from 'onnxruntime-node';
 import { InputError } from './errors';
-import { GraphBuilder } from './graph/builder';
-import { GraphWeights } from './graph/weights';
-import { type LoadedModel, weightLookup } from './model/load';
+import type { LoadedModel } from './model/load';
 import type { Dataset } from './dataset/jsonl';
 import { ATTRIBUTION_OUTPUTS } from './patchingGraphs';
-import { ATP_STAR_GRAD_GATE, ATP_STAR_OUTPUTS, buildAtpStarGraph } from './atpStarGraph';
-import { asNumbers, batchFeeds, checkCancelled, makeBatches, runScale, type PreparedExample, prepareExamples, type RunOptions } from './runSupport';
-import { cachedSession, prepareGraphDir, type SessionHandle, writeGraphFile } from './runtime';
-import { unusedWeightsWarnings } from './model/unusedWeights';
+import { ATP_STAR_GRAD_GATE, ATP_STAR_OUTPUTS } from './atpStarGraph';
+import { asNumbers, batchFeeds, checkCancelled, makeBatches, mean, runScale, type PreparedExample, prepareExamples, type RunOptions, sessionFor } from './runSupport';
 import type { ExampleAttributions, RuntimeRecord, TokenInfo } from './result';
 
 /**
@@ -99,24 +95,6 @@ export function atpStarCost(model: Pick<LoadedModel, 'spec'>, nExamples: number,
   };
 }
 
-const graphFiles = new Map<string, string>();
-const GRAPH_KIND = 'atp-star';
-
-async function atpStarSession(model: LoadedModel, options: RunOptions): Promise<SessionHandle> {
-  const precision = options.precision ?? 'float32';
-  const graphDir = prepareGraphDir(model.weightFiles);
-  const key = `${graphDir.dir}|${model.dir}|${precision}|${JSON.stringify(model.spec)}`;
-  let file = graphFiles.get(key);
-  if (!file) {
-    const builder = new GraphBuilder(precision);
-    const weights = new GraphWeights(builder, weightLookup(model), graphDir.locations);
-    buildAtpStarGraph(model.architecture, builder, weights);
-    file = writeGraphFile(graphDir, builder.toBytes(), `${GRAPH_KIND}-${precision}`, unusedWeightsWarnings(model, weights.used));
-    graphFiles.set(key, file);
-  }
-  return cachedSession(file, options.device, { optimization: precision === 'float64' ? 'basic' : 'all' });
-}
-
 type FloatData = Float32Array | Float64Array;
 
 /** The raw outputs of one run for one example, padding dropped: un-normalised, in units of LD. */
@@ -171,7 +149,7 @@ export async function runAtpStar(model: LoadedModel, dataset: Dataset, options: 
   const batches = makeBatches(prepared, options.batchSize);
   const cost = atpStarCost(model, prepared.length, options.batchSize, gradDrop);
   options.onProgress?.(`AtP*: ${cost.sessionRuns} session runs (${cost.forwardPasses} forward and ${cost.backwardPasses} backward passes over single examples)`);
-  const handle = await atpStarSession(model, options);
+  const handle = await sessionFor(model, 'atp-star', options);
   warnings.push(...handle.notes);
   const Float = precision === 'float64' ? Float64Array : Float32Array;
   const gateTensor = (closed: number | null) => {
@@ -221,7 +199,6 @@ export async function runAtpStar(model: LoadedModel, dataset: Dataset, options: 
   }
   checkCancelled(options.signal);
 
-  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
   const cleanLogitDiff = mean(cleanLds);
   const corruptedLogitDiff = mean(corruptedLds);
   const scale = runScale(options, dataset, cleanLogitDiff, corruptedLogitDiff, prepared.length);

@@ -13,7 +13,7 @@ import {
   RESULT_SCHEMA,
   type Result,
   type RuntimeRecord,
-  sumNodeMap,
+  sumNodeMaps,
   summarizeHeads,
   summarizePositions,
   type TokenScores,
@@ -204,13 +204,7 @@ function summarizeAtpStar(star: AtpStarResult, sameLength: boolean): AtpStarSumm
   const { nLayers, nHeads, nKvHeads, examples } = star;
   const summary: AtpStarSummary = {
     kvHeads: nKvHeads,
-    maps: {
-      q: sumNodeMap(examples.map((e) => e.q), nLayers, nHeads),
-      qLinear: sumNodeMap(examples.map((e) => e.qLinear), nLayers, nHeads),
-      k: sumNodeMap(examples.map((e) => e.k), nLayers, nKvHeads),
-      kLinear: sumNodeMap(examples.map((e) => e.kLinear), nLayers, nKvHeads),
-      v: sumNodeMap(examples.map((e) => e.v), nLayers, nKvHeads),
-    },
+    maps: sumNodeMaps(examples, nLayers, nHeads, nKvHeads),
   };
   if (examples.every((e) => e.gradDrop)) {
     const heads = Array.from({ length: nLayers }, () => new Array<number>(nHeads).fill(0));

@@ -231,6 +231,17 @@ export function sumNodeMap(perExample: readonly number[][][][], nLayers: number,
   return sums;
 }
 
+/** The five AtP* node maps of a set of examples: query heads for q and qLinear, key/value heads for the others. */
+export function sumNodeMaps(nodes: readonly NodeAttributions[], nLayers: number, nHeads: number, kvHeads: number): AtpStarSummary['maps'] {
+  return {
+    q: sumNodeMap(nodes.map((n) => n.q), nLayers, nHeads),
+    qLinear: sumNodeMap(nodes.map((n) => n.qLinear), nLayers, nHeads),
+    k: sumNodeMap(nodes.map((n) => n.k), nLayers, kvHeads),
+    kLinear: sumNodeMap(nodes.map((n) => n.kLinear), nLayers, kvHeads),
+    v: sumNodeMap(nodes.map((n) => n.v), nLayers, kvHeads),
+  };
+}
+
 /** Sum over examples of resid_pre[layer][pos]; null when prompts differ in length (positions would not line up). */
 export function summarizePositions(examples: ExampleResult[]): number[][] | null {
   if (examples.length === 0) return null;

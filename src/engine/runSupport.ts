@@ -8,6 +8,7 @@ import { GraphWeights } from './graph/weights';
 import { type LoadedModel, weightLookup } from './model/load';
 import type { Dataset, Example } from './dataset/jsonl';
 import { buildActivationPatchingGraph, buildAttributionGraph, buildLogitDiffGraph } from './patchingGraphs';
+import { buildAtpStarGraph } from './atpStarGraph';
 import { cachedSession, type DeviceRequest, prepareGraphDir, type SessionHandle, writeGraphFile } from './runtime';
 import type { TokenInfo } from './result';
 import { promptTooLong } from './promptLength';
@@ -114,9 +115,7 @@ export function makeBatches(prepared: readonly PreparedExample[], batchSize: num
 
 /** The longest prompt's token count; a loop, since Math.max(...x) overflows the stack for large datasets. */
 export function longestPrompt(rows: readonly PreparedExample[]): number {
-  let max = 0;
-  for (const row of rows) max = Math.max(max, row.tokens.length);
-  return max;
+  return longest(rows.map((row) => row.tokens.length));
 }
 
 function longest(lengths: readonly number[]): number {
@@ -177,7 +176,7 @@ export function promptFeeds(rows: readonly PromptRow[], precision: Precision): R
   };
 }
 
-export type GraphKind = 'attribution' | 'activation-patching' | 'logit-diff';
+export type GraphKind = 'attribution' | 'activation-patching' | 'logit-diff' | 'atp-star';
 
 const graphFiles = new Map<string, string>();
 /** `auto` choices already said in this process: the same choice for every graph kind needs saying once. */
@@ -197,7 +196,12 @@ export async function sessionFor(model: LoadedModel, kind: GraphKind, options: R
   if (!file) {
     const builder = new GraphBuilder(precision);
     const weights = new GraphWeights(builder, weightLookup(model), graphDir.locations);
-    const build = { attribution: buildAttributionGraph, 'activation-patching': buildActivationPatchingGraph, 'logit-diff': buildLogitDiffGraph }[kind];
+    const build = {
+      attribution: buildAttributionGraph,
+      'activation-patching': buildActivationPatchingGraph,
+      'logit-diff': buildLogitDiffGraph,
+      'atp-star': buildAtpStarGraph,
+    }[kind];
     build(model.architecture, builder, weights);
     file = writeGraphFile(graphDir, builder.toBytes(), `${kind}-${precision}`, unusedWeightsWarnings(model, weights.used));
     graphFiles.set(key, file);

@@ -15,7 +15,7 @@ import {
   RESULT_SCHEMA,
   type Result,
   type ShardInfo,
-  sumNodeMap,
+  sumNodeMaps,
   summarizeHeads,
   summarizePositions,
 } from './result';
@@ -215,17 +215,7 @@ function scaleExample(e: ExampleResult, scale: number): ExampleResult {
 /** The AtP* summary of the merged examples; GradDrop (magnitudes, scaled by |scale|) from the shards' raw sums. */
 function mergeAtpStar(shards: readonly Result[], examples: readonly ExampleResult[], nLayers: number, nHeads: number, scale: number, sameLength: boolean): AtpStarSummary {
   const kvHeads = shards[0].atpStar!.kvHeads;
-  const nodes = examples.map((e) => e.atpStar!);
-  const summary: AtpStarSummary = {
-    kvHeads,
-    maps: {
-      q: sumNodeMap(nodes.map((n) => n.q), nLayers, nHeads),
-      qLinear: sumNodeMap(nodes.map((n) => n.qLinear), nLayers, nHeads),
-      k: sumNodeMap(nodes.map((n) => n.k), nLayers, kvHeads),
-      kLinear: sumNodeMap(nodes.map((n) => n.kLinear), nLayers, kvHeads),
-      v: sumNodeMap(nodes.map((n) => n.v), nLayers, kvHeads),
-    },
-  };
+  const summary: AtpStarSummary = { kvHeads, maps: sumNodeMaps(examples.map((e) => e.atpStar!), nLayers, nHeads, kvHeads) };
   if (shards[0].atpStar!.gradDrop) {
     const size = Math.abs(scale);
     const add = (maps: number[][][]) => maps[0].map((row, l) => row.map((_, c) => maps.reduce((sum, m) => sum + m[l][c], 0) * size));
