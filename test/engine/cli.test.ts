@@ -1,32 +1,28 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseResult, RESULT_SCHEMA } from '../../src/engine/result';
 import { contentHash } from '../../src/engine/workerProtocol';
 import { writeRandomGpt2 } from '../support/randomGpt2';
+import { requireBuiltCli, runCli } from '../support/cli';
 
 /** The built `atp` command line (dist/cli.js, built by `npm test` before the tests run), as a user runs it. */
 
-const CLI = resolve(__dirname, '../../dist/cli.js');
 const IOI = resolve(__dirname, '../../examples/ioi.jsonl');
 let root: string;
 let model: string;
 
 before(() => {
-  assert.ok(existsSync(CLI), 'dist/cli.js exists (run `npm run build`)');
+  requireBuiltCli();
   root = mkdtempSync(join(tmpdir(), 'atp-cli-'));
   model = join(root, 'model');
   writeRandomGpt2(model, { nLayers: 2, nHeads: 4, dModel: 32, seed: 1 });
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
-function atp(...args: string[]) {
-  const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ATP_CACHE_DIR: join(root, 'cache') } });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const atp = (...args: string[]) => runCli(join(root, 'cache'), args);
 
 test('patch writes the Result JSON and prints baselines and top heads', () => {
   const out = join(root, 'result.json');

@@ -1,23 +1,19 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeRandomGpt2 } from '../support/randomGpt2';
+import { requireBuiltCli, runCli } from '../support/cli';
 
 /** Careless and hostile command lines: each ends in exit code 2 and a sentence, never a stack trace or a lost file. */
 
-const CLI = resolve(__dirname, '../../dist/cli.js');
 const IOI = resolve(__dirname, '../../examples/ioi.jsonl');
 let root: string;
 let model: string;
 let result: string;
 
-function atp(...args: string[]) {
-  const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ATP_CACHE_DIR: join(root, 'cache') } });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const atp = (...args: string[]) => runCli(join(root, 'cache'), args);
 
 function assertUserError(run: { code: number | null; stderr: string }, message: RegExp): void {
   assert.equal(run.code, 2, `exit code 2; stderr: ${run.stderr}`);
@@ -26,7 +22,7 @@ function assertUserError(run: { code: number | null; stderr: string }, message: 
 }
 
 before(() => {
-  assert.ok(existsSync(CLI), 'dist/cli.js exists (run `npm run build`)');
+  requireBuiltCli();
   root = mkdtempSync(join(tmpdir(), 'atp-hostile-'));
   model = join(root, 'model');
   writeRandomGpt2(model, { nLayers: 1, nHeads: 2, dModel: 8, seed: 1 });

@@ -1,11 +1,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseResult, type Result } from '../../src/engine/result';
 import { writeRandomGpt2 } from '../support/randomGpt2';
+import { requireBuiltCli, runCli } from '../support/cli';
 
 /**
  * `atp patch --shard` and `atp merge` as a user runs them (dist/cli.js): the merge of shards given in any order
@@ -13,23 +13,19 @@ import { writeRandomGpt2 } from '../support/randomGpt2';
  * different runs are refused with exit 2, naming the file and the field.
  */
 
-const CLI = resolve(__dirname, '../../dist/cli.js');
 const IOI = resolve(__dirname, '../../examples/ioi.jsonl');
 let root: string;
 let model: string;
 
 before(() => {
-  assert.ok(existsSync(CLI), 'dist/cli.js exists (run `npm run build`)');
+  requireBuiltCli();
   root = mkdtempSync(join(tmpdir(), 'atp-cli-shards-'));
   model = join(root, 'model');
   writeRandomGpt2(model, { nLayers: 2, nHeads: 4, dModel: 32, seed: 5 });
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
-function atp(...args: string[]) {
-  const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ATP_CACHE_DIR: join(root, 'cache') } });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const atp = (...args: string[]) => runCli(join(root, 'cache'), args);
 
 const common = (data = IOI, m = model) => ['--model', m, '--data', data, '--device', 'cpu', '--precision', 'float64', '--method', 'atpstar', '--batch-size', '3'];
 

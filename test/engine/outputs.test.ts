@@ -1,6 +1,5 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,23 +7,20 @@ import { basename, join, resolve } from 'node:path';
 import { checkOutputPaths } from '../../src/engine/outputPaths';
 import { InputError } from '../../src/engine/errors';
 import { writeRandomGpt2 } from '../support/randomGpt2';
+import { requireBuiltCli, runCli } from '../support/cli';
 
 /** Outputs that are inputs (or each other), through every spelling: each is refused before anything is written. */
 
-const CLI = resolve(__dirname, '../../dist/cli.js');
 const IOI = resolve(__dirname, '../../examples/ioi.jsonl');
 let root: string;
 let model: string;
 let data: string;
 let result: string;
 
-function atp(...args: string[]) {
-  const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ATP_CACHE_DIR: join(root, 'cache') } });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const atp = (...args: string[]) => runCli(join(root, 'cache'), args);
 
 before(() => {
-  assert.ok(existsSync(CLI), 'dist/cli.js exists (run `npm run build`)');
+  requireBuiltCli();
   root = mkdtempSync(join(tmpdir(), 'atp-outputs-'));
   model = join(root, 'model');
   writeRandomGpt2(model, { nLayers: 1, nHeads: 2, dModel: 8, seed: 1 });
