@@ -2,20 +2,20 @@
 // the clean and corrupted prompt (one forward pass each), and checks of chosen components (the K with the largest
 // |attribution| and K random others) against the attribution estimate. Same units as the attributions: a
 // per-example ΔLD divided by n·(LD_clean − LD_corrupted), so that sums over examples are in normalised units.
-import * as ort from 'onnxruntime-node';
-import { HOOK_KINDS, type HookKind } from './architectures/types';
 import type { CheckItem, Checks, Component } from './result';
 import type { LoadedModel } from './model/load';
 import { seededRandom } from './dataset/random';
-import { LOGIT_DIFF_OUTPUT, PATCHED_LOGIT_DIFF, PATCHING_INPUT } from './patchingGraphs';
+import { LOGIT_DIFF_OUTPUT, PATCHED_LOGIT_DIFF } from './patchingGraphs';
 import {
   asNumbers,
   batchFeeds,
   checkCancelled,
   differingPositions,
+  patchMaskFeeds,
   type PreparedExample,
   promptFeeds,
   type PromptRow,
+  type RowPatch,
   type RunOptions,
   sessionFor,
 } from './runSupport';
@@ -78,8 +78,6 @@ export async function patchComponents(
   options: RunOptions,
 ): Promise<number[]> {
   const precision = options.precision ?? 'float32';
-  const Float = precision === 'float64' ? Float64Array : Float32Array;
-  const { nLayers, nHeads } = model.spec;
   const handle = await sessionFor(model, 'activation-patching', options);
   // Row (example, -1) is the unpatched corrupted run of that example.
   const rows: Array<{ example: number; component: number }> = [];
@@ -98,23 +96,15 @@ export async function patchComponents(
       chunk.map((r) => prepared[r.example]),
       precision,
     );
-    const masks = Object.fromEntries(HOOK_KINDS.map((kind) => [kind, new Float(chunk.length * nLayers * seq * (kind === 'z' ? nHeads : 1))])) as Record<
-      HookKind,
-      Float32Array | Float64Array
-    >;
-    chunk.forEach((row, r) => {
-      if (row.component < 0) return;
+    const patches = chunk.map((row): RowPatch | null => {
+      if (row.component < 0) return null;
       const c = components[row.component];
-      const pos = c.position ?? prepared[row.example].tokens.length - 1;
-      if (pos >= prepared[row.example].tokens.length) return; // the position does not exist in this example: nothing to patch
-      const width = c.hook === 'z' ? nHeads : 1;
-      masks[c.hook][((r * nLayers + c.layer) * seq + pos) * width + (c.head ?? 0)] = 1;
+      const length = prepared[row.example].tokens.length;
+      const pos = c.position ?? length - 1;
+      // The position does not exist in this example: nothing to patch.
+      return pos < length ? { hook: c.hook, layer: c.layer, pos, head: c.head ?? 0 } : null;
     });
-    for (const kind of HOOK_KINDS) {
-      const dims = kind === 'z' ? [chunk.length, nLayers, seq, nHeads] : [chunk.length, nLayers, seq];
-      feeds[PATCHING_INPUT(kind)] = new ort.Tensor(precision, masks[kind], dims);
-    }
-    const out = await handle.session.run(feeds);
+    const out = await handle.session.run({ ...feeds, ...patchMaskFeeds(patches, seq, model.spec, precision) });
     asNumbers(out[PATCHED_LOGIT_DIFF]).forEach((ld, r) => {
       const row = chunk[r];
       if (row.component < 0) baseline[row.example] = ld;

@@ -1,8 +1,7 @@
-import * as ort from 'onnxruntime-node';
 import { HOOK_KINDS, type HookKind } from './architectures/types';
 import type { LoadedModel } from './model/load';
 import type { Dataset } from './dataset/jsonl';
-import { ATTRIBUTION_OUTPUTS, PATCHED_LOGIT_DIFF, PATCHING_INPUT } from './patchingGraphs';
+import { ATTRIBUTION_OUTPUTS, PATCHED_LOGIT_DIFF } from './patchingGraphs';
 import { checkMemory, describeMemoryEstimate, estimateRunMemory } from './model/memory';
 import {
   type AtpStarSummary,
@@ -28,8 +27,10 @@ import {
   makeBatches,
   mean,
   runScale,
+  patchMaskFeeds,
   type PreparedExample,
   prepareExamples,
+  type RowPatch,
   type RunOptions,
   sessionFor,
 } from './runSupport';
@@ -299,7 +300,6 @@ export async function runActivationPatching(
   const precision = options.precision ?? 'float32';
   const handle = await sessionFor(model, 'activation-patching', options);
   const { nLayers, nHeads } = model.spec;
-  const Float = precision === 'float64' ? Float64Array : Float32Array;
 
   const cleanLds: number[] = [];
   const corruptedLds: number[] = [];
@@ -309,14 +309,14 @@ export async function runActivationPatching(
     options.onProgress?.(`activation patching: example ${index + 1}/${prepared.length}`);
     const seq = example.tokens.length;
     // Row 0 patches nothing (the corrupted baseline); each further row patches one component.
-    const components: Array<{ kind: HookKind; layer: number; pos: number; head: number } | null> = [null];
+    const components: Array<RowPatch | null> = [null];
     const headsOnly = options.components === 'heads-at-answer';
     const kinds: readonly HookKind[] = headsOnly ? ['z'] : options.components === 'resid-pre' ? ['resid_pre'] : HOOK_KINDS;
     for (const kind of kinds) {
       for (let layer = 0; layer < nLayers; layer++) {
         for (let pos = headsOnly ? seq - 1 : 0; pos < seq; pos++) {
-          if (kind === 'z') for (let head = 0; head < nHeads; head++) components.push({ kind, layer, pos, head });
-          else components.push({ kind, layer, pos, head: 0 });
+          if (kind === 'z') for (let head = 0; head < nHeads; head++) components.push({ hook: kind, layer, pos, head });
+          else components.push({ hook: kind, layer, pos, head: 0 });
         }
       }
     }
@@ -327,19 +327,7 @@ export async function runActivationPatching(
       const chunk = components.slice(start, start + options.batchSize);
       const rows = chunk.map(() => example);
       const { feeds } = batchFeeds(rows, precision);
-      const masks = Object.fromEntries(
-        HOOK_KINDS.map((kind) => [kind, new Float(chunk.length * nLayers * seq * (kind === 'z' ? nHeads : 1))]),
-      ) as Record<HookKind, Float32Array | Float64Array>;
-      chunk.forEach((c, r) => {
-        if (!c) return;
-        const width = c.kind === 'z' ? nHeads : 1;
-        masks[c.kind][((r * nLayers + c.layer) * seq + c.pos) * width + c.head] = 1;
-      });
-      for (const kind of HOOK_KINDS) {
-        const dims = kind === 'z' ? [chunk.length, nLayers, seq, nHeads] : [chunk.length, nLayers, seq];
-        feeds[PATCHING_INPUT(kind)] = new ort.Tensor(precision, masks[kind], dims);
-      }
-      const out = await handle.session.run(feeds);
+      const out = await handle.session.run({ ...feeds, ...patchMaskFeeds(chunk, seq, model.spec, precision) });
       const lds = asNumbers(out[PATCHED_LOGIT_DIFF]);
       clean = asNumbers(out[ATTRIBUTION_OUTPUTS.cleanLogitDiff])[0];
       lds.forEach((ld, r) => (patched[start + r] = ld));
@@ -355,8 +343,8 @@ export async function runActivationPatching(
     components.forEach((c, i) => {
       if (!c) return;
       const d = patched[i] - patched[0];
-      if (c.kind === 'z') delta.z[c.layer][c.pos][c.head] = d;
-      else delta[c.kind === 'resid_pre' ? 'residPre' : c.kind === 'attn_out' ? 'attnOut' : 'mlpOut'][c.layer][c.pos] = d;
+      if (c.hook === 'z') delta.z[c.layer][c.pos][c.head] = d;
+      else delta[c.hook === 'resid_pre' ? 'residPre' : c.hook === 'attn_out' ? 'attnOut' : 'mlpOut'][c.layer][c.pos] = d;
     });
     deltas.push(delta);
   }

@@ -7,7 +7,8 @@ import { GraphBuilder } from './graph/builder';
 import { GraphWeights } from './graph/weights';
 import { type LoadedModel, weightLookup } from './model/load';
 import type { Dataset, Example } from './dataset/jsonl';
-import { buildActivationPatchingGraph, buildAttributionGraph, buildLogitDiffGraph } from './patchingGraphs';
+import { buildActivationPatchingGraph, buildAttributionGraph, buildLogitDiffGraph, PATCHING_INPUT } from './patchingGraphs';
+import { HOOK_KINDS, type HookKind } from './architectures/types';
 import { buildAtpStarGraph } from './atpStarGraph';
 import { cachedSession, type DeviceRequest, prepareGraphDir, type SessionHandle, writeGraphFile } from './runtime';
 import type { TokenInfo } from './result';
@@ -154,6 +155,33 @@ export function batchFeeds(rows: readonly PreparedExample[], precision: Precisio
       incorrect_ids: idTensor(rows.map((r) => r.incorrectId)),
     },
   };
+}
+
+/** One patched activation of a row: a hook at a layer and position (and a head for hook_z). */
+export interface RowPatch {
+  hook: HookKind;
+  layer: number;
+  pos: number;
+  head: number;
+}
+
+/**
+ * The activation-patching graph's patch_<kind> mask inputs for a batch of rows padded to `seq`: 1 where a row's
+ * patch is, 0 elsewhere; a row without a patch (null) is the plain corrupted run.
+ */
+export function patchMaskFeeds(patches: ReadonlyArray<RowPatch | null>, seq: number, spec: { nLayers: number; nHeads: number }, precision: Precision): Record<string, ort.Tensor> {
+  const { nLayers, nHeads } = spec;
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const kind of HOOK_KINDS) {
+    const width = kind === 'z' ? nHeads : 1;
+    const mask = floatArray(precision, patches.length * nLayers * seq * width);
+    patches.forEach((p, r) => {
+      if (p && p.hook === kind) mask[((r * nLayers + p.layer) * seq + p.pos) * width + (kind === 'z' ? p.head : 0)] = 1;
+    });
+    const dims = kind === 'z' ? [patches.length, nLayers, seq, nHeads] : [patches.length, nLayers, seq];
+    feeds[PATCHING_INPUT(kind)] = new ort.Tensor(precision, mask, dims);
+  }
+  return feeds;
 }
 
 /** A prompt for the forward-only logit-difference graph. */
