@@ -9,18 +9,14 @@ const pkg = (name) => `^(node_modules/)?${name}(/|$)`;
 
 // The extension host: it must never load the engine's native side (the engine runs in worker.ts, a child process).
 const HOST = '^src/(extension\\.ts$|editor/|views/|commands/|services/|panel/)';
-// src/commands/generate.ts is the CLI's `atp generate` (it tokenizes in the CLI process), not an extension
-// command; it stays out of the host rule until the planned src/cli/ folder takes it, and the host may not import it.
-const CLI_IN_COMMANDS = '^src/commands/generate\\.ts$';
 const ENGINE_NATIVE = [
   pkg('onnxruntime-node'),
   pkg('@huggingface/tokenizers'),
-  '^src/engine/(runtime|patching|runSupport|atpStar[^/]*|exactPatching|model/load|model/tokenizer)\\.ts$',
+  '^src/engine/(process/(runtime|worker)\\.ts$|patching/|model/(load|tokenizer)\\.ts$)',
 ];
 
 // What the webview bundle (a browser iife) may pull in, besides type-only imports.
-const WEBVIEW_FILES = '^src/panel/(protocol|resultViews|colorScale)\\.ts$';
-const WEBVIEW_ALLOWED = ['^webview/', '^src/shared/', WEBVIEW_FILES, pkg('d3'), pkg('@vscode-elements/[^/]+')];
+const WEBVIEW_ALLOWED = ['^webview/', '^src/shared/', pkg('d3'), pkg('@vscode-elements/[^/]+')];
 
 module.exports = {
   forbidden: [
@@ -35,29 +31,22 @@ module.exports = {
       name: 'host-no-engine-native',
       comment: 'The extension host never loads onnxruntime-node, the tokenizer or a session: those run in the worker. Type-only imports are fine.',
       severity: 'error',
-      from: { path: HOST, pathNot: CLI_IN_COMMANDS },
+      from: { path: HOST },
       to: { path: ENGINE_NATIVE, dependencyTypesNot: ['type-only'] },
     },
     {
-      name: 'host-no-cli-generate',
-      comment: 'src/commands/generate.ts is the CLI\'s generate command and loads the tokenizer in its process.',
+      name: 'host-no-cli',
+      comment: 'src/cli/ is the atp command line: it loads the tokenizer and sessions in its own process; the host never imports it.',
       severity: 'error',
-      from: { path: HOST, pathNot: CLI_IN_COMMANDS },
-      to: { path: CLI_IN_COMMANDS, dependencyTypesNot: ['type-only'] },
+      from: { path: HOST },
+      to: { path: '^src/cli/', dependencyTypesNot: ['type-only'] },
     },
     {
       name: 'webview-allowed-imports',
-      comment: 'The webview is a browser bundle: src/shared/, the panel\'s protocol, resultViews and colorScale, d3, @vscode-elements, its own files; anything else as a type only.',
+      comment: 'The webview is a browser bundle: src/shared/, d3, @vscode-elements and its own files; anything else as a type only.',
       severity: 'error',
       from: { path: '^webview/' },
       to: { pathNot: WEBVIEW_ALLOWED, dependencyTypesNot: ['type-only'] },
-    },
-    {
-      name: 'webview-panel-files-allowed-imports',
-      comment: 'protocol.ts, resultViews.ts and colorScale.ts are bundled into the webview too, so they import only src/shared/, each other and types.',
-      severity: 'error',
-      from: { path: WEBVIEW_FILES },
-      to: { pathNot: ['^src/shared/', WEBVIEW_FILES], dependencyTypesNot: ['type-only'] },
     },
     {
       name: 'shared-only-shared',

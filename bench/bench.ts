@@ -11,8 +11,8 @@ import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../src/engine/graph/builder';
 import { loadModel } from '../src/engine/model/load';
 import { readDataset } from '../src/engine/dataset/jsonl';
-import { runAttributionPatching } from '../src/engine/patching';
-import { releaseSessions } from '../src/engine/runtime';
+import { runAttributionPatching } from '../src/engine/patching/run';
+import { releaseSessions } from '../src/engine/process/runtime';
 import { writeRandomGpt2 } from '../test/support/randomGpt2';
 
 const root = resolve(__dirname, '..');

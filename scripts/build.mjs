@@ -15,9 +15,9 @@ const node = {
 };
 
 await Promise.all([
-  build({ ...node, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+  build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
   build({ ...node, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' }),
-  build({ ...node, entryPoints: ['src/engine/worker.ts'], outfile: 'dist/worker.js' }),
+  build({ ...node, entryPoints: ['src/engine/process/worker.ts'], outfile: 'dist/worker.js' }),
   build({
     bundle: true,
     platform: 'browser',

@@ -14,10 +14,10 @@ import { indexModelWeights } from '../src/engine/model/safetensors';
 import { gpt2 } from '../src/engine/architectures/gpt2';
 import { llama } from '../src/engine/architectures/llama';
 import { HOOK_KINDS } from '../src/engine/architectures/types';
-import { ATTRIBUTION_OUTPUTS, buildAttributionGraph } from '../src/engine/patchingGraphs';
-import { createSession, prepareGraphDir, releaseSessions, writeGraphFile } from '../src/engine/runtime';
-import { describeRuntime } from '../src/engine/result';
-import type { Provider } from '../src/engine/devices';
+import { ATTRIBUTION_OUTPUTS, buildAttributionGraph } from '../src/engine/patching/graphs';
+import { createSession, prepareGraphDir, releaseSessions, writeGraphFile } from '../src/engine/process/runtime';
+import { describeRuntime } from '../src/shared/result';
+import type { Provider } from '../src/engine/process/devices';
 
 interface Shape {
   name: string;

@@ -2,8 +2,8 @@
 // scatter (x: estimate, y: exact, the diagonal where they agree) with Pearson and Spearman, and the components
 // where the two disagree most. Points carry data-layer / data-head / data-pos, data-attribution and data-exact.
 import { scaleLinear, select } from 'd3';
-import type { CheckItem, Checks } from '../src/engine/result';
-import { formatValue } from '../src/panel/colorScale';
+import type { CheckItem, Checks } from '../src/shared/result';
+import { formatValue } from '../src/shared/colorScale';
 
 const SIZE = { width: 300, height: 240, margin: 40 };
 

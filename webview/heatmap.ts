@@ -2,7 +2,7 @@
 // data-layer, data-head or data-pos, and data-value; row labels; a legend on the shared diverging scale; tooltips;
 // keyboard navigation (arrow keys move a roving focus, Enter or Space selects, Home/End jump within a row).
 import { scaleBand, select } from 'd3';
-import { cellNumber, colorFor, formatValue, normalise, symmetricMax, type ThemeKind } from '../src/panel/colorScale';
+import { cellNumber, colorFor, formatValue, normalise, symmetricMax, type ThemeKind } from '../src/shared/colorScale';
 
 export interface HeatmapSpec {
   /** 'head' or 'pos': the name of the column attribute (data-head / data-pos). */

@@ -5,10 +5,10 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
-import type { Result } from '../src/engine/result';
+import type { Result } from '../src/shared/result';
 import { METHOD_NAMES, methodsOf, suspectCells } from '../src/shared/resultMethods';
-import { formatValue, type ThemeKind } from '../src/panel/colorScale';
-import { parsePanelState, selectionLabel, type Aggregate, type ExampleScope, type HostMessage, type PanelState, type ValueSelection } from '../src/panel/protocol';
+import { formatValue, type ThemeKind } from '../src/shared/colorScale';
+import { parsePanelState, selectionLabel, type Aggregate, type ExampleScope, type HostMessage, type PanelState, type ValueSelection } from '../src/shared/panelProtocol';
 import {
   aggregateLabel,
   aggregateMatrix,
@@ -20,7 +20,7 @@ import {
   positionMatrix,
   positionMatrixLabel,
   tokenCsv,
-} from '../src/panel/resultViews';
+} from '../src/shared/resultViews';
 import { exportPng, exportSvg } from './exportView';
 import { drawChecks } from './checksView';
 import { drawHeatmap } from './heatmap';

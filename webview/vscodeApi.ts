@@ -1,5 +1,5 @@
 // The webview side of VS Code's messaging and state API, typed with the panel protocol.
-import type { PanelState, WebviewMessage } from '../src/panel/protocol';
+import type { PanelState, WebviewMessage } from '../src/shared/panelProtocol';
 
 interface VsCodeApi {
   postMessage(message: WebviewMessage): void;

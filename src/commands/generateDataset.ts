@@ -5,7 +5,7 @@
 // Current File" (which needs a file on disk: its result is saved next to the dataset).
 import * as vscode from 'vscode';
 import type { GenerateSpec } from '../engine/dataset/generate';
-import { checkOutputPaths, modelFolderInputs } from '../engine/outputPaths';
+import { checkOutputPaths, modelFolderInputs } from '../engine/files/outputPaths';
 import { TINYSQL_FEATURES, type CommandSet, type TinySqlFeature } from '../engine/dataset/tinysql/generator';
 import {
   generatedFileName,

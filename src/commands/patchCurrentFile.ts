@@ -2,7 +2,7 @@
 // cancellable progress; saves the Result atomically, colours the file, and turns input errors into diagnostics.
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
-import { formatValue } from '../panel/colorScale';
+import { formatValue } from '../shared/colorScale';
 import { isCurrentFor, isDatasetDocument } from '../services/resultState';
 import type { Services } from '../services/services';
 import { effectiveModel, readSettings } from '../services/settings';

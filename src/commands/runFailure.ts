@@ -2,7 +2,7 @@
 // setting, not the command-line flag; the file's name, not its full path), with the actions that get the user out.
 // No 'vscode' import: unit-tested under plain Node.
 import { basename } from 'node:path';
-import type { FileDiagnostic } from '../engine/workerProtocol';
+import type { FileDiagnostic } from '../shared/workerProtocol';
 
 export interface FailureAction {
   title: string;

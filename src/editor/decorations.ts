@@ -2,8 +2,8 @@
 // corrupted span are created once, at start-up, and reused: each render only hands every type its ranges, which
 // keeps re-colouring cheap when the heatmap selection changes.
 import * as vscode from 'vscode';
-import { allBins, binColor, binOf, symmetricMax } from '../panel/colorScale';
-import { corruptedPositions, tokenValues, VISIBLE_FRACTION } from '../panel/resultViews';
+import { allBins, binColor, binOf, symmetricMax } from '../shared/colorScale';
+import { corruptedPositions, tokenValues, VISIBLE_FRACTION } from '../shared/resultViews';
 import type { ResultState } from '../services/resultState';
 import { tokenLayout } from './tokenLayout';
 

@@ -2,7 +2,7 @@
 // become diagnostics at the offending place: the engine's parsers and tokenizer checks give exact columns; an error
 // known only by its line covers that line's text.
 import * as vscode from 'vscode';
-import type { FileDiagnostic } from '../engine/workerProtocol';
+import type { FileDiagnostic } from '../shared/workerProtocol';
 
 export function toDiagnostic(document: vscode.TextDocument, problem: FileDiagnostic): vscode.Diagnostic {
   const lineIndex = Math.min(Math.max(problem.line - 1, 0), Math.max(document.lineCount - 1, 0));

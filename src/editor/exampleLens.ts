@@ -3,7 +3,7 @@
 // so that nothing the researcher needs hides off-screen at the end of a long JSONL line. Clicking it shows that
 // example in the heatmap panel.
 import * as vscode from 'vscode';
-import { exampleLensText } from '../panel/resultViews';
+import { exampleLensText } from '../shared/resultViews';
 import type { ResultState } from '../services/resultState';
 
 export const SHOW_EXAMPLE = 'attributionPatching.showExample';

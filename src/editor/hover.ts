@@ -2,10 +2,10 @@
 // (nothing recomputed): the token and its id, the position, the value shown by the colours, a per-layer breakdown,
 // the top heads at that position, and the clean vs corrupted token there.
 import * as vscode from 'vscode';
-import type { ExampleResult, Result } from '../engine/result';
-import { formatValue } from '../panel/colorScale';
-import { selectionLabel, type ValueSelection } from '../panel/protocol';
-import { exactnessLabel, layerBreakdown, methodAt, topHeadsAt, valueAt } from '../panel/resultViews';
+import type { ExampleResult, Result } from '../shared/result';
+import { formatValue } from '../shared/colorScale';
+import { selectionLabel, type ValueSelection } from '../shared/panelProtocol';
+import { exactnessLabel, layerBreakdown, methodAt, topHeadsAt, valueAt } from '../shared/resultViews';
 import { methodsOf } from '../shared/resultMethods';
 import type { ResultState } from '../services/resultState';
 import { escapeMarkdown } from './markdown';

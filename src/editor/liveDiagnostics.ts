@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { isAbsolute } from 'node:path';
 import { parseJsonl } from '../engine/dataset/jsonl';
 import { parsePromptFormat } from '../engine/dataset/promptFormat';
-import type { FileDiagnostic } from '../engine/workerProtocol';
+import type { FileDiagnostic } from '../shared/workerProtocol';
 import type { DiagnoseOutcome } from '../services/engineClient';
 import { liveDatasetFormat } from './datasetFormat';
 import type { DatasetDiagnostics } from './diagnostics';

@@ -5,7 +5,7 @@
 // exact document segments: each code unit covers its own written text, and touching units are merged.
 // No 'vscode' import: tested under plain Node.
 import type { DatasetFormat } from '../engine/dataset';
-import type { TokenInfo } from '../engine/result';
+import type { TokenInfo } from '../shared/result';
 
 export type { DatasetFormat };
 

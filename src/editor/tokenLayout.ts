@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { parseJsonl } from '../engine/dataset/jsonl';
 import { parsePromptFormat } from '../engine/dataset/promptFormat';
 import type { Example } from '../engine/dataset/types';
-import type { Result } from '../engine/result';
+import type { Result } from '../shared/result';
 import { type DatasetFormat, tokenSegments } from './ranges';
 
 export interface ExampleLayout {

@@ -1,4 +1,4 @@
-import { InputError } from './errors';
+import { InputError } from '../shared/errors';
 
 /**
  * A command-line integer: plain decimal digits only. Number() alone would take "0x10", "1e3", " 8 " and "0b1",

@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
 import { copyFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { parsePanelState, parseWebviewMessage, type HostMessage, type PanelState, type WebviewMessage } from './protocol';
+import { parsePanelState, parseWebviewMessage, type HostMessage, type PanelState, type WebviewMessage } from '../shared/panelProtocol';
 import { isCurrentFor, type ResultState } from '../services/resultState';
 import type { ResultStore } from '../services/resultStore';
 

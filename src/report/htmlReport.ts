@@ -1,10 +1,10 @@
 // A standalone HTML report of one or more Results: baselines, top heads, and the layer × head and
 // layer × position heatmaps of the seed notebook, as inline SVG. No script and no remote resource: it opens
 // anywhere, offline, and can be attached to a paper draft or an issue.
-import { colorFor, normalise, symmetricMax } from '../panel/colorScale';
-import { type Result, topHeads } from '../engine/result';
+import { colorFor, normalise, symmetricMax } from '../shared/colorScale';
+import { type Result, topHeads } from '../shared/result';
 import { METHOD_NAMES, methodsOf } from '../shared/resultMethods';
-import { firstNonZeroColumn } from '../panel/resultViews';
+import { firstNonZeroColumn } from '../shared/resultViews';
 
 const CELL = 28;
 const LEFT = 64;

@@ -12,7 +12,7 @@ import type {
   RunSummary,
   WorkerRequest,
   WorkerResponse,
-} from '../engine/workerProtocol';
+} from '../shared/workerProtocol';
 
 export type RunOutcome =
   | { kind: 'done'; pendingFile: string; summary: RunSummary; warnings: string[]; diagnostics: FileDiagnostic[] }

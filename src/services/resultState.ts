@@ -2,9 +2,9 @@
 // is opened again), whether each is stale (the document changed since the run), and the view choices shared by the
 // inline colours and the heatmap panel (which value, which example, colours on or off). Views listen to onDidChange.
 import * as vscode from 'vscode';
-import type { Result } from '../engine/result';
-import { contentHash } from '../engine/workerProtocol';
-import type { ExampleScope, ValueSelection } from '../panel/protocol';
+import type { Result } from '../shared/result';
+import { contentHash } from '../engine/files/contentHash';
+import type { ExampleScope, ValueSelection } from '../shared/panelProtocol';
 import type { ResultStore } from './resultStore';
 import { readSettings } from './settings';
 

@@ -4,8 +4,8 @@ import * as vscode from 'vscode';
 import { createHash } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { parseResult, refuseShard, type Result } from '../engine/result';
-import { removeStalePendingFiles } from '../engine/atomicWrite';
+import { parseResult, refuseShard, type Result } from '../shared/result';
+import { removeStalePendingFiles } from '../engine/files/atomicWrite';
 import type { ResultLocation } from './settings';
 
 export const RESULT_SUFFIX = '.atp-result.json';

@@ -1,7 +1,7 @@
 // Typed access to the extension's settings (declared with descriptions in package.json "contributes.configuration").
 import * as vscode from 'vscode';
 // Type-only: importing the runtime's values would load onnxruntime-node into the extension host.
-import type { DeviceRequest } from '../engine/runtime';
+import type { DeviceRequest } from '../engine/process/runtime';
 
 /** The same list as the engine's DEVICES (the manifest's enum lists them too). */
 export const DEVICE_CHOICES: readonly DeviceRequest[] = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'];

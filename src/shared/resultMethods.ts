@@ -1,6 +1,6 @@
 // How a Result's values were computed, in words: shared by the engine, the extension host and the webview, so it
 // imports nothing at run time (the webview bundle must not pull in Node modules).
-import type { Result } from '../engine/result';
+import type { Result } from './result';
 
 /**
  * atp: attribution patching, a linear estimate; atpstar: AtP* (Kramár et al. 2024), the linear estimate with the

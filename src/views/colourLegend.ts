@@ -2,9 +2,9 @@
 // those values are exact or estimates, and the scale (the file-wide largest |value| is the strongest colour).
 // Clicking it toggles the colours.
 import * as vscode from 'vscode';
-import { formatValue, symmetricMax } from '../panel/colorScale';
-import { selectionLabel } from '../panel/protocol';
-import { selectionExactness, tokenValues, VISIBLE_FRACTION } from '../panel/resultViews';
+import { formatValue, symmetricMax } from '../shared/colorScale';
+import { selectionLabel } from '../shared/panelProtocol';
+import { selectionExactness, tokenValues, VISIBLE_FRACTION } from '../shared/resultViews';
 import type { ResultState } from '../services/resultState';
 
 const EXACTNESS = { exact: 'exact', estimate: 'AtP estimate', mixed: 'exact + AtP estimates' } as const;

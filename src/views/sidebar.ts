@@ -2,7 +2,7 @@
 // (set or not; the token itself is never shown), and the list of runs with their actions.
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
-import { formatValue } from '../panel/colorScale';
+import { formatValue } from '../shared/colorScale';
 import type { ResultStore, RunRecord } from '../services/resultStore';
 import { readSettings } from '../services/settings';
 import type { RecentModels } from '../services/recentModels';

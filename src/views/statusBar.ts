@@ -2,8 +2,8 @@
 // and a warning when that result is stale. Clicking opens the heatmap.
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
-import { formatValue } from '../panel/colorScale';
-import { describeRuntime } from '../engine/result';
+import { formatValue } from '../shared/colorScale';
+import { describeRuntime } from '../shared/result';
 import type { ResultState } from '../services/resultState';
 import { effectiveModel, readSettings } from '../services/settings';
 import { modelLabel, resultModelText, sameModel } from '../shared/modelNames';

@@ -10,9 +10,9 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { parseResult, type Result } from '../../src/engine/result';
-import { cellNumber, formatValue } from '../../src/panel/colorScale';
-import { VISIBLE_FRACTION } from '../../src/panel/resultViews';
+import { parseResult, type Result } from '../../src/shared/result';
+import { cellNumber, formatValue } from '../../src/shared/colorScale';
+import { VISIBLE_FRACTION } from '../../src/shared/resultViews';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { requireWebGpu } from '../support/webgpu';
 import {

@@ -5,14 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../src/engine/model/load';
 import { readDataset, type Dataset } from '../../src/engine/dataset/jsonl';
-import { runActivationPatching, runAttributionPatching } from '../../src/engine/patching';
+import { runActivationPatching, runAttributionPatching } from '../../src/engine/patching/run';
 import { readSafetensorsHeader, readTensorAsFloat32 } from '../../src/engine/model/safetensors';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { requireTorchReference, runGpt2Reference } from '../support/reference';
 import { seededRandom } from '../support/random';
 import { flattenAttributions } from '../support/attributions';
 import { maxError } from '../support/familiesReference';
-import { spearman } from '../../src/engine/validation';
+import { spearman } from '../../src/engine/patching/validation';
 
 /**
  * Exact activation patching, computed by the engine, against the PyTorch reference's activation patching; and

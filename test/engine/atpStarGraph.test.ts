@@ -4,8 +4,8 @@ import * as ort from 'onnxruntime-node';
 import { GraphBuilder, type Value } from '../../src/engine/graph/builder';
 import { Ops } from '../../src/engine/graph/ops';
 import { attentionCore } from '../../src/engine/architectures/common';
-import { qkFix } from '../../src/engine/atpStarGraph';
-import { createSession } from '../../src/engine/runtime';
+import { qkFix } from '../../src/engine/patching/atpStarGraph';
+import { createSession } from '../../src/engine/process/runtime';
 import { seededNormal } from '../support/random';
 
 /**

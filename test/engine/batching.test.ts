@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../src/engine/model/load';
 import type { Dataset } from '../../src/engine/dataset/jsonl';
-import { runAttributionPatching } from '../../src/engine/patching';
-import type { Result } from '../../src/engine/result';
+import { runAttributionPatching } from '../../src/engine/patching/run';
+import type { Result } from '../../src/shared/result';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { flattenAttributions } from '../support/attributions';
 

@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../src/engine/model/load';
-import { runAttributionPatching } from '../../src/engine/patching';
-import { releaseSessions } from '../../src/engine/runtime';
+import { runAttributionPatching } from '../../src/engine/patching/run';
+import { releaseSessions } from '../../src/engine/process/runtime';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-big-dataset-'));

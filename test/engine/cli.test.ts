@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseResult, RESULT_SCHEMA } from '../../src/engine/result';
-import { contentHash } from '../../src/engine/workerProtocol';
+import { parseResult, RESULT_SCHEMA } from '../../src/shared/result';
+import { contentHash } from '../../src/engine/files/contentHash';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { requireBuiltCli, runCli } from '../support/cli';
 

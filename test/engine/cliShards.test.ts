@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseResult, type Result } from '../../src/engine/result';
+import { parseResult, type Result } from '../../src/shared/result';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { requireBuiltCli, runCli } from '../support/cli';
 

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadModel } from '../../src/engine/model/load';
 import { generateTinySql, type TinySqlFeature, vocabulary } from '../../src/engine/dataset/tinysql';
-import { validateHeads, validatePositions } from '../../src/engine/validation';
-import { runActivationPatching, runAttributionPatching } from '../../src/engine/patching';
+import { validateHeads, validatePositions } from '../../src/engine/patching/validation';
+import { runActivationPatching, runAttributionPatching } from '../../src/engine/patching/run';
 import { requireTorchReference } from '../support/reference';
 
 /**

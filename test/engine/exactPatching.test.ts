@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load';
 import { readDataset, type Dataset } from '../../src/engine/dataset/jsonl';
-import { runActivationPatching, runAttributionPatching, type ActivationPatchingResult } from '../../src/engine/patching';
-import { planRun, passCost } from '../../src/engine/methods';
-import { prepareExamples } from '../../src/engine/runSupport';
-import { checkCandidates, chooseChecks } from '../../src/engine/exactPatching';
-import { runAtpStar } from '../../src/engine/atpStar';
+import { runActivationPatching, runAttributionPatching, type ActivationPatchingResult } from '../../src/engine/patching/run';
+import { planRun, passCost } from '../../src/engine/patching/methods';
+import { prepareExamples } from '../../src/engine/patching/runSupport';
+import { checkCandidates, chooseChecks } from '../../src/engine/patching/exact';
+import { runAtpStar } from '../../src/engine/patching/atpStar';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { writeRandomLlamaFamily } from '../support/randomModels';
 

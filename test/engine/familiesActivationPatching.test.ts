@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../src/engine/model/load';
 import { readDataset, type Dataset } from '../../src/engine/dataset/jsonl';
-import { runActivationPatching, runAttributionPatching } from '../../src/engine/patching';
+import { runActivationPatching, runAttributionPatching } from '../../src/engine/patching/run';
 import { readSafetensorsHeader, readTensorAsFloat32 } from '../../src/engine/model/safetensors';
 import { flattenAttributions } from '../support/attributions';
 import { requireTorchReference } from '../support/reference';

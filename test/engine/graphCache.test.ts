@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readDataset } from '../../src/engine/dataset';
 import { loadModel } from '../../src/engine/model/load';
-import { runAttributionPatching } from '../../src/engine/patching';
-import { graphFileSystem, releaseSessions } from '../../src/engine/runtime';
+import { runAttributionPatching } from '../../src/engine/patching/run';
+import { graphFileSystem, releaseSessions } from '../../src/engine/process/runtime';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 
 const IOI = resolve(__dirname, '../../examples/ioi.jsonl');

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load';
 import { readDataset, type Dataset } from '../../src/engine/dataset/jsonl';
-import { runAttributionPatching, type PatchingOptions } from '../../src/engine/patching';
-import { fileHash, mergeShards, parseShard, readShards, runShard, shardRange, type ShardFile } from '../../src/engine/shards';
-import { parseResult, refuseShard, type Result, serializeResult } from '../../src/engine/result';
+import { runAttributionPatching, type PatchingOptions } from '../../src/engine/patching/run';
+import { fileHash, mergeShards, parseShard, readShards, runShard, shardRange, type ShardFile } from '../../src/engine/patching/shards';
+import { parseResult, refuseShard, type Result, serializeResult } from '../../src/shared/result';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 
 /**

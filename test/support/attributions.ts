@@ -1,4 +1,4 @@
-import type { ExampleAttributions } from '../../src/engine/result';
+import type { ExampleAttributions } from '../../src/shared/result';
 
 /** All values of each hook kind, examples concatenated, in [example][layer][pos](,[head]) order. */
 export function flattenAttributions(list: ExampleAttributions[]): Record<'z' | 'resid_pre' | 'attn_out' | 'mlp_out', number[]> {

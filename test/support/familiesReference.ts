@@ -2,7 +2,7 @@
 // several requests in one interpreter start. Same request/response types as gpt2_reference.py.
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import type { Result } from '../../src/engine/result';
+import type { Result } from '../../src/shared/result';
 import { REFERENCE_PYTHON, requireTorchReference, type ReferenceRequest, type ReferenceResponse } from './reference';
 
 export const FAMILIES_REFERENCE_SCRIPT = resolve(__dirname, '../reference/families_reference.py');

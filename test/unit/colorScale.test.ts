@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { allBins, cellNumber, binColor, binOf, BINS_PER_SIDE, colorFor, formatValue, MAX_ALPHA, normalise, symmetricMax } from '../../src/panel/colorScale';
+import { allBins, cellNumber, binColor, binOf, BINS_PER_SIDE, colorFor, formatValue, MAX_ALPHA, normalise, symmetricMax } from '../../src/shared/colorScale';
 
 const parse = (css: string) => {
   const match = /^rgba\((\d+), (\d+), (\d+), ([\d.]+)\)$/.exec(css);

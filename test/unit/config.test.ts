@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InputError } from '../../src/engine/errors';
+import { InputError } from '../../src/shared/errors';
 import { findTensor, readModelSpec, SUPPORTED_MODEL_TYPES } from '../../src/engine/model/config';
 import type { TensorEntry } from '../../src/engine/model/safetensors';
 

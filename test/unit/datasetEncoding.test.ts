@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readDataset } from '../../src/engine/dataset';
 import { firstInvalidUtf8 } from '../../src/engine/dataset/text';
-import { InputError } from '../../src/engine/errors';
+import { InputError } from '../../src/shared/errors';
 import { seededRandom } from '../support/random';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-encoding-'));

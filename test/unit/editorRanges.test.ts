@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseJsonl } from '../../src/engine/dataset/jsonl';
 import { parsePromptFormat } from '../../src/engine/dataset/promptFormat';
-import type { TokenInfo } from '../../src/engine/result';
+import type { TokenInfo } from '../../src/shared/result';
 import { promptSegments, tokenSegments, writtenWidth } from '../../src/editor/ranges';
 
 /** Tokens that cut the prompt at the given offsets. */

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseResult } from '../../src/engine/result';
-import { contentHash } from '../../src/engine/workerProtocol';
+import { parseResult } from '../../src/shared/result';
+import { contentHash } from '../../src/engine/files/contentHash';
 import { EngineClient, type Logger } from '../../src/services/engineClient';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 
@@ -23,7 +23,7 @@ before(() => {
   model = join(root, 'model');
   writeRandomGpt2(model, { nLayers: 2, nHeads: 4, dModel: 32, seed: 1 });
   process.env.ATP_CACHE_DIR = join(root, 'cache');
-  client = new EngineClient({ workerPath: resolve(__dirname, '../../src/engine/worker.ts'), execArgv: ['--import', 'tsx'], log });
+  client = new EngineClient({ workerPath: resolve(__dirname, '../../src/engine/process/worker.ts'), execArgv: ['--import', 'tsx'], log });
 });
 after(() => {
   client.dispose();
@@ -123,7 +123,7 @@ test('cancellation is answered within a second even while the engine is busy', a
 });
 
 test('a crashed engine process fails the run; the client starts a new process for the next one', async () => {
-  const crashing = new EngineClient({ workerPath: resolve(__dirname, '../../src/engine/worker.ts'), execArgv: ['--import', 'tsx'], log });
+  const crashing = new EngineClient({ workerPath: resolve(__dirname, '../../src/engine/process/worker.ts'), execArgv: ['--import', 'tsx'], log });
   try {
     const pending = crashing.run(request(IOI, 'crash'), {
       onProgress: () => {

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { InputError } from '../../src/engine/errors';
+import { InputError } from '../../src/shared/errors';
 import { hubCacheDir, hubEndpoint, isOfflineByEnv, parseModelSource, repoCacheDir, resolveModel, type ResolveOptions } from '../../src/engine/model/hub';
 import { loadModel } from '../../src/engine/model/load';
 import { startFakeHub, type FakeFiles, type FakeHub } from '../support/fakeHub';

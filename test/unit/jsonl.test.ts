@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InputError } from '../../src/engine/errors';
+import { InputError } from '../../src/shared/errors';
 import { parseJsonl, parseJsonlDataset, readDataset, type Example } from '../../src/engine/dataset/jsonl';
 import { seededRandom } from '../support/random';
 

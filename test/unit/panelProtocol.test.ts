@@ -2,7 +2,7 @@
 // that both the editor and the panel show.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isValueSelection, parsePanelState, parseWebviewMessage, selectionLabel } from '../../src/panel/protocol';
+import { isValueSelection, parsePanelState, parseWebviewMessage, selectionLabel } from '../../src/shared/panelProtocol';
 import {
   aggregateLabel,
   aggregateMatrix,
@@ -22,11 +22,11 @@ import {
   topHeadsAt,
   totalAt,
   valueAt,
-} from '../../src/panel/resultViews';
+} from '../../src/shared/resultViews';
 import { suspectCells } from '../../src/shared/resultMethods';
-import { RESULT_SCHEMA, summarizeHeads, summarizePositions, type ExampleResult, type Result } from '../../src/engine/result';
+import { RESULT_SCHEMA, summarizeHeads, summarizePositions, type ExampleResult, type Result } from '../../src/shared/result';
 import { seededRandom } from '../support/random';
-import { formatValue } from '../../src/panel/colorScale';
+import { formatValue } from '../../src/shared/colorScale';
 
 function syntheticResult(lengths: number[], layers = 2, heads = 3): Result {
   const random = seededRandom(7);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InputError } from '../../src/engine/errors';
+import { InputError } from '../../src/shared/errors';
 import { findPreset, formatPresetTable, MODEL_PRESETS, resolvePreset } from '../../src/engine/model/presets';
 
 test("the seed's base models M0–M5", () => {

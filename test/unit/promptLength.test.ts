@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelTokenizer } from '../../src/engine/model/tokenizer';
 import { diagnoseWithTokenizer, parseDatasetText } from '../../src/engine/dataset';
-import { promptTooLong } from '../../src/engine/promptLength';
+import { promptTooLong } from '../../src/engine/patching/promptLength';
 import { writeGpt2TokenizerFiles } from '../support/gpt2Tokenizer';
 import { LLAMA3_TOKENIZER_DIR, QWEN3_TOKENIZER_DIR } from '../support/tokenizers';
 import { tokenizerCorpus } from '../support/tokenizerCorpus';

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderHtmlReport } from '../../src/report/htmlReport';
 import { modelLabel, resultModelText, sameModel } from '../../src/shared/modelNames';
-import { RESULT_SCHEMA, type Result } from '../../src/engine/result';
+import { RESULT_SCHEMA, type Result } from '../../src/shared/result';
 
 function reportResult(positions: number[][]): Result {
   const length = positions[0].length;

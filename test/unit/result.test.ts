@@ -5,7 +5,7 @@ import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import fs = require('node:fs');
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InputError } from '../../src/engine/errors';
+import { InputError } from '../../src/shared/errors';
 import {
   describeRuntime,
   methodsOf,
@@ -16,10 +16,10 @@ import {
   summarizeHeads,
   summarizePositions,
   topHeads,
-  writeResultAtomically,
   type ExampleResult,
   type Result,
-} from '../../src/engine/result';
+} from '../../src/shared/result';
+import { writeResultAtomically } from '../../src/engine/files/resultFile';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-result-'));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, readFileSync, writeFileSync, truncateSync, openSyn
 import fs = require('node:fs');
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InputError } from '../../src/engine/errors';
+import { InputError } from '../../src/shared/errors';
 import {
   bytesPerElement,
   float16BitsToFloat32,

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelTokenizer } from '../../src/engine/model/tokenizer';
-import { InputError } from '../../src/engine/errors';
+import { InputError } from '../../src/shared/errors';
 import { generateTinySql, parseTinySqlFeature, TINYSQL_FEATURES, type CommandSet, type TinySqlExample } from '../../src/engine/dataset';
 import { vocabulary } from '../../src/engine/dataset/tinysql';
 import { realTokenizers } from '../support/tokenizers';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tokenizer as RustTokenizer } from 'tokenizers';
 import { ModelTokenizer, type Token } from '../../src/engine/model/tokenizer';
-import { InputError } from '../../src/engine/errors';
+import { InputError } from '../../src/shared/errors';
 import { writeGpt2TokenizerFiles, gpt2TokenizerJson } from '../support/gpt2Tokenizer';
 import { tokenizerCorpus } from '../support/tokenizerCorpus';
 import { LLAMA3_HUB_POST_PROCESSOR, LLAMA3_TOKENIZER_DIR, QWEN3_TOKENIZER_DIR } from '../support/tokenizers';

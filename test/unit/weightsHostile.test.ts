@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { InputError } from '../../src/engine/errors';
+import { InputError } from '../../src/shared/errors';
 import { readSafetensorsHeader } from '../../src/engine/model/safetensors';
 import { readDataset } from '../../src/engine/dataset';
 import { loadModel } from '../../src/engine/model/load';
-import { runAttributionPatching } from '../../src/engine/patching';
-import { releaseSessions } from '../../src/engine/runtime';
+import { runAttributionPatching } from '../../src/engine/patching/run';
+import { releaseSessions } from '../../src/engine/process/runtime';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-weights-'));

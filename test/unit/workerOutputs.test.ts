@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { handleGenerate, handleRun } from '../../src/engine/worker';
-import { checkOutputPaths, modelFolderInputs } from '../../src/engine/outputPaths';
-import type { WorkerResponse } from '../../src/engine/workerProtocol';
+import { handleGenerate, handleRun } from '../../src/engine/process/worker';
+import { checkOutputPaths, modelFolderInputs } from '../../src/engine/files/outputPaths';
+import type { WorkerResponse } from '../../src/shared/workerProtocol';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 
 const IOI = readFileSync(resolve(__dirname, '../../examples/ioi.jsonl'), 'utf8');

@@ -1,6 +1,6 @@
 // Datasets: the formats (JSONL, .atp), diagnostics for an editor, and the generators (IOI, TinySQL).
 import { extname } from 'node:path';
-import { InputError } from '../errors';
+import { InputError } from '../../shared/errors';
 import { parseJsonl, parseJsonlDataset } from './jsonl';
 import { parsePromptFormat, parsePromptFormatDataset } from './promptFormat';
 import { readTextFile } from './text';

@@ -4,7 +4,7 @@
 // (the subject). The corrupted prompt is the same sentence with the other name as the subject (as in the seed
 // notebook), so the answer flips; every name is one token with its leading space, so both prompts always have
 // the same token count and differ only at the subject's token.
-import { InputError } from '../errors';
+import { InputError } from '../../shared/errors';
 import type { ModelTokenizer } from '../model/tokenizer';
 import { seededRandom } from './random';
 import type { Example } from './types';

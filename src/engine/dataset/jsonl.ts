@@ -1,7 +1,7 @@
 // The dataset format: one JSON object per line with the clean and corrupted prompts and
 // the correct and incorrect answers. Whitespace inside the strings is significant
 // (" Mary" and "Mary" are different tokens), so nothing is trimmed.
-import { InputError } from '../errors';
+import { InputError } from '../../shared/errors';
 import { decodeJsonString, documentLines, MAX_TRACKED_PROMPT, readTextFile } from './text';
 import type { Dataset, Diagnostic, Example, ExampleLocation, ParsedDataset, SourceRange } from './types';
 

@@ -10,7 +10,7 @@
 // - Backslash escapes in the prompt: \{ \} \| \\ \# \= for those characters; \n \r \t for a newline, carriage
 //   return, tab; "\ " (backslash, space) for a space that is never trimmed (a prompt ending in a space).
 // - A line whose first non-blank character is # is a comment; blank lines are skipped.
-import { InputError } from '../errors';
+import { InputError } from '../../shared/errors';
 import { decodeJsonString, documentLines, MAX_TRACKED_PROMPT, readTextFile } from './text';
 import type { Dataset, Diagnostic, Example, ParsedDataset, SourceRange } from './types';
 

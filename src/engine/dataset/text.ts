@@ -1,7 +1,7 @@
 // Text helpers shared by the dataset formats: lines with their document offsets, JSON string literals decoded
 // with the column of every code unit, and reading a file with errors that name it.
 import * as fs from 'node:fs';
-import { InputError } from '../errors';
+import { InputError } from '../../shared/errors';
 
 /**
  * Prompts longer than this keep no per-character offsets (Example.source is then absent, as for generated data):

@@ -3,7 +3,7 @@
 // family: llama (SmolLM too), qwen2, granite, granitemoe), so a new family is one function and one row.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { InputError } from '../errors';
+import { InputError } from '../../shared/errors';
 import type { TensorEntry } from './safetensors';
 
 export interface ModelSpec {

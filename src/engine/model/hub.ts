@@ -19,7 +19,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
-import { InputError } from '../errors';
+import { InputError } from '../../shared/errors';
 import { findPreset, resolvePreset } from './presets';
 
 // ---- sources -------------------------------------------------------------------------------------------------

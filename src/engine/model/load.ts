@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { InputError } from '../errors';
+import { InputError } from '../../shared/errors';
 import { gpt2 } from '../architectures/gpt2';
 import { gptNeo } from '../architectures/gptNeo';
 import { llama } from '../architectures/llama';

@@ -25,7 +25,7 @@
 // otherwise the estimate is printed and a note says it was not checked. The host side is checked for the weights,
 // which ONNX Runtime reads into host memory before copying them to the device.
 import * as os from 'node:os';
-import { InputError } from '../errors';
+import { InputError } from '../../shared/errors';
 import type { ModelSpec } from './config';
 import type { TensorEntry } from './safetensors';
 

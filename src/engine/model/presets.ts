@@ -5,7 +5,7 @@
 //   bm<B>-cs<C>-semantic         the same, said explicitly
 //   bm<B>-cs<C>-nonsemantic      the non-semantic dataset variant
 // Every preset may carry a revision like a repo id: "M2@main", "bm1-cs1@<commit>".
-import { InputError } from '../errors';
+import { InputError } from '../../shared/errors';
 
 export interface ModelPreset {
   /** The canonical name, as listed (e.g. "M2", "bm1-cs1", "bm1-cs1-nonsemantic"). */

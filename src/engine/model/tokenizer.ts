@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import { InputError } from '../errors';
+import { InputError } from '../../shared/errors';
 
 /** One token of an input string. */
 export interface Token {

@@ -3,7 +3,7 @@
 // context and the SQL answer in TinySQL's alpaca form, one feature corrupted in the prompt. Unlike the
 // original, each prompt here runs up to the answer position inside the SQL, so the logit difference is read
 // exactly where the corrupted feature decides the next token. docs/DATASETS.md lists the differences.
-import { InputError } from '../../errors';
+import { InputError } from '../../../shared/errors';
 import type { ModelTokenizer, Token } from '../../model/tokenizer';
 import { seededRandom, type Random } from '../random';
 import type { Example, SourceRange } from '../types';

@@ -1,9 +1,9 @@
 // atp generate: writes a generated dataset (IOI or TinySQL) as JSONL, or .atp when --out ends with .atp.
 import { parseArgs } from 'node:util';
-import { writeTextAtomically } from '../engine/atomicWrite';
-import { InputError } from '../engine/errors';
+import { writeTextAtomically } from '../engine/files/atomicWrite';
+import { InputError } from '../shared/errors';
 import { parseIntegerFlag } from '../engine/integers';
-import { checkOutputPaths, modelFolderInputs, prepareOutputFolder } from '../engine/outputPaths';
+import { checkOutputPaths, modelFolderInputs, prepareOutputFolder } from '../engine/files/outputPaths';
 import { MAX_GENERATED_EXAMPLES } from '../services/datasetGeneration';
 import { ModelTokenizer } from '../engine/model/tokenizer';
 import { formatDataset, generateDataset, type GenerateSpec } from '../engine/dataset/generate';

@@ -4,16 +4,15 @@
 // patching (AtP) or computed exactly by activation patching, and the Result says which, array by array
 // (`methods`, `tokenScores.exact`, `checks`). No onnxruntime import: the extension host and webview read it.
 import { InputError } from './errors';
-import { writeTextAtomically } from './atomicWrite';
 
 /** @2 added run, methods, tokenScores and checks; @1 files (AtP only) still open. */
 export const RESULT_SCHEMA = 'attribution-patching/result@2';
 export const RESULT_SCHEMA_V1 = 'attribution-patching/result@1';
 export type ResultSchema = typeof RESULT_SCHEMA | typeof RESULT_SCHEMA_V1;
 
-import type { Method } from '../shared/resultMethods';
+import type { Method } from './resultMethods';
 
-export { METHOD_NAMES, type Method, methodsOf } from '../shared/resultMethods';
+export { METHOD_NAMES, type Method, methodsOf } from './resultMethods';
 
 /**
  * The per-token values the editor colours by default: the effect of patching each clean token into the
@@ -583,10 +582,4 @@ export function refuseShard(result: Result, file: string): Result {
     );
   }
   return result;
-}
-
-/** Writes the result atomically (see writeTextAtomically): a failed write leaves the previous file intact. */
-export function writeResultAtomically(file: string, result: Result): void {
-  // Serialize first: a result that cannot be written must not touch the disk at all.
-  writeTextAtomically(file, serializeResult(result), 'the result');
 }

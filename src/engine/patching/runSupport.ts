@@ -2,18 +2,18 @@
 // the graph file and session of each graph kind, and the normalisation of the metric. patching.ts (attribution
 // patching, whole activation-patching sweeps) and exactPatching.ts (token effects, checks) are built on it.
 import * as ort from 'onnxruntime-node';
-import { InputError } from './errors';
-import { GraphBuilder } from './graph/builder';
-import { GraphWeights } from './graph/weights';
-import { type LoadedModel, weightLookup } from './model/load';
-import type { Dataset, Example } from './dataset/jsonl';
-import { buildActivationPatchingGraph, buildAttributionGraph, buildLogitDiffGraph, PATCHING_INPUT } from './patchingGraphs';
-import { HOOK_KINDS, type HookKind } from './architectures/types';
+import { InputError } from '../../shared/errors';
+import { GraphBuilder } from '../graph/builder';
+import { GraphWeights } from '../graph/weights';
+import { type LoadedModel, weightLookup } from '../model/load';
+import type { Dataset, Example } from '../dataset/jsonl';
+import { buildActivationPatchingGraph, buildAttributionGraph, buildLogitDiffGraph, PATCHING_INPUT } from './graphs';
+import { HOOK_KINDS, type HookKind } from '../architectures/types';
 import { buildAtpStarGraph } from './atpStarGraph';
-import { cachedSession, type DeviceRequest, prepareGraphDir, type SessionHandle, writeGraphFile } from './runtime';
-import type { TokenInfo } from './result';
+import { cachedSession, type DeviceRequest, prepareGraphDir, type SessionHandle, writeGraphFile } from '../process/runtime';
+import type { TokenInfo } from '../../shared/result';
 import { promptTooLong } from './promptLength';
-import { unusedWeightsWarnings } from './model/unusedWeights';
+import { unusedWeightsWarnings } from '../model/unusedWeights';
 
 export type Precision = 'float32' | 'float64';
 

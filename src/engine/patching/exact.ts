@@ -2,10 +2,10 @@
 // the clean and corrupted prompt (one forward pass each), and checks of chosen components (the K with the largest
 // |attribution| and K random others) against the attribution estimate. Same units as the attributions: a
 // per-example ΔLD divided by n·(LD_clean − LD_corrupted), so that sums over examples are in normalised units.
-import type { CheckItem, Checks, Component } from './result';
-import type { LoadedModel } from './model/load';
-import { seededRandom } from './dataset/random';
-import { LOGIT_DIFF_OUTPUT, PATCHED_LOGIT_DIFF } from './patchingGraphs';
+import type { CheckItem, Checks, Component } from '../../shared/result';
+import type { LoadedModel } from '../model/load';
+import { seededRandom } from '../dataset/random';
+import { LOGIT_DIFF_OUTPUT, PATCHED_LOGIT_DIFF } from './graphs';
 import {
   asNumbers,
   batchFeeds,

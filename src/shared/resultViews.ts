@@ -1,10 +1,10 @@
 // Read-only views of a Result that the editor (colours, hovers) and the heatmap panel both show: the value at each
 // token position under a ValueSelection, per-layer breakdowns, top heads, and the heatmap matrices. Nothing here
 // recomputes attributions; it only selects and sums what the engine wrote. No DOM and no 'vscode' import.
-import type { ExampleResult, Result } from '../engine/result';
+import type { ExampleResult, Result } from './result';
 import { formatValue } from './colorScale';
-import { METHOD_NAMES, type Method, methodsOf } from '../shared/resultMethods';
-import { selectionLabel, type Aggregate, type ExampleScope, type ValueSelection } from './protocol';
+import { METHOD_NAMES, type Method, methodsOf } from './resultMethods';
+import { selectionLabel, type Aggregate, type ExampleScope, type ValueSelection } from './panelProtocol';
 
 /** The embedding plus every layer's attention and MLP outputs at one position (see ValueSelection 'total'). */
 export function totalAt(example: ExampleResult, pos: number): number {

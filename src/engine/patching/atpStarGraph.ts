@@ -1,9 +1,9 @@
-import type { GraphBuilder, Value } from './graph/builder';
-import { Ops, raw } from './graph/ops';
-import { gradients } from './graph/autodiff';
-import type { GraphWeights } from './graph/weights';
-import { type Architecture, HOOK_KINDS } from './architectures/types';
-import { ATTRIBUTION_OUTPUTS, declareInputs, emptyActivations, logitDiff, stackLayers } from './patchingGraphs';
+import type { GraphBuilder, Value } from '../graph/builder';
+import { Ops, raw } from '../graph/ops';
+import { gradients } from '../graph/autodiff';
+import type { GraphWeights } from '../graph/weights';
+import { type Architecture, HOOK_KINDS } from '../architectures/types';
+import { ATTRIBUTION_OUTPUTS, declareInputs, emptyActivations, logitDiff, stackLayers } from './graphs';
 
 /**
  * The AtP* graph (Kramár et al. 2024): the attribution graph's inputs and outputs, plus

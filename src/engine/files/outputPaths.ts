@@ -4,7 +4,7 @@
 // device and inode), so a second name for the same file is caught as well as the same spelling.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { InputError } from './errors';
+import { InputError } from '../../shared/errors';
 
 /** A path the command reads or writes, with what the user called it (a flag, "the model's tokenizer.json"). */
 export interface NamedPath {

@@ -1,10 +1,10 @@
 import * as ort from 'onnxruntime-node';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
-import { writeFilesAtomically } from './atomicWrite';
+import { writeFilesAtomically } from '../files/atomicWrite';
 import { homedir } from 'node:os';
 import { dirname, join, basename } from 'node:path';
-import { InputError } from './errors';
+import { InputError } from '../../shared/errors';
 import { autoChoice, describeAutoChoice, type Provider, webgpuAdapter } from './devices';
 import { SessionObserver } from './runtimeInfo';
 

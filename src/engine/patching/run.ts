@@ -1,8 +1,8 @@
-import { HOOK_KINDS, type HookKind } from './architectures/types';
-import type { LoadedModel } from './model/load';
-import type { Dataset } from './dataset/jsonl';
-import { ATTRIBUTION_OUTPUTS, PATCHED_LOGIT_DIFF } from './patchingGraphs';
-import { checkMemory, describeMemoryEstimate, estimateRunMemory } from './model/memory';
+import { HOOK_KINDS, type HookKind } from '../architectures/types';
+import type { LoadedModel } from '../model/load';
+import type { Dataset } from '../dataset/jsonl';
+import { ATTRIBUTION_OUTPUTS, PATCHED_LOGIT_DIFF } from './graphs';
+import { checkMemory, describeMemoryEstimate, estimateRunMemory } from '../model/memory';
 import {
   type AtpStarSummary,
   type ExampleAttributions,
@@ -16,7 +16,7 @@ import {
   summarizeHeads,
   summarizePositions,
   type TokenScores,
-} from './result';
+} from '../../shared/result';
 import { type AtpStarExample, type AtpStarResult, runAtpStar } from './atpStar';
 import {
   asNumbers,
@@ -34,9 +34,9 @@ import {
   type RunOptions,
   sessionFor,
 } from './runSupport';
-import type { SessionHandle } from './runtime';
-import { checkCandidates, chooseChecks, patchComponents, patchTokens, summarizeChecks } from './exactPatching';
-import { InputError } from './errors';
+import type { SessionHandle } from '../process/runtime';
+import { checkCandidates, chooseChecks, patchComponents, patchTokens, summarizeChecks } from './exact';
+import { InputError } from '../../shared/errors';
 import { describePlan, type MethodRequest, planRun, type RunPlan } from './methods';
 
 // Shared run pieces live in runSupport.ts; these names are what callers have always imported from here.

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AdapterInfo, Provider } from './devices';
-import type { RuntimeRecord } from './result';
+import type { RuntimeRecord } from '../../shared/result';
 
 /** Recorded in the Result as `runtime` (see RuntimeRecord in result.ts). */
 export type RuntimeInfo = RuntimeRecord;

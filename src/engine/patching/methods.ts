@@ -2,13 +2,13 @@
 // Costs are counted in passes through the model over one prompt: a forward pass is 1, a backward pass 2 (it does
 // about twice the forward's matrix work), so plain AtP costs 4 per example (clean forward, corrupted forward,
 // backward). "auto" takes the most exact method whose cost stays within BUDGET × that of plain AtP.
-import { InputError } from './errors';
-import type { Method } from './result';
+import { InputError } from '../../shared/errors';
+import type { Method } from '../../shared/result';
 
 export type { Method };
-import type { ModelSpec } from './model/config';
+import type { ModelSpec } from '../model/config';
 import { differingPositions, type PreparedExample } from './runSupport';
-import { componentPatchingPasses } from './exactPatching';
+import { componentPatchingPasses } from './exact';
 
 /** atp: attribution patching (linear estimate); atpstar: AtP* (QK fix, optional GradDrop); exact: activation patching of every component. */
 export const METHODS: readonly Method[] = ['atp', 'atpstar', 'exact'];

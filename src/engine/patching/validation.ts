@@ -1,7 +1,7 @@
-import type { LoadedModel } from './model/load';
-import type { Dataset } from './dataset/types';
-import { runActivationPatching, runAttributionPatching, type RunOptions } from './patching';
-import type { Result } from './result';
+import type { LoadedModel } from '../model/load';
+import type { Dataset } from '../dataset/types';
+import { runActivationPatching, runAttributionPatching, type RunOptions } from './run';
+import type { Result } from '../../shared/result';
 import { pearson, spearman } from './statistics';
 
 export { pearson, spearman };

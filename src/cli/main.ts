@@ -1,25 +1,25 @@
 import { parseArgs } from 'node:util';
 import { relative } from 'node:path';
-import { InputError } from './engine/errors';
-import { parseIntegerFlag } from './engine/integers';
-import { openModel } from './engine/model/open';
-import { formatPresetTable } from './engine/model/presets';
-import { readDataset } from './engine/dataset';
-import { GENERATE_USAGE, generateCommand } from './commands/generate';
-import { runAttributionPatching, type Precision } from './engine/patching';
-import { parseDevice, releaseSessions } from './engine/runtime';
-import { parseResult, refuseShard, type Result, serializeResult, topHeads } from './engine/result';
-import { type FileToWrite, writeFilesAtomically, writeTextAtomically } from './engine/atomicWrite';
-import { renderHtmlReport } from './report/htmlReport';
-import { validateHeads, validatePositions } from './engine/validation';
-import { ATPSTAR_AUTO_MAX_TOKENS, BUDGET, parseMethod } from './engine/methods';
-import { componentLabel } from './engine/exactPatching';
-import { describeRuntime, METHOD_NAMES } from './engine/result';
-import { contentHash } from './engine/workerProtocol';
-import { suspectCells } from './shared/resultMethods';
+import { InputError } from '../shared/errors';
+import { parseIntegerFlag } from '../engine/integers';
+import { openModel } from '../engine/model/open';
+import { formatPresetTable } from '../engine/model/presets';
+import { readDataset } from '../engine/dataset';
+import { GENERATE_USAGE, generateCommand } from './generate';
+import { runAttributionPatching, type Precision } from '../engine/patching/run';
+import { parseDevice, releaseSessions } from '../engine/process/runtime';
+import { parseResult, refuseShard, type Result, serializeResult, topHeads } from '../shared/result';
+import { type FileToWrite, writeFilesAtomically, writeTextAtomically } from '../engine/files/atomicWrite';
+import { renderHtmlReport } from '../report/htmlReport';
+import { validateHeads, validatePositions } from '../engine/patching/validation';
+import { ATPSTAR_AUTO_MAX_TOKENS, BUDGET, parseMethod } from '../engine/patching/methods';
+import { componentLabel } from '../engine/patching/exact';
+import { describeRuntime, METHOD_NAMES } from '../shared/result';
+import { contentHash } from '../engine/files/contentHash';
+import { suspectCells } from '../shared/resultMethods';
 import { readFileSync } from 'node:fs';
-import { fileHash, mergeShards, parseShard, readShards, runShard, shardRange } from './engine/shards';
-import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from './engine/outputPaths';
+import { fileHash, mergeShards, parseShard, readShards, runShard, shardRange } from '../engine/patching/shards';
+import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from '../engine/files/outputPaths';
 
 const USAGE = `Usage:
   atp patch --model MODEL --data FILE --out FILE [--method auto|atp|atpstar|exact] [--grad-drop] [--check K] [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float64] [--top K] [--offline]

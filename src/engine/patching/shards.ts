@@ -3,10 +3,10 @@
 // the Result one run over the whole dataset gives (the same per-example numbers; sums to float rounding).
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { InputError } from './errors';
-import type { Dataset } from './dataset/jsonl';
-import type { LoadedModel } from './model/load';
-import { modelRecord, type PatchingOptions, runAttributionPatching } from './patching';
+import { InputError } from '../../shared/errors';
+import type { Dataset } from '../dataset/jsonl';
+import type { LoadedModel } from '../model/load';
+import { modelRecord, type PatchingOptions, runAttributionPatching } from './run';
 import {
   type AtpStarSummary,
   type ExampleAttributions,
@@ -18,7 +18,7 @@ import {
   sumNodeMaps,
   summarizeHeads,
   summarizePositions,
-} from './result';
+} from '../../shared/result';
 import { mean, normalisation } from './runSupport';
 
 /** Parses "i/n" (1 ≤ i ≤ n). */

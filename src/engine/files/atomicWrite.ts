@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { InputError } from './errors';
+import { InputError } from '../../shared/errors';
 
 /** One file to write: its path, its contents, and what it is (for error messages: "the result", "the report"). */
 export interface FileToWrite {

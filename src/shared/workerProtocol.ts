@@ -1,9 +1,8 @@
-// Messages between the extension host and the engine's child process (src/engine/worker.ts), and the content hash
-// both sides compute. Kept free of engine imports so that the extension host can use it without loading
+// Messages between the extension host and the engine's child process (src/engine/process/worker.ts).
+// Kept free of engine value imports so that the extension host can use it without loading
 // onnxruntime-node (the host must never load the native engine: that is the point of the child process).
-import { createHash } from 'node:crypto';
-import type { GenerateSpec } from './dataset/generate';
-import type { DeviceRequest } from './runtime';
+import type { GenerateSpec } from '../engine/dataset/generate';
+import type { DeviceRequest } from '../engine/process/runtime';
 
 export interface RunRequest {
   type: 'run';
@@ -91,8 +90,3 @@ export type WorkerResponse =
 
 /** The responses that answer a DiagnoseRequest or GenerateRequest (by requestId) rather than a run. */
 export type RequestResponse = Extract<WorkerResponse, { requestId: number }>;
-
-/** The hash stored in Result.dataset.contentHash: the host computes the same over the editor's text. */
-export function contentHash(text: string): string {
-  return `sha256:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
-}

@@ -1,11 +1,11 @@
 import * as ort from 'onnxruntime-node';
-import { InputError } from './errors';
-import type { LoadedModel } from './model/load';
-import type { Dataset } from './dataset/jsonl';
-import { ATTRIBUTION_OUTPUTS } from './patchingGraphs';
+import { InputError } from '../../shared/errors';
+import type { LoadedModel } from '../model/load';
+import type { Dataset } from '../dataset/jsonl';
+import { ATTRIBUTION_OUTPUTS } from './graphs';
 import { ATP_STAR_GRAD_GATE, ATP_STAR_OUTPUTS } from './atpStarGraph';
 import { asNumbers, batchFeeds, checkCancelled, makeBatches, mean, runScale, type PreparedExample, prepareExamples, type RunOptions, sessionFor } from './runSupport';
-import type { ExampleAttributions, RuntimeRecord, TokenInfo } from './result';
+import type { ExampleAttributions, RuntimeRecord, TokenInfo } from '../../shared/result';
 
 /**
  * AtP* (Kramár, Lieberum, Shah, Nanda 2024, arXiv 2403.00745) over a dataset: attribution patching with the QK fix

@@ -1,8 +1,8 @@
-import type { GraphBuilder, Value } from './graph/builder';
-import { Ops, raw } from './graph/ops';
-import { gradients } from './graph/autodiff';
-import type { GraphWeights } from './graph/weights';
-import { type Architecture, HOOK_KINDS, type HookKind } from './architectures/types';
+import type { GraphBuilder, Value } from '../graph/builder';
+import { Ops, raw } from '../graph/ops';
+import { gradients } from '../graph/autodiff';
+import type { GraphWeights } from '../graph/weights';
+import { type Architecture, HOOK_KINDS, type HookKind } from '../architectures/types';
 
 /**
  * The two graphs the engine runs. Both take a batch of examples, right-padded to one length:

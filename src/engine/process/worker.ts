@@ -4,25 +4,25 @@
 //
 // A finished run is written (atomically) to `pendingFile`, never to the final result path: the host renames it
 // into place unless the user cancelled meanwhile, so a cancelled run writes nothing, whatever the timing.
-import { InputError } from './errors';
-import { diagnoseWithTokenizer, parseDatasetText } from './dataset';
-import { generateDataset } from './dataset/generate';
-import { resolveModel } from './model/hub';
-import { loadModel, type LoadedModel } from './model/load';
-import { ModelTokenizer } from './model/tokenizer';
-import { readModelSpec } from './model/config';
-import { CancelledError, runAttributionPatching } from './patching';
-import { checkOutputPaths, modelFolderInputs } from './outputPaths';
-import { writeResultAtomically } from './result';
+import { InputError } from '../../shared/errors';
+import { diagnoseWithTokenizer, parseDatasetText } from '../dataset';
+import { generateDataset } from '../dataset/generate';
+import { resolveModel } from '../model/hub';
+import { loadModel, type LoadedModel } from '../model/load';
+import { ModelTokenizer } from '../model/tokenizer';
+import { readModelSpec } from '../model/config';
+import { CancelledError, runAttributionPatching } from '../patching/run';
+import { checkOutputPaths, modelFolderInputs } from '../files/outputPaths';
+import { writeResultAtomically } from '../files/resultFile';
+import { contentHash } from '../files/contentHash';
 import {
-  contentHash,
   type DiagnoseRequest,
   type FileDiagnostic,
   type GenerateRequest,
   type RunRequest,
   type WorkerRequest,
   type WorkerResponse,
-} from './workerProtocol';
+} from '../../shared/workerProtocol';
 
 /** Parse and tokenizer problems with exact columns; the run stops at errors and reports every one of them. */
 function inputFailure(file: string, diagnostics: readonly FileDiagnostic[]): InputError | undefined {

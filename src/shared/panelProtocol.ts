@@ -1,7 +1,7 @@
 // Messages between the heatmap panel's host (src/panel/heatmapPanel.ts) and its webview app (webview/), one
 // discriminated union per direction, imported by both sides so that a renamed field fails the type check on both.
 // Incoming webview messages are also checked at run time (parseWebviewMessage): the host never trusts their shape.
-import type { Result } from '../engine/result';
+import type { Result } from './result';
 
 /**
  * What a value "at a token position" means, for inline colours and the position heatmap:
