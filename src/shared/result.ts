@@ -11,6 +11,7 @@ export const RESULT_SCHEMA_V1 = 'attribution-patching/result@1';
 export type ResultSchema = typeof RESULT_SCHEMA | typeof RESULT_SCHEMA_V1;
 
 import type { Method } from './resultMethods';
+import type { Circuit } from './circuit';
 
 export { METHOD_NAMES, type Method, methodsOf } from './resultMethods';
 
@@ -195,6 +196,8 @@ export interface Result {
   checks?: Checks;
   /** Only with --method atpstar. */
   atpStar?: AtpStarSummary;
+  /** Edge attribution and faithfulness (atp circuit): see src/shared/circuit.ts. */
+  circuit?: Circuit;
   /** [layer][head]: hook_z at each example's last position, summed over examples and d_head. */
   heads: number[][];
   /** [layer][pos]: resid_pre summed over examples; null unless all examples have one length. */
