@@ -40,7 +40,17 @@ export interface CodeServer {
   stop(): Promise<void>;
 }
 
-export async function startCodeServer(options: { userDataDir: string; extensionsDir: string; workspace: string; settings: Record<string, unknown> }): Promise<CodeServer> {
+/**
+ * `env` is added to the server's environment (an undefined value removes a variable): the extension host, and so the
+ * engine's worker, inherit it.
+ */
+export async function startCodeServer(options: {
+  userDataDir: string;
+  extensionsDir: string;
+  workspace: string;
+  settings: Record<string, unknown>;
+  env?: Record<string, string | undefined>;
+}): Promise<CodeServer> {
   mkdirSync(join(options.userDataDir, 'User'), { recursive: true });
   writeSettings(options.userDataDir, options.settings);
   const configFile = join(options.userDataDir, 'config.yaml');
@@ -52,7 +62,7 @@ export async function startCodeServer(options: { userDataDir: string; extensions
       CODE_SERVER, '--config', configFile, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check',
       '--disable-workspace-trust', '--disable-getting-started-override', '--user-data-dir', options.userDataDir, '--extensions-dir', options.extensionsDir, options.workspace,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ATP_CACHE_DIR: join(options.userDataDir, 'atp-cache') } },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ATP_CACHE_DIR: join(options.userDataDir, 'atp-cache'), ...options.env } },
   );
   const output: string[] = [];
   child.stdout!.on('data', (data: Buffer) => output.push(data.toString()));
@@ -164,7 +174,14 @@ export interface Workbench {
  * Packages the extension (.vsix into `out`), installs it into a fresh code-server with BASE_SETTINGS plus `settings`,
  * and opens the workspace in headless Chromium, ready for the first command.
  */
-export async function openWorkbench(options: { workspace: string; userDataDir: string; extensionsDir: string; out: string; settings?: Record<string, unknown> }): Promise<Workbench> {
+export async function openWorkbench(options: {
+  workspace: string;
+  userDataDir: string;
+  extensionsDir: string;
+  out: string;
+  settings?: Record<string, unknown>;
+  env?: Record<string, string | undefined>;
+}): Promise<Workbench> {
   const vsix = join(options.out, 'attribution-patching-linux-x64.vsix');
   const pack = spawnSync(process.execPath, [join(REPO, 'scripts', 'package.mjs'), '--target', 'linux-x64', '--out', vsix], { encoding: 'utf8', cwd: REPO });
   if (pack.status !== 0) throw new Error(`packaging failed:\n${pack.stdout}\n${pack.stderr}`);
