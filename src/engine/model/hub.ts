@@ -1,12 +1,7 @@
 // Models from the Hugging Face hub, kept in the standard Hugging Face cache so that Python's huggingface_hub and
 // this engine share one copy of every file.
 //
-// Cache layout (huggingface_hub's, unchanged): <cache>/models--<org>--<name>/
-//   blobs/<etag>                       file contents, named by the hub's ETag (git blob sha1, or sha256 for LFS files)
-//   blobs/<etag>.incomplete            a download in progress; resumed with a Range request, renamed when whole
-//   refs/<revision>                    the commit a branch or tag pointed to when last resolved
-//   snapshots/<commit>/<file>          relative symlink → ../../blobs/<etag> (a hard link or copy where symlinks fail)
-// <cache> is HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub.
+// Cache layout: hubCache.ts. Parsing what --model names: modelSource.ts. Transport helpers: hubHttp.ts.
 //
 // Protocol (the hub's public HTTP API; HF_ENDPOINT replaces https://huggingface.co):
 //   GET  {endpoint}/api/models/{repo}/revision/{revision}   → { sha, siblings: [{ rfilename }] }
@@ -17,104 +12,10 @@
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
-import { homedir } from 'node:os';
 import { InputError } from '../../shared/errors';
-import { findPreset, resolvePreset } from './presets';
-
-// ---- sources -------------------------------------------------------------------------------------------------
-
-export type ModelSource =
-  | { readonly kind: 'folder'; readonly text: string; readonly path: string }
-  | { readonly kind: 'hub'; readonly text: string; readonly repo: string; readonly revision?: string; readonly preset?: string };
-
-/** Hub rules for each half of org/name: letters, digits, - _ . ; not starting or ending with - or . ; no -- or .. */
-const REPO_PART = /^(?![-.])(?!.*(--|\.\.))[A-Za-z0-9_.-]{1,96}(?<![-.])$/;
-const COMMIT = /^[0-9a-f]{40}$/;
-
-export function isCommitHash(revision: string): boolean {
-  return COMMIT.test(revision);
-}
-
-function looksLikePath(text: string): boolean {
-  return /^(\.{1,2}([/\\]|$)|[/\\]|~([/\\]|$)|[A-Za-z]:[/\\])/.test(text);
-}
-
-function expandHome(text: string): string {
-  return text === '~' || /^~[/\\]/.test(text) ? path.join(homedir(), text.slice(1)) : text;
-}
-
-function checkRevision(revision: string, text: string): void {
-  const bad =
-    revision === '' ||
-    /[\s\\:?*\[^~]|\.\.|@\{|\/\/|^\/|\/$|\.lock$|^-/.test(revision) ||
-    [...revision].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
-  if (bad) {
-    throw new InputError(`--model: "${text}": "${revision}" is not a valid revision (a branch, a tag or a 40-character commit hash after the @)`);
-  }
-}
-
-/**
- * What `--model` names: a local folder (one that exists, or a path starting with ./, ../, /, ~ or a drive letter),
- * a preset (M0…M5, bm1-cs1, … — presets are looked up first, so a folder that shares a preset's name needs ./),
- * or a hub repo id org/name, each of the last two with an optional @revision (branch, tag or commit).
- */
-export function parseModelSource(text: string, cwd: string = process.cwd()): ModelSource {
-  const trimmed = text.trim();
-  if (trimmed === '') throw new InputError('--model: empty; give a model folder, a preset such as M0, or a hub repo id such as openai-community/gpt2');
-  if (looksLikePath(trimmed)) return { kind: 'folder', text: trimmed, path: path.resolve(cwd, expandHome(trimmed)) };
-
-  const at = trimmed.indexOf('@');
-  const base = at < 0 ? trimmed : trimmed.slice(0, at);
-  const revision = at < 0 ? undefined : trimmed.slice(at + 1);
-  const preset = findPreset(base);
-  if (preset) {
-    if (revision !== undefined) checkRevision(revision, trimmed);
-    return { kind: 'hub', text: trimmed, repo: preset.repo, revision, preset: preset.name };
-  }
-  if (fs.existsSync(path.resolve(cwd, trimmed))) return { kind: 'folder', text: trimmed, path: path.resolve(cwd, trimmed) };
-
-  const parts = base.split('/');
-  if (parts.length === 2 && parts.every((part) => REPO_PART.test(part))) {
-    if (revision !== undefined) checkRevision(revision, trimmed);
-    return { kind: 'hub', text: trimmed, repo: base, revision };
-  }
-  resolvePreset(base); // a preset-like name that is no preset (M9, bm1-cs9): the error lists the presets
-  throw new InputError(
-    `--model: "${trimmed}" is not a folder here, a preset (M0…M5, bm1-cs1, …; see the list in the help) or a Hugging Face repo id ` +
-      'org/name[@revision] (e.g. openai-community/gpt2 or Qwen/Qwen2.5-0.5B-Instruct@main); a folder path may start with ./',
-  );
-}
-
-// ---- environment ---------------------------------------------------------------------------------------------
-
-type Env = Readonly<Record<string, string | undefined>>;
-
-export const DEFAULT_ENDPOINT = 'https://huggingface.co';
-
-/** The hub's base URL: HF_ENDPOINT, else https://huggingface.co. */
-export function hubEndpoint(env: Env = process.env): string {
-  return (env.HF_ENDPOINT || DEFAULT_ENDPOINT).replace(/\/+$/, '');
-}
-
-/** The hub cache folder, resolved as huggingface_hub resolves it. */
-export function hubCacheDir(env: Env = process.env): string {
-  const explicit = env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE;
-  if (explicit) return path.resolve(expandHome(explicit));
-  const hfHome = env.HF_HOME ? expandHome(env.HF_HOME) : path.join(env.XDG_CACHE_HOME ? expandHome(env.XDG_CACHE_HOME) : path.join(homedir(), '.cache'), 'huggingface');
-  return path.resolve(hfHome, 'hub');
-}
-
-/** HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) set to 1/true/yes/on. */
-export function isOfflineByEnv(env: Env = process.env): boolean {
-  const value = (env.HF_HUB_OFFLINE || env.TRANSFORMERS_OFFLINE || '').trim().toUpperCase();
-  return ['1', 'ON', 'YES', 'TRUE'].includes(value);
-}
-
-/** The repo's folder in the cache: models--org--name. */
-export function repoCacheDir(repo: string, env: Env = process.env): string {
-  return path.join(hubCacheDir(env), `models--${repo.split('/').join('--')}`);
-}
+import { isCommitHash, parseModelSource, type ModelSource } from './modelSource';
+import { DEFAULT_ENDPOINT, type Env, hubCacheDir, hubEndpoint, isOfflineByEnv, linkIntoSnapshot, repoCacheDir, sha256File } from './hubCache';
+import { describeCause, encodeFile, encodeRepo, HubUnreachable, isAbort, normalizeEtag, parseSize, sleep, TransferBroken } from './hubHttp';
 
 // ---- resolving -----------------------------------------------------------------------------------------------
 
@@ -190,43 +91,6 @@ export async function resolveModel(source: string | ModelSource, options: Resolv
   return new HubResolver(parsed, options).resolve();
 }
 
-// ---- errors --------------------------------------------------------------------------------------------------
-
-/** The hub could not be reached, or answered with a server error: the cache may still serve. */
-class HubUnreachable extends Error {}
-
-/** A transfer broke off (connection lost, short body): worth retrying with a Range request. */
-class TransferBroken extends Error {}
-
-function describeCause(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const cause = (error as { cause?: unknown }).cause;
-  if (cause instanceof Error) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    const inner = cause instanceof AggregateError && cause.errors[0] instanceof Error ? cause.errors[0].message : cause.message;
-    return code ? `${code}: ${inner}` : inner || error.message;
-  }
-  return error.message;
-}
-
-function isAbort(error: unknown, signal?: AbortSignal): boolean {
-  return signal?.aborted === true && (error === signal.reason || (error instanceof Error && error.name === 'AbortError'));
-}
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-
 // ---- the resolver --------------------------------------------------------------------------------------------
 
 interface FileMeta {
@@ -245,20 +109,6 @@ function checkRepoFileName(name: string, repo: string): string {
   }
   return name;
 }
-
-function normalizeEtag(value: string | null): string | undefined {
-  if (!value) return undefined;
-  return value.trim().replace(/^W\//, '').replace(/^"|"$/g, '') || undefined;
-}
-
-function parseSize(value: string | null): number | undefined {
-  if (value === null || !/^\d+$/.test(value.trim())) return undefined;
-  const size = Number(value.trim());
-  return Number.isSafeInteger(size) ? size : undefined;
-}
-
-const encodeRepo = (repo: string) => repo.split('/').map(encodeURIComponent).join('/');
-const encodeFile = (file: string) => file.split('/').map(encodeURIComponent).join('/');
 
 class HubResolver {
   private readonly repo: string;
@@ -669,30 +519,4 @@ function indexShards(text: string, where: string): string[] {
     }
   }
   return shards as string[];
-}
-
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-/**
- * snapshots/<commit>/<file> → a relative symlink to the blob (as huggingface_hub makes it); where symlinks are not
- * allowed (Windows without developer mode) a hard link, else a copy. Replaced atomically.
- */
-function linkIntoSnapshot(blob: string, pointer: string): void {
-  fs.mkdirSync(path.dirname(pointer), { recursive: true });
-  const temp = `${pointer}.${process.pid}.tmp`;
-  fs.rmSync(temp, { force: true });
-  try {
-    fs.symlinkSync(path.relative(path.dirname(pointer), blob), temp);
-  } catch {
-    try {
-      fs.linkSync(blob, temp);
-    } catch {
-      fs.copyFileSync(blob, temp);
-    }
-  }
-  fs.renameSync(temp, pointer);
 }

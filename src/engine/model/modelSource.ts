@@ -1,0 +1,71 @@
+// What `--model` (and the attributionPatching.model setting) names: a local folder, a preset, or a Hugging Face
+// repo id with an optional @revision. Parsing only: nothing is read from the network here.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { homedir } from 'node:os';
+import { InputError } from '../../shared/errors';
+import { findPreset, resolvePreset } from './presets';
+
+// ---- sources -------------------------------------------------------------------------------------------------
+
+export type ModelSource =
+  | { readonly kind: 'folder'; readonly text: string; readonly path: string }
+  | { readonly kind: 'hub'; readonly text: string; readonly repo: string; readonly revision?: string; readonly preset?: string };
+
+/** Hub rules for each half of org/name: letters, digits, - _ . ; not starting or ending with - or . ; no -- or .. */
+const REPO_PART = /^(?![-.])(?!.*(--|\.\.))[A-Za-z0-9_.-]{1,96}(?<![-.])$/;
+const COMMIT = /^[0-9a-f]{40}$/;
+
+export function isCommitHash(revision: string): boolean {
+  return COMMIT.test(revision);
+}
+
+function looksLikePath(text: string): boolean {
+  return /^(\.{1,2}([/\\]|$)|[/\\]|~([/\\]|$)|[A-Za-z]:[/\\])/.test(text);
+}
+
+export function expandHome(text: string): string {
+  return text === '~' || /^~[/\\]/.test(text) ? path.join(homedir(), text.slice(1)) : text;
+}
+
+function checkRevision(revision: string, text: string): void {
+  const bad =
+    revision === '' ||
+    /[\s\\:?*\[^~]|\.\.|@\{|\/\/|^\/|\/$|\.lock$|^-/.test(revision) ||
+    [...revision].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+  if (bad) {
+    throw new InputError(`--model: "${text}": "${revision}" is not a valid revision (a branch, a tag or a 40-character commit hash after the @)`);
+  }
+}
+
+/**
+ * What `--model` names: a local folder (one that exists, or a path starting with ./, ../, /, ~ or a drive letter),
+ * a preset (M0…M5, bm1-cs1, … — presets are looked up first, so a folder that shares a preset's name needs ./),
+ * or a hub repo id org/name, each of the last two with an optional @revision (branch, tag or commit).
+ */
+export function parseModelSource(text: string, cwd: string = process.cwd()): ModelSource {
+  const trimmed = text.trim();
+  if (trimmed === '') throw new InputError('--model: empty; give a model folder, a preset such as M0, or a hub repo id such as openai-community/gpt2');
+  if (looksLikePath(trimmed)) return { kind: 'folder', text: trimmed, path: path.resolve(cwd, expandHome(trimmed)) };
+
+  const at = trimmed.indexOf('@');
+  const base = at < 0 ? trimmed : trimmed.slice(0, at);
+  const revision = at < 0 ? undefined : trimmed.slice(at + 1);
+  const preset = findPreset(base);
+  if (preset) {
+    if (revision !== undefined) checkRevision(revision, trimmed);
+    return { kind: 'hub', text: trimmed, repo: preset.repo, revision, preset: preset.name };
+  }
+  if (fs.existsSync(path.resolve(cwd, trimmed))) return { kind: 'folder', text: trimmed, path: path.resolve(cwd, trimmed) };
+
+  const parts = base.split('/');
+  if (parts.length === 2 && parts.every((part) => REPO_PART.test(part))) {
+    if (revision !== undefined) checkRevision(revision, trimmed);
+    return { kind: 'hub', text: trimmed, repo: base, revision };
+  }
+  resolvePreset(base); // a preset-like name that is no preset (M9, bm1-cs9): the error lists the presets
+  throw new InputError(
+    `--model: "${trimmed}" is not a folder here, a preset (M0…M5, bm1-cs1, …; see the list in the help) or a Hugging Face repo id ` +
+      'org/name[@revision] (e.g. openai-community/gpt2 or Qwen/Qwen2.5-0.5B-Instruct@main); a folder path may start with ./',
+  );
+}
