@@ -52,22 +52,25 @@ export function syntheticCircuit(options: SyntheticCircuitOptions): Circuit {
   // the top edges connect the input to the logits as a real circuit's do.
   const last = layers - 1;
   const kvOf = (layer: number, head: number) => (kvHeads === heads ? `a${layer}.h${head}` : `a${layer}.kv${Math.floor(head / (heads / kvHeads))}`);
+  // Heads of the planted paths: a0.h1 → m0 → a{last}.h{p}; a negative path through a0.h{n}.
+  const p = 2 % heads;
+  const n = heads > 3 ? 3 : 0;
   const planted = new Map<string, number>([
     [`input->a0.h1<q>`, 0.41],
     [`input->${kvOf(0, 1)}<v>`, 0.33],
     [`a0.h1->m0`, 0.3],
-    [`m0->a${last}.h2<q>`, 0.27],
-    [`a${last}.h2->logits`, 0.24],
+    [`m0->a${last}.h${p}<q>`, 0.27],
+    [`a${last}.h${p}->logits`, 0.24],
     [`input->m0`, 0.18],
-    [`input->${kvOf(0, 3)}<k>`, -0.16],
-    [`input->a0.h3<q>`, -0.14],
-    [`a0.h3->logits`, -0.13],
+    [`input->${kvOf(0, n)}<k>`, -0.16],
+    [`input->a0.h${n}<q>`, -0.14],
+    [`a0.h${n}->logits`, -0.13],
     [`m${last}->logits`, 0.11],
     [`a0.h1->m${last}`, 0.09],
   ]);
   const name = (edge: Omit<CircuitEdge, 'score'>) => `${edge.from}->${edge.to}${edge.input ? `<${edge.input}>` : ''}`;
   const edges = unscored
-    .map((edge) => ({ ...edge, score: planted.get(name(edge)) ?? Math.round(normal() ** 3 * 0.004 * 1e6) / 1e6 }))
+    .map((edge) => ({ ...edge, score: planted.get(name(edge)) ?? Math.round(normal() ** 3 * 0.002 * 1e6) / 1e6 }))
     .sort((a, b) => Math.abs(b.score) - Math.abs(a.score));
   const inCircuit = topEdges({ nodes, edges }, keep);
   const total = edges.length;
