@@ -80,12 +80,12 @@ export function drawCircuitView(container: HTMLElement, spec: CircuitViewSpec): 
 
   const update = (n: number) => {
     const shown = shownEdges(circuit, n);
-    count.textContent = `top ${n} of ${total} edges → ${shown.length} after pruning`;
+    const undrawn = drawGraph(graph, spec, shown);
+    count.textContent = `top ${n} of ${total} edges → ${shown.length} after pruning${undrawn > 0 ? ` (the ${shown.length - undrawn} strongest drawn)` : ''}`;
     slider.setAttribute('aria-valuetext', `${n} edges, ${shown.length} after pruning`);
     const reading = faithfulnessText(circuit, n);
     faithfulness.textContent = reading.text;
     faithfulness.dataset.how = reading.how;
-    drawGraph(graph, spec, shown);
     if (circuit.curve) drawCurve(curve, circuit, n);
   };
   slider.addEventListener('input', () => {
@@ -96,7 +96,8 @@ export function drawCircuitView(container: HTMLElement, spec: CircuitViewSpec): 
   update(spec.edgeCount);
 }
 
-function drawGraph(container: HTMLElement, spec: CircuitViewSpec, shown: number[]): void {
+/** Draws the graph; returns how many shown edges were left undrawn (the weakest, beyond MAX_DRAWN_EDGES). */
+function drawGraph(container: HTMLElement, spec: CircuitViewSpec, shown: number[]): number {
   const { circuit, theme, tooltip } = spec;
   const layout = circuitLayout(circuit, shown, theme);
   const focused = (document.activeElement as Element | null)?.getAttribute?.('data-node');
@@ -193,6 +194,7 @@ function drawGraph(container: HTMLElement, spec: CircuitViewSpec, shown: number[
     .on('mouseleave blur', () => (tooltip.hidden = true));
   // A redraw (the slider) keeps the keyboard where it was.
   if (focused) container.querySelector<SVGGElement>(`g.node[data-node="${CSS.escape(focused)}"]`)?.focus();
+  return layout.undrawn;
 }
 
 const CURVE = { width: 320, height: 230, left: 44, right: 12, top: 26, bottom: 40 };

@@ -38,6 +38,8 @@ export interface EdgeDrawing {
 }
 
 export interface CircuitLayout {
+  /** Shown edges not drawn (beyond MAX_DRAWN_EDGES, the weakest): the view says how many. */
+  undrawn: number;
   width: number;
   height: number;
   nodes: NodePlacement[];
@@ -46,6 +48,9 @@ export interface CircuitLayout {
   maxAbs: number;
   rowLabels: Array<{ row: number; y: number; label: string }>;
 }
+
+/** At most this many edges are drawn (the strongest of those shown). */
+export const MAX_DRAWN_EDGES = 1500;
 
 /** How far apart a head's q, k and v inputs end (px). */
 const INPUT_OFFSET = 5;
@@ -58,7 +63,7 @@ export const LAYOUT = { rowHeight: 54, left: 64, right: 24, top: 24, bottom: 24,
  * Edges are drawn as the shown ones only, width ∝ |score| / the largest shown |score|, coloured by sign on the
  * product's diverging scale.
  */
-export function circuitLayout(circuit: Circuit, shown: readonly number[], theme: ThemeKind): CircuitLayout {
+export function circuitLayout(circuit: Circuit, shown: readonly number[], theme: ThemeKind, maxDrawn = MAX_DRAWN_EDGES): CircuitLayout {
   const layers = Math.max(0, ...circuit.nodes.map((node) => (node.kind === 'logits' ? node.layer : node.layer + 1)));
   const rowOf = (node: CircuitNode): number => {
     if (node.kind === 'input') return 0;
@@ -87,7 +92,9 @@ export function circuitLayout(circuit: Circuit, shown: readonly number[], theme:
     });
   }
   const maxAbs = Math.max(0, ...shown.map((index) => Math.abs(circuit.edges[index].score)));
-  const edges = shown.map((index): EdgeDrawing => {
+  // Thousands of SVG paths would stall the panel and hide the circuit anyway: the strongest maxDrawn are drawn.
+  const drawn = shown.length > maxDrawn ? [...shown].sort((a, b) => Math.abs(circuit.edges[b].score) - Math.abs(circuit.edges[a].score)).slice(0, maxDrawn) : shown;
+  const edges = drawn.map((index): EdgeDrawing => {
     const edge = circuit.edges[index];
     const t = normalise(edge.score, maxAbs);
     const to = placements.get(edge.to)!;
@@ -110,7 +117,7 @@ export function circuitLayout(circuit: Circuit, shown: readonly number[], theme:
     y: LAYOUT.top + row * LAYOUT.rowHeight,
     label: row === 0 ? 'input' : row === 2 * layers + 1 ? 'logits' : `L${Math.floor((row - 1) / 2)} ${row % 2 === 1 ? 'attn' : 'MLP'}`,
   }));
-  return { width, height: LAYOUT.top + (2 * layers + 1) * LAYOUT.rowHeight + LAYOUT.bottom, nodes: [...placements.values()], edges, maxAbs, rowLabels };
+  return { undrawn: shown.length - drawn.length, width, height: LAYOUT.top + (2 * layers + 1) * LAYOUT.rowHeight + LAYOUT.bottom, nodes: [...placements.values()], edges, maxAbs, rowLabels };
 }
 
 /** What the faithfulness line says at n edges: a measured value, a labelled interpolation, or "not measured". */

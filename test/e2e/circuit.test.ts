@@ -1,15 +1,16 @@
 // End to end, in code-server: a Result with a circuit (a real `atp patch` run of the built-in TinySQL demo model,
 // plus a hand-made circuit over its 4 × 4 heads: the engine's `atp circuit` is built elsewhere) opens with the circuit
 // view in the heatmap panel; the slider changes the edges drawn and the faithfulness shown (measured, interpolated
-// and labelled so); clicking a node, or Enter on it, recolours the editor. Screenshots go to test-output/e2e-circuit/.
+// and labelled so); clicking a node, or Enter on it, recolours the editor; the circuit exports as SVG and EAP-IG JSON. Screenshots go to test-output/e2e-circuit/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Frame, Page } from 'playwright-core';
 import { topEdges, type Circuit } from '../../src/shared/circuit';
 import { parseResult, serializeResult } from '../../src/shared/result';
+import { toEapIgJson } from '../../src/shared/circuitFormats';
 import { syntheticCircuit } from '../support/circuitFixture';
 import { requireBuiltCli, runCli } from '../support/cli';
 import { type CodeServer, closeWorkbench, colouredTokens, findFrame, missingPrerequisite, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
@@ -140,4 +141,32 @@ test('a Result with a circuit opens with the circuit view; the slider changes th
   await frame.locator('#selection-label', { hasText: 'token effect' }).waitFor({ timeout: 10_000 });
   await frame.locator('#circuit-view').scrollIntoViewIfNeeded();
   await shot('04-circuit-keyboard');
+
+  // Exports: the circuit as an image with the run's header, and as EAP-IG's graph JSON (built by the host).
+  await frame.click('#circuit-export-svg');
+  await saveDialogDefault();
+  const svg = await readWhenWritten(join(workspace, 'tinysql-cs1.circuit.svg'));
+  copyFileSync(join(workspace, 'tinysql-cs1.circuit.svg'), join(OUT, '05-export-circuit.svg'));
+  assert.ok(svg.includes(`Dataset: ${join(workspace, DATASET)}`), 'the dataset in the header');
+  assert.ok(svg.includes('Model: ') && svg.includes('tinysql-demo'), 'the model in the header');
+  assert.match(svg, /Circuit: eap-ig, top 12 of \d+ edges → \d+ after pruning; Faithfulness at 12 edges: not measured; ≈/);
+  assert.ok(svg.includes('id="circuit-graph"') && svg.includes('id="circuit-curve"'));
+  assert.ok(!svg.includes('data-head='), 'only the circuit, not the heatmaps');
+  await frame.click('#circuit-export-eap-ig');
+  await saveDialogDefault();
+  const graph = await readWhenWritten(join(workspace, 'tinysql-cs1.eap-ig.json'));
+  assert.equal(graph, toEapIgJson(parseResult(readFileSync(`${join(workspace, DATASET)}.atp-result.json`, 'utf8'), 'result')));
 });
+
+/** Accepts the save dialog's default file name. */
+async function saveDialogDefault(): Promise<void> {
+  await page.locator('.quick-input-widget .quick-input-box input').waitFor({ state: 'visible', timeout: 15_000 });
+  await page.waitForTimeout(300);
+  await page.keyboard.press('Enter');
+}
+
+async function readWhenWritten(file: string): Promise<string> {
+  const deadline = Date.now() + 15_000;
+  while (!existsSync(file) && Date.now() < deadline) await page.waitForTimeout(200);
+  return readFileSync(file, 'utf8');
+}

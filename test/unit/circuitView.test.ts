@@ -56,6 +56,17 @@ test('layout: input on top, each layer\'s heads then its MLP, logits at the bott
   assert.ok(q && v && q.to.x < v.to.x);
 });
 
+test('layout draws at most the strongest maxDrawn shown edges and says how many it left out', () => {
+  const shown = shownEdges(circuit, 200);
+  const layout = circuitLayout(circuit, shown, 'light', 25);
+  assert.equal(layout.edges.length, 25);
+  assert.equal(layout.undrawn, shown.length - 25);
+  const weakestDrawn = Math.min(...layout.edges.map((e) => Math.abs(e.edge.score)));
+  const drawnSet = new Set(layout.edges.map((e) => e.index));
+  for (const index of shown) if (!drawnSet.has(index)) assert.ok(Math.abs(circuit.edges[index].score) <= weakestDrawn);
+  assert.equal(circuitLayout(circuit, shown, 'light').undrawn, 0);
+});
+
 test('layout under grouped-query attention: each kv-head right after its group\'s query heads, on their row', () => {
   const grouped = syntheticCircuit({ layers: 2, heads: 4, kvHeads: 2, keep: 8 });
   const layout = circuitLayout(grouped, grouped.inCircuit, 'dark');
