@@ -7,9 +7,9 @@ const HEADER_LINE = 16;
 /** A generous width per character at 11–12 px, so that the header is never cut off at the right edge. */
 const CHAR_WIDTH = 7.2;
 
-/** One standalone SVG document: the header lines, then every heatmap under `root`, in page order. */
-export async function exportSvg(root: HTMLElement, title: string, header: string[] = []): Promise<string> {
-  const charts = Array.from(root.querySelectorAll<SVGSVGElement>('svg.heatmap'));
+/** One standalone SVG document: the header lines, then every chart under `root` (heatmaps by default), in page order. */
+export async function exportSvg(root: HTMLElement, title: string, header: string[] = [], chartsSelector = 'svg.heatmap'): Promise<string> {
+  const charts = Array.from(root.querySelectorAll<SVGSVGElement>(chartsSelector));
   const style = getComputedStyle(document.body);
   const background = style.getPropertyValue('--vscode-editor-background').trim() || style.backgroundColor || '#ffffff';
   const foreground = style.getPropertyValue('--vscode-editor-foreground').trim() || style.color || '#000000';
@@ -72,8 +72,8 @@ export async function exportSvg(root: HTMLElement, title: string, header: string
 }
 
 /** The exported SVG drawn onto a canvas; a data: URL of a PNG. */
-export async function exportPng(root: HTMLElement, title: string, header: string[] = []): Promise<string> {
-  const svg = await exportSvg(root, title, header);
+export async function exportPng(root: HTMLElement, title: string, header: string[] = [], chartsSelector = 'svg.heatmap'): Promise<string> {
+  const svg = await exportSvg(root, title, header, chartsSelector);
   const url = URL.createObjectURL(new Blob([svg], { type: 'image/svg+xml' }));
   try {
     const image = new Image();

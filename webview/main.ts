@@ -23,6 +23,8 @@ import {
 } from '../src/shared/resultViews';
 import { exportPng, exportSvg } from './exportView';
 import { drawChecks } from './checksView';
+import { drawCircuitView } from './circuitView';
+import { initialEdgeCount } from '../src/shared/circuitView';
 import { drawHeatmap } from './heatmap';
 import { vscode } from './vscodeApi';
 
@@ -38,6 +40,8 @@ interface View {
   aggregate: Aggregate;
   /** Numbers written in the heatmap cells. */
   numbers?: boolean;
+  /** The circuit view's slider: top n edges (absent: the circuit's own size). */
+  circuitEdges?: number;
 }
 
 /** Components per pick for "Check top K". */
@@ -113,7 +117,7 @@ function theme(): ThemeKind {
 }
 
 function saveState(): void {
-  const state: PanelState = { resultFile: view.resultFile, selection: view.selection, scope: view.scope, aggregate: view.aggregate };
+  const state: PanelState = { resultFile: view.resultFile, selection: view.selection, scope: view.scope, aggregate: view.aggregate, circuitEdges: view.circuitEdges };
   vscode.setState(state);
 }
 
@@ -260,7 +264,40 @@ function render(): void {
   const hint = element('p', { className: 'hint' }, 'Click a cell or a layer label (or use the arrow keys and Enter) to colour the editor by it: a head cell shows that head at every token, a head-map layer its attn_out, a position-map layer or cell that layer of the hook shown.');
   // A redraw (a click on a cell, a theme switch) keeps where the user had scrolled a wide map to.
   const scrolled = new Map(['heads-heatmap', 'positions-heatmap'].map((id) => [id, document.getElementById(id)?.scrollLeft ?? 0]));
-  app.replaceChildren(header, toolbar, hint, heads, positions, nodes, checks, tooltip);
+  const circuitSection = element('section', { id: 'circuit-view', className: 'heatmap-section' });
+  // Before the redraw replaces it: the circuit node the keyboard was on.
+  const focusedNode = document.activeElement?.getAttribute('data-node');
+  app.replaceChildren(header, toolbar, ...(result.circuit ? [circuitSection] : []), hint, heads, positions, nodes, checks, tooltip);
+  if (result.circuit) {
+    const circuit = result.circuit;
+    const edgeCount = Math.min(view.circuitEdges ?? initialEdgeCount(circuit), circuit.edges.length);
+    const circuitName = (extension: string) => suggestedName(extension).replace(/\.heatmap\.[^.]+\./, '.circuit.');
+    const circuitHeader = () => [
+      ...exportHeader(),
+      `Circuit: ${circuit.method}, ${document.getElementById('circuit-edge-count')?.textContent ?? ''}; ${document.getElementById('circuit-faithfulness')?.textContent ?? ''}`,
+    ];
+    drawCircuitView(circuitSection, {
+      circuit,
+      hasAtpStar: result.atpStar !== undefined,
+      theme: currentTheme,
+      edgeCount,
+      selection: view.selection,
+      tooltip,
+      onEdgeCount: (n) => {
+        view.circuitEdges = n;
+        saveState();
+      },
+      onSelectNode: (selection) => select(selection),
+      onExportImage: (format) => {
+        const name = circuitName(format);
+        const image = format === 'svg' ? exportSvg(circuitSection, name, circuitHeader(), 'svg.circuit-chart') : exportPng(circuitSection, name, circuitHeader(), 'svg.circuit-chart');
+        void image.then((data) => vscode.postMessage({ type: 'exportImage', format, data, suggestedName: name }));
+      },
+      onExportCircuit: (format) => vscode.postMessage({ type: 'exportCircuit', format }),
+    });
+    // A click or Enter on a node redraws the panel: the keyboard stays on that node.
+    if (focusedNode) circuitSection.querySelector<SVGGElement>(`g.node[data-node="${CSS.escape(focusedNode)}"]`)?.focus();
+  }
   if (result.atpStar && view.scope.kind === 'all') drawNodeMaps(nodes, result, currentTheme, tooltip);
   if (result.checks && result.checks.items.length > 0) drawChecks(checks, result.checks);
   const methodTag = (method: keyof typeof METHOD_NAMES) => ` — ${METHOD_NAMES[method]}`;
@@ -340,6 +377,8 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
   const message = event.data;
   switch (message.type) {
     case 'showResult':
+      // Another Result (or a rerun) starts its circuit view at the circuit's own size.
+      if (message.resultFile !== view.resultFile || message.result.circuit?.edges.length !== view.result?.circuit?.edges.length) view.circuitEdges = undefined;
       Object.assign(view, { result: message.result, resultFile: message.resultFile, stale: message.stale, selection: message.selection, scope: message.scope });
       saveState();
       return render();

@@ -7,6 +7,8 @@ import { copyFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { parsePanelState, parseWebviewMessage, type HostMessage, type PanelState, type WebviewMessage } from '../shared/panelProtocol';
 import { isCurrentFor, type ResultState } from '../services/resultState';
+import { CIRCUIT_FORMAT_NAMES, CIRCUIT_FORMAT_SUFFIX, exportCircuit, type CircuitFormat } from '../shared/circuitFormats';
+import { writeTextAtomically } from '../engine/files/atomicWrite';
 import type { ResultStore } from '../services/resultStore';
 
 export const HEATMAP_VIEW_TYPE = 'attributionPatching.heatmap';
@@ -138,6 +140,8 @@ export class HeatmapPanelHost implements vscode.Disposable {
         return this.exportResult();
       case 'exportCsv':
         return this.exportCsv(message.kind, message.data, message.suggestedName);
+      case 'exportCircuit':
+        return this.exportCircuit(message.format);
       case 'rerun': {
         const entry = this.state.focusedResult;
         if (!entry) return;
@@ -189,6 +193,30 @@ export class HeatmapPanelHost implements vscode.Disposable {
     if (!target) return;
     await writeFile(target.fsPath, data, 'utf8');
     this.log.info(`exported the ${kind === 'tokens' ? 'token values' : 'head and position maps'} as CSV to ${target.fsPath}`);
+    void vscode.window.showInformationMessage(`Attribution Patching: saved ${basename(target.fsPath)}`);
+  }
+
+  /** The focused Result's circuit in a researchers' format, built here from the Result (not from the webview). */
+  private async exportCircuit(format: CircuitFormat): Promise<void> {
+    const entry = this.state.focusedResult;
+    if (!entry?.result.circuit) return;
+    const stem = basename(entry.result.dataset.file).replace(/\.[^.]+$/, '');
+    let text: string;
+    try {
+      text = exportCircuit(entry.result, format, stem);
+    } catch (error) {
+      void vscode.window.showWarningMessage(`Attribution Patching: cannot export the circuit as ${CIRCUIT_FORMAT_NAMES[format]}: ${(error as Error).message}`);
+      return;
+    }
+    const target = await vscode.window.showSaveDialog({ defaultUri: this.defaultExportUri(`${stem}${CIRCUIT_FORMAT_SUFFIX[format]}`), filters: { JSON: ['json'] } });
+    if (!target) return;
+    try {
+      writeTextAtomically(target.fsPath, text, `the ${format} export`);
+    } catch (error) {
+      void vscode.window.showErrorMessage(`Attribution Patching: ${(error as Error).message}`);
+      return;
+    }
+    this.log.info(`exported the circuit as ${CIRCUIT_FORMAT_NAMES[format]} to ${target.fsPath}`);
     void vscode.window.showInformationMessage(`Attribution Patching: saved ${basename(target.fsPath)}`);
   }
 

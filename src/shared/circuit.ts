@@ -1,7 +1,8 @@
 // A circuit: edge attribution (EAP, EAP-IG) over the graph of a transformer's components, and how faithful a
 // small part of that graph is. Stored in Result.circuit, so one Result still flows from the engine to every view;
 // shared by the engine (which computes it), the CLI, the extension host and the webview, so it imports nothing
-// at run time.
+// at run time (checkCircuit gets parseResult's field checker passed in).
+import type { ShapeChecker } from './shapeChecker';
 
 /**
  * The computational graph's nodes, named as EAP-IG names them (hannamw/EAP-IG, Graph.from_model):
@@ -120,6 +121,9 @@ export function circuitNodeIds(circuit: Pick<Circuit, 'nodes' | 'edges' | 'inCir
  * `heads` query heads share `kvHeads` key/value heads in consecutive groups (as Hugging Face's repeat_kv does).
  */
 export function keyValueReceiver(layer: number, head: number, heads: number, kvHeads: number): string {
+  // A group size that is not a whole number (or a head outside the layer) would name a kv-head that does not exist.
+  if (!Number.isInteger(kvHeads) || kvHeads < 1 || heads % kvHeads !== 0) throw new RangeError(`keyValueReceiver: ${heads} query heads cannot share ${kvHeads} key/value heads in equal groups`);
+  if (!Number.isInteger(head) || head < 0 || head >= heads) throw new RangeError(`keyValueReceiver: head ${head} is not one of ${heads} query heads`);
   return kvHeads === heads ? `a${layer}.h${head}` : `a${layer}.kv${Math.floor(head / (heads / kvHeads))}`;
 }
 
@@ -127,40 +131,39 @@ export function keyValueReceiver(layer: number, head: number, heads: number, kvH
  * Drops edges that cannot affect the logits or carry nothing from the input: an edge is kept when its receiver
  * reaches 'logits' through kept edges and its sender is the input or is reached from it through kept edges. A
  * kv-head forwards to its query heads (it has no outgoing edges of its own: its output is the heads' outputs).
+ * Returns the kept indices ascending, each once.
  */
 export function pruneDangling(edges: readonly CircuitEdge[], kept: readonly number[], nodes: readonly CircuitNode[]): number[] {
-  const byId = new Map(nodes.map((node) => [node.id, node]));
-  // A kv-head's value flows on through every query head of its layer that it serves.
-  const kvForward = new Map<string, string[]>();
+  const ids = new Set(nodes.map((node) => node.id));
+  // A kv-head's value flows on through every query head of its layer that it serves: heads/kvHeads consecutive
+  // query heads per key/value head (counted once per layer, not per pair of nodes: models have thousands of heads).
+  const headsByLayer = new Map<number, CircuitNode[]>();
+  const kvByLayer = new Map<number, CircuitNode[]>();
   for (const node of nodes) {
-    if (node.kind !== 'head') continue;
-    for (const kv of nodes) {
-      if (kv.kind === 'kv-head' && kv.layer === node.layer) {
-        const group = nodes.filter((n) => n.kind === 'head' && n.layer === node.layer).length / nodes.filter((n) => n.kind === 'kv-head' && n.layer === node.layer).length;
-        if (Math.floor((node.head ?? 0) / group) === kv.head) kvForward.set(kv.id, [...(kvForward.get(kv.id) ?? []), node.id]);
-      }
-    }
+    const byLayer = node.kind === 'head' ? headsByLayer : node.kind === 'kv-head' ? kvByLayer : undefined;
+    byLayer?.set(node.layer, [...(byLayer.get(node.layer) ?? []), node]);
   }
   const forward = new Map<string, string[]>();
   const backward = new Map<string, string[]>();
-  for (const index of kept) {
-    const { from, to } = edges[index];
+  const link = (from: string, to: string) => {
     forward.set(from, [...(forward.get(from) ?? []), to]);
     backward.set(to, [...(backward.get(to) ?? []), from]);
+  };
+  for (const [layer, kvHeads] of kvByLayer) {
+    const heads = headsByLayer.get(layer) ?? [];
+    const group = heads.length / kvHeads.length;
+    for (const kv of kvHeads) for (const head of heads) if (Math.floor((head.head ?? 0) / group) === kv.head) link(kv.id, head.id);
   }
-  for (const [kv, heads] of kvForward) {
-    forward.set(kv, [...(forward.get(kv) ?? []), ...heads]);
-    for (const head of heads) backward.set(head, [...(backward.get(head) ?? []), kv]);
-  }
+  for (const index of new Set(kept)) link(edges[index].from, edges[index].to);
   const reach = (start: string, links: Map<string, string[]>): Set<string> => {
     const seen = new Set<string>([start]);
     const stack = [start];
     while (stack.length > 0) for (const next of links.get(stack.pop()!) ?? []) if (!seen.has(next)) (seen.add(next), stack.push(next));
     return seen;
   };
-  const fromInput = byId.has('input') ? reach('input', forward) : new Set<string>();
-  const toLogits = byId.has('logits') ? reach('logits', backward) : new Set<string>();
-  return kept.filter((index) => fromInput.has(edges[index].from) && toLogits.has(edges[index].to)).sort((a, b) => a - b);
+  const fromInput = ids.has('input') ? reach('input', forward) : new Set<string>();
+  const toLogits = ids.has('logits') ? reach('logits', backward) : new Set<string>();
+  return [...new Set(kept)].filter((index) => fromInput.has(edges[index].from) && toLogits.has(edges[index].to)).sort((a, b) => a - b);
 }
 
 /** The first n edges by |score| (edges are stored sorted), pruned. */
@@ -178,16 +181,162 @@ export function edgesAbove(circuit: Pick<Circuit, 'nodes' | 'edges'>, threshold:
   return pruneDangling(circuit.edges, kept, circuit.nodes);
 }
 
-/** Faithfulness at `edges` edges, read from the measured curve (linear between measured sizes; never extrapolated). */
+/**
+ * Faithfulness at `edges` edges, read from the measured curve: the measured value at a measured size, linear
+ * between two measured sizes, NaN outside the measured range (never extrapolated). See faithfulnessReading for
+ * which of the three it was.
+ */
 export function faithfulnessAt(curve: FaithfulnessCurve, edges: number): number {
+  return faithfulnessReading(curve, edges).value;
+}
+
+/** A value read from the faithfulness curve, and whether it was measured at that size, interpolated, or not measured at all. */
+export interface FaithfulnessReading {
+  value: number;
+  random: number;
+  how: 'measured' | 'interpolated' | 'not-measured';
+}
+
+export function faithfulnessReading(curve: FaithfulnessCurve, edges: number): FaithfulnessReading {
   const xs = curve.edges;
-  if (xs.length === 0) return NaN;
-  if (edges <= xs[0]) return curve.faithfulness[0];
-  for (let i = 1; i < xs.length; i++) {
-    if (edges <= xs[i]) {
-      const t = (edges - xs[i - 1]) / (xs[i] - xs[i - 1]);
-      return curve.faithfulness[i - 1] + t * (curve.faithfulness[i] - curve.faithfulness[i - 1]);
-    }
+  const exact = xs.indexOf(edges);
+  if (exact >= 0) return { value: curve.faithfulness[exact], random: curve.random[exact], how: 'measured' };
+  if (!Number.isFinite(edges) || xs.length === 0 || edges < xs[0] || edges > xs[xs.length - 1]) return { value: NaN, random: NaN, how: 'not-measured' };
+  const i = xs.findIndex((x) => x > edges);
+  const t = (edges - xs[i - 1]) / (xs[i] - xs[i - 1]);
+  const between = (ys: number[]) => ys[i - 1] + t * (ys[i] - ys[i - 1]);
+  return { value: between(curve.faithfulness), random: between(curve.random), how: 'interpolated' };
+}
+
+const NODE_KINDS: readonly CircuitNodeKind[] = ['input', 'head', 'kv-head', 'mlp', 'logits'];
+const METHODS: readonly CircuitMethod[] = ['eap', 'eap-ig', 'eap-ig-activations'];
+const RULES: ReadonlyArray<CircuitSelection['rule']> = ['top-n', 'threshold', 'greedy'];
+
+/** The id a node of this kind, layer and head must have (EAP-IG's names). */
+function expectedNodeId(kind: CircuitNodeKind, layer: number, head: number | undefined): string {
+  switch (kind) {
+    case 'input':
+      return 'input';
+    case 'logits':
+      return 'logits';
+    case 'mlp':
+      return `m${layer}`;
+    case 'head':
+      return `a${layer}.h${head}`;
+    case 'kv-head':
+      return `a${layer}.kv${head}`;
   }
-  return curve.faithfulness[xs.length - 1];
+}
+
+/**
+ * Checks Result.circuit against the contract above and the model's size, naming the field of the first problem:
+ * node ids, kinds and layers (input −1, logits = layers); every edge between known nodes, from a sender (input, head,
+ * MLP) to a receiver in a later layer (an MLP also from heads of its own layer), through 'q'/'k'/'v' into heads
+ * ('k'/'v' into the kv-head under grouped-query attention) and null otherwise, each edge once, sorted by |score|;
+ * inCircuit ascending indices; the selection's count; the curve's arrays of one length.
+ */
+export function checkCircuit(value: unknown, check: ShapeChecker, model: { layers: number; heads: number }): void {
+  const circuit = check.object(value, 'circuit');
+  if (!METHODS.includes(circuit.method as CircuitMethod)) check.fail('circuit.method', METHODS.map((m) => `"${m}"`).join(', ').replace(/, ([^,]*)$/, ' or $1'));
+  const steps = check.integer(circuit.steps, 'circuit.steps');
+  if (steps < 1) check.fail('circuit.steps', 'a positive integer');
+  if (circuit.method === 'eap' && steps !== 1) check.fail('circuit.steps', '1 for method "eap" (one gradient)');
+
+  const byId = new Map<string, CircuitNode>();
+  const kvHeadsPerLayer = new Map<number, number>();
+  check.array(circuit.nodes, 'circuit.nodes').forEach((item, index) => {
+    const field = `circuit.nodes[${index}]`;
+    const node = check.object(item, field);
+    check.string(node.id, `${field}.id`);
+    if (!NODE_KINDS.includes(node.kind as CircuitNodeKind)) check.fail(`${field}.kind`, '"input", "head", "kv-head", "mlp" or "logits"');
+    const kind = node.kind as CircuitNodeKind;
+    if (typeof node.layer !== 'number' || !Number.isInteger(node.layer)) check.fail(`${field}.layer`, 'an integer');
+    const layer = node.layer;
+    const expectedLayer = kind === 'input' ? -1 : kind === 'logits' ? model.layers : undefined;
+    if (expectedLayer !== undefined && layer !== expectedLayer) check.reject(`${field}.layer`, `the ${kind} node's layer is ${expectedLayer}, not ${layer}`);
+    if (expectedLayer === undefined && (layer < 0 || layer >= model.layers)) check.reject(`${field}.layer`, `${layer} is not a layer of the model (0 to ${model.layers - 1})`);
+    let head: number | undefined;
+    if (kind === 'head' || kind === 'kv-head') {
+      head = check.integer(node.head, `${field}.head`);
+      if (head >= model.heads) check.reject(`${field}.head`, `${head} is not below model.heads (${model.heads})`);
+      if (kind === 'kv-head') kvHeadsPerLayer.set(layer, (kvHeadsPerLayer.get(layer) ?? 0) + 1);
+    } else if (node.head !== undefined) check.reject(`${field}.head`, `a ${kind} node has no head`);
+    const expected = expectedNodeId(kind, layer, head);
+    if (node.id !== expected) check.reject(`${field}.id`, `a ${kind} node at layer ${layer}${head === undefined ? '' : `, head ${head}`} is named "${expected}", not ${JSON.stringify(node.id)}`);
+    if (byId.has(expected)) check.reject(`${field}.id`, `node "${expected}" is listed twice`);
+    byId.set(expected, { id: expected, kind, layer, head });
+  });
+  for (const [layer, count] of kvHeadsPerLayer) {
+    if (model.heads % count !== 0) check.reject('circuit.nodes', `layer ${layer} has ${count} kv-heads, which do not split its ${model.heads} query heads into equal groups`);
+  }
+
+  const names = new Set<string>();
+  let previous = Infinity;
+  const edges = check.array(circuit.edges, 'circuit.edges');
+  edges.forEach((item, index) => {
+    const field = `circuit.edges[${index}]`;
+    const edge = check.object(item, field);
+    check.string(edge.from, `${field}.from`);
+    check.string(edge.to, `${field}.to`);
+    const from = byId.get(edge.from as string);
+    const to = byId.get(edge.to as string);
+    if (!from) check.reject(`${field}.from`, `unknown node ${JSON.stringify(edge.from)}`);
+    if (!to) check.reject(`${field}.to`, `unknown node ${JSON.stringify(edge.to)}`);
+    if (from.kind === 'kv-head' || from.kind === 'logits') check.reject(`${field}.from`, `a ${from.kind} node ("${from.id}") sends no edges`);
+    if (to.kind === 'input') check.reject(`${field}.to`, 'the input receives no edges');
+    const sameLayerMlp = to.kind === 'mlp' && from.kind === 'head' && from.layer === to.layer;
+    if (from.layer >= to.layer && !sameLayerMlp) {
+      check.reject(field, `"${from.id}" (layer ${from.layer}) cannot send to "${to.id}" (layer ${to.layer}): a sender must be in an earlier layer (an MLP also reads the heads of its own layer)`);
+    }
+    const grouped = kvHeadsPerLayer.has(to.layer);
+    const allowed: EdgeInput[] = to.kind === 'head' ? (grouped ? ['q'] : ['q', 'k', 'v']) : to.kind === 'kv-head' ? ['k', 'v'] : [null];
+    if (!allowed.includes(edge.input as EdgeInput)) {
+      const why = to.kind === 'head' && grouped ? `"q" (under grouped-query attention keys and values go to the kv-head)` : allowed.map((a) => (a === null ? 'null' : `"${a}"`)).join(', ').replace(/, ([^,]*)$/, ' or $1');
+      check.reject(`${field}.input`, `an edge into ${to.kind === 'kv-head' ? 'a kv-head' : `${to.kind === 'mlp' ? 'an MLP' : to.kind === 'head' ? 'a head' : 'the logits'}`} ("${to.id}") takes ${why}, not ${JSON.stringify(edge.input)}`);
+    }
+    check.number(edge.score, `${field}.score`);
+    const name = edgeName({ from: from.id, to: to.id, input: edge.input as EdgeInput });
+    if (names.has(name)) check.reject(field, `edge "${name}" is listed twice`);
+    names.add(name);
+    const magnitude = Math.abs(edge.score as number);
+    if (magnitude > previous) check.reject(`${field}.score`, `edges must be sorted by |score|, largest first: |${edge.score}| follows ${previous}`);
+    previous = magnitude;
+  });
+
+  let last = -1;
+  const inCircuit = check.array(circuit.inCircuit, 'circuit.inCircuit');
+  inCircuit.forEach((item, i) => {
+    const index = check.integer(item, `circuit.inCircuit[${i}]`);
+    if (index >= edges.length) check.reject(`circuit.inCircuit[${i}]`, `${index} is not an index into circuit.edges (${edges.length} edges)`);
+    if (index <= last) check.reject(`circuit.inCircuit[${i}]`, `indices must be ascending, each once: ${index} follows ${last}`);
+    last = index;
+  });
+
+  const selection = check.object(circuit.selection, 'circuit.selection');
+  if (!RULES.includes(selection.rule as CircuitSelection['rule'])) check.fail('circuit.selection.rule', '"top-n", "threshold" or "greedy"');
+  check.number(selection.requested, 'circuit.selection.requested');
+  if (check.integer(selection.edges, 'circuit.selection.edges') !== inCircuit.length) {
+    check.reject('circuit.selection.edges', `${selection.edges}, but circuit.inCircuit holds ${inCircuit.length} edges`);
+  }
+  const faithfulness = check.object(circuit.faithfulness, 'circuit.faithfulness');
+  for (const key of ['circuit', 'full', 'empty']) check.number(faithfulness[key], `circuit.faithfulness.${key}`);
+
+  if (circuit.curve !== undefined) {
+    const curve = check.object(circuit.curve, 'circuit.curve');
+    check.numbers(curve.edges, 'circuit.curve.edges', 1);
+    const sizes = curve.edges as number[];
+    sizes.forEach((size, i) => {
+      if (!Number.isInteger(size) || size < 0 || size > edges.length) check.reject(`circuit.curve.edges[${i}]`, `${size} is not a number of edges from 0 to ${edges.length}`);
+      if (i > 0 && size <= sizes[i - 1]) check.reject(`circuit.curve.edges[${i}]`, `sizes must be ascending: ${size} follows ${sizes[i - 1]}`);
+    });
+    for (const key of ['faithfulness', 'random']) {
+      check.numbers(curve[key], `circuit.curve.${key}`, 1);
+      const length = (curve[key] as number[]).length;
+      if (length !== sizes.length) check.reject(`circuit.curve.${key}`, `${length} values for ${sizes.length} sizes in circuit.curve.edges (one per size)`);
+    }
+    check.integer(curve.randomDraws, 'circuit.curve.randomDraws');
+    check.number(curve.randomSeed, 'circuit.curve.randomSeed');
+    check.number(curve.area, 'circuit.curve.area');
+    check.number(curve.randomArea, 'circuit.curve.randomArea');
+  }
 }

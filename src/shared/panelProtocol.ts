@@ -2,6 +2,7 @@
 // discriminated union per direction, imported by both sides so that a renamed field fails the type check on both.
 // Incoming webview messages are also checked at run time (parseWebviewMessage): the host never trusts their shape.
 import type { Result } from './result';
+import { CIRCUIT_FORMATS, type CircuitFormat } from './circuitFormats';
 
 /**
  * What a value "at a token position" means, for inline colours and the position heatmap:
@@ -44,12 +45,16 @@ export type WebviewMessage =
   | { type: 'exportCsv'; kind: 'tokens' | 'maps'; data: string; suggestedName: string }
   /** Run the focused dataset again (the stale banner's button). */
   | { type: 'rerun' }
+  /** Save the Result's circuit in a researchers' format (EAP-IG, Neuronpedia, QMI); the host builds the file from the Result. */
+  | { type: 'exportCircuit'; format: CircuitFormat }
   /** Rerun the focused dataset with exact checks of the k largest and k random components. */
   | { type: 'checkTopK'; k: number };
 
 /** What the webview keeps with getState/setState, and what the serializer gets back after a reload. */
 export interface PanelState {
   resultFile?: string;
+  /** The circuit view's slider (number of top edges); absent: the circuit's own size. */
+  circuitEdges?: number;
   selection: ValueSelection;
   scope: ExampleScope;
   aggregate?: Aggregate;
@@ -94,6 +99,8 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
       return isValueSelection(value.selection) ? { type: 'select', selection: value.selection } : undefined;
     case 'selectScope':
       return isExampleScope(value.scope) ? { type: 'selectScope', scope: value.scope } : undefined;
+    case 'exportCircuit':
+      return CIRCUIT_FORMATS.includes(value.format as CircuitFormat) ? { type: 'exportCircuit', format: value.format as CircuitFormat } : undefined;
     case 'checkTopK':
       return isIndex(value.k) && value.k >= 1 && value.k <= 100 ? { type: 'checkTopK', k: value.k } : undefined;
     case 'exportImage':
@@ -120,6 +127,7 @@ export function parsePanelState(value: unknown): PanelState {
   if (isValueSelection(value.selection)) state.selection = value.selection;
   if (isExampleScope(value.scope)) state.scope = value.scope;
   if (value.aggregate === 'sum' || value.aggregate === 'mean') state.aggregate = value.aggregate;
+  if (isIndex(value.circuitEdges)) state.circuitEdges = value.circuitEdges;
   return state;
 }
 

@@ -4,6 +4,8 @@
 // patching (AtP) or computed exactly by activation patching, and the Result says which, array by array
 // (`methods`, `tokenScores.exact`, `checks`). No onnxruntime import: the extension host and webview read it.
 import { InputError } from './errors';
+import { ShapeChecker } from './shapeChecker';
+import { checkCircuit } from './circuit';
 
 /** @2 added run, methods, tokenScores and checks; @1 files (AtP only) still open. */
 export const RESULT_SCHEMA = 'attribution-patching/result@2';
@@ -361,51 +363,6 @@ export function serializeResult(result: Result): string {
   return writeValue(result, '', 'result', 'result', false) + '\n';
 }
 
-/** Shape checks with messages that name the file and the field. */
-class ShapeChecker {
-  constructor(private readonly file: string) {}
-
-  fail(field: string, expected: string): never {
-    throw new InputError(`${this.file}: field "${field}" must be ${expected}`);
-  }
-
-  object(value: unknown, field: string): Record<string, unknown> {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) this.fail(field, 'an object');
-    return value as Record<string, unknown>;
-  }
-
-  string(value: unknown, field: string): void {
-    if (typeof value !== 'string') this.fail(field, 'a string');
-  }
-
-  number(value: unknown, field: string): void {
-    if (typeof value !== 'number') this.fail(field, 'a number');
-  }
-
-  integer(value: unknown, field: string): number {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) this.fail(field, 'a non-negative integer');
-    return value;
-  }
-
-  /** An array nested `depth` deep whose leaves are numbers, optionally with a given outer length. */
-  numbers(value: unknown, field: string, depth: number, outerLength?: number): void {
-    const expected = `an array of ${'arrays of '.repeat(depth - 1)}numbers`;
-    const check = (item: unknown, level: number): boolean =>
-      level === 0 ? typeof item === 'number' : Array.isArray(item) && item.every((child) => check(child, level - 1));
-    if (!check(value, depth)) this.fail(field, expected);
-    if (outerLength !== undefined && (value as unknown[]).length !== outerLength) this.fail(field, `${expected} with ${outerLength} rows (one per layer)`);
-  }
-
-  method(value: unknown, field: string): void {
-    if (value !== 'atp' && value !== 'atpstar' && value !== 'exact') this.fail(field, '"atp", "atpstar" or "exact"');
-  }
-
-  array(value: unknown, field: string): unknown[] {
-    if (!Array.isArray(value)) this.fail(field, 'an array');
-    return value;
-  }
-}
-
 /** Parses and checks a result file's text; `file` names the file in error messages. */
 export function parseResult(text: string, file: string): Result {
   let raw: unknown;
@@ -564,6 +521,8 @@ export function parseResult(text: string, file: string): Result {
       if (item.pick !== 'top' && item.pick !== 'random') check.fail(`${field}.pick`, '"top" or "random"');
     });
   }
+
+  if (result.circuit !== undefined) checkCircuit(result.circuit, check, { layers, heads });
 
   check.array(result.warnings, 'warnings').forEach((warning, index) => check.string(warning, `warnings[${index}]`));
   if (result.timings !== undefined) {
