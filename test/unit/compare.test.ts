@@ -15,35 +15,11 @@ import {
   spearman,
   topKOverlap,
 } from '../../src/shared/compare';
-import { RESULT_SCHEMA, type Result } from '../../src/shared/result';
+import { comparisonResult } from '../support/comparisonResults';
 import type { Circuit, CircuitEdge } from '../../src/shared/circuit';
 
 const close = (actual: number | null, expected: number, tolerance = 1e-12) =>
   assert.ok(actual !== null && Math.abs(actual - expected) <= tolerance, `${actual} ≉ ${expected}`);
-
-/** A Result with the given head map (and position map), enough for every comparison. */
-function comparisonResult(heads: number[][], positions: number[][] | null = null, source = 'm'): Result {
-  const layers = heads.length;
-  const tokens = [{ id: 1, text: 'a', start: 0, end: 1 }];
-  return {
-    schema: RESULT_SCHEMA,
-    createdAt: new Date(0).toISOString(),
-    dataset: { file: 'x.jsonl', examples: 1 },
-    model: { source, architecture: 'gpt2', modelType: 'gpt2', layers, heads: heads[0].length, dModel: 8, dHead: 4, dtype: 'F32' },
-    device: 'cpu',
-    metric: { name: 'normalized-logit-diff', cleanLogitDiff: 2, corruptedLogitDiff: -1 },
-    heads,
-    positions,
-    examples: [
-      {
-        line: 1, clean: 'a', corrupted: 'b', correct: ' c', incorrect: ' d', cleanIds: [1], corruptedIds: [2], correctId: 3, incorrectId: 4,
-        tokens, corruptedTokens: tokens, cleanLogitDiff: 2, corruptedLogitDiff: -1,
-        attributions: { z: heads.map((row) => [row]), residPre: heads.map(() => [0]), attnOut: heads.map(() => [0]), mlpOut: heads.map(() => [0]) },
-      },
-    ],
-    warnings: [],
-  };
-}
 
 test('difference map is B − A; different shapes are refused', () => {
   assert.deepEqual(differenceMap([[1, 2], [3, 4]], [[1.5, 0], [3, 10]]), [[0.5, -2], [0, 6]]);
