@@ -7,6 +7,7 @@ import { formatPresetTable } from '../engine/model/presets';
 import { readDataset } from '../engine/dataset';
 import { GENERATE_USAGE, generateCommand } from './generate';
 import { COMPARE_USAGE, compareCommand } from './compare';
+import { SWEEP_USAGE, sweepCommand } from './sweep';
 import { runAttributionPatching, type Precision } from '../engine/patching/run';
 import { parseDevice, releaseSessions } from '../engine/process/runtime';
 import { parseResult, refuseShard, type Result, serializeResult, topHeads } from '../shared/result';
@@ -54,6 +55,8 @@ repos need a token in HF_TOKEN), or one of the seed notebook's presets:
 ${formatPresetTable()}
 
 ${GENERATE_USAGE}
+
+${SWEEP_USAGE}
 
 ${COMPARE_USAGE}`;
 
@@ -321,6 +324,7 @@ export async function main(argv: string[]): Promise<number> {
     else if (command === 'validate') await validate(rest);
     else if (command === 'generate') await generateCommand(rest, io);
     else if (command === 'compare') compareCommand(rest, io);
+    else if (command === 'sweep') return await sweepCommand(rest, io);
     else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       process.stdout.write(`${USAGE}\n`);
       return command === undefined ? 1 : 0;
