@@ -24,6 +24,7 @@ import {
 import { exportPng, exportSvg } from './exportView';
 import { drawChecks } from './checksView';
 import { drawHeatmap } from './heatmap';
+import { drawComparison } from './compareView';
 import { vscode } from './vscodeApi';
 
 interface View {
@@ -354,6 +355,10 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       view.result = undefined;
       app.replaceChildren(element('p', { className: 'empty', id: 'no-result' }, message.message));
       return;
+    case 'showComparison':
+      // The Compare view's panel: no single result here, so theme redraws (render) leave it alone.
+      view.result = undefined;
+      return drawComparison(app, message.comparison);
   }
 });
 

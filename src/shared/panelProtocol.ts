@@ -2,6 +2,7 @@
 // discriminated union per direction, imported by both sides so that a renamed field fails the type check on both.
 // Incoming webview messages are also checked at run time (parseWebviewMessage): the host never trusts their shape.
 import type { Result } from './result';
+import type { Comparison } from './compare';
 
 /**
  * What a value "at a token position" means, for inline colours and the position heatmap:
@@ -32,7 +33,12 @@ export type HostMessage =
   | { type: 'showResult'; result: Result; resultFile: string; stale: boolean; selection: ValueSelection; scope: ExampleScope }
   | { type: 'setStale'; stale: boolean }
   | { type: 'setScope'; scope: ExampleScope }
-  | { type: 'noResult'; message: string };
+  | { type: 'noResult'; message: string }
+  /** The Compare view (its own panel): every run against the first, from src/shared/compare.ts. */
+  | { type: 'showComparison'; comparison: Comparison };
+
+/** What the Compare view can save: the drawing, a standalone HTML report, or the comparison's numbers. */
+export type ComparisonExport = 'svg' | 'html' | 'json';
 
 export type WebviewMessage =
   | { type: 'ready' }
@@ -45,7 +51,9 @@ export type WebviewMessage =
   /** Run the focused dataset again (the stale banner's button). */
   | { type: 'rerun' }
   /** Rerun the focused dataset with exact checks of the k largest and k random components. */
-  | { type: 'checkTopK'; k: number };
+  | { type: 'checkTopK'; k: number }
+  /** Save the comparison shown (the host has it: the webview sends only the format). */
+  | { type: 'exportComparison'; format: ComparisonExport };
 
 /** What the webview keeps with getState/setState, and what the serializer gets back after a reload. */
 export interface PanelState {
@@ -94,6 +102,8 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
       return isValueSelection(value.selection) ? { type: 'select', selection: value.selection } : undefined;
     case 'selectScope':
       return isExampleScope(value.scope) ? { type: 'selectScope', scope: value.scope } : undefined;
+    case 'exportComparison':
+      return value.format === 'svg' || value.format === 'html' || value.format === 'json' ? { type: 'exportComparison', format: value.format } : undefined;
     case 'checkTopK':
       return isIndex(value.k) && value.k >= 1 && value.k <= 100 ? { type: 'checkTopK', k: value.k } : undefined;
     case 'exportImage':
