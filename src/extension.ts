@@ -2,6 +2,7 @@
 // the views. Everything with behaviour lives in its own module (src/commands, src/editor, src/views, src/panel).
 import * as vscode from 'vscode';
 import { registerCompareRuns } from './commands/compareRuns';
+import { registerRunSweep } from './commands/runSweep';
 import { registerDeleteRun } from './commands/deleteRun';
 import { registerGenerateDatasets } from './commands/generateDataset';
 import { registerOpenExampleDataset } from './commands/openExampleDataset';
@@ -63,6 +64,7 @@ export function activate(context: vscode.ExtensionContext): void {
     registerRevealDataset(),
     registerDeleteRun(services),
     registerCompareRuns(services),
+    registerRunSweep(services),
     registerOpenExampleDataset(services),
     registerGenerateDatasets(services),
     registerNewDataset(services),

@@ -2,11 +2,13 @@
 // same shape → the B − A head map (and position map) on one diverging scale shared by every pair; always the
 // depth-profile rank correlation and the top-k overlap; circuit edges added and removed when both have a circuit.
 // The drawings are the same SVG as `atp compare --svg` (src/shared/compareSvg.ts), parsed as SVG (never as HTML)
-// and coloured by the theme through CSS. Exports are saved by the host, which holds the comparison.
+// and coloured by the theme through CSS. Exports are saved by the host, which holds the comparison. The same panel
+// shows a sweep's summary after "Run Sweep…".
 import type { Comparison, PairComparison, RunDigest } from '../src/shared/compare';
 import { depthProfileChart, differenceHeatmap, stackSvg, type SvgPiece } from '../src/shared/compareSvg';
 import { formatValue } from '../src/shared/colorScale';
 import type { ComparisonExport } from '../src/shared/panelProtocol';
+import type { SweepSummary } from '../src/shared/sweep';
 import { vscode } from './vscodeApi';
 
 function element<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
@@ -98,4 +100,41 @@ export function drawComparison(app: HTMLElement, comparison: Comparison): void {
   const pairs = table('compare-pairs', [`against ${comparison.runs[0].label}`, 'same shape', 'max |B − A|', 'depth ρ', `top-${k} overlap`, 'circuit edges'], comparison.pairs.map(pairRow));
   const profiles = element('section', { id: 'compare-profiles', className: 'heatmap-section' }, svgElement([depthProfileChart(comparison)], 'compare-svg'));
   app.replaceChildren(header, toolbar, runs, pairs, ...comparison.pairs.map((pair, i) => pairSection(pair, i, comparison)), profiles);
+}
+
+/** A sweep's summary: one row per cell (failed cells with their error), then each feature's depth profiles across models. */
+export function drawSweep(app: HTMLElement, summary: SweepSummary, folder: string): void {
+  const failed = summary.cells.filter((c) => c.status === 'failed').length;
+  const header = element(
+    'header',
+    {},
+    element('h1', { id: 'sweep-title' }, `Sweep: ${summary.cells.length} of ${summary.plannedCells} cells done${failed > 0 ? `, ${failed} failed` : ''}`),
+    element('p', { className: 'baselines' }, `${summary.spec.count} examples per dataset (seed ${summary.spec.seed}), method ${summary.spec.method}; files in ${folder} (summary.html there is the standalone report).`),
+  );
+  const k = summary.cells.find((c) => c.digest)?.digest?.concentration.k ?? 5;
+  const rows = summary.cells.map((cell) => {
+    const d = cell.digest;
+    const where = [cell.model, cell.feature, cell.commandSet === null ? '—' : String(cell.commandSet), cell.status];
+    if (!d) return [...where, '', '', '', '', '', cell.error ?? ''];
+    return [
+      ...where,
+      formatValue(d.cleanLogitDiff),
+      formatValue(d.corruptedLogitDiff),
+      maybe(d.concentration.topKShare),
+      maybe(d.concentration.normalisedEntropy),
+      d.topHeads.slice(0, 3).map((h) => `L${h.layer}H${h.head}`).join(' '),
+      '',
+    ];
+  });
+  const cells = table('sweep-cells', ['model', 'feature', 'CS', 'status', 'clean LD', 'corrupted LD', `top-${k} share`, 'entropy', 'top heads', 'error'], rows);
+  const groups = new Map<string, SweepSummary['cells']>();
+  for (const cell of summary.cells) {
+    if (!cell.digest) continue;
+    const key = `${cell.feature}${cell.commandSet === null ? '' : ` CS${cell.commandSet}`}`;
+    groups.set(key, [...(groups.get(key) ?? []), cell]);
+  }
+  const profiles = [...groups.entries()].map(([key, group]) =>
+    element('section', { className: 'heatmap-section sweep-profile' }, element('h2', {}, key), svgElement([depthProfileChart({ runs: group.map((c) => ({ ...c.digest!, label: c.model })) })], 'compare-svg')),
+  );
+  app.replaceChildren(header, cells, ...profiles);
 }

@@ -24,7 +24,7 @@ import {
 import { exportPng, exportSvg } from './exportView';
 import { drawChecks } from './checksView';
 import { drawHeatmap } from './heatmap';
-import { drawComparison } from './compareView';
+import { drawComparison, drawSweep } from './compareView';
 import { vscode } from './vscodeApi';
 
 interface View {
@@ -359,6 +359,9 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       // The Compare view's panel: no single result here, so theme redraws (render) leave it alone.
       view.result = undefined;
       return drawComparison(app, message.comparison);
+    case 'showSweep':
+      view.result = undefined;
+      return drawSweep(app, message.summary, message.folder);
   }
 });
 

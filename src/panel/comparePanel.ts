@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
 import type { Comparison } from '../shared/compare';
+import type { SweepSummary } from '../shared/sweep';
 import { comparisonSvg } from '../shared/compareSvg';
 import { parseWebviewMessage, type ComparisonExport, type HostMessage } from '../shared/panelProtocol';
 import { renderCompareReport } from '../report/compareReport';
@@ -30,6 +31,8 @@ export class ComparePanelHost implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
   private ready = false;
   private comparison: Comparison | undefined;
+  /** A sweep's summary, shown instead of a comparison after a sweep in the editor. */
+  private sweep: SweepSummary | undefined;
   /** Where the compared results live: the save dialog starts there. */
   private folder: string | undefined;
   private readonly disposables: vscode.Disposable[] = [];
@@ -42,6 +45,18 @@ export class ComparePanelHost implements vscode.Disposable {
   /** Shows the comparison, in a new panel or the open one. */
   show(comparison: Comparison, folder: string | undefined): void {
     this.comparison = comparison;
+    this.sweep = undefined;
+    this.open(folder);
+  }
+
+  /** Shows a sweep's summary (its cells, and each feature's depth profiles across models). */
+  showSweep(summary: SweepSummary, folder: string): void {
+    this.sweep = summary;
+    this.comparison = undefined;
+    this.open(folder);
+  }
+
+  private open(folder: string | undefined): void {
     this.folder = folder;
     if (this.panel) {
       this.panel.reveal(undefined, false);
@@ -59,9 +74,15 @@ export class ComparePanelHost implements vscode.Disposable {
   }
 
   private sync(): void {
-    if (!this.panel || !this.ready || !this.comparison) return;
-    this.panel.title = `Compare ${this.comparison.runs.length} Runs`;
-    const message: HostMessage = { type: 'showComparison', comparison: this.comparison };
+    if (!this.panel || !this.ready) return;
+    let message: HostMessage;
+    if (this.comparison) {
+      this.panel.title = `Compare ${this.comparison.runs.length} Runs`;
+      message = { type: 'showComparison', comparison: this.comparison };
+    } else if (this.sweep) {
+      this.panel.title = 'Sweep Summary';
+      message = { type: 'showSweep', summary: this.sweep, folder: this.folder ?? '' };
+    } else return;
     void this.panel.webview.postMessage(message);
   }
 

@@ -3,6 +3,7 @@
 // Incoming webview messages are also checked at run time (parseWebviewMessage): the host never trusts their shape.
 import type { Result } from './result';
 import type { Comparison } from './compare';
+import type { SweepSummary } from './sweep';
 
 /**
  * What a value "at a token position" means, for inline colours and the position heatmap:
@@ -35,7 +36,9 @@ export type HostMessage =
   | { type: 'setScope'; scope: ExampleScope }
   | { type: 'noResult'; message: string }
   /** The Compare view (its own panel): every run against the first, from src/shared/compare.ts. */
-  | { type: 'showComparison'; comparison: Comparison };
+  | { type: 'showComparison'; comparison: Comparison }
+  /** A sweep's summary in the same panel (after "Run Sweep…"); `folder` is where its files are. */
+  | { type: 'showSweep'; summary: SweepSummary; folder: string };
 
 /** What the Compare view can save: the drawing, a standalone HTML report, or the comparison's numbers. */
 export type ComparisonExport = 'svg' | 'html' | 'json';
