@@ -3,7 +3,7 @@
 // progress notification per cell (cancellable: finished cells stay, with their summary), then opens the summary in
 // the Compare panel. A rerun into the same folder keeps the finished cells.
 import * as vscode from 'vscode';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { TINYSQL_FEATURES } from '../engine/dataset/tinysql/generator';
 import { integerInputProblem, MAX_GENERATED_EXAMPLES, TINYSQL_FEATURE_DESCRIPTIONS } from '../services/datasetGeneration';
@@ -38,12 +38,24 @@ async function askSweep(defaultModel: string): Promise<{ spec: SweepSpec; outDir
     validateInput: (t) => integerInputProblem(t, 1, MAX_GENERATED_EXAMPLES),
   });
   if (count === undefined) return undefined;
-  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
-  const picked = await vscode.window.showOpenDialog({ title: 'Sweep output folder', canSelectFolders: true, canSelectFiles: false, defaultUri: folder, openLabel: 'Write the sweep here' });
-  if (!picked?.[0]) return undefined;
+  // A folder that may not exist yet (a sweep makes it); with no workspace open, a dialog picks an existing one.
+  const workspace = vscode.workspace.workspaceFolders?.[0]?.uri;
+  let outDir: string | undefined;
+  if (workspace) {
+    outDir = await vscode.window.showInputBox({
+      title,
+      prompt: 'Output folder (a rerun into the same folder keeps the finished cells)',
+      value: join(workspace.fsPath, 'atp-sweep'),
+      ignoreFocusOut: true,
+      validateInput: (text) => (isAbsolute(text.trim()) ? undefined : 'Give an absolute folder path'),
+    });
+  } else {
+    outDir = (await vscode.window.showOpenDialog({ title: 'Sweep output folder', canSelectFolders: true, canSelectFiles: false, openLabel: 'Write the sweep here' }))?.[0]?.fsPath;
+  }
+  if (!outDir) return undefined;
   return {
     spec: { models: models.split(',').map((m) => m.trim()).filter((m) => m !== ''), features: features.map((f) => f.label), count: Number(count.trim()), seed: 0, method: 'atp' },
-    outDir: picked[0].fsPath,
+    outDir: outDir.trim(),
   };
 }
 

@@ -106,3 +106,35 @@ test('"Compare Runs…": two runs ticked, the B − A head map equals the differ
   assert.deepEqual(comparison.pairs[0].headDifference.flat().length, 16);
   copyFileSync(exported, join(OUT, '03-comparison.json'));
 });
+
+test('"Run Sweep…": the built-in model on two features runs in the worker; the summary opens in the panel', { skip, timeout: 180_000 }, async () => {
+  await runCommand(page, 'Attribution Patching: Run Sweep…');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  const asked = (text: string) => page.locator('.quick-input-widget', { hasText: text }).first().waitFor({ state: 'visible', timeout: 15_000 });
+  await asked('Models, comma-separated');
+  assert.match(await input.inputValue(), /tinysql-demo/, 'the configured (built-in) model is proposed');
+  await page.keyboard.press('Enter');
+  await asked('Features (one dataset per model and feature)');
+  for (const feature of ['EngTableName', 'DefTableName']) await page.locator('.quick-input-widget .monaco-list-row', { hasText: feature }).first().click();
+  await page.keyboard.press('Enter');
+  await asked('Examples per dataset');
+  await input.fill('3');
+  await page.keyboard.press('Enter');
+  await asked('Output folder');
+  assert.equal(await input.inputValue(), join(workspace, 'atp-sweep'));
+  await page.keyboard.press('Enter');
+
+  await waitFor(join(workspace, 'atp-sweep', 'summary.json'), 90_000);
+  const frame = await findFrame(page, '#sweep-cells', 60_000);
+  await page.waitForTimeout(500);
+  await shot('04-sweep-summary');
+  const rows = (await frame.$$eval('#sweep-cells tr', (trs) => trs.map((tr) => tr.textContent ?? ''))) as string[];
+  assert.equal(rows.length, 3, rows.join('\n'));
+  assert.match(rows[1], /tinysql-demo.*EngTableName.*1.*ran/);
+  assert.match(rows[2], /tinysql-demo.*DefTableName.*1.*ran/);
+  assert.match((await frame.textContent('#sweep-title')) ?? '', /Sweep: 2 of 2 cells done/);
+  for (const name of ['EngTableName-cs1', 'DefTableName-cs1']) {
+    const file = join(workspace, 'atp-sweep', 'tinysql-demo', `${name}.atp-result.json`);
+    assert.equal(parseResult(readFileSync(file, 'utf8'), file).dataset.examples, 3);
+  }
+});
