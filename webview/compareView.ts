@@ -114,7 +114,8 @@ export function drawSweep(app: HTMLElement, summary: SweepSummary, folder: strin
   const k = summary.cells.find((c) => c.digest)?.digest?.concentration.k ?? 5;
   const rows = summary.cells.map((cell) => {
     const d = cell.digest;
-    const where = [cell.model, cell.feature, cell.commandSet === null ? '—' : String(cell.commandSet), cell.status];
+    // The model's folder name under the sweep (the full path or repo id is in the summary file).
+    const where = [cell.folder, cell.feature, cell.commandSet === null ? '—' : String(cell.commandSet), cell.status];
     if (!d) return [...where, '', '', '', '', '', cell.error ?? ''];
     return [
       ...where,
@@ -134,7 +135,7 @@ export function drawSweep(app: HTMLElement, summary: SweepSummary, folder: strin
     groups.set(key, [...(groups.get(key) ?? []), cell]);
   }
   const profiles = [...groups.entries()].map(([key, group]) =>
-    element('section', { className: 'heatmap-section sweep-profile' }, element('h2', {}, key), svgElement([depthProfileChart({ runs: group.map((c) => ({ ...c.digest!, label: c.model })) })], 'compare-svg')),
+    element('section', { className: 'heatmap-section sweep-profile' }, element('h2', {}, key), svgElement([depthProfileChart({ runs: group.map((c) => ({ ...c.digest!, label: c.folder })) })], 'compare-svg')),
   );
   app.replaceChildren(header, cells, ...profiles);
 }

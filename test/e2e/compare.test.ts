@@ -114,8 +114,13 @@ test('"Run Sweep…": the built-in model on two features runs in the worker; the
   await asked('Models, comma-separated');
   assert.match(await input.inputValue(), /tinysql-demo/, 'the configured (built-in) model is proposed');
   await page.keyboard.press('Enter');
-  await asked('Features (one dataset per model and feature)');
-  for (const feature of ['EngTableName', 'DefTableName']) await page.locator('.quick-input-widget .monaco-list-row', { hasText: feature }).first().click();
+  // The features' list (its prompt is a placeholder, not text): tick two.
+  for (const feature of ['EngTableName', 'DefTableName']) {
+    const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: feature }).first();
+    await row.waitFor({ state: 'visible', timeout: 15_000 });
+    await row.click();
+  }
+  await shot('04a-sweep-features');
   await page.keyboard.press('Enter');
   await asked('Examples per dataset');
   await input.fill('3');
@@ -127,7 +132,7 @@ test('"Run Sweep…": the built-in model on two features runs in the worker; the
   await waitFor(join(workspace, 'atp-sweep', 'summary.json'), 90_000);
   const frame = await findFrame(page, '#sweep-cells', 60_000);
   await page.waitForTimeout(500);
-  await shot('04-sweep-summary');
+  await shot('04b-sweep-summary');
   const rows = (await frame.$$eval('#sweep-cells tr', (trs) => trs.map((tr) => tr.textContent ?? ''))) as string[];
   assert.equal(rows.length, 3, rows.join('\n'));
   assert.match(rows[1], /tinysql-demo.*EngTableName.*1.*ran/);
