@@ -1,6 +1,8 @@
 // Composition root: builds the services once, registers commands, providers and views, and wires state changes to
 // the views. Everything with behaviour lives in its own module (src/commands, src/editor, src/views, src/panel).
 import * as vscode from 'vscode';
+import { registerCompareRuns } from './commands/compareRuns';
+import { registerRunSweep } from './commands/runSweep';
 import { registerDeleteRun } from './commands/deleteRun';
 import { registerGenerateDatasets } from './commands/generateDataset';
 import { registerOpenExampleDataset } from './commands/openExampleDataset';
@@ -16,6 +18,7 @@ import { DatasetDiagnostics } from './editor/diagnostics';
 import { TokenHoverProvider } from './editor/hover';
 import { LiveDatasetDiagnostics } from './editor/liveDiagnostics';
 import { HeatmapPanelHost } from './panel/heatmapPanel';
+import { ComparePanelHost } from './panel/comparePanel';
 import { EngineClient } from './services/engineClient';
 import { RecentModels } from './services/recentModels';
 import { isDatasetDocument, ResultState } from './services/resultState';
@@ -42,13 +45,14 @@ export function activate(context: vscode.ExtensionContext): void {
   const recentModels = new RecentModels(context.globalState);
   const sidebar = new SidebarProvider(store, recentModels, context.secrets);
   const panel = new HeatmapPanelHost(context.extensionUri, state, store, log);
+  const comparePanel = new ComparePanelHost(context.extensionUri, log);
   const diagnostics = new DatasetDiagnostics();
   const decorations = new TokenDecorations(state);
   const statusBar = new StatusBar(state, context.extensionUri);
   const legend = new ColourLegend(state);
   const liveDiagnostics = new LiveDatasetDiagnostics(diagnostics, engine, () => effectiveModel(readSettings(), context.extensionUri), log);
-  const services: Services = { context, log, engine, store, state, diagnostics, panel, recentModels, sidebar };
-  context.subscriptions.push(log, { dispose: () => engine.dispose() }, store, state, sidebar, panel, diagnostics, decorations, statusBar, legend);
+  const services: Services = { context, log, engine, store, state, diagnostics, panel, comparePanel, recentModels, sidebar };
+  context.subscriptions.push(log, { dispose: () => engine.dispose() }, store, state, sidebar, panel, comparePanel, diagnostics, decorations, statusBar, legend);
 
   context.subscriptions.push(
     registerPatchCurrentFile(services),
@@ -59,6 +63,8 @@ export function activate(context: vscode.ExtensionContext): void {
     registerSetHuggingFaceToken(services),
     registerRevealDataset(),
     registerDeleteRun(services),
+    registerCompareRuns(services),
+    registerRunSweep(services),
     registerOpenExampleDataset(services),
     registerGenerateDatasets(services),
     registerNewDataset(services),

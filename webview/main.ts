@@ -26,6 +26,7 @@ import { drawChecks } from './checksView';
 import { drawCircuitView } from './circuitView';
 import { initialEdgeCount } from '../src/shared/circuitView';
 import { drawHeatmap } from './heatmap';
+import { drawComparison, drawSweep } from './compareView';
 import { vscode } from './vscodeApi';
 
 interface View {
@@ -393,6 +394,13 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       view.result = undefined;
       app.replaceChildren(element('p', { className: 'empty', id: 'no-result' }, message.message));
       return;
+    case 'showComparison':
+      // The Compare view's panel: no single result here, so theme redraws (render) leave it alone.
+      view.result = undefined;
+      return drawComparison(app, message.comparison);
+    case 'showSweep':
+      view.result = undefined;
+      return drawSweep(app, message.summary, message.folder);
   }
 });
 

@@ -7,6 +7,8 @@ import { formatPresetTable } from '../engine/model/presets';
 import { readDataset } from '../engine/dataset';
 import { GENERATE_USAGE, generateCommand } from './generate';
 import { EXPORT_USAGE, exportCommand } from './export';
+import { COMPARE_USAGE, compareCommand } from './compare';
+import { SWEEP_USAGE, sweepCommand } from './sweep';
 import { runAttributionPatching, type Precision } from '../engine/patching/run';
 import { parseDevice, releaseSessions } from '../engine/process/runtime';
 import { parseResult, refuseShard, type Result, serializeResult, topHeads } from '../shared/result';
@@ -55,7 +57,11 @@ ${formatPresetTable()}
 
 ${GENERATE_USAGE}
 
-${EXPORT_USAGE}`;
+${EXPORT_USAGE}
+
+${SWEEP_USAGE}
+
+${COMPARE_USAGE}`;
 
 function log(message: string): void {
   process.stderr.write(`${message}\n`);
@@ -313,13 +319,16 @@ function report(args: string[]): void {
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const io = { stdout: (s: string) => process.stdout.write(s), stderr: (s: string) => process.stderr.write(s) };
   try {
     if (command === 'patch') await patch(rest);
     else if (command === 'report') report(rest);
     else if (command === 'merge') merge(rest);
     else if (command === 'validate') await validate(rest);
     else if (command === 'export') exportCommand(rest, log);
-    else if (command === 'generate') await generateCommand(rest, { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) });
+    else if (command === 'generate') await generateCommand(rest, io);
+    else if (command === 'compare') compareCommand(rest, io);
+    else if (command === 'sweep') return await sweepCommand(rest, io);
     else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       process.stdout.write(`${USAGE}\n`);
       return command === undefined ? 1 : 0;

@@ -69,11 +69,7 @@ export class HeatmapPanelHost implements vscode.Disposable {
   }
 
   private options(): vscode.WebviewPanelOptions & vscode.WebviewOptions {
-    return {
-      enableScripts: true,
-      retainContextWhenHidden: false,
-      localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(this.extensionUri, 'media')],
-    };
+    return webviewOptions(this.extensionUri);
   }
 
   private attach(panel: vscode.WebviewPanel): void {
@@ -82,7 +78,7 @@ export class HeatmapPanelHost implements vscode.Disposable {
     this.shownResult = undefined;
     panel.webview.options = this.options();
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.svg');
-    panel.webview.html = this.html(panel.webview);
+    panel.webview.html = webviewHtml(panel.webview, this.extensionUri, 'Attribution Heatmap');
     panel.onDidDispose(() => {
       if (this.panel === panel) this.panel = undefined;
     }, undefined, this.disposables);
@@ -229,36 +225,46 @@ export class HeatmapPanelHost implements vscode.Disposable {
     this.log.info(`exported the Result JSON to ${target.fsPath}`);
   }
 
-  private html(webview: vscode.Webview): string {
-    const nonce = randomBytes(16).toString('base64');
-    const script = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview', 'heatmap.js'));
-    const style = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'media', 'heatmap.css'));
-    // Strict CSP: only this extension's files and this page's nonce; images only from data:/blob: (PNG export).
-    const csp = [
-      "default-src 'none'",
-      `script-src 'nonce-${nonce}'`,
-      `style-src ${webview.cspSource} 'nonce-${nonce}'`,
-      `img-src ${webview.cspSource} data: blob:`,
-      `font-src ${webview.cspSource}`,
-    ].join('; ');
-    return `<!DOCTYPE html>
+  dispose(): void {
+    this.panel?.dispose();
+    for (const disposable of this.disposables) disposable.dispose();
+  }
+}
+
+/** Scripts on, and only this extension's webview bundle and media readable. */
+export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+  return {
+    enableScripts: true,
+    retainContextWhenHidden: false,
+    localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(extensionUri, 'media')],
+  };
+}
+
+/** The page of the panel app (the heatmap panel and the Compare view share it): the bundle under a strict CSP with a fresh nonce. */
+export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, title: string): string {
+  const nonce = randomBytes(16).toString('base64');
+  const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', 'heatmap.js'));
+  const style = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'heatmap.css'));
+  // Strict CSP: only this extension's files and this page's nonce; images only from data:/blob: (PNG export).
+  const csp = [
+    "default-src 'none'",
+    `script-src 'nonce-${nonce}'`,
+    `style-src ${webview.cspSource} 'nonce-${nonce}'`,
+    `img-src ${webview.cspSource} data: blob:`,
+    `font-src ${webview.cspSource}`,
+  ].join('; ');
+  return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 <link rel="stylesheet" href="${style}" nonce="${nonce}">
-<title>Attribution Heatmap</title>
+<title>${title}</title>
 </head>
 <body>
 <main id="app" aria-live="polite"><p class="empty">Loading…</p></main>
 <script nonce="${nonce}" src="${script}"></script>
 </body>
 </html>`;
-  }
-
-  dispose(): void {
-    this.panel?.dispose();
-    for (const disposable of this.disposables) disposable.dispose();
-  }
 }

@@ -10,6 +10,7 @@ import type {
   RequestResponse,
   RunRequest,
   RunSummary,
+  SweepRequest,
   WorkerRequest,
   WorkerResponse,
 } from '../shared/workerProtocol';
@@ -17,6 +18,12 @@ import type {
 export type RunOutcome =
   | { kind: 'done'; pendingFile: string; summary: RunSummary; warnings: string[]; diagnostics: FileDiagnostic[] }
   | { kind: 'failed'; reason: 'input' | 'internal' | 'crashed'; message: string; diagnostics: FileDiagnostic[] }
+  | { kind: 'cancelled' };
+
+/** A sweep's end: its summary file (cells that failed are listed there), or why it stopped as a whole. */
+export type SweepOutcome =
+  | { kind: 'done'; summaryFile: string; ran: number; kept: number; failed: number }
+  | { kind: 'failed'; reason: 'input' | 'internal' | 'crashed'; message: string }
   | { kind: 'cancelled' };
 
 export interface RunHandlers {
@@ -54,6 +61,8 @@ export class EngineClient {
   private nextRunId = 1;
   private nextRequestId = 1;
   private readonly runs = new Map<number, PendingRun>();
+  /** Sweeps in flight: like runs, cancelled by runId, but they write into their own folder (no pending file). */
+  private readonly sweeps = new Map<number, { resolve: (outcome: SweepOutcome) => void; handlers: RunHandlers }>();
   /** Diagnose and generate requests in flight: they do not make the engine busy (runs may go on beside them). */
   private readonly requests = new Map<number, (response: RequestResponse | { type: 'requestFailed'; requestId: number; message: string }) => void>();
 
@@ -61,7 +70,26 @@ export class EngineClient {
 
   /** True while a run is in flight (one at a time keeps memory use predictable). */
   get busy(): boolean {
-    return this.runs.size > 0;
+    return this.runs.size > 0 || this.sweeps.size > 0;
+  }
+
+  /** A sweep in the worker: progress per cell (done/total count cells), cancellation as for a run. */
+  sweep(request: Omit<SweepRequest, 'type' | 'runId'>, handlers: RunHandlers = {}): Promise<SweepOutcome> {
+    const runId = this.nextRunId++;
+    return new Promise<SweepOutcome>((resolve) => {
+      if (handlers.signal?.aborted) return resolve({ kind: 'cancelled' });
+      const child = this.ensureChild();
+      this.sweeps.set(runId, { resolve, handlers });
+      handlers.signal?.addEventListener('abort', () => this.cancel(runId), { once: true });
+      this.send(child, { ...request, type: 'sweep', runId });
+    });
+  }
+
+  private finishSweep(runId: number, outcome: SweepOutcome): void {
+    const sweep = this.sweeps.get(runId);
+    if (!sweep) return;
+    this.sweeps.delete(runId);
+    sweep.resolve(outcome);
   }
 
   run(request: Omit<RunRequest, 'type' | 'runId'>, handlers: RunHandlers = {}): Promise<RunOutcome> {
@@ -104,16 +132,17 @@ export class EngineClient {
   }
 
   private cancel(runId: number): void {
-    const run = this.runs.get(runId);
+    const run = this.runs.get(runId) ?? this.sweeps.get(runId);
     const child = this.child;
     if (!run || !child) return;
     this.options.log.info(`run ${runId}: cancelling`);
     this.send(child, { type: 'cancel', runId });
     // The engine checks for cancellation between batches; a long batch must not keep the user waiting.
     const timer = setTimeout(() => {
-      if (this.runs.has(runId) && this.child === child) {
+      if ((this.runs.has(runId) || this.sweeps.has(runId)) && this.child === child) {
         this.options.log.warn(`run ${runId}: still busy ${this.options.cancelGraceMs ?? 500} ms after cancel; stopping the engine process`);
         this.finish(runId, { kind: 'cancelled' });
+        this.finishSweep(runId, { kind: 'cancelled' });
         this.stopChild(child);
       }
     }, this.options.cancelGraceMs ?? 500);
@@ -159,6 +188,24 @@ export class EngineClient {
       resolve?.(response);
       return;
     }
+    const sweep = this.sweeps.get(response.runId);
+    if (sweep) {
+      switch (response.type) {
+        case 'progress':
+          this.options.log.info(`sweep ${response.runId}: ${response.message}`);
+          sweep.handlers.onProgress?.(response.message, response.done, response.total);
+          return;
+        case 'sweepDone':
+          if (sweep.handlers.signal?.aborted) return this.finishSweep(response.runId, { kind: 'cancelled' });
+          return this.finishSweep(response.runId, { kind: 'done', summaryFile: response.summaryFile, ran: response.ran, kept: response.kept, failed: response.failed });
+        case 'failed':
+          return this.finishSweep(response.runId, { kind: 'failed', reason: response.reason, message: response.message });
+        case 'cancelled':
+          return this.finishSweep(response.runId, { kind: 'cancelled' });
+        default:
+          return;
+      }
+    }
     const run = this.runs.get(response.runId);
     if (!run) return;
     switch (response.type) {
@@ -183,9 +230,9 @@ export class EngineClient {
     this.options.log.info(`engine process ${child.pid} exited (${signal ?? `code ${code}`})`);
     // Out of memory shows as SIGABRT/SIGKILL or V8's exit code 134; say so in words.
     const why = signal === 'SIGKILL' || signal === 'SIGABRT' || code === 134 ? ' (possibly out of memory)' : '';
-    for (const runId of [...this.runs.keys()]) {
-      this.finish(runId, { kind: 'failed', reason: 'crashed', message: `the engine process stopped unexpectedly (${signal ?? `exit code ${code}`})${why}`, diagnostics: [] });
-    }
+    const message = `the engine process stopped unexpectedly (${signal ?? `exit code ${code}`})${why}`;
+    for (const runId of [...this.runs.keys()]) this.finish(runId, { kind: 'failed', reason: 'crashed', message, diagnostics: [] });
+    for (const runId of [...this.sweeps.keys()]) this.finishSweep(runId, { kind: 'failed', reason: 'crashed', message });
   }
 
   private failRequests(message: string): void {
@@ -203,6 +250,7 @@ export class EngineClient {
 
   dispose(): void {
     for (const runId of [...this.runs.keys()]) this.finish(runId, { kind: 'cancelled' });
+    for (const runId of [...this.sweeps.keys()]) this.finishSweep(runId, { kind: 'cancelled' });
     if (this.child) this.stopChild(this.child);
   }
 }

@@ -2,6 +2,7 @@
 import type * as vscode from 'vscode';
 import type { DatasetDiagnostics } from '../editor/diagnostics';
 import type { HeatmapPanelHost } from '../panel/heatmapPanel';
+import type { ComparePanelHost } from '../panel/comparePanel';
 import type { SidebarProvider } from '../views/sidebar';
 import type { EngineClient } from './engineClient';
 import type { RecentModels } from './recentModels';
@@ -16,6 +17,7 @@ export interface Services {
   state: ResultState;
   diagnostics: DatasetDiagnostics;
   panel: HeatmapPanelHost;
+  comparePanel: ComparePanelHost;
   recentModels: RecentModels;
   sidebar: SidebarProvider;
 }

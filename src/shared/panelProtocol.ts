@@ -3,6 +3,8 @@
 // Incoming webview messages are also checked at run time (parseWebviewMessage): the host never trusts their shape.
 import type { Result } from './result';
 import { CIRCUIT_FORMATS, type CircuitFormat } from './circuitFormats';
+import type { Comparison } from './compare';
+import type { SweepSummary } from './sweep';
 
 /**
  * What a value "at a token position" means, for inline colours and the position heatmap:
@@ -33,7 +35,14 @@ export type HostMessage =
   | { type: 'showResult'; result: Result; resultFile: string; stale: boolean; selection: ValueSelection; scope: ExampleScope }
   | { type: 'setStale'; stale: boolean }
   | { type: 'setScope'; scope: ExampleScope }
-  | { type: 'noResult'; message: string };
+  | { type: 'noResult'; message: string }
+  /** The Compare view (its own panel): every run against the first, from src/shared/compare.ts. */
+  | { type: 'showComparison'; comparison: Comparison }
+  /** A sweep's summary in the same panel (after "Run Sweep…"); `folder` is where its files are. */
+  | { type: 'showSweep'; summary: SweepSummary; folder: string };
+
+/** What the Compare view can save: the drawing, a standalone HTML report, or the comparison's numbers. */
+export type ComparisonExport = 'svg' | 'html' | 'json';
 
 export type WebviewMessage =
   | { type: 'ready' }
@@ -48,7 +57,9 @@ export type WebviewMessage =
   /** Save the Result's circuit in a researchers' format (EAP-IG, Neuronpedia, QMI); the host builds the file from the Result. */
   | { type: 'exportCircuit'; format: CircuitFormat }
   /** Rerun the focused dataset with exact checks of the k largest and k random components. */
-  | { type: 'checkTopK'; k: number };
+  | { type: 'checkTopK'; k: number }
+  /** Save the comparison shown (the host has it: the webview sends only the format). */
+  | { type: 'exportComparison'; format: ComparisonExport };
 
 /** What the webview keeps with getState/setState, and what the serializer gets back after a reload. */
 export interface PanelState {
@@ -101,6 +112,8 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
       return isExampleScope(value.scope) ? { type: 'selectScope', scope: value.scope } : undefined;
     case 'exportCircuit':
       return CIRCUIT_FORMATS.includes(value.format as CircuitFormat) ? { type: 'exportCircuit', format: value.format as CircuitFormat } : undefined;
+    case 'exportComparison':
+      return value.format === 'svg' || value.format === 'html' || value.format === 'json' ? { type: 'exportComparison', format: value.format } : undefined;
     case 'checkTopK':
       return isIndex(value.k) && value.k >= 1 && value.k <= 100 ? { type: 'checkTopK', k: value.k } : undefined;
     case 'exportImage':

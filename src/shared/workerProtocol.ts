@@ -3,6 +3,7 @@
 // onnxruntime-node (the host must never load the native engine: that is the point of the child process).
 import type { GenerateSpec } from '../engine/dataset/generate';
 import type { DeviceRequest } from '../engine/process/runtime';
+import type { SweepSpec } from './sweep';
 
 export interface RunRequest {
   type: 'run';
@@ -58,7 +59,21 @@ export interface GenerateRequest {
   format: 'jsonl' | 'atp';
 }
 
-export type WorkerRequest = RunRequest | CancelRequest | DiagnoseRequest | GenerateRequest;
+/**
+ * A sweep (atp sweep in the editor): every model × feature into `outDir`, cell by cell, with progress per cell;
+ * cancelled like a run (CancelRequest with its runId): the cells finished so far stay, with their summary.
+ */
+export interface SweepRequest {
+  type: 'sweep';
+  runId: number;
+  spec: SweepSpec;
+  outDir: string;
+  device: DeviceRequest;
+  batchSize: number;
+  hfToken?: string;
+}
+
+export type WorkerRequest = RunRequest | CancelRequest | DiagnoseRequest | GenerateRequest | SweepRequest;
 
 /** A problem in the user's file, 1-based line; columns are 0-based UTF-16 offsets in that line when known. */
 export interface FileDiagnostic {
@@ -83,6 +98,8 @@ export type WorkerResponse =
   | { type: 'done'; runId: number; pendingFile: string; summary: RunSummary; warnings: string[]; diagnostics: FileDiagnostic[] }
   | { type: 'failed'; runId: number; reason: 'input' | 'internal'; message: string; diagnostics: FileDiagnostic[] }
   | { type: 'cancelled'; runId: number }
+  /** A sweep finished (some cells may have failed: see the summary file). */
+  | { type: 'sweepDone'; runId: number; summaryFile: string; ran: number; kept: number; failed: number }
   | { type: 'diagnosed'; requestId: number; diagnostics: FileDiagnostic[]; skipped?: string }
   // modelDir: the folder the tokenizer was read from, so that the host never saves the dataset over one of its files.
   | { type: 'generated'; requestId: number; text: string; examples: number; skipped: Record<string, number>; modelDir?: string }

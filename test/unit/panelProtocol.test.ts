@@ -96,6 +96,10 @@ test('webview messages are checked at run time; malformed ones are refused', () 
   ]) {
     assert.equal(parseWebviewMessage({ type: 'exportCsv', ...bad }), undefined, JSON.stringify(bad));
   }
+  // The Compare view asks the host to save what it holds: a format, never a path or data.
+  for (const format of ['svg', 'html', 'json']) assert.deepEqual(parseWebviewMessage({ type: 'exportComparison', format, file: '/tmp/x' }), { type: 'exportComparison', format });
+  assert.equal(parseWebviewMessage({ type: 'exportComparison', format: 'png' }), undefined);
+  assert.equal(parseWebviewMessage({ type: 'exportComparison' }), undefined);
 });
 
 test('restored panel state falls back to the defaults field by field', () => {

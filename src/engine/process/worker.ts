@@ -15,7 +15,11 @@ import { CancelledError, runAttributionPatching } from '../patching/run';
 import { checkOutputPaths, modelFolderInputs } from '../files/outputPaths';
 import { writeResultAtomically } from '../files/resultFile';
 import { contentHash } from '../files/contentHash';
+import { runSweep, SUMMARY_JSON } from '../sweep/sweep';
+import { renderSweepReport } from '../../report/sweepReport';
+import { join } from 'node:path';
 import {
+  type SweepRequest,
   type DiagnoseRequest,
   type FileDiagnostic,
   type GenerateRequest,
@@ -205,8 +209,41 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
   }
 }
 
+/** A sweep, cell by cell: progress says which cell (done/total count cells), cancellation stops between batches and cells. */
+export async function handleSweep(request: SweepRequest, send: (response: WorkerResponse) => void): Promise<void> {
+  const controller = new AbortController();
+  runs.set(request.runId, controller);
+  try {
+    const summary = await runSweep(request.spec, request.outDir, {
+      device: request.device,
+      batchSize: request.batchSize,
+      signal: controller.signal,
+      resolve: { token: request.hfToken },
+      renderHtml: renderSweepReport,
+      onLog: (message) => send({ type: 'progress', runId: request.runId, message }),
+      onCell: ({ cell, cells, label, phase, error }) =>
+        send({
+          type: 'progress',
+          runId: request.runId,
+          message: phase === 'start' ? `${label} (${cell}/${cells})` : `${label}: ${phase}${error ? `: ${error}` : ''}`,
+          done: phase === 'start' ? cell - 1 : cell,
+          total: cells,
+        }),
+    });
+    const count = (status: string) => summary.cells.filter((c) => c.status === status).length;
+    send({ type: 'sweepDone', runId: request.runId, summaryFile: join(request.outDir, SUMMARY_JSON), ran: count('ran'), kept: count('kept'), failed: count('failed') });
+  } catch (error) {
+    if (error instanceof CancelledError || controller.signal.aborted) send({ type: 'cancelled', runId: request.runId });
+    else if (error instanceof InputError) send({ type: 'failed', runId: request.runId, reason: 'input', message: error.message, diagnostics: [] });
+    else send({ type: 'failed', runId: request.runId, reason: 'internal', message: error instanceof Error ? (error.stack ?? error.message) : String(error), diagnostics: [] });
+  } finally {
+    runs.delete(request.runId);
+  }
+}
+
 export function handleRequest(request: WorkerRequest, send: (response: WorkerResponse) => void): void {
   if (request.type === 'run') void handleRun(request, send);
+  else if (request.type === 'sweep') void handleSweep(request, send);
   else if (request.type === 'cancel') runs.get(request.runId)?.abort();
   else if (request.type === 'diagnose') void handleDiagnose(request, send);
   else if (request.type === 'generate') void handleGenerate(request, send);

@@ -1,0 +1,106 @@
+// atp compare: two or more Results side by side. Every run after the first is compared with the first: B − A maps
+// when the shapes match, depth-profile rank correlation and top-k overlap always, circuit edges added and removed
+// when both have a circuit. Prints a table; writes the comparison as JSON, a standalone HTML report and SVG.
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { InputError } from '../shared/errors';
+import { parseIntegerFlag } from '../engine/integers';
+import { parseResult, refuseShard, type Result } from '../shared/result';
+import { compareRuns, type Comparison, DEFAULT_TOP_K } from '../shared/compare';
+import { comparisonSvg } from '../shared/compareSvg';
+import { renderCompareReport } from '../report/compareReport';
+import { type FileToWrite, writeFilesAtomically } from '../engine/files/atomicWrite';
+import { checkOutputPaths, type NamedPath, prepareOutputFolder } from '../engine/files/outputPaths';
+import type { CommandIo } from './generate';
+
+export const COMPARE_USAGE = `Usage:
+  atp compare A.json B.json [C.json ...] [--top K] [--json OUT.json] [--html OUT.html] [--svg OUT.svg]
+
+Compares each result with the first (A). Same shape (layers × heads): the difference B − A of the head maps (and of
+the position maps when the prompts have one length), all on one colour scale. Always: the Spearman rank correlation
+of the runs' Σ|attribution| per layer resampled to a common normalised depth (so models of different depth line
+up), and the Jaccard overlap of the top K heads (K = ${DEFAULT_TOP_K} by default; by depth slice when the shapes differ).
+Each run's concentration: the share of Σ|attribution| in its top K heads and the normalised entropy. When both
+results hold a circuit (atp circuit), the edges B adds and removes. --json, --html and --svg write the comparison.`;
+
+/** A Result file, read and checked; errors name the file. */
+export function readResultFile(file: string): Result {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new InputError(`${file}: cannot read: ${(error as Error).message}`);
+  }
+  return refuseShard(parseResult(text, file), file);
+}
+
+const signed = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
+const maybe = (value: number | null, digits = 3) => (value === null ? '—' : value.toFixed(digits));
+
+/** Aligned columns: the first left-aligned, the rest right-aligned. */
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+/** The comparison as the terminal shows it: runs, then each run against the first. */
+export function formatComparison(comparison: Comparison): string {
+  const k = comparison.k;
+  const runs = table(
+    ['run', 'layers×heads', 'examples', 'clean LD', 'corrupted LD', `top-${k} share`, 'entropy', 'top heads'],
+    comparison.runs.map((run) => [
+      run.label,
+      `${run.layers}×${run.heads}`,
+      String(run.examples),
+      signed(run.cleanLogitDiff),
+      signed(run.corruptedLogitDiff),
+      maybe(run.concentration.topKShare),
+      maybe(run.concentration.normalisedEntropy),
+      run.topHeads.slice(0, 3).map((h) => `L${h.layer}H${h.head}`).join(' '),
+    ]),
+  );
+  const pairs = table(
+    ['against ' + comparison.runs[0].label, 'same shape', 'max |B−A|', 'depth ρ', `top-${k} overlap`, 'circuit edges'],
+    comparison.pairs.map((pair) => [
+      pair.b,
+      pair.sameShape ? 'yes' : 'no',
+      maybe(pair.maxHeadChange, 4),
+      maybe(pair.depthSpearman),
+      `${pair.topOverlap.jaccard.toFixed(3)} (${pair.topOverlap.by})`,
+      pair.circuit ? `+${pair.circuit.added.length} −${pair.circuit.removed.length}` : '—',
+    ]),
+  );
+  return [...runs, '', ...pairs].join('\n');
+}
+
+export function compareCommand(args: string[], io: CommandIo): void {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { top: { type: 'string' }, json: { type: 'string' }, html: { type: 'string' }, svg: { type: 'string' } },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    throw new InputError(`${(error as Error).message}\n\n${COMPARE_USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length < 2) throw new InputError(`atp compare needs at least two result files (got ${positionals.length})\n\n${COMPARE_USAGE}`);
+  const k = parseIntegerFlag(values.top, '--top', DEFAULT_TOP_K, 1);
+  const outputs: NamedPath[] = [];
+  if (values.json) outputs.push({ path: values.json, role: '--json' });
+  if (values.html) outputs.push({ path: values.html, role: '--html' });
+  if (values.svg) outputs.push({ path: values.svg, role: '--svg' });
+  checkOutputPaths(positionals.map((file) => ({ path: file, role: 'the result file' })), outputs);
+  const comparison = compareRuns(positionals.map((file) => ({ label: file, result: readResultFile(file) })), k);
+  const files: FileToWrite[] = [];
+  if (values.json) files.push({ file: values.json, contents: JSON.stringify(comparison, null, 2) + '\n', what: 'the comparison' });
+  if (values.html) files.push({ file: values.html, contents: renderCompareReport(comparison), what: 'the report' });
+  if (values.svg) files.push({ file: values.svg, contents: comparisonSvg(comparison) + '\n', what: 'the SVG' });
+  for (const output of outputs) prepareOutputFolder(output.path, output.role);
+  writeFilesAtomically(files);
+  io.stdout(`${formatComparison(comparison)}\n`);
+  for (const output of outputs) io.stderr(`wrote ${output.path}\n`);
+}

@@ -1,0 +1,99 @@
+// atp sweep: every model × feature, each dataset generated for the model's own tokenizer, every Result and one
+// summary (JSON and HTML) written under --out; rerunning keeps the cells already finished. See engine/sweep.
+import { parseArgs } from 'node:util';
+import { relative } from 'node:path';
+import { InputError } from '../shared/errors';
+import { parseIntegerFlag } from '../engine/integers';
+import { parseMethod } from '../engine/patching/methods';
+import { parseDevice } from '../engine/process/runtime';
+import { DEFAULT_TOP_K } from '../shared/compare';
+import { MAX_GENERATED_EXAMPLES } from '../services/datasetGeneration';
+import { runSweep, SUMMARY_HTML, SUMMARY_JSON } from '../engine/sweep/sweep';
+import { parseSweepFeature, planSweep } from '../engine/sweep/plan';
+import { renderSweepReport } from '../report/sweepReport';
+import type { SweepSpec } from '../shared/sweep';
+import type { CommandIo } from './generate';
+
+export const SWEEP_USAGE = `Usage:
+  atp sweep --models M1,M2,... --features F1,F2,... --out DIR [--cs 1,2,3] [-n N] [--seed S] [--method atp|atpstar|exact|auto] [--device D] [--batch-size N] [--top K] [--offline]
+
+For every model (folder, preset or repo id) and feature (the TinySQL features of atp generate, or IOI) generates the
+dataset for that model's tokenizer and runs attribution patching on it: DIR/<model>/<feature>-cs<C>.jsonl and
+.atp-result.json (IOI: <model>/IOI.*), then DIR/summary.json and summary.html: per model and feature the baselines,
+the top heads and how concentrated the attribution is (top-K share, entropy), with each feature's depth profiles
+across models. Command sets: --cs for every model, else a bm<B>-cs<C> preset's own C, else 1. Defaults: -n 20,
+--seed 0, --method atp. Resumable: a cell whose Result is complete and was made from the same dataset, model and
+method is kept. A cell that fails (a model that cannot be loaded, a feature its tokenizer cannot express) records
+its error in the summary and the others go on; the exit status is then 3.`;
+
+const list = (text: string | undefined) => (text ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '');
+
+/** Runs the sweep; the exit status: 0 when every cell has a Result, 3 when some failed. */
+export async function sweepCommand(args: string[], io: CommandIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        models: { type: 'string' },
+        features: { type: 'string' },
+        cs: { type: 'string' },
+        n: { type: 'string', short: 'n' },
+        seed: { type: 'string' },
+        method: { type: 'string', default: 'atp' },
+        device: { type: 'string', default: 'auto' },
+        'batch-size': { type: 'string' },
+        top: { type: 'string' },
+        out: { type: 'string' },
+        offline: { type: 'boolean', default: false },
+      },
+      strict: true,
+    });
+  } catch (error) {
+    throw new InputError(`${(error as Error).message}\n\n${SWEEP_USAGE}`);
+  }
+  const { values } = parsed;
+  for (const flag of ['models', 'features', 'out'] as const) {
+    if (!values[flag]) throw new InputError(`--${flag} is required\n\n${SWEEP_USAGE}`);
+  }
+  const commandSets = values.cs === undefined ? undefined : list(values.cs).map((cs) => parseIntegerFlag(cs, '--cs', 1, 1, 3));
+  const spec: SweepSpec = {
+    models: list(values.models),
+    features: list(values.features).map(parseSweepFeature),
+    ...(commandSets ? { commandSets } : {}),
+    count: parseIntegerFlag(values.n, '-n', 20, 1, MAX_GENERATED_EXAMPLES),
+    seed: parseIntegerFlag(values.seed, '--seed', 0, 0),
+    method: parseMethod(values.method!),
+  };
+  const device = parseDevice(values.device!);
+  const batchSize = parseIntegerFlag(values['batch-size'], '--batch-size', 8, 1);
+  const top = parseIntegerFlag(values.top, '--top', DEFAULT_TOP_K, 1);
+  const out = values.out!;
+  // Before anything runs: names, features and folders that cannot work are refused at no cost.
+  const cells = planSweep(spec);
+  io.stderr(`sweep: ${cells.length} cells (${spec.models.length} models × ${spec.features.length} features${commandSets ? ` × ${commandSets.length} command sets` : ''}) into ${out}\n`);
+  const summary = await runSweep(spec, out, {
+    device,
+    batchSize,
+    top,
+    resolve: { token: process.env.HF_TOKEN || undefined, offline: values.offline },
+    renderHtml: renderSweepReport,
+    onLog: (message) => io.stderr(`  ${message}\n`),
+    onCell: ({ cell, cells: total, label, phase, error }) => {
+      if (phase === 'start') io.stderr(`[${cell}/${total}] ${label}\n`);
+      else io.stderr(`[${cell}/${total}] ${label}: ${phase}${error ? `: ${error}` : ''}\n`);
+    },
+  });
+  const failed = summary.cells.filter((c) => c.status === 'failed');
+  const counts = (['ran', 'kept', 'failed'] as const).map((status) => `${summary.cells.filter((c) => c.status === status).length} ${status}`).join(', ');
+  const shown = relative(process.cwd(), out) || out;
+  const lines = summary.cells.map((c) => {
+    const what = `${c.model}  ${c.feature}${c.commandSet === null ? '' : ` CS${c.commandSet}`}`;
+    if (!c.digest) return `  ${what}: failed: ${c.error}`;
+    const d = c.digest;
+    const share = d.concentration.topKShare === null ? '—' : d.concentration.topKShare.toFixed(3);
+    return `  ${what}: LD ${d.cleanLogitDiff.toFixed(3)} → ${d.corruptedLogitDiff.toFixed(3)}, top ${d.topHeads.slice(0, 3).map((h) => `L${h.layer}H${h.head}`).join(' ')}, top-${top} share ${share} (${c.status})`;
+  });
+  io.stdout(`${lines.join('\n')}\n${counts}; wrote ${shown}/${SUMMARY_JSON} and ${shown}/${SUMMARY_HTML}\n`);
+  return failed.length > 0 ? 3 : 0;
+}
