@@ -1,3 +1,5 @@
+// First: where ONNX Runtime is loaded from must be decided before anything loads it.
+import '../engine/process/ortRuntime';
 import { parseArgs } from 'node:util';
 import { relative } from 'node:path';
 import { InputError } from '../shared/errors';
@@ -6,6 +8,7 @@ import { openModel } from '../engine/model/open';
 import { formatPresetTable } from '../engine/model/presets';
 import { readDataset } from '../engine/dataset';
 import { GENERATE_USAGE, generateCommand } from './generate';
+import { INSTALL_CUDA_USAGE, installCudaCommand } from './installCuda';
 import { runAttributionPatching, type Precision } from '../engine/patching/run';
 import { parseDevice, releaseSessions } from '../engine/process/runtime';
 import { parseResult, refuseShard, type Result, serializeResult, topHeads } from '../shared/result';
@@ -52,7 +55,9 @@ MODEL is a folder in Hugging Face layout (config.json, *.safetensors, tokenizer.
 repos need a token in HF_TOKEN), or one of the seed notebook's presets:
 ${formatPresetTable()}
 
-${GENERATE_USAGE}`;
+${GENERATE_USAGE}
+
+${INSTALL_CUDA_USAGE}`;
 
 function log(message: string): void {
   process.stderr.write(`${message}\n`);
@@ -316,6 +321,7 @@ export async function main(argv: string[]): Promise<number> {
     else if (command === 'merge') merge(rest);
     else if (command === 'validate') await validate(rest);
     else if (command === 'generate') await generateCommand(rest, { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) });
+    else if (command === 'install-cuda') await installCudaCommand(rest, { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) });
     else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       process.stdout.write(`${USAGE}\n`);
       return command === undefined ? 1 : 0;
