@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { registerDeleteRun } from './commands/deleteRun';
 import { registerGenerateDatasets } from './commands/generateDataset';
+import { registerInstallCuda } from './commands/installCuda';
 import { registerOpenExampleDataset } from './commands/openExampleDataset';
 import { registerOpenHeatmap } from './commands/openHeatmap';
 import { registerPatchCurrentFile } from './commands/patchCurrentFile';
@@ -57,6 +58,7 @@ export function activate(context: vscode.ExtensionContext): void {
     registerSelectModel(services),
     registerSelectDevice(),
     registerSetHuggingFaceToken(services),
+    registerInstallCuda(services),
     registerRevealDataset(),
     registerDeleteRun(services),
     registerOpenExampleDataset(services),
