@@ -6,7 +6,10 @@
 // published hash can be made wrong.
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
+import * as net from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 
 export interface FakeNuget {
@@ -19,14 +22,17 @@ export interface FakeNuget {
   close(): Promise<void>;
 }
 
-/** Serves `packages` (package id lower-case → version → .nupkg bytes). */
-export async function startFakeNuget(packages: Record<string, Record<string, Buffer>>): Promise<FakeNuget> {
+/**
+ * Serves `packages` (package id lower-case → version → .nupkg bytes), over https when `tls` is given, and names
+ * itself `https://<host>:<port>` in the URLs it hands out (for a host only a proxy can reach).
+ */
+export async function startFakeNuget(packages: Record<string, Record<string, Buffer>>, options: { tls?: { key: string; cert: string }; host?: string } = {}): Promise<FakeNuget> {
   const requests: FakeNuget['requests'] = [];
   let cutOff: number | undefined;
   let wrongHash = false;
   const sockets = new Set<Socket>();
   let feed = '';
-  const server = http.createServer((request, response) => {
+  const handler = (request: http.IncomingMessage, response: http.ServerResponse) => {
     const path = new URL(request.url ?? '/', 'http://x').pathname;
     const send = (status: number, body: Buffer | string, headers: Record<string, string | number> = {}) => {
       requests.push({ path, range: request.headers.range, status });
@@ -58,13 +64,14 @@ export async function startFakeNuget(packages: Record<string, Record<string, Buf
       return;
     }
     send(status, body, headers);
-  });
-  server.on('connection', (socket) => {
+  };
+  const server = options.tls ? https.createServer(options.tls, handler) : http.createServer(handler);
+  server.on(options.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  feed = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  feed = `${options.tls ? 'https' : 'http'}://${options.host ?? '127.0.0.1'}:${(server.address() as AddressInfo).port}`;
   return {
     feed,
     requests,
@@ -100,4 +107,66 @@ sys.stdout.write(base64.b64encode(out.getvalue()).decode())
   const run = spawnSync('/usr/bin/python3', ['-c', script], { input, encoding: 'utf8', maxBuffer: 1 << 30 });
   if (run.status !== 0) throw new Error(`python3 zipfile failed: ${run.stderr}`);
   return Buffer.from(run.stdout, 'base64');
+}
+
+export interface FakeProxy {
+  readonly url: string;
+  /** What the proxy was asked for: CONNECT host:port, or GET with the absolute URL. */
+  readonly requests: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * An HTTP proxy on 127.0.0.1 that sends every target to 127.0.0.1:<the target's port>: CONNECT tunnels (for https)
+ * and absolute-URL requests (for http). So a feed under a name that does not resolve is reachable only through it.
+ */
+export async function startFakeProxy(): Promise<FakeProxy> {
+  const requests: string[] = [];
+  const sockets = new Set<Socket>();
+  const server = http.createServer((request, response) => {
+    requests.push(`${request.method} ${request.url}`);
+    const target = new URL(request.url ?? '');
+    const upstream = http.request({ host: '127.0.0.1', port: Number(target.port), path: target.pathname + target.search, method: request.method, headers: request.headers }, (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(response);
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  server.on('connect', (request: http.IncomingMessage, client: Socket, head: Buffer) => {
+    requests.push(`CONNECT ${request.url}`);
+    const port = Number(String(request.url).split(':').pop());
+    const upstream = net.connect(port, '127.0.0.1', () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    sockets.add(upstream);
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A self-signed certificate for `host` (openssl), for an https fake feed a child process trusts via NODE_EXTRA_CA_CERTS. */
+export function selfSignedCertificate(host: string, dir: string): { key: string; cert: string; certFile: string } {
+  const keyFile = `${dir}/key.pem`;
+  const certFile = `${dir}/cert.pem`;
+  const run = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', `/CN=${host}`, '-addext', `subjectAltName=DNS:${host}`], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`openssl failed: ${run.stderr}`);
+  return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), certFile };
 }

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as tls from 'node:tls';
 import { basename, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -120,44 +121,100 @@ export function normalizeSha512(text: string, what: string): string {
   throw new CudaInstallError(`${what}: "${trimmed.slice(0, 40)}${trimmed.length > 40 ? '…' : ''}" is not a SHA-512 (128 hex digits or 88 base64 characters)`);
 }
 
-function transport(url: URL): typeof https | typeof http {
-  return url.protocol === 'http:' ? http : https;
+type Env = Record<string, string | undefined>;
+
+/** The proxy for `url`: HTTPS_PROXY for https, HTTP_PROXY for http (either case), unless NO_PROXY names its host. */
+export function proxyFor(url: URL, env: Env): URL | undefined {
+  const raw = url.protocol === 'https:' ? (env.HTTPS_PROXY ?? env.https_proxy) : (env.HTTP_PROXY ?? env.http_proxy);
+  if (!raw) return undefined;
+  const host = url.hostname.toLowerCase();
+  const bypass = (env.NO_PROXY ?? env.no_proxy ?? '')
+    .split(',')
+    .map((entry) => entry.trim().toLowerCase().replace(/:\d+$/, ''))
+    .filter(Boolean)
+    .some((entry) => entry === '*' || host === entry.replace(/^\./, '') || host.endsWith(entry.startsWith('.') ? entry : `.${entry}`));
+  if (bypass) return undefined;
+  try {
+    return new URL(raw.includes('://') ? raw : `http://${raw}`);
+  } catch {
+    throw new CudaInstallError(`${url.protocol === 'https:' ? 'HTTPS_PROXY' : 'HTTP_PROXY'}: "${raw}" is not a URL`);
+  }
 }
 
-/** One GET, following up to five redirects; resolves with the response (status not checked). */
-function get(url: string, headers: Record<string, string>, signal?: AbortSignal, redirects = 5): Promise<{ response: http.IncomingMessage; url: string }> {
+const proxyAuthorization = (proxy: URL): Record<string, string> =>
+  proxy.username ? { 'proxy-authorization': `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}` } : {};
+
+/**
+ * The connection for an https request through an HTTP proxy: a CONNECT tunnel to the target, then TLS inside it
+ * (verified against the target's name as usual).
+ */
+function tunnel(proxy: URL, target: URL): http.RequestOptions['createConnection'] {
+  return (_options, oncreate) => {
+    const port = Number(target.port || 443);
+    const connect = (proxy.protocol === 'https:' ? https : http).request({
+      host: proxy.hostname,
+      port: Number(proxy.port || (proxy.protocol === 'https:' ? 443 : 80)),
+      method: 'CONNECT',
+      path: `${target.hostname}:${port}`,
+      headers: { host: `${target.hostname}:${port}`, ...proxyAuthorization(proxy) },
+    });
+    connect.on('connect', (response, socket) => {
+      if (response.statusCode !== 200) {
+        socket.destroy();
+        return oncreate(new Error(`the proxy ${proxy.host} refused to connect to ${target.host} (${response.statusCode})`), undefined as never);
+      }
+      oncreate(null as never, tls.connect({ socket, servername: target.hostname }));
+    });
+    connect.on('error', (error) => oncreate(error, undefined as never));
+    connect.end();
+    return undefined as never;
+  };
+}
+
+/** One GET, through the proxy the environment names, following up to five redirects; resolves with the response (status not checked). */
+function get(url: string, headers: Record<string, string>, env: Env, signal?: AbortSignal, redirects = 5): Promise<{ response: http.IncomingMessage; url: string }> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
-    const request = transport(target).get(target, { headers: { 'user-agent': 'attribution-patching', ...headers }, signal }, (response) => {
+    const proxy = proxyFor(target, env);
+    const allHeaders = { 'user-agent': 'attribution-patching', ...headers };
+    const onResponse = (response: http.IncomingMessage) => {
       const location = response.headers.location;
       if (response.statusCode && response.statusCode >= 300 && response.statusCode < 400 && location) {
         response.resume();
         if (redirects === 0) return reject(new Error(`${url}: too many redirects`));
-        return resolve(get(new URL(location, target).toString(), headers, signal, redirects - 1));
+        return resolve(get(new URL(location, target).toString(), headers, env, signal, redirects - 1));
       }
       resolve({ response, url });
-    });
+    };
+    let request: http.ClientRequest;
+    if (!proxy) request = (target.protocol === 'http:' ? http : https).get(target, { headers: allHeaders, signal }, onResponse);
+    else if (target.protocol === 'https:') request = https.get(target, { headers: allHeaders, signal, createConnection: tunnel(proxy, target) }, onResponse);
+    // Plain http through a proxy: the absolute URL in the request line, as HTTP proxies expect.
+    else request = http.get({ host: proxy.hostname, port: Number(proxy.port || 80), path: target.href, headers: { ...allHeaders, host: target.host, ...proxyAuthorization(proxy) }, signal }, onResponse);
     request.on('error', reject);
   });
 }
 
 /** Network failures in words, with the manual route. */
-function networkError(url: string, error: unknown, pkg: CudaPackage, root: string, signal?: AbortSignal): Error {
+function networkError(url: string, error: unknown, pkg: CudaPackage, root: string, env: Env, signal?: AbortSignal): Error {
   if (signal?.aborted) return new InstallCancelledError();
   const code = (error as NodeJS.ErrnoException).code;
-  const why =
-    code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ENETUNREACH' || code === 'ETIMEDOUT'
-      ? `cannot reach ${new URL(url).host} (${code}: offline, or behind a proxy this command does not use)`
-      : `${(error as Error).message}`;
+  const proxy = proxyFor(new URL(url), env);
+  const unreachable = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ENETUNREACH' || code === 'ETIMEDOUT';
+  const why = !unreachable
+    ? `${(error as Error).message}${proxy ? ` (through the proxy ${proxy.host})` : ''}`
+    : proxy
+      ? `cannot reach ${new URL(url).host} through the proxy ${proxy.host} (${code})`
+      : `cannot reach ${new URL(url).host} (${code}: offline, or behind a proxy: set HTTPS_PROXY)`;
   return new CudaInstallError(`${url}: ${why}. ${manualSteps(pkg, root)}`);
 }
 
-async function getJson(url: string, pkg: CudaPackage, root: string, signal?: AbortSignal): Promise<unknown> {
+async function getJson(url: string, pkg: CudaPackage, root: string, env: Env, signal?: AbortSignal): Promise<unknown> {
   let response: http.IncomingMessage;
   try {
-    ({ response } = await get(url, { accept: 'application/json' }, signal));
+    ({ response } = await get(url, { accept: 'application/json' }, env, signal));
   } catch (error) {
-    throw networkError(url, error, pkg, root, signal);
+    throw networkError(url, error, pkg, root, env, signal);
   }
   const chunks: Buffer[] = [];
   for await (const chunk of response) chunks.push(chunk as Buffer);
@@ -170,10 +227,10 @@ async function getJson(url: string, pkg: CudaPackage, root: string, signal?: Abo
 }
 
 /** NuGet's published SHA-512 of the package: registration leaf → catalogEntry → packageHash. */
-export async function publishedSha512(pkg: CudaPackage, root: string, signal?: AbortSignal): Promise<string> {
-  const leaf = (await getJson(pkg.registrationUrl, pkg, root, signal)) as { catalogEntry?: unknown };
+export async function publishedSha512(pkg: CudaPackage, root: string, env: Env, signal?: AbortSignal): Promise<string> {
+  const leaf = (await getJson(pkg.registrationUrl, pkg, root, env, signal)) as { catalogEntry?: unknown };
   if (typeof leaf?.catalogEntry !== 'string') throw new CudaInstallError(`${pkg.registrationUrl}: no catalogEntry URL`);
-  const entry = (await getJson(leaf.catalogEntry, pkg, root, signal)) as { packageHash?: unknown; packageHashAlgorithm?: unknown };
+  const entry = (await getJson(leaf.catalogEntry, pkg, root, env, signal)) as { packageHash?: unknown; packageHashAlgorithm?: unknown };
   if (typeof entry?.packageHash !== 'string' || String(entry.packageHashAlgorithm).toUpperCase() !== 'SHA512') {
     throw new CudaInstallError(`${leaf.catalogEntry}: no SHA512 packageHash`);
   }
@@ -187,14 +244,14 @@ export async function publishedSha512(pkg: CudaPackage, root: string, signal?: A
 export async function downloadResumable(
   url: string,
   partFile: string,
-  context: { pkg: CudaPackage; root: string; signal?: AbortSignal; onProgress?: (progress: InstallProgress) => void },
+  context: { pkg: CudaPackage; root: string; env: Env; signal?: AbortSignal; onProgress?: (progress: InstallProgress) => void },
 ): Promise<void> {
   const have = existsSync(partFile) ? statSync(partFile).size : 0;
   let response: http.IncomingMessage;
   try {
-    ({ response } = await get(url, have > 0 ? { range: `bytes=${have}-` } : {}, context.signal));
+    ({ response } = await get(url, have > 0 ? { range: `bytes=${have}-` } : {}, context.env, context.signal));
   } catch (error) {
-    throw networkError(url, error, context.pkg, context.root, context.signal);
+    throw networkError(url, error, context.pkg, context.root, context.env, context.signal);
   }
   const status = response.statusCode ?? 0;
   if (status === 416 && have > 0) {
@@ -232,9 +289,13 @@ export async function downloadResumable(
     },
   });
   context.onProgress?.({ phase: 'download', message: offset > 0 ? `resuming ${basename(url)} at ${mib(offset)}` : `downloading ${url}`, done: offset, total });
+  const file = createWriteStream(partFile, { flags: offset > 0 ? 'a' : 'w' });
   try {
-    await pipeline(response, counter, createWriteStream(partFile, { flags: offset > 0 ? 'a' : 'w' }));
+    await pipeline(response, counter, file);
   } catch (error) {
+    // A write already under way still lands after the pipeline gives up: wait for it, so that the partial file has
+    // its final length before anyone (the next install's Range request) reads it.
+    if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
     if (context.signal?.aborted) throw new InstallCancelledError();
     throw new CudaInstallError(`${url}: the transfer stopped at ${mib(received)}${total ? ` of ${mib(total)}` : ''} (${(error as Error).message}); run the install again to resume from there`);
   }
@@ -279,14 +340,14 @@ export async function installCuda(options: InstallOptions = {}): Promise<Install
   if (options.sha512 !== undefined) expected = normalizeSha512(options.sha512, '--sha512');
   else {
     progress({ phase: 'checksum', message: `reading the package's SHA-512 from ${pkg.registrationUrl}` });
-    expected = await publishedSha512(pkg, root, options.signal);
+    expected = await publishedSha512(pkg, root, env, options.signal);
   }
 
   let archive: string;
   if (localFile !== undefined) archive = localFile;
   else {
     archive = join(root, 'downloads', `${pkg.fileName}.part`);
-    await downloadResumable(options.from ?? pkg.url, archive, { pkg, root, signal: options.signal, onProgress: progress });
+    await downloadResumable(options.from ?? pkg.url, archive, { pkg, root, env, signal: options.signal, onProgress: progress });
   }
 
   progress({ phase: 'verify', message: 'checking the SHA-512' });
