@@ -119,6 +119,23 @@ test('a package that does not match the published SHA-512 is refused: nothing in
   await assert.rejects(installCuda(options(freshRoot(), { sha512: 'abc' })), /--sha512: "abc" is not a SHA-512/);
 });
 
+test('cancelling during the download stops it: nothing installed, the partial file kept for the next try', async () => {
+  const root = freshRoot();
+  const controller = new AbortController();
+  const onProgress = (p: InstallProgress) => {
+    if (p.phase === 'download') controller.abort();
+  };
+  await assert.rejects(installCuda(options(root, { signal: controller.signal, onProgress })), (error: Error) => {
+    assert.equal(error.name, 'InstallCancelledError');
+    assert.match(error.message, /install cancelled; nothing was installed \(the partial download is kept and resumes next time\)/);
+    return true;
+  });
+  assert.equal(cudaRuntimeState(VERSION, { ATP_CUDA_DIR: root }).state, 'absent');
+  assert.ok(existsSync(join(root, 'downloads', `${ID}.${VERSION}.nupkg.part`)));
+  const outcome = await installCuda(options(root));
+  assert.deepEqual(readFileSync(join(outcome.dir, 'libonnxruntime_providers_cuda.so')), CUDA_LIBRARY);
+});
+
 test('404: the message names the URL and the manual steps', async () => {
   const root = freshRoot();
   const missing = cudaPackage('9.9.9', server.feed);
