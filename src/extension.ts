@@ -5,6 +5,7 @@ import { registerCompareRuns } from './commands/compareRuns';
 import { registerRunSweep } from './commands/runSweep';
 import { registerDeleteRun } from './commands/deleteRun';
 import { registerGenerateDatasets } from './commands/generateDataset';
+import { registerInstallCuda } from './commands/installCuda';
 import { registerOpenExampleDataset } from './commands/openExampleDataset';
 import { registerOpenHeatmap } from './commands/openHeatmap';
 import { registerPatchCurrentFile } from './commands/patchCurrentFile';
@@ -61,6 +62,7 @@ export function activate(context: vscode.ExtensionContext): void {
     registerSelectModel(services),
     registerSelectDevice(),
     registerSetHuggingFaceToken(services),
+    registerInstallCuda(services),
     registerRevealDataset(),
     registerDeleteRun(services),
     registerCompareRuns(services),

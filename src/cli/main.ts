@@ -1,3 +1,5 @@
+// First: where ONNX Runtime is loaded from must be decided before anything loads it.
+import '../engine/process/ortRuntime';
 import { parseArgs } from 'node:util';
 import { relative } from 'node:path';
 import { InputError } from '../shared/errors';
@@ -9,6 +11,7 @@ import { GENERATE_USAGE, generateCommand } from './generate';
 import { EXPORT_USAGE, exportCommand } from './export';
 import { COMPARE_USAGE, compareCommand } from './compare';
 import { SWEEP_USAGE, sweepCommand } from './sweep';
+import { INSTALL_CUDA_USAGE, installCudaCommand } from './installCuda';
 import { runAttributionPatching, type Precision } from '../engine/patching/run';
 import { parseDevice, releaseSessions } from '../engine/process/runtime';
 import { parseResult, refuseShard, type Result, serializeResult, topHeads } from '../shared/result';
@@ -61,7 +64,9 @@ ${EXPORT_USAGE}
 
 ${SWEEP_USAGE}
 
-${COMPARE_USAGE}`;
+${COMPARE_USAGE}
+
+${INSTALL_CUDA_USAGE}`;
 
 function log(message: string): void {
   process.stderr.write(`${message}\n`);
@@ -329,6 +334,7 @@ export async function main(argv: string[]): Promise<number> {
     else if (command === 'generate') await generateCommand(rest, io);
     else if (command === 'compare') compareCommand(rest, io);
     else if (command === 'sweep') return await sweepCommand(rest, io);
+    else if (command === 'install-cuda') await installCudaCommand(rest, io);
     else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       process.stdout.write(`${USAGE}\n`);
       return command === undefined ? 1 : 0;

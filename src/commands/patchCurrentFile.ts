@@ -7,7 +7,7 @@ import { isCurrentFor, isDatasetDocument } from '../services/resultState';
 import type { Services } from '../services/services';
 import { effectiveModel, readSettings } from '../services/settings';
 import { HF_TOKEN_SECRET } from '../views/sidebar';
-import { adviseFailure } from './runFailure';
+import { adviseCudaFallback, adviseFailure } from './runFailure';
 
 export const PATCH_CURRENT_FILE = 'attributionPatching.patchCurrentFile';
 
@@ -89,6 +89,13 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
         const result = await store.read(resultFile);
         diagnostics.set(document, outcome.diagnostics, 'run');
         for (const warning of outcome.warnings) log.warn(warning);
+        const cuda = adviseCudaFallback(outcome.warnings);
+        if (cuda) {
+          void vscode.window.showWarningMessage(`Attribution Patching: ${cuda.message}`, ...cuda.actions.map((a) => a.title)).then((choice) => {
+            const action = cuda.actions.find((a) => a.title === choice);
+            if (action) void vscode.commands.executeCommand(action.command, ...(action.args ?? []));
+          });
+        }
         state.set({ datasetUri: document.uri, resultFile, result, stale: !isCurrentFor(result, document.getText()) });
         if (settings.model) await recentModels.add(model);
         await store.recordRun({

@@ -2,6 +2,7 @@
 // setting, not the command-line flag; the file's name, not its full path), with the actions that get the user out.
 // No 'vscode' import: unit-tested under plain Node.
 import { basename } from 'node:path';
+import { CUDA_NOT_INSTALLED } from '../shared/errors';
 import type { FileDiagnostic } from '../shared/workerProtocol';
 
 export interface FailureAction {
@@ -17,6 +18,7 @@ export interface FailureAdvice {
 
 const SELECT_MODEL: FailureAction = { title: 'Select Model', command: 'attributionPatching.selectModel' };
 const SET_TOKEN: FailureAction = { title: 'Set Hugging Face Token', command: 'attributionPatching.setHuggingFaceToken' };
+export const INSTALL_CUDA: FailureAction = { title: 'Install CUDA Support…', command: 'attributionPatching.installCuda' };
 const settingsFor = (setting: string): FailureAction => ({ title: 'Open Settings', command: 'workbench.action.openSettings', args: [`attributionPatching.${setting}`] });
 
 /** Command-line flags in engine messages, and the settings they are in the editor. */
@@ -43,5 +45,17 @@ export function adviseFailure(message: string, diagnostics: readonly FileDiagnos
   if (tokenProblem) actions.push(SET_TOKEN);
   if (modelProblem) actions.push(SELECT_MODEL, settingsFor('model'));
   if (/not enough (GPU )?memory/.test(message)) actions.push(settingsFor('batchSize'));
+  if (message.includes(CUDA_NOT_INSTALLED)) actions.push(INSTALL_CUDA, settingsFor('device'));
   return { message: text, actions };
+}
+
+/**
+ * A run that finished on the CPU because CUDA was asked for (device cuda, or auto with the provider expected) and
+ * its libraries are not installed: the engine falls back rather than failing, so the offer comes with the run's
+ * warnings. Undefined when no warning says so.
+ */
+export function adviseCudaFallback(warnings: readonly string[]): FailureAdvice | undefined {
+  const warning = warnings.find((w) => w.includes(CUDA_NOT_INSTALLED));
+  if (!warning) return undefined;
+  return { message: `CUDA is not installed, so this run used the CPU (${CUDA_NOT_INSTALLED}).`, actions: [INSTALL_CUDA, settingsFor('device')] };
 }

@@ -3,9 +3,9 @@ import * as vscode from 'vscode';
 import { DEVICE_CHOICES, readSettings, updateSetting } from '../services/settings';
 
 const DESCRIPTIONS: Record<string, string> = {
-  auto: 'CUDA when its libraries are installed, DirectML on Windows, CoreML on macOS, else the CPU',
+  auto: 'CUDA when CUDA support is installed and its NVIDIA libraries load, DirectML on Windows, CoreML on macOS, else the CPU',
   cpu: 'always available',
-  cuda: 'NVIDIA GPUs (needs onnxruntime-node\'s CUDA provider libraries)',
+  cuda: 'NVIDIA GPUs (needs Attribution Patching: Install CUDA Support, CUDA 12 and cuDNN 9)',
   dml: 'DirectML, Windows GPUs',
   coreml: 'Apple silicon',
   webgpu: 'WebGPU (Dawn); falls back to the CPU when no adapter is found',

@@ -59,6 +59,7 @@ export type GenerateOutcome = { kind: 'generated'; text: string; examples: numbe
 export class EngineClient {
   private child: ChildProcess | undefined;
   private nextRunId = 1;
+  private restartWhenIdle = false;
   private nextRequestId = 1;
   private readonly runs = new Map<number, PendingRun>();
   /** Sweeps in flight: like runs, cancelled by runId, but they write into their own folder (no pending file). */
@@ -156,6 +157,18 @@ export class EngineClient {
     // A result written after the user cancelled is not theirs to see: remove it (best effort).
     if (outcome.kind !== 'done') void rm(run.pendingFile, { force: true });
     run.resolve(outcome);
+    if (this.restartWhenIdle) this.restart();
+  }
+
+  /**
+   * Starts a fresh engine process for the next request: now when nothing is in flight, else once the runs in flight
+   * finish. The process decides at start where ONNX Runtime is loaded from, so this makes a CUDA install take effect.
+   */
+  restart(): void {
+    this.restartWhenIdle = this.runs.size > 0 || this.requests.size > 0;
+    if (this.restartWhenIdle || !this.child) return;
+    this.options.log.info(`engine process ${this.child.pid}: stopping it so that the next run starts a fresh one`);
+    this.stopChild(this.child);
   }
 
   private send(child: ChildProcess, request: WorkerRequest): void {
@@ -186,6 +199,7 @@ export class EngineClient {
       const resolve = this.requests.get(response.requestId);
       this.requests.delete(response.requestId);
       resolve?.(response);
+      if (this.restartWhenIdle) this.restart();
       return;
     }
     const sweep = this.sweeps.get(response.runId);
@@ -225,9 +239,12 @@ export class EngineClient {
 
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     // Requests of a process stopped on purpose were answered then; a later process's requests are not this one's.
-    if (this.child === child) this.failRequests(`the engine process stopped (${signal ?? `exit code ${code}`})`);
-    if (this.child === child) this.child = undefined;
+    const current = this.child === child;
+    if (current) this.failRequests(`the engine process stopped (${signal ?? `exit code ${code}`})`);
+    if (current) this.child = undefined;
     this.options.log.info(`engine process ${child.pid} exited (${signal ?? `code ${code}`})`);
+    // A process stopped on purpose (restart, cancel) had its runs finished then; the runs now in flight are a later process's.
+    if (!current) return;
     // Out of memory shows as SIGABRT/SIGKILL or V8's exit code 134; say so in words.
     const why = signal === 'SIGKILL' || signal === 'SIGABRT' || code === 134 ? ' (possibly out of memory)' : '';
     const message = `the engine process stopped unexpectedly (${signal ?? `exit code ${code}`})${why}`;

@@ -5,3 +5,9 @@ export class InputError extends Error {
     this.name = 'InputError';
   }
 }
+
+/**
+ * The words a CUDA fallback note or error starts its reason with when the provider libraries are missing: the
+ * editor offers "Install CUDA Support…" on them (src/commands/runFailure.ts).
+ */
+export const CUDA_NOT_INSTALLED = 'the CUDA provider libraries are not installed';

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { autoChoice, describeAutoChoice, type HostView, vulkanDriverManifests, webgpuAdapter } from '../../src/engine/process/devices';
 import { placementFromProfile } from '../../src/engine/process/runtimeInfo';
+import { libraryLoadError, missingNvidiaLibraries } from '../../src/engine/process/cudaRuntime';
 
 /** A fake machine: files by path (directories are listed from the paths under them). */
 function host(files: Record<string, string>, env: Record<string, string> = {}, platform: NodeJS.Platform = 'linux'): HostView {
@@ -68,6 +69,24 @@ test('auto: CUDA → DirectML → CoreML → WebGPU on hardware → CPU; never a
   assert.match(said, /no cuda: .*not installed/);
   assert.match(said, /no webgpu: its only adapter is SwiftShader, a software renderer/);
   assert.match(describeAutoChoice(autoChoice({ platform: 'linux', cudaInstalled: false, webgpu: hardware })), /trying webgpu → cpu .*webgpu: hardware adapter NVIDIA H200 \(NVIDIA\)/);
+});
+
+test('auto: the CUDA provider installed is not enough; the NVIDIA libraries it needs must load', () => {
+  const hardware = { name: 'NVIDIA H200', vendor: 'NVIDIA', software: false };
+  const choice = autoChoice({ platform: 'linux', cudaInstalled: true, nvidiaMissing: ['libcudnn.so.9 (cuDNN 9)'], webgpu: hardware });
+  assert.deepEqual(choice.candidates, ['webgpu', 'cpu']);
+  assert.match(describeAutoChoice(choice), /no cuda: the CUDA provider is installed but these NVIDIA libraries do not load: libcudnn\.so\.9 \(cuDNN 9\)/);
+  assert.deepEqual(autoChoice({ platform: 'linux', cudaInstalled: true, nvidiaMissing: [], webgpu: hardware }).candidates, ['cuda', 'webgpu', 'cpu']);
+  assert.match(describeAutoChoice(autoChoice({ platform: 'linux', cudaInstalled: false, webgpu: undefined })), /no cuda: .*not installed \(atp install-cuda\)/);
+});
+
+test('NVIDIA libraries: a library that loads counts as present (a non-addon fails only Node registration), a missing one is named with what it is', () => {
+  // Real loader calls: libz is on every Linux machine; the second name exists nowhere.
+  assert.equal(libraryLoadError('libz.so.1'), undefined);
+  assert.match(libraryLoadError('libatp-no-such-library.so.12') ?? '', /libatp-no-such-library\.so\.12: cannot open shared object file/);
+  const present = new Set(['libcudart.so.12', 'libcublas.so.12', 'libcublasLt.so.12', 'libcufft.so.11', 'libcurand.so.10']);
+  assert.deepEqual(missingNvidiaLibraries((file) => (present.has(file) ? undefined : 'cannot open')), ['libcudnn.so.9 (cuDNN 9)']);
+  assert.deepEqual(missingNvidiaLibraries(() => undefined), []);
 });
 
 test('placement from an ONNX Runtime profile: nodes counted once per provider; float-producing CPU nodes are the fallback', () => {

@@ -182,3 +182,39 @@ test('generate: the dataset text for the model\'s tokenizer, as .atp or JSONL; a
   assert.equal(failed.kind, 'failed');
   if (failed.kind === 'failed') assert.match(failed.message, /does not exist/);
 });
+
+test('restart (after a CUDA install): a fresh engine process for the next run, never one cut from under a run in flight', async () => {
+  const restarting = new EngineClient({ workerPath: resolve(__dirname, '../../src/engine/process/worker.ts'), execArgv: ['--import', 'tsx'], log });
+  const pid = () => (restarting as unknown as { child?: { pid: number } }).child?.pid;
+  try {
+    const first = await restarting.run(request(IOI, 'before-restart'));
+    assert.equal(first.kind, 'done');
+    const firstPid = pid();
+    assert.ok(firstPid);
+    restarting.restart();
+    assert.equal(pid(), undefined, 'the idle process is stopped at once');
+
+    let duringRun: number | undefined;
+    let restartedDuringRun = false;
+    const progress: string[] = [];
+    const second = await restarting.run(request(IOI, 'during-restart'), {
+      onProgress: (message) => {
+        progress.push(message);
+        if (!restartedDuringRun) {
+          restartedDuringRun = true;
+          duringRun = pid();
+          restarting.restart();
+        }
+        assert.equal(pid(), duringRun, 'the process running the run stays until it finishes');
+      },
+    });
+    assert.equal(second.kind, 'done', JSON.stringify(second));
+    assert.ok(duringRun && duringRun !== firstPid);
+    assert.equal(pid(), undefined, 'stopped once the run finished');
+    // Each process says where it loads ONNX Runtime from (the per-user CUDA runtime when installed).
+    assert.match(progress[0], /^ONNX Runtime from /);
+    assert.equal((await restarting.run(request(IOI, 'after-restart'))).kind, 'done');
+  } finally {
+    restarting.dispose();
+  }
+});

@@ -126,23 +126,27 @@ export function webgpuAdapter(host: HostView = realHost): AdapterInfo | undefine
 /** What `auto` needs to know about the machine. */
 export interface DeviceFacts {
   platform: NodeJS.Platform;
-  /** onnxruntime-node's CUDA provider libraries are installed (they are a separate download). */
+  /** onnxruntime-node's CUDA provider libraries are installed (they are a separate download: `atp install-cuda`). */
   cudaInstalled: boolean;
+  /** The NVIDIA libraries (CUDA 12, cuDNN 9) the CUDA provider needs that do not load here; checked only when it is installed. */
+  nvidiaMissing?: readonly string[];
   webgpu: AdapterInfo | undefined;
 }
 
 /**
- * Providers `auto` tries, best first, and why, in words for the log: CUDA when its libraries are present →
+ * Providers `auto` tries, best first, and why, in words for the log: CUDA when its provider is installed and the
+ * NVIDIA libraries it needs load →
  * DirectML (Windows) → CoreML (macOS) → WebGPU on a hardware adapter → CPU, which always works. A software
  * WebGPU adapter is never chosen automatically: it computes the same numbers as the CPU, only slower.
  */
 export function autoChoice(facts: DeviceFacts): { candidates: Provider[]; reasons: string[] } {
   const candidates: Provider[] = [];
   const reasons: string[] = [];
-  if (facts.cudaInstalled) {
+  if (facts.cudaInstalled && (facts.nvidiaMissing ?? []).length === 0) {
     candidates.push('cuda');
-    reasons.push("cuda: onnxruntime-node's CUDA provider libraries are installed");
-  } else reasons.push("no cuda: onnxruntime-node's CUDA provider libraries are not installed");
+    reasons.push("cuda: onnxruntime-node's CUDA provider libraries are installed and the NVIDIA libraries load");
+  } else if (facts.cudaInstalled) reasons.push(`no cuda: the CUDA provider is installed but these NVIDIA libraries do not load: ${facts.nvidiaMissing!.join(', ')}`);
+  else reasons.push("no cuda: onnxruntime-node's CUDA provider libraries are not installed (atp install-cuda)");
   if (facts.platform === 'win32') {
     candidates.push('dml');
     reasons.push('dml: DirectML ships with onnxruntime-node on Windows');

@@ -4,8 +4,9 @@ import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, realpathSy
 import { writeFilesAtomically } from '../files/atomicWrite';
 import { homedir } from 'node:os';
 import { dirname, join, basename } from 'node:path';
-import { InputError } from '../../shared/errors';
+import { CUDA_NOT_INSTALLED, InputError } from '../../shared/errors';
 import { autoChoice, describeAutoChoice, type Provider, webgpuAdapter } from './devices';
+import { activeCudaRuntime, missingNvidiaLibraries, NVIDIA_REQUIREMENT } from './cudaRuntime';
 import { SessionObserver } from './runtimeInfo';
 
 export const DEVICES = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
@@ -31,8 +32,13 @@ export interface SessionHandle {
 // ONNX Runtime's own logger prints provider failures in red on stderr; we report them ourselves, once, in words.
 ort.env.logLevel = 'fatal';
 
-/** CUDA needs provider libraries that onnxruntime-node downloads separately; 'auto' only tries it when present. */
+/**
+ * CUDA needs provider libraries that are a separate download: in the per-user runtime this process loaded ONNX
+ * Runtime from (`atp install-cuda`, see cudaRuntime.ts), or in onnxruntime-node's own folder (its install script
+ * with ONNXRUNTIME_NODE_INSTALL=cuda12). 'auto' only tries CUDA when they are there.
+ */
 function cudaProviderInstalled(): boolean {
+  if (activeCudaRuntime() !== undefined) return true;
   const binding = dirname(require.resolve('onnxruntime-node/package.json'));
   const library = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
   return existsSync(join(binding, 'bin', 'napi-v6', process.platform, process.arch, library));
@@ -40,8 +46,18 @@ function cudaProviderInstalled(): boolean {
 
 /** Providers tried for 'auto', best first, on this machine (see devices.ts for the order and why). */
 function autoCandidates(): { candidates: Array<Exclude<DeviceRequest, 'auto'>>; why: string } {
-  const choice = autoChoice({ platform: process.platform, cudaInstalled: cudaProviderInstalled(), webgpu: webgpuAdapter() });
+  const cudaInstalled = cudaProviderInstalled();
+  const nvidiaMissing = cudaInstalled && process.platform === 'linux' ? missingNvidiaLibraries() : [];
+  const choice = autoChoice({ platform: process.platform, cudaInstalled, nvidiaMissing, webgpu: webgpuAdapter() });
   return { candidates: choice.candidates, why: describeAutoChoice(choice) };
+}
+
+/** Why the CUDA provider did not start, in words that say what to do (ONNX Runtime only says "Failed to load shared library"). */
+function cudaFailureReason(ortMessage: string): string {
+  if (!cudaProviderInstalled()) return `${CUDA_NOT_INSTALLED}: run \`atp install-cuda\` (in VS Code: Attribution Patching: Install CUDA Support)`;
+  const missing = process.platform === 'linux' ? missingNvidiaLibraries() : [];
+  if (missing.length > 0) return `NVIDIA libraries not found: ${missing.join(', ')}; ${NVIDIA_REQUIREMENT}`;
+  return ortMessage;
 }
 
 export interface SessionSettings {
@@ -82,7 +98,8 @@ export async function createSession(
     } catch (error) {
       observer.discard();
       if (provider === 'cpu') throw error;
-      const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+      const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+      const reason = provider === 'cuda' ? cudaFailureReason(message) : message;
       notes.push(`${provider} could not start (${reason}); running on CPU instead`);
     }
   }

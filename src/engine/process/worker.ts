@@ -4,6 +4,8 @@
 //
 // A finished run is written (atomically) to `pendingFile`, never to the final result path: the host renames it
 // into place unless the user cancelled meanwhile, so a cancelled run writes nothing, whatever the timing.
+// First: where ONNX Runtime is loaded from must be decided before anything loads it.
+import { ortRuntimeChoice } from './ortRuntime';
 import { InputError } from '../../shared/errors';
 import { diagnoseWithTokenizer, parseDatasetText } from '../dataset';
 import { generateDataset } from '../dataset/generate';
@@ -148,6 +150,7 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
     if (parseFailure) throw new InputFailure(parsed.diagnostics, parseFailure);
     if (parsed.dataset.examples.length === 0) throw new InputError(`${request.datasetFile}: no examples (the file is empty or has only blank lines)`);
     const dataset = parsed.dataset;
+    progress(ortRuntimeChoice);
     progress(`resolving model ${request.model}`);
     const resolved = await resolveModel(request.model, {
       token: request.hfToken,

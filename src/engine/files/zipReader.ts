@@ -1,0 +1,162 @@
+// A minimal zip reader for one job: taking named files out of a NuGet package (.nupkg is a zip). It reads the
+// central directory (zip64 included: the CUDA provider library is hundreds of MB), streams each wanted entry
+// through inflateRaw to its destination and checks its CRC-32 and size, so a damaged archive never installs.
+import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readSync } from 'node:fs';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createInflateRaw } from 'node:zlib';
+
+export interface ZipEntry {
+  name: string;
+  method: number;
+  crc32: number;
+  compressedSize: number;
+  size: number;
+  localHeaderOffset: number;
+}
+
+export class ZipError extends Error {
+  constructor(file: string, problem: string) {
+    super(`${file}: not a usable zip archive: ${problem}`);
+    this.name = 'ZipError';
+  }
+}
+
+function readAt(fd: number, position: number, length: number): Buffer {
+  const buffer = Buffer.alloc(length);
+  let read = 0;
+  while (read < length) {
+    const n = readSync(fd, buffer, read, length - read, position + read);
+    if (n === 0) break;
+    read += n;
+  }
+  return buffer.subarray(0, read);
+}
+
+const EOCD = 0x06054b50;
+const ZIP64_EOCD = 0x06064b50;
+const ZIP64_LOCATOR = 0x07064b50;
+const CENTRAL = 0x02014b50;
+const LOCAL = 0x04034b50;
+
+/** The archive's entries, from its central directory. */
+export function listZip(file: string): ZipEntry[] {
+  const fd = openSync(file, 'r');
+  try {
+    const fileSize = fstatSync(fd).size;
+    // The end-of-central-directory record is in the last 22 + 65535 (comment) bytes.
+    const tailLength = Math.min(fileSize, 22 + 0xffff);
+    const tail = readAt(fd, fileSize - tailLength, tailLength);
+    let eocd = -1;
+    for (let i = tail.length - 22; i >= 0; i--) {
+      if (tail.readUInt32LE(i) === EOCD) {
+        eocd = i;
+        break;
+      }
+    }
+    if (eocd < 0) throw new ZipError(file, 'no end-of-central-directory record (truncated or not a zip)');
+    let count = tail.readUInt16LE(eocd + 10);
+    let directorySize = tail.readUInt32LE(eocd + 12);
+    let directoryOffset = tail.readUInt32LE(eocd + 16);
+    if (count === 0xffff || directoryOffset === 0xffffffff) {
+      const locator = eocd - 20;
+      if (locator < 0 || tail.readUInt32LE(locator) !== ZIP64_LOCATOR) throw new ZipError(file, 'zip64 locator missing');
+      const record = readAt(fd, Number(tail.readBigUInt64LE(locator + 8)), 56);
+      if (record.readUInt32LE(0) !== ZIP64_EOCD) throw new ZipError(file, 'zip64 end-of-central-directory record missing');
+      count = Number(record.readBigUInt64LE(32));
+      directorySize = Number(record.readBigUInt64LE(40));
+      directoryOffset = Number(record.readBigUInt64LE(48));
+    }
+    if (directoryOffset + directorySize > fileSize) throw new ZipError(file, 'central directory lies past the end of the file');
+    const directory = readAt(fd, directoryOffset, directorySize);
+    const entries: ZipEntry[] = [];
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      if (at + 46 > directory.length || directory.readUInt32LE(at) !== CENTRAL) throw new ZipError(file, `central directory entry ${i} is damaged`);
+      const nameLength = directory.readUInt16LE(at + 28);
+      const extraLength = directory.readUInt16LE(at + 30);
+      const commentLength = directory.readUInt16LE(at + 32);
+      const entry: ZipEntry = {
+        name: directory.toString('utf8', at + 46, at + 46 + nameLength),
+        method: directory.readUInt16LE(at + 10),
+        crc32: directory.readUInt32LE(at + 16),
+        compressedSize: directory.readUInt32LE(at + 20),
+        size: directory.readUInt32LE(at + 24),
+        localHeaderOffset: directory.readUInt32LE(at + 42),
+      };
+      // Zip64: the 0xffffffff fields are in the extra field 0x0001, in this order, only those that overflowed.
+      let extra = at + 46 + nameLength;
+      const extraEnd = extra + extraLength;
+      while (extra + 4 <= extraEnd) {
+        const id = directory.readUInt16LE(extra);
+        const length = directory.readUInt16LE(extra + 2);
+        if (id === 0x0001) {
+          let field = extra + 4;
+          const next = () => {
+            const value = Number(directory.readBigUInt64LE(field));
+            field += 8;
+            return value;
+          };
+          if (entry.size === 0xffffffff) entry.size = next();
+          if (entry.compressedSize === 0xffffffff) entry.compressedSize = next();
+          if (entry.localHeaderOffset === 0xffffffff) entry.localHeaderOffset = next();
+        }
+        extra += 4 + length;
+      }
+      entries.push(entry);
+      at = extraEnd + commentLength;
+    }
+    return entries;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+export function crc32(bytes: Uint8Array, previous = 0): number {
+  let c = ~previous >>> 0;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+/** Writes one entry to `destination`, checking its CRC-32 and size; throws (leaving a partial file) otherwise. */
+export async function extractZipEntry(file: string, entry: ZipEntry, destination: string): Promise<void> {
+  const fd = openSync(file, 'r');
+  let dataStart: number;
+  try {
+    const header = readAt(fd, entry.localHeaderOffset, 30);
+    if (header.length < 30 || header.readUInt32LE(0) !== LOCAL) throw new ZipError(file, `local header of ${entry.name} is damaged`);
+    dataStart = entry.localHeaderOffset + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
+  } finally {
+    closeSync(fd);
+  }
+  if (entry.method !== 0 && entry.method !== 8) throw new ZipError(file, `${entry.name} uses compression method ${entry.method} (only stored and deflate are read)`);
+  let crc = 0;
+  let size = 0;
+  const check = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      crc = crc32(chunk, crc);
+      size += chunk.length;
+      done(null, chunk);
+    },
+  });
+  // createReadStream's end is inclusive: an empty entry reads nothing.
+  const source = entry.compressedSize === 0 ? Readable.from([]) : createReadStream(file, { start: dataStart, end: dataStart + entry.compressedSize - 1 });
+  try {
+    if (entry.method === 8) await pipeline(source, createInflateRaw(), check, createWriteStream(destination));
+    else await pipeline(source, check, createWriteStream(destination));
+  } catch (error) {
+    throw new ZipError(file, `${entry.name} does not inflate (${(error as Error).message})`);
+  }
+  if (size !== entry.size) throw new ZipError(file, `${entry.name} is ${size} bytes, the directory says ${entry.size}`);
+  if (crc !== entry.crc32) throw new ZipError(file, `${entry.name} fails its CRC-32 check`);
+}
