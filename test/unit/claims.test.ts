@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { formatProblem, parseClaims, readClaimsFile, type Claim } from '../../src/engine/claims/schema';
+import { CLAIM_KINDS, formatProblem, parseClaims, readClaimsFile, type Claim } from '../../src/engine/claims/schema';
 import { evaluateClaim } from '../../src/engine/claims/evaluate';
 import { inputChanges, type InputsRecord } from '../../src/engine/claims/inputs';
 import { junitXml } from '../../src/engine/claims/junit';
@@ -354,4 +354,31 @@ test('JUnit XML: one suite per file, failures and unverified claims as failure a
   assert.match(xml, /name="bad &amp; worse"/);
   assert.match(xml, /<error type="unverified" message="needs a circuit run \(atp circuit\)">/);
   assert.match(xml, /<testsuite name="b.claims.yaml" tests="1" failures="0" errors="1"[^>]*>\n {4}<testcase name="\(claims file\)"[^>]*>\n {6}<error type="input" message="b.claims.yaml:1:1: model: missing">/);
+});
+
+test('schemas/claims.schema.json (the editor completes with it) names the same fields, claim kinds, methods and bounds as the parser', () => {
+  const schema = JSON.parse(readFileSync(resolve(__dirname, '../../schemas/claims.schema.json'), 'utf8'));
+  assert.deepEqual(Object.keys(schema.properties), ['model', 'dataset', 'method', 'seed', 'claims']);
+  assert.deepEqual(schema.properties.method.enum, ['auto', 'atp', 'atpstar', 'exact']);
+  assert.deepEqual(Object.keys(schema.definitions.claim.properties), ['name', ...CLAIM_KINDS]);
+  assert.deepEqual(Object.keys(schema.definitions.bound.properties), ['greater_than', 'less_than', 'at_least', 'at_most']);
+  const claims = schema.definitions.claim.properties;
+  assert.deepEqual(Object.keys(claims.top_heads.properties), ['k', 'include', 'exclude']);
+  assert.deepEqual(Object.keys(claims.not_in_top.properties), ['k', 'heads']);
+  assert.deepEqual(Object.keys(claims.baselines.properties), ['clean', 'corrupted', 'gap']);
+  assert.deepEqual(Object.keys(claims.agreement.properties), ['with', 'spearman', 'pearson']);
+  assert.deepEqual(Object.keys(claims.token_score.properties), ['total', 'each']);
+  assert.deepEqual(Object.keys(claims.faithfulness.properties), ['edges', 'at_least']);
+  const head = new RegExp(schema.definitions.head.pattern);
+  assert.ok(head.test('L0H3') && head.test('L12H*') && !head.test('H1') && !head.test('L0H'));
+  const manifest = JSON.parse(readFileSync(resolve(__dirname, '../../package.json'), 'utf8'));
+  assert.deepEqual(manifest.contributes.jsonValidation, [{ fileMatch: ['*.claims.json'], url: './schemas/claims.schema.json' }]);
+});
+
+test("the shipped model's claims files parse without a problem", () => {
+  for (const name of ['tables', 'fields']) {
+    const claims = readClaimsFile(resolve(__dirname, `../../models/tinysql-demo/claims/${name}.claims.yaml`));
+    assert.equal(claims.model, resolve(__dirname, '../../models/tinysql-demo'));
+    assert.equal(claims.claims.length, 5);
+  }
 });
