@@ -69,8 +69,14 @@ export class ClaimsTesting implements vscode.Disposable, vscode.CodeLensProvider
         return undefined;
       }
     }
-    const file = this.controller.items.get(uri.toString()) ?? this.controller.createTestItem(uri.toString(), vscode.workspace.asRelativePath(uri), uri);
-    this.controller.items.add(file);
+    let file = this.controller.items.get(uri.toString());
+    if (!file) {
+      const relative = vscode.workspace.asRelativePath(uri);
+      file = this.controller.createTestItem(uri.toString(), relative.split('/').pop()!, uri);
+      // The folder beside the name: two folders may each hold a tables.claims.yaml.
+      file.description = relative.includes('/') ? relative.slice(0, relative.lastIndexOf('/')) : undefined;
+      this.controller.items.add(file);
+    }
     const { claims, problems } = parseClaims(source, uri.fsPath);
     if (!claims) {
       file.error = new vscode.MarkdownString().appendText(problems.map((p) => formatProblem(vscode.workspace.asRelativePath(uri), p)).join('\n'));
