@@ -20,6 +20,8 @@ export class ClaimsTesting implements vscode.Disposable, vscode.CodeLensProvider
   private readonly lensesChanged = new vscode.EventEmitter<void>();
   readonly onDidChangeCodeLenses = this.lensesChanged.event;
   private readonly disposables: vscode.Disposable[] = [];
+  /** A claims file's problems (unknown field, bad value, YAML syntax) at their line and column, as the user types. */
+  private readonly problems = vscode.languages.createDiagnosticCollection('attributionPatching.claims');
 
   constructor(private readonly services: Services) {
     this.controller = vscode.tests.createTestController('attributionPatching.claims', 'Interpretability Claims');
@@ -32,10 +34,14 @@ export class ClaimsTesting implements vscode.Disposable, vscode.CodeLensProvider
     this.disposables.push(
       this.controller,
       this.lensesChanged,
+      this.problems,
       watcher,
       watcher.onDidCreate((uri) => void this.update(uri)),
       watcher.onDidChange((uri) => void this.update(uri)),
-      watcher.onDidDelete((uri) => this.controller.items.delete(uri.toString())),
+      watcher.onDidDelete((uri) => {
+        this.controller.items.delete(uri.toString());
+        this.problems.delete(uri);
+      }),
       // Unsaved edits move claims and their lines: the tree follows the editor's text.
       vscode.workspace.onDidChangeTextDocument((event) => {
         if (isClaimsFile(event.document.uri.fsPath) && event.document.uri.scheme === 'file') void this.update(event.document.uri, event.document.getText());
@@ -78,8 +84,20 @@ export class ClaimsTesting implements vscode.Disposable, vscode.CodeLensProvider
       this.controller.items.add(file);
     }
     const { claims, problems } = parseClaims(source, uri.fsPath);
+    this.problems.set(
+      uri,
+      problems.map((p) => {
+        const start = new vscode.Position(p.line - 1, p.column - 1);
+        // The value or key at the problem (up to a delimiter); VS Code clamps a range past the line's end.
+        const length = /^[^\s,{}[\]]+/.exec(source!.split('\n')[p.line - 1]?.slice(p.column - 1) ?? '')?.[0].length ?? 1;
+        const diagnostic = new vscode.Diagnostic(new vscode.Range(start, start.translate(0, Math.max(1, length))), `${p.field ? `${p.field}: ` : ''}${p.message}`, vscode.DiagnosticSeverity.Error);
+        diagnostic.source = 'claims';
+        return diagnostic;
+      }),
+    );
     if (!claims) {
-      file.error = new vscode.MarkdownString().appendText(problems.map((p) => formatProblem(vscode.workspace.asRelativePath(uri), p)).join('\n'));
+      // Plain text: markdown would escape the spaces of "file:line:col: field: message" into &nbsp; in the hover.
+      file.error = problems.map((p) => formatProblem(vscode.workspace.asRelativePath(uri), p)).join('\n');
       file.children.replace([]);
     } else {
       file.error = undefined;

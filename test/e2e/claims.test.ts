@@ -3,7 +3,7 @@
 // editor, with the "Run claim" CodeLenses above each claim. Screenshots go to test-output/e2e-claims/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -79,4 +79,13 @@ test('the Test Explorer lists the claims files and their claims, runs them, and 
   await runCommand(page, 'Test: Peek Output').catch(() => undefined);
   await page.locator('.monaco-editor', { hasText: 'missing L3H3' }).first().waitFor({ timeout: 30_000 });
   await shot('03-false-claim-failed-at-its-line');
+});
+
+test('a claims file with a mistake is underlined at the field, and the Problems panel names it', { skip, timeout: 90_000 }, async () => {
+  writeFileSync(join(workspace, 'tinysql-demo', 'claims', 'broken.claims.yaml'), 'model: ..\ndataset: tables.jsonl\nclaims:\n  - top_heads: {k: three, include: [L0H3]}\n');
+  await openFile(page, 'broken.claims.yaml');
+  await page.locator('.monaco-editor .squiggly-error').first().waitFor({ timeout: 30_000 });
+  await runCommand(page, 'View: Focus Problems (Errors, Warnings, Infos)');
+  await page.locator('.markers-panel .monaco-list-row', { hasText: 'claims[0].top_heads.k: expected an integer ≥ 1, got "three"' }).first().waitFor({ timeout: 15_000 });
+  await shot('04-claims-file-problem-located');
 });

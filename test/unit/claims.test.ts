@@ -218,6 +218,8 @@ test('agreement: reads the checks against exact patching; without checks it cann
   const none = evaluateClaim({ kind: 'agreement', with: 'exact', spearman: 0.5 }, makeResult());
   assert.equal(none.status, 'unverified');
   assert.match(none.actual, /no checks against exact patching/);
+  const exactHeads = makeResult({ checks: result.checks, methods: { attributions: 'exact', heads: 'exact', positions: 'exact', tokenScores: 'exact' } });
+  assert.match(evaluateClaim({ kind: 'agreement', with: 'exact', spearman: 0.5 }, exactHeads).actual, /the head map is exact patching itself/);
   const nan = makeResult({ checks: { k: 4, seed: 0, candidates: ['heads'], items, pearson: NaN, spearman: NaN } });
   assert.equal(evaluateClaim({ kind: 'agreement', with: 'exact', spearman: 0 }, nan).status, 'failed', 'an undefined correlation never passes');
 });
