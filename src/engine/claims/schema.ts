@@ -113,7 +113,7 @@ export function parseClaims(text: string, file: string): { claims?: ClaimsFile; 
   }
   const fields = mapFields(root, '', TOP_KEYS, problem);
 
-  const text_ = (key: string, required: boolean): string | undefined => {
+  const textField = (key: string, required: boolean): string | undefined => {
     const pair = fields.get(key);
     if (!pair) {
       if (required) problem(root, key, `missing (expected ${key === 'model' ? 'a model folder, preset or Hugging Face repo id' : 'the dataset file (.jsonl or .atp)'})`);
@@ -126,8 +126,8 @@ export function parseClaims(text: string, file: string): { claims?: ClaimsFile; 
     }
     return value.value;
   };
-  const model = text_('model', true);
-  const dataset = text_('dataset', true);
+  const model = textField('model', true);
+  const dataset = textField('dataset', true);
   let method: ClaimsMethod = 'atp';
   const methodPair = fields.get('method');
   if (methodPair) {
