@@ -8,7 +8,7 @@
 const pkg = (name) => `^(node_modules/)?${name}(/|$)`;
 
 // The extension host: it must never load the engine's native side (the engine runs in worker.ts, a child process).
-const HOST = '^src/(extension\\.ts$|editor/|views/|commands/|services/|panel/)';
+const HOST = '^src/(extension\\.ts$|editor/|views/|commands/|services/|panel/|testing/)';
 const ENGINE_NATIVE = [
   pkg('onnxruntime-node'),
   pkg('@huggingface/tokenizers'),

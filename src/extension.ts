@@ -32,6 +32,7 @@ import { ColourLegend } from './views/colourLegend';
 import { openWalkthroughOnFirstRun } from './views/firstRun';
 import { ExampleLensProvider } from './editor/exampleLens';
 import { registerNewDataset } from './commands/newDataset';
+import { ClaimsTesting } from './testing/claimsTesting';
 
 const DATASET_SELECTOR: vscode.DocumentSelector = [
   { scheme: 'file', pattern: '**/*.jsonl' },
@@ -74,6 +75,8 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.languages.registerHoverProvider(DATASET_SELECTOR, new TokenHoverProvider(state)),
     vscode.languages.registerCodeLensProvider(DATASET_SELECTOR, new ExampleLensProvider(state)),
     vscode.window.registerTreeDataProvider('attributionPatching.sidebar', sidebar),
+    // Claims files (*.claims.yaml) in the Test Explorer, with "Run claim" CodeLenses.
+    new ClaimsTesting(services),
   );
 
   // One place turns state changes into view updates.

@@ -12,6 +12,7 @@ import { EXPORT_USAGE, exportCommand } from './export';
 import { COMPARE_USAGE, compareCommand } from './compare';
 import { SWEEP_USAGE, sweepCommand } from './sweep';
 import { INSTALL_CUDA_USAGE, installCudaCommand } from './installCuda';
+import { TEST_HELP, TEST_USAGE, testCommand } from './test';
 import { runAttributionPatching, type Precision } from '../engine/patching/run';
 import { parseDevice, releaseSessions } from '../engine/process/runtime';
 import { parseResult, refuseShard, type Result, serializeResult, topHeads } from '../shared/result';
@@ -33,6 +34,7 @@ const USAGE = `Usage:
   atp merge SHARD.json [SHARD.json ...] --out RESULT.json [--html REPORT.html] [--top K]
   atp report --out REPORT.html RESULT.json [RESULT.json ...]
   atp validate --model MODEL --data FILE [--device D] [--batch-size N] [--top K]
+${TEST_USAGE}
 
 Runs attribution patching over a dataset (.jsonl, one {"clean", "corrupted", "correct", "incorrect"} object per
 line, or the .atp prompt format: see docs/DATASETS.md) and writes the Result JSON to --out (atomically: a failed run leaves the previous file as it was).
@@ -57,6 +59,8 @@ MODEL is a folder in Hugging Face layout (config.json, *.safetensors, tokenizer.
 (org/name, optionally @revision; downloaded into the Hugging Face cache, HF_HOME / HF_HUB_CACHE, once; gated
 repos need a token in HF_TOKEN), or one of the seed notebook's presets:
 ${formatPresetTable()}
+
+${TEST_HELP}
 
 ${GENERATE_USAGE}
 
@@ -330,6 +334,7 @@ export async function main(argv: string[]): Promise<number> {
     else if (command === 'report') report(rest);
     else if (command === 'merge') merge(rest);
     else if (command === 'validate') await validate(rest);
+    else if (command === 'test') return await testCommand(rest, io);
     else if (command === 'export') exportCommand(rest, log);
     else if (command === 'generate') await generateCommand(rest, io);
     else if (command === 'compare') compareCommand(rest, io);

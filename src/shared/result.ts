@@ -171,6 +171,23 @@ export interface ShardInfo {
   datasetHash: string;
 }
 
+/**
+ * What a run was computed from, so a claim knows what it was checked against and a Result is reused only while
+ * its inputs are unchanged (absent in results made before it was recorded). Hashes are "sha256:<hex>" of the bytes.
+ */
+export interface Provenance {
+  /** The engine's version (package.json). */
+  engineVersion: string;
+  /** Config, weights and tokenizer files, by name relative to the model folder. */
+  modelFiles: Record<string, string>;
+  /** tokenizer.json's hash ("none" when the model has none). */
+  tokenizerHash: string;
+  method: Method;
+  device: string;
+  /** Seed of the run's random choices (the checks' random picks). */
+  seed: number;
+}
+
 export interface Result {
   schema: ResultSchema;
   /** Only in a shard (raw values: see ShardInfo). */
@@ -188,6 +205,8 @@ export interface Result {
   device: string;
   /** Where the run really happened (absent in results made before it was recorded): see RuntimeRecord. */
   runtime?: RuntimeRecord;
+  /** The run's inputs (model and tokenizer hashes, engine version, method, device, seed): see Provenance. */
+  provenance?: Provenance;
   /** cleanLogitDiff and corruptedLogitDiff are the means over examples that normalize the metric. */
   metric: { cleanLogitDiff: number; corruptedLogitDiff: number; name: 'normalized-logit-diff' };
   /** Absent in @1 results (which are AtP throughout). */
@@ -274,7 +293,7 @@ export function topHeads(result: Result, k: number): Array<{ layer: number; head
 // Key order in the written JSON, so files from different runs diff cleanly whatever
 // order the producer built its objects in. Unlisted keys follow, sorted.
 const KEY_ORDER: Record<string, readonly string[]> = {
-  result: ['schema', 'shard', 'merged', 'createdAt', 'dataset', 'model', 'device', 'runtime', 'metric', 'run', 'methods', 'checks', 'heads', 'positions', 'atpStar', 'warnings', 'timings', 'examples'],
+  result: ['schema', 'shard', 'merged', 'createdAt', 'dataset', 'model', 'device', 'runtime', 'provenance', 'metric', 'run', 'methods', 'checks', 'heads', 'positions', 'atpStar', 'warnings', 'timings', 'examples'],
   atpStarSummary: ['kvHeads', 'maps', 'gradDrop'],
   nodeAttributions: ['q', 'qLinear', 'k', 'kLinear', 'v'],
   dataset: ['file', 'examples', 'contentHash'],
@@ -292,13 +311,14 @@ const KEY_ORDER: Record<string, readonly string[]> = {
   token: ['id', 'text', 'start', 'end'],
   attributions: ['z', 'residPre', 'attnOut', 'mlpOut'],
   runtime: ['provider', 'adapter', 'placement'],
+  provenance: ['engineVersion', 'method', 'device', 'seed', 'tokenizerHash', 'modelFiles'],
   adapter: ['name', 'vendor', 'software'],
 };
 
 /** Which KEY_ORDER applies to the value under `key` of an object of kind `parentKind`. */
 function childKind(parentKind: string | undefined, key: string): string | undefined {
   if (parentKind === 'result') {
-    if (key === 'dataset' || key === 'shard' || key === 'model' || key === 'metric' || key === 'checks' || key === 'run' || key === 'runtime') return key;
+    if (key === 'dataset' || key === 'shard' || key === 'model' || key === 'metric' || key === 'checks' || key === 'run' || key === 'runtime' || key === 'provenance') return key;
     if (key === 'atpStar') return 'atpStarSummary';
     if (key === 'examples') return 'example';
   }
@@ -393,6 +413,14 @@ export function parseResult(text: string, file: string): Result {
     if (runtime.placement !== undefined) {
       for (const [provider, count] of Object.entries(check.object(runtime.placement, 'runtime.placement'))) check.integer(count, `runtime.placement.${provider}`);
     }
+  }
+
+  if (result.provenance !== undefined) {
+    const provenance = check.object(result.provenance, 'provenance');
+    for (const key of ['engineVersion', 'tokenizerHash', 'device']) check.string(provenance[key], `provenance.${key}`);
+    check.method(provenance.method, 'provenance.method');
+    check.integer(provenance.seed, 'provenance.seed');
+    for (const [name, hash] of Object.entries(check.object(provenance.modelFiles, 'provenance.modelFiles'))) check.string(hash, `provenance.modelFiles.${name}`);
   }
 
   let shard = false;

@@ -24,6 +24,10 @@ export interface RunRequest {
   gradDrop?: boolean;
   /** Components to check against exact patching (k largest |attribution| and k random); absent or 0: none. */
   check?: number;
+  /** Check every head at the answer position against exact patching instead (a claims file's agreement claim); overrides check. */
+  checkEveryHead?: boolean;
+  /** Seed of the checks' random picks (recorded in the Result's provenance); absent: 0. */
+  seed?: number;
   /** Where to write the Result; the host moves it to its final place. */
   pendingFile: string;
   /** That final place: checked against the dataset and the model's files before the run, so it never replaces one. */

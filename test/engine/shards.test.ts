@@ -205,3 +205,13 @@ test('merge refuses shards of different runs, missing or duplicate shards, and n
   assert.throws(() => mergeShards([a, edit(b, 'moved.json', (r) => (r.shard.firstExample = 3))]), /moved\.json: shard 2\/2 .*shard\.firstExample/);
   await assert.rejects(runShard(model, dataset, options({ check: 2 }), { index: 1, count: 2, datasetHash: hash }), /--check cannot run with --shard/);
 });
+
+test("the merge keeps the shards' provenance and refuses shards of other weights", async () => {
+  const parts = await shards(2);
+  const merged = mergeShards(parts);
+  assert.deepEqual(merged.provenance, parts[0].result.provenance);
+  assert.equal(merged.provenance?.modelFiles['model.safetensors'], fileHash(join(root, 'model', 'model.safetensors')));
+  const other = structuredClone(parts[1]);
+  other.result.provenance!.modelFiles['model.safetensors'] = 'sha256:00';
+  assert.throws(() => mergeShards([parts[0], other]), /field "provenance\.modelFiles" is .*shards of different runs cannot be merged/);
+});

@@ -38,6 +38,7 @@ import type { SessionHandle } from '../process/runtime';
 import { checkCandidates, chooseChecks, patchComponents, patchTokens, summarizeChecks } from './exact';
 import { InputError } from '../../shared/errors';
 import { describePlan, type MethodRequest, planRun, type RunPlan } from './methods';
+import { computeProvenance } from '../files/provenance';
 
 // Shared run pieces live in runSupport.ts; these names are what callers have always imported from here.
 export { CancelledError, type Precision, type PreparedExample, prepareExamples, type RunOptions } from './runSupport';
@@ -49,6 +50,8 @@ export interface PatchingOptions extends RunOptions {
   check?: number;
   /** Seed of the random picks among the checks. */
   checkSeed?: number;
+  /** Where checks choose from: the head map only ('heads': a claim's agreement over every head), or both maps (default). */
+  checkOver?: 'heads' | 'heads-and-positions';
   /** With AtP*: GradDrop magnitudes too (L more passes). */
   gradDrop?: boolean;
   /**
@@ -117,9 +120,10 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   const atpStar = star ? summarizeAtpStar(star, positions !== null) : undefined;
   let checks: Result['checks'];
   if (plan.checks > 0) {
-    const candidateSources: Array<'heads' | 'positions'> = positions ? ['heads', 'positions'] : ['heads'];
+    const checkPositions = options.checkOver === 'heads' ? null : positions;
+    const candidateSources: Array<'heads' | 'positions'> = checkPositions ? ['heads', 'positions'] : ['heads'];
     const seed = options.checkSeed ?? 0;
-    const chosen = chooseChecks(checkCandidates(heads, positions), plan.checks, seed);
+    const chosen = chooseChecks(checkCandidates(heads, checkPositions), plan.checks, seed);
     const exact = await patchComponents(model, prepared, chosen, options);
     checks = summarizeChecks(
       plan.checks,
@@ -139,6 +143,7 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     model: modelRecord(model),
     device: estimates.device,
     runtime: estimates.runtime,
+    provenance: await computeProvenance(model, { method, device: estimates.device, seed: options.checkSeed ?? 0 }),
     metric: { cleanLogitDiff, corruptedLogitDiff, name: 'normalized-logit-diff' },
     run: { requested: plan.requested, method, passes: plan.passes.total, reason: plan.reason },
     // AtP*'s QK fix concerns query and key nodes (atpStar); for the hook points it is AtP itself.

@@ -156,6 +156,9 @@ export function mergeShards(input: readonly ShardFile[]): Result {
   agree(ran, 'methods', (r) => r.methods);
   agree(ran, 'atpStar.kvHeads', (r) => r.atpStar?.kvHeads);
   agree(ran, 'atpStar.gradDrop', (r) => r.atpStar?.gradDrop !== undefined);
+  // Shards of one model: the same weights and tokenizer bytes (an empty shard ran nothing and records none).
+  agree(ran, 'provenance.modelFiles', (r) => r.provenance?.modelFiles);
+  agree(ran, 'provenance.engineVersion', (r) => r.provenance?.engineVersion);
 
   const raw = ran.flatMap((s) => s.result.examples);
   const cleanLogitDiff = mean(raw.map((e) => e.cleanLogitDiff));
@@ -186,6 +189,7 @@ export function mergeShards(input: readonly ShardFile[]): Result {
     model: first.model,
     device: devices.join(', '),
     runtime: first.runtime,
+    provenance: first.provenance ? { ...first.provenance, device: devices.join(', ') } : undefined,
     metric: { cleanLogitDiff, corruptedLogitDiff, name: 'normalized-logit-diff' },
     run: first.run ? { ...first.run, passes, reason: `${first.run.reason} (merged from ${count} shards)` } : undefined,
     methods: first.methods,

@@ -1,8 +1,8 @@
 import * as ort from 'onnxruntime-node';
+import { cacheRoot } from '../files/cacheRoot';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { writeFilesAtomically } from '../files/atomicWrite';
-import { homedir } from 'node:os';
 import { dirname, join, basename } from 'node:path';
 import { CUDA_NOT_INSTALLED, InputError } from '../../shared/errors';
 import { autoChoice, describeAutoChoice, type Provider, webgpuAdapter } from './devices';
@@ -129,9 +129,7 @@ export async function releaseSessions(): Promise<void> {
 
 // ---- where graph files live --------------------------------------------------------------------------------
 
-export function cacheRoot(): string {
-  return process.env.ATP_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'attribution-patching');
-}
+export { cacheRoot };
 
 /**
  * Graph files live only in our cache (cacheRoot()/graphs), never in a model folder (which may be read-only, or the

@@ -173,7 +173,9 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
       batchSize: request.batchSize,
       method: request.method ?? 'auto',
       gradDrop: request.gradDrop === true && (request.method ?? 'auto') !== 'atp' && request.method !== 'exact',
-      check: request.check ?? 0,
+      check: request.checkEveryHead ? model.spec.nLayers * model.spec.nHeads : (request.check ?? 0),
+      ...(request.checkEveryHead ? { checkOver: 'heads' as const } : {}),
+      checkSeed: request.seed ?? 0,
       onProgress: progress,
       signal: controller.signal,
     });

@@ -1,0 +1,116 @@
+// atp test [FILES…]: checks the claims in claims files (issue #15) and says, claim by claim, what was expected and
+// what the Result shows. Exit 0 when every claim passes, 1 when one fails or cannot be settled (or a file cannot be
+// run), 2 for bad flags. --junit writes JUnit XML for CI.
+import { parseArgs } from 'node:util';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { InputError } from '../shared/errors';
+import { parseIntegerFlag } from '../engine/integers';
+import { parseDevice } from '../engine/process/runtime';
+import { isClaimsFile, readClaimsFile } from '../engine/claims/schema';
+import { resultForClaims } from '../engine/claims/runClaims';
+import { checkClaims, describeLastPass, resultFileFor, writeFilesAtomically } from '../engine/claims/state';
+import { junitXml, type SuiteReport } from '../engine/claims/junit';
+import { writeTextAtomically } from '../engine/files/atomicWrite';
+import { prepareOutputFolder } from '../engine/files/outputPaths';
+
+export const TEST_USAGE = `  atp test [FILE|FOLDER ...] [--junit REPORT.xml] [--rerun] [--device D] [--batch-size N] [--offline]`;
+
+export const TEST_HELP = `atp test checks the claims of claims files (*.claims.yaml, *.claims.yml, *.claims.json; folders are searched,
+default: the current folder) against a run of their model on their dataset, and prints each claim's expected and
+actual values. The Result is kept beside the claims file (NAME.claims.atp-result.json) and reused while its inputs
+(model and tokenizer files, dataset, engine version, method, seed) are unchanged; --rerun runs anyway. A claim that
+fails says when it last passed and what changed since. Exit status: 0 when every claim passes, 1 otherwise.
+Schema: docs/CLAIMS.md.`;
+
+export interface TestIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+}
+
+const SKIP = new Set(['node_modules', '.git', 'dist', 'out']);
+
+/** The claims files named, folders searched recursively (skipping node_modules, .git, dist, out), sorted. */
+export function findClaimsFiles(paths: readonly string[]): string[] {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      if (SKIP.has(name)) continue;
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (isClaimsFile(name)) found.push(path);
+    }
+  };
+  for (const path of paths) {
+    if (!existsSync(path)) throw new InputError(`${path}: no such file or folder`);
+    if (statSync(path).isDirectory()) walk(path);
+    else if (isClaimsFile(path)) found.push(path);
+    else throw new InputError(`${path}: not a claims file (expected NAME.claims.yaml, .claims.yml or .claims.json)`);
+  }
+  return [...new Set(found)];
+}
+
+/** A path as the user would type it from here: relative inside the current folder, else absolute. */
+function shownPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith('..') ? rel : resolve(path);
+}
+
+const MARK = { passed: '✓', failed: '✗', unverified: '?' } as const;
+
+export async function testCommand(args: string[], io: TestIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      junit: { type: 'string' },
+      rerun: { type: 'boolean', default: false },
+      device: { type: 'string', default: 'auto' },
+      'batch-size': { type: 'string' },
+      offline: { type: 'boolean', default: false },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  const device = parseDevice(values.device!);
+  const batchSize = parseIntegerFlag(values['batch-size'], '--batch-size', 16, 1);
+  const files = findClaimsFiles(positionals.length > 0 ? positionals : ['.']);
+  if (files.length === 0) throw new InputError(`no claims files (*.claims.yaml, *.claims.yml, *.claims.json) in ${positionals.join(', ') || 'the current folder'}`);
+  if (values.junit) prepareOutputFolder(values.junit, '--junit');
+  const suites: SuiteReport[] = [];
+  const totals = { passed: 0, failed: 0, unverified: 0 };
+  for (const file of files) {
+    const shown = shownPath(file);
+    const started = performance.now();
+    try {
+      const claims = readClaimsFile(file);
+      const run = await resultForClaims(claims, { device, batchSize, rerun: values.rerun, offline: values.offline, onProgress: (m) => io.stderr(`${m}\n`) });
+      const { reports, files: toWrite } = checkClaims(claims, run.result, { writeResult: !run.reused });
+      writeFilesAtomically(toWrite);
+      const r = run.result;
+      io.stdout(
+        `${shown}: ${r.model.source}, ${r.dataset.examples} examples, ${r.run?.method ?? 'atp'} on ${r.device}; ` +
+          `${run.reused ? `reused ${shownPath(resultFileFor(file))} (inputs unchanged)` : `ran the model (${run.why.join('; ')})`}\n`,
+      );
+      for (const { entry, outcome, lastPass } of reports) {
+        totals[outcome.status] += 1;
+        io.stdout(`  ${MARK[outcome.status]} ${entry.name}${outcome.status === 'passed' ? '' : `  (${shown}:${entry.line}${outcome.status === 'unverified' ? ', unverified' : ''})`}\n`);
+        if (outcome.status !== 'passed') {
+          io.stdout(`      expected: ${outcome.expected}\n      actual:   ${outcome.actual}\n`);
+          if (lastPass) io.stdout(`      ${describeLastPass(lastPass)}\n`);
+        }
+      }
+      suites.push({ file: shown, reports, seconds: (performance.now() - started) / 1000 });
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      totals.unverified += 1;
+      io.stdout(`${shown}: cannot be run\n${error.message.replace(/^/gm, '    ')}\n`);
+      suites.push({ file: shown, error: error.message, reports: [], seconds: (performance.now() - started) / 1000 });
+    }
+  }
+  io.stdout(`${totals.passed} passed, ${totals.failed} failed, ${totals.unverified} not settled (${files.length} claims file${files.length === 1 ? '' : 's'})\n`);
+  if (values.junit) {
+    writeTextAtomically(resolve(values.junit), junitXml(suites), 'the JUnit report');
+    io.stderr(`wrote ${values.junit}\n`);
+  }
+  return totals.failed + totals.unverified > 0 ? 1 : 0;
+}

@@ -1,0 +1,87 @@
+// What a claims run was computed from, and what changed since: the model files, the tokenizer, the dataset's text,
+// the engine version, the method and the seed. Decides when a stored Result is still current (reused instead of
+// rerunning the model) and tells a failing claim what differs from the inputs it last passed on.
+// Node's fs and crypto only: the extension host uses it too.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Provenance, Result } from '../../shared/result';
+import { contentHash } from '../files/contentHash';
+import { ENGINE_VERSION, hashFile } from '../files/provenance';
+
+export interface InputsRecord {
+  engineVersion: string;
+  modelFiles: Record<string, string>;
+  tokenizerHash: string;
+  /** contentHash of the dataset's text. */
+  datasetHash: string;
+  /** The method the claims file asked for (auto, atp, atpstar, exact). */
+  requested: string;
+  seed: number;
+}
+
+/** The inputs a Result records; undefined for a Result without provenance or dataset hash (made before they existed). */
+export function inputsOf(result: Result): InputsRecord | undefined {
+  const provenance: Provenance | undefined = result.provenance;
+  if (!provenance || !result.dataset.contentHash) return undefined;
+  return {
+    engineVersion: provenance.engineVersion,
+    modelFiles: provenance.modelFiles,
+    tokenizerHash: provenance.tokenizerHash,
+    datasetHash: result.dataset.contentHash,
+    requested: result.run?.requested ?? provenance.method,
+    seed: provenance.seed,
+  };
+}
+
+/** The dataset text's hash as the editor computes it (VS Code drops a leading byte-order mark). */
+export function datasetFileHash(file: string): string {
+  return contentHash(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
+}
+
+/**
+ * The inputs as they are now, for the files a stored Result recorded: each recorded model file is hashed again
+ * (cached by size and modification time), a missing one records "missing". Undefined when the model is not a folder
+ * (a preset or hub id: its files are not known without resolving it, so its Result is never reused).
+ */
+export async function currentInputs(
+  model: string,
+  recorded: InputsRecord,
+  request: { dataset: string; requested: string; seed: number },
+): Promise<InputsRecord | undefined> {
+  if (!existsSync(model) || !statSync(model).isDirectory()) return undefined;
+  const modelFiles: Record<string, string> = {};
+  for (const name of Object.keys(recorded.modelFiles)) {
+    const path = join(model, name);
+    modelFiles[name] = existsSync(path) ? await hashFile(path) : 'missing';
+  }
+  const tokenizer = join(model, 'tokenizer.json');
+  return {
+    engineVersion: ENGINE_VERSION,
+    modelFiles,
+    tokenizerHash: existsSync(tokenizer) ? await hashFile(tokenizer) : 'none',
+    datasetHash: datasetFileHash(request.dataset),
+    requested: request.requested,
+    seed: request.seed,
+  };
+}
+
+const short = (hash: string) => hash.replace(/^sha256:/, '').slice(0, 12);
+
+/** What differs between two sets of inputs, one phrase each ("model.safetensors changed (sha256 1a2b… → 3c4d…)"); empty when none. */
+export function inputChanges(before: InputsRecord, now: InputsRecord): string[] {
+  const changes: string[] = [];
+  if (before.engineVersion !== now.engineVersion) changes.push(`engine ${before.engineVersion} → ${now.engineVersion}`);
+  const names = [...new Set([...Object.keys(before.modelFiles), ...Object.keys(now.modelFiles)])].sort();
+  for (const name of names) {
+    const a = before.modelFiles[name];
+    const b = now.modelFiles[name];
+    if (a === b) continue;
+    if (name === 'tokenizer.json') continue; // reported once, as the tokenizer
+    changes.push(!a ? `model file ${name} added` : !b || b === 'missing' ? `model file ${name} missing` : `model file ${name} changed (sha256 ${short(a)}… → ${short(b)}…)`);
+  }
+  if (before.tokenizerHash !== now.tokenizerHash) changes.push(`tokenizer changed (sha256 ${short(before.tokenizerHash)}… → ${short(now.tokenizerHash)}…)`);
+  if (before.datasetHash !== now.datasetHash) changes.push('dataset changed');
+  if (before.requested !== now.requested) changes.push(`method ${before.requested} → ${now.requested}`);
+  if (before.seed !== now.seed) changes.push(`seed ${before.seed} → ${now.seed}`);
+  return changes;
+}

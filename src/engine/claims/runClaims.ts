@@ -1,0 +1,48 @@
+// The run behind a claims file: the stored Result when it is current, else one run of the model on the dataset with
+// the claims file's method, checking every head against exact activation patching when an agreement claim needs it.
+// Engine side (loads the model): the CLI and the worker call it, never the extension host.
+import { openModel } from '../model/open';
+import { readDataset } from '../dataset';
+import { runAttributionPatching, type RunOptions } from '../patching/run';
+import type { Result } from '../../shared/result';
+import { datasetFileHash } from './inputs';
+import type { ClaimsFile } from './schema';
+import { needsHeadChecks, storedResultIfCurrent } from './state';
+
+export interface ClaimsRunOptions extends RunOptions {
+  /** Run even when the stored Result is current. */
+  rerun?: boolean;
+  offline?: boolean;
+}
+
+export interface ClaimsRun {
+  result: Result;
+  /** The stored Result was current and no model ran. */
+  reused: boolean;
+  /** Why the model ran (empty when reused). */
+  why: string[];
+}
+
+export async function resultForClaims(claims: ClaimsFile, options: ClaimsRunOptions): Promise<ClaimsRun> {
+  let why = ['--rerun'];
+  if (!options.rerun) {
+    const stored = await storedResultIfCurrent(claims);
+    if ('result' in stored) return { result: stored.result, reused: true, why: [] };
+    why = stored.why;
+  }
+  const warnings: string[] = [];
+  const dataset = readDataset(claims.dataset, warnings);
+  const { model, notes } = await openModel(claims.model, { token: process.env.HF_TOKEN || undefined, offline: options.offline });
+  for (const note of [...notes, ...warnings]) options.onProgress?.(note);
+  const { nLayers, nHeads } = model.spec;
+  const result = await runAttributionPatching(model, dataset, {
+    ...options,
+    method: claims.method,
+    check: needsHeadChecks(claims) ? nLayers * nHeads : 0,
+    checkOver: 'heads',
+    checkSeed: claims.seed,
+  });
+  result.dataset.contentHash = datasetFileHash(claims.dataset);
+  result.warnings = [...warnings, ...result.warnings];
+  return { result, reused: false, why };
+}

@@ -1,0 +1,111 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseResult } from '../../src/shared/result';
+import { readClaimsFile } from '../../src/engine/claims/schema';
+import { loadModel } from '../../src/engine/model/load';
+import { readDataset } from '../../src/engine/dataset';
+import { validateHeads } from '../../src/engine/patching/validation';
+import { requireBuiltCli, runCli } from '../support/cli';
+
+/**
+ * The shipped model's claims (models/tinysql-demo/claims: its model card's findings) run with `atp test` as a user
+ * runs it, on a copy of the model folder (atp test keeps its Result and pass record beside the claims file).
+ */
+
+const root = resolve(__dirname, '../..');
+let work: string;
+let model: string;
+let cache: string;
+
+before(() => {
+  requireBuiltCli();
+  work = mkdtempSync(join(tmpdir(), 'atp-claims-'));
+  cache = join(work, 'cache');
+  model = join(work, 'tinysql-demo');
+  cpSync(join(root, 'models', 'tinysql-demo'), model, { recursive: true, filter: (path) => !/\.atp-(result|passes)\.json$/.test(path) });
+});
+after(() => rmSync(work, { recursive: true, force: true }));
+
+const sha256 = (file: string) => `sha256:${createHash('sha256').update(readFileSync(file)).digest('hex')}`;
+
+test("the shipped model's claims pass, are written as JUnit, and the Result records its provenance", () => {
+  const junit = join(work, 'junit.xml');
+  const run = runCli(cache, ['test', join(model, 'claims'), '--device', 'cpu', '--junit', junit]);
+  console.log(run.stdout);
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  assert.match(run.stdout, /10 passed, 0 failed, 0 not settled \(2 claims files\)/);
+  assert.match(run.stdout, /✓ L0H3 and L0H1 carry the table name/);
+  assert.match(readFileSync(junit, 'utf8'), /<testsuites name="atp test" tests="10" failures="0" errors="0"/);
+  const result = parseResult(readFileSync(join(model, 'claims', 'tables.claims.atp-result.json'), 'utf8'), 'tables');
+  const provenance = result.provenance!;
+  assert.equal(provenance.modelFiles['model.safetensors'], sha256(join(model, 'model.safetensors')), 'the hash of the weights as sha256sum computes it');
+  assert.equal(provenance.tokenizerHash, sha256(join(model, 'tokenizer.json')));
+  assert.equal(provenance.modelFiles['config.json'], sha256(join(model, 'config.json')));
+  assert.equal(provenance.engineVersion, JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version);
+  assert.deepEqual([provenance.method, provenance.device, provenance.seed], ['atp', 'cpu', 0]);
+  assert.equal(result.dataset.contentHash, `sha256:${createHash('sha256').update(readFileSync(join(model, 'claims', 'tables.jsonl'), 'utf8')).digest('hex')}`);
+});
+
+test('the agreement claim reads checks of every head that match exact activation patching computed by another path', async () => {
+  // The checks come from exact.ts's patchComponents; validateHeads patches every head with runActivationPatching.
+  const result = parseResult(readFileSync(join(model, 'claims', 'tables.claims.atp-result.json'), 'utf8'), 'tables');
+  const claims = readClaimsFile(join(model, 'claims', 'tables.claims.yaml'));
+  const v = await validateHeads(loadModel(model), readDataset(claims.dataset), { device: 'cpu', batchSize: 64 });
+  const checks = result.checks!;
+  assert.deepEqual(checks.candidates, ['heads']);
+  assert.equal(checks.items.length, 16, 'every head of the 4 × 4 model');
+  for (const item of checks.items) {
+    // float32 runs of two graphs, values of order 0.1–1: agreement to 1e-4 is float noise, not a different number.
+    assert.ok(Math.abs(item.exact - v.exact[item.layer][item.head!]) < 1e-4, `L${item.layer}H${item.head}: ${item.exact} vs ${v.exact[item.layer][item.head!]}`);
+  }
+  assert.ok(Math.abs(checks.spearman - v.spearman) < 1e-9, `Spearman ${checks.spearman} vs ${v.spearman}`);
+  assert.ok(Math.abs(checks.pearson - v.pearson) < 1e-4, `Pearson ${checks.pearson} vs ${v.pearson}`);
+});
+
+test('a second run reuses the current Result; a changed model file reruns and says so', () => {
+  const again = runCli(cache, ['test', join(model, 'claims', 'tables.claims.yaml'), '--device', 'cpu']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /reused .*tables\.claims\.atp-result\.json \(inputs unchanged\)/);
+  // config.json with one more newline: same model, other bytes: its hash differs, so the Result is no longer current.
+  appendFileSync(join(model, 'config.json'), '\n');
+  const changed = runCli(cache, ['test', join(model, 'claims', 'tables.claims.yaml'), '--device', 'cpu']);
+  assert.equal(changed.code, 0, changed.stderr);
+  assert.match(changed.stdout, /ran the model \(model file config\.json changed \(sha256 [0-9a-f]{12}… → [0-9a-f]{12}…\)\)/);
+});
+
+test('a false claim fails atp test with exit 1, expected and actual at its line, when it last passed, and a JUnit failure', () => {
+  const claimsFile = join(model, 'claims', 'tables.claims.yaml');
+  // The same claim (same name), now false: L2H0 is not among the top heads. And the dataset loses its last line.
+  writeFileSync(claimsFile, readFileSync(claimsFile, 'utf8').replace('include: [L0H3, L0H1]', 'include: [L0H3, L2H0]'));
+  const dataset = join(model, 'claims', 'tables.jsonl');
+  writeFileSync(dataset, readFileSync(dataset, 'utf8').trimEnd().split('\n').slice(0, -1).join('\n') + '\n');
+  const junit = join(work, 'false.xml');
+  const run = runCli(cache, ['test', claimsFile, '--device', 'cpu', '--junit', junit]);
+  console.log(run.stdout);
+  assert.equal(run.code, 1, run.stderr);
+  const line = readFileSync(claimsFile, 'utf8').split('\n').findIndex((l) => l.includes('carry the table name')) + 1;
+  assert.match(run.stdout, new RegExp(`✗ L0H3 and L0H1 carry the table name {2}\\(.*tables\\.claims\\.yaml:${line}\\)`));
+  assert.match(run.stdout, /expected: L0H3, L2H0 in the top 3 heads\n {6}actual: {3}top 3 by \|attribution\|: L0H3 \+0\.\d{4}, L0H1 \+0\.\d{4}, L0H2 \+0\.\d{4} \(missing L2H0\)/);
+  assert.match(run.stdout, /last passed \S+ on other inputs: dataset changed \(when the claim said: L0H3, L0H1 in the top 3 heads\)/);
+  assert.match(run.stdout, /4 passed, 1 failed, 0 not settled/);
+  const xml = readFileSync(junit, 'utf8');
+  assert.match(xml, /tests="5" failures="1" errors="0"/);
+  assert.match(xml, new RegExp(`<testcase name="L0H3 and L0H1 carry the table name" [^>]*line="${line}"[^>]*>\\n\\s*<failure type="claim"`));
+});
+
+test('a malformed claims file is reported at its line and field, and a faithfulness claim without a circuit is not settled', () => {
+  const bad = join(model, 'claims', 'bad.claims.yaml');
+  writeFileSync(bad, 'model: ..\ndataset: tables.jsonl\nclaims:\n  - top_heads: {k: 3, include: [L0H3, H1]}\n');
+  const run = runCli(cache, ['test', bad, '--device', 'cpu']);
+  assert.equal(run.code, 1);
+  assert.match(run.stdout, /bad\.claims\.yaml:4:39: claims\[0\]\.top_heads\.include\[1\]: expected a head such as L0H3 or L2H\*, got "H1"/);
+  writeFileSync(bad, 'model: ..\ndataset: tables.jsonl\nclaims:\n  - faithfulness: {edges: 20, at_least: 0.8}\n');
+  const open = runCli(cache, ['test', bad, '--device', 'cpu']);
+  assert.equal(open.code, 1);
+  assert.match(open.stdout, /\? the top 20 edges keep ≥ 0\.8 of the metric {2}\(.*bad\.claims\.yaml:4, unverified\)\n {6}expected: .*\n {6}actual: {3}needs a circuit run \(atp circuit\)/);
+  assert.equal(runCli(cache, ['test', join(work, 'nothing-here.yaml')]).code, 2, 'a path that does not exist is a usage error');
+});
