@@ -55,3 +55,32 @@ export function linearRows(ops: Ops, w: GraphWeights, x: Value, name: string, nI
   const y = ops.linearT(x, w.get(`${name}.weight`, [nOut, nIn]));
   return bias ? ops.add(y, w.get(`${name}.bias`, [nOut])) : y;
 }
+
+/**
+ * q, k or v of `heads` heads: from the residual stream x [batch, seq, dModel], project(x) [batch, seq, heads·dHead]
+ * split into heads; or, for the circuit graph, from one input per head x [batch, seq, heads, dModel], head h's slice
+ * of project(x[:, :, h]). project must include the normalisation. The per-head form projects every copy for every
+ * head and keeps the diagonal (heads× the projection's work: simple, exact and differentiable with the ops we have).
+ */
+export function projectHeads(ops: Ops, x: Value, project: (x: Value) => Value, heads: number, dHead: number): Value {
+  if (x.shape.length === 3) return ops.reshape(project(x), [0, 0, heads, dHead]);
+  const all = ops.reshape(project(x), [0, 0, heads, heads, dHead]); // [batch, seq, copy, head, dHead]
+  const eye = Array.from({ length: heads * heads }, (_, i) => (Math.floor(i / heads) === i % heads ? 1 : 0));
+  const diagonal = ops.b.constant(ops.floatType, [heads, heads, 1], eye, 'head_diagonal');
+  return ops.reduceSum(ops.mul(all, diagonal), [3], false);
+}
+
+/**
+ * Each head's contribution to the residual stream: z [batch, seq, heads, dHead] times its rows of the output
+ * projection, outByHead [heads, dHead, dModel] → [batch, seq, heads, dModel] (no bias).
+ */
+export function headContributions(ops: Ops, z: Value, outByHead: Value): Value {
+  const perHead = ops.matmul(ops.transpose(z, [0, 2, 1, 3]), outByHead); // [batch, heads, seq, dModel]
+  return ops.transpose(perHead, [0, 2, 1, 3]);
+}
+
+/** An nn.Linear weight [out, in·heads·dHead] as [heads, dHead, out] (for headContributions). */
+export function rowsByHead(ops: Ops, weight: Value, heads: number, dHead: number): Value {
+  const [nOut] = weight.shape as number[];
+  return raw.reshape(ops.b, raw.transpose(ops.b, weight, [1, 0]), [heads, dHead, nOut], [heads, dHead, nOut]);
+}
