@@ -6,6 +6,7 @@ import { openModel } from '../engine/model/open';
 import { formatPresetTable } from '../engine/model/presets';
 import { readDataset } from '../engine/dataset';
 import { GENERATE_USAGE, generateCommand } from './generate';
+import { CIRCUIT_USAGE, circuitCommand } from './circuit';
 import { runAttributionPatching, type Precision } from '../engine/patching/run';
 import { parseDevice, releaseSessions } from '../engine/process/runtime';
 import { parseResult, refuseShard, type Result, serializeResult, topHeads } from '../shared/result';
@@ -27,6 +28,7 @@ const USAGE = `Usage:
   atp merge SHARD.json [SHARD.json ...] --out RESULT.json [--html REPORT.html] [--top K]
   atp report --out REPORT.html RESULT.json [RESULT.json ...]
   atp validate --model MODEL --data FILE [--device D] [--batch-size N] [--top K]
+${CIRCUIT_USAGE}
 
 Runs attribution patching over a dataset (.jsonl, one {"clean", "corrupted", "correct", "incorrect"} object per
 line, or the .atp prompt format: see docs/DATASETS.md) and writes the Result JSON to --out (atomically: a failed run leaves the previous file as it was).
@@ -315,6 +317,10 @@ export async function main(argv: string[]): Promise<number> {
     else if (command === 'report') report(rest);
     else if (command === 'merge') merge(rest);
     else if (command === 'validate') await validate(rest);
+    else if (command === 'circuit') {
+      const stdout = (text: string) => process.stdout.write(text);
+      await circuitCommand(rest, { log, stdout, openModel: openModelWithProgress, datasetTextHash });
+    }
     else if (command === 'generate') await generateCommand(rest, { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) });
     else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       process.stdout.write(`${USAGE}\n`);
