@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -13,6 +13,9 @@ import { edgeScores, greedyEdges, patchedLogitDiffs } from '../../src/engine/cir
 import { type CircuitLayout, layoutEdges } from '../../src/engine/circuits/layout';
 import { curveSizes, trapezoidArea } from '../../src/engine/circuits/curve';
 import { writeRandomGpt2 } from '../support/randomGpt2';
+import { handleRun } from '../../src/engine/process/worker';
+import type { WorkerResponse } from '../../src/shared/workerProtocol';
+import { parseResult } from '../../src/shared/result';
 import { writeRandomGptNeo, writeRandomLlamaFamily } from '../support/randomModels';
 
 /**
@@ -214,4 +217,36 @@ test('curve sizes, trapezoids and EAP-IG greedy growth', () => {
   ];
   // a1.h0's edge is the largest but a1.h0 never joins the graph: it is never a candidate.
   assert.deepEqual(greedyEdges(edges, 3, () => undefined), [0, 3, 2]);
+});
+
+test("the worker's circuit request runs a circuit and writes a Result holding it to the pending file", async () => {
+  const dir = join(root, 'worker-model');
+  FAMILIES[0].write(dir);
+  const datasetText = readFileSync(IOI, 'utf8').split('\n').slice(0, 3).join('\n');
+  const pendingFile = join(root, 'circuit.pending.json');
+  const responses: WorkerResponse[] = [];
+  await handleRun(
+    {
+      type: 'circuit',
+      runId: 7,
+      model: dir,
+      datasetFile: IOI,
+      datasetText,
+      device: 'cpu',
+      batchSize: 4,
+      pendingFile,
+      circuit: { method: 'eap-ig', steps: 2, selection: { rule: 'threshold', threshold: 0.01 }, curvePoints: 4, randomDraws: 1 },
+    },
+    (r) => responses.push(r),
+  );
+  const last = responses.at(-1)!;
+  assert.equal(last.type, 'done', JSON.stringify(last));
+  assert.ok(existsSync(pendingFile));
+  const circuit = parseResult(readFileSync(pendingFile, 'utf8'), pendingFile).circuit!;
+  assert.equal(circuit.method, 'eap-ig');
+  assert.equal(circuit.steps, 2);
+  assert.equal(circuit.selection.rule, 'threshold');
+  assert.ok(circuit.inCircuit.every((i) => Math.abs(circuit.edges[i].score) >= 0.01));
+  assert.equal(circuit.curve!.edges.length, 4);
+  assert.ok(Math.abs(circuit.faithfulness.full - 1) < 1e-3 && Math.abs(circuit.faithfulness.empty) < 1e-3, JSON.stringify(circuit.faithfulness));
 });

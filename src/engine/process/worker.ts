@@ -12,10 +12,12 @@ import { loadModel, type LoadedModel } from '../model/load';
 import { ModelTokenizer } from '../model/tokenizer';
 import { readModelSpec } from '../model/config';
 import { CancelledError, runAttributionPatching } from '../patching/run';
+import { runCircuit } from '../circuits/run';
 import { checkOutputPaths, modelFolderInputs } from '../files/outputPaths';
 import { writeResultAtomically } from '../files/resultFile';
 import { contentHash } from '../files/contentHash';
 import {
+  type CircuitRequest,
   type DiagnoseRequest,
   type FileDiagnostic,
   type GenerateRequest,
@@ -128,7 +130,7 @@ class InputFailure extends Error {
 
 const runs = new Map<number, AbortController>();
 
-export async function handleRun(request: RunRequest, send: (response: WorkerResponse) => void): Promise<void> {
+export async function handleRun(request: RunRequest | CircuitRequest, send: (response: WorkerResponse) => void): Promise<void> {
   const controller = new AbortController();
   runs.set(request.runId, controller);
   const started = performance.now();
@@ -161,7 +163,7 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
     if (tokenFailure) throw new InputFailure(checked, tokenFailure);
     warnings = checked;
     progress(`running ${dataset.examples.length} examples`);
-    const result = await runAttributionPatching(model, dataset, {
+    const options = {
       device: request.device,
       batchSize: request.batchSize,
       method: request.method ?? 'auto',
@@ -169,7 +171,8 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
       check: request.check ?? 0,
       onProgress: progress,
       signal: controller.signal,
-    });
+    };
+    const result = request.type === 'circuit' ? await runCircuit(model, dataset, options, request.circuit) : await runAttributionPatching(model, dataset, options);
     if (controller.signal.aborted) throw new CancelledError();
     const hash = contentHash(request.datasetText);
     result.dataset.contentHash = hash;
@@ -206,7 +209,7 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
 }
 
 export function handleRequest(request: WorkerRequest, send: (response: WorkerResponse) => void): void {
-  if (request.type === 'run') void handleRun(request, send);
+  if (request.type === 'run' || request.type === 'circuit') void handleRun(request, send);
   else if (request.type === 'cancel') runs.get(request.runId)?.abort();
   else if (request.type === 'diagnose') void handleDiagnose(request, send);
   else if (request.type === 'generate') void handleGenerate(request, send);
