@@ -13,12 +13,12 @@ import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolde
 import type { LoadedModel } from '../engine/model/load';
 import { type CircuitSelectionRequest, runCircuit } from '../engine/circuits/run';
 
-export const CIRCUIT_USAGE = `  atp circuit --model MODEL --data FILE --out FILE --method eap|eap-ig [--steps M] (--edges N | --threshold T | --greedy N) [--curve-points K] [--device D] [--batch-size N] [--precision float32|float64] [--offline]
+export const CIRCUIT_USAGE = `  atp circuit --model MODEL --data FILE --out FILE --method eap|eap-ig|eap-ig-activations [--steps M] (--edges N | --threshold T | --greedy N) [--curve-points K] [--device D] [--batch-size N] [--precision float32|float64] [--offline]
 
 atp circuit scores every edge between components (the input embedding, each attention head, each MLP, the
 logits; a head's query, key and value inputs separately, as EAP-IG does) by EAP (one gradient at the corrupted
-run) or EAP-IG (--steps M gradients at input embeddings interpolated from corrupted toward clean, default 5),
-in the units of the normalised logit difference; keeps a circuit (--edges N: the N largest |score|; --threshold T:
+run), EAP-IG (--steps M gradients at input embeddings interpolated from corrupted toward clean, default 5) or
+EAP-IG over activations (each sender group — the input, a layer's heads, an MLP — interpolated in turn), in the units of the normalised logit difference; keeps a circuit (--edges N: the N largest |score|; --threshold T:
 every |score| ≥ T; --greedy N: grown from the logits as EAP-IG's greedy does, by |score|), prunes edges that
 cannot carry anything, and measures its faithfulness: the normalised metric of a clean run in which every edge
 outside the circuit carries its corrupted value (1 = the full model, 0 = the corrupted run). With --curve-points K
@@ -35,9 +35,8 @@ export interface CircuitCommandDeps {
 }
 
 function method(text: string | undefined): CircuitMethod {
-  if (text === 'eap' || text === 'eap-ig') return text;
-  if (text === 'eap-ig-activations') throw new InputError('--method eap-ig-activations is not implemented yet: use eap or eap-ig');
-  throw new InputError(`--method: expected eap or eap-ig, got ${text === undefined ? 'nothing' : `"${text}"`}`);
+  if (text === 'eap' || text === 'eap-ig' || text === 'eap-ig-activations') return text;
+  throw new InputError(`--method: expected eap, eap-ig or eap-ig-activations, got ${text === undefined ? 'nothing' : `"${text}"`}`);
 }
 
 function selection(values: { edges?: string; threshold?: string; greedy?: string }): CircuitSelectionRequest {

@@ -9,18 +9,20 @@ import { type BatchInputs, declareInputs, logitDiff } from '../patching/graphs';
 import { type CircuitLayout, circuitLayout, type ReceiverGroup } from './layout';
 
 export const CIRCUIT_INPUTS = {
-  /** Interpolation points α [steps] between the corrupted (0) and clean (1) input embeddings; the first must be 0. */
+  /** Interpolation points α [runs] between the corrupted (0) and clean (1) input embeddings; the first must be 0. */
   alpha: 'ig_alpha',
   /** Per edge, in layout order, how far the edge is moved to the other run: 1 for an edge outside the circuit. */
   edgePatch: 'edge_patch',
-  /** eap-ig-activations: α per sender group [groups·steps], and which group each run interpolates (one-hot [groups·steps, groups]). */
+  /** eap-ig-activations: α of the group each run interpolates [runs, groups] (0 elsewhere). */
   groupAlpha: 'group_alpha',
+  /** eap-ig-activations: which group each run interpolates, one-hot [runs, groups]; run 0 must interpolate at α = 0. */
+  groupSelect: 'group_select',
 } as const;
 
 export const CIRCUIT_OUTPUTS = {
   cleanLogitDiff: 'clean_logit_diff',
   corruptedLogitDiff: 'corrupted_logit_diff',
-  /** Σ over the batch, positions and steps of grad·(clean − corrupted), [edges] in layout order (divide by steps). */
+  /** Σ over the batch, positions and runs of grad·(clean − corrupted), [edges] in layout order (divide by the runs). */
   edgeScores: 'edge_scores',
   patchedLogitDiff: 'patched_logit_diff',
 } as const;
@@ -51,14 +53,18 @@ function chunksFor(chunks: readonly Value[], group: ReceiverGroup): Value[] {
   return picked;
 }
 
-/** A forward pass that records its senders; `extra` adds receiver hooks (and may replace the input embedding). */
+/**
+ * A forward pass that records its senders; `extra` adds receiver hooks, and `transform` may replace each sender
+ * group's output (group 0 the input embedding [rows, seq, dModel], 1 + 2l layer l's heads [rows, seq, heads,
+ * dModel], 2 + 2l layer l's MLP [rows, seq, dModel]) before the rest of the pass reads it.
+ */
 function senderRun(
   arch: Architecture,
   ops: Ops,
   w: GraphWeights,
   ids: Value,
   extra: CircuitHooks = {},
-  embedding?: (value: Value) => Value,
+  transform: (group: number, value: Value) => Value = (_group, value) => value,
   /** Filled as the pass is built, so that receiver hooks can read the senders before them. */
   chunks: Value[] = [],
 ): SenderChunks {
@@ -69,19 +75,24 @@ function senderRun(
     ids,
     (kind, layer, value) => {
       if (kind === 'resid_pre' && layer === 0) {
-        const used = embedding ? embedding(value) : value;
+        const used = transform(0, value);
         chunks.push(unsqueezeSender(b, used));
         return used;
       }
-      if (kind === 'mlp_out') chunks.push(unsqueezeSender(b, value));
+      if (kind === 'mlp_out') {
+        const used = transform(2 + 2 * layer, value);
+        chunks.push(unsqueezeSender(b, used));
+        return used;
+      }
       return value;
     },
     undefined,
     {
       ...extra,
-      headOutputs: (_layer, perHead) => {
-        chunks.push(perHead);
-        return perHead;
+      headOutputs: (layer, perHead) => {
+        const used = transform(1 + 2 * layer, perHead);
+        chunks.push(used);
+        return used;
       },
     },
   );
@@ -141,14 +152,14 @@ function receiverTaps(ops: Ops, layout: CircuitLayout, taps: Value[]): CircuitHo
 
 /**
  * Edge scores of one group: Σ over rows, positions and the hidden axis of G[row, pos, r, :]·Δ[row, pos, s, :],
- * with G [steps·batch, seq, R, dModel] the receivers' gradients (summed over the steps here) and Δ the senders'
+ * with G [runs·batch, seq, R, dModel] the receivers' gradients (summed over the runs here) and Δ the senders'
  * clean − corrupted chunks [batch, seq, C, dModel] → [R, senders].
  */
-function groupScores(b: GraphBuilder, gradient: Value, deltas: readonly Value[], steps: Value, group: ReceiverGroup): Value {
+function groupScores(b: GraphBuilder, gradient: Value, deltas: readonly Value[], runs: Value, group: ReceiverGroup): Value {
   const R = group.receivers;
   const g4 = gradient.shape.length === 3 ? raw.unsqueeze(b, gradient, [2]) : gradient;
-  const shape = b.node('Concat', [steps, b.ints([-1, R])], { axis: 0 }, { dtype: 'int64', shape: [3] });
-  const perStep = b.node('Reshape', [raw.transpose(b, g4, [0, 1, 3, 2]), shape], {}, { dtype: g4.dtype, shape: ['steps', 'rows', R] });
+  const shape = b.node('Concat', [runs, b.ints([-1, R])], { axis: 0 }, { dtype: 'int64', shape: [3] });
+  const perStep = b.node('Reshape', [raw.transpose(b, g4, [0, 1, 3, 2]), shape], {}, { dtype: g4.dtype, shape: ['runs', 'rows', R] });
   const summed = raw.reduce(b, 'ReduceSum', perStep, [0], false); // [batch·seq·dModel, R]
   const receiverRows = raw.transpose(b, summed, [1, 0]); // [R, batch·seq·dModel]
   const blocks = deltas.map((delta) => {
@@ -160,31 +171,59 @@ function groupScores(b: GraphBuilder, gradient: Value, deltas: readonly Value[],
   return raw.reshape(b, all, [R * group.senders], [R * group.senders]);
 }
 
+/** Sender groups: the input, then per layer its heads (together, as EAP-IG interpolates them) and its MLP. */
+export const senderGroups = (nLayers: number) => 1 + 2 * nLayers;
+
 /**
- * EAP and EAP-IG ('EAP-IG-inputs') in one graph. Inputs: the batch (declareInputs) and ig_alpha [steps]. Every row
- * of the batch runs once per α, with the input embedding corrupted + α·(clean − corrupted) (EAP-IG's points k/m,
- * k = 0…m−1; the host feeds α = [0] for EAP, so α = 0 is always first and its rows are the corrupted run); every
- * receiver's input is tapped; the gradient of Σ LD is taken to every tap and summed over the α's, and the edge
- * scores are that gradient · (clean − corrupted sender output), summed over positions and the batch.
+ * EAP and EAP-IG in one graph. Every row of the batch runs once per interpolation run on the corrupted prompt, and
+ * the gradient of Σ LD is taken to every receiver's own input and summed over the runs; the edge scores are that
+ * gradient · (clean − corrupted sender output), summed over positions and the batch (the host divides by the runs).
+ *   'inputs' (eap, eap-ig; EAP-IG's 'EAP-IG-inputs'): input ig_alpha [runs]; run k has the input embedding
+ *     corrupted + ig_alpha[k]·(clean − corrupted) (the host feeds EAP-IG's points k/m, k = 0…m−1; [0] for EAP).
+ *   'activations' (eap-ig-activations): inputs group_select and group_alpha [runs, groups]; in run j the selected
+ *     group's output is replaced by corrupted + group_alpha[j, g]·(clean − corrupted), a value no gradient flows
+ *     through (EAP-IG's get_scores_ig_activations, one group per run: the input, a layer's heads together, an MLP;
+ *     the host feeds the points k/m, k = 0…m−1, starting from the corrupted run where EAP-IG starts from its clean one).
+ * Run 0 must be the plain corrupted run (all α 0): its rows give the corrupted senders and LD.
  */
-export function buildEdgeAttributionGraph(arch: Architecture, b: GraphBuilder, w: GraphWeights): void {
+function buildEdgeGraph(arch: Architecture, b: GraphBuilder, w: GraphWeights, interpolation: 'inputs' | 'activations'): void {
   const ops = new Ops(b);
   const layout = circuitLayout(arch.spec);
   const inputs = declareInputs(b);
-  const alpha = b.input(CIRCUIT_INPUTS.alpha, b.floatType, ['steps']);
-  const steps = raw.shapeOf(b, alpha);
+  const groups = senderGroups(arch.spec.nLayers);
+  const alpha =
+    interpolation === 'inputs' ? b.input(CIRCUIT_INPUTS.alpha, b.floatType, ['runs']) : b.input(CIRCUIT_INPUTS.groupAlpha, b.floatType, ['runs', groups]);
+  const select = interpolation === 'activations' ? b.input(CIRCUIT_INPUTS.groupSelect, b.floatType, ['runs', groups]) : undefined;
+  const runs = countOf(b, alpha);
   const batch = countOf(b, inputs.cleanIds);
 
   const clean = senderRun(arch, ops, w, inputs.cleanIds);
   b.output(logitDiff(arch, ops, w, clean.residual, inputs), CIRCUIT_OUTPUTS.cleanLogitDiff);
 
-  const tiled = tiledInputs(b, inputs, steps);
-  // α of each row [steps·batch, 1, 1]: rows k·batch … (k+1)·batch − 1 run at alpha[k].
-  const alphaGrid = b.node('Expand', [raw.unsqueeze(b, alpha, [1]), b.node('Concat', [steps, batch], { axis: 0 }, { dtype: 'int64', shape: [2] })], {}, { dtype: b.floatType, shape: ['steps', 'batch'] });
-  const rowAlpha = raw.reshape(b, alphaGrid, [-1, 1, 1], ['rows', 1, 1]);
-  const cleanEmbedding = tileRows(b, raw.reshape(b, clean.chunks[0], [0, 0, -1], [...clean.chunks[0].shape.slice(0, 2), clean.chunks[0].shape[3]]), steps, 'rows');
+  const tiled = tiledInputs(b, inputs, runs);
+  // A per-run value of group g in each row, [rows, 1, 1(, 1)]: rows j·batch … (j+1)·batch − 1 are run j.
+  const perRow = (source: Value, group: number, rank: number): Value => {
+    const perRun = source.shape.length === 1 ? source : b.node('Gather', [source, b.constant('int64', [], [group])], { axis: 1 }, { dtype: b.floatType, shape: ['runs'] });
+    const grid = b.node('Expand', [raw.unsqueeze(b, perRun, [1]), b.node('Concat', [runs, batch], { axis: 0 }, { dtype: 'int64', shape: [2] })], {}, { dtype: b.floatType, shape: ['runs', 'batch'] });
+    return raw.reshape(b, grid, [-1, ...Array(rank - 1).fill(1)], ['rows', ...Array(rank - 1).fill(1)]);
+  };
+  const cleanTiled = (group: number, like: Value): Value => {
+    const chunk = clean.chunks[group];
+    const natural = like.shape.length === 3 ? raw.reshape(b, chunk, [0, 0, -1], [chunk.shape[0], chunk.shape[1], chunk.shape[3]]) : chunk;
+    return tileRows(b, natural, runs, 'rows');
+  };
+  // The interpolated value corrupted + α·(clean − corrupted), built from plain nodes: like EAP-IG's hook that
+  // returns a new tensor, no gradient flows through it to the receivers before it.
+  const interpolated = (group: number, value: Value) => raw.add(b, value, raw.mul(b, perRow(alpha, group, value.shape.length), raw.sub(b, cleanTiled(group, value), value)));
+  const transform = (group: number, value: Value): Value => {
+    if (!select) return group === 0 ? interpolated(group, value) : value;
+    // The selected group of a run takes the interpolated value; the others run on, differentiable.
+    const chosen = perRow(select, group, value.shape.length);
+    const kept = ops.mul(value, raw.sub(b, b.scalar(1), chosen));
+    return ops.add(kept, raw.mul(b, chosen, interpolated(group, value)));
+  };
   const taps: Value[] = [];
-  const run = senderRun(arch, ops, w, tiled.corruptedIds, receiverTaps(ops, layout, taps), (corrupted) => raw.add(b, corrupted, raw.mul(b, rowAlpha, raw.sub(b, cleanEmbedding, corrupted))));
+  const run = senderRun(arch, ops, w, tiled.corruptedIds, receiverTaps(ops, layout, taps), transform);
   const finalTap = ops.tap(run.residual, 'receiver_logits');
   taps.push(finalTap);
   const ld = logitDiff(arch, ops, w, finalTap, tiled);
@@ -194,9 +233,12 @@ export function buildEdgeAttributionGraph(arch: Architecture, b: GraphBuilder, w
   const grads = gradients(ops, ld, seed, taps);
   const deltas = clean.chunks.map((chunk, i) => raw.sub(b, chunk, firstRows(b, run.chunks[i], batch, 'batch')));
   if (taps.length !== layout.groups.length) throw new Error(`circuit graph: ${taps.length} receiver taps for ${layout.groups.length} groups`);
-  const scores = layout.groups.map((group, i) => groupScores(b, grads.get(taps[i].name)!, chunksFor(deltas, group), steps, group));
+  const scores = layout.groups.map((group, i) => groupScores(b, grads.get(taps[i].name)!, chunksFor(deltas, group), runs, group));
   b.output(b.node('Concat', scores, { axis: 0 }, { dtype: b.floatType, shape: [layout.edgeCount] }), CIRCUIT_OUTPUTS.edgeScores);
 }
+
+export const buildEdgeAttributionGraph = (arch: Architecture, b: GraphBuilder, w: GraphWeights) => buildEdgeGraph(arch, b, w, 'inputs');
+export const buildActivationEdgeAttributionGraph = (arch: Architecture, b: GraphBuilder, w: GraphWeights) => buildEdgeGraph(arch, b, w, 'activations');
 
 /**
  * A run with edges patched (EAP-IG's evaluate_graph): a forward pass on clean_ids in which every receiver reads its

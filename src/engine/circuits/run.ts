@@ -8,7 +8,7 @@ import { type Circuit, type CircuitEdge, type CircuitMethod, type CircuitSelecti
 import { InputError } from '../../shared/errors';
 import { type PatchingOptions, runAttributionPatching } from '../patching/run';
 import { asNumbers, batchFeeds, checkCancelled, makeBatches, type PreparedExample, prepareExamples, type RunOptions, sessionFor } from '../patching/runSupport';
-import { CIRCUIT_INPUTS, CIRCUIT_OUTPUTS } from './graph';
+import { CIRCUIT_INPUTS, CIRCUIT_OUTPUTS, senderGroups } from './graph';
 import { type CircuitLayout, circuitLayout, layoutEdges } from './layout';
 import { faithfulnessCurve } from './curve';
 
@@ -54,22 +54,41 @@ export function checkSteps(method: CircuitMethod, steps: number): number {
  * normalise), and each example's clean and corrupted LD, batch by batch.
  */
 export async function edgeScores(model: LoadedModel, prepared: readonly PreparedExample[], method: CircuitMethod, steps: number, options: RunOptions): Promise<EdgeScores> {
-  if (method === 'eap-ig-activations') throw new InputError('--method eap-ig-activations is not implemented yet: use eap or eap-ig');
   const precision = options.precision ?? 'float32';
   const layout = circuitLayout(model.spec);
-  const handle = await sessionFor(model, 'edge-attribution', options);
-  const alpha = floatTensor(precision, interpolationPoints(checkSteps(method, steps)));
+  const points = interpolationPoints(checkSteps(method, steps));
+  let feed: Record<string, ort.Tensor>;
+  let runs: number;
+  if (method === 'eap-ig-activations') {
+    // One sender group per run, each at every point; group 0 (the input) at α = 0 first: the plain corrupted run.
+    const groups = senderGroups(model.spec.nLayers);
+    runs = groups * points.length;
+    const alpha = new Array<number>(runs * groups).fill(0);
+    const select = new Array<number>(runs * groups).fill(0);
+    for (let g = 0; g < groups; g++) {
+      points.forEach((point, k) => {
+        alpha[(g * points.length + k) * groups + g] = point;
+        select[(g * points.length + k) * groups + g] = 1;
+      });
+    }
+    const matrix = (values: number[]) => new ort.Tensor(precision, precision === 'float64' ? Float64Array.from(values) : Float32Array.from(values), [runs, groups]);
+    feed = { [CIRCUIT_INPUTS.groupAlpha]: matrix(alpha), [CIRCUIT_INPUTS.groupSelect]: matrix(select) };
+  } else {
+    runs = points.length;
+    feed = { [CIRCUIT_INPUTS.alpha]: floatTensor(precision, points) };
+  }
+  const handle = await sessionFor(model, method === 'eap-ig-activations' ? 'edge-attribution-activations' : 'edge-attribution', options);
   const scores = new Float64Array(layout.edgeCount);
   const cleanLogitDiffs = new Array<number>(prepared.length);
   const corruptedLogitDiffs = new Array<number>(prepared.length);
   const batches = makeBatches(prepared, options.batchSize);
   for (const [b, indices] of batches.entries()) {
     checkCancelled(options.signal);
-    options.onProgress?.(`edge scores: batch ${b + 1}/${batches.length} (${indices.length} examples × ${alpha.dims[0]} steps)`);
+    options.onProgress?.(`edge scores: batch ${b + 1}/${batches.length} (${indices.length} examples × ${runs} runs)`);
     const { feeds } = batchFeeds(indices.map((i) => prepared[i]), precision);
-    const out = await handle.session.run({ ...feeds, [CIRCUIT_INPUTS.alpha]: alpha });
+    const out = await handle.session.run({ ...feeds, ...feed });
     const batchScores = out[CIRCUIT_OUTPUTS.edgeScores].data as Float32Array | Float64Array;
-    for (let e = 0; e < scores.length; e++) scores[e] += batchScores[e] / alpha.dims[0];
+    for (let e = 0; e < scores.length; e++) scores[e] += batchScores[e] / runs;
     const clean = asNumbers(out[CIRCUIT_OUTPUTS.cleanLogitDiff]);
     const corrupted = asNumbers(out[CIRCUIT_OUTPUTS.corruptedLogitDiff]);
     indices.forEach((i, row) => ((cleanLogitDiffs[i] = clean[row]), (corruptedLogitDiffs[i] = corrupted[row])));
@@ -154,7 +173,6 @@ export async function runCircuit(model: LoadedModel, dataset: Dataset, options: 
   const curvePoints = request.curvePoints ?? 16;
   if (!Number.isInteger(curvePoints) || curvePoints < 0 || curvePoints > 200) throw new InputError(`--curve-points must be an integer from 0 to 200, got ${curvePoints}`);
   if (options.raw) throw new InputError('a circuit needs the whole dataset\'s baselines: it cannot run on a raw shard');
-  if (request.method === 'eap-ig-activations') throw new InputError('--method eap-ig-activations is not implemented yet: use eap or eap-ig');
   const result = await runAttributionPatching(model, dataset, { ...options, method: options.method ?? 'auto' });
   const started = performance.now();
   const prepared = prepareExamples(model, dataset, []);
