@@ -12,6 +12,7 @@ import { PATCHED_LOGIT_DIFF, PATCHING_INPUT } from '../../src/engine/patching/gr
 import { edgeScores, greedyEdges, patchedLogitDiffs } from '../../src/engine/circuits/run';
 import { type CircuitLayout, layoutEdges } from '../../src/engine/circuits/layout';
 import { curveSizes, trapezoidArea } from '../../src/engine/circuits/curve';
+import { seededRandom } from '../../src/engine/dataset/random';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { handleRun } from '../../src/engine/process/worker';
 import type { WorkerResponse } from '../../src/shared/workerProtocol';
@@ -249,4 +250,30 @@ test("the worker's circuit request runs a circuit and writes a Result holding it
   assert.ok(circuit.inCircuit.every((i) => Math.abs(circuit.edges[i].score) >= 0.01));
   assert.equal(circuit.curve!.edges.length, 4);
   assert.ok(Math.abs(circuit.faithfulness.full - 1) < 1e-3 && Math.abs(circuit.faithfulness.empty) < 1e-3, JSON.stringify(circuit.faithfulness));
+});
+
+test('right padding: prompts of different lengths batched together give the scores and patched runs they give alone (float64)', async () => {
+  for (const family of [FAMILIES[0], FAMILIES[1]]) {
+    const dir = join(root, `${family.name.replace(/\W+/g, '-')}-padding`);
+    family.write(dir);
+    const model = loadModel(dir);
+    const full = readDataset(IOI);
+    const short = { clean: 'When Tom and James left, Tom gave it to', corrupted: 'When Tom and James left, James gave it to', correct: ' James', incorrect: ' Tom', line: 99 };
+    const dataset: Dataset = { file: full.file, examples: [full.examples[0], short, full.examples[2]] };
+    const prepared = prepareExamples(model, dataset, []);
+    assert.notEqual(prepared[0].tokens.length, prepared[1].tokens.length, 'the prompts differ in length');
+    for (const method of ['eap-ig', 'eap-ig-activations'] as const) {
+      const together = await edgeScores(model, prepared, method, 2, { ...float64, batchSize: 3 });
+      const alone = await edgeScores(model, prepared, method, 2, { ...float64, batchSize: 1 });
+      let largest = 0;
+      for (const s of alone.scores) largest = Math.max(largest, Math.abs(s));
+      together.scores.forEach((s, e) => assert.ok(Math.abs(s - alone.scores[e]) <= 1e-9 * largest, `${family.name} ${method} edge ${e}: ${s} vs ${alone.scores[e]}`));
+    }
+    const random = seededRandom(5);
+    const { layout } = await edgeScores(model, prepared, 'eap', 1, float64);
+    const patch = Array.from({ length: layout.edgeCount }, () => random.next());
+    const together = await patchedLogitDiffs(model, prepared, patch, { ...float64, batchSize: 3 });
+    const alone = await patchedLogitDiffs(model, prepared, patch, { ...float64, batchSize: 1 });
+    together.forEach((ld, i) => assert.ok(Math.abs(ld - alone[i]) <= 1e-9 * (1 + Math.abs(ld)), `${family.name} example ${i}: ${ld} vs ${alone[i]}`));
+  }
 });
