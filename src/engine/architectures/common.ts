@@ -57,17 +57,21 @@ export function linearRows(ops: Ops, w: GraphWeights, x: Value, name: string, nI
 }
 
 /**
- * q, k or v of `heads` heads: from the residual stream x [batch, seq, dModel], project(x) [batch, seq, heads·dHead]
- * split into heads; or, for the circuit graph, from one input per head x [batch, seq, heads, dModel], head h's slice
- * of project(x[:, :, h]). project must include the normalisation. The per-head form projects every copy for every
- * head and keeps the diagonal (heads× the projection's work: simple, exact and differentiable with the ops we have).
+ * q, k or v for the circuit graph, where every head reads its own input: x [batch, seq, heads, dModel] (each head's
+ * normalised input) → each head's projection of its own copy [batch, seq, heads, dHead], with the projection's
+ * weight by head [heads, dModel, dHead] and bias by head [heads, dHead]. One batched product: no more work than
+ * the plain projection.
  */
-export function projectHeads(ops: Ops, x: Value, project: (x: Value) => Value, heads: number, dHead: number): Value {
-  if (x.shape.length === 3) return ops.reshape(project(x), [0, 0, heads, dHead]);
-  const all = ops.reshape(project(x), [0, 0, heads, heads, dHead]); // [batch, seq, copy, head, dHead]
-  const eye = Array.from({ length: heads * heads }, (_, i) => (Math.floor(i / heads) === i % heads ? 1 : 0));
-  const diagonal = ops.b.constant(ops.floatType, [heads, heads, 1], eye, 'head_diagonal');
-  return ops.reduceSum(ops.mul(all, diagonal), [3], false);
+export function projectEachHead(ops: Ops, x: Value, weightByHead: Value, biasByHead?: Value): Value {
+  const projected = ops.transpose(ops.matmul(ops.transpose(x, [0, 2, 1, 3]), weightByHead), [0, 2, 1, 3]);
+  return biasByHead ? ops.add(projected, biasByHead) : projected;
+}
+
+/** An nn.Linear weight [heads·dHead, dModel] (out, in) as [heads, dModel, dHead] (for projectEachHead). */
+export function inputWeightByHead(ops: Ops, weight: Value, heads: number, dHead: number): Value {
+  const dModel = weight.shape[1] as number;
+  const b = ops.b;
+  return raw.transpose(b, raw.reshape(b, weight, [heads, dHead, dModel], [heads, dHead, dModel]), [0, 2, 1]);
 }
 
 /**

@@ -2,7 +2,7 @@ import type { Value } from '../graph/builder';
 import { type Ops, raw } from '../graph/ops';
 import type { GraphWeights } from '../graph/weights';
 import type { ModelSpec } from '../model/config';
-import { attentionCore, causalMask, gatherRows, headContributions, positionIds, projectHeads } from './common';
+import { attentionCore, causalMask, gatherRows, headContributions, positionIds, projectEachHead } from './common';
 import type { Architecture, AttentionHooks, CircuitHooks, Hook } from './types';
 
 /**
@@ -31,11 +31,19 @@ export function gpt2(spec: ModelSpec): Architecture {
 
       for (let l = 0; l < nLayers; l++) {
         residual = hook('resid_pre', l, residual);
-        const qkvOf = (x: Value) => ops.splitLast(linear(ops, w, layerNorm(ops, w, x, `h.${l}.ln_1`), `h.${l}.attn.c_attn`, dModel, 3 * dModel), [dModel, dModel, dModel]);
         const receivers = circuit?.attentionInputs?.(l, residual);
         const [q0, k0, v0] = receivers
-          ? [receivers.q, receivers.k, receivers.v].map((x, i) => projectHeads(ops, x, (y) => qkvOf(y)[i], nHeads, dHead))
-          : qkvOf(residual).map((x) => ops.reshape(x, [0, 0, nHeads, dHead]));
+          ? [receivers.q, receivers.k, receivers.v].map((x, i) => {
+              // Conv1D's c_attn [dModel, 3·dModel]: columns i·dModel + h·dHead … are head h's part of q, k or v.
+              const b = ops.b;
+              const weight = w.get(`h.${l}.attn.c_attn.weight`, [dModel, 3 * dModel]);
+              const bias = w.get(`h.${l}.attn.c_attn.bias`, [3 * dModel]);
+              const columns = b.node('Slice', [weight, b.ints([i * dModel]), b.ints([(i + 1) * dModel]), b.ints([1])], {}, { dtype: weight.dtype, shape: [dModel, dModel] });
+              const byHead = raw.transpose(b, raw.reshape(b, columns, [dModel, nHeads, dHead], [dModel, nHeads, dHead]), [1, 0, 2]);
+              const part = b.node('Slice', [bias, b.ints([i * dModel]), b.ints([(i + 1) * dModel]), b.ints([0])], {}, { dtype: bias.dtype, shape: [dModel] });
+              return projectEachHead(ops, layerNorm(ops, w, x, `h.${l}.ln_1`), byHead, raw.reshape(b, part, [nHeads, dHead], [nHeads, dHead]));
+            })
+          : ops.splitLast(linear(ops, w, layerNorm(ops, w, residual, `h.${l}.ln_1`), `h.${l}.attn.c_attn`, dModel, 3 * dModel), [dModel, dModel, dModel]).map((x) => ops.reshape(x, [0, 0, nHeads, dHead]));
         const scale = 1 / Math.sqrt(dHead) / (spec.scaleAttnByInverseLayerIdx ? l + 1 : 1);
         const { q, k, v } = attention ? attention.qkv(l, { q: q0, k: k0, v: v0, mask, scale }) : { q: q0, k: k0, v: v0 };
         const z = hook('z', l, attentionCore(ops, q, k, v, mask, scale, attention && ((p) => attention.pattern(l, p))));

@@ -2,7 +2,7 @@ import type { Value } from '../graph/builder';
 import type { Ops } from '../graph/ops';
 import type { GraphWeights } from '../graph/weights';
 import type { ModelSpec } from '../model/config';
-import { attentionCore, causalMask, gatherRows, headContributions, linearRows, positionIds, projectHeads, rowsByHead } from './common';
+import { attentionCore, causalMask, gatherRows, headContributions, inputWeightByHead, linearRows, positionIds, projectEachHead, rowsByHead } from './common';
 import type { Architecture, AttentionHooks, CircuitHooks, Hook } from './types';
 
 /**
@@ -41,7 +41,8 @@ export function gptNeo(spec: ModelSpec): Architecture {
         const [q0, k0, v0] = ['q_proj', 'k_proj', 'v_proj'].map((name, i) => {
           const project = (y: Value) => linearRows(ops, w, y, `${p}.attn.attention.${name}`, dModel, dModel, false);
           if (!receivers) return ops.reshape(project(x!), [0, 0, nHeads, dHead]);
-          return projectHeads(ops, [receivers.q, receivers.k, receivers.v][i], (y) => project(layerNorm(ops, w, y, `${p}.ln_1`)), nHeads, dHead);
+          const byHead = inputWeightByHead(ops, w.get(`${p}.attn.attention.${name}.weight`, [dModel, dModel]), nHeads, dHead);
+          return projectEachHead(ops, layerNorm(ops, w, [receivers.q, receivers.k, receivers.v][i], `${p}.ln_1`), byHead);
         });
         const mask = details.attentionLayers[l] === 'local' ? masks.local! : masks.global;
         const { q, k, v } = attention ? attention.qkv(l, { q: q0, k: k0, v: v0, mask, scale: 1 }) : { q: q0, k: k0, v: v0 };

@@ -2,7 +2,7 @@ import type { Value } from '../graph/builder';
 import { type Ops, raw } from '../graph/ops';
 import type { GraphWeights } from '../graph/weights';
 import type { ModelSpec, RopeScaling } from '../model/config';
-import { attentionCore, causalMask, gatherRows, headContributions, linearRows, positionIds, projectHeads, rowsByHead } from './common';
+import { attentionCore, causalMask, gatherRows, headContributions, inputWeightByHead, linearRows, positionIds, projectEachHead, rowsByHead } from './common';
 import { rotaryTables } from './rotary';
 import type { Architecture, AttentionHooks, CircuitHooks, Hook } from './types';
 
@@ -100,7 +100,9 @@ export function llama(spec: ModelSpec): Architecture {
           const linear = (y: Value) => linearRows(ops, w, y, `${p}.self_attn.${name}`, dModel, heads * dHead, qkvBias);
           if (!receivers) return ops.reshape(linear(x!), [0, 0, heads, dHead]);
           const input = { q_proj: receivers.q, k_proj: receivers.k, v_proj: receivers.v }[name];
-          return projectHeads(ops, input, (y) => linear(rmsNorm(ops, w, y, `${p}.input_layernorm`)), heads, dHead);
+          const byHead = inputWeightByHead(ops, w.get(`${p}.self_attn.${name}.weight`, [heads * dHead, dModel]), heads, dHead);
+          const bias = qkvBias ? raw.reshape(ops.b, w.get(`${p}.self_attn.${name}.bias`, [heads * dHead]), [heads, dHead], [heads, dHead]) : undefined;
+          return projectEachHead(ops, rmsNorm(ops, w, input, `${p}.input_layernorm`), byHead, bias);
         };
         const q0 = ops.rotary(project('q_proj', nHeads), cos, sin);
         const k0 = ops.rotary(project('k_proj', nKvHeads), cos, sin);
