@@ -7,7 +7,8 @@ import type { Result } from '../../shared/result';
 import { type Circuit, type CircuitEdge, type CircuitMethod, type CircuitSelection, edgesAbove, pruneDangling, topEdges } from '../../shared/circuit';
 import { InputError } from '../../shared/errors';
 import { type PatchingOptions, runAttributionPatching } from '../patching/run';
-import { asNumbers, batchFeeds, checkCancelled, makeBatches, type PreparedExample, prepareExamples, type RunOptions, sessionFor } from '../patching/runSupport';
+import { activationBytes, formatBytes } from '../model/memory';
+import { asNumbers, batchFeeds, checkCancelled, longestPrompt, makeBatches, type PreparedExample, prepareExamples, type RunOptions, sessionFor } from '../patching/runSupport';
 import { CIRCUIT_INPUTS, CIRCUIT_OUTPUTS, senderGroups } from './graph';
 import { type CircuitLayout, circuitLayout, layoutEdges } from './layout';
 import { faithfulnessCurve } from './curve';
@@ -164,6 +165,36 @@ export function selectCircuit(circuit: Pick<Circuit, 'nodes' | 'edges'>, request
   return { inCircuit, selection: { rule: request.rule, requested: request.edges, edges: inCircuit.length } };
 }
 
+/** Interpolation runs per batch: the steps, times the sender groups for eap-ig-activations. */
+export function interpolationRuns(method: CircuitMethod, steps: number, nLayers: number): number {
+  return method === 'eap-ig-activations' ? steps * senderGroups(nLayers) : method === 'eap' ? 1 : steps;
+}
+
+/**
+ * The plan line: passes, and the edge-attribution graph's activations (the plain estimate for runs × batch rows,
+ * plus each receiver's copy of the residual stream, its normalisation and their gradients).
+ */
+export function describeCircuitCost(
+  model: LoadedModel,
+  method: CircuitMethod,
+  steps: number,
+  layout: CircuitLayout,
+  batchSize: number,
+  seqLen: number,
+  curvePoints: number,
+  draws: number,
+): string {
+  const runs = interpolationRuns(method, steps, model.spec.nLayers);
+  const rows = (runs + 1) * batchSize;
+  const copies = 4 * 4 * layout.nLayers * rows * seqLen * model.spec.dModel * (layout.nHeads + 2 * layout.nKvHeads);
+  const bytes = activationBytes(model.spec, { batchSize: rows, seqLen }) + copies;
+  const patched = 3 + (curvePoints > 0 ? curvePoints * (1 + draws) : 0);
+  return (
+    `circuit: ${method}${method === 'eap' ? '' : ` (${steps} steps)`} over ${layout.edgeCount} edges: per batch of ${batchSize}, one clean and ${runs} interpolated passes ` +
+    `with a residual copy per receiver (activations about ${formatBytes(bytes)}); then up to ${patched} patched forward passes over the dataset for faithfulness`
+  );
+}
+
 /**
  * The whole circuit run: atp patch's Result (method auto unless asked), the edge scores, the circuit, its
  * faithfulness and the full and empty graphs' (1 and 0: checks of the patched forward pass), and the curve.
@@ -177,10 +208,7 @@ export async function runCircuit(model: LoadedModel, dataset: Dataset, options: 
   const started = performance.now();
   const prepared = prepareExamples(model, dataset, []);
   const layout = circuitLayout(model.spec);
-  options.onProgress?.(
-    `circuit: ${request.method}${steps > 1 ? ` (${steps} steps)` : ''} over ${layout.edgeCount} edges: per batch one clean and ${steps} interpolated passes with one residual copy per receiver; ` +
-      `then ${3 + (curvePoints > 0 ? curvePoints * (1 + (request.randomDraws ?? 3)) : 0)} patched forward passes over the dataset for faithfulness`,
-  );
+  options.onProgress?.(describeCircuitCost(model, request.method, steps, layout, Math.min(options.batchSize, prepared.length), longestPrompt(prepared), curvePoints, request.randomDraws ?? 3));
   const scored = await edgeScores(model, prepared, request.method, steps, options);
   const scale = 1 / (prepared.length * (result.metric.cleanLogitDiff - result.metric.corruptedLogitDiff));
   const unsorted = layoutEdges(layout, Array.from(scored.scores, (s) => s * scale));
