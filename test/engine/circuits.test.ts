@@ -60,6 +60,22 @@ const FAMILIES: Array<{ name: string; write: (dir: string) => void }> = [
         multipliers: { embedding: 4.0, attention: 0.2, residual: 0.6, logitsScaling: 2.5 },
       }),
   },
+  {
+    name: 'granitemoe (experts, GQA)',
+    write: (dir) =>
+      writeRandomLlamaFamily(dir, {
+        modelType: 'granitemoe',
+        nLayers: 2,
+        nHeads: 4,
+        nKvHeads: 2,
+        dModel: 32,
+        dMlp: 24,
+        seed: 35,
+        tied: true,
+        multipliers: { embedding: 4.0, attention: 0.2, residual: 0.6, logitsScaling: 2.5 },
+        experts: { count: 4, topK: 2 },
+      }),
+  },
   { name: 'gpt_neo (local attention)', write: (dir) => writeRandomGptNeo(dir, { nLayers: 2, nHeads: 4, dModel: 32, seed: 31, windowSize: 4 }) },
 ];
 
