@@ -13,15 +13,17 @@ import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolde
 import type { LoadedModel } from '../engine/model/load';
 import { type CircuitSelectionRequest, runCircuit } from '../engine/circuits/run';
 
-export const CIRCUIT_USAGE = `  atp circuit --model MODEL --data FILE --out FILE --method eap|eap-ig|eap-ig-activations [--steps M] (--edges N | --threshold T | --greedy N) [--curve-points K] [--device D] [--batch-size N] [--precision float32|float64] [--offline]
+export const CIRCUIT_SYNOPSIS =
+  '  atp circuit --model MODEL --data FILE --out FILE --method eap|eap-ig|eap-ig-activations [--steps M] (--edges N | --threshold T | --greedy N) [--curve-points K] [--device D] [--batch-size N] [--precision float32|float64] [--offline]';
 
-atp circuit scores every edge between components (the input embedding, each attention head, each MLP, the
+export const CIRCUIT_HELP = `atp circuit scores every edge between components (the input embedding, each attention head, each MLP, the
 logits; a head's query, key and value inputs separately, as EAP-IG does) by EAP (one gradient at the corrupted
 run), EAP-IG (--steps M gradients at input embeddings interpolated from corrupted toward clean, default 5) or
-EAP-IG over activations (each sender group — the input, a layer's heads, an MLP — interpolated in turn), in the units of the normalised logit difference; keeps a circuit (--edges N: the N largest |score|; --threshold T:
-every |score| ≥ T; --greedy N: grown from the logits as EAP-IG's greedy does, by |score|), prunes edges that
-cannot carry anything, and measures its faithfulness: the normalised metric of a clean run in which every edge
-outside the circuit carries its corrupted value (1 = the full model, 0 = the corrupted run). With --curve-points K
+EAP-IG over activations (each sender group — the input, a layer's heads, an MLP — interpolated in turn), in the
+units of the normalised logit difference; keeps a circuit (--edges N: the N largest |score|; --threshold T: every
+|score| ≥ T; --greedy N: grown from the logits as EAP-IG's greedy does, by |score|), prunes edges that cannot
+carry anything, and measures its faithfulness: the normalised metric of a clean run in which every edge outside
+the circuit carries its corrupted value (1 = the full model, 0 = the corrupted run). With --curve-points K
 (default 16; 0 for none) it also measures the top-n circuits at K sizes spaced in log(n) and random circuits of
 the same sizes (3 seeded draws each). The Result written to --out holds the usual attribution patching (method
 auto) and the circuit.`;
@@ -93,7 +95,7 @@ export async function circuitCommand(args: string[], deps: CircuitCommandDeps): 
     strict: true,
   });
   for (const flag of ['model', 'data', 'out', 'method'] as const) {
-    if (!values[flag]) throw new InputError(`--${flag} is required\n\nUsage:\n${CIRCUIT_USAGE}`);
+    if (!values[flag]) throw new InputError(`--${flag} is required\n\nUsage:\n${CIRCUIT_SYNOPSIS}\n\n${CIRCUIT_HELP}`);
   }
   const request = {
     method: method(values.method),

@@ -6,7 +6,7 @@ import { openModel } from '../engine/model/open';
 import { formatPresetTable } from '../engine/model/presets';
 import { readDataset } from '../engine/dataset';
 import { GENERATE_USAGE, generateCommand } from './generate';
-import { CIRCUIT_USAGE, circuitCommand } from './circuit';
+import { CIRCUIT_HELP, CIRCUIT_SYNOPSIS, circuitCommand } from './circuit';
 import { runAttributionPatching, type Precision } from '../engine/patching/run';
 import { parseDevice, releaseSessions } from '../engine/process/runtime';
 import { parseResult, refuseShard, type Result, serializeResult, topHeads } from '../shared/result';
@@ -28,7 +28,7 @@ const USAGE = `Usage:
   atp merge SHARD.json [SHARD.json ...] --out RESULT.json [--html REPORT.html] [--top K]
   atp report --out REPORT.html RESULT.json [RESULT.json ...]
   atp validate --model MODEL --data FILE [--device D] [--batch-size N] [--top K]
-${CIRCUIT_USAGE}
+${CIRCUIT_SYNOPSIS}
 
 Runs attribution patching over a dataset (.jsonl, one {"clean", "corrupted", "correct", "incorrect"} object per
 line, or the .atp prompt format: see docs/DATASETS.md) and writes the Result JSON to --out (atomically: a failed run leaves the previous file as it was).
@@ -48,6 +48,8 @@ n·(LD_clean − LD_corrupted). atp merge checks that the shards come from one r
 all N present once) and writes the Result a single run over the whole dataset gives.
 atp validate compares the head attributions with exact activation patching of every head at the answer
 position (one corrupted run per head and example) and prints their rank correlation and top heads.
+
+${CIRCUIT_HELP}
 
 MODEL is a folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json), a Hugging Face repo id
 (org/name, optionally @revision; downloaded into the Hugging Face cache, HF_HOME / HF_HUB_CACHE, once; gated
