@@ -189,7 +189,7 @@ test('EAP-IG: one step is EAP (the point α = 0); the input edges approach compl
     return sum(layoutEdges(layout, scores).filter((e) => e.from === 'input').map((e) => e.score)) / gap;
   };
   // Σ over the input's edges = Δembedding · mean_k ∂LD/∂embedding(k/m) → (LD_clean − LD_corrupted) as m → ∞,
-  // with a left Riemann sum's O(1/m) error: halving it as m doubles.
+  // a left Riemann sum, whose error shrinks at least like 1/m (here like 1/m²: 4.4e-2, 1.1e-2, 2.7e-3).
   const errors = [];
   for (const steps of [4, 8, 16]) errors.push(Math.abs((await fromInput(steps)) - 1));
   console.log(`EAP-IG completeness error at the input, m = 4, 8, 16: ${errors.map((e) => e.toExponential(2)).join(', ')}`);
