@@ -13,6 +13,7 @@ import { COMPARE_USAGE, compareCommand } from './compare';
 import { SWEEP_USAGE, sweepCommand } from './sweep';
 import { INSTALL_CUDA_USAGE, installCudaCommand } from './installCuda';
 import { TEST_HELP, TEST_USAGE, testCommand } from './test';
+import { CIRCUIT_HELP, CIRCUIT_SYNOPSIS, circuitCommand } from './circuit';
 import { runAttributionPatching, type Precision } from '../engine/patching/run';
 import { parseDevice, releaseSessions } from '../engine/process/runtime';
 import { parseResult, refuseShard, type Result, serializeResult, topHeads } from '../shared/result';
@@ -34,6 +35,7 @@ const USAGE = `Usage:
   atp merge SHARD.json [SHARD.json ...] --out RESULT.json [--html REPORT.html] [--top K]
   atp report --out REPORT.html RESULT.json [RESULT.json ...]
   atp validate --model MODEL --data FILE [--device D] [--batch-size N] [--top K]
+${CIRCUIT_SYNOPSIS}
 ${TEST_USAGE}
 
 Runs attribution patching over a dataset (.jsonl, one {"clean", "corrupted", "correct", "incorrect"} object per
@@ -54,6 +56,8 @@ n·(LD_clean − LD_corrupted). atp merge checks that the shards come from one r
 all N present once) and writes the Result a single run over the whole dataset gives.
 atp validate compares the head attributions with exact activation patching of every head at the answer
 position (one corrupted run per head and example) and prints their rank correlation and top heads.
+
+${CIRCUIT_HELP}
 
 MODEL is a folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json), a Hugging Face repo id
 (org/name, optionally @revision; downloaded into the Hugging Face cache, HF_HOME / HF_HUB_CACHE, once; gated
@@ -334,6 +338,10 @@ export async function main(argv: string[]): Promise<number> {
     else if (command === 'report') report(rest);
     else if (command === 'merge') merge(rest);
     else if (command === 'validate') await validate(rest);
+    else if (command === 'circuit') {
+      const stdout = (text: string) => process.stdout.write(text);
+      await circuitCommand(rest, { log, stdout, openModel: openModelWithProgress, datasetTextHash });
+    }
     else if (command === 'test') return await testCommand(rest, io);
     else if (command === 'export') exportCommand(rest, log);
     else if (command === 'generate') await generateCommand(rest, io);

@@ -8,6 +8,7 @@ import type {
   FileDiagnostic,
   GenerateRequest,
   RequestResponse,
+  CircuitRequest,
   RunRequest,
   RunSummary,
   SweepRequest,
@@ -93,7 +94,8 @@ export class EngineClient {
     sweep.resolve(outcome);
   }
 
-  run(request: Omit<RunRequest, 'type' | 'runId'>, handlers: RunHandlers = {}): Promise<RunOutcome> {
+  /** A run; with `circuit`, a circuit run (atp circuit: the Result also holds Result.circuit), answered the same way. */
+  run(request: Omit<RunRequest, 'type' | 'runId'>, handlers: RunHandlers = {}, circuit?: CircuitRequest['circuit']): Promise<RunOutcome> {
     const runId = this.nextRunId++;
     return new Promise<RunOutcome>((resolve) => {
       if (handlers.signal?.aborted) return resolve({ kind: 'cancelled' });
@@ -101,7 +103,7 @@ export class EngineClient {
       const pending: PendingRun = { resolve, handlers, pendingFile: request.pendingFile };
       this.runs.set(runId, pending);
       handlers.signal?.addEventListener('abort', () => this.cancel(runId), { once: true });
-      this.send(child, { ...request, type: 'run', runId });
+      this.send(child, circuit ? { ...request, type: 'circuit', runId, circuit } : { ...request, type: 'run', runId });
     });
   }
 

@@ -4,6 +4,7 @@
 import type { GenerateSpec } from '../engine/dataset/generate';
 import type { DeviceRequest } from '../engine/process/runtime';
 import type { SweepSpec } from './sweep';
+import type { CircuitOptions } from '../engine/circuits/run';
 
 export interface RunRequest {
   type: 'run';
@@ -32,6 +33,15 @@ export interface RunRequest {
   pendingFile: string;
   /** That final place: checked against the dataset and the model's files before the run, so it never replaces one. */
   resultFile?: string;
+}
+
+/**
+ * A circuit run (atp circuit): the run above, then edge attribution, the circuit and its faithfulness; the Result
+ * written to pendingFile holds Result.circuit. Answered, and cancelled, as a run is (by runId).
+ */
+export interface CircuitRequest extends Omit<RunRequest, 'type'> {
+  type: 'circuit';
+  circuit: CircuitOptions;
 }
 
 export interface CancelRequest {
@@ -77,7 +87,7 @@ export interface SweepRequest {
   hfToken?: string;
 }
 
-export type WorkerRequest = RunRequest | CancelRequest | DiagnoseRequest | GenerateRequest | SweepRequest;
+export type WorkerRequest = RunRequest | CircuitRequest | CancelRequest | DiagnoseRequest | GenerateRequest | SweepRequest;
 
 /** A problem in the user's file, 1-based line; columns are 0-based UTF-16 offsets in that line when known. */
 export interface FileDiagnostic {

@@ -52,6 +52,15 @@ test('a run writes the Result (with the content hash) to the pending file and re
   assert.ok(progress.some((message) => /^batch 1\/3/.test(message)), progress.join('\n'));
 });
 
+test('a circuit run writes a Result holding the circuit to the pending file', async () => {
+  const text = IOI.split('\n').slice(0, 3).join('\n');
+  const outcome = await client.run(request(text, 'circuit'), {}, { method: 'eap', selection: { rule: 'top-n', edges: 10 }, curvePoints: 0 });
+  assert.equal(outcome.kind, 'done', JSON.stringify(outcome));
+  if (outcome.kind !== 'done') return;
+  const circuit = parseResult(readFileSync(outcome.pendingFile, 'utf8'), outcome.pendingFile).circuit;
+  assert.ok(circuit && circuit.method === 'eap' && circuit.selection.rule === 'top-n' && circuit.inCircuit.length <= 10, JSON.stringify(circuit?.selection));
+});
+
 test('a token-count mismatch fails the run with a diagnostic at the corrupted prompt; nothing is written', async () => {
   const bad = IOI.split('\n')[0].replace('Mary gave the bag', 'Mary-Ann gave the bag');
   const text = `${IOI.split('\n')[1]}\n${bad}\n`;

@@ -55,3 +55,36 @@ export function linearRows(ops: Ops, w: GraphWeights, x: Value, name: string, nI
   const y = ops.linearT(x, w.get(`${name}.weight`, [nOut, nIn]));
   return bias ? ops.add(y, w.get(`${name}.bias`, [nOut])) : y;
 }
+
+/**
+ * q, k or v for the circuit graph, where every head reads its own input: x [batch, seq, heads, dModel] (each head's
+ * normalised input) → each head's projection of its own copy [batch, seq, heads, dHead], with the projection's
+ * weight by head [heads, dModel, dHead] and bias by head [heads, dHead]. One batched product: no more work than
+ * the plain projection.
+ */
+export function projectEachHead(ops: Ops, x: Value, weightByHead: Value, biasByHead?: Value): Value {
+  const projected = ops.transpose(ops.matmul(ops.transpose(x, [0, 2, 1, 3]), weightByHead), [0, 2, 1, 3]);
+  return biasByHead ? ops.add(projected, biasByHead) : projected;
+}
+
+/** An nn.Linear weight [heads·dHead, dModel] (out, in) as [heads, dModel, dHead] (for projectEachHead). */
+export function inputWeightByHead(ops: Ops, weight: Value, heads: number, dHead: number): Value {
+  const dModel = weight.shape[1] as number;
+  const b = ops.b;
+  return raw.transpose(b, raw.reshape(b, weight, [heads, dHead, dModel], [heads, dHead, dModel]), [0, 2, 1]);
+}
+
+/**
+ * Each head's contribution to the residual stream: z [batch, seq, heads, dHead] times its rows of the output
+ * projection, outByHead [heads, dHead, dModel] → [batch, seq, heads, dModel] (no bias).
+ */
+export function headContributions(ops: Ops, z: Value, outByHead: Value): Value {
+  const perHead = ops.matmul(ops.transpose(z, [0, 2, 1, 3]), outByHead); // [batch, heads, seq, dModel]
+  return ops.transpose(perHead, [0, 2, 1, 3]);
+}
+
+/** An nn.Linear weight [out, in·heads·dHead] as [heads, dHead, out] (for headContributions). */
+export function rowsByHead(ops: Ops, weight: Value, heads: number, dHead: number): Value {
+  const [nOut] = weight.shape as number[];
+  return raw.reshape(ops.b, raw.transpose(ops.b, weight, [1, 0]), [heads, dHead, nOut], [heads, dHead, nOut]);
+}

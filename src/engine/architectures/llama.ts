@@ -2,9 +2,9 @@ import type { Value } from '../graph/builder';
 import { type Ops, raw } from '../graph/ops';
 import type { GraphWeights } from '../graph/weights';
 import type { ModelSpec, RopeScaling } from '../model/config';
-import { attentionCore, causalMask, gatherRows, linearRows, positionIds } from './common';
+import { attentionCore, causalMask, gatherRows, headContributions, inputWeightByHead, linearRows, positionIds, projectEachHead, rowsByHead } from './common';
 import { rotaryTables } from './rotary';
-import type { Architecture, AttentionHooks, Hook } from './types';
+import type { Architecture, AttentionHooks, CircuitHooks, Hook } from './types';
 
 /**
  * The Llama family (Hugging Face LlamaForCausalLM, Qwen2ForCausalLM, GraniteForCausalLM,
@@ -85,7 +85,7 @@ export function llama(spec: ModelSpec): Architecture {
 
   return {
     spec,
-    forward(ops, w, ids, hook: Hook, attentionHooks?: AttentionHooks) {
+    forward(ops, w, ids, hook: Hook, attentionHooks?: AttentionHooks, circuitHooks?: CircuitHooks) {
       const { length, positions } = positionIds(ops, ids);
       let residual = scaled(ops, gatherRows(ops, w.get('model.embed_tokens.weight', [vocabSize, dModel]), ids), details.embeddingMultiplier);
       const mask = causalMask(ops, length, ids.shape[1]);
@@ -94,9 +94,16 @@ export function llama(spec: ModelSpec): Architecture {
       for (let l = 0; l < nLayers; l++) {
         const p = `model.layers.${l}`;
         residual = hook('resid_pre', l, residual);
-        const x = rmsNorm(ops, w, residual, `${p}.input_layernorm`);
-        const project = (name: string, heads: number) =>
-          ops.reshape(linearRows(ops, w, x, `${p}.self_attn.${name}`, dModel, heads * dHead, qkvBias), [0, 0, heads, dHead]);
+        const receivers = circuitHooks?.attentionInputs?.(l, residual);
+        const x = receivers ? null : rmsNorm(ops, w, residual, `${p}.input_layernorm`);
+        const project = (name: 'q_proj' | 'k_proj' | 'v_proj', heads: number) => {
+          const linear = (y: Value) => linearRows(ops, w, y, `${p}.self_attn.${name}`, dModel, heads * dHead, qkvBias);
+          if (!receivers) return ops.reshape(linear(x!), [0, 0, heads, dHead]);
+          const input = { q_proj: receivers.q, k_proj: receivers.k, v_proj: receivers.v }[name];
+          const byHead = inputWeightByHead(ops, w.get(`${p}.self_attn.${name}.weight`, [heads * dHead, dModel]), heads, dHead);
+          const bias = qkvBias ? raw.reshape(ops.b, w.get(`${p}.self_attn.${name}.bias`, [heads * dHead]), [heads, dHead], [heads, dHead]) : undefined;
+          return projectEachHead(ops, rmsNorm(ops, w, input, `${p}.input_layernorm`), byHead, bias);
+        };
         const q0 = ops.rotary(project('q_proj', nHeads), cos, sin);
         const k0 = ops.rotary(project('k_proj', nKvHeads), cos, sin);
         const v0 = project('v_proj', nKvHeads);
@@ -104,11 +111,21 @@ export function llama(spec: ModelSpec): Architecture {
         const { q, k, v } = attentionHooks ? attentionHooks.qkv(l, { q: q0, k: k0, v: v0, mask, scale }) : { q: q0, k: k0, v: v0 };
         const patternHook = attentionHooks && ((pattern: Value) => attentionHooks.pattern(l, pattern));
         const z = hook('z', l, attentionCore(ops, q, ops.repeatHeads(k, groupSize), ops.repeatHeads(v, groupSize), mask, scale, patternHook));
-        const attention = linearRows(ops, w, ops.reshape(z, [0, 0, nHeads * dHead]), `${p}.self_attn.o_proj`, nHeads * dHead, dModel, oBias);
-        const attnOut = hook('attn_out', l, scaled(ops, attention, details.residualMultiplier));
+        let attnOut: Value;
+        if (circuitHooks?.headOutputs) {
+          const rows = rowsByHead(ops, w.get(`${p}.self_attn.o_proj.weight`, [dModel, nHeads * dHead]), nHeads, dHead);
+          const perHead = circuitHooks.headOutputs(l, scaled(ops, headContributions(ops, z, rows), details.residualMultiplier));
+          const summed = ops.reduceSum(perHead, [2], false);
+          attnOut = oBias ? ops.add(summed, scaled(ops, w.get(`${p}.self_attn.o_proj.bias`, [dModel]), details.residualMultiplier)) : summed;
+        } else {
+          const attention = linearRows(ops, w, ops.reshape(z, [0, 0, nHeads * dHead]), `${p}.self_attn.o_proj`, nHeads * dHead, dModel, oBias);
+          attnOut = scaled(ops, attention, details.residualMultiplier);
+        }
+        attnOut = hook('attn_out', l, attnOut);
         residual = ops.add(residual, attnOut);
 
-        const y = rmsNorm(ops, w, residual, `${p}.post_attention_layernorm`);
+        const mlpIn = circuitHooks?.mlpInput ? circuitHooks.mlpInput(l, residual) : residual;
+        const y = rmsNorm(ops, w, mlpIn, `${p}.post_attention_layernorm`);
         const mlp = moe ? moeMlp(ops, w, y, p, moe.nExperts, moe.topK) : denseMlp(ops, w, y, p);
         const mlpOut = hook('mlp_out', l, scaled(ops, mlp, details.residualMultiplier));
         residual = ops.add(residual, mlpOut);

@@ -38,11 +38,33 @@ export interface AttentionHooks {
   pattern(layer: number, pattern: Value): Value;
 }
 
+/**
+ * The circuit graph's hooks (src/engine/circuits/): each head's output as its own sender, and, where given, a
+ * separate input for every receiver (EAP-IG's q, k, v and MLP inputs), so that each can be differentiated or
+ * patched alone. Absent hooks leave that part of the forward pass as it is.
+ */
+export interface CircuitHooks {
+  /**
+   * The residual stream [batch, seq, dModel] that a layer's attention reads → the input of each query head's q
+   * projection [batch, seq, heads, dModel] and of each key/value head's k and v projections [batch, seq, kvHeads,
+   * dModel]; each is normalised and projected for its own head only.
+   */
+  attentionInputs?(layer: number, residual: Value): { q: Value; k: Value; v: Value };
+  /**
+   * Each query head's contribution to the residual stream [batch, seq, heads, dModel]: its z times its rows of the
+   * output projection, after Granite's residual multiplier, WITHOUT the output bias (the bias is no node's: it is
+   * the same in every run, so no edge carries it). Returns the value the forward pass sums into attn_out.
+   */
+  headOutputs?(layer: number, perHead: Value): Value;
+  /** The residual stream [batch, seq, dModel] that a layer's MLP reads → the MLP's input. */
+  mlpInput?(layer: number, residual: Value): Value;
+}
+
 /** What an architecture contributes to a graph. Family differences live behind this interface. */
 export interface Architecture {
   readonly spec: ModelSpec;
   /** Token ids [batch, seq] (int64) → the residual stream after the last block [batch, seq, dModel]. */
-  forward(ops: Ops, weights: GraphWeights, ids: Value, hook: Hook, attention?: AttentionHooks): Value;
+  forward(ops: Ops, weights: GraphWeights, ids: Value, hook: Hook, attention?: AttentionHooks, circuit?: CircuitHooks): Value;
   /** The final normalisation applied before the unembedding, on [..., dModel]. */
   finalNorm(ops: Ops, weights: GraphWeights, residual: Value): Value;
   /** Rows of the unembedding for the given token ids [batch] → [batch, dModel] (logit = row · normalised residual). */

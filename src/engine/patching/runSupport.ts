@@ -10,6 +10,7 @@ import type { Dataset, Example } from '../dataset/jsonl';
 import { buildActivationPatchingGraph, buildAttributionGraph, buildLogitDiffGraph, PATCHING_INPUT } from './graphs';
 import { HOOK_KINDS, type HookKind } from '../architectures/types';
 import { buildAtpStarGraph } from './atpStarGraph';
+import { buildActivationEdgeAttributionGraph, buildEdgeAttributionGraph, buildFaithfulnessGraph } from '../circuits/graph';
 import { cachedSession, type DeviceRequest, prepareGraphDir, type SessionHandle, writeGraphFile } from '../process/runtime';
 import type { TokenInfo } from '../../shared/result';
 import { promptTooLong } from './promptLength';
@@ -204,7 +205,7 @@ export function promptFeeds(rows: readonly PromptRow[], precision: Precision): R
   };
 }
 
-export type GraphKind = 'attribution' | 'activation-patching' | 'logit-diff' | 'atp-star';
+export type GraphKind = 'attribution' | 'activation-patching' | 'logit-diff' | 'atp-star' | 'edge-attribution' | 'edge-attribution-activations' | 'faithfulness';
 
 const graphFiles = new Map<string, string>();
 /** `auto` choices already said in this process: the same choice for every graph kind needs saying once. */
@@ -229,6 +230,9 @@ export async function sessionFor(model: LoadedModel, kind: GraphKind, options: R
       'activation-patching': buildActivationPatchingGraph,
       'logit-diff': buildLogitDiffGraph,
       'atp-star': buildAtpStarGraph,
+      'edge-attribution': buildEdgeAttributionGraph,
+      'edge-attribution-activations': buildActivationEdgeAttributionGraph,
+      faithfulness: buildFaithfulnessGraph,
     }[kind];
     build(model.architecture, builder, weights);
     file = writeGraphFile(graphDir, builder.toBytes(), `${kind}-${precision}`, unusedWeightsWarnings(model, weights.used));

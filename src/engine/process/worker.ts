@@ -14,6 +14,7 @@ import { loadModel, type LoadedModel } from '../model/load';
 import { ModelTokenizer } from '../model/tokenizer';
 import { readModelSpec } from '../model/config';
 import { CancelledError, runAttributionPatching } from '../patching/run';
+import { runCircuit } from '../circuits/run';
 import { checkOutputPaths, modelFolderInputs } from '../files/outputPaths';
 import { writeResultAtomically } from '../files/resultFile';
 import { contentHash } from '../files/contentHash';
@@ -22,6 +23,7 @@ import { renderSweepReport } from '../../report/sweepReport';
 import { join } from 'node:path';
 import {
   type SweepRequest,
+  type CircuitRequest,
   type DiagnoseRequest,
   type FileDiagnostic,
   type GenerateRequest,
@@ -134,7 +136,7 @@ class InputFailure extends Error {
 
 const runs = new Map<number, AbortController>();
 
-export async function handleRun(request: RunRequest, send: (response: WorkerResponse) => void): Promise<void> {
+export async function handleRun(request: RunRequest | CircuitRequest, send: (response: WorkerResponse) => void): Promise<void> {
   const controller = new AbortController();
   runs.set(request.runId, controller);
   const started = performance.now();
@@ -168,7 +170,7 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
     if (tokenFailure) throw new InputFailure(checked, tokenFailure);
     warnings = checked;
     progress(`running ${dataset.examples.length} examples`);
-    const result = await runAttributionPatching(model, dataset, {
+    const options = {
       device: request.device,
       batchSize: request.batchSize,
       method: request.method ?? 'auto',
@@ -178,7 +180,8 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
       checkSeed: request.seed ?? 0,
       onProgress: progress,
       signal: controller.signal,
-    });
+    };
+    const result = request.type === 'circuit' ? await runCircuit(model, dataset, options, request.circuit) : await runAttributionPatching(model, dataset, options);
     if (controller.signal.aborted) throw new CancelledError();
     const hash = contentHash(request.datasetText);
     result.dataset.contentHash = hash;
@@ -247,7 +250,7 @@ export async function handleSweep(request: SweepRequest, send: (response: Worker
 }
 
 export function handleRequest(request: WorkerRequest, send: (response: WorkerResponse) => void): void {
-  if (request.type === 'run') void handleRun(request, send);
+  if (request.type === 'run' || request.type === 'circuit') void handleRun(request, send);
   else if (request.type === 'sweep') void handleSweep(request, send);
   else if (request.type === 'cancel') runs.get(request.runId)?.abort();
   else if (request.type === 'diagnose') void handleDiagnose(request, send);

@@ -1,0 +1,54 @@
+// Faithfulness over circuit sizes: the top-n circuits and random ones, and the area under each curve.
+import { type Circuit, type FaithfulnessCurve, pruneDangling, topEdges } from '../../shared/circuit';
+import { seededRandom } from '../dataset/random';
+
+/**
+ * Circuit sizes from 0 to every edge: 0, then `points` − 1 sizes spaced evenly in log(n) from 1 to `total`
+ * (rounded, duplicates dropped), so the small circuits that matter get most of the points.
+ */
+export function curveSizes(total: number, points: number): number[] {
+  const sizes = new Set<number>([0, total]);
+  const steps = Math.max(1, points - 2);
+  for (let i = 0; i <= steps; i++) sizes.add(Math.min(total, Math.round(Math.exp((Math.log(Math.max(total, 1)) * i) / steps))));
+  return [...sizes].filter((n) => n <= total).sort((a, b) => a - b);
+}
+
+/** Area under y over x ∈ [0, 1] by trapezoids. */
+export function trapezoidArea(xs: readonly number[], ys: readonly number[]): number {
+  let area = 0;
+  for (let i = 1; i < xs.length; i++) area += ((xs[i] - xs[i - 1]) * (ys[i] + ys[i - 1])) / 2;
+  return area;
+}
+
+/**
+ * The measured curve: at each size n the top-n circuit (by |score|, pruned as topEdges does) and the mean over
+ * `draws` circuits of n edges drawn uniformly at random (pruned the same way), seeded.
+ */
+export async function faithfulnessCurve(
+  circuit: Pick<Circuit, 'nodes' | 'edges'>,
+  options: { points: number; draws: number; seed: number },
+  measure: (inCircuit: readonly number[]) => Promise<number>,
+): Promise<FaithfulnessCurve> {
+  const total = circuit.edges.length;
+  const edges = curveSizes(total, options.points);
+  const random = seededRandom(options.seed);
+  const all = circuit.edges.map((_, i) => i);
+  const faithfulness: number[] = [];
+  const randomMeans: number[] = [];
+  for (const n of edges) {
+    faithfulness.push(await measure(topEdges(circuit, n)));
+    let sum = 0;
+    for (let d = 0; d < options.draws; d++) sum += await measure(pruneDangling(circuit.edges, random.sample(all, n), circuit.nodes));
+    randomMeans.push(options.draws > 0 ? sum / options.draws : NaN);
+  }
+  const xs = edges.map((n) => (total > 0 ? n / total : 0));
+  return {
+    edges,
+    faithfulness,
+    random: randomMeans,
+    randomDraws: options.draws,
+    randomSeed: options.seed,
+    area: trapezoidArea(xs, faithfulness),
+    randomArea: trapezoidArea(xs, randomMeans),
+  };
+}
