@@ -9,6 +9,7 @@ import { registerInstallCuda } from './commands/installCuda';
 import { registerOpenExampleDataset } from './commands/openExampleDataset';
 import { registerOpenHeatmap } from './commands/openHeatmap';
 import { registerPatchCurrentFile } from './commands/patchCurrentFile';
+import { registerFindCircuit } from './commands/findCircuit';
 import { registerRevealDataset } from './commands/revealDataset';
 import { registerSelectDevice } from './commands/selectDevice';
 import { registerSelectModel } from './commands/selectModel';
@@ -58,6 +59,7 @@ export function activate(context: vscode.ExtensionContext): void {
 
   context.subscriptions.push(
     registerPatchCurrentFile(services),
+    registerFindCircuit(),
     registerOpenHeatmap(services),
     registerToggleColours(services),
     registerSelectModel(services),

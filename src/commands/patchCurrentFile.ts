@@ -1,5 +1,7 @@
 // "Attribution Patch Current File": runs the engine (in its child process) on the dataset in the editor, with
 // cancellable progress; saves the Result atomically, colours the file, and turns input errors into diagnostics.
+// "Find Circuit" (commands/findCircuit.ts) runs the same command with circuit options: the same run, then edge
+// attribution and faithfulness, and the panel opens on the circuit.
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
 import { formatValue } from '../shared/colorScale';
@@ -8,6 +10,7 @@ import type { Services } from '../services/services';
 import { effectiveModel, readSettings } from '../services/settings';
 import { HF_TOKEN_SECRET } from '../views/sidebar';
 import { adviseCudaFallback, adviseFailure } from './runFailure';
+import type { CircuitRequest } from '../shared/workerProtocol';
 
 export const PATCH_CURRENT_FILE = 'attributionPatching.patchCurrentFile';
 
@@ -20,8 +23,9 @@ async function datasetDocument(uri: vscode.Uri | undefined): Promise<vscode.Text
 }
 
 export function registerPatchCurrentFile(services: Services): vscode.Disposable {
-  // `options.check` (the panel's "Check top K") overrides the checkTopK setting for this run.
-  return vscode.commands.registerCommand(PATCH_CURRENT_FILE, async (uri?: vscode.Uri, options?: { check?: number }) => {
+  // `options.check` (the panel's "Check top K") overrides the checkTopK setting for this run; `options.circuit`
+  // (Find Circuit) makes it a circuit run.
+  return vscode.commands.registerCommand(PATCH_CURRENT_FILE, async (uri?: vscode.Uri, options?: { check?: number; circuit?: CircuitRequest['circuit'] }) => {
     const { engine, store, state, diagnostics, log, recentModels, context } = services;
     const document = await datasetDocument(uri);
     if (!document) return;
@@ -40,10 +44,14 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
     // The last run's problems go; the live ones (from typing) stay.
     diagnostics.clearSource(document, 'run');
     const check = typeof options?.check === 'number' && Number.isInteger(options.check) && options.check >= 0 ? options.check : settings.checkTopK;
-    log.info(`run: ${datasetFile} with ${model} on ${settings.device}, batch size ${settings.batchSize}, method ${settings.method}${check ? `, checking ${2 * check} components` : ''}`);
+    const circuit = options?.circuit;
+    log.info(
+      `run: ${datasetFile} with ${model} on ${settings.device}, batch size ${settings.batchSize}, method ${settings.method}${check ? `, checking ${2 * check} components` : ''}` +
+        (circuit ? `, circuit by ${circuit.method}` : ''),
+    );
 
     const outcome = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Attribution patching ${basename(datasetFile)}`, cancellable: true },
+      { location: vscode.ProgressLocation.Notification, title: `${circuit ? 'Finding the circuit of' : 'Attribution patching'} ${basename(datasetFile)}`, cancellable: true },
       (progress, token) => {
         const controller = new AbortController();
         token.onCancellationRequested(() => controller.abort());
@@ -59,6 +67,7 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
               reported = percent;
             },
           },
+          circuit,
         );
       },
     );
@@ -110,6 +119,14 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
         });
         const { summary } = outcome;
         log.info(`done in ${summary.seconds.toFixed(1)} s on ${summary.device}; wrote ${resultFile}`);
+        if (result.circuit) {
+          // The circuit is what was asked for: show it at once, with its measured faithfulness.
+          const { selection, faithfulness } = result.circuit;
+          log.info(`circuit: ${selection.edges} of ${result.circuit.edges.length} edges, faithfulness ${faithfulness.circuit.toFixed(3)}`);
+          void vscode.commands.executeCommand('attributionPatching.openHeatmap');
+          vscode.window.setStatusBarMessage(`Circuit: ${selection.edges} edges keep ${(100 * faithfulness.circuit).toFixed(0)}% of the metric.`, 10_000);
+          return;
+        }
         void vscode.window
           .showInformationMessage(
             `Attribution patching done on ${summary.device}: LD clean ${formatValue(summary.cleanLogitDiff)}, corrupted ${formatValue(summary.corruptedLogitDiff)}.`,

@@ -58,7 +58,8 @@ export type CircuitMethod = 'eap' | 'eap-ig' | 'eap-ig-activations';
 
 /**
  * How the circuit was chosen from the scored edges: the `edges` edges of largest |score| ('top-n'), every edge with
- * |score| ≥ threshold ('threshold'), or grown greedily from the logits by measured faithfulness ('greedy'); then
+ * |score| ≥ threshold ('threshold'), or grown greedily from the logits by |score| ('greedy', EAP-IG's apply_greedy:
+ * each step adds the largest-|score| edge into a node already connected to the logits); then
  * edges that cannot carry anything (from a node no kept edge reaches the logits from, or into a node with no kept
  * input path from the input) were pruned, leaving `edges`.
  */
