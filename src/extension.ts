@@ -15,6 +15,8 @@ import { TokenDecorations } from './editor/decorations';
 import { DatasetDiagnostics } from './editor/diagnostics';
 import { TokenHoverProvider } from './editor/hover';
 import { LiveDatasetDiagnostics } from './editor/liveDiagnostics';
+import { UseBuiltInModelFix } from './editor/useModelFix';
+import { findBuiltInModel } from './engine/model/presets';
 import { HeatmapPanelHost } from './panel/heatmapPanel';
 import { EngineClient } from './services/engineClient';
 import { RecentModels } from './services/recentModels';
@@ -46,7 +48,13 @@ export function activate(context: vscode.ExtensionContext): void {
   const decorations = new TokenDecorations(state);
   const statusBar = new StatusBar(state, context.extensionUri);
   const legend = new ColourLegend(state);
-  const liveDiagnostics = new LiveDatasetDiagnostics(diagnostics, engine, () => effectiveModel(readSettings(), context.extensionUri), log);
+  const liveDiagnostics = new LiveDatasetDiagnostics(
+    diagnostics,
+    engine,
+    () => effectiveModel(readSettings(), context.extensionUri),
+    log,
+    () => findBuiltInModel(readSettings().model || 'tinysql-demo')?.name,
+  );
   const services: Services = { context, log, engine, store, state, diagnostics, panel, recentModels, sidebar };
   context.subscriptions.push(log, { dispose: () => engine.dispose() }, store, state, sidebar, panel, diagnostics, decorations, statusBar, legend);
 
@@ -65,6 +73,7 @@ export function activate(context: vscode.ExtensionContext): void {
     panel.registerSerializer(),
     vscode.languages.registerHoverProvider(DATASET_SELECTOR, new TokenHoverProvider(state)),
     vscode.languages.registerCodeLensProvider(DATASET_SELECTOR, new ExampleLensProvider(state)),
+    vscode.languages.registerCodeActionsProvider(DATASET_SELECTOR, new UseBuiltInModelFix(), { providedCodeActionKinds: UseBuiltInModelFix.kinds }),
     vscode.window.registerTreeDataProvider('attributionPatching.sidebar', sidebar),
   );
 

@@ -3,7 +3,7 @@ import { relative } from 'node:path';
 import { InputError } from '../shared/errors';
 import { parseIntegerFlag } from '../engine/integers';
 import { openModel } from '../engine/model/open';
-import { formatPresetTable } from '../engine/model/presets';
+import { formatBuiltInTable, formatPresetTable } from '../engine/model/presets';
 import { readDataset } from '../engine/dataset';
 import { GENERATE_USAGE, generateCommand } from './generate';
 import { runAttributionPatching, type Precision } from '../engine/patching/run';
@@ -49,7 +49,9 @@ position (one corrupted run per head and example) and prints their rank correlat
 
 MODEL is a folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json), a Hugging Face repo id
 (org/name, optionally @revision; downloaded into the Hugging Face cache, HF_HOME / HF_HUB_CACHE, once; gated
-repos need a token in HF_TOKEN), or one of the seed notebook's presets:
+repos need a token in HF_TOKEN), one of the built-in models shipped in models/:
+${formatBuiltInTable()}
+or one of the seed notebook's presets:
 ${formatPresetTable()}
 
 ${GENERATE_USAGE}`;
