@@ -9,6 +9,8 @@ import { generateIoi, IOI_NAMES, IOI_OBJECTS, IOI_PLACES, singleTokenNames } fro
 import { validateHeads } from '../../src/engine/patching/validation';
 import { runAttributionPatching } from '../../src/engine/patching/run';
 import { requireTorchReference } from '../support/reference';
+import { requireBuiltCli, runCli } from '../support/cli';
+import { parseDatasetText } from '../../src/engine/dataset';
 
 /**
  * The shipped IOI model (models/ioi-demo): small enough to ship, reproducible from the committed scripts
@@ -98,3 +100,21 @@ test('attribution patching ranks the heads as exact activation patching does (32
 const SPEARMAN_FLOOR = 0.8;
 const PEARSON_FLOOR = 0.9;
 const GREEDY_FLOOR = 0.9;
+
+test('the built `atp` names the model by its built-in name: generate ioi and validate with --model ioi-demo, from any folder', () => {
+  requireBuiltCli();
+  const data = join(work, 'cli-ioi.jsonl');
+  const generate = runCli(join(work, 'cache'), ['generate', 'ioi', '--model', 'ioi-demo', '-n', '32', '--seed', '11', '--out', data]);
+  assert.equal(generate.code, 0, generate.stderr);
+  const { dataset, diagnostics } = parseDatasetText(readFileSync(data, 'utf8'), data);
+  assert.deepEqual(diagnostics, []);
+  const model = loadModel(modelDir);
+  assert.deepEqual(dataset.examples.map((e) => e.clean), generateIoi(model.tokenizer, { count: 32, seed: 11 }).map((e) => e.clean));
+  const validate = runCli(join(work, 'cache'), ['validate', '--model', 'ioi-demo', '--data', data, '--device', 'cpu']);
+  assert.equal(validate.code, 0, validate.stderr);
+  assert.match(validate.stdout, /model: ioi-demo \(gpt2, 4 layers × 4 heads/);
+  assert.match(validate.stdout, /top 3 by activation patching: {2}L0H2 \+1\.0/);
+  const revision = runCli(join(work, 'cache'), ['validate', '--model', 'ioi-demo@main', '--data', data]);
+  assert.equal(revision.code, 2, revision.stderr);
+  assert.match(revision.stderr, /ioi-demo is a built-in model shipped with the extension; it has no revisions/);
+});
