@@ -19,6 +19,8 @@ import { TokenDecorations } from './editor/decorations';
 import { DatasetDiagnostics } from './editor/diagnostics';
 import { TokenHoverProvider } from './editor/hover';
 import { LiveDatasetDiagnostics } from './editor/liveDiagnostics';
+import { UseBuiltInModelFix } from './editor/useModelFix';
+import { findBuiltInModel } from './engine/model/presets';
 import { HeatmapPanelHost } from './panel/heatmapPanel';
 import { ComparePanelHost } from './panel/comparePanel';
 import { EngineClient } from './services/engineClient';
@@ -53,7 +55,13 @@ export function activate(context: vscode.ExtensionContext): void {
   const decorations = new TokenDecorations(state);
   const statusBar = new StatusBar(state, context.extensionUri);
   const legend = new ColourLegend(state);
-  const liveDiagnostics = new LiveDatasetDiagnostics(diagnostics, engine, () => effectiveModel(readSettings(), context.extensionUri), log);
+  const liveDiagnostics = new LiveDatasetDiagnostics(
+    diagnostics,
+    engine,
+    () => effectiveModel(readSettings(), context.extensionUri),
+    log,
+    () => findBuiltInModel(readSettings().model || 'tinysql-demo')?.name,
+  );
   const services: Services = { context, log, engine, store, state, diagnostics, panel, comparePanel, recentModels, sidebar };
   context.subscriptions.push(log, { dispose: () => engine.dispose() }, store, state, sidebar, panel, comparePanel, diagnostics, decorations, statusBar, legend);
 
@@ -76,6 +84,7 @@ export function activate(context: vscode.ExtensionContext): void {
     panel.registerSerializer(),
     vscode.languages.registerHoverProvider(DATASET_SELECTOR, new TokenHoverProvider(state)),
     vscode.languages.registerCodeLensProvider(DATASET_SELECTOR, new ExampleLensProvider(state)),
+    vscode.languages.registerCodeActionsProvider(DATASET_SELECTOR, new UseBuiltInModelFix(), { providedCodeActionKinds: UseBuiltInModelFix.kinds }),
     vscode.window.registerTreeDataProvider('attributionPatching.sidebar', sidebar),
     // Claims files (*.claims.yaml) in the Test Explorer, with "Run claim" CodeLenses.
     new ClaimsTesting(services),

@@ -6,6 +6,8 @@ import { parseIntegerFlag } from '../engine/integers';
 import { checkOutputPaths, modelFolderInputs, prepareOutputFolder } from '../engine/files/outputPaths';
 import { MAX_GENERATED_EXAMPLES } from '../services/datasetGeneration';
 import { ModelTokenizer } from '../engine/model/tokenizer';
+import { builtInModelDir } from '../engine/model/modelSource';
+import { findBuiltInModel } from '../engine/model/presets';
 import { formatDataset, generateDataset, type GenerateSpec } from '../engine/dataset/generate';
 import { parseTinySqlFeature, type CommandSet } from '../engine/dataset/tinysql';
 
@@ -13,7 +15,8 @@ export const GENERATE_USAGE = `Usage:
   atp generate ioi [-n N] [--seed S] --model DIR --out FILE
   atp generate tinysql --feature F [--cs 1|2|3] [-n N] [--seed S] [--novel] [--synonyms] --model DIR --out FILE
 
-Generates clean/corrupted prompt pairs for the tokenizer in --model (a folder with tokenizer.json) and writes
+Generates clean/corrupted prompt pairs for the tokenizer in --model (a folder with tokenizer.json, or a built-in
+model: tinysql-demo, ioi-demo) and writes
 them to --out: JSONL, or the .atp format when the file name ends with .atp. Defaults: -n 100 (at most 10000), --seed 0, --cs 1.
 TinySQL features: EngTableName, EngFieldName, DefCreateTable, DefTableName, DefFieldName, DefFieldSeparator,
 DefOrderByField and DefOrderByDirection (the last two need --cs 2 or 3). --novel corrupts with words never seen
@@ -80,9 +83,11 @@ export async function generateCommand(args: string[], io: CommandIo): Promise<vo
     spec = { kind: 'tinysql', feature, commandSet: cs as CommandSet, count, seed, novel: values.novel ?? false, synonyms: values.synonyms ?? false };
   }
   // The tokenizer files are inputs: a dataset written over one of them would destroy the model.
-  checkOutputPaths(modelFolderInputs(values.model!), [{ path: out, role: '--out' }]);
-  const tokenizer = ModelTokenizer.fromDir(values.model!);
-  const generated = generateDataset(tokenizer, spec, atp ? 'atp' : 'jsonl', values.model!);
+  const builtIn = findBuiltInModel(values.model!);
+  const modelDir = builtIn ? builtInModelDir(builtIn.name) : values.model!;
+  checkOutputPaths(modelFolderInputs(modelDir), [{ path: out, role: '--out' }]);
+  const tokenizer = ModelTokenizer.fromDir(modelDir);
+  const generated = generateDataset(tokenizer, spec, atp ? 'atp' : 'jsonl', builtIn ? builtIn.name : values.model!);
   const skipped = Object.entries(generated.skipped);
   if (skipped.length > 0) io.stderr(`skipped candidates: ${skipped.map(([reason, n]) => `${reason} (${n})`).join(', ')}\n`);
   const examples = generated.examples;

@@ -5,7 +5,7 @@ import { relative } from 'node:path';
 import { InputError } from '../shared/errors';
 import { parseIntegerFlag } from '../engine/integers';
 import { openModel } from '../engine/model/open';
-import { formatPresetTable } from '../engine/model/presets';
+import { formatBuiltInTable, formatPresetTable } from '../engine/model/presets';
 import { readDataset } from '../engine/dataset';
 import { GENERATE_USAGE, generateCommand } from './generate';
 import { EXPORT_USAGE, exportCommand } from './export';
@@ -61,7 +61,9 @@ ${CIRCUIT_HELP}
 
 MODEL is a folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json), a Hugging Face repo id
 (org/name, optionally @revision; downloaded into the Hugging Face cache, HF_HOME / HF_HUB_CACHE, once; gated
-repos need a token in HF_TOKEN), or one of the seed notebook's presets:
+repos need a token in HF_TOKEN), one of the built-in models shipped in models/:
+${formatBuiltInTable()}
+or one of the seed notebook's presets:
 ${formatPresetTable()}
 
 ${TEST_HELP}

@@ -1,13 +1,19 @@
 // "Attribution Patching: Select Model": a model folder (Hugging Face layout), a Hugging Face repo id, a preset of
-// the seed's models, or the built-in demo model (the default: an empty setting). Recent models come first.
+// the seed's models, or one of the built-in models shipped in the extension (tinysql-demo, the default: an empty
+// setting; ioi-demo: the setting names it). Recent models come first.
 import * as vscode from 'vscode';
-import { MODEL_PRESETS } from '../engine/model/presets';
+import { BUILT_IN_MODELS, findBuiltInModel, MODEL_PRESETS } from '../engine/model/presets';
 import type { Services } from '../services/services';
 import { readSettings, updateSetting } from '../services/settings';
 
 const HUB_ID = /^[\w.-]+(\/[\w.-]+)?(@[\w./-]+)?$/;
 
 type Item = vscode.QuickPickItem & { action?: 'folder' | 'hub' | 'builtIn'; model?: string };
+
+/** The setting value that selects a built-in model: empty for the default (the first), else its name. */
+export function builtInSettingValue(name: string): string | undefined {
+  return name === BUILT_IN_MODELS[0].name ? undefined : name;
+}
 
 /** Asks which model to use (unless `preset` names one) and saves it in the settings and the recent list. */
 async function chooseModel(services: Services, preset?: string): Promise<void> {
@@ -19,7 +25,13 @@ async function chooseModel(services: Services, preset?: string): Promise<void> {
     const items: Item[] = [
       { label: '$(folder-opened) Choose a model folder…', detail: 'config.json, *.safetensors, tokenizer.json (Hugging Face layout)', action: 'folder' },
       { label: '$(cloud) Enter a Hugging Face model id…', detail: 'e.g. openai-community/gpt2, or owner/name@revision', action: 'hub' },
-      { label: '$(package) Built-in demo model', description: current ? '' : 'current', detail: 'tinysql-demo: 4 layers × 4 heads, trained by the project on TinySQL (3 MB, no download)', action: 'builtIn' },
+      ...BUILT_IN_MODELS.map((m): Item => ({
+        label: `$(package) Built-in ${m.task} demo model`,
+        description: (findBuiltInModel(current)?.name ?? (current ? '' : BUILT_IN_MODELS[0].name)) === m.name ? `${m.name} · current` : m.name,
+        detail: m.description,
+        action: 'builtIn',
+        model: m.name,
+      })),
       ...(recent.length > 0 ? [separator('recent')] : []),
       ...recent.map((name) => ({ label: name, description: name === current ? 'current' : '', model: name })),
       separator('presets (downloaded from the Hugging Face hub on first use)'),
@@ -28,7 +40,7 @@ async function chooseModel(services: Services, preset?: string): Promise<void> {
     const picked = await vscode.window.showQuickPick(items, { title: 'Attribution Patching: model', placeHolder: current || 'Built-in demo model', matchOnDescription: true });
     if (!picked) return;
     if (picked.action === 'builtIn') {
-      await updateSetting('model', undefined);
+      await updateSetting('model', builtInSettingValue(picked.model ?? ''));
       return void services.sidebar.refresh();
     }
     if (picked.model) model = picked.model;
@@ -45,6 +57,12 @@ async function chooseModel(services: Services, preset?: string): Promise<void> {
     }
   }
   if (!model) return;
+  const builtIn = findBuiltInModel(model);
+  if (builtIn) {
+    // Built-in models are always listed; they need no place among the recent ones.
+    await updateSetting('model', builtInSettingValue(builtIn.name));
+    return void services.sidebar.refresh();
+  }
   await updateSetting('model', model);
   await services.recentModels.add(model);
   void services.sidebar.refresh();

@@ -16,7 +16,16 @@ export function toDiagnostic(document: vscode.TextDocument, problem: FileDiagnos
     problem.severity === 'error' ? vscode.DiagnosticSeverity.Error : vscode.DiagnosticSeverity.Warning,
   );
   diagnostic.source = 'attribution patching';
+  if (problem.useModel) diagnostic.code = `${USE_MODEL_CODE}${problem.useModel}`;
   return diagnostic;
+}
+
+/** A diagnostic whose quick fix selects a built-in model has the code "useModel:<name>". */
+export const USE_MODEL_CODE = 'useModel:';
+
+/** The built-in model a diagnostic's quick fix selects, if it has one. */
+export function modelToUse(diagnostic: vscode.Diagnostic): string | undefined {
+  return typeof diagnostic.code === 'string' && diagnostic.code.startsWith(USE_MODEL_CODE) ? diagnostic.code.slice(USE_MODEL_CODE.length) : undefined;
 }
 
 /**
@@ -27,7 +36,7 @@ export function toDiagnostic(document: vscode.TextDocument, problem: FileDiagnos
 export type DiagnosticSource = 'live' | 'run';
 
 const sameProblem = (a: FileDiagnostic, b: FileDiagnostic) =>
-  a.line === b.line && a.startColumn === b.startColumn && a.endColumn === b.endColumn && a.message === b.message && a.severity === b.severity;
+  a.line === b.line && a.startColumn === b.startColumn && a.endColumn === b.endColumn && a.message === b.message && a.severity === b.severity && a.useModel === b.useModel;
 
 export function mergeProblems(live: readonly FileDiagnostic[], run: readonly FileDiagnostic[]): FileDiagnostic[] {
   return [...live, ...run.filter((problem) => !live.some((other) => sameProblem(problem, other)))];

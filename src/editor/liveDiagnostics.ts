@@ -9,6 +9,7 @@ import * as vscode from 'vscode';
 import { isAbsolute } from 'node:path';
 import { parseJsonl } from '../engine/dataset/jsonl';
 import { parsePromptFormat } from '../engine/dataset/promptFormat';
+import { builtInModelMismatch } from '../engine/dataset/taskDetection';
 import type { FileDiagnostic } from '../shared/workerProtocol';
 import type { DiagnoseOutcome } from '../services/engineClient';
 import { liveDatasetFormat } from './datasetFormat';
@@ -33,6 +34,8 @@ export class LiveDatasetDiagnostics implements vscode.Disposable {
     /** The model whose tokenizer checks the prompts (the setting, or the built-in model). */
     private readonly model: () => string,
     private readonly log: vscode.LogOutputChannel,
+    /** The selected built-in model's name (tinysql-demo, ioi-demo), or undefined for any other model. */
+    private readonly builtInModel: () => string | undefined = () => undefined,
   ) {}
 
   /** Starts listening to the documents, and checks those already open. */
@@ -77,7 +80,9 @@ export class LiveDatasetDiagnostics implements vscode.Disposable {
     const text = document.getText();
     const file = document.uri.scheme === 'file' ? document.uri.fsPath : document.uri.path;
     const parsed = format === 'atp' ? parsePromptFormat(text, file) : parseJsonl(text, file);
-    const parseProblems: FileDiagnostic[] = parsed.diagnostics;
+    // A dataset of one built-in model's task with the other selected: said at once, with a quick fix.
+    const mismatch = builtInModelMismatch(parsed.dataset, this.builtInModel());
+    const parseProblems: FileDiagnostic[] = mismatch ? [...parsed.diagnostics, mismatch] : parsed.diagnostics;
     this.diagnostics.set(document, parseProblems);
     if (parsed.dataset.examples.length === 0) return;
 

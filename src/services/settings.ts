@@ -1,5 +1,7 @@
 // Typed access to the extension's settings (declared with descriptions in package.json "contributes.configuration").
 import * as vscode from 'vscode';
+import { findBuiltInModel } from '../engine/model/presets';
+import { modelLabel } from '../shared/modelNames';
 // Type-only: importing the runtime's values would load onnxruntime-node into the extension host.
 import type { DeviceRequest } from '../engine/process/runtime';
 
@@ -11,7 +13,7 @@ export const SECTION = 'attributionPatching';
 export type ResultLocation = 'nextToDataset' | 'workspaceStorage';
 
 export interface Settings {
-  /** A model folder in Hugging Face layout or a Hugging Face repo id; '' when none is chosen yet. */
+  /** A model folder in Hugging Face layout, a Hugging Face repo id, a preset or a built-in model's name (ioi-demo); '' for the default built-in model. */
   model: string;
   device: DeviceRequest;
   batchSize: number;
@@ -39,13 +41,24 @@ export function readSettings(): Settings {
   };
 }
 
-/** The model a run uses: the setting, or the built-in demo model shipped in the extension (models/tinysql-demo). */
+/**
+ * The model a run uses: the setting, or the default built-in model (models/tinysql-demo). A built-in model's name
+ * (ioi-demo) becomes its folder in this extension, so the worker never has to guess where the extension is.
+ */
 export function effectiveModel(settings: Settings, extensionUri: vscode.Uri): string {
-  return settings.model || builtInModel(extensionUri);
+  const builtIn = findBuiltInModel(settings.model || 'tinysql-demo');
+  return builtIn ? builtInModel(extensionUri, builtIn.name) : settings.model;
 }
 
-export function builtInModel(extensionUri: vscode.Uri): string {
-  return vscode.Uri.joinPath(extensionUri, 'models', 'tinysql-demo').fsPath;
+/** How the sidebar names the model setting: "built-in IOI demo (ioi-demo)", a folder's name, a repo id. */
+export function modelSettingLabel(model: string): string {
+  const builtIn = findBuiltInModel(model || 'tinysql-demo');
+  if (!builtIn) return modelLabel(model);
+  return model ? `built-in ${builtIn.task} demo (${builtIn.name})` : `built-in demo (${builtIn.name})`;
+}
+
+export function builtInModel(extensionUri: vscode.Uri, name = 'tinysql-demo'): string {
+  return vscode.Uri.joinPath(extensionUri, 'models', name).fsPath;
 }
 
 export async function updateSetting(key: keyof Settings, value: unknown): Promise<void> {

@@ -96,6 +96,8 @@ export interface FileDiagnostic {
   endColumn?: number;
   severity: 'error' | 'warning';
   message: string;
+  /** A quick fix: select this built-in model (its name, e.g. "ioi-demo"). */
+  useModel?: string;
 }
 
 export interface RunSummary {

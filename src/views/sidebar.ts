@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import { basename } from 'node:path';
 import { formatValue } from '../shared/colorScale';
 import type { ResultStore, RunRecord } from '../services/resultStore';
-import { readSettings } from '../services/settings';
+import { modelSettingLabel, readSettings } from '../services/settings';
 import type { RecentModels } from '../services/recentModels';
 import { modelLabel } from './statusBar';
 import { escapeMarkdown, markdownCode } from '../editor/markdown';
@@ -65,11 +65,11 @@ export class SidebarProvider implements vscode.TreeDataProvider<Node>, vscode.Di
     switch (node.kind) {
       case 'model': {
         const item = new vscode.TreeItem(
-          `Model: ${settings.model ? modelLabel(settings.model) : 'built-in demo (tinysql-demo)'}`,
+          `Model: ${modelSettingLabel(settings.model)}`,
           this.recent.list().some((model) => model !== settings.model) ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None,
         );
         item.description = settings.model && modelLabel(settings.model) !== settings.model ? settings.model : undefined;
-        item.tooltip = 'A model folder in Hugging Face layout, a Hugging Face repo id or a preset; without one, the built-in demo model. Click to change; recent models are below.';
+        item.tooltip = 'A model folder in Hugging Face layout, a Hugging Face repo id, a preset or a built-in model (tinysql-demo, ioi-demo); without one, the built-in TinySQL demo model. Click to change; recent models are below.';
         item.iconPath = new vscode.ThemeIcon('circuit-board');
         item.command = { command: 'attributionPatching.selectModel', title: 'Select Model' };
         return item;

@@ -222,7 +222,7 @@ test('a failed run keeps the live diagnostics and quotes the blocking error; a b
   assert.match((await bad.textContent()) ?? '', /the model \(setting attributionPatching\.model\): folder .*no-such-model does not exist/);
   await shot('06-bad-model-actions');
   await bad.locator('.monaco-button', { hasText: 'Select Model' }).first().click();
-  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Built-in demo model' }).first().click();
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Built-in TinySQL demo model' }).first().click();
   const deadline = Date.now() + 15_000;
   while (readFileSync(join(workspace, '.vscode', 'settings.json'), 'utf8').includes('no-such-model') && Date.now() < deadline) await page.waitForTimeout(200);
   assert.ok(!readFileSync(join(workspace, '.vscode', 'settings.json'), 'utf8').includes('no-such-model'), 'Select Model replaced the bad setting');
@@ -259,4 +259,28 @@ test('"Generate TinySQL Dataset…" writes a new .atp file and opens it; its con
   await page.waitForTimeout(1500);
   assert.equal(await page.locator('.editor-instance .squiggly-error, .editor-instance .squiggly-warning').count(), 0, 'a generated dataset has no problems');
   await shot('04-generated-tinysql');
+});
+
+test('an IOI file with the TinySQL demo model selected: a warning whose quick fix selects the built-in IOI model, and its problems go away', { skip, timeout: 120_000 }, async () => {
+  writeFileSync(join(workspace, 'names.jsonl'), readFileSync(join(REPO, 'examples', 'ioi.jsonl'), 'utf8'));
+  await openFile('names.jsonl');
+  await runCommand(page, 'View: Focus Problems');
+  // The TinySQL model spells names letter by letter: every answer starts with the token " " (errors, listed first).
+  assert.ok((await problems(8, 20_000)).some((row) => row.includes('both answers start with the token')));
+  await shot('07-ioi-file-with-tinysql-model');
+  await focusEditor();
+  await goTo(1, 1);
+  // The warning on line 1 (listed after the errors) is what offers the quick fix.
+  await page.keyboard.press('Control+.');
+  await page.locator('.action-widget', { hasText: 'Use the built-in IOI model' }).first().waitFor({ timeout: 10_000 });
+  await shot('07b-quick-fix');
+  await page.keyboard.press('Enter');
+  const settings = join(workspace, '.vscode', 'settings.json');
+  const deadline = Date.now() + 15_000;
+  while (!(existsSync(settings) && readFileSync(settings, 'utf8').includes('"ioi-demo"')) && Date.now() < deadline) await page.waitForTimeout(200);
+  assert.match(readFileSync(settings, 'utf8'), /"attributionPatching\.model": "ioi-demo"/);
+  // Every name is one token for the IOI model, and the file is its task: no problem is left.
+  await waitForNoProblems(30_000);
+  await page.locator('.statusbar-item', { hasText: 'AtP: ioi-demo' }).first().waitFor({ timeout: 10_000 });
+  await shot('08-ioi-file-with-ioi-model');
 });

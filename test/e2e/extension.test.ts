@@ -484,7 +484,7 @@ test('walkthrough path: the built-in demo model on the example dataset, and the 
   await runCommand(page, 'Attribution Patching: Open Example Dataset');
   await page.locator('.tab.active[aria-label*="tinysql-cs1.jsonl"]').waitFor({ timeout: 15_000 });
   await runCommand(page, 'Attribution Patching: Select Model');
-  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Built-in demo model' }).first().click();
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Built-in TinySQL demo model' }).first().click();
   // The result shown is still the random GPT-2's: the status bar says that the next run uses another model.
   await page.locator('.statusbar-item', { hasText: 'result of model-gpt2-random; next run uses tinysql-demo' }).first().waitFor({ timeout: 10_000 });
   await page.waitForTimeout(500);

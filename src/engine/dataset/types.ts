@@ -64,6 +64,8 @@ export interface Diagnostic {
   endColumn: number;
   severity: 'error' | 'warning';
   message: string;
+  /** A quick fix: select this built-in model (its name, e.g. "ioi-demo"). */
+  useModel?: string;
 }
 
 /** A dataset parsed for an editor: the examples of every line without an error, and every problem found. */

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { homedir } from 'node:os';
 import { InputError } from '../../shared/errors';
-import { findPreset, resolvePreset } from './presets';
+import { findBuiltInModel, findPreset, resolvePreset } from './presets';
 
 // ---- sources -------------------------------------------------------------------------------------------------
 
@@ -39,18 +39,36 @@ function checkRevision(revision: string, text: string): void {
 }
 
 /**
+ * The folder of a built-in model (models/<name>): the first models/ folder above this module that holds it. The
+ * bundles live in dist/ and the sources in src/engine/model/, both below the extension's (or repository's) root.
+ */
+export function builtInModelDir(name: string, from: string = __dirname): string {
+  for (let dir = from, i = 0; i < 6; i += 1, dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'models', name);
+    if (fs.existsSync(path.join(candidate, 'config.json'))) return candidate;
+  }
+  throw new InputError(`--model: the built-in model "${name}" is missing from this installation (no models/${name}/config.json above ${from})`);
+}
+
+/**
  * What `--model` names: a local folder (one that exists, or a path starting with ./, ../, /, ~ or a drive letter),
- * a preset (M0…M5, bm1-cs1, … — presets are looked up first, so a folder that shares a preset's name needs ./),
- * or a hub repo id org/name, each of the last two with an optional @revision (branch, tag or commit).
+ * a built-in model (tinysql-demo, ioi-demo) or a preset (M0…M5, bm1-cs1, … — both looked up first, so a folder
+ * that shares such a name needs ./), or a hub repo id org/name, the last two with an optional @revision (branch,
+ * tag or commit).
  */
 export function parseModelSource(text: string, cwd: string = process.cwd()): ModelSource {
   const trimmed = text.trim();
-  if (trimmed === '') throw new InputError('--model: empty; give a model folder, a preset such as M0, or a hub repo id such as openai-community/gpt2');
+  if (trimmed === '') throw new InputError('--model: empty; give a model folder, a built-in model (tinysql-demo, ioi-demo), a preset such as M0, or a hub repo id such as openai-community/gpt2');
   if (looksLikePath(trimmed)) return { kind: 'folder', text: trimmed, path: path.resolve(cwd, expandHome(trimmed)) };
 
   const at = trimmed.indexOf('@');
   const base = at < 0 ? trimmed : trimmed.slice(0, at);
   const revision = at < 0 ? undefined : trimmed.slice(at + 1);
+  const builtIn = findBuiltInModel(base);
+  if (builtIn) {
+    if (revision !== undefined) throw new InputError(`--model: "${trimmed}": ${builtIn.name} is a built-in model shipped with the extension; it has no revisions (drop "@${revision}")`);
+    return { kind: 'folder', text: trimmed, path: builtInModelDir(builtIn.name) };
+  }
   const preset = findPreset(base);
   if (preset) {
     if (revision !== undefined) checkRevision(revision, trimmed);

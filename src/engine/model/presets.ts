@@ -5,7 +5,32 @@
 //   bm<B>-cs<C>-semantic         the same, said explicitly
 //   bm<B>-cs<C>-nonsemantic      the non-semantic dataset variant
 // Every preset may carry a revision like a repo id: "M2@main", "bm1-cs1@<commit>".
+// Built-in models are the small models shipped in the extension's (and the repository's) models/ folder, named by
+// their folder: tinysql-demo, ioi-demo. They need no download; the name is resolved to the folder by the caller
+// that knows where models/ is (the CLI and worker from their own location, the extension host from its extension
+// folder).
 import { InputError } from '../../shared/errors';
+
+export interface BuiltInModel {
+  /** The folder name under models/, which is also the name the model setting and --model accept. */
+  readonly name: string;
+  /** One line for the CLI's help and the extension's picker. */
+  readonly description: string;
+  /** What the model was trained on, for the picker's label. */
+  readonly task: string;
+}
+
+/** The shipped models, in display order; the first is the default (an empty model setting). */
+export const BUILT_IN_MODELS: readonly BuiltInModel[] = Object.freeze([
+  { name: 'tinysql-demo', task: 'TinySQL', description: 'built-in: 4 layers × 4 heads, trained by the project on TinySQL command set 1 (3.4 MB, no download)' },
+  { name: 'ioi-demo', task: 'IOI', description: 'built-in: 4 layers × 4 heads, trained by the project on indirect object identification (3.4 MB, no download)' },
+]);
+
+/** The built-in model a name stands for ("ioi-demo", case-insensitive), or undefined. */
+export function findBuiltInModel(name: string): BuiltInModel | undefined {
+  const key = name.trim().toLowerCase();
+  return BUILT_IN_MODELS.find((model) => model.name === key);
+}
 
 export interface ModelPreset {
   /** The canonical name, as listed (e.g. "M2", "bm1-cs1", "bm1-cs1-nonsemantic"). */
@@ -82,6 +107,12 @@ export function findPreset(name: string): ModelPreset | undefined {
 
 export function looksLikePreset(name: string): boolean {
   return PRESET_LIKE.test(name.trim());
+}
+
+/** The built-in models as aligned lines "name  description", for help texts. */
+export function formatBuiltInTable(): string {
+  const width = Math.max(...BUILT_IN_MODELS.map((m) => m.name.length));
+  return BUILT_IN_MODELS.map((m) => `  ${m.name.padEnd(width)}  ${m.description}`).join('\n');
 }
 
 /** The presets as aligned lines "name  repo  description", for help texts and error messages. */
