@@ -8,7 +8,8 @@ import { readDataset } from '../engine/dataset';
 import { GENERATE_USAGE, generateCommand } from './generate';
 import { runAttributionPatching, type Precision } from '../engine/patching/run';
 import { parseDevice, releaseSessions } from '../engine/process/runtime';
-import { parseResult, refuseShard, type Result, serializeResult, topHeads } from '../shared/result';
+import { refuseShard, type Result, topHeads } from '../shared/result';
+import { readResultFile, removeStaleSidecars, resultFilesToWrite } from '../engine/files/resultFile';
 import { type FileToWrite, writeFilesAtomically, writeTextAtomically } from '../engine/files/atomicWrite';
 import { renderHtmlReport } from '../report/htmlReport';
 import { validateHeads, validatePositions } from '../engine/patching/validation';
@@ -256,9 +257,10 @@ async function patch(args: string[]): Promise<void> {
   // Kept with the Result, as the editor shows its own: whoever opens the file later sees them too.
   result.warnings = [...datasetWarnings, ...result.warnings];
   // Render both, then write both: a report that cannot be made or written leaves the previous --out as it was.
-  const files: FileToWrite[] = [{ file: values.out!, contents: serializeResult(result), what: 'the result' }];
+  const files: FileToWrite[] = resultFilesToWrite(values.out!, result);
   if (values.html) files.push({ file: values.html, contents: renderHtmlReport([{ title: dataset.file, result }]), what: 'the report' });
   writeFilesAtomically(files);
+  removeStaleSidecars(values.out!);
   if (values.html) log(`wrote ${values.html}`);
   const wrote = relative(process.cwd(), values.out!) || values.out;
   // A shard's numbers are raw, so no top heads: they mean something only after the merge.
@@ -279,9 +281,10 @@ function merge(args: string[]): void {
   checkOutputPaths(positionals.map((file) => ({ path: file, role: 'a shard file' })), outputs);
   const result = mergeShards(readShards(positionals));
   for (const output of outputs) prepareOutputFolder(output.path, output.role);
-  const files: FileToWrite[] = [{ file: values.out, contents: serializeResult(result), what: 'the result' }];
+  const files: FileToWrite[] = resultFilesToWrite(values.out, result);
   if (values.html) files.push({ file: values.html, contents: renderHtmlReport([{ title: result.dataset.file, result }]), what: 'the report' });
   writeFilesAtomically(files);
+  removeStaleSidecars(values.out);
   if (values.html) log(`wrote ${values.html}`);
   process.stdout.write(`${summary(result, top)}\nmerged ${positionals.length} shards into ${relative(process.cwd(), values.out) || values.out}\n`);
 }
@@ -296,15 +299,7 @@ function report(args: string[]): void {
   const { values, positionals } = parseArgs({ args, options: { out: { type: 'string' } }, allowPositionals: true, strict: true });
   if (!values.out || positionals.length === 0) throw new InputError(`atp report needs --out FILE and at least one result file\n\n${USAGE}`);
   checkOutputPaths(positionals.map((file) => ({ path: file, role: 'the result file' })), [{ path: values.out, role: '--out' }]);
-  const results = positionals.map((file) => {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (error) {
-      throw new InputError(`${file}: cannot read: ${(error as Error).message}`);
-    }
-    return { title: file, result: refuseShard(parseResult(text, file), file) };
-  });
+  const results = positionals.map((file) => ({ title: file, result: refuseShard(readResultFile(file), file) }));
   writeReport(values.out, renderHtmlReport(results), '--out');
 }
 

@@ -3,7 +3,8 @@
 // what the inline colours show; the panel restores itself after a reload through a serializer.
 import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
-import { copyFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { writeResultAtomically } from '../engine/files/resultFile';
 import { basename, dirname, join } from 'node:path';
 import { parsePanelState, parseWebviewMessage, type HostMessage, type PanelState, type WebviewMessage } from '../shared/panelProtocol';
 import { isCurrentFor, type ResultState } from '../services/resultState';
@@ -197,7 +198,8 @@ export class HeatmapPanelHost implements vscode.Disposable {
     if (!entry) return;
     const target = await vscode.window.showSaveDialog({ defaultUri: this.defaultExportUri(basename(entry.resultFile)), filters: { 'Result JSON': ['json'] } });
     if (!target) return;
-    await copyFile(entry.resultFile, target.fsPath);
+    // Written anew rather than copied: a large result's sidecar is named after its own JSON and must travel with it.
+    writeResultAtomically(target.fsPath, entry.result);
     this.log.info(`exported the Result JSON to ${target.fsPath}`);
   }
 

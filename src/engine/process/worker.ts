@@ -173,7 +173,9 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
     if (controller.signal.aborted) throw new CancelledError();
     const hash = contentHash(request.datasetText);
     result.dataset.contentHash = hash;
-    writeResultAtomically(request.pendingFile, result);
+    // The sidecar (a large result's per-example arrays) is named after the final file; the host renames the JSON
+    // into place and then removes the previous run's sidecar.
+    writeResultAtomically(request.pendingFile, result, { finalFile: request.resultFile });
     send({
       type: 'done',
       runId: request.runId,
