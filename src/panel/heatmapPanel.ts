@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { writeResultAtomically } from '../engine/files/resultFile';
 import { basename, dirname, join } from 'node:path';
-import { parsePanelState, parseWebviewMessage, type HostMessage, type PanelState, type WebviewMessage } from '../shared/panelProtocol';
+import { parsePanelState, parseWebviewMessage, type Aggregate, type HostMessage, type PanelState, type ValueSelection, type WebviewMessage } from '../shared/panelProtocol';
+import { mapsCsv, panelResult, scopedExample, tokenCsv } from '../shared/resultViews';
 import { isCurrentFor, type ResultState } from '../services/resultState';
 import type { ResultStore } from '../services/resultStore';
 
@@ -102,16 +103,18 @@ export class HeatmapPanelHost implements vscode.Disposable {
       this.shownResult = entry.result;
       this.shownStale = entry.stale;
       this.shownScope = scope;
-      return this.post({ type: 'showResult', result: entry.result, resultFile: entry.resultFile, stale: entry.stale, selection: this.state.selection, scope: this.state.scope });
+      // Summaries and the example in scope only: the other examples' arrays stay here (see PanelResult).
+      return this.post({ type: 'showResult', result: panelResult(entry.result, this.state.scope), resultFile: entry.resultFile, stale: entry.stale, selection: this.state.selection, scope: this.state.scope });
     }
     if (entry.stale !== this.shownStale) {
       this.shownStale = entry.stale;
       this.post({ type: 'setStale', stale: entry.stale });
     }
-    // The example shown can change from the editor (a CodeLens) as well as from the panel.
+    // The example shown can change from the editor (a CodeLens) as well as from the panel; either way the webview
+    // gets that example's arrays from here.
     if (scope !== this.shownScope) {
       this.shownScope = scope;
-      this.post({ type: 'setScope', scope: this.state.scope });
+      this.post({ type: 'setScope', scope: this.state.scope, example: scopedExample(entry.result, this.state.scope) });
     }
   }
 
@@ -130,7 +133,7 @@ export class HeatmapPanelHost implements vscode.Disposable {
       case 'select':
         return this.state.setSelection(message.selection);
       case 'selectScope':
-        this.shownScope = JSON.stringify(message.scope);
+        // Not marked as shown: sync answers with setScope and the example's arrays.
         this.state.setScope(message.scope);
         return this.revealExample();
       case 'exportImage':
@@ -139,6 +142,8 @@ export class HeatmapPanelHost implements vscode.Disposable {
         return this.exportResult();
       case 'exportCsv':
         return this.exportCsv(message.kind, message.data, message.suggestedName);
+      case 'exportCsvAll':
+        return this.exportCsvAll(message.kind, message.selection, message.aggregate, message.suggestedName);
       case 'rerun': {
         const entry = this.state.focusedResult;
         if (!entry) return;
@@ -183,6 +188,15 @@ export class HeatmapPanelHost implements vscode.Disposable {
     await writeFile(target.fsPath, bytes);
     this.log.info(`exported ${format.toUpperCase()} to ${target.fsPath}`);
     void vscode.window.showInformationMessage(`Attribution Patching: saved ${basename(target.fsPath)}`);
+  }
+
+  /** The CSVs over all examples, built here from the whole Result (the webview has only its summaries). */
+  private async exportCsvAll(kind: 'tokens' | 'maps', selection: ValueSelection, aggregate: Aggregate, suggestedName: string): Promise<void> {
+    const entry = this.state.focusedResult;
+    if (!entry) return;
+    const all = { kind: 'all' } as const;
+    const data = kind === 'tokens' ? tokenCsv(entry.result, selection, all) : mapsCsv(entry.result, all, selection, aggregate);
+    return this.exportCsv(kind, data, suggestedName);
   }
 
   private async exportCsv(kind: 'tokens' | 'maps', data: string, suggestedName: string): Promise<void> {

@@ -14,6 +14,7 @@ import { RESULT_SCHEMA, RESULT_SCHEMA_SIDECAR, parseResult, serializeResult, sum
 import { INLINE_VALUE_LIMIT, readResultFile, resultFilesToWrite, sidecarsOf, writeResultAtomically } from '../../src/engine/files/resultFile';
 import { writeFilesAtomically } from '../../src/engine/files/atomicWrite';
 import { readSafetensorsHeader } from '../../src/engine/model/safetensors';
+import { exampleLabel, panelResult, positionLabels, positionMatrix } from '../../src/shared/resultViews';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-sidecar-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -50,11 +51,12 @@ function makeExample(index: number, length: number, shape: Shape): ExampleResult
     correct: ' A',
     incorrect: ' B',
     cleanIds: tokens.map((t) => t.id),
-    corruptedIds: tokens.map((t) => t.id + 1),
+    // The corruption changes the first token, as in TinySQL's one-word corruptions.
+    corruptedIds: tokens.map((t, p) => (p === 0 ? t.id + 1 : t.id)),
     correctId: 317,
     incorrectId: 347,
     tokens,
-    corruptedTokens: tokens.map((t) => ({ ...t, id: t.id + 1 })),
+    corruptedTokens: tokens.map((t, p) => (p === 0 ? { ...t, text: ' u0', id: t.id + 1 } : t)),
     cleanLogitDiff: value(index),
     corruptedLogitDiff: value(index + 0.5),
     tokenScores: { kind: 'token-patch', method: 'exact', values: positions.map((p) => value(7 * index + p)), exact: positions.map((p) => p % 2 === 0), joint: value(index + 0.25) },
@@ -91,9 +93,9 @@ function asStored(result: Result): Result {
   const round = (x: unknown): unknown => (Array.isArray(x) ? x.map(round) : typeof x === 'number' ? Math.fround(x) : x);
   const copy = structuredClone(result);
   for (const e of copy.examples) {
-    e.attributions = Object.fromEntries(Object.entries(e.attributions).map(([k, v]) => [k, round(v)])) as ExampleResult['attributions'];
+    e.attributions = Object.fromEntries(Object.entries(e.attributions).map(([k, v]) => [k, round(v)])) as unknown as ExampleResult['attributions'];
     if (e.tokenScores) e.tokenScores.values = round(e.tokenScores.values) as number[];
-    if (e.atpStar) e.atpStar = Object.fromEntries(Object.entries(e.atpStar).map(([k, v]) => [k, round(v)])) as ExampleResult['atpStar'];
+    if (e.atpStar) e.atpStar = Object.fromEntries(Object.entries(e.atpStar).map(([k, v]) => [k, round(v)])) as unknown as ExampleResult['atpStar'];
   }
   return copy;
 }
@@ -361,4 +363,27 @@ test('writeFilesAtomically renames the sidecar before the JSON (the order the pa
   }
   assert.match(renamed[0], /r\.[0-9a-f]{16}\.safetensors$/);
   assert.match(renamed[1], /r\.json$/);
+});
+
+test('the heatmap panel gets summaries, labels, the maps over all examples and the one example in scope', () => {
+  const result = makeResult(5000, () => 30, { layers: 4, heads: 4 });
+  const all = panelResult(result, { kind: 'all' });
+  const { examples: _examples, ...summary } = result;
+  assert.deepEqual(all.summary, summary);
+  assert.equal(all.examples.count, 5000);
+  assert.equal(all.examples.labels[3], exampleLabel(result.examples[3]));
+  assert.deepEqual(all.examples.lines.slice(0, 3), [1, 2, 3]);
+  assert.equal(all.example, undefined);
+  for (const kind of ['residPre', 'attnOut', 'mlpOut'] as const) {
+    assert.deepEqual(all.allPositions![kind], positionMatrix(result, { kind: 'all' }, { kind, layer: 0 }));
+  }
+  assert.deepEqual({ labels: all.allPositions!.labels, titles: all.allPositions!.titles }, positionLabels(result, { kind: 'all' }));
+  const one = panelResult(result, { kind: 'example', index: 42 });
+  assert.deepEqual(one.example, { index: 42, data: result.examples[42] });
+  const posted = JSON.stringify(one).length;
+  const whole = JSON.stringify(result).length;
+  console.log(`panel message for 5,000 examples: ${(posted / 1e6).toFixed(2)} MB (the whole Result: ${(whole / 1e6).toFixed(1)} MB)`);
+  assert.ok(posted < whole / 20 && posted < 1e6, `${posted} bytes posted`);
+  // Prompts of different lengths: no position map over all examples, as positionMatrix says.
+  assert.equal(panelResult(makeResult(3, (i) => 3 + i, shapeGpt2), { kind: 'all' }).allPositions, null);
 });

@@ -464,12 +464,16 @@ function copyOf(bytes: Buffer, entry: TensorEntry): ArrayBuffer {
   return bytes.buffer.slice(bytes.byteOffset + entry.offset, bytes.byteOffset + entry.offset + entry.length) as ArrayBuffer;
 }
 
-/** Flat row-major values → nested number arrays of `dims`. */
-function nest(values: ArrayLike<number>, dims: readonly number[]): unknown {
-  const build = (depth: number, start: number): unknown => {
-    if (depth === dims.length - 1) return Array.from({ length: dims[depth] }, (_, k) => values[start + k]);
-    const stride = dims.slice(depth + 1).reduce((a, b) => a * b, 1);
-    return Array.from({ length: dims[depth] }, (_, k) => build(depth + 1, start + k * stride));
+/** Flat row-major values → nested number arrays of `dims` (plain loops: this runs for every value of a large result). */
+function nest(values: Float32Array | Int32Array | Uint8Array, dims: readonly number[]): unknown {
+  const build = (depth: number, start: number): unknown[] => {
+    const length = dims[depth];
+    if (depth === dims.length - 1) return Array.from(values.subarray(start, start + length));
+    let stride = 1;
+    for (let d = depth + 1; d < dims.length; d++) stride *= dims[d];
+    const out = new Array<unknown>(length);
+    for (let k = 0; k < length; k++) out[k] = build(depth + 1, start + k * stride);
+    return out;
   };
   return build(0, 0);
 }
