@@ -89,7 +89,8 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   const corruptedLogitDiff = mean(corruptedLds);
   const scale = runScale(options, dataset, cleanLogitDiff, corruptedLogitDiff, prepared.length);
   // AtP* reports its attributions normalised already; the plain AtP batches leave that to here.
-  let attributions = star ? star.examples.map((e) => e.attributions) : estimates.examples.map((e) => scaleAttributions(e.attributions, scale));
+  // Scaled in place: the unscaled arrays are not needed again, and a large dataset would otherwise hold both.
+  let attributions = star ? star.examples.map((e) => e.attributions) : estimates.examples.map((e) => scaleAttributionsInPlace(e.attributions, scale));
   if (plan.method === 'exact') {
     attributions = (await runActivationPatching(model, dataset, options)).examples;
   }
@@ -236,6 +237,17 @@ function unpackAttributions(
     Array.from({ length }, (_, p) => Array.from({ length: nHeads }, (_, h) => out.z[((row * nLayers + l) * seq + p) * nHeads + h])),
   );
   return { z, residPre: perPosition(out.resid_pre), attnOut: perPosition(out.attn_out), mlpOut: perPosition(out.mlp_out) };
+}
+
+function scaleAttributionsInPlace(a: ExampleAttributions, scale: number): ExampleAttributions {
+  const s2 = (m: number[][]) => {
+    for (const row of m) for (let j = 0; j < row.length; j++) row[j] *= scale;
+  };
+  a.z.forEach(s2);
+  s2(a.residPre);
+  s2(a.attnOut);
+  s2(a.mlpOut);
+  return a;
 }
 
 function scaleAttributions(a: ExampleAttributions, scale: number): ExampleAttributions {
