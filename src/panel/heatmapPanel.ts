@@ -3,8 +3,8 @@
 // what the inline colours show; the panel restores itself after a reload through a serializer.
 import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
 import { writeResultAtomically } from '../engine/files/resultFile';
+import { writeFilesAtomically } from '../engine/files/atomicWrite';
 import { basename, dirname, join } from 'node:path';
 import { parsePanelState, parseWebviewMessage, type Aggregate, type HostMessage, type PanelState, type ValueSelection, type WebviewMessage } from '../shared/panelProtocol';
 import { mapsCsv, panelResult, scopedExample, tokenCsv } from '../shared/resultViews';
@@ -185,7 +185,8 @@ export class HeatmapPanelHost implements vscode.Disposable {
     });
     if (!target) return;
     const bytes = format === 'svg' ? Buffer.from(data, 'utf8') : Buffer.from(data.replace(/^data:image\/png;base64,/, ''), 'base64');
-    await writeFile(target.fsPath, bytes);
+    // Atomically: whoever watches the folder never reads a half-written image.
+    writeFilesAtomically([{ file: target.fsPath, contents: bytes, what: `the ${format.toUpperCase()} export` }]);
     this.log.info(`exported ${format.toUpperCase()} to ${target.fsPath}`);
     void vscode.window.showInformationMessage(`Attribution Patching: saved ${basename(target.fsPath)}`);
   }
@@ -202,7 +203,7 @@ export class HeatmapPanelHost implements vscode.Disposable {
   private async exportCsv(kind: 'tokens' | 'maps', data: string, suggestedName: string): Promise<void> {
     const target = await vscode.window.showSaveDialog({ defaultUri: this.defaultExportUri(suggestedName), filters: { 'CSV': ['csv'] } });
     if (!target) return;
-    await writeFile(target.fsPath, data, 'utf8');
+    writeFilesAtomically([{ file: target.fsPath, contents: data, what: 'the CSV export' }]);
     this.log.info(`exported the ${kind === 'tokens' ? 'token values' : 'head and position maps'} as CSV to ${target.fsPath}`);
     void vscode.window.showInformationMessage(`Attribution Patching: saved ${basename(target.fsPath)}`);
   }
