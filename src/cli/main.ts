@@ -6,6 +6,8 @@ import { openModel } from '../engine/model/open';
 import { formatPresetTable } from '../engine/model/presets';
 import { readDataset } from '../engine/dataset';
 import { GENERATE_USAGE, generateCommand } from './generate';
+import { ProgressLine } from './progressLine';
+import type { ProgressEvent } from '../shared/workerProtocol';
 import { runAttributionPatching, type Precision } from '../engine/patching/run';
 import { parseDevice, releaseSessions } from '../engine/process/runtime';
 import { refuseShard, type Result, topHeads } from '../shared/result';
@@ -55,9 +57,14 @@ ${formatPresetTable()}
 
 ${GENERATE_USAGE}`;
 
+const progressLine = new ProgressLine(process.stderr, process.stderr.isTTY === true);
+
 function log(message: string): void {
-  process.stderr.write(`${message}\n`);
+  progressLine.message(message);
 }
+
+/** Batches and exact runs: one updating line on a terminal, a line every 10% when piped. */
+const onStep = (event: ProgressEvent) => progressLine.step(event);
 
 function integer(text: string | undefined, flag: string, fallback: number, minimum = 1): number {
   return parseIntegerFlag(text, flag, fallback, minimum);
@@ -175,7 +182,7 @@ async function validate(args: string[]): Promise<void> {
   for (const warning of datasetWarnings) log(warning);
   const model = await openModelWithProgress(values.model!, values.offline);
   const top = integer(values.top, '--top', 3);
-  const options = { device, batchSize: integer(values['batch-size'], '--batch-size', 64), onProgress: log };
+  const options = { device, batchSize: integer(values['batch-size'], '--batch-size', 64), onProgress: log, onStep };
   const v = await validateHeads(model, dataset, { ...options, method: 'atpstar' }, top);
   const gradDrop = v.result.atpStar?.gradDrop;
   const positions = await validatePositions(model, dataset, v.result, options);
@@ -243,7 +250,7 @@ async function patch(args: string[]): Promise<void> {
   const outputs: NamedPath[] = [{ path: values.out!, role: '--out' }, ...(values.html ? [{ path: values.html, role: '--html' }] : [])];
   checkOutputPaths([{ path: values.data!, role: '--data' }, ...modelFolderInputs(model.dir), ...model.weightFiles.map((file) => ({ path: file, role: 'the model weights' }))], outputs);
   for (const output of outputs) prepareOutputFolder(output.path, output.role);
-  const runOptions = { device, batchSize, precision: precision(values.precision), onProgress: log, method, check, checkSeed, gradDrop: values['grad-drop'] };
+  const runOptions = { device, batchSize, precision: precision(values.precision), onProgress: log, onStep, method, check, checkSeed, gradDrop: values['grad-drop'] };
   if (shard) {
     const { first, size } = shardRange(dataset.examples.length, shard.index, shard.count);
     log(`running shard ${shard.index}/${shard.count}: ${size} of ${dataset.examples.length} examples (from example ${first + 1}) on ${device}`);

@@ -1,3 +1,4 @@
+import { progressTracker } from '../../shared/progress';
 import * as ort from 'onnxruntime-node';
 import { InputError } from '../../shared/errors';
 import type { LoadedModel } from '../model/load';
@@ -171,12 +172,14 @@ export async function runAtpStar(model: LoadedModel, dataset: Dataset, options: 
   const corruptedLds = new Array<number>(prepared.length);
   const raws = new Array<RawExample>(prepared.length);
   const dropSums = new Array<RawExample>(prepared.length);
+  // With GradDrop each batch is 1 + L session runs: progress counts batches, each done after its last run.
+  const step = progressTracker(gradDrop ? 'AtP* with GradDrop' : 'AtP*', 'batch', batches.length, options.onStep);
   for (const [index, indices] of batches.entries()) {
     const rows = indices.map((i) => prepared[i]);
     const { feeds, seq } = batchFeeds(rows, precision);
+    step(index);
     for (let closed = -1; closed < (gradDrop ? nLayers : 0); closed++) {
       checkCancelled(options.signal);
-      options.onProgress?.(`batch ${index + 1}/${batches.length}${closed < 0 ? '' : `, GradDrop layer ${closed}`}`);
       const out = await handle.session.run({ ...feeds, [ATP_STAR_GRAD_GATE]: gateTensor(closed < 0 ? null : closed) });
       indices.forEach((exampleIndex, row) => {
         const values = unpack(out, row, seq, prepared[exampleIndex].tokens.length, nLayers, nHeads, nKvHeads);
@@ -207,6 +210,7 @@ export async function runAtpStar(model: LoadedModel, dataset: Dataset, options: 
     }
   }
   checkCancelled(options.signal);
+  step(batches.length);
 
   const cleanLogitDiff = mean(cleanLds);
   const corruptedLogitDiff = mean(corruptedLds);

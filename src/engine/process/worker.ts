@@ -15,10 +15,12 @@ import { CancelledError, runAttributionPatching } from '../patching/run';
 import { checkOutputPaths, modelFolderInputs } from '../files/outputPaths';
 import { writeResultAtomically } from '../files/resultFile';
 import { contentHash } from '../files/contentHash';
+import { formatProgress } from '../../shared/progress';
 import {
   type DiagnoseRequest,
   type FileDiagnostic,
   type GenerateRequest,
+  type ProgressEvent,
   type RunRequest,
   type WorkerRequest,
   type WorkerResponse,
@@ -132,11 +134,9 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
   const controller = new AbortController();
   runs.set(request.runId, controller);
   const started = performance.now();
-  const progress = (message: string) => {
-    // The engine reports "batch b/n (...)"; a structured count lets the host draw a progress bar.
-    const batch = /^batch (\d+)\/(\d+)/.exec(message);
-    send({ type: 'progress', runId: request.runId, message, ...(batch ? { done: Number(batch[1]) - 1, total: Number(batch[2]) } : {}) });
-  };
+  const progress = (message: string) => send({ type: 'progress', runId: request.runId, message });
+  // Counted steps go as typed events (the host's bar and ETA), with their text for the log.
+  const step = (event: ProgressEvent) => send({ type: 'progress', runId: request.runId, message: formatProgress(event), progress: event });
   let warnings: FileDiagnostic[] = [];
   try {
     const parsed = parseDatasetText(request.datasetText, request.datasetFile);
@@ -168,6 +168,7 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
       gradDrop: request.gradDrop === true && (request.method ?? 'auto') !== 'atp' && request.method !== 'exact',
       check: request.check ?? 0,
       onProgress: progress,
+      onStep: step,
       signal: controller.signal,
     });
     if (controller.signal.aborted) throw new CancelledError();
