@@ -5,14 +5,13 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
-import type { Result } from '../src/shared/result';
+import type { ExampleResult, Result } from '../src/shared/result';
 import { METHOD_NAMES, methodsOf, suspectCells } from '../src/shared/resultMethods';
 import { formatValue, type ThemeKind } from '../src/shared/colorScale';
-import { parsePanelState, selectionLabel, type Aggregate, type ExampleScope, type HostMessage, type PanelState, type ValueSelection } from '../src/shared/panelProtocol';
+import { parsePanelState, selectionLabel, type Aggregate, type ExampleScope, type HostMessage, type PanelResult, type PanelState, type ValueSelection } from '../src/shared/panelProtocol';
 import {
   aggregateLabel,
   aggregateMatrix,
-  exampleLabel,
   firstNonZeroColumn,
   headMatrix,
   mapsCsv,
@@ -32,7 +31,8 @@ import { vscode } from './vscodeApi';
 interface View {
   /** Show the position map's leading all-zero positions too (collapsed by default). */
   allPositions?: boolean;
-  result?: Result;
+  /** The host's PanelResult: summaries, example labels, and the example in scope (never every example's arrays). */
+  data?: PanelResult;
   resultFile?: string;
   stale: boolean;
   selection: ValueSelection;
@@ -49,23 +49,25 @@ interface View {
 const CHECK_K = 5;
 
 /** GradDrop of a heatmap's cells and the cells it flags (GradDrop ≫ |AtP|); sums over examples, so 'all' only. */
-function gradDropMarks(result: Result, scope: ExampleScope, map: 'heads' | 'positions'): { gradDrop?: number[][]; suspects?: Set<string> } {
+type Summary = PanelResult['summary'];
+
+function gradDropMarks(result: Summary, count: number, scope: ExampleScope, map: 'heads' | 'positions'): { gradDrop?: number[][]; suspects?: Set<string> } {
   const drop = result.atpStar?.gradDrop?.[map];
   const atp = map === 'heads' ? result.heads : result.positions;
   if (!drop || !atp || scope.kind !== 'all') return {};
   // Which cells are suspect does not depend on the aggregate (a ratio); the numbers shown follow it.
-  return { gradDrop: aggregateMatrix(drop, result.examples.length, view.aggregate), suspects: new Set(suspectCells(atp, drop).map((c) => `${c.layer}:${c.column}`)) };
+  return { gradDrop: aggregateMatrix(drop, count, view.aggregate), suspects: new Set(suspectCells(atp, drop).map((c) => `${c.layer}:${c.column}`)) };
 }
 
 /** AtP*'s query, key and value nodes, summed over positions and examples; a cell colours the editor by that node. */
-function drawNodeMaps(container: HTMLElement, result: Result, theme: ThemeKind, tooltip: HTMLElement): void {
+function drawNodeMaps(container: HTMLElement, result: Summary, count: number, theme: ThemeKind, tooltip: HTMLElement): void {
   const star = result.atpStar!;
   const maps = [
     { kind: 'query' as const, values: star.maps.q, heads: result.model.heads, prefix: 'H', title: 'Queries (AtP*, QK fix)' },
     { kind: 'key' as const, values: star.maps.k, heads: star.kvHeads, prefix: 'KV', title: 'Keys (AtP*, QK fix)' },
     { kind: 'value' as const, values: star.maps.v, heads: star.kvHeads, prefix: 'KV', title: 'Values (AtP)' },
-  ].map((map) => ({ ...map, values: aggregateMatrix(map.values, result.examples.length, view.aggregate) }));
-  const over = view.aggregate === 'sum' ? 'summed over positions and examples' : `summed over positions, ${aggregateLabel(result.examples.length, 'mean')}`;
+  ].map((map) => ({ ...map, values: aggregateMatrix(map.values, count, view.aggregate) }));
+  const over = view.aggregate === 'sum' ? 'summed over positions and examples' : `summed over positions, ${aggregateLabel(count, 'mean')}`;
   const heading = element('h2', {}, `Attention heads by input: query, key and value nodes, ${over}`);
   const note = element(
     'p',
@@ -96,11 +98,11 @@ function drawNodeMaps(container: HTMLElement, result: Result, theme: ThemeKind, 
 }
 
 /** Exact values of the checked cells of one heatmap, by `${layer}:${column}`; checks are sums over examples. */
-function checkedCells(result: Result, scope: ExampleScope, map: 'heads' | 'positions'): Map<string, number> {
+function checkedCells(result: Summary, count: number, scope: ExampleScope, map: 'heads' | 'positions'): Map<string, number> {
   const cells = new Map<string, number>();
   if (scope.kind !== 'all') return cells;
   // Shown beside the cell's value, so in the same aggregate.
-  const divisor = view.aggregate === 'mean' ? result.examples.length : 1;
+  const divisor = view.aggregate === 'mean' ? count : 1;
   for (const item of result.checks?.items ?? []) {
     if (map === 'heads' && item.hook === 'z' && item.position === null) cells.set(`${item.layer}:${item.head}`, item.exact / divisor);
     if (map === 'positions' && item.hook === 'resid_pre' && item.position !== null) cells.set(`${item.layer}:${item.position}`, item.exact / divisor);
@@ -151,7 +153,7 @@ function button(label: string, id: string, onClick: () => void, secondary = true
   return node;
 }
 
-function exampleOptions(result: Result): HTMLElement {
+function exampleOptions(examples: PanelResult['examples']): HTMLElement {
   const picker = document.createElement('vscode-single-select');
   picker.id = 'example-picker';
   picker.setAttribute('aria-label', 'Examples');
@@ -162,8 +164,8 @@ function exampleOptions(result: Result): HTMLElement {
     if ((view.scope.kind === 'all' && value === 'all') || (view.scope.kind === 'example' && value === String(view.scope.index))) option.setAttribute('selected', '');
     picker.append(option);
   };
-  add('all', `All ${result.examples.length} examples (${view.aggregate})`);
-  result.examples.forEach((example, index) => add(String(index), exampleLabel(example)));
+  add('all', `All ${examples.count} examples (${view.aggregate})`);
+  examples.labels.forEach((label, index) => add(String(index), label));
   picker.addEventListener('change', () => {
     const value = (picker as unknown as { value: string }).value;
     setScope(value === 'all' ? { kind: 'all' } : { kind: 'example', index: Number(value) });
@@ -182,18 +184,26 @@ function aggregateToggle(count: number): HTMLElement {
 }
 
 function render(): void {
-  const { result } = view;
-  if (!result) return;
-  if (view.scope.kind === 'example' && view.scope.index >= result.examples.length) view.scope = { kind: 'all' };
+  const { data } = view;
+  if (!data) return;
+  const result = data.summary;
+  const count = data.examples.count;
+  if (view.scope.kind === 'example' && view.scope.index >= count) view.scope = { kind: 'all' };
+  // One example's views come from its arrays, which the host sends with each change of scope: until they are here,
+  // the panel keeps what it shows.
+  const example: ExampleResult | undefined = view.scope.kind === 'example' && data.example?.index === view.scope.index ? data.example.data : undefined;
+  if (view.scope.kind === 'example' && !example) return;
+  const one = example && { ...result, examples: [example] } as Result;
+  const oneScope: ExampleScope = { kind: 'example', index: 0 };
+  const exampleText = view.scope.kind === 'example' ? data.examples.labels[view.scope.index] : '';
   const currentTheme = theme();
   const tooltip = element('div', { id: 'tooltip', className: 'tooltip', hidden: true });
   tooltip.setAttribute('role', 'tooltip');
 
-  const scopeExamples = view.scope.kind === 'all' ? result.examples : [result.examples[view.scope.index]];
-  const cleanLd = view.scope.kind === 'all' ? result.metric.cleanLogitDiff : scopeExamples[0].cleanLogitDiff;
-  const corruptedLd = view.scope.kind === 'all' ? result.metric.corruptedLogitDiff : scopeExamples[0].corruptedLogitDiff;
+  const cleanLd = example ? example.cleanLogitDiff : result.metric.cleanLogitDiff;
+  const corruptedLd = example ? example.corruptedLogitDiff : result.metric.corruptedLogitDiff;
 
-  const over = aggregateLabel(result.examples.length, view.aggregate);
+  const over = aggregateLabel(count, view.aggregate);
   const title = `${result.dataset.file.split(/[\\/]/).pop()} · ${result.model.source.split(/[\\/]/).pop()} on ${result.device}`;
   const header = element(
     'header',
@@ -202,8 +212,8 @@ function render(): void {
     element(
       'p',
       { className: 'baselines', id: 'baselines' },
-      `${view.scope.kind === 'example' ? `Example ${exampleLabel(scopeExamples[0])} — l` : 'L'}ogit difference (correct − incorrect) — clean: ${formatValue(cleanLd)} · corrupted: ${formatValue(corruptedLd)}` +
-        `${view.scope.kind === 'all' ? ` (means over ${result.examples.length} examples)` : ''} · ${result.model.layers} layers × ${result.model.heads} heads. ` +
+      `${view.scope.kind === 'example' ? `Example ${exampleText} — l` : 'L'}ogit difference (correct − incorrect) — clean: ${formatValue(cleanLd)} · corrupted: ${formatValue(corruptedLd)}` +
+        `${view.scope.kind === 'all' ? ` (means over ${count} examples)` : ''} · ${result.model.layers} layers × ${result.model.heads} heads. ` +
         `Cells: change of the normalised metric (1 = clean run, 0 = corrupted run)${view.scope.kind === 'all' ? `, ${over}` : ', this example\'s share'}.`,
     ),
   );
@@ -228,24 +238,26 @@ function render(): void {
     title,
     `Dataset: ${result.dataset.file}`,
     `Model: ${result.model.source} (${result.model.layers} layers × ${result.model.heads} heads) on ${result.device}`,
-    view.scope.kind === 'all' ? `Examples: all ${result.examples.length} examples, ${view.aggregate === 'sum' ? 'summed' : 'mean'}` : `Example: ${exampleLabel(scopeExamples[0])}`,
-    `Baselines: logit difference clean ${formatValue(cleanLd)} · corrupted ${formatValue(corruptedLd)}${view.scope.kind === 'all' ? ` (means over ${result.examples.length} examples)` : ''}`,
+    view.scope.kind === 'all' ? `Examples: all ${count} examples, ${view.aggregate === 'sum' ? 'summed' : 'mean'}` : `Example: ${exampleText}`,
+    `Baselines: logit difference clean ${formatValue(cleanLd)} · corrupted ${formatValue(corruptedLd)}${view.scope.kind === 'all' ? ` (means over ${count} examples)` : ''}`,
     methodLine,
   ];
   const exportCsv = (kind: 'tokens' | 'maps') => {
-    const data = kind === 'tokens' ? tokenCsv(result, view.selection, view.scope) : mapsCsv(result, view.scope, view.selection, view.aggregate);
     const name = suggestedName('csv').replace(/\.heatmap\./, kind === 'tokens' ? '.tokens.' : '.maps.');
-    vscode.postMessage({ type: 'exportCsv', kind, data, suggestedName: name });
+    // Over all examples the host builds it: only it holds every example's arrays.
+    if (!one) return vscode.postMessage({ type: 'exportCsvAll', kind, selection: view.selection, aggregate: view.aggregate, suggestedName: name });
+    const csv = kind === 'tokens' ? tokenCsv(one, view.selection, oneScope) : mapsCsv(one, oneScope, view.selection, view.aggregate);
+    vscode.postMessage({ type: 'exportCsv', kind, data: csv, suggestedName: name });
   };
   const selectionInfo = element('span', { className: 'selection', id: 'selection-label' }, `Editor colours: ${selectionLabel(view.selection)}`);
   const toolbar = element(
     'div',
     { className: 'toolbar' },
-    exampleOptions(result),
+    exampleOptions(data.examples),
     selectionInfo,
     button('Show token effects', 'show-token', () => select({ kind: 'token' })),
     button(`Check top ${CHECK_K}`, 'check-top', () => vscode.postMessage({ type: 'checkTopK', k: CHECK_K })),
-    ...(view.scope.kind === 'all' ? [aggregateToggle(result.examples.length)] : []),
+    ...(view.scope.kind === 'all' ? [aggregateToggle(count)] : []),
     button(view.numbers ? 'Hide numbers' : 'Show numbers', 'toggle-numbers', () => {
       view.numbers = !view.numbers;
       render();
@@ -299,7 +311,7 @@ function render(): void {
     // A click or Enter on a node redraws the panel: the keyboard stays on that node.
     if (focusedNode) circuitSection.querySelector<SVGGElement>(`g.node[data-node="${CSS.escape(focusedNode)}"]`)?.focus();
   }
-  if (result.atpStar && view.scope.kind === 'all') drawNodeMaps(nodes, result, currentTheme, tooltip);
+  if (result.atpStar && view.scope.kind === 'all') drawNodeMaps(nodes, result, count, currentTheme, tooltip);
   if (result.checks && result.checks.items.length > 0) drawChecks(checks, result.checks);
   const methodTag = (method: keyof typeof METHOD_NAMES) => ` — ${METHOD_NAMES[method]}`;
 
@@ -307,12 +319,12 @@ function render(): void {
   drawHeatmap(heads, {
     showNumbers: view.numbers,
     column: 'head',
-    values: aggregateMatrix(headMatrix(result, view.scope), scopeExamples.length, view.aggregate),
+    values: aggregateMatrix(one ? headMatrix(one, oneScope) : result.heads, one ? 1 : count, view.aggregate),
     columnLabels: Array.from({ length: result.model.heads }, (_, h) => `H${h}`),
     columnTitles: Array.from({ length: result.model.heads }, (_, h) => `head ${h}`),
     title: `Heads at the answer position (hook_z)${view.scope.kind === 'all' ? `, ${over}` : ''}${methodTag(methods.heads)}`,
-    checked: checkedCells(result, view.scope, 'heads'),
-    ...gradDropMarks(result, view.scope, 'heads'),
+    checked: checkedCells(result, count, view.scope, 'heads'),
+    ...gradDropMarks(result, count, view.scope, 'heads'),
     theme: currentTheme,
     selected: selection.kind === 'head' ? { layer: selection.layer, column: selection.head } : selection.kind === 'attnOut' ? { layer: selection.layer } : undefined,
     onSelectCell: (layer, head) => select({ kind: 'head', layer, head }),
@@ -320,12 +332,12 @@ function render(): void {
     tooltip,
   });
 
-  const matrix = positionMatrix(result, view.scope, selection);
+  const kind = selection.kind === 'attnOut' || selection.kind === 'mlpOut' ? selection.kind : 'residPre';
+  const matrix = one ? positionMatrix(one, oneScope, selection) : (data.allPositions?.[kind] ?? null);
   if (!matrix) {
     positions.append(element('p', { className: 'empty' }, 'Layer × position needs prompts of one length: pick a single example above.'));
   } else {
-    const { labels, titles } = positionLabels(result, view.scope);
-    const kind = selection.kind === 'attnOut' || selection.kind === 'mlpOut' ? selection.kind : 'residPre';
+    const { labels, titles } = one ? positionLabels(one, oneScope) : data.allPositions!;
     // Before the first differing token every value is exactly 0 (a causal model computes the same there in both
     // runs): long prompts would show a strip of empty cells, so those positions are folded away unless asked for.
     const first = firstNonZeroColumn(matrix);
@@ -344,13 +356,13 @@ function render(): void {
     drawHeatmap(positions, {
       showNumbers: view.numbers,
       column: 'pos',
-      values: aggregateMatrix(matrix, scopeExamples.length, view.aggregate).map((row) => row.slice(fold)),
+      values: aggregateMatrix(matrix, one ? 1 : count, view.aggregate).map((row) => row.slice(fold)),
       firstColumn: fold,
       columnLabels: labels.slice(fold),
       columnTitles: titles.slice(fold),
       title: `Layer × position (${positionMatrixLabel(selection)})${view.scope.kind === 'all' ? `, ${over}` : ''}${methodTag(methods.positions)}`,
-      checked: kind === 'residPre' ? checkedCells(result, view.scope, 'positions') : undefined,
-      ...(kind === 'residPre' ? gradDropMarks(result, view.scope, 'positions') : {}),
+      checked: kind === 'residPre' ? checkedCells(result, count, view.scope, 'positions') : undefined,
+      ...(kind === 'residPre' ? gradDropMarks(result, count, view.scope, 'positions') : {}),
       theme: currentTheme,
       selected: selection.kind === kind ? { layer: selection.layer } : undefined,
       onSelectCell: (layer) => select({ kind, layer }),
@@ -369,8 +381,8 @@ function render(): void {
 }
 
 function suggestedName(extension: string): string {
-  const base = (view.result?.dataset.file.split(/[\\/]/).pop() ?? 'attribution').replace(/\.[^.]+$/, '');
-  const scope = view.scope.kind === 'all' ? 'all' : `line${view.result?.examples[view.scope.index]?.line}`;
+  const base = (view.data?.summary.dataset.file.split(/[\\/]/).pop() ?? 'attribution').replace(/\.[^.]+$/, '');
+  const scope = view.scope.kind === 'all' ? 'all' : `line${view.data?.examples.lines[view.scope.index]}`;
   return `${base}.heatmap.${scope}.${extension}`;
 }
 
@@ -379,8 +391,8 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
   switch (message.type) {
     case 'showResult':
       // Another Result (or a rerun) starts its circuit view at the circuit's own size.
-      if (message.resultFile !== view.resultFile || message.result.circuit?.edges.length !== view.result?.circuit?.edges.length) view.circuitEdges = undefined;
-      Object.assign(view, { result: message.result, resultFile: message.resultFile, stale: message.stale, selection: message.selection, scope: message.scope });
+      if (message.resultFile !== view.resultFile || message.result.summary.circuit?.edges.length !== view.data?.summary.circuit?.edges.length) view.circuitEdges = undefined;
+      Object.assign(view, { data: message.result, resultFile: message.resultFile, stale: message.stale, selection: message.selection, scope: message.scope });
       saveState();
       return render();
     case 'setStale':
@@ -388,18 +400,19 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       return render();
     case 'setScope':
       view.scope = message.scope;
+      if (view.data && message.example) view.data.example = message.example;
       saveState();
       return render();
     case 'noResult':
-      view.result = undefined;
+      view.data = undefined;
       app.replaceChildren(element('p', { className: 'empty', id: 'no-result' }, message.message));
       return;
     case 'showComparison':
       // The Compare view's panel: no single result here, so theme redraws (render) leave it alone.
-      view.result = undefined;
+      view.data = undefined;
       return drawComparison(app, message.comparison);
     case 'showSweep':
-      view.result = undefined;
+      view.data = undefined;
       return drawSweep(app, message.summary, message.folder);
   }
 });

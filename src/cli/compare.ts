@@ -2,16 +2,16 @@
 // when the shapes match, depth-profile rank correlation and top-k overlap always, circuit edges added and removed
 // when both have a circuit. Prints a table; writes the comparison as JSON, a standalone HTML report and SVG.
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
 import { InputError } from '../shared/errors';
 import { parseIntegerFlag } from '../engine/integers';
-import { parseResult, refuseShard, type Result } from '../shared/result';
+import { refuseShard, type Result } from '../shared/result';
 import { compareRuns, type Comparison, DEFAULT_TOP_K } from '../shared/compare';
 import { comparisonSvg } from '../shared/compareSvg';
 import { renderCompareReport } from '../report/compareReport';
 import { type FileToWrite, writeFilesAtomically } from '../engine/files/atomicWrite';
 import { checkOutputPaths, type NamedPath, prepareOutputFolder } from '../engine/files/outputPaths';
 import type { CommandIo } from './generate';
+import { readResultFile } from '../engine/files/resultFile';
 
 export const COMPARE_USAGE = `Usage:
   atp compare A.json B.json [C.json ...] [--top K] [--json OUT.json] [--html OUT.html] [--svg OUT.svg]
@@ -23,15 +23,9 @@ up), and the Jaccard overlap of the top K heads (K = ${DEFAULT_TOP_K} by default
 Each run's concentration: the share of Σ|attribution| in its top K heads and the normalised entropy. When both
 results hold a circuit (atp circuit), the edges B adds and removes. --json, --html and --svg write the comparison.`;
 
-/** A Result file, read and checked; errors name the file. */
-export function readResultFile(file: string): Result {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new InputError(`${file}: cannot read: ${(error as Error).message}`);
-  }
-  return refuseShard(parseResult(text, file), file);
+/** A Result file (with its sidecar, if it has one), read and checked; errors name the file. */
+export function readComparedResult(file: string): Result {
+  return refuseShard(readResultFile(file), file);
 }
 
 const signed = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
@@ -94,7 +88,7 @@ export function compareCommand(args: string[], io: CommandIo): void {
   if (values.html) outputs.push({ path: values.html, role: '--html' });
   if (values.svg) outputs.push({ path: values.svg, role: '--svg' });
   checkOutputPaths(positionals.map((file) => ({ path: file, role: 'the result file' })), outputs);
-  const comparison = compareRuns(positionals.map((file) => ({ label: file, result: readResultFile(file) })), k);
+  const comparison = compareRuns(positionals.map((file) => ({ label: file, result: readComparedResult(file) })), k);
   const files: FileToWrite[] = [];
   if (values.json) files.push({ file: values.json, contents: JSON.stringify(comparison, null, 2) + '\n', what: 'the comparison' });
   if (values.html) files.push({ file: values.html, contents: renderCompareReport(comparison), what: 'the report' });

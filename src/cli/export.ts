@@ -1,13 +1,13 @@
 // atp export: a Result's circuit in a format researchers' tools read (EAP-IG's graph JSON, circuit-tracer's
 // attribution graph for the Neuronpedia frontend, QuantaMechInterp's useful nodes); see src/shared/circuitFormats.ts.
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeTextAtomically } from '../engine/files/atomicWrite';
 import { checkOutputPaths, prepareOutputFolder } from '../engine/files/outputPaths';
 import { CIRCUIT_FORMAT_NAMES, CIRCUIT_FORMATS, toEapIgJson, toNeuronpediaJson, toQmiJson, type CircuitFormat } from '../shared/circuitFormats';
 import { InputError } from '../shared/errors';
-import { parseResult, refuseShard } from '../shared/result';
+import { refuseShard } from '../shared/result';
+import { readResultFile } from '../engine/files/resultFile';
 
 export const EXPORT_USAGE = `Usage:
   atp export RESULT.json --format eap-ig|neuronpedia|qmi --out FILE [--name NAME] [--min-share S]
@@ -36,13 +36,7 @@ export function exportCommand(args: string[], log: (line: string) => void): void
   }
   const [file] = positionals;
   checkOutputPaths([{ path: file, role: 'the result file' }], [{ path: values.out, role: '--out' }]);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new InputError(`${file}: cannot read: ${(error as Error).message}`);
-  }
-  const result = refuseShard(parseResult(text, file), file);
+  const result = refuseShard(readResultFile(file), file);
   if (!result.circuit) throw new InputError(`${file}: this Result has no circuit (field "circuit"); run \`atp circuit\` on the dataset first`);
   const name = values.name ?? basename(result.dataset.file).replace(/\.[^.]+$/, '');
   const output = format === 'eap-ig' ? toEapIgJson(result) : format === 'neuronpedia' ? toNeuronpediaJson(result, name) : toQmiJson(result, name, minShare);

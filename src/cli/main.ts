@@ -14,9 +14,12 @@ import { SWEEP_USAGE, sweepCommand } from './sweep';
 import { INSTALL_CUDA_USAGE, installCudaCommand } from './installCuda';
 import { TEST_HELP, TEST_USAGE, testCommand } from './test';
 import { CIRCUIT_HELP, CIRCUIT_SYNOPSIS, circuitCommand } from './circuit';
+import { ProgressLine } from './progressLine';
+import type { ProgressEvent } from '../shared/workerProtocol';
 import { runAttributionPatching, type Precision } from '../engine/patching/run';
 import { parseDevice, releaseSessions } from '../engine/process/runtime';
-import { parseResult, refuseShard, type Result, serializeResult, topHeads } from '../shared/result';
+import { refuseShard, type Result, topHeads } from '../shared/result';
+import { readResultFile, removeStaleSidecars, resultFilesToWrite } from '../engine/files/resultFile';
 import { type FileToWrite, writeFilesAtomically, writeTextAtomically } from '../engine/files/atomicWrite';
 import { renderHtmlReport } from '../report/htmlReport';
 import { validateHeads, validatePositions } from '../engine/patching/validation';
@@ -78,9 +81,14 @@ ${COMPARE_USAGE}
 
 ${INSTALL_CUDA_USAGE}`;
 
+const progressLine = new ProgressLine(process.stderr, process.stderr.isTTY === true);
+
 function log(message: string): void {
-  process.stderr.write(`${message}\n`);
+  progressLine.message(message);
 }
+
+/** Batches and exact runs: one updating line on a terminal, a line every 10% when piped. */
+const onStep = (event: ProgressEvent) => progressLine.step(event);
 
 function integer(text: string | undefined, flag: string, fallback: number, minimum = 1): number {
   return parseIntegerFlag(text, flag, fallback, minimum);
@@ -198,7 +206,7 @@ async function validate(args: string[]): Promise<void> {
   for (const warning of datasetWarnings) log(warning);
   const model = await openModelWithProgress(values.model!, values.offline);
   const top = integer(values.top, '--top', 3);
-  const options = { device, batchSize: integer(values['batch-size'], '--batch-size', 64), onProgress: log };
+  const options = { device, batchSize: integer(values['batch-size'], '--batch-size', 64), onProgress: log, onStep };
   const v = await validateHeads(model, dataset, { ...options, method: 'atpstar' }, top);
   const gradDrop = v.result.atpStar?.gradDrop;
   const positions = await validatePositions(model, dataset, v.result, options);
@@ -266,7 +274,7 @@ async function patch(args: string[]): Promise<void> {
   const outputs: NamedPath[] = [{ path: values.out!, role: '--out' }, ...(values.html ? [{ path: values.html, role: '--html' }] : [])];
   checkOutputPaths([{ path: values.data!, role: '--data' }, ...modelFolderInputs(model.dir), ...model.weightFiles.map((file) => ({ path: file, role: 'the model weights' }))], outputs);
   for (const output of outputs) prepareOutputFolder(output.path, output.role);
-  const runOptions = { device, batchSize, precision: precision(values.precision), onProgress: log, method, check, checkSeed, gradDrop: values['grad-drop'] };
+  const runOptions = { device, batchSize, precision: precision(values.precision), onProgress: log, onStep, method, check, checkSeed, gradDrop: values['grad-drop'] };
   if (shard) {
     const { first, size } = shardRange(dataset.examples.length, shard.index, shard.count);
     log(`running shard ${shard.index}/${shard.count}: ${size} of ${dataset.examples.length} examples (from example ${first + 1}) on ${device}`);
@@ -280,9 +288,10 @@ async function patch(args: string[]): Promise<void> {
   // Kept with the Result, as the editor shows its own: whoever opens the file later sees them too.
   result.warnings = [...datasetWarnings, ...result.warnings];
   // Render both, then write both: a report that cannot be made or written leaves the previous --out as it was.
-  const files: FileToWrite[] = [{ file: values.out!, contents: serializeResult(result), what: 'the result' }];
+  const files: FileToWrite[] = resultFilesToWrite(values.out!, result);
   if (values.html) files.push({ file: values.html, contents: renderHtmlReport([{ title: dataset.file, result }]), what: 'the report' });
   writeFilesAtomically(files);
+  removeStaleSidecars(values.out!);
   if (values.html) log(`wrote ${values.html}`);
   const wrote = relative(process.cwd(), values.out!) || values.out;
   // A shard's numbers are raw, so no top heads: they mean something only after the merge.
@@ -303,9 +312,10 @@ function merge(args: string[]): void {
   checkOutputPaths(positionals.map((file) => ({ path: file, role: 'a shard file' })), outputs);
   const result = mergeShards(readShards(positionals));
   for (const output of outputs) prepareOutputFolder(output.path, output.role);
-  const files: FileToWrite[] = [{ file: values.out, contents: serializeResult(result), what: 'the result' }];
+  const files: FileToWrite[] = resultFilesToWrite(values.out, result);
   if (values.html) files.push({ file: values.html, contents: renderHtmlReport([{ title: result.dataset.file, result }]), what: 'the report' });
   writeFilesAtomically(files);
+  removeStaleSidecars(values.out);
   if (values.html) log(`wrote ${values.html}`);
   process.stdout.write(`${summary(result, top)}\nmerged ${positionals.length} shards into ${relative(process.cwd(), values.out) || values.out}\n`);
 }
@@ -320,15 +330,7 @@ function report(args: string[]): void {
   const { values, positionals } = parseArgs({ args, options: { out: { type: 'string' } }, allowPositionals: true, strict: true });
   if (!values.out || positionals.length === 0) throw new InputError(`atp report needs --out FILE and at least one result file\n\n${USAGE}`);
   checkOutputPaths(positionals.map((file) => ({ path: file, role: 'the result file' })), [{ path: values.out, role: '--out' }]);
-  const results = positionals.map((file) => {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (error) {
-      throw new InputError(`${file}: cannot read: ${(error as Error).message}`);
-    }
-    return { title: file, result: refuseShard(parseResult(text, file), file) };
-  });
+  const results = positionals.map((file) => ({ title: file, result: refuseShard(readResultFile(file), file) }));
   writeReport(values.out, renderHtmlReport(results), '--out');
 }
 

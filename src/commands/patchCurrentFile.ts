@@ -60,11 +60,13 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
           { model, hfToken, datasetFile, datasetText, device: settings.device, batchSize: settings.batchSize, method: settings.method, gradDrop: settings.gradDrop, check, pendingFile, resultFile },
           {
             signal: controller.signal,
-            onProgress: (message, done, total) => {
-              log.info(message);
-              const percent = done !== undefined && total ? (100 * done) / total : reported;
-              progress.report({ message, increment: percent - reported });
-              reported = percent;
+            onProgress: (message, step) => {
+              // Steps are logged at most every 10% (a 5,000-example run has hundreds of batches); other messages always.
+              const percent = step && step.total > 0 ? (100 * step.done) / step.total : reported;
+              if (!step || step.done === 0 || step.done === step.total || Math.floor(percent / 10) !== Math.floor(reported / 10)) log.info(message);
+              // A new phase starts again at 0: the bar never moves back, so only forward steps move it.
+              progress.report({ message, increment: Math.max(0, percent - reported) });
+              reported = step && step.done === step.total ? 0 : percent;
             },
           },
           circuit,

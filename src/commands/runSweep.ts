@@ -81,10 +81,10 @@ export function registerRunSweep(services: Services): vscode.Disposable {
           { spec: request.spec, outDir: request.outDir, device: settings.device, batchSize: settings.batchSize, hfToken },
           {
             signal: controller.signal,
-            onProgress: (message, done, total) => {
+            onProgress: (message, step) => {
               // Cell events carry counts; the engine's own messages (batches) only update the text.
-              if (total === undefined) return;
-              const percent = done !== undefined && total ? (100 * done) / total : reported;
+              if (step?.unit !== 'cell') return;
+              const percent = step.total ? (100 * step.done) / step.total : reported;
               progress.report({ message, increment: percent - reported });
               reported = percent;
             },

@@ -3,9 +3,11 @@
 // what the inline colours show; the panel restores itself after a reload through a serializer.
 import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
-import { copyFile, writeFile } from 'node:fs/promises';
+import { writeResultAtomically } from '../engine/files/resultFile';
+import { writeFilesAtomically } from '../engine/files/atomicWrite';
 import { basename, dirname, join } from 'node:path';
-import { parsePanelState, parseWebviewMessage, type HostMessage, type PanelState, type WebviewMessage } from '../shared/panelProtocol';
+import { parsePanelState, parseWebviewMessage, type Aggregate, type HostMessage, type PanelState, type ValueSelection, type WebviewMessage } from '../shared/panelProtocol';
+import { mapsCsv, panelResult, scopedExample, tokenCsv } from '../shared/resultViews';
 import { isCurrentFor, type ResultState } from '../services/resultState';
 import { CIRCUIT_FORMAT_NAMES, CIRCUIT_FORMAT_SUFFIX, exportCircuit, type CircuitFormat } from '../shared/circuitFormats';
 import { writeTextAtomically } from '../engine/files/atomicWrite';
@@ -99,16 +101,18 @@ export class HeatmapPanelHost implements vscode.Disposable {
       this.shownResult = entry.result;
       this.shownStale = entry.stale;
       this.shownScope = scope;
-      return this.post({ type: 'showResult', result: entry.result, resultFile: entry.resultFile, stale: entry.stale, selection: this.state.selection, scope: this.state.scope });
+      // Summaries and the example in scope only: the other examples' arrays stay here (see PanelResult).
+      return this.post({ type: 'showResult', result: panelResult(entry.result, this.state.scope), resultFile: entry.resultFile, stale: entry.stale, selection: this.state.selection, scope: this.state.scope });
     }
     if (entry.stale !== this.shownStale) {
       this.shownStale = entry.stale;
       this.post({ type: 'setStale', stale: entry.stale });
     }
-    // The example shown can change from the editor (a CodeLens) as well as from the panel.
+    // The example shown can change from the editor (a CodeLens) as well as from the panel; either way the webview
+    // gets that example's arrays from here.
     if (scope !== this.shownScope) {
       this.shownScope = scope;
-      this.post({ type: 'setScope', scope: this.state.scope });
+      this.post({ type: 'setScope', scope: this.state.scope, example: scopedExample(entry.result, this.state.scope) });
     }
   }
 
@@ -127,7 +131,7 @@ export class HeatmapPanelHost implements vscode.Disposable {
       case 'select':
         return this.state.setSelection(message.selection);
       case 'selectScope':
-        this.shownScope = JSON.stringify(message.scope);
+        // Not marked as shown: sync answers with setScope and the example's arrays.
         this.state.setScope(message.scope);
         return this.revealExample();
       case 'exportImage':
@@ -138,6 +142,8 @@ export class HeatmapPanelHost implements vscode.Disposable {
         return this.exportCsv(message.kind, message.data, message.suggestedName);
       case 'exportCircuit':
         return this.exportCircuit(message.format);
+      case 'exportCsvAll':
+        return this.exportCsvAll(message.kind, message.selection, message.aggregate, message.suggestedName);
       case 'rerun': {
         const entry = this.state.focusedResult;
         if (!entry) return;
@@ -179,15 +185,25 @@ export class HeatmapPanelHost implements vscode.Disposable {
     });
     if (!target) return;
     const bytes = format === 'svg' ? Buffer.from(data, 'utf8') : Buffer.from(data.replace(/^data:image\/png;base64,/, ''), 'base64');
-    await writeFile(target.fsPath, bytes);
+    // Atomically: whoever watches the folder never reads a half-written image.
+    writeFilesAtomically([{ file: target.fsPath, contents: bytes, what: `the ${format.toUpperCase()} export` }]);
     this.log.info(`exported ${format.toUpperCase()} to ${target.fsPath}`);
     void vscode.window.showInformationMessage(`Attribution Patching: saved ${basename(target.fsPath)}`);
+  }
+
+  /** The CSVs over all examples, built here from the whole Result (the webview has only its summaries). */
+  private async exportCsvAll(kind: 'tokens' | 'maps', selection: ValueSelection, aggregate: Aggregate, suggestedName: string): Promise<void> {
+    const entry = this.state.focusedResult;
+    if (!entry) return;
+    const all = { kind: 'all' } as const;
+    const data = kind === 'tokens' ? tokenCsv(entry.result, selection, all) : mapsCsv(entry.result, all, selection, aggregate);
+    return this.exportCsv(kind, data, suggestedName);
   }
 
   private async exportCsv(kind: 'tokens' | 'maps', data: string, suggestedName: string): Promise<void> {
     const target = await vscode.window.showSaveDialog({ defaultUri: this.defaultExportUri(suggestedName), filters: { 'CSV': ['csv'] } });
     if (!target) return;
-    await writeFile(target.fsPath, data, 'utf8');
+    writeFilesAtomically([{ file: target.fsPath, contents: data, what: 'the CSV export' }]);
     this.log.info(`exported the ${kind === 'tokens' ? 'token values' : 'head and position maps'} as CSV to ${target.fsPath}`);
     void vscode.window.showInformationMessage(`Attribution Patching: saved ${basename(target.fsPath)}`);
   }
@@ -221,7 +237,8 @@ export class HeatmapPanelHost implements vscode.Disposable {
     if (!entry) return;
     const target = await vscode.window.showSaveDialog({ defaultUri: this.defaultExportUri(basename(entry.resultFile)), filters: { 'Result JSON': ['json'] } });
     if (!target) return;
-    await copyFile(entry.resultFile, target.fsPath);
+    // Written anew rather than copied: a large result's sidecar is named after its own JSON and must travel with it.
+    writeResultAtomically(target.fsPath, entry.result);
     this.log.info(`exported the Result JSON to ${target.fsPath}`);
   }
 

@@ -4,6 +4,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import type {
+  ProgressEvent,
   DiagnoseRequest,
   FileDiagnostic,
   GenerateRequest,
@@ -28,7 +29,8 @@ export type SweepOutcome =
   | { kind: 'cancelled' };
 
 export interface RunHandlers {
-  onProgress?: (message: string, done?: number, total?: number) => void;
+  /** Every progress message; `step` when it is a step of counted work (a batch, a run), with the time left. */
+  onProgress?: (message: string, step?: ProgressEvent) => void;
   /** Aborting cancels: the worker is asked to stop, and killed if it has not stopped within `cancelGraceMs`. */
   signal?: AbortSignal;
 }
@@ -209,7 +211,7 @@ export class EngineClient {
       switch (response.type) {
         case 'progress':
           this.options.log.info(`sweep ${response.runId}: ${response.message}`);
-          sweep.handlers.onProgress?.(response.message, response.done, response.total);
+          sweep.handlers.onProgress?.(response.message, response.progress);
           return;
         case 'sweepDone':
           if (sweep.handlers.signal?.aborted) return this.finishSweep(response.runId, { kind: 'cancelled' });
@@ -227,7 +229,7 @@ export class EngineClient {
     switch (response.type) {
       case 'progress':
         this.options.log.info(`run ${response.runId}: ${response.message}`);
-        run.handlers.onProgress?.(response.message, response.done, response.total);
+        run.handlers.onProgress?.(response.message, response.progress);
         return;
       case 'done':
         if (run.handlers.signal?.aborted) return this.finish(response.runId, { kind: 'cancelled' });

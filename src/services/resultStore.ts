@@ -3,9 +3,10 @@
 import * as vscode from 'vscode';
 import { createHash } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { parseResult, refuseShard, type Result } from '../shared/result';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { refuseShard, type Result } from '../shared/result';
 import { removeStalePendingFiles } from '../engine/files/atomicWrite';
+import { readResultFile, removeStaleSidecars, sidecarsOf } from '../engine/files/resultFile';
 import type { ResultLocation } from './settings';
 
 export const RESULT_SUFFIX = '.atp-result.json';
@@ -52,13 +53,17 @@ export class ResultStore {
     return join(dirname(resultFile), `.${basename(resultFile)}.${process.pid}.${Date.now()}.pending`);
   }
 
+  /** The pending JSON becomes the result; the previous run's sidecar (if any) goes once nothing names it. */
   async commit(pendingFile: string, resultFile: string): Promise<void> {
     await rename(pendingFile, resultFile);
+    removeStaleSidecars(resultFile);
   }
 
+  /** The result with its sidecar, if it has one (src/engine/files/resultFile.ts). */
   async read(resultFile: string): Promise<Result> {
-    return refuseShard(parseResult(await readFile(resultFile, 'utf8'), resultFile), resultFile);
+    return refuseShard(readResultFile(resultFile), resultFile);
   }
+
 
   /** The newest existing result for a dataset, if any. */
   async find(datasetFile: string, location: ResultLocation): Promise<string | undefined> {
@@ -82,6 +87,7 @@ export class ResultStore {
 
   async deleteRun(resultFile: string): Promise<void> {
     await rm(resultFile, { force: true });
+    for (const sidecar of sidecarsOf(resultFile)) await rm(sidecar, { force: true });
     await this.context.workspaceState.update(
       HISTORY_KEY,
       this.runs().filter((run) => run.resultFile !== resultFile),

@@ -1,7 +1,7 @@
 // Messages between the heatmap panel's host (src/panel/heatmapPanel.ts) and its webview app (webview/), one
 // discriminated union per direction, imported by both sides so that a renamed field fails the type check on both.
 // Incoming webview messages are also checked at run time (parseWebviewMessage): the host never trusts their shape.
-import type { Result } from './result';
+import type { ExampleResult, Result } from './result';
 import { CIRCUIT_FORMATS, type CircuitFormat } from './circuitFormats';
 import type { Comparison } from './compare';
 import type { SweepSummary } from './sweep';
@@ -31,10 +31,31 @@ export type ExampleScope = { kind: 'all' } | { kind: 'example'; index: number };
 /** How maps over all examples combine them: the Result's sums (the default), or those sums / the number of examples. */
 export type Aggregate = 'sum' | 'mean';
 
+/**
+ * What the panel gets of a Result (built by resultViews.panelResult): the summaries, one label per example, the
+ * position maps over all examples, and the one example in scope whole. The per-example arrays of the others stay on
+ * the host: a 5,000-example result is tens of MB there, a few hundred kB here.
+ */
+export interface PanelResult {
+  /** Every field of the Result but its examples. */
+  summary: Omit<Result, 'examples'>;
+  examples: { count: number; labels: string[]; lines: number[] };
+  /** Sums over all examples of each hook's layer × position map, with their labels; null when prompts differ in length. */
+  allPositions: { residPre: number[][]; attnOut: number[][]; mlpOut: number[][]; labels: string[]; titles: string[] } | null;
+  /** The example of an 'example' scope. */
+  example?: ScopedExample;
+}
+
+export interface ScopedExample {
+  index: number;
+  data: ExampleResult;
+}
+
 export type HostMessage =
-  | { type: 'showResult'; result: Result; resultFile: string; stale: boolean; selection: ValueSelection; scope: ExampleScope }
+  | { type: 'showResult'; result: PanelResult; resultFile: string; stale: boolean; selection: ValueSelection; scope: ExampleScope }
   | { type: 'setStale'; stale: boolean }
-  | { type: 'setScope'; scope: ExampleScope }
+  /** The scope changed (in the panel or from the editor); an example scope brings its example. */
+  | { type: 'setScope'; scope: ExampleScope; example?: ScopedExample }
   | { type: 'noResult'; message: string }
   /** The Compare view (its own panel): every run against the first, from src/shared/compare.ts. */
   | { type: 'showComparison'; comparison: Comparison }
@@ -52,6 +73,8 @@ export type WebviewMessage =
   | { type: 'exportResult' }
   /** A CSV the webview built from what it shows (token values, or the head and position maps); the host saves it. */
   | { type: 'exportCsv'; kind: 'tokens' | 'maps'; data: string; suggestedName: string }
+  /** The same CSVs over all examples: built by the host, which holds every example's arrays. */
+  | { type: 'exportCsvAll'; kind: 'tokens' | 'maps'; selection: ValueSelection; aggregate: Aggregate; suggestedName: string }
   /** Run the focused dataset again (the stale banner's button). */
   | { type: 'rerun' }
   /** Save the Result's circuit in a researchers' format (EAP-IG, Neuronpedia, QMI); the host builds the file from the Result. */
@@ -125,6 +148,17 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
       // A name only, never a path: the host joins it to the dataset's folder for the save dialog's default.
       if ((value.kind === 'tokens' || value.kind === 'maps') && typeof value.data === 'string' && typeof value.suggestedName === 'string' && !/[\\/]/.test(value.suggestedName)) {
         return { type: 'exportCsv', kind: value.kind, data: value.data, suggestedName: value.suggestedName };
+      }
+      return undefined;
+    case 'exportCsvAll':
+      if (
+        (value.kind === 'tokens' || value.kind === 'maps') &&
+        isValueSelection(value.selection) &&
+        (value.aggregate === 'sum' || value.aggregate === 'mean') &&
+        typeof value.suggestedName === 'string' &&
+        !/[\\/]/.test(value.suggestedName)
+      ) {
+        return { type: 'exportCsvAll', kind: value.kind, selection: value.selection, aggregate: value.aggregate, suggestedName: value.suggestedName };
       }
       return undefined;
     default:

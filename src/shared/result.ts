@@ -11,6 +11,11 @@ import { checkCircuit } from './circuit';
 export const RESULT_SCHEMA = 'attribution-patching/result@2';
 export const RESULT_SCHEMA_V1 = 'attribution-patching/result@1';
 export type ResultSchema = typeof RESULT_SCHEMA | typeof RESULT_SCHEMA_V1;
+/**
+ * A result FILE whose per-example arrays lie in a binary sidecar beside it (src/engine/files/resultFile.ts reads
+ * and writes the pair); read back, it is a whole @2 Result. An older reader refuses it by this schema.
+ */
+export const RESULT_SCHEMA_SIDECAR = 'attribution-patching/result@3';
 
 import type { Method } from './resultMethods';
 import type { Circuit } from './circuit';
@@ -293,7 +298,7 @@ export function topHeads(result: Result, k: number): Array<{ layer: number; head
 // Key order in the written JSON, so files from different runs diff cleanly whatever
 // order the producer built its objects in. Unlisted keys follow, sorted.
 const KEY_ORDER: Record<string, readonly string[]> = {
-  result: ['schema', 'shard', 'merged', 'createdAt', 'dataset', 'model', 'device', 'runtime', 'provenance', 'metric', 'run', 'methods', 'checks', 'heads', 'positions', 'atpStar', 'warnings', 'timings', 'examples'],
+  result: ['schema', 'sidecar', 'shard', 'merged', 'createdAt', 'dataset', 'model', 'device', 'runtime', 'provenance', 'metric', 'run', 'methods', 'checks', 'heads', 'positions', 'atpStar', 'circuit', 'warnings', 'timings', 'examples'],
   atpStarSummary: ['kvHeads', 'maps', 'gradDrop'],
   nodeAttributions: ['q', 'qLinear', 'k', 'kLinear', 'v'],
   dataset: ['file', 'examples', 'contentHash'],
@@ -385,15 +390,26 @@ export function serializeResult(result: Result): string {
 
 /** Parses and checks a result file's text; `file` names the file in error messages. */
 export function parseResult(text: string, file: string): Result {
-  let raw: unknown;
+  return checkResult(parseResultJson(text, file), file);
+}
+
+/** JSON.parse of a result file's text (a leading byte-order mark dropped), with an error that names the file. */
+export function parseResultJson(text: string, file: string): unknown {
   try {
-    raw = JSON.parse(text.replace(/^\uFEFF/, ''));
+    return JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (error) {
     throw new InputError(`${file}: not valid JSON: ${(error as Error).message}`);
   }
+}
+
+/** Checks a parsed result (every field, naming the file and the field) and returns it typed. */
+export function checkResult(raw: unknown, file: string): Result {
   const check = new ShapeChecker(file);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InputError(`${file}: not an attribution-patching result (expected a JSON object)`);
   const result = raw as Record<string, unknown>;
+  if (result.schema === RESULT_SCHEMA_SIDECAR) {
+    throw new InputError(`${file}: its per-example arrays are in the sidecar file named by field "sidecar": open it with readResultFile (src/engine/files/resultFile.ts), which reads both`);
+  }
   if (result.schema !== RESULT_SCHEMA && result.schema !== RESULT_SCHEMA_V1) {
     const found = result.schema === undefined ? 'has no "schema"' : `has schema ${JSON.stringify(result.schema)}`;
     throw new InputError(`${file}: not an attribution-patching result: it ${found}, expected "${RESULT_SCHEMA}" (or the older "${RESULT_SCHEMA_V1}")`);

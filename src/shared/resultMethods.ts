@@ -12,7 +12,7 @@ export type Method = 'atp' | 'atpstar' | 'exact';
 export const METHOD_NAMES: Record<Method, string> = { atp: 'AtP estimate', atpstar: 'AtP* estimate (QK fix)', exact: 'exact (activation patching)' };
 
 /** The method of each array; a @1 result is attribution patching throughout. */
-export function methodsOf(result: Result): NonNullable<Result['methods']> {
+export function methodsOf(result: Pick<Result, 'methods'>): NonNullable<Result['methods']> {
   return result.methods ?? { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'atp' };
 }
 

@@ -4,7 +4,7 @@
 import type { ExampleResult, Result } from './result';
 import { formatValue } from './colorScale';
 import { METHOD_NAMES, type Method, methodsOf } from './resultMethods';
-import { selectionLabel, type Aggregate, type ExampleScope, type ValueSelection } from './panelProtocol';
+import { selectionLabel, type Aggregate, type ExampleScope, type PanelResult, type ScopedExample, type ValueSelection } from './panelProtocol';
 
 /** The embedding plus every layer's attention and MLP outputs at one position (see ValueSelection 'total'). */
 export function totalAt(example: ExampleResult, pos: number): number {
@@ -261,4 +261,28 @@ export function mapsCsv(result: Result, scope: ExampleScope, selection: ValueSel
     );
   }
   return csvRows(rows);
+}
+
+/** The example of a scope, whole, for the panel (undefined for 'all' or an index past the end). */
+export function scopedExample(result: Result, scope: ExampleScope): ScopedExample | undefined {
+  return scope.kind === 'example' && scope.index < result.examples.length ? { index: scope.index, data: result.examples[scope.index] } : undefined;
+}
+
+/** What the heatmap panel gets of a result in a scope: see PanelResult. */
+export function panelResult(result: Result, scope: ExampleScope): PanelResult {
+  const { examples, ...summary } = result;
+  const all: ExampleScope = { kind: 'all' };
+  const residPre = positionMatrix(result, all, { kind: 'residPre', layer: 0 });
+  const allPositions = residPre && {
+    residPre,
+    attnOut: positionMatrix(result, all, { kind: 'attnOut', layer: 0 })!,
+    mlpOut: positionMatrix(result, all, { kind: 'mlpOut', layer: 0 })!,
+    ...positionLabels(result, all),
+  };
+  return {
+    summary,
+    examples: { count: examples.length, labels: examples.map(exampleLabel), lines: examples.map((e) => e.line) },
+    allPositions,
+    example: scopedExample(result, scope),
+  };
 }

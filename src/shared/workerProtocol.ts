@@ -109,8 +109,21 @@ export interface RunSummary {
   seconds: number;
 }
 
+/**
+ * One step of long work: `done` of `total` units (batches, runs, examples) of a phase, and the time left estimated
+ * from the steps so far (absent before the first). Formatted by src/shared/progress.ts.
+ */
+export interface ProgressEvent {
+  phase: string;
+  unit: 'batch' | 'run' | 'example' | 'cell';
+  done: number;
+  total: number;
+  etaSeconds?: number;
+}
+
 export type WorkerResponse =
-  | { type: 'progress'; runId: number; message: string; done?: number; total?: number }
+  /** `message` for the log; `progress` when it is a step of counted work (the notification's bar and ETA). */
+  | { type: 'progress'; runId: number; message: string; progress?: ProgressEvent }
   | { type: 'done'; runId: number; pendingFile: string; summary: RunSummary; warnings: string[]; diagnostics: FileDiagnostic[] }
   | { type: 'failed'; runId: number; reason: 'input' | 'internal'; message: string; diagnostics: FileDiagnostic[] }
   | { type: 'cancelled'; runId: number }

@@ -3,11 +3,12 @@
 // Result and pass record written beside the claims file, as `atp test` does. No 'vscode' import: tested under Node.
 import { readFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { parseResult, type Result } from '../shared/result';
+import type { Result } from '../shared/result';
 import type { RunRequest } from '../shared/workerProtocol';
 import type { RunHandlers, RunOutcome } from '../services/engineClient';
 import { formatProblem, parseClaims, type ClaimsFile } from '../engine/claims/schema';
 import { checkClaims, type ClaimReport, needsHeadChecks, resultFileFor, storedResultIfCurrent, writeFilesAtomically } from '../engine/claims/state';
+import { readResultFile } from '../engine/files/resultFile';
 
 export interface ClaimsEngine {
   run(request: Omit<RunRequest, 'type' | 'runId'>, handlers?: RunHandlers): Promise<RunOutcome>;
@@ -62,7 +63,7 @@ export async function runClaimsFile(file: string, text: string, engine: ClaimsEn
     if (outcome.kind === 'cancelled') return outcome;
     if (outcome.kind === 'failed') return { kind: 'failed', message: outcome.message };
     try {
-      result = parseResult(readFileSync(outcome.pendingFile, 'utf8'), outcome.pendingFile);
+      result = readResultFile(outcome.pendingFile);
     } finally {
       rmSync(outcome.pendingFile, { force: true });
     }

@@ -10,7 +10,8 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { parseResult, type Result } from '../../src/shared/result';
+import { type Result } from '../../src/shared/result';
+import { readResultFile } from '../../src/engine/files/resultFile';
 import { cellNumber, formatValue } from '../../src/shared/colorScale';
 import { VISIBLE_FRACTION } from '../../src/shared/resultViews';
 import { writeRandomGpt2 } from '../support/randomGpt2';
@@ -40,7 +41,7 @@ let browser: Browser | undefined;
 let page: Page;
 const dataset = () => join(workspace, 'ioi.jsonl');
 const resultFile = () => `${dataset()}.atp-result.json`;
-const readResult = (): Result => parseResult(readFileSync(resultFile(), 'utf8'), resultFile());
+const readResult = (): Result => readResultFile(resultFile());
 
 async function shot(name: string): Promise<void> {
   await page.screenshot({ path: join(OUT, `${name}.png`) });
@@ -471,7 +472,7 @@ test('.atp prompts: tokens are coloured through the {clean|corrupted} spans', { 
   const atpResult = join(workspace, 'ioi.atp.atp-result.json');
   const deadline = Date.now() + 30_000;
   while (!existsSync(atpResult) && Date.now() < deadline) await page.waitForTimeout(300);
-  const result = parseResult(readFileSync(atpResult, 'utf8'), 'ioi.atp result');
+  const result = readResultFile(atpResult);
   assert.equal(result.examples.length, 8);
   const spans = await waitForColours(colouredLines(result), 30_000);
   const rows = new Set(spans.map((span) => Math.round(span.y)));
@@ -494,7 +495,7 @@ test('walkthrough path: the built-in demo model on the example dataset, and the 
   await page.locator('.statusbar-item', { hasText: 'AtP: tinysql-demo' }).first().waitFor({ timeout: 10_000 });
   assert.equal(await page.locator('.statusbar-item', { hasText: 'next run uses' }).count(), 0);
   const file = join(workspace, 'tinysql-cs1.jsonl.atp-result.json');
-  const result = parseResult(readFileSync(file, 'utf8'), file);
+  const result = readResultFile(file);
   assert.match(result.model.source, /tinysql-demo/);
   assert.equal(result.model.layers, 4);
   await dismissNotifications();

@@ -31,7 +31,10 @@ test('patch writes the Result JSON and prints baselines and top heads', () => {
   assert.match(run.stdout, /clean logit diff: +[-+]\d/);
   assert.match(run.stdout, /corrupted logit diff: [-+]\d/);
   assert.match(run.stdout, /L\dH\d {2}[-+]\d\.\d{4}/);
-  assert.match(run.stderr, /batch 1\/3/);
+  // Piped (as here): plain progress lines with the time left, no \r.
+  assert.match(run.stderr, /^AtP\*?: batch 1\/3 \(33%\), about \d+ s left$/m);
+  assert.match(run.stderr, /^AtP\*?: batch 3\/3 \(100%\)$/m);
+  assert.ok(!/[\r\x1b]/.test(run.stderr), 'no control characters in a pipe');
   const result = parseResult(readFileSync(out, 'utf8'), out);
   assert.equal(result.schema, RESULT_SCHEMA);
   assert.equal(result.device, 'cpu');

@@ -32,7 +32,7 @@ test('a sweep in the worker reports each cell and writes its Results and summary
   const cells: Array<[number | undefined, number | undefined, string]> = [];
   const outcome = await client.sweep(
     { spec: spec([DEMO]), outDir: out, device: 'cpu', batchSize: 8 },
-    { onProgress: (message, done, total) => (total !== undefined ? cells.push([done, total, message]) : undefined) },
+    { onProgress: (message, step) => (step?.unit === 'cell' ? cells.push([step.done, step.total, message]) : undefined) },
   );
   assert.deepEqual(outcome, { kind: 'done', summaryFile: join(out, 'summary.json'), ran: 2, kept: 0, failed: 0 });
   // Start and end of each cell: 0/2, 1/2, 1/2, 2/2.

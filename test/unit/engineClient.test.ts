@@ -7,6 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseResult } from '../../src/shared/result';
+import { formatProgress } from '../../src/shared/progress';
+import type { ProgressEvent } from '../../src/shared/workerProtocol';
 import { contentHash } from '../../src/engine/files/contentHash';
 import { EngineClient, type Logger } from '../../src/services/engineClient';
 import { writeRandomGpt2 } from '../support/randomGpt2';
@@ -41,7 +43,16 @@ const request = (datasetText: string, name: string) => ({
 
 test('a run writes the Result (with the content hash) to the pending file and reports progress', async () => {
   const progress: string[] = [];
-  const outcome = await client.run(request(IOI, 'ioi'), { onProgress: (message) => progress.push(message) });
+  const steps: ProgressEvent[] = [];
+  const outcome = await client.run(request(IOI, 'ioi'), {
+    onProgress: (message, step) => {
+      progress.push(message);
+      if (step) {
+        steps.push(step);
+        assert.equal(message, formatProgress(step), 'a step\'s message is its formatted event');
+      }
+    },
+  });
   assert.equal(outcome.kind, 'done', JSON.stringify(outcome));
   if (outcome.kind !== 'done') return;
   const result = parseResult(readFileSync(outcome.pendingFile, 'utf8'), outcome.pendingFile);
@@ -49,7 +60,12 @@ test('a run writes the Result (with the content hash) to the pending file and re
   assert.equal(result.dataset.contentHash, contentHash(IOI));
   assert.equal(outcome.summary.contentHash, contentHash(IOI));
   assert.equal(result.model.source, model);
-  assert.ok(progress.some((message) => /^batch 1\/3/.test(message)), progress.join('\n'));
+  // Typed steps: every batch of the attribution pass, counted, with the time left after the first.
+  const batches = steps.filter((s) => s.unit === 'batch');
+  assert.deepEqual(batches.map((s) => [s.done, s.total]), [[0, 3], [1, 3], [2, 3], [3, 3]], progress.join('\n'));
+  assert.equal(batches[0].etaSeconds, undefined);
+  assert.ok(batches.slice(1).every((s) => typeof s.etaSeconds === 'number' && s.etaSeconds >= 0));
+  assert.equal(batches.at(-1)!.etaSeconds, 0);
 });
 
 test('a circuit run writes a Result holding the circuit to the pending file', async () => {
@@ -93,8 +109,9 @@ test('cancel between batches stops within a second and writes nothing', async ()
   let abortedAt = 0;
   const pending = client.run({ ...request(many, 'cancel'), batchSize: 1 }, {
     signal: controller.signal,
-    onProgress: (message) => {
-      if (/^batch 2\//.test(message)) {
+    onProgress: (_message, step) => {
+      // One batch done: the second is next.
+      if (step?.unit === 'batch' && step.done === 1) {
         abortedAt = Date.now();
         controller.abort();
       }

@@ -15,12 +15,16 @@ import {
   checkMemory,
   describeMemoryEstimate,
   estimateRunMemory,
+  datasetShape,
   formatBytes,
+  RESULT_FACTORS,
+  resultBytes,
   type MemoryEstimate,
   OVERHEAD_BYTES,
   type SystemMemory,
 } from '../../src/engine/model/memory';
 import { writeRandomGpt2 } from '../support/randomGpt2';
+import { resultFilesToWrite } from '../../src/engine/files/resultFile';
 
 // This file is also the child process that measures a real run (see the last test).
 const childParams = process.env.ATP_MEMORY_CHILD;
@@ -31,20 +35,24 @@ interface MeasureParams {
   dir: string;
   batchSize: number;
   seqLen: number;
+  /** Examples in the dataset (default: one batch). */
+  examples?: number;
 }
 
 function peakRss(): number {
   return Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
 }
 
-async function measureInChild({ dir, batchSize, seqLen }: MeasureParams): Promise<void> {
+async function measureInChild({ dir, batchSize, seqLen, examples = batchSize }: MeasureParams): Promise<void> {
   const model = loadModel(dir);
   // " the" and " John"/" Mary" are one token each: every prompt is exactly seqLen tokens.
   const line = JSON.stringify({ clean: ' the'.repeat(seqLen - 1) + ' John', corrupted: ' the'.repeat(seqLen - 1) + ' Mary', correct: ' Mary', incorrect: ' John' });
-  const dataset = parseJsonlDataset(Array.from({ length: batchSize }, () => line).join('\n'), 'memory.jsonl');
+  const dataset = parseJsonlDataset(Array.from({ length: examples }, () => line).join('\n'), 'memory.jsonl');
   (globalThis as { gc?: () => void }).gc?.();
   const before = Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
-  await runAttributionPatching(model, dataset, { device: 'cpu', batchSize });
+  const result = await runAttributionPatching(model, dataset, { device: 'cpu', batchSize, method: 'atp', exactTokens: examples === batchSize });
+  // Written as the CLI writes it (the sidecar's copy and the JSON text count): into memory only.
+  if (examples > batchSize) resultFilesToWrite(join(dir, 'memory.atp-result.json'), result);
   process.stdout.write(`${JSON.stringify({ growth: peakRss() - before })}\n`);
 }
 
@@ -147,5 +155,43 @@ function defineTests(): void {
     t.diagnostic(`peak RSS growth ${formatBytes(growth)}, estimated ${formatBytes(predicted)} (${(predicted / growth).toFixed(2)}×)`);
     assert.ok(growth <= predicted, `measured ${formatBytes(growth)} > estimated ${formatBytes(predicted)}`);
     assert.ok(predicted <= 1.6 * growth, `estimated ${formatBytes(predicted)} > 1.6 × measured ${formatBytes(growth)}`);
+  });
+
+  test('what grows with the dataset: per-example values, tokens and examples, AtP* nodes when AtP* runs', () => {
+    const gpt2 = { nLayers: 4, nHeads: 4, llama: undefined };
+    // Two examples of 30 and 34 clean tokens: 64 tokens × (4 layers × (4 heads + 3 hooks) + 2 token-score fields).
+    const shape = datasetShape(gpt2, [30, 34], 64, false);
+    assert.deepEqual(shape, { examples: 2, tokens: 128, values: 64 * (4 * 7 + 2) });
+    // AtP* adds q and qLinear per query head and k, kLinear, v per key/value head (grouped-query: 2 of 8).
+    const gqa = { nLayers: 2, nHeads: 8, llama: { nKvHeads: 2 } as never };
+    assert.equal(datasetShape(gqa, [10], 10, true).values, 10 * (2 * (8 + 3 + 16 + 6) + 2));
+    const { value, token, example, write } = RESULT_FACTORS;
+    assert.equal(resultBytes(shape), shape.values * (value + write) + 128 * token + 2 * example);
+    const model = { spec: { nLayers: 4, dModel: 128, dMlp: 512, nHeads: 4 }, weights: new Map() };
+    const withData = estimateRunMemory(model, { batchSize: 8, seqLen: 34, dataset: shape });
+    const without = estimateRunMemory(model, { batchSize: 8, seqLen: 34 });
+    assert.equal(withData.totalBytes - without.totalBytes, resultBytes(shape));
+    assert.match(describeMemoryEstimate(withData, 'cpu', linux(8 * GB)), /, results \d+ kB for 2 examples\)/);
+  });
+
+  test('the estimate bounds the measured peak growth of a run over many short examples, within a factor of 2', { skip: process.platform !== 'linux' && 'needs /proc/self/status' }, (t) => {
+    const dir = join(root, 'many');
+    // Results dominate: 16 heads on a small model, 2,500 examples of 24 tokens, AtP (no exact token passes).
+    writeRandomGpt2(dir, { nLayers: 4, nHeads: 16, dModel: 64, seed: 5, maxPositions: 32 });
+    const run = { dir, batchSize: 32, seqLen: 24, examples: 2500 };
+    const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', __filename], {
+      env: { ...process.env, ATP_MEMORY_CHILD: JSON.stringify(run), ATP_CACHE_DIR: join(root, 'graphs') },
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+    assert.equal(child.status, 0, child.stderr);
+    const { growth } = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { growth: number };
+    const model = loadModel(dir);
+    const dataset = datasetShape(model.spec, Array.from({ length: run.examples }, () => run.seqLen), run.examples * run.seqLen, false);
+    const estimate = estimateRunMemory(model, { ...run, dataset });
+    t.diagnostic(`peak RSS growth ${formatBytes(growth)}, estimated ${formatBytes(estimate.totalBytes)} (results ${formatBytes(estimate.resultBytes!)}; ${(estimate.totalBytes / growth).toFixed(2)}×)`);
+    assert.ok(estimate.resultBytes! > estimate.totalBytes / 2, 'the results are most of the estimate: the test measures them');
+    assert.ok(growth <= estimate.totalBytes, `measured ${formatBytes(growth)} > estimated ${formatBytes(estimate.totalBytes)}`);
+    assert.ok(estimate.totalBytes <= 2 * growth, `estimated ${formatBytes(estimate.totalBytes)} > 2 × measured ${formatBytes(growth)}`);
   });
 }

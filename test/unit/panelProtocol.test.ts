@@ -75,6 +75,12 @@ test('webview messages are checked at run time; malformed ones are refused', () 
   assert.equal(parseWebviewMessage({ type: 'selectScope', scope: { kind: 'example', index: 1.5 } }), undefined);
   assert.equal(parseWebviewMessage({ type: 'exportImage', format: 'gif', data: '', suggestedName: 'x' }), undefined);
   assert.equal(parseWebviewMessage({ type: 'nope' }), undefined);
+  // The CSVs over all examples, which the host builds: a name only, never a path.
+  const csvAll = { type: 'exportCsvAll', kind: 'maps', selection: { kind: 'attnOut', layer: 1 }, aggregate: 'mean', suggestedName: 'd.maps.all.csv' };
+  assert.deepEqual(parseWebviewMessage({ ...csvAll, extra: 1 }), csvAll);
+  assert.equal(parseWebviewMessage({ ...csvAll, suggestedName: '../d.csv' }), undefined);
+  assert.equal(parseWebviewMessage({ ...csvAll, aggregate: 'max' }), undefined);
+  assert.equal(parseWebviewMessage({ ...csvAll, selection: { kind: 'head', layer: 0 } }), undefined);
   assert.equal(parseWebviewMessage(null), undefined);
   // Extra fields do not pass through to the host.
   assert.deepEqual(parseWebviewMessage({ type: 'exportResult', path: '/etc/passwd' }), { type: 'exportResult' });

@@ -3,11 +3,12 @@
 // A stored Result is reused while it is current: same model files, tokenizer, dataset text, engine version, method
 // and seed, and it holds what the claims need. Node's fs only (the extension host uses it too); no run here.
 import { existsSync, readFileSync } from 'node:fs';
-import { parseResult, type Result, serializeResult } from '../../shared/result';
+import type { Result } from '../../shared/result';
 import { writeFilesAtomically, type FileToWrite } from '../files/atomicWrite';
 import { type ClaimOutcome, evaluateClaim } from './evaluate';
 import { currentInputs, inputChanges, inputsOf, type InputsRecord } from './inputs';
 import type { ClaimEntry, ClaimsFile } from './schema';
+import { readResultFile, resultFilesToWrite } from '../files/resultFile';
 
 const PASSES_SCHEMA = 'attribution-patching/claims-passes@1';
 
@@ -29,7 +30,7 @@ export async function storedResultIfCurrent(claims: ClaimsFile): Promise<{ resul
   if (!existsSync(file)) return { why: ['no stored Result yet'] };
   let result: Result;
   try {
-    result = parseResult(readFileSync(file, 'utf8'), file);
+    result = readResultFile(file);
   } catch (error) {
     return { why: [`the stored Result cannot be read (${(error as Error).message})`] };
   }
@@ -87,7 +88,7 @@ export function checkClaims(claims: ClaimsFile, result: Result, options: { write
     return { entry, outcome, lastPass: { passedAt: previous.passedAt, changes: inputChanges(previous.inputs, inputs), claimWas } };
   });
   const files: FileToWrite[] = [];
-  if (options.writeResult) files.push({ file: resultFileFor(claims.file), contents: serializeResult(result), what: 'the claims Result' });
+  if (options.writeResult) files.push(...resultFilesToWrite(resultFileFor(claims.file), result));
   // Only the claims still in the file are kept.
   const kept = Object.fromEntries(claims.claims.filter((c) => passes[c.id]).map((c) => [c.id, passes[c.id]]));
   files.push({ file: passesFileFor(claims.file), contents: JSON.stringify({ schema: PASSES_SCHEMA, claims: kept }, null, 2) + '\n', what: 'the claims pass record' });

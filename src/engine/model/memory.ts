@@ -10,6 +10,12 @@
 //                                                values, the corrupted pass's activations that the backward pass
 //                                                reads, and the backward pass's gradients, per layer and token
 //   overhead     = 64 MiB                        graph, session and arena slack
+//   results      = V·RV + N·RT + E·RE + V·RW       what grows with the dataset, held until the Result is written:
+//                                                every example's arrays as JS numbers (V values: attributions
+//                                                L·T·(H+3), AtP* nodes L·T·(2H+3K), token scores 2T), its token lists
+//                                                and ids (N tokens, clean and corrupted), per-example records (E
+//                                                examples), and at write time the sidecar's float32 copy (RW per value)
+//                                                and the JSON text
 // with P parameters, L layers, B the batch size, T the longest prompt in tokens, d = d_model, m = d_mlp, h = heads,
 // A = 12, M = 6, H = 2.
 // Fitted to the growth of the peak resident memory (VmHWM) in runs on the CPU (onnxruntime-node 1.2x, x64):
@@ -17,8 +23,10 @@
 //     growth fits 12.0·d + 5.1·m + 1.9–2.0·h·T floats per layer;
 //   - 8 layers, d 1024, batch 1 × 8 tokens, F32 / F16 / BF16: 1.13 / 1.42 / 1.41 GB, i.e. 4·P + ~4·Pm, and the
 //     half-precision runs 2·P bytes more.
-// The factors are those fits rounded up, so the estimate errs high; test/unit/memory.test.ts checks it against a
-// measured run.
+//   - results: 5,000 TinySQL examples on models/tinysql-demo (docs/BENCHMARKS.md, "Memory of large datasets"), and
+//     test/unit/memory.test.ts's many-short-examples run, where the results dominate.
+// The factors are those fits rounded up, so the estimate errs high; test/unit/memory.test.ts checks it against
+// measured runs.
 //
 // GPUs: onnxruntime-node has no portable query for a GPU's free memory (CUDA, DirectML, CoreML, WebGPU alike), so
 // the GPU side is checked only when the caller knows its free memory (deviceFreeBytes, e.g. from nvidia-smi);
@@ -33,11 +41,43 @@ export const ACTIVATION_FACTORS = Object.freeze({ dModel: 12, dMlp: 6, attention
 /** Embedding tables are gathered from, never multiplied: ONNX Runtime does not pre-pack them. */
 const EMBEDDING = /(^|\.)(wte|wpe|embed_tokens|embed_positions|word_embeddings|position_embeddings|lm_head)(\.|$)/;
 export const OVERHEAD_BYTES = 64 * 2 ** 20;
+/**
+ * Bytes per held value (RV: a double in nested JS arrays, with the arrays' own headers), per token (RT: a token
+ * object with its text, and its id), per example (RE: the example's records, prompts and JSON line), and per value
+ * at write time (RW: the sidecar's float32 column, its growth slack and the encoded file).
+ */
+export const RESULT_FACTORS = Object.freeze({ value: 28, token: 200, example: 8192, write: 12 });
 
 export interface RunShape {
   batchSize: number;
   /** The longest prompt in tokens (batches are padded to their longest row). */
   seqLen: number;
+  /** What grows with the dataset (absent: not counted, e.g. a single-batch estimate). */
+  dataset?: DatasetShape;
+}
+
+/** The size of a run's per-example results: see datasetShape. */
+export interface DatasetShape {
+  examples: number;
+  /** Clean plus corrupted tokens over all examples. */
+  tokens: number;
+  /** Values in every example's arrays (attributions, AtP* nodes, token scores). */
+  values: number;
+}
+
+/** The dataset's shape for the estimate: clean prompt lengths, and whether AtP*'s node arrays are kept too. */
+export function datasetShape(spec: Pick<ModelSpec, 'nLayers' | 'nHeads' | 'llama'>, cleanLengths: readonly number[], corruptedTokens: number, atpStar: boolean): DatasetShape {
+  const kvHeads = spec.llama?.nKvHeads ?? spec.nHeads;
+  const perToken = spec.nLayers * (spec.nHeads + 3 + (atpStar ? 2 * spec.nHeads + 3 * kvHeads : 0)) + 2;
+  let clean = 0;
+  for (const length of cleanLengths) clean += length;
+  return { examples: cleanLengths.length, tokens: clean + corruptedTokens, values: clean * perToken };
+}
+
+/** Bytes of the per-example results, by the formula above. */
+export function resultBytes(dataset: DatasetShape): number {
+  const { value, token, example, write } = RESULT_FACTORS;
+  return dataset.values * (value + write) + dataset.tokens * token + dataset.examples * example;
 }
 
 export interface MemoryEstimate {
@@ -48,6 +88,9 @@ export interface MemoryEstimate {
   /** Weights as the session holds them (float32), plus the stored bytes while they are cast. */
   weightBytes: number;
   activationBytes: number;
+  /** What grows with the dataset (0 when RunShape.dataset was not given). */
+  resultBytes?: number;
+  examples?: number;
   overheadBytes: number;
   totalBytes: number;
   batchSize: number;
@@ -85,6 +128,7 @@ export function estimateRunMemory(model: { spec: Dims; weights: ReadonlyMap<stri
   }
   const weightBytes = 4 * parameters + 4 * matrixParameters + castBytes;
   const activations = activationBytes(model.spec, run);
+  const results = run.dataset ? resultBytes(run.dataset) : 0;
   return {
     parameters,
     storedBytes,
@@ -92,7 +136,8 @@ export function estimateRunMemory(model: { spec: Dims; weights: ReadonlyMap<stri
     weightBytes,
     activationBytes: activations,
     overheadBytes: OVERHEAD_BYTES,
-    totalBytes: weightBytes + activations + OVERHEAD_BYTES,
+    ...(run.dataset ? { resultBytes: results, examples: run.dataset.examples } : {}),
+    totalBytes: weightBytes + activations + results + OVERHEAD_BYTES,
     batchSize: run.batchSize,
     seqLen: run.seqLen,
   };
@@ -133,7 +178,8 @@ export function describeMemoryEstimate(estimate: MemoryEstimate, device: string 
   return (
     `memory: needs about ${formatBytes(estimate.totalBytes)} ` +
     `(weights ${formatBytes(estimate.weightBytes)} as ${cast}, activations ${formatBytes(estimate.activationBytes)} ` +
-    `for batch ${estimate.batchSize} × ${estimate.seqLen} tokens); ${where}`
+    `for batch ${estimate.batchSize} × ${estimate.seqLen} tokens` +
+    `${estimate.resultBytes ? `, results ${formatBytes(estimate.resultBytes)} for ${estimate.examples} examples` : ''}); ${where}`
   );
 }
 

@@ -98,37 +98,55 @@ export function readSafetensorsHeader(file: string): { tensors: TensorEntry[]; m
       throw new InputError(`${file}: truncated: the header claims ${headerBytes} bytes but the file has only ${fileSize} bytes`);
     }
     const headerText = Buffer.from(readExactly(fd, headerBytes, HEADER_LENGTH_BYTES)).toString('utf8');
-
-    let header: unknown;
-    try {
-      header = JSON.parse(headerText);
-    } catch (error) {
-      throw new InputError(`${file}: the header is not valid JSON: ${(error as Error).message}`);
-    }
-    if (typeof header !== 'object' || header === null || Array.isArray(header)) {
-      throw new InputError(`${file}: the header must be a JSON object, not ${describeJsonType(header)}`);
-    }
-
-    const metadata: Record<string, string> = {};
-    const tensors: TensorEntry[] = [];
-    for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
-      if (name === '__metadata__') {
-        if (typeof info !== 'object' || info === null || Array.isArray(info)) {
-          throw new InputError(`${file}: "__metadata__" must be an object of strings`);
-        }
-        for (const [key, value] of Object.entries(info as Record<string, unknown>)) {
-          if (typeof value !== 'string') throw new InputError(`${file}: "__metadata__.${key}" must be a string`);
-          metadata[key] = value;
-        }
-        continue;
-      }
-      tensors.push(parseTensorInfo(file, absoluteFile, name, info, dataStart, fileSize));
-    }
-    checkNoOverlap(file, tensors);
-    return { tensors, metadata };
+    return parseHeaderText(file, absoluteFile, headerText, dataStart, fileSize);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * Reads the header of safetensors bytes already in memory (a result's sidecar, read whole to check its hash):
+ * the same checks as readSafetensorsHeader; `file` names it in errors and in the entries.
+ */
+export function readSafetensorsHeaderFromBytes(file: string, bytes: Uint8Array): { tensors: TensorEntry[]; metadata: Record<string, string> } {
+  if (bytes.length < HEADER_LENGTH_BYTES) throw new InputError(`${file}: truncated: ${bytes.length} bytes is too short for a safetensors file`);
+  const headerLength = Buffer.from(bytes.buffer, bytes.byteOffset, 8).readBigUInt64LE(0);
+  if (headerLength === 0n || headerLength > BigInt(MAX_HEADER_BYTES)) {
+    throw new InputError(`${file}: header length ${headerLength} is not plausible: not a safetensors file, or a corrupt one`);
+  }
+  const dataStart = HEADER_LENGTH_BYTES + Number(headerLength);
+  if (dataStart > bytes.length) throw new InputError(`${file}: truncated: the header claims ${headerLength} bytes but the file has only ${bytes.length} bytes`);
+  const headerText = Buffer.from(bytes.buffer, bytes.byteOffset + HEADER_LENGTH_BYTES, Number(headerLength)).toString('utf8');
+  return parseHeaderText(file, path.resolve(file), headerText, dataStart, bytes.length);
+}
+
+function parseHeaderText(file: string, absoluteFile: string, headerText: string, dataStart: number, fileSize: number): { tensors: TensorEntry[]; metadata: Record<string, string> } {
+  let header: unknown;
+  try {
+    header = JSON.parse(headerText);
+  } catch (error) {
+    throw new InputError(`${file}: the header is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+    throw new InputError(`${file}: the header must be a JSON object, not ${describeJsonType(header)}`);
+  }
+  const metadata: Record<string, string> = {};
+  const tensors: TensorEntry[] = [];
+  for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      if (typeof info !== 'object' || info === null || Array.isArray(info)) {
+        throw new InputError(`${file}: "__metadata__" must be an object of strings`);
+      }
+      for (const [key, value] of Object.entries(info as Record<string, unknown>)) {
+        if (typeof value !== 'string') throw new InputError(`${file}: "__metadata__.${key}" must be a string`);
+        metadata[key] = value;
+      }
+      continue;
+    }
+    tensors.push(parseTensorInfo(file, absoluteFile, name, info, dataStart, fileSize));
+  }
+  checkNoOverlap(file, tensors);
+  return { tensors, metadata };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { progressTracker } from '../../shared/progress';
 import * as ort from 'onnxruntime-node';
 import { InputError } from '../../shared/errors';
 import type { LoadedModel } from '../model/load';
@@ -130,6 +131,15 @@ function unpack(out: ort.InferenceSession.OnnxValueMapType, row: number, seq: nu
 
 const map2 = (m: number[][], f: (v: number) => number) => m.map((row) => row.map(f));
 const map3 = (m: HeadValues, f: (v: number) => number) => m.map((a) => map2(a, f));
+/** f applied in place: the raw per-example arrays become the result's, so a large dataset holds them once, not twice. */
+const apply2 = (m: number[][], f: (v: number) => number) => {
+  for (const row of m) for (let j = 0; j < row.length; j++) row[j] = f(row[j]);
+  return m;
+};
+const apply3 = (m: HeadValues, f: (v: number) => number) => {
+  for (const a of m) apply2(a, f);
+  return m;
+};
 const add2 = (into: number[][], m: number[][]) => into.forEach((row, i) => row.forEach((_, j) => (row[j] += m[i][j])));
 const add3 = (into: HeadValues, m: HeadValues) => into.forEach((a, i) => add2(a, m[i]));
 
@@ -162,12 +172,14 @@ export async function runAtpStar(model: LoadedModel, dataset: Dataset, options: 
   const corruptedLds = new Array<number>(prepared.length);
   const raws = new Array<RawExample>(prepared.length);
   const dropSums = new Array<RawExample>(prepared.length);
+  // With GradDrop each batch is 1 + L session runs: progress counts batches, each done after its last run.
+  const step = progressTracker(gradDrop ? 'AtP* with GradDrop' : 'AtP*', 'batch', batches.length, options.onStep);
   for (const [index, indices] of batches.entries()) {
     const rows = indices.map((i) => prepared[i]);
     const { feeds, seq } = batchFeeds(rows, precision);
+    step(index);
     for (let closed = -1; closed < (gradDrop ? nLayers : 0); closed++) {
       checkCancelled(options.signal);
-      options.onProgress?.(`batch ${index + 1}/${batches.length}${closed < 0 ? '' : `, GradDrop layer ${closed}`}`);
       const out = await handle.session.run({ ...feeds, [ATP_STAR_GRAD_GATE]: gateTensor(closed < 0 ? null : closed) });
       indices.forEach((exampleIndex, row) => {
         const values = unpack(out, row, seq, prepared[exampleIndex].tokens.length, nLayers, nHeads, nKvHeads);
@@ -198,6 +210,7 @@ export async function runAtpStar(model: LoadedModel, dataset: Dataset, options: 
     }
   }
   checkCancelled(options.signal);
+  step(batches.length);
 
   const cleanLogitDiff = mean(cleanLds);
   const corruptedLogitDiff = mean(corruptedLds);
@@ -214,24 +227,24 @@ export async function runAtpStar(model: LoadedModel, dataset: Dataset, options: 
       incorrectId,
       cleanLogitDiff: cleanLds[i],
       corruptedLogitDiff: corruptedLds[i],
-      attributions: { z: map3(r.z, s), residPre: map2(r.residPre, s), attnOut: map2(r.attnOut, s), mlpOut: map2(r.mlpOut, s) },
-      q: map3(r.q, s),
-      qLinear: map3(r.qLinear, s),
-      k: map3(r.k, s),
-      kLinear: map3(r.kLinear, s),
-      v: map3(r.v, s),
+      attributions: { z: apply3(r.z, s), residPre: apply2(r.residPre, s), attnOut: apply2(r.attnOut, s), mlpOut: apply2(r.mlpOut, s) },
+      q: apply3(r.q, s),
+      qLinear: apply3(r.qLinear, s),
+      k: apply3(r.k, s),
+      kLinear: apply3(r.kLinear, s),
+      v: apply3(r.v, s),
     };
     if (gradDrop) {
       const d = dropSums[i];
       const g = (v: number) => v * dropScale;
       example.gradDrop = {
-        residPre: map2(d.residPre, g),
-        attnOut: map2(d.attnOut, g),
-        mlpOut: map2(d.mlpOut, g),
-        z: map3(d.z, g),
-        q: map3(d.q, g),
-        k: map3(d.k, g),
-        v: map3(d.v, g),
+        residPre: apply2(d.residPre, g),
+        attnOut: apply2(d.attnOut, g),
+        mlpOut: apply2(d.mlpOut, g),
+        z: apply3(d.z, g),
+        q: apply3(d.q, g),
+        k: apply3(d.k, g),
+        v: apply3(d.v, g),
       };
     }
     return example;

@@ -2,6 +2,7 @@
 // the clean and corrupted prompt (one forward pass each), and checks of chosen components (the K with the largest
 // |attribution| and K random others) against the attribution estimate. Same units as the attributions: a
 // per-example ΔLD divided by n·(LD_clean − LD_corrupted), so that sums over examples are in normalised units.
+import { progressTracker } from '../../shared/progress';
 import type { CheckItem, Checks, Component } from '../../shared/result';
 import type { LoadedModel } from '../model/load';
 import { seededRandom } from '../dataset/random';
@@ -49,18 +50,13 @@ export async function patchTokens(model: LoadedModel, prepared: readonly Prepare
     const out = await handle.session.run(promptFeeds(chunk, options.precision ?? 'float32'));
     asNumbers(out[LOGIT_DIFF_OUTPUT]).forEach((ld, r) => (patched[chunk[r].example][chunk[r].slot] = ld));
   }
+  report(rows.length);
   return patched;
 }
 
-/** Progress at most every 10% of the rows (and at the start), so that logs stay short. */
+/** Progress in runs done (each session run patches a batch of rows). */
 function progressReporter(options: RunOptions, what: string, total: number): (start: number) => void {
-  const step = Math.max(options.batchSize, Math.ceil(total / 10));
-  let next = 0;
-  return (start) => {
-    if (start < next) return;
-    next = start + step;
-    options.onProgress?.(`${what}: ${start}/${total} runs done`);
-  };
+  return progressTracker(what, 'run', total, options.onStep);
 }
 
 export const componentLabel = (c: Component) =>
@@ -111,6 +107,7 @@ export async function patchComponents(
       else patched[row.component][row.example] = ld;
     });
   }
+  report(rows.length);
   return patched.map((perExample) => perExample.reduce((sum, ld, i) => sum + ld - baseline[i], 0));
 }
 

@@ -2,7 +2,8 @@ import { HOOK_KINDS, type HookKind } from '../architectures/types';
 import type { LoadedModel } from '../model/load';
 import type { Dataset } from '../dataset/jsonl';
 import { ATTRIBUTION_OUTPUTS, PATCHED_LOGIT_DIFF } from './graphs';
-import { checkMemory, describeMemoryEstimate, estimateRunMemory } from '../model/memory';
+import { progressTracker } from '../../shared/progress';
+import { checkMemory, datasetShape, describeMemoryEstimate, estimateRunMemory } from '../model/memory';
 import {
   type AtpStarSummary,
   type ExampleAttributions,
@@ -74,7 +75,13 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   if (options.raw && plan.checks > 0) throw new InputError('checks cannot run on a raw shard: run them on the merged dataset instead');
   options.onProgress?.(describePlan(plan, prepared.length));
   // Say up front what the run needs, and refuse with the numbers rather than crash when it cannot fit.
-  const memory = estimateRunMemory(model, { batchSize: Math.min(options.batchSize, prepared.length), seqLen: longestPrompt(prepared) });
+  const datasetSize = datasetShape(
+    model.spec,
+    prepared.map((p) => p.tokens.length),
+    prepared.reduce((sum, p) => sum + p.corruptedTokens.length, 0),
+    plan.method === 'atpstar',
+  );
+  const memory = estimateRunMemory(model, { batchSize: Math.min(options.batchSize, prepared.length), seqLen: longestPrompt(prepared), dataset: datasetSize });
   options.onProgress?.(describeMemoryEstimate(memory, options.device));
   warnings.push(...checkMemory(memory, options.device));
   // Session creation (seconds for a large model) is the load time; AtP* creates its own inside its run.
@@ -92,7 +99,8 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   const corruptedLogitDiff = mean(corruptedLds);
   const scale = runScale(options, dataset, cleanLogitDiff, corruptedLogitDiff, prepared.length);
   // AtP* reports its attributions normalised already; the plain AtP batches leave that to here.
-  let attributions = star ? star.examples.map((e) => e.attributions) : estimates.examples.map((e) => scaleAttributions(e.attributions, scale));
+  // Scaled in place: the unscaled arrays are not needed again, and a large dataset would otherwise hold both.
+  let attributions = star ? star.examples.map((e) => e.attributions) : estimates.examples.map((e) => scaleAttributionsInPlace(e.attributions, scale));
   if (plan.method === 'exact') {
     attributions = (await runActivationPatching(model, dataset, options)).examples;
   }
@@ -184,9 +192,10 @@ async function runAtpBatches(
   const { nLayers, nHeads } = model.spec;
   const examples = new Array<{ cleanLogitDiff: number; corruptedLogitDiff: number; attributions: ExampleAttributions }>(prepared.length);
   const batches = makeBatches(prepared, options.batchSize);
+  const step = progressTracker('AtP', 'batch', batches.length, options.onStep);
   for (const [b, indices] of batches.entries()) {
     checkCancelled(options.signal);
-    options.onProgress?.(`batch ${b + 1}/${batches.length} (${indices.length} examples)`);
+    step(b);
     const rows = indices.map((i) => prepared[i]);
     const { feeds, seq } = batchFeeds(rows, precision);
     const out = await handle.session.run(feeds);
@@ -201,6 +210,7 @@ async function runAtpBatches(
       };
     });
   }
+  step(batches.length);
   return { examples, device: handle.device, runtime: handle.observer.info(), warnings: [...handle.notes, ...handle.observer.warnings()] };
 }
 
@@ -241,6 +251,17 @@ function unpackAttributions(
     Array.from({ length }, (_, p) => Array.from({ length: nHeads }, (_, h) => out.z[((row * nLayers + l) * seq + p) * nHeads + h])),
   );
   return { z, residPre: perPosition(out.resid_pre), attnOut: perPosition(out.attn_out), mlpOut: perPosition(out.mlp_out) };
+}
+
+function scaleAttributionsInPlace(a: ExampleAttributions, scale: number): ExampleAttributions {
+  const s2 = (m: number[][]) => {
+    for (const row of m) for (let j = 0; j < row.length; j++) row[j] *= scale;
+  };
+  a.z.forEach(s2);
+  s2(a.residPre);
+  s2(a.attnOut);
+  s2(a.mlpOut);
+  return a;
 }
 
 function scaleAttributions(a: ExampleAttributions, scale: number): ExampleAttributions {
@@ -309,9 +330,10 @@ export async function runActivationPatching(
   const cleanLds: number[] = [];
   const corruptedLds: number[] = [];
   const deltas: ExampleAttributions[] = [];
+  const step = progressTracker('activation patching', 'example', prepared.length, options.onStep);
   for (const [index, example] of prepared.entries()) {
     checkCancelled(options.signal);
-    options.onProgress?.(`activation patching: example ${index + 1}/${prepared.length}`);
+    step(index);
     const seq = example.tokens.length;
     // Row 0 patches nothing (the corrupted baseline); each further row patches one component.
     const components: Array<RowPatch | null> = [null];
@@ -353,6 +375,7 @@ export async function runActivationPatching(
     });
     deltas.push(delta);
   }
+  step(prepared.length);
   const cleanLogitDiff = mean(cleanLds);
   const corruptedLogitDiff = mean(corruptedLds);
   const scale = runScale(options, dataset, cleanLogitDiff, corruptedLogitDiff, prepared.length);

@@ -14,6 +14,7 @@ import { buildActivationEdgeAttributionGraph, buildEdgeAttributionGraph, buildFa
 import { cachedSession, type DeviceRequest, prepareGraphDir, type SessionHandle, writeGraphFile } from '../process/runtime';
 import type { TokenInfo } from '../../shared/result';
 import { promptTooLong } from './promptLength';
+import type { ProgressEvent } from '../../shared/workerProtocol';
 import { unusedWeightsWarnings } from '../model/unusedWeights';
 
 export type Precision = 'float32' | 'float64';
@@ -24,6 +25,8 @@ export interface RunOptions {
   /** float32 in normal use; float64 lets tests compare with a float64 reference to many digits. */
   precision?: Precision;
   onProgress?: (message: string) => void;
+  /** Steps of counted work (batches, exact runs), with the time left: the CLI's progress line, the editor's bar. */
+  onStep?: (event: ProgressEvent) => void;
   /** Checked between batches; a cancelled run throws CancelledError and returns nothing. */
   signal?: AbortSignal;
   /**

@@ -11,7 +11,6 @@ import {
   type AtpStarSummary,
   type ExampleAttributions,
   type ExampleResult,
-  parseResult,
   RESULT_SCHEMA,
   type Result,
   type ShardInfo,
@@ -20,6 +19,7 @@ import {
   summarizePositions,
 } from '../../shared/result';
 import { mean, normalisation } from './runSupport';
+import { readResultFile } from '../files/resultFile';
 
 /** Parses "i/n" (1 ≤ i ≤ n). */
 export function parseShard(text: string): { index: number; count: number } {
@@ -93,16 +93,10 @@ export interface ShardFile {
   result: Result;
 }
 
-/** Reads and checks shard files (parseResult), refusing a file that is not a shard. */
+/** Reads and checks shard files (readResultFile: a large shard has a sidecar), refusing a file that is not a shard. */
 export function readShards(files: readonly string[]): ShardFile[] {
   return files.map((file) => {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (error) {
-      throw new InputError(`${file}: cannot read: ${(error as Error).message}`);
-    }
-    const result = parseResult(text, file);
+    const result = readResultFile(file);
     if (result.schema !== RESULT_SCHEMA) throw new InputError(`${file}: field "schema" is ${JSON.stringify(result.schema)}; shards must be "${RESULT_SCHEMA}"`);
     if (!result.shard) throw new InputError(`${file}: not a shard (no field "shard"): make shards with \`atp patch --shard i/n\``);
     return { file, result };

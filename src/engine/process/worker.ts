@@ -21,12 +21,14 @@ import { contentHash } from '../files/contentHash';
 import { runSweep, SUMMARY_JSON } from '../sweep/sweep';
 import { renderSweepReport } from '../../report/sweepReport';
 import { join } from 'node:path';
+import { formatProgress } from '../../shared/progress';
 import {
   type SweepRequest,
   type CircuitRequest,
   type DiagnoseRequest,
   type FileDiagnostic,
   type GenerateRequest,
+  type ProgressEvent,
   type RunRequest,
   type WorkerRequest,
   type WorkerResponse,
@@ -140,11 +142,9 @@ export async function handleRun(request: RunRequest | CircuitRequest, send: (res
   const controller = new AbortController();
   runs.set(request.runId, controller);
   const started = performance.now();
-  const progress = (message: string) => {
-    // The engine reports "batch b/n (...)"; a structured count lets the host draw a progress bar.
-    const batch = /^batch (\d+)\/(\d+)/.exec(message);
-    send({ type: 'progress', runId: request.runId, message, ...(batch ? { done: Number(batch[1]) - 1, total: Number(batch[2]) } : {}) });
-  };
+  const progress = (message: string) => send({ type: 'progress', runId: request.runId, message });
+  // Counted steps go as typed events (the host's bar and ETA), with their text for the log.
+  const step = (event: ProgressEvent) => send({ type: 'progress', runId: request.runId, message: formatProgress(event), progress: event });
   let warnings: FileDiagnostic[] = [];
   try {
     const parsed = parseDatasetText(request.datasetText, request.datasetFile);
@@ -179,13 +179,16 @@ export async function handleRun(request: RunRequest | CircuitRequest, send: (res
       ...(request.checkEveryHead ? { checkOver: 'heads' as const } : {}),
       checkSeed: request.seed ?? 0,
       onProgress: progress,
+      onStep: step,
       signal: controller.signal,
     };
     const result = request.type === 'circuit' ? await runCircuit(model, dataset, options, request.circuit) : await runAttributionPatching(model, dataset, options);
     if (controller.signal.aborted) throw new CancelledError();
     const hash = contentHash(request.datasetText);
     result.dataset.contentHash = hash;
-    writeResultAtomically(request.pendingFile, result);
+    // The sidecar (a large result's per-example arrays) is named after the final file; the host renames the JSON
+    // into place and then removes the previous run's sidecar.
+    writeResultAtomically(request.pendingFile, result, { finalFile: request.resultFile });
     send({
       type: 'done',
       runId: request.runId,
@@ -234,8 +237,7 @@ export async function handleSweep(request: SweepRequest, send: (response: Worker
           type: 'progress',
           runId: request.runId,
           message: phase === 'start' ? `${label} (${cell}/${cells})` : `${label}: ${phase}${error ? `: ${error}` : ''}`,
-          done: phase === 'start' ? cell - 1 : cell,
-          total: cells,
+          progress: { phase: 'sweep', unit: 'cell', done: phase === 'start' ? cell - 1 : cell, total: cells },
         }),
     });
     const count = (status: string) => summary.cells.filter((c) => c.status === status).length;

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../../shared/errors';
-import { parseResult, type Result } from '../../shared/result';
+import type { Result } from '../../shared/result';
 import { digestRun, DEFAULT_TOP_K } from '../../shared/compare';
 import { SWEEP_SCHEMA, type SweepCellRecord, type SweepSpec, type SweepSummary } from '../../shared/sweep';
 import { resolveModel, type ResolveOptions } from '../model/hub';
@@ -24,6 +24,7 @@ import { writeResultAtomically } from '../files/resultFile';
 import { CancelledError, runAttributionPatching, type PatchingOptions } from '../patching/run';
 import type { MethodRequest } from '../patching/methods';
 import { releaseSessions } from '../process/runtime';
+import { readResultFile } from '../files/resultFile';
 
 export const SUMMARY_JSON = 'summary.json';
 export const SUMMARY_HTML = 'summary.html';
@@ -65,7 +66,7 @@ function finishedResult(file: string, expected: { datasetHash: string; source: s
   if (text === undefined) return undefined;
   let result: Result;
   try {
-    result = parseResult(text, file);
+    result = readResultFile(file);
   } catch {
     return undefined; // truncated or hand-edited: computed again
   }
