@@ -53,7 +53,8 @@ test('cancelling a sweep in the worker keeps the finished cells and their summar
   // A second model folder (a copy of the demo) so that the sweep has cells left to cancel.
   const copy = join(root, 'demo-copy');
   mkdirSync(copy);
-  for (const file of readdirSync(DEMO)) copyFileSync(join(DEMO, file), join(copy, file));
+  // The model's files only (its claims/ folder is not part of the model).
+  for (const file of readdirSync(DEMO, { withFileTypes: true })) if (file.isFile()) copyFileSync(join(DEMO, file.name), join(copy, file.name));
   const out = join(root, 'cancelled');
   const controller = new AbortController();
   const outcome = await client.sweep(

@@ -78,11 +78,17 @@ test('one scale: a cell at the scale is fully coloured, half of it half as opaqu
 });
 
 test('circuits: edges added and removed are listed when both results have one', () => {
+  // The graph of a 1-layer, 1-head model; an edge into the head feeds its query.
   const circuit = (edges: Array<[string, string]>): Circuit => ({
     method: 'eap',
     steps: 1,
-    nodes: [],
-    edges: edges.map(([from, to], i) => ({ from, to, input: null, score: 1 - i / 10 })),
+    nodes: [
+      { id: 'input', kind: 'input', layer: -1 },
+      { id: 'a0.h0', kind: 'head', layer: 0, head: 0 },
+      { id: 'm0', kind: 'mlp', layer: 0 },
+      { id: 'logits', kind: 'logits', layer: 1 },
+    ],
+    edges: edges.map(([from, to], i) => ({ from, to, input: to === 'a0.h0' ? 'q' : null, score: 1 - i / 10 })),
     inCircuit: edges.map((_, i) => i),
     selection: { rule: 'top-n', requested: edges.length, edges: edges.length },
     faithfulness: { circuit: 0.9, full: 1, empty: 0 },
@@ -98,7 +104,7 @@ test('circuits: edges added and removed are listed when both results have one', 
   const html = join(root, 'circuits.html');
   const { stdout } = run([one, two, '--html', html]);
   assert.match(stdout, /c2\.json\s+yes\s+0\.0000\s+—\s+1\.000 \(heads\)\s+\+1 −1/);
-  assert.match(readFileSync(html, 'utf8'), /Circuit edges added: <code>input-&gt;a0\.h0<\/code>\.<br>Circuit edges removed: <code>input-&gt;m0<\/code>/);
+  assert.match(readFileSync(html, 'utf8'), /Circuit edges added: <code>input-&gt;a0\.h0&lt;q&gt;<\/code>\.<br>Circuit edges removed: <code>input-&gt;m0<\/code>/);
 });
 
 test('refusals name the file and field, and write nothing', () => {
