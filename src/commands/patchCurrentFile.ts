@@ -8,8 +8,9 @@ import type { Services } from '../services/services';
 import { effectiveModel, readSettings } from '../services/settings';
 import { HF_TOKEN_SECRET } from '../views/sidebar';
 import { adviseCudaFallback, adviseFailure } from './runFailure';
+import { COMMANDS } from './ids';
 
-export const PATCH_CURRENT_FILE = 'attributionPatching.patchCurrentFile';
+export const PATCH_CURRENT_FILE = COMMANDS.patchCurrentFile;
 
 async function datasetDocument(uri: vscode.Uri | undefined): Promise<vscode.TextDocument | undefined> {
   // Menus pass the file's URI; the palette runs on the active editor.
@@ -115,7 +116,7 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
             `Attribution patching done on ${summary.device}: LD clean ${formatValue(summary.cleanLogitDiff)}, corrupted ${formatValue(summary.corruptedLogitDiff)}.`,
             'Open Heatmap',
           )
-          .then((choice) => choice && vscode.commands.executeCommand('attributionPatching.openHeatmap'));
+          .then((choice) => choice && vscode.commands.executeCommand(COMMANDS.openHeatmap));
         return;
       }
     }

@@ -4,10 +4,12 @@
 import { basename } from 'node:path';
 import { CUDA_NOT_INSTALLED } from '../shared/errors';
 import type { FileDiagnostic } from '../shared/workerProtocol';
+import { COMMANDS, type CommandId } from './ids';
 
 export interface FailureAction {
   title: string;
-  command: string;
+  /** One of ours, or VS Code's settings editor. */
+  command: CommandId | 'workbench.action.openSettings';
   args?: unknown[];
 }
 
@@ -16,9 +18,9 @@ export interface FailureAdvice {
   actions: FailureAction[];
 }
 
-const SELECT_MODEL: FailureAction = { title: 'Select Model', command: 'attributionPatching.selectModel' };
-const SET_TOKEN: FailureAction = { title: 'Set Hugging Face Token', command: 'attributionPatching.setHuggingFaceToken' };
-export const INSTALL_CUDA: FailureAction = { title: 'Install CUDA Support…', command: 'attributionPatching.installCuda' };
+const SELECT_MODEL: FailureAction = { title: 'Select Model', command: COMMANDS.selectModel };
+const SET_TOKEN: FailureAction = { title: 'Set Hugging Face Token', command: COMMANDS.setHuggingFaceToken };
+export const INSTALL_CUDA: FailureAction = { title: 'Install CUDA Support…', command: COMMANDS.installCuda };
 const settingsFor = (setting: string): FailureAction => ({ title: 'Open Settings', command: 'workbench.action.openSettings', args: [`attributionPatching.${setting}`] });
 
 /** Command-line flags in engine messages, and the settings they are in the editor. */

@@ -11,8 +11,9 @@ import { parseSweepSummary, type SweepSpec } from '../shared/sweep';
 import type { Services } from '../services/services';
 import { effectiveModel, readSettings } from '../services/settings';
 import { HF_TOKEN_SECRET } from '../views/sidebar';
+import { COMMANDS } from './ids';
 
-export const RUN_SWEEP = 'attributionPatching.runSweep';
+export const RUN_SWEEP = COMMANDS.runSweep;
 
 /** The questions, in order; undefined when the user cancels one. */
 async function askSweep(defaultModel: string): Promise<{ spec: SweepSpec; outDir: string } | undefined> {

@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import { MODEL_PRESETS } from '../engine/model/presets';
 import type { Services } from '../services/services';
 import { readSettings, updateSetting } from '../services/settings';
+import { COMMANDS } from './ids';
 
 const HUB_ID = /^[\w.-]+(\/[\w.-]+)?(@[\w./-]+)?$/;
 
@@ -51,5 +52,5 @@ async function chooseModel(services: Services, preset?: string): Promise<void> {
 }
 
 export function registerSelectModel(services: Services): vscode.Disposable {
-  return vscode.commands.registerCommand('attributionPatching.selectModel', (model?: string) => chooseModel(services, model));
+  return vscode.commands.registerCommand(COMMANDS.selectModel, (model?: string) => chooseModel(services, model));
 }

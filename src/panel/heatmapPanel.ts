@@ -10,6 +10,7 @@ import { isCurrentFor, type ResultState } from '../services/resultState';
 import { CIRCUIT_FORMAT_NAMES, CIRCUIT_FORMAT_SUFFIX, exportCircuit, type CircuitFormat } from '../shared/circuitFormats';
 import { writeTextAtomically } from '../engine/files/atomicWrite';
 import type { ResultStore } from '../services/resultStore';
+import { COMMANDS } from '../commands/ids';
 
 export const HEATMAP_VIEW_TYPE = 'attributionPatching.heatmap';
 
@@ -141,13 +142,13 @@ export class HeatmapPanelHost implements vscode.Disposable {
       case 'rerun': {
         const entry = this.state.focusedResult;
         if (!entry) return;
-        await vscode.commands.executeCommand('attributionPatching.patchCurrentFile', entry.datasetUri);
+        await vscode.commands.executeCommand(COMMANDS.patchCurrentFile, entry.datasetUri);
         return;
       }
       case 'checkTopK': {
         const entry = this.state.focusedResult;
         if (!entry) return;
-        await vscode.commands.executeCommand('attributionPatching.patchCurrentFile', entry.datasetUri, { check: message.k });
+        await vscode.commands.executeCommand(COMMANDS.patchCurrentFile, entry.datasetUri, { check: message.k });
         return;
       }
     }
