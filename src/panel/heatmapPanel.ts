@@ -34,8 +34,7 @@ export class HeatmapPanelHost implements vscode.Disposable {
     return vscode.window.registerWebviewPanelSerializer(HEATMAP_VIEW_TYPE, {
       deserializeWebviewPanel: async (panel, rawState) => {
         const saved = parsePanelState(rawState);
-        this.state.selection = saved.selection;
-        this.state.scope = saved.scope;
+        this.state.restoreView(saved.selection, saved.scope);
         if (saved.resultFile && !this.state.focusedResult) await this.loadResultFile(saved.resultFile);
         this.attach(panel);
       },
