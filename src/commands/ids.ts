@@ -26,3 +26,6 @@ export const COMMANDS = {
 export type CommandId = (typeof COMMANDS)[keyof typeof COMMANDS];
 
 export const COMMAND_IDS: readonly CommandId[] = Object.values(COMMANDS);
+
+/** The contextValue of a run's row in the sidebar: package.json's view/item/context menus match it (viewItem ==). */
+export const RUN_ITEM_CONTEXT = 'attributionPatching.run';

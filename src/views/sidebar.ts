@@ -8,7 +8,7 @@ import { readSettings } from '../services/settings';
 import type { RecentModels } from '../services/recentModels';
 import { modelLabel } from './statusBar';
 import { escapeMarkdown, markdownCode } from '../editor/markdown';
-import { COMMANDS, type CommandId } from '../commands/ids';
+import { COMMANDS, RUN_ITEM_CONTEXT, type CommandId } from '../commands/ids';
 
 export const HF_TOKEN_SECRET = 'attributionPatching.huggingFaceToken';
 
@@ -30,9 +30,27 @@ const FIRST_STEPS: Array<Extract<Node, { kind: 'start' }>> = [
   { kind: 'start', label: 'Write Your Own Prompt Pairs…', icon: 'new-file', command: COMMANDS.newDataset, tooltip: 'A commented .atp file to edit' },
 ];
 
-/** The tree item of a run, also the argument of the run commands (open heatmap, reveal dataset, delete). */
-export interface RunItem extends vscode.TreeItem {
+/**
+ * What the run commands (open heatmap, reveal dataset, delete) receive: the row's RunTreeItem when clicked, the
+ * tree's node when chosen from the row's context menu; both carry the run.
+ */
+export interface RunItem {
   run: RunRecord;
+}
+
+/** A run's row: its dataset, when and with which model, the numbers in the tooltip; a click opens its heatmap. */
+export class RunTreeItem extends vscode.TreeItem implements RunItem {
+  constructor(readonly run: RunRecord) {
+    super(basename(run.datasetFile));
+    this.description = `${new Date(run.createdAt).toLocaleString()} · ${modelLabel(run.model)}`;
+    this.tooltip = new vscode.MarkdownString(
+      `${markdownCode(run.datasetFile)}\n\nmodel ${escapeMarkdown(run.model)} on ${escapeMarkdown(run.device)} · ${run.examples} examples\n\n` +
+        `LD clean ${formatValue(run.cleanLogitDiff)} / corrupted ${formatValue(run.corruptedLogitDiff)}\n\nresult: ${markdownCode(run.resultFile)}`,
+    );
+    this.iconPath = new vscode.ThemeIcon('table');
+    this.contextValue = RUN_ITEM_CONTEXT;
+    this.command = { command: COMMANDS.openHeatmap, title: 'Open Heatmap', arguments: [this] };
+  }
 }
 
 export class SidebarProvider implements vscode.TreeDataProvider<Node>, vscode.Disposable {
@@ -111,20 +129,8 @@ export class SidebarProvider implements vscode.TreeDataProvider<Node>, vscode.Di
         item.command = { command: node.command, title: node.label };
         return item;
       }
-      case 'run': {
-        const { run } = node;
-        const item = new vscode.TreeItem(basename(run.datasetFile)) as RunItem;
-        item.run = run;
-        item.description = `${new Date(run.createdAt).toLocaleString()} · ${modelLabel(run.model)}`;
-        item.tooltip = new vscode.MarkdownString(
-          `${markdownCode(run.datasetFile)}\n\nmodel ${escapeMarkdown(run.model)} on ${escapeMarkdown(run.device)} · ${run.examples} examples\n\n` +
-            `LD clean ${formatValue(run.cleanLogitDiff)} / corrupted ${formatValue(run.corruptedLogitDiff)}\n\nresult: ${markdownCode(run.resultFile)}`,
-        );
-        item.iconPath = new vscode.ThemeIcon('table');
-        item.contextValue = 'attributionPatching.run';
-        item.command = { command: COMMANDS.openHeatmap, title: 'Open Heatmap', arguments: [item] };
-        return item;
-      }
+      case 'run':
+        return new RunTreeItem(node.run);
     }
   }
 

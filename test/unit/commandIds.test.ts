@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { COMMAND_IDS } from '../../src/commands/ids';
+import { COMMAND_IDS, RUN_ITEM_CONTEXT } from '../../src/commands/ids';
 
 const manifest = JSON.parse(readFileSync('package.json', 'utf8')) as { contributes: { commands: Array<{ command: string }>; menus: Record<string, Array<{ command?: string }>> } };
 
@@ -21,6 +21,12 @@ test('every attributionPatching command a menu names is in the union', () => {
       if (command?.startsWith('attributionPatching.')) assert.ok(ids.has(command), `menu ${menu} names ${command}, which is not a contributed command`);
     }
   }
+});
+
+test("a run row's contextValue is the one the run menus match", () => {
+  const runMenus = manifest.contributes.menus['view/item/context'] as Array<{ command: string; when: string }>;
+  assert.ok(runMenus.length > 0);
+  for (const { command, when } of runMenus) assert.match(when, new RegExp(`viewItem == ${RUN_ITEM_CONTEXT.replace('.', '\\.')}\\b`), `${command}: ${when}`);
 });
 
 test('no source file spells a command id as a string literal: they come from src/commands/ids.ts', () => {
