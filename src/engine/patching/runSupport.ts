@@ -3,6 +3,7 @@
 // patching, whole activation-patching sweeps) and exactPatching.ts (token effects, checks) are built on it.
 import * as ort from 'onnxruntime-node';
 import { InputError } from '../../shared/errors';
+import { fieldRef } from '../../shared/fields';
 import { GraphBuilder } from '../graph/builder';
 import { GraphWeights } from '../graph/weights';
 import { type LoadedModel, weightLookup } from '../model/load';
@@ -102,7 +103,7 @@ export function differingPositions(example: PreparedExample): number[] {
 }
 
 export function checkBatchSize(batchSize: number): void {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`--batch-size must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`${fieldRef('batchSize')} must be a positive integer, got ${batchSize}`, { field: 'batchSize' });
 }
 
 /** Groups examples into batches of similar length (less padding); each batch keeps the examples' indices. */
