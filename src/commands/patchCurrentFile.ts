@@ -73,7 +73,7 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
         diagnostics.set(document, outcome.diagnostics, 'run');
         if (outcome.reason === 'input') {
           log.warn(outcome.message);
-          const advice = adviseFailure(outcome.message, outcome.diagnostics, datasetFile);
+          const advice = adviseFailure(outcome, outcome.diagnostics, datasetFile);
           void vscode.window.showErrorMessage(`Attribution Patching: ${advice.message}`, ...advice.actions.map((a) => a.title)).then((choice) => {
             const action = advice.actions.find((a) => a.title === choice);
             if (action) void vscode.commands.executeCommand(action.command, ...(action.args ?? []));

@@ -6,7 +6,7 @@
 // into place unless the user cancelled meanwhile, so a cancelled run writes nothing, whatever the timing.
 // First: where ONNX Runtime is loaded from must be decided before anything loads it.
 import { ortRuntimeChoice } from './ortRuntime';
-import { InputError } from '../../shared/errors';
+import { InputError, inputProblem } from '../../shared/errors';
 import { diagnoseWithTokenizer, parseDatasetText } from '../dataset';
 import { generateDataset } from '../dataset/generate';
 import { resolveModel } from '../model/hub';
@@ -35,7 +35,7 @@ function inputFailure(file: string, diagnostics: readonly FileDiagnostic[]): Inp
   const errors = diagnostics.filter((d) => d.severity === 'error');
   if (errors.length === 0) return undefined;
   const more = errors.length > 1 ? ` (and ${errors.length - 1} more problem${errors.length > 2 ? 's' : ''})` : '';
-  return new InputError(`${file}:${errors[0].line}: ${errors[0].message}${more}`);
+  return new InputError(`${file}:${errors[0].line}: ${errors[0].message}${more}`, { field: 'data' });
 }
 
 /**
@@ -126,6 +126,14 @@ export async function handleGenerate(request: GenerateRequest, send: (response: 
   }
 }
 
+async function aboutModel<T>(load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    throw error instanceof InputError ? InputError.withField(error, 'model') : error;
+  }
+}
+
 class InputFailure extends Error {
   constructor(readonly diagnostics: FileDiagnostic[], readonly error: InputError) {
     super(error.message);
@@ -148,18 +156,22 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
     const parsed = parseDatasetText(request.datasetText, request.datasetFile);
     const parseFailure = inputFailure(request.datasetFile, parsed.diagnostics);
     if (parseFailure) throw new InputFailure(parsed.diagnostics, parseFailure);
-    if (parsed.dataset.examples.length === 0) throw new InputError(`${request.datasetFile}: no examples (the file is empty or has only blank lines)`);
+    if (parsed.dataset.examples.length === 0) throw new InputError(`${request.datasetFile}: no examples (the file is empty or has only blank lines)`, { field: 'data' });
     const dataset = parsed.dataset;
     progress(ortRuntimeChoice);
     progress(`resolving model ${request.model}`);
-    const resolved = await resolveModel(request.model, {
-      token: request.hfToken,
-      signal: controller.signal,
-      onProgress: (download) => progress(`downloading ${download.file}${download.total ? ` (${Math.round((100 * download.received) / download.total)}%)` : ''}`),
+    // Whatever stops the model from resolving or loading (a missing folder, a bad config.json, a gated repo) is the
+    // model setting's problem, unless the error names a field itself (a gated repo: the token).
+    const model = await aboutModel(async () => {
+      const resolved = await resolveModel(request.model, {
+        token: request.hfToken,
+        signal: controller.signal,
+        onProgress: (download) => progress(`downloading ${download.file}${download.total ? ` (${Math.round((100 * download.received) / download.total)}%)` : ''}`),
+      });
+      for (const note of resolved.notes) progress(note);
+      progress(`loading model ${resolved.source}`);
+      return cachedModel(resolved.dir, resolved.source);
     });
-    for (const note of resolved.notes) progress(note);
-    progress(`loading model ${resolved.source}`);
-    const model = cachedModel(resolved.dir, resolved.source);
     if (request.resultFile !== undefined) {
       checkOutputPaths([{ path: request.datasetFile, role: 'the dataset' }, ...modelFolderInputs(model.dir)], [{ path: request.resultFile, role: 'the result file' }]);
     }
@@ -202,9 +214,16 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
     if (error instanceof CancelledError || controller.signal.aborted) {
       send({ type: 'cancelled', runId: request.runId });
     } else if (error instanceof InputFailure) {
-      send({ type: 'failed', runId: request.runId, reason: 'input', message: error.message, diagnostics: error.diagnostics });
+      send({ type: 'failed', runId: request.runId, reason: 'input', message: error.message, diagnostics: error.diagnostics, input: inputProblem(error.error) });
     } else if (error instanceof InputError) {
-      send({ type: 'failed', runId: request.runId, reason: 'input', message: error.message, diagnostics: diagnosticsFromMessages(request.datasetFile, [error.message], 'error') });
+      send({
+        type: 'failed',
+        runId: request.runId,
+        reason: 'input',
+        message: error.message,
+        diagnostics: diagnosticsFromMessages(request.datasetFile, [error.message], 'error'),
+        input: inputProblem(error),
+      });
     } else {
       const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
       send({ type: 'failed', runId: request.runId, reason: 'internal', message, diagnostics: [] });
@@ -239,7 +258,7 @@ export async function handleSweep(request: SweepRequest, send: (response: Worker
     send({ type: 'sweepDone', runId: request.runId, summaryFile: join(request.outDir, SUMMARY_JSON), ran: count('ran'), kept: count('kept'), failed: count('failed') });
   } catch (error) {
     if (error instanceof CancelledError || controller.signal.aborted) send({ type: 'cancelled', runId: request.runId });
-    else if (error instanceof InputError) send({ type: 'failed', runId: request.runId, reason: 'input', message: error.message, diagnostics: [] });
+    else if (error instanceof InputError) send({ type: 'failed', runId: request.runId, reason: 'input', message: error.message, diagnostics: [], input: inputProblem(error) });
     else send({ type: 'failed', runId: request.runId, reason: 'internal', message: error instanceof Error ? (error.stack ?? error.message) : String(error), diagnostics: [] });
   } finally {
     runs.delete(request.runId);
