@@ -8,9 +8,21 @@ import { GraphBuilder } from '../graph/builder';
 import { GraphWeights } from '../graph/weights';
 import { type LoadedModel, weightLookup } from '../model/load';
 import type { Dataset, Example } from '../dataset/jsonl';
-import { buildActivationPatchingGraph, buildAttributionGraph, buildLogitDiffGraph, PATCHING_INPUT } from './graphs';
+import {
+  ACTIVATION_PATCHING_GRAPH_NAMES,
+  ATTRIBUTION_GRAPH_NAMES,
+  BATCH_INPUTS,
+  buildActivationPatchingGraph,
+  buildAttributionGraph,
+  buildLogitDiffGraph,
+  checkGraphNames,
+  type GraphNames,
+  LOGIT_DIFF_GRAPH_NAMES,
+  LOGIT_DIFF_INPUT,
+  PATCHING_INPUT,
+} from './graphs';
 import { HOOK_KINDS, type HookKind } from '../architectures/types';
-import { buildAtpStarGraph } from './atpStarGraph';
+import { ATP_STAR_GRAPH_NAMES, buildAtpStarGraph } from './atpStarGraph';
 import { cachedSession, type DeviceRequest, prepareGraphDir, type SessionHandle, writeGraphFile } from '../process/runtime';
 import type { TokenInfo } from '../../shared/result';
 import { promptTooLong } from './promptLength';
@@ -149,11 +161,11 @@ export function batchFeeds(rows: readonly PreparedExample[], precision: Precisio
   return {
     seq,
     feeds: {
-      clean_ids: new ort.Tensor('int64', clean, [batch, seq]),
-      corrupted_ids: new ort.Tensor('int64', corrupted, [batch, seq]),
-      last_position: lastPositions(rows.map((r) => r.tokens.length), seq, precision),
-      correct_ids: idTensor(rows.map((r) => r.correctId)),
-      incorrect_ids: idTensor(rows.map((r) => r.incorrectId)),
+      [BATCH_INPUTS.cleanIds]: new ort.Tensor('int64', clean, [batch, seq]),
+      [BATCH_INPUTS.corruptedIds]: new ort.Tensor('int64', corrupted, [batch, seq]),
+      [BATCH_INPUTS.lastPosition]: lastPositions(rows.map((r) => r.tokens.length), seq, precision),
+      [BATCH_INPUTS.correctIds]: idTensor(rows.map((r) => r.correctId)),
+      [BATCH_INPUTS.incorrectIds]: idTensor(rows.map((r) => r.incorrectId)),
     },
   };
 }
@@ -198,14 +210,22 @@ export function promptFeeds(rows: readonly PromptRow[], precision: Precision): R
   const ids = new BigInt64Array(rows.length * seq);
   rows.forEach((row, i) => row.ids.forEach((id, p) => (ids[i * seq + p] = BigInt(id))));
   return {
-    ids: new ort.Tensor('int64', ids, [rows.length, seq]),
-    last_position: lastPositions(rows.map((r) => r.ids.length), seq, precision),
-    correct_ids: idTensor(rows.map((r) => r.correctId)),
-    incorrect_ids: idTensor(rows.map((r) => r.incorrectId)),
+    [LOGIT_DIFF_INPUT]: new ort.Tensor('int64', ids, [rows.length, seq]),
+    [BATCH_INPUTS.lastPosition]: lastPositions(rows.map((r) => r.ids.length), seq, precision),
+    [BATCH_INPUTS.correctIds]: idTensor(rows.map((r) => r.correctId)),
+    [BATCH_INPUTS.incorrectIds]: idTensor(rows.map((r) => r.incorrectId)),
   };
 }
 
 export type GraphKind = 'attribution' | 'activation-patching' | 'logit-diff' | 'atp-star';
+
+/** Each kind's builder, and the names its feeds and reads use (checked against each new session). */
+export const GRAPHS: Record<GraphKind, { build: typeof buildAttributionGraph; names: GraphNames }> = {
+  attribution: { build: buildAttributionGraph, names: ATTRIBUTION_GRAPH_NAMES },
+  'activation-patching': { build: buildActivationPatchingGraph, names: ACTIVATION_PATCHING_GRAPH_NAMES },
+  'logit-diff': { build: buildLogitDiffGraph, names: LOGIT_DIFF_GRAPH_NAMES },
+  'atp-star': { build: buildAtpStarGraph, names: ATP_STAR_GRAPH_NAMES },
+};
 
 const graphFiles = new Map<string, string>();
 /** `auto` choices already said in this process: the same choice for every graph kind needs saying once. */
@@ -225,17 +245,12 @@ export async function sessionFor(model: LoadedModel, kind: GraphKind, options: R
   if (!file) {
     const builder = new GraphBuilder(precision);
     const weights = new GraphWeights(builder, weightLookup(model), graphDir.locations);
-    const build = {
-      attribution: buildAttributionGraph,
-      'activation-patching': buildActivationPatchingGraph,
-      'logit-diff': buildLogitDiffGraph,
-      'atp-star': buildAtpStarGraph,
-    }[kind];
-    build(model.architecture, builder, weights);
+    GRAPHS[kind].build(model.architecture, builder, weights);
     file = writeGraphFile(graphDir, builder.toBytes(), `${kind}-${precision}`, unusedWeightsWarnings(model, weights.used));
     graphFiles.set(key, file);
   }
   const handle = await cachedSession(file, options.device, { optimization: precision === 'float64' ? 'basic' : 'all' });
+  checkGraphNames(kind, GRAPHS[kind].names, handle.session);
   if (handle.choice && !choicesSaid.has(handle.choice)) {
     choicesSaid.add(handle.choice);
     options.onProgress?.(handle.choice);
