@@ -126,14 +126,6 @@ export async function handleGenerate(request: GenerateRequest, send: (response: 
   }
 }
 
-async function aboutModel<T>(load: () => Promise<T>): Promise<T> {
-  try {
-    return await load();
-  } catch (error) {
-    throw error instanceof InputError ? InputError.withField(error, 'model') : error;
-  }
-}
-
 class InputFailure extends Error {
   constructor(readonly diagnostics: FileDiagnostic[], readonly error: InputError) {
     super(error.message);
@@ -152,6 +144,7 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
     send({ type: 'progress', runId: request.runId, message, ...(batch ? { done: Number(batch[1]) - 1, total: Number(batch[2]) } : {}) });
   };
   let warnings: FileDiagnostic[] = [];
+  let modelStage = false;
   try {
     const parsed = parseDatasetText(request.datasetText, request.datasetFile);
     const parseFailure = inputFailure(request.datasetFile, parsed.diagnostics);
@@ -162,16 +155,16 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
     progress(`resolving model ${request.model}`);
     // Whatever stops the model from resolving or loading (a missing folder, a bad config.json, a gated repo) is the
     // model setting's problem, unless the error names a field itself (a gated repo: the token).
-    const model = await aboutModel(async () => {
-      const resolved = await resolveModel(request.model, {
-        token: request.hfToken,
-        signal: controller.signal,
-        onProgress: (download) => progress(`downloading ${download.file}${download.total ? ` (${Math.round((100 * download.received) / download.total)}%)` : ''}`),
-      });
-      for (const note of resolved.notes) progress(note);
-      progress(`loading model ${resolved.source}`);
-      return cachedModel(resolved.dir, resolved.source);
+    modelStage = true;
+    const resolved = await resolveModel(request.model, {
+      token: request.hfToken,
+      signal: controller.signal,
+      onProgress: (download) => progress(`downloading ${download.file}${download.total ? ` (${Math.round((100 * download.received) / download.total)}%)` : ''}`),
     });
+    for (const note of resolved.notes) progress(note);
+    progress(`loading model ${resolved.source}`);
+    const model = cachedModel(resolved.dir, resolved.source);
+    modelStage = false;
     if (request.resultFile !== undefined) {
       checkOutputPaths([{ path: request.datasetFile, role: 'the dataset' }, ...modelFolderInputs(model.dir)], [{ path: request.resultFile, role: 'the result file' }]);
     }
@@ -222,7 +215,7 @@ export async function handleRun(request: RunRequest, send: (response: WorkerResp
         reason: 'input',
         message: error.message,
         diagnostics: diagnosticsFromMessages(request.datasetFile, [error.message], 'error'),
-        input: inputProblem(error),
+        input: inputProblem(modelStage ? InputError.withField(error, 'model') : error),
       });
     } else {
       const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
