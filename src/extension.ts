@@ -121,11 +121,7 @@ export function activate(context: vscode.ExtensionContext): void {
       clearTimeout(staleChecks.get(key));
       staleChecks.set(key, setTimeout(() => state.refreshStaleness(event.document), 250));
       // Ranges move with the edit; until the check runs, colours would be misplaced: hide them now.
-      const entry = state.get(event.document.uri);
-      if (entry && !entry.stale) {
-        entry.stale = true;
-        refreshViews();
-      }
+      state.markStale(event.document.uri);
     }),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration(SECTION)) {

@@ -38,7 +38,7 @@ export interface CircuitCommandDeps {
 
 function method(text: string | undefined): CircuitMethod {
   if (text === 'eap' || text === 'eap-ig' || text === 'eap-ig-activations') return text;
-  throw new InputError(`--method: expected eap, eap-ig or eap-ig-activations, got ${text === undefined ? 'nothing' : `"${text}"`}`);
+  throw InputError.about('circuitMethod', `expected eap, eap-ig or eap-ig-activations, got ${text === undefined ? 'nothing' : `"${text}"`}`);
 }
 
 function selection(values: { edges?: string; threshold?: string; greedy?: string }): CircuitSelectionRequest {
@@ -46,11 +46,11 @@ function selection(values: { edges?: string; threshold?: string; greedy?: string
   if (given.length !== 1) throw new InputError(`give exactly one of --edges N, --threshold T or --greedy N${given.length > 1 ? ` (got ${given.map((f) => `--${f}`).join(' and ')})` : ''}`);
   if (values.threshold !== undefined) {
     const threshold = Number(values.threshold);
-    if (values.threshold.trim() === '' || !Number.isFinite(threshold) || threshold < 0) throw new InputError(`--threshold: expected a number ≥ 0, got "${values.threshold}"`);
+    if (values.threshold.trim() === '' || !Number.isFinite(threshold) || threshold < 0) throw InputError.about('threshold', `expected a number ≥ 0, got "${values.threshold}"`);
     return { rule: 'threshold', threshold };
   }
-  if (values.greedy !== undefined) return { rule: 'greedy', edges: parseIntegerFlag(values.greedy, '--greedy', 0, 1) };
-  return { rule: 'top-n', edges: parseIntegerFlag(values.edges, '--edges', 0, 1) };
+  if (values.greedy !== undefined) return { rule: 'greedy', edges: parseIntegerFlag(values.greedy, 'greedy', 0, 1) };
+  return { rule: 'top-n', edges: parseIntegerFlag(values.edges, 'edges', 0, 1) };
 }
 
 const signed = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
@@ -99,15 +99,15 @@ export async function circuitCommand(args: string[], deps: CircuitCommandDeps): 
   }
   const request = {
     method: method(values.method),
-    steps: parseIntegerFlag(values.steps, '--steps', 5, 1, 1000),
+    steps: parseIntegerFlag(values.steps, 'steps', 5, 1, 1000),
     selection: selection(values),
-    curvePoints: parseIntegerFlag(values['curve-points'], '--curve-points', 16, 0, 200),
+    curvePoints: parseIntegerFlag(values['curve-points'], 'curvePoints', 16, 0, 200),
   };
   if (values.precision !== undefined && values.precision !== 'float32' && values.precision !== 'float64') {
-    throw new InputError(`--precision: expected float32 or float64, got "${values.precision}"`);
+    throw InputError.about('precision', `expected float32 or float64, got "${values.precision}"`);
   }
   const device = parseDevice(values.device!);
-  const batchSize = parseIntegerFlag(values['batch-size'], '--batch-size', 8, 1);
+  const batchSize = parseIntegerFlag(values['batch-size'], 'batchSize', 8, 1);
   const datasetWarnings: string[] = [];
   const dataset = readDataset(values.data!, datasetWarnings);
   for (const warning of datasetWarnings) deps.log(warning);

@@ -82,7 +82,7 @@ export function compareCommand(args: string[], io: CommandIo): void {
   }
   const { values, positionals } = parsed;
   if (positionals.length < 2) throw new InputError(`atp compare needs at least two result files (got ${positionals.length})\n\n${COMPARE_USAGE}`);
-  const k = parseIntegerFlag(values.top, '--top', DEFAULT_TOP_K, 1);
+  const k = parseIntegerFlag(values.top, 'top', DEFAULT_TOP_K, 1);
   const outputs: NamedPath[] = [];
   if (values.json) outputs.push({ path: values.json, role: '--json' });
   if (values.html) outputs.push({ path: values.html, role: '--html' });

@@ -6,6 +6,7 @@ import { writeTextAtomically } from '../engine/files/atomicWrite';
 import { checkOutputPaths, prepareOutputFolder } from '../engine/files/outputPaths';
 import { CIRCUIT_FORMAT_NAMES, CIRCUIT_FORMATS, toEapIgJson, toNeuronpediaJson, toQmiJson, type CircuitFormat } from '../shared/circuitFormats';
 import { InputError } from '../shared/errors';
+import { fieldRef } from '../shared/fields';
 import { refuseShard } from '../shared/result';
 import { readResultFile } from '../engine/files/resultFile';
 
@@ -29,10 +30,10 @@ export function exportCommand(args: string[], log: (line: string) => void): void
   });
   if (positionals.length !== 1 || !values.out || !values.format) throw new InputError(`atp export needs one RESULT.json, --format and --out\n\n${EXPORT_USAGE}`);
   const format = values.format as CircuitFormat;
-  if (!CIRCUIT_FORMATS.includes(format)) throw new InputError(`--format: expected ${CIRCUIT_FORMATS.join(', ')}, got "${values.format}"`);
+  if (!CIRCUIT_FORMATS.includes(format)) throw InputError.about('format', `expected ${CIRCUIT_FORMATS.join(', ')}, got "${values.format}"`);
   const minShare = values['min-share'] === undefined ? 0.1 : Number(values['min-share']);
   if (values['min-share'] !== undefined && (format !== 'qmi' || !(minShare >= 0 && minShare <= 1))) {
-    throw new InputError(format !== 'qmi' ? '--min-share: only for --format qmi' : `--min-share: expected a number from 0 to 1, got "${values['min-share']}"`);
+    throw InputError.about('minShare', format !== 'qmi' ? `only for ${fieldRef('format', 'qmi')}` : `expected a number from 0 to 1, got "${values['min-share']}"`);
   }
   const [file] = positionals;
   checkOutputPaths([{ path: file, role: 'the result file' }], [{ path: values.out, role: '--out' }]);

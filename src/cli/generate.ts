@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { writeTextAtomically } from '../engine/files/atomicWrite';
 import { InputError } from '../shared/errors';
+import { fieldRef } from '../shared/fields';
 import { parseIntegerFlag } from '../engine/integers';
 import { checkOutputPaths, modelFolderInputs, prepareOutputFolder } from '../engine/files/outputPaths';
 import { MAX_GENERATED_EXAMPLES } from '../services/datasetGeneration';
@@ -61,13 +62,13 @@ export async function generateCommand(args: string[], io: CommandIo): Promise<vo
   }
   const kind = positionals[0];
   for (const flag of ['model', 'out'] as const) {
-    if (!values[flag]) throw new InputError(`--${flag} is required\n\n${GENERATE_USAGE}`);
+    if (!values[flag]) throw new InputError(`${fieldRef(flag)} is required\n\n${GENERATE_USAGE}`, { field: flag });
   }
-  const count = parseIntegerFlag(values.n, '-n', 100, 1, MAX_GENERATED_EXAMPLES);
-  const seed = parseIntegerFlag(values.seed, '--seed', 0, 0);
+  const count = parseIntegerFlag(values.n, 'count', 100, 1, MAX_GENERATED_EXAMPLES);
+  const seed = parseIntegerFlag(values.seed, 'seed', 0, 0);
   const out = values.out!;
   const atp = out.toLowerCase().endsWith('.atp');
-  if (!atp && !out.toLowerCase().endsWith('.jsonl')) throw new InputError(`--out: the file name must end with .jsonl or .atp, got "${out}"`);
+  if (!atp && !out.toLowerCase().endsWith('.jsonl')) throw InputError.about('out', `the file name must end with .jsonl or .atp, got "${out}"`);
 
   let spec: GenerateSpec;
   if (kind === 'ioi') {
@@ -76,10 +77,10 @@ export async function generateCommand(args: string[], io: CommandIo): Promise<vo
     }
     spec = { kind: 'ioi', count, seed };
   } else {
-    if (values.feature === undefined) throw new InputError(`--feature is required for tinysql\n\n${GENERATE_USAGE}`);
+    if (values.feature === undefined) throw new InputError(`${fieldRef('feature')} is required for tinysql\n\n${GENERATE_USAGE}`, { field: 'feature' });
     const feature = parseTinySqlFeature(values.feature);
-    const cs = parseIntegerFlag(values.cs, '--cs', 1, 1);
-    if (cs > 3) throw new InputError(`--cs: expected 1, 2 or 3, got "${values.cs}"`);
+    const cs = parseIntegerFlag(values.cs, 'commandSet', 1, 1);
+    if (cs > 3) throw InputError.about('commandSet', `expected 1, 2 or 3, got "${values.cs}"`);
     spec = { kind: 'tinysql', feature, commandSet: cs as CommandSet, count, seed, novel: values.novel ?? false, synonyms: values.synonyms ?? false };
   }
   // The tokenizer files are inputs: a dataset written over one of them would destroy the model.

@@ -3,6 +3,7 @@ import '../engine/process/ortRuntime';
 import { parseArgs } from 'node:util';
 import { relative } from 'node:path';
 import { InputError } from '../shared/errors';
+import { type FieldId, fieldRef } from '../shared/fields';
 import { parseIntegerFlag } from '../engine/integers';
 import { openModel } from '../engine/model/open';
 import { formatBuiltInTable, formatPresetTable } from '../engine/model/presets';
@@ -90,13 +91,13 @@ function log(message: string): void {
 /** Batches and exact runs: one updating line on a terminal, a line every 10% when piped. */
 const onStep = (event: ProgressEvent) => progressLine.step(event);
 
-function integer(text: string | undefined, flag: string, fallback: number, minimum = 1): number {
-  return parseIntegerFlag(text, flag, fallback, minimum);
+function integer(text: string | undefined, field: FieldId, fallback: number, minimum = 1): number {
+  return parseIntegerFlag(text, field, fallback, minimum);
 }
 
 function precision(text: string | undefined): Precision {
   if (text === undefined || text === 'float32' || text === 'float64') return text ?? 'float32';
-  throw new InputError(`--precision: expected float32 or float64, got "${text}"`);
+  throw InputError.about('precision', `expected float32 or float64, got "${text}"`);
 }
 
 const format = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
@@ -198,15 +199,15 @@ async function validate(args: string[]): Promise<void> {
     strict: true,
   });
   for (const flag of ['model', 'data'] as const) {
-    if (!values[flag]) throw new InputError(`--${flag} is required\n\n${USAGE}`);
+    if (!values[flag]) throw new InputError(`${fieldRef(flag)} is required\n\n${USAGE}`, { field: flag });
   }
   const device = parseDevice(values.device!);
   const datasetWarnings: string[] = [];
   const dataset = readDataset(values.data!, datasetWarnings);
   for (const warning of datasetWarnings) log(warning);
   const model = await openModelWithProgress(values.model!, values.offline);
-  const top = integer(values.top, '--top', 3);
-  const options = { device, batchSize: integer(values['batch-size'], '--batch-size', 64), onProgress: log, onStep };
+  const top = integer(values.top, 'top', 3);
+  const options = { device, batchSize: integer(values['batch-size'], 'batchSize', 64), onProgress: log, onStep };
   const v = await validateHeads(model, dataset, { ...options, method: 'atpstar' }, top);
   const gradDrop = v.result.atpStar?.gradDrop;
   const positions = await validatePositions(model, dataset, v.result, options);
@@ -254,17 +255,17 @@ async function patch(args: string[]): Promise<void> {
     strict: true,
   });
   for (const flag of ['model', 'data', 'out'] as const) {
-    if (!values[flag]) throw new InputError(`--${flag} is required\n\n${USAGE}`);
+    if (!values[flag]) throw new InputError(`${fieldRef(flag)} is required\n\n${USAGE}`, { field: flag });
   }
   const device = parseDevice(values.device!);
-  const batchSize = integer(values['batch-size'], '--batch-size', 8);
-  const top = integer(values.top, '--top', 10);
+  const batchSize = integer(values['batch-size'], 'batchSize', 8);
+  const top = integer(values.top, 'top', 10);
   const method = parseMethod(values.method!);
-  const check = integer(values.check, '--check', 0, 0);
-  const checkSeed = integer(values['check-seed'], '--check-seed', 0, 0);
+  const check = integer(values.check, 'check', 0, 0);
+  const checkSeed = integer(values['check-seed'], 'checkSeed', 0, 0);
   const shard = values.shard === undefined ? undefined : parseShard(values.shard);
-  if (shard && check > 0) throw new InputError("--check cannot be used with --shard: checks choose components from the whole dataset's attributions");
-  if (shard && values.html) throw new InputError('--html cannot be used with --shard: a shard holds raw values; report the merged result (atp merge --html)');
+  if (shard && check > 0) throw new InputError(`${fieldRef('check')} cannot be used with ${fieldRef('shard')}: checks choose components from the whole dataset's attributions`, { field: 'check' });
+  if (shard && values.html) throw new InputError(`${fieldRef('html')} cannot be used with ${fieldRef('shard')}: a shard holds raw values; report the merged result (atp merge --html)`, { field: 'html' });
   // The dataset's own warnings (an .atp line whose prompts are the same) are already "file:line:col: warning: …".
   const datasetWarnings: string[] = [];
   const dataset = readDataset(values.data!, datasetWarnings);
@@ -307,7 +308,7 @@ function datasetTextHash(file: string): string {
 function merge(args: string[]): void {
   const { values, positionals } = parseArgs({ args, options: { out: { type: 'string' }, html: { type: 'string' }, top: { type: 'string' } }, allowPositionals: true, strict: true });
   if (!values.out || positionals.length === 0) throw new InputError(`atp merge needs --out FILE and the shard files\n\n${USAGE}`);
-  const top = integer(values.top, '--top', 10);
+  const top = integer(values.top, 'top', 10);
   const outputs: NamedPath[] = [{ path: values.out, role: '--out' }, ...(values.html ? [{ path: values.html, role: '--html' }] : [])];
   checkOutputPaths(positionals.map((file) => ({ path: file, role: 'a shard file' })), outputs);
   const result = mergeShards(readShards(positionals));

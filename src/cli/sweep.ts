@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { relative } from 'node:path';
 import { InputError } from '../shared/errors';
+import { fieldRef } from '../shared/fields';
 import { parseIntegerFlag } from '../engine/integers';
 import { parseMethod } from '../engine/patching/methods';
 import { parseDevice } from '../engine/process/runtime';
@@ -54,20 +55,20 @@ export async function sweepCommand(args: string[], io: CommandIo): Promise<numbe
   }
   const { values } = parsed;
   for (const flag of ['models', 'features', 'out'] as const) {
-    if (!values[flag]) throw new InputError(`--${flag} is required\n\n${SWEEP_USAGE}`);
+    if (!values[flag]) throw new InputError(`${fieldRef(flag)} is required\n\n${SWEEP_USAGE}`, { field: flag });
   }
-  const commandSets = values.cs === undefined ? undefined : list(values.cs).map((cs) => parseIntegerFlag(cs, '--cs', 1, 1, 3));
+  const commandSets = values.cs === undefined ? undefined : list(values.cs).map((cs) => parseIntegerFlag(cs, 'commandSet', 1, 1, 3));
   const spec: SweepSpec = {
     models: list(values.models),
     features: list(values.features).map(parseSweepFeature),
     ...(commandSets ? { commandSets } : {}),
-    count: parseIntegerFlag(values.n, '-n', 20, 1, MAX_GENERATED_EXAMPLES),
-    seed: parseIntegerFlag(values.seed, '--seed', 0, 0),
+    count: parseIntegerFlag(values.n, 'count', 20, 1, MAX_GENERATED_EXAMPLES),
+    seed: parseIntegerFlag(values.seed, 'seed', 0, 0),
     method: parseMethod(values.method!),
   };
   const device = parseDevice(values.device!);
-  const batchSize = parseIntegerFlag(values['batch-size'], '--batch-size', 8, 1);
-  const top = parseIntegerFlag(values.top, '--top', DEFAULT_TOP_K, 1);
+  const batchSize = parseIntegerFlag(values['batch-size'], 'batchSize', 8, 1);
+  const top = parseIntegerFlag(values.top, 'top', DEFAULT_TOP_K, 1);
   const out = values.out!;
   // Before anything runs: names, features and folders that cannot work are refused at no cost.
   const cells = planSweep(spec);

@@ -72,7 +72,7 @@ export async function testCommand(args: string[], io: TestIo): Promise<number> {
     strict: true,
   });
   const device = parseDevice(values.device!);
-  const batchSize = parseIntegerFlag(values['batch-size'], '--batch-size', 16, 1);
+  const batchSize = parseIntegerFlag(values['batch-size'], 'batchSize', 16, 1);
   const files = findClaimsFiles(positionals.length > 0 ? positionals : ['.']);
   if (files.length === 0) throw new InputError(`no claims files (*.claims.yaml, *.claims.yml, *.claims.json) in ${positionals.join(', ') || 'the current folder'}`);
   if (values.junit) prepareOutputFolder(values.junit, '--junit');

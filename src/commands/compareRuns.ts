@@ -7,8 +7,9 @@ import { compareRuns, DEFAULT_TOP_K } from '../shared/compare';
 import type { Result } from '../shared/result';
 import { modelLabel } from '../shared/modelNames';
 import type { Services } from '../services/services';
+import { COMMANDS } from './ids';
 
-export const COMPARE_RUNS = 'attributionPatching.compareRuns';
+export const COMPARE_RUNS = COMMANDS.compareRuns;
 
 type Pick = vscode.QuickPickItem & { resultFile?: string; browse?: boolean };
 

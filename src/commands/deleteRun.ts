@@ -3,9 +3,10 @@ import * as vscode from 'vscode';
 import { basename } from 'node:path';
 import type { Services } from '../services/services';
 import type { RunItem } from '../views/sidebar';
+import { COMMANDS } from './ids';
 
 export function registerDeleteRun(services: Services): vscode.Disposable {
-  return vscode.commands.registerCommand('attributionPatching.deleteRun', async (item?: RunItem) => {
+  return vscode.commands.registerCommand(COMMANDS.deleteRun, async (item?: RunItem) => {
     if (!item?.run) return;
     const confirm = await vscode.window.showWarningMessage(`Delete the result ${basename(item.run.resultFile)}?`, { modal: true }, 'Delete');
     if (confirm !== 'Delete') return;

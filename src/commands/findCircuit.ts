@@ -4,9 +4,8 @@
 import * as vscode from 'vscode';
 import type { CircuitMethod } from '../shared/circuit';
 import type { CircuitRequest } from '../shared/workerProtocol';
-import { PATCH_CURRENT_FILE } from './patchCurrentFile';
+import { COMMANDS } from './ids';
 
-export const FIND_CIRCUIT = 'attributionPatching.findCircuit';
 
 const METHODS: Array<vscode.QuickPickItem & { method: CircuitMethod }> = [
   { label: 'EAP-IG', description: '5 integrated-gradient steps (recommended)', detail: 'Hanna et al.: gradients averaged between the corrupted and the clean input.', method: 'eap-ig' },
@@ -22,7 +21,7 @@ export function parseEdgeCount(text: string): number | string {
 }
 
 export function registerFindCircuit(): vscode.Disposable {
-  return vscode.commands.registerCommand(FIND_CIRCUIT, async (uri?: vscode.Uri) => {
+  return vscode.commands.registerCommand(COMMANDS.findCircuit, async (uri?: vscode.Uri) => {
     const picked = await vscode.window.showQuickPick(METHODS, { title: 'Find Circuit: edge attribution method', placeHolder: 'How to score the edges' });
     if (!picked) return;
     const edges = await vscode.window.showInputBox({
@@ -36,6 +35,6 @@ export function registerFindCircuit(): vscode.Disposable {
     });
     if (edges === undefined) return;
     const circuit: CircuitRequest['circuit'] = { method: picked.method, steps: picked.method === 'eap' ? 1 : 5, selection: { rule: 'top-n', edges: parseEdgeCount(edges) as number } };
-    await vscode.commands.executeCommand(PATCH_CURRENT_FILE, uri, { circuit });
+    await vscode.commands.executeCommand(COMMANDS.patchCurrentFile, uri, { circuit });
   });
 }

@@ -18,9 +18,10 @@ import {
 import type { Services } from '../services/services';
 import { effectiveModel, readSettings } from '../services/settings';
 import { HF_TOKEN_SECRET } from '../views/sidebar';
+import { COMMANDS } from './ids';
 
-export const GENERATE_IOI = 'attributionPatching.generateIoiDataset';
-export const GENERATE_TINYSQL = 'attributionPatching.generateTinySqlDataset';
+export const GENERATE_IOI = COMMANDS.generateIoiDataset;
+export const GENERATE_TINYSQL = COMMANDS.generateTinySqlDataset;
 
 type Picked<T> = vscode.QuickPickItem & { value: T };
 

@@ -7,6 +7,7 @@ import { CudaInstallError, cudaPackage, InstallCancelledError, installCuda, type
 import { bundledOrt, CUDA_PLATFORM, cudaRuntimeRoot, cudaRuntimeState } from '../engine/process/cudaRuntime';
 import { readSettings, updateSetting } from '../services/settings';
 import type { Services } from '../services/services';
+import { COMMANDS } from './ids';
 
 const FROM_FILE = 'Install from File…';
 
@@ -83,7 +84,7 @@ async function install(services: Services, source: Pick<InstallOptions, 'from' |
 }
 
 export function registerInstallCuda(services: Services): vscode.Disposable {
-  return vscode.commands.registerCommand('attributionPatching.installCuda', async () => {
+  return vscode.commands.registerCommand(COMMANDS.installCuda, async () => {
     if (`${process.platform}/${process.arch}` !== CUDA_PLATFORM) {
       void vscode.window.showErrorMessage(`CUDA support is installed on Linux x64 only (this is ${process.platform}/${process.arch}).`);
       return;

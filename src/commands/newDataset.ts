@@ -4,8 +4,9 @@ import * as vscode from 'vscode';
 import { formatPromptLine } from '../engine/dataset/promptFormat';
 import { uniqueFileName } from '../services/datasetGeneration';
 import type { Services } from '../services/services';
+import { COMMANDS } from './ids';
 
-export const NEW_DATASET = 'attributionPatching.newDataset';
+export const NEW_DATASET = COMMANDS.newDataset;
 
 /** The template: how to write prompt pairs, then one TinySQL example (the demo model's task). */
 export function datasetTemplate(): string {

@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import type { Services } from '../services/services';
 import type { RunItem } from '../views/sidebar';
 import { SHOW_EXAMPLE } from '../editor/exampleLens';
+import { COMMANDS } from './ids';
 
 export function registerOpenHeatmap(services: Services): vscode.Disposable {
   return vscode.Disposable.from(openHeatmap(services), showExample(services));
@@ -22,7 +23,7 @@ function showExample(services: Services): vscode.Disposable {
 }
 
 function openHeatmap(services: Services): vscode.Disposable {
-  return vscode.commands.registerCommand('attributionPatching.openHeatmap', async (item?: RunItem) => {
+  return vscode.commands.registerCommand(COMMANDS.openHeatmap, async (item?: RunItem) => {
     const { state, panel } = services;
     if (item?.run) {
       const loaded = state.get(vscode.Uri.file(item.run.datasetFile));

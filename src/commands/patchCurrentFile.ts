@@ -11,8 +11,9 @@ import { effectiveModel, readSettings } from '../services/settings';
 import { HF_TOKEN_SECRET } from '../views/sidebar';
 import { adviseCudaFallback, adviseFailure } from './runFailure';
 import type { CircuitRequest } from '../shared/workerProtocol';
+import { COMMANDS } from './ids';
 
-export const PATCH_CURRENT_FILE = 'attributionPatching.patchCurrentFile';
+export const PATCH_CURRENT_FILE = COMMANDS.patchCurrentFile;
 
 async function datasetDocument(uri: vscode.Uri | undefined): Promise<vscode.TextDocument | undefined> {
   // Menus pass the file's URI; the palette runs on the active editor.
@@ -83,7 +84,7 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
         diagnostics.set(document, outcome.diagnostics, 'run');
         if (outcome.reason === 'input') {
           log.warn(outcome.message);
-          const advice = adviseFailure(outcome.message, outcome.diagnostics, datasetFile);
+          const advice = adviseFailure(outcome, outcome.diagnostics, datasetFile);
           void vscode.window.showErrorMessage(`Attribution Patching: ${advice.message}`, ...advice.actions.map((a) => a.title)).then((choice) => {
             const action = advice.actions.find((a) => a.title === choice);
             if (action) void vscode.commands.executeCommand(action.command, ...(action.args ?? []));
@@ -125,7 +126,7 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
           // The circuit is what was asked for: show it at once, with its measured faithfulness.
           const { selection, faithfulness } = result.circuit;
           log.info(`circuit: ${selection.edges} of ${result.circuit.edges.length} edges, faithfulness ${faithfulness.circuit.toFixed(3)}`);
-          void vscode.commands.executeCommand('attributionPatching.openHeatmap');
+          void vscode.commands.executeCommand(COMMANDS.openHeatmap);
           vscode.window.setStatusBarMessage(`Circuit: ${selection.edges} edges keep ${(100 * faithfulness.circuit).toFixed(0)}% of the metric.`, 10_000);
           return;
         }
@@ -134,7 +135,7 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
             `Attribution patching done on ${summary.device}: LD clean ${formatValue(summary.cleanLogitDiff)}, corrupted ${formatValue(summary.corruptedLogitDiff)}.`,
             'Open Heatmap',
           )
-          .then((choice) => choice && vscode.commands.executeCommand('attributionPatching.openHeatmap'));
+          .then((choice) => choice && vscode.commands.executeCommand(COMMANDS.openHeatmap));
         return;
       }
     }

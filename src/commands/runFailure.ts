@@ -2,12 +2,15 @@
 // setting, not the command-line flag; the file's name, not its full path), with the actions that get the user out.
 // No 'vscode' import: unit-tested under plain Node.
 import { basename } from 'node:path';
-import { CUDA_NOT_INSTALLED } from '../shared/errors';
+import { CUDA_NOT_INSTALLED, type InputProblem } from '../shared/errors';
+import { FIELDS, type FieldId, renderFieldText } from '../shared/fields';
 import type { FileDiagnostic } from '../shared/workerProtocol';
+import { COMMANDS, type CommandId } from './ids';
 
 export interface FailureAction {
   title: string;
-  command: string;
+  /** One of ours, or VS Code's settings editor. */
+  command: CommandId | 'workbench.action.openSettings';
   args?: unknown[];
 }
 
@@ -16,37 +19,37 @@ export interface FailureAdvice {
   actions: FailureAction[];
 }
 
-const SELECT_MODEL: FailureAction = { title: 'Select Model', command: 'attributionPatching.selectModel' };
-const SET_TOKEN: FailureAction = { title: 'Set Hugging Face Token', command: 'attributionPatching.setHuggingFaceToken' };
-export const INSTALL_CUDA: FailureAction = { title: 'Install CUDA Support…', command: 'attributionPatching.installCuda' };
-const settingsFor = (setting: string): FailureAction => ({ title: 'Open Settings', command: 'workbench.action.openSettings', args: [`attributionPatching.${setting}`] });
+const SELECT_MODEL: FailureAction = { title: 'Select Model', command: COMMANDS.selectModel };
+const SET_TOKEN: FailureAction = { title: 'Set Hugging Face Token', command: COMMANDS.setHuggingFaceToken };
+export const INSTALL_CUDA: FailureAction = { title: 'Install CUDA Support…', command: COMMANDS.installCuda };
+const settingsFor = (setting: string): FailureAction => ({ title: 'Open Settings', command: 'workbench.action.openSettings', args: [setting] });
 
-/** Command-line flags in engine messages, and the settings they are in the editor. */
-const FLAGS: Array<[RegExp, string]> = [
-  [/--batch-size (\d+)/g, 'a batch size (setting attributionPatching.batchSize) of $1'],
-  [/--model\b/g, 'the model (setting attributionPatching.model)'],
-  [/--batch-size\b/g, 'the batch size (setting attributionPatching.batchSize)'],
-  [/--device\b/g, 'the device (setting attributionPatching.device)'],
-  [/--method\b/g, 'the method (setting attributionPatching.method)'],
-];
+/** The ways out of a problem with a field: its own commands where it has them, else its setting. */
+function actionsFor(field: FieldId | undefined, detail: string): FailureAction[] {
+  if (field === undefined) return [];
+  const modelActions = [SELECT_MODEL, settingsFor(FIELDS.model.setting!)];
+  if (field === 'model') return modelActions;
+  // A gated or private repo, or one misspelled (the hub answers the same): a token, or another model.
+  if (field === 'hfToken') return [SET_TOKEN, ...modelActions];
+  const setting = FIELDS[field].setting;
+  const actions = setting ? [settingsFor(setting)] : [];
+  if (field === 'device' && detail.includes(CUDA_NOT_INSTALLED)) actions.unshift(INSTALL_CUDA);
+  return actions;
+}
 
-export function adviseFailure(message: string, diagnostics: readonly FileDiagnostic[], datasetFile: string): FailureAdvice {
+/**
+ * The failure of a run (its message, and the InputError's field and detail when the worker sent them), with the
+ * run's diagnostics: the first error in the editor's terms and the actions its field calls for.
+ */
+export function adviseFailure(failure: { message: string; input?: InputProblem }, diagnostics: readonly FileDiagnostic[], datasetFile: string): FailureAdvice {
   const name = basename(datasetFile);
   const firstError = diagnostics.find((d) => d.severity === 'error');
-  let text = firstError ? `${name}:${firstError.line}: ${firstError.message}` : message.split('\n')[0];
+  const described = failure.input ? renderFieldText(failure.input.detail, 'editor') : failure.message;
+  let text = firstError ? `${name}:${firstError.line}: ${firstError.message}` : described.split('\n')[0];
   // The dataset by its name: the full path is in the log and the Problems view.
   if (text.startsWith(`${datasetFile}:`)) text = `${name}${text.slice(datasetFile.length)}`;
-  for (const [flag, words] of FLAGS) text = text.replace(flag, words);
   if (diagnostics.length > 0) text += ' (see Problems)';
-
-  const modelProblem = message.startsWith('--model') || /config\.json|safetensors|tokenizer\.json|model_type|Hugging Face cache|answered \d{3}/.test(message);
-  const tokenProblem = /needs a Hugging Face token|private \(then it needs a token\)/.test(message);
-  const actions: FailureAction[] = [];
-  if (tokenProblem) actions.push(SET_TOKEN);
-  if (modelProblem) actions.push(SELECT_MODEL, settingsFor('model'));
-  if (/not enough (GPU )?memory/.test(message)) actions.push(settingsFor('batchSize'));
-  if (message.includes(CUDA_NOT_INSTALLED)) actions.push(INSTALL_CUDA, settingsFor('device'));
-  return { message: text, actions };
+  return { message: text, actions: actionsFor(failure.input?.field, failure.input?.detail ?? '') };
 }
 
 /**
@@ -57,5 +60,5 @@ export function adviseFailure(message: string, diagnostics: readonly FileDiagnos
 export function adviseCudaFallback(warnings: readonly string[]): FailureAdvice | undefined {
   const warning = warnings.find((w) => w.includes(CUDA_NOT_INSTALLED));
   if (!warning) return undefined;
-  return { message: `CUDA is not installed, so this run used the CPU (${CUDA_NOT_INSTALLED}).`, actions: [INSTALL_CUDA, settingsFor('device')] };
+  return { message: `CUDA is not installed, so this run used the CPU (${CUDA_NOT_INSTALLED}).`, actions: [INSTALL_CUDA, settingsFor(FIELDS.device.setting!)] };
 }

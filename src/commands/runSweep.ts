@@ -11,8 +11,10 @@ import { parseSweepSummary, type SweepSpec } from '../shared/sweep';
 import type { Services } from '../services/services';
 import { effectiveModel, readSettings } from '../services/settings';
 import { HF_TOKEN_SECRET } from '../views/sidebar';
+import { COMMANDS } from './ids';
+import { renderFieldText } from '../shared/fields';
 
-export const RUN_SWEEP = 'attributionPatching.runSweep';
+export const RUN_SWEEP = COMMANDS.runSweep;
 
 /** The questions, in order; undefined when the user cancels one. */
 async function askSweep(defaultModel: string): Promise<{ spec: SweepSpec; outDir: string } | undefined> {
@@ -95,7 +97,9 @@ export function registerRunSweep(services: Services): vscode.Disposable {
     const summaryFile = join(request.outDir, 'summary.json');
     if (outcome.kind === 'failed') {
       log.warn(`sweep failed: ${outcome.message}`);
-      void vscode.window.showErrorMessage(`Attribution Patching: the sweep stopped: ${outcome.message.split('\n')[0]}`);
+      // An input problem in the editor's terms (settings and words, not the command line's flags).
+      const text = outcome.input ? renderFieldText(outcome.input.detail, 'editor') : outcome.message;
+      void vscode.window.showErrorMessage(`Attribution Patching: the sweep stopped: ${text.split('\n')[0]}`);
       return;
     }
     if (outcome.kind === 'cancelled') {

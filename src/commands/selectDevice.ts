@@ -1,6 +1,7 @@
 // "Attribution Patching: Select Device": which ONNX Runtime execution provider runs the engine.
 import * as vscode from 'vscode';
 import { DEVICE_CHOICES, readSettings, updateSetting } from '../services/settings';
+import { COMMANDS } from './ids';
 
 const DESCRIPTIONS: Record<string, string> = {
   auto: 'CUDA when CUDA support is installed and its NVIDIA libraries load, DirectML on Windows, CoreML on macOS, else the CPU',
@@ -12,7 +13,7 @@ const DESCRIPTIONS: Record<string, string> = {
 };
 
 export function registerSelectDevice(): vscode.Disposable {
-  return vscode.commands.registerCommand('attributionPatching.selectDevice', async () => {
+  return vscode.commands.registerCommand(COMMANDS.selectDevice, async () => {
     const current = readSettings().device;
     const picked = await vscode.window.showQuickPick(
       DEVICE_CHOICES.map((device) => ({ label: device, description: device === current ? 'current' : undefined, detail: DESCRIPTIONS[device] })),

@@ -5,6 +5,7 @@ import * as vscode from 'vscode';
 import { BUILT_IN_MODELS, findBuiltInModel, MODEL_PRESETS } from '../engine/model/presets';
 import type { Services } from '../services/services';
 import { readSettings, updateSetting } from '../services/settings';
+import { COMMANDS } from './ids';
 
 const HUB_ID = /^[\w.-]+(\/[\w.-]+)?(@[\w./-]+)?$/;
 
@@ -69,5 +70,5 @@ async function chooseModel(services: Services, preset?: string): Promise<void> {
 }
 
 export function registerSelectModel(services: Services): vscode.Disposable {
-  return vscode.commands.registerCommand('attributionPatching.selectModel', (model?: string) => chooseModel(services, model));
+  return vscode.commands.registerCommand(COMMANDS.selectModel, (model?: string) => chooseModel(services, model));
 }

@@ -3,9 +3,10 @@
 import * as vscode from 'vscode';
 import type { Services } from '../services/services';
 import { HF_TOKEN_SECRET } from '../views/sidebar';
+import { COMMANDS } from './ids';
 
 export function registerSetHuggingFaceToken(services: Services): vscode.Disposable {
-  return vscode.commands.registerCommand('attributionPatching.setHuggingFaceToken', async () => {
+  return vscode.commands.registerCommand(COMMANDS.setHuggingFaceToken, async () => {
     const token = await vscode.window.showInputBox({
       title: 'Hugging Face token',
       prompt: 'Needed for gated or private models. Stored in VS Code\'s secret storage; leave empty to remove it.',

@@ -5,8 +5,9 @@
 import * as vscode from 'vscode';
 import { exampleLensText } from '../shared/resultViews';
 import type { ResultState } from '../services/resultState';
+import { COMMANDS } from '../commands/ids';
 
-export const SHOW_EXAMPLE = 'attributionPatching.showExample';
+export const SHOW_EXAMPLE = COMMANDS.showExample;
 
 export class ExampleLensProvider implements vscode.CodeLensProvider {
   private readonly changed = new vscode.EventEmitter<void>();

@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { findBuiltInModel } from '../engine/model/presets';
 import { modelToUse } from './diagnostics';
+import { COMMANDS } from '../commands/ids';
 
 export class UseBuiltInModelFix implements vscode.CodeActionProvider {
   static readonly kinds = [vscode.CodeActionKind.QuickFix];
@@ -14,7 +15,7 @@ export class UseBuiltInModelFix implements vscode.CodeActionProvider {
       const action = new vscode.CodeAction(`Use the built-in ${model.task} model`, vscode.CodeActionKind.QuickFix);
       action.diagnostics = [diagnostic];
       action.isPreferred = true;
-      action.command = { command: 'attributionPatching.selectModel', title: action.title, arguments: [model.name] };
+      action.command = { command: COMMANDS.selectModel, title: action.title, arguments: [model.name] };
       return [action];
     });
   }

@@ -12,6 +12,7 @@ import { isCurrentFor, type ResultState } from '../services/resultState';
 import { CIRCUIT_FORMAT_NAMES, CIRCUIT_FORMAT_SUFFIX, exportCircuit, type CircuitFormat } from '../shared/circuitFormats';
 import { writeTextAtomically } from '../engine/files/atomicWrite';
 import type { ResultStore } from '../services/resultStore';
+import { COMMANDS } from '../commands/ids';
 
 export const HEATMAP_VIEW_TYPE = 'attributionPatching.heatmap';
 
@@ -35,8 +36,7 @@ export class HeatmapPanelHost implements vscode.Disposable {
     return vscode.window.registerWebviewPanelSerializer(HEATMAP_VIEW_TYPE, {
       deserializeWebviewPanel: async (panel, rawState) => {
         const saved = parsePanelState(rawState);
-        this.state.selection = saved.selection;
-        this.state.scope = saved.scope;
+        this.state.restoreView(saved.selection, saved.scope);
         if (saved.resultFile && !this.state.focusedResult) await this.loadResultFile(saved.resultFile);
         this.attach(panel);
       },
@@ -147,13 +147,13 @@ export class HeatmapPanelHost implements vscode.Disposable {
       case 'rerun': {
         const entry = this.state.focusedResult;
         if (!entry) return;
-        await vscode.commands.executeCommand('attributionPatching.patchCurrentFile', entry.datasetUri);
+        await vscode.commands.executeCommand(COMMANDS.patchCurrentFile, entry.datasetUri);
         return;
       }
       case 'checkTopK': {
         const entry = this.state.focusedResult;
         if (!entry) return;
-        await vscode.commands.executeCommand('attributionPatching.patchCurrentFile', entry.datasetUri, { check: message.k });
+        await vscode.commands.executeCommand(COMMANDS.patchCurrentFile, entry.datasetUri, { check: message.k });
         return;
       }
     }

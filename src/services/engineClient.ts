@@ -16,16 +16,18 @@ import type {
   WorkerRequest,
   WorkerResponse,
 } from '../shared/workerProtocol';
+import type { InputProblem } from '../shared/errors';
 
 export type RunOutcome =
   | { kind: 'done'; pendingFile: string; summary: RunSummary; warnings: string[]; diagnostics: FileDiagnostic[] }
-  | { kind: 'failed'; reason: 'input' | 'internal' | 'crashed'; message: string; diagnostics: FileDiagnostic[] }
+  /** `input`: what the InputError said, by field and detail (src/shared/errors.ts), when reason is 'input'. */
+  | { kind: 'failed'; reason: 'input' | 'internal' | 'crashed'; message: string; diagnostics: FileDiagnostic[]; input?: InputProblem }
   | { kind: 'cancelled' };
 
 /** A sweep's end: its summary file (cells that failed are listed there), or why it stopped as a whole. */
 export type SweepOutcome =
   | { kind: 'done'; summaryFile: string; ran: number; kept: number; failed: number }
-  | { kind: 'failed'; reason: 'input' | 'internal' | 'crashed'; message: string }
+  | { kind: 'failed'; reason: 'input' | 'internal' | 'crashed'; message: string; input?: InputProblem }
   | { kind: 'cancelled' };
 
 export interface RunHandlers {
@@ -217,7 +219,7 @@ export class EngineClient {
           if (sweep.handlers.signal?.aborted) return this.finishSweep(response.runId, { kind: 'cancelled' });
           return this.finishSweep(response.runId, { kind: 'done', summaryFile: response.summaryFile, ran: response.ran, kept: response.kept, failed: response.failed });
         case 'failed':
-          return this.finishSweep(response.runId, { kind: 'failed', reason: response.reason, message: response.message });
+          return this.finishSweep(response.runId, { kind: 'failed', reason: response.reason, message: response.message, ...(response.input ? { input: response.input } : {}) });
         case 'cancelled':
           return this.finishSweep(response.runId, { kind: 'cancelled' });
         default:
@@ -235,7 +237,13 @@ export class EngineClient {
         if (run.handlers.signal?.aborted) return this.finish(response.runId, { kind: 'cancelled' });
         return this.finish(response.runId, { kind: 'done', pendingFile: response.pendingFile, summary: response.summary, warnings: response.warnings, diagnostics: response.diagnostics });
       case 'failed':
-        return this.finish(response.runId, { kind: 'failed', reason: response.reason, message: response.message, diagnostics: response.diagnostics });
+        return this.finish(response.runId, {
+          kind: 'failed',
+          reason: response.reason,
+          message: response.message,
+          diagnostics: response.diagnostics,
+          ...(response.input ? { input: response.input } : {}),
+        });
       case 'cancelled':
         return this.finish(response.runId, { kind: 'cancelled' });
     }

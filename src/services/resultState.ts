@@ -28,32 +28,52 @@ export function isCurrentFor(result: Result, text: string): boolean {
   return result.dataset.contentHash !== undefined && result.dataset.contentHash === contentHash(text);
 }
 
+/**
+ * The only writer of what it holds: views read through getters and a read-only ShownResult, and change it through
+ * the methods below, each of which tells the views (onDidChange).
+ */
 export class ResultState implements vscode.Disposable {
   private readonly shown = new Map<string, ShownResult>();
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
 
-  selection: ValueSelection = { kind: 'token' };
-  scope: ExampleScope = { kind: 'all' };
-  coloursEnabled = true;
+  private currentSelection: ValueSelection = { kind: 'token' };
+  private currentScope: ExampleScope = { kind: 'all' };
+  private colours = true;
+  private focusedUri: vscode.Uri | undefined;
+
+  get selection(): ValueSelection {
+    return this.currentSelection;
+  }
+
+  get scope(): ExampleScope {
+    return this.currentScope;
+  }
+
+  get coloursEnabled(): boolean {
+    return this.colours;
+  }
+
   /** The dataset of the last run or last result the panel showed: what the panel and status bar describe. */
-  focused: vscode.Uri | undefined;
+  get focused(): vscode.Uri | undefined {
+    return this.focusedUri;
+  }
 
   constructor(
     private readonly store: ResultStore,
     private readonly log: vscode.LogOutputChannel,
   ) {}
 
-  get(uri: vscode.Uri): ShownResult | undefined {
+  get(uri: vscode.Uri): Readonly<ShownResult> | undefined {
     return this.shown.get(uri.toString());
   }
 
-  get focusedResult(): ShownResult | undefined {
+  get focusedResult(): Readonly<ShownResult> | undefined {
     return this.focused && this.get(this.focused);
   }
 
   set(entry: ShownResult, focus = true): void {
-    this.shown.set(entry.datasetUri.toString(), entry);
+    this.shown.set(entry.datasetUri.toString(), { ...entry });
     if (focus) this.focusOn(entry.datasetUri, false);
     this.changed.fire();
   }
@@ -63,9 +83,9 @@ export class ResultState implements vscode.Disposable {
    * one's, so the panel starts from their sum. Views hear of it unless the caller fires a change itself.
    */
   focusOn(uri: vscode.Uri, notify = true): void {
-    if (this.focused?.toString() === uri.toString()) return;
-    this.scope = { kind: 'all' };
-    this.focused = uri;
+    if (this.focusedUri?.toString() === uri.toString()) return;
+    this.currentScope = { kind: 'all' };
+    this.focusedUri = uri;
     if (notify) this.changed.fire();
   }
 
@@ -75,7 +95,7 @@ export class ResultState implements vscode.Disposable {
   }
 
   setSelection(selection: ValueSelection): void {
-    this.selection = selection;
+    this.currentSelection = selection;
     this.changed.fire();
   }
 
@@ -87,18 +107,33 @@ export class ResultState implements vscode.Disposable {
   }
 
   setScope(scope: ExampleScope): void {
-    this.scope = scope;
+    this.currentScope = scope;
     this.changed.fire();
   }
 
   setColoursEnabled(enabled: boolean): void {
-    this.coloursEnabled = enabled;
+    this.colours = enabled;
+    this.changed.fire();
+  }
+
+  /** The panel's choices as a restored panel saved them (after a reload). */
+  restoreView(selection: ValueSelection, scope: ExampleScope): void {
+    this.currentSelection = selection;
+    this.currentScope = scope;
+    this.changed.fire();
+  }
+
+  /** An edit moved the ranges: colours would be misplaced until refreshStaleness hashes the text again. */
+  markStale(uri: vscode.Uri): void {
+    const entry = this.shown.get(uri.toString());
+    if (!entry || entry.stale) return;
+    entry.stale = true;
     this.changed.fire();
   }
 
   /** Re-checks staleness after an edit; fires only when it flips. */
   refreshStaleness(document: vscode.TextDocument): void {
-    const entry = this.get(document.uri);
+    const entry = this.shown.get(document.uri.toString());
     if (!entry) return;
     const stale = !isCurrentFor(entry.result, document.getText());
     if (stale !== entry.stale) {

@@ -5,6 +5,7 @@ import type { GenerateSpec } from '../engine/dataset/generate';
 import type { DeviceRequest } from '../engine/process/runtime';
 import type { SweepSpec } from './sweep';
 import type { CircuitOptions } from '../engine/circuits/run';
+import type { InputProblem } from './errors';
 
 export interface RunRequest {
   type: 'run';
@@ -125,7 +126,8 @@ export type WorkerResponse =
   /** `message` for the log; `progress` when it is a step of counted work (the notification's bar and ETA). */
   | { type: 'progress'; runId: number; message: string; progress?: ProgressEvent }
   | { type: 'done'; runId: number; pendingFile: string; summary: RunSummary; warnings: string[]; diagnostics: FileDiagnostic[] }
-  | { type: 'failed'; runId: number; reason: 'input' | 'internal'; message: string; diagnostics: FileDiagnostic[] }
+  /** `input`: the InputError's field and detail (reason 'input' only), for the editor to word and act on. */
+  | { type: 'failed'; runId: number; reason: 'input' | 'internal'; message: string; diagnostics: FileDiagnostic[]; input?: InputProblem }
   | { type: 'cancelled'; runId: number }
   /** A sweep finished (some cells may have failed: see the summary file). */
   | { type: 'sweepDone'; runId: number; summaryFile: string; ran: number; kept: number; failed: number }

@@ -8,9 +8,10 @@ import type { Services } from '../services/services';
 import { readSettings } from '../services/settings';
 import { HF_TOKEN_SECRET } from '../views/sidebar';
 import { runClaimsFile } from './claimsRunner';
+import { COMMANDS } from '../commands/ids';
 
 export const CLAIMS_GLOB = '**/*.claims.{yaml,yml,json}';
-export const RUN_CLAIM_COMMAND = 'attributionPatching.runClaim';
+export const RUN_CLAIM_COMMAND = COMMANDS.runClaim;
 const CLAIMS_SELECTOR: vscode.DocumentSelector = [{ scheme: 'file', pattern: CLAIMS_GLOB }];
 
 const claimItemId = (uri: vscode.Uri, claimId: string) => `${uri.toString()}#${claimId}`;

@@ -6,6 +6,7 @@ import { formatValue, symmetricMax } from '../shared/colorScale';
 import { selectionLabel } from '../shared/panelProtocol';
 import { selectionExactness, tokenValues, VISIBLE_FRACTION } from '../shared/resultViews';
 import type { ResultState } from '../services/resultState';
+import { COMMANDS } from '../commands/ids';
 
 const EXACTNESS = { exact: 'exact', estimate: 'AtP estimate', mixed: 'exact + AtP estimates' } as const;
 
@@ -14,7 +15,7 @@ export class ColourLegend implements vscode.Disposable {
 
   constructor(private readonly state: ResultState) {
     this.item.name = 'Attribution Patching colours';
-    this.item.command = 'attributionPatching.toggleColours';
+    this.item.command = COMMANDS.toggleColours;
   }
 
   update(): void {

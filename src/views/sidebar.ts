@@ -8,6 +8,7 @@ import { modelSettingLabel, readSettings } from '../services/settings';
 import type { RecentModels } from '../services/recentModels';
 import { modelLabel } from './statusBar';
 import { escapeMarkdown, markdownCode } from '../editor/markdown';
+import { COMMANDS, RUN_ITEM_CONTEXT, type CommandId } from '../commands/ids';
 
 export const HF_TOKEN_SECRET = 'attributionPatching.huggingFaceToken';
 
@@ -19,19 +20,37 @@ type Node =
   | { kind: 'runs' }
   | { kind: 'run'; run: RunRecord }
   /** Next steps under an empty Runs list. */
-  | { kind: 'start'; label: string; icon: string; command: string; tooltip: string };
+  | { kind: 'start'; label: string; icon: string; command: CommandId; tooltip: string };
 
 /** What an empty Runs list offers: the tree always has rows, so the view's welcome text would never show. */
 const FIRST_STEPS: Array<Extract<Node, { kind: 'start' }>> = [
-  { kind: 'start', label: 'Open Example Dataset', icon: 'book', command: 'attributionPatching.openExampleDataset', tooltip: 'TinySQL prompt pairs for the built-in demo model' },
-  { kind: 'start', label: 'Generate TinySQL Dataset…', icon: 'sparkle', command: 'attributionPatching.generateTinySqlDataset', tooltip: 'Prompt pairs for one TinySQL feature, for the model chosen above' },
-  { kind: 'start', label: 'Generate IOI Dataset…', icon: 'sparkle', command: 'attributionPatching.generateIoiDataset', tooltip: 'Indirect-object-identification prompt pairs (GPT-2 and the like)' },
-  { kind: 'start', label: 'Write Your Own Prompt Pairs…', icon: 'new-file', command: 'attributionPatching.newDataset', tooltip: 'A commented .atp file to edit' },
+  { kind: 'start', label: 'Open Example Dataset', icon: 'book', command: COMMANDS.openExampleDataset, tooltip: 'TinySQL prompt pairs for the built-in demo model' },
+  { kind: 'start', label: 'Generate TinySQL Dataset…', icon: 'sparkle', command: COMMANDS.generateTinySqlDataset, tooltip: 'Prompt pairs for one TinySQL feature, for the model chosen above' },
+  { kind: 'start', label: 'Generate IOI Dataset…', icon: 'sparkle', command: COMMANDS.generateIoiDataset, tooltip: 'Indirect-object-identification prompt pairs (GPT-2 and the like)' },
+  { kind: 'start', label: 'Write Your Own Prompt Pairs…', icon: 'new-file', command: COMMANDS.newDataset, tooltip: 'A commented .atp file to edit' },
 ];
 
-/** The tree item of a run, also the argument of the run commands (open heatmap, reveal dataset, delete). */
-export interface RunItem extends vscode.TreeItem {
+/**
+ * What the run commands (open heatmap, reveal dataset, delete) receive: the row's RunTreeItem when clicked, the
+ * tree's node when chosen from the row's context menu; both carry the run.
+ */
+export interface RunItem {
   run: RunRecord;
+}
+
+/** A run's row: its dataset, when and with which model, the numbers in the tooltip; a click opens its heatmap. */
+export class RunTreeItem extends vscode.TreeItem implements RunItem {
+  constructor(readonly run: RunRecord) {
+    super(basename(run.datasetFile));
+    this.description = `${new Date(run.createdAt).toLocaleString()} · ${modelLabel(run.model)}`;
+    this.tooltip = new vscode.MarkdownString(
+      `${markdownCode(run.datasetFile)}\n\nmodel ${escapeMarkdown(run.model)} on ${escapeMarkdown(run.device)} · ${run.examples} examples\n\n` +
+        `LD clean ${formatValue(run.cleanLogitDiff)} / corrupted ${formatValue(run.corruptedLogitDiff)}\n\nresult: ${markdownCode(run.resultFile)}`,
+    );
+    this.iconPath = new vscode.ThemeIcon('table');
+    this.contextValue = RUN_ITEM_CONTEXT;
+    this.command = { command: COMMANDS.openHeatmap, title: 'Open Heatmap', arguments: [this] };
+  }
 }
 
 export class SidebarProvider implements vscode.TreeDataProvider<Node>, vscode.Disposable {
@@ -71,7 +90,7 @@ export class SidebarProvider implements vscode.TreeDataProvider<Node>, vscode.Di
         item.description = settings.model && modelLabel(settings.model) !== settings.model ? settings.model : undefined;
         item.tooltip = 'A model folder in Hugging Face layout, a Hugging Face repo id, a preset or a built-in model (tinysql-demo, ioi-demo); without one, the built-in TinySQL demo model. Click to change; recent models are below.';
         item.iconPath = new vscode.ThemeIcon('circuit-board');
-        item.command = { command: 'attributionPatching.selectModel', title: 'Select Model' };
+        item.command = { command: COMMANDS.selectModel, title: 'Select Model' };
         return item;
       }
       case 'recentModel': {
@@ -79,21 +98,21 @@ export class SidebarProvider implements vscode.TreeDataProvider<Node>, vscode.Di
         item.description = node.model;
         item.iconPath = new vscode.ThemeIcon('history');
         item.tooltip = `Use ${node.model}`;
-        item.command = { command: 'attributionPatching.selectModel', title: 'Use Model', arguments: [node.model] };
+        item.command = { command: COMMANDS.selectModel, title: 'Use Model', arguments: [node.model] };
         return item;
       }
       case 'device': {
         const item = new vscode.TreeItem(`Device: ${settings.device}`);
         item.iconPath = new vscode.ThemeIcon('chip');
         item.tooltip = 'auto uses CUDA, DirectML or CoreML when available, else the CPU. Click to change.';
-        item.command = { command: 'attributionPatching.selectDevice', title: 'Select Device' };
+        item.command = { command: COMMANDS.selectDevice, title: 'Select Device' };
         return item;
       }
       case 'token': {
         const item = new vscode.TreeItem(`Hugging Face token: ${this.tokenSet ? 'set' : 'not set'}`);
         item.iconPath = new vscode.ThemeIcon('key');
         item.tooltip = 'Kept in VS Code\'s secret storage, never in settings or logs. Needed for gated models only.';
-        item.command = { command: 'attributionPatching.setHuggingFaceToken', title: 'Set Hugging Face Token' };
+        item.command = { command: COMMANDS.setHuggingFaceToken, title: 'Set Hugging Face Token' };
         return item;
       }
       case 'runs': {
@@ -110,20 +129,8 @@ export class SidebarProvider implements vscode.TreeDataProvider<Node>, vscode.Di
         item.command = { command: node.command, title: node.label };
         return item;
       }
-      case 'run': {
-        const { run } = node;
-        const item = new vscode.TreeItem(basename(run.datasetFile)) as RunItem;
-        item.run = run;
-        item.description = `${new Date(run.createdAt).toLocaleString()} · ${modelLabel(run.model)}`;
-        item.tooltip = new vscode.MarkdownString(
-          `${markdownCode(run.datasetFile)}\n\nmodel ${escapeMarkdown(run.model)} on ${escapeMarkdown(run.device)} · ${run.examples} examples\n\n` +
-            `LD clean ${formatValue(run.cleanLogitDiff)} / corrupted ${formatValue(run.corruptedLogitDiff)}\n\nresult: ${markdownCode(run.resultFile)}`,
-        );
-        item.iconPath = new vscode.ThemeIcon('table');
-        item.contextValue = 'attributionPatching.run';
-        item.command = { command: 'attributionPatching.openHeatmap', title: 'Open Heatmap', arguments: [item] };
-        return item;
-      }
+      case 'run':
+        return new RunTreeItem(node.run);
     }
   }
 

@@ -8,6 +8,7 @@ import type { ResultState } from '../services/resultState';
 import { effectiveModel, readSettings } from '../services/settings';
 import { modelLabel, resultModelText, sameModel } from '../shared/modelNames';
 import { escapeIcons, escapeMarkdown, markdownCode } from '../editor/markdown';
+import { COMMANDS } from '../commands/ids';
 
 export { modelLabel };
 
@@ -19,7 +20,7 @@ export class StatusBar implements vscode.Disposable {
     private readonly extensionUri: vscode.Uri,
   ) {
     this.item.name = 'Attribution Patching';
-    this.item.command = 'attributionPatching.openHeatmap';
+    this.item.command = COMMANDS.openHeatmap;
   }
 
   update(): void {

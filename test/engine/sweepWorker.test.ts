@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { parseSweepSummary } from '../../src/shared/sweep';
 import { parseResult } from '../../src/shared/result';
 import { EngineClient, type Logger } from '../../src/services/engineClient';
+import { renderFieldText } from '../../src/shared/fields';
 
 const DEMO = resolve(__dirname, '../../models/tinysql-demo');
 let root: string;
@@ -74,4 +75,10 @@ test('cancelling a sweep in the worker keeps the finished cells and their summar
   assert.equal(summary.plannedCells, 4);
   assert.ok(summary.cells.length >= 1 && summary.cells.length < 4, `${summary.cells.length} cells done`);
   assert.ok(summary.cells.every((c) => c.status === 'ran'));
+});
+
+test('a sweep refused as a whole reaches the host with its field, for the editor to word', async () => {
+  const outcome = await client.sweep({ spec: spec([]), outDir: join(root, 'none'), device: 'cpu', batchSize: 8 });
+  assert.deepEqual(outcome, { kind: 'failed', reason: 'input', message: '--models: give at least one model', input: { field: 'models', detail: '{{models}}: give at least one model' } });
+  assert.equal(renderFieldText(outcome.kind === 'failed' ? outcome.input!.detail : '', 'editor'), 'the models: give at least one model');
 });

@@ -3,7 +3,7 @@
 // within a second and leaves nothing behind; a crash of the process fails the run without hurting the caller.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseResult } from '../../src/shared/result';
@@ -12,6 +12,7 @@ import type { ProgressEvent } from '../../src/shared/workerProtocol';
 import { contentHash } from '../../src/engine/files/contentHash';
 import { EngineClient, type Logger } from '../../src/services/engineClient';
 import { writeRandomGpt2 } from '../support/randomGpt2';
+import { adviseFailure } from '../../src/commands/runFailure';
 
 const IOI = readFileSync(resolve(__dirname, '../../examples/ioi.jsonl'), 'utf8');
 let root: string;
@@ -101,6 +102,38 @@ test('invalid JSON on a line becomes a diagnostic on that line', async () => {
     assert.equal(outcome.diagnostics[0].line, 2);
     assert.match(outcome.diagnostics[0].message, /invalid JSON/);
   }
+});
+
+test('an InputError in the worker reaches the host with its field and detail, for the editor to word and act on', async () => {
+  const nowhere = join(root, 'nowhere');
+  const missing = await client.run({ ...request(IOI, 'nowhere'), model: nowhere });
+  assert.equal(missing.kind, 'failed');
+  if (missing.kind !== 'failed') return;
+  assert.equal(missing.reason, 'input');
+  assert.equal(missing.message, `--model: folder ${nowhere} does not exist`);
+  assert.deepEqual(missing.input, { field: 'model', detail: `{{model}}: folder ${nowhere} does not exist` });
+  const advice = adviseFailure(missing, missing.diagnostics, join(root, 'nowhere.jsonl'));
+  assert.equal(advice.message, `the model (setting attributionPatching.model): folder ${nowhere} does not exist`);
+  assert.deepEqual(advice.actions.map((a) => a.title), ['Select Model', 'Open Settings']);
+
+  // A folder that is no model: the error names config.json, not a flag; the worker knows it is the model's problem.
+  mkdirSync(join(root, 'empty'), { recursive: true });
+  const empty = await client.run({ ...request(IOI, 'empty'), model: join(root, 'empty') });
+  assert.equal(empty.kind, 'failed');
+  if (empty.kind !== 'failed') return;
+  assert.equal(empty.input?.field, 'model', JSON.stringify(empty));
+  assert.doesNotMatch(empty.message, /^--model/);
+
+  const batch = await client.run({ ...request(IOI, 'batch'), batchSize: 0 });
+  assert.equal(batch.kind, 'failed');
+  if (batch.kind !== 'failed') return;
+  assert.equal(batch.input?.field, 'batchSize', JSON.stringify(batch));
+  assert.match(batch.message, /^--batch-size must be a positive integer, got 0/);
+  assert.match(adviseFailure(batch, [], join(root, 'batch.jsonl')).message, /^the batch size \(setting attributionPatching\.batchSize\) must be a positive integer/);
+
+  // A dataset problem is the dataset's, shown in Problems.
+  const invalid = await client.run(request(`{"clean": oops}\n`, 'invalid-field'));
+  assert.equal(invalid.kind === 'failed' && invalid.input?.field, 'data');
 });
 
 test('cancel between batches stops within a second and writes nothing', async () => {

@@ -5,7 +5,7 @@ import { Ops, raw } from '../graph/ops';
 import { gradients } from '../graph/autodiff';
 import type { GraphWeights } from '../graph/weights';
 import type { Architecture, CircuitHooks } from '../architectures/types';
-import { type BatchInputs, declareInputs, logitDiff } from '../patching/graphs';
+import { BATCH_INPUTS, type BatchInputs, declareInputs, type GraphNames, logitDiff } from '../patching/graphs';
 import { type CircuitLayout, circuitLayout, type ReceiverGroup } from './layout';
 
 export const CIRCUIT_INPUTS = {
@@ -26,6 +26,15 @@ export const CIRCUIT_OUTPUTS = {
   edgeScores: 'edge_scores',
   patchedLogitDiff: 'patched_logit_diff',
 } as const;
+
+const EDGE_SCORE_OUTPUTS = [CIRCUIT_OUTPUTS.cleanLogitDiff, CIRCUIT_OUTPUTS.corruptedLogitDiff, CIRCUIT_OUTPUTS.edgeScores];
+/** Each graph's input and output names, checked against its session when it is created (runSupport.sessionFor). */
+export const EDGE_ATTRIBUTION_GRAPH_NAMES: GraphNames = { inputs: [...Object.values(BATCH_INPUTS), CIRCUIT_INPUTS.alpha], outputs: EDGE_SCORE_OUTPUTS };
+export const ACTIVATION_EDGE_ATTRIBUTION_GRAPH_NAMES: GraphNames = {
+  inputs: [...Object.values(BATCH_INPUTS), CIRCUIT_INPUTS.groupAlpha, CIRCUIT_INPUTS.groupSelect],
+  outputs: EDGE_SCORE_OUTPUTS,
+};
+export const FAITHFULNESS_GRAPH_NAMES: GraphNames = { inputs: [...Object.values(BATCH_INPUTS), CIRCUIT_INPUTS.edgePatch], outputs: [CIRCUIT_OUTPUTS.patchedLogitDiff] };
 
 /**
  * Sender outputs of one run as chunks in sender order, each [batch, seq, C, dModel]: the input embedding (C = 1),

@@ -46,7 +46,7 @@ export function interpolationPoints(steps: number): number[] {
 
 export function checkSteps(method: CircuitMethod, steps: number): number {
   if (method === 'eap') return 1;
-  if (!Number.isInteger(steps) || steps < 1 || steps > 1000) throw new InputError(`--steps must be an integer from 1 to 1000, got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 1 || steps > 1000) throw InputError.about('steps', `must be an integer from 1 to 1000, got ${steps}`);
   return steps;
 }
 
@@ -151,11 +151,11 @@ export function greedyEdges(edges: readonly CircuitEdge[], count: number, kvOf: 
 /** The chosen circuit's edges (indices into the sorted edges), pruned. */
 export function selectCircuit(circuit: Pick<Circuit, 'nodes' | 'edges'>, request: CircuitSelectionRequest, layout: CircuitLayout): { inCircuit: number[]; selection: CircuitSelection } {
   if (request.rule === 'threshold') {
-    if (!Number.isFinite(request.threshold) || request.threshold < 0) throw new InputError(`--threshold must be a number ≥ 0, got ${request.threshold}`);
+    if (!Number.isFinite(request.threshold) || request.threshold < 0) throw InputError.about('threshold', `must be a number ≥ 0, got ${request.threshold}`);
     const inCircuit = edgesAbove(circuit, request.threshold);
     return { inCircuit, selection: { rule: 'threshold', requested: request.threshold, edges: inCircuit.length } };
   }
-  if (!Number.isInteger(request.edges) || request.edges < 0) throw new InputError(`--${request.rule === 'greedy' ? 'greedy' : 'edges'} must be a whole number ≥ 0, got ${request.edges}`);
+  if (!Number.isInteger(request.edges) || request.edges < 0) throw InputError.about(request.rule === 'greedy' ? 'greedy' : 'edges', `must be a whole number ≥ 0, got ${request.edges}`);
   const kvOf = (head: string) => {
     const match = /^a(\d+)\.h(\d+)$/.exec(head);
     if (!match || layout.nKvHeads === layout.nHeads) return undefined;
@@ -202,7 +202,7 @@ export function describeCircuitCost(
 export async function runCircuit(model: LoadedModel, dataset: Dataset, options: PatchingOptions, request: CircuitOptions): Promise<Result> {
   const steps = checkSteps(request.method, request.steps ?? 5);
   const curvePoints = request.curvePoints ?? 16;
-  if (!Number.isInteger(curvePoints) || curvePoints < 0 || curvePoints > 200) throw new InputError(`--curve-points must be an integer from 0 to 200, got ${curvePoints}`);
+  if (!Number.isInteger(curvePoints) || curvePoints < 0 || curvePoints > 200) throw InputError.about('curvePoints', `must be an integer from 0 to 200, got ${curvePoints}`);
   if (options.raw) throw new InputError('a circuit needs the whole dataset\'s baselines: it cannot run on a raw shard');
   const result = await runAttributionPatching(model, dataset, { ...options, method: options.method ?? 'auto' });
   const started = performance.now();

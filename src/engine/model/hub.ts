@@ -83,9 +83,9 @@ export async function resolveModel(source: string | ModelSource, options: Resolv
     try {
       isDirectory = fs.statSync(parsed.path).isDirectory();
     } catch {
-      throw new InputError(`--model: folder ${parsed.text} does not exist`);
+      throw InputError.about('model', `folder ${parsed.text} does not exist`);
     }
-    if (!isDirectory) throw new InputError(`--model: ${parsed.text} is a file; give the model's folder (with config.json, tokenizer.json and *.safetensors)`);
+    if (!isDirectory) throw InputError.about('model', `${parsed.text} is a file; give the model's folder (with config.json, tokenizer.json and *.safetensors)`);
     return { dir: parsed.path, source: parsed.text, notes: [] };
   }
   return new HubResolver(parsed, options).resolve();
@@ -290,10 +290,10 @@ class HubResolver {
         ? 'The token given was refused or has no access to it (for a gated repo, accept its terms on the repo page with the same account; check that the token is a read token and not expired).'
         : 'No token was given.';
       if (code === 'RepoNotFound' && !this.options.token) {
-        throw new InputError(`${this.display}: not found on ${hubText}, or private (then it needs a token). ${tokenState} ${TOKEN_HELP}`);
+        throw new InputError(`${this.display}: not found on ${hubText}, or private (then it needs a token). ${tokenState} ${TOKEN_HELP}`, { field: 'hfToken' });
       }
       const gated = code === 'GatedRepo' ? 'gated (its terms must be accepted on https://huggingface.co/' + this.repo + ')' : 'gated or private';
-      throw new InputError(`${this.display}: ${hubText} answered ${status} for ${what}: this repo is ${gated} and needs a Hugging Face token. ${tokenState} ${TOKEN_HELP}`);
+      throw new InputError(`${this.display}: ${hubText} answered ${status} for ${what}: this repo is ${gated} and needs a Hugging Face token. ${tokenState} ${TOKEN_HELP}`, { field: 'hfToken' });
     }
     if (status === 404) {
       if (code === 'RevisionNotFound') {

@@ -30,7 +30,7 @@ const ARCHITECTURES: Record<ModelSpec['architecture'], (spec: ModelSpec) => Arch
 export function loadModel(source: string): LoadedModel {
   const dir = resolve(source);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new InputError(`--model: ${source} is not a folder (expected a Hugging Face layout folder with config.json, *.safetensors and tokenizer.json)`);
+    throw InputError.about('model', `${source} is not a folder (expected a Hugging Face layout folder with config.json, *.safetensors and tokenizer.json)`);
   }
   const spec = readModelSpec(dir);
   const weights = indexModelWeights(dir);

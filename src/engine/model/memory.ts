@@ -34,6 +34,7 @@
 // which ONNX Runtime reads into host memory before copying them to the device.
 import * as os from 'node:os';
 import { InputError } from '../../shared/errors';
+import { fieldRef } from '../../shared/fields';
 import type { ModelSpec } from './config';
 import type { TensorEntry } from './safetensors';
 
@@ -111,7 +112,7 @@ export function activationBytes(dims: Dims, run: RunShape): number {
  * `model` can be a LoadedModel.
  */
 export function estimateRunMemory(model: { spec: Dims; weights: ReadonlyMap<string, TensorEntry> }, run: RunShape): MemoryEstimate {
-  if (!Number.isInteger(run.batchSize) || run.batchSize < 1) throw new InputError(`--batch-size must be a positive integer, got ${run.batchSize}`);
+  if (!Number.isInteger(run.batchSize) || run.batchSize < 1) throw new InputError(`${fieldRef('batchSize')} must be a positive integer, got ${run.batchSize}`, { field: 'batchSize' });
   if (!Number.isInteger(run.seqLen) || run.seqLen < 1) throw new Error(`estimateRunMemory: seqLen must be a positive integer, got ${run.seqLen}`);
   let parameters = 0;
   let matrixParameters = 0;
@@ -193,7 +194,7 @@ function smallerBatchHint(estimate: MemoryEstimate): string {
   if (estimate.batchSize === 1) return 'a smaller model, or a machine with more memory';
   const perExample = estimate.activationBytes / estimate.batchSize;
   const atOne = estimate.totalBytes - estimate.activationBytes + perExample;
-  return `a smaller --batch-size (--batch-size 1 needs about ${formatBytes(atOne)}), a smaller model, or a machine with more memory`;
+  return `a smaller batch size (${fieldRef('batchSize', 1)} needs about ${formatBytes(atOne)}), a smaller model, or a machine with more memory`;
 }
 
 /**
@@ -214,6 +215,7 @@ export function checkMemory(estimate: MemoryEstimate, device: string, options: C
       `not enough memory: this run needs about ${formatBytes(hostNeed)}${what ? ` ${what}` : ''}, ${available} ` +
         `(weights ${formatBytes(estimate.weightBytes)}, activations ${formatBytes(estimate.activationBytes)} for batch ${estimate.batchSize} × ${estimate.seqLen} tokens). ` +
         `Use ${gpu ? 'a smaller model, or close other programs' : smallerBatchHint(estimate)}.`,
+      { field: 'batchSize' },
     );
   if (hostNeed > system.total) throw fail(`${formatBytes(system.total)} in total`);
   if (hostNeed > system.free) {
@@ -226,7 +228,8 @@ export function checkMemory(estimate: MemoryEstimate, device: string, options: C
     } else if (estimate.totalBytes > options.deviceFreeBytes) {
       throw new InputError(
         `not enough GPU memory: this run needs about ${formatBytes(estimate.totalBytes)}, ${formatBytes(options.deviceFreeBytes)} free on the ${device} device. ` +
-          `Use ${smallerBatchHint(estimate)}, or --device cpu.`,
+          `Use ${smallerBatchHint(estimate)}, or ${fieldRef('device', 'cpu')}.`,
+        { field: 'batchSize' },
       );
     }
   }

@@ -34,7 +34,7 @@ function checkRevision(revision: string, text: string): void {
     /[\s\\:?*\[^~]|\.\.|@\{|\/\/|^\/|\/$|\.lock$|^-/.test(revision) ||
     [...revision].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
   if (bad) {
-    throw new InputError(`--model: "${text}": "${revision}" is not a valid revision (a branch, a tag or a 40-character commit hash after the @)`);
+    throw InputError.about('model', `"${text}": "${revision}" is not a valid revision (a branch, a tag or a 40-character commit hash after the @)`);
   }
 }
 
@@ -47,7 +47,7 @@ export function builtInModelDir(name: string, from: string = __dirname): string 
     const candidate = path.join(dir, 'models', name);
     if (fs.existsSync(path.join(candidate, 'config.json'))) return candidate;
   }
-  throw new InputError(`--model: the built-in model "${name}" is missing from this installation (no models/${name}/config.json above ${from})`);
+  throw InputError.about('model', `the built-in model "${name}" is missing from this installation (no models/${name}/config.json above ${from})`);
 }
 
 /**
@@ -58,7 +58,7 @@ export function builtInModelDir(name: string, from: string = __dirname): string 
  */
 export function parseModelSource(text: string, cwd: string = process.cwd()): ModelSource {
   const trimmed = text.trim();
-  if (trimmed === '') throw new InputError('--model: empty; give a model folder, a built-in model (tinysql-demo, ioi-demo), a preset such as M0, or a hub repo id such as openai-community/gpt2');
+  if (trimmed === '') throw InputError.about('model', 'empty; give a model folder, a built-in model (tinysql-demo, ioi-demo), a preset such as M0, or a hub repo id such as openai-community/gpt2');
   if (looksLikePath(trimmed)) return { kind: 'folder', text: trimmed, path: path.resolve(cwd, expandHome(trimmed)) };
 
   const at = trimmed.indexOf('@');
@@ -66,7 +66,7 @@ export function parseModelSource(text: string, cwd: string = process.cwd()): Mod
   const revision = at < 0 ? undefined : trimmed.slice(at + 1);
   const builtIn = findBuiltInModel(base);
   if (builtIn) {
-    if (revision !== undefined) throw new InputError(`--model: "${trimmed}": ${builtIn.name} is a built-in model shipped with the extension; it has no revisions (drop "@${revision}")`);
+    if (revision !== undefined) throw InputError.about('model', `"${trimmed}": ${builtIn.name} is a built-in model shipped with the extension; it has no revisions (drop "@${revision}")`);
     return { kind: 'folder', text: trimmed, path: builtInModelDir(builtIn.name) };
   }
   const preset = findPreset(base);
@@ -82,8 +82,9 @@ export function parseModelSource(text: string, cwd: string = process.cwd()): Mod
     return { kind: 'hub', text: trimmed, repo: base, revision };
   }
   resolvePreset(base); // a preset-like name that is no preset (M9, bm1-cs9): the error lists the presets
-  throw new InputError(
-    `--model: "${trimmed}" is not a folder here, a preset (M0…M5, bm1-cs1, …; see the list in the help) or a Hugging Face repo id ` +
+  throw InputError.about(
+    'model',
+    `"${trimmed}" is not a folder here, a preset (M0…M5, bm1-cs1, …; see the list in the help) or a Hugging Face repo id ` +
       'org/name[@revision] (e.g. openai-community/gpt2 or Qwen/Qwen2.5-0.5B-Instruct@main); a folder path may start with ./',
   );
 }

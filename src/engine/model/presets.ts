@@ -126,8 +126,9 @@ export function formatPresetTable(presets: readonly ModelPreset[] = MODEL_PRESET
 export function resolvePreset(name: string): ModelPreset | undefined {
   const preset = findPreset(name);
   if (preset || !looksLikePreset(name)) return preset;
-  throw new InputError(
-    `--model: unknown preset "${name.trim()}". Presets (case-insensitive; bm<B>-cs<C> is the semantic dataset, add -nonsemantic for the other):\n` +
+  throw InputError.about(
+    'model',
+    `unknown preset "${name.trim()}". Presets (case-insensitive; bm<B>-cs<C> is the semantic dataset, add -nonsemantic for the other):\n` +
       formatPresetTable(),
   );
 }

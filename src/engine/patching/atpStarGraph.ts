@@ -3,7 +3,7 @@ import { Ops, raw } from '../graph/ops';
 import { gradients } from '../graph/autodiff';
 import type { GraphWeights } from '../graph/weights';
 import { type Architecture, HOOK_KINDS } from '../architectures/types';
-import { ATTRIBUTION_OUTPUTS, declareInputs, emptyActivations, logitDiff, stackLayers } from './graphs';
+import { ATTRIBUTION_GRAPH_NAMES, ATTRIBUTION_OUTPUTS, declareInputs, emptyActivations, type GraphNames, logitDiff, stackLayers } from './graphs';
 
 /**
  * The AtP* graph (Kramár et al. 2024): the attribution graph's inputs and outputs, plus
@@ -25,6 +25,11 @@ export const ATP_STAR_OUTPUTS = {
   kLinear: 'atpstar_k_linear',
   v: 'atpstar_v',
 } as const;
+
+export const ATP_STAR_GRAPH_NAMES: GraphNames = {
+  inputs: [...ATTRIBUTION_GRAPH_NAMES.inputs, ATP_STAR_GRAD_GATE],
+  outputs: [...ATTRIBUTION_GRAPH_NAMES.outputs, ...Object.values(ATP_STAR_OUTPUTS)],
+};
 
 export interface CorruptedSite {
   q: Value;

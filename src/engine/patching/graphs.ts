@@ -25,6 +25,55 @@ export const PATCHED_LOGIT_DIFF = 'patched_logit_diff';
 export const LOGIT_DIFF_INPUT = 'ids';
 export const LOGIT_DIFF_OUTPUT = 'logit_diff';
 
+/** The batch inputs' names: declareInputs declares them, batchFeeds and promptFeeds feed them. */
+export const BATCH_INPUTS = {
+  cleanIds: 'clean_ids',
+  corruptedIds: 'corrupted_ids',
+  lastPosition: 'last_position',
+  correctIds: 'correct_ids',
+  incorrectIds: 'incorrect_ids',
+} as const;
+
+/**
+ * The names a graph takes and gives: the contract between its builder and the code that feeds and reads it.
+ * sessionFor checks every new session against it, so a name changed on one side only fails at once, by name,
+ * instead of as ONNX Runtime's "input not found" or an undefined output deep in a run.
+ */
+export interface GraphNames {
+  inputs: readonly string[];
+  outputs: readonly string[];
+}
+
+export const ATTRIBUTION_GRAPH_NAMES: GraphNames = {
+  inputs: Object.values(BATCH_INPUTS),
+  outputs: [ATTRIBUTION_OUTPUTS.cleanLogitDiff, ATTRIBUTION_OUTPUTS.corruptedLogitDiff, ...HOOK_KINDS.map(ATTRIBUTION_OUTPUTS.attribution)],
+};
+
+export const ACTIVATION_PATCHING_GRAPH_NAMES: GraphNames = {
+  inputs: [...Object.values(BATCH_INPUTS), ...HOOK_KINDS.map(PATCHING_INPUT)],
+  outputs: [ATTRIBUTION_OUTPUTS.cleanLogitDiff, PATCHED_LOGIT_DIFF],
+};
+
+export const LOGIT_DIFF_GRAPH_NAMES: GraphNames = {
+  inputs: [LOGIT_DIFF_INPUT, BATCH_INPUTS.lastPosition, BATCH_INPUTS.correctIds, BATCH_INPUTS.incorrectIds],
+  outputs: [LOGIT_DIFF_OUTPUT],
+};
+
+/** Throws (an internal error: the engine's own graph and its caller disagree) unless a session has exactly these names. */
+export function checkGraphNames(graph: string, expected: GraphNames, session: { readonly inputNames: readonly string[]; readonly outputNames: readonly string[] }): void {
+  const problems: string[] = [];
+  for (const [what, want, have] of [
+    ['inputs', expected.inputs, session.inputNames],
+    ['outputs', expected.outputs, session.outputNames],
+  ] as const) {
+    const missing = want.filter((name) => !have.includes(name));
+    const unexpected = have.filter((name) => !want.includes(name));
+    if (missing.length > 0) problems.push(`its caller expects ${what} ${missing.join(', ')} that the graph does not have`);
+    if (unexpected.length > 0) problems.push(`the graph has ${what} ${unexpected.join(', ')} that its caller does not know`);
+  }
+  if (problems.length > 0) throw new Error(`the ${graph} graph and its caller disagree on names: ${problems.join('; ')}`);
+}
+
 export interface BatchInputs {
   cleanIds: Value;
   corruptedIds: Value;
@@ -35,11 +84,11 @@ export interface BatchInputs {
 
 export function declareInputs(b: GraphBuilder): BatchInputs {
   return {
-    cleanIds: b.input('clean_ids', 'int64', ['batch', 'seq']),
-    corruptedIds: b.input('corrupted_ids', 'int64', ['batch', 'seq']),
-    lastPosition: b.input('last_position', b.floatType, ['batch', 'seq']),
-    correctIds: b.input('correct_ids', 'int64', ['batch']),
-    incorrectIds: b.input('incorrect_ids', 'int64', ['batch']),
+    cleanIds: b.input(BATCH_INPUTS.cleanIds, 'int64', ['batch', 'seq']),
+    corruptedIds: b.input(BATCH_INPUTS.corruptedIds, 'int64', ['batch', 'seq']),
+    lastPosition: b.input(BATCH_INPUTS.lastPosition, b.floatType, ['batch', 'seq']),
+    correctIds: b.input(BATCH_INPUTS.correctIds, 'int64', ['batch']),
+    incorrectIds: b.input(BATCH_INPUTS.incorrectIds, 'int64', ['batch']),
   };
 }
 
@@ -64,9 +113,9 @@ export function buildLogitDiffGraph(arch: Architecture, b: GraphBuilder, w: Grap
   const inputs = {
     cleanIds: ids,
     corruptedIds: ids,
-    lastPosition: b.input('last_position', b.floatType, ['batch', 'seq']),
-    correctIds: b.input('correct_ids', 'int64', ['batch']),
-    incorrectIds: b.input('incorrect_ids', 'int64', ['batch']),
+    lastPosition: b.input(BATCH_INPUTS.lastPosition, b.floatType, ['batch', 'seq']),
+    correctIds: b.input(BATCH_INPUTS.correctIds, 'int64', ['batch']),
+    incorrectIds: b.input(BATCH_INPUTS.incorrectIds, 'int64', ['batch']),
   };
   const residual = arch.forward(ops, w, ids, (_kind, _layer, value) => value);
   b.output(logitDiff(arch, ops, w, residual, inputs), LOGIT_DIFF_OUTPUT);

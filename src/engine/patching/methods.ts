@@ -3,6 +3,7 @@
 // about twice the forward's matrix work), so plain AtP costs 4 per example (clean forward, corrupted forward,
 // backward). "auto" takes the most exact method whose cost stays within BUDGET × that of plain AtP.
 import { InputError } from '../../shared/errors';
+import { fieldRef } from '../../shared/fields';
 import type { Method } from '../../shared/result';
 
 export type { Method };
@@ -26,7 +27,7 @@ export const BUDGET = 4;
 
 export function parseMethod(text: string): MethodRequest {
   if ((METHOD_REQUESTS as readonly string[]).includes(text)) return text as MethodRequest;
-  throw new InputError(`--method: unknown method "${text}"; choose one of ${METHOD_REQUESTS.join(', ')}`);
+  throw InputError.about('method', `unknown method "${text}"; choose one of ${METHOD_REQUESTS.join(', ')}`);
 }
 
 export interface Passes {
@@ -78,9 +79,9 @@ export function planRun(spec: ModelSpec, prepared: readonly PreparedExample[], r
   }
   const tokens: Passes = { forward: differing, backward: 0 };
   if (gradDrop && (requested === 'atp' || requested === 'exact')) {
-    throw new InputError(`--grad-drop is part of AtP*: use it with --method atpstar (or auto), not ${requested}`);
+    throw new InputError(`${fieldRef('gradDrop')} is part of AtP*: use it with ${fieldRef('method', 'atpstar')} (or auto), not ${requested}`, { field: 'gradDrop' });
   }
-  if (gradDrop && spec.nLayers < 2) throw new InputError(`--grad-drop needs a model of at least 2 layers (this one has ${spec.nLayers})`);
+  if (gradDrop && spec.nLayers < 2) throw new InputError(`${fieldRef('gradDrop')} needs a model of at least 2 layers (this one has ${spec.nLayers})`, { field: 'gradDrop' });
 
   let method: Method;
   let reason: string;

@@ -3,14 +3,34 @@
 // patching, whole activation-patching sweeps) and exactPatching.ts (token effects, checks) are built on it.
 import * as ort from 'onnxruntime-node';
 import { InputError } from '../../shared/errors';
+import { fieldRef } from '../../shared/fields';
 import { GraphBuilder } from '../graph/builder';
 import { GraphWeights } from '../graph/weights';
 import { type LoadedModel, weightLookup } from '../model/load';
 import type { Dataset, Example } from '../dataset/jsonl';
-import { buildActivationPatchingGraph, buildAttributionGraph, buildLogitDiffGraph, PATCHING_INPUT } from './graphs';
+import {
+  ACTIVATION_PATCHING_GRAPH_NAMES,
+  ATTRIBUTION_GRAPH_NAMES,
+  BATCH_INPUTS,
+  buildActivationPatchingGraph,
+  buildAttributionGraph,
+  buildLogitDiffGraph,
+  checkGraphNames,
+  type GraphNames,
+  LOGIT_DIFF_GRAPH_NAMES,
+  LOGIT_DIFF_INPUT,
+  PATCHING_INPUT,
+} from './graphs';
 import { HOOK_KINDS, type HookKind } from '../architectures/types';
-import { buildAtpStarGraph } from './atpStarGraph';
-import { buildActivationEdgeAttributionGraph, buildEdgeAttributionGraph, buildFaithfulnessGraph } from '../circuits/graph';
+import { ATP_STAR_GRAPH_NAMES, buildAtpStarGraph } from './atpStarGraph';
+import {
+  ACTIVATION_EDGE_ATTRIBUTION_GRAPH_NAMES,
+  buildActivationEdgeAttributionGraph,
+  buildEdgeAttributionGraph,
+  buildFaithfulnessGraph,
+  EDGE_ATTRIBUTION_GRAPH_NAMES,
+  FAITHFULNESS_GRAPH_NAMES,
+} from '../circuits/graph';
 import { cachedSession, type DeviceRequest, prepareGraphDir, type SessionHandle, writeGraphFile } from '../process/runtime';
 import type { TokenInfo } from '../../shared/result';
 import { promptTooLong } from './promptLength';
@@ -106,7 +126,7 @@ export function differingPositions(example: PreparedExample): number[] {
 }
 
 export function checkBatchSize(batchSize: number): void {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`--batch-size must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`${fieldRef('batchSize')} must be a positive integer, got ${batchSize}`, { field: 'batchSize' });
 }
 
 /** Groups examples into batches of similar length (less padding); each batch keeps the examples' indices. */
@@ -152,11 +172,11 @@ export function batchFeeds(rows: readonly PreparedExample[], precision: Precisio
   return {
     seq,
     feeds: {
-      clean_ids: new ort.Tensor('int64', clean, [batch, seq]),
-      corrupted_ids: new ort.Tensor('int64', corrupted, [batch, seq]),
-      last_position: lastPositions(rows.map((r) => r.tokens.length), seq, precision),
-      correct_ids: idTensor(rows.map((r) => r.correctId)),
-      incorrect_ids: idTensor(rows.map((r) => r.incorrectId)),
+      [BATCH_INPUTS.cleanIds]: new ort.Tensor('int64', clean, [batch, seq]),
+      [BATCH_INPUTS.corruptedIds]: new ort.Tensor('int64', corrupted, [batch, seq]),
+      [BATCH_INPUTS.lastPosition]: lastPositions(rows.map((r) => r.tokens.length), seq, precision),
+      [BATCH_INPUTS.correctIds]: idTensor(rows.map((r) => r.correctId)),
+      [BATCH_INPUTS.incorrectIds]: idTensor(rows.map((r) => r.incorrectId)),
     },
   };
 }
@@ -201,14 +221,25 @@ export function promptFeeds(rows: readonly PromptRow[], precision: Precision): R
   const ids = new BigInt64Array(rows.length * seq);
   rows.forEach((row, i) => row.ids.forEach((id, p) => (ids[i * seq + p] = BigInt(id))));
   return {
-    ids: new ort.Tensor('int64', ids, [rows.length, seq]),
-    last_position: lastPositions(rows.map((r) => r.ids.length), seq, precision),
-    correct_ids: idTensor(rows.map((r) => r.correctId)),
-    incorrect_ids: idTensor(rows.map((r) => r.incorrectId)),
+    [LOGIT_DIFF_INPUT]: new ort.Tensor('int64', ids, [rows.length, seq]),
+    [BATCH_INPUTS.lastPosition]: lastPositions(rows.map((r) => r.ids.length), seq, precision),
+    [BATCH_INPUTS.correctIds]: idTensor(rows.map((r) => r.correctId)),
+    [BATCH_INPUTS.incorrectIds]: idTensor(rows.map((r) => r.incorrectId)),
   };
 }
 
 export type GraphKind = 'attribution' | 'activation-patching' | 'logit-diff' | 'atp-star' | 'edge-attribution' | 'edge-attribution-activations' | 'faithfulness';
+
+/** Each kind's builder, and the names its feeds and reads use (checked against each new session). */
+export const GRAPHS: Record<GraphKind, { build: typeof buildAttributionGraph; names: GraphNames }> = {
+  attribution: { build: buildAttributionGraph, names: ATTRIBUTION_GRAPH_NAMES },
+  'activation-patching': { build: buildActivationPatchingGraph, names: ACTIVATION_PATCHING_GRAPH_NAMES },
+  'logit-diff': { build: buildLogitDiffGraph, names: LOGIT_DIFF_GRAPH_NAMES },
+  'atp-star': { build: buildAtpStarGraph, names: ATP_STAR_GRAPH_NAMES },
+  'edge-attribution': { build: buildEdgeAttributionGraph, names: EDGE_ATTRIBUTION_GRAPH_NAMES },
+  'edge-attribution-activations': { build: buildActivationEdgeAttributionGraph, names: ACTIVATION_EDGE_ATTRIBUTION_GRAPH_NAMES },
+  faithfulness: { build: buildFaithfulnessGraph, names: FAITHFULNESS_GRAPH_NAMES },
+};
 
 const graphFiles = new Map<string, string>();
 /** `auto` choices already said in this process: the same choice for every graph kind needs saying once. */
@@ -228,20 +259,12 @@ export async function sessionFor(model: LoadedModel, kind: GraphKind, options: R
   if (!file) {
     const builder = new GraphBuilder(precision);
     const weights = new GraphWeights(builder, weightLookup(model), graphDir.locations);
-    const build = {
-      attribution: buildAttributionGraph,
-      'activation-patching': buildActivationPatchingGraph,
-      'logit-diff': buildLogitDiffGraph,
-      'atp-star': buildAtpStarGraph,
-      'edge-attribution': buildEdgeAttributionGraph,
-      'edge-attribution-activations': buildActivationEdgeAttributionGraph,
-      faithfulness: buildFaithfulnessGraph,
-    }[kind];
-    build(model.architecture, builder, weights);
+    GRAPHS[kind].build(model.architecture, builder, weights);
     file = writeGraphFile(graphDir, builder.toBytes(), `${kind}-${precision}`, unusedWeightsWarnings(model, weights.used));
     graphFiles.set(key, file);
   }
   const handle = await cachedSession(file, options.device, { optimization: precision === 'float64' ? 'basic' : 'all' });
+  checkGraphNames(kind, GRAPHS[kind].names, handle.session);
   if (handle.choice && !choicesSaid.has(handle.choice)) {
     choicesSaid.add(handle.choice);
     options.onProgress?.(handle.choice);

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { InputError } from '../../shared/errors';
+import { fieldRef } from '../../shared/fields';
 import type { Dataset } from '../dataset/jsonl';
 import type { LoadedModel } from '../model/load';
 import { modelRecord, type PatchingOptions, runAttributionPatching } from './run';
@@ -27,7 +28,7 @@ export function parseShard(text: string): { index: number; count: number } {
   const index = match ? Number(match[1]) : NaN;
   const count = match ? Number(match[2]) : NaN;
   if (!match || !Number.isSafeInteger(count) || count < 1 || index < 1 || index > count) {
-    throw new InputError(`--shard: expected i/n with 1 ≤ i ≤ n (e.g. 2/4), got "${text}"`);
+    throw InputError.about('shard', `expected i/n with 1 ≤ i ≤ n (e.g. 2/4), got "${text}"`);
   }
   return { index, count };
 }
@@ -56,7 +57,7 @@ export async function runShard(
   shard: { index: number; count: number; datasetHash: string },
 ): Promise<Result> {
   if ((options.check ?? 0) > 0) {
-    throw new InputError('--check cannot run with --shard: checks choose components from the whole dataset\'s attributions (run them on the merged result\'s dataset)');
+    throw new InputError(`${fieldRef('check')} cannot run with ${fieldRef('shard')}: checks choose components from the whole dataset's attributions (run them on the merged result's dataset)`, { field: 'check' });
   }
   const { first, size } = shardRange(dataset.examples.length, shard.index, shard.count);
   const info: ShardInfo = { index: shard.index, count: shard.count, firstExample: first, datasetExamples: dataset.examples.length, datasetHash: shard.datasetHash };

@@ -14,7 +14,7 @@ export type DeviceRequest = (typeof DEVICES)[number];
 
 export function parseDevice(text: string): DeviceRequest {
   if ((DEVICES as readonly string[]).includes(text)) return text as DeviceRequest;
-  throw new InputError(`--device: unknown device "${text}"; choose one of ${DEVICES.join(', ')}`);
+  throw InputError.about('device', `unknown device "${text}"; choose one of ${DEVICES.join(', ')}`);
 }
 
 export interface SessionHandle {

@@ -6,7 +6,7 @@
 // into place unless the user cancelled meanwhile, so a cancelled run writes nothing, whatever the timing.
 // First: where ONNX Runtime is loaded from must be decided before anything loads it.
 import { ortRuntimeChoice } from './ortRuntime';
-import { InputError } from '../../shared/errors';
+import { InputError, inputProblem } from '../../shared/errors';
 import { diagnoseWithTokenizer, parseDatasetText } from '../dataset';
 import { generateDataset } from '../dataset/generate';
 import { resolveModel } from '../model/hub';
@@ -39,7 +39,7 @@ function inputFailure(file: string, diagnostics: readonly FileDiagnostic[]): Inp
   const errors = diagnostics.filter((d) => d.severity === 'error');
   if (errors.length === 0) return undefined;
   const more = errors.length > 1 ? ` (and ${errors.length - 1} more problem${errors.length > 2 ? 's' : ''})` : '';
-  return new InputError(`${file}:${errors[0].line}: ${errors[0].message}${more}`);
+  return new InputError(`${file}:${errors[0].line}: ${errors[0].message}${more}`, { field: 'data' });
 }
 
 /**
@@ -146,14 +146,18 @@ export async function handleRun(request: RunRequest | CircuitRequest, send: (res
   // Counted steps go as typed events (the host's bar and ETA), with their text for the log.
   const step = (event: ProgressEvent) => send({ type: 'progress', runId: request.runId, message: formatProgress(event), progress: event });
   let warnings: FileDiagnostic[] = [];
+  let modelStage = false;
   try {
     const parsed = parseDatasetText(request.datasetText, request.datasetFile);
     const parseFailure = inputFailure(request.datasetFile, parsed.diagnostics);
     if (parseFailure) throw new InputFailure(parsed.diagnostics, parseFailure);
-    if (parsed.dataset.examples.length === 0) throw new InputError(`${request.datasetFile}: no examples (the file is empty or has only blank lines)`);
+    if (parsed.dataset.examples.length === 0) throw new InputError(`${request.datasetFile}: no examples (the file is empty or has only blank lines)`, { field: 'data' });
     const dataset = parsed.dataset;
     progress(ortRuntimeChoice);
     progress(`resolving model ${request.model}`);
+    // Whatever stops the model from resolving or loading (a missing folder, a bad config.json, a gated repo) is the
+    // model setting's problem, unless the error names a field itself (a gated repo: the token).
+    modelStage = true;
     const resolved = await resolveModel(request.model, {
       token: request.hfToken,
       signal: controller.signal,
@@ -162,6 +166,7 @@ export async function handleRun(request: RunRequest | CircuitRequest, send: (res
     for (const note of resolved.notes) progress(note);
     progress(`loading model ${resolved.source}`);
     const model = cachedModel(resolved.dir, resolved.source);
+    modelStage = false;
     if (request.resultFile !== undefined) {
       checkOutputPaths([{ path: request.datasetFile, role: 'the dataset' }, ...modelFolderInputs(model.dir)], [{ path: request.resultFile, role: 'the result file' }]);
     }
@@ -208,9 +213,16 @@ export async function handleRun(request: RunRequest | CircuitRequest, send: (res
     if (error instanceof CancelledError || controller.signal.aborted) {
       send({ type: 'cancelled', runId: request.runId });
     } else if (error instanceof InputFailure) {
-      send({ type: 'failed', runId: request.runId, reason: 'input', message: error.message, diagnostics: error.diagnostics });
+      send({ type: 'failed', runId: request.runId, reason: 'input', message: error.message, diagnostics: error.diagnostics, input: inputProblem(error.error) });
     } else if (error instanceof InputError) {
-      send({ type: 'failed', runId: request.runId, reason: 'input', message: error.message, diagnostics: diagnosticsFromMessages(request.datasetFile, [error.message], 'error') });
+      send({
+        type: 'failed',
+        runId: request.runId,
+        reason: 'input',
+        message: error.message,
+        diagnostics: diagnosticsFromMessages(request.datasetFile, [error.message], 'error'),
+        input: inputProblem(modelStage ? InputError.withField(error, 'model') : error),
+      });
     } else {
       const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
       send({ type: 'failed', runId: request.runId, reason: 'internal', message, diagnostics: [] });
@@ -244,7 +256,7 @@ export async function handleSweep(request: SweepRequest, send: (response: Worker
     send({ type: 'sweepDone', runId: request.runId, summaryFile: join(request.outDir, SUMMARY_JSON), ran: count('ran'), kept: count('kept'), failed: count('failed') });
   } catch (error) {
     if (error instanceof CancelledError || controller.signal.aborted) send({ type: 'cancelled', runId: request.runId });
-    else if (error instanceof InputError) send({ type: 'failed', runId: request.runId, reason: 'input', message: error.message, diagnostics: [] });
+    else if (error instanceof InputError) send({ type: 'failed', runId: request.runId, reason: 'input', message: error.message, diagnostics: [], input: inputProblem(error) });
     else send({ type: 'failed', runId: request.runId, reason: 'internal', message: error instanceof Error ? (error.stack ?? error.message) : String(error), diagnostics: [] });
   } finally {
     runs.delete(request.runId);

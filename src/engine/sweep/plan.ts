@@ -45,15 +45,15 @@ function commandSetsFor(model: string, requested: readonly number[] | undefined)
 
 /** Every cell, models in the order given, features in the order given, command sets ascending. */
 export function planSweep(spec: SweepSpec): SweepCell[] {
-  if (spec.models.length === 0) throw new InputError('--models: give at least one model');
-  if (spec.features.length === 0) throw new InputError('--features: give at least one feature');
+  if (spec.models.length === 0) throw InputError.about('models', 'give at least one model');
+  if (spec.features.length === 0) throw InputError.about('features', 'give at least one feature');
   const folders = new Map<string, string>();
   const cells: SweepCell[] = [];
   for (const model of spec.models) {
     const folder = modelFolderName(model);
     const other = folders.get(folder);
     if (other !== undefined) {
-      throw new InputError(`--models: "${other}" and "${model}" would both write to the folder ${folder}; give each model once, or copy one under another folder name`);
+      throw InputError.about('models', `"${other}" and "${model}" would both write to the folder ${folder}; give each model once, or copy one under another folder name`);
     }
     folders.set(folder, model);
     for (const feature of spec.features.map(parseSweepFeature)) {

@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../../shared/errors';
+import { fieldRef } from '../../shared/fields';
 import type { Result } from '../../shared/result';
 import { digestRun, DEFAULT_TOP_K } from '../../shared/compare';
 import { SWEEP_SCHEMA, type SweepCellRecord, type SweepSpec, type SweepSummary } from '../../shared/sweep';
@@ -108,7 +109,7 @@ export async function runSweep(spec: SweepSpec, dir: string, options: SweepOptio
   try {
     fs.mkdirSync(dir, { recursive: true });
   } catch (error) {
-    throw new InputError(`--out ${dir}: cannot create the folder: ${message(error)}`);
+    throw new InputError(`${fieldRef('out', dir)}: cannot create the folder: ${message(error)}`, { field: 'out' });
   }
   const summary: SweepSummary = { schema: SWEEP_SCHEMA, updatedAt: new Date().toISOString(), spec, plannedCells: cells.length, cells: [] };
   const models = new Map<string, ModelEntry>();
@@ -151,7 +152,7 @@ export async function runSweep(spec: SweepSpec, dir: string, options: SweepOptio
       const entry = await entryFor(cell.model);
       if (entry.error !== undefined) throw new InputError(entry.error);
       if (cell.commandSet !== null && ![1, 2, 3].includes(cell.commandSet)) {
-        throw new InputError(`command set ${cell.commandSet} has no TinySQL generator here (1, 2 or 3); pass --cs`);
+        throw new InputError(`command set ${cell.commandSet} has no TinySQL generator here (1, 2 or 3); pass ${fieldRef('commandSet')}`, { field: 'commandSet' });
       }
       const generateSpec: GenerateSpec =
         cell.feature === 'IOI'
