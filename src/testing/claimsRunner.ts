@@ -4,13 +4,14 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseResult, type Result } from '../shared/result';
-import type { RunRequest } from '../shared/workerProtocol';
+import type { CircuitRequest, RunRequest } from '../shared/workerProtocol';
 import type { RunHandlers, RunOutcome } from '../services/engineClient';
 import { formatProblem, parseClaims, type ClaimsFile } from '../engine/claims/schema';
-import { checkClaims, type ClaimReport, needsHeadChecks, resultFileFor, storedResultIfCurrent, writeFilesAtomically } from '../engine/claims/state';
+import { checkClaims, circuitOptionsFor, type ClaimReport, needsHeadChecks, resultFileFor, storedResultIfCurrent, writeFilesAtomically } from '../engine/claims/state';
 
 export interface ClaimsEngine {
-  run(request: Omit<RunRequest, 'type' | 'runId'>, handlers?: RunHandlers): Promise<RunOutcome>;
+  /** With `circuit`: a circuit run (the worker's 'circuit' request). */
+  run(request: Omit<RunRequest, 'type' | 'runId'>, handlers?: RunHandlers, circuit?: CircuitRequest['circuit']): Promise<RunOutcome>;
 }
 
 export interface ClaimsRunSettings {
@@ -58,6 +59,7 @@ export async function runClaimsFile(file: string, text: string, engine: ClaimsEn
         resultFile,
       },
       handlers,
+      circuitOptionsFor(claims),
     );
     if (outcome.kind === 'cancelled') return outcome;
     if (outcome.kind === 'failed') return { kind: 'failed', message: outcome.message };
