@@ -16,30 +16,30 @@ const { values } = parseArgs({ options: { model: { type: 'string' }, data: { typ
 if (!values.model || !values.data || !values.heads) throw new Error('usage: --model DIR --data FILE --heads L0H3,L0H1');
 
 async function main(modelDir: string, data: string, heads: string): Promise<void> {
-const model = loadModel(modelDir);
-const dataset = readDataset(data);
-const options = { device: 'cpu' as const, batchSize: 16 };
-const result = await runAttributionPatching(model, dataset, { ...options, method: 'atp' });
-const prepared = prepareExamples(model, dataset, []);
-const edges = layoutEdges(circuitLayout(model.spec), new Array<number>(circuitLayout(model.spec).edgeCount).fill(0));
-/** 1 − faithfulness of the graph without the picked edges: the share of the metric they carry, measured. */
-const loss = async (pick: (edge: CircuitEdge) => boolean) =>
-  1 - normalisedMetric(await patchedLogitDiffs(model, prepared, edges.map((edge) => (pick(edge) ? 1 : 0)), options), result.metric);
+  const model = loadModel(modelDir);
+  const dataset = readDataset(data);
+  const options = { device: 'cpu' as const, batchSize: 16 };
+  const result = await runAttributionPatching(model, dataset, { ...options, method: 'atp' });
+  const prepared = prepareExamples(model, dataset, []);
+  const edges = layoutEdges(circuitLayout(model.spec), new Array<number>(circuitLayout(model.spec).edgeCount).fill(0));
+  /** 1 − faithfulness of the graph without the picked edges: the share of the metric they carry, measured. */
+  const loss = async (pick: (edge: CircuitEdge) => boolean) =>
+    1 - normalisedMetric(await patchedLogitDiffs(model, prepared, edges.map((edge) => (pick(edge) ? 1 : 0)), options), result.metric);
 
-for (const name of heads.split(',')) {
-  const match = /^L(\d+)H(\d+)$/.exec(name.trim());
-  if (!match) throw new Error(`--heads: expected heads such as L0H3, got ${name}`);
-  const node = `a${match[1]}.h${match[2]}`;
-  const parts: Array<[string, (edge: CircuitEdge) => boolean]> = [
-    ['every edge out', (e) => e.from === node],
-    ['into the logits', (e) => e.from === node && e.to === 'logits'],
-    ['into m0', (e) => e.from === node && e.to === 'm0'],
-    ['into the MLPs', (e) => e.from === node && /^m\d+$/.test(e.to)],
-    ['into later heads', (e) => e.from === node && e.to.startsWith('a')],
-  ];
-  const measured: string[] = [];
-  for (const [label, pick] of parts) measured.push(`${label} ${(await loss(pick)).toFixed(3)}`);
-  console.log(`${name}: ${measured.join(', ')}`);
+  for (const name of heads.split(',')) {
+    const match = /^L(\d+)H(\d+)$/.exec(name.trim());
+    if (!match) throw new Error(`--heads: expected heads such as L0H3, got ${name}`);
+    const node = `a${match[1]}.h${match[2]}`;
+    const parts: Array<[string, (edge: CircuitEdge) => boolean]> = [
+      ['every edge out', (e) => e.from === node],
+      ['into the logits', (e) => e.from === node && e.to === 'logits'],
+      ['into m0', (e) => e.from === node && e.to === 'm0'],
+      ['into the MLPs', (e) => e.from === node && /^m\d+$/.test(e.to)],
+      ['into later heads', (e) => e.from === node && e.to.startsWith('a')],
+    ];
+    const measured: string[] = [];
+    for (const [label, pick] of parts) measured.push(`${label} ${(await loss(pick)).toFixed(3)}`);
+    console.log(`${name}: ${measured.join(', ')}`);
 }
 console.log(
   `into the logits from every MLP ${(await loss((e) => /^m\d+$/.test(e.from) && e.to === 'logits')).toFixed(3)}, ` +
