@@ -18,8 +18,10 @@ export const TEST_USAGE = `  atp test [FILE|FOLDER ...] [--junit REPORT.xml] [--
 
 export const TEST_HELP = `atp test checks the claims of claims files (*.claims.yaml, *.claims.yml, *.claims.json; folders are searched,
 default: the current folder) against a run of their model on their dataset, and prints each claim's expected and
-actual values. The Result is kept beside the claims file (NAME.claims.atp-result.json) and reused while its inputs
-(model and tokenizer files, dataset, engine version, method, seed) are unchanged; --rerun runs anyway. A claim that
+actual values. A faithfulness claim (or a circuit: block) makes the run a circuit run (atp circuit, EAP-IG with 5
+steps by default) measured at exactly the claimed sizes. The Result is kept beside the claims file
+(NAME.claims.atp-result.json) and reused while its inputs (model and tokenizer files, dataset, engine version,
+method, seed, circuit options) are unchanged; --rerun runs anyway. A claim that
 fails says when it last passed and what changed since. Exit status: 0 when every claim passes, 1 otherwise.
 Schema: docs/CLAIMS.md.`;
 
@@ -89,7 +91,8 @@ export async function testCommand(args: string[], io: TestIo): Promise<number> {
       const r = run.result;
       io.stdout(
         `${shown}: ${r.model.source}, ${r.dataset.examples} examples, ${r.run?.method ?? 'atp'} on ${r.device}; ` +
-          `${run.reused ? `reused ${shownPath(resultFileFor(file))} (inputs unchanged)` : `ran the model (${run.why.join('; ')})`}\n`,
+          `${r.circuit ? `circuit ${r.circuit.method}${r.circuit.method === 'eap' ? '' : ` ${r.circuit.steps} steps`}; ` : ''}` +
+        `${run.reused ? `reused ${shownPath(resultFileFor(file))} (inputs unchanged)` : `ran the model (${run.why.join('; ')})`}\n`,
       );
       for (const { entry, outcome, lastPass } of reports) {
         totals[outcome.status] += 1;

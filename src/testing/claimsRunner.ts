@@ -4,14 +4,15 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Result } from '../shared/result';
-import type { RunRequest } from '../shared/workerProtocol';
+import type { CircuitRequest, RunRequest } from '../shared/workerProtocol';
 import type { RunHandlers, RunOutcome } from '../services/engineClient';
 import { formatProblem, parseClaims, type ClaimsFile } from '../engine/claims/schema';
-import { checkClaims, type ClaimReport, needsHeadChecks, resultFileFor, storedResultIfCurrent, writeFilesAtomically } from '../engine/claims/state';
+import { checkClaims, circuitOptionsFor, type ClaimReport, needsHeadChecks, resultFileFor, storedResultIfCurrent, writeFilesAtomically } from '../engine/claims/state';
 import { readResultFile } from '../engine/files/resultFile';
 
 export interface ClaimsEngine {
-  run(request: Omit<RunRequest, 'type' | 'runId'>, handlers?: RunHandlers): Promise<RunOutcome>;
+  /** With `circuit`: a circuit run (the worker's 'circuit' request). */
+  run(request: Omit<RunRequest, 'type' | 'runId'>, handlers?: RunHandlers, circuit?: CircuitRequest['circuit']): Promise<RunOutcome>;
 }
 
 export interface ClaimsRunSettings {
@@ -59,6 +60,7 @@ export async function runClaimsFile(file: string, text: string, engine: ClaimsEn
         resultFile,
       },
       handlers,
+      circuitOptionsFor(claims),
     );
     if (outcome.kind === 'cancelled') return outcome;
     if (outcome.kind === 'failed') return { kind: 'failed', message: outcome.message };

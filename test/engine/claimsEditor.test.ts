@@ -36,9 +36,9 @@ after(() => {
 
 /** The engine client, counting the runs that reach the worker. */
 const engine = {
-  run: (request: Parameters<EngineClient['run']>[0], handlers?: Parameters<EngineClient['run']>[1]) => {
+  run: (request: Parameters<EngineClient['run']>[0], handlers?: Parameters<EngineClient['run']>[1], circuit?: Parameters<EngineClient['run']>[2]) => {
     runs.push(request.datasetFile);
-    return client.run(request, handlers);
+    return client.run(request, handlers, circuit);
   },
 };
 const settings = { device: 'cpu' as const, batchSize: 16 };
@@ -51,10 +51,12 @@ test('a claims file runs in the worker once, is reused while current, and a fals
   if (first.kind !== 'checked') return;
   assert.equal(first.reused, false);
   assert.deepEqual(first.why, ['no stored Result yet']);
-  assert.deepEqual(first.reports.map((r) => r.outcome.status), ['passed', 'passed', 'passed', 'passed', 'passed']);
+  assert.deepEqual(first.reports.map((r) => r.outcome.status), ['passed', 'passed', 'passed', 'passed', 'passed', 'passed', 'passed']);
   assert.equal(runs.length, 1);
   const result = parseResult(readFileSync(first.resultFile, 'utf8'), first.resultFile);
   assert.equal(result.checks?.items.length, 16, 'every head checked for the agreement claim');
+  // The faithfulness claims made the worker's run a circuit run, measured at exactly the claimed sizes.
+  assert.deepEqual([result.circuit?.method, result.circuit?.steps, result.circuit?.curve?.edges], ['eap-ig', 5, [0, 23, 34, 479]]);
   assert.ok(result.provenance?.modelFiles['model.safetensors']?.startsWith('sha256:'));
 
   // Nothing changed: the stored Result answers, no run.

@@ -7,6 +7,8 @@ import { join, resolve } from 'node:path';
 import { CLAIM_KINDS, formatProblem, parseClaims, readClaimsFile, type Claim } from '../../src/engine/claims/schema';
 import { evaluateClaim } from '../../src/engine/claims/evaluate';
 import { inputChanges, type InputsRecord } from '../../src/engine/claims/inputs';
+import { circuitOptionsFor } from '../../src/engine/claims/state';
+import { exactSizes } from '../../src/engine/circuits/curve';
 import { junitXml } from '../../src/engine/claims/junit';
 import { hashFile } from '../../src/engine/files/provenance';
 import { parseResult, RESULT_SCHEMA, serializeResult, type Result } from '../../src/shared/result';
@@ -85,7 +87,7 @@ claims:
     baselines: {gap: {at_most: 1}}
 `;
   assert.deepEqual(problemsOf(text), [
-    '4:1 colour: unknown field; expected model, dataset, method, seed, claims',
+    '4:1 colour: unknown field; expected model, dataset, method, seed, circuit, claims',
     '3:9 method: expected one of auto, atp, atpstar, exact, got "fast"',
     '6:20 claims[0].top_heads.k: expected an integer ≥ 1, got "three"',
     '6:43 claims[0].top_heads.include[1]: expected a head such as L0H3 or L2H*, got "head7"',
@@ -299,6 +301,10 @@ test('inputChanges names each input that differs, and nothing when none does', (
     'method atp → exact',
     'seed 0 → 3',
   ]);
+  // A circuit the claims need must be of the same method and steps; one they do not need is no reason to rerun.
+  assert.deepEqual(inputChanges({ ...inputs, circuit: 'eap-ig, 5 steps' }, { ...inputs, circuit: 'eap' }), ['circuit eap-ig, 5 steps → eap']);
+  assert.deepEqual(inputChanges(inputs, { ...inputs, circuit: 'eap-ig, 5 steps' }), ['circuit none → eap-ig, 5 steps']);
+  assert.deepEqual(inputChanges({ ...inputs, circuit: 'eap-ig, 5 steps' }, inputs), []);
 });
 
 test('hashFile streams sha256 and reuses it while size and modification time are unchanged', async () => {
@@ -360,7 +366,9 @@ test('JUnit XML: one suite per file, failures and unverified claims as failure a
 
 test('schemas/claims.schema.json (the editor completes with it) names the same fields, claim kinds, methods and bounds as the parser', () => {
   const schema = JSON.parse(readFileSync(resolve(__dirname, '../../schemas/claims.schema.json'), 'utf8'));
-  assert.deepEqual(Object.keys(schema.properties), ['model', 'dataset', 'method', 'seed', 'claims']);
+  assert.deepEqual(Object.keys(schema.properties), ['model', 'dataset', 'method', 'seed', 'circuit', 'claims']);
+  assert.deepEqual(Object.keys(schema.properties.circuit.properties), ['method', 'steps', 'edges', 'sizes', 'random_draws']);
+  assert.deepEqual(schema.properties.circuit.properties.method.enum, ['eap', 'eap-ig', 'eap-ig-activations']);
   assert.deepEqual(schema.properties.method.enum, ['auto', 'atp', 'atpstar', 'exact']);
   assert.deepEqual(Object.keys(schema.definitions.claim.properties), ['name', ...CLAIM_KINDS]);
   assert.deepEqual(Object.keys(schema.definitions.bound.properties), ['greater_than', 'less_than', 'at_least', 'at_most']);
@@ -377,10 +385,43 @@ test('schemas/claims.schema.json (the editor completes with it) names the same f
   assert.deepEqual(manifest.contributes.jsonValidation, [{ fileMatch: ['*.claims.json'], url: './schemas/claims.schema.json' }]);
 });
 
-test("the shipped model's claims files parse without a problem", () => {
-  for (const name of ['tables', 'fields']) {
-    const claims = readClaimsFile(resolve(__dirname, `../../models/tinysql-demo/claims/${name}.claims.yaml`));
-    assert.equal(claims.model, resolve(__dirname, '../../models/tinysql-demo'));
-    assert.equal(claims.claims.length, 5);
+test("the shipped models' claims files parse without a problem, each with its circuit at the claimed sizes", () => {
+  for (const [model, name, count, sizes] of [
+    ['tinysql-demo', 'tables', 7, [23, 34]],
+    ['tinysql-demo', 'fields', 7, [23, 34]],
+    ['ioi-demo', 'ioi', 5, [14, 23]],
+  ] as const) {
+    const claims = readClaimsFile(resolve(__dirname, `../../models/${model}/claims/${name}.claims.yaml`));
+    assert.equal(claims.model, resolve(__dirname, `../../models/${model}`));
+    assert.equal(claims.claims.length, count);
+    assert.deepEqual(claims.circuit, { method: 'eap-ig', steps: 5, edges: sizes[0], sizes: [...sizes], randomDraws: 3 });
   }
+});
+
+test('a faithfulness claim asks for a circuit run (EAP-IG, 5 steps) measured at exactly its size; a circuit block sets the rest', () => {
+  const base = 'model: ..\ndataset: d.jsonl\n';
+  assert.equal(parseClaims(`${base}claims:\n  - baselines: {clean: {greater_than: 0}}\n`, join(work, 'a.claims.yaml')).claims!.circuit, undefined, 'no circuit claim: no circuit run');
+  const defaults = parseClaims(`${base}claims:\n  - faithfulness: {edges: 40, at_least: 0.9}\n  - faithfulness: {edges: 12, at_least: 0.5}\n`, join(work, 'a.claims.yaml')).claims!;
+  assert.deepEqual(defaults.circuit, { method: 'eap-ig', steps: 5, edges: 12, sizes: [12, 40], randomDraws: 3 });
+  assert.deepEqual(circuitOptionsFor(defaults), { method: 'eap-ig', steps: 5, selection: { rule: 'top-n', edges: 12 }, curveSizes: [12, 40], randomDraws: 3, randomSeed: 0 });
+  const block = parseClaims(
+    `${base}seed: 4\ncircuit: {method: eap, steps: 9, edges: 30, sizes: [100, 12], random_draws: 1}\nclaims:\n  - faithfulness: {edges: 12, at_least: 0.5}\n`,
+    join(work, 'a.claims.yaml'),
+  ).claims!;
+  assert.deepEqual(block.circuit, { method: 'eap', steps: 1, edges: 30, sizes: [12, 30, 100], randomDraws: 1 }, 'eap has one step');
+  assert.equal(circuitOptionsFor(block)!.randomSeed, 4);
+  const onlyBlock = parseClaims(`${base}circuit: {}\nclaims:\n  - baselines: {clean: {greater_than: 0}}\n`, join(work, 'a.claims.yaml')).claims!;
+  assert.deepEqual(onlyBlock.circuit, { method: 'eap-ig', steps: 5, edges: 20, sizes: [20], randomDraws: 3 }, 'a block alone asks for a circuit');
+  const bad = parseClaims(`${base}circuit: {method: acdc, steps: 0, sizes: [3, x], width: 2}\nclaims:\n  - faithfulness: {edges: 12, at_least: 0.5}\n`, 'b.claims.yaml');
+  assert.deepEqual(
+    bad.problems.map((p) => formatProblem('b.claims.yaml', p)),
+    [
+      "b.claims.yaml:3:50: circuit.width: unknown field; expected method, steps, edges, sizes, random_draws",
+      'b.claims.yaml:3:19: circuit.method: expected one of eap, eap-ig, eap-ig-activations, got "acdc"',
+      'b.claims.yaml:3:32: circuit.steps: expected an integer ≥ 1, got 0',
+      'b.claims.yaml:3:46: circuit.sizes[1]: expected an integer ≥ 1, got "x"',
+    ],
+  );
+  // The curve's sizes: exactly the ones asked, with 0 and the whole graph for the area; none beyond the graph.
+  assert.deepEqual(exactSizes(479, [34, 23, 23, 600]), [0, 23, 34, 479]);
 });

@@ -13,6 +13,14 @@ export function curveSizes(total: number, points: number): number[] {
   return [...sizes].filter((n) => n <= total).sort((a, b) => a - b);
 }
 
+/**
+ * The curve at exactly the sizes asked (a claims file's claimed sizes: each claim is read from a measured value, never
+ * an interpolated one), with 0 and `total` added for the area; sizes above `total` are dropped.
+ */
+export function exactSizes(total: number, sizes: readonly number[]): number[] {
+  return [...new Set([0, total, ...sizes.filter((n) => n <= total)])].sort((a, b) => a - b);
+}
+
 /** Area under y over x ∈ [0, 1] by trapezoids. */
 export function trapezoidArea(xs: readonly number[], ys: readonly number[]): number {
   let area = 0;
@@ -26,11 +34,11 @@ export function trapezoidArea(xs: readonly number[], ys: readonly number[]): num
  */
 export async function faithfulnessCurve(
   circuit: Pick<Circuit, 'nodes' | 'edges'>,
-  options: { points: number; draws: number; seed: number },
+  options: { points: number; draws: number; seed: number; sizes?: readonly number[] },
   measure: (inCircuit: readonly number[]) => Promise<number>,
 ): Promise<FaithfulnessCurve> {
   const total = circuit.edges.length;
-  const edges = curveSizes(total, options.points);
+  const edges = options.sizes ? exactSizes(total, options.sizes) : curveSizes(total, options.points);
   const random = seededRandom(options.seed);
   const all = circuit.edges.map((_, i) => i);
   const faithfulness: number[] = [];

@@ -22,6 +22,8 @@ export interface CircuitOptions {
   selection: CircuitSelectionRequest;
   /** Circuit sizes measured for the curve (default 16; 0: no curve). */
   curvePoints?: number;
+  /** Measure the curve at exactly these sizes (plus 0 and every edge) instead of curvePoints log-spaced ones. */
+  curveSizes?: number[];
   /** Random circuits per curve size (default 3), drawn with randomSeed (default 0). */
   randomDraws?: number;
   randomSeed?: number;
@@ -201,8 +203,10 @@ export function describeCircuitCost(
  */
 export async function runCircuit(model: LoadedModel, dataset: Dataset, options: PatchingOptions, request: CircuitOptions): Promise<Result> {
   const steps = checkSteps(request.method, request.steps ?? 5);
-  const curvePoints = request.curvePoints ?? 16;
+  const curvePoints = request.curveSizes ? request.curveSizes.length + 2 : (request.curvePoints ?? 16);
   if (!Number.isInteger(curvePoints) || curvePoints < 0 || curvePoints > 200) throw InputError.about('curvePoints', `must be an integer from 0 to 200, got ${curvePoints}`);
+  const badSize = request.curveSizes?.find((n) => !Number.isInteger(n) || n < 0);
+  if (badSize !== undefined) throw new InputError(`circuit curve sizes must be whole numbers ≥ 0, got ${badSize}`);
   if (options.raw) throw new InputError('a circuit needs the whole dataset\'s baselines: it cannot run on a raw shard');
   const result = await runAttributionPatching(model, dataset, { ...options, method: options.method ?? 'auto' });
   const started = performance.now();
@@ -226,7 +230,7 @@ export async function runCircuit(model: LoadedModel, dataset: Dataset, options: 
   const all = edges.map((_, i) => i);
   const faithfulness = { circuit: await measure(inCircuit), full: await measure(all), empty: await measure([]) };
   const curve =
-    curvePoints > 0 ? await faithfulnessCurve(base, { points: curvePoints, draws: request.randomDraws ?? 3, seed: request.randomSeed ?? 0 }, measure) : undefined;
+    curvePoints > 0 ? await faithfulnessCurve(base, { points: curvePoints, draws: request.randomDraws ?? 3, seed: request.randomSeed ?? 0, sizes: request.curveSizes }, measure) : undefined;
   const circuit: Circuit = { method: request.method, steps, nodes: layout.nodes, edges, inCircuit, selection, faithfulness, curve };
   return {
     ...result,

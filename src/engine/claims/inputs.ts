@@ -17,7 +17,12 @@ export interface InputsRecord {
   /** The method the claims file asked for (auto, atp, atpstar, exact). */
   requested: string;
   seed: number;
+  /** The circuit run's method and steps ("eap-ig, 5 steps"), when the Result has a circuit or the claims ask for one. */
+  circuit?: string;
 }
+
+/** How InputsRecord names a circuit run. */
+export const describeCircuitRun = (circuit: { method: string; steps: number }) => (circuit.method === 'eap' ? 'eap' : `${circuit.method}, ${circuit.steps} steps`);
 
 /** The inputs a Result records; undefined for a Result without provenance or dataset hash (made before they existed). */
 export function inputsOf(result: Result): InputsRecord | undefined {
@@ -30,6 +35,7 @@ export function inputsOf(result: Result): InputsRecord | undefined {
     datasetHash: result.dataset.contentHash,
     requested: result.run?.requested ?? provenance.method,
     seed: provenance.seed,
+    ...(result.circuit ? { circuit: describeCircuitRun(result.circuit) } : {}),
   };
 }
 
@@ -46,7 +52,7 @@ export function datasetFileHash(file: string): string {
 export async function currentInputs(
   model: string,
   recorded: InputsRecord,
-  request: { dataset: string; requested: string; seed: number },
+  request: { dataset: string; requested: string; seed: number; circuit?: { method: string; steps: number } },
 ): Promise<InputsRecord | undefined> {
   if (!existsSync(model) || !statSync(model).isDirectory()) return undefined;
   const modelFiles: Record<string, string> = {};
@@ -62,6 +68,7 @@ export async function currentInputs(
     datasetHash: datasetFileHash(request.dataset),
     requested: request.requested,
     seed: request.seed,
+    ...(request.circuit ? { circuit: describeCircuitRun(request.circuit) } : {}),
   };
 }
 
@@ -83,5 +90,7 @@ export function inputChanges(before: InputsRecord, now: InputsRecord): string[] 
   if (before.datasetHash !== now.datasetHash) changes.push('dataset changed');
   if (before.requested !== now.requested) changes.push(`method ${before.requested} → ${now.requested}`);
   if (before.seed !== now.seed) changes.push(`seed ${before.seed} → ${now.seed}`);
+  // A Result with a circuit still serves claims that need none; one the claims need must be the same kind of run.
+  if (now.circuit !== undefined && before.circuit !== now.circuit) changes.push(`circuit ${before.circuit ?? 'none'} → ${now.circuit}`);
   return changes;
 }

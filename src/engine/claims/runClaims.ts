@@ -1,5 +1,6 @@
 // The run behind a claims file: the stored Result when it is current, else one run of the model on the dataset with
-// the claims file's method, checking every head against exact activation patching when an agreement claim needs it.
+// the claims file's method, checking every head against exact activation patching when an agreement claim needs it,
+// and a circuit run (atp circuit) when a faithfulness claim or the file's circuit: block needs one.
 // Engine side (loads the model): the CLI and the worker call it, never the extension host.
 import { openModel } from '../model/open';
 import { readDataset } from '../dataset';
@@ -7,7 +8,8 @@ import { runAttributionPatching, type RunOptions } from '../patching/run';
 import type { Result } from '../../shared/result';
 import { datasetFileHash } from './inputs';
 import type { ClaimsFile } from './schema';
-import { needsHeadChecks, storedResultIfCurrent } from './state';
+import { circuitOptionsFor, needsHeadChecks, storedResultIfCurrent } from './state';
+import { runCircuit } from '../circuits/run';
 
 export interface ClaimsRunOptions extends RunOptions {
   /** Run even when the stored Result is current. */
@@ -35,13 +37,16 @@ export async function resultForClaims(claims: ClaimsFile, options: ClaimsRunOpti
   const { model, notes } = await openModel(claims.model, { token: process.env.HF_TOKEN || undefined, offline: options.offline });
   for (const note of [...notes, ...warnings]) options.onProgress?.(note);
   const { nLayers, nHeads } = model.spec;
-  const result = await runAttributionPatching(model, dataset, {
+  const patching = {
     ...options,
     method: claims.method,
     check: needsHeadChecks(claims) ? nLayers * nHeads : 0,
-    checkOver: 'heads',
+    checkOver: 'heads' as const,
     checkSeed: claims.seed,
-  });
+  };
+  // A faithfulness claim (or a circuit: block) makes the run a circuit run: the same Result, plus Result.circuit.
+  const circuit = circuitOptionsFor(claims);
+  const result = circuit ? await runCircuit(model, dataset, patching, circuit) : await runAttributionPatching(model, dataset, patching);
   result.dataset.contentHash = datasetFileHash(claims.dataset);
   result.warnings = [...warnings, ...result.warnings];
   return { result, reused: false, why };

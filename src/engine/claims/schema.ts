@@ -53,6 +53,26 @@ export interface ClaimEntry {
 
 export type ClaimsMethod = 'auto' | 'atp' | 'atpstar' | 'exact';
 
+export type ClaimsCircuitMethod = 'eap' | 'eap-ig' | 'eap-ig-activations';
+
+/**
+ * The circuit run behind a claims file (its `circuit:` block, or the defaults when only a faithfulness claim asks
+ * for one): edge attribution by `method` with `steps` interpolation steps, the top-`edges` circuit kept in the
+ * Result, and the faithfulness curve measured at exactly `sizes` (every faithfulness claim's size and the block's
+ * own), so a claim is checked against a measured value, never one interpolated between sizes.
+ */
+export interface ClaimsCircuit {
+  method: ClaimsCircuitMethod;
+  /** Interpolation steps (EAP-IG; 1 for eap). */
+  steps: number;
+  /** The circuit the Result keeps (top-n): the block's `edges`, else the smallest claimed size, else 20. */
+  edges: number;
+  /** Curve sizes, ascending, each once: the claims' sizes and the block's `sizes`. */
+  sizes: number[];
+  /** Random circuits per size for the random baseline (seeded with the file's seed). */
+  randomDraws: number;
+}
+
 export interface ClaimsFile {
   file: string;
   /** As written: a folder (resolved against the claims file's folder when it exists there), a preset or a hub id. */
@@ -62,6 +82,8 @@ export interface ClaimsFile {
   method: ClaimsMethod;
   /** Seed of the checks' random picks (the head agreement checks every head, so it only matters for reproducibility). */
   seed: number;
+  /** Present when a faithfulness claim or a `circuit:` block asks for a circuit run. */
+  circuit?: ClaimsCircuit;
   claims: ClaimEntry[];
 }
 
@@ -79,7 +101,11 @@ export function formatProblem(file: string, problem: ClaimsProblem): string {
 }
 
 const METHODS: readonly ClaimsMethod[] = ['auto', 'atp', 'atpstar', 'exact'];
-const TOP_KEYS = ['model', 'dataset', 'method', 'seed', 'claims'];
+const TOP_KEYS = ['model', 'dataset', 'method', 'seed', 'circuit', 'claims'];
+const CIRCUIT_METHODS: readonly ClaimsCircuitMethod[] = ['eap', 'eap-ig', 'eap-ig-activations'];
+const CIRCUIT_KEYS = ['method', 'steps', 'edges', 'sizes', 'random_draws'];
+/** EAP-IG with 5 steps: atp circuit's default, and what the model cards report. */
+export const CLAIMS_CIRCUIT_DEFAULTS = { method: 'eap-ig' as ClaimsCircuitMethod, steps: 5, edges: 20, randomDraws: 3 };
 const BOUND_KEYS: Record<string, keyof Bound> = { greater_than: 'greaterThan', less_than: 'lessThan', at_least: 'atLeast', at_most: 'atMost' };
 
 /** Is this path a claims file? (*.claims.yaml, *.claims.yml, *.claims.json) */
@@ -139,6 +165,9 @@ export function parseClaims(text: string, file: string): { claims?: ClaimsFile; 
   const seedPair = fields.get('seed');
   if (seedPair) seed = integer(seedPair.value as Node, 'seed', 0, problem, seedPair.key as Node) ?? 0;
 
+  const circuitPair = fields.get('circuit');
+  const circuitBlock = circuitPair ? parseCircuitBlock(circuitPair.value as Node | null, problem, describe, circuitPair.key as Node) : undefined;
+
   const claims: ClaimEntry[] = [];
   const claimsPair = fields.get('claims');
   if (!claimsPair) problem(root, 'claims', 'missing (expected a list of claims)');
@@ -167,9 +196,65 @@ export function parseClaims(text: string, file: string): { claims?: ClaimsFile; 
       dataset: isAbsolute(dataset!) ? dataset! : resolve(folder, dataset!),
       method,
       seed,
+      ...(circuitFor(circuitPair !== undefined, circuitBlock, claims) ?? {}),
       claims,
     },
     problems,
+  };
+}
+
+interface CircuitBlock {
+  method?: ClaimsCircuitMethod;
+  steps?: number;
+  edges?: number;
+  sizes?: number[];
+  randomDraws?: number;
+}
+
+function parseCircuitBlock(node: Node | null, problem: Report, describe: (node: Node | null | undefined) => string, fallback: Node): CircuitBlock {
+  if (!isMap(node)) {
+    problem(node, 'circuit', `expected a mapping such as {method: eap-ig, steps: 5}, got ${describe(node)}`, fallback);
+    return {};
+  }
+  const f = mapFields(node, 'circuit', CIRCUIT_KEYS, problem);
+  const block: CircuitBlock = {};
+  const methodPair = f.get('method');
+  if (methodPair) {
+    const value = methodPair.value as Node | null;
+    if (isScalar(value) && CIRCUIT_METHODS.includes(value.value as ClaimsCircuitMethod)) block.method = value.value as ClaimsCircuitMethod;
+    else problem(value, 'circuit.method', `expected one of ${CIRCUIT_METHODS.join(', ')}, got ${describe(value)}`, methodPair.key as Node);
+  }
+  const whole = (key: string, minimum: number) => {
+    const pair = f.get(key);
+    return pair ? integer(pair.value as Node, `circuit.${key}`, minimum, problem, pair.key as Node) : undefined;
+  };
+  block.steps = whole('steps', 1);
+  if (block.steps !== undefined && block.steps > 1000) problem(f.get('steps')!.value as Node, 'circuit.steps', `expected at most 1000 steps, got ${block.steps}`);
+  block.edges = whole('edges', 1);
+  block.randomDraws = whole('random_draws', 0);
+  const sizesPair = f.get('sizes');
+  if (sizesPair) {
+    const list = sizesPair.value as Node | null;
+    if (!isSeq(list)) problem(list, 'circuit.sizes', `expected a list of circuit sizes in edges such as [10, 40], got ${describe(list)}`, sizesPair.key as Node);
+    else block.sizes = list.items.map((item, i) => integer(item as Node, `circuit.sizes[${i}]`, 1, problem)).filter((n): n is number => n !== undefined);
+  }
+  return block;
+}
+
+/** The circuit run the file needs: none without a `circuit:` block or a faithfulness claim. */
+function circuitFor(hasBlock: boolean, block: CircuitBlock | undefined, claims: readonly ClaimEntry[]): { circuit: ClaimsCircuit } | undefined {
+  const claimed = claims.flatMap((c) => (c.claim.kind === 'faithfulness' ? [c.claim.edges] : []));
+  if (!hasBlock && claimed.length === 0) return undefined;
+  const method = block?.method ?? CLAIMS_CIRCUIT_DEFAULTS.method;
+  const edges = block?.edges ?? (claimed.length > 0 ? Math.min(...claimed) : CLAIMS_CIRCUIT_DEFAULTS.edges);
+  return {
+    circuit: {
+      method,
+      steps: method === 'eap' ? 1 : (block?.steps ?? CLAIMS_CIRCUIT_DEFAULTS.steps),
+      edges,
+      sizes: [...new Set([...claimed, ...(block?.sizes ?? []), edges])].sort((a, b) => a - b),
+      randomDraws: block?.randomDraws ?? CLAIMS_CIRCUIT_DEFAULTS.randomDraws,
+    },
   };
 }
 

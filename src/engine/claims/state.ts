@@ -9,6 +9,7 @@ import { type ClaimOutcome, evaluateClaim } from './evaluate';
 import { currentInputs, inputChanges, inputsOf, type InputsRecord } from './inputs';
 import type { ClaimEntry, ClaimsFile } from './schema';
 import { readResultFile, resultFilesToWrite } from '../files/resultFile';
+import type { CircuitOptions } from '../circuits/run';
 
 const PASSES_SCHEMA = 'attribution-patching/claims-passes@1';
 
@@ -18,6 +19,31 @@ export const passesFileFor = (claimsFile: string) => `${stem(claimsFile)}.atp-pa
 
 /** Checks against exact patching are needed by agreement claims: every head, at the answer position. */
 export const needsHeadChecks = (claims: ClaimsFile) => claims.claims.some((c) => c.claim.kind === 'agreement');
+
+/** The circuit run a claims file asks for (atp circuit's options), or undefined when it needs none. */
+export function circuitOptionsFor(claims: ClaimsFile): CircuitOptions | undefined {
+  const c = claims.circuit;
+  if (!c) return undefined;
+  return { method: c.method, steps: c.steps, selection: { rule: 'top-n', edges: c.edges }, curveSizes: c.sizes, randomDraws: c.randomDraws, randomSeed: claims.seed };
+}
+
+/** What the stored circuit lacks for these claims (the method and steps are compared as inputs, inputChanges). */
+function circuitShortfalls(claims: ClaimsFile, result: Result): string[] {
+  const want = claims.circuit;
+  if (!want) return [];
+  const circuit = result.circuit;
+  if (!circuit) return ['the stored Result has no circuit (a faithfulness claim or the circuit block needs one)'];
+  const why: string[] = [];
+  const curve = circuit.curve;
+  const total = circuit.edges.length;
+  const missing = want.sizes.filter((n) => n <= total && !curve?.edges.includes(n));
+  if (missing.length > 0) why.push(`the stored circuit did not measure ${missing.join(', ')} edges`);
+  if (curve && (curve.randomDraws !== want.randomDraws || curve.randomSeed !== claims.seed)) {
+    why.push(`random baseline ${curve.randomDraws} draws, seed ${curve.randomSeed} → ${want.randomDraws} draws, seed ${claims.seed}`);
+  }
+  if (circuit.selection.rule !== 'top-n' || circuit.selection.requested !== want.edges) why.push(`the stored circuit keeps ${circuit.selection.rule} ${circuit.selection.requested}, the file asks for top-n ${want.edges}`);
+  return why;
+}
 
 function hasEveryHeadChecked(result: Result): boolean {
   const checks = result.checks;
@@ -36,10 +62,11 @@ export async function storedResultIfCurrent(claims: ClaimsFile): Promise<{ resul
   }
   const recorded = inputsOf(result);
   if (!recorded) return { why: ['the stored Result records no provenance'] };
-  const now = await currentInputs(claims.model, recorded, { dataset: claims.dataset, requested: claims.method, seed: claims.seed });
+  const now = await currentInputs(claims.model, recorded, { dataset: claims.dataset, requested: claims.method, seed: claims.seed, circuit: claims.circuit });
   if (!now) return { why: [`the model ${claims.model} is not a folder, so its files cannot be compared`] };
   const why = inputChanges(recorded, now);
   if (needsHeadChecks(claims) && !hasEveryHeadChecked(result)) why.push('the stored Result has no exact check of every head (an agreement claim needs it)');
+  why.push(...circuitShortfalls(claims, result));
   return why.length > 0 ? { why } : { result };
 }
 
