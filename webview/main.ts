@@ -17,6 +17,7 @@ import {
   headMatrix,
   mapsCsv,
   positionLabels,
+  positionHook,
   positionMatrix,
   positionMatrixLabel,
   tokenCsv,
@@ -325,7 +326,7 @@ function render(): void {
     positions.append(element('p', { className: 'empty' }, 'Layer × position needs prompts of one length: pick a single example above.'));
   } else {
     const { labels, titles } = positionLabels(result, view.scope);
-    const kind = selection.kind === 'attnOut' || selection.kind === 'mlpOut' ? selection.kind : 'residPre';
+    const kind = positionHook(selection).field;
     // Before the first differing token every value is exactly 0 (a causal model computes the same there in both
     // runs): long prompts would show a strip of empty cells, so those positions are folded away unless asked for.
     const first = firstNonZeroColumn(matrix);

@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { InputError } from '../../shared/errors';
+import { byPositionField, POSITION_FIELDS } from '../../shared/hooks';
 import type { LoadedModel } from '../model/load';
 import type { Dataset } from '../dataset/jsonl';
 import { ATTRIBUTION_OUTPUTS } from './graphs';
@@ -116,9 +117,7 @@ function unpack(out: ort.InferenceSession.OnnxValueMapType, row: number, seq: nu
   const perHead = (d: FloatData, width: number) =>
     Array.from({ length: nLayers }, (_, l) => Array.from({ length }, (_, p) => Array.from({ length: width }, (_, h) => d[((row * nLayers + l) * seq + p) * width + h])));
   return {
-    residPre: perPosition(data(ATTRIBUTION_OUTPUTS.attribution('resid_pre'))),
-    attnOut: perPosition(data(ATTRIBUTION_OUTPUTS.attribution('attn_out'))),
-    mlpOut: perPosition(data(ATTRIBUTION_OUTPUTS.attribution('mlp_out'))),
+    ...byPositionField((kind) => perPosition(data(ATTRIBUTION_OUTPUTS.attribution(kind)))),
     z: perHead(data(ATTRIBUTION_OUTPUTS.attribution('z')), nHeads),
     q: perHead(data(ATP_STAR_OUTPUTS.q), nHeads),
     qLinear: perHead(data(ATP_STAR_OUTPUTS.qLinear), nHeads),
@@ -191,7 +190,7 @@ export async function runAtpStar(model: LoadedModel, dataset: Dataset, options: 
         const sum = dropSums[exampleIndex];
         if (!sum) dropSums[exampleIndex] = magnitudes;
         else {
-          for (const kind of ['residPre', 'attnOut', 'mlpOut'] as const) add2(sum[kind], magnitudes[kind]);
+          for (const kind of POSITION_FIELDS) add2(sum[kind], magnitudes[kind]);
           for (const kind of ['z', 'q', 'k', 'v'] as const) add3(sum[kind], magnitudes[kind]);
         }
       });
