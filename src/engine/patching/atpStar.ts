@@ -2,6 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { InputError } from '../../shared/errors';
 import { byPositionField, POSITION_FIELDS } from '../../shared/hooks';
 import type { LoadedModel } from '../model/load';
+import { keyValueHeads } from '../model/config';
 import type { Dataset } from '../dataset/jsonl';
 import { ATTRIBUTION_OUTPUTS } from './graphs';
 import { ATP_STAR_GRAD_GATE, ATP_STAR_OUTPUTS } from './atpStarGraph';
@@ -142,7 +143,7 @@ export async function runAtpStar(model: LoadedModel, dataset: Dataset, options: 
   const prepared = options.prepared ?? prepareExamples(model, dataset, warnings);
   const precision = options.precision ?? 'float32';
   const { nLayers, nHeads } = model.spec;
-  const nKvHeads = model.spec.llama?.nKvHeads ?? nHeads;
+  const nKvHeads = keyValueHeads(model.spec);
   const gradDrop = options.gradDrop ?? false;
   if (gradDrop && nLayers < 2) throw new InputError(`GradDrop needs at least 2 layers (it averages over L − 1 = ${nLayers - 1})`);
   const batches = makeBatches(prepared, options.batchSize);
