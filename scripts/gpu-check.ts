@@ -11,8 +11,7 @@ import { GraphBuilder } from '../src/engine/graph/builder';
 import { GraphWeights } from '../src/engine/graph/weights';
 import { findTensor, readModelSpec } from '../src/engine/model/config';
 import { indexModelWeights } from '../src/engine/model/safetensors';
-import { gpt2 } from '../src/engine/architectures/gpt2';
-import { llama } from '../src/engine/architectures/llama';
+import { architectureOf } from '../src/engine/architectures/families';
 import { HOOK_KINDS } from '../src/engine/architectures/types';
 import { ATTRIBUTION_OUTPUTS, buildAttributionGraph } from '../src/engine/patching/graphs';
 import { createSession, prepareGraphDir, releaseSessions, writeGraphFile } from '../src/engine/process/runtime';
@@ -121,7 +120,7 @@ function writeModel(dir: string, shape: Shape, seed: number): void {
 function buildGraph(dir: string): { file: string; vocab: number; layers: number } {
   const spec = readModelSpec(dir);
   const weights = indexModelWeights(dir);
-  const architecture = spec.architecture === 'gpt2' ? gpt2(spec) : llama(spec);
+  const architecture = architectureOf(spec);
   const weightFiles = [...new Set([...weights.values()].map((e) => e.file))].sort();
   const graphDir = prepareGraphDir(weightFiles);
   const builder = new GraphBuilder('float32');

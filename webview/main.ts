@@ -16,6 +16,7 @@ import {
   headMatrix,
   mapsCsv,
   positionLabels,
+  positionHook,
   positionMatrix,
   positionMatrixLabel,
   tokenCsv,
@@ -332,7 +333,7 @@ function render(): void {
     tooltip,
   });
 
-  const kind = selection.kind === 'attnOut' || selection.kind === 'mlpOut' ? selection.kind : 'residPre';
+  const kind = positionHook(selection).field;
   const matrix = one ? positionMatrix(one, oneScope, selection) : (data.allPositions?.[kind] ?? null);
   if (!matrix) {
     positions.append(element('p', { className: 'empty' }, 'Layer × position needs prompts of one length: pick a single example above.'));

@@ -5,6 +5,7 @@ import type { ExampleResult, Result } from './result';
 import { CIRCUIT_FORMATS, type CircuitFormat } from './circuitFormats';
 import type { Comparison } from './compare';
 import type { SweepSummary } from './sweep';
+import { hookOfField } from './hooks';
 
 /**
  * What a value "at a token position" means, for inline colours and the position heatmap:
@@ -185,11 +186,9 @@ export function selectionLabel(selection: ValueSelection): string {
     case 'total':
       return 'total (embedding + Σ attn_out + mlp_out)';
     case 'residPre':
-      return `L${selection.layer} resid_pre`;
     case 'attnOut':
-      return `L${selection.layer} attn_out`;
     case 'mlpOut':
-      return `L${selection.layer} mlp_out`;
+      return `L${selection.layer} ${hookOfField(selection.kind).kind}`;
     case 'head':
       return `L${selection.layer}H${selection.head}`;
     case 'query':

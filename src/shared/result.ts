@@ -6,6 +6,7 @@
 import { InputError } from './errors';
 import { ShapeChecker } from './shapeChecker';
 import { checkCircuit } from './circuit';
+import { HOOK_KINDS, HOOKS, type HookKind, isHookKind, POSITION_FIELDS } from './hooks';
 
 /** @2 added run, methods, tokenScores and checks; @1 files (AtP only) still open. */
 export const RESULT_SCHEMA = 'attribution-patching/result@2';
@@ -38,7 +39,7 @@ export interface TokenScores {
 
 /** One component patched in every example: a hook at one layer, at a position (null: each example's answer position), and for hook_z one head. */
 export interface Component {
-  hook: 'resid_pre' | 'z' | 'attn_out' | 'mlp_out';
+  hook: HookKind;
   layer: number;
   position: number | null;
   head: number | null;
@@ -517,7 +518,7 @@ export function checkResult(raw: unknown, file: string): Result {
     }
     const attributions = check.object(example.attributions, `${field}.attributions`);
     check.numbers(attributions.z, `${field}.attributions.z`, 3, layers);
-    for (const key of ['residPre', 'attnOut', 'mlpOut']) check.numbers(attributions[key], `${field}.attributions.${key}`, 2, layers);
+    for (const key of POSITION_FIELDS) check.numbers(attributions[key], `${field}.attributions.${key}`, 2, layers);
   });
 
   if (current) {
@@ -554,11 +555,12 @@ export function checkResult(raw: unknown, file: string): Result {
     check.array(checks.items, 'checks.items').forEach((entry, i) => {
       const field = `checks.items[${i}]`;
       const item = check.object(entry, field);
-      if (!['resid_pre', 'z', 'attn_out', 'mlp_out'].includes(item.hook as string)) check.fail(`${field}.hook`, 'one of "resid_pre", "z", "attn_out", "mlp_out"');
+      if (!isHookKind(item.hook)) check.fail(`${field}.hook`, `one of ${HOOK_KINDS.map((kind) => JSON.stringify(kind)).join(', ')}`);
       if (check.integer(item.layer, `${field}.layer`) >= layers) check.fail(`${field}.layer`, `below model.layers (${layers})`);
       if (item.position !== null) check.integer(item.position, `${field}.position`);
-      if (item.hook === 'z' ? check.integer(item.head, `${field}.head`) >= heads : item.head !== null) {
-        check.fail(`${field}.head`, item.hook === 'z' ? `below model.heads (${heads})` : 'null (only hook_z has heads)');
+      const perHead = HOOKS[item.hook as HookKind].perHead;
+      if (perHead ? check.integer(item.head, `${field}.head`) >= heads : item.head !== null) {
+        check.fail(`${field}.head`, perHead ? `below model.heads (${heads})` : `null (only ${HOOKS.z.label} has heads)`);
       }
       check.number(item.attribution, `${field}.attribution`);
       check.number(item.exact, `${field}.exact`);

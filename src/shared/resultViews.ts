@@ -5,6 +5,7 @@ import type { ExampleResult, Result } from './result';
 import { formatValue } from './colorScale';
 import { METHOD_NAMES, type Method, methodsOf } from './resultMethods';
 import { selectionLabel, type Aggregate, type ExampleScope, type PanelResult, type ScopedExample, type ValueSelection } from './panelProtocol';
+import { HOOKS, hookOfFieldName, type PositionHookRow } from './hooks';
 
 /** The embedding plus every layer's attention and MLP outputs at one position (see ValueSelection 'total'). */
 export function totalAt(example: ExampleResult, pos: number): number {
@@ -126,7 +127,7 @@ export function positionMatrix(result: Result, scope: ExampleScope, selection: V
   const length = examples[0].tokens.length;
   if (examples.some((example) => example.tokens.length !== length)) return null;
   const layers = result.model.layers;
-  const kind = selection.kind === 'attnOut' || selection.kind === 'mlpOut' ? selection.kind : 'residPre';
+  const kind = positionHook(selection).field;
   const sums = Array.from({ length: layers }, () => new Array<number>(length).fill(0));
   for (const example of examples) {
     for (let layer = 0; layer < layers; layer++) {
@@ -138,11 +139,15 @@ export function positionMatrix(result: Result, scope: ExampleScope, selection: V
   return sums;
 }
 
+/** Which hook the position heatmap shows for a selection: the selected per-position hook, resid_pre otherwise. */
+export function positionHook(selection: ValueSelection): PositionHookRow {
+  const hook = hookOfFieldName(selection.kind);
+  return (hook && !hook.perHead ? hook : HOOKS.resid_pre) as PositionHookRow;
+}
+
 /** Which hook the position heatmap shows for a selection, in TransformerLens words. */
 export function positionMatrixLabel(selection: ValueSelection): string {
-  if (selection.kind === 'attnOut') return 'hook_attn_out';
-  if (selection.kind === 'mlpOut') return 'hook_mlp_out';
-  return 'hook_resid_pre';
+  return positionHook(selection).label;
 }
 
 /** Tokens differing between the clean and corrupted prompts: the corrupted span, marked apart from the colours. */
@@ -251,7 +256,7 @@ export function mapsCsv(result: Result, scope: ExampleScope, selection: ValueSel
   const methods = methodsOf(result);
   const rows: Array<Array<string | number>> = [['map', 'hook', 'layer', 'column', 'label', 'examples', 'aggregate', 'value', 'method']];
   aggregateMatrix(headMatrix(result, scope), count, aggregate).forEach((row, layer) =>
-    row.forEach((value, head) => rows.push(['heads', 'hook_z', layer, head, `H${head}`, where, how, value, methods.heads])),
+    row.forEach((value, head) => rows.push(['heads', HOOKS.z.label, layer, head, `H${head}`, where, how, value, methods.heads])),
   );
   const positions = positionMatrix(result, scope, selection);
   if (positions) {

@@ -4,7 +4,13 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/shared/errors';
-import { readModelSpec, SUPPORTED_MODEL_TYPES } from '../../src/engine/model/config';
+import { type LlamaDetails, type ModelSpec, readModelSpec, SUPPORTED_MODEL_TYPES } from '../../src/engine/model/config';
+
+/** A Llama-family spec's details (the spec is discriminated by architecture: other families have none). */
+function llamaOf(spec: ModelSpec): LlamaDetails {
+  assert.equal(spec.architecture, 'llama');
+  return spec.llama;
+}
 import { ropeInverseFrequencies } from '../../src/engine/architectures/llama';
 
 /** config.json readers of the families beyond GPT-2: the seed notebook's models, and clear errors. */
@@ -136,7 +142,6 @@ test('TinyStories-Instruct-2Layers-33M (gpt_neo)', () => {
     maxPositions: 2048,
     layerNormEps: 1e-5,
     activation: 'gelu_new',
-    scaleAttnByInverseLayerIdx: false,
     tiedEmbeddings: true,
     gptNeo: { attentionLayers: ['global', 'local'], windowSize: 256 },
   });
@@ -167,25 +172,25 @@ test('Llama-3.2-1B-Instruct (llama, GQA 32/8, llama3 rope scaling, tied)', () =>
   // SmolLM-style: no head_dim, no num_key_value_heads, untied by default; attention_bias biases all four projections.
   const { head_dim: _h, num_key_value_heads: _k, tie_word_embeddings: _t, ...plain } = LLAMA_32_1B;
   const smol = readModelSpec(folderWithConfig({ ...plain, attention_bias: true, rope_scaling: null }));
-  assert.equal(smol.llama!.nKvHeads, 32);
+  assert.equal(llamaOf(smol).nKvHeads, 32);
   assert.equal(smol.tiedEmbeddings, false);
-  assert.equal(smol.llama!.ropeScaling, null);
-  assert.equal(smol.llama!.qkvBias && smol.llama!.oBias, true);
+  assert.equal(llamaOf(smol).ropeScaling, null);
+  assert.equal(llamaOf(smol).qkvBias && llamaOf(smol).oBias, true);
   // transformers ≥ 4.5x writes rope_parameters instead of rope_theta/rope_scaling.
   const { rope_scaling: _s, rope_theta: _r, ...noRope } = LLAMA_32_1B;
   const modern = readModelSpec(folderWithConfig({ ...noRope, rope_parameters: { ...LLAMA_32_1B.rope_scaling, rope_theta: 500000.0 } }));
-  assert.deepEqual(modern.llama!.ropeScaling, spec.llama!.ropeScaling);
-  assert.equal(modern.llama!.ropeTheta, 500000);
+  assert.deepEqual(llamaOf(modern).ropeScaling, llamaOf(spec).ropeScaling);
+  assert.equal(llamaOf(modern).ropeTheta, 500000);
 });
 
 test('Qwen2.5-0.5B-Instruct (qwen2: q/k/v biases, no o_proj bias)', () => {
   const spec = readModelSpec(folderWithConfig(QWEN25_05B));
   assert.equal(spec.modelType, 'qwen2');
   assert.equal(spec.dHead, 64);
-  assert.equal(spec.llama!.nKvHeads, 2);
-  assert.equal(spec.llama!.qkvBias, true);
-  assert.equal(spec.llama!.oBias, false);
-  assert.equal(spec.llama!.ropeTheta, 1e6);
+  assert.equal(llamaOf(spec).nKvHeads, 2);
+  assert.equal(llamaOf(spec).qkvBias, true);
+  assert.equal(llamaOf(spec).oBias, false);
+  assert.equal(llamaOf(spec).ropeTheta, 1e6);
 });
 
 test('granite-3.0-1b-a400m-instruct (granitemoe: multipliers, 32 experts top-8)', () => {
@@ -208,9 +213,9 @@ test('granite-3.0-1b-a400m-instruct (granitemoe: multipliers, 32 experts top-8)'
   });
   const { num_local_experts: _e, num_experts_per_tok: _k, ...dense } = GRANITE_MOE_1B;
   const granite = readModelSpec(folderWithConfig({ ...dense, model_type: 'granite', mlp_bias: true }));
-  assert.equal(granite.llama!.moe, undefined);
-  assert.equal(granite.llama!.mlpBias, true);
-  assert.equal(granite.llama!.attentionScale, 0.015625);
+  assert.equal(llamaOf(granite).moe, undefined);
+  assert.equal(llamaOf(granite).mlpBias, true);
+  assert.equal(llamaOf(granite).attentionScale, 0.015625);
 });
 
 test('unknown, unsupported and ill-typed keys are InputErrors naming config.json and the key', () => {

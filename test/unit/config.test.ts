@@ -75,14 +75,14 @@ test('optional GPT-2 keys are honoured when present', () => {
     folderWithConfig({
       ...GPT2_SMALL,
       n_inner: 1000,
-      activation_function: 'relu',
       scale_attn_by_inverse_layer_idx: true,
       tie_word_embeddings: false,
       layer_norm_epsilon: 1e-6,
     }),
   );
   assert.equal(spec.dMlp, 1000);
-  assert.equal(spec.activation, 'relu');
+  assert.equal(spec.architecture, 'gpt2');
+  assert.equal(spec.activation, 'gelu_new');
   assert.equal(spec.scaleAttnByInverseLayerIdx, true);
   assert.equal(spec.tiedEmbeddings, false);
   assert.equal(spec.layerNormEps, 1e-6);
@@ -124,8 +124,24 @@ test('missing and ill-typed keys name config.json and the key', () => {
   const badActivation = folderWithConfig({ ...GPT2_SMALL, activation_function: 'swish' });
   assertInputError(
     () => readModelSpec(badActivation),
-    `${join(badActivation, 'config.json')}: key "activation_function" is "swish"; supported for gpt2: gelu_new, gelu_pytorch_tanh, gelu, relu`,
+    `${join(badActivation, 'config.json')}: key "activation_function" is "swish"; supported for gpt2: gelu_new, gelu_pytorch_tanh`,
   );
+  // Activations that transformers knows but the forward pass does not implement are refused when config.json is
+  // read, not when the graph is built: exact gelu and relu are not gelu_new's tanh approximation.
+  for (const name of ['gelu', 'relu', 'silu', 'gelu_fast']) {
+    const unsupported = folderWithConfig({ ...GPT2_SMALL, activation_function: name });
+    assertInputError(
+      () => readModelSpec(unsupported),
+      `${join(unsupported, 'config.json')}: key "activation_function" is "${name}"; supported for gpt2: gelu_new, gelu_pytorch_tanh`,
+    );
+  }
+  const unscaled = folderWithConfig({ ...GPT2_SMALL, scale_attn_weights: false });
+  assertInputError(
+    () => readModelSpec(unscaled),
+    `${join(unscaled, 'config.json')}: key "scale_attn_weights" is false; only scaled attention scores (true) are supported for gpt2`,
+  );
+  const nonString = folderWithConfig({ ...GPT2_SMALL, activation_function: 3 });
+  assertInputError(() => readModelSpec(nonString), `${join(nonString, 'config.json')}: key "activation_function" must be a string (found 3)`);
 
   const badEps = folderWithConfig({ ...GPT2_SMALL, layer_norm_epsilon: null });
   assertInputError(() => readModelSpec(badEps), `${join(badEps, 'config.json')}: key "layer_norm_epsilon" must be a positive number (found null)`);

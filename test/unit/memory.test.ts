@@ -16,6 +16,7 @@ import {
   describeMemoryEstimate,
   estimateRunMemory,
   datasetShape,
+  headCounts,
   formatBytes,
   RESULT_FACTORS,
   resultBytes,
@@ -158,12 +159,12 @@ function defineTests(): void {
   });
 
   test('what grows with the dataset: per-example values, tokens and examples, AtP* nodes when AtP* runs', () => {
-    const gpt2 = { nLayers: 4, nHeads: 4, llama: undefined };
+    const gpt2 = { nLayers: 4, nHeads: 4, kvHeads: 4 };
     // Two examples of 30 and 34 clean tokens: 64 tokens × (4 layers × (4 heads + 3 hooks) + 2 token-score fields).
     const shape = datasetShape(gpt2, [30, 34], 64, false);
     assert.deepEqual(shape, { examples: 2, tokens: 128, values: 64 * (4 * 7 + 2) });
     // AtP* adds q and qLinear per query head and k, kLinear, v per key/value head (grouped-query: 2 of 8).
-    const gqa = { nLayers: 2, nHeads: 8, llama: { nKvHeads: 2 } as never };
+    const gqa = { nLayers: 2, nHeads: 8, kvHeads: 2 };
     assert.equal(datasetShape(gqa, [10], 10, true).values, 10 * (2 * (8 + 3 + 16 + 6) + 2));
     const { value, token, example, write } = RESULT_FACTORS;
     assert.equal(resultBytes(shape), shape.values * (value + write) + 128 * token + 2 * example);
@@ -187,7 +188,7 @@ function defineTests(): void {
     assert.equal(child.status, 0, child.stderr);
     const { growth } = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { growth: number };
     const model = loadModel(dir);
-    const dataset = datasetShape(model.spec, Array.from({ length: run.examples }, () => run.seqLen), run.examples * run.seqLen, false);
+    const dataset = datasetShape(headCounts(model.spec), Array.from({ length: run.examples }, () => run.seqLen), run.examples * run.seqLen, false);
     const estimate = estimateRunMemory(model, { ...run, dataset });
     t.diagnostic(`peak RSS growth ${formatBytes(growth)}, estimated ${formatBytes(estimate.totalBytes)} (results ${formatBytes(estimate.resultBytes!)}; ${(estimate.totalBytes / growth).toFixed(2)}×)`);
     assert.ok(estimate.resultBytes! > estimate.totalBytes / 2, 'the results are most of the estimate: the test measures them');

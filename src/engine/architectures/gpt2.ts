@@ -1,78 +1,65 @@
 import type { Value } from '../graph/builder';
 import { type Ops, raw } from '../graph/ops';
 import type { GraphWeights } from '../graph/weights';
-import type { ModelSpec } from '../model/config';
-import { attentionCore, causalMask, gatherRows, headContributions, positionIds, projectEachHead } from './common';
-import type { Architecture, AttentionHooks, CircuitHooks, Hook } from './types';
+import type { Gpt2Spec } from '../model/config';
+import { decoder, type DecoderFamily } from './block';
+import { causalMask, gatherRows, projectEachHead } from './common';
+import type { Architecture } from './types';
 
 /**
  * GPT-2 (Hugging Face GPT2LMHeadModel): learned positions, pre-LayerNorm blocks, Conv1D weights stored
- * [in, out] (so y = x·W + b), fused q/k/v projection, gelu_new MLP, unembedding tied to the token embedding.
+ * [in, out] (so y = x·W + b), fused q/k/v projection (c_attn), gelu_new MLP, unembedding tied to the token
+ * embedding; scores scaled by 1/sqrt(dHead), and by 1/(layer + 1) with scale_attn_by_inverse_layer_idx.
  */
-export function gpt2(spec: ModelSpec): Architecture {
-  const { nLayers, nHeads, dModel, dHead, dMlp, vocabSize, maxPositions, layerNormEps } = spec;
+export function gpt2Family(spec: Gpt2Spec): DecoderFamily {
+  const { nHeads, dModel, dHead, dMlp, vocabSize, maxPositions, layerNormEps } = spec;
 
   const linear = (ops: Ops, w: GraphWeights, x: Value, name: string, nIn: number, nOut: number) =>
     ops.add(ops.matmul(x, w.get(`${name}.weight`, [nIn, nOut])), w.get(`${name}.bias`, [nOut]));
-  const layerNorm = (ops: Ops, w: GraphWeights, x: Value, name: string) =>
-    ops.layerNorm(x, w.get(`${name}.weight`, [dModel]), w.get(`${name}.bias`, [dModel]), layerNormEps);
-  const activation = (ops: Ops, x: Value) => {
-    if (spec.activation !== 'gelu_new') throw new Error(`activation ${spec.activation} is not implemented for gpt2 yet`);
-    return ops.geluNew(x);
-  };
 
   return {
     spec,
-    forward(ops, w, ids, hook: Hook, attention?: AttentionHooks, circuit?: CircuitHooks) {
-      const { length, positions } = positionIds(ops, ids);
+    nKvHeads: nHeads,
+    residualMultiplier: 1,
+    finalNormName: 'ln_f',
+    normNames: (l) => ({ attention: `h.${l}.ln_1`, mlp: `h.${l}.ln_2` }),
+    norm: (ops, w, x, name) => ops.layerNorm(x, w.get(`${name}.weight`, [dModel]), w.get(`${name}.bias`, [dModel]), layerNormEps),
+    embed(ops, w, ids, positions) {
       const tokens = gatherRows(ops, w.get('wte.weight', [vocabSize, dModel]), ids);
-      let residual = ops.add(tokens, gatherRows(ops, w.get('wpe.weight', [maxPositions, dModel]), positions));
+      return ops.add(tokens, gatherRows(ops, w.get('wpe.weight', [maxPositions, dModel]), positions));
+    },
+    startPass(ops, ids, length) {
       const mask = causalMask(ops, length, ids.shape[1]);
-
-      for (let l = 0; l < nLayers; l++) {
-        residual = hook('resid_pre', l, residual);
-        const receivers = circuit?.attentionInputs?.(l, residual);
-        const [q0, k0, v0] = receivers
-          ? [receivers.q, receivers.k, receivers.v].map((x, i) => {
-              // Conv1D's c_attn [dModel, 3·dModel]: columns i·dModel + h·dHead … are head h's part of q, k or v.
-              const b = ops.b;
-              const weight = w.get(`h.${l}.attn.c_attn.weight`, [dModel, 3 * dModel]);
-              const bias = w.get(`h.${l}.attn.c_attn.bias`, [3 * dModel]);
-              const columns = b.node('Slice', [weight, b.ints([i * dModel]), b.ints([(i + 1) * dModel]), b.ints([1])], {}, { dtype: weight.dtype, shape: [dModel, dModel] });
-              const byHead = raw.transpose(b, raw.reshape(b, columns, [dModel, nHeads, dHead], [dModel, nHeads, dHead]), [1, 0, 2]);
-              const part = b.node('Slice', [bias, b.ints([i * dModel]), b.ints([(i + 1) * dModel]), b.ints([0])], {}, { dtype: bias.dtype, shape: [dModel] });
-              return projectEachHead(ops, layerNorm(ops, w, x, `h.${l}.ln_1`), byHead, raw.reshape(b, part, [nHeads, dHead], [nHeads, dHead]));
-            })
-          : ops.splitLast(linear(ops, w, layerNorm(ops, w, residual, `h.${l}.ln_1`), `h.${l}.attn.c_attn`, dModel, 3 * dModel), [dModel, dModel, dModel]).map((x) => ops.reshape(x, [0, 0, nHeads, dHead]));
-        const scale = 1 / Math.sqrt(dHead) / (spec.scaleAttnByInverseLayerIdx ? l + 1 : 1);
-        const { q, k, v } = attention ? attention.qkv(l, { q: q0, k: k0, v: v0, mask, scale }) : { q: q0, k: k0, v: v0 };
-        const z = hook('z', l, attentionCore(ops, q, k, v, mask, scale, attention && ((p) => attention.pattern(l, p))));
-        const attnOut = hook(
-          'attn_out',
-          l,
-          circuit?.headOutputs
-            ? ops.add(
-                // Conv1D's c_proj weight [in, out] is already [heads·dHead, dModel] row-major by head.
-                ops.reduceSum(circuit.headOutputs(l, headContributions(ops, z, raw.reshape(ops.b, w.get(`h.${l}.attn.c_proj.weight`, [dModel, dModel]), [nHeads, dHead, dModel], [nHeads, dHead, dModel]))), [2], false),
-                w.get(`h.${l}.attn.c_proj.bias`, [dModel]),
-              )
-            : linear(ops, w, ops.reshape(z, [0, 0, dModel]), `h.${l}.attn.c_proj`, dModel, dModel),
-        );
-        residual = ops.add(residual, attnOut);
-
-        const mlpIn = circuit?.mlpInput ? circuit.mlpInput(l, residual) : residual;
-        const hidden = activation(ops, linear(ops, w, layerNorm(ops, w, mlpIn, `h.${l}.ln_2`), `h.${l}.mlp.c_fc`, dModel, dMlp));
-        const mlpOut = hook('mlp_out', l, linear(ops, w, hidden, `h.${l}.mlp.c_proj`, dMlp, dModel));
-        residual = ops.add(residual, mlpOut);
-      }
-      return residual;
+      return { mask: () => mask };
     },
-    finalNorm(ops, w, residual) {
-      return layerNorm(ops, w, residual, 'ln_f');
+    qkv(ops, w, l, x) {
+      const [q, k, v] = ops.splitLast(linear(ops, w, x, `h.${l}.attn.c_attn`, dModel, 3 * dModel), [dModel, dModel, dModel]).map((y) => ops.reshape(y, [0, 0, nHeads, dHead]));
+      return { q, k, v };
     },
+    qkvEachHead(ops, w, l, inputs, norm) {
+      const [q, k, v] = [inputs.q, inputs.k, inputs.v].map((x, i) => {
+        // Conv1D's c_attn [dModel, 3·dModel]: columns i·dModel + h·dHead … are head h's part of q, k or v.
+        const b = ops.b;
+        const weight = w.get(`h.${l}.attn.c_attn.weight`, [dModel, 3 * dModel]);
+        const bias = w.get(`h.${l}.attn.c_attn.bias`, [3 * dModel]);
+        const columns = b.node('Slice', [weight, b.ints([i * dModel]), b.ints([(i + 1) * dModel]), b.ints([1])], {}, { dtype: weight.dtype, shape: [dModel, dModel] });
+        const byHead = raw.transpose(b, raw.reshape(b, columns, [dModel, nHeads, dHead], [dModel, nHeads, dHead]), [1, 0, 2]);
+        const part = b.node('Slice', [bias, b.ints([i * dModel]), b.ints([(i + 1) * dModel]), b.ints([0])], {}, { dtype: bias.dtype, shape: [dModel] });
+        return projectEachHead(ops, norm(x), byHead, raw.reshape(b, part, [nHeads, dHead], [nHeads, dHead]));
+      });
+      return { q, k, v };
+    },
+    scale: (l) => 1 / Math.sqrt(dHead) / (spec.scaleAttnByInverseLayerIdx ? l + 1 : 1),
+    outProjection: (ops, w, l, z) => linear(ops, w, z, `h.${l}.attn.c_proj`, dModel, dModel),
+    // Conv1D's c_proj weight [in, out] is already [heads·dHead, dModel] row-major by head.
+    outRowsByHead: (ops, w, l) => raw.reshape(ops.b, w.get(`h.${l}.attn.c_proj.weight`, [dModel, dModel]), [nHeads, dHead, dModel], [nHeads, dHead, dModel]),
+    outBias: (_ops, w, l) => w.get(`h.${l}.attn.c_proj.bias`, [dModel]),
+    mlp: (ops, w, l, x) => linear(ops, w, ops.geluNew(linear(ops, w, x, `h.${l}.mlp.c_fc`, dModel, dMlp)), `h.${l}.mlp.c_proj`, dMlp, dModel),
     unembeddingRows(ops, w, ids) {
       const table = spec.tiedEmbeddings || !w.has('lm_head.weight') ? 'wte.weight' : 'lm_head.weight';
       return gatherRows(ops, w.get(table, [vocabSize, dModel]), ids);
     },
   };
 }
+
+export const gpt2 = (spec: Gpt2Spec): Architecture => decoder(gpt2Family(spec));

@@ -1,10 +1,11 @@
 import type { Value } from '../graph/builder';
 import { type Ops, raw } from '../graph/ops';
 import type { GraphWeights } from '../graph/weights';
-import type { ModelSpec, RopeScaling } from '../model/config';
-import { attentionCore, causalMask, gatherRows, headContributions, inputWeightByHead, linearRows, positionIds, projectEachHead, rowsByHead } from './common';
+import type { LlamaSpec, RopeScaling } from '../model/config';
+import { decoder, type DecoderFamily } from './block';
+import { causalMask, gatherRows, inputWeightByHead, linearRows, projectEachHead, rowsByHead } from './common';
 import { rotaryTables } from './rotary';
-import type { Architecture, AttentionHooks, CircuitHooks, Hook } from './types';
+import type { Architecture } from './types';
 
 /**
  * The Llama family (Hugging Face LlamaForCausalLM, Qwen2ForCausalLM, GraniteForCausalLM,
@@ -14,23 +15,17 @@ import type { Architecture, AttentionHooks, CircuitHooks, Hook } from './types';
  *   qwen2       q/k/v biases;
  *   granite     embeddings × embedding_multiplier, attention scores × attention_multiplier (instead of
  *               1/sqrt(dHead)), each attention/MLP output × residual_multiplier before it is added to the
- *               residual stream, logits ÷ logits_scaling;
+ *               residual stream (the decoder applies it, so attn_out and mlp_out sit after it), logits ÷
+ *               logits_scaling;
  *   granitemoe  Granite with every MLP a mixture of experts (see moeMlp).
- * Hook points: z is per QUERY head ([batch, seq, nHeads, dHead], the input of o_proj; with grouped-query
- * attention several query heads share one key/value head); attn_out and mlp_out are what is added to the
- * residual stream, so for Granite they sit AFTER the residual_multiplier (resid_post = resid_pre + attn_out
- * + mlp_out holds in every family); resid_pre of layer 0 is the embedding after embedding_multiplier.
+ * resid_pre of layer 0 is the embedding after embedding_multiplier.
  */
-export function llama(spec: ModelSpec): Architecture {
-  const { nLayers, nHeads, dModel, dHead, dMlp, vocabSize, layerNormEps, llama: details } = spec;
-  if (!details) throw new Error('llama: the spec has no Llama-family details');
-  if (spec.activation !== 'silu') throw new Error(`llama: activation ${spec.activation} is not implemented`);
+export function llamaFamily(spec: LlamaSpec): DecoderFamily {
+  const { nHeads, dModel, dHead, dMlp, vocabSize, layerNormEps, llama: details } = spec;
   const { nKvHeads, qkvBias, oBias, mlpBias, moe } = details;
-  const groupSize = nHeads / nKvHeads;
   const inverseFrequencies = ropeInverseFrequencies(dHead, details.ropeTheta, details.ropeScaling);
-
-  const rmsNorm = (ops: Ops, w: GraphWeights, x: Value, name: string) => ops.rmsNorm(x, w.get(`${name}.weight`, [dModel]), layerNormEps);
   const scaled = (ops: Ops, x: Value, factor: number) => (factor === 1 ? x : ops.scale(x, factor));
+  const headsOf = { q_proj: nHeads, k_proj: nKvHeads, v_proj: nKvHeads };
 
   const denseMlp = (ops: Ops, w: GraphWeights, x: Value, p: string) => {
     const gate = linearRows(ops, w, x, `${p}.mlp.gate_proj`, dModel, dMlp, mlpBias);
@@ -85,56 +80,42 @@ export function llama(spec: ModelSpec): Architecture {
 
   return {
     spec,
-    forward(ops, w, ids, hook: Hook, attentionHooks?: AttentionHooks, circuitHooks?: CircuitHooks) {
-      const { length, positions } = positionIds(ops, ids);
-      let residual = scaled(ops, gatherRows(ops, w.get('model.embed_tokens.weight', [vocabSize, dModel]), ids), details.embeddingMultiplier);
+    nKvHeads,
+    residualMultiplier: details.residualMultiplier,
+    finalNormName: 'model.norm',
+    normNames: (l) => ({ attention: `model.layers.${l}.input_layernorm`, mlp: `model.layers.${l}.post_attention_layernorm` }),
+    norm: (ops, w, x, name) => ops.rmsNorm(x, w.get(`${name}.weight`, [dModel]), layerNormEps),
+    embed: (ops, w, ids) => scaled(ops, gatherRows(ops, w.get('model.embed_tokens.weight', [vocabSize, dModel]), ids), details.embeddingMultiplier),
+    startPass(ops, ids, length, positions) {
       const mask = causalMask(ops, length, ids.shape[1]);
-      const { cos, sin } = rotaryTables(ops, positions, inverseFrequencies, spec.maxPositions);
-
-      for (let l = 0; l < nLayers; l++) {
-        const p = `model.layers.${l}`;
-        residual = hook('resid_pre', l, residual);
-        const receivers = circuitHooks?.attentionInputs?.(l, residual);
-        const x = receivers ? null : rmsNorm(ops, w, residual, `${p}.input_layernorm`);
-        const project = (name: 'q_proj' | 'k_proj' | 'v_proj', heads: number) => {
-          const linear = (y: Value) => linearRows(ops, w, y, `${p}.self_attn.${name}`, dModel, heads * dHead, qkvBias);
-          if (!receivers) return ops.reshape(linear(x!), [0, 0, heads, dHead]);
-          const input = { q_proj: receivers.q, k_proj: receivers.k, v_proj: receivers.v }[name];
-          const byHead = inputWeightByHead(ops, w.get(`${p}.self_attn.${name}.weight`, [heads * dHead, dModel]), heads, dHead);
-          const bias = qkvBias ? raw.reshape(ops.b, w.get(`${p}.self_attn.${name}.bias`, [heads * dHead]), [heads, dHead], [heads, dHead]) : undefined;
-          return projectEachHead(ops, rmsNorm(ops, w, input, `${p}.input_layernorm`), byHead, bias);
-        };
-        const q0 = ops.rotary(project('q_proj', nHeads), cos, sin);
-        const k0 = ops.rotary(project('k_proj', nKvHeads), cos, sin);
-        const v0 = project('v_proj', nKvHeads);
-        const scale = details.attentionScale;
-        const { q, k, v } = attentionHooks ? attentionHooks.qkv(l, { q: q0, k: k0, v: v0, mask, scale }) : { q: q0, k: k0, v: v0 };
-        const patternHook = attentionHooks && ((pattern: Value) => attentionHooks.pattern(l, pattern));
-        const z = hook('z', l, attentionCore(ops, q, ops.repeatHeads(k, groupSize), ops.repeatHeads(v, groupSize), mask, scale, patternHook));
-        let attnOut: Value;
-        if (circuitHooks?.headOutputs) {
-          const rows = rowsByHead(ops, w.get(`${p}.self_attn.o_proj.weight`, [dModel, nHeads * dHead]), nHeads, dHead);
-          const perHead = circuitHooks.headOutputs(l, scaled(ops, headContributions(ops, z, rows), details.residualMultiplier));
-          const summed = ops.reduceSum(perHead, [2], false);
-          attnOut = oBias ? ops.add(summed, scaled(ops, w.get(`${p}.self_attn.o_proj.bias`, [dModel]), details.residualMultiplier)) : summed;
-        } else {
-          const attention = linearRows(ops, w, ops.reshape(z, [0, 0, nHeads * dHead]), `${p}.self_attn.o_proj`, nHeads * dHead, dModel, oBias);
-          attnOut = scaled(ops, attention, details.residualMultiplier);
-        }
-        attnOut = hook('attn_out', l, attnOut);
-        residual = ops.add(residual, attnOut);
-
-        const mlpIn = circuitHooks?.mlpInput ? circuitHooks.mlpInput(l, residual) : residual;
-        const y = rmsNorm(ops, w, mlpIn, `${p}.post_attention_layernorm`);
-        const mlp = moe ? moeMlp(ops, w, y, p, moe.nExperts, moe.topK) : denseMlp(ops, w, y, p);
-        const mlpOut = hook('mlp_out', l, scaled(ops, mlp, details.residualMultiplier));
-        residual = ops.add(residual, mlpOut);
-      }
-      return residual;
+      return { mask: () => mask, rotary: rotaryTables(ops, positions, inverseFrequencies, spec.maxPositions) };
     },
-    finalNorm(ops, w, residual) {
-      return rmsNorm(ops, w, residual, 'model.norm');
+    qkv(ops, w, l, x, pass) {
+      const project = (name: keyof typeof headsOf) =>
+        ops.reshape(linearRows(ops, w, x, `model.layers.${l}.self_attn.${name}`, dModel, headsOf[name] * dHead, qkvBias), [0, 0, headsOf[name], dHead]);
+      const { cos, sin } = pass.rotary!;
+      const q = ops.rotary(project('q_proj'), cos, sin);
+      const k = ops.rotary(project('k_proj'), cos, sin);
+      return { q, k, v: project('v_proj') };
     },
+    qkvEachHead(ops, w, l, inputs, norm, pass) {
+      const project = (name: keyof typeof headsOf, input: Value) => {
+        const p = `model.layers.${l}.self_attn.${name}`;
+        const heads = headsOf[name];
+        const byHead = inputWeightByHead(ops, w.get(`${p}.weight`, [heads * dHead, dModel]), heads, dHead);
+        const bias = qkvBias ? raw.reshape(ops.b, w.get(`${p}.bias`, [heads * dHead]), [heads, dHead], [heads, dHead]) : undefined;
+        return projectEachHead(ops, norm(input), byHead, bias);
+      };
+      const { cos, sin } = pass.rotary!;
+      const q = ops.rotary(project('q_proj', inputs.q), cos, sin);
+      const k = ops.rotary(project('k_proj', inputs.k), cos, sin);
+      return { q, k, v: project('v_proj', inputs.v) };
+    },
+    scale: () => details.attentionScale,
+    outProjection: (ops, w, l, z) => linearRows(ops, w, z, `model.layers.${l}.self_attn.o_proj`, nHeads * dHead, dModel, oBias),
+    outRowsByHead: (ops, w, l) => rowsByHead(ops, w.get(`model.layers.${l}.self_attn.o_proj.weight`, [dModel, nHeads * dHead]), nHeads, dHead),
+    outBias: (_ops, w, l) => (oBias ? w.get(`model.layers.${l}.self_attn.o_proj.bias`, [dModel]) : undefined),
+    mlp: (ops, w, l, x) => (moe ? moeMlp(ops, w, x, `model.layers.${l}`, moe.nExperts, moe.topK) : denseMlp(ops, w, x, `model.layers.${l}`)),
     unembeddingRows(ops, w, ids) {
       // Tied checkpoints usually omit lm_head.weight; an untied one must have it.
       const rows = gatherRows(ops, w.get(spec.tiedEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight', [vocabSize, dModel]), ids);
@@ -142,6 +123,8 @@ export function llama(spec: ModelSpec): Architecture {
     },
   };
 }
+
+export const llama = (spec: LlamaSpec): Architecture => decoder(llamaFamily(spec));
 
 /**
  * RoPE's inverse frequencies θ^(−2i/dHead), i < dHead/2, computed in float64 on the host, with Llama 3's

@@ -3,9 +3,10 @@ import type { Ops } from '../graph/ops';
 import type { GraphWeights } from '../graph/weights';
 import type { ModelSpec } from '../model/config';
 
-/** Hook points in TransformerLens vocabulary; every architecture exposes the same four. */
-export const HOOK_KINDS = ['resid_pre', 'z', 'attn_out', 'mlp_out'] as const;
-export type HookKind = (typeof HOOK_KINDS)[number];
+import type { HookKind } from '../../shared/hooks';
+
+/** Hook points in TransformerLens vocabulary (src/shared/hooks.ts); every architecture exposes the same four. */
+export { HOOK_KINDS, type HookKind } from '../../shared/hooks';
 
 /**
  * Called at every hook point with the activation there; returns the value the rest of the forward pass uses

@@ -6,9 +6,35 @@ import * as path from 'node:path';
 import { InputError } from '../../shared/errors';
 import type { TensorEntry } from './safetensors';
 
-export interface ModelSpec {
-  /** Which forward pass (src/engine/architectures/) runs the model; several model_types can share one. */
-  architecture: 'gpt2' | 'gpt_neo' | 'llama';
+/**
+ * What the engine needs of a model, one variant per family (`architecture` says which; several model_types can
+ * share one): what every family has, and the family's own fields, present exactly when they apply. Anything a
+ * config asks for that the family's forward pass does not implement is refused when config.json is read.
+ */
+export type ModelSpec = Gpt2Spec | GptNeoSpec | LlamaSpec;
+
+export interface Gpt2Spec extends CommonSpec {
+  architecture: 'gpt2';
+  activation: 'gelu_new';
+  /** Scores also divided by layer index + 1 (scale_attn_by_inverse_layer_idx). */
+  scaleAttnByInverseLayerIdx: boolean;
+}
+
+export interface GptNeoSpec extends CommonSpec {
+  architecture: 'gpt_neo';
+  activation: 'gelu_new';
+  /** Which layers attend globally and which locally, and the local window. */
+  gptNeo: GptNeoDetails;
+}
+
+export interface LlamaSpec extends CommonSpec {
+  architecture: 'llama';
+  activation: 'silu';
+  /** What differs from a plain Llama (llama, qwen2, granite, granitemoe). */
+  llama: LlamaDetails;
+}
+
+interface CommonSpec {
   /** config.json's model_type, as written there. */
   modelType: string;
   nLayers: number;
@@ -22,13 +48,12 @@ export interface ModelSpec {
   maxPositions: number;
   /** LayerNorm's epsilon, or RMSNorm's for the Llama family. */
   layerNormEps: number;
-  activation: 'gelu_new' | 'gelu' | 'relu' | 'silu';
-  scaleAttnByInverseLayerIdx: boolean;
   tiedEmbeddings: boolean;
-  /** GPT-Neo only: which layers attend globally and which locally, and the local window. */
-  gptNeo?: GptNeoDetails;
-  /** The Llama family only (llama, qwen2, granite, granitemoe): what differs from a plain Llama. */
-  llama?: LlamaDetails;
+}
+
+/** Key/value heads: fewer than the query heads with grouped-query attention (Llama family), as many elsewhere. */
+export function keyValueHeads(spec: ModelSpec): number {
+  return spec.architecture === 'llama' ? spec.llama.nKvHeads : spec.nHeads;
 }
 
 export interface GptNeoDetails {
@@ -141,16 +166,14 @@ class ConfigFields {
   }
 }
 
-/** Hugging Face activation names → the engine's; gelu_pytorch_tanh is the same tanh approximation as gelu_new. */
-const GPT2_ACTIVATIONS: Record<string, ModelSpec['activation']> = {
-  gelu_new: 'gelu_new',
-  gelu_pytorch_tanh: 'gelu_new',
-  gelu: 'gelu',
-  relu: 'relu',
-};
+/**
+ * Hugging Face activation names → the engine's, for GPT-2 and GPT-Neo: the ones their forward pass implements
+ * (gelu_pytorch_tanh is the same tanh approximation as gelu_new); any other is refused when the config is read.
+ */
+const GELU_NEW_ACTIVATIONS: Record<string, 'gelu_new'> = { gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new' };
 
 /** GPT-2; absent optional keys take the defaults of transformers' GPT2Config. */
-function readGpt2Spec(config: ConfigFields): ModelSpec {
+function readGpt2Spec(config: ConfigFields): Gpt2Spec {
   const nLayers = config.positiveInteger('n_layer');
   const nHeads = config.positiveInteger('n_head');
   const dModel = config.positiveInteger('n_embd');
@@ -160,12 +183,14 @@ function readGpt2Spec(config: ConfigFields): ModelSpec {
   // Old configs carry only n_ctx, which meant the same thing.
   const maxPositions = config.has('n_positions') || !config.has('n_ctx') ? config.positiveInteger('n_positions') : config.positiveInteger('n_ctx');
   const activationName = config.string('activation_function', 'gelu_new');
-  const activation = Object.hasOwn(GPT2_ACTIVATIONS, activationName) ? GPT2_ACTIVATIONS[activationName] : undefined;
+  const activation = Object.hasOwn(GELU_NEW_ACTIVATIONS, activationName) ? GELU_NEW_ACTIVATIONS[activationName] : undefined;
   if (activation === undefined) {
     throw new InputError(
-      `${config.file}: key "activation_function" is "${activationName}"; supported for gpt2: ${Object.keys(GPT2_ACTIVATIONS).join(', ')}`,
+      `${config.file}: key "activation_function" is "${activationName}"; supported for gpt2: ${Object.keys(GELU_NEW_ACTIVATIONS).join(', ')}`,
     );
   }
+  // false would drop the 1/sqrt(dHead) factor on the scores; the gpt2 forward pass always applies it.
+  config.unsupportedUnless('scale_attn_weights', (v) => v === true, 'only scaled attention scores (true) are supported for gpt2');
   return {
     architecture: 'gpt2',
     modelType: 'gpt2',
@@ -185,7 +210,6 @@ function readGpt2Spec(config: ConfigFields): ModelSpec {
 
 // ---- GPT-Neo ---------------------------------------------------------------------------------------------
 
-const GPT_NEO_ACTIVATIONS: Record<string, ModelSpec['activation']> = { gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new' };
 const ATTENTION_KINDS = ['global', 'local'] as const;
 
 /** attention_types, e.g. [[["global", "local"], 2]], expanded to one entry per layer (GPTNeoConfig's rule). */
@@ -222,7 +246,7 @@ function readGptNeoAttentionLayers(config: ConfigFields, nLayers: number): Array
 }
 
 /** GPT-Neo (TinyStories, TinySQL BM1); absent optional keys take the defaults of transformers' GPTNeoConfig. */
-function readGptNeoSpec(config: ConfigFields): ModelSpec {
+function readGptNeoSpec(config: ConfigFields): GptNeoSpec {
   const nLayers = config.positiveInteger('num_layers');
   const nHeads = config.positiveInteger('num_heads');
   const dModel = config.positiveInteger('hidden_size');
@@ -230,10 +254,10 @@ function readGptNeoSpec(config: ConfigFields): ModelSpec {
     throw new InputError(`${config.file}: key "hidden_size" (${dModel}) must be divisible by "num_heads" (${nHeads})`);
   }
   const activationName = config.string('activation_function', 'gelu_new');
-  const activation = Object.hasOwn(GPT_NEO_ACTIVATIONS, activationName) ? GPT_NEO_ACTIVATIONS[activationName] : undefined;
+  const activation = Object.hasOwn(GELU_NEW_ACTIVATIONS, activationName) ? GELU_NEW_ACTIVATIONS[activationName] : undefined;
   if (activation === undefined) {
     throw new InputError(
-      `${config.file}: key "activation_function" is "${activationName}"; supported for gpt_neo: ${Object.keys(GPT_NEO_ACTIVATIONS).join(', ')}`,
+      `${config.file}: key "activation_function" is "${activationName}"; supported for gpt_neo: ${Object.keys(GELU_NEW_ACTIVATIONS).join(', ')}`,
     );
   }
   return {
@@ -248,7 +272,6 @@ function readGptNeoSpec(config: ConfigFields): ModelSpec {
     maxPositions: config.positiveInteger('max_position_embeddings'),
     layerNormEps: config.positiveNumber('layer_norm_epsilon', 1e-5),
     activation,
-    scaleAttnByInverseLayerIdx: false,
     tiedEmbeddings: config.boolean('tie_word_embeddings', true),
     gptNeo: { attentionLayers: readGptNeoAttentionLayers(config, nLayers), windowSize: config.positiveIntegerOr('window_size', 256) },
   };
@@ -306,7 +329,7 @@ function readRope(config: ConfigFields): { ropeTheta: number; ropeScaling: RopeS
   throw new InputError(`${config.file}: key "${typeKey}" is "${type}"; supported: default, linear, llama3`);
 }
 
-function readLlamaFamilySpec(config: ConfigFields, rules: LlamaFamilyRules): ModelSpec {
+function readLlamaFamilySpec(config: ConfigFields, rules: LlamaFamilyRules): LlamaSpec {
   const nLayers = config.positiveInteger('num_hidden_layers');
   const nHeads = config.positiveInteger('num_attention_heads');
   const dModel = config.positiveInteger('hidden_size');
@@ -363,7 +386,6 @@ function readLlamaFamilySpec(config: ConfigFields, rules: LlamaFamilyRules): Mod
     maxPositions: config.positiveInteger('max_position_embeddings'),
     layerNormEps: config.positiveNumber('rms_norm_eps', 1e-6),
     activation: 'silu',
-    scaleAttnByInverseLayerIdx: false,
     tiedEmbeddings: config.boolean('tie_word_embeddings', false),
     llama,
   };

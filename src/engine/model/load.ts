@@ -1,9 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InputError } from '../../shared/errors';
-import { gpt2 } from '../architectures/gpt2';
-import { gptNeo } from '../architectures/gptNeo';
-import { llama } from '../architectures/llama';
+import { architectureOf } from '../architectures/families';
 import type { Architecture } from '../architectures/types';
 import { findTensor, type ModelSpec, readModelSpec } from './config';
 import { indexModelWeights, type TensorEntry } from './safetensors';
@@ -24,9 +22,6 @@ export interface LoadedModel {
   readonly storedDtype: string;
 }
 
-/** One forward pass per architecture; config.ts maps each model_type to one (llama also runs qwen2, granite, granitemoe). */
-const ARCHITECTURES: Record<ModelSpec['architecture'], (spec: ModelSpec) => Architecture> = { gpt2, gpt_neo: gptNeo, llama };
-
 export function loadModel(source: string): LoadedModel {
   const dir = resolve(source);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
@@ -38,7 +33,7 @@ export function loadModel(source: string): LoadedModel {
   const entries = [...weights.values()];
   const weightFiles = [...new Set(entries.map((e) => e.file))].sort();
   const storedDtype = [...new Set(entries.map((e) => e.dtype))].sort().join('+');
-  return { source, dir, spec, weights, tokenizer, architecture: ARCHITECTURES[spec.architecture](spec), weightFiles, storedDtype };
+  return { source, dir, spec, weights, tokenizer, architecture: architectureOf(spec), weightFiles, storedDtype };
 }
 
 /** Weight lookup for graph building (accepts names with or without the "transformer." prefix). */

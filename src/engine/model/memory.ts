@@ -35,7 +35,7 @@
 import * as os from 'node:os';
 import { InputError } from '../../shared/errors';
 import { fieldRef } from '../../shared/fields';
-import type { ModelSpec } from './config';
+import { keyValueHeads, type ModelSpec } from './config';
 import type { TensorEntry } from './safetensors';
 
 export const ACTIVATION_FACTORS = Object.freeze({ dModel: 12, dMlp: 6, attention: 2 });
@@ -66,10 +66,19 @@ export interface DatasetShape {
   values: number;
 }
 
+/** Layers, query heads and key/value heads (fewer with grouped-query attention): what the per-example arrays hold. */
+export interface HeadCounts {
+  nLayers: number;
+  nHeads: number;
+  kvHeads: number;
+}
+
+export const headCounts = (spec: ModelSpec): HeadCounts => ({ nLayers: spec.nLayers, nHeads: spec.nHeads, kvHeads: keyValueHeads(spec) });
+
 /** The dataset's shape for the estimate: clean prompt lengths, and whether AtP*'s node arrays are kept too. */
-export function datasetShape(spec: Pick<ModelSpec, 'nLayers' | 'nHeads' | 'llama'>, cleanLengths: readonly number[], corruptedTokens: number, atpStar: boolean): DatasetShape {
-  const kvHeads = spec.llama?.nKvHeads ?? spec.nHeads;
-  const perToken = spec.nLayers * (spec.nHeads + 3 + (atpStar ? 2 * spec.nHeads + 3 * kvHeads : 0)) + 2;
+export function datasetShape(heads: HeadCounts, cleanLengths: readonly number[], corruptedTokens: number, atpStar: boolean): DatasetShape {
+  const { nLayers, nHeads, kvHeads } = heads;
+  const perToken = nLayers * (nHeads + 3 + (atpStar ? 2 * nHeads + 3 * kvHeads : 0)) + 2;
   let clean = 0;
   for (const length of cleanLengths) clean += length;
   return { examples: cleanLengths.length, tokens: clean + corruptedTokens, values: clean * perToken };

@@ -1,7 +1,9 @@
 import { progressTracker } from '../../shared/progress';
 import * as ort from 'onnxruntime-node';
 import { InputError } from '../../shared/errors';
+import { byPositionField, POSITION_FIELDS } from '../../shared/hooks';
 import type { LoadedModel } from '../model/load';
+import { keyValueHeads } from '../model/config';
 import type { Dataset } from '../dataset/jsonl';
 import { ATTRIBUTION_OUTPUTS } from './graphs';
 import { ATP_STAR_GRAD_GATE, ATP_STAR_OUTPUTS } from './atpStarGraph';
@@ -117,9 +119,7 @@ function unpack(out: ort.InferenceSession.OnnxValueMapType, row: number, seq: nu
   const perHead = (d: FloatData, width: number) =>
     Array.from({ length: nLayers }, (_, l) => Array.from({ length }, (_, p) => Array.from({ length: width }, (_, h) => d[((row * nLayers + l) * seq + p) * width + h])));
   return {
-    residPre: perPosition(data(ATTRIBUTION_OUTPUTS.attribution('resid_pre'))),
-    attnOut: perPosition(data(ATTRIBUTION_OUTPUTS.attribution('attn_out'))),
-    mlpOut: perPosition(data(ATTRIBUTION_OUTPUTS.attribution('mlp_out'))),
+    ...byPositionField((kind) => perPosition(data(ATTRIBUTION_OUTPUTS.attribution(kind)))),
     z: perHead(data(ATTRIBUTION_OUTPUTS.attribution('z')), nHeads),
     q: perHead(data(ATP_STAR_OUTPUTS.q), nHeads),
     qLinear: perHead(data(ATP_STAR_OUTPUTS.qLinear), nHeads),
@@ -153,7 +153,7 @@ export async function runAtpStar(model: LoadedModel, dataset: Dataset, options: 
   const prepared = options.prepared ?? prepareExamples(model, dataset, warnings);
   const precision = options.precision ?? 'float32';
   const { nLayers, nHeads } = model.spec;
-  const nKvHeads = model.spec.llama?.nKvHeads ?? nHeads;
+  const nKvHeads = keyValueHeads(model.spec);
   const gradDrop = options.gradDrop ?? false;
   if (gradDrop && nLayers < 2) throw new InputError(`GradDrop needs at least 2 layers (it averages over L − 1 = ${nLayers - 1})`);
   const batches = makeBatches(prepared, options.batchSize);
@@ -203,7 +203,7 @@ export async function runAtpStar(model: LoadedModel, dataset: Dataset, options: 
         const sum = dropSums[exampleIndex];
         if (!sum) dropSums[exampleIndex] = magnitudes;
         else {
-          for (const kind of ['residPre', 'attnOut', 'mlpOut'] as const) add2(sum[kind], magnitudes[kind]);
+          for (const kind of POSITION_FIELDS) add2(sum[kind], magnitudes[kind]);
           for (const kind of ['z', 'q', 'k', 'v'] as const) add3(sum[kind], magnitudes[kind]);
         }
       });

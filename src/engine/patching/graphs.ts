@@ -3,6 +3,7 @@ import { Ops, raw } from '../graph/ops';
 import { gradients } from '../graph/autodiff';
 import type { GraphWeights } from '../graph/weights';
 import { type Architecture, HOOK_KINDS, type HookKind } from '../architectures/types';
+import { HOOKS } from '../../shared/hooks';
 
 /**
  * The two graphs the engine runs. Both take a batch of examples, right-padded to one length:
@@ -181,12 +182,9 @@ export function buildActivationPatchingGraph(arch: Architecture, b: GraphBuilder
   const ops = new Ops(b);
   const inputs = declareInputs(b);
   const { nLayers, nHeads } = arch.spec;
-  const masks: Record<HookKind, Value> = {
-    resid_pre: b.input(PATCHING_INPUT('resid_pre'), b.floatType, ['batch', nLayers, 'seq']),
-    z: b.input(PATCHING_INPUT('z'), b.floatType, ['batch', nLayers, 'seq', nHeads]),
-    attn_out: b.input(PATCHING_INPUT('attn_out'), b.floatType, ['batch', nLayers, 'seq']),
-    mlp_out: b.input(PATCHING_INPUT('mlp_out'), b.floatType, ['batch', nLayers, 'seq']),
-  };
+  const masks = Object.fromEntries(
+    HOOK_KINDS.map((kind) => [kind, b.input(PATCHING_INPUT(kind), b.floatType, HOOKS[kind].perHead ? ['batch', nLayers, 'seq', nHeads] : ['batch', nLayers, 'seq'])]),
+  ) as Record<HookKind, Value>;
 
   const clean = emptyActivations();
   const cleanResidual = arch.forward(ops, w, inputs.cleanIds, (kind, _layer, value) => {

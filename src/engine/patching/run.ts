@@ -1,9 +1,10 @@
 import { HOOK_KINDS, type HookKind } from '../architectures/types';
+import { byPositionField, HOOKS } from '../../shared/hooks';
 import type { LoadedModel } from '../model/load';
 import type { Dataset } from '../dataset/jsonl';
 import { ATTRIBUTION_OUTPUTS, PATCHED_LOGIT_DIFF } from './graphs';
 import { progressTracker } from '../../shared/progress';
-import { checkMemory, datasetShape, describeMemoryEstimate, estimateRunMemory } from '../model/memory';
+import { checkMemory, datasetShape, describeMemoryEstimate, estimateRunMemory, headCounts } from '../model/memory';
 import {
   type AtpStarSummary,
   type ExampleAttributions,
@@ -76,7 +77,7 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   options.onProgress?.(describePlan(plan, prepared.length));
   // Say up front what the run needs, and refuse with the numbers rather than crash when it cannot fit.
   const datasetSize = datasetShape(
-    model.spec,
+    headCounts(model.spec),
     prepared.map((p) => p.tokens.length),
     prepared.reduce((sum, p) => sum + p.corruptedTokens.length, 0),
     plan.method === 'atpstar',
@@ -250,7 +251,7 @@ function unpackAttributions(
   const z = Array.from({ length: nLayers }, (_, l) =>
     Array.from({ length }, (_, p) => Array.from({ length: nHeads }, (_, h) => out.z[((row * nLayers + l) * seq + p) * nHeads + h])),
   );
-  return { z, residPre: perPosition(out.resid_pre), attnOut: perPosition(out.attn_out), mlpOut: perPosition(out.mlp_out) };
+  return { z, ...byPositionField((kind) => perPosition(out[kind])) };
 }
 
 function scaleAttributionsInPlace(a: ExampleAttributions, scale: number): ExampleAttributions {
@@ -370,8 +371,9 @@ export async function runActivationPatching(
     components.forEach((c, i) => {
       if (!c) return;
       const d = patched[i] - patched[0];
-      if (c.hook === 'z') delta.z[c.layer][c.pos][c.head] = d;
-      else delta[c.hook === 'resid_pre' ? 'residPre' : c.hook === 'attn_out' ? 'attnOut' : 'mlpOut'][c.layer][c.pos] = d;
+      const field = HOOKS[c.hook].field;
+      if (field === 'z') delta.z[c.layer][c.pos][c.head] = d;
+      else delta[field][c.layer][c.pos] = d;
     });
     deltas.push(delta);
   }

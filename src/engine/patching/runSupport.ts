@@ -22,6 +22,7 @@ import {
   PATCHING_INPUT,
 } from './graphs';
 import { HOOK_KINDS, type HookKind } from '../architectures/types';
+import { HOOKS } from '../../shared/hooks';
 import { ATP_STAR_GRAPH_NAMES, buildAtpStarGraph } from './atpStarGraph';
 import {
   ACTIVATION_EDGE_ATTRIBUTION_GRAPH_NAMES,
@@ -197,12 +198,13 @@ export function patchMaskFeeds(patches: ReadonlyArray<RowPatch | null>, seq: num
   const { nLayers, nHeads } = spec;
   const feeds: Record<string, ort.Tensor> = {};
   for (const kind of HOOK_KINDS) {
-    const width = kind === 'z' ? nHeads : 1;
+    const perHead = HOOKS[kind].perHead;
+    const width = perHead ? nHeads : 1;
     const mask = floatArray(precision, patches.length * nLayers * seq * width);
     patches.forEach((p, r) => {
-      if (p && p.hook === kind) mask[((r * nLayers + p.layer) * seq + p.pos) * width + (kind === 'z' ? p.head : 0)] = 1;
+      if (p && p.hook === kind) mask[((r * nLayers + p.layer) * seq + p.pos) * width + (perHead ? p.head : 0)] = 1;
     });
-    const dims = kind === 'z' ? [patches.length, nLayers, seq, nHeads] : [patches.length, nLayers, seq];
+    const dims = perHead ? [patches.length, nLayers, seq, nHeads] : [patches.length, nLayers, seq];
     feeds[PATCHING_INPUT(kind)] = new ort.Tensor(precision, mask, dims);
   }
   return feeds;
