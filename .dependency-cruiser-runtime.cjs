@@ -8,7 +8,8 @@ module.exports = {
   forbidden: [
     {
       name: 'host-no-engine-native-transitively',
-      comment: 'Whatever the host imports at run time ends up in dist/extension.js: it must not reach onnxruntime-node, the tokenizer or a session through another module either.',
+      comment:
+        'Whatever the host imports at run time ends up in dist/extension.js: it must not reach onnxruntime-node, the tokenizer or a session through another module either.',
       severity: 'error',
       from: direct.from,
       to: { path: direct.to.path, reachable: true },

@@ -43,7 +43,11 @@ async function ortMatmulGflops(): Promise<number> {
   const x = b.input('x', 'float32', [1024, 1024]);
   b.output(b.node('MatMul', [x, x], {}, { dtype: 'float32', shape: [1024, 1024] }), 'y');
   const session = await ort.InferenceSession.create(b.toBytes());
-  const data = new ort.Tensor('float32', Float32Array.from({ length: 1024 * 1024 }, (_, i) => ((i * 7919) % 1000) / 1000), [1024, 1024]);
+  const data = new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: 1024 * 1024 }, (_, i) => ((i * 7919) % 1000) / 1000),
+    [1024, 1024],
+  );
   await session.run({ x: data });
   const times: number[] = [];
   for (let i = 0; i < 5; i++) {
@@ -88,11 +92,17 @@ async function main(): Promise<void> {
   mkdirSync(join(root, '.atp-cache'), { recursive: true });
   writeFileSync(
     requestFile,
-    JSON.stringify({ examples: first.examples.map((e) => ({ cleanIds: e.cleanIds, corruptedIds: e.corruptedIds, correctId: e.correctId, incorrectId: e.incorrectId })) }),
+    JSON.stringify({
+      examples: first.examples.map((e) => ({ cleanIds: e.cleanIds, corruptedIds: e.corruptedIds, correctId: e.correctId, incorrectId: e.incorrectId })),
+    }),
   );
-  const torch = spawnSync('/usr/bin/python3', [join(root, 'bench', 'torch_baseline.py'), '--model-dir', modelDir, '--request', requestFile, '--repeats', String(repeats), '--threads', String(threads)], {
-    encoding: 'utf8',
-  });
+  const torch = spawnSync(
+    '/usr/bin/python3',
+    [join(root, 'bench', 'torch_baseline.py'), '--model-dir', modelDir, '--request', requestFile, '--repeats', String(repeats), '--threads', String(threads)],
+    {
+      encoding: 'utf8',
+    },
+  );
   if (torch.status !== 0) throw new Error(`PyTorch baseline failed:\n${torch.stderr}`);
   if (torch.stderr.trim()) process.stderr.write(torch.stderr);
   const baseline = JSON.parse(torch.stdout) as { perRunSeconds: number; torchVersion: string; openblasPthread: boolean; matmulGflops: number };
@@ -107,8 +117,8 @@ async function main(): Promise<void> {
     `model: GPT-2-small shape (12 layers, d 768, 12 heads, vocab 50257), random F32 weights; data: 8 IOI prompts, ${seq} tokens`,
     `matmul rate (1024², float32): PyTorch (${baseline.openblasPthread ? 'OpenBLAS pthread' : 'NOT OpenBLAS: baseline too slow to compare'}) ${baseline.matmulGflops.toFixed(0)} GFLOP/s, ONNX Runtime ${ortGflops.toFixed(0)} GFLOP/s`,
     `FLOP limit: ${(flops / 1e9).toFixed(1)} GFLOP per run → ${limit.toFixed(3)} s at the faster rate`,
-    `engine: session build ${buildSeconds.toFixed(2)} s; per run ${ours.toFixed(3)} s (median of ${repeats}); ${(limit / ours * 100).toFixed(0)}% of the FLOP limit`,
-    `PyTorch ${baseline.torchVersion}: per run ${baseline.perRunSeconds.toFixed(3)} s (median of ${repeats}); ${(limit / baseline.perRunSeconds * 100).toFixed(0)}% of the FLOP limit`,
+    `engine: session build ${buildSeconds.toFixed(2)} s; per run ${ours.toFixed(3)} s (median of ${repeats}); ${((limit / ours) * 100).toFixed(0)}% of the FLOP limit`,
+    `PyTorch ${baseline.torchVersion}: per run ${baseline.perRunSeconds.toFixed(3)} s (median of ${repeats}); ${((limit / baseline.perRunSeconds) * 100).toFixed(0)}% of the FLOP limit`,
     `ratio engine / PyTorch: ${(ours / baseline.perRunSeconds).toFixed(2)}× (goal ≤ 0.70×)`,
     `editor default (method auto → ${warm.run!.method}, exact token effects): per run ${defaults.toFixed(3)} s (median of ${repeats}), ${(defaults / ours).toFixed(2)}× the attribution pass alone`,
   ];

@@ -28,7 +28,18 @@ const lap = (what: string) => {
 };
 (async () => {
   if (!existsSync(join(modelDir, 'model.safetensors'))) {
-    writeRandomLlamaFamily(modelDir, { modelType: 'qwen2', nLayers: 24, nHeads: 14, nKvHeads: 2, dModel: 896, dMlp: 4864, seed: 1, tied: true, dtype: 'BF16', maxPositions: 32768 });
+    writeRandomLlamaFamily(modelDir, {
+      modelType: 'qwen2',
+      nLayers: 24,
+      nHeads: 14,
+      nKvHeads: 2,
+      dModel: 896,
+      dMlp: 4864,
+      seed: 1,
+      tied: true,
+      dtype: 'BF16',
+      maxPositions: 32768,
+    });
     lap(`wrote the model to ${modelDir}`);
   }
   const model = loadModel(modelDir);
@@ -41,12 +52,20 @@ const lap = (what: string) => {
   lap(`graph build (${(bytes.length / 1e6).toFixed(1)} MB)`);
   const file = writeGraphFile(graphDir, bytes, 'attribution-float32');
   lap('graph write');
-  const options = (level: 'disabled' | 'basic' | 'extended' | 'all', extra: Partial<ort.InferenceSession.SessionOptions> = {}): ort.InferenceSession.SessionOptions => ({ executionProviders: ['cpu'], graphOptimizationLevel: level, logSeverityLevel: 3, ...extra });
+  const options = (
+    level: 'disabled' | 'basic' | 'extended' | 'all',
+    extra: Partial<ort.InferenceSession.SessionOptions> = {},
+  ): ort.InferenceSession.SessionOptions => ({ executionProviders: ['cpu'], graphOptimizationLevel: level, logSeverityLevel: 3, ...extra });
   if (mode === 'levels') {
     // Alternated, twice: the machine is shared, so A/B in one process says more than runs minutes apart.
     const prepacking = { extra: { session: { disable_prepacking: '1' } } } as never;
     for (let round = 0; round < 2; round++) {
-      for (const [name, level, extra] of [['all', 'all', {}], ['all, no prepacking', 'all', prepacking], ['basic', 'basic', {}], ['disabled', 'disabled', {}]] as const) {
+      for (const [name, level, extra] of [
+        ['all', 'all', {}],
+        ['all, no prepacking', 'all', prepacking],
+        ['basic', 'basic', {}],
+        ['disabled', 'disabled', {}],
+      ] as const) {
         last = t();
         const s = await ort.InferenceSession.create(file, options(level, extra));
         lap(`session create, ${name}`);
@@ -55,13 +74,22 @@ const lap = (what: string) => {
     }
   } else if (mode === 'save') {
     const optimized = join(graphDir.dir, 'optimized.onnx');
-    const s = await ort.InferenceSession.create(file, options('all', {
-      optimizedModelFilePath: optimized,
-      extra: { session: { optimized_model_external_initializers_file_name: 'optimized.bin', optimized_model_external_initializers_min_size_in_bytes: '1024' } },
-    } as never));
+    const s = await ort.InferenceSession.create(
+      file,
+      options('all', {
+        optimizedModelFilePath: optimized,
+        extra: {
+          session: { optimized_model_external_initializers_file_name: 'optimized.bin', optimized_model_external_initializers_min_size_in_bytes: '1024' },
+        },
+      } as never),
+    );
     lap('session create, all, saving the optimised graph');
     await s.release();
-    console.log('optimized', existsSync(optimized) ? statSync(optimized).size : 'missing', existsSync(join(graphDir.dir, 'optimized.bin')) ? statSync(join(graphDir.dir, 'optimized.bin')).size : 'no bin');
+    console.log(
+      'optimized',
+      existsSync(optimized) ? statSync(optimized).size : 'missing',
+      existsSync(join(graphDir.dir, 'optimized.bin')) ? statSync(join(graphDir.dir, 'optimized.bin')).size : 'no bin',
+    );
     for (const level of ['disabled', 'basic', 'all'] as const) {
       const o = await ort.InferenceSession.create(optimized, options(level));
       lap(`session create from the optimised graph, ${level}`);

@@ -24,7 +24,16 @@ async function main(modelDir: string, data: string, heads: string): Promise<void
   const edges = layoutEdges(circuitLayout(model.spec), new Array<number>(circuitLayout(model.spec).edgeCount).fill(0));
   /** 1 − faithfulness of the graph without the picked edges: the share of the metric they carry, measured. */
   const loss = async (pick: (edge: CircuitEdge) => boolean) =>
-    1 - normalisedMetric(await patchedLogitDiffs(model, prepared, edges.map((edge) => (pick(edge) ? 1 : 0)), options), result.metric);
+    1 -
+    normalisedMetric(
+      await patchedLogitDiffs(
+        model,
+        prepared,
+        edges.map((edge) => (pick(edge) ? 1 : 0)),
+        options,
+      ),
+      result.metric,
+    );
 
   for (const name of heads.split(',')) {
     const match = /^L(\d+)H(\d+)$/.exec(name.trim());
@@ -40,11 +49,11 @@ async function main(modelDir: string, data: string, heads: string): Promise<void
     const measured: string[] = [];
     for (const [label, pick] of parts) measured.push(`${label} ${(await loss(pick)).toFixed(3)}`);
     console.log(`${name}: ${measured.join(', ')}`);
-}
-console.log(
-  `into the logits from every MLP ${(await loss((e) => /^m\d+$/.test(e.from) && e.to === 'logits')).toFixed(3)}, ` +
-    `from every head ${(await loss((e) => e.from.startsWith('a') && e.to === 'logits')).toFixed(3)}, from the input ${(await loss((e) => e.from === 'input' && e.to === 'logits')).toFixed(3)}`,
-);
+  }
+  console.log(
+    `into the logits from every MLP ${(await loss((e) => /^m\d+$/.test(e.from) && e.to === 'logits')).toFixed(3)}, ` +
+      `from every head ${(await loss((e) => e.from.startsWith('a') && e.to === 'logits')).toFixed(3)}, from the input ${(await loss((e) => e.from === 'input' && e.to === 'logits')).toFixed(3)}`,
+  );
 }
 
 void main(values.model, values.data, values.heads);

@@ -32,15 +32,37 @@ function gpt2Shape(name: string, layers: number, heads: number, d: number, vocab
   for (let l = 0; l < layers; l++) {
     const h = `h.${l}`;
     for (const [n, shape, init] of [
-      ['ln_1.weight', [d], 'one'], ['ln_1.bias', [d], 'normal'], ['attn.c_attn.weight', [d, 3 * d], 'normal'], ['attn.c_attn.bias', [3 * d], 'normal'],
-      ['attn.c_proj.weight', [d, d], 'normal'], ['attn.c_proj.bias', [d], 'normal'], ['ln_2.weight', [d], 'one'], ['ln_2.bias', [d], 'normal'],
-      ['mlp.c_fc.weight', [d, 4 * d], 'normal'], ['mlp.c_fc.bias', [4 * d], 'normal'], ['mlp.c_proj.weight', [4 * d, d], 'normal'], ['mlp.c_proj.bias', [d], 'normal'],
-    ] as const) tensors.push({ name: `${h}.${n}`, shape: [...shape], init });
+      ['ln_1.weight', [d], 'one'],
+      ['ln_1.bias', [d], 'normal'],
+      ['attn.c_attn.weight', [d, 3 * d], 'normal'],
+      ['attn.c_attn.bias', [3 * d], 'normal'],
+      ['attn.c_proj.weight', [d, d], 'normal'],
+      ['attn.c_proj.bias', [d], 'normal'],
+      ['ln_2.weight', [d], 'one'],
+      ['ln_2.bias', [d], 'normal'],
+      ['mlp.c_fc.weight', [d, 4 * d], 'normal'],
+      ['mlp.c_fc.bias', [4 * d], 'normal'],
+      ['mlp.c_proj.weight', [4 * d, d], 'normal'],
+      ['mlp.c_proj.bias', [d], 'normal'],
+    ] as const)
+      tensors.push({ name: `${h}.${n}`, shape: [...shape], init });
   }
   tensors.push({ name: 'ln_f.weight', shape: [d], init: 'one' }, { name: 'ln_f.bias', shape: [d], init: 'normal' });
   const config = {
-    architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', n_layer: layers, n_head: heads, n_embd: d, n_inner: null, n_positions: 1024, n_ctx: 1024,
-    vocab_size: vocab, layer_norm_epsilon: 1e-5, activation_function: 'gelu_new', scale_attn_by_inverse_layer_idx: false, tie_word_embeddings: true, torch_dtype: 'float32',
+    architectures: ['GPT2LMHeadModel'],
+    model_type: 'gpt2',
+    n_layer: layers,
+    n_head: heads,
+    n_embd: d,
+    n_inner: null,
+    n_positions: 1024,
+    n_ctx: 1024,
+    vocab_size: vocab,
+    layer_norm_epsilon: 1e-5,
+    activation_function: 'gelu_new',
+    scale_attn_by_inverse_layer_idx: false,
+    tie_word_embeddings: true,
+    torch_dtype: 'float32',
   };
   return { name, config, tensors };
 }
@@ -52,19 +74,41 @@ function qwen2Shape(name: string, layers: number, heads: number, kvHeads: number
     const p = `model.layers.${l}`;
     for (const [n, shape, init] of [
       ['input_layernorm.weight', [d], 'one'],
-      ['self_attn.q_proj.weight', [heads * dHead, d], 'normal'], ['self_attn.q_proj.bias', [heads * dHead], 'normal'],
-      ['self_attn.k_proj.weight', [kvHeads * dHead, d], 'normal'], ['self_attn.k_proj.bias', [kvHeads * dHead], 'normal'],
-      ['self_attn.v_proj.weight', [kvHeads * dHead, d], 'normal'], ['self_attn.v_proj.bias', [kvHeads * dHead], 'normal'],
-      ['self_attn.o_proj.weight', [d, heads * dHead], 'normal'], ['post_attention_layernorm.weight', [d], 'one'],
-      ['mlp.gate_proj.weight', [mlp, d], 'normal'], ['mlp.up_proj.weight', [mlp, d], 'normal'], ['mlp.down_proj.weight', [d, mlp], 'normal'],
-    ] as const) tensors.push({ name: `${p}.${n}`, shape: [...shape], init });
+      ['self_attn.q_proj.weight', [heads * dHead, d], 'normal'],
+      ['self_attn.q_proj.bias', [heads * dHead], 'normal'],
+      ['self_attn.k_proj.weight', [kvHeads * dHead, d], 'normal'],
+      ['self_attn.k_proj.bias', [kvHeads * dHead], 'normal'],
+      ['self_attn.v_proj.weight', [kvHeads * dHead, d], 'normal'],
+      ['self_attn.v_proj.bias', [kvHeads * dHead], 'normal'],
+      ['self_attn.o_proj.weight', [d, heads * dHead], 'normal'],
+      ['post_attention_layernorm.weight', [d], 'one'],
+      ['mlp.gate_proj.weight', [mlp, d], 'normal'],
+      ['mlp.up_proj.weight', [mlp, d], 'normal'],
+      ['mlp.down_proj.weight', [d, mlp], 'normal'],
+    ] as const)
+      tensors.push({ name: `${p}.${n}`, shape: [...shape], init });
   }
   tensors.push({ name: 'model.norm.weight', shape: [d], init: 'one' });
   // As Qwen/Qwen2.5-0.5B's config.json (tied embeddings, rope_theta 1e6, 32768 positions).
   const config = {
-    architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', hidden_act: 'silu', hidden_size: d, intermediate_size: mlp, max_position_embeddings: 32768,
-    num_attention_heads: heads, num_hidden_layers: layers, num_key_value_heads: kvHeads, rms_norm_eps: 1e-6, rope_scaling: null, rope_theta: 1000000.0,
-    tie_word_embeddings: true, torch_dtype: 'float32', vocab_size: vocab, use_sliding_window: false, sliding_window: 32768, max_window_layers: layers,
+    architectures: ['Qwen2ForCausalLM'],
+    model_type: 'qwen2',
+    hidden_act: 'silu',
+    hidden_size: d,
+    intermediate_size: mlp,
+    max_position_embeddings: 32768,
+    num_attention_heads: heads,
+    num_hidden_layers: layers,
+    num_key_value_heads: kvHeads,
+    rms_norm_eps: 1e-6,
+    rope_scaling: null,
+    rope_theta: 1000000.0,
+    tie_word_embeddings: true,
+    torch_dtype: 'float32',
+    vocab_size: vocab,
+    use_sliding_window: false,
+    sliding_window: 32768,
+    max_window_layers: layers,
   };
   return { name, config, tensors };
 }
@@ -139,7 +183,12 @@ function feeds(vocab: number): Record<string, ort.Tensor> {
   for (let b = 0; b < batch; b++) for (const pos of [3, 9]) corrupted[b * seq + pos] = BigInt(next());
   const last = new Float32Array(batch * seq);
   for (let b = 0; b < batch; b++) last[b * seq + seq - 1] = 1;
-  const ids = (n: number) => new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(next())), [n]);
+  const ids = (n: number) =>
+    new ort.Tensor(
+      'int64',
+      BigInt64Array.from({ length: n }, () => BigInt(next())),
+      [n],
+    );
   return {
     clean_ids: new ort.Tensor('int64', clean, [batch, seq]),
     corrupted_ids: new ort.Tensor('int64', corrupted, [batch, seq]),
@@ -224,7 +273,17 @@ async function main(): Promise<void> {
             `${device === 'cpu' ? 'reference' : `largest error vs CPU ${error.toExponential(2)} (${ok ? 'ok' : 'FAIL'}, bound ${TOLERANCE})`}\n  ${describeRuntime(runtime)}` +
             (warnings.length ? `\n  warning: ${warnings.join('; ')}` : ''),
         );
-        report.push({ shape: shape.name, device, available: true, sessionSeconds: build, firstRunSeconds: firstRun, medianRunSeconds: median, relativeErrorVsCpu: error, runtime, warnings });
+        report.push({
+          shape: shape.name,
+          device,
+          available: true,
+          sessionSeconds: build,
+          firstRunSeconds: firstRun,
+          medianRunSeconds: median,
+          relativeErrorVsCpu: error,
+          runtime,
+          warnings,
+        });
         await handle.session.release();
       }
       rmSync(dir, { recursive: true, force: true });

@@ -7,7 +7,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const TARGETS = { 'linux-x64': 'linux/x64', 'linux-arm64': 'linux/arm64', 'win32-x64': 'win32/x64', 'win32-arm64': 'win32/arm64', 'darwin-arm64': 'darwin/arm64' };
+const TARGETS = {
+  'linux-x64': 'linux/x64',
+  'linux-arm64': 'linux/arm64',
+  'win32-x64': 'win32/x64',
+  'win32-arm64': 'win32/arm64',
+  'darwin-arm64': 'darwin/arm64',
+};
 const { values } = parseArgs({ options: { target: { type: 'string', default: `${process.platform}-${process.arch}` }, out: { type: 'string' } } });
 const binaries = TARGETS[values.target];
 if (!binaries) {
@@ -31,7 +37,13 @@ mkdirSync(dirname(out), { recursive: true });
 try {
   run(process.execPath, [
     join(root, 'node_modules', '@vscode', 'vsce', 'vsce'),
-    'package', '--target', values.target, '--ignoreFile', ignoreFile, '--out', out,
+    'package',
+    '--target',
+    values.target,
+    '--ignoreFile',
+    ignoreFile,
+    '--out',
+    out,
   ]);
 } finally {
   rmSync(temp, { recursive: true, force: true });

@@ -119,7 +119,10 @@ export function activate(context: vscode.ExtensionContext): void {
       // Hashing the whole file on every keystroke is wasteful; once typing pauses is enough.
       const key = event.document.uri.toString();
       clearTimeout(staleChecks.get(key));
-      staleChecks.set(key, setTimeout(() => state.refreshStaleness(event.document), 250));
+      staleChecks.set(
+        key,
+        setTimeout(() => state.refreshStaleness(event.document), 250),
+      );
       // Ranges move with the edit; until the check runs, colours would be misplaced: hide them now.
       state.markStale(event.document.uri);
     }),

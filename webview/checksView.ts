@@ -27,8 +27,12 @@ export function drawChecks(container: HTMLElement, checks: Checks): void {
   let high = Math.max(0, ...values);
   if (high - low === 0) [low, high] = [-1, 1];
   const pad = (high - low) * 0.08;
-  const x = scaleLinear().domain([low - pad, high + pad]).range([SIZE.margin, SIZE.width - 10]);
-  const y = scaleLinear().domain([low - pad, high + pad]).range([SIZE.height - SIZE.margin, 10]);
+  const x = scaleLinear()
+    .domain([low - pad, high + pad])
+    .range([SIZE.margin, SIZE.width - 10]);
+  const y = scaleLinear()
+    .domain([low - pad, high + pad])
+    .range([SIZE.height - SIZE.margin, 10]);
   const svg = select(container)
     .append('svg')
     .attr('xmlns', 'http://www.w3.org/2000/svg')
@@ -41,8 +45,17 @@ export function drawChecks(container: HTMLElement, checks: Checks): void {
   svg.append('line').attr('class', 'diagonal').attr('x1', x(d0)).attr('y1', y(d0)).attr('x2', x(d1)).attr('y2', y(d1));
   svg.append('line').attr('class', 'axis').attr('x1', x(d0)).attr('y1', y(0)).attr('x2', x(d1)).attr('y2', y(0));
   svg.append('line').attr('class', 'axis').attr('x1', x(0)).attr('y1', y(d0)).attr('x2', x(0)).attr('y2', y(d1));
-  svg.append('text').attr('x', SIZE.width / 2).attr('y', SIZE.height - 8).attr('text-anchor', 'middle').text('AtP estimate');
-  svg.append('text').attr('transform', `translate(12,${SIZE.height / 2}) rotate(-90)`).attr('text-anchor', 'middle').text('exact');
+  svg
+    .append('text')
+    .attr('x', SIZE.width / 2)
+    .attr('y', SIZE.height - 8)
+    .attr('text-anchor', 'middle')
+    .text('AtP estimate');
+  svg
+    .append('text')
+    .attr('transform', `translate(12,${SIZE.height / 2}) rotate(-90)`)
+    .attr('text-anchor', 'middle')
+    .text('exact');
   svg
     .append('g')
     .selectAll('circle')

@@ -27,7 +27,11 @@ const METHOD_LABELS: Record<Circuit['method'], string> = { eap: 'EAP', 'eap-ig':
 const NEUTRAL: Record<ThemeKind, string> = { light: '#5a5a5a', dark: '#c8c8c8' };
 const CURVE_COLORS = { circuit: '#3794ff', random: '#d18616' };
 
-function html<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
+function html<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<HTMLElementTagNameMap[K]> = {},
+  ...children: Array<Node | string>
+): HTMLElementTagNameMap[K] {
   const node = Object.assign(document.createElement(tag), props);
   node.append(...children);
   return node;
@@ -54,7 +58,7 @@ export function drawCircuitView(container: HTMLElement, spec: CircuitViewSpec): 
   const hint = html(
     'p',
     { className: 'hint' },
-    'Input at the top, each layer\'s heads then its MLP, logits at the bottom. An edge\'s width is its |score| (the estimated change of the normalised metric when that edge alone is corrupted); blue raises the metric, red lowers it. ' +
+    "Input at the top, each layer's heads then its MLP, logits at the bottom. An edge's width is its |score| (the estimated change of the normalised metric when that edge alone is corrupted); blue raises the metric, red lowers it. " +
       'Click a node, or Tab to it and press Enter, to colour the editor by it.',
   );
   const slider = html('input', { type: 'range', id: 'circuit-edges', min: '0', max: String(total), step: '1', value: String(spec.edgeCount) });
@@ -69,7 +73,11 @@ export function drawCircuitView(container: HTMLElement, spec: CircuitViewSpec): 
     button('Export circuit SVG', 'circuit-export-svg', () => spec.onExportImage('svg')),
     button('Export circuit PNG', 'circuit-export-png', () => spec.onExportImage('png')),
     ...CIRCUIT_FORMATS.map((format) => {
-      const node = button(format === 'eap-ig' ? 'Export EAP-IG JSON' : format === 'neuronpedia' ? 'Export Neuronpedia JSON' : 'Export QMI nodes', `circuit-export-${format}`, () => spec.onExportCircuit(format));
+      const node = button(
+        format === 'eap-ig' ? 'Export EAP-IG JSON' : format === 'neuronpedia' ? 'Export Neuronpedia JSON' : 'Export QMI nodes',
+        `circuit-export-${format}`,
+        () => spec.onExportCircuit(format),
+      );
       node.title = CIRCUIT_FORMAT_NAMES[format];
       return node;
     }),
@@ -150,7 +158,10 @@ function drawGraph(container: HTMLElement, spec: CircuitViewSpec, shown: number[
     .attr('opacity', (d) => (d.active || d.node.kind === 'input' || d.node.kind === 'logits' ? 1 : 0.35))
     .attr('tabindex', 0)
     .attr('role', 'button')
-    .attr('aria-label', (d) => nodeDescription(d.node, circuit, shown) + (nodeSelection(d.node, spec.hasAtpStar) ? '' : ' (no per-token values to colour the editor by)'))
+    .attr(
+      'aria-label',
+      (d) => nodeDescription(d.node, circuit, shown) + (nodeSelection(d.node, spec.hasAtpStar) ? '' : ' (no per-token values to colour the editor by)'),
+    )
     .attr('aria-disabled', (d) => (nodeSelection(d.node, spec.hasAtpStar) ? null : 'true'));
   const stroke = NEUTRAL[theme];
   const background = theme === 'dark' ? '#1e1e1e' : '#ffffff';
@@ -163,12 +174,29 @@ function drawGraph(container: HTMLElement, spec: CircuitViewSpec, shown: number[
       group.append('circle').attr('r', 10).attr('fill', background).attr('stroke', outline).attr('stroke-width', outlineWidth);
       group.append('text').attr('text-anchor', 'middle').attr('y', 4).text(String(d.node.head));
     } else if (d.node.kind === 'kv-head') {
-      group.append('rect').attr('x', -6).attr('y', -6).attr('width', 12).attr('height', 12).attr('fill', background).attr('stroke', outline).attr('stroke-width', outlineWidth);
+      group
+        .append('rect')
+        .attr('x', -6)
+        .attr('y', -6)
+        .attr('width', 12)
+        .attr('height', 12)
+        .attr('fill', background)
+        .attr('stroke', outline)
+        .attr('stroke-width', outlineWidth);
       group.append('text').attr('text-anchor', 'middle').attr('y', -9).text(`kv${d.node.head}`);
     } else {
       const label = d.node.kind === 'mlp' ? `MLP ${d.node.layer}` : d.node.id;
       const width = label.length * 7 + 14;
-      group.append('rect').attr('x', -width / 2).attr('y', -10).attr('rx', 4).attr('width', width).attr('height', 20).attr('fill', background).attr('stroke', outline).attr('stroke-width', outlineWidth);
+      group
+        .append('rect')
+        .attr('x', -width / 2)
+        .attr('y', -10)
+        .attr('rx', 4)
+        .attr('width', width)
+        .attr('height', 20)
+        .attr('fill', background)
+        .attr('stroke', outline)
+        .attr('stroke-width', outlineWidth);
       group.append('text').attr('text-anchor', 'middle').attr('y', 4).text(label);
     }
   });
@@ -204,8 +232,13 @@ function drawCurve(container: HTMLElement, circuit: Circuit, n: number): void {
   const total = Math.max(1, circuit.edges.length);
   container.replaceChildren();
   const values = [...curve.faithfulness, ...curve.random];
-  const x = scaleSymlog().constant(1).domain([0, total]).range([CURVE.left, CURVE.width - CURVE.right]);
-  const y = scaleLinear().domain([Math.min(0, ...values), Math.max(1, ...values)]).range([CURVE.height - CURVE.bottom, CURVE.top]);
+  const x = scaleSymlog()
+    .constant(1)
+    .domain([0, total])
+    .range([CURVE.left, CURVE.width - CURVE.right]);
+  const y = scaleLinear()
+    .domain([Math.min(0, ...values), Math.max(1, ...values)])
+    .range([CURVE.height - CURVE.bottom, CURVE.top]);
   const svg = select(container)
     .append('svg')
     .attr('xmlns', 'http://www.w3.org/2000/svg')
@@ -214,18 +247,71 @@ function drawCurve(container: HTMLElement, circuit: Circuit, n: number): void {
     .attr('width', CURVE.width)
     .attr('height', CURVE.height)
     .attr('viewBox', `0 0 ${CURVE.width} ${CURVE.height}`);
-  svg.append('text').attr('class', 'title').attr('x', 0).attr('y', 14).text(`Faithfulness (area ${formatFaithfulness(curve.area)} vs random ${formatFaithfulness(curve.randomArea)})`);
+  svg
+    .append('text')
+    .attr('class', 'title')
+    .attr('x', 0)
+    .attr('y', 14)
+    .text(`Faithfulness (area ${formatFaithfulness(curve.area)} vs random ${formatFaithfulness(curve.randomArea)})`);
   const axis = '#888888';
-  svg.append('line').attr('x1', CURVE.left).attr('x2', CURVE.width - CURVE.right).attr('y1', y(0)).attr('y2', y(0)).attr('stroke', axis).attr('stroke-width', 0.5);
-  svg.append('line').attr('x1', CURVE.left).attr('x2', CURVE.width - CURVE.right).attr('y1', y(1)).attr('y2', y(1)).attr('stroke', axis).attr('stroke-width', 0.5).attr('stroke-dasharray', '3 3');
-  for (const tick of [0, 0.5, 1]) svg.append('text').attr('x', CURVE.left - 6).attr('y', y(tick) + 4).attr('text-anchor', 'end').text(String(tick));
+  svg
+    .append('line')
+    .attr('x1', CURVE.left)
+    .attr('x2', CURVE.width - CURVE.right)
+    .attr('y1', y(0))
+    .attr('y2', y(0))
+    .attr('stroke', axis)
+    .attr('stroke-width', 0.5);
+  svg
+    .append('line')
+    .attr('x1', CURVE.left)
+    .attr('x2', CURVE.width - CURVE.right)
+    .attr('y1', y(1))
+    .attr('y2', y(1))
+    .attr('stroke', axis)
+    .attr('stroke-width', 0.5)
+    .attr('stroke-dasharray', '3 3');
+  for (const tick of [0, 0.5, 1])
+    svg
+      .append('text')
+      .attr('x', CURVE.left - 6)
+      .attr('y', y(tick) + 4)
+      .attr('text-anchor', 'end')
+      .text(String(tick));
   const xTicks = [0, 1, 10, 100, 1000, 10000, 100000].filter((t) => t < total * 0.7).concat(total);
-  for (const tick of xTicks) svg.append('text').attr('x', x(tick)).attr('y', CURVE.height - CURVE.bottom + 14).attr('text-anchor', 'middle').text(String(tick));
-  svg.append('text').attr('x', (CURVE.left + CURVE.width) / 2).attr('y', CURVE.height - 6).attr('text-anchor', 'middle').text('edges (top n by |score|; symlog scale)');
+  for (const tick of xTicks)
+    svg
+      .append('text')
+      .attr('x', x(tick))
+      .attr('y', CURVE.height - CURVE.bottom + 14)
+      .attr('text-anchor', 'middle')
+      .text(String(tick));
+  svg
+    .append('text')
+    .attr('x', (CURVE.left + CURVE.width) / 2)
+    .attr('y', CURVE.height - 6)
+    .attr('text-anchor', 'middle')
+    .text('edges (top n by |score|; symlog scale)');
   const line = (ys: number[]) => curve.edges.map((size, i) => `${i === 0 ? 'M' : 'L'}${x(size)},${y(ys[i])}`).join(' ');
-  svg.append('path').attr('class', 'curve random').attr('d', line(curve.random)).attr('fill', 'none').attr('stroke', CURVE_COLORS.random).attr('stroke-width', 1.5).attr('stroke-dasharray', '4 3');
-  svg.append('path').attr('class', 'curve circuit').attr('d', line(curve.faithfulness)).attr('fill', 'none').attr('stroke', CURVE_COLORS.circuit).attr('stroke-width', 2);
-  for (const [ys, color, kind] of [[curve.faithfulness, CURVE_COLORS.circuit, 'circuit'], [curve.random, CURVE_COLORS.random, 'random']] as const) {
+  svg
+    .append('path')
+    .attr('class', 'curve random')
+    .attr('d', line(curve.random))
+    .attr('fill', 'none')
+    .attr('stroke', CURVE_COLORS.random)
+    .attr('stroke-width', 1.5)
+    .attr('stroke-dasharray', '4 3');
+  svg
+    .append('path')
+    .attr('class', 'curve circuit')
+    .attr('d', line(curve.faithfulness))
+    .attr('fill', 'none')
+    .attr('stroke', CURVE_COLORS.circuit)
+    .attr('stroke-width', 2);
+  for (const [ys, color, kind] of [
+    [curve.faithfulness, CURVE_COLORS.circuit, 'circuit'],
+    [curve.random, CURVE_COLORS.random, 'random'],
+  ] as const) {
     svg
       .append('g')
       .selectAll('circle')
@@ -239,10 +325,26 @@ function drawCurve(container: HTMLElement, circuit: Circuit, n: number): void {
       .append('title')
       .text((d) => `${kind}: ${d.size} edges, measured ${formatFaithfulness(d.value)}`);
   }
-  svg.append('line').attr('class', 'marker').attr('x1', x(n)).attr('x2', x(n)).attr('y1', CURVE.top).attr('y2', CURVE.height - CURVE.bottom).attr('stroke', '#007fd4').attr('stroke-width', 1.5);
+  svg
+    .append('line')
+    .attr('class', 'marker')
+    .attr('x1', x(n))
+    .attr('x2', x(n))
+    .attr('y1', CURVE.top)
+    .attr('y2', CURVE.height - CURVE.bottom)
+    .attr('stroke', '#007fd4')
+    .attr('stroke-width', 1.5);
   const legend = svg.append('g').attr('transform', `translate(${CURVE.left + 8},${CURVE.top + 6})`);
   legend.append('line').attr('x1', 0).attr('x2', 16).attr('y1', 0).attr('y2', 0).attr('stroke', CURVE_COLORS.circuit).attr('stroke-width', 2);
   legend.append('text').attr('x', 20).attr('y', 4).text('circuit (top n)');
-  legend.append('line').attr('x1', 0).attr('x2', 16).attr('y1', 14).attr('y2', 14).attr('stroke', CURVE_COLORS.random).attr('stroke-width', 1.5).attr('stroke-dasharray', '4 3');
+  legend
+    .append('line')
+    .attr('x1', 0)
+    .attr('x2', 16)
+    .attr('y1', 14)
+    .attr('y2', 14)
+    .attr('stroke', CURVE_COLORS.random)
+    .attr('stroke-width', 1.5)
+    .attr('stroke-dasharray', '4 3');
   legend.append('text').attr('x', 20).attr('y', 18).text(`random n (mean of ${curve.randomDraws})`);
 }

@@ -11,7 +11,11 @@ import type { ComparisonExport } from '../src/shared/panelProtocol';
 import type { SweepSummary } from '../src/shared/sweep';
 import { vscode } from './vscodeApi';
 
-function element<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
+function element<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<HTMLElementTagNameMap[K]> = {},
+  ...children: Array<Node | string>
+): HTMLElementTagNameMap[K] {
   const node = Object.assign(document.createElement(tag), props);
   node.append(...children);
   return node;
@@ -41,7 +45,10 @@ function runRow(run: RunDigest): string[] {
     formatValue(run.corruptedLogitDiff),
     maybe(run.concentration.topKShare),
     maybe(run.concentration.normalisedEntropy),
-    run.topHeads.slice(0, 3).map((h) => `L${h.layer}H${h.head} ${formatValue(h.value)}`).join(', '),
+    run.topHeads
+      .slice(0, 3)
+      .map((h) => `L${h.layer}H${h.head} ${formatValue(h.value)}`)
+      .join(', '),
   ];
 }
 
@@ -68,15 +75,32 @@ function exportButton(label: string, format: ComparisonExport): HTMLElement {
 function pairSection(pair: PairComparison, index: number, comparison: Comparison): HTMLElement {
   const section = element('section', { id: `compare-pair-${index}`, className: 'heatmap-section' }, element('h2', {}, `${pair.b} − ${pair.a}`));
   if (pair.headDifference) {
-    section.append(svgElement([differenceHeatmap(pair.headDifference, comparison.headScale, 'head attribution, B − A (hook_z at the answer position)')], 'compare-svg compare-heads'));
+    section.append(
+      svgElement(
+        [differenceHeatmap(pair.headDifference, comparison.headScale, 'head attribution, B − A (hook_z at the answer position)')],
+        'compare-svg compare-heads',
+      ),
+    );
   } else {
-    section.append(element('p', { className: 'hint' }, `Different shapes (${comparison.runs[0].layers}×${comparison.runs[0].heads} and ${comparison.runs[index + 1].layers}×${comparison.runs[index + 1].heads}): no cell-by-cell difference; see the depth profiles and the top-${comparison.k} overlap.`));
+    section.append(
+      element(
+        'p',
+        { className: 'hint' },
+        `Different shapes (${comparison.runs[0].layers}×${comparison.runs[0].heads} and ${comparison.runs[index + 1].layers}×${comparison.runs[index + 1].heads}): no cell-by-cell difference; see the depth profiles and the top-${comparison.k} overlap.`,
+      ),
+    );
   }
   if (pair.positionDifference) {
-    section.append(svgElement([differenceHeatmap(pair.positionDifference, comparison.positionScale, 'position attribution, B − A (resid_pre)', 'pos')], 'compare-svg compare-positions'));
+    section.append(
+      svgElement(
+        [differenceHeatmap(pair.positionDifference, comparison.positionScale, 'position attribution, B − A (resid_pre)', 'pos')],
+        'compare-svg compare-positions',
+      ),
+    );
   }
   if (pair.circuit) {
-    const list = (names: string[]) => (names.length === 0 ? 'none' : names.slice(0, 20).join(', ') + (names.length > 20 ? ` … and ${names.length - 20} more` : ''));
+    const list = (names: string[]) =>
+      names.length === 0 ? 'none' : names.slice(0, 20).join(', ') + (names.length > 20 ? ` … and ${names.length - 20} more` : '');
     section.append(element('p', { className: 'circuit-diff' }, `Circuit edges added: ${list(pair.circuit.added)}. Removed: ${list(pair.circuit.removed)}.`));
   }
   return section;
@@ -95,9 +119,23 @@ export function drawComparison(app: HTMLElement, comparison: Comparison): void {
         `Depth ρ: Spearman of Σ|attribution| per layer on ${comparison.depthPoints} points of normalised depth. Top-${k} overlap: Jaccard of the heads (one shape) or of the depth slices they sit in.`,
     ),
   );
-  const toolbar = element('div', { className: 'toolbar' }, exportButton('Export SVG', 'svg'), exportButton('Export HTML', 'html'), exportButton('Export JSON', 'json'));
-  const runs = table('compare-runs', ['run', 'layers×heads', 'examples', 'clean LD', 'corrupted LD', `top-${k} share`, 'entropy', 'top heads'], comparison.runs.map(runRow));
-  const pairs = table('compare-pairs', [`against ${comparison.runs[0].label}`, 'same shape', 'max |B − A|', 'depth ρ', `top-${k} overlap`, 'circuit edges'], comparison.pairs.map(pairRow));
+  const toolbar = element(
+    'div',
+    { className: 'toolbar' },
+    exportButton('Export SVG', 'svg'),
+    exportButton('Export HTML', 'html'),
+    exportButton('Export JSON', 'json'),
+  );
+  const runs = table(
+    'compare-runs',
+    ['run', 'layers×heads', 'examples', 'clean LD', 'corrupted LD', `top-${k} share`, 'entropy', 'top heads'],
+    comparison.runs.map(runRow),
+  );
+  const pairs = table(
+    'compare-pairs',
+    [`against ${comparison.runs[0].label}`, 'same shape', 'max |B − A|', 'depth ρ', `top-${k} overlap`, 'circuit edges'],
+    comparison.pairs.map(pairRow),
+  );
   const profiles = element('section', { id: 'compare-profiles', className: 'heatmap-section' }, svgElement([depthProfileChart(comparison)], 'compare-svg'));
   app.replaceChildren(header, toolbar, runs, pairs, ...comparison.pairs.map((pair, i) => pairSection(pair, i, comparison)), profiles);
 }
@@ -109,7 +147,11 @@ export function drawSweep(app: HTMLElement, summary: SweepSummary, folder: strin
     'header',
     {},
     element('h1', { id: 'sweep-title' }, `Sweep: ${summary.cells.length} of ${summary.plannedCells} cells done${failed > 0 ? `, ${failed} failed` : ''}`),
-    element('p', { className: 'baselines' }, `${summary.spec.count} examples per dataset (seed ${summary.spec.seed}), method ${summary.spec.method}; files in ${folder} (summary.html there is the standalone report).`),
+    element(
+      'p',
+      { className: 'baselines' },
+      `${summary.spec.count} examples per dataset (seed ${summary.spec.seed}), method ${summary.spec.method}; files in ${folder} (summary.html there is the standalone report).`,
+    ),
   );
   const k = summary.cells.find((c) => c.digest)?.digest?.concentration.k ?? 5;
   const rows = summary.cells.map((cell) => {
@@ -123,7 +165,10 @@ export function drawSweep(app: HTMLElement, summary: SweepSummary, folder: strin
       formatValue(d.corruptedLogitDiff),
       maybe(d.concentration.topKShare),
       maybe(d.concentration.normalisedEntropy),
-      d.topHeads.slice(0, 3).map((h) => `L${h.layer}H${h.head}`).join(' '),
+      d.topHeads
+        .slice(0, 3)
+        .map((h) => `L${h.layer}H${h.head}`)
+        .join(' '),
       '',
     ];
   });
@@ -135,7 +180,12 @@ export function drawSweep(app: HTMLElement, summary: SweepSummary, folder: strin
     groups.set(key, [...(groups.get(key) ?? []), cell]);
   }
   const profiles = [...groups.entries()].map(([key, group]) =>
-    element('section', { className: 'heatmap-section sweep-profile' }, element('h2', {}, key), svgElement([depthProfileChart({ runs: group.map((c) => ({ ...c.digest!, label: c.folder })) })], 'compare-svg')),
+    element(
+      'section',
+      { className: 'heatmap-section sweep-profile' },
+      element('h2', {}, key),
+      svgElement([depthProfileChart({ runs: group.map((c) => ({ ...c.digest!, label: c.folder })) })], 'compare-svg'),
+    ),
   );
   app.replaceChildren(header, cells, ...profiles);
 }

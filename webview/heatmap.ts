@@ -49,8 +49,14 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
   // Wide enough for the grid, the legend and the title (about 7 px per character at 12 px).
   const width = Math.max(MARGIN.left + columns * cellWidth + MARGIN.right, MARGIN.left + LEGEND.width + 40, MARGIN.left + spec.title.length * 7);
   const height = MARGIN.top + layers * CELL.height + bottom + LEGEND.height + 24;
-  const x = scaleBand<number>().domain(Array.from({ length: columns }, (_, i) => i)).range([MARGIN.left, MARGIN.left + columns * cellWidth]).padding(0.06);
-  const y = scaleBand<number>().domain(Array.from({ length: layers }, (_, i) => i)).range([MARGIN.top, MARGIN.top + layers * CELL.height]).padding(0.06);
+  const x = scaleBand<number>()
+    .domain(Array.from({ length: columns }, (_, i) => i))
+    .range([MARGIN.left, MARGIN.left + columns * cellWidth])
+    .padding(0.06);
+  const y = scaleBand<number>()
+    .domain(Array.from({ length: layers }, (_, i) => i))
+    .range([MARGIN.top, MARGIN.top + layers * CELL.height])
+    .padding(0.06);
 
   container.replaceChildren();
   const svg = select(container)
@@ -195,7 +201,11 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
   const gradient = svg.append('defs').append('linearGradient').attr('id', gradientId);
   for (let i = 0; i <= 10; i++) {
     const t = -1 + i / 5;
-    gradient.append('stop').attr('offset', `${i * 10}%`).attr('stop-color', colorFor(t, spec.theme).replace(/rgba\((\d+), (\d+), (\d+), [\d.]+\)/, 'rgb($1, $2, $3)')).attr('stop-opacity', Math.abs(t) * 0.8);
+    gradient
+      .append('stop')
+      .attr('offset', `${i * 10}%`)
+      .attr('stop-color', colorFor(t, spec.theme).replace(/rgba\((\d+), (\d+), (\d+), [\d.]+\)/, 'rgb($1, $2, $3)'))
+      .attr('stop-opacity', Math.abs(t) * 0.8);
   }
   // In a group of its own so that it, too, can follow a sideways scroll.
   const legendHolder = svg.append('g').attr('class', 'sticky');

@@ -8,7 +8,16 @@ import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import type { ExampleResult, Result } from '../src/shared/result';
 import { METHOD_NAMES, methodsOf, suspectCells } from '../src/shared/resultMethods';
 import { formatValue, type ThemeKind } from '../src/shared/colorScale';
-import { parsePanelState, selectionLabel, type Aggregate, type ExampleScope, type HostMessage, type PanelResult, type PanelState, type ValueSelection } from '../src/shared/panelProtocol';
+import {
+  parsePanelState,
+  selectionLabel,
+  type Aggregate,
+  type ExampleScope,
+  type HostMessage,
+  type PanelResult,
+  type PanelState,
+  type ValueSelection,
+} from '../src/shared/panelProtocol';
 import {
   aggregateLabel,
   aggregateMatrix,
@@ -121,7 +130,13 @@ function theme(): ThemeKind {
 }
 
 function saveState(): void {
-  const state: PanelState = { resultFile: view.resultFile, selection: view.selection, scope: view.scope, aggregate: view.aggregate, circuitEdges: view.circuitEdges };
+  const state: PanelState = {
+    resultFile: view.resultFile,
+    selection: view.selection,
+    scope: view.scope,
+    aggregate: view.aggregate,
+    circuitEdges: view.circuitEdges,
+  };
   vscode.setState(state);
 }
 
@@ -139,7 +154,11 @@ function setScope(scope: ExampleScope): void {
   render();
 }
 
-function element<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
+function element<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<HTMLElementTagNameMap[K]> = {},
+  ...children: Array<Node | string>
+): HTMLElementTagNameMap[K] {
   const node = Object.assign(document.createElement(tag), props);
   node.append(...children);
   return node;
@@ -162,7 +181,8 @@ function exampleOptions(examples: PanelResult['examples']): HTMLElement {
     const option = document.createElement('vscode-option');
     option.setAttribute('value', value);
     option.textContent = label;
-    if ((view.scope.kind === 'all' && value === 'all') || (view.scope.kind === 'example' && value === String(view.scope.index))) option.setAttribute('selected', '');
+    if ((view.scope.kind === 'all' && value === 'all') || (view.scope.kind === 'example' && value === String(view.scope.index)))
+      option.setAttribute('selected', '');
     picker.append(option);
   };
   add('all', `All ${examples.count} examples (${view.aggregate})`);
@@ -194,7 +214,7 @@ function render(): void {
   // the panel keeps what it shows.
   const example: ExampleResult | undefined = view.scope.kind === 'example' && data.example?.index === view.scope.index ? data.example.data : undefined;
   if (view.scope.kind === 'example' && !example) return;
-  const one = example && { ...result, examples: [example] } as Result;
+  const one = example && ({ ...result, examples: [example] } as Result);
   const oneScope: ExampleScope = { kind: 'example', index: 0 };
   const exampleText = view.scope.kind === 'example' ? data.examples.labels[view.scope.index] : '';
   const currentTheme = theme();
@@ -215,7 +235,7 @@ function render(): void {
       { className: 'baselines', id: 'baselines' },
       `${view.scope.kind === 'example' ? `Example ${exampleText} — l` : 'L'}ogit difference (correct − incorrect) — clean: ${formatValue(cleanLd)} · corrupted: ${formatValue(corruptedLd)}` +
         `${view.scope.kind === 'all' ? ` (means over ${count} examples)` : ''} · ${result.model.layers} layers × ${result.model.heads} heads. ` +
-        `Cells: change of the normalised metric (1 = clean run, 0 = corrupted run)${view.scope.kind === 'all' ? `, ${over}` : ', this example\'s share'}.`,
+        `Cells: change of the normalised metric (1 = clean run, 0 = corrupted run)${view.scope.kind === 'all' ? `, ${over}` : ", this example's share"}.`,
     ),
   );
   const methods = methodsOf(result);
@@ -264,8 +284,22 @@ function render(): void {
       render();
     }),
     element('span', { className: 'spacer' }),
-    button('Export SVG', 'export-svg', () => void exportSvg(app, suggestedName('svg'), exportHeader()).then((data) => vscode.postMessage({ type: 'exportImage', format: 'svg', data, suggestedName: suggestedName('svg') }))),
-    button('Export PNG', 'export-png', () => void exportPng(app, suggestedName('png'), exportHeader()).then((data) => vscode.postMessage({ type: 'exportImage', format: 'png', data, suggestedName: suggestedName('png') }))),
+    button(
+      'Export SVG',
+      'export-svg',
+      () =>
+        void exportSvg(app, suggestedName('svg'), exportHeader()).then((data) =>
+          vscode.postMessage({ type: 'exportImage', format: 'svg', data, suggestedName: suggestedName('svg') }),
+        ),
+    ),
+    button(
+      'Export PNG',
+      'export-png',
+      () =>
+        void exportPng(app, suggestedName('png'), exportHeader()).then((data) =>
+          vscode.postMessage({ type: 'exportImage', format: 'png', data, suggestedName: suggestedName('png') }),
+        ),
+    ),
     button('Export token CSV', 'export-tokens-csv', () => exportCsv('tokens')),
     button('Export maps CSV', 'export-maps-csv', () => exportCsv('maps')),
     button('Export Result JSON', 'export-json', () => vscode.postMessage({ type: 'exportResult' })),
@@ -275,7 +309,11 @@ function render(): void {
   const positions = element('section', { id: 'positions-heatmap', className: 'heatmap-section' });
   const checks = element('section', { id: 'checks', className: 'heatmap-section' });
   const nodes = element('section', { id: 'atpstar-maps', className: 'heatmap-section' });
-  const hint = element('p', { className: 'hint' }, 'Click a cell or a layer label (or use the arrow keys and Enter) to colour the editor by it: a head cell shows that head at every token, a head-map layer its attn_out, a position-map layer or cell that layer of the hook shown.');
+  const hint = element(
+    'p',
+    { className: 'hint' },
+    'Click a cell or a layer label (or use the arrow keys and Enter) to colour the editor by it: a head cell shows that head at every token, a head-map layer its attn_out, a position-map layer or cell that layer of the hook shown.',
+  );
   // A redraw (a click on a cell, a theme switch) keeps where the user had scrolled a wide map to.
   const scrolled = new Map(['heads-heatmap', 'positions-heatmap'].map((id) => [id, document.getElementById(id)?.scrollLeft ?? 0]));
   const circuitSection = element('section', { id: 'circuit-view', className: 'heatmap-section' });
@@ -304,7 +342,10 @@ function render(): void {
       onSelectNode: (selection) => select(selection),
       onExportImage: (format) => {
         const name = circuitName(format);
-        const image = format === 'svg' ? exportSvg(circuitSection, name, circuitHeader(), 'svg.circuit-chart') : exportPng(circuitSection, name, circuitHeader(), 'svg.circuit-chart');
+        const image =
+          format === 'svg'
+            ? exportSvg(circuitSection, name, circuitHeader(), 'svg.circuit-chart')
+            : exportPng(circuitSection, name, circuitHeader(), 'svg.circuit-chart');
         void image.then((data) => vscode.postMessage({ type: 'exportImage', format, data, suggestedName: name }));
       },
       onExportCircuit: (format) => vscode.postMessage({ type: 'exportCircuit', format }),
@@ -327,7 +368,8 @@ function render(): void {
     checked: checkedCells(result, count, view.scope, 'heads'),
     ...gradDropMarks(result, count, view.scope, 'heads'),
     theme: currentTheme,
-    selected: selection.kind === 'head' ? { layer: selection.layer, column: selection.head } : selection.kind === 'attnOut' ? { layer: selection.layer } : undefined,
+    selected:
+      selection.kind === 'head' ? { layer: selection.layer, column: selection.head } : selection.kind === 'attnOut' ? { layer: selection.layer } : undefined,
     onSelectCell: (layer, head) => select({ kind: 'head', layer, head }),
     onSelectRow: (layer) => select({ kind: 'attnOut', layer }),
     tooltip,
@@ -345,15 +387,15 @@ function render(): void {
     const fold = !view.allPositions && first >= 2 ? first : 0;
     const foldNote =
       first >= 2 &&
-        element(
-          'p',
-          { className: 'hint', id: 'folded-positions' },
-          fold > 0 ? `Positions 0–${fold - 1} are hidden: every value there is exactly 0 (they come before the first token the prompts differ in). ` : '',
-          button(fold > 0 ? `Show all ${matrix[0].length} positions` : 'Hide the zero positions', 'toggle-positions', () => {
-            view.allPositions = !view.allPositions;
-            render();
-          }),
-        );
+      element(
+        'p',
+        { className: 'hint', id: 'folded-positions' },
+        fold > 0 ? `Positions 0–${fold - 1} are hidden: every value there is exactly 0 (they come before the first token the prompts differ in). ` : '',
+        button(fold > 0 ? `Show all ${matrix[0].length} positions` : 'Hide the zero positions', 'toggle-positions', () => {
+          view.allPositions = !view.allPositions;
+          render();
+        }),
+      );
     drawHeatmap(positions, {
       showNumbers: view.numbers,
       column: 'pos',
@@ -392,7 +434,8 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
   switch (message.type) {
     case 'showResult':
       // Another Result (or a rerun) starts its circuit view at the circuit's own size.
-      if (message.resultFile !== view.resultFile || message.result.summary.circuit?.edges.length !== view.data?.summary.circuit?.edges.length) view.circuitEdges = undefined;
+      if (message.resultFile !== view.resultFile || message.result.summary.circuit?.edges.length !== view.data?.summary.circuit?.edges.length)
+        view.circuitEdges = undefined;
       Object.assign(view, { data: message.result, resultFile: message.resultFile, stale: message.stale, selection: message.selection, scope: message.scope });
       saveState();
       return render();

@@ -37,9 +37,22 @@ writeGpt2TokenizerFiles(gpt2Dir);
 const words = new Set<string>();
 for (const text of texts(ModelTokenizer.fromDir(gpt2Dir), 4000, 1000)) for (const piece of preTokens(text)) words.add(piece);
 const names = [
-  ...vocabulary.TABLE_NAMES, ...Object.values(vocabulary.TABLE_SYNONYMS), ...vocabulary.NOVEL_TABLE_NAMES,
-  ...vocabulary.FIELD_NAMES, ...Object.values(vocabulary.FIELD_SYNONYMS), ...vocabulary.NOVEL_FIELD_NAMES,
-  ...vocabulary.FIELD_TYPES, ...vocabulary.WRONG_CREATE_WORDS, 'CREATE', 'TABLE', 'SELECT', 'FROM', 'ORDER', 'BY', 'ASC', 'DESC',
+  ...vocabulary.TABLE_NAMES,
+  ...Object.values(vocabulary.TABLE_SYNONYMS),
+  ...vocabulary.NOVEL_TABLE_NAMES,
+  ...vocabulary.FIELD_NAMES,
+  ...Object.values(vocabulary.FIELD_SYNONYMS),
+  ...vocabulary.NOVEL_FIELD_NAMES,
+  ...vocabulary.FIELD_TYPES,
+  ...vocabulary.WRONG_CREATE_WORDS,
+  'CREATE',
+  'TABLE',
+  'SELECT',
+  'FROM',
+  'ORDER',
+  'BY',
+  'ASC',
+  'DESC',
 ];
 for (const name of names) {
   words.add(name);
@@ -69,5 +82,14 @@ const unseen = [...new Set(texts(tokenizer, 4000, seed * 100 + 50))].filter((t) 
 write('train.jsonl', train);
 write('valid.jsonl', unseen.slice(0, 256));
 write('heldout.jsonl', unseen.slice(256, 756));
-writeFileSync(join(out, 'data.json'), JSON.stringify({ vocabSize: files.vocabSize, endOfTextId: files.endOfTextId, train: train.length, valid: 256, heldout: Math.min(500, unseen.length - 256), seed }, null, 2));
-process.stdout.write(`vocab ${files.vocabSize}, train ${train.length}, held out ${Math.min(500, unseen.length - 256)}; longest ${Math.max(...train.map((t) => tokenizer.ids(t).length + 1))} tokens\n`);
+writeFileSync(
+  join(out, 'data.json'),
+  JSON.stringify(
+    { vocabSize: files.vocabSize, endOfTextId: files.endOfTextId, train: train.length, valid: 256, heldout: Math.min(500, unseen.length - 256), seed },
+    null,
+    2,
+  ),
+);
+process.stdout.write(
+  `vocab ${files.vocabSize}, train ${train.length}, held out ${Math.min(500, unseen.length - 256)}; longest ${Math.max(...train.map((t) => tokenizer.ids(t).length + 1))} tokens\n`,
+);

@@ -58,17 +58,23 @@ function ioiTexts(templates: readonly string[], count: number, textSeed: number)
     const [io, subject] = random.sample(IOI_NAMES, 2);
     const [first, second] = random.int(2) === 0 ? [io, subject] : [subject, io];
     const prompt = template
-      .replace('[A]', first).replace('[B]', second).replace('[PLACE]', random.pick(IOI_PLACES)).replace('[OBJECT]', random.pick(IOI_OBJECTS)).replace('[S]', subject);
+      .replace('[A]', first)
+      .replace('[B]', second)
+      .replace('[PLACE]', random.pick(IOI_PLACES))
+      .replace('[OBJECT]', random.pick(IOI_OBJECTS))
+      .replace('[S]', subject);
     return { prompt, io, subject };
   });
 }
 
 // The generator's own prompts for seeds 0-99 (clean and corrupted): never trained on.
 const generatorPrompts = (tokenizer: ModelTokenizer, seeds: number[]) =>
-  seeds.flatMap((s) => generateIoi(tokenizer, { count: 256, seed: s }).flatMap((e): IoiText[] => [
-    { prompt: e.clean, io: e.indirectObject, subject: e.subject },
-    { prompt: e.corrupted, io: e.subject, subject: e.indirectObject },
-  ]));
+  seeds.flatMap((s) =>
+    generateIoi(tokenizer, { count: 256, seed: s }).flatMap((e): IoiText[] => [
+      { prompt: e.clean, io: e.indirectObject, subject: e.subject },
+      { prompt: e.corrupted, io: e.subject, subject: e.indirectObject },
+    ]),
+  );
 
 // The tokenizer: every pre-token of the training templates, and every name, place and object word with and
 // without a leading space, is one token.
@@ -76,7 +82,18 @@ const words = new Set<string>();
 for (const template of [...TRAIN_TEMPLATES, ...HELD_OUT_TEMPLATES]) {
   for (const piece of preTokens(template.replace(/\[(A|B|S|PLACE|OBJECT)\]/g, ' '))) if (piece.trim()) words.add(piece);
 }
-for (const word of [...IOI_NAMES, ...IOI_PLACES, ...IOI_OBJECTS.flatMap((o) => o.split(' ')), 'When', 'After', 'While', 'Then', 'The', 'Friends', 'Afterwards']) {
+for (const word of [
+  ...IOI_NAMES,
+  ...IOI_PLACES,
+  ...IOI_OBJECTS.flatMap((o) => o.split(' ')),
+  'When',
+  'After',
+  'While',
+  'Then',
+  'The',
+  'Friends',
+  'Afterwards',
+]) {
   words.add(word);
   words.add(` ${word}`);
 }
@@ -94,7 +111,12 @@ const oneToken = (text: string) => {
 };
 for (const name of IOI_NAMES) oneToken(` ${name}`);
 
-const excluded = new Set(generatorPrompts(tokenizer, Array.from({ length: 100 }, (_, i) => i)).map((t) => t.prompt));
+const excluded = new Set(
+  generatorPrompts(
+    tokenizer,
+    Array.from({ length: 100 }, (_, i) => i),
+  ).map((t) => t.prompt),
+);
 const heldOut = [...new Map(generatorPrompts(tokenizer, [1000, 1001]).map((t) => [t.prompt, t])).values()].slice(0, 500);
 const heldOutTemplates = [...new Map(ioiTexts(HELD_OUT_TEMPLATES, 600, seed * 100 + 77).map((t) => [t.prompt, t])).values()].slice(0, 500);
 for (const t of [...heldOut, ...heldOutTemplates]) excluded.add(t.prompt);
@@ -105,7 +127,8 @@ const valid = all.slice(trainCount, trainCount + 256);
 if (valid.length < 256) throw new Error('not enough distinct texts for validation');
 // Every held-out word is a trained token (held-out templates recombine trained phrases).
 const trainedIds = new Set(train.flatMap((t) => ids(t.prompt)));
-for (const t of heldOutTemplates) for (const id of ids(t.prompt)) if (!trainedIds.has(id)) throw new Error(`held-out token ${id} never occurs in training: ${t.prompt}`);
+for (const t of heldOutTemplates)
+  for (const id of ids(t.prompt)) if (!trainedIds.has(id)) throw new Error(`held-out token ${id} never occurs in training: ${t.prompt}`);
 
 const whole = (t: IoiText) => {
   const all = [...ids(t.prompt), oneToken(` ${t.io}`)];
@@ -117,6 +140,16 @@ write('train.jsonl', train.map(whole));
 write('valid.jsonl', valid.map(whole));
 write('heldout.jsonl', heldOut.map(question));
 write('heldout-templates.jsonl', heldOutTemplates.map(question));
-const summary = { vocabSize: files.vocabSize, endOfTextId: files.endOfTextId, train: train.length, valid: valid.length, heldout: heldOut.length, heldoutTemplates: heldOutTemplates.length, templates: TRAIN_TEMPLATES.length, seed, longest: Math.max(...train.map((t) => ids(t.prompt).length + 1)) };
+const summary = {
+  vocabSize: files.vocabSize,
+  endOfTextId: files.endOfTextId,
+  train: train.length,
+  valid: valid.length,
+  heldout: heldOut.length,
+  heldoutTemplates: heldOutTemplates.length,
+  templates: TRAIN_TEMPLATES.length,
+  seed,
+  longest: Math.max(...train.map((t) => ids(t.prompt).length + 1)),
+};
 writeFileSync(join(out, 'data.json'), JSON.stringify(summary, null, 2));
 process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -43,10 +43,14 @@ function method(text: string | undefined): CircuitMethod {
 
 function selection(values: { edges?: string; threshold?: string; greedy?: string }): CircuitSelectionRequest {
   const given = (['edges', 'threshold', 'greedy'] as const).filter((flag) => values[flag] !== undefined);
-  if (given.length !== 1) throw new InputError(`give exactly one of --edges N, --threshold T or --greedy N${given.length > 1 ? ` (got ${given.map((f) => `--${f}`).join(' and ')})` : ''}`);
+  if (given.length !== 1)
+    throw new InputError(
+      `give exactly one of --edges N, --threshold T or --greedy N${given.length > 1 ? ` (got ${given.map((f) => `--${f}`).join(' and ')})` : ''}`,
+    );
   if (values.threshold !== undefined) {
     const threshold = Number(values.threshold);
-    if (values.threshold.trim() === '' || !Number.isFinite(threshold) || threshold < 0) throw InputError.about('threshold', `expected a number ≥ 0, got "${values.threshold}"`);
+    if (values.threshold.trim() === '' || !Number.isFinite(threshold) || threshold < 0)
+      throw InputError.about('threshold', `expected a number ≥ 0, got "${values.threshold}"`);
     return { rule: 'threshold', threshold };
   }
   if (values.greedy !== undefined) return { rule: 'greedy', edges: parseIntegerFlag(values.greedy, 'greedy', 0, 1) };
@@ -113,10 +117,18 @@ export async function circuitCommand(args: string[], deps: CircuitCommandDeps): 
   for (const warning of datasetWarnings) deps.log(warning);
   const model = await deps.openModel(values.model!, values.offline!);
   const outputs: NamedPath[] = [{ path: values.out!, role: '--out' }];
-  checkOutputPaths([{ path: values.data!, role: '--data' }, ...modelFolderInputs(model.dir), ...model.weightFiles.map((file) => ({ path: file, role: 'the model weights' }))], outputs);
+  checkOutputPaths(
+    [{ path: values.data!, role: '--data' }, ...modelFolderInputs(model.dir), ...model.weightFiles.map((file) => ({ path: file, role: 'the model weights' }))],
+    outputs,
+  );
   prepareOutputFolder(values.out!, '--out');
   deps.log(`running ${dataset.examples.length} examples on ${device}`);
-  const result: Result = await runCircuit(model, dataset, { device, batchSize, precision: values.precision as 'float32' | 'float64' | undefined, onProgress: deps.log, method: 'auto' }, request);
+  const result: Result = await runCircuit(
+    model,
+    dataset,
+    { device, batchSize, precision: values.precision as 'float32' | 'float64' | undefined, onProgress: deps.log, method: 'auto' },
+    request,
+  );
   result.dataset.contentHash = deps.datasetTextHash(values.data!);
   for (const warning of result.warnings) deps.log(`warning: ${warning}`);
   result.warnings = [...datasetWarnings, ...result.warnings];

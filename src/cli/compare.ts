@@ -34,7 +34,11 @@ const maybe = (value: number | null, digits = 3) => (value === null ? '—' : va
 /** Aligned columns: the first left-aligned, the rest right-aligned. */
 function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)];
 }
 
@@ -51,7 +55,10 @@ export function formatComparison(comparison: Comparison): string {
       signed(run.corruptedLogitDiff),
       maybe(run.concentration.topKShare),
       maybe(run.concentration.normalisedEntropy),
-      run.topHeads.slice(0, 3).map((h) => `L${h.layer}H${h.head}`).join(' '),
+      run.topHeads
+        .slice(0, 3)
+        .map((h) => `L${h.layer}H${h.head}`)
+        .join(' '),
     ]),
   );
   const pairs = table(
@@ -87,8 +94,14 @@ export function compareCommand(args: string[], io: CommandIo): void {
   if (values.json) outputs.push({ path: values.json, role: '--json' });
   if (values.html) outputs.push({ path: values.html, role: '--html' });
   if (values.svg) outputs.push({ path: values.svg, role: '--svg' });
-  checkOutputPaths(positionals.map((file) => ({ path: file, role: 'the result file' })), outputs);
-  const comparison = compareRuns(positionals.map((file) => ({ label: file, result: readComparedResult(file) })), k);
+  checkOutputPaths(
+    positionals.map((file) => ({ path: file, role: 'the result file' })),
+    outputs,
+  );
+  const comparison = compareRuns(
+    positionals.map((file) => ({ label: file, result: readComparedResult(file) })),
+    k,
+  );
   const files: FileToWrite[] = [];
   if (values.json) files.push({ file: values.json, contents: JSON.stringify(comparison, null, 2) + '\n', what: 'the comparison' });
   if (values.html) files.push({ file: values.html, contents: renderCompareReport(comparison), what: 'the report' });

@@ -28,12 +28,16 @@ export function exportCommand(args: string[], log: (line: string) => void): void
     allowPositionals: true,
     strict: true,
   });
-  if (positionals.length !== 1 || !values.out || !values.format) throw new InputError(`atp export needs one RESULT.json, --format and --out\n\n${EXPORT_USAGE}`);
+  if (positionals.length !== 1 || !values.out || !values.format)
+    throw new InputError(`atp export needs one RESULT.json, --format and --out\n\n${EXPORT_USAGE}`);
   const format = values.format as CircuitFormat;
   if (!CIRCUIT_FORMATS.includes(format)) throw InputError.about('format', `expected ${CIRCUIT_FORMATS.join(', ')}, got "${values.format}"`);
   const minShare = values['min-share'] === undefined ? 0.1 : Number(values['min-share']);
   if (values['min-share'] !== undefined && (format !== 'qmi' || !(minShare >= 0 && minShare <= 1))) {
-    throw InputError.about('minShare', format !== 'qmi' ? `only for ${fieldRef('format', 'qmi')}` : `expected a number from 0 to 1, got "${values['min-share']}"`);
+    throw InputError.about(
+      'minShare',
+      format !== 'qmi' ? `only for ${fieldRef('format', 'qmi')}` : `expected a number from 0 to 1, got "${values['min-share']}"`,
+    );
   }
   const [file] = positionals;
   checkOutputPaths([{ path: file, role: 'the result file' }], [{ path: values.out, role: '--out' }]);

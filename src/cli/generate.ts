@@ -58,7 +58,9 @@ export async function generateCommand(args: string[], io: CommandIo): Promise<vo
   }
   const { values, positionals } = parsed;
   if (positionals.length !== 1 || (positionals[0] !== 'ioi' && positionals[0] !== 'tinysql')) {
-    throw new InputError(`atp generate: say what to generate, ioi or tinysql${positionals.length > 0 ? ` (got ${positionals.join(' ')})` : ''}\n\n${GENERATE_USAGE}`);
+    throw new InputError(
+      `atp generate: say what to generate, ioi or tinysql${positionals.length > 0 ? ` (got ${positionals.join(' ')})` : ''}\n\n${GENERATE_USAGE}`,
+    );
   }
   const kind = positionals[0];
   for (const flag of ['model', 'out'] as const) {

@@ -27,7 +27,11 @@ function progressWriter(io: CommandIo): (progress: InstallProgress) => void {
 export async function installCudaCommand(args: string[], io: CommandIo): Promise<void> {
   let values;
   try {
-    ({ values } = parseArgs({ args, options: { from: { type: 'string' }, sha512: { type: 'string' }, dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+    ({ values } = parseArgs({
+      args,
+      options: { from: { type: 'string' }, sha512: { type: 'string' }, dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }));
   } catch (error) {
     throw new InputError(`${(error as Error).message}\n\n${INSTALL_CUDA_USAGE}`);
   }

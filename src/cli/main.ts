@@ -123,14 +123,23 @@ export function summary(result: Result, top: number): string {
 function atpStarSummary(result: Result): string[] {
   const star = result.atpStar!;
   const cells = (map: number[][], name: (l: number, h: number) => string) =>
-    map.flatMap((row, l) => row.map((value, h) => ({ name: name(l, h), value }))).sort((a, b) => Math.abs(b.value) - Math.abs(a.value)).slice(0, 3);
+    map
+      .flatMap((row, l) => row.map((value, h) => ({ name: name(l, h), value })))
+      .sort((a, b) => Math.abs(b.value) - Math.abs(a.value))
+      .slice(0, 3);
   const list = (items: Array<{ name: string; value: number }>) => items.map((c) => `${c.name} ${format(c.value)}`).join(', ');
   const lines = [
     `AtP* (QK fix), summed over positions and examples: queries ${list(cells(star.maps.q, (l, h) => `L${l}H${h}`))}; keys ${list(cells(star.maps.k, (l, g) => `L${l}KV${g}`))}`,
   ];
   if (star.gradDrop) {
-    const flagged = suspectCells(result.heads, star.gradDrop.heads).map(({ layer, column, atp, gradDrop }) => `L${layer}H${column} (AtP ${format(atp)}, GradDrop ${gradDrop.toFixed(4)})`);
-    lines.push(flagged.length > 0 ? `GradDrop ≫ |AtP| (possible cancellation; check them): ${flagged.join(', ')}` : 'GradDrop flags no head (no sign of cancellation hiding an effect)');
+    const flagged = suspectCells(result.heads, star.gradDrop.heads).map(
+      ({ layer, column, atp, gradDrop }) => `L${layer}H${column} (AtP ${format(atp)}, GradDrop ${gradDrop.toFixed(4)})`,
+    );
+    lines.push(
+      flagged.length > 0
+        ? `GradDrop ≫ |AtP| (possible cancellation; check them): ${flagged.join(', ')}`
+        : 'GradDrop flags no head (no sign of cancellation hiding an effect)',
+    );
   }
   return lines;
 }
@@ -175,7 +184,9 @@ function maxError(a: number[][], b: number[][]): number {
  * column, when given, is the magnitude that flags a possible cancellation.
  */
 function sideBySide(atp: number[][], exact: number[][], label: (layer: number, column: number) => string, k: number, gradDrop?: number[][]): string[] {
-  const cells = atp.flatMap((row, layer) => row.map((value, column) => ({ layer, column, name: label(layer, column), atp: value, exact: exact[layer][column] })));
+  const cells = atp.flatMap((row, layer) =>
+    row.map((value, column) => ({ layer, column, name: label(layer, column), atp: value, exact: exact[layer][column] })),
+  );
   const top = (key: 'atp' | 'exact') => [...cells].sort((a, b) => Math.abs(b[key]) - Math.abs(a[key])).slice(0, k);
   const flagged = new Set(gradDrop ? suspectCells(atp, gradDrop).map((c) => `${c.layer}:${c.column}`) : []);
   const shown = [...new Set([...top('exact'), ...top('atp'), ...cells.filter((c) => flagged.has(`${c.layer}:${c.column}`))])].sort(
@@ -195,7 +206,14 @@ function sideBySide(atp: number[][], exact: number[][], label: (layer: number, c
 async function validate(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { model: { type: 'string' }, data: { type: 'string' }, device: { type: 'string', default: 'auto' }, 'batch-size': { type: 'string' }, top: { type: 'string' }, offline: { type: 'boolean', default: false } },
+    options: {
+      model: { type: 'string' },
+      data: { type: 'string' },
+      device: { type: 'string', default: 'auto' },
+      'batch-size': { type: 'string' },
+      top: { type: 'string' },
+      offline: { type: 'boolean', default: false },
+    },
     strict: true,
   });
   for (const flag of ['model', 'data'] as const) {
@@ -264,8 +282,15 @@ async function patch(args: string[]): Promise<void> {
   const check = integer(values.check, 'check', 0, 0);
   const checkSeed = integer(values['check-seed'], 'checkSeed', 0, 0);
   const shard = values.shard === undefined ? undefined : parseShard(values.shard);
-  if (shard && check > 0) throw new InputError(`${fieldRef('check')} cannot be used with ${fieldRef('shard')}: checks choose components from the whole dataset's attributions`, { field: 'check' });
-  if (shard && values.html) throw new InputError(`${fieldRef('html')} cannot be used with ${fieldRef('shard')}: a shard holds raw values; report the merged result (atp merge --html)`, { field: 'html' });
+  if (shard && check > 0)
+    throw new InputError(`${fieldRef('check')} cannot be used with ${fieldRef('shard')}: checks choose components from the whole dataset's attributions`, {
+      field: 'check',
+    });
+  if (shard && values.html)
+    throw new InputError(
+      `${fieldRef('html')} cannot be used with ${fieldRef('shard')}: a shard holds raw values; report the merged result (atp merge --html)`,
+      { field: 'html' },
+    );
   // The dataset's own warnings (an .atp line whose prompts are the same) are already "file:line:col: warning: …".
   const datasetWarnings: string[] = [];
   const dataset = readDataset(values.data!, datasetWarnings);
@@ -273,9 +298,22 @@ async function patch(args: string[]): Promise<void> {
   const model = await openModelWithProgress(values.model!, values.offline);
   // Before the run: an output that is an input (or the other output) is refused at no cost.
   const outputs: NamedPath[] = [{ path: values.out!, role: '--out' }, ...(values.html ? [{ path: values.html, role: '--html' }] : [])];
-  checkOutputPaths([{ path: values.data!, role: '--data' }, ...modelFolderInputs(model.dir), ...model.weightFiles.map((file) => ({ path: file, role: 'the model weights' }))], outputs);
+  checkOutputPaths(
+    [{ path: values.data!, role: '--data' }, ...modelFolderInputs(model.dir), ...model.weightFiles.map((file) => ({ path: file, role: 'the model weights' }))],
+    outputs,
+  );
   for (const output of outputs) prepareOutputFolder(output.path, output.role);
-  const runOptions = { device, batchSize, precision: precision(values.precision), onProgress: log, onStep, method, check, checkSeed, gradDrop: values['grad-drop'] };
+  const runOptions = {
+    device,
+    batchSize,
+    precision: precision(values.precision),
+    onProgress: log,
+    onStep,
+    method,
+    check,
+    checkSeed,
+    gradDrop: values['grad-drop'],
+  };
   if (shard) {
     const { first, size } = shardRange(dataset.examples.length, shard.index, shard.count);
     log(`running shard ${shard.index}/${shard.count}: ${size} of ${dataset.examples.length} examples (from example ${first + 1}) on ${device}`);
@@ -296,7 +334,10 @@ async function patch(args: string[]): Promise<void> {
   if (values.html) log(`wrote ${values.html}`);
   const wrote = relative(process.cwd(), values.out!) || values.out;
   // A shard's numbers are raw, so no top heads: they mean something only after the merge.
-  if (result.shard) process.stdout.write(`wrote shard ${result.shard.index}/${result.shard.count} (${result.examples.length} examples, raw values for atp merge) to ${wrote}\n`);
+  if (result.shard)
+    process.stdout.write(
+      `wrote shard ${result.shard.index}/${result.shard.count} (${result.examples.length} examples, raw values for atp merge) to ${wrote}\n`,
+    );
   else process.stdout.write(`${summary(result, top)}\nwrote ${wrote}\n`);
 }
 
@@ -306,11 +347,19 @@ function datasetTextHash(file: string): string {
 }
 
 function merge(args: string[]): void {
-  const { values, positionals } = parseArgs({ args, options: { out: { type: 'string' }, html: { type: 'string' }, top: { type: 'string' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({
+    args,
+    options: { out: { type: 'string' }, html: { type: 'string' }, top: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
   if (!values.out || positionals.length === 0) throw new InputError(`atp merge needs --out FILE and the shard files\n\n${USAGE}`);
   const top = integer(values.top, 'top', 10);
   const outputs: NamedPath[] = [{ path: values.out, role: '--out' }, ...(values.html ? [{ path: values.html, role: '--html' }] : [])];
-  checkOutputPaths(positionals.map((file) => ({ path: file, role: 'a shard file' })), outputs);
+  checkOutputPaths(
+    positionals.map((file) => ({ path: file, role: 'a shard file' })),
+    outputs,
+  );
   const result = mergeShards(readShards(positionals));
   for (const output of outputs) prepareOutputFolder(output.path, output.role);
   const files: FileToWrite[] = resultFilesToWrite(values.out, result);
@@ -330,7 +379,10 @@ function writeReport(file: string, html: string, role: string): void {
 function report(args: string[]): void {
   const { values, positionals } = parseArgs({ args, options: { out: { type: 'string' } }, allowPositionals: true, strict: true });
   if (!values.out || positionals.length === 0) throw new InputError(`atp report needs --out FILE and at least one result file\n\n${USAGE}`);
-  checkOutputPaths(positionals.map((file) => ({ path: file, role: 'the result file' })), [{ path: values.out, role: '--out' }]);
+  checkOutputPaths(
+    positionals.map((file) => ({ path: file, role: 'the result file' })),
+    [{ path: values.out, role: '--out' }],
+  );
   const results = positionals.map((file) => ({ title: file, result: refuseShard(readResultFile(file), file) }));
   writeReport(values.out, renderHtmlReport(results), '--out');
 }
@@ -346,8 +398,7 @@ export async function main(argv: string[]): Promise<number> {
     else if (command === 'circuit') {
       const stdout = (text: string) => process.stdout.write(text);
       await circuitCommand(rest, { log, stdout, openModel: openModelWithProgress, datasetTextHash });
-    }
-    else if (command === 'test') return await testCommand(rest, io);
+    } else if (command === 'test') return await testCommand(rest, io);
     else if (command === 'export') exportCommand(rest, log);
     else if (command === 'generate') await generateCommand(rest, io);
     else if (command === 'compare') compareCommand(rest, io);

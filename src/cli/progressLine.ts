@@ -8,7 +8,10 @@ export class ProgressLine {
   private open = false;
   private lastTenth = -1;
 
-  constructor(private readonly out: { write(text: string): unknown }, private readonly tty: boolean) {}
+  constructor(
+    private readonly out: { write(text: string): unknown },
+    private readonly tty: boolean,
+  ) {}
 
   step(event: ProgressEvent): void {
     const text = formatProgress(event);

@@ -27,7 +27,11 @@ across models. Command sets: --cs for every model, else a bm<B>-cs<C> preset's o
 method is kept. A cell that fails (a model that cannot be loaded, a feature its tokenizer cannot express) records
 its error in the summary and the others go on; the exit status is then 3.`;
 
-const list = (text: string | undefined) => (text ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '');
+const list = (text: string | undefined) =>
+  (text ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
 
 /** Runs the sweep; the exit status: 0 when every cell has a Result, 3 when some failed. */
 export async function sweepCommand(args: string[], io: CommandIo): Promise<number> {
@@ -72,7 +76,9 @@ export async function sweepCommand(args: string[], io: CommandIo): Promise<numbe
   const out = values.out!;
   // Before anything runs: names, features and folders that cannot work are refused at no cost.
   const cells = planSweep(spec);
-  io.stderr(`sweep: ${cells.length} cells (${spec.models.length} models × ${spec.features.length} features${commandSets ? ` × ${commandSets.length} command sets` : ''}) into ${out}\n`);
+  io.stderr(
+    `sweep: ${cells.length} cells (${spec.models.length} models × ${spec.features.length} features${commandSets ? ` × ${commandSets.length} command sets` : ''}) into ${out}\n`,
+  );
   const summary = await runSweep(spec, out, {
     device,
     batchSize,
@@ -93,7 +99,10 @@ export async function sweepCommand(args: string[], io: CommandIo): Promise<numbe
     if (!c.digest) return `  ${what}: failed: ${c.error}`;
     const d = c.digest;
     const share = d.concentration.topKShare === null ? '—' : d.concentration.topKShare.toFixed(3);
-    return `  ${what}: LD ${d.cleanLogitDiff.toFixed(3)} → ${d.corruptedLogitDiff.toFixed(3)}, top ${d.topHeads.slice(0, 3).map((h) => `L${h.layer}H${h.head}`).join(' ')}, top-${top} share ${share} (${c.status})`;
+    return `  ${what}: LD ${d.cleanLogitDiff.toFixed(3)} → ${d.corruptedLogitDiff.toFixed(3)}, top ${d.topHeads
+      .slice(0, 3)
+      .map((h) => `L${h.layer}H${h.head}`)
+      .join(' ')}, top-${top} share ${share} (${c.status})`;
   });
   io.stdout(`${lines.join('\n')}\n${counts}; wrote ${shown}/${SUMMARY_JSON} and ${shown}/${SUMMARY_HTML}\n`);
   return failed.length > 0 ? 3 : 0;

@@ -76,7 +76,8 @@ export async function testCommand(args: string[], io: TestIo): Promise<number> {
   const device = parseDevice(values.device!);
   const batchSize = parseIntegerFlag(values['batch-size'], 'batchSize', 16, 1);
   const files = findClaimsFiles(positionals.length > 0 ? positionals : ['.']);
-  if (files.length === 0) throw new InputError(`no claims files (*.claims.yaml, *.claims.yml, *.claims.json) in ${positionals.join(', ') || 'the current folder'}`);
+  if (files.length === 0)
+    throw new InputError(`no claims files (*.claims.yaml, *.claims.yml, *.claims.json) in ${positionals.join(', ') || 'the current folder'}`);
   if (values.junit) prepareOutputFolder(values.junit, '--junit');
   const suites: SuiteReport[] = [];
   const totals = { passed: 0, failed: 0, unverified: 0 };
@@ -92,11 +93,13 @@ export async function testCommand(args: string[], io: TestIo): Promise<number> {
       io.stdout(
         `${shown}: ${r.model.source}, ${r.dataset.examples} examples, ${r.run?.method ?? 'atp'} on ${r.device}; ` +
           `${r.circuit ? `circuit ${r.circuit.method}${r.circuit.method === 'eap' ? '' : ` ${r.circuit.steps} steps`}; ` : ''}` +
-        `${run.reused ? `reused ${shownPath(resultFileFor(file))} (inputs unchanged)` : `ran the model (${run.why.join('; ')})`}\n`,
+          `${run.reused ? `reused ${shownPath(resultFileFor(file))} (inputs unchanged)` : `ran the model (${run.why.join('; ')})`}\n`,
       );
       for (const { entry, outcome, lastPass } of reports) {
         totals[outcome.status] += 1;
-        io.stdout(`  ${MARK[outcome.status]} ${entry.name}${outcome.status === 'passed' ? '' : `  (${shown}:${entry.line}${outcome.status === 'unverified' ? ', unverified' : ''})`}\n`);
+        io.stdout(
+          `  ${MARK[outcome.status]} ${entry.name}${outcome.status === 'passed' ? '' : `  (${shown}:${entry.line}${outcome.status === 'unverified' ? ', unverified' : ''})`}\n`,
+        );
         if (outcome.status !== 'passed') {
           io.stdout(`      expected: ${outcome.expected}\n      actual:   ${outcome.actual}\n`);
           if (lastPass) io.stdout(`      ${describeLastPass(lastPass)}\n`);
@@ -110,7 +113,9 @@ export async function testCommand(args: string[], io: TestIo): Promise<number> {
       suites.push({ file: shown, error: error.message, reports: [], seconds: (performance.now() - started) / 1000 });
     }
   }
-  io.stdout(`${totals.passed} passed, ${totals.failed} failed, ${totals.unverified} not settled (${files.length} claims file${files.length === 1 ? '' : 's'})\n`);
+  io.stdout(
+    `${totals.passed} passed, ${totals.failed} failed, ${totals.unverified} not settled (${files.length} claims file${files.length === 1 ? '' : 's'})\n`,
+  );
   if (values.junit) {
     writeTextAtomically(resolve(values.junit), junitXml(suites), 'the JUnit report');
     io.stderr(`wrote ${values.junit}\n`);

@@ -23,7 +23,7 @@ async function pickResultFiles(services: Services): Promise<string[] | undefined
       detail: run.resultFile,
       resultFile: run.resultFile,
     })),
-    { label: '$(folder-opened) Browse for result files…', description: 'a sweep\'s results, or any .atp-result.json', browse: true, alwaysShow: true },
+    { label: '$(folder-opened) Browse for result files…', description: "a sweep's results, or any .atp-result.json", browse: true, alwaysShow: true },
   ];
   const picked = await vscode.window.showQuickPick(items, {
     canPickMany: true,
@@ -83,7 +83,10 @@ export function registerCompareRuns(services: Services): vscode.Disposable {
       loaded.unshift(chosen);
       names = labels(loaded);
     }
-    const comparison = compareRuns(loaded.map(({ result }, index) => ({ label: names[index], result })), DEFAULT_TOP_K);
+    const comparison = compareRuns(
+      loaded.map(({ result }, index) => ({ label: names[index], result })),
+      DEFAULT_TOP_K,
+    );
     services.log.info(`comparing ${loaded.map(({ file }) => file).join(', ')}`);
     services.comparePanel.show(comparison, dirname(loaded[0].file));
   });

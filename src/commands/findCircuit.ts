@@ -6,11 +6,20 @@ import type { CircuitMethod } from '../shared/circuit';
 import type { CircuitRequest } from '../shared/workerProtocol';
 import { COMMANDS } from './ids';
 
-
 const METHODS: Array<vscode.QuickPickItem & { method: CircuitMethod }> = [
-  { label: 'EAP-IG', description: '5 integrated-gradient steps (recommended)', detail: 'Hanna et al.: gradients averaged between the corrupted and the clean input.', method: 'eap-ig' },
+  {
+    label: 'EAP-IG',
+    description: '5 integrated-gradient steps (recommended)',
+    detail: 'Hanna et al.: gradients averaged between the corrupted and the clean input.',
+    method: 'eap-ig',
+  },
   { label: 'EAP', description: 'one gradient, fastest', detail: 'Syed et al.: edge attribution patching at the corrupted run.', method: 'eap' },
-  { label: 'EAP-IG over activations', description: 'slower', detail: "EAP-IG's clean-corrupted variant: each sender interpolated in turn.", method: 'eap-ig-activations' },
+  {
+    label: 'EAP-IG over activations',
+    description: 'slower',
+    detail: "EAP-IG's clean-corrupted variant: each sender interpolated in turn.",
+    method: 'eap-ig-activations',
+  },
 ];
 
 /** A circuit size as typed: a whole number of edges ≥ 1, or why not. */
@@ -34,7 +43,11 @@ export function registerFindCircuit(): vscode.Disposable {
       },
     });
     if (edges === undefined) return;
-    const circuit: CircuitRequest['circuit'] = { method: picked.method, steps: picked.method === 'eap' ? 1 : 5, selection: { rule: 'top-n', edges: parseEdgeCount(edges) as number } };
+    const circuit: CircuitRequest['circuit'] = {
+      method: picked.method,
+      steps: picked.method === 'eap' ? 1 : 5,
+      selection: { rule: 'top-n', edges: parseEdgeCount(edges) as number },
+    };
     await vscode.commands.executeCommand(COMMANDS.patchCurrentFile, uri, { circuit });
   });
 }

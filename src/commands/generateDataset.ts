@@ -42,10 +42,19 @@ async function askCountAndSeed(title: string): Promise<{ count: number; seed: nu
 }
 
 async function askFormat(title: string): Promise<'atp' | 'jsonl' | undefined> {
-  return pick<'atp' | 'jsonl'>(title, [
-    { label: '.atp', description: 'prompt format', detail: 'one line per example: the prompt with {clean|corrupted} spans => "correct" | "incorrect"', value: 'atp' },
-    { label: '.jsonl', description: 'JSON Lines', detail: '{"clean", "corrupted", "correct", "incorrect"} per line', value: 'jsonl' },
-  ], 'File format');
+  return pick<'atp' | 'jsonl'>(
+    title,
+    [
+      {
+        label: '.atp',
+        description: 'prompt format',
+        detail: 'one line per example: the prompt with {clean|corrupted} spans => "correct" | "incorrect"',
+        value: 'atp',
+      },
+      { label: '.jsonl', description: 'JSON Lines', detail: '{"clean", "corrupted", "correct", "incorrect"} per line', value: 'jsonl' },
+    ],
+    'File format',
+  );
 }
 
 async function askTinySql(): Promise<{ spec: GenerateSpec; format: 'atp' | 'jsonl' } | undefined> {
@@ -89,8 +98,20 @@ async function askIoi(): Promise<{ spec: GenerateSpec; format: 'atp' | 'jsonl' }
 
 async function targetUri(name: string, services: Services): Promise<vscode.Uri | undefined> {
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
-  if (!folder) return vscode.window.showSaveDialog({ title: 'Save the generated dataset', defaultUri: vscode.Uri.joinPath(services.context.globalStorageUri, name), saveLabel: 'Save Dataset' });
-  const free = await uniqueFileName(name, (candidate) => Promise.resolve(vscode.workspace.fs.stat(vscode.Uri.joinPath(folder, candidate)).then(() => true, () => false)));
+  if (!folder)
+    return vscode.window.showSaveDialog({
+      title: 'Save the generated dataset',
+      defaultUri: vscode.Uri.joinPath(services.context.globalStorageUri, name),
+      saveLabel: 'Save Dataset',
+    });
+  const free = await uniqueFileName(name, (candidate) =>
+    Promise.resolve(
+      vscode.workspace.fs.stat(vscode.Uri.joinPath(folder, candidate)).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
   return vscode.Uri.joinPath(folder, free);
 }
 
@@ -125,7 +146,9 @@ async function generate(services: Services, ask: () => Promise<{ spec: GenerateS
   services.log.info(`generate: wrote ${outcome.examples} examples to ${target.fsPath}`);
   await vscode.window.showTextDocument(target, { preview: false });
   if (outcome.examples < spec.count) {
-    void vscode.window.showWarningMessage(`Attribution Patching: generated ${outcome.examples} of ${spec.count} examples (the tokenizer split too many candidates; see the log).`);
+    void vscode.window.showWarningMessage(
+      `Attribution Patching: generated ${outcome.examples} of ${spec.count} examples (the tokenizer split too many candidates; see the log).`,
+    );
   }
 }
 

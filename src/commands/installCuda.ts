@@ -47,7 +47,10 @@ async function install(services: Services, source: Pick<InstallOptions, 'from' |
           onProgress: (step) => {
             if (step.phase !== 'download' || step.done === undefined) log.info(`install-cuda: ${step.message}`);
             const percent = step.done !== undefined && step.total ? Math.floor((100 * step.done) / step.total) : undefined;
-            progress.report({ message: percent !== undefined ? `${step.message} (${percent}%)` : step.message, increment: percent !== undefined ? percent - reported : undefined });
+            progress.report({
+              message: percent !== undefined ? `${step.message} (${percent}%)` : step.message,
+              increment: percent !== undefined ? percent - reported : undefined,
+            });
             if (percent !== undefined) reported = percent;
           },
         });
@@ -77,7 +80,8 @@ async function install(services: Services, source: Pick<InstallOptions, 'from' |
   for (const note of outcome.notes) log.warn(`install-cuda: ${note}`);
   const device = readSettings().device;
   const useCuda = device === 'cuda' || device === 'auto' ? [] : ['Use CUDA'];
-  const message = outcome.notes.length > 0 ? `CUDA support installed in ${outcome.dir}, but ${outcome.notes.join(' ')}` : `CUDA support installed in ${outcome.dir}.`;
+  const message =
+    outcome.notes.length > 0 ? `CUDA support installed in ${outcome.dir}, but ${outcome.notes.join(' ')}` : `CUDA support installed in ${outcome.dir}.`;
   const show = outcome.notes.length > 0 ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
   const choice = await show(message, ...useCuda);
   if (choice === 'Use CUDA') await updateSetting('device', 'cuda');

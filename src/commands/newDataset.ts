@@ -11,8 +11,10 @@ export const NEW_DATASET = COMMANDS.newDataset;
 /** The template: how to write prompt pairs, then one TinySQL example (the demo model's task). */
 export function datasetTemplate(): string {
   const example = formatPromptLine({
-    clean: '### Instruction: show me the price and status from the items table ### Context: CREATE TABLE items ( price JSON, status JSON ) ### Response: SELECT',
-    corrupted: '### Instruction: show me the code and status from the items table ### Context: CREATE TABLE items ( price JSON, status JSON ) ### Response: SELECT',
+    clean:
+      '### Instruction: show me the price and status from the items table ### Context: CREATE TABLE items ( price JSON, status JSON ) ### Response: SELECT',
+    corrupted:
+      '### Instruction: show me the code and status from the items table ### Context: CREATE TABLE items ( price JSON, status JSON ) ### Response: SELECT',
     correct: ' price',
     incorrect: ' code',
   });
@@ -32,8 +34,23 @@ export function registerNewDataset(services: Services): vscode.Disposable {
   return vscode.commands.registerCommand(NEW_DATASET, async () => {
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
     const target = folder
-      ? vscode.Uri.joinPath(folder, await uniqueFileName('prompts.atp', (name) => Promise.resolve(vscode.workspace.fs.stat(vscode.Uri.joinPath(folder, name)).then(() => true, () => false))))
-      : await vscode.window.showSaveDialog({ title: 'New prompt pairs file', defaultUri: vscode.Uri.joinPath(services.context.globalStorageUri, 'prompts.atp'), saveLabel: 'Create', filters: { 'Prompt pairs': ['atp'] } });
+      ? vscode.Uri.joinPath(
+          folder,
+          await uniqueFileName('prompts.atp', (name) =>
+            Promise.resolve(
+              vscode.workspace.fs.stat(vscode.Uri.joinPath(folder, name)).then(
+                () => true,
+                () => false,
+              ),
+            ),
+          ),
+        )
+      : await vscode.window.showSaveDialog({
+          title: 'New prompt pairs file',
+          defaultUri: vscode.Uri.joinPath(services.context.globalStorageUri, 'prompts.atp'),
+          saveLabel: 'Create',
+          filters: { 'Prompt pairs': ['atp'] },
+        });
     if (!target) return;
     await vscode.workspace.fs.writeFile(target, Buffer.from(datasetTemplate(), 'utf8'));
     services.log.info(`new dataset: ${target.fsPath}`);

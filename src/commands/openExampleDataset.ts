@@ -13,7 +13,10 @@ export function registerOpenExampleDataset(services: Services): vscode.Disposabl
     const source = vscode.Uri.joinPath(services.context.extensionUri, 'examples', file);
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri ?? services.context.globalStorageUri;
     const target = vscode.Uri.joinPath(folder, file);
-    const exists = await vscode.workspace.fs.stat(target).then(() => true, () => false);
+    const exists = await vscode.workspace.fs.stat(target).then(
+      () => true,
+      () => false,
+    );
     if (!exists) {
       await vscode.workspace.fs.createDirectory(folder);
       await vscode.workspace.fs.copy(source, target);

@@ -52,13 +52,29 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
     );
 
     const outcome = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `${circuit ? 'Finding the circuit of' : 'Attribution patching'} ${basename(datasetFile)}`, cancellable: true },
+      {
+        location: vscode.ProgressLocation.Notification,
+        title: `${circuit ? 'Finding the circuit of' : 'Attribution patching'} ${basename(datasetFile)}`,
+        cancellable: true,
+      },
       (progress, token) => {
         const controller = new AbortController();
         token.onCancellationRequested(() => controller.abort());
         let reported = 0;
         return engine.run(
-          { model, hfToken, datasetFile, datasetText, device: settings.device, batchSize: settings.batchSize, method: settings.method, gradDrop: settings.gradDrop, check, pendingFile, resultFile },
+          {
+            model,
+            hfToken,
+            datasetFile,
+            datasetText,
+            device: settings.device,
+            batchSize: settings.batchSize,
+            method: settings.method,
+            gradDrop: settings.gradDrop,
+            check,
+            pendingFile,
+            resultFile,
+          },
           {
             signal: controller.signal,
             onProgress: (message, step) => {

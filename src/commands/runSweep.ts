@@ -28,7 +28,10 @@ async function askSweep(defaultModel: string): Promise<{ spec: SweepSpec; outDir
   });
   if (models === undefined) return undefined;
   const features = await vscode.window.showQuickPick(
-    [...TINYSQL_FEATURES.map((f) => ({ label: f, detail: `TinySQL: corrupts ${TINYSQL_FEATURE_DESCRIPTIONS[f]}` })), { label: 'IOI', detail: 'indirect object identification' }],
+    [
+      ...TINYSQL_FEATURES.map((f) => ({ label: f, detail: `TinySQL: corrupts ${TINYSQL_FEATURE_DESCRIPTIONS[f]}` })),
+      { label: 'IOI', detail: 'indirect object identification' },
+    ],
     { title, placeHolder: 'Features (one dataset per model and feature)', canPickMany: true, ignoreFocusOut: true },
   );
   if (!features || features.length === 0) return undefined;
@@ -52,11 +55,22 @@ async function askSweep(defaultModel: string): Promise<{ spec: SweepSpec; outDir
       validateInput: (text) => (isAbsolute(text.trim()) ? undefined : 'Give an absolute folder path'),
     });
   } else {
-    outDir = (await vscode.window.showOpenDialog({ title: 'Sweep output folder', canSelectFolders: true, canSelectFiles: false, openLabel: 'Write the sweep here' }))?.[0]?.fsPath;
+    outDir = (
+      await vscode.window.showOpenDialog({ title: 'Sweep output folder', canSelectFolders: true, canSelectFiles: false, openLabel: 'Write the sweep here' })
+    )?.[0]?.fsPath;
   }
   if (!outDir) return undefined;
   return {
-    spec: { models: models.split(',').map((m) => m.trim()).filter((m) => m !== ''), features: features.map((f) => f.label), count: Number(count.trim()), seed: 0, method: 'atp' },
+    spec: {
+      models: models
+        .split(',')
+        .map((m) => m.trim())
+        .filter((m) => m !== ''),
+      features: features.map((f) => f.label),
+      count: Number(count.trim()),
+      seed: 0,
+      method: 'atp',
+    },
     outDir: outDir.trim(),
   };
 }
@@ -107,7 +121,10 @@ export function registerRunSweep(services: Services): vscode.Disposable {
       vscode.window.setStatusBarMessage('Sweep cancelled; the finished cells and their summary are kept.', 5000);
     } else {
       log.info(`sweep done: ${outcome.ran} ran, ${outcome.kept} kept, ${outcome.failed} failed`);
-      if (outcome.failed > 0) void vscode.window.showWarningMessage(`Attribution Patching: ${outcome.failed} sweep cell${outcome.failed === 1 ? '' : 's'} failed; the summary says why.`);
+      if (outcome.failed > 0)
+        void vscode.window.showWarningMessage(
+          `Attribution Patching: ${outcome.failed} sweep cell${outcome.failed === 1 ? '' : 's'} failed; the summary says why.`,
+        );
     }
     try {
       const summary = parseSweepSummary(await readFile(summaryFile, 'utf8'), summaryFile);

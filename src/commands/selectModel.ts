@@ -38,7 +38,11 @@ async function chooseModel(services: Services, preset?: string): Promise<void> {
       separator('presets (downloaded from the Hugging Face hub on first use)'),
       ...MODEL_PRESETS.map((p) => ({ label: p.name, description: p.repo, detail: p.description, model: p.name })),
     ];
-    const picked = await vscode.window.showQuickPick(items, { title: 'Attribution Patching: model', placeHolder: current || 'Built-in demo model', matchOnDescription: true });
+    const picked = await vscode.window.showQuickPick(items, {
+      title: 'Attribution Patching: model',
+      placeHolder: current || 'Built-in demo model',
+      matchOnDescription: true,
+    });
     if (!picked) return;
     if (picked.action === 'builtIn') {
       await updateSetting('model', builtInSettingValue(picked.model ?? ''));

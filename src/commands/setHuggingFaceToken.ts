@@ -9,7 +9,7 @@ export function registerSetHuggingFaceToken(services: Services): vscode.Disposab
   return vscode.commands.registerCommand(COMMANDS.setHuggingFaceToken, async () => {
     const token = await vscode.window.showInputBox({
       title: 'Hugging Face token',
-      prompt: 'Needed for gated or private models. Stored in VS Code\'s secret storage; leave empty to remove it.',
+      prompt: "Needed for gated or private models. Stored in VS Code's secret storage; leave empty to remove it.",
       password: true,
       ignoreFocusOut: true,
       placeHolder: 'hf_…',

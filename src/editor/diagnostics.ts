@@ -36,7 +36,12 @@ export function modelToUse(diagnostic: vscode.Diagnostic): string | undefined {
 export type DiagnosticSource = 'live' | 'run';
 
 const sameProblem = (a: FileDiagnostic, b: FileDiagnostic) =>
-  a.line === b.line && a.startColumn === b.startColumn && a.endColumn === b.endColumn && a.message === b.message && a.severity === b.severity && a.useModel === b.useModel;
+  a.line === b.line &&
+  a.startColumn === b.startColumn &&
+  a.endColumn === b.endColumn &&
+  a.message === b.message &&
+  a.severity === b.severity &&
+  a.useModel === b.useModel;
 
 export function mergeProblems(live: readonly FileDiagnostic[], run: readonly FileDiagnostic[]): FileDiagnostic[] {
   return [...live, ...run.filter((problem) => !live.some((other) => sameProblem(problem, other)))];
@@ -50,7 +55,10 @@ export class DatasetDiagnostics implements vscode.Disposable {
     const key = document.uri.toString();
     const current = { live: [], run: [], ...this.problems.get(key), [source]: problems };
     this.problems.set(key, current);
-    this.collection.set(document.uri, mergeProblems(current.live, current.run).map((problem) => toDiagnostic(document, problem)));
+    this.collection.set(
+      document.uri,
+      mergeProblems(current.live, current.run).map((problem) => toDiagnostic(document, problem)),
+    );
   }
 
   /** Forgets one source's problems (e.g. the last run's, when a new run starts); the other source's stay. */

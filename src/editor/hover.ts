@@ -25,7 +25,9 @@ export function hoverMarkdown(result: Result, exampleIndex: number, pos: number,
   const corrupted = example.corruptedTokens[pos];
   const differs = example.cleanIds[pos] !== example.corruptedIds[pos];
   const md = new vscode.MarkdownString(undefined, true);
-  md.appendMarkdown(`**Attribution patching** · ${showToken(clean.text)} id ${clean.id} · position ${pos} of ${example.tokens.length} · example on line ${example.line}\n\n`);
+  md.appendMarkdown(
+    `**Attribution patching** · ${showToken(clean.text)} id ${clean.id} · position ${pos} of ${example.tokens.length} · example on line ${example.line}\n\n`,
+  );
   const shown = methodAt(result, example, pos, selection);
   const what = selection.kind === 'token' ? 'token effect (patching this token into the corrupted prompt)' : selectionLabel(selection);
   md.appendMarkdown(`${what}: **${formatValue(valueAt(example, pos, selection))}** · ${exactnessLabel(shown.exact, shown.method)}`);
@@ -43,7 +45,9 @@ export function hoverMarkdown(result: Result, exampleIndex: number, pos: number,
       '\n\n',
   );
   const arrays = methodsOf(result).attributions;
-  md.appendMarkdown(`per layer at this position (${arrays === 'exact' ? 'exact: each patched alone' : 'AtP estimates: each a linear estimate of patching that component alone'}):\n\n`);
+  md.appendMarkdown(
+    `per layer at this position (${arrays === 'exact' ? 'exact: each patched alone' : 'AtP estimates: each a linear estimate of patching that component alone'}):\n\n`,
+  );
   // attn_out is the sum of the heads' hook_z values (the output projection is linear), so the table names the head
   // that carries most of it instead of repeating that sum.
   md.appendMarkdown('| layer | resid_pre | attn_out | mlp_out | top head |\n|---:|---:|---:|---:|---:|\n');
@@ -55,9 +59,13 @@ export function hoverMarkdown(result: Result, exampleIndex: number, pos: number,
   md.appendMarkdown(`\ntop heads here: ${heads.join(' · ')}\n\n`);
   const checked = (result.checks?.items ?? []).filter((item) => item.position === pos && item.hook !== 'z');
   for (const item of checked) {
-    md.appendMarkdown(`checked (summed over examples): L${item.layer} ${item.hook} here: AtP ${formatValue(item.attribution)} · exact ${formatValue(item.exact)}\n\n`);
+    md.appendMarkdown(
+      `checked (summed over examples): L${item.layer} ${item.hook} here: AtP ${formatValue(item.attribution)} · exact ${formatValue(item.exact)}\n\n`,
+    );
   }
-  md.appendMarkdown(`*Normalised logit-difference attribution (1 = clean, 0 = corrupted); model ${escapeMarkdown(result.model.source)} on ${escapeMarkdown(result.device)}.*`);
+  md.appendMarkdown(
+    `*Normalised logit-difference attribution (1 = clean, 0 = corrupted); model ${escapeMarkdown(result.model.source)} on ${escapeMarkdown(result.device)}.*`,
+  );
   return md;
 }
 

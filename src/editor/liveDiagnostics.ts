@@ -60,10 +60,13 @@ export class LiveDatasetDiagnostics implements vscode.Disposable {
     if (!this.formatOf(document)) return;
     const key = document.uri.toString();
     clearTimeout(this.timers.get(key));
-    this.timers.set(key, setTimeout(() => {
-      this.timers.delete(key);
-      void this.check(document);
-    }, delayMs));
+    this.timers.set(
+      key,
+      setTimeout(() => {
+        this.timers.delete(key);
+        void this.check(document);
+      }, delayMs),
+    );
   }
 
   private formatOf(document: vscode.TextDocument): 'atp' | 'jsonl' | undefined {
@@ -103,7 +106,11 @@ export class LiveDatasetDiagnostics implements vscode.Disposable {
       if (!this.skippedModels.has(model)) {
         const reason = outcome.skipped.split('\n')[0];
         const local = isAbsolute(model) || model.startsWith('.');
-        this.log.info(local ? `no tokenizer diagnostics: cannot read the tokenizer of ${model} (${reason})` : `no tokenizer diagnostics with ${model} until it is downloaded (${reason})`);
+        this.log.info(
+          local
+            ? `no tokenizer diagnostics: cannot read the tokenizer of ${model} (${reason})`
+            : `no tokenizer diagnostics with ${model} until it is downloaded (${reason})`,
+        );
       }
       this.skippedModels.add(model);
       return;

@@ -62,14 +62,23 @@ export class ComparePanelHost implements vscode.Disposable {
       this.panel.reveal(undefined, false);
       return this.sync();
     }
-    const panel = vscode.window.createWebviewPanel(COMPARE_VIEW_TYPE, 'Compare Runs', { viewColumn: vscode.ViewColumn.Active }, webviewOptions(this.extensionUri));
+    const panel = vscode.window.createWebviewPanel(
+      COMPARE_VIEW_TYPE,
+      'Compare Runs',
+      { viewColumn: vscode.ViewColumn.Active },
+      webviewOptions(this.extensionUri),
+    );
     this.panel = panel;
     this.ready = false;
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.svg');
     panel.webview.html = webviewHtml(panel.webview, this.extensionUri, 'Compare Runs');
-    panel.onDidDispose(() => {
-      if (this.panel === panel) this.panel = undefined;
-    }, undefined, this.disposables);
+    panel.onDidDispose(
+      () => {
+        if (this.panel === panel) this.panel = undefined;
+      },
+      undefined,
+      this.disposables,
+    );
     panel.webview.onDidReceiveMessage((raw) => this.onMessage(raw), undefined, this.disposables);
   }
 

@@ -6,7 +6,15 @@ import { randomBytes } from 'node:crypto';
 import { writeResultAtomically } from '../engine/files/resultFile';
 import { writeFilesAtomically } from '../engine/files/atomicWrite';
 import { basename, dirname, join } from 'node:path';
-import { parsePanelState, parseWebviewMessage, type Aggregate, type HostMessage, type PanelState, type ValueSelection, type WebviewMessage } from '../shared/panelProtocol';
+import {
+  parsePanelState,
+  parseWebviewMessage,
+  type Aggregate,
+  type HostMessage,
+  type PanelState,
+  type ValueSelection,
+  type WebviewMessage,
+} from '../shared/panelProtocol';
 import { mapsCsv, panelResult, scopedExample, tokenCsv } from '../shared/resultViews';
 import { isCurrentFor, type ResultState } from '../services/resultState';
 import { CIRCUIT_FORMAT_NAMES, CIRCUIT_FORMAT_SUFFIX, exportCircuit, type CircuitFormat } from '../shared/circuitFormats';
@@ -50,7 +58,12 @@ export class HeatmapPanelHost implements vscode.Disposable {
       this.sync();
       return;
     }
-    const panel = vscode.window.createWebviewPanel(HEATMAP_VIEW_TYPE, 'Attribution Heatmap', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, this.options());
+    const panel = vscode.window.createWebviewPanel(
+      HEATMAP_VIEW_TYPE,
+      'Attribution Heatmap',
+      { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
+      this.options(),
+    );
     this.attach(panel);
   }
 
@@ -60,7 +73,12 @@ export class HeatmapPanelHost implements vscode.Disposable {
       const result = await this.store.read(resultFile);
       const datasetUri = vscode.Uri.file(result.dataset.file);
       const open = vscode.workspace.textDocuments.find((document) => document.uri.toString() === datasetUri.toString());
-      const text = open ? open.getText() : await vscode.workspace.fs.readFile(datasetUri).then((bytes) => new TextDecoder().decode(bytes), () => undefined);
+      const text = open
+        ? open.getText()
+        : await vscode.workspace.fs.readFile(datasetUri).then(
+            (bytes) => new TextDecoder().decode(bytes),
+            () => undefined,
+          );
       this.state.set({ datasetUri, resultFile, result, stale: text === undefined || !isCurrentFor(result, text) });
       return true;
     } catch (error) {
@@ -81,9 +99,13 @@ export class HeatmapPanelHost implements vscode.Disposable {
     panel.webview.options = this.options();
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.svg');
     panel.webview.html = webviewHtml(panel.webview, this.extensionUri, 'Attribution Heatmap');
-    panel.onDidDispose(() => {
-      if (this.panel === panel) this.panel = undefined;
-    }, undefined, this.disposables);
+    panel.onDidDispose(
+      () => {
+        if (this.panel === panel) this.panel = undefined;
+      },
+      undefined,
+      this.disposables,
+    );
     panel.webview.onDidReceiveMessage((raw) => this.onMessage(raw), undefined, this.disposables);
   }
 
@@ -102,7 +124,14 @@ export class HeatmapPanelHost implements vscode.Disposable {
       this.shownStale = entry.stale;
       this.shownScope = scope;
       // Summaries and the example in scope only: the other examples' arrays stay here (see PanelResult).
-      return this.post({ type: 'showResult', result: panelResult(entry.result, this.state.scope), resultFile: entry.resultFile, stale: entry.stale, selection: this.state.selection, scope: this.state.scope });
+      return this.post({
+        type: 'showResult',
+        result: panelResult(entry.result, this.state.scope),
+        resultFile: entry.resultFile,
+        stale: entry.stale,
+        selection: this.state.selection,
+        scope: this.state.scope,
+      });
     }
     if (entry.stale !== this.shownStale) {
       this.shownStale = entry.stale;
@@ -201,7 +230,7 @@ export class HeatmapPanelHost implements vscode.Disposable {
   }
 
   private async exportCsv(kind: 'tokens' | 'maps', data: string, suggestedName: string): Promise<void> {
-    const target = await vscode.window.showSaveDialog({ defaultUri: this.defaultExportUri(suggestedName), filters: { 'CSV': ['csv'] } });
+    const target = await vscode.window.showSaveDialog({ defaultUri: this.defaultExportUri(suggestedName), filters: { CSV: ['csv'] } });
     if (!target) return;
     writeFilesAtomically([{ file: target.fsPath, contents: data, what: 'the CSV export' }]);
     this.log.info(`exported the ${kind === 'tokens' ? 'token values' : 'head and position maps'} as CSV to ${target.fsPath}`);
@@ -220,7 +249,10 @@ export class HeatmapPanelHost implements vscode.Disposable {
       void vscode.window.showWarningMessage(`Attribution Patching: cannot export the circuit as ${CIRCUIT_FORMAT_NAMES[format]}: ${(error as Error).message}`);
       return;
     }
-    const target = await vscode.window.showSaveDialog({ defaultUri: this.defaultExportUri(`${stem}${CIRCUIT_FORMAT_SUFFIX[format]}`), filters: { JSON: ['json'] } });
+    const target = await vscode.window.showSaveDialog({
+      defaultUri: this.defaultExportUri(`${stem}${CIRCUIT_FORMAT_SUFFIX[format]}`),
+      filters: { JSON: ['json'] },
+    });
     if (!target) return;
     try {
       writeTextAtomically(target.fsPath, text, `the ${format} export`);

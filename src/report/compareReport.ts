@@ -23,7 +23,10 @@ function runRow(run: RunDigest): string {
 
 function edgeList(names: string[]): string {
   if (names.length === 0) return 'none';
-  const shown = names.slice(0, EDGES_LISTED).map((name) => `<code>${escapeHtml(name)}</code>`).join(', ');
+  const shown = names
+    .slice(0, EDGES_LISTED)
+    .map((name) => `<code>${escapeHtml(name)}</code>`)
+    .join(', ');
   return names.length > EDGES_LISTED ? `${shown} … and ${names.length - EDGES_LISTED} more` : shown;
 }
 
@@ -38,9 +41,11 @@ function pairRow(pair: PairComparison): string {
 
 function pairSection(pair: PairComparison, comparison: Comparison): string {
   const parts: string[] = [`<h3>${escapeHtml(pair.b)} − ${escapeHtml(pair.a)}</h3>`];
-  if (pair.headDifference) parts.push(stackSvg([differenceHeatmap(pair.headDifference, comparison.headScale, 'head attribution, B − A (hook_z at the answer position)')]));
+  if (pair.headDifference)
+    parts.push(stackSvg([differenceHeatmap(pair.headDifference, comparison.headScale, 'head attribution, B − A (hook_z at the answer position)')]));
   else parts.push('<p>Different shapes: no cell-by-cell difference. Compare the depth profiles and the top-k overlap above.</p>');
-  if (pair.positionDifference) parts.push(stackSvg([differenceHeatmap(pair.positionDifference, comparison.positionScale, 'position attribution, B − A (resid_pre)', 'pos')]));
+  if (pair.positionDifference)
+    parts.push(stackSvg([differenceHeatmap(pair.positionDifference, comparison.positionScale, 'position attribution, B − A (resid_pre)', 'pos')]));
   if (pair.circuit) parts.push(`<p>Circuit edges added: ${edgeList(pair.circuit.added)}.<br>Circuit edges removed: ${edgeList(pair.circuit.removed)}.</p>`);
   return parts.join('\n');
 }

@@ -10,8 +10,7 @@ const CELL = 28;
 const LEFT = 64;
 const TOP = 24;
 
-const escapeHtml = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 const signed = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
 
@@ -59,7 +58,12 @@ function positionMap(matrix: number[][], labels: string[]): string {
     fold > 0
       ? `<p class="folded" id="folded-positions">${fold === labels.length ? `All ${fold} positions are hidden` : `Positions 0–${fold - 1} (${fold} of ${labels.length}) are hidden`}: every value there is exactly 0 (they come before the first token the prompts differ in).</p>`
       : '';
-  return `${note}${heatmap(matrix.map((row) => row.slice(fold)), labels.slice(fold), 'pos', fold)}`;
+  return `${note}${heatmap(
+    matrix.map((row) => row.slice(fold)),
+    labels.slice(fold),
+    'pos',
+    fold,
+  )}`;
 }
 
 /** The components checked against exact activation patching, if any: estimate and exact side by side. */

@@ -14,7 +14,10 @@ function row(cell: SweepCellRecord): string {
   if (!d) {
     return `<tr class="failed" data-status="failed">${where}<td>failed</td><td colspan="7">${escapeHtml(cell.error ?? 'unknown error')}</td></tr>`;
   }
-  const top = d.topHeads.slice(0, 3).map((h) => `L${h.layer}H${h.head} ${signed(h.value)}`).join(', ');
+  const top = d.topHeads
+    .slice(0, 3)
+    .map((h) => `L${h.layer}H${h.head} ${signed(h.value)}`)
+    .join(', ');
   return (
     `<tr data-status="${cell.status}">${where}<td><a href="${escapeHtml(cell.result)}">${cell.status}</a></td><td class="num">${d.layers}×${d.heads}</td><td class="num">${d.examples}</td>` +
     `<td class="num">${signed(d.cleanLogitDiff)}</td><td class="num">${signed(d.corruptedLogitDiff)}</td><td class="num">${maybe(d.concentration.topKShare)}</td>` +

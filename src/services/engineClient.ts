@@ -59,7 +59,8 @@ interface PendingRun {
 }
 
 export type DiagnoseOutcome = { kind: 'diagnosed'; diagnostics: FileDiagnostic[]; skipped?: string } | { kind: 'failed'; message: string };
-export type GenerateOutcome = { kind: 'generated'; text: string; examples: number; skipped: Record<string, number>; modelDir?: string } | { kind: 'failed'; message: string };
+export type GenerateOutcome =
+  { kind: 'generated'; text: string; examples: number; skipped: Record<string, number>; modelDir?: string } | { kind: 'failed'; message: string };
 
 export class EngineClient {
   private child: ChildProcess | undefined;
@@ -217,9 +218,20 @@ export class EngineClient {
           return;
         case 'sweepDone':
           if (sweep.handlers.signal?.aborted) return this.finishSweep(response.runId, { kind: 'cancelled' });
-          return this.finishSweep(response.runId, { kind: 'done', summaryFile: response.summaryFile, ran: response.ran, kept: response.kept, failed: response.failed });
+          return this.finishSweep(response.runId, {
+            kind: 'done',
+            summaryFile: response.summaryFile,
+            ran: response.ran,
+            kept: response.kept,
+            failed: response.failed,
+          });
         case 'failed':
-          return this.finishSweep(response.runId, { kind: 'failed', reason: response.reason, message: response.message, ...(response.input ? { input: response.input } : {}) });
+          return this.finishSweep(response.runId, {
+            kind: 'failed',
+            reason: response.reason,
+            message: response.message,
+            ...(response.input ? { input: response.input } : {}),
+          });
         case 'cancelled':
           return this.finishSweep(response.runId, { kind: 'cancelled' });
         default:
@@ -235,7 +247,13 @@ export class EngineClient {
         return;
       case 'done':
         if (run.handlers.signal?.aborted) return this.finish(response.runId, { kind: 'cancelled' });
-        return this.finish(response.runId, { kind: 'done', pendingFile: response.pendingFile, summary: response.summary, warnings: response.warnings, diagnostics: response.diagnostics });
+        return this.finish(response.runId, {
+          kind: 'done',
+          pendingFile: response.pendingFile,
+          summary: response.summary,
+          warnings: response.warnings,
+          diagnostics: response.diagnostics,
+        });
       case 'failed':
         return this.finish(response.runId, {
           kind: 'failed',

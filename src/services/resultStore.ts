@@ -64,7 +64,6 @@ export class ResultStore {
     return refuseShard(readResultFile(resultFile), resultFile);
   }
 
-
   /** The newest existing result for a dataset, if any. */
   async find(datasetFile: string, location: ResultLocation): Promise<string | undefined> {
     let best: { file: string; mtime: number } | undefined;

@@ -123,7 +123,8 @@ export function circuitNodeIds(circuit: Pick<Circuit, 'nodes' | 'edges' | 'inCir
  */
 export function keyValueReceiver(layer: number, head: number, heads: number, kvHeads: number): string {
   // A group size that is not a whole number (or a head outside the layer) would name a kv-head that does not exist.
-  if (!Number.isInteger(kvHeads) || kvHeads < 1 || heads % kvHeads !== 0) throw new RangeError(`keyValueReceiver: ${heads} query heads cannot share ${kvHeads} key/value heads in equal groups`);
+  if (!Number.isInteger(kvHeads) || kvHeads < 1 || heads % kvHeads !== 0)
+    throw new RangeError(`keyValueReceiver: ${heads} query heads cannot share ${kvHeads} key/value heads in equal groups`);
   if (!Number.isInteger(head) || head < 0 || head >= heads) throw new RangeError(`keyValueReceiver: head ${head} is not one of ${heads} query heads`);
   return kvHeads === heads ? `a${layer}.h${head}` : `a${layer}.kv${Math.floor(head / (heads / kvHeads))}`;
 }
@@ -170,7 +171,11 @@ export function pruneDangling(edges: readonly CircuitEdge[], kept: readonly numb
 /** The first n edges by |score| (edges are stored sorted), pruned. */
 export function topEdges(circuit: Pick<Circuit, 'nodes' | 'edges'>, n: number): number[] {
   const count = Math.max(0, Math.min(Math.floor(n), circuit.edges.length));
-  return pruneDangling(circuit.edges, Array.from({ length: count }, (_, i) => i), circuit.nodes);
+  return pruneDangling(
+    circuit.edges,
+    Array.from({ length: count }, (_, i) => i),
+    circuit.nodes,
+  );
 }
 
 /** Every edge with |score| ≥ threshold, pruned. */
@@ -238,7 +243,13 @@ function expectedNodeId(kind: CircuitNodeKind, layer: number, head: number | und
  */
 export function checkCircuit(value: unknown, check: ShapeChecker, model: { layers: number; heads: number }): void {
   const circuit = check.object(value, 'circuit');
-  if (!METHODS.includes(circuit.method as CircuitMethod)) check.fail('circuit.method', METHODS.map((m) => `"${m}"`).join(', ').replace(/, ([^,]*)$/, ' or $1'));
+  if (!METHODS.includes(circuit.method as CircuitMethod))
+    check.fail(
+      'circuit.method',
+      METHODS.map((m) => `"${m}"`)
+        .join(', ')
+        .replace(/, ([^,]*)$/, ' or $1'),
+    );
   const steps = check.integer(circuit.steps, 'circuit.steps');
   if (steps < 1) check.fail('circuit.steps', 'a positive integer');
   if (circuit.method === 'eap' && steps !== 1) check.fail('circuit.steps', '1 for method "eap" (one gradient)');
@@ -255,7 +266,8 @@ export function checkCircuit(value: unknown, check: ShapeChecker, model: { layer
     const layer = node.layer;
     const expectedLayer = kind === 'input' ? -1 : kind === 'logits' ? model.layers : undefined;
     if (expectedLayer !== undefined && layer !== expectedLayer) check.reject(`${field}.layer`, `the ${kind} node's layer is ${expectedLayer}, not ${layer}`);
-    if (expectedLayer === undefined && (layer < 0 || layer >= model.layers)) check.reject(`${field}.layer`, `${layer} is not a layer of the model (0 to ${model.layers - 1})`);
+    if (expectedLayer === undefined && (layer < 0 || layer >= model.layers))
+      check.reject(`${field}.layer`, `${layer} is not a layer of the model (0 to ${model.layers - 1})`);
     let head: number | undefined;
     if (kind === 'head' || kind === 'kv-head') {
       head = check.integer(node.head, `${field}.head`);
@@ -263,12 +275,17 @@ export function checkCircuit(value: unknown, check: ShapeChecker, model: { layer
       if (kind === 'kv-head') kvHeadsPerLayer.set(layer, (kvHeadsPerLayer.get(layer) ?? 0) + 1);
     } else if (node.head !== undefined) check.reject(`${field}.head`, `a ${kind} node has no head`);
     const expected = expectedNodeId(kind, layer, head);
-    if (node.id !== expected) check.reject(`${field}.id`, `a ${kind} node at layer ${layer}${head === undefined ? '' : `, head ${head}`} is named "${expected}", not ${JSON.stringify(node.id)}`);
+    if (node.id !== expected)
+      check.reject(
+        `${field}.id`,
+        `a ${kind} node at layer ${layer}${head === undefined ? '' : `, head ${head}`} is named "${expected}", not ${JSON.stringify(node.id)}`,
+      );
     if (byId.has(expected)) check.reject(`${field}.id`, `node "${expected}" is listed twice`);
     byId.set(expected, { id: expected, kind, layer, head });
   });
   for (const [layer, count] of kvHeadsPerLayer) {
-    if (model.heads % count !== 0) check.reject('circuit.nodes', `layer ${layer} has ${count} kv-heads, which do not split its ${model.heads} query heads into equal groups`);
+    if (model.heads % count !== 0)
+      check.reject('circuit.nodes', `layer ${layer} has ${count} kv-heads, which do not split its ${model.heads} query heads into equal groups`);
   }
 
   const names = new Set<string>();
@@ -287,13 +304,25 @@ export function checkCircuit(value: unknown, check: ShapeChecker, model: { layer
     if (to.kind === 'input') check.reject(`${field}.to`, 'the input receives no edges');
     const sameLayerMlp = to.kind === 'mlp' && from.kind === 'head' && from.layer === to.layer;
     if (from.layer >= to.layer && !sameLayerMlp) {
-      check.reject(field, `"${from.id}" (layer ${from.layer}) cannot send to "${to.id}" (layer ${to.layer}): a sender must be in an earlier layer (an MLP also reads the heads of its own layer)`);
+      check.reject(
+        field,
+        `"${from.id}" (layer ${from.layer}) cannot send to "${to.id}" (layer ${to.layer}): a sender must be in an earlier layer (an MLP also reads the heads of its own layer)`,
+      );
     }
     const grouped = kvHeadsPerLayer.has(to.layer);
     const allowed: EdgeInput[] = to.kind === 'head' ? (grouped ? ['q'] : ['q', 'k', 'v']) : to.kind === 'kv-head' ? ['k', 'v'] : [null];
     if (!allowed.includes(edge.input as EdgeInput)) {
-      const why = to.kind === 'head' && grouped ? `"q" (under grouped-query attention keys and values go to the kv-head)` : allowed.map((a) => (a === null ? 'null' : `"${a}"`)).join(', ').replace(/, ([^,]*)$/, ' or $1');
-      check.reject(`${field}.input`, `an edge into ${to.kind === 'kv-head' ? 'a kv-head' : `${to.kind === 'mlp' ? 'an MLP' : to.kind === 'head' ? 'a head' : 'the logits'}`} ("${to.id}") takes ${why}, not ${JSON.stringify(edge.input)}`);
+      const why =
+        to.kind === 'head' && grouped
+          ? `"q" (under grouped-query attention keys and values go to the kv-head)`
+          : allowed
+              .map((a) => (a === null ? 'null' : `"${a}"`))
+              .join(', ')
+              .replace(/, ([^,]*)$/, ' or $1');
+      check.reject(
+        `${field}.input`,
+        `an edge into ${to.kind === 'kv-head' ? 'a kv-head' : `${to.kind === 'mlp' ? 'an MLP' : to.kind === 'head' ? 'a head' : 'the logits'}`} ("${to.id}") takes ${why}, not ${JSON.stringify(edge.input)}`,
+      );
     }
     check.number(edge.score, `${field}.score`);
     const name = edgeName({ from: from.id, to: to.id, input: edge.input as EdgeInput });
@@ -327,7 +356,8 @@ export function checkCircuit(value: unknown, check: ShapeChecker, model: { layer
     check.numbers(curve.edges, 'circuit.curve.edges', 1);
     const sizes = curve.edges as number[];
     sizes.forEach((size, i) => {
-      if (!Number.isInteger(size) || size < 0 || size > edges.length) check.reject(`circuit.curve.edges[${i}]`, `${size} is not a number of edges from 0 to ${edges.length}`);
+      if (!Number.isInteger(size) || size < 0 || size > edges.length)
+        check.reject(`circuit.curve.edges[${i}]`, `${size} is not a number of edges from 0 to ${edges.length}`);
       if (i > 0 && size <= sizes[i - 1]) check.reject(`circuit.curve.edges[${i}]`, `sizes must be ascending: ${size} follows ${sizes[i - 1]}`);
     });
     for (const key of ['faithfulness', 'random']) {

@@ -15,7 +15,7 @@ export const CIRCUIT_FORMATS: readonly CircuitFormat[] = ['eap-ig', 'neuronpedia
 
 /** What each format is, for usage text and the panel's buttons. */
 export const CIRCUIT_FORMAT_NAMES: Record<CircuitFormat, string> = {
-  'eap-ig': "EAP-IG graph JSON (Graph.from_json)",
+  'eap-ig': 'EAP-IG graph JSON (Graph.from_json)',
   neuronpedia: 'circuit-tracer / Neuronpedia attribution graph JSON',
   qmi: 'QuantaMechInterp useful nodes JSON (UsefulNodeList.load_nodes)',
 };
@@ -106,7 +106,9 @@ export function toEapIgJson(result: Result): string {
   for (const edge of graph.edges) {
     const index = byName.get(edgeName(edge));
     if (index === undefined) continue; // not scored: Graph.from_json leaves it at score 0, outside the graph
-    edges.push(`${pythonString(edgeName(edge))}: {"score": ${pythonFloat(Math.fround(circuit.edges[index].score))}, "in_graph": ${kept.has(index) ? 'true' : 'false'}}`);
+    edges.push(
+      `${pythonString(edgeName(edge))}: {"score": ${pythonFloat(Math.fround(circuit.edges[index].score))}, "in_graph": ${kept.has(index) ? 'true' : 'false'}}`,
+    );
   }
   const cfg = `{"n_layers": ${layers}, "n_heads": ${heads}, "parallel_attn_mlp": false, "d_model": ${dModel}}`;
   return `{"cfg": ${cfg}, "nodes": {${nodes.join(', ')}}, "edges": {${edges.join(', ')}}}`;
@@ -141,7 +143,8 @@ export function parseEapIgJson(text: string, file: string): ImportedEapIgGraph {
   };
   const layers = count('n_layers');
   const heads = count('n_heads');
-  if (cfg.parallel_attn_mlp === true) fail('cfg.parallel_attn_mlp', 'true (parallel attention and MLP) is not supported: the circuit contract has every MLP read its own layer\'s heads');
+  if (cfg.parallel_attn_mlp === true)
+    fail('cfg.parallel_attn_mlp', "true (parallel attention and MLP) is not supported: the circuit contract has every MLP read its own layer's heads");
   const dModel = typeof cfg.d_model === 'number' ? cfg.d_model : undefined;
   const graph = eapIgGraph(layers, heads);
   const nodeIds = new Set(graph.nodes.map((node) => node.id));
@@ -153,13 +156,18 @@ export function parseEapIgJson(text: string, file: string): ImportedEapIgGraph {
   const read: Array<{ edge: CircuitEdge; inGraph: boolean; order: number }> = [];
   for (const [name, value] of Object.entries(raw.edges as Record<string, unknown>)) {
     const position = order.get(name);
-    if (position === undefined) fail(`edges.${name}`, `not an edge of a ${layers}-layer, ${heads}-head graph (names look like "a0.h1->a2.h3<q>", "input->m0", "m3->logits")`);
+    if (position === undefined)
+      fail(`edges.${name}`, `not an edge of a ${layers}-layer, ${heads}-head graph (names look like "a0.h1->a2.h3<q>", "input->m0", "m3->logits")`);
     if (!isObject(value)) fail(`edges.${name}`, 'must be an object with "score" and "in_graph"');
     const { score, in_graph: inGraph } = value as Record<string, unknown>;
     if (typeof score !== 'number') fail(`edges.${name}.score`, 'must be a number');
     if (typeof inGraph !== 'boolean') fail(`edges.${name}.in_graph`, 'must be a boolean');
     const shape = graph.edges[position!];
-    read.push({ edge: { from: shape.from, to: shape.to, input: shape.input as EdgeInput, score: score as number }, inGraph: inGraph as boolean, order: position! });
+    read.push({
+      edge: { from: shape.from, to: shape.to, input: shape.input as EdgeInput, score: score as number },
+      inGraph: inGraph as boolean,
+      order: position!,
+    });
   }
   // Largest |score| first, as the contract stores edges; ties keep EAP-IG's order.
   read.sort((a, b) => Math.abs(b.edge.score) - Math.abs(a.edge.score) || a.order - b.order);
@@ -202,7 +210,18 @@ export function toNeuronpediaJson(result: Result, slug: string): string {
     if (node.kind === 'input') {
       const tokenId = example.cleanIds[position];
       const id = `E_${tokenId}_${position}`;
-      return { node_id: id, feature: position, layer: 'E', ctx_idx: position, feature_type: 'embedding', ...base, jsNodeId: `E_${tokenId}-${position}`, clerp: 'input (token and position embeddings)', influence: null, activation: null };
+      return {
+        node_id: id,
+        feature: position,
+        layer: 'E',
+        ctx_idx: position,
+        feature_type: 'embedding',
+        ...base,
+        jsNodeId: `E_${tokenId}-${position}`,
+        clerp: 'input (token and position embeddings)',
+        influence: null,
+        activation: null,
+      };
     }
     if (node.kind === 'logits') {
       const tokenId = example.correctId;
@@ -284,18 +303,24 @@ export interface QmiUsefulNode {
  */
 export function qmiUsefulNodes(result: Result, tag: string, minShare = 0.1): QmiUsefulNode[] {
   const circuit = requireCircuit(result, 'qmi export');
-  if (tag === '' || /[:\n]/.test(tag)) throw new InputError(`qmi export: tag ${JSON.stringify(tag)} must be non-empty without ":" (QMI tags are "Major:minor" and split on the colon)`);
+  if (tag === '' || /[:\n]/.test(tag))
+    throw new InputError(`qmi export: tag ${JSON.stringify(tag)} must be non-empty without ":" (QMI tags are "Major:minor" and split on the colon)`);
   if (!(minShare >= 0 && minShare <= 1)) throw new InputError(`qmi export: the share ${minShare} must be from 0 to 1`);
   const length = result.examples[0]?.tokens.length ?? 0;
   const uneven = result.examples.find((example) => example.tokens.length !== length);
   if (uneven) {
-    throw new InputError(`qmi export: QMI positions need prompts of one length, but the example on line ${uneven.line} has ${uneven.tokens.length} tokens and the first ${length}`);
+    throw new InputError(
+      `qmi export: QMI positions need prompts of one length, but the example on line ${uneven.line} has ${uneven.tokens.length} tokens and the first ${length}`,
+    );
   }
   const inCircuit = new Set(circuitNodeIds(circuit));
   const components = circuit.nodes.filter((node) => inCircuit.has(node.id) && (node.kind === 'head' || node.kind === 'mlp'));
   const values = components.map((node) =>
     Array.from({ length }, (_, pos) =>
-      result.examples.reduce((sum, example) => sum + (node.kind === 'head' ? example.attributions.z[node.layer][pos][node.head!] : example.attributions.mlpOut[node.layer][pos]), 0),
+      result.examples.reduce(
+        (sum, example) => sum + (node.kind === 'head' ? example.attributions.z[node.layer][pos][node.head!] : example.attributions.mlpOut[node.layer][pos]),
+        0,
+      ),
     ),
   );
   const largest = Math.max(0, ...values.flat().map(Math.abs));

@@ -78,7 +78,10 @@ export function circuitLayout(circuit: Circuit, shown: readonly number[], theme:
     if (kvs.length === 0) continue;
     const heads = members.filter((node) => node.kind === 'head').sort((a, b) => a.head! - b.head!);
     const group = heads.length / kvs.length;
-    rows.set(row, heads.flatMap((head) => ((head.head! + 1) % group === 0 ? [head, ...kvs.filter((kv) => kv.head === Math.floor(head.head! / group))] : [head])));
+    rows.set(
+      row,
+      heads.flatMap((head) => ((head.head! + 1) % group === 0 ? [head, ...kvs.filter((kv) => kv.head === Math.floor(head.head! / group))] : [head])),
+    );
   }
   const widest = Math.max(1, ...[...rows.values()].map((members) => members.length));
   const width = Math.max(LAYOUT.minWidth, LAYOUT.left + LAYOUT.right + widest * LAYOUT.nodeGap);
@@ -93,7 +96,8 @@ export function circuitLayout(circuit: Circuit, shown: readonly number[], theme:
   }
   const maxAbs = Math.max(0, ...shown.map((index) => Math.abs(circuit.edges[index].score)));
   // Thousands of SVG paths would stall the panel and hide the circuit anyway: the strongest maxDrawn are drawn.
-  const drawn = shown.length > maxDrawn ? [...shown].sort((a, b) => Math.abs(circuit.edges[b].score) - Math.abs(circuit.edges[a].score)).slice(0, maxDrawn) : shown;
+  const drawn =
+    shown.length > maxDrawn ? [...shown].sort((a, b) => Math.abs(circuit.edges[b].score) - Math.abs(circuit.edges[a].score)).slice(0, maxDrawn) : shown;
   const edges = drawn.map((index): EdgeDrawing => {
     const edge = circuit.edges[index];
     const t = normalise(edge.score, maxAbs);
@@ -112,12 +116,22 @@ export function circuitLayout(circuit: Circuit, shown: readonly number[], theme:
   });
   // Draw the strongest last, on top.
   edges.sort((a, b) => a.width - b.width);
-  const rowLabels = [...rows.keys()].sort((a, b) => a - b).map((row) => ({
-    row,
-    y: LAYOUT.top + row * LAYOUT.rowHeight,
-    label: row === 0 ? 'input' : row === 2 * layers + 1 ? 'logits' : `L${Math.floor((row - 1) / 2)} ${row % 2 === 1 ? 'attn' : 'MLP'}`,
-  }));
-  return { undrawn: shown.length - drawn.length, width, height: LAYOUT.top + (2 * layers + 1) * LAYOUT.rowHeight + LAYOUT.bottom, nodes: [...placements.values()], edges, maxAbs, rowLabels };
+  const rowLabels = [...rows.keys()]
+    .sort((a, b) => a - b)
+    .map((row) => ({
+      row,
+      y: LAYOUT.top + row * LAYOUT.rowHeight,
+      label: row === 0 ? 'input' : row === 2 * layers + 1 ? 'logits' : `L${Math.floor((row - 1) / 2)} ${row % 2 === 1 ? 'attn' : 'MLP'}`,
+    }));
+  return {
+    undrawn: shown.length - drawn.length,
+    width,
+    height: LAYOUT.top + (2 * layers + 1) * LAYOUT.rowHeight + LAYOUT.bottom,
+    nodes: [...placements.values()],
+    edges,
+    maxAbs,
+    rowLabels,
+  };
 }
 
 /** What the faithfulness line says at n edges: a measured value, a labelled interpolation, or "not measured". */
@@ -125,11 +139,18 @@ export function faithfulnessText(circuit: Circuit, n: number): { text: string; h
   const curve = circuit.curve;
   const edges = `${n} edge${n === 1 ? '' : 's'}`;
   if (!curve) {
-    const own = n === initialEdgeCount(circuit) ? ` The circuit as selected (${circuit.inCircuit.length} edges): measured ${formatFaithfulness(circuit.faithfulness.circuit)}.` : '';
+    const own =
+      n === initialEdgeCount(circuit)
+        ? ` The circuit as selected (${circuit.inCircuit.length} edges): measured ${formatFaithfulness(circuit.faithfulness.circuit)}.`
+        : '';
     return { text: `Faithfulness at ${edges}: not measured (this Result has no faithfulness curve).${own}`, how: 'no-curve' };
   }
   const reading = faithfulnessReading(curve, n);
-  if (reading.how === 'measured') return { text: `Faithfulness at ${edges}: ${formatFaithfulness(reading.value)} measured (random ${edges}: ${formatFaithfulness(reading.random)})`, how: 'measured' };
+  if (reading.how === 'measured')
+    return {
+      text: `Faithfulness at ${edges}: ${formatFaithfulness(reading.value)} measured (random ${edges}: ${formatFaithfulness(reading.random)})`,
+      how: 'measured',
+    };
   if (reading.how === 'interpolated') {
     const above = curve.edges.findIndex((size) => size > n);
     return {
@@ -137,7 +158,10 @@ export function faithfulnessText(circuit: Circuit, n: number): { text: string; h
       how: 'interpolated',
     };
   }
-  return { text: `Faithfulness at ${edges}: not measured (the curve covers ${curve.edges[0]}–${curve.edges[curve.edges.length - 1]} edges)`, how: 'not-measured' };
+  return {
+    text: `Faithfulness at ${edges}: not measured (the curve covers ${curve.edges[0]}–${curve.edges[curve.edges.length - 1]} edges)`,
+    how: 'not-measured',
+  };
 }
 
 export function formatFaithfulness(value: number): string {
@@ -173,18 +197,22 @@ export function isSelectedNode(node: CircuitNode, selection: ValueSelection): bo
 /** A node's name for people and screen readers, with the sum of its shown edges in and out. */
 export function nodeDescription(node: CircuitNode, circuit: Circuit, shown: readonly number[]): string {
   const name =
-    node.kind === 'input' ? 'input (embeddings)'
-    : node.kind === 'logits' ? 'logits'
-    : node.kind === 'mlp' ? `MLP ${node.layer}`
-    : node.kind === 'head' ? `head L${node.layer}H${node.head}`
-    : `key/value head L${node.layer}KV${node.head}`;
+    node.kind === 'input'
+      ? 'input (embeddings)'
+      : node.kind === 'logits'
+        ? 'logits'
+        : node.kind === 'mlp'
+          ? `MLP ${node.layer}`
+          : node.kind === 'head'
+            ? `head L${node.layer}H${node.head}`
+            : `key/value head L${node.layer}KV${node.head}`;
   let into = 0;
   let out = 0;
   let count = 0;
   for (const index of shown) {
     const edge = circuit.edges[index];
-    if (edge.to === node.id) (into += edge.score), count++;
-    if (edge.from === node.id) (out += edge.score), count++;
+    if (edge.to === node.id) ((into += edge.score), count++);
+    if (edge.from === node.id) ((out += edge.score), count++);
   }
   return `${node.id}: ${name}; ${count} shown edge${count === 1 ? '' : 's'}${count > 0 ? `, in ${formatValue(into)}, out ${formatValue(out)}` : ''}`;
 }

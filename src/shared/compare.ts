@@ -59,7 +59,7 @@ export function resampleProfile(profile: readonly number[], points = DEPTH_POINT
 export function ranks(values: readonly number[]): number[] {
   const order = values.map((value, index) => ({ value, index })).sort((a, b) => a.value - b.value);
   const result = new Array<number>(values.length);
-  for (let start = 0; start < order.length; ) {
+  for (let start = 0; start < order.length;) {
     let end = start;
     while (end + 1 < order.length && order[end + 1].value === order[start].value) end++;
     const rank = (start + end) / 2 + 1;

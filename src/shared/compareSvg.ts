@@ -33,7 +33,12 @@ function legend(scale: number, y: number): string {
     return `<rect x="${LEFT + i * width}" y="${y}" width="${width}" height="10" fill="${colorFor(t, 'light')}" stroke="#ddd"/>`;
   }).join('');
   const label = (x: number, text: string, anchor: string) => `<text x="${x}" y="${y + 24}" text-anchor="${anchor}">${text}</text>`;
-  return cells + label(LEFT, (-scale).toPrecision(3), 'start') + label(LEFT + (steps * width) / 2, '0', 'middle') + label(LEFT + steps * width, `+${scale.toPrecision(3)}`, 'end');
+  return (
+    cells +
+    label(LEFT, (-scale).toPrecision(3), 'start') +
+    label(LEFT + (steps * width) / 2, '0', 'middle') +
+    label(LEFT + steps * width, `+${scale.toPrecision(3)}`, 'end')
+  );
 }
 
 /**
@@ -57,7 +62,8 @@ export function differenceHeatmap(matrix: readonly (readonly number[])[], scale:
   const rowLabels = matrix.map((_, layer) => `<text x="${LEFT - 6}" y="${top + layer * CELL + CELL / 2 + 4}" text-anchor="end">L${layer}</text>`);
   const columnLabels = Array.from(
     { length: columns },
-    (_, column) => `<text x="${LEFT + column * CELL + CELL / 2}" y="${top + matrix.length * CELL + 12}" text-anchor="middle">${columnKind === 'head' ? 'H' : ''}${column}</text>`,
+    (_, column) =>
+      `<text x="${LEFT + column * CELL + CELL / 2}" y="${top + matrix.length * CELL + 12}" text-anchor="middle">${columnKind === 'head' ? 'H' : ''}${column}</text>`,
   );
   const heading = `<text x="0" y="14" font-weight="600">${escapeXml(title)}</text>`;
   const svg = `${heading}${cells.join('')}${rowLabels.join('')}${columnLabels.join('')}${legend(scale, top + matrix.length * CELL + 22)}`;

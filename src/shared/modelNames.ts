@@ -4,7 +4,12 @@
 /** A folder shows as its name; a hub id (owner/name) as itself. */
 export function modelLabel(model: string): string {
   if (/^[\w.-]+\/[\w.-]+$/.test(model) && !model.startsWith('/') && !model.startsWith('.')) return model;
-  return model.split(/[\\/]+/).filter(Boolean).pop() ?? model;
+  return (
+    model
+      .split(/[\\/]+/)
+      .filter(Boolean)
+      .pop() ?? model
+  );
 }
 
 /** The same model: equal once trailing separators are dropped (a folder given with or without its final slash). */

@@ -147,7 +147,12 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
       return undefined;
     case 'exportCsv':
       // A name only, never a path: the host joins it to the dataset's folder for the save dialog's default.
-      if ((value.kind === 'tokens' || value.kind === 'maps') && typeof value.data === 'string' && typeof value.suggestedName === 'string' && !/[\\/]/.test(value.suggestedName)) {
+      if (
+        (value.kind === 'tokens' || value.kind === 'maps') &&
+        typeof value.data === 'string' &&
+        typeof value.suggestedName === 'string' &&
+        !/[\\/]/.test(value.suggestedName)
+      ) {
         return { type: 'exportCsv', kind: value.kind, data: value.data, suggestedName: value.suggestedName };
       }
       return undefined;

@@ -156,7 +156,11 @@ export function describeRuntime(runtime: RuntimeRecord): string {
   const { adapter, placement } = runtime;
   const on = adapter ? ` on ${adapter.name} (${adapter.vendor}${adapter.software ? ', software' : ''})` : '';
   const nodes = placement
-    ? ': ' + Object.entries(placement).sort((a, b) => b[1] - a[1]).map(([provider, count]) => `${count} nodes on ${provider.replace(/ExecutionProvider$/, '')}`).join(', ')
+    ? ': ' +
+      Object.entries(placement)
+        .sort((a, b) => b[1] - a[1])
+        .map(([provider, count]) => `${count} nodes on ${provider.replace(/ExecutionProvider$/, '')}`)
+        .join(', ')
     : '';
   return `${runtime.provider}${on}${nodes}`;
 }
@@ -239,7 +243,7 @@ export interface Result {
 export function summarizeHeads(examples: ExampleResult[]): number[][] {
   if (examples.length === 0) return [];
   const first = examples[0].attributions.z;
-  const nHeads = first.length > 0 ? first[0][first[0].length - 1]?.length ?? 0 : 0;
+  const nHeads = first.length > 0 ? (first[0][first[0].length - 1]?.length ?? 0) : 0;
   const sums = first.map(() => new Array<number>(nHeads).fill(0));
   for (const example of examples) {
     const z = example.attributions.z;
@@ -263,11 +267,31 @@ export function sumNodeMap(perExample: readonly number[][][][], nLayers: number,
 /** The five AtP* node maps of a set of examples: query heads for q and qLinear, key/value heads for the others. */
 export function sumNodeMaps(nodes: readonly NodeAttributions[], nLayers: number, nHeads: number, kvHeads: number): AtpStarSummary['maps'] {
   return {
-    q: sumNodeMap(nodes.map((n) => n.q), nLayers, nHeads),
-    qLinear: sumNodeMap(nodes.map((n) => n.qLinear), nLayers, nHeads),
-    k: sumNodeMap(nodes.map((n) => n.k), nLayers, kvHeads),
-    kLinear: sumNodeMap(nodes.map((n) => n.kLinear), nLayers, kvHeads),
-    v: sumNodeMap(nodes.map((n) => n.v), nLayers, kvHeads),
+    q: sumNodeMap(
+      nodes.map((n) => n.q),
+      nLayers,
+      nHeads,
+    ),
+    qLinear: sumNodeMap(
+      nodes.map((n) => n.qLinear),
+      nLayers,
+      nHeads,
+    ),
+    k: sumNodeMap(
+      nodes.map((n) => n.k),
+      nLayers,
+      kvHeads,
+    ),
+    kLinear: sumNodeMap(
+      nodes.map((n) => n.kLinear),
+      nLayers,
+      kvHeads,
+    ),
+    v: sumNodeMap(
+      nodes.map((n) => n.v),
+      nLayers,
+      kvHeads,
+    ),
   };
 }
 
@@ -299,7 +323,29 @@ export function topHeads(result: Result, k: number): Array<{ layer: number; head
 // Key order in the written JSON, so files from different runs diff cleanly whatever
 // order the producer built its objects in. Unlisted keys follow, sorted.
 const KEY_ORDER: Record<string, readonly string[]> = {
-  result: ['schema', 'sidecar', 'shard', 'merged', 'createdAt', 'dataset', 'model', 'device', 'runtime', 'provenance', 'metric', 'run', 'methods', 'checks', 'heads', 'positions', 'atpStar', 'circuit', 'warnings', 'timings', 'examples'],
+  result: [
+    'schema',
+    'sidecar',
+    'shard',
+    'merged',
+    'createdAt',
+    'dataset',
+    'model',
+    'device',
+    'runtime',
+    'provenance',
+    'metric',
+    'run',
+    'methods',
+    'checks',
+    'heads',
+    'positions',
+    'atpStar',
+    'circuit',
+    'warnings',
+    'timings',
+    'examples',
+  ],
   atpStarSummary: ['kvHeads', 'maps', 'gradDrop'],
   nodeAttributions: ['q', 'qLinear', 'k', 'kLinear', 'v'],
   dataset: ['file', 'examples', 'contentHash'],
@@ -307,8 +353,22 @@ const KEY_ORDER: Record<string, readonly string[]> = {
   model: ['source', 'architecture', 'modelType', 'layers', 'heads', 'dModel', 'dHead', 'dtype'],
   metric: ['name', 'cleanLogitDiff', 'corruptedLogitDiff'],
   example: [
-    'line', 'clean', 'corrupted', 'correct', 'incorrect', 'cleanIds', 'corruptedIds', 'correctId', 'incorrectId',
-    'cleanLogitDiff', 'corruptedLogitDiff', 'tokens', 'corruptedTokens', 'tokenScores', 'attributions', 'atpStar',
+    'line',
+    'clean',
+    'corrupted',
+    'correct',
+    'incorrect',
+    'cleanIds',
+    'corruptedIds',
+    'correctId',
+    'incorrectId',
+    'cleanLogitDiff',
+    'corruptedLogitDiff',
+    'tokens',
+    'corruptedTokens',
+    'tokenScores',
+    'attributions',
+    'atpStar',
   ],
   run: ['requested', 'method', 'reason', 'passes'],
   tokenScores: ['kind', 'method', 'joint', 'values', 'exact'],
@@ -324,7 +384,17 @@ const KEY_ORDER: Record<string, readonly string[]> = {
 /** Which KEY_ORDER applies to the value under `key` of an object of kind `parentKind`. */
 function childKind(parentKind: string | undefined, key: string): string | undefined {
   if (parentKind === 'result') {
-    if (key === 'dataset' || key === 'shard' || key === 'model' || key === 'metric' || key === 'checks' || key === 'run' || key === 'runtime' || key === 'provenance') return key;
+    if (
+      key === 'dataset' ||
+      key === 'shard' ||
+      key === 'model' ||
+      key === 'metric' ||
+      key === 'checks' ||
+      key === 'run' ||
+      key === 'runtime' ||
+      key === 'provenance'
+    )
+      return key;
     if (key === 'atpStar') return 'atpStarSummary';
     if (key === 'examples') return 'example';
   }
@@ -378,9 +448,7 @@ function writeValue(value: unknown, indent: string, where: string, kind: string 
   if (inArray && keys.every((key) => isPrimitive(record[key]))) {
     return `{ ${keys.map((key) => `${JSON.stringify(key)}: ${writeScalar(record[key], () => `${where}.${key}`)}`).join(', ')} }`;
   }
-  const entries = keys.map(
-    (key) => `${inner}${JSON.stringify(key)}: ${writeValue(record[key], inner, `${where}.${key}`, childKind(kind, key), false)}`,
-  );
+  const entries = keys.map((key) => `${inner}${JSON.stringify(key)}: ${writeValue(record[key], inner, `${where}.${key}`, childKind(kind, key), false)}`);
   return `{\n${entries.join(',\n')}\n${indent}}`;
 }
 
@@ -406,10 +474,13 @@ export function parseResultJson(text: string, file: string): unknown {
 /** Checks a parsed result (every field, naming the file and the field) and returns it typed. */
 export function checkResult(raw: unknown, file: string): Result {
   const check = new ShapeChecker(file);
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InputError(`${file}: not an attribution-patching result (expected a JSON object)`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new InputError(`${file}: not an attribution-patching result (expected a JSON object)`);
   const result = raw as Record<string, unknown>;
   if (result.schema === RESULT_SCHEMA_SIDECAR) {
-    throw new InputError(`${file}: its per-example arrays are in the sidecar file named by field "sidecar": open it with readResultFile (src/engine/files/resultFile.ts), which reads both`);
+    throw new InputError(
+      `${file}: its per-example arrays are in the sidecar file named by field "sidecar": open it with readResultFile (src/engine/files/resultFile.ts), which reads both`,
+    );
   }
   if (result.schema !== RESULT_SCHEMA && result.schema !== RESULT_SCHEMA_V1) {
     const found = result.schema === undefined ? 'has no "schema"' : `has schema ${JSON.stringify(result.schema)}`;
@@ -428,7 +499,8 @@ export function checkResult(raw: unknown, file: string): Result {
       if (typeof adapter.software !== 'boolean') check.fail('runtime.adapter.software', 'a boolean');
     }
     if (runtime.placement !== undefined) {
-      for (const [provider, count] of Object.entries(check.object(runtime.placement, 'runtime.placement'))) check.integer(count, `runtime.placement.${provider}`);
+      for (const [provider, count] of Object.entries(check.object(runtime.placement, 'runtime.placement')))
+        check.integer(count, `runtime.placement.${provider}`);
     }
   }
 
@@ -437,7 +509,8 @@ export function checkResult(raw: unknown, file: string): Result {
     for (const key of ['engineVersion', 'tokenizerHash', 'device']) check.string(provenance[key], `provenance.${key}`);
     check.method(provenance.method, 'provenance.method');
     check.integer(provenance.seed, 'provenance.seed');
-    for (const [name, hash] of Object.entries(check.object(provenance.modelFiles, 'provenance.modelFiles'))) check.string(hash, `provenance.modelFiles.${name}`);
+    for (const [name, hash] of Object.entries(check.object(provenance.modelFiles, 'provenance.modelFiles')))
+      check.string(hash, `provenance.modelFiles.${name}`);
   }
 
   let shard = false;
@@ -510,7 +583,8 @@ export function checkResult(raw: unknown, file: string): Result {
       const length = (example.tokens as unknown[]).length;
       if ((scores.values as number[]).length !== length) check.fail(`${field}.tokenScores.values`, `an array of ${length} numbers (one per clean token)`);
       const exact = check.array(scores.exact, `${field}.tokenScores.exact`);
-      if (exact.length !== length || !exact.every((flag) => typeof flag === 'boolean')) check.fail(`${field}.tokenScores.exact`, `an array of ${length} booleans`);
+      if (exact.length !== length || !exact.every((flag) => typeof flag === 'boolean'))
+        check.fail(`${field}.tokenScores.exact`, `an array of ${length} booleans`);
     }
     if (example.atpStar !== undefined) {
       const nodes = check.object(example.atpStar, `${field}.atpStar`);

@@ -99,7 +99,10 @@ export function layerBreakdown(example: ExampleResult, pos: number): LayerBreakd
     attnOut: a.attnOut[layer][pos],
     mlpOut: a.mlpOut[layer][pos],
     heads: a.z[layer][pos].reduce((sum, value) => sum + value, 0),
-    topHead: a.z[layer][pos].reduce((best, value, head) => (Math.abs(value) > Math.abs(best.value) ? { head, value } : best), { head: 0, value: a.z[layer][pos][0] ?? 0 }),
+    topHead: a.z[layer][pos].reduce((best, value, head) => (Math.abs(value) > Math.abs(best.value) ? { head, value } : best), {
+      head: 0,
+      value: a.z[layer][pos][0] ?? 0,
+    }),
   }));
 }
 
@@ -167,13 +170,14 @@ export function exampleLensText(result: Result, example: ExampleResult): string 
   }
   const last = example.attributions.z.map((layer) => layer[layer.length - 1] ?? []);
   let top: { layer: number; head: number; value: number } | undefined;
-  last.forEach((heads, layer) => heads.forEach((value, head) => {
-    if (!top || Math.abs(value) > Math.abs(top.value)) top = { layer, head, value };
-  }));
+  last.forEach((heads, layer) =>
+    heads.forEach((value, head) => {
+      if (!top || Math.abs(value) > Math.abs(top.value)) top = { layer, head, value };
+    }),
+  );
   if (top) parts.push(`top head at the answer L${top.layer}H${top.head} ${formatValue(top.value)} ${methodsOf(result).heads === 'exact' ? 'exact' : 'AtP'}`);
   return parts.join(' · ');
 }
-
 
 /** An example as the researcher knows it: its line and what the corruption changes, e.g. line 3: " price" → " code". */
 export function exampleLabel(example: ExampleResult): string {
@@ -193,7 +197,6 @@ export function firstNonZeroColumn(matrix: number[][]): number {
   }
   return first;
 }
-
 
 /** A matrix of sums over `count` examples, as the aggregate asks (a copy for the mean, the same matrix for the sum). */
 export function aggregateMatrix(matrix: number[][], count: number, aggregate: Aggregate): number[][] {
@@ -215,7 +218,9 @@ export function positionLabels(result: Result, scope: ExampleScope): { labels: s
   const show = (text: string) => JSON.stringify(text).slice(1, -1);
   const labels = examples[0].tokens.map((token) => show(token.text));
   const titles = examples[0].tokens.map((token, pos) => {
-    const others = [...new Set(examples.map((example) => example.tokens[pos]?.text).filter((text): text is string => text !== undefined && text !== token.text))];
+    const others = [
+      ...new Set(examples.map((example) => example.tokens[pos]?.text).filter((text): text is string => text !== undefined && text !== token.text)),
+    ];
     return `pos ${pos} "${show(token.text)}"` + (others.length > 0 ? `; other examples: ${others.map((text) => `"${show(text)}"`).join(', ')}` : '');
   });
   return { labels, titles };
@@ -239,7 +244,17 @@ export function tokenCsv(result: Result, selection: ValueSelection, scope: Examp
   for (const example of examples) {
     example.tokens.forEach((token, pos) => {
       const { method, exact } = methodAt(result, example, pos, selection);
-      rows.push([example.line, pos, token.text, token.id, example.corruptedTokens[pos]?.text ?? '', selectionLabel(selection), valueAt(example, pos, selection), method, exact ? 'true' : 'false']);
+      rows.push([
+        example.line,
+        pos,
+        token.text,
+        token.id,
+        example.corruptedTokens[pos]?.text ?? '',
+        selectionLabel(selection),
+        valueAt(example, pos, selection),
+        method,
+        exact ? 'true' : 'false',
+      ]);
     });
   }
   return csvRows(rows);

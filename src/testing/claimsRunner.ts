@@ -7,7 +7,15 @@ import type { Result } from '../shared/result';
 import type { CircuitRequest, RunRequest } from '../shared/workerProtocol';
 import type { RunHandlers, RunOutcome } from '../services/engineClient';
 import { formatProblem, parseClaims, type ClaimsFile } from '../engine/claims/schema';
-import { checkClaims, circuitOptionsFor, type ClaimReport, needsHeadChecks, resultFileFor, storedResultIfCurrent, writeFilesAtomically } from '../engine/claims/state';
+import {
+  checkClaims,
+  circuitOptionsFor,
+  type ClaimReport,
+  needsHeadChecks,
+  resultFileFor,
+  storedResultIfCurrent,
+  writeFilesAtomically,
+} from '../engine/claims/state';
 import { readResultFile } from '../engine/files/resultFile';
 
 export interface ClaimsEngine {
@@ -27,7 +35,13 @@ export type ClaimsFileRun =
   | { kind: 'failed'; message: string }
   | { kind: 'cancelled' };
 
-export async function runClaimsFile(file: string, text: string, engine: ClaimsEngine, settings: ClaimsRunSettings, handlers: RunHandlers = {}): Promise<ClaimsFileRun> {
+export async function runClaimsFile(
+  file: string,
+  text: string,
+  engine: ClaimsEngine,
+  settings: ClaimsRunSettings,
+  handlers: RunHandlers = {},
+): Promise<ClaimsFileRun> {
   const parsed = parseClaims(text, file);
   if (!parsed.claims) return { kind: 'invalid', message: parsed.problems.map((p) => formatProblem(file, p)).join('\n') };
   const claims = parsed.claims;

@@ -91,7 +91,11 @@ export class ClaimsTesting implements vscode.Disposable, vscode.CodeLensProvider
         const start = new vscode.Position(p.line - 1, p.column - 1);
         // The value or key at the problem (up to a delimiter); VS Code clamps a range past the line's end.
         const length = /^[^\s,{}[\]]+/.exec(source!.split('\n')[p.line - 1]?.slice(p.column - 1) ?? '')?.[0].length ?? 1;
-        const diagnostic = new vscode.Diagnostic(new vscode.Range(start, start.translate(0, Math.max(1, length))), `${p.field ? `${p.field}: ` : ''}${p.message}`, vscode.DiagnosticSeverity.Error);
+        const diagnostic = new vscode.Diagnostic(
+          new vscode.Range(start, start.translate(0, Math.max(1, length))),
+          `${p.field ? `${p.field}: ` : ''}${p.message}`,
+          vscode.DiagnosticSeverity.Error,
+        );
         diagnostic.source = 'claims';
         return diagnostic;
       }),
@@ -120,9 +124,18 @@ export class ClaimsTesting implements vscode.Disposable, vscode.CodeLensProvider
     if (!claims) return [];
     const uri = document.uri.toString();
     return [
-      new vscode.CodeLens(new vscode.Range(0, 0, 0, 0), { title: `$(run-all) Run all ${claims.claims.length} claims`, command: RUN_CLAIM_COMMAND, arguments: [uri] }),
+      new vscode.CodeLens(new vscode.Range(0, 0, 0, 0), {
+        title: `$(run-all) Run all ${claims.claims.length} claims`,
+        command: RUN_CLAIM_COMMAND,
+        arguments: [uri],
+      }),
       ...claims.claims.map(
-        (entry) => new vscode.CodeLens(new vscode.Range(entry.line - 1, 0, entry.line - 1, 0), { title: '$(play) Run claim', command: RUN_CLAIM_COMMAND, arguments: [uri, entry.id] }),
+        (entry) =>
+          new vscode.CodeLens(new vscode.Range(entry.line - 1, 0, entry.line - 1, 0), {
+            title: '$(play) Run claim',
+            command: RUN_CLAIM_COMMAND,
+            arguments: [uri, entry.id],
+          }),
       ),
     ];
   }
@@ -165,7 +178,9 @@ export class ClaimsTesting implements vscode.Disposable, vscode.CodeLensProvider
         }
         items.forEach((item) => run.started(item));
         const uri = file.uri!;
-        const text = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString())?.getText() ?? new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
+        const text =
+          vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString())?.getText() ??
+          new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
         if (this.services.engine.busy) {
           const message = new vscode.TestMessage('Another attribution patching run is in progress; run the claims when it has finished.');
           items.forEach((item) => run.errored(item, message));
@@ -173,10 +188,16 @@ export class ClaimsTesting implements vscode.Disposable, vscode.CodeLensProvider
         }
         const started = Date.now();
         this.services.log.info(`claims: ${uri.fsPath}`);
-        const outcome = await runClaimsFile(uri.fsPath, text, this.services.engine, { device: settings.device, batchSize: settings.batchSize, hfToken }, {
-          signal: controller.signal,
-          onProgress: (message) => run.appendOutput(`${message}\r\n`),
-        });
+        const outcome = await runClaimsFile(
+          uri.fsPath,
+          text,
+          this.services.engine,
+          { device: settings.device, batchSize: settings.batchSize, hfToken },
+          {
+            signal: controller.signal,
+            onProgress: (message) => run.appendOutput(`${message}\r\n`),
+          },
+        );
         if (outcome.kind === 'cancelled') {
           items.forEach((item) => run.skipped(item));
           continue;
@@ -216,7 +237,11 @@ export class ClaimsTesting implements vscode.Disposable, vscode.CodeLensProvider
         run.passed(item, duration);
         continue;
       }
-      const text = [`${outcome.status === 'failed' ? 'Claim failed' : 'Claim not settled'}: ${entry.name}`, `actual: ${outcome.actual}`, ...(lastPass ? [describeLastPass(lastPass)] : [])].join('\n');
+      const text = [
+        `${outcome.status === 'failed' ? 'Claim failed' : 'Claim not settled'}: ${entry.name}`,
+        `actual: ${outcome.actual}`,
+        ...(lastPass ? [describeLastPass(lastPass)] : []),
+      ].join('\n');
       const message = outcome.status === 'failed' ? vscode.TestMessage.diff(text, outcome.expected, outcome.actual) : new vscode.TestMessage(text);
       message.location = location;
       if (outcome.status === 'failed') run.failed(item, message, duration);

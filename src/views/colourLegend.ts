@@ -45,10 +45,14 @@ export class ColourLegend implements vscode.Disposable {
         `${VISIBLE_FRACTION * 100}% of it stay uncoloured. Units: the share of the metric${chosen === undefined ? ', summed over examples' : ' in this example'}.\n\n`,
     );
     if (chosen !== undefined) {
-      md.appendMarkdown(`The example on line ${result.examples[chosen].line} is chosen in the heatmap panel: only its tokens are coloured, on its own scale. Pick "All examples" there to colour the whole file again.\n\n`);
+      md.appendMarkdown(
+        `The example on line ${result.examples[chosen].line} is chosen in the heatmap panel: only its tokens are coloured, on its own scale. Pick "All examples" there to colour the whole file again.\n\n`,
+      );
     }
     if (selection.kind === 'token') {
-      md.appendMarkdown('A token\'s value is the effect of patching that token of the clean prompt into the corrupted one; tokens the prompts share change nothing and stay uncoloured.\n\n');
+      md.appendMarkdown(
+        "A token's value is the effect of patching that token of the clean prompt into the corrupted one; tokens the prompts share change nothing and stay uncoloured.\n\n",
+      );
     }
     md.appendMarkdown('Click to turn the colours off.');
     this.item.tooltip = md;

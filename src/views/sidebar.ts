@@ -24,9 +24,27 @@ type Node =
 
 /** What an empty Runs list offers: the tree always has rows, so the view's welcome text would never show. */
 const FIRST_STEPS: Array<Extract<Node, { kind: 'start' }>> = [
-  { kind: 'start', label: 'Open Example Dataset', icon: 'book', command: COMMANDS.openExampleDataset, tooltip: 'TinySQL prompt pairs for the built-in demo model' },
-  { kind: 'start', label: 'Generate TinySQL Dataset…', icon: 'sparkle', command: COMMANDS.generateTinySqlDataset, tooltip: 'Prompt pairs for one TinySQL feature, for the model chosen above' },
-  { kind: 'start', label: 'Generate IOI Dataset…', icon: 'sparkle', command: COMMANDS.generateIoiDataset, tooltip: 'Indirect-object-identification prompt pairs (GPT-2 and the like)' },
+  {
+    kind: 'start',
+    label: 'Open Example Dataset',
+    icon: 'book',
+    command: COMMANDS.openExampleDataset,
+    tooltip: 'TinySQL prompt pairs for the built-in demo model',
+  },
+  {
+    kind: 'start',
+    label: 'Generate TinySQL Dataset…',
+    icon: 'sparkle',
+    command: COMMANDS.generateTinySqlDataset,
+    tooltip: 'Prompt pairs for one TinySQL feature, for the model chosen above',
+  },
+  {
+    kind: 'start',
+    label: 'Generate IOI Dataset…',
+    icon: 'sparkle',
+    command: COMMANDS.generateIoiDataset,
+    tooltip: 'Indirect-object-identification prompt pairs (GPT-2 and the like)',
+  },
   { kind: 'start', label: 'Write Your Own Prompt Pairs…', icon: 'new-file', command: COMMANDS.newDataset, tooltip: 'A commented .atp file to edit' },
 ];
 
@@ -71,7 +89,11 @@ export class SidebarProvider implements vscode.TreeDataProvider<Node>, vscode.Di
 
   getChildren(node?: Node): Node[] {
     if (!node) return [{ kind: 'model' }, { kind: 'device' }, { kind: 'token' }, { kind: 'runs' }];
-    if (node.kind === 'model') return this.recent.list().filter((model) => model !== readSettings().model).map((model) => ({ kind: 'recentModel', model }));
+    if (node.kind === 'model')
+      return this.recent
+        .list()
+        .filter((model) => model !== readSettings().model)
+        .map((model) => ({ kind: 'recentModel', model }));
     if (node.kind === 'runs') {
       const runs = this.store.runs();
       return runs.length > 0 ? runs.map((run) => ({ kind: 'run', run })) : FIRST_STEPS;
@@ -88,7 +110,8 @@ export class SidebarProvider implements vscode.TreeDataProvider<Node>, vscode.Di
           this.recent.list().some((model) => model !== settings.model) ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None,
         );
         item.description = settings.model && modelLabel(settings.model) !== settings.model ? settings.model : undefined;
-        item.tooltip = 'A model folder in Hugging Face layout, a Hugging Face repo id, a preset or a built-in model (tinysql-demo, ioi-demo); without one, the built-in TinySQL demo model. Click to change; recent models are below.';
+        item.tooltip =
+          'A model folder in Hugging Face layout, a Hugging Face repo id, a preset or a built-in model (tinysql-demo, ioi-demo); without one, the built-in TinySQL demo model. Click to change; recent models are below.';
         item.iconPath = new vscode.ThemeIcon('circuit-board');
         item.command = { command: COMMANDS.selectModel, title: 'Select Model' };
         return item;
@@ -111,7 +134,7 @@ export class SidebarProvider implements vscode.TreeDataProvider<Node>, vscode.Di
       case 'token': {
         const item = new vscode.TreeItem(`Hugging Face token: ${this.tokenSet ? 'set' : 'not set'}`);
         item.iconPath = new vscode.ThemeIcon('key');
-        item.tooltip = 'Kept in VS Code\'s secret storage, never in settings or logs. Needed for gated models only.';
+        item.tooltip = "Kept in VS Code's secret storage, never in settings or logs. Needed for gated models only.";
         item.command = { command: COMMANDS.setHuggingFaceToken, title: 'Set Hugging Face Token' };
         return item;
       }

@@ -34,7 +34,10 @@ before(async () => {
   root = mkdtempSync(join(tmpdir(), 'atp-e2e-claims-'));
   workspace = join(root, 'workspace');
   mkdirSync(workspace, { recursive: true });
-  cpSync(join(REPO, 'models', 'tinysql-demo'), join(workspace, 'tinysql-demo'), { recursive: true, filter: (path) => !/\.atp-(result|passes)\.json$/.test(path) });
+  cpSync(join(REPO, 'models', 'tinysql-demo'), join(workspace, 'tinysql-demo'), {
+    recursive: true,
+    filter: (path) => !/\.atp-(result|passes)\.json$/.test(path),
+  });
   // The shipped claims plus one that is false on this model: L3H3 is not its top head.
   appendFileSync(claimsFile(), `  - name: ${FALSE_CLAIM}\n    top_heads: {k: 1, include: [L3H3]}\n`);
   ({ server, browser, page } = await openWorkbench({ workspace, userDataDir: join(root, 'user-data'), extensionsDir: join(root, 'extensions'), out: OUT }));
@@ -45,47 +48,65 @@ after(() => closeWorkbench(server, browser, root, OUT));
 /** A row of the Test Explorer's tree. */
 const row = (text: string) => page.locator('.test-explorer .monaco-list-row', { hasText: text }).first();
 
-test('the Test Explorer lists the claims files and their claims, runs them, and marks the false claim failed at its line', { skip, timeout: 240_000 }, async () => {
-  await runCommand(page, 'Testing: Focus on Test Explorer View');
-  await row('tables.claims.yaml').waitFor({ timeout: 45_000 });
-  await row('fields.claims.yaml').waitFor({ timeout: 15_000 });
-  // Expand the tables file: its six claims are listed by name.
-  await row('tables.claims.yaml').click();
-  await page.keyboard.press('ArrowRight');
-  for (const name of ['L0H3 and L0H1 carry the table name', 'AtP agrees with exact patching on every head', FALSE_CLAIM]) await row(name).waitFor({ timeout: 15_000 });
-  await shot('01-test-explorer-lists-claims');
+test(
+  'the Test Explorer lists the claims files and their claims, runs them, and marks the false claim failed at its line',
+  { skip, timeout: 240_000 },
+  async () => {
+    await runCommand(page, 'Testing: Focus on Test Explorer View');
+    await row('tables.claims.yaml').waitFor({ timeout: 45_000 });
+    await row('fields.claims.yaml').waitFor({ timeout: 15_000 });
+    // Expand the tables file: its six claims are listed by name.
+    await row('tables.claims.yaml').click();
+    await page.keyboard.press('ArrowRight');
+    for (const name of ['L0H3 and L0H1 carry the table name', 'AtP agrees with exact patching on every head', FALSE_CLAIM])
+      await row(name).waitFor({ timeout: 15_000 });
+    await shot('01-test-explorer-lists-claims');
 
-  await runCommand(page, 'Test: Run All Tests');
-  const result = join(workspace, 'tinysql-demo', 'claims', 'tables.claims.atp-result.json');
-  const deadline = Date.now() + 150_000;
-  while (!(existsSync(result) && existsSync(join(workspace, 'tinysql-demo', 'claims', 'fields.claims.atp-result.json'))) && Date.now() < deadline) await page.waitForTimeout(500);
-  assert.ok(existsSync(result), 'the run stored its Result beside the claims file');
-  await row(FALSE_CLAIM).locator('.codicon-testing-failed-icon').waitFor({ timeout: 60_000 });
-  await row('L0H3 and L0H1 carry the table name').locator('.codicon-testing-passed-icon').waitFor({ timeout: 15_000 });
-  // Failed: the false claim and the file that holds it; every other claim and file passed.
-  const failedRows = await page.locator('.test-explorer .monaco-list-row', { has: page.locator('.codicon-testing-failed-icon') }).allTextContents();
-  assert.deepEqual(failedRows.map((text) => (text.includes(FALSE_CLAIM) ? FALSE_CLAIM : text.includes('tables.claims.yaml') ? 'tables.claims.yaml' : text)).sort(), [FALSE_CLAIM, 'tables.claims.yaml']);
-  await shot('02-test-explorer-after-run');
+    await runCommand(page, 'Test: Run All Tests');
+    const result = join(workspace, 'tinysql-demo', 'claims', 'tables.claims.atp-result.json');
+    const deadline = Date.now() + 150_000;
+    while (!(existsSync(result) && existsSync(join(workspace, 'tinysql-demo', 'claims', 'fields.claims.atp-result.json'))) && Date.now() < deadline)
+      await page.waitForTimeout(500);
+    assert.ok(existsSync(result), 'the run stored its Result beside the claims file');
+    await row(FALSE_CLAIM).locator('.codicon-testing-failed-icon').waitFor({ timeout: 60_000 });
+    await row('L0H3 and L0H1 carry the table name').locator('.codicon-testing-passed-icon').waitFor({ timeout: 15_000 });
+    // Failed: the false claim and the file that holds it; every other claim and file passed.
+    const failedRows = await page.locator('.test-explorer .monaco-list-row', { has: page.locator('.codicon-testing-failed-icon') }).allTextContents();
+    assert.deepEqual(
+      failedRows.map((text) => (text.includes(FALSE_CLAIM) ? FALSE_CLAIM : text.includes('tables.claims.yaml') ? 'tables.claims.yaml' : text)).sort(),
+      [FALSE_CLAIM, 'tables.claims.yaml'],
+    );
+    await shot('02-test-explorer-after-run');
 
-  // The claims file: CodeLenses above each claim, and the failure at the false claim's line.
-  await openFile(page, 'tables.claims.yaml');
-  await page.locator('.contentWidgets .codelens-decoration', { hasText: 'Run claim' }).first().waitFor({ timeout: 30_000 });
-  assert.ok((await page.locator('.codelens-decoration', { hasText: 'Run claim' }).count()) >= 6, 'a "Run claim" above each claim');
-  const falseLine = readFileSync(claimsFile(), 'utf8').split('\n').findIndex((line) => line.includes(FALSE_CLAIM)) + 1;
-  await page.locator('.monaco-editor .codicon-testing-failed-icon').first().waitFor({ timeout: 30_000 });
-  const gutterLines = await page.locator('.margin-view-overlays .line-numbers').allTextContents();
-  assert.ok(gutterLines.includes(String(falseLine)), `line ${falseLine} is on screen`);
-  // The peek (or the inline message) shows expected against actual.
-  await runCommand(page, 'Test: Peek Output').catch(() => undefined);
-  await page.locator('.monaco-editor', { hasText: 'missing L3H3' }).first().waitFor({ timeout: 30_000 });
-  await shot('03-false-claim-failed-at-its-line');
-});
+    // The claims file: CodeLenses above each claim, and the failure at the false claim's line.
+    await openFile(page, 'tables.claims.yaml');
+    await page.locator('.contentWidgets .codelens-decoration', { hasText: 'Run claim' }).first().waitFor({ timeout: 30_000 });
+    assert.ok((await page.locator('.codelens-decoration', { hasText: 'Run claim' }).count()) >= 6, 'a "Run claim" above each claim');
+    const falseLine =
+      readFileSync(claimsFile(), 'utf8')
+        .split('\n')
+        .findIndex((line) => line.includes(FALSE_CLAIM)) + 1;
+    await page.locator('.monaco-editor .codicon-testing-failed-icon').first().waitFor({ timeout: 30_000 });
+    const gutterLines = await page.locator('.margin-view-overlays .line-numbers').allTextContents();
+    assert.ok(gutterLines.includes(String(falseLine)), `line ${falseLine} is on screen`);
+    // The peek (or the inline message) shows expected against actual.
+    await runCommand(page, 'Test: Peek Output').catch(() => undefined);
+    await page.locator('.monaco-editor', { hasText: 'missing L3H3' }).first().waitFor({ timeout: 30_000 });
+    await shot('03-false-claim-failed-at-its-line');
+  },
+);
 
 test('a claims file with a mistake is underlined at the field, and the Problems panel names it', { skip, timeout: 90_000 }, async () => {
-  writeFileSync(join(workspace, 'tinysql-demo', 'claims', 'broken.claims.yaml'), 'model: ..\ndataset: tables.jsonl\nclaims:\n  - top_heads: {k: three, include: [L0H3]}\n');
+  writeFileSync(
+    join(workspace, 'tinysql-demo', 'claims', 'broken.claims.yaml'),
+    'model: ..\ndataset: tables.jsonl\nclaims:\n  - top_heads: {k: three, include: [L0H3]}\n',
+  );
   await openFile(page, 'broken.claims.yaml');
   await page.locator('.monaco-editor .squiggly-error').first().waitFor({ timeout: 30_000 });
   await runCommand(page, 'View: Focus Problems (Errors, Warnings, Infos)');
-  await page.locator('.markers-panel .monaco-list-row', { hasText: 'claims[0].top_heads.k: expected an integer ≥ 1, got "three"' }).first().waitFor({ timeout: 15_000 });
+  await page
+    .locator('.markers-panel .monaco-list-row', { hasText: 'claims[0].top_heads.k: expected an integer ≥ 1, got "three"' })
+    .first()
+    .waitFor({ timeout: 15_000 });
   await shot('04-claims-file-problem-located');
 });

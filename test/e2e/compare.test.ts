@@ -48,7 +48,21 @@ before(async () => {
   // A second feature for the same (built-in) model: one shape, so the view shows B − A cell by cell.
   const generate = spawnSync(
     process.execPath,
-    [join(REPO, 'dist', 'cli.js'), 'generate', 'tinysql', '--feature', 'DefFieldName', '-n', '6', '--seed', '1', '--model', join(REPO, 'models', 'tinysql-demo'), '--out', join(workspace, DATASETS[1])],
+    [
+      join(REPO, 'dist', 'cli.js'),
+      'generate',
+      'tinysql',
+      '--feature',
+      'DefFieldName',
+      '-n',
+      '6',
+      '--seed',
+      '1',
+      '--model',
+      join(REPO, 'models', 'tinysql-demo'),
+      '--out',
+      join(workspace, DATASETS[1]),
+    ],
     { encoding: 'utf8' },
   );
   assert.equal(generate.status, 0, generate.stderr);
@@ -57,55 +71,63 @@ before(async () => {
 
 after(() => closeWorkbench(server, browser, root, OUT));
 
-test('"Compare Runs…": two runs ticked, the B − A head map equals the difference of the Result files; Export JSON saves it', { skip, timeout: 240_000 }, async () => {
-  for (const name of DATASETS) {
-    await openFile(page, name);
-    await runCommand(page, 'Attribution Patch Current File');
-    await waitFor(join(workspace, `${name}.atp-result.json`));
-    // createdAt orders the runs: A is the older.
-    await page.waitForTimeout(1100);
-  }
-  await runCommand(page, 'Notifications: Clear All Notifications').catch(() => undefined);
+test(
+  '"Compare Runs…": two runs ticked, the B − A head map equals the difference of the Result files; Export JSON saves it',
+  { skip, timeout: 240_000 },
+  async () => {
+    for (const name of DATASETS) {
+      await openFile(page, name);
+      await runCommand(page, 'Attribution Patch Current File');
+      await waitFor(join(workspace, `${name}.atp-result.json`));
+      // createdAt orders the runs: A is the older.
+      await page.waitForTimeout(1100);
+    }
+    await runCommand(page, 'Notifications: Clear All Notifications').catch(() => undefined);
 
-  await runCommand(page, 'Attribution Patching: Compare Runs…');
-  for (const name of DATASETS) {
-    const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first();
-    await row.waitFor({ timeout: 15_000 });
-    await row.click();
-  }
-  await shot('01-compare-runs-picked');
-  await page.keyboard.press('Enter');
+    await runCommand(page, 'Attribution Patching: Compare Runs…');
+    for (const name of DATASETS) {
+      const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first();
+      await row.waitFor({ timeout: 15_000 });
+      await row.click();
+    }
+    await shot('01-compare-runs-picked');
+    await page.keyboard.press('Enter');
 
-  const frame = await findFrame(page, '#compare-pairs');
-  await page.waitForTimeout(500);
-  await shot('02-compare-view');
-  const [a, b] = DATASETS.map((name) => {
-    const file = join(workspace, `${name}.atp-result.json`);
-    return parseResult(readFileSync(file, 'utf8'), file);
-  });
-  const cells = (await frame.$$eval('svg.compare-heads rect[data-value]', (rects) =>
-    rects.map((r) => ({ layer: Number(r.getAttribute('data-layer')), head: Number(r.getAttribute('data-head')), value: Number(r.getAttribute('data-value')) })),
-  )) as Array<{ layer: number; head: number; value: number }>;
-  assert.equal(cells.length, 16, 'the built-in model has 4 × 4 heads');
-  for (const cell of cells) {
-    const expected = b.heads[cell.layer][cell.head] - a.heads[cell.layer][cell.head];
-    assert.ok(Math.abs(cell.value - expected) <= 1e-12 * Math.max(1, Math.abs(expected)), `L${cell.layer}H${cell.head}: ${cell.value} vs ${expected}`);
-  }
-  const title = (await frame.textContent('#compare-title')) ?? '';
-  assert.match(title, /Compare 2 runs against tinysql-cs1\.jsonl/);
-  assert.match((await frame.textContent('#compare-pairs')) ?? '', /fields\.jsonl.*yes/);
+    const frame = await findFrame(page, '#compare-pairs');
+    await page.waitForTimeout(500);
+    await shot('02-compare-view');
+    const [a, b] = DATASETS.map((name) => {
+      const file = join(workspace, `${name}.atp-result.json`);
+      return parseResult(readFileSync(file, 'utf8'), file);
+    });
+    const cells = (await frame.$$eval('svg.compare-heads rect[data-value]', (rects) =>
+      rects.map((r) => ({
+        layer: Number(r.getAttribute('data-layer')),
+        head: Number(r.getAttribute('data-head')),
+        value: Number(r.getAttribute('data-value')),
+      })),
+    )) as Array<{ layer: number; head: number; value: number }>;
+    assert.equal(cells.length, 16, 'the built-in model has 4 × 4 heads');
+    for (const cell of cells) {
+      const expected = b.heads[cell.layer][cell.head] - a.heads[cell.layer][cell.head];
+      assert.ok(Math.abs(cell.value - expected) <= 1e-12 * Math.max(1, Math.abs(expected)), `L${cell.layer}H${cell.head}: ${cell.value} vs ${expected}`);
+    }
+    const title = (await frame.textContent('#compare-title')) ?? '';
+    assert.match(title, /Compare 2 runs against tinysql-cs1\.jsonl/);
+    assert.match((await frame.textContent('#compare-pairs')) ?? '', /fields\.jsonl.*yes/);
 
-  await frame.click('#export-comparison-json');
-  await page.locator('.quick-input-widget .quick-input-box input').waitFor({ state: 'visible', timeout: 15_000 });
-  await page.waitForTimeout(300);
-  await page.keyboard.press('Enter');
-  const exported = join(workspace, 'comparison.json');
-  await waitFor(exported, 15_000);
-  const comparison = JSON.parse(readFileSync(exported, 'utf8'));
-  assert.equal(comparison.schema, 'attribution-patching/comparison@1');
-  assert.deepEqual(comparison.pairs[0].headDifference.flat().length, 16);
-  copyFileSync(exported, join(OUT, '03-comparison.json'));
-});
+    await frame.click('#export-comparison-json');
+    await page.locator('.quick-input-widget .quick-input-box input').waitFor({ state: 'visible', timeout: 15_000 });
+    await page.waitForTimeout(300);
+    await page.keyboard.press('Enter');
+    const exported = join(workspace, 'comparison.json');
+    await waitFor(exported, 15_000);
+    const comparison = JSON.parse(readFileSync(exported, 'utf8'));
+    assert.equal(comparison.schema, 'attribution-patching/comparison@1');
+    assert.deepEqual(comparison.pairs[0].headDifference.flat().length, 16);
+    copyFileSync(exported, join(OUT, '03-comparison.json'));
+  },
+);
 
 test('"Run Sweep…": the built-in model on two features runs in the worker; the summary opens in the panel', { skip, timeout: 180_000 }, async () => {
   await runCommand(page, 'Attribution Patching: Run Sweep…');

@@ -80,7 +80,13 @@ before(async () => {
   // code-server's extension host and its engine process inherit these.
   process.env.ATP_CUDA_FEED = feed.feed;
   process.env.ATP_CUDA_DIR = cudaRoot;
-  ({ server, browser, page } = await openWorkbench({ workspace, userDataDir: join(root, 'user-data'), extensionsDir: join(root, 'extensions'), out: OUT, settings: { 'attributionPatching.device': 'cuda' } }));
+  ({ server, browser, page } = await openWorkbench({
+    workspace,
+    userDataDir: join(root, 'user-data'),
+    extensionsDir: join(root, 'extensions'),
+    out: OUT,
+    settings: { 'attributionPatching.device': 'cuda' },
+  }));
 });
 
 after(async () => {
@@ -88,36 +94,43 @@ after(async () => {
   await feed?.close();
 });
 
-test('device cuda without CUDA support: the run falls back to the CPU and offers Install CUDA Support…, which installs it; the next run uses it', { skip, timeout: 240_000 }, async () => {
-  await openFile(page, 'tinysql-cs1.jsonl');
-  const first = await runAndWaitForResult();
-  assert.equal(first.device, 'cpu');
-  const offer = page.locator('.notification-toast', { hasText: 'CUDA is not installed, so this run used the CPU' }).first();
-  await offer.waitFor({ timeout: 30_000 });
-  await shot('01-cuda-not-installed');
-  await offer.locator('.monaco-button', { hasText: 'Install CUDA Support…' }).first().click();
+test(
+  'device cuda without CUDA support: the run falls back to the CPU and offers Install CUDA Support…, which installs it; the next run uses it',
+  { skip, timeout: 240_000 },
+  async () => {
+    await openFile(page, 'tinysql-cs1.jsonl');
+    const first = await runAndWaitForResult();
+    assert.equal(first.device, 'cpu');
+    const offer = page.locator('.notification-toast', { hasText: 'CUDA is not installed, so this run used the CPU' }).first();
+    await offer.waitFor({ timeout: 30_000 });
+    await shot('01-cuda-not-installed');
+    await offer.locator('.monaco-button', { hasText: 'Install CUDA Support…' }).first().click();
 
-  const dialog = page.locator('.monaco-dialog-box', { hasText: 'Microsoft.ML.OnnxRuntime.Gpu.Linux' });
-  await dialog.waitFor({ timeout: 15_000 });
-  assert.match((await dialog.textContent()) ?? '', new RegExp(`into ${cudaRoot.replaceAll('/', '\\/')}\\?.*CUDA 12 and cuDNN 9`));
-  await shot('02-install-dialog');
-  await dialog.locator('.monaco-button', { hasText: 'Download from nuget.org' }).first().click();
+    const dialog = page.locator('.monaco-dialog-box', { hasText: 'Microsoft.ML.OnnxRuntime.Gpu.Linux' });
+    await dialog.waitFor({ timeout: 15_000 });
+    assert.match((await dialog.textContent()) ?? '', new RegExp(`into ${cudaRoot.replaceAll('/', '\\/')}\\?.*CUDA 12 and cuDNN 9`));
+    await shot('02-install-dialog');
+    await dialog.locator('.monaco-button', { hasText: 'Download from nuget.org' }).first().click();
 
-  const done = page.locator('.notification-toast', { hasText: 'CUDA support installed in' }).first();
-  await done.waitFor({ timeout: 60_000 });
-  await shot('03-installed');
-  const dir = join(cudaRoot, bundledOrt().version);
-  const said = (await done.textContent()) ?? '';
-  assert.ok(said.includes(`CUDA support installed in ${dir}, but not found on this machine: libcudart.so.12`), said);
-  assert.equal(cudaRuntimeState(bundledOrt().version, { ATP_CUDA_DIR: cudaRoot }).state, 'installed');
-  assert.ok(feed!.requests.some((r) => r.path.endsWith('.nupkg') && r.status === 200), 'downloaded from the feed');
-  await runCommand(page, 'Notifications: Clear All Notifications').catch(() => undefined);
+    const done = page.locator('.notification-toast', { hasText: 'CUDA support installed in' }).first();
+    await done.waitFor({ timeout: 60_000 });
+    await shot('03-installed');
+    const dir = join(cudaRoot, bundledOrt().version);
+    const said = (await done.textContent()) ?? '';
+    assert.ok(said.includes(`CUDA support installed in ${dir}, but not found on this machine: libcudart.so.12`), said);
+    assert.equal(cudaRuntimeState(bundledOrt().version, { ATP_CUDA_DIR: cudaRoot }).state, 'installed');
+    assert.ok(
+      feed!.requests.some((r) => r.path.endsWith('.nupkg') && r.status === 200),
+      'downloaded from the feed',
+    );
+    await runCommand(page, 'Notifications: Clear All Notifications').catch(() => undefined);
 
-  // The engine process was restarted: this run loads ONNX Runtime from the install, so CUDA now fails further on.
-  const second = await runAndWaitForResult();
-  assert.equal(second.device, 'cpu');
-  const note = second.warnings.find((w) => w.startsWith('cuda could not start'));
-  assert.ok(note && note.includes('NVIDIA libraries not found: libcudart.so.12'), second.warnings.join('\n'));
-  await page.waitForTimeout(1500);
-  assert.equal(await page.locator('.notification-toast', { hasText: 'CUDA is not installed' }).count(), 0, 'no install offer once installed');
-});
+    // The engine process was restarted: this run loads ONNX Runtime from the install, so CUDA now fails further on.
+    const second = await runAndWaitForResult();
+    assert.equal(second.device, 'cpu');
+    const note = second.warnings.find((w) => w.startsWith('cuda could not start'));
+    assert.ok(note && note.includes('NVIDIA libraries not found: libcudart.so.12'), second.warnings.join('\n'));
+    await page.waitForTimeout(1500);
+    assert.equal(await page.locator('.notification-toast', { hasText: 'CUDA is not installed' }).count(), 0, 'no install offer once installed');
+  },
+);

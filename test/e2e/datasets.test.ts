@@ -95,7 +95,13 @@ before(async () => {
   assert.deepEqual(parsePromptFormat(PROMPTS, 'prompts.atp').diagnostics, [], 'the starting file is clean');
 
   // No model setting: the built-in tinysql-demo model's tokenizer checks the prompts.
-  ({ server, browser, page } = await openWorkbench({ workspace, userDataDir, extensionsDir, out: OUT, settings: { 'editor.wordWrap': 'off', '[atp]': { 'editor.wordWrap': 'off' } } }));
+  ({ server, browser, page } = await openWorkbench({
+    workspace,
+    userDataDir,
+    extensionsDir,
+    out: OUT,
+    settings: { 'editor.wordWrap': 'off', '[atp]': { 'editor.wordWrap': 'off' } },
+  }));
 });
 
 after(() => closeWorkbench(server, browser, root, OUT));
@@ -156,8 +162,9 @@ test('typing an unbalanced brace shows a parse diagnostic at its place at once, 
   await waitForNoProblems();
 });
 
-test('a token-count mismatch typed into a line is an error at its span, from the built-in model\'s tokenizer', { skip, timeout: 60_000 }, async () => {
-  const line = '\\### Instruction: show me the price from the people table ### Context: CREATE TABLE {people|big orders} ( price INT ) ### Response: SELECT price FROM => " people" | " orders"';
+test("a token-count mismatch typed into a line is an error at its span, from the built-in model's tokenizer", { skip, timeout: 60_000 }, async () => {
+  const line =
+    '\\### Instruction: show me the price from the people table ### Context: CREATE TABLE {people|big orders} ( price INT ) ### Response: SELECT price FROM => " people" | " orders"';
   const expected = diagnoseWithTokenizer(parseDatasetText(`${PROMPTS}${line}\n`, 'prompts.atp').dataset, demoTokenizer());
   assert.equal(expected.length, 1, JSON.stringify(expected));
   assert.equal(expected[0].severity, 'error');
@@ -179,7 +186,8 @@ test('a token-count mismatch typed into a line is an error at its span, from the
 test('a failed run keeps the live diagnostics and quotes the blocking error; a bad model offers Select Model', { skip, timeout: 120_000 }, async () => {
   // prompts.atp is still the active editor (the previous test ends there).
   await page.locator('.tab.active[aria-label*="prompts.atp"]').waitFor({ timeout: 10_000 });
-  const line = '\\### Instruction: show me the price from the people table ### Context: CREATE TABLE {people|big orders} ( price INT ) ### Response: SELECT price FROM => " people" | " orders"';
+  const line =
+    '\\### Instruction: show me the price from the people table ### Context: CREATE TABLE {people|big orders} ( price INT ) ### Response: SELECT price FROM => " people" | " orders"';
   await focusEditor();
   await page.keyboard.press('Control+End');
   await page.keyboard.insertText(line);
@@ -196,7 +204,10 @@ test('a failed run keeps the live diagnostics and quotes the blocking error; a b
     .sort((x, y) => x.line - y.line);
   assert.ok(expected.length > 0);
   assert.match(message, /prompts\.atp:\d+: /);
-  assert.ok(expected.some((d) => message.includes(`prompts.atp:${d.line}: ${d.message}`)), `the toast quotes an error of the file: ${message}`);
+  assert.ok(
+    expected.some((d) => message.includes(`prompts.atp:${d.line}: ${d.message}`)),
+    `the toast quotes an error of the file: ${message}`,
+  );
   assert.ok(!message.includes(workspace), 'not the full path');
   await page.waitForTimeout(1500);
   assert.ok((await page.locator('.editor-instance .squiggly-error').count()) > 0, 'the live diagnostic is still there after the failed run');
@@ -261,26 +272,30 @@ test('"Generate TinySQL Dataset…" writes a new .atp file and opens it; its con
   await shot('04-generated-tinysql');
 });
 
-test('an IOI file with the TinySQL demo model selected: a warning whose quick fix selects the built-in IOI model, and its problems go away', { skip, timeout: 120_000 }, async () => {
-  writeFileSync(join(workspace, 'names.jsonl'), readFileSync(join(REPO, 'examples', 'ioi.jsonl'), 'utf8'));
-  await openFile('names.jsonl');
-  await runCommand(page, 'View: Focus Problems');
-  // The TinySQL model spells names letter by letter: every answer starts with the token " " (errors, listed first).
-  assert.ok((await problems(8, 20_000)).some((row) => row.includes('both answers start with the token')));
-  await shot('07-ioi-file-with-tinysql-model');
-  await focusEditor();
-  await goTo(1, 1);
-  // The warning on line 1 (listed after the errors) is what offers the quick fix.
-  await page.keyboard.press('Control+.');
-  await page.locator('.action-widget', { hasText: 'Use the built-in IOI model' }).first().waitFor({ timeout: 10_000 });
-  await shot('07b-quick-fix');
-  await page.keyboard.press('Enter');
-  const settings = join(workspace, '.vscode', 'settings.json');
-  const deadline = Date.now() + 15_000;
-  while (!(existsSync(settings) && readFileSync(settings, 'utf8').includes('"ioi-demo"')) && Date.now() < deadline) await page.waitForTimeout(200);
-  assert.match(readFileSync(settings, 'utf8'), /"attributionPatching\.model": "ioi-demo"/);
-  // Every name is one token for the IOI model, and the file is its task: no problem is left.
-  await waitForNoProblems(30_000);
-  await page.locator('.statusbar-item', { hasText: 'AtP: ioi-demo' }).first().waitFor({ timeout: 10_000 });
-  await shot('08-ioi-file-with-ioi-model');
-});
+test(
+  'an IOI file with the TinySQL demo model selected: a warning whose quick fix selects the built-in IOI model, and its problems go away',
+  { skip, timeout: 120_000 },
+  async () => {
+    writeFileSync(join(workspace, 'names.jsonl'), readFileSync(join(REPO, 'examples', 'ioi.jsonl'), 'utf8'));
+    await openFile('names.jsonl');
+    await runCommand(page, 'View: Focus Problems');
+    // The TinySQL model spells names letter by letter: every answer starts with the token " " (errors, listed first).
+    assert.ok((await problems(8, 20_000)).some((row) => row.includes('both answers start with the token')));
+    await shot('07-ioi-file-with-tinysql-model');
+    await focusEditor();
+    await goTo(1, 1);
+    // The warning on line 1 (listed after the errors) is what offers the quick fix.
+    await page.keyboard.press('Control+.');
+    await page.locator('.action-widget', { hasText: 'Use the built-in IOI model' }).first().waitFor({ timeout: 10_000 });
+    await shot('07b-quick-fix');
+    await page.keyboard.press('Enter');
+    const settings = join(workspace, '.vscode', 'settings.json');
+    const deadline = Date.now() + 15_000;
+    while (!(existsSync(settings) && readFileSync(settings, 'utf8').includes('"ioi-demo"')) && Date.now() < deadline) await page.waitForTimeout(200);
+    assert.match(readFileSync(settings, 'utf8'), /"attributionPatching\.model": "ioi-demo"/);
+    // Every name is one token for the IOI model, and the file is its task: no problem is left.
+    await waitForNoProblems(30_000);
+    await page.locator('.statusbar-item', { hasText: 'AtP: ioi-demo' }).first().waitFor({ timeout: 10_000 });
+    await shot('08-ioi-file-with-ioi-model');
+  },
+);

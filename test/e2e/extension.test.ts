@@ -76,7 +76,10 @@ async function dismissNotifications(): Promise<void> {
 async function setTheme(theme: string): Promise<void> {
   // The theme picker's own key chord (the palette's fuzzy match may pick "Browse Color Themes in Marketplace").
   // At the line's start: a click in the middle of a long line would scroll the editor sideways.
-  await page.locator('.editor-instance .view-line').first().click({ position: { x: 2, y: 5 } });
+  await page
+    .locator('.editor-instance .view-line')
+    .first()
+    .click({ position: { x: 2, y: 5 } });
   await page.keyboard.press('Control+K');
   await page.keyboard.press('Control+T');
   await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'High Contrast' }).first().waitFor({ timeout: 10_000 });
@@ -105,7 +108,6 @@ before(async () => {
   const lines = readFileSync(dataset(), 'utf8').split('\n');
   writeFileSync(join(workspace, 'mismatch.jsonl'), `${lines[0]}\n${lines[1].replace('John gave the bag', 'John-Paul gave the bag')}\n`);
   writeRandomGpt2(model, { nLayers: 2, nHeads: 4, dModel: 32, seed: 1 });
-
 
   // The model goes in the workspace settings, where "Select Model" writes (so that choosing the built-in model works).
   mkdirSync(join(workspace, '.vscode'), { recursive: true });
@@ -157,7 +159,10 @@ test('hovering a token shows its numbers from the Result', { skip, timeout: 60_0
   const example = result.examples.find((e) => e.line === Number(where[2]))!;
   const pos = Number(where[1]);
   const value = formatValue(example.tokenScores!.values[pos]);
-  assert.ok(text.includes(`token effect (patching this token into the corrupted prompt): ${value} · exact`), `hover shows the exact token effect ${value}: ${text}`);
+  assert.ok(
+    text.includes(`token effect (patching this token into the corrupted prompt): ${value} · exact`),
+    `hover shows the exact token effect ${value}: ${text}`,
+  );
   assert.match(text, /differs/);
   assert.match(text, /AtP estimates: each a linear estimate/);
   assert.match(text, /resid_pre/);
@@ -173,7 +178,9 @@ test('the heatmap panel shows cells carrying the Result values; clicking a head 
   const result = readResult();
   await runCommand(page, 'Attribution Patching: Open Heatmap');
   const frame = await findFrame(page, 'rect[data-head]');
-  const heads = await frame.$$eval('#heads-heatmap rect[data-head]', (cells) => cells.map((c) => ({ layer: Number(c.getAttribute('data-layer')), head: Number(c.getAttribute('data-head')), value: Number(c.getAttribute('data-value')) })));
+  const heads = await frame.$$eval('#heads-heatmap rect[data-head]', (cells) =>
+    cells.map((c) => ({ layer: Number(c.getAttribute('data-layer')), head: Number(c.getAttribute('data-head')), value: Number(c.getAttribute('data-value')) })),
+  );
   assert.equal(heads.length, result.model.layers * result.model.heads);
   for (const cell of heads) assert.equal(cell.value, result.heads[cell.layer][cell.head]);
   // auto picked AtP* (exact patching is over budget, the prompts are short): its query/key/value maps are shown.
@@ -185,7 +192,9 @@ test('the heatmap panel shows cells carrying the Result values; clicking a head 
   for (const cell of queries) assert.equal(cell.value, result.atpStar!.maps.q[cell.layer][cell.head]);
   assert.equal(await frame.locator('#atpstar-key rect[data-head]').count(), result.model.layers * result.atpStar!.kvHeads);
   const positionCells = () =>
-    frame.$$eval('rect[data-pos]', (cells) => cells.map((c) => ({ layer: Number(c.getAttribute('data-layer')), pos: Number(c.getAttribute('data-pos')), value: Number(c.getAttribute('data-value')) })));
+    frame.$$eval('rect[data-pos]', (cells) =>
+      cells.map((c) => ({ layer: Number(c.getAttribute('data-layer')), pos: Number(c.getAttribute('data-pos')), value: Number(c.getAttribute('data-value')) })),
+    );
   assert.ok(result.positions, 'the IOI prompts have one length');
   // Positions before the first differing token (9) are exactly 0 and folded away, with a note; a button shows them.
   const folded = await positionCells();
@@ -197,7 +206,9 @@ test('the heatmap panel shows cells carrying the Result values; clicking a head 
   const positions = await positionCells();
   assert.equal(positions.length, result.model.layers * result.positions![0].length);
   for (const cell of positions) assert.equal(cell.value, result.positions![cell.layer][cell.pos]);
-  const tokenLabels = await frame.$$eval('svg[data-kind="pos"] .column-labels text', (labels) => labels.map((l) => ({ text: l.firstChild?.textContent ?? '', title: l.querySelector('title')?.textContent ?? '' })));
+  const tokenLabels = await frame.$$eval('svg[data-kind="pos"] .column-labels text', (labels) =>
+    labels.map((l) => ({ text: l.firstChild?.textContent ?? '', title: l.querySelector('title')?.textContent ?? '' })),
+  );
   // Position 2 is " and" in every example; position 0 differs ("When", "After"): the first example's whole token,
   // with the others in its tooltip.
   assert.equal(tokenLabels[2].text, ' and');
@@ -220,7 +231,17 @@ test('the heatmap panel shows cells carrying the Result values; clicking a head 
     // What is drawn at the label's centre: the label itself, not a cell scrolled under it.
     const top = document.elementFromPoint(label.x + label.width / 2, label.y + label.height / 2);
     return { scrollLeft: section.scrollLeft, left: box.left, right: box.right, label: label.left, labelRight: label.right, title: title.left, legend: legend.left, legendRight: legend.right, onTop: top ? top.closest('.row-labels') !== null : false };
-  })()`)) as { scrollLeft: number; left: number; right: number; label: number; labelRight: number; title: number; legend: number; legendRight: number; onTop: boolean };
+  })()`)) as {
+    scrollLeft: number;
+    left: number;
+    right: number;
+    label: number;
+    labelRight: number;
+    title: number;
+    legend: number;
+    legendRight: number;
+    onTop: boolean;
+  };
   assert.ok(pinned.scrollLeft > 100, JSON.stringify(pinned));
   assert.ok(pinned.label >= pinned.left && pinned.labelRight <= pinned.right, `row label in view: ${JSON.stringify(pinned)}`);
   assert.ok(pinned.title >= pinned.left - 1, `title in view: ${JSON.stringify(pinned)}`);
@@ -244,16 +265,23 @@ test('the heatmap panel shows cells carrying the Result values; clicking a head 
   assert.ok(svgText.includes(`Baselines: logit difference clean ${formatValue(result.metric.cleanLogitDiff)}`));
   assert.match(svgText, /Heatmaps: AtP estimate/);
   const outerWidth = Number(/^<svg[^>]*\swidth="([\d.]+)"/.exec(svgText)![1]);
-  const charts = [...svgText.matchAll(/<svg [^>]*class="heatmap"[^>]*>/g)].map((m) => ({ x: Number(/\sx="([\d.]+)"/.exec(m[0])![1]), width: Number(/\swidth="([\d.]+)"/.exec(m[0])![1]), kind: /data-kind="(\w+)"/.exec(m[0])![1] }));
+  const charts = [...svgText.matchAll(/<svg [^>]*class="heatmap"[^>]*>/g)].map((m) => ({
+    x: Number(/\sx="([\d.]+)"/.exec(m[0])![1]),
+    width: Number(/\swidth="([\d.]+)"/.exec(m[0])![1]),
+    kind: /data-kind="(\w+)"/.exec(m[0])![1],
+  }));
   assert.ok(charts.some((c) => c.kind === 'pos'));
-  for (const chart of charts) assert.ok(chart.x >= 0 && chart.x + chart.width <= outerWidth, `chart inside the image: ${JSON.stringify(chart)} in ${outerWidth}`);
+  for (const chart of charts)
+    assert.ok(chart.x >= 0 && chart.x + chart.width <= outerWidth, `chart inside the image: ${JSON.stringify(chart)} in ${outerWidth}`);
   assert.equal((svgText.match(/data-pos=/g) ?? []).length, result.model.layers * result.positions![0].length);
   await dismissNotifications();
 
   // Mean over examples: the sums / 8, said in the title; back to the sums (the default).
   await frame.click('#toggle-aggregate');
   await frame.locator('#heads-heatmap text.title', { hasText: `mean over ${result.examples.length} examples` }).waitFor({ timeout: 10_000 });
-  const means = await frame.$$eval('#heads-heatmap rect[data-head]', (cells) => cells.map((c) => ({ layer: Number(c.getAttribute('data-layer')), head: Number(c.getAttribute('data-head')), value: Number(c.getAttribute('data-value')) })));
+  const means = await frame.$$eval('#heads-heatmap rect[data-head]', (cells) =>
+    cells.map((c) => ({ layer: Number(c.getAttribute('data-layer')), head: Number(c.getAttribute('data-head')), value: Number(c.getAttribute('data-value')) })),
+  );
   for (const cell of means) assert.equal(cell.value, result.heads[cell.layer][cell.head] / result.examples.length);
   assert.match((await frame.locator('#baselines').textContent()) ?? '', /mean over 8 examples/);
   await frame.click('#toggle-aggregate');
@@ -262,7 +290,10 @@ test('the heatmap panel shows cells carrying the Result values; clicking a head 
   await frame.click('#toggle-numbers');
   await frame.locator('#heads-heatmap text.cell-value').first().waitFor({ timeout: 10_000 });
   const written = await frame.$$eval('#heads-heatmap text.cell-value', (texts) => texts.map((t) => t.textContent));
-  assert.deepEqual(written, result.heads.flatMap((row) => row.map(cellNumber)));
+  assert.deepEqual(
+    written,
+    result.heads.flatMap((row) => row.map(cellNumber)),
+  );
   await page.waitForTimeout(300);
   await shot('04b-heatmap-numbers');
   await frame.click('#toggle-numbers');
@@ -309,16 +340,28 @@ test('Check top 5 reruns with exact checks: a scatter of AtP against exact, and 
   const points = await frame.$$eval('#check-scatter circle.point', (circles) =>
     circles.map((c) => ({ attribution: Number(c.getAttribute('data-attribution')), exact: Number(c.getAttribute('data-exact')) })),
   );
-  assert.deepEqual(points, checks.items.map((i) => ({ attribution: i.attribution, exact: i.exact })));
+  assert.deepEqual(
+    points,
+    checks.items.map((i) => ({ attribution: i.attribution, exact: i.exact })),
+  );
   const agreement = (await frame.locator('#check-agreement').textContent()) ?? '';
   assert.ok(agreement.includes(`Pearson ${checks.pearson.toFixed(3)} · Spearman ${checks.spearman.toFixed(3)}`), agreement);
   // Outlined cells carry the exact value of their check; every check of a head or a resid_pre cell is outlined.
   const outlined = await frame.$$eval('rect.cell.checked', (cells) =>
-    cells.map((c) => ({ layer: Number(c.getAttribute('data-layer')), head: c.getAttribute('data-head'), pos: c.getAttribute('data-pos'), exact: Number(c.getAttribute('data-exact')) })),
+    cells.map((c) => ({
+      layer: Number(c.getAttribute('data-layer')),
+      head: c.getAttribute('data-head'),
+      pos: c.getAttribute('data-pos'),
+      exact: Number(c.getAttribute('data-exact')),
+    })),
   );
   assert.equal(outlined.length, checks.items.length);
   for (const cell of outlined) {
-    const item = checks.items.find((i) => i.layer === cell.layer && (cell.head !== null ? i.hook === 'z' && i.head === Number(cell.head) : i.hook === 'resid_pre' && i.position === Number(cell.pos)));
+    const item = checks.items.find(
+      (i) =>
+        i.layer === cell.layer &&
+        (cell.head !== null ? i.hook === 'z' && i.head === Number(cell.head) : i.hook === 'resid_pre' && i.position === Number(cell.pos)),
+    );
     assert.ok(item, `a check for the outlined cell ${JSON.stringify(cell)}`);
     assert.equal(cell.exact, item.exact);
   }
@@ -344,16 +387,24 @@ test('choosing an example in the panel highlights its line and colours it alone,
   });
   assert.ok(index >= 0, 'an example with a weaker token effect');
   const example = result.examples[index];
-  await frame.$eval('#example-picker', (picker, value) => {
-    (picker as unknown as { value: string }).value = value;
-    picker.dispatchEvent(new Event('change'));
-  }, String(index));
+  await frame.$eval(
+    '#example-picker',
+    (picker, value) => {
+      (picker as unknown as { value: string }).value = value;
+      picker.dispatchEvent(new Event('change'));
+    },
+    String(index),
+  );
   try {
     await frame.locator('#baselines', { hasText: `Example line ${example.line}` }).waitFor({ timeout: 10_000 });
-    await page.locator('.statusbar-item', { hasText: `line ${example.line} only` }).first().waitFor({ timeout: 10_000 });
+    await page
+      .locator('.statusbar-item', { hasText: `line ${example.line} only` })
+      .first()
+      .waitFor({ timeout: 10_000 });
     // Only the chosen example's line keeps colours, and its token is drawn in a stronger colour than before.
     // Word wrap may split the example's token over two rows of its line: "one line" is boxes no more than a row apart.
-    const oneLine = (spans: typeof before) => spans.length > 0 && Math.max(...spans.map((b) => b.y)) - Math.min(...spans.map((b) => b.y)) <= spans[0].height + 1;
+    const oneLine = (spans: typeof before) =>
+      spans.length > 0 && Math.max(...spans.map((b) => b.y)) - Math.min(...spans.map((b) => b.y)) <= spans[0].height + 1;
     let after = before;
     const deadline = Date.now() + 10_000;
     while (!oneLine(after) && Date.now() < deadline) {
@@ -365,7 +416,7 @@ test('choosing an example in the panel highlights its line and colours it alone,
     for (const box of after) {
       const was = before.find((b) => b.x === box.x && b.y === box.y);
       assert.ok(was, `the chosen example was coloured before at ${box.x},${box.y}`);
-      assert.notEqual(box.background, was.background, 'recoloured on the example\'s own scale');
+      assert.notEqual(box.background, was.background, "recoloured on the example's own scale");
     }
     // The whole line is highlighted (a decoration as wide as the editor's text area, over the coloured token).
     const top = Math.min(...after.map((b) => b.y));
@@ -374,7 +425,7 @@ test('choosing an example in the panel highlights its line and colours it alone,
         .map((box) => box.getBoundingClientRect())
         .some((r) => r.top <= ${top} + 1 && r.bottom >= ${top} + ${after[0].height} - 1 && r.width > 300)
     `);
-    assert.ok(highlighted, 'the chosen example\'s line is highlighted');
+    assert.ok(highlighted, "the chosen example's line is highlighted");
   } finally {
     // Back to all examples (also after a failure: the later tests colour the whole file).
     await frame.$eval('#example-picker', (picker) => {
@@ -383,7 +434,10 @@ test('choosing an example in the panel highlights its line and colours it alone,
     });
   }
   await waitForColours(colouredLines(result), 15_000);
-  await page.locator('.statusbar-item', { hasText: `line ${example.line} only` }).first().waitFor({ state: 'detached', timeout: 10_000 });
+  await page
+    .locator('.statusbar-item', { hasText: `line ${example.line} only` })
+    .first()
+    .waitFor({ state: 'detached', timeout: 10_000 });
 });
 
 test('dark theme: editor colours and heatmap read on a dark background', { skip, timeout: 90_000 }, async () => {
@@ -422,9 +476,12 @@ test('after a reload the saved result restores the colours and the panel without
   await shot('08-restored-after-reload');
 });
 
-test('editing the dataset marks the result stale and hides the colours; the banner\'s Re-run runs it again', { skip, timeout: 120_000 }, async () => {
+test("editing the dataset marks the result stale and hides the colours; the banner's Re-run runs it again", { skip, timeout: 120_000 }, async () => {
   await page.locator('.tab', { hasText: 'ioi.jsonl' }).first().click();
-  await page.locator('.editor-instance .view-line').first().click({ position: { x: 2, y: 5 } });
+  await page
+    .locator('.editor-instance .view-line')
+    .first()
+    .click({ position: { x: 2, y: 5 } });
   await page.keyboard.press('Control+End');
   await page.keyboard.type('\n');
   await page.locator('.statusbar-item', { hasText: 'stale' }).first().waitFor({ timeout: 15_000 });
@@ -533,8 +590,15 @@ test('walkthrough path: the built-in demo model on the example dataset, and the 
   await exportAndAccept('#export-maps-csv', 'tinysql-cs1.maps.all.csv');
   const tokenRows = readFileSync(join(workspace, 'tinysql-cs1.tokens.all.csv'), 'utf8').trimEnd().split('\r\n');
   assert.equal(tokenRows[0], 'line,position,token,token_id,corrupted_token,selection,value,method,exact');
-  assert.equal(tokenRows.length - 1, result.examples.reduce((sum, e) => sum + e.tokens.length, 0));
-  const mapRows = readFileSync(join(workspace, 'tinysql-cs1.maps.all.csv'), 'utf8').trimEnd().split('\r\n').slice(1).map((row) => row.split(','));
+  assert.equal(
+    tokenRows.length - 1,
+    result.examples.reduce((sum, e) => sum + e.tokens.length, 0),
+  );
+  const mapRows = readFileSync(join(workspace, 'tinysql-cs1.maps.all.csv'), 'utf8')
+    .trimEnd()
+    .split('\r\n')
+    .slice(1)
+    .map((row) => row.split(','));
   const headRows = mapRows.filter((row) => row[0] === 'heads');
   assert.equal(headRows.length, 16);
   for (const row of headRows) assert.equal(Number(row[7]), result.heads[Number(row[2])][Number(row[3])]);
@@ -558,7 +622,7 @@ test('a Result merged from shards by the command line opens as current in the ed
   await row.click();
   await page.locator('.tab.active[aria-label*="ioi-merged.jsonl"]').waitFor({ timeout: 15_000 });
   await waitForColours(1, 30_000);
-  assert.equal(await page.locator('.statusbar-item', { hasText: 'stale' }).count(), 0, 'current: the command line stored the text\'s hash');
+  assert.equal(await page.locator('.statusbar-item', { hasText: 'stale' }).count(), 0, "current: the command line stored the text's hash");
   await runCommand(page, 'Attribution Patching: Open Heatmap');
   const frame = await findFrame(page, '#method-line');
   await frame.locator('#method-line', { hasText: 'merged from 2 shards (atp merge)' }).waitFor({ timeout: 15_000 });
@@ -572,7 +636,10 @@ test('with the device set to webgpu the run happens on WebGPU (SwiftShader here)
   const settingsFile = join(workspace, '.vscode', 'settings.json');
   const previous = readFileSync(settingsFile, 'utf8');
   // The random GPT-2 again (the walkthrough test chose the built-in model, whose tokenizer does not fit IOI).
-  writeFileSync(settingsFile, JSON.stringify({ ...JSON.parse(previous), 'attributionPatching.model': join(root, 'model-gpt2-random'), 'attributionPatching.device': 'webgpu' }, null, 2));
+  writeFileSync(
+    settingsFile,
+    JSON.stringify({ ...JSON.parse(previous), 'attributionPatching.model': join(root, 'model-gpt2-random'), 'attributionPatching.device': 'webgpu' }, null, 2),
+  );
   try {
     await page.waitForTimeout(1500);
     // Its tab is usually still open from the first tests; Quick Open also lists the result file by that name.

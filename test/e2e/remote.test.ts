@@ -75,35 +75,42 @@ before(async () => {
 
 after(() => closeWorkbench(server, browser, root, OUT));
 
-test('a run happens on the server: worker under the extension host, caches in the server home, result in the server workspace, client talks only to the server', { skip, timeout: 180_000 }, async () => {
-  await openFile(page, 'tinysql-cs1.jsonl');
-  await runCommand(page, 'Attribution Patch Current File');
-  const deadline = Date.now() + 90_000;
-  while (!existsSync(resultFile()) && Date.now() < deadline) await page.waitForTimeout(300);
-  assert.ok(existsSync(resultFile()), 'the Result is written next to the dataset, in the server workspace');
-  const result = parseResult(readFileSync(resultFile(), 'utf8'), resultFile());
-  assert.ok(result.examples.length > 0);
-  for (let waited = 0; (await colouredTokens(page)).length === 0; waited += 300) {
-    assert.ok(waited < 60_000, 'the client shows the colours the server computed');
-    await page.waitForTimeout(300);
-  }
-  await page.screenshot({ path: join(OUT, '01-run-on-server.png') });
+test(
+  'a run happens on the server: worker under the extension host, caches in the server home, result in the server workspace, client talks only to the server',
+  { skip, timeout: 180_000 },
+  async () => {
+    await openFile(page, 'tinysql-cs1.jsonl');
+    await runCommand(page, 'Attribution Patch Current File');
+    const deadline = Date.now() + 90_000;
+    while (!existsSync(resultFile()) && Date.now() < deadline) await page.waitForTimeout(300);
+    assert.ok(existsSync(resultFile()), 'the Result is written next to the dataset, in the server workspace');
+    const result = parseResult(readFileSync(resultFile(), 'utf8'), resultFile());
+    assert.ok(result.examples.length > 0);
+    for (let waited = 0; (await colouredTokens(page)).length === 0; waited += 300) {
+      assert.ok(waited < 60_000, 'the client shows the colours the server computed');
+      await page.waitForTimeout(300);
+    }
+    await page.screenshot({ path: join(OUT, '01-run-on-server.png') });
 
-  // The engine's worker: a process of the installed extension, a descendant of the code-server process.
-  const table = processTable();
-  const workers = [...table].filter(([, p]) => p.command.includes(join('dist', 'worker.js')) && p.command.includes(extensionsDir));
-  assert.equal(workers.length, 1, `one engine worker from ${extensionsDir}: ${workers.map(([, p]) => p.command).join(' | ')}`);
-  assert.ok(descendsFrom(table, workers[0][0], server!.process.pid!), 'the worker runs under the server (its extension host)');
+    // The engine's worker: a process of the installed extension, a descendant of the code-server process.
+    const table = processTable();
+    const workers = [...table].filter(([, p]) => p.command.includes(join('dist', 'worker.js')) && p.command.includes(extensionsDir));
+    assert.equal(workers.length, 1, `one engine worker from ${extensionsDir}: ${workers.map(([, p]) => p.command).join(' | ')}`);
+    assert.ok(descendsFrom(table, workers[0][0], server!.process.pid!), 'the worker runs under the server (its extension host)');
 
-  // Graph and session caches went to the server's default cache folder.
-  const cache = join(serverHome, '.cache', 'attribution-patching');
-  assert.ok(filesUnder(cache).some((file) => file.endsWith('.onnx')), `graphs cached under the server home (${cache})`);
+    // Graph and session caches went to the server's default cache folder.
+    const cache = join(serverHome, '.cache', 'attribution-patching');
+    assert.ok(
+      filesUnder(cache).some((file) => file.endsWith('.onnx')),
+      `graphs cached under the server home (${cache})`,
+    );
 
-  // The client only ever spoke to the server: every request went to its origin (or stayed inside the browser).
-  const origin = new URL(server!.url).origin;
-  // The one exception is the workbench's own: code-server's extension gallery (Open VSX), asked by VS Code itself.
-  const workbenchOwn = (url: string) => url.startsWith('https://open-vsx.org/vscode/gallery/');
-  const elsewhere = requests.filter((url) => !url.startsWith(origin) && !/^(data|blob|vscode-webview|about):/.test(url) && !workbenchOwn(url));
-  assert.deepEqual(elsewhere, [], 'no request to another origin and no file: URL from the client');
-  assert.ok(requests.length > 0);
-});
+    // The client only ever spoke to the server: every request went to its origin (or stayed inside the browser).
+    const origin = new URL(server!.url).origin;
+    // The one exception is the workbench's own: code-server's extension gallery (Open VSX), asked by VS Code itself.
+    const workbenchOwn = (url: string) => url.startsWith('https://open-vsx.org/vscode/gallery/');
+    const elsewhere = requests.filter((url) => !url.startsWith(origin) && !/^(data|blob|vscode-webview|about):/.test(url) && !workbenchOwn(url));
+    assert.deepEqual(elsewhere, [], 'no request to another origin and no file: URL from the client');
+    assert.ok(requests.length > 0);
+  },
+);

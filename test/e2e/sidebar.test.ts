@@ -64,7 +64,13 @@ before(async () => {
   mkdirSync(workspace, { recursive: true });
   copyFileSync(join(REPO, 'examples', 'tinysql-cs1.jsonl'), dataset());
 
-  ({ server, browser, page } = await openWorkbench({ workspace, userDataDir, extensionsDir, out: OUT, settings: { 'attributionPatching.openWalkthroughOnFirstRun': true } }));
+  ({ server, browser, page } = await openWorkbench({
+    workspace,
+    userDataDir,
+    extensionsDir,
+    out: OUT,
+    settings: { 'attributionPatching.openWalkthroughOnFirstRun': true },
+  }));
 });
 
 after(() => closeWorkbench(server, browser, root, OUT));
@@ -142,11 +148,12 @@ test('"Set Hugging Face Token": the sidebar says it is set; the token is in no s
   const shown = (await page.locator('.monaco-workbench').textContent()) ?? '';
   assert.ok(!shown.includes(TOKEN), 'the token is not on screen');
   await shot('06-log-without-token');
-  const files = [
-    join(userDataDir, 'User', 'settings.json'),
-    join(workspace, '.vscode', 'settings.json'),
-    ...filesUnder(join(userDataDir, 'logs')),
-  ].filter((file) => existsSync(file));
-  assert.ok(files.some((file) => file.includes('Attribution Patching')), `the extension's log file is among ${files.join(', ')}`);
+  const files = [join(userDataDir, 'User', 'settings.json'), join(workspace, '.vscode', 'settings.json'), ...filesUnder(join(userDataDir, 'logs'))].filter(
+    (file) => existsSync(file),
+  );
+  assert.ok(
+    files.some((file) => file.includes('Attribution Patching')),
+    `the extension's log file is among ${files.join(', ')}`,
+  );
   for (const file of files) assert.ok(!readFileSync(file, 'utf8').includes(TOKEN), `${file} does not hold the token`);
 });

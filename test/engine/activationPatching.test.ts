@@ -62,7 +62,10 @@ test('exact activation patching matches the PyTorch reference, component by comp
   for (const kind of KINDS) {
     // Components upstream of the corrupted position are exactly 0 in both; rank only the others.
     const live = flat[kind].map((_, i) => i).filter((i) => Math.abs(flat[kind][i]) > 1e-12 || Math.abs(atp[kind][i]) > 1e-12);
-    const rho = spearman(live.map((i) => atp[kind][i]), live.map((i) => flat[kind][i]));
+    const rho = spearman(
+      live.map((i) => atp[kind][i]),
+      live.map((i) => flat[kind][i]),
+    );
     console.log(`IOI, random 2-layer model, ${kind}: Spearman(AtP, exact) = ${rho.toFixed(3)} over ${live.length} components`);
   }
 });

@@ -109,7 +109,12 @@ test('AtP* (QK fix, linear q/k/v, GradDrop) matches the brute-force float64 refe
   ];
   // Three prompt lengths and batches of 2: a padded batch of two lengths, and a batch of one.
   const [first] = ioi(1).examples;
-  const longer = (extra: string, line: number) => ({ ...first, clean: first.clean.replace('the shops', `the ${extra} shops`), corrupted: first.corrupted.replace('the shops', `the ${extra} shops`), line });
+  const longer = (extra: string, line: number) => ({
+    ...first,
+    clean: first.clean.replace('the shops', `the ${extra} shops`),
+    corrupted: first.corrupted.replace('the shops', `the ${extra} shops`),
+    line,
+  });
   const dataset: Dataset = { file: 'lengths.jsonl', examples: [first, longer('big', 2), longer('big old', 3)] };
   const runs: Array<{ name: string; ours: AtpStarResult; atp: Awaited<ReturnType<typeof runAttributionPatching>> }> = [];
   const requests: AtpStarReferenceRequest[] = [];
@@ -136,7 +141,11 @@ test('AtP* (QK fix, linear q/k/v, GradDrop) matches the brute-force float64 refe
     }
     ours.examples.forEach((e, j) => {
       assert.equal(e.line, dataset.examples[j].line);
-      for (const values of [e.q, e.k, e.v, e.attributions.z]) assert.ok(values.every((byPos) => byPos.length === e.tokens.length), `${name}: positions follow the tokens`);
+      for (const values of [e.q, e.k, e.v, e.attributions.z])
+        assert.ok(
+          values.every((byPos) => byPos.length === e.tokens.length),
+          `${name}: positions follow the tokens`,
+        );
     });
     // The AtP part is the existing attribution graph's, value for value.
     const a = flattenAttributions(atp.examples.map((e) => e.attributions));
@@ -146,8 +155,14 @@ test('AtP* (QK fix, linear q/k/v, GradDrop) matches the brute-force float64 refe
       assert.ok(error <= 1e-12 * scale, `${name} ${kind}: AtP* graph's AtP differs from runAttributionPatching's by ${error}`);
     }
     // The QK fix actually changes something on these models (else the comparison above proves little).
-    const q = maxError(ours.examples.flatMap((e) => e.q.flat(2)), ours.examples.flatMap((e) => e.qLinear.flat(2)));
-    const k = maxError(ours.examples.flatMap((e) => e.k.flat(2)), ours.examples.flatMap((e) => e.kLinear.flat(2)));
+    const q = maxError(
+      ours.examples.flatMap((e) => e.q.flat(2)),
+      ours.examples.flatMap((e) => e.qLinear.flat(2)),
+    );
+    const k = maxError(
+      ours.examples.flatMap((e) => e.k.flat(2)),
+      ours.examples.flatMap((e) => e.kLinear.flat(2)),
+    );
     assert.ok(q.error > 1e-4 * q.scale && k.error > 1e-4 * k.scale, `${name}: QK fix differs from linear AtP (q ${q.error}, k ${k.error})`);
   });
 });
@@ -160,7 +175,9 @@ test('AtP* (QK fix, linear q/k/v, GradDrop) matches the brute-force float64 refe
 function sharpenAttention(dir: string, dModel: number, layer: number, factor: number, valueFactor: number): void {
   const file = join(dir, 'model.safetensors');
   const fd = openSync(file, 'r+');
-  for (const entry of readSafetensorsHeader(file).tensors.filter((t) => t.name === `h.${layer}.attn.c_attn.weight` || t.name === `h.${layer}.attn.c_attn.bias`)) {
+  for (const entry of readSafetensorsHeader(file).tensors.filter(
+    (t) => t.name === `h.${layer}.attn.c_attn.weight` || t.name === `h.${layer}.attn.c_attn.bias`,
+  )) {
     const data = readTensorAsFloat32(entry);
     const width = 3 * dModel; // weight [dModel, 3·dModel] (Conv1D), bias [3·dModel]: q and k are the first 2·dModel columns
     for (let i = 0; i < data.length; i++) data[i] *= i % width < 2 * dModel ? factor : valueFactor;
@@ -195,9 +212,15 @@ async function saturatedErrors(valueFactor: number, qkFactor = 4) {
   });
   const all = over(nodes.map((_, i) => i));
   const saturated = over(nodes.map((_, i) => i).filter((i) => nodes[i].layer === 1));
-  const inA = maxError(star, ref.exact!.map((e) => e.linearInA));
-  const show = (name: string, e: typeof all) => `${name}: Σ|exact| = ${e.exact.toExponential(3)}, Σ|AtP* − exact| = ${e.star.toExponential(3)}, Σ|AtP − exact| = ${e.linear.toExponential(3)}`;
-  console.log(`saturated GPT-2, q/k scale ${qkFactor}, value scale ${valueFactor}, ${nodes.length} q/k nodes. ${show('all', all)}; ${show('saturated layer', saturated)}; max |AtP* − linearisation in A| = ${inA.error.toExponential(2)} (largest ${inA.scale.toExponential(2)})`);
+  const inA = maxError(
+    star,
+    ref.exact!.map((e) => e.linearInA),
+  );
+  const show = (name: string, e: typeof all) =>
+    `${name}: Σ|exact| = ${e.exact.toExponential(3)}, Σ|AtP* − exact| = ${e.star.toExponential(3)}, Σ|AtP − exact| = ${e.linear.toExponential(3)}`;
+  console.log(
+    `saturated GPT-2, q/k scale ${qkFactor}, value scale ${valueFactor}, ${nodes.length} q/k nodes. ${show('all', all)}; ${show('saturated layer', saturated)}; max |AtP* − linearisation in A| = ${inA.error.toExponential(2)} (largest ${inA.scale.toExponential(2)})`,
+  );
   console.log(`  median attention weight off the argmax, per layer: ${ref.offArgmaxMedian.map((x) => x.toExponential(1)).join(', ')}`);
   for (const value of [...star, ...example.v.flat(2)]) assert.ok(Number.isFinite(value), 'finite under saturation');
   return { all, saturated, inA, offArgmax: ref.offArgmaxMedian[1] };
@@ -240,7 +263,12 @@ async function float32VsFloat64(dir: string) {
       cleanLogitDiff: r.cleanLogitDiff,
       corruptedLogitDiff: r.corruptedLogitDiff,
       offArgmaxMedian: [],
-      atp: { resid_pre: e.map((x) => x.attributions.residPre), attn_out: e.map((x) => x.attributions.attnOut), mlp_out: e.map((x) => x.attributions.mlpOut), z: e.map((x) => x.attributions.z) },
+      atp: {
+        resid_pre: e.map((x) => x.attributions.residPre),
+        attn_out: e.map((x) => x.attributions.attnOut),
+        mlp_out: e.map((x) => x.attributions.mlpOut),
+        z: e.map((x) => x.attributions.z),
+      },
       atpStar: { q: e.map((x) => x.q), qLinear: e.map((x) => x.qLinear), k: e.map((x) => x.k), kLinear: e.map((x) => x.kLinear), v: e.map((x) => x.v) },
       gradDrop: {
         resid_pre: e.map((x) => x.gradDrop!.residPre),

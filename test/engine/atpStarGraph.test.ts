@@ -91,7 +91,11 @@ async function engine(c: Case, precision: 'float32' | 'float64'): Promise<{ q: n
   const qClean = input('q_clean', [1, T, H, D]);
   const kClean = input('k_clean', [1, T, K, D]);
   const g = input('g', [1, H, T, T]);
-  const mask = b.constant(precision, [T, T], Array.from({ length: T * T }, (_, i) => (i % T > Math.floor(i / T) ? -1e9 : 0)));
+  const mask = b.constant(
+    precision,
+    [T, T],
+    Array.from({ length: T * T }, (_, i) => (i % T > Math.floor(i / T) ? -1e9 : 0)),
+  );
   let pattern: Value | undefined;
   attentionCore(ops, q, ops.repeatHeads(k, H / K), ops.repeatHeads(k, H / K), mask, SCALE, (p) => (pattern = p));
   const fix = qkFix(b, { q, k, v: k, mask, scale: SCALE, pattern }, { q: qClean, k: kClean }, g);
@@ -110,7 +114,10 @@ async function engine(c: Case, precision: 'float32' | 'float64'): Promise<{ q: n
   return { q: Array.from(out.q_fix.data as Float64Array), k: Array.from(out.k_fix.data as Float64Array) };
 }
 
-for (const [precision, tolerance] of [['float64', 1e-12], ['float32', 1e-5]] as const) {
+for (const [precision, tolerance] of [
+  ['float64', 1e-12],
+  ['float32', 1e-5],
+] as const) {
   test(`QK fix under total saturation and dethroned argmaxes matches a brute-force softmax (${precision})`, async () => {
     const c = makeCase();
     const expected = bruteForce(c);

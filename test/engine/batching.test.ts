@@ -25,7 +25,12 @@ after(() => rmSync(root, { recursive: true, force: true }));
 const pairs: Array<[string, string, string, string]> = [
   ['When John and Mary went to the shops, John gave the bag to', 'When John and Mary went to the shops, Mary gave the bag to', ' Mary', ' John'],
   ['Alice met Bob. Alice thanked', 'Alice met Bob. Bob thanked', ' Bob', ' Alice'],
-  ['After Martin and Amy went to the park for a long walk, Amy gave a drink to', 'After Martin and Amy went to the park for a long walk, Martin gave a drink to', ' Martin', ' Amy'],
+  [
+    'After Martin and Amy went to the park for a long walk, Amy gave a drink to',
+    'After Martin and Amy went to the park for a long walk, Martin gave a drink to',
+    ' Martin',
+    ' Amy',
+  ],
   ['Tom saw Sid and Tom waved at', 'Tom saw Sid and Sid waved at', ' Sid', ' Tom'],
   ['The cat sat on the', 'The dog sat on the', ' mat', ' rug'],
 ];
@@ -50,7 +55,11 @@ test('batch size, padding and order do not change any number', async () => {
   const lengths = new Set(baseline.examples.map((e) => e.tokens.length));
   assert.ok(lengths.size >= 3, 'the examples really have different lengths, so batches are padded');
   const expected = flattenAttributions(byLine(baseline).map((e) => e.attributions));
-  for (const [batchSize, order] of [[2, forward], [3, [4, 2, 0, 3, 1]], [5, [3, 1, 4, 0, 2]]] as const) {
+  for (const [batchSize, order] of [
+    [2, forward],
+    [3, [4, 2, 0, 3, 1]],
+    [5, [3, 1, 4, 0, 2]],
+  ] as const) {
     const result = await runAttributionPatching(model, dataset([...order]), { device: 'cpu', batchSize });
     assert.ok(Math.abs(result.metric.cleanLogitDiff - baseline.metric.cleanLogitDiff) < 1e-5 * Math.abs(baseline.metric.cleanLogitDiff) + 1e-6);
     const examples = byLine(result);

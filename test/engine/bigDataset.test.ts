@@ -22,5 +22,7 @@ test('a dataset of 140 000 examples does not overflow the call stack (no Math.ma
   const example = { clean: 'When John and Mary went', corrupted: 'When John and Tom went', correct: ' to', incorrect: ' home' };
   const dataset = { file: 'many.jsonl', examples: Array.from({ length: 140_000 }, (_, i) => ({ ...example, line: i + 1 })) };
   // Cancelled before the first batch: what is tested is everything up to it (preparing, sizing, the session).
-  await assert.rejects(runAttributionPatching(loadModel(dir), dataset, { device: 'cpu', batchSize: 4096, signal: AbortSignal.abort() }), { name: 'CancelledError' });
+  await assert.rejects(runAttributionPatching(loadModel(dir), dataset, { device: 'cpu', batchSize: 4096, signal: AbortSignal.abort() }), {
+    name: 'CancelledError',
+  });
 });

@@ -26,9 +26,12 @@ function python(script: string, ...args: string[]): string {
   return run.stdout;
 }
 
-test('EAP-IG\'s own from_json → to_json writes our export back byte for byte', { skip: torchReferenceSkip() }, () => {
+test("EAP-IG's own from_json → to_json writes our export back byte for byte", { skip: torchReferenceSkip() }, () => {
   requireTorchReference();
-  for (const [layers, heads, keep] of [[2, 2, 6], [4, 4, 25]]) {
+  for (const [layers, heads, keep] of [
+    [2, 2, 6],
+    [4, 4, 25],
+  ]) {
     const circuit = syntheticCircuit({ layers, heads, keep, seed: layers });
     const ours = toEapIgJson(resultWithCircuit(circuit, { layers, heads }));
     const input = join(root, `graph-${layers}.json`);
@@ -42,16 +45,19 @@ test('EAP-IG\'s own from_json → to_json writes our export back byte for byte',
   }
 });
 
-test('Python\'s repr agrees with pythonFloat on float32 and float64 values of every magnitude', () => {
+test("Python's repr agrees with pythonFloat on float32 and float64 values of every magnitude", () => {
   const normal = seededNormal(5);
   const values = Array.from({ length: 400 }, (_, i) => normal() * 10 ** ((i % 48) - 24)).map((v, i) => (i % 2 ? Math.fround(v) : v));
   values.push(1e16, 1e15, 1e-4, 1e-5, 0.5, 100);
-  const run = spawnSync(REFERENCE_PYTHON, ['-c', 'import json,sys; print("\\n".join(repr(float(v)) for v in json.load(sys.stdin)))'], { input: JSON.stringify(values), encoding: 'utf8' });
+  const run = spawnSync(REFERENCE_PYTHON, ['-c', 'import json,sys; print("\\n".join(repr(float(v)) for v in json.load(sys.stdin)))'], {
+    input: JSON.stringify(values),
+    encoding: 'utf8',
+  });
   assert.equal(run.status, 0, run.stderr);
   assert.deepEqual(values.map(pythonFloat), run.stdout.trim().split('\n'));
 });
 
-test('QuantaMechInterp\'s own load_nodes → save_nodes writes our useful nodes back byte for byte', () => {
+test("QuantaMechInterp's own load_nodes → save_nodes writes our useful nodes back byte for byte", () => {
   const circuit = syntheticCircuit({ layers: 3, heads: 2, keep: 9 });
   const result = resultWithCircuit(circuit, { layers: 3, heads: 2, positions: 12 });
   const ours = toQmiJson(result, 'EngTableName', 0.05);

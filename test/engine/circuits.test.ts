@@ -99,7 +99,8 @@ function edgesToCheck(layout: CircuitLayout, scores: Float64Array): number[] {
   for (const input of ['q', 'k', 'v', 'mlp', 'logits'] as const) {
     let best = -1;
     for (const group of layout.groups.filter((g) => g.input === input)) {
-      for (let e = group.offset; e < group.offset + group.receivers * group.senders; e++) if (best < 0 || Math.abs(scores[e]) > Math.abs(scores[best])) best = e;
+      for (let e = group.offset; e < group.offset + group.receivers * group.senders; e++)
+        if (best < 0 || Math.abs(scores[e]) > Math.abs(scores[best])) best = e;
     }
     picks.push(best);
   }
@@ -158,7 +159,11 @@ for (const family of FAMILIES) {
     const reversed = swapped(prepared);
     const activation = await sessionFor(model, 'activation-patching', float64);
     const { nLayers, nHeads } = model.spec;
-    for (const [kind, layer, head] of [['z', 1, 2], ['z', 0, 1], ['mlp_out', 0, 0]] as const) {
+    for (const [kind, layer, head] of [
+      ['z', 1, 2],
+      ['z', 0, 1],
+      ['mlp_out', 0, 0],
+    ] as const) {
       const id = kind === 'z' ? `a${layer}.h${head}` : `m${layer}`;
       const patch = edges.map((edge) => (edge.from === id ? 1 : 0));
       const ours = await patchedLogitDiffs(model, reversed, patch, float64);
@@ -168,7 +173,8 @@ for (const family of FAMILIES) {
       for (const k of ['resid_pre', 'z', 'attn_out', 'mlp_out'] as const) {
         const width = k === 'z' ? nHeads : 1;
         const data = new Float64Array(prepared.length * nLayers * seq * width);
-        if (k === kind) for (let r = 0; r < prepared.length; r++) for (let p = 0; p < seq; p++) data[((r * nLayers + layer) * seq + p) * width + (k === 'z' ? head : 0)] = 1;
+        if (k === kind)
+          for (let r = 0; r < prepared.length; r++) for (let p = 0; p < seq; p++) data[((r * nLayers + layer) * seq + p) * width + (k === 'z' ? head : 0)] = 1;
         masks[PATCHING_INPUT(k)] = new ort.Tensor('float64', data, k === 'z' ? [prepared.length, nLayers, seq, nHeads] : [prepared.length, nLayers, seq]);
       }
       const out = await activation.session.run({ ...feeds, ...masks });
@@ -186,7 +192,13 @@ test('EAP-IG: one step is EAP (the point α = 0); the input edges approach compl
   const gap = sum(eap.cleanLogitDiffs) - sum(eap.corruptedLogitDiffs);
   const fromInput = async (steps: number) => {
     const { layout, scores } = await edgeScores(model, prepared, 'eap-ig', steps, float64);
-    return sum(layoutEdges(layout, scores).filter((e) => e.from === 'input').map((e) => e.score)) / gap;
+    return (
+      sum(
+        layoutEdges(layout, scores)
+          .filter((e) => e.from === 'input')
+          .map((e) => e.score),
+      ) / gap
+    );
   };
   // Σ over the input's edges = Δembedding · mean_k ∂LD/∂embedding(k/m) → (LD_clean − LD_corrupted) as m → ∞,
   // a left Riemann sum, whose error shrinks at least like 1/m (here like 1/m²: 4.4e-2, 1.1e-2, 2.7e-3).
@@ -205,13 +217,25 @@ test('full graph = clean run (1), empty graph = corrupted run (0); scores do not
     const single = await edgeScores(model, prepared, 'eap-ig', 3, { ...options, batchSize: 1 });
     let largest = 0;
     for (const s of scores) largest = Math.max(largest, Math.abs(s));
-    scores.forEach((s, e) => assert.ok(Math.abs(s - single.scores[e]) <= 1e-5 * largest, `${family.name} edge ${e}: batch 4 ${s} vs batch 1 ${single.scores[e]}`));
+    scores.forEach((s, e) =>
+      assert.ok(Math.abs(s - single.scores[e]) <= 1e-5 * largest, `${family.name} edge ${e}: batch 4 ${s} vs batch 1 ${single.scores[e]}`),
+    );
     // The patched pass computes each receiver's input separately (per-head copies, per-head output projections),
     // so in float32 it matches the plain clean and corrupted passes to rounding: 1e-5 of the logit difference.
     const full = await patchedLogitDiffs(model, prepared, new Array(layout.edgeCount).fill(0), options);
     const empty = await patchedLogitDiffs(model, prepared, new Array(layout.edgeCount).fill(1), options);
-    full.forEach((ld, i) => assert.ok(Math.abs(ld - cleanLogitDiffs[i]) <= 1e-5 * (1 + Math.abs(cleanLogitDiffs[i])), `${family.name} full, example ${i}: ${ld} vs clean ${cleanLogitDiffs[i]}`));
-    empty.forEach((ld, i) => assert.ok(Math.abs(ld - corruptedLogitDiffs[i]) <= 1e-5 * (1 + Math.abs(corruptedLogitDiffs[i])), `${family.name} empty, example ${i}: ${ld} vs corrupted ${corruptedLogitDiffs[i]}`));
+    full.forEach((ld, i) =>
+      assert.ok(
+        Math.abs(ld - cleanLogitDiffs[i]) <= 1e-5 * (1 + Math.abs(cleanLogitDiffs[i])),
+        `${family.name} full, example ${i}: ${ld} vs clean ${cleanLogitDiffs[i]}`,
+      ),
+    );
+    empty.forEach((ld, i) =>
+      assert.ok(
+        Math.abs(ld - corruptedLogitDiffs[i]) <= 1e-5 * (1 + Math.abs(corruptedLogitDiffs[i])),
+        `${family.name} empty, example ${i}: ${ld} vs corrupted ${corruptedLogitDiffs[i]}`,
+      ),
+    );
     // Normalised by the Result's baselines (the AtP graph's own clean and corrupted passes): 1 and 0, in float64 to 1e-9.
     const result = await runAttributionPatching(model, dataset, { ...float64, method: 'atp', exactTokens: false });
     const normalised = async (value: number) =>
@@ -233,7 +257,10 @@ test('curve sizes, trapezoids and EAP-IG greedy growth', () => {
     { from: 'input', to: 'logits', input: null, score: -0.3 },
   ];
   // a1.h0's edge is the largest but a1.h0 never joins the graph: it is never a candidate.
-  assert.deepEqual(greedyEdges(edges, 3, () => undefined), [0, 3, 2]);
+  assert.deepEqual(
+    greedyEdges(edges, 3, () => undefined),
+    [0, 3, 2],
+  );
 });
 
 test("the worker's circuit request runs a circuit and writes a Result holding it to the pending file", async () => {
@@ -274,7 +301,13 @@ test('right padding: prompts of different lengths batched together give the scor
     family.write(dir);
     const model = loadModel(dir);
     const full = readDataset(IOI);
-    const short = { clean: 'When Tom and James left, Tom gave it to', corrupted: 'When Tom and James left, James gave it to', correct: ' James', incorrect: ' Tom', line: 99 };
+    const short = {
+      clean: 'When Tom and James left, Tom gave it to',
+      corrupted: 'When Tom and James left, James gave it to',
+      correct: ' James',
+      incorrect: ' Tom',
+      line: 99,
+    };
     const dataset: Dataset = { file: full.file, examples: [full.examples[0], short, full.examples[2]] };
     const prepared = prepareExamples(model, dataset, []);
     assert.notEqual(prepared[0].tokens.length, prepared[1].tokens.length, 'the prompts differ in length');
@@ -283,7 +316,9 @@ test('right padding: prompts of different lengths batched together give the scor
       const alone = await edgeScores(model, prepared, method, 2, { ...float64, batchSize: 1 });
       let largest = 0;
       for (const s of alone.scores) largest = Math.max(largest, Math.abs(s));
-      together.scores.forEach((s, e) => assert.ok(Math.abs(s - alone.scores[e]) <= 1e-9 * largest, `${family.name} ${method} edge ${e}: ${s} vs ${alone.scores[e]}`));
+      together.scores.forEach((s, e) =>
+        assert.ok(Math.abs(s - alone.scores[e]) <= 1e-9 * largest, `${family.name} ${method} edge ${e}: ${s} vs ${alone.scores[e]}`),
+      );
     }
     const random = seededRandom(5);
     const { layout } = await edgeScores(model, prepared, 'eap', 1, float64);

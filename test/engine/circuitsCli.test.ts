@@ -21,14 +21,43 @@ before(() => {
   requireBuiltCli();
   work = mkdtempSync(join(tmpdir(), 'atp-circuit-cli-'));
   data = join(work, 'tables.jsonl');
-  const generate = runCli(join(work, 'cache'), ['generate', 'tinysql', '--feature', 'DefTableName', '-n', '16', '--seed', '11', '--model', modelDir, '--out', data]);
+  const generate = runCli(join(work, 'cache'), [
+    'generate',
+    'tinysql',
+    '--feature',
+    'DefTableName',
+    '-n',
+    '16',
+    '--seed',
+    '11',
+    '--model',
+    modelDir,
+    '--out',
+    data,
+  ]);
   assert.equal(generate.code, 0, generate.stderr);
 });
 after(() => rmSync(work, { recursive: true, force: true }));
 
 test('atp circuit on the demo model: EAP-IG, 20 edges, the curve; a Result with the circuit, faithful and plausible', () => {
   const out = join(work, 'circuit.json');
-  const run = runCli(join(work, 'cache'), ['circuit', '--model', modelDir, '--data', data, '--method', 'eap-ig', '--edges', '20', '--curve-points', '12', '--device', 'cpu', '--out', out]);
+  const run = runCli(join(work, 'cache'), [
+    'circuit',
+    '--model',
+    modelDir,
+    '--data',
+    data,
+    '--method',
+    'eap-ig',
+    '--edges',
+    '20',
+    '--curve-points',
+    '12',
+    '--device',
+    'cpu',
+    '--out',
+    out,
+  ]);
   assert.equal(run.code, 0, run.stderr);
   console.log(run.stdout);
   const result = parseResult(readFileSync(out, 'utf8'), out);
@@ -51,19 +80,41 @@ test('atp circuit on the demo model: EAP-IG, 20 edges, the curve; a Result with 
   assert.equal(curve.edges.at(-1), 479);
   assert.ok(curve.area > curve.randomArea + 0.3, `top edges ${curve.area} vs random ${curve.randomArea}`);
   const top = circuit.edges.slice(0, 5).map(edgeName);
-  assert.ok(top.some((name) => /a0\.h[13]/.test(name)), `the table-copying heads L0H3/L0H1 lead: ${top.join(', ')}`);
+  assert.ok(
+    top.some((name) => /a0\.h[13]/.test(name)),
+    `the table-copying heads L0H3/L0H1 lead: ${top.join(', ')}`,
+  );
   assert.match(run.stdout, /faithfulness: circuit 0\.\d+; checks: full graph 1\.0000\d\d/);
 });
 
 test('atp circuit --greedy grows from the logits; bad selections and methods are refused by name', () => {
   const out = join(work, 'greedy.json');
-  const run = runCli(join(work, 'cache'), ['circuit', '--model', modelDir, '--data', data, '--method', 'eap', '--greedy', '15', '--curve-points', '0', '--device', 'cpu', '--out', out]);
+  const run = runCli(join(work, 'cache'), [
+    'circuit',
+    '--model',
+    modelDir,
+    '--data',
+    data,
+    '--method',
+    'eap',
+    '--greedy',
+    '15',
+    '--curve-points',
+    '0',
+    '--device',
+    'cpu',
+    '--out',
+    out,
+  ]);
   assert.equal(run.code, 0, run.stderr);
   const circuit = parseResult(readFileSync(out, 'utf8'), out).circuit!;
   assert.equal(circuit.selection.rule, 'greedy');
   assert.equal(circuit.steps, 1);
   assert.equal(circuit.curve, undefined);
-  assert.ok(circuit.inCircuit.some((i) => circuit.edges[i].to === 'logits'), 'the greedy circuit reaches the logits');
+  assert.ok(
+    circuit.inCircuit.some((i) => circuit.edges[i].to === 'logits'),
+    'the greedy circuit reaches the logits',
+  );
   const refuse = (args: string[], message: RegExp) => {
     const bad = runCli(join(work, 'cache'), ['circuit', '--model', modelDir, '--data', data, '--out', join(work, 'never.json'), ...args]);
     assert.equal(bad.code, 2, bad.stderr);

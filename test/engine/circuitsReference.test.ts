@@ -71,7 +71,12 @@ test('GPT-2: edge scores of eap, eap-ig and eap-ig-activations, and runs with pa
   const patches = [circuitPatch, mixedPatch];
   const reference = runReference({
     modelDir: dir,
-    examples: prepared.map((p) => ({ cleanIds: p.tokens.map((t) => t.id), corruptedIds: p.corruptedTokens.map((t) => t.id), correctId: p.correctId, incorrectId: p.incorrectId })),
+    examples: prepared.map((p) => ({
+      cleanIds: p.tokens.map((t) => t.id),
+      corruptedIds: p.corruptedTokens.map((t) => t.id),
+      correctId: p.correctId,
+      incorrectId: p.incorrectId,
+    })),
     methods,
     patches: patches.map((patch) => Object.fromEntries(names.map((name, i) => [name, patch[i]]))),
   });
@@ -87,9 +92,20 @@ test('GPT-2: edge scores of eap, eap-ig and eap-ig-activations, and runs with pa
   });
   for (const [p, patch] of patches.entries()) {
     const lds = await patchedLogitDiffs(model, prepared, patch, options);
-    lds.forEach((ld, i) => assert.ok(Math.abs(ld - reference.patchedLogitDiffs[p][i]) <= 1e-9 * (1 + Math.abs(ld)), `patch ${p}, example ${i}: ${ld} vs ${reference.patchedLogitDiffs[p][i]}`));
+    lds.forEach((ld, i) =>
+      assert.ok(
+        Math.abs(ld - reference.patchedLogitDiffs[p][i]) <= 1e-9 * (1 + Math.abs(ld)),
+        `patch ${p}, example ${i}: ${ld} vs ${reference.patchedLogitDiffs[p][i]}`,
+      ),
+    );
   }
   // The three methods differ (a reference that ignored the method would have been caught above; this guards ours).
-  assert.notDeepEqual(ours[1].map((e) => e.score), ours[0].map((e) => e.score));
-  assert.notDeepEqual(ours[2].map((e) => e.score), ours[1].map((e) => e.score));
+  assert.notDeepEqual(
+    ours[1].map((e) => e.score),
+    ours[0].map((e) => e.score),
+  );
+  assert.notDeepEqual(
+    ours[2].map((e) => e.score),
+    ours[1].map((e) => e.score),
+  );
 });

@@ -29,7 +29,10 @@ before(() => {
   cache = join(work, 'cache');
   model = join(work, 'tinysql-demo');
   ioi = join(work, 'ioi-demo');
-  for (const [name, to] of [['tinysql-demo', model], ['ioi-demo', ioi]]) {
+  for (const [name, to] of [
+    ['tinysql-demo', model],
+    ['ioi-demo', ioi],
+  ]) {
     cpSync(join(root, 'models', name), to, { recursive: true, filter: (path) => !/\.atp-(result|passes)\.json$/.test(path) });
   }
 });
@@ -53,7 +56,12 @@ test("the shipped models' claims pass, are written as JUnit, and the Result reco
   assert.equal(provenance.modelFiles['config.json'], sha256(join(model, 'config.json')));
   assert.equal(provenance.engineVersion, JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version);
   assert.deepEqual([provenance.method, provenance.device, provenance.seed], ['atp', 'cpu', 0]);
-  assert.equal(result.dataset.contentHash, `sha256:${createHash('sha256').update(readFileSync(join(model, 'claims', 'tables.jsonl'), 'utf8')).digest('hex')}`);
+  assert.equal(
+    result.dataset.contentHash,
+    `sha256:${createHash('sha256')
+      .update(readFileSync(join(model, 'claims', 'tables.jsonl'), 'utf8'))
+      .digest('hex')}`,
+  );
 });
 
 test('the agreement claim reads checks of every head that match exact activation patching computed by another path', async () => {
@@ -66,7 +74,10 @@ test('the agreement claim reads checks of every head that match exact activation
   assert.equal(checks.items.length, 16, 'every head of the 4 × 4 model');
   for (const item of checks.items) {
     // float32 runs of two graphs, values of order 0.1–1: agreement to 1e-4 is float noise, not a different number.
-    assert.ok(Math.abs(item.exact - v.exact[item.layer][item.head!]) < 1e-4, `L${item.layer}H${item.head}: ${item.exact} vs ${v.exact[item.layer][item.head!]}`);
+    assert.ok(
+      Math.abs(item.exact - v.exact[item.layer][item.head!]) < 1e-4,
+      `L${item.layer}H${item.head}: ${item.exact} vs ${v.exact[item.layer][item.head!]}`,
+    );
   }
   assert.ok(Math.abs(checks.spearman - v.spearman) < 1e-9, `Spearman ${checks.spearman} vs ${v.spearman}`);
   assert.ok(Math.abs(checks.pearson - v.pearson) < 1e-4, `Pearson ${checks.pearson} vs ${v.pearson}`);
@@ -96,7 +107,23 @@ test('faithfulness claims are read from circuit runs measured at exactly the cla
   }
   // atp circuit's own run of the top-23 circuit (another run, selection instead of the curve) measures the same value.
   const out = join(work, 'tables-circuit.json');
-  const cli = runCli(cache, ['circuit', '--model', model, '--data', join(model, 'claims', 'tables.jsonl'), '--out', out, '--method', 'eap-ig', '--edges', '23', '--curve-points', '0', '--device', 'cpu']);
+  const cli = runCli(cache, [
+    'circuit',
+    '--model',
+    model,
+    '--data',
+    join(model, 'claims', 'tables.jsonl'),
+    '--out',
+    out,
+    '--method',
+    'eap-ig',
+    '--edges',
+    '23',
+    '--curve-points',
+    '0',
+    '--device',
+    'cpu',
+  ]);
   assert.equal(cli.code, 0, cli.stderr);
   const claimed = parseResult(readFileSync(join(model, 'claims', 'tables.claims.atp-result.json'), 'utf8'), 'tables').circuit!;
   const measured = parseResult(readFileSync(out, 'utf8'), out).circuit!.faithfulness.circuit;
@@ -127,9 +154,15 @@ test('a false claim fails atp test with exit 1, expected and actual at its line,
   const run = runCli(cache, ['test', claimsFile, '--device', 'cpu', '--junit', junit]);
   console.log(run.stdout);
   assert.equal(run.code, 1, run.stderr);
-  const line = readFileSync(claimsFile, 'utf8').split('\n').findIndex((l) => l.includes('carry the table name')) + 1;
+  const line =
+    readFileSync(claimsFile, 'utf8')
+      .split('\n')
+      .findIndex((l) => l.includes('carry the table name')) + 1;
   assert.match(run.stdout, new RegExp(`✗ L0H3 and L0H1 carry the table name {2}\\(.*tables\\.claims\\.yaml:${line}\\)`));
-  assert.match(run.stdout, /expected: L0H3, L2H0 in the top 3 heads\n {6}actual: {3}top 3 by \|attribution\|: L0H3 \+0\.\d{4}, L0H1 \+0\.\d{4}, L0H2 \+0\.\d{4} \(missing L2H0\)/);
+  assert.match(
+    run.stdout,
+    /expected: L0H3, L2H0 in the top 3 heads\n {6}actual: {3}top 3 by \|attribution\|: L0H3 \+0\.\d{4}, L0H1 \+0\.\d{4}, L0H2 \+0\.\d{4} \(missing L2H0\)/,
+  );
   assert.match(run.stdout, /last passed \S+ on other inputs: dataset changed \(when the claim said: L0H3, L0H1 in the top 3 heads\)/);
   assert.match(run.stdout, /6 passed, 1 failed, 0 not settled/);
   const xml = readFileSync(junit, 'utf8');
@@ -144,12 +177,21 @@ test('a malformed claims file is reported at its line and field; a too-strong fa
   assert.equal(run.code, 1);
   assert.match(run.stdout, /bad\.claims\.yaml:4:39: claims\[0\]\.top_heads\.include\[1\]: expected a head such as L0H3 or L2H\*, got "H1"/);
   // The top 23 edges keep about 0.9 of the table-name effect (the shipped claim says ≥ 0.85): 0.99 is too strong.
-  writeFileSync(bad, 'model: ..\ndataset: tables.jsonl\nclaims:\n  - faithfulness: {edges: 23, at_least: 0.99}\n  - faithfulness: {edges: 1000, at_least: 0.5}\n');
+  writeFileSync(
+    bad,
+    'model: ..\ndataset: tables.jsonl\nclaims:\n  - faithfulness: {edges: 23, at_least: 0.99}\n  - faithfulness: {edges: 1000, at_least: 0.5}\n',
+  );
   const strong = runCli(cache, ['test', bad, '--device', 'cpu']);
   console.log(strong.stdout);
   assert.equal(strong.code, 1);
-  assert.match(strong.stdout, /✗ the top 23 edges keep ≥ 0\.99 of the metric {2}\(.*bad\.claims\.yaml:4\)\n {6}expected: the top 23 edges keep ≥ 0\.99 of the metric\n {6}actual: {3}faithfulness 0\.(8[5-9]|9[0-8])\d at 23 edges \(measured, eap-ig\)/);
-  assert.match(strong.stdout, /\? the top 1000 edges keep ≥ 0\.5 of the metric {2}\(.*bad\.claims\.yaml:5, unverified\)\n {6}expected: .*\n {6}actual: {3}the graph has 479 edges, fewer than 1000/);
+  assert.match(
+    strong.stdout,
+    /✗ the top 23 edges keep ≥ 0\.99 of the metric {2}\(.*bad\.claims\.yaml:4\)\n {6}expected: the top 23 edges keep ≥ 0\.99 of the metric\n {6}actual: {3}faithfulness 0\.(8[5-9]|9[0-8])\d at 23 edges \(measured, eap-ig\)/,
+  );
+  assert.match(
+    strong.stdout,
+    /\? the top 1000 edges keep ≥ 0\.5 of the metric {2}\(.*bad\.claims\.yaml:5, unverified\)\n {6}expected: .*\n {6}actual: {3}the graph has 479 edges, fewer than 1000/,
+  );
   assert.match(strong.stdout, /0 passed, 1 failed, 1 not settled/);
   assert.equal(runCli(cache, ['test', join(work, 'nothing-here.yaml')]).code, 2, 'a path that does not exist is a usage error');
 });

@@ -51,7 +51,10 @@ test('a claims file runs in the worker once, is reused while current, and a fals
   if (first.kind !== 'checked') return;
   assert.equal(first.reused, false);
   assert.deepEqual(first.why, ['no stored Result yet']);
-  assert.deepEqual(first.reports.map((r) => r.outcome.status), ['passed', 'passed', 'passed', 'passed', 'passed', 'passed', 'passed']);
+  assert.deepEqual(
+    first.reports.map((r) => r.outcome.status),
+    ['passed', 'passed', 'passed', 'passed', 'passed', 'passed', 'passed'],
+  );
   assert.equal(runs.length, 1);
   const result = parseResult(readFileSync(first.resultFile, 'utf8'), first.resultFile);
   assert.equal(result.checks?.items.length, 16, 'every head checked for the agreement claim');
@@ -88,7 +91,10 @@ test('a claims file runs in the worker once, is reused while current, and a fals
 test('a claims file with problems is reported with their lines, without a run', async () => {
   const file = join(model, 'claims', 'broken.claims.yaml');
   const outcome = await runClaimsFile(file, 'model: ..\ndataset: tables.jsonl\nclaims:\n  - baselines: {clean: {above: 1}}\n', engine, settings);
-  assert.deepEqual(outcome, { kind: 'invalid', message: `${file}:4:25: claims[0].baselines.clean.above: unknown field; expected greater_than, less_than, at_least, at_most` });
+  assert.deepEqual(outcome, {
+    kind: 'invalid',
+    message: `${file}:4:25: claims[0].baselines.clean.above: unknown field; expected greater_than, less_than, at_least, at_most`,
+  });
   const missing = await runClaimsFile(file, 'model: ..\ndataset: nowhere.jsonl\nclaims:\n  - baselines: {clean: {greater_than: 1}}\n', engine, settings);
   assert.equal(missing.kind, 'failed');
   assert.match(missing.kind === 'failed' ? missing.message : '', /nowhere\.jsonl cannot be read/);

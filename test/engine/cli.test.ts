@@ -61,7 +61,10 @@ test('--method and --check: the passes are printed before the run, the checks af
   // Before any batch: what the run costs.
   const plan = run.stderr.indexOf('AtP* (QK fix) of 8 examples: 24 forward + 8 backward passes; exact token effects: 8 forward passes; checks of 4 components');
   assert.ok(plan >= 0 && plan < run.stderr.indexOf('batch 1/'), run.stderr);
-  assert.match(run.stdout, /method: AtP\* estimate \(QK fix\) \(exact activation patching of every component would cost \d+ passes, over 4× AtP's 32: AtP\* estimates\)/);
+  assert.match(
+    run.stdout,
+    /method: AtP\* estimate \(QK fix\) \(exact activation patching of every component would cost \d+ passes, over 4× AtP's 32: AtP\* estimates\)/,
+  );
   assert.match(run.stdout, /AtP\* \(QK fix\), summed over positions and examples: queries L\dH\d [-+]\d/);
   assert.match(run.stdout, /token effects: exact/);
   assert.match(run.stdout, /checked 4 components against exact activation patching \(top 2 by \|attribution\| and 2 random\)/);
@@ -131,7 +134,12 @@ function dataFile(name: string, lines: string[]): string {
   return file;
 }
 
-const good = JSON.stringify({ clean: 'When John and Mary went to the shops, John gave the bag to', corrupted: 'When John and Mary went to the shops, Mary gave the bag to', correct: ' Mary', incorrect: ' John' });
+const good = JSON.stringify({
+  clean: 'When John and Mary went to the shops, John gave the bag to',
+  corrupted: 'When John and Mary went to the shops, Mary gave the bag to',
+  correct: ' Mary',
+  incorrect: ' John',
+});
 
 test('a malformed line names the file, the line and the field', () => {
   const file = dataFile('bad.jsonl', [good, '{"clean": "a", "corrupted": 3, "correct": " b", "incorrect": " c"}']);
@@ -141,7 +149,10 @@ test('a malformed line names the file, the line and the field', () => {
 });
 
 test('a token-length mismatch names the line and both counts', () => {
-  const file = dataFile('mismatch.jsonl', [good, JSON.stringify({ clean: 'When John went', corrupted: 'When Johnathan Smith went', correct: ' Mary', incorrect: ' John' })]);
+  const file = dataFile('mismatch.jsonl', [
+    good,
+    JSON.stringify({ clean: 'When John went', corrupted: 'When Johnathan Smith went', correct: ' Mary', incorrect: ' John' }),
+  ]);
   assertRejected(['--model', model, '--data', file], /mismatch\.jsonl:2: "clean" has 3 tokens but "corrupted" has 5/);
 });
 

@@ -27,7 +27,20 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 const atp = (...args: string[]) => runCli(join(root, 'cache'), args);
 
-const common = (data = IOI, m = model) => ['--model', m, '--data', data, '--device', 'cpu', '--precision', 'float64', '--method', 'atpstar', '--batch-size', '3'];
+const common = (data = IOI, m = model) => [
+  '--model',
+  m,
+  '--data',
+  data,
+  '--device',
+  'cpu',
+  '--precision',
+  'float64',
+  '--method',
+  'atpstar',
+  '--batch-size',
+  '3',
+];
 
 function shard(index: number, count: number, name: string, data = IOI, m = model): string {
   const out = join(root, name);
@@ -49,7 +62,9 @@ function assertClose(merged: Result, single: Result): void {
     positions: r.positions?.flat() ?? [],
     atpStar: Object.values(r.atpStar!.maps).flatMap((m) => m.flat()),
     lds: r.examples.flatMap((e) => [e.cleanLogitDiff, e.corruptedLogitDiff]),
-    attributions: r.examples.flatMap((e) => [e.attributions.z.flat(2), e.attributions.residPre.flat(), e.attributions.attnOut.flat(), e.attributions.mlpOut.flat()].flat()),
+    attributions: r.examples.flatMap((e) =>
+      [e.attributions.z.flat(2), e.attributions.residPre.flat(), e.attributions.attnOut.flat(), e.attributions.mlpOut.flat()].flat(),
+    ),
     tokenScores: r.examples.flatMap((e) => [...e.tokenScores!.values, e.tokenScores!.joint]),
     nodes: r.examples.flatMap((e) => Object.values(e.atpStar!).flatMap((m) => m.flat(2))),
   });
@@ -62,7 +77,10 @@ function assertClose(merged: Result, single: Result): void {
     assert.ok(scale > 0, `${name} is not all zero`);
     values.forEach((v, i) => assert.ok(Math.abs(got[i] - v) <= 1e-12 * scale, `${name}[${i}]: ${got[i]} vs ${v}`));
   }
-  assert.deepEqual(merged.examples.map((e) => e.line), single.examples.map((e) => e.line));
+  assert.deepEqual(
+    merged.examples.map((e) => e.line),
+    single.examples.map((e) => e.line),
+  );
   assert.deepEqual(merged.methods, single.methods);
 }
 

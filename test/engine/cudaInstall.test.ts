@@ -52,7 +52,13 @@ after(async () => {
 let roots = 0;
 const freshRoot = () => join(work, `root-${++roots}`);
 // No proxy from the developer's environment: the proxy tests set their own.
-const options = (root: string, extra: Parameters<typeof installCuda>[0] = {}) => ({ root, feed: server.feed, ort: { version: VERSION, binDir: fakeBin }, env: {}, ...extra });
+const options = (root: string, extra: Parameters<typeof installCuda>[0] = {}) => ({
+  root,
+  feed: server.feed,
+  ort: { version: VERSION, binDir: fakeBin },
+  env: {},
+  ...extra,
+});
 
 test('install: the package is checked against its published SHA-512, the two provider libraries and the runtime copy land in <root>/<version>', async () => {
   const root = freshRoot();
@@ -86,7 +92,12 @@ test('a transfer cut off keeps what arrived; the next install resumes it with a 
   server.requests.length = 0;
   server.cutOffNextDownload(1 << 20);
   await assert.rejects(installCuda(options(root)), (error: Error) => {
-    assert.match(error.message, new RegExp(`${ID}\\.${VERSION.replaceAll('.', '\\.')}\\.nupkg: the transfer stopped at [\\d.]+ MiB of [\\d.]+ MiB .*run the install again to resume from there`));
+    assert.match(
+      error.message,
+      new RegExp(
+        `${ID}\\.${VERSION.replaceAll('.', '\\.')}\\.nupkg: the transfer stopped at [\\d.]+ MiB of [\\d.]+ MiB .*run the install again to resume from there`,
+      ),
+    );
     return true;
   });
   const part = join(root, 'downloads', `${ID}.${VERSION}.nupkg.part`);
@@ -97,7 +108,13 @@ test('a transfer cut off keeps what arrived; the next install resumes it with a 
 
   const outcome = await installCuda(options(root));
   const downloads = server.requests.filter((r) => r.path.endsWith('.nupkg'));
-  assert.deepEqual(downloads.map((r) => [r.range, r.status]), [[undefined, 200], [`bytes=${kept}-`, 206]]);
+  assert.deepEqual(
+    downloads.map((r) => [r.range, r.status]),
+    [
+      [undefined, 200],
+      [`bytes=${kept}-`, 206],
+    ],
+  );
   assert.deepEqual(readFileSync(join(outcome.dir, 'libonnxruntime_providers_cuda.so')), CUDA_LIBRARY);
   assert.equal(existsSync(part), false);
 });
@@ -108,7 +125,10 @@ test('a package that does not match the published SHA-512 is refused: nothing in
   const before = readFileSync(join(first.dir, 'install.json'), 'utf8');
   server.publishWrongHash(true);
   try {
-    await assert.rejects(installCuda(options(root)), /\.nupkg: SHA-512 mismatch \(expected [0-9a-f]{16}…, got [0-9a-f]{16}…\); nothing was installed and the download was removed/);
+    await assert.rejects(
+      installCuda(options(root)),
+      /\.nupkg: SHA-512 mismatch \(expected [0-9a-f]{16}…, got [0-9a-f]{16}…\); nothing was installed and the download was removed/,
+    );
   } finally {
     server.publishWrongHash(false);
   }
@@ -211,7 +231,9 @@ test('through an HTTP proxy: a feed only the proxy can reach installs, every req
   await closed.close();
   await assert.rejects(
     installCuda(options(freshRoot(), { env: { HTTP_PROXY: closed.url } })),
-    new RegExp(`cannot reach 127\\.0\\.0\\.1:\\d+ through the proxy ${new URL(closed.url).host.replaceAll('.', '\\.')} \\(ECONNREFUSED\\)\\. To install by hand`),
+    new RegExp(
+      `cannot reach 127\\.0\\.0\\.1:\\d+ through the proxy ${new URL(closed.url).host.replaceAll('.', '\\.')} \\(ECONNREFUSED\\)\\. To install by hand`,
+    ),
   );
 });
 
@@ -245,14 +267,21 @@ test('atp install-cuda installs the real onnxruntime-node runtime with progress 
   // A process that loads ONNX Runtime the way the CLI and the worker do, and asks it for CUDA.
   const probe = resolve(__dirname, '../support/ortProbe.ts');
   const run = (extra: Record<string, string>) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', probe], { cwd: resolve(__dirname, '../..'), encoding: 'utf8', env: { ...process.env, ATP_CUDA_DIR: root, ...extra } });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', probe], {
+      cwd: resolve(__dirname, '../..'),
+      encoding: 'utf8',
+      env: { ...process.env, ATP_CUDA_DIR: root, ...extra },
+    });
     assert.equal(r.status, 0, r.stderr);
     return { ...(JSON.parse(r.stdout) as { choice: string; cudaError: string; y: number[]; mapped: string[] }), stderr: r.stderr };
   };
   const installed = run({});
   assert.equal(installed.choice, `ONNX Runtime from the CUDA runtime in ${dir}`);
   assert.deepEqual(installed.y, [-1.5, 2]);
-  assert.ok(installed.mapped.includes(join(dir, 'libonnxruntime.so.1')) && installed.mapped.includes(join(dir, 'onnxruntime_binding.node')), installed.mapped.join('\n'));
+  assert.ok(
+    installed.mapped.includes(join(dir, 'libonnxruntime.so.1')) && installed.mapped.includes(join(dir, 'onnxruntime_binding.node')),
+    installed.mapped.join('\n'),
+  );
   assert.ok(!installed.mapped.some((f) => f.startsWith(ort.binDir)), installed.mapped.join('\n'));
   // ONNX Runtime opened the provider library in the per-user folder (it is libz here, hence no Provider_SetHost) ...
   assert.match(installed.cudaError, /Cuda: Failed to load shared library/);
@@ -278,10 +307,14 @@ test('atp install-cuda installs the real onnxruntime-node runtime with progress 
   assert.equal(withInstall.device, 'cpu');
   const note = withInstall.warnings.find((w) => w.startsWith('cuda could not start'));
   assert.ok(note, withInstall.warnings.join('\n'));
-  if (missing.length > 0) assert.ok(note.includes(`NVIDIA libraries not found: ${missing.join(', ')}; the CUDA provider needs an NVIDIA driver, CUDA 12 and cuDNN 9`), note);
+  if (missing.length > 0)
+    assert.ok(note.includes(`NVIDIA libraries not found: ${missing.join(', ')}; the CUDA provider needs an NVIDIA driver, CUDA 12 and cuDNN 9`), note);
   assert.ok(!note.includes(CUDA_NOT_INSTALLED), note);
   const withoutInstall = await patch(join(work, 'no-such-root'));
-  assert.ok(withoutInstall.warnings.some((w) => w.includes(`cuda could not start (${CUDA_NOT_INSTALLED}: run \`atp install-cuda\``)), withoutInstall.warnings.join('\n'));
+  assert.ok(
+    withoutInstall.warnings.some((w) => w.includes(`cuda could not start (${CUDA_NOT_INSTALLED}: run \`atp install-cuda\``)),
+    withoutInstall.warnings.join('\n'),
+  );
 });
 
 test('atp install-cuda over https through a CONNECT proxy (HTTPS_PROXY): TLS to the feed inside the tunnel, its certificate checked', async () => {
@@ -305,7 +338,10 @@ test('atp install-cuda over https through a CONNECT proxy (HTTPS_PROXY): TLS to 
     assert.equal(cudaRuntimeState(bundledOrt().version, { ATP_CUDA_DIR: root }).state, 'installed');
     const port = new URL(secure.feed).port;
     assert.deepEqual(proxy.requests, [`CONNECT nuget.test:${port}`, `CONNECT nuget.test:${port}`, `CONNECT nuget.test:${port}`]);
-    assert.deepEqual(secure.requests.map((r) => r.status), [200, 200, 200]);
+    assert.deepEqual(
+      secure.requests.map((r) => r.status),
+      [200, 200, 200],
+    );
   } finally {
     await proxy.close();
     await secure.close();

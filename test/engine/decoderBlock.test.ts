@@ -56,7 +56,11 @@ for (const [family, write] of Object.entries(FAMILIES)) {
       ids,
       (kind, layer, value) => {
         seen.push([kind, layer]);
-        assert.deepEqual(value.shape, HOOKS[kind].activationShape.map((axis) => named[axis]), `${family} ${kind} at layer ${layer}`);
+        assert.deepEqual(
+          value.shape,
+          HOOKS[kind].activationShape.map((axis) => named[axis]),
+          `${family} ${kind} at layer ${layer}`,
+        );
         return value;
       },
       {
@@ -72,10 +76,7 @@ for (const [family, write] of Object.entries(FAMILIES)) {
       },
     );
 
-    assert.deepEqual(
-      seen,
-      Array.from({ length: spec.nLayers }, (_, layer) => HOOK_KINDS.map((kind): [HookKind, number] => [kind, layer])).flat(),
-    );
+    assert.deepEqual(seen, Array.from({ length: spec.nLayers }, (_, layer) => HOOK_KINDS.map((kind): [HookKind, number] => [kind, layer])).flat());
     assert.deepEqual(residual.shape, ['batch', 'seq', spec.dModel]);
     const kvHeads = keyValueHeads(spec);
     assert.equal(kvHeads, family === 'gpt2' || family === 'gpt_neo' ? spec.nHeads : GQA.nKvHeads);

@@ -31,8 +31,12 @@ test('the demo model ships in at most 8 MB and every TinySQL name is one token',
   assert.ok(bytes <= 8 * 2 ** 20, `${bytes} bytes`);
   const model = loadModel(modelDir);
   const names = [
-    ...vocabulary.TABLE_NAMES, ...Object.values(vocabulary.TABLE_SYNONYMS), ...vocabulary.NOVEL_TABLE_NAMES,
-    ...vocabulary.FIELD_NAMES, ...Object.values(vocabulary.FIELD_SYNONYMS), ...vocabulary.NOVEL_FIELD_NAMES,
+    ...vocabulary.TABLE_NAMES,
+    ...Object.values(vocabulary.TABLE_SYNONYMS),
+    ...vocabulary.NOVEL_TABLE_NAMES,
+    ...vocabulary.FIELD_NAMES,
+    ...Object.values(vocabulary.FIELD_SYNONYMS),
+    ...vocabulary.NOVEL_FIELD_NAMES,
   ];
   for (const name of names) {
     assert.equal(model.tokenizer.ids(` ${name}`, { addSpecialTokens: false }).length, 1, `" ${name}" is one token`);
@@ -46,9 +50,13 @@ test('the tokenizer is reproduced by the committed data script, and greedy decod
   const make = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'scripts/demo-model/make-data.ts'), '--out', data], { encoding: 'utf8' });
   assert.equal(make.status, 0, make.stderr);
   assert.equal(readFileSync(join(data, 'tokenizer', 'tokenizer.json'), 'utf8'), readFileSync(join(modelDir, 'tokenizer.json'), 'utf8'));
-  const evaluate = spawnSync('/usr/bin/python3', [join(root, 'scripts/demo-model/evaluate.py'), '--model', modelDir, '--data', join(data, 'heldout.jsonl'), '--limit', '500'], {
-    encoding: 'utf8',
-  });
+  const evaluate = spawnSync(
+    '/usr/bin/python3',
+    [join(root, 'scripts/demo-model/evaluate.py'), '--model', modelDir, '--data', join(data, 'heldout.jsonl'), '--limit', '500'],
+    {
+      encoding: 'utf8',
+    },
+  );
   assert.equal(evaluate.status, 0, evaluate.stderr);
   const report = JSON.parse(evaluate.stdout) as { examples: number; accuracy: number };
   assert.equal(report.examples, 500);
@@ -68,7 +76,11 @@ for (const feature of ['DefTableName', 'EngFieldName'] as TinySqlFeature[]) {
     assert.ok(v.result.metric.cleanLogitDiff > 2, 'the clean prompt makes the correct answer clearly more likely');
     assert.ok(v.result.metric.cleanLogitDiff - v.result.metric.corruptedLogitDiff > 4, 'the corruption flips the answer');
     assert.ok(v.spearman >= SPEARMAN_FLOOR, `Spearman ${v.spearman}`);
-    assert.equal(v.topByAttribution[0].layer * 100 + v.topByAttribution[0].head, v.topByActivationPatching[0].layer * 100 + v.topByActivationPatching[0].head, 'the same top head');
+    assert.equal(
+      v.topByAttribution[0].layer * 100 + v.topByAttribution[0].head,
+      v.topByActivationPatching[0].layer * 100 + v.topByActivationPatching[0].head,
+      'the same top head',
+    );
     assert.ok(v.topOverlap >= 2, `top-3 overlap ${v.topOverlap}`);
   });
 }

@@ -72,10 +72,19 @@ for (const family of ['gpt2', 'qwen2']) {
       example.cleanIds.forEach((id, pos) => {
         if (id === example.corruptedIds[pos]) return assert.equal(scores.values[pos], 0, `example ${i} pos ${pos}: same token, no effect`);
         differing++;
-        assert.ok(close(scores.values[pos], exact.examples[i].residPre[0][pos], scale), `example ${i} pos ${pos}: ${scores.values[pos]} vs ${exact.examples[i].residPre[0][pos]}`);
+        assert.ok(
+          close(scores.values[pos], exact.examples[i].residPre[0][pos], scale),
+          `example ${i} pos ${pos}: ${scores.values[pos]} vs ${exact.examples[i].residPre[0][pos]}`,
+        );
       });
       // Patching every differing token at once is the clean run.
-      assert.ok(close(scores.joint, (example.cleanLogitDiff - example.corruptedLogitDiff) / (4 * (result.metric.cleanLogitDiff - result.metric.corruptedLogitDiff)), scale));
+      assert.ok(
+        close(
+          scores.joint,
+          (example.cleanLogitDiff - example.corruptedLogitDiff) / (4 * (result.metric.cleanLogitDiff - result.metric.corruptedLogitDiff)),
+          scale,
+        ),
+      );
     });
     assert.equal(differing, 5, 'four examples, one with two differing tokens');
     // The AtP estimate at those positions is a different number: the point of computing them exactly.
@@ -187,7 +196,10 @@ test('the plan: auto takes exact within 4× the cost of AtP, else AtP; token eff
 test('chooseChecks: the k largest by |attribution|, then k distinct others drawn by the seed', () => {
   const candidates = [0.1, -5, 3, 0.2, -0.05, 0.01, 2].map((attribution, head) => ({ hook: 'z' as const, layer: 0, position: null, head, attribution }));
   const chosen = chooseChecks(candidates, 2, 1);
-  assert.deepEqual(chosen.slice(0, 2).map((c) => c.head), [1, 2]);
+  assert.deepEqual(
+    chosen.slice(0, 2).map((c) => c.head),
+    [1, 2],
+  );
   const random = chosen.slice(2).map((c) => c.head);
   assert.equal(random.length, 2);
   assert.equal(new Set(random).size, 2);
@@ -196,7 +208,7 @@ test('chooseChecks: the k largest by |attribution|, then k distinct others drawn
   assert.equal(chooseChecks(candidates, 5, 1).length, 7, 'never more than there are');
 });
 
-test('--method atpstar: the Result carries AtP*\'s query, key and value nodes and GradDrop, and says which numbers are what', async () => {
+test("--method atpstar: the Result carries AtP*'s query, key and value nodes and GradDrop, and says which numbers are what", async () => {
   const model = models.qwen2;
   const full = readDataset(IOI);
   const sameLength: Dataset = { file: full.file, examples: [full.examples[0], full.examples[2]] };
@@ -216,12 +228,41 @@ test('--method atpstar: the Result carries AtP*\'s query, key and value nodes an
     assert.equal(example.atpStar!.k[0][0].length, 2, 'keys per key/value head');
   });
   // Maps: sums over positions and examples.
-  const sum = (pick: (i: number) => number[][][], l: number, h: number) => star.examples.reduce((s, _, i) => s + pick(i)[l].reduce((t, row) => t + row[h], 0), 0);
-  summary.maps.q.forEach((row, l) => row.forEach((v, h) => assert.ok(close(v, sum((i) => star.examples[i].q, l, h), 1))));
-  summary.maps.k.forEach((row, l) => row.forEach((v, g) => assert.ok(close(v, sum((i) => star.examples[i].k, l, g), 1))));
+  const sum = (pick: (i: number) => number[][][], l: number, h: number) =>
+    star.examples.reduce((s, _, i) => s + pick(i)[l].reduce((t, row) => t + row[h], 0), 0);
+  summary.maps.q.forEach((row, l) =>
+    row.forEach((v, h) =>
+      assert.ok(
+        close(
+          v,
+          sum((i) => star.examples[i].q, l, h),
+          1,
+        ),
+      ),
+    ),
+  );
+  summary.maps.k.forEach((row, l) =>
+    row.forEach((v, g) =>
+      assert.ok(
+        close(
+          v,
+          sum((i) => star.examples[i].k, l, g),
+          1,
+        ),
+      ),
+    ),
+  );
   // GradDrop for the two heatmaps' cells: sums over examples of z at the answer and resid_pre.
   summary.gradDrop!.heads.forEach((row, l) =>
-    row.forEach((v, h) => assert.ok(close(v, star.examples.reduce((s, e) => s + e.gradDrop!.z[l][e.tokens.length - 1][h], 0), 1))),
+    row.forEach((v, h) =>
+      assert.ok(
+        close(
+          v,
+          star.examples.reduce((s, e) => s + e.gradDrop!.z[l][e.tokens.length - 1][h], 0),
+          1,
+        ),
+      ),
+    ),
   );
   assert.ok(summary.gradDrop!.positions, 'one length: GradDrop of the position map too');
   assert.ok(summary.gradDrop!.heads.flat().every((v) => v >= 0));

@@ -52,7 +52,16 @@ const FAMILIES: Array<{ name: string; write: (dir: string) => void }> = [
   { name: 'granite', write: (dir) => writeRandomLlamaFamily(dir, { ...GQA, modelType: 'granite', dMlp: 64, seed: 34, tied: true, multipliers: MULTIPLIERS }) },
   {
     name: 'granitemoe',
-    write: (dir) => writeRandomLlamaFamily(dir, { ...GQA, modelType: 'granitemoe', dMlp: 24, seed: 35, tied: true, multipliers: MULTIPLIERS, experts: { count: 4, topK: 2 } }),
+    write: (dir) =>
+      writeRandomLlamaFamily(dir, {
+        ...GQA,
+        modelType: 'granitemoe',
+        dMlp: 24,
+        seed: 35,
+        tied: true,
+        multipliers: MULTIPLIERS,
+        experts: { count: 4, topK: 2 },
+      }),
   },
 ];
 
@@ -110,7 +119,10 @@ test('GraniteMoE: attribution patching converges to activation patching as the c
     const jon = model.tokenizer.ids(' Jon', { addSpecialTokens: false })[0];
     makeTwinToken(dir, 'model.embed_tokens.weight', john, jon, epsilon);
     const clean = 'When John and Mary went to the shops, John gave the bag to';
-    const dataset: Dataset = { file: 'twin.jsonl', examples: [{ clean, corrupted: clean.replace(', John', ', Jon'), correct: ' Mary', incorrect: ' John', line: 1 }] };
+    const dataset: Dataset = {
+      file: 'twin.jsonl',
+      examples: [{ clean, corrupted: clean.replace(', John', ', Jon'), correct: ' Mary', incorrect: ' John', line: 1 }],
+    };
     const fresh = loadModel(dir);
     const exact = flattenAttributions((await runActivationPatching(fresh, dataset, { device: 'cpu', batchSize: 128, precision: 'float64' })).examples);
     const atp = await runAttributionPatching(fresh, dataset, { device: 'cpu', batchSize: 1, precision: 'float64' });

@@ -221,7 +221,10 @@ test('granite-3.0-1b-a400m-instruct (granitemoe: multipliers, 32 experts top-8)'
 test('unknown, unsupported and ill-typed keys are InputErrors naming config.json and the key', () => {
   const file = (dir: string) => join(dir, 'config.json');
   const unknown = folderWithConfig({ ...LLAMA_32_1B, model_type: 'mistral' });
-  assertInputError(() => readModelSpec(unknown), `${file(unknown)}: model_type "mistral" is not supported (supported: gpt2, gpt_neo, llama, qwen2, granite, granitemoe)`);
+  assertInputError(
+    () => readModelSpec(unknown),
+    `${file(unknown)}: model_type "mistral" is not supported (supported: gpt2, gpt_neo, llama, qwen2, granite, granitemoe)`,
+  );
 
   const yarn = folderWithConfig({ ...LLAMA_32_1B, rope_scaling: { rope_type: 'yarn', factor: 4 } });
   assertInputError(() => readModelSpec(yarn), `${file(yarn)}: key "rope_scaling.rope_type" is "yarn"; supported: default, linear, llama3`);
@@ -246,7 +249,10 @@ test('unknown, unsupported and ill-typed keys are InputErrors naming config.json
   const multiplier = folderWithConfig({ ...GRANITE_MOE_1B, embedding_multiplier: '12' });
   assertInputError(() => readModelSpec(multiplier), `${file(multiplier)}: key "embedding_multiplier" must be a positive number (found "12")`);
   const headDim = folderWithConfig({ ...GRANITE_MOE_1B, head_dim: 128 });
-  assertInputError(() => readModelSpec(headDim), `${file(headDim)}: key "head_dim" is 128; granitemoe uses hidden_size / num_attention_heads (64) as the head size`);
+  assertInputError(
+    () => readModelSpec(headDim),
+    `${file(headDim)}: key "head_dim" is 128; granitemoe uses hidden_size / num_attention_heads (64) as the head size`,
+  );
 
   const types = folderWithConfig({ ...TINYSTORIES_33M, attention_types: [[['global', 'sparse'], 1]] });
   assertInputError(() => readModelSpec(types), /key "attention_types" must be a list of \[\["global" \| "local", \.\.\.\], repeat\] pairs \(found/);

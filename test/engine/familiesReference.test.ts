@@ -10,14 +10,7 @@ import type { Result } from '../../src/shared/result';
 import { flattenAttributions } from '../support/attributions';
 import { requireTorchReference, type ReferenceRequest, type ReferenceResponse } from '../support/reference';
 import { maxError, requestFor, runFamiliesReference } from '../support/familiesReference';
-import {
-  GPT_NEO_PAD_ID,
-  GPT_NEO_PAD_TOKEN,
-  LLAMA3_BOS_ID,
-  writeRandomGptNeo,
-  writeRandomLlamaFamily,
-  type StoredDtype,
-} from '../support/randomModels';
+import { GPT_NEO_PAD_ID, GPT_NEO_PAD_TOKEN, LLAMA3_BOS_ID, writeRandomGptNeo, writeRandomLlamaFamily, type StoredDtype } from '../support/randomModels';
 
 /**
  * Every model family against the independent PyTorch float64 reference (test/reference/families_reference.py):
@@ -82,13 +75,27 @@ const VARIANTS: Variant[] = [
   },
   {
     name: 'Llama 3.2 (GQA 4/2, llama3 rope scaling, untied)',
-    write: (dir, dtype) => writeRandomLlamaFamily(dir, { ...GQA, modelType: 'llama', dMlp: 64, seed: 22, tied: false, ropeTheta: 500000, ropeScaling: LLAMA32_ROPE, dtype }),
+    write: (dir, dtype) =>
+      writeRandomLlamaFamily(dir, { ...GQA, modelType: 'llama', dMlp: 64, seed: 22, tied: false, ropeTheta: 500000, ropeScaling: LLAMA32_ROPE, dtype }),
     float32: true,
   },
   {
     name: 'Llama / SmolLM (tied, head_dim 16 ≠ hidden/heads, attention and MLP biases, MHA)',
     write: (dir, dtype) =>
-      writeRandomLlamaFamily(dir, { modelType: 'llama', nLayers: 2, nHeads: 4, nKvHeads: 4, dModel: 32, headDim: 16, dMlp: 48, seed: 23, tied: true, attentionBias: true, mlpBias: true, dtype }),
+      writeRandomLlamaFamily(dir, {
+        modelType: 'llama',
+        nLayers: 2,
+        nHeads: 4,
+        nKvHeads: 4,
+        dModel: 32,
+        headDim: 16,
+        dMlp: 48,
+        seed: 23,
+        tied: true,
+        attentionBias: true,
+        mlpBias: true,
+        dtype,
+      }),
     float32: false,
   },
   {
@@ -98,13 +105,23 @@ const VARIANTS: Variant[] = [
   },
   {
     name: 'Granite (embedding/attention/residual multipliers, logits scaling, GQA 4/2, tied)',
-    write: (dir, dtype) => writeRandomLlamaFamily(dir, { ...GQA, modelType: 'granite', dMlp: 64, seed: 25, tied: true, multipliers: GRANITE_MULTIPLIERS, dtype }),
+    write: (dir, dtype) =>
+      writeRandomLlamaFamily(dir, { ...GQA, modelType: 'granite', dMlp: 64, seed: 25, tied: true, multipliers: GRANITE_MULTIPLIERS, dtype }),
     float32: true,
   },
   {
     name: 'GraniteMoE (4 experts top-2, multipliers, GQA 4/2, untied)',
     write: (dir, dtype) =>
-      writeRandomLlamaFamily(dir, { ...GQA, modelType: 'granitemoe', dMlp: 24, seed: 26, tied: false, multipliers: GRANITE_MULTIPLIERS, experts: { count: 4, topK: 2 }, dtype }),
+      writeRandomLlamaFamily(dir, {
+        ...GQA,
+        modelType: 'granitemoe',
+        dMlp: 24,
+        seed: 26,
+        tied: false,
+        multipliers: GRANITE_MULTIPLIERS,
+        experts: { count: 4, topK: 2 },
+        dtype,
+      }),
     float32: true,
   },
 ];
@@ -121,7 +138,12 @@ test('every family matches the PyTorch reference: F32 (float64 and float32 engin
       const precisions: Precision[] = dtype === 'F32' && variant.float32 ? ['float64', 'float32'] : ['float64'];
       for (const precision of precisions) {
         const result = await runAttributionPatching(model, dataset, { device: 'cpu', batchSize: 3, precision });
-        runs.push({ label: `${variant.name}, ${dtype}, ${precision}`, result, request: requestFor(result, dir), tolerance: precision === 'float64' ? 1e-9 : 2e-4 });
+        runs.push({
+          label: `${variant.name}, ${dtype}, ${precision}`,
+          result,
+          request: requestFor(result, dir),
+          tolerance: precision === 'float64' ? 1e-9 : 2e-4,
+        });
       }
     }
   }
@@ -163,7 +185,13 @@ test('TinySQL BM1-style GPT-Neo: <|pad|> added to the tokenizer, embedding resiz
   const dataset: Dataset = {
     file: 'bm1.jsonl',
     examples: [
-      { line: 1, clean: `${GPT_NEO_PAD_TOKEN}SELECT name FROM users WHERE age`, corrupted: `${GPT_NEO_PAD_TOKEN}SELECT name FROM items WHERE age`, correct: GPT_NEO_PAD_TOKEN, incorrect: ' >' },
+      {
+        line: 1,
+        clean: `${GPT_NEO_PAD_TOKEN}SELECT name FROM users WHERE age`,
+        corrupted: `${GPT_NEO_PAD_TOKEN}SELECT name FROM items WHERE age`,
+        correct: GPT_NEO_PAD_TOKEN,
+        incorrect: ' >',
+      },
       { line: 2, clean: 'SELECT price FROM orders ORDER BY', corrupted: 'SELECT price FROM users ORDER BY', correct: ' price', incorrect: GPT_NEO_PAD_TOKEN },
     ],
   };

@@ -28,7 +28,10 @@ interface Entry {
 
 test('gpu-check --tiny runs every available device against the CPU and reports the rest as unavailable', async () => {
   const json = join(work, 'report.json');
-  const run = spawnSync('bash', [join(root, 'scripts/gpu-check.sh'), '--tiny', '--repeats', '1', '--devices', 'cpu,cuda,webgpu', '--json', json], { cwd: root, encoding: 'utf8' });
+  const run = spawnSync('bash', [join(root, 'scripts/gpu-check.sh'), '--tiny', '--repeats', '1', '--devices', 'cpu,cuda,webgpu', '--json', json], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
   const { report } = JSON.parse(readFileSync(json, 'utf8')) as { report: Entry[] };
   const webgpu = (await webgpuAvailability()).ok;

@@ -63,8 +63,14 @@ test('when hard links fail, the weights are read in place (no copy) and nothing 
   assert.ok(links.length > 0, 'the link was tried');
   assert.deepEqual(snapshot(model), modelBefore, 'the model folder is unchanged: no graph file, no temp file');
   const cached = Object.keys(snapshot(cache));
-  assert.ok(cached.some((file) => file.endsWith('.onnx')), 'the graph file is in our cache');
-  assert.ok(cached.every((file) => !file.endsWith('.safetensors')), 'the weights were not copied');
+  assert.ok(
+    cached.some((file) => file.endsWith('.onnx')),
+    'the graph file is in our cache',
+  );
+  assert.ok(
+    cached.every((file) => !file.endsWith('.safetensors')),
+    'the weights were not copied',
+  );
   assert.deepEqual(fromMemory.warnings, []);
   assert.deepEqual(fromMemory.heads, linked.heads);
   assert.equal(fromMemory.metric.cleanLogitDiff, linked.metric.cleanLogitDiff);

@@ -50,7 +50,10 @@ test("every graph kind's session has exactly the names its callers feed and read
   }
   // The check can fail on a real session: the logit-diff graph is not the attribution graph.
   const logitDiff = await sessionFor(model, 'logit-diff', { device: 'cpu', batchSize: 2 });
-  assert.throws(() => checkGraphNames('attribution', ATTRIBUTION_GRAPH_NAMES, logitDiff.session), /its caller expects inputs clean_ids, corrupted_ids that the graph does not have/);
+  assert.throws(
+    () => checkGraphNames('attribution', ATTRIBUTION_GRAPH_NAMES, logitDiff.session),
+    /its caller expects inputs clean_ids, corrupted_ids that the graph does not have/,
+  );
   assert.deepEqual([...logitDiff.session.inputNames].sort(), [...LOGIT_DIFF_GRAPH_NAMES.inputs].sort());
 });
 

@@ -46,9 +46,13 @@ test('the tokenizer is reproduced by the committed data script, and the model is
   const make = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'scripts/ioi-model/make-data.ts'), '--out', data], { encoding: 'utf8' });
   assert.equal(make.status, 0, make.stderr);
   assert.equal(readFileSync(join(data, 'tokenizer', 'tokenizer.json'), 'utf8'), readFileSync(join(modelDir, 'tokenizer.json'), 'utf8'));
-  const evaluate = spawnSync('/usr/bin/python3', [join(root, 'scripts/ioi-model/evaluate.py'), '--model', modelDir, '--data', join(data, 'heldout.jsonl'), '--limit', '500'], {
-    encoding: 'utf8',
-  });
+  const evaluate = spawnSync(
+    '/usr/bin/python3',
+    [join(root, 'scripts/ioi-model/evaluate.py'), '--model', modelDir, '--data', join(data, 'heldout.jsonl'), '--limit', '500'],
+    {
+      encoding: 'utf8',
+    },
+  );
   assert.equal(evaluate.status, 0, evaluate.stderr);
   const report = JSON.parse(evaluate.stdout) as { examples: number; logitDiffAccuracy: number; greedyAccuracy: number };
   assert.equal(report.examples, 500);
@@ -109,7 +113,10 @@ test('the built `atp` names the model by its built-in name: generate ioi and val
   const { dataset, diagnostics } = parseDatasetText(readFileSync(data, 'utf8'), data);
   assert.deepEqual(diagnostics, []);
   const model = loadModel(modelDir);
-  assert.deepEqual(dataset.examples.map((e) => e.clean), generateIoi(model.tokenizer, { count: 32, seed: 11 }).map((e) => e.clean));
+  assert.deepEqual(
+    dataset.examples.map((e) => e.clean),
+    generateIoi(model.tokenizer, { count: 32, seed: 11 }).map((e) => e.clean),
+  );
   const validate = runCli(join(work, 'cache'), ['validate', '--model', 'ioi-demo', '--data', data, '--device', 'cpu']);
   assert.equal(validate.code, 0, validate.stderr);
   assert.match(validate.stdout, /model: ioi-demo \(gpt2, 4 layers × 4 heads/);

@@ -78,9 +78,15 @@ test('patch: --out or --html equal to any input, under any name, or to each othe
     }
   }
   // Through the model's symlinked folder, and --out equal to --html (a file that does not exist yet).
-  assertRefused(['patch', '--model', join(root, 'model-link'), '--data', data, '--device', 'cpu', '--out', join(model, 'tokenizer.json')], ['tokenizer.json', '--out']);
+  assertRefused(
+    ['patch', '--model', join(root, 'model-link'), '--data', data, '--device', 'cpu', '--out', join(model, 'tokenizer.json')],
+    ['tokenizer.json', '--out'],
+  );
   const same = join(root, 'both.json');
-  assertRefused(['patch', '--model', model, '--data', data, '--device', 'cpu', '--out', same, '--html', `${root}/model-link/../both.json`], ['--out', '--html']);
+  assertRefused(
+    ['patch', '--model', model, '--data', data, '--device', 'cpu', '--out', same, '--html', `${root}/model-link/../both.json`],
+    ['--out', '--html'],
+  );
   assert.equal(existsSync(same), false);
 });
 
@@ -123,10 +129,23 @@ test('checkOutputPaths compares real files: symlinks, hard links, "..", a new fi
     refused(join(dir, 'hard.txt'));
     // Two outputs that do not exist yet, one through a symlinked folder.
     assert.throws(
-      () => checkOutputPaths([], [{ path: join(dir, 'new.json'), role: '--out' }, { path: join(dir, 'sub', 'up', 'new.json'), role: '--html' }]),
+      () =>
+        checkOutputPaths(
+          [],
+          [
+            { path: join(dir, 'new.json'), role: '--out' },
+            { path: join(dir, 'sub', 'up', 'new.json'), role: '--html' },
+          ],
+        ),
       /--html .*new\.json is the same file as --out/,
     );
-    checkOutputPaths([{ path: input, role: '--data' }], [{ path: join(dir, 'out.json'), role: '--out' }, { path: join(dir, 'out.html'), role: '--html' }]);
+    checkOutputPaths(
+      [{ path: input, role: '--data' }],
+      [
+        { path: join(dir, 'out.json'), role: '--out' },
+        { path: join(dir, 'out.html'), role: '--html' },
+      ],
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -20,7 +20,23 @@ const LLAMA3 = { type: 'llama3' as const, factor: 32, lowFreqFactor: 1, highFreq
 const frequencies = ropeInverseFrequencies(64, 500000, LLAMA3);
 // The first and last positions, both sides of block boundaries, and some in between.
 const { block } = rotaryBlocks(MAX_POSITIONS);
-const POSITIONS = [0, 1, 2, 7, block - 1, block, block + 1, 3 * block + 5, 1000, 4095, 65536, 100003, MAX_POSITIONS - block, MAX_POSITIONS - 2, MAX_POSITIONS - 1];
+const POSITIONS = [
+  0,
+  1,
+  2,
+  7,
+  block - 1,
+  block,
+  block + 1,
+  3 * block + 5,
+  1000,
+  4095,
+  65536,
+  100003,
+  MAX_POSITIONS - block,
+  MAX_POSITIONS - 2,
+  MAX_POSITIONS - 1,
+];
 
 async function tables(precision: 'float32' | 'float64', provider: 'cpu' | 'webgpu') {
   const b = new GraphBuilder(precision);
@@ -42,7 +58,11 @@ function largestError(out: { cos: ort.Tensor; sin: ort.Tensor }): number {
   POSITIONS.forEach((p, row) => {
     for (let j = 0; j < 2 * half; j++) {
       const angle = p * frequencies[j % half];
-      worst = Math.max(worst, Math.abs(Number(out.cos.data[row * 2 * half + j]) - Math.cos(angle)), Math.abs(Number(out.sin.data[row * 2 * half + j]) - Math.sin(angle)));
+      worst = Math.max(
+        worst,
+        Math.abs(Number(out.cos.data[row * 2 * half + j]) - Math.cos(angle)),
+        Math.abs(Number(out.sin.data[row * 2 * half + j]) - Math.sin(angle)),
+      );
     }
   });
   return worst;

@@ -71,7 +71,10 @@ function compare(ours: unknown, expected: unknown, path: string, fieldScale: num
   }
   if (expected && typeof expected === 'object') {
     assert.ok(ours && typeof ours === 'object', path);
-    const keys = (o: object) => Object.keys(o).filter((k) => (o as Record<string, unknown>)[k] !== undefined && !SKIP.has(k)).sort();
+    const keys = (o: object) =>
+      Object.keys(o)
+        .filter((k) => (o as Record<string, unknown>)[k] !== undefined && !SKIP.has(k))
+        .sort();
     assert.deepEqual(keys(ours as object), keys(expected), `${path}: keys`);
     let worst = 0;
     for (const key of keys(expected)) {
@@ -89,7 +92,7 @@ function compare(ours: unknown, expected: unknown, path: string, fieldScale: num
 
 function assertSame(merged: Result, single: Result): number {
   assert.ok(merged.examples.length === single.examples.length && single.examples.length === 8);
-  assert.deepEqual(merged.run?.passes, single.run?.passes, 'passes: the shards\' passes add up to the single run\'s');
+  assert.deepEqual(merged.run?.passes, single.run?.passes, "passes: the shards' passes add up to the single run's");
   const worst = compare(merged, single, 'result', 0);
   // The comparison can fail: one value off by 1e-9 of its field is caught.
   const off = structuredClone(merged);
@@ -175,7 +178,8 @@ test('float32: the merge agrees with the single run to float32 rounding (batches
   const extra: Partial<PatchingOptions> = { precision: 'float32' };
   const single = await runAttributionPatching(model, dataset, options(extra));
   const merged = mergeShards(await shards(3, extra, [1, 0, 2]));
-  const flat = (r: Result) => r.examples.flatMap((e) => [e.attributions.z.flat(2), e.attributions.residPre.flat(), e.attributions.mlpOut.flat(), e.tokenScores!.values].flat());
+  const flat = (r: Result) =>
+    r.examples.flatMap((e) => [e.attributions.z.flat(2), e.attributions.residPre.flat(), e.attributions.mlpOut.flat(), e.tokenScores!.values].flat());
   const a = flat(merged);
   const b = flat(single);
   const scale = Math.max(...b.map(Math.abs));

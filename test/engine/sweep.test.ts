@@ -42,7 +42,19 @@ after(async () => {
 });
 
 const atp = (...args: string[]) => runCli(join(root, 'cache'), args);
-const sweepArgs = (n: string) => ['sweep', '--models', `${DEMO},${small},${missing}`, '--features', 'EngTableName,DefFieldName', '-n', n, '--device', 'cpu', '--out', out];
+const sweepArgs = (n: string) => [
+  'sweep',
+  '--models',
+  `${DEMO},${small},${missing}`,
+  '--features',
+  'EngTableName,DefFieldName',
+  '-n',
+  n,
+  '--device',
+  'cpu',
+  '--out',
+  out,
+];
 const readSummary = () => parseSweepSummary(readFileSync(join(out, 'summary.json'), 'utf8'), 'summary.json');
 const RESULTS = ['tinysql-demo/EngTableName-cs1', 'tinysql-demo/DefFieldName-cs1', 'small-gpt2/EngTableName-cs1', 'small-gpt2/DefFieldName-cs1'];
 
@@ -54,7 +66,10 @@ test('a sweep writes every Result beside its dataset and one summary; a missing 
   assert.match(run.stdout, /4 ran, 0 kept, 2 failed/);
   const summary = readSummary();
   assert.equal(summary.plannedCells, 6);
-  assert.deepEqual(summary.cells.map((c) => c.status), ['ran', 'ran', 'ran', 'ran', 'failed', 'failed']);
+  assert.deepEqual(
+    summary.cells.map((c) => c.status),
+    ['ran', 'ran', 'ran', 'ran', 'failed', 'failed'],
+  );
   for (const cell of summary.cells.slice(4)) assert.match(cell.error!, /folder .*no-such-model does not exist/);
 
   for (const [index, name] of RESULTS.entries()) {
@@ -69,7 +84,10 @@ test('a sweep writes every Result beside its dataset and one summary; a missing 
     // The summary's digest is the Result's.
     assert.deepEqual(cell.digest, JSON.parse(JSON.stringify(digestRun(cell.digest!.label, result, 5))));
   }
-  assert.deepEqual(summary.cells.map((c) => c.digest?.layers ?? null), [4, 4, 2, 2, null, null]);
+  assert.deepEqual(
+    summary.cells.map((c) => c.digest?.layers ?? null),
+    [4, 4, 2, 2, null, null],
+  );
 
   // The dataset is exactly what `atp generate` writes for that model's tokenizer.
   const generated = join(root, 'generated.jsonl');
@@ -79,7 +97,19 @@ test('a sweep writes every Result beside its dataset and one summary; a missing 
 
   // And the Result is what `atp patch` computes on that dataset (same engine path; its numerics are tested elsewhere).
   const patched = join(root, 'patched.json');
-  const patch = atp('patch', '--model', DEMO, '--data', join(out, 'tinysql-demo/EngTableName-cs1.jsonl'), '--out', patched, '--device', 'cpu', '--method', 'atp');
+  const patch = atp(
+    'patch',
+    '--model',
+    DEMO,
+    '--data',
+    join(out, 'tinysql-demo/EngTableName-cs1.jsonl'),
+    '--out',
+    patched,
+    '--device',
+    'cpu',
+    '--method',
+    'atp',
+  );
   assert.equal(patch.code, 0, patch.stderr);
   const fromPatch = parseResult(readFileSync(patched, 'utf8'), patched);
   const fromSweep = parseResult(readFileSync(join(out, RESULTS[0] + '.atp-result.json'), 'utf8'), 'sweep');
@@ -110,7 +140,12 @@ test('a rerun keeps finished cells byte for byte; a new -n or a truncated Result
   truncateSync(files[1], 200);
   const repaired = atp(...sweepArgs('3'));
   assert.match(repaired.stdout, /1 ran, 3 kept, 2 failed/);
-  assert.deepEqual(readSummary().cells.slice(0, 4).map((c) => c.status), ['kept', 'ran', 'kept', 'kept']);
+  assert.deepEqual(
+    readSummary()
+      .cells.slice(0, 4)
+      .map((c) => c.status),
+    ['kept', 'ran', 'kept', 'kept'],
+  );
   assert.deepEqual(parseResult(readFileSync(files[1], 'utf8'), files[1]).heads, parseResult(before[1].text, files[1]).heads, 'the same numbers again');
 
   // Another spec (4 examples) makes other datasets: every cell runs again.
@@ -126,7 +161,10 @@ test('atp compare on two cells of the sweep: different depths are compared by de
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stdout, /small-gpt2\/EngTableName-cs1\.atp-result\.json\s+no\s+—\s+-?\d\.\d{3}\s+\d\.\d{3} \(depth\)/);
   const comparison = JSON.parse(readFileSync(join(root, 'cmp.json'), 'utf8'));
-  assert.deepEqual(comparison.runs.map((r: { layers: number }) => r.layers), [4, 2]);
+  assert.deepEqual(
+    comparison.runs.map((r: { layers: number }) => r.layers),
+    [4, 2],
+  );
 });
 
 test('cancelling a sweep keeps the cells finished so far and their summary', async () => {
@@ -146,7 +184,10 @@ test('cancelling a sweep keeps the cells finished so far and their summary', asy
   );
   const summary = parseSweepSummary(readFileSync(join(dir, 'summary.json'), 'utf8'), 'summary.json');
   assert.equal(summary.plannedCells, 2);
-  assert.deepEqual(summary.cells.map((c) => c.status), ['ran']);
+  assert.deepEqual(
+    summary.cells.map((c) => c.status),
+    ['ran'],
+  );
   assert.ok(existsSync(join(dir, 'tinysql-demo/EngTableName-cs1.atp-result.json')));
   assert.equal(existsSync(join(dir, 'small-gpt2/EngTableName-cs1.atp-result.json')), false);
 });

@@ -37,10 +37,16 @@ test('a sweep in the worker reports each cell and writes its Results and summary
   );
   assert.deepEqual(outcome, { kind: 'done', summaryFile: join(out, 'summary.json'), ran: 2, kept: 0, failed: 0 });
   // Start and end of each cell: 0/2, 1/2, 1/2, 2/2.
-  assert.deepEqual(cells.map(([done, total]) => `${done}/${total}`), ['0/2', '1/2', '1/2', '2/2']);
+  assert.deepEqual(
+    cells.map(([done, total]) => `${done}/${total}`),
+    ['0/2', '1/2', '1/2', '2/2'],
+  );
   assert.match(cells[1][2], /tinysql-demo · EngTableName CS1: ran/);
   const summary = parseSweepSummary(readFileSync(join(out, 'summary.json'), 'utf8'), 'summary.json');
-  assert.deepEqual(summary.cells.map((c) => c.status), ['ran', 'ran']);
+  assert.deepEqual(
+    summary.cells.map((c) => c.status),
+    ['ran', 'ran'],
+  );
   const result = join(out, summary.cells[1].result);
   assert.equal(parseResult(readFileSync(result, 'utf8'), result).dataset.examples, 2);
   assert.ok(existsSync(join(out, 'summary.html')));
@@ -79,6 +85,11 @@ test('cancelling a sweep in the worker keeps the finished cells and their summar
 
 test('a sweep refused as a whole reaches the host with its field, for the editor to word', async () => {
   const outcome = await client.sweep({ spec: spec([]), outDir: join(root, 'none'), device: 'cpu', batchSize: 8 });
-  assert.deepEqual(outcome, { kind: 'failed', reason: 'input', message: '--models: give at least one model', input: { field: 'models', detail: '{{models}}: give at least one model' } });
+  assert.deepEqual(outcome, {
+    kind: 'failed',
+    reason: 'input',
+    message: '--models: give at least one model',
+    input: { field: 'models', detail: '{{models}}: give at least one model' },
+  });
   assert.equal(renderFieldText(outcome.kind === 'failed' ? outcome.input!.detail : '', 'editor'), 'the models: give at least one model');
 });

@@ -8,13 +8,31 @@ import { checkVjp } from '../support/finiteDifferences';
  */
 
 test('linear layer x·Wᵀ with W stored [out, in] (Gemm transB), over symbolic leading axes', () =>
-  checkVjp((ops, [x, w]) => ops.linearT(x, w), [{ dims: ['batch', 'seq', 4], size: [2, 3, 4], grad: true }, { dims: [5, 4], grad: false }]));
+  checkVjp(
+    (ops, [x, w]) => ops.linearT(x, w),
+    [
+      { dims: ['batch', 'seq', 4], size: [2, 3, 4], grad: true },
+      { dims: [5, 4], grad: false },
+    ],
+  ));
 
 test('RMSNorm with a constant weight', () =>
-  checkVjp((ops, [x, w]) => ops.rmsNorm(x, w, 1e-5), [{ dims: ['batch', 3, 6], size: [2, 3, 6], grad: true }, { dims: [6], grad: false }]));
+  checkVjp(
+    (ops, [x, w]) => ops.rmsNorm(x, w, 1e-5),
+    [
+      { dims: ['batch', 3, 6], size: [2, 3, 6], grad: true },
+      { dims: [6], grad: false },
+    ],
+  ));
 
 test('RMSNorm of small inputs, where eps matters', () =>
-  checkVjp((ops, [x, w]) => ops.rmsNorm(x, w, 1e-2), [{ dims: [2, 5], grad: true, scale: 0.05 }, { dims: [5], grad: false }]));
+  checkVjp(
+    (ops, [x, w]) => ops.rmsNorm(x, w, 1e-2),
+    [
+      { dims: [2, 5], grad: true, scale: 0.05 },
+      { dims: [5], grad: false },
+    ],
+  ));
 
 test('SiLU', () => checkVjp((ops, [a]) => ops.silu(ops.scale(a, 4)), [{ dims: [4, 5], grad: true }]));
 

@@ -57,7 +57,10 @@ const UNARY: Array<{ op: string; lo: number; hi: number; exact: (x: number) => n
   { op: 'Neg', lo: -5, hi: 5, exact: (x) => -x, abs: 0, rel: 0 },
 ];
 
-async function runOnWebGpu(b: GraphBuilder, feeds: Record<string, ort.Tensor>): Promise<{ out: ort.InferenceSession.OnnxValueMapType; placement: Record<string, number> }> {
+async function runOnWebGpu(
+  b: GraphBuilder,
+  feeds: Record<string, ort.Tensor>,
+): Promise<{ out: ort.InferenceSession.OnnxValueMapType; placement: Record<string, number> }> {
   const handle = await createSession(b.toBytes(), 'webgpu', { optimization: 'all' });
   assert.equal(handle.device, 'webgpu', `the session runs on WebGPU (${handle.notes.join('; ')})`);
   const out = await handle.session.run(feeds);
@@ -91,7 +94,9 @@ test('single ops on WebGPU against float64 Math (tolerances per op in UNARY); Si
   b.output(b.node('Sin', [x], {}, { dtype: 'float32', shape: [n] }), 'y');
   const xs = Float32Array.from({ length: n }, (_, i) => (3 * i) / (n - 1));
   const y = (await runOnWebGpu(b, { x: new ort.Tensor('float32', xs, [n]) })).out.y.data as Float32Array;
-  console.log(`Sin on WebGPU over [0, 3]: largest absolute error ${Math.max(...Array.from(xs, (v, i) => Math.abs(y[i] - Math.sin(v)))).toExponential(2)} (not used by any graph)`);
+  console.log(
+    `Sin on WebGPU over [0, 3]: largest absolute error ${Math.max(...Array.from(xs, (v, i) => Math.abs(y[i] - Math.sin(v)))).toExponential(2)} (not used by any graph)`,
+  );
 });
 
 test('placement comes from the session itself: an op WebGPU lacks runs on the CPU and is a warning', async (t) => {
@@ -159,7 +164,9 @@ async function compareVjp(label: string, build: (ops: Ops, inputs: Value[]) => V
     const Float = precision === 'float64' ? Float64Array : Float32Array;
     const tensors: Record<string, ort.Tensor> = { cotangent: new ort.Tensor(precision, Float.from(cot), yShape) };
     specs.forEach((s, i) => {
-      tensors[`x${i}`] = s.int64 ? new ort.Tensor('int64', BigInt64Array.from(data[i], BigInt), sizes[i]) : new ort.Tensor(precision, Float.from(data[i]), sizes[i]);
+      tensors[`x${i}`] = s.int64
+        ? new ort.Tensor('int64', BigInt64Array.from(data[i], BigInt), sizes[i])
+        : new ort.Tensor(precision, Float.from(data[i]), sizes[i]);
     });
     return tensors;
   };
@@ -180,43 +187,154 @@ async function compareVjp(label: string, build: (ops: Ops, inputs: Value[]) => V
 
 /** The cases of test/engine/vjp.test.ts and vjpFamilies.test.ts (every differentiable op), at the same sizes. */
 const VJP_CASES: Array<[string, (ops: Ops, inputs: Value[]) => Value, Input[]]> = [
-  ['Add with broadcasting', (ops, [a, c]) => ops.add(a, c), [{ dims: [2, 1, 4], grad: true }, { dims: [3, 1], grad: true }]],
-  ['Sub', (ops, [a, c]) => ops.sub(a, c), [{ dims: [2, 3, 4], grad: true }, { dims: [4], grad: true }]],
-  ['Mul with a constant', (ops, [a, c, k]) => ops.mul(ops.mul(a, c), k), [{ dims: [2, 3], grad: true }, { dims: [1, 3], grad: true }, { dims: [2, 1], grad: false }]],
-  ['Div', (ops, [a, c]) => ops.div(a, c), [{ dims: [3, 4], grad: true }, { dims: [3, 1], grad: true, positive: true }]],
-  ['MatMul, batched', (ops, [a, c]) => ops.matmul(a, c), [{ dims: [2, 3, 4], grad: true }, { dims: [2, 4, 5], grad: true }]],
-  ['MatMul, 2-D right operand', (ops, [a, c]) => ops.matmul(a, c), [{ dims: ['batch', 3, 4], size: [2, 3, 4], grad: true }, { dims: [4, 2], grad: true }]],
-  ['Reshape and Transpose', (ops, [a]) => ops.transpose(ops.reshape(a, [0, 0, 2, 3]), [0, 2, 1, 3]), [{ dims: ['batch', 'seq', 6], size: [2, 3, 6], grad: true }]],
-  ['Split', (ops, [a]) => {
-    const [p, , r] = ops.splitLast(a, [2, 3, 2]);
-    return ops.mul(p, r);
-  }, [{ dims: [2, 7], grad: true }]],
-  ['ReduceSum', (ops, [a]) => ops.add(ops.reduceSum(a, [1], false), ops.reduceSum(ops.reduceSum(a, [-1], true), [1], false)), [{ dims: [2, 3, 4], grad: true }]],
+  [
+    'Add with broadcasting',
+    (ops, [a, c]) => ops.add(a, c),
+    [
+      { dims: [2, 1, 4], grad: true },
+      { dims: [3, 1], grad: true },
+    ],
+  ],
+  [
+    'Sub',
+    (ops, [a, c]) => ops.sub(a, c),
+    [
+      { dims: [2, 3, 4], grad: true },
+      { dims: [4], grad: true },
+    ],
+  ],
+  [
+    'Mul with a constant',
+    (ops, [a, c, k]) => ops.mul(ops.mul(a, c), k),
+    [
+      { dims: [2, 3], grad: true },
+      { dims: [1, 3], grad: true },
+      { dims: [2, 1], grad: false },
+    ],
+  ],
+  [
+    'Div',
+    (ops, [a, c]) => ops.div(a, c),
+    [
+      { dims: [3, 4], grad: true },
+      { dims: [3, 1], grad: true, positive: true },
+    ],
+  ],
+  [
+    'MatMul, batched',
+    (ops, [a, c]) => ops.matmul(a, c),
+    [
+      { dims: [2, 3, 4], grad: true },
+      { dims: [2, 4, 5], grad: true },
+    ],
+  ],
+  [
+    'MatMul, 2-D right operand',
+    (ops, [a, c]) => ops.matmul(a, c),
+    [
+      { dims: ['batch', 3, 4], size: [2, 3, 4], grad: true },
+      { dims: [4, 2], grad: true },
+    ],
+  ],
+  [
+    'Reshape and Transpose',
+    (ops, [a]) => ops.transpose(ops.reshape(a, [0, 0, 2, 3]), [0, 2, 1, 3]),
+    [{ dims: ['batch', 'seq', 6], size: [2, 3, 6], grad: true }],
+  ],
+  [
+    'Split',
+    (ops, [a]) => {
+      const [p, , r] = ops.splitLast(a, [2, 3, 2]);
+      return ops.mul(p, r);
+    },
+    [{ dims: [2, 7], grad: true }],
+  ],
+  [
+    'ReduceSum',
+    (ops, [a]) => ops.add(ops.reduceSum(a, [1], false), ops.reduceSum(ops.reduceSum(a, [-1], true), [1], false)),
+    [{ dims: [2, 3, 4], grad: true }],
+  ],
   ['Softmax', (ops, [a]) => ops.softmax(a), [{ dims: [2, 3, 5], grad: true }]],
-  ['LayerNorm', (ops, [x, w, bias]) => ops.layerNorm(x, w, bias, 1e-5), [{ dims: ['batch', 3, 6], size: [2, 3, 6], grad: true }, { dims: [6], grad: false }, { dims: [6], grad: false }]],
+  [
+    'LayerNorm',
+    (ops, [x, w, bias]) => ops.layerNorm(x, w, bias, 1e-5),
+    [
+      { dims: ['batch', 3, 6], size: [2, 3, 6], grad: true },
+      { dims: [6], grad: false },
+      { dims: [6], grad: false },
+    ],
+  ],
   ['gelu_new', (ops, [a]) => ops.geluNew(ops.scale(a, 3)), [{ dims: [4, 5], grad: true }]],
-  ['taps and fan-out', (ops, [a]) => {
-    const inner = ops.tap(ops.mul(a, a), 'inner');
-    return ops.add(ops.mul(inner, a), ops.softmax(inner));
-  }, [{ dims: [3, 4], grad: true }]],
-  ['linearT', (ops, [x, w]) => ops.linearT(x, w), [{ dims: ['batch', 'seq', 4], size: [2, 3, 4], grad: true }, { dims: [5, 4], grad: false }]],
-  ['RMSNorm', (ops, [x, w]) => ops.rmsNorm(x, w, 1e-5), [{ dims: ['batch', 3, 6], size: [2, 3, 6], grad: true }, { dims: [6], grad: false }]],
+  [
+    'taps and fan-out',
+    (ops, [a]) => {
+      const inner = ops.tap(ops.mul(a, a), 'inner');
+      return ops.add(ops.mul(inner, a), ops.softmax(inner));
+    },
+    [{ dims: [3, 4], grad: true }],
+  ],
+  [
+    'linearT',
+    (ops, [x, w]) => ops.linearT(x, w),
+    [
+      { dims: ['batch', 'seq', 4], size: [2, 3, 4], grad: true },
+      { dims: [5, 4], grad: false },
+    ],
+  ],
+  [
+    'RMSNorm',
+    (ops, [x, w]) => ops.rmsNorm(x, w, 1e-5),
+    [
+      { dims: ['batch', 3, 6], size: [2, 3, 6], grad: true },
+      { dims: [6], grad: false },
+    ],
+  ],
   ['SiLU', (ops, [a]) => ops.silu(ops.scale(a, 4)), [{ dims: [4, 5], grad: true }]],
-  ['rotary', (ops, [x, cos, sin]) => ops.rotary(x, cos, sin), [{ dims: ['batch', 'seq', 3, 4], size: [2, 3, 3, 4], grad: true }, { dims: [3, 1, 4], grad: false }, { dims: [3, 1, 4], grad: false }]],
-  ['repeatHeads', (ops, [x, y]) => ops.mul(ops.repeatHeads(x, 3), y), [{ dims: ['batch', 'seq', 2, 3], size: [2, 2, 2, 3], grad: true }, { dims: ['batch', 'seq', 6, 3], size: [2, 2, 6, 3], grad: false }]],
-  ['GatherElements', (ops, [x, i]) => ops.gatherLast(x, i), [{ dims: [2, 2, 5], grad: true }, { dims: [2, 2, 3], grad: false, int64: [4, 0, 4, 1, 1, 2, 3, 3, 3, 0, 2, 4] }]],
-  ['ScatterElements', (ops, [v, i, like]) => ops.mul(ops.scatterLast(v, i, like), like), [
-    { dims: [2, 3, 2], grad: true },
-    { dims: [2, 3, 2], grad: false, int64: [3, 1, 0, 2, 1, 3, 2, 0, 0, 1, 3, 2] },
-    { dims: [2, 3, 4], grad: false },
-  ]],
-  ['MoE top-k gates', (ops, [logits]) => {
-    const indices = raw.topKIndices(ops.b, logits, 2);
-    return ops.scatterLast(ops.softmax(ops.gatherLast(logits, indices)), indices, logits);
-  }, [{ dims: [2, 4], grad: true }]],
+  [
+    'rotary',
+    (ops, [x, cos, sin]) => ops.rotary(x, cos, sin),
+    [
+      { dims: ['batch', 'seq', 3, 4], size: [2, 3, 3, 4], grad: true },
+      { dims: [3, 1, 4], grad: false },
+      { dims: [3, 1, 4], grad: false },
+    ],
+  ],
+  [
+    'repeatHeads',
+    (ops, [x, y]) => ops.mul(ops.repeatHeads(x, 3), y),
+    [
+      { dims: ['batch', 'seq', 2, 3], size: [2, 2, 2, 3], grad: true },
+      { dims: ['batch', 'seq', 6, 3], size: [2, 2, 6, 3], grad: false },
+    ],
+  ],
+  [
+    'GatherElements',
+    (ops, [x, i]) => ops.gatherLast(x, i),
+    [
+      { dims: [2, 2, 5], grad: true },
+      { dims: [2, 2, 3], grad: false, int64: [4, 0, 4, 1, 1, 2, 3, 3, 3, 0, 2, 4] },
+    ],
+  ],
+  [
+    'ScatterElements',
+    (ops, [v, i, like]) => ops.mul(ops.scatterLast(v, i, like), like),
+    [
+      { dims: [2, 3, 2], grad: true },
+      { dims: [2, 3, 2], grad: false, int64: [3, 1, 0, 2, 1, 3, 2, 0, 0, 1, 3, 2] },
+      { dims: [2, 3, 4], grad: false },
+    ],
+  ],
+  [
+    'MoE top-k gates',
+    (ops, [logits]) => {
+      const indices = raw.topKIndices(ops.b, logits, 2);
+      return ops.scatterLast(ops.softmax(ops.gatherLast(logits, indices)), indices, logits);
+    },
+    [{ dims: [2, 4], grad: true }],
+  ],
 ];
 
-test('every op and its VJP: float32 on WebGPU equals float64 on the CPU within 2e-5 of each tensor\'s scale', async (t) => {
+test("every op and its VJP: float32 on WebGPU equals float64 on the CPU within 2e-5 of each tensor's scale", async (t) => {
   if (!(await requireWebGpu(t))) return;
   let worst = 0;
   for (const [label, build, specs] of VJP_CASES) worst = Math.max(worst, await compareVjp(label, build, specs));
@@ -230,11 +348,34 @@ const MULTIPLIERS = { embedding: 4.0, attention: 0.2, residual: 0.6, logitsScali
 const FAMILIES: Array<[string, (dir: string) => void]> = [
   ['GPT-2', (dir) => writeRandomGpt2(dir, { nLayers: 2, nHeads: 4, dModel: 32, seed: 20 })],
   ['GPT-Neo (local attention)', (dir) => writeRandomGptNeo(dir, { nLayers: 2, nHeads: 4, dModel: 32, seed: 21, windowSize: 4 })],
-  ['Llama 3.2 (GQA, llama3 rope scaling)', (dir) =>
-    writeRandomLlamaFamily(dir, { ...GQA, modelType: 'llama', dMlp: 64, seed: 22, tied: false, ropeTheta: 500000, ropeScaling: { rope_type: 'llama3', factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 32 } })],
+  [
+    'Llama 3.2 (GQA, llama3 rope scaling)',
+    (dir) =>
+      writeRandomLlamaFamily(dir, {
+        ...GQA,
+        modelType: 'llama',
+        dMlp: 64,
+        seed: 22,
+        tied: false,
+        ropeTheta: 500000,
+        ropeScaling: { rope_type: 'llama3', factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 32 },
+      }),
+  ],
   ['Qwen2 (q/k/v biases)', (dir) => writeRandomLlamaFamily(dir, { ...GQA, modelType: 'qwen2', dMlp: 64, seed: 24, tied: true, ropeTheta: 1000000 })],
   ['Granite (multipliers)', (dir) => writeRandomLlamaFamily(dir, { ...GQA, modelType: 'granite', dMlp: 64, seed: 25, tied: true, multipliers: MULTIPLIERS })],
-  ['GraniteMoE (4 experts top-2)', (dir) => writeRandomLlamaFamily(dir, { ...GQA, modelType: 'granitemoe', dMlp: 24, seed: 26, tied: false, multipliers: MULTIPLIERS, experts: { count: 4, topK: 2 } })],
+  [
+    'GraniteMoE (4 experts top-2)',
+    (dir) =>
+      writeRandomLlamaFamily(dir, {
+        ...GQA,
+        modelType: 'granitemoe',
+        dMlp: 24,
+        seed: 26,
+        tied: false,
+        multipliers: MULTIPLIERS,
+        experts: { count: 4, topK: 2 },
+      }),
+  ],
 ];
 
 /**
@@ -245,7 +386,10 @@ const FAMILIES: Array<[string, (dir: string) => void]> = [
  * 1e-4 in every attribution, on the CPU as much as on WebGPU. The CPU tests check the normalisation itself.
  */
 function relativeError(result: Result, expected: ReferenceResponse): number {
-  const lds = maxError(result.examples.flatMap((e) => [e.cleanLogitDiff, e.corruptedLogitDiff]), expected.cleanLogitDiffs.flatMap((c, i) => [c, expected.corruptedLogitDiffs[i]]));
+  const lds = maxError(
+    result.examples.flatMap((e) => [e.cleanLogitDiff, e.corruptedLogitDiff]),
+    expected.cleanLogitDiffs.flatMap((c, i) => [c, expected.corruptedLogitDiffs[i]]),
+  );
   let worst = lds.error / lds.scale;
   const n = result.examples.length;
   const ours = flattenAttributions(result.examples.map((e) => e.attributions));
@@ -253,7 +397,10 @@ function relativeError(result: Result, expected: ReferenceResponse): number {
   const theirsScale = n * (expected.cleanLogitDiff - expected.corruptedLogitDiff);
   for (const kind of ['z', 'resid_pre', 'attn_out', 'mlp_out'] as const) {
     const theirs = (expected.attributions[kind].flat(3) as number[]).map((v) => v * theirsScale);
-    const { error, scale } = maxError(ours[kind].map((v) => v * oursScale), theirs);
+    const { error, scale } = maxError(
+      ours[kind].map((v) => v * oursScale),
+      theirs,
+    );
     assert.ok(scale > 1e-4, `${kind} attributions are not trivially zero`);
     worst = Math.max(worst, error / scale);
   }
@@ -277,13 +424,19 @@ test('every family on WebGPU (float32) matches the PyTorch float64 reference wit
     assert.equal(result.device, 'webgpu', `${name}: ran on WebGPU (${result.warnings.join('; ')})`);
     assert.equal(result.runtime?.provider, WEBGPU);
     assert.ok((result.runtime?.placement?.[WEBGPU] ?? 0) > 0, `${name}: nodes were placed on WebGPU`);
-    assert.deepEqual(result.warnings.filter((w) => w.includes('ran on the CPU')), [], `${name}: every compute node runs on WebGPU`);
+    assert.deepEqual(
+      result.warnings.filter((w) => w.includes('ran on the CPU')),
+      [],
+      `${name}: every compute node runs on WebGPU`,
+    );
     runs.push({ name, dir, result });
   }
   const responses = runFamiliesReference(runs.map((r) => requestFor(r.result, r.dir)));
   runs.forEach((run, i) => {
     const error = relativeError(run.result, responses[i]);
-    const placement = Object.entries(run.result.runtime!.placement!).map(([p, n]) => `${n} ${p.replace(/ExecutionProvider$/, '')}`).join(', ');
+    const placement = Object.entries(run.result.runtime!.placement!)
+      .map(([p, n]) => `${n} ${p.replace(/ExecutionProvider$/, '')}`)
+      .join(', ');
     console.log(`${run.name} on WebGPU: largest relative error ${error.toExponential(2)} (tolerance 1e-4); nodes ${placement}`);
     assert.ok(error <= 1e-4, `${run.name}: ${error}`);
   });
@@ -291,7 +444,7 @@ test('every family on WebGPU (float32) matches the PyTorch float64 reference wit
 
 // ---- the shipped demo model ----------------------------------------------------------------------------
 
-test('the shipped demo model on WebGPU gives the CPU\'s numbers (within 1e-4 of each set\'s scale) and the same top heads', async (t) => {
+test("the shipped demo model on WebGPU gives the CPU's numbers (within 1e-4 of each set's scale) and the same top heads", async (t) => {
   if (!(await requireWebGpu(t))) return;
   const model = loadModel(resolve(__dirname, '../../models/tinysql-demo'));
   const { examples } = generateTinySql(model.tokenizer, { feature: 'DefTableName', commandSet: 1, count: 8, seed: 11 });
@@ -303,8 +456,15 @@ test('the shipped demo model on WebGPU gives the CPU\'s numbers (within 1e-4 of 
   const placement = gpu.runtime?.placement ?? {};
   console.log(`demo model on WebGPU: nodes ${JSON.stringify(placement)}; warnings ${JSON.stringify(gpu.warnings)}`);
   assert.ok((placement[WEBGPU] ?? 0) > 10 * (placement.CPUExecutionProvider ?? 0), 'nearly every node runs on WebGPU');
-  assert.deepEqual(gpu.warnings.filter((w) => w.includes('ran on the CPU')), [], 'the CPU nodes are shape computations only');
-  const lds = maxError(gpu.examples.flatMap((e) => [e.cleanLogitDiff, e.corruptedLogitDiff]), cpu.examples.flatMap((e) => [e.cleanLogitDiff, e.corruptedLogitDiff]));
+  assert.deepEqual(
+    gpu.warnings.filter((w) => w.includes('ran on the CPU')),
+    [],
+    'the CPU nodes are shape computations only',
+  );
+  const lds = maxError(
+    gpu.examples.flatMap((e) => [e.cleanLogitDiff, e.corruptedLogitDiff]),
+    cpu.examples.flatMap((e) => [e.cleanLogitDiff, e.corruptedLogitDiff]),
+  );
   let worst = lds.error / lds.scale;
   const ours = flattenAttributions(gpu.examples.map((e) => e.attributions));
   const theirs = flattenAttributions(cpu.examples.map((e) => e.attributions));
@@ -314,6 +474,11 @@ test('the shipped demo model on WebGPU gives the CPU\'s numbers (within 1e-4 of 
   }
   console.log(`demo model on WebGPU vs CPU: largest relative error ${worst.toExponential(2)} (tolerance 1e-4)`);
   assert.ok(worst <= 1e-4, `${worst}`);
-  const top = (r: Result) => r.heads.flatMap((row, l) => row.map((v, h) => ({ v, id: `L${l}H${h}` }))).sort((a, b) => Math.abs(b.v) - Math.abs(a.v)).slice(0, 3).map((x) => x.id);
+  const top = (r: Result) =>
+    r.heads
+      .flatMap((row, l) => row.map((v, h) => ({ v, id: `L${l}H${h}` })))
+      .sort((a, b) => Math.abs(b.v) - Math.abs(a.v))
+      .slice(0, 3)
+      .map((x) => x.id);
   assert.deepEqual(top(gpu), top(cpu));
 });

@@ -126,7 +126,14 @@ export async function startFakeHub(repos: Record<string, FakeRepo>, options: { m
       status,
     });
 
-  function send(server: 'hub' | 'cdn', req: http.IncomingMessage, res: http.ServerResponse, status: number, headers: Record<string, string | number>, body?: Buffer | string) {
+  function send(
+    server: 'hub' | 'cdn',
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    status: number,
+    headers: Record<string, string | number>,
+    body?: Buffer | string,
+  ) {
     log(server, req, status);
     const bytes = body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(body) ? body : Buffer.from(body);
     res.writeHead(status, { 'Content-Length': bytes.length, ...headers });
@@ -134,7 +141,14 @@ export async function startFakeHub(repos: Record<string, FakeRepo>, options: { m
   }
 
   const error = (server: 'hub' | 'cdn', req: http.IncomingMessage, res: http.ServerResponse, status: number, code: string, message: string) =>
-    send(server, req, res, status, { 'Content-Type': 'application/json', 'X-Error-Code': code, 'X-Error-Message': message }, JSON.stringify({ error: message }));
+    send(
+      server,
+      req,
+      res,
+      status,
+      { 'Content-Type': 'application/json', 'X-Error-Code': code, 'X-Error-Message': message },
+      JSON.stringify({ error: message }),
+    );
 
   let cdnOrigin = '';
 
@@ -173,7 +187,14 @@ export async function startFakeHub(repos: Record<string, FakeRepo>, options: { m
       if (token !== undefined && bearer !== token) {
         return entry.spec.privateToken
           ? error('hub', req, res, 401, 'RepoNotFound', 'Invalid credentials')
-          : error('hub', req, res, 401, 'GatedRepo', `Access to model ${repo} is restricted. You must have access to it and be authenticated to access it. Please log in.`);
+          : error(
+              'hub',
+              req,
+              res,
+              401,
+              'GatedRepo',
+              `Access to model ${repo} is restricted. You must have access to it and be authenticated to access it. Please log in.`,
+            );
       }
       const commit = entry.refs.get(parts[3]) ?? entry.commits.get(parts[3]);
       if (!commit) return error('hub', req, res, 404, 'RevisionNotFound', `Invalid rev id: ${parts[3]}`);

@@ -26,7 +26,10 @@ export interface FakeNuget {
  * Serves `packages` (package id lower-case → version → .nupkg bytes), over https when `tls` is given, and names
  * itself `https://<host>:<port>` in the URLs it hands out (for a host only a proxy can reach).
  */
-export async function startFakeNuget(packages: Record<string, Record<string, Buffer>>, options: { tls?: { key: string; cert: string }; host?: string } = {}): Promise<FakeNuget> {
+export async function startFakeNuget(
+  packages: Record<string, Record<string, Buffer>>,
+  options: { tls?: { key: string; cert: string }; host?: string } = {},
+): Promise<FakeNuget> {
   const requests: FakeNuget['requests'] = [];
   let cutOff: number | undefined;
   let wrongHash = false;
@@ -40,11 +43,14 @@ export async function startFakeNuget(packages: Record<string, Record<string, Buf
       response.end(body);
     };
     let m = /^\/v3\/registration5-semver1\/([^/]+)\/([^/]+)\.json$/.exec(path);
-    if (m && packages[m[1]]?.[m[2]]) return send(200, JSON.stringify({ catalogEntry: `${feed}/v3/catalog0/data/${m[1]}.${m[2]}.json` }), { 'content-type': 'application/json' });
+    if (m && packages[m[1]]?.[m[2]])
+      return send(200, JSON.stringify({ catalogEntry: `${feed}/v3/catalog0/data/${m[1]}.${m[2]}.json` }), { 'content-type': 'application/json' });
     m = /^\/v3\/catalog0\/data\/(.+?)\.(\d+\.\d+\.\d+)\.json$/.exec(path);
     if (m && packages[m[1]]?.[m[2]]) {
       const bytes = wrongHash ? Buffer.concat([packages[m[1]][m[2]], Buffer.from('x')]) : packages[m[1]][m[2]];
-      return send(200, JSON.stringify({ packageHash: createHash('sha512').update(bytes).digest('base64'), packageHashAlgorithm: 'SHA512' }), { 'content-type': 'application/json' });
+      return send(200, JSON.stringify({ packageHash: createHash('sha512').update(bytes).digest('base64'), packageHashAlgorithm: 'SHA512' }), {
+        'content-type': 'application/json',
+      });
     }
     m = /^\/v3-flatcontainer\/([^/]+)\/([^/]+)\/([^/]+)\.nupkg$/.exec(path);
     const bytes = m && m[3] === `${m[1]}.${m[2]}` ? packages[m[1]]?.[m[2]] : undefined;
@@ -53,7 +59,11 @@ export async function startFakeNuget(packages: Record<string, Record<string, Buf
     const start = range ? Number(range[1]) : 0;
     if (start >= bytes.length && range) return send(416, '', { 'content-range': `bytes */${bytes.length}` });
     const body = bytes.subarray(start);
-    const headers = { 'content-length': body.length, 'content-type': 'application/octet-stream', ...(range ? { 'content-range': `bytes ${start}-${bytes.length - 1}/${bytes.length}` } : {}) };
+    const headers = {
+      'content-length': body.length,
+      'content-type': 'application/octet-stream',
+      ...(range ? { 'content-range': `bytes ${start}-${bytes.length - 1}/${bytes.length}` } : {}),
+    };
     const status = range ? 206 : 200;
     if (cutOff !== undefined) {
       const after = cutOff;
@@ -126,10 +136,13 @@ export async function startFakeProxy(): Promise<FakeProxy> {
   const server = http.createServer((request, response) => {
     requests.push(`${request.method} ${request.url}`);
     const target = new URL(request.url ?? '');
-    const upstream = http.request({ host: '127.0.0.1', port: Number(target.port), path: target.pathname + target.search, method: request.method, headers: request.headers }, (answer) => {
-      response.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(response);
-    });
+    const upstream = http.request(
+      { host: '127.0.0.1', port: Number(target.port), path: target.pathname + target.search, method: request.method, headers: request.headers },
+      (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+      },
+    );
     upstream.on('error', () => response.destroy());
     request.pipe(upstream);
   });
@@ -166,7 +179,27 @@ export async function startFakeProxy(): Promise<FakeProxy> {
 export function selfSignedCertificate(host: string, dir: string): { key: string; cert: string; certFile: string } {
   const keyFile = `${dir}/key.pem`;
   const certFile = `${dir}/cert.pem`;
-  const run = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', `/CN=${host}`, '-addext', `subjectAltName=DNS:${host}`], { encoding: 'utf8' });
+  const run = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${host}`,
+      '-addext',
+      `subjectAltName=DNS:${host}`,
+    ],
+    { encoding: 'utf8' },
+  );
   if (run.status !== 0) throw new Error(`openssl failed: ${run.stderr}`);
   return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), certFile };
 }

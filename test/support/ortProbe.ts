@@ -19,7 +19,14 @@ async function main(): Promise<void> {
   }
   const cpu = await ort.InferenceSession.create(model, { executionProviders: ['cpu'] });
   const y = (await cpu.run({ x: new ort.Tensor('float32', Float32Array.from([1.5, -2]), [2]) })).y.data as Float32Array;
-  const mapped = [...new Set(readFileSync('/proc/self/maps', 'utf8').split('\n').map((line) => line.split(/\s+/).pop() ?? '').filter((file) => /onnxruntime/.test(file)))];
+  const mapped = [
+    ...new Set(
+      readFileSync('/proc/self/maps', 'utf8')
+        .split('\n')
+        .map((line) => line.split(/\s+/).pop() ?? '')
+        .filter((file) => /onnxruntime/.test(file)),
+    ),
+  ];
   process.stdout.write(JSON.stringify({ choice: ortRuntimeChoice, cudaError, y: [...y], mapped }));
 }
 void main();

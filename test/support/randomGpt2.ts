@@ -27,7 +27,6 @@ export interface RandomGpt2Options {
   tokenizer?: Gpt2TokenizerOptions;
 }
 
-
 function padded(index: number): string {
   return String(index).padStart(5, '0');
 }

@@ -14,7 +14,6 @@ export { LLAMA3_BOS_ID };
 
 export type StoredDtype = 'F32' | 'F16' | 'BF16';
 
-
 /** Collects tensors in the order they are added (the same seed gives the same values whatever the dtype). */
 class TensorWriter {
   readonly tensors: TensorToWrite[] = [];
@@ -139,7 +138,15 @@ export function writeRandomGptNeo(dir: string, options: RandomGptNeoOptions): vo
   }
   // The GPT-2 tokenizer with "<|pad|>" added as a special token (tokenizer.add_special_tokens({"pad_token": ...})).
   const json = JSON.parse(gpt2TokenizerJson()) as { added_tokens: object[] };
-  json.added_tokens.push({ id: GPT_NEO_PAD_ID, content: GPT_NEO_PAD_TOKEN, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  json.added_tokens.push({
+    id: GPT_NEO_PAD_ID,
+    content: GPT_NEO_PAD_TOKEN,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  });
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json));
   const tokenizerConfig = JSON.parse(gpt2TokenizerConfigJson()) as Record<string, unknown>;
   writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...tokenizerConfig, pad_token: GPT_NEO_PAD_TOKEN }, null, 2));
@@ -180,7 +187,6 @@ export const LLAMA3_VOCAB_SIZE = 128256;
 /** Qwen2.5's config.json vocab_size (the embedding is padded beyond the tokenizer's 151,6xx ids). */
 export const QWEN2_VOCAB_SIZE = 151936;
 
-
 let llama3TokenizerJson: string | undefined;
 
 function writeTokenizer(dir: string, modelType: LlamaFamilyType): void {
@@ -188,7 +194,10 @@ function writeTokenizer(dir: string, modelType: LlamaFamilyType): void {
     for (const name of ['tokenizer.json', 'tokenizer_config.json']) writeFileSync(join(dir, name), readFileSync(join(QWEN3_TOKENIZER_DIR, name)));
     return;
   }
-  llama3TokenizerJson ??= JSON.stringify({ ...JSON.parse(readFileSync(join(LLAMA3_TOKENIZER_DIR, 'tokenizer.json'), 'utf8')), post_processor: LLAMA3_HUB_POST_PROCESSOR });
+  llama3TokenizerJson ??= JSON.stringify({
+    ...JSON.parse(readFileSync(join(LLAMA3_TOKENIZER_DIR, 'tokenizer.json'), 'utf8')),
+    post_processor: LLAMA3_HUB_POST_PROCESSOR,
+  });
   writeFileSync(join(dir, 'tokenizer.json'), llama3TokenizerJson);
   writeFileSync(join(dir, 'tokenizer_config.json'), readFileSync(join(LLAMA3_TOKENIZER_DIR, 'tokenizer_config.json')));
 }

@@ -15,9 +15,28 @@ const IOI_TEMPLATES = [
 ];
 
 const TABLES: { name: string; columns: [string, string][] }[] = [
-  { name: 'people', columns: [['price', 'INT'], ['name', 'TEXT']] },
-  { name: 'orders', columns: [['id', 'INT'], ['total', 'REAL'], ['customer', 'TEXT']] },
-  { name: 'city_stats', columns: [['population', 'INT'], ['city', 'VARCHAR(64)']] },
+  {
+    name: 'people',
+    columns: [
+      ['price', 'INT'],
+      ['name', 'TEXT'],
+    ],
+  },
+  {
+    name: 'orders',
+    columns: [
+      ['id', 'INT'],
+      ['total', 'REAL'],
+      ['customer', 'TEXT'],
+    ],
+  },
+  {
+    name: 'city_stats',
+    columns: [
+      ['population', 'INT'],
+      ['city', 'VARCHAR(64)'],
+    ],
+  },
 ];
 
 export function ioiPrompts(): string[] {
@@ -29,9 +48,7 @@ export function ioiPrompts(): string[] {
       const a = pick(NAMES);
       let b = pick(NAMES);
       while (b === a) b = pick(NAMES);
-      prompts.push(
-        template.replaceAll('{A}', a).replaceAll('{B}', b).replaceAll('{PLACE}', pick(PLACES)).replaceAll('{OBJECT}', pick(OBJECTS)),
-      );
+      prompts.push(template.replaceAll('{A}', a).replaceAll('{B}', b).replaceAll('{PLACE}', pick(PLACES)).replaceAll('{OBJECT}', pick(OBJECTS)));
     }
   }
   return ['When John and Mary went to the shops, John gave the bag to', 'After Martin and Amy went to the park, Amy gave a drink to', ...prompts];
@@ -117,14 +134,71 @@ export function edgeCaseStrings(): string[] {
 const RANDOM_PIECES = [
   ...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789',
   ...' .,;:!?\'"-()[]{}<>/\\|@#$%^&*_+=~`',
-  ' ', '  ', '   ', '\t', '\n', '\r\n', '\n\n',
-  'the', ' the', 'John', ' Mary', "'s", "'LL", "'S", "'ve", 'SELECT', ' FROM', '123', '4567',
-  'é', 'e\u0301', 'ñ', 'n\u0303', 'ü', 'Å', 'A\u030a', '\u212b', 'ß', 'œ',
-  '日', '本', '語', '中', '文', 'の', 'テ', '한', '\u1100\u1161', '𠀋',
-  '😀', '🎉', '👍🏽', '👨‍👩‍👧', '🏳️‍🌈', '🇯🇵', '❤️', '1️⃣',
-  'Ω', 'ж', 'ع', 'ה', 'क्ष', 'ไ', '∑', '→',
-  '\u00a0', '\u3000', '\u200b', '\u200d', '\u2009',
-  '<|endoftext|>', '<|begin_of_text|>', '<|im_start|>', '<|im_end|>', '<think>',
+  ' ',
+  '  ',
+  '   ',
+  '\t',
+  '\n',
+  '\r\n',
+  '\n\n',
+  'the',
+  ' the',
+  'John',
+  ' Mary',
+  "'s",
+  "'LL",
+  "'S",
+  "'ve",
+  'SELECT',
+  ' FROM',
+  '123',
+  '4567',
+  'é',
+  'e\u0301',
+  'ñ',
+  'n\u0303',
+  'ü',
+  'Å',
+  'A\u030a',
+  '\u212b',
+  'ß',
+  'œ',
+  '日',
+  '本',
+  '語',
+  '中',
+  '文',
+  'の',
+  'テ',
+  '한',
+  '\u1100\u1161',
+  '𠀋',
+  '😀',
+  '🎉',
+  '👍🏽',
+  '👨‍👩‍👧',
+  '🏳️‍🌈',
+  '🇯🇵',
+  '❤️',
+  '1️⃣',
+  'Ω',
+  'ж',
+  'ع',
+  'ה',
+  'क्ष',
+  'ไ',
+  '∑',
+  '→',
+  '\u00a0',
+  '\u3000',
+  '\u200b',
+  '\u200d',
+  '\u2009',
+  '<|endoftext|>',
+  '<|begin_of_text|>',
+  '<|im_start|>',
+  '<|im_end|>',
+  '<think>',
 ];
 
 /** Seeded random mixtures of RANDOM_PIECES. */

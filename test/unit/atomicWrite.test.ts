@@ -28,18 +28,26 @@ test('writeFilesAtomically replaces no target when one of them cannot be written
   try {
     const first = join(dir, 'a.json');
     writeFileSync(first, 'old');
-    assert.throws(() => writeFilesAtomically([
-      { file: first, contents: 'new', what: 'the result' },
-      { file: join(dir, 'missing-folder', 'b.html'), contents: 'new', what: 'the report' },
-    ]), /b\.html: cannot write the report/);
+    assert.throws(
+      () =>
+        writeFilesAtomically([
+          { file: first, contents: 'new', what: 'the result' },
+          { file: join(dir, 'missing-folder', 'b.html'), contents: 'new', what: 'the report' },
+        ]),
+      /b\.html: cannot write the report/,
+    );
     assert.equal(readFileSync(first, 'utf8'), 'old');
     assert.deepEqual(readdirSync(dir), ['a.json']);
     // A target that is a folder would fail only at its rename, after the others: it is refused before any rename.
     mkdirSync(join(dir, 'folder.html'));
-    assert.throws(() => writeFilesAtomically([
-      { file: first, contents: 'new', what: 'the result' },
-      { file: join(dir, 'folder.html'), contents: 'new', what: 'the report' },
-    ]), /folder\.html: cannot write the report: it is a folder/);
+    assert.throws(
+      () =>
+        writeFilesAtomically([
+          { file: first, contents: 'new', what: 'the result' },
+          { file: join(dir, 'folder.html'), contents: 'new', what: 'the report' },
+        ]),
+      /folder\.html: cannot write the report: it is a folder/,
+    );
     assert.equal(readFileSync(first, 'utf8'), 'old');
     assert.deepEqual(readdirSync(dir).sort(), ['a.json', 'folder.html']);
   } finally {
@@ -47,7 +55,7 @@ test('writeFilesAtomically replaces no target when one of them cannot be written
   }
 });
 
-test('the extension\'s pending results (and their temp files) left by killed processes are removed, live ones kept', () => {
+test("the extension's pending results (and their temp files) left by killed processes are removed, live ones kept", () => {
   const dir = mkdtempSync(join(tmpdir(), 'atp-atomic-'));
   try {
     const result = join(dir, 'd.jsonl.atp-result.json');

@@ -14,7 +14,10 @@ before(async () => {
   const wasm = readFileSync(join(ROOT, 'node_modules/vscode-oniguruma/release/onig.wasm'));
   await oniguruma.loadWASM(wasm.buffer.slice(wasm.byteOffset, wasm.byteOffset + wasm.byteLength) as ArrayBuffer);
   const registry = new textmate.Registry({
-    onigLib: Promise.resolve({ createOnigScanner: (patterns) => new oniguruma.OnigScanner(patterns), createOnigString: (text) => new oniguruma.OnigString(text) }),
+    onigLib: Promise.resolve({
+      createOnigScanner: (patterns) => new oniguruma.OnigScanner(patterns),
+      createOnigString: (text) => new oniguruma.OnigString(text),
+    }),
     loadGrammar: async (scopeName) =>
       scopeName === 'source.atp' ? textmate.parseRawGrammar(readFileSync(join(ROOT, 'syntaxes/atp.tmLanguage.json'), 'utf8'), 'atp.tmLanguage.json') : null,
   });
@@ -33,7 +36,10 @@ function scopeOf(line: string, text: string): string | undefined {
 }
 
 test('a comment line, also indented; a # later in a prompt is text', () => {
-  assert.deepEqual(tokens('# IOI pairs'), [['#', 'punctuation.definition.comment.atp'], [' IOI pairs', 'comment.line.number-sign.atp']]);
+  assert.deepEqual(tokens('# IOI pairs'), [
+    ['#', 'punctuation.definition.comment.atp'],
+    [' IOI pairs', 'comment.line.number-sign.atp'],
+  ]);
   assert.equal(scopeOf('   # indented', ' indented'), 'comment.line.number-sign.atp');
   assert.equal(scopeOf('a # b => "x" | "y"', 'a # b '), 'source.atp');
 });
@@ -67,7 +73,10 @@ test('escapes in the prompt, inside a span side and in an answer; unknown escape
   const all = tokens(line);
   const escapes = all.filter(([, scope]) => scope === 'constant.character.escape.atp').map(([t]) => t);
   assert.deepEqual(escapes, ['\\{', '\\}', '\\|', '\\=', '\\ ', '\\"', '\\"']);
-  assert.deepEqual(all.filter(([, scope]) => scope.startsWith('invalid')).map(([t]) => t), ['\\q']);
+  assert.deepEqual(
+    all.filter(([, scope]) => scope.startsWith('invalid')).map(([t]) => t),
+    ['\\q'],
+  );
   // \=> is a literal "=>" in the prompt: the arrow is the later one.
   assert.equal(all.filter(([, scope]) => scope === 'storage.type.function.arrow.atp').length, 1);
   assert.equal(scopeOf('\\### Instruction: x => "a" | "b"', '\\#'), 'constant.character.escape.atp');
@@ -78,7 +87,10 @@ test('spans with an empty side, several spans on a line', () => {
   const line = 'The answer is{ very|} clearly {A|B}: => "yes" | "no"';
   const all = tokens(line);
   assert.equal(scopeOf(line, ' very'), 'support.type.clean.atp');
-  assert.deepEqual(all.filter(([, s]) => s === 'keyword.control.corrupted.atp').map(([t]) => t), ['B']);
+  assert.deepEqual(
+    all.filter(([, s]) => s === 'keyword.control.corrupted.atp').map(([t]) => t),
+    ['B'],
+  );
   assert.equal(all.filter(([, s]) => s === 'punctuation.definition.span.begin.atp').length, 2);
 });
 

@@ -93,8 +93,7 @@ function lintStatus(dir: string, config: string): number | null {
   return spawnSync(process.execPath, [DEPCRUISE, 'src', 'webview', '--config', config], { cwd: dir, encoding: 'utf8' }).status;
 }
 
-const sorted = (violations: Violation[]) =>
-  violations.map((v) => `${v.rule}: ${v.from} → ${v.to}`).sort();
+const sorted = (violations: Violation[]) => violations.map((v) => `${v.rule}: ${v.from} → ${v.to}`).sort();
 
 test('a tree that keeps every boundary passes both passes', () => {
   const dir = write('good', GOOD);

@@ -13,7 +13,10 @@ const ROOT = resolve(__dirname, '../..');
 const example = (file: string) => parseDatasetText(readFileSync(join(ROOT, 'examples', file), 'utf8'), file).dataset;
 
 test('built-in models are named by their folder, case-insensitively, and resolve to models/<name>', () => {
-  assert.deepEqual(BUILT_IN_MODELS.map((m) => m.name), ['tinysql-demo', 'ioi-demo']);
+  assert.deepEqual(
+    BUILT_IN_MODELS.map((m) => m.name),
+    ['tinysql-demo', 'ioi-demo'],
+  );
   assert.equal(findBuiltInModel(' IOI-Demo ')?.name, 'ioi-demo');
   assert.equal(findBuiltInModel('ioi'), undefined);
   for (const name of ['ioi-demo', 'tinysql-demo', 'IOI-DEMO']) {
@@ -28,7 +31,10 @@ test('built-in models are named by their folder, case-insensitively, and resolve
 test('a missing built-in model says where it was looked for', () => {
   const empty = mkdtempSync(join(tmpdir(), 'atp-builtin-'));
   try {
-    assert.throws(() => builtInModelDir('ioi-demo', empty), /the built-in model "ioi-demo" is missing from this installation \(no models\/ioi-demo\/config.json above /);
+    assert.throws(
+      () => builtInModelDir('ioi-demo', empty),
+      /the built-in model "ioi-demo" is missing from this installation \(no models\/ioi-demo\/config.json above /,
+    );
   } finally {
     rmSync(empty, { recursive: true, force: true });
   }
@@ -58,11 +64,21 @@ test('other datasets are not IOI: capitals, lowercase answers, one name, equal a
   assert.equal(datasetTask({ examples: [capitals, capitals, ioiSeedExamples()[0]] }), undefined);
 });
 
-test('a dataset of the other built-in model\'s task gets one warning on its first example, with the model to switch to', () => {
+test("a dataset of the other built-in model's task gets one warning on its first example, with the model to switch to", () => {
   const ioi = example('ioi.jsonl');
   const warning = builtInModelMismatch(ioi, 'tinysql-demo');
-  assert.deepEqual(warning && { ...warning, message: undefined }, { line: 1, startColumn: 0, endColumn: 0, severity: 'warning', message: undefined, useModel: 'ioi-demo' });
-  assert.match(warning!.message, /looks like indirect object identification .*the built-in tinysql-demo, which was not trained on it \(it knows no names as single tokens.*\); the built-in ioi-demo was/);
+  assert.deepEqual(warning && { ...warning, message: undefined }, {
+    line: 1,
+    startColumn: 0,
+    endColumn: 0,
+    severity: 'warning',
+    message: undefined,
+    useModel: 'ioi-demo',
+  });
+  assert.match(
+    warning!.message,
+    /looks like indirect object identification .*the built-in tinysql-demo, which was not trained on it \(it knows no names as single tokens.*\); the built-in ioi-demo was/,
+  );
   const sql = builtInModelMismatch(example('tinysql-cs1.jsonl'), 'ioi-demo');
   assert.equal(sql?.useModel, 'tinysql-demo');
   assert.match(sql!.message, /looks like TinySQL .*the built-in ioi-demo/);
@@ -70,5 +86,8 @@ test('a dataset of the other built-in model\'s task gets one warning on its firs
   assert.equal(builtInModelMismatch(ioi, 'ioi-demo'), undefined);
   assert.equal(builtInModelMismatch(ioi, undefined), undefined);
   assert.equal(builtInModelMismatch(example('tinysql-cs1.jsonl'), 'tinysql-demo'), undefined);
-  assert.equal(builtInModelMismatch({ examples: [{ clean: 'The capital of France is', corrupted: 'x', correct: ' Paris', incorrect: ' Rome', line: 4 }] }, 'tinysql-demo'), undefined);
+  assert.equal(
+    builtInModelMismatch({ examples: [{ clean: 'The capital of France is', corrupted: 'x', correct: ' Paris', incorrect: ' Rome', line: 4 }] }, 'tinysql-demo'),
+    undefined,
+  );
 });

@@ -24,7 +24,7 @@ import { seededRandom } from '../support/random';
 
 const edge = (from: string, to: string, input: CircuitEdge['input'] = null, score = 1): CircuitEdge => ({ from, to, input, score });
 
-test('edgeName writes EAP-IG\'s edge names', () => {
+test("edgeName writes EAP-IG's edge names", () => {
   assert.equal(edgeName(edge('a0.h1', 'a2.h3', 'q')), 'a0.h1->a2.h3<q>');
   assert.equal(edgeName(edge('input', 'm0')), 'input->m0');
   assert.equal(edgeName(edge('m3', 'logits')), 'm3->logits');
@@ -59,7 +59,14 @@ test('pruneDangling keeps chains from the input to the logits and drops edges ha
   assert.deepEqual(pruneDangling(edges, [6, 1, 0, 1, 5, 0], smallNodes), [0, 1, 5, 6]);
   assert.deepEqual(pruneDangling(edges, [], smallNodes), []);
   // Without an input or logits node nothing can be kept.
-  assert.deepEqual(pruneDangling(edges, [0, 1], smallNodes.filter((n) => n.id !== 'logits')), []);
+  assert.deepEqual(
+    pruneDangling(
+      edges,
+      [0, 1],
+      smallNodes.filter((n) => n.id !== 'logits'),
+    ),
+    [],
+  );
 });
 
 test('pruneDangling under grouped-query attention: a kv-head carries on through the query heads of its group only', () => {
@@ -92,7 +99,9 @@ function pruneByRemoval(edges: readonly CircuitEdge[], kept: readonly number[], 
   for (;;) {
     const hasInput = (id: string): boolean => id === 'input' || live.some((i) => edges[i].to === id) || (kvOf.has(id) && hasInput(kvOf.get(id)!));
     const hasOutput = (id: string): boolean =>
-      id === 'logits' || live.some((i) => edges[i].from === id) || (nodes.find((n) => n.id === id)?.kind === 'kv-head' && group(nodes.find((n) => n.id === id)!).some(hasOutput));
+      id === 'logits' ||
+      live.some((i) => edges[i].from === id) ||
+      (nodes.find((n) => n.id === id)?.kind === 'kv-head' && group(nodes.find((n) => n.id === id)!).some(hasOutput));
     const next = live.filter((i) => hasInput(edges[i].from) && hasOutput(edges[i].to));
     if (next.length === live.length) return next.sort((a, b) => a - b);
     live = next;
@@ -101,7 +110,11 @@ function pruneByRemoval(edges: readonly CircuitEdge[], kept: readonly number[], 
 
 test('pruneDangling agrees with iterated removal of dangling edges on random subsets, with and without grouped-query attention', () => {
   const random = seededRandom(11);
-  for (const [layers, heads, kvHeads] of [[3, 2, 2], [2, 4, 2], [2, 4, 1]]) {
+  for (const [layers, heads, kvHeads] of [
+    [3, 2, 2],
+    [2, 4, 2],
+    [2, 4, 1],
+  ]) {
     const { nodes, edges: unscored } = fullCircuitGraph(layers, heads, kvHeads);
     const edges = unscored.map((e) => ({ ...e, score: 1 }));
     for (let trial = 0; trial < 40; trial++) {
@@ -114,7 +127,13 @@ test('pruneDangling agrees with iterated removal of dangling edges on random sub
 
 test('topEdges takes the first n stored edges (largest |score|) and prunes; edgesAbove takes |score| ≥ threshold', () => {
   const nodes = smallNodes;
-  const edges = [edge('input', 'a0.h0', 'q', -0.9), edge('a0.h0', 'logits', null, 0.8), edge('a0.h1', 'logits', null, 0.5), edge('input', 'm1', null, -0.2), edge('m1', 'logits', null, 0.1)];
+  const edges = [
+    edge('input', 'a0.h0', 'q', -0.9),
+    edge('a0.h0', 'logits', null, 0.8),
+    edge('a0.h1', 'logits', null, 0.5),
+    edge('input', 'm1', null, -0.2),
+    edge('m1', 'logits', null, 0.1),
+  ];
   const circuit = { nodes, edges };
   assert.deepEqual(topEdges(circuit, 0), []);
   assert.deepEqual(topEdges(circuit, 1), []); // input -> a0.h0 alone reaches nothing
@@ -130,7 +149,15 @@ test('topEdges takes the first n stored edges (largest |score|) and prunes; edge
 });
 
 test('faithfulnessAt reads measured sizes, interpolates linearly between them and says NaN outside (no extrapolation)', () => {
-  const curve: FaithfulnessCurve = { edges: [0, 10, 20, 100], faithfulness: [0, 0.5, 0.7, 1], random: [0, 0.1, 0.2, 1], randomDraws: 3, randomSeed: 1, area: 0.8, randomArea: 0.5 };
+  const curve: FaithfulnessCurve = {
+    edges: [0, 10, 20, 100],
+    faithfulness: [0, 0.5, 0.7, 1],
+    random: [0, 0.1, 0.2, 1],
+    randomDraws: 3,
+    randomSeed: 1,
+    area: 0.8,
+    randomArea: 0.5,
+  };
   assert.equal(faithfulnessAt(curve, 10), 0.5);
   assert.equal(faithfulnessAt(curve, 100), 1);
   assert.equal(faithfulnessAt(curve, 15), 0.6);
@@ -173,10 +200,18 @@ test('hostile circuits are refused with the file, the field and why', () => {
     ['eap with steps', (c) => ((c.method = 'eap'), (c.steps = 5)), /"circuit\.steps" must be 1 for method "eap"/],
     ['unknown receiver', (c) => (c.edges[3].to = 'a9.h0'), /run\.json: field "circuit\.edges\[3\]\.to": unknown node "a9\.h0"/],
     ['unknown sender', (c) => (c.edges[0].from = 42), /field "circuit\.edges\[0\]\.from" must be a string/],
-    ['backwards edge', (c) => Object.assign(c.edges[0], { from: 'a1.h0', to: 'a0.h2', input: 'q' }), /"a1\.h0" \(layer 1\) cannot send to "a0\.h2" \(layer 0\)/],
+    [
+      'backwards edge',
+      (c) => Object.assign(c.edges[0], { from: 'a1.h0', to: 'a0.h2', input: 'q' }),
+      /"a1\.h0" \(layer 1\) cannot send to "a0\.h2" \(layer 0\)/,
+    ],
     ['same-layer heads', (c) => Object.assign(c.edges[0], { from: 'a1.h0', to: 'a1.h2', input: 'q' }), /cannot send to "a1\.h2"/],
     ['qkv into an MLP', (c) => Object.assign(c.edges[0], { from: 'a0.h0', to: 'm1', input: 'q' }), /into an MLP \("m1"\) takes null, not "q"/],
-    ['no qkv into a head', (c) => Object.assign(c.edges[0], { from: 'input', to: 'a1.h1', input: null }), /into a head \("a1\.h1"\) takes "q", "k" or "v", not null/],
+    [
+      'no qkv into a head',
+      (c) => Object.assign(c.edges[0], { from: 'input', to: 'a1.h1', input: null }),
+      /into a head \("a1\.h1"\) takes "q", "k" or "v", not null/,
+    ],
     ['logits sends', (c) => Object.assign(c.edges[0], { from: 'logits', to: 'm1' }), /a logits node \("logits"\) sends no edges/],
     ['input receives', (c) => Object.assign(c.edges[0], { from: 'a0.h0', to: 'input' }), /the input receives no edges/],
     ['unsorted', (c) => (c.edges[5].score = 100), /edges must be sorted by \|score\|, largest first/],
@@ -188,7 +223,11 @@ test('hostile circuits are refused with the file, the field and why', () => {
     ['negative index', (c) => (c.inCircuit[0] = -1), /"circuit\.inCircuit\[0\]" must be a non-negative integer/],
     ['selection count', (c) => (c.selection.edges += 1), /"circuit\.selection\.edges": \d+, but circuit\.inCircuit holds/],
     ['curve lengths', (c) => c.curve.random.pop(), /"circuit\.curve\.random": \d+ values for \d+ sizes/],
-    ['curve order', (c) => ([c.curve.edges[1], c.curve.edges[2]] = [c.curve.edges[2], c.curve.edges[1]]), /"circuit\.curve\.edges\[2\]": sizes must be ascending/],
+    [
+      'curve order',
+      (c) => ([c.curve.edges[1], c.curve.edges[2]] = [c.curve.edges[2], c.curve.edges[1]]),
+      /"circuit\.curve\.edges\[2\]": sizes must be ascending/,
+    ],
     ['curve size too large', (c) => (c.curve.edges[c.curve.edges.length - 1] += 1), /is not a number of edges from 0 to/],
     ['node renamed', (c) => (c.nodes[1].id = 'a0.h1'), /"circuit\.nodes\[1\]\.id": a head node at layer 0, head 0 is named "a0\.h0", not "a0\.h1"/],
     ['head out of range', (c) => Object.assign(c.nodes[1], { head: 9, id: 'a0.h9' }), /"circuit\.nodes\[1\]\.head": 9 is not below model\.heads \(4\)/],
@@ -201,7 +240,11 @@ test('hostile circuits are refused with the file, the field and why', () => {
   for (const [name, mutate, message] of cases) {
     const circuit = structuredClone(valid()) as unknown as Record<string, any>;
     mutate(circuit);
-    assert.throws(() => parse(circuit), (error: Error) => error instanceof InputError && message.test(error.message), name);
+    assert.throws(
+      () => parse(circuit),
+      (error: Error) => error instanceof InputError && message.test(error.message),
+      name,
+    );
   }
   // Grouped-query attention: keys and values go to the kv-head, and the kv-heads must split the heads evenly.
   const grouped = structuredClone(valid(2)) as unknown as Record<string, any>;
@@ -209,7 +252,12 @@ test('hostile circuits are refused with the file, the field and why', () => {
   grouped.edges[intoHead].input = 'k';
   assert.throws(() => parse(grouped), /takes "q" \(under grouped-query attention keys and values go to the kv-head\), not "k"/);
   const uneven = structuredClone(valid(2)) as unknown as Record<string, any>;
-  uneven.nodes.splice(uneven.nodes.findIndex((n: CircuitNode) => n.id === 'a0.kv1'), 1, { id: 'a0.kv1', kind: 'kv-head', layer: 0, head: 1 }, { id: 'a0.kv2', kind: 'kv-head', layer: 0, head: 2 });
+  uneven.nodes.splice(
+    uneven.nodes.findIndex((n: CircuitNode) => n.id === 'a0.kv1'),
+    1,
+    { id: 'a0.kv1', kind: 'kv-head', layer: 0, head: 1 },
+    { id: 'a0.kv2', kind: 'kv-head', layer: 0, head: 2 },
+  );
   assert.throws(() => parse(uneven), /layer 0 has 3 kv-heads, which do not split its 4 query heads/);
   const intoKv = structuredClone(valid(2)) as unknown as Record<string, any>;
   intoKv.edges[intoKv.edges.findIndex((e: CircuitEdge) => e.to === 'a1.kv0')].input = 'q';

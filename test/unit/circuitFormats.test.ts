@@ -8,7 +8,7 @@ import { eapIgGraph, parseEapIgJson, pythonFloat, qmiUsefulNodes, toEapIgJson, t
 import { InputError } from '../../src/shared/errors';
 import { fullCircuitGraph, resultWithCircuit, syntheticCircuit } from '../support/circuitFixture';
 
-test('pythonFloat writes what Python\'s repr (and so json.dump) writes', () => {
+test("pythonFloat writes what Python's repr (and so json.dump) writes", () => {
   const cases: Array<[number, string]> = [
     [0, '0.0'],
     [-0, '-0.0'],
@@ -31,8 +31,12 @@ test('pythonFloat writes what Python\'s repr (and so json.dump) writes', () => {
   assert.throws(() => pythonFloat(NaN), RangeError);
 });
 
-test('eapIgGraph enumerates EAP-IG\'s graph: its node and edge counts, and the same edges as the fixture\'s enumeration', () => {
-  for (const [layers, heads] of [[1, 1], [2, 3], [4, 4]]) {
+test("eapIgGraph enumerates EAP-IG's graph: its node and edge counts, and the same edges as the fixture's enumeration", () => {
+  for (const [layers, heads] of [
+    [1, 1],
+    [2, 3],
+    [4, 4],
+  ]) {
     const graph = eapIgGraph(layers, heads);
     // Graph.from_model: n_forward = 1 + L(H+1) nodes sending, plus the logits.
     assert.equal(graph.nodes.length, 1 + layers * (heads + 1) + 1);
@@ -51,13 +55,19 @@ test('EAP-IG export → import gives back the circuit: nodes, edges (float32 sco
   const circuit = syntheticCircuit({ layers: LAYERS, heads: HEADS, keep: 9 });
   const result = resultWithCircuit(circuit, { layers: LAYERS, heads: HEADS });
   const text = toEapIgJson(result);
-  assert.match(text, /^\{"cfg": \{"n_layers": 3, "n_heads": 2, "parallel_attn_mlp": false, "d_model": 16\}, "nodes": \{"input": \{"in_graph": true\}, "a0\.h0": \{"in_graph": (true|false)\}/);
+  assert.match(
+    text,
+    /^\{"cfg": \{"n_layers": 3, "n_heads": 2, "parallel_attn_mlp": false, "d_model": 16\}, "nodes": \{"input": \{"in_graph": true\}, "a0\.h0": \{"in_graph": (true|false)\}/,
+  );
   const back = parseEapIgJson(text, 'graph.json');
   assert.equal(back.layers, LAYERS);
   assert.equal(back.heads, HEADS);
   assert.equal(back.dModel, 16);
   assert.deepEqual(back.nodes, circuit.nodes);
-  assert.deepEqual(back.edges, circuit.edges.map((edge) => ({ ...edge, score: Math.fround(edge.score) })));
+  assert.deepEqual(
+    back.edges,
+    circuit.edges.map((edge) => ({ ...edge, score: Math.fround(edge.score) })),
+  );
   assert.deepEqual(back.inCircuit, circuit.inCircuit);
   // Node in_graph: touched by a circuit edge (and the logits always).
   const nodes = JSON.parse(text).nodes as Record<string, { in_graph: boolean }>;
@@ -87,11 +97,15 @@ test('EAP-IG export refuses grouped-query circuits and Results without a circuit
     const copy = structuredClone(good);
     mutate(copy);
     const text = name === 'not JSON' ? '{"cfg": ' : JSON.stringify(copy);
-    assert.throws(() => parseEapIgJson(text, 'g.json'), (error: Error) => error instanceof InputError && message.test(error.message), name);
+    assert.throws(
+      () => parseEapIgJson(text, 'g.json'),
+      (error: Error) => error instanceof InputError && message.test(error.message),
+      name,
+    );
   }
 });
 
-test('Neuronpedia export: nodes by the documented layer/feature/ctx_idx conventions, links decode back to the circuit\'s edges', () => {
+test("Neuronpedia export: nodes by the documented layer/feature/ctx_idx conventions, links decode back to the circuit's edges", () => {
   const circuit: Circuit = syntheticCircuit({ layers: LAYERS, heads: HEADS, keep: 9 });
   const result = resultWithCircuit(circuit, { layers: LAYERS, heads: HEADS, positions: 4 });
   const graph = JSON.parse(toNeuronpediaJson(result, 'tiny-slug'));
@@ -104,7 +118,21 @@ test('Neuronpedia export: nodes by the documented layer/feature/ctx_idx conventi
   assert.equal(new Set(ids).size, ids.length);
   for (const node of graph.nodes) {
     assert.equal(node.ctx_idx, 3);
-    assert.deepEqual(Object.keys(node), ['node_id', 'feature', 'layer', 'ctx_idx', 'feature_type', 'token_prob', 'is_target_logit', 'run_idx', 'reverse_ctx_idx', 'jsNodeId', 'clerp', 'influence', 'activation']);
+    assert.deepEqual(Object.keys(node), [
+      'node_id',
+      'feature',
+      'layer',
+      'ctx_idx',
+      'feature_type',
+      'token_prob',
+      'is_target_logit',
+      'run_idx',
+      'reverse_ctx_idx',
+      'jsNodeId',
+      'clerp',
+      'influence',
+      'activation',
+    ]);
   }
   // Decode each node back to our id by the conventions: E → input; layer L+1 → logits; feature f of layer l: head f, or the MLP at f = H.
   const decode = (node: any): string => {

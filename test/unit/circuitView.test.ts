@@ -4,7 +4,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { topEdges } from '../../src/shared/circuit';
-import { circuitLayout, faithfulnessText, initialEdgeCount, isSelectedNode, LAYOUT, nodeDescription, nodeSelection, shownEdges } from '../../src/shared/circuitView';
+import {
+  circuitLayout,
+  faithfulnessText,
+  initialEdgeCount,
+  isSelectedNode,
+  LAYOUT,
+  nodeDescription,
+  nodeSelection,
+  shownEdges,
+} from '../../src/shared/circuitView';
 import { colorFor } from '../../src/shared/colorScale';
 import { parsePanelState, parseWebviewMessage } from '../../src/shared/panelProtocol';
 import { tokenValues } from '../../src/shared/resultViews';
@@ -12,7 +21,7 @@ import { resultWithCircuit, syntheticCircuit } from '../support/circuitFixture';
 
 const circuit = syntheticCircuit({ layers: 4, heads: 4, keep: 12 });
 
-test('the view opens at the circuit\'s own edges; other slider values show the pruned top n', () => {
+test("the view opens at the circuit's own edges; other slider values show the pruned top n", () => {
   assert.equal(initialEdgeCount(circuit), 12);
   assert.deepEqual(shownEdges(circuit, 12), circuit.inCircuit);
   assert.deepEqual(shownEdges(circuit, 30), topEdges(circuit, 30));
@@ -23,7 +32,7 @@ test('the view opens at the circuit\'s own edges; other slider values show the p
   assert.deepEqual(shownEdges(threshold, 2), [0, 1]);
 });
 
-test('layout: input on top, each layer\'s heads then its MLP, logits at the bottom; every node on its row once', () => {
+test("layout: input on top, each layer's heads then its MLP, logits at the bottom; every node on its row once", () => {
   const shown = shownEdges(circuit, 12);
   const layout = circuitLayout(circuit, shown, 'light');
   const at = (id: string) => layout.nodes.find((p) => p.node.id === id)!;
@@ -49,7 +58,10 @@ test('layout: input on top, each layer\'s heads then its MLP, logits at the bott
   const negative = layout.edges.find((e) => e.edge.score < 0)!;
   assert.ok(negative, 'the planted circuit has a negative edge');
   assert.match(negative.color, /^rgba\(178, 24, 43,/);
-  for (const drawing of layout.edges) assert.ok(Math.abs(drawing.width - (LAYOUT.minEdgeWidth + (Math.abs(drawing.edge.score) / layout.maxAbs) * (LAYOUT.maxEdgeWidth - LAYOUT.minEdgeWidth))) < 1e-12);
+  for (const drawing of layout.edges)
+    assert.ok(
+      Math.abs(drawing.width - (LAYOUT.minEdgeWidth + (Math.abs(drawing.edge.score) / layout.maxAbs) * (LAYOUT.maxEdgeWidth - LAYOUT.minEdgeWidth))) < 1e-12,
+    );
   // q, k and v edges from one sender into one head end apart.
   const q = layout.edges.find((e) => e.edge.from === 'input' && e.edge.to === 'a0.h1' && e.edge.input === 'q')!;
   const v = layout.edges.find((e) => e.edge.from === 'input' && e.edge.to === 'a0.h1' && e.edge.input === 'v')!;
@@ -67,10 +79,13 @@ test('layout draws at most the strongest maxDrawn shown edges and says how many 
   assert.equal(circuitLayout(circuit, shown, 'light').undrawn, 0);
 });
 
-test('layout under grouped-query attention: each kv-head right after its group\'s query heads, on their row', () => {
+test("layout under grouped-query attention: each kv-head right after its group's query heads, on their row", () => {
   const grouped = syntheticCircuit({ layers: 2, heads: 4, kvHeads: 2, keep: 8 });
   const layout = circuitLayout(grouped, grouped.inCircuit, 'dark');
-  const row1 = layout.nodes.filter((p) => p.row === 1).sort((a, b) => a.x - b.x).map((p) => p.node.id);
+  const row1 = layout.nodes
+    .filter((p) => p.row === 1)
+    .sort((a, b) => a.x - b.x)
+    .map((p) => p.node.id);
   assert.deepEqual(row1, ['a0.h0', 'a0.h1', 'a0.kv0', 'a0.h2', 'a0.h3', 'a0.kv1']);
 });
 
@@ -78,11 +93,20 @@ test('faithfulness wording: measured values say so, between measured sizes the i
   const curve = circuit.curve!;
   const measured = faithfulnessText(circuit, 10);
   assert.equal(measured.how, 'measured');
-  assert.equal(measured.text, `Faithfulness at 10 edges: ${curve.faithfulness[curve.edges.indexOf(10)].toFixed(3)} measured (random 10 edges: ${curve.random[curve.edges.indexOf(10)].toFixed(3)})`);
+  assert.equal(
+    measured.text,
+    `Faithfulness at 10 edges: ${curve.faithfulness[curve.edges.indexOf(10)].toFixed(3)} measured (random 10 edges: ${curve.random[curve.edges.indexOf(10)].toFixed(3)})`,
+  );
   const between = faithfulnessText(circuit, 15);
   assert.equal(between.how, 'interpolated');
-  assert.match(between.text, /^Faithfulness at 15 edges: not measured; ≈0\.\d{3} by linear interpolation between the measured 10 edges \(0\.\d{3}\) and 20 edges \(0\.\d{3}\)$/);
-  const partial = { ...circuit, curve: { ...curve, edges: curve.edges.slice(0, 4), faithfulness: curve.faithfulness.slice(0, 4), random: curve.random.slice(0, 4) } };
+  assert.match(
+    between.text,
+    /^Faithfulness at 15 edges: not measured; ≈0\.\d{3} by linear interpolation between the measured 10 edges \(0\.\d{3}\) and 20 edges \(0\.\d{3}\)$/,
+  );
+  const partial = {
+    ...circuit,
+    curve: { ...curve, edges: curve.edges.slice(0, 4), faithfulness: curve.faithfulness.slice(0, 4), random: curve.random.slice(0, 4) },
+  };
   assert.deepEqual(faithfulnessText(partial, 50), { text: 'Faithfulness at 50 edges: not measured (the curve covers 0–5 edges)', how: 'not-measured' });
   const noCurve = { ...circuit, curve: undefined };
   assert.equal(faithfulnessText(noCurve, 12).how, 'no-curve');
@@ -95,7 +119,11 @@ test('clicking a node colours the editor by that node: a head by z[layer][pos][h
   const node = (id: string) => circuit.nodes.find((n) => n.id === id)!;
   const head = nodeSelection(node('a2.h3'), false)!;
   assert.deepEqual(head, { kind: 'head', layer: 2, head: 3 });
-  for (const example of result.examples) assert.deepEqual(tokenValues(example, head), example.attributions.z[2].map((row) => row[3]));
+  for (const example of result.examples)
+    assert.deepEqual(
+      tokenValues(example, head),
+      example.attributions.z[2].map((row) => row[3]),
+    );
   const mlp = nodeSelection(node('m1'), false)!;
   assert.deepEqual(mlp, { kind: 'mlpOut', layer: 1 });
   for (const example of result.examples) assert.deepEqual(tokenValues(example, mlp), example.attributions.mlpOut[1]);
@@ -110,7 +138,7 @@ test('clicking a node colours the editor by that node: a head by z[layer][pos][h
   assert.match(nodeDescription(node('a0.h1'), circuit, circuit.inCircuit), /^a0\.h1: head L0H1; \d+ shown edges, in \+0\.\d{4}, out [+−]\d\.\d{4}$/);
 });
 
-test('the panel\'s circuit export message and slider state are checked at run time', () => {
+test("the panel's circuit export message and slider state are checked at run time", () => {
   assert.deepEqual(parseWebviewMessage({ type: 'exportCircuit', format: 'eap-ig' }), { type: 'exportCircuit', format: 'eap-ig' });
   assert.deepEqual(parseWebviewMessage({ type: 'exportCircuit', format: 'qmi', extra: 1 }), { type: 'exportCircuit', format: 'qmi' });
   assert.equal(parseWebviewMessage({ type: 'exportCircuit', format: '../x' }), undefined);

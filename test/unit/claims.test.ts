@@ -39,8 +39,14 @@ test('a valid YAML claims file parses: paths resolved against its folder, each c
   assert.equal(claims.dataset, resolve(work, 'claims', 'data.jsonl'));
   assert.equal(claims.model, '../model', 'a folder that does not exist stays as written (a preset or hub id)');
   assert.equal(claims.method, 'atp');
-  assert.deepEqual(claims.claims.map((c) => c.line), [5, 7, 8, 9, 10, 11]);
-  assert.deepEqual(claims.claims.map((c) => c.id), ['heads', 'not_in_top #2', 'baselines #3', 'agreement #4', 'token_score #5', 'faithfulness #6']);
+  assert.deepEqual(
+    claims.claims.map((c) => c.line),
+    [5, 7, 8, 9, 10, 11],
+  );
+  assert.deepEqual(
+    claims.claims.map((c) => c.id),
+    ['heads', 'not_in_top #2', 'baselines #3', 'agreement #4', 'token_score #5', 'faithfulness #6'],
+  );
   assert.equal(claims.claims[1].name, 'L1H0 not in the top 1 heads');
   assert.deepEqual(claims.claims[0].claim, {
     kind: 'top_heads',
@@ -61,7 +67,10 @@ test('the same claims as JSON parse the same, with JSON lines', () => {
   const { claims, problems } = parseClaims(json, join(work, 'a.claims.json'));
   assert.deepEqual(problems, []);
   assert.equal(claims!.method, 'atp', 'atp by default');
-  assert.deepEqual(claims!.claims.map((c) => c.line), [5, 13]);
+  assert.deepEqual(
+    claims!.claims.map((c) => c.line),
+    [5, 13],
+  );
   assert.deepEqual(claims!.claims[1].claim, { kind: 'agreement', with: 'exact', spearman: undefined, pearson: 0.5 });
 });
 
@@ -115,14 +124,17 @@ test('missing fields, a YAML syntax error, a duplicate key and a non-mapping are
 test('readClaimsFile throws one InputError with every problem as file:line:col: field: message', () => {
   const file = join(work, 'bad.claims.yaml');
   writeFileSync(file, 'model: m\ndataset: d\nclaims:\n  - top_heads: {k: 0, include: [L0H0]}\n  - not_in_top: {k: 2}\n');
-  assert.throws(() => readClaimsFile(file), (error: Error) => {
-    assert.equal(error.name, 'InputError');
-    assert.equal(
-      error.message,
-      `${file}:4:20: claims[0].top_heads.k: expected an integer ≥ 1, got 0\n${file}:5:17: claims[1].not_in_top.heads: missing (the heads that must not be in the top k)`,
-    );
-    return true;
-  });
+  assert.throws(
+    () => readClaimsFile(file),
+    (error: Error) => {
+      assert.equal(error.name, 'InputError');
+      assert.equal(
+        error.message,
+        `${file}:4:20: claims[0].top_heads.k: expected an integer ≥ 1, got 0\n${file}:5:17: claims[1].not_in_top.heads: missing (the heads that must not be in the top k)`,
+      );
+      return true;
+    },
+  );
   assert.equal(formatProblem('f', { line: 1, column: 2, field: '', message: 'm' }), 'f:1:2: m');
 });
 
@@ -194,12 +206,18 @@ test('top_heads and not_in_top: pass when the named heads are (not) among the k 
   const outside = evaluateClaim(top(['L5H0']), result);
   assert.equal(outside.status, 'unverified');
   assert.match(outside.actual, /L5H0 is not a head of this model \(2 layers × 2 heads\)/);
-  assert.match(evaluateClaim(top(['L1H1']), makeResult({ methods: { attributions: 'exact', heads: 'exact', positions: 'exact', tokenScores: 'exact' } })).actual, /by \|exact effect\|/);
+  assert.match(
+    evaluateClaim(top(['L1H1']), makeResult({ methods: { attributions: 'exact', heads: 'exact', positions: 'exact', tokenScores: 'exact' } })).actual,
+    /by \|exact effect\|/,
+  );
 });
 
 test('baselines: the mean clean and corrupted logit differences and their gap against strict and inclusive bounds', () => {
   const result = makeResult();
-  assert.equal(evaluateClaim({ kind: 'baselines', clean: { greaterThan: 0 }, corrupted: { lessThan: 0 }, gap: { atLeast: 4, atMost: 4 } }, result).status, 'passed');
+  assert.equal(
+    evaluateClaim({ kind: 'baselines', clean: { greaterThan: 0 }, corrupted: { lessThan: 0 }, gap: { atLeast: 4, atMost: 4 } }, result).status,
+    'passed',
+  );
   const failed = evaluateClaim({ kind: 'baselines', clean: { greaterThan: 3 }, corrupted: { atLeast: -1 } }, result);
   assert.equal(failed.status, 'failed', 'greater_than is strict: 3 is not > 3');
   assert.equal(failed.expected, 'clean logit diff > 3; corrupted logit diff ≥ -1');
@@ -207,7 +225,15 @@ test('baselines: the mean clean and corrupted logit differences and their gap ag
 });
 
 test('agreement: reads the checks against exact patching; without checks it cannot be settled', () => {
-  const items = [0.1, 0.2, 0.3, 0.4].map((attribution, i) => ({ hook: 'z' as const, layer: i >> 1, position: null, head: i & 1, attribution, exact: [0.1, 0.3, 0.2, 0.4][i], pick: 'top' as const }));
+  const items = [0.1, 0.2, 0.3, 0.4].map((attribution, i) => ({
+    hook: 'z' as const,
+    layer: i >> 1,
+    position: null,
+    head: i & 1,
+    attribution,
+    exact: [0.1, 0.3, 0.2, 0.4][i],
+    pick: 'top' as const,
+  }));
   const result = makeResult({ checks: { k: 4, seed: 0, candidates: ['heads'], items, pearson: 0.8, spearman: 0.8 } });
   assert.deepEqual(evaluateClaim({ kind: 'agreement', with: 'exact', spearman: 0.8 }, result), {
     status: 'passed',
@@ -262,7 +288,10 @@ test('faithfulness: read from the circuit curve (interpolated between measured s
   assert.equal(at20.actual, 'faithfulness 0.750 at 20 edges (interpolated between measured sizes, eap-ig)');
   assert.equal(evaluateClaim({ kind: 'faithfulness', edges: 10, atLeast: 0.61 }, result).status, 'failed');
   assert.equal(evaluateClaim({ kind: 'faithfulness', edges: 60, atLeast: 0.5 }, result).status, 'unverified');
-  assert.equal(evaluateClaim({ kind: 'faithfulness', edges: 10, atLeast: 0.5 }, makeResult({ circuit: { ...circuit, curve: undefined } })).status, 'unverified');
+  assert.equal(
+    evaluateClaim({ kind: 'faithfulness', edges: 10, atLeast: 0.5 }, makeResult({ circuit: { ...circuit, curve: undefined } })).status,
+    'unverified',
+  );
 });
 
 test('a shard is never tested: its values are raw', () => {
@@ -327,7 +356,14 @@ test('hashFile streams sha256 and reuses it while size and modification time are
 });
 
 test('parseResult keeps a valid provenance, writes it after runtime, and names a malformed field', () => {
-  const provenance = { engineVersion: '0.1.0', modelFiles: { 'model.safetensors': 'sha256:ab' }, tokenizerHash: 'sha256:cd', method: 'atp' as const, device: 'cpu', seed: 0 };
+  const provenance = {
+    engineVersion: '0.1.0',
+    modelFiles: { 'model.safetensors': 'sha256:ab' },
+    tokenizerHash: 'sha256:cd',
+    method: 'atp' as const,
+    device: 'cpu',
+    seed: 0,
+  };
   const text = serializeResult(makeResult({ provenance }));
   assert.deepEqual(parseResult(text, 'r.json').provenance, provenance);
   assert.ok(text.indexOf('"provenance"') > text.indexOf('"device"') && text.indexOf('"provenance"') < text.indexOf('"metric"'));
@@ -347,7 +383,11 @@ test('JUnit XML: one suite per file, failures and unverified claims as failure a
         seconds: 1.5,
         reports: [
           { entry: entry('ok <1>', 4), outcome: { status: 'passed', expected: 'e', actual: 'a' } },
-          { entry: entry('bad & worse', 6), outcome: { status: 'failed', expected: 'x > 1', actual: 'x "0"' }, lastPass: { passedAt: 'T', changes: ['dataset changed'] } },
+          {
+            entry: entry('bad & worse', 6),
+            outcome: { status: 'failed', expected: 'x > 1', actual: 'x "0"' },
+            lastPass: { passedAt: 'T', changes: ['dataset changed'] },
+          },
           { entry: entry('open', 8), outcome: { status: 'unverified', expected: 'e', actual: 'needs a circuit run (atp circuit)' } },
         ],
       },
@@ -358,10 +398,16 @@ test('JUnit XML: one suite per file, failures and unverified claims as failure a
   assert.match(xml, /^<\?xml version="1.0" encoding="UTF-8"\?>\n<testsuites name="atp test" tests="4" failures="1" errors="2" time="1.500">/);
   assert.match(xml, /<testsuite name="a.claims.yaml" tests="3" failures="1" errors="1" skipped="0" time="1.500" timestamp="2026-01-02T03:04:05">/);
   assert.match(xml, /<testcase name="ok &lt;1&gt;" classname="a.claims.yaml" file="a.claims.yaml" line="4" time="0"\/>/);
-  assert.match(xml, /<failure type="claim" message="expected x &gt; 1; actual x &quot;0&quot;">expected: x &gt; 1\nactual: {3}x &quot;0&quot;\nlast passed T on other inputs: dataset changed<\/failure>/);
+  assert.match(
+    xml,
+    /<failure type="claim" message="expected x &gt; 1; actual x &quot;0&quot;">expected: x &gt; 1\nactual: {3}x &quot;0&quot;\nlast passed T on other inputs: dataset changed<\/failure>/,
+  );
   assert.match(xml, /name="bad &amp; worse"/);
   assert.match(xml, /<error type="unverified" message="needs a circuit run \(atp circuit\)">/);
-  assert.match(xml, /<testsuite name="b.claims.yaml" tests="1" failures="0" errors="1"[^>]*>\n {4}<testcase name="\(claims file\)"[^>]*>\n {6}<error type="input" message="b.claims.yaml:1:1: model: missing">/);
+  assert.match(
+    xml,
+    /<testsuite name="b.claims.yaml" tests="1" failures="0" errors="1"[^>]*>\n {4}<testcase name="\(claims file\)"[^>]*>\n {6}<error type="input" message="b.claims.yaml:1:1: model: missing">/,
+  );
 });
 
 test('schemas/claims.schema.json (the editor completes with it) names the same fields, claim kinds, methods and bounds as the parser', () => {
@@ -400,10 +446,24 @@ test("the shipped models' claims files parse without a problem, each with its ci
 
 test('a faithfulness claim asks for a circuit run (EAP-IG, 5 steps) measured at exactly its size; a circuit block sets the rest', () => {
   const base = 'model: ..\ndataset: d.jsonl\n';
-  assert.equal(parseClaims(`${base}claims:\n  - baselines: {clean: {greater_than: 0}}\n`, join(work, 'a.claims.yaml')).claims!.circuit, undefined, 'no circuit claim: no circuit run');
-  const defaults = parseClaims(`${base}claims:\n  - faithfulness: {edges: 40, at_least: 0.9}\n  - faithfulness: {edges: 12, at_least: 0.5}\n`, join(work, 'a.claims.yaml')).claims!;
+  assert.equal(
+    parseClaims(`${base}claims:\n  - baselines: {clean: {greater_than: 0}}\n`, join(work, 'a.claims.yaml')).claims!.circuit,
+    undefined,
+    'no circuit claim: no circuit run',
+  );
+  const defaults = parseClaims(
+    `${base}claims:\n  - faithfulness: {edges: 40, at_least: 0.9}\n  - faithfulness: {edges: 12, at_least: 0.5}\n`,
+    join(work, 'a.claims.yaml'),
+  ).claims!;
   assert.deepEqual(defaults.circuit, { method: 'eap-ig', steps: 5, edges: 12, sizes: [12, 40], randomDraws: 3 });
-  assert.deepEqual(circuitOptionsFor(defaults), { method: 'eap-ig', steps: 5, selection: { rule: 'top-n', edges: 12 }, curveSizes: [12, 40], randomDraws: 3, randomSeed: 0 });
+  assert.deepEqual(circuitOptionsFor(defaults), {
+    method: 'eap-ig',
+    steps: 5,
+    selection: { rule: 'top-n', edges: 12 },
+    curveSizes: [12, 40],
+    randomDraws: 3,
+    randomSeed: 0,
+  });
   const block = parseClaims(
     `${base}seed: 4\ncircuit: {method: eap, steps: 9, edges: 30, sizes: [100, 12], random_draws: 1}\nclaims:\n  - faithfulness: {edges: 12, at_least: 0.5}\n`,
     join(work, 'a.claims.yaml'),
@@ -412,11 +472,14 @@ test('a faithfulness claim asks for a circuit run (EAP-IG, 5 steps) measured at 
   assert.equal(circuitOptionsFor(block)!.randomSeed, 4);
   const onlyBlock = parseClaims(`${base}circuit: {}\nclaims:\n  - baselines: {clean: {greater_than: 0}}\n`, join(work, 'a.claims.yaml')).claims!;
   assert.deepEqual(onlyBlock.circuit, { method: 'eap-ig', steps: 5, edges: 20, sizes: [20], randomDraws: 3 }, 'a block alone asks for a circuit');
-  const bad = parseClaims(`${base}circuit: {method: acdc, steps: 0, sizes: [3, x], width: 2}\nclaims:\n  - faithfulness: {edges: 12, at_least: 0.5}\n`, 'b.claims.yaml');
+  const bad = parseClaims(
+    `${base}circuit: {method: acdc, steps: 0, sizes: [3, x], width: 2}\nclaims:\n  - faithfulness: {edges: 12, at_least: 0.5}\n`,
+    'b.claims.yaml',
+  );
   assert.deepEqual(
     bad.problems.map((p) => formatProblem('b.claims.yaml', p)),
     [
-      "b.claims.yaml:3:50: circuit.width: unknown field; expected method, steps, edges, sizes, random_draws",
+      'b.claims.yaml:3:50: circuit.width: unknown field; expected method, steps, edges, sizes, random_draws',
       'b.claims.yaml:3:19: circuit.method: expected one of eap, eap-ig, eap-ig-activations, got "acdc"',
       'b.claims.yaml:3:32: circuit.steps: expected an integer ≥ 1, got 0',
       'b.claims.yaml:3:46: circuit.sizes[1]: expected an integer ≥ 1, got "x"',

@@ -22,7 +22,10 @@ test('zero-centred: zero is transparent, the sign picks the hue, |t| the opacity
     assert.equal(parse(colorFor(Number.NaN, theme))[3], 0);
   }
   // Dark themes get lighter hues, so strong colours stand out from a dark background.
-  const sum = (css: string) => parse(css).slice(0, 3).reduce((a, b) => a + b, 0);
+  const sum = (css: string) =>
+    parse(css)
+      .slice(0, 3)
+      .reduce((a, b) => a + b, 0);
   assert.ok(sum(colorFor(1, 'dark')) > sum(colorFor(1, 'light')));
   assert.ok(sum(colorFor(-1, 'dark')) > sum(colorFor(-1, 'light')));
 });
@@ -61,9 +64,6 @@ test('formatValue: signed, compact', () => {
 });
 
 test('cellNumber writes a heatmap cell in at most five characters', () => {
-  assert.deepEqual(
-    [0, 0.4653, -1.289, 1.0258, 0.0121, -0.005, 123.4, 0.00001].map(cellNumber),
-    ['0', '.47', '−1.3', '1', '.012', '−5e-3', '1e2', '1e-5'],
-  );
+  assert.deepEqual([0, 0.4653, -1.289, 1.0258, 0.0121, -0.005, 123.4, 0.00001].map(cellNumber), ['0', '.47', '−1.3', '1', '.012', '−5e-3', '1e2', '1e-5']);
   for (const v of [0.4653, -1.289, 0.0121, -0.005, 123.4, -99.9]) assert.ok(cellNumber(v).length <= 5, cellNumber(v));
 });

@@ -6,7 +6,9 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { COMMAND_IDS, RUN_ITEM_CONTEXT } from '../../src/commands/ids';
 
-const manifest = JSON.parse(readFileSync('package.json', 'utf8')) as { contributes: { commands: Array<{ command: string }>; menus: Record<string, Array<{ command?: string }>> } };
+const manifest = JSON.parse(readFileSync('package.json', 'utf8')) as {
+  contributes: { commands: Array<{ command: string }>; menus: Record<string, Array<{ command?: string }>> };
+};
 
 test('the command-id union is exactly package.json contributes.commands', () => {
   const contributed = manifest.contributes.commands.map((c) => c.command).sort();
@@ -30,7 +32,8 @@ test("a run row's contextValue is the one the run menus match", () => {
 });
 
 test('no source file spells a command id as a string literal: they come from src/commands/ids.ts', () => {
-  const files = (dir: string): string[] => readdirSync(dir).flatMap((name) => (statSync(join(dir, name)).isDirectory() ? files(join(dir, name)) : name.endsWith('.ts') ? [join(dir, name)] : []));
+  const files = (dir: string): string[] =>
+    readdirSync(dir).flatMap((name) => (statSync(join(dir, name)).isDirectory() ? files(join(dir, name)) : name.endsWith('.ts') ? [join(dir, name)] : []));
   const literal = new RegExp(`['\`"](${COMMAND_IDS.map((id) => id.replace('.', '\\.')).join('|')})['\`"]`);
   const offenders = files('src').filter((file) => !file.endsWith(join('commands', 'ids.ts')) && literal.test(readFileSync(file, 'utf8')));
   assert.deepEqual(offenders, []);

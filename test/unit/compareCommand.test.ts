@@ -21,10 +21,43 @@ before(() => {
   a = join(root, 'a.json');
   b = join(root, 'b.json');
   deep = join(root, 'deep.json');
-  writeFileSync(a, serializeResult(comparisonResult([[0.5, 0.1], [0.05, -0.4]], null, 'model-a')));
-  const withCircuit = comparisonResult([[0.5, 0.3], [-0.9, 0]], null, 'model-b');
+  writeFileSync(
+    a,
+    serializeResult(
+      comparisonResult(
+        [
+          [0.5, 0.1],
+          [0.05, -0.4],
+        ],
+        null,
+        'model-a',
+      ),
+    ),
+  );
+  const withCircuit = comparisonResult(
+    [
+      [0.5, 0.3],
+      [-0.9, 0],
+    ],
+    null,
+    'model-b',
+  );
   writeFileSync(b, serializeResult(withCircuit));
-  writeFileSync(deep, serializeResult(comparisonResult([[0.2, 0.1], [0.1, 0.1], [0, 0], [0.4, 0]], null, 'model-deep')));
+  writeFileSync(
+    deep,
+    serializeResult(
+      comparisonResult(
+        [
+          [0.2, 0.1],
+          [0.1, 0.1],
+          [0, 0],
+          [0.4, 0],
+        ],
+        null,
+        'model-deep',
+      ),
+    ),
+  );
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
@@ -48,7 +81,10 @@ test('prints runs and pairs; --json holds the comparison, --html and --svg the B
   assert.match(stderr, /wrote .*comparison\.json/);
 
   const written = JSON.parse(readFileSync(json, 'utf8'));
-  const expected = compareRuns([a, b, deep].map((file) => ({ label: file, result: JSON.parse(readFileSync(file, 'utf8')) })), 2);
+  const expected = compareRuns(
+    [a, b, deep].map((file) => ({ label: file, result: JSON.parse(readFileSync(file, 'utf8')) })),
+    2,
+  );
   assert.deepEqual(written, JSON.parse(JSON.stringify(expected)));
 
   const report = readFileSync(html, 'utf8');
@@ -57,7 +93,10 @@ test('prints runs and pairs; --json holds the comparison, --html and --svg the B
   assert.doesNotMatch(report, /<script/);
   // The one same-shape pair's head difference: four cells, B − A.
   const cells = [...report.matchAll(/data-layer="(\d)" data-head="(\d)" data-value="([^"]+)"/g)].map((m) => Number(m[3]));
-  assert.deepEqual(cells.map((v) => Math.round(v * 1e9) / 1e9), [0, 0.2, -0.95, 0.4]);
+  assert.deepEqual(
+    cells.map((v) => Math.round(v * 1e9) / 1e9),
+    [0, 0.2, -0.95, 0.4],
+  );
   assert.match(report, /Different shapes: no cell-by-cell difference/);
 
   const drawing = readFileSync(svg, 'utf8');
@@ -94,9 +133,15 @@ test('circuits: edges added and removed are listed when both results have one', 
     faithfulness: { circuit: 0.9, full: 1, empty: 0 },
   });
   const left = comparisonResult([[1]], null, 'x');
-  left.circuit = circuit([['input', 'm0'], ['m0', 'logits']]);
+  left.circuit = circuit([
+    ['input', 'm0'],
+    ['m0', 'logits'],
+  ]);
   const right = comparisonResult([[1]], null, 'y');
-  right.circuit = circuit([['input', 'a0.h0'], ['m0', 'logits']]);
+  right.circuit = circuit([
+    ['input', 'a0.h0'],
+    ['m0', 'logits'],
+  ]);
   const one = join(root, 'c1.json');
   const two = join(root, 'c2.json');
   writeFileSync(one, serializeResult(left));
@@ -104,7 +149,10 @@ test('circuits: edges added and removed are listed when both results have one', 
   const html = join(root, 'circuits.html');
   const { stdout } = run([one, two, '--html', html]);
   assert.match(stdout, /c2\.json\s+yes\s+0\.0000\s+—\s+1\.000 \(heads\)\s+\+1 −1/);
-  assert.match(readFileSync(html, 'utf8'), /Circuit edges added: <code>input-&gt;a0\.h0&lt;q&gt;<\/code>\.<br>Circuit edges removed: <code>input-&gt;m0<\/code>/);
+  assert.match(
+    readFileSync(html, 'utf8'),
+    /Circuit edges added: <code>input-&gt;a0\.h0&lt;q&gt;<\/code>\.<br>Circuit edges removed: <code>input-&gt;m0<\/code>/,
+  );
 });
 
 test('refusals name the file and field, and write nothing', () => {

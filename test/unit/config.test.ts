@@ -96,7 +96,10 @@ test('optional GPT-2 keys are honoured when present', () => {
 test('an unknown model_type names it and lists the supported ones', () => {
   assert.deepEqual([...SUPPORTED_MODEL_TYPES], ['gpt2', 'gpt_neo', 'llama', 'qwen2', 'granite', 'granitemoe']);
   const dir = folderWithConfig({ ...GPT2_SMALL, model_type: 'mamba' });
-  assertInputError(() => readModelSpec(dir), `${join(dir, 'config.json')}: model_type "mamba" is not supported (supported: gpt2, gpt_neo, llama, qwen2, granite, granitemoe)`);
+  assertInputError(
+    () => readModelSpec(dir),
+    `${join(dir, 'config.json')}: model_type "mamba" is not supported (supported: gpt2, gpt_neo, llama, qwen2, granite, granitemoe)`,
+  );
   const noType = folderWithConfig({ n_layer: 2 });
   assertInputError(
     () => readModelSpec(noType),
@@ -153,7 +156,10 @@ test('a missing or malformed config.json is an InputError naming it', () => {
   assertInputError(() => readModelSpec(empty), `${join(empty, 'config.json')}: not found (a Hugging Face model folder has a config.json)`);
 
   const broken = folderWithConfig('{"model_type": "gpt2",');
-  assert.throws(() => readModelSpec(broken), (error: unknown) => error instanceof InputError && error.message.startsWith(`${join(broken, 'config.json')}: not valid JSON: `));
+  assert.throws(
+    () => readModelSpec(broken),
+    (error: unknown) => error instanceof InputError && error.message.startsWith(`${join(broken, 'config.json')}: not valid JSON: `),
+  );
 
   const array = folderWithConfig('[1]');
   assertInputError(() => readModelSpec(array), `${join(array, 'config.json')}: must be a JSON object`);
@@ -169,5 +175,8 @@ test('findTensor accepts names with or without the "transformer." prefix', () =>
     }
   }
   assertInputError(() => findTensor(bare, 'ln_f.weight'), '/models/tiny: weight "ln_f.weight" not found (also looked for "transformer.ln_f.weight")');
-  assertInputError(() => findTensor(new Map(), 'transformer.wte.weight', '/models/x'), '/models/x: weight "wte.weight" not found (also looked for "transformer.wte.weight")');
+  assertInputError(
+    () => findTensor(new Map(), 'transformer.wte.weight', '/models/x'),
+    '/models/x: weight "wte.weight" not found (also looked for "transformer.wte.weight")',
+  );
 });

@@ -17,19 +17,40 @@ const line = (clean: string) => JSON.stringify({ clean, corrupted: `${clean}!`, 
 
 test('an invalid byte in a .jsonl or .atp dataset is an InputError naming the file and its line', () => {
   const cases: Array<[string, Buffer, number]> = [
-    ['latin1.jsonl', Buffer.concat([Buffer.from(`${line('ok')}\r\n${line('fine')}\n`), Buffer.from('{"clean": "caf'), Buffer.from([0xe9]), Buffer.from(`", "corrupted": "x", "correct": " a", "incorrect": " b"}\n`)]), 3],
-    ['truncated.atp', Buffer.concat([Buffer.from('# comment\r'), Buffer.from('a {b|c} => " d" | " e"\n'), Buffer.from([0xe2, 0x82]), Buffer.from(' => " d" | " e"\n')]), 3],
+    [
+      'latin1.jsonl',
+      Buffer.concat([
+        Buffer.from(`${line('ok')}\r\n${line('fine')}\n`),
+        Buffer.from('{"clean": "caf'),
+        Buffer.from([0xe9]),
+        Buffer.from(`", "corrupted": "x", "correct": " a", "incorrect": " b"}\n`),
+      ]),
+      3,
+    ],
+    [
+      'truncated.atp',
+      Buffer.concat([Buffer.from('# comment\r'), Buffer.from('a {b|c} => " d" | " e"\n'), Buffer.from([0xe2, 0x82]), Buffer.from(' => " d" | " e"\n')]),
+      3,
+    ],
     ['surrogate.atp', Buffer.concat([Buffer.from('a {b|c} => " d" | " e"\n'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('{b|c} => " d" | " e"\n')]), 2],
     ['overlong.jsonl', Buffer.concat([Buffer.from([0xc0, 0xaf]), Buffer.from(`${line('x')}\n`)]), 1],
   ];
   for (const [name, bytes, expectedLine] of cases) {
     const file = join(root, name);
     writeFileSync(file, bytes);
-    assert.throws(() => readDataset(file), (error: unknown) => {
-      assert.ok(error instanceof InputError);
-      assert.match(error.message, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${expectedLine}: not valid UTF-8 \\(byte 0x[0-9a-f]{2} at byte \\d+ of the line\\); save the file as UTF-8$`));
-      return true;
-    });
+    assert.throws(
+      () => readDataset(file),
+      (error: unknown) => {
+        assert.ok(error instanceof InputError);
+        assert.match(
+          error.message,
+          new RegExp(
+            `^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${expectedLine}: not valid UTF-8 \\(byte 0x[0-9a-f]{2} at byte \\d+ of the line\\); save the file as UTF-8$`,
+          ),
+        );
+        return true;
+      },
+    );
   }
 });
 
@@ -37,7 +58,13 @@ test('valid UTF-8 (a byte-order mark, accents, emoji, CRLF) still reads as befor
   const file = join(root, 'good.jsonl');
   writeFileSync(file, `\uFEFF${line('café 😀')}\r\n${line('naïve')}\r\n`);
   const dataset = readDataset(file);
-  assert.deepEqual(dataset.examples.map((e) => [e.line, e.clean]), [[1, 'café 😀'], [2, 'naïve']]);
+  assert.deepEqual(
+    dataset.examples.map((e) => [e.line, e.clean]),
+    [
+      [1, 'café 😀'],
+      [2, 'naïve'],
+    ],
+  );
 });
 
 test('firstInvalidUtf8 agrees with a fatal TextDecoder on random bytes (seeded)', () => {

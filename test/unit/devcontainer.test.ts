@@ -28,7 +28,10 @@ test('the dev container installs every Debian package CI installs', () => {
   const installed = new Set(onCreateCommand.split(/\s+/));
   const needed = [...aptPackages('.ci/run'), ...aptPackages('scripts/setup-e2e.sh')];
   assert.ok(needed.includes('libvulkan1') && needed.includes('python3-torch'), `read the CI packages: ${needed.join(' ')}`);
-  assert.deepEqual(needed.filter((name) => !installed.has(name)), []);
+  assert.deepEqual(
+    needed.filter((name) => !installed.has(name)),
+    [],
+  );
 });
 
 test('the dev container installs npm packages as CI does, without the CUDA download, and asks for a GPU only optionally', () => {

@@ -10,7 +10,13 @@ function host(files: Record<string, string>, env: Record<string, string> = {}, p
     platform,
     env: { HOME: '/home/u', ...env },
     readText: (path) => files[path],
-    list: (dir) => [...new Set(Object.keys(files).filter((p) => p.startsWith(`${dir}/`)).map((p) => p.slice(dir.length + 1).split('/')[0]))],
+    list: (dir) => [
+      ...new Set(
+        Object.keys(files)
+          .filter((p) => p.startsWith(`${dir}/`))
+          .map((p) => p.slice(dir.length + 1).split('/')[0]),
+      ),
+    ],
     exists: (path) => path in files || Object.keys(files).some((p) => p.startsWith(`${path}/`)),
   };
 }
@@ -32,13 +38,21 @@ const AMD_RENDER_NODE = {
 
 test('Vulkan drivers: VK_ICD_FILENAMES replaces the search path; otherwise /etc, XDG data dirs and ~/.local are searched', () => {
   const files = { ...SWIFTSHADER, ...MESA, '/home/u/.local/share/vulkan/icd.d/own.json': icd('libown.so') };
-  assert.deepEqual(vulkanDriverManifests(host(files, { VK_ICD_FILENAMES: '/usr/lib/chromium/vk_swiftshader_icd.json:/missing.json' })), ['/usr/lib/chromium/vk_swiftshader_icd.json']);
-  assert.deepEqual(vulkanDriverManifests(host(files, { VK_DRIVER_FILES: '/usr/lib/chromium/vk_swiftshader_icd.json' })), ['/usr/lib/chromium/vk_swiftshader_icd.json']);
+  assert.deepEqual(vulkanDriverManifests(host(files, { VK_ICD_FILENAMES: '/usr/lib/chromium/vk_swiftshader_icd.json:/missing.json' })), [
+    '/usr/lib/chromium/vk_swiftshader_icd.json',
+  ]);
+  assert.deepEqual(vulkanDriverManifests(host(files, { VK_DRIVER_FILES: '/usr/lib/chromium/vk_swiftshader_icd.json' })), [
+    '/usr/lib/chromium/vk_swiftshader_icd.json',
+  ]);
   assert.deepEqual(vulkanDriverManifests(host(files)).sort(), [...Object.keys(MESA), '/home/u/.local/share/vulkan/icd.d/own.json'].sort());
 });
 
 test('the adapter: SwiftShader and lavapipe are software; a hardware driver counts only with its device present', () => {
-  assert.deepEqual(webgpuAdapter(host(SWIFTSHADER, { VK_ICD_FILENAMES: '/usr/lib/chromium/vk_swiftshader_icd.json' })), { name: 'SwiftShader', vendor: 'Google', software: true });
+  assert.deepEqual(webgpuAdapter(host(SWIFTSHADER, { VK_ICD_FILENAMES: '/usr/lib/chromium/vk_swiftshader_icd.json' })), {
+    name: 'SwiftShader',
+    vendor: 'Google',
+    software: true,
+  });
   // Debian's mesa-vulkan-drivers on a machine without a GPU (this project's CI machine): only lavapipe is real.
   assert.deepEqual(webgpuAdapter(host(MESA)), { name: 'llvmpipe (lavapipe)', vendor: 'Mesa', software: true });
   assert.deepEqual(webgpuAdapter(host({ ...MESA, ...AMD_RENDER_NODE })), { name: 'AMD GPU 0x744c (amdgpu)', vendor: 'AMD', software: false });
@@ -54,7 +68,8 @@ test('the adapter: SwiftShader and lavapipe are software; a hardware driver coun
 test('auto: CUDA → DirectML → CoreML → WebGPU on hardware → CPU; never a software WebGPU adapter', () => {
   const hardware = { name: 'NVIDIA H200', vendor: 'NVIDIA', software: false };
   const software = { name: 'SwiftShader', vendor: 'Google', software: true };
-  const order = (platform: NodeJS.Platform, cudaInstalled: boolean, webgpu: typeof hardware | undefined) => autoChoice({ platform, cudaInstalled, webgpu }).candidates;
+  const order = (platform: NodeJS.Platform, cudaInstalled: boolean, webgpu: typeof hardware | undefined) =>
+    autoChoice({ platform, cudaInstalled, webgpu }).candidates;
   assert.deepEqual(order('linux', true, hardware), ['cuda', 'webgpu', 'cpu']);
   assert.deepEqual(order('linux', false, hardware), ['webgpu', 'cpu']);
   assert.deepEqual(order('linux', false, software), ['cpu']);
@@ -68,7 +83,10 @@ test('auto: CUDA → DirectML → CoreML → WebGPU on hardware → CPU; never a
   assert.match(said, /^device auto: trying cpu \(/);
   assert.match(said, /no cuda: .*not installed/);
   assert.match(said, /no webgpu: its only adapter is SwiftShader, a software renderer/);
-  assert.match(describeAutoChoice(autoChoice({ platform: 'linux', cudaInstalled: false, webgpu: hardware })), /trying webgpu → cpu .*webgpu: hardware adapter NVIDIA H200 \(NVIDIA\)/);
+  assert.match(
+    describeAutoChoice(autoChoice({ platform: 'linux', cudaInstalled: false, webgpu: hardware })),
+    /trying webgpu → cpu .*webgpu: hardware adapter NVIDIA H200 \(NVIDIA\)/,
+  );
 });
 
 test('auto: the CUDA provider installed is not enough; the NVIDIA libraries it needs must load', () => {
@@ -85,8 +103,14 @@ test('NVIDIA libraries: a library that loads counts as present (a non-addon fail
   assert.equal(libraryLoadError('libz.so.1'), undefined);
   assert.match(libraryLoadError('libatp-no-such-library.so.12') ?? '', /libatp-no-such-library\.so\.12: cannot open shared object file/);
   const present = new Set(['libcudart.so.12', 'libcublas.so.12', 'libcublasLt.so.12', 'libcufft.so.11', 'libcurand.so.10']);
-  assert.deepEqual(missingNvidiaLibraries((file) => (present.has(file) ? undefined : 'cannot open')), ['libcudnn.so.9 (cuDNN 9)']);
-  assert.deepEqual(missingNvidiaLibraries(() => undefined), []);
+  assert.deepEqual(
+    missingNvidiaLibraries((file) => (present.has(file) ? undefined : 'cannot open')),
+    ['libcudnn.so.9 (cuDNN 9)'],
+  );
+  assert.deepEqual(
+    missingNvidiaLibraries(() => undefined),
+    [],
+  );
 });
 
 test('placement from an ONNX Runtime profile: nodes counted once per provider; float-producing CPU nodes are the fallback', () => {

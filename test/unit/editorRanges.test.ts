@@ -14,7 +14,8 @@ function tokensAt(prompt: string, cuts: number[]): TokenInfo[] {
 }
 
 /** The document text of each token's segments, joined. */
-const written = (text: string, segments: Array<Array<{ start: number; end: number }>>) => segments.map((token) => token.map((s) => text.slice(s.start, s.end)).join(''));
+const written = (text: string, segments: Array<Array<{ start: number; end: number }>>) =>
+  segments.map((token) => token.map((s) => text.slice(s.start, s.end)).join(''));
 
 test('JSONL: escapes map to their whole escape sequence; a token ending before an escape stops there', () => {
   const clean = 'Say "hi"\n\tto é and \\ ok';
@@ -50,7 +51,10 @@ test('JSONL: astral characters, raw (two UTF-16 units) or as an escaped surrogat
 test('.atp: a token straddling a {clean|corrupted} span becomes two segments that skip the other side', () => {
   const text = '# comment\nWhen {John|Mary} gave it\\{s\\} to => " Mary" | " John"\n';
   const { dataset, diagnostics } = parsePromptFormat(text, 'x.atp');
-  assert.deepEqual(diagnostics.filter((d) => d.severity === 'error'), []);
+  assert.deepEqual(
+    diagnostics.filter((d) => d.severity === 'error'),
+    [],
+  );
   const example = dataset.examples[0];
   assert.equal(example.clean, 'When John gave it{s} to');
   assert.equal(example.corrupted, 'When Mary gave it{s} to');
@@ -66,7 +70,8 @@ test('.atp: a token straddling a {clean|corrupted} span becomes two segments tha
 });
 
 test('CRLF line endings and a leading byte-order mark keep offsets in editor terms', () => {
-  const text = '\uFEFF{"clean": "a b", "corrupted": "a c", "correct": " x", "incorrect": " y"}\r\n{"clean": "d e", "corrupted": "d f", "correct": " x", "incorrect": " y"}\r\n';
+  const text =
+    '\uFEFF{"clean": "a b", "corrupted": "a c", "correct": " x", "incorrect": " y"}\r\n{"clean": "d e", "corrupted": "d f", "correct": " x", "incorrect": " y"}\r\n';
   const { dataset } = parseJsonl(text, 'x.jsonl');
   const editorText = text.slice(1); // VS Code's document text has no BOM
   const second = dataset.examples[1];

@@ -50,7 +50,7 @@ test('a run writes the Result (with the content hash) to the pending file and re
       progress.push(message);
       if (step) {
         steps.push(step);
-        assert.equal(message, formatProgress(step), 'a step\'s message is its formatted event');
+        assert.equal(message, formatProgress(step), "a step's message is its formatted event");
       }
     },
   });
@@ -63,7 +63,16 @@ test('a run writes the Result (with the content hash) to the pending file and re
   assert.equal(result.model.source, model);
   // Typed steps: every batch of the attribution pass, counted, with the time left after the first.
   const batches = steps.filter((s) => s.unit === 'batch');
-  assert.deepEqual(batches.map((s) => [s.done, s.total]), [[0, 3], [1, 3], [2, 3], [3, 3]], progress.join('\n'));
+  assert.deepEqual(
+    batches.map((s) => [s.done, s.total]),
+    [
+      [0, 3],
+      [1, 3],
+      [2, 3],
+      [3, 3],
+    ],
+    progress.join('\n'),
+  );
   assert.equal(batches[0].etaSeconds, undefined);
   assert.ok(batches.slice(1).every((s) => typeof s.etaSeconds === 'number' && s.etaSeconds >= 0));
   assert.equal(batches.at(-1)!.etaSeconds, 0);
@@ -114,7 +123,10 @@ test('an InputError in the worker reaches the host with its field and detail, fo
   assert.deepEqual(missing.input, { field: 'model', detail: `{{model}}: folder ${nowhere} does not exist` });
   const advice = adviseFailure(missing, missing.diagnostics, join(root, 'nowhere.jsonl'));
   assert.equal(advice.message, `the model (setting attributionPatching.model): folder ${nowhere} does not exist`);
-  assert.deepEqual(advice.actions.map((a) => a.title), ['Select Model', 'Open Settings']);
+  assert.deepEqual(
+    advice.actions.map((a) => a.title),
+    ['Select Model', 'Open Settings'],
+  );
 
   // A folder that is no model: the error names config.json, not a flag; the worker knows it is the model's problem.
   mkdirSync(join(root, 'empty'), { recursive: true });
@@ -129,7 +141,10 @@ test('an InputError in the worker reaches the host with its field and detail, fo
   if (batch.kind !== 'failed') return;
   assert.equal(batch.input?.field, 'batchSize', JSON.stringify(batch));
   assert.match(batch.message, /^--batch-size must be a positive integer, got 0/);
-  assert.match(adviseFailure(batch, [], join(root, 'batch.jsonl')).message, /^the batch size \(setting attributionPatching\.batchSize\) must be a positive integer/);
+  assert.match(
+    adviseFailure(batch, [], join(root, 'batch.jsonl')).message,
+    /^the batch size \(setting attributionPatching\.batchSize\) must be a positive integer/,
+  );
 
   // A dataset problem is the dataset's, shown in Problems.
   const invalid = await client.run(request(`{"clean": oops}\n`, 'invalid-field'));
@@ -140,16 +155,19 @@ test('cancel between batches stops within a second and writes nothing', async ()
   const many = Array.from({ length: 40 }, () => IOI).join('');
   const controller = new AbortController();
   let abortedAt = 0;
-  const pending = client.run({ ...request(many, 'cancel'), batchSize: 1 }, {
-    signal: controller.signal,
-    onProgress: (_message, step) => {
-      // One batch done: the second is next.
-      if (step?.unit === 'batch' && step.done === 1) {
-        abortedAt = Date.now();
-        controller.abort();
-      }
+  const pending = client.run(
+    { ...request(many, 'cancel'), batchSize: 1 },
+    {
+      signal: controller.signal,
+      onProgress: (_message, step) => {
+        // One batch done: the second is next.
+        if (step?.unit === 'batch' && step.done === 1) {
+          abortedAt = Date.now();
+          controller.abort();
+        }
+      },
     },
-  });
+  );
   const outcome = await pending;
   assert.equal(outcome.kind, 'cancelled');
   // Timed from the cancel, not from the start of the run: the client answers within its grace period (500 ms),
@@ -166,12 +184,15 @@ test('cancel between batches stops within a second and writes nothing', async ()
 test('cancellation is answered within a second even while the engine is busy', async () => {
   const many = Array.from({ length: 40 }, () => IOI).join('');
   const controller = new AbortController();
-  const pending = client.run({ ...request(many, 'busy'), batchSize: 320 }, {
-    signal: controller.signal,
-    onProgress: (message) => {
-      if (/^running/.test(message)) setTimeout(() => controller.abort(), 50);
+  const pending = client.run(
+    { ...request(many, 'busy'), batchSize: 320 },
+    {
+      signal: controller.signal,
+      onProgress: (message) => {
+        if (/^running/.test(message)) setTimeout(() => controller.abort(), 50);
+      },
     },
-  });
+  );
   let abortedAt = 0;
   controller.signal.addEventListener('abort', () => (abortedAt = Date.now()));
   const outcome = await pending;
@@ -203,7 +224,7 @@ test('a crashed engine process fails the run; the client starts a new process fo
   }
 });
 
-test('diagnose: tokenizer problems of the editor text at exact columns, with the model folder\'s tokenizer', async () => {
+test("diagnose: tokenizer problems of the editor text at exact columns, with the model folder's tokenizer", async () => {
   const text = 'When John and Mary went to the shops, {John|Mary-Ann} gave the bag to => " Mary" | " John and"\n';
   const outcome = await client.diagnose({ model, datasetFile: join(root, 'live.atp'), format: 'atp', datasetText: text });
   assert.equal(outcome.kind, 'diagnosed', JSON.stringify(outcome));
@@ -228,7 +249,7 @@ test('diagnose: a hub model that is not in the local cache is skipped, never dow
   }
 });
 
-test('generate: the dataset text for the model\'s tokenizer, as .atp or JSONL; a bad model fails the request', async () => {
+test("generate: the dataset text for the model's tokenizer, as .atp or JSONL; a bad model fails the request", async () => {
   const spec = { kind: 'tinysql' as const, feature: 'DefTableName' as const, commandSet: 1 as const, count: 5, seed: 3, novel: false, synonyms: false };
   const atp = await client.generate({ model, spec, format: 'atp' });
   assert.equal(atp.kind, 'generated', JSON.stringify(atp));

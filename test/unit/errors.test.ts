@@ -20,7 +20,10 @@ test('a field error: the command line reads the flag, the detail keeps the field
 
   // A value goes with its field; a field the editor has no setting for is named in words.
   assert.equal(renderFieldText(`use ${fieldRef('batchSize', 2)} or ${fieldRef('precision', 'float64')}`, 'cli'), 'use --batch-size 2 or --precision float64');
-  assert.equal(renderFieldText(`use ${fieldRef('batchSize', 2)} or ${fieldRef('precision', 'float64')}`, 'editor'), 'use the batch size 2 (setting attributionPatching.batchSize) or the precision float64');
+  assert.equal(
+    renderFieldText(`use ${fieldRef('batchSize', 2)} or ${fieldRef('precision', 'float64')}`, 'editor'),
+    'use the batch size 2 (setting attributionPatching.batchSize) or the precision float64',
+  );
   // Text that only looks like a placeholder stays as it is.
   assert.equal(renderFieldText('{{notAField}} and {{ model }}', 'cli'), '{{notAField}} and {{ model }}');
 
@@ -32,11 +35,13 @@ test('a field error: the command line reads the flag, the detail keeps the field
   assert.equal(InputError.withField(token, 'model').field, 'hfToken');
 });
 
-test("the field table: every editor setting is one of its fields, and every flag is one the CLI parses", () => {
+test('the field table: every editor setting is one of its fields, and every flag is one the CLI parses', () => {
   const manifest = JSON.parse(readFileSync('package.json', 'utf8')) as { contributes: { configuration: { properties: Record<string, unknown> } } };
   const settings = FIELD_IDS.map((id) => FIELDS[id].setting).filter((s) => s !== undefined);
   assert.deepEqual([...settings].sort(), Object.keys(manifest.contributes.configuration.properties).sort());
-  const cliSources = readdirSync('src/cli').map((name) => readFileSync(join('src/cli', name), 'utf8')).join('\n');
+  const cliSources = readdirSync('src/cli')
+    .map((name) => readFileSync(join('src/cli', name), 'utf8'))
+    .join('\n');
   for (const id of FIELD_IDS) {
     const flag = FIELDS[id].cli;
     if (flag === undefined || !flag.startsWith('-')) continue;

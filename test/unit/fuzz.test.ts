@@ -37,9 +37,40 @@ function fuzz(name: string, generate: (random: () => number) => Buffer, check: (
 
 const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)];
 
-const JSONL_LINE = '{"clean": "When John and Mary went to the shops, John gave the bag to", "corrupted": "When John and Mary went to the shops, Mary gave the bag to", "correct": " Mary", "incorrect": " John"}';
+const JSONL_LINE =
+  '{"clean": "When John and Mary went to the shops, John gave the bag to", "corrupted": "When John and Mary went to the shops, Mary gave the bag to", "correct": " Mary", "incorrect": " John"}';
 const ATP_LINE = 'When {John|Tom} and Mary went, {John|Tom} gave \\{x\\} => " Mary" | " \\"John\\u00e9"';
-const TOKENS = ['{', '}', '|', '\\', '"', '=>', '=', '>', '#', ' ', '\t', '\n', '\r\n', '\r', ':', ',', '[', ']', 'null', '\\u', '\\ud800', 'é', '😀', '\uFEFF', '\u0000', 'clean', 'corrupted', 'correct', 'incorrect'];
+const TOKENS = [
+  '{',
+  '}',
+  '|',
+  '\\',
+  '"',
+  '=>',
+  '=',
+  '>',
+  '#',
+  ' ',
+  '\t',
+  '\n',
+  '\r\n',
+  '\r',
+  ':',
+  ',',
+  '[',
+  ']',
+  'null',
+  '\\u',
+  '\\ud800',
+  'é',
+  '😀',
+  '\uFEFF',
+  '\u0000',
+  'clean',
+  'corrupted',
+  'correct',
+  'incorrect',
+];
 
 /** Text near the valid formats: a valid line with random edits, random tokens, or random bytes. */
 function datasetBytes(random: () => number): Buffer {
@@ -112,7 +143,13 @@ function safetensorsBytes(random: () => number): Buffer {
   }
   const length = Buffer.alloc(8);
   const lie = random();
-  length.writeBigUInt64LE(lie < 0.1 ? BigInt(Math.floor(random() * 2 ** 52)) * 4096n : lie < 0.2 ? BigInt(json.length + Math.floor(random() * 40) - 20 > 0 ? json.length + Math.floor(random() * 40) - 20 : 1) : BigInt(json.length));
+  length.writeBigUInt64LE(
+    lie < 0.1
+      ? BigInt(Math.floor(random() * 2 ** 52)) * 4096n
+      : lie < 0.2
+        ? BigInt(json.length + Math.floor(random() * 40) - 20 > 0 ? json.length + Math.floor(random() * 40) - 20 : 1)
+        : BigInt(json.length),
+  );
   const data = Buffer.alloc(Math.floor(random() * 30));
   return Buffer.concat([length, json, data]);
 }

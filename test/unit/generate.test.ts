@@ -43,7 +43,10 @@ test('generate ioi writes JSONL, and .atp when --out ends with .atp; both read b
 
 test('generate tinysql writes the requested feature', async () => {
   const out = join(root, 'sql.atp');
-  await generateCommand(['tinysql', '--feature', 'DefOrderByDirection', '--cs', '2', '-n', '20', '--seed', '1', '--novel', '--model', model, '--out', out], io().io);
+  await generateCommand(
+    ['tinysql', '--feature', 'DefOrderByDirection', '--cs', '2', '-n', '20', '--seed', '1', '--novel', '--model', model, '--out', out],
+    io().io,
+  );
   const dataset = readDataset(out);
   assert.equal(dataset.examples.length, 20);
   for (const e of dataset.examples) assert.ok(e.clean.endsWith(' ORDER BY ' + e.clean.split(' ORDER BY ')[1]));
@@ -99,7 +102,13 @@ test('diagnoseWithTokenizer: multi-token answers and token-count mismatches at e
       severity: 'error',
       message: 'the clean prompt is 8 tokens and the corrupted prompt 10: attribution patching needs prompts of equal token counts',
     },
-    { line: 3, startColumn: 18, endColumn: 23, severity: 'warning', message: 'the incorrect answer " x!" is 2 tokens (" x", "!"); only its first token " x" is used' },
+    {
+      line: 3,
+      startColumn: 18,
+      endColumn: 23,
+      severity: 'warning',
+      message: 'the incorrect answer " x!" is 2 tokens (" x", "!"); only its first token " x" is used',
+    },
     { line: 3, startColumn: 11, endColumn: 23, severity: 'error', message: 'both answers start with the token " x": their logit difference is always 0' },
   ]);
   const jsonLine = JSON.stringify({ clean: 'When John left', corrupted: 'When Maryanne left', correct: ' Mary', incorrect: ' John' });

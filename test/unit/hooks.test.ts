@@ -57,7 +57,15 @@ function resultWithChecks(): Result {
       candidates: ['heads', 'positions'],
       pearson: 1,
       spearman: 1,
-      items: HOOK_KINDS.map((hook, i) => ({ hook, layer: 1, position: 2, head: HOOKS[hook].perHead ? 1 : null, pick: 'top' as const, attribution: i, exact: i })),
+      items: HOOK_KINDS.map((hook, i) => ({
+        hook,
+        layer: 1,
+        position: 2,
+        head: HOOKS[hook].perHead ? 1 : null,
+        pick: 'top' as const,
+        attribution: i,
+        exact: i,
+      })),
     },
     heads: summarizeHeads(examples),
     positions: summarizePositions(examples),
@@ -72,13 +80,17 @@ test('every hook kind has every column, and no two kinds share a spelling', () =
   for (const kind of HOOK_KINDS) {
     const row = HOOKS[kind];
     assert.equal(row.kind, kind);
-    for (const column of ['field', 'transformerLens', 'label'] as const) assert.ok(typeof row[column] === 'string' && row[column].length > 0, `${kind}.${column}`);
+    for (const column of ['field', 'transformerLens', 'label'] as const)
+      assert.ok(typeof row[column] === 'string' && row[column].length > 0, `${kind}.${column}`);
     assert.equal(typeof row.perHead, 'boolean');
     assert.match(row.transformerLens, /^blocks\.\{l\}\.(attn\.)?hook_[a-z_]+$/, kind);
     // The label is TransformerLens' name without the block prefix.
     assert.equal(row.label, row.transformerLens.split('.').at(-1));
     // Attributions are the activation summed over its last axis (d_model or d_head), per layer instead of per batch row.
-    assert.deepEqual(row.attributionShape, ['layer', ...row.activationShape.slice(1, -1).map((axis) => (axis === 'seq' ? 'pos' : axis === 'heads' ? 'head' : axis))]);
+    assert.deepEqual(row.attributionShape, [
+      'layer',
+      ...row.activationShape.slice(1, -1).map((axis) => (axis === 'seq' ? 'pos' : axis === 'heads' ? 'head' : axis)),
+    ]);
     assert.equal(row.perHead, row.activationShape.includes('heads'));
     assert.equal(hookOfField(row.field), row);
     assert.equal(hookOfFieldName(row.field), row);
@@ -87,7 +99,10 @@ test('every hook kind has every column, and no two kinds share a spelling', () =
   for (const column of ['field', 'transformerLens', 'label'] as const) {
     assert.equal(new Set(HOOK_KINDS.map((kind) => HOOKS[kind][column])).size, HOOK_KINDS.length, `${column} is unique`);
   }
-  assert.deepEqual(HOOK_KINDS.filter((kind) => HOOKS[kind].perHead), ['z']);
+  assert.deepEqual(
+    HOOK_KINDS.filter((kind) => HOOKS[kind].perHead),
+    ['z'],
+  );
   assert.equal(transformerLensName('z', 3), 'blocks.3.attn.hook_z');
   assert.equal(transformerLensName('resid_pre', 0), 'blocks.0.hook_resid_pre');
   assert.equal(transformerLensName('attn_out', 11), 'blocks.11.hook_attn_out');
@@ -102,7 +117,10 @@ test("the Result's attribution fields are exactly the table's, and byPositionFie
   const example = exampleResult();
   assert.deepEqual(Object.keys(example.attributions).sort(), HOOK_KINDS.map((kind) => HOOKS[kind].field).sort());
   assert.deepEqual([...POSITION_FIELDS], ['residPre', 'attnOut', 'mlpOut']);
-  assert.deepEqual(byPositionField((kind) => kind), { residPre: 'resid_pre', attnOut: 'attn_out', mlpOut: 'mlp_out' });
+  assert.deepEqual(
+    byPositionField((kind) => kind),
+    { residPre: 'resid_pre', attnOut: 'attn_out', mlpOut: 'mlp_out' },
+  );
   assert.deepEqual(Object.keys(byPositionField(() => 0)), [...POSITION_FIELDS]);
 });
 
@@ -126,7 +144,9 @@ test("checks' Component.hook round-trips through a Result file for every kind; o
   assert.throws(() => parseResult(JSON.stringify(headless), 'r.json'), /checks\.items\[1\]\.head" must be a non-negative integer/);
   const withHead = JSON.parse(serializeResult(result));
   withHead.checks.items[2].head = 0; // items[2] is attn_out
-  assert.throws(() => parseResult(JSON.stringify(withHead), 'r.json'), { message: 'r.json: field "checks.items[2].head" must be null (only hook_z has heads)' });
+  assert.throws(() => parseResult(JSON.stringify(withHead), 'r.json'), {
+    message: 'r.json: field "checks.items[2].head" must be null (only hook_z has heads)',
+  });
 });
 
 test('the views read each hook from its Result field and name it with its label', () => {

@@ -87,7 +87,12 @@ describe('parseModelSource', () => {
 
   test('repo ids with optional revisions', () => {
     const cwd = fresh('cwd');
-    assert.deepEqual(parseModelSource('openai-community/gpt2', cwd), { kind: 'hub', text: 'openai-community/gpt2', repo: 'openai-community/gpt2', revision: undefined });
+    assert.deepEqual(parseModelSource('openai-community/gpt2', cwd), {
+      kind: 'hub',
+      text: 'openai-community/gpt2',
+      repo: 'openai-community/gpt2',
+      revision: undefined,
+    });
     assert.deepEqual(parseModelSource('Qwen/Qwen2.5-0.5B-Instruct@v1.0', cwd).kind, 'hub');
     const commit = 'a'.repeat(40);
     assert.deepEqual(parseModelSource(`org/name@${commit}`, cwd), { kind: 'hub', text: `org/name@${commit}`, repo: 'org/name', revision: commit });
@@ -113,12 +118,18 @@ describe('parseModelSource', () => {
 
   test('bad names say what is accepted', () => {
     const cwd = fresh('cwd');
-    assert.throws(() => parseModelSource('gpt2', cwd), (e: unknown) => e instanceof InputError && /not a folder here, a preset .* org\/name\[@revision\]/.test(e.message));
+    assert.throws(
+      () => parseModelSource('gpt2', cwd),
+      (e: unknown) => e instanceof InputError && /not a folder here, a preset .* org\/name\[@revision\]/.test(e.message),
+    );
     assert.throws(() => parseModelSource('a/b/c', cwd), InputError);
     assert.throws(() => parseModelSource('org/-bad', cwd), InputError);
     assert.throws(() => parseModelSource('org/name@', cwd), /not a valid revision/);
     assert.throws(() => parseModelSource('org/name@../../x', cwd), /not a valid revision/);
-    assert.throws(() => parseModelSource('M9', cwd), (e: unknown) => e instanceof InputError && /unknown preset "M9"/.test(e.message) && /bm3-cs3-nonsemantic/.test(e.message));
+    assert.throws(
+      () => parseModelSource('M9', cwd),
+      (e: unknown) => e instanceof InputError && /unknown preset "M9"/.test(e.message) && /bm3-cs3-nonsemantic/.test(e.message),
+    );
     assert.throws(() => parseModelSource('  ', cwd), /empty/);
   });
 });
@@ -165,7 +176,9 @@ test('a download lays out the cache exactly as huggingface_hub does, and the sna
   assert.equal(fs.readFileSync(join(repoDir, 'refs', 'main'), 'utf8'), commit);
   assert.deepEqual(fs.readdirSync(repoDir).sort(), ['blobs', 'refs', 'snapshots']);
 
-  const expected = new Map(Object.entries(tiny).map(([name, bytes]) => [name, name.endsWith('.safetensors') ? sha256(bytes as Buffer) : gitBlobSha1(bytes as Buffer)]));
+  const expected = new Map(
+    Object.entries(tiny).map(([name, bytes]) => [name, name.endsWith('.safetensors') ? sha256(bytes as Buffer) : gitBlobSha1(bytes as Buffer)]),
+  );
   assert.deepEqual(fs.readdirSync(resolved.dir).sort(), [...expected.keys()].sort());
   for (const [name, etag] of expected) {
     const pointer = join(resolved.dir, name);
@@ -195,7 +208,10 @@ test('a second resolve downloads nothing; a commit already cached needs no reque
   hub.clearLog();
   const again = await resolveModel('org/tiny', options);
   assert.equal(hub.downloads().length, 0);
-  assert.deepEqual(hub.requests.map((r) => r.path), ['/api/models/org/tiny/revision/main']);
+  assert.deepEqual(
+    hub.requests.map((r) => r.path),
+    ['/api/models/org/tiny/revision/main'],
+  );
   assert.equal(again.commit, hub.commit('org/tiny'));
 
   // A tag pointing at the same commit: its own ref, the same snapshot, no downloads.
@@ -237,7 +253,10 @@ test('a sharded repo brings its index and every shard, and loads', async () => {
   const resolved = await resolveModel('org/sharded', options);
   const names = fs.readdirSync(resolved.dir).sort();
   assert.ok(names.includes('model.safetensors.index.json'));
-  assert.deepEqual(names.filter((n) => n.endsWith('.safetensors')), ['model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors', 'model-00003-of-00003.safetensors']);
+  assert.deepEqual(
+    names.filter((n) => n.endsWith('.safetensors')),
+    ['model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors', 'model-00003-of-00003.safetensors'],
+  );
   const model = loadModel(resolved.dir);
   assert.equal(model.weightFiles.length, 3);
 });
@@ -272,7 +291,10 @@ test('gated and private repos need the token, and errors never show it', async (
 
 test('an unknown repo or revision is named in the error', async () => {
   const options = setup();
-  await rejectsInput(resolveModel('org/nothing', options), /org\/nothing@main: repo org\/nothing or revision "main" not found on the hub at http:\/\/127\.0\.0\.1:\d+/);
+  await rejectsInput(
+    resolveModel('org/nothing', options),
+    /org\/nothing@main: repo org\/nothing or revision "main" not found on the hub at http:\/\/127\.0\.0\.1:\d+/,
+  );
   await rejectsInput(resolveModel('org/tiny@no-such-branch', options), /revision "no-such-branch" not found in org\/tiny/);
   await rejectsInput(resolveModel(`org/tiny@${'0'.repeat(40)}`, options), /revision "0{40}" not found/);
 });
@@ -310,7 +332,10 @@ test('a download that keeps failing leaves only blobs/<etag>.incomplete, and the
   assert.ok(!error.message.includes('undefined'));
   const repoDir = join(options.cache, 'models--org--flaky');
   const etag = sha256(weights);
-  assert.deepEqual(fs.readdirSync(join(repoDir, 'blobs')).filter((n) => n.startsWith(etag)), [`${etag}.incomplete`]);
+  assert.deepEqual(
+    fs.readdirSync(join(repoDir, 'blobs')).filter((n) => n.startsWith(etag)),
+    [`${etag}.incomplete`],
+  );
   const commit = hub.commit('org/flaky');
   assert.ok(!fs.existsSync(join(repoDir, 'snapshots', commit, 'model.safetensors')));
   assert.ok(!fs.existsSync(join(repoDir, 'refs', 'main')), 'no ref to an incomplete snapshot');
@@ -319,7 +344,10 @@ test('a download that keeps failing leaves only blobs/<etag>.incomplete, and the
 
   hub.clearLog();
   const resolved = await resolveModel('org/flaky', options);
-  assert.deepEqual(hub.requests.filter((r) => r.server === 'cdn').map((r) => r.range), [`bytes=${partialSize}-`]);
+  assert.deepEqual(
+    hub.requests.filter((r) => r.server === 'cdn').map((r) => r.range),
+    [`bytes=${partialSize}-`],
+  );
   assert.deepEqual(fs.readFileSync(join(resolved.dir, 'model.safetensors')), weights);
   assert.ok(!fs.existsSync(join(repoDir, 'blobs', `${etag}.incomplete`)));
 });
@@ -336,7 +364,10 @@ test('a server that ignores Range gets a clean restart (200), not a spliced file
   hub.clearLog();
   try {
     const resolved = await resolveModel('org/norange', options);
-    assert.deepEqual(hub.requests.filter((r) => r.server === 'cdn').map((r) => [r.range, r.status]), [['bytes=4096-', 200]]);
+    assert.deepEqual(
+      hub.requests.filter((r) => r.server === 'cdn').map((r) => [r.range, r.status]),
+      [['bytes=4096-', 200]],
+    );
     assert.deepEqual(fs.readFileSync(join(resolved.dir, 'model.safetensors')), weights);
   } finally {
     hub.setIgnoreRange(false);
@@ -392,7 +423,10 @@ test('offline: works from the cache with no request, and says what is missing ot
   assert.equal(byEnv.dir, online.dir);
   assert.equal(hub.requests.length, 0);
 
-  await rejectsInput(resolveModel('org/sharded', { ...options, offline: true }), /org\/sharded@main: offline mode, and the Hugging Face cache has no copy of it/);
+  await rejectsInput(
+    resolveModel('org/sharded', { ...options, offline: true }),
+    /org\/sharded@main: offline mode, and the Hugging Face cache has no copy of it/,
+  );
   await rejectsInput(resolveModel('org/tiny@v1', { ...options, offline: true }), /has no refs\/v1/);
   await rejectsInput(
     resolveModel('org/sharded', { ...options, env: { ...options.env, HF_HUB_OFFLINE: '1' } }),

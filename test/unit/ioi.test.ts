@@ -19,7 +19,10 @@ const fields = (e: { clean: string; corrupted: string; correct: string; incorrec
 test('the built-in seed examples equal examples/ioi.jsonl', () => {
   const file = parseJsonlDataset(readFileSync('examples/ioi.jsonl', 'utf8'), 'ioi.jsonl').examples;
   assert.deepEqual(ioiSeedExamples().map(fields), file.map(fields));
-  assert.deepEqual(ioiSeedExamples().map((e) => e.line), [1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.deepEqual(
+    ioiSeedExamples().map((e) => e.line),
+    [1, 2, 3, 4, 5, 6, 7, 8],
+  );
 });
 
 test('generated IOI: deterministic per seed, ABBA and BABA, answers (indirect object, subject), one differing token', () => {
@@ -38,7 +41,12 @@ test('generated IOI: deterministic per seed, ABBA and BABA, answers (indirect ob
       assert.ok(e.clean.includes(` ${a} and ${b} `), e.clean);
       assert.ok(e.clean.endsWith(' to'));
       // The corrupted prompt names the other person as the subject.
-      assert.equal(e.corrupted, e.clean.slice(0, e.clean.lastIndexOf(` ${e.subject} `)) + ` ${e.indirectObject} ` + e.clean.slice(e.clean.lastIndexOf(` ${e.subject} `) + e.subject.length + 2));
+      assert.equal(
+        e.corrupted,
+        e.clean.slice(0, e.clean.lastIndexOf(` ${e.subject} `)) +
+          ` ${e.indirectObject} ` +
+          e.clean.slice(e.clean.lastIndexOf(` ${e.subject} `) + e.subject.length + 2),
+      );
       const clean = tokenizer.ids(e.clean);
       const corrupted = tokenizer.ids(e.corrupted);
       assert.equal(clean.length, corrupted.length, `${name}: ${e.clean}`);

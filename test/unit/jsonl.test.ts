@@ -42,10 +42,13 @@ test('parses one example per line, keeping whitespace and 1-based line numbers',
 test('tolerates a UTF-8 BOM and \\r\\n line endings', () => {
   const text = '\uFEFF' + line(IOI) + '\r\n\r\n' + line({ ...IOI, clean: 'Ünïcödé ✓' }) + '\r\n';
   const dataset = parseJsonlDataset(text, 'data.jsonl');
-  assert.deepEqual(dataset.examples.map((example) => [example.line, example.clean]), [
-    [1, IOI.clean],
-    [3, 'Ünïcödé ✓'],
-  ]);
+  assert.deepEqual(
+    dataset.examples.map((example) => [example.line, example.clean]),
+    [
+      [1, IOI.clean],
+      [3, 'Ünïcödé ✓'],
+    ],
+  );
 });
 
 test('each error names file:line and the field', () => {
@@ -77,7 +80,10 @@ test('malformed JSON names the line and carries the JSON error', () => {
   }
   assertInputError(() => parseJsonlDataset(`${line(IOI)}\n\n${badLine}\n`, 'data.jsonl'), `data.jsonl:3: invalid JSON: ${jsonError}`);
   // A comment is not JSON either: only blank lines are skipped.
-  assert.throws(() => parseJsonlDataset(`// comment\n${line(IOI)}`, 'data.jsonl'), (error: unknown) => error instanceof InputError && error.message.startsWith('data.jsonl:1: invalid JSON: '));
+  assert.throws(
+    () => parseJsonlDataset(`// comment\n${line(IOI)}`, 'data.jsonl'),
+    (error: unknown) => error instanceof InputError && error.message.startsWith('data.jsonl:1: invalid JSON: '),
+  );
 });
 
 test('an empty dataset is an InputError', () => {
@@ -112,7 +118,10 @@ test('source offsets: plain prompts, exact document offsets, and the end entry a
   const text = `${first}\n${line({ ...IOI, clean: 'ab', corrupted: 'cd' })}\n`;
   const [one, two] = parseJsonlDataset(text, 'data.jsonl').examples;
   const cleanAt = first.indexOf('"When Mary') + 1;
-  assert.deepEqual(one.source!.clean, Array.from({ length: IOI.clean.length + 1 }, (_, i) => cleanAt + i));
+  assert.deepEqual(
+    one.source!.clean,
+    Array.from({ length: IOI.clean.length + 1 }, (_, i) => cleanAt + i),
+  );
   const corruptedAt = first.indexOf('"When Mary', cleanAt) + 1;
   assert.equal(one.source!.corrupted[0], corruptedAt);
   const secondLine = first.length + 1;
@@ -134,7 +143,21 @@ test('source offsets map through escapes: \\n, \\", \\\\, \\uXXXX, surrogate pai
   const [example] = parseJsonlDataset(raw, 'data.jsonl').examples;
   assert.equal(example.clean, 'a\nb"c\\d\u00e9\u{1F600}e//');
   assert.deepEqual(example.source!.clean, [11, 12, 14, 15, 17, 18, 20, 21, 27, 33, 39, 40, 41, 43]);
-  assert.deepEqual(writtenAt(raw, example.source!.clean, example.clean), ['a', '\\n', 'b', '\\"', 'c', '\\\\', 'd', '\\u00e9', '\\ud83d', '\\ude00', 'e', '/', '\\/']);
+  assert.deepEqual(writtenAt(raw, example.source!.clean, example.clean), [
+    'a',
+    '\\n',
+    'b',
+    '\\"',
+    'c',
+    '\\\\',
+    'd',
+    '\\u00e9',
+    '\\ud83d',
+    '\\ude00',
+    'e',
+    '/',
+    '\\/',
+  ]);
   assert.equal(raw[example.source!.clean[example.clean.length]], '"', 'the end entry is the closing quote');
 });
 
@@ -147,7 +170,10 @@ test('source offsets: raw multi-byte and astral characters, combining marks, \\r
   assert.equal(two.line, 3);
   const at = first.indexOf('Zoë');
   // Z o ë space (😀 = two code units at their own offsets) space e U+0301 !
-  assert.deepEqual(one.source!.clean, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => at + i));
+  assert.deepEqual(
+    one.source!.clean,
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => at + i),
+  );
   assert.deepEqual(writtenAt(document, one.source!.clean, one.clean), ['Z', 'o', 'ë', ' ', '\uD83D', '\uDE00', ' ', 'e', '\u0301', '!', '"'].slice(0, 10));
   const secondStart = first.length + 4; // two \r\n
   const corruptedAt = secondStart + second.indexOf('𝒳');
@@ -171,7 +197,17 @@ test('source offsets agree with JSON.parse on thousands of random strings, whate
     }
     literal += '"';
     const raw = `{"clean": ${literal}, "correct": " a", "corrupted": "b", "incorrect": " b"}`;
-    if (!(() => { try { JSON.parse(raw); return true; } catch { return false; } })()) continue;
+    if (
+      !(() => {
+        try {
+          JSON.parse(raw);
+          return true;
+        } catch {
+          return false;
+        }
+      })()
+    )
+      continue;
     const [example] = parseJsonlDataset(raw, 'fuzz.jsonl').examples;
     assert.equal(example.clean, JSON.parse(raw).clean);
     const source = example.source!.clean;
@@ -199,14 +235,20 @@ test('a repeated key keeps its last value and offsets, as JSON.parse does', () =
 test('parseJsonl reports every bad line as a diagnostic and keeps the good ones', () => {
   const text = [line(IOI), '{"clean": ', line({ ...IOI, corrupted: 7 }), line({ ...IOI, correct: '' }), line(IOI)].join('\n');
   const { dataset, diagnostics } = parseJsonl(text, 'data.jsonl');
-  assert.deepEqual(dataset.examples.map((e) => e.line), [1, 5]);
+  assert.deepEqual(
+    dataset.examples.map((e) => e.line),
+    [1, 5],
+  );
   const third = line({ ...IOI, corrupted: 7 });
   const fourth = line({ ...IOI, correct: '' });
-  assert.deepEqual(diagnostics.map(({ message, ...range }) => range), [
-    { line: 2, startColumn: 0, endColumn: 9, severity: 'error' },
-    { line: 3, startColumn: third.indexOf('7'), endColumn: third.indexOf('7') + 1, severity: 'error' },
-    { line: 4, startColumn: fourth.indexOf('""'), endColumn: fourth.indexOf('""') + 2, severity: 'error' },
-  ]);
+  assert.deepEqual(
+    diagnostics.map(({ message, ...range }) => range),
+    [
+      { line: 2, startColumn: 0, endColumn: 9, severity: 'error' },
+      { line: 3, startColumn: third.indexOf('7'), endColumn: third.indexOf('7') + 1, severity: 'error' },
+      { line: 4, startColumn: fourth.indexOf('""'), endColumn: fourth.indexOf('""') + 2, severity: 'error' },
+    ],
+  );
   assert.match(diagnostics[0].message, /^invalid JSON: /);
   assert.equal(diagnostics[1].message, 'field "corrupted" must be a string');
 });

@@ -34,7 +34,9 @@ const HOSTILE = [
 test('escapeMarkdown renders as the literal text, whatever it holds', () => {
   const random = seededRandom(11);
   const alphabet = '[]()!<>`*_~#|-+.&;$:/\\\'"{} \nab1=';
-  const generated = Array.from({ length: 500 }, () => Array.from({ length: 1 + Math.floor(random() * 20) }, () => alphabet[Math.floor(random() * alphabet.length)]).join(''));
+  const generated = Array.from({ length: 500 }, () =>
+    Array.from({ length: 1 + Math.floor(random() * 20) }, () => alphabet[Math.floor(random() * alphabet.length)]).join(''),
+  );
   for (const text of [...HOSTILE, ...generated]) {
     const literal = text.replace(/\r\n|[\r\n]/g, ' ').trim();
     if (literal === '') continue;

@@ -47,7 +47,12 @@ function peakRss(): number {
 async function measureInChild({ dir, batchSize, seqLen, examples = batchSize }: MeasureParams): Promise<void> {
   const model = loadModel(dir);
   // " the" and " John"/" Mary" are one token each: every prompt is exactly seqLen tokens.
-  const line = JSON.stringify({ clean: ' the'.repeat(seqLen - 1) + ' John', corrupted: ' the'.repeat(seqLen - 1) + ' Mary', correct: ' Mary', incorrect: ' John' });
+  const line = JSON.stringify({
+    clean: ' the'.repeat(seqLen - 1) + ' John',
+    corrupted: ' the'.repeat(seqLen - 1) + ' Mary',
+    correct: ' Mary',
+    incorrect: ' John',
+  });
   const dataset = parseJsonlDataset(Array.from({ length: examples }, () => line).join('\n'), 'memory.jsonl');
   (globalThis as { gc?: () => void }).gc?.();
   const before = Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
@@ -106,7 +111,10 @@ function defineTests(): void {
       () => checkMemory(estimate(), 'cpu', { system: linux(3.1 * GB) }),
       (error: unknown) => {
         assert.ok(error instanceof InputError);
-        assert.match(error.message, /^not enough memory: this run needs about 4\.9 GB, 3\.1 GB free \(weights 3\.9 GB, activations 936 MB for batch 8 × 128 tokens\)\./);
+        assert.match(
+          error.message,
+          /^not enough memory: this run needs about 4\.9 GB, 3\.1 GB free \(weights 3\.9 GB, activations 936 MB for batch 8 × 128 tokens\)\./,
+        );
         assert.match(error.message, /--batch-size 1 needs about 4\.1 GB/);
         return true;
       },
@@ -128,35 +136,45 @@ function defineTests(): void {
     const notes = checkMemory(estimate(), 'cuda', { system: linux(4.5 * GB) });
     assert.deepEqual(notes, ['GPU memory is not checked (onnxruntime-node cannot query it): this run needs about 4.9 GB on the cuda device']);
     assert.throws(() => checkMemory(estimate(), 'cuda', { system: linux(2 * GB) }), /needs about 4\.0 GB in host memory to load the weights, 2\.0 GB free/);
-    assert.throws(() => checkMemory(estimate(), 'dml', { system: linux(8 * GB), deviceFreeBytes: 4 * GB }), /not enough GPU memory: this run needs about 4\.9 GB, 4\.0 GB free on the dml device/);
+    assert.throws(
+      () => checkMemory(estimate(), 'dml', { system: linux(8 * GB), deviceFreeBytes: 4 * GB }),
+      /not enough GPU memory: this run needs about 4\.9 GB, 4\.0 GB free on the dml device/,
+    );
     assert.deepEqual(checkMemory(estimate(), 'cuda', { system: linux(8 * GB), deviceFreeBytes: 6 * GB }), []);
   });
 
   test('the one-line description', () => {
     const line = describeMemoryEstimate(estimate(), 'cpu', linux(12.3 * GB));
-    assert.equal(line, 'memory: needs about 4.9 GB (weights 3.9 GB as float32 from BF16, activations 936 MB for batch 8 × 128 tokens); 12.3 GB free of 16.0 GB');
+    assert.equal(
+      line,
+      'memory: needs about 4.9 GB (weights 3.9 GB as float32 from BF16, activations 936 MB for batch 8 × 128 tokens); 12.3 GB free of 16.0 GB',
+    );
     assert.match(describeMemoryEstimate(estimate(), 'cuda', linux(12.3 * GB)), /12\.3 GB host memory free; GPU memory is not queried$/);
     assert.equal(formatBytes(850e6), '850 MB');
     assert.equal(formatBytes(512), '1 kB');
   });
 
-  test('the estimate bounds the measured peak memory growth of a real run, within a factor of 1.6', { skip: process.platform !== 'linux' && 'needs /proc/self/status' }, (t) => {
-    const dir = join(root, 'measured');
-    // Activations dominate (about 340 MB of the 480 MB estimated): 4 layers, d_model 256, 16 examples × 128 tokens.
-    writeRandomGpt2(dir, { nLayers: 4, nHeads: 4, dModel: 256, seed: 3, maxPositions: 128 });
-    const run = { dir, batchSize: 16, seqLen: 128 };
-    const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', __filename], {
-      env: { ...process.env, ATP_MEMORY_CHILD: JSON.stringify(run), ATP_CACHE_DIR: join(root, 'graphs') },
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
-    assert.equal(child.status, 0, child.stderr);
-    const { growth } = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { growth: number };
-    const predicted = estimateRunMemory(loadModel(dir), run).totalBytes;
-    t.diagnostic(`peak RSS growth ${formatBytes(growth)}, estimated ${formatBytes(predicted)} (${(predicted / growth).toFixed(2)}×)`);
-    assert.ok(growth <= predicted, `measured ${formatBytes(growth)} > estimated ${formatBytes(predicted)}`);
-    assert.ok(predicted <= 1.6 * growth, `estimated ${formatBytes(predicted)} > 1.6 × measured ${formatBytes(growth)}`);
-  });
+  test(
+    'the estimate bounds the measured peak memory growth of a real run, within a factor of 1.6',
+    { skip: process.platform !== 'linux' && 'needs /proc/self/status' },
+    (t) => {
+      const dir = join(root, 'measured');
+      // Activations dominate (about 340 MB of the 480 MB estimated): 4 layers, d_model 256, 16 examples × 128 tokens.
+      writeRandomGpt2(dir, { nLayers: 4, nHeads: 4, dModel: 256, seed: 3, maxPositions: 128 });
+      const run = { dir, batchSize: 16, seqLen: 128 };
+      const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', __filename], {
+        env: { ...process.env, ATP_MEMORY_CHILD: JSON.stringify(run), ATP_CACHE_DIR: join(root, 'graphs') },
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      assert.equal(child.status, 0, child.stderr);
+      const { growth } = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { growth: number };
+      const predicted = estimateRunMemory(loadModel(dir), run).totalBytes;
+      t.diagnostic(`peak RSS growth ${formatBytes(growth)}, estimated ${formatBytes(predicted)} (${(predicted / growth).toFixed(2)}×)`);
+      assert.ok(growth <= predicted, `measured ${formatBytes(growth)} > estimated ${formatBytes(predicted)}`);
+      assert.ok(predicted <= 1.6 * growth, `estimated ${formatBytes(predicted)} > 1.6 × measured ${formatBytes(growth)}`);
+    },
+  );
 
   test('what grows with the dataset: per-example values, tokens and examples, AtP* nodes when AtP* runs', () => {
     const gpt2 = { nLayers: 4, nHeads: 4, kvHeads: 4 };
@@ -175,24 +193,35 @@ function defineTests(): void {
     assert.match(describeMemoryEstimate(withData, 'cpu', linux(8 * GB)), /, results \d+ kB for 2 examples\)/);
   });
 
-  test('the estimate bounds the measured peak growth of a run over many short examples, within a factor of 2', { skip: process.platform !== 'linux' && 'needs /proc/self/status' }, (t) => {
-    const dir = join(root, 'many');
-    // Results dominate: 16 heads on a small model, 2,500 examples of 24 tokens, AtP (no exact token passes).
-    writeRandomGpt2(dir, { nLayers: 4, nHeads: 16, dModel: 64, seed: 5, maxPositions: 32 });
-    const run = { dir, batchSize: 32, seqLen: 24, examples: 2500 };
-    const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', __filename], {
-      env: { ...process.env, ATP_MEMORY_CHILD: JSON.stringify(run), ATP_CACHE_DIR: join(root, 'graphs') },
-      encoding: 'utf8',
-      timeout: 300_000,
-    });
-    assert.equal(child.status, 0, child.stderr);
-    const { growth } = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { growth: number };
-    const model = loadModel(dir);
-    const dataset = datasetShape(headCounts(model.spec), Array.from({ length: run.examples }, () => run.seqLen), run.examples * run.seqLen, false);
-    const estimate = estimateRunMemory(model, { ...run, dataset });
-    t.diagnostic(`peak RSS growth ${formatBytes(growth)}, estimated ${formatBytes(estimate.totalBytes)} (results ${formatBytes(estimate.resultBytes!)}; ${(estimate.totalBytes / growth).toFixed(2)}×)`);
-    assert.ok(estimate.resultBytes! > estimate.totalBytes / 2, 'the results are most of the estimate: the test measures them');
-    assert.ok(growth <= estimate.totalBytes, `measured ${formatBytes(growth)} > estimated ${formatBytes(estimate.totalBytes)}`);
-    assert.ok(estimate.totalBytes <= 2 * growth, `estimated ${formatBytes(estimate.totalBytes)} > 2 × measured ${formatBytes(growth)}`);
-  });
+  test(
+    'the estimate bounds the measured peak growth of a run over many short examples, within a factor of 2',
+    { skip: process.platform !== 'linux' && 'needs /proc/self/status' },
+    (t) => {
+      const dir = join(root, 'many');
+      // Results dominate: 16 heads on a small model, 2,500 examples of 24 tokens, AtP (no exact token passes).
+      writeRandomGpt2(dir, { nLayers: 4, nHeads: 16, dModel: 64, seed: 5, maxPositions: 32 });
+      const run = { dir, batchSize: 32, seqLen: 24, examples: 2500 };
+      const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', __filename], {
+        env: { ...process.env, ATP_MEMORY_CHILD: JSON.stringify(run), ATP_CACHE_DIR: join(root, 'graphs') },
+        encoding: 'utf8',
+        timeout: 300_000,
+      });
+      assert.equal(child.status, 0, child.stderr);
+      const { growth } = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { growth: number };
+      const model = loadModel(dir);
+      const dataset = datasetShape(
+        headCounts(model.spec),
+        Array.from({ length: run.examples }, () => run.seqLen),
+        run.examples * run.seqLen,
+        false,
+      );
+      const estimate = estimateRunMemory(model, { ...run, dataset });
+      t.diagnostic(
+        `peak RSS growth ${formatBytes(growth)}, estimated ${formatBytes(estimate.totalBytes)} (results ${formatBytes(estimate.resultBytes!)}; ${(estimate.totalBytes / growth).toFixed(2)}×)`,
+      );
+      assert.ok(estimate.resultBytes! > estimate.totalBytes / 2, 'the results are most of the estimate: the test measures them');
+      assert.ok(growth <= estimate.totalBytes, `measured ${formatBytes(growth)} > estimated ${formatBytes(estimate.totalBytes)}`);
+      assert.ok(estimate.totalBytes <= 2 * growth, `estimated ${formatBytes(estimate.totalBytes)} > 2 × measured ${formatBytes(growth)}`);
+    },
+  );
 }

@@ -68,8 +68,14 @@ function syntheticResult(lengths: number[], layers = 2, heads = 3): Result {
 
 test('webview messages are checked at run time; malformed ones are refused', () => {
   assert.deepEqual(parseWebviewMessage({ type: 'ready' }), { type: 'ready' });
-  assert.deepEqual(parseWebviewMessage({ type: 'select', selection: { kind: 'head', layer: 1, head: 2 } }), { type: 'select', selection: { kind: 'head', layer: 1, head: 2 } });
-  assert.deepEqual(parseWebviewMessage({ type: 'selectScope', scope: { kind: 'example', index: 3 } }), { type: 'selectScope', scope: { kind: 'example', index: 3 } });
+  assert.deepEqual(parseWebviewMessage({ type: 'select', selection: { kind: 'head', layer: 1, head: 2 } }), {
+    type: 'select',
+    selection: { kind: 'head', layer: 1, head: 2 },
+  });
+  assert.deepEqual(parseWebviewMessage({ type: 'selectScope', scope: { kind: 'example', index: 3 } }), {
+    type: 'selectScope',
+    scope: { kind: 'example', index: 3 },
+  });
   assert.equal(parseWebviewMessage({ type: 'select', selection: { kind: 'head', layer: 1 } }), undefined);
   assert.equal(parseWebviewMessage({ type: 'select', selection: { kind: 'residPre', layer: -1 } }), undefined);
   assert.equal(parseWebviewMessage({ type: 'selectScope', scope: { kind: 'example', index: 1.5 } }), undefined);
@@ -103,7 +109,8 @@ test('webview messages are checked at run time; malformed ones are refused', () 
     assert.equal(parseWebviewMessage({ type: 'exportCsv', ...bad }), undefined, JSON.stringify(bad));
   }
   // The Compare view asks the host to save what it holds: a format, never a path or data.
-  for (const format of ['svg', 'html', 'json']) assert.deepEqual(parseWebviewMessage({ type: 'exportComparison', format, file: '/tmp/x' }), { type: 'exportComparison', format });
+  for (const format of ['svg', 'html', 'json'])
+    assert.deepEqual(parseWebviewMessage({ type: 'exportComparison', format, file: '/tmp/x' }), { type: 'exportComparison', format });
   assert.equal(parseWebviewMessage({ type: 'exportComparison', format: 'png' }), undefined);
   assert.equal(parseWebviewMessage({ type: 'exportComparison' }), undefined);
 });
@@ -129,7 +136,10 @@ test('heatmap matrices: all examples give the Result summaries exactly; one exam
   assert.deepEqual(headMatrix(result, { kind: 'all' }), result.heads);
   assert.deepEqual(positionMatrix(result, { kind: 'all' }, { kind: 'total' }), result.positions);
   const one = result.examples[1].attributions;
-  assert.deepEqual(headMatrix(result, { kind: 'example', index: 1 }), one.z.map((layer) => layer[4]));
+  assert.deepEqual(
+    headMatrix(result, { kind: 'example', index: 1 }),
+    one.z.map((layer) => layer[4]),
+  );
   assert.deepEqual(positionMatrix(result, { kind: 'example', index: 1 }, { kind: 'total' }), one.residPre);
   assert.deepEqual(positionMatrix(result, { kind: 'example', index: 1 }, { kind: 'mlpOut', layer: 0 }), one.mlpOut);
   // Different lengths: no position summary over all examples, as in the Result.
@@ -162,7 +172,10 @@ test('token selection: the token scores where the Result has them, marked exact 
   const result = syntheticResult([4, 4]);
   const [first, second] = result.examples;
   // A @1 result: no token scores, so 'token' shows the total, as an AtP estimate.
-  assert.deepEqual(tokenValues(first, { kind: 'token' }), first.tokens.map((_, pos) => totalAt(first, pos)));
+  assert.deepEqual(
+    tokenValues(first, { kind: 'token' }),
+    first.tokens.map((_, pos) => totalAt(first, pos)),
+  );
   assert.deepEqual(methodAt(result, first, 1, { kind: 'token' }), { method: 'atp', exact: false });
   assert.equal(selectionExactness(result, { kind: 'token' }), 'estimate');
 
@@ -182,7 +195,7 @@ test('token selection: the token scores where the Result has them, marked exact 
   assert.equal(selectionExactness(result, { kind: 'mlpOut', layer: 1 }), 'exact');
 });
 
-test('the CodeLens above an example: its LDs, the changed token\'s effect and whether it is exact, the top head at the answer', () => {
+test("the CodeLens above an example: its LDs, the changed token's effect and whether it is exact, the top head at the answer", () => {
   const result = syntheticResult([4]);
   const example = result.examples[0];
   example.tokenScores = { kind: 'token-patch', method: 'exact', values: [0, 0.25, 0, 0], exact: [true, true, true, true], joint: 0.25 };
@@ -193,10 +206,11 @@ test('the CodeLens above an example: its LDs, the changed token\'s effect and wh
   assert.equal(text, `LD clean +1.0000 · corrupted 0 · "x"→"x" +0.2500 exact · top head at the answer L${top.layer}H${top.head} ${formatValue(top.value)} AtP`);
 });
 
-test('AtP* node selections read the Result\'s query, key and value nodes and say they are estimates', () => {
+test("AtP* node selections read the Result's query, key and value nodes and say they are estimates", () => {
   const result = syntheticResult([3]);
   const example = result.examples[0];
-  const nodes = (seed: number, heads: number) => Array.from({ length: 2 }, (_, l) => Array.from({ length: 3 }, (_, p) => Array.from({ length: heads }, (_, h) => seed + 100 * l + 10 * p + h)));
+  const nodes = (seed: number, heads: number) =>
+    Array.from({ length: 2 }, (_, l) => Array.from({ length: 3 }, (_, p) => Array.from({ length: heads }, (_, h) => seed + 100 * l + 10 * p + h)));
   example.atpStar = { q: nodes(1000, 3), qLinear: nodes(2000, 3), k: nodes(3000, 1), kLinear: nodes(4000, 1), v: nodes(5000, 1) };
   assert.ok(isValueSelection({ kind: 'query', layer: 1, head: 2 }));
   assert.equal(valueAt(example, 2, { kind: 'query', layer: 1, head: 2 }), 1000 + 100 + 20 + 2);
@@ -238,8 +252,20 @@ test('sum or mean over examples: the mean is the sum divided by the number of ex
 });
 
 test('the zero prefix of a position map: the first column with a non-zero value in any row', () => {
-  assert.equal(firstNonZeroColumn([[0, 0, 0, 1], [0, 0, 2, 0]]), 2);
-  assert.equal(firstNonZeroColumn([[0, 0], [0, 0]]), 2);
+  assert.equal(
+    firstNonZeroColumn([
+      [0, 0, 0, 1],
+      [0, 0, 2, 0],
+    ]),
+    2,
+  );
+  assert.equal(
+    firstNonZeroColumn([
+      [0, 0],
+      [0, 0],
+    ]),
+    2,
+  );
   assert.equal(firstNonZeroColumn([[3, 0]]), 0);
   assert.equal(firstNonZeroColumn([]), 0);
 });
@@ -300,7 +326,9 @@ test('CSV fields are quoted when they hold a comma, a quote or a line break', ()
 test('token CSV: one row per clean token of each example in scope, with the value the editor shows and whether it is exact', () => {
   const result = syntheticResult([3, 3]);
   result.examples[0].tokens[1].text = ' a, "b"\n';
-  result.examples.forEach((example) => (example.tokenScores = { kind: 'token-patch', method: 'exact', values: [0, 0.5, 0], exact: [true, true, false], joint: 0.5 }));
+  result.examples.forEach(
+    (example) => (example.tokenScores = { kind: 'token-patch', method: 'exact', values: [0, 0.5, 0], exact: [true, true, false], joint: 0.5 }),
+  );
   const rows = parseCsv(tokenCsv(result, { kind: 'token' }, { kind: 'all' }));
   assert.deepEqual(rows[0], ['line', 'position', 'token', 'token_id', 'corrupted_token', 'selection', 'value', 'method', 'exact']);
   assert.equal(rows.length, 1 + 6);

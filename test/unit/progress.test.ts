@@ -16,13 +16,22 @@ test('durations read at a glance: seconds, minutes and seconds, hours and minute
 test('a step: phase, unit, done of total, percent, and the time left once there is something to go by', () => {
   assert.equal(formatProgress({ phase: 'AtP*', unit: 'batch', done: 0, total: 625 }), 'AtP*: batch 0/625 (0%)');
   assert.equal(formatProgress({ phase: 'AtP*', unit: 'batch', done: 36, total: 625, etaSeconds: 192.4 }), 'AtP*: batch 36/625 (5%), about 3 min 12 s left');
-  assert.equal(formatProgress({ phase: 'exact token patching', unit: 'run', done: 5000, total: 5000, etaSeconds: 0 }), 'exact token patching: run 5000/5000 (100%)');
+  assert.equal(
+    formatProgress({ phase: 'exact token patching', unit: 'run', done: 5000, total: 5000, etaSeconds: 0 }),
+    'exact token patching: run 5000/5000 (100%)',
+  );
 });
 
 test('the time left is the mean time per step so far times the steps to go', () => {
   let clock = 1000;
   const events: ProgressEvent[] = [];
-  const step = progressTracker('AtP', 'batch', 10, (e) => events.push(e), () => clock);
+  const step = progressTracker(
+    'AtP',
+    'batch',
+    10,
+    (e) => events.push(e),
+    () => clock,
+  );
   step(0);
   clock += 4000; // 4 s for two batches: 2 s each, 8 to go
   step(2);
@@ -41,7 +50,14 @@ function capture(tty: boolean): { line: ProgressLine; text: () => string } {
   return { line: new ProgressLine({ write: (s: string) => chunks.push(s) }, tty), text: () => chunks.join('') };
 }
 
-const steps = (total: number) => Array.from({ length: total + 1 }, (_, done): ProgressEvent => ({ phase: 'AtP', unit: 'batch', done, total, ...(done > 0 ? { etaSeconds: total - done } : {}) }));
+const steps = (total: number) =>
+  Array.from({ length: total + 1 }, (_, done): ProgressEvent => ({
+    phase: 'AtP',
+    unit: 'batch',
+    done,
+    total,
+    ...(done > 0 ? { etaSeconds: total - done } : {}),
+  }));
 
 test('on a terminal: one line updated in place, ended when the phase is done or another message comes', () => {
   const { line, text } = capture(true);

@@ -4,14 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/shared/errors';
-import {
-  formatPromptLine,
-  parsePromptFormat,
-  parsePromptFormatDataset,
-  readDataset,
-  datasetFormatOf,
-  type Diagnostic,
-} from '../../src/engine/dataset';
+import { formatPromptLine, parsePromptFormat, parsePromptFormatDataset, readDataset, datasetFormatOf, type Diagnostic } from '../../src/engine/dataset';
 import { parseJsonlDataset } from '../../src/engine/dataset/jsonl';
 import { seededRandom } from '../support/random';
 
@@ -59,9 +52,21 @@ test('comments, blank lines, indentation, several spans, empty span sides, \\r\\
   const lineStart = document.indexOf('  {A|B}');
   assert.equal(first.location!.lineStart, lineStart);
   // Columns: {2 A3 |4 B5 }6 _7 a8 n9 d10 _11 {12 x13 |14 }15 _16 e17 n18 d19, then a tab and a space (trimmed).
-  assert.deepEqual(first.source!.clean.map((o) => o - lineStart), [3, 7, 8, 9, 10, 11, 13, 16, 17, 18, 19, 20]);
-  assert.deepEqual(first.source!.corrupted.map((o) => o - lineStart), [5, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20]);
-  assert.deepEqual(first.location!.spans.map((s) => [s.start - lineStart, s.end - lineStart]), [[2, 7], [12, 16]]);
+  assert.deepEqual(
+    first.source!.clean.map((o) => o - lineStart),
+    [3, 7, 8, 9, 10, 11, 13, 16, 17, 18, 19, 20],
+  );
+  assert.deepEqual(
+    first.source!.corrupted.map((o) => o - lineStart),
+    [5, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20],
+  );
+  assert.deepEqual(
+    first.location!.spans.map((s) => [s.start - lineStart, s.end - lineStart]),
+    [
+      [2, 7],
+      [12, 16],
+    ],
+  );
   assert.equal(second.line, 5);
   assert.equal(second.location!.lineStart, document.indexOf('last'));
 });
@@ -92,23 +97,33 @@ test('unicode: astral characters, combining marks and CJK keep exact UTF-16 colu
   // Z0 o1 ë2 _3 😀4-5 _6 {7 e8 U+0301 9 |10 é11 }12 _13 漢14 字15 _16 {17 𝒳18-19 |20 y21 }22
   assert.deepEqual(example.source!.clean, [0, 1, 2, 3, 4, 5, 6, 8, 9, 13, 14, 15, 16, 18, 19, 20]);
   assert.deepEqual(example.source!.corrupted, [0, 1, 2, 3, 4, 5, 6, 11, 13, 14, 15, 16, 21, 22]);
-  assert.deepEqual(example.location!.spans, [{ start: 7, end: 13 }, { start: 17, end: 23 }]);
+  assert.deepEqual(example.location!.spans, [
+    { start: 7, end: 13 },
+    { start: 17, end: 23 },
+  ]);
   assert.equal(example.location!.correct.start, line.indexOf('"😀"'));
 });
 
 test('diagnostics at exact ranges: braces, bars, arrows, answers and empty prompts', () => {
   const cases: [string, [number, number, Diagnostic['severity'], string][]][] = [
     ['a {b|c => "x" | "y"', [[2, 6, 'error', "unbalanced '{': the span is not closed with '}'"]]],
-    ['a b|c} => "x" | "y"', [
-      [3, 4, 'error', "a '|' outside a {clean|corrupted} span; write \\| for a literal bar"],
-      [5, 6, 'error', "unbalanced '}': no '{' opens it; write \\} for a literal brace"],
-    ]],
+    [
+      'a b|c} => "x" | "y"',
+      [
+        [3, 4, 'error', "a '|' outside a {clean|corrupted} span; write \\| for a literal bar"],
+        [5, 6, 'error', "unbalanced '}': no '{' opens it; write \\} for a literal brace"],
+      ],
+    ],
     ['a {b} c => "x" | "y"', [[2, 5, 'error', "missing '|' in a span: write {clean text|corrupted text}"]]],
     ['a {b|c|d} => "x" | "y"', [[6, 7, 'error', "a second '|' in a span: a span is {clean|corrupted}; write \\| for a literal bar"]]],
     ['a {b{c|d} => "x" | "y"', [[4, 5, 'error', "a '{' inside a {clean|corrupted} span: spans do not nest; write \\{ for a literal brace"]]],
-    ['  a {b|c} "x" | "y"  ', [
-      [14, 15, 'error', "a '|' outside a {clean|corrupted} span; write \\| for a literal bar"],
-      [2, 19, 'error', `missing '=>' and the answers: write the prompt, then => " correct" | " incorrect"`]]],
+    [
+      '  a {b|c} "x" | "y"  ',
+      [
+        [14, 15, 'error', "a '|' outside a {clean|corrupted} span; write \\| for a literal bar"],
+        [2, 19, 'error', `missing '=>' and the answers: write the prompt, then => " correct" | " incorrect"`],
+      ],
+    ],
     ['a {b|c} =>   ', [[8, 10, 'error', `missing answers after '=>': write => " correct" | " incorrect"`]]],
     ['a {b|c} => " x"', [[11, 15, 'error', `missing the incorrect answer: write " correct" | " incorrect"`]]],
     ['a {b|c} => " x" |', [[16, 17, 'error', "missing the incorrect answer after '|'"]]],
@@ -130,14 +145,24 @@ test('diagnostics at exact ranges: braces, bars, arrows, answers and empty promp
     ['same {a|a} => " x" | " y"', [[0, 10, 'warning', 'the clean and corrupted prompts are the same, so every attribution is 0']]],
   ];
   for (const [line, expected] of cases) {
-    assert.deepEqual(diagnosticsOf(line), expected.map((d) => [1, ...d]), line);
+    assert.deepEqual(
+      diagnosticsOf(line),
+      expected.map((d) => [1, ...d]),
+      line,
+    );
   }
   // Columns count UTF-16 units: an astral character before the problem moves it by two.
   assert.deepEqual(diagnosticsOf('😀 {b => "x" | "y"'), [[1, 3, 5, 'error', "unbalanced '{': the span is not closed with '}'"]]);
   // Lines with errors give no example; the others still do.
   const parsed = parsePromptFormat(`${IOI_LINE}\na {b => "x" | "y"\n${IOI_LINE}`, 'd.atp');
-  assert.deepEqual(parsed.dataset.examples.map((e) => e.line), [1, 3]);
-  assert.deepEqual(parsed.diagnostics.map((d) => d.line), [2]);
+  assert.deepEqual(
+    parsed.dataset.examples.map((e) => e.line),
+    [1, 3],
+  );
+  assert.deepEqual(
+    parsed.diagnostics.map((d) => d.line),
+    [2],
+  );
 });
 
 test('parsePromptFormatDataset throws at the first error with file:line:column; warnings are collected', () => {
@@ -166,7 +191,11 @@ test('formatPromptLine writes lines that parse back to the same example, for ran
     if (clean === '' || corrupted === '' || correct === incorrect) continue; // equal answers are refused
     const line = formatPromptLine({ clean, corrupted, correct, incorrect });
     const { dataset, diagnostics } = parsePromptFormat(line, 'r.atp');
-    assert.deepEqual(diagnostics.filter((d) => d.severity === 'error'), [], line);
+    assert.deepEqual(
+      diagnostics.filter((d) => d.severity === 'error'),
+      [],
+      line,
+    );
     const [example] = dataset.examples;
     assert.deepEqual([example.clean, example.corrupted, example.correct, example.incorrect], [clean, corrupted, correct, incorrect], line);
     assert.equal(example.source!.clean.length, clean.length + 1);
@@ -174,7 +203,12 @@ test('formatPromptLine writes lines that parse back to the same example, for ran
   }
   assert.ok(checked > 2500);
   assert.equal(
-    formatPromptLine({ clean: 'When John and Mary went to the shops, John gave the bag to', corrupted: 'When John and Mary went to the shops, Mary gave the bag to', correct: ' Mary', incorrect: ' John' }),
+    formatPromptLine({
+      clean: 'When John and Mary went to the shops, John gave the bag to',
+      corrupted: 'When John and Mary went to the shops, Mary gave the bag to',
+      correct: ' Mary',
+      incorrect: ' John',
+    }),
     'When John and Mary went to the shops, {John|Mary} gave the bag to => " Mary" | " John"',
   );
 });
@@ -187,7 +221,10 @@ test('readDataset dispatches on the extension; other extensions are a clear Inpu
   writeFileSync(jsonl, `${JSON.stringify({ clean: 'a', corrupted: 'b', correct: ' x', incorrect: ' y' })}\n`);
   assert.equal(readDataset(jsonl).examples[0].corrupted, 'b');
   const csv = join(root, 'ioi.csv');
-  assert.throws(() => readDataset(csv), (error: unknown) => error instanceof InputError && error.message.startsWith(`${csv}: unknown dataset format ".csv": use a .jsonl file`));
+  assert.throws(
+    () => readDataset(csv),
+    (error: unknown) => error instanceof InputError && error.message.startsWith(`${csv}: unknown dataset format ".csv": use a .jsonl file`),
+  );
   assert.equal(datasetFormatOf('x.JSONL'), 'jsonl');
   assert.throws(() => datasetFormatOf('noext'), /unknown dataset format "\(no extension\)"/);
   assert.throws(() => readDataset(join(root, 'missing.atp')), /missing\.atp: file not found/);

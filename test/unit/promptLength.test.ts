@@ -28,7 +28,7 @@ test('encode takes a prompt of 300 000 tokens without overflowing the call stack
 });
 
 test('minimumTokenCount never exceeds the real token count (GPT-2, Llama 3, Qwen with its NFC normalizer)', () => {
-  const texts = [...tokenizerCorpus(), '=' .repeat(5000), ' '.repeat(3000), '\u1100\u1161\u11a8'.repeat(500), 'e\u0301'.repeat(1000)];
+  const texts = [...tokenizerCorpus(), '='.repeat(5000), ' '.repeat(3000), '\u1100\u1161\u11a8'.repeat(500), 'e\u0301'.repeat(1000)];
   for (const tokenizer of [gpt2, ModelTokenizer.fromDir(LLAMA3_TOKENIZER_DIR), ModelTokenizer.fromDir(QWEN3_TOKENIZER_DIR)]) {
     for (const text of texts) {
       const real = tokenizer.ids(text, { addSpecialTokens: false }).length;

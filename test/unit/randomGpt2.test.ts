@@ -80,7 +80,9 @@ test('three shards load back through the index, with the same weights as one fil
   const dir = join(root, 'sharded');
   writeRandomGpt2(dir, { ...SMALL, shards: 3 });
   assert.deepEqual(
-    readdirSync(dir).filter((name) => name.endsWith('.safetensors')).sort(),
+    readdirSync(dir)
+      .filter((name) => name.endsWith('.safetensors'))
+      .sort(),
     ['model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors', 'model-00003-of-00003.safetensors'],
   );
   assert.ok(!existsSync(join(dir, 'model.safetensors')));

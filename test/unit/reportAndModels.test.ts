@@ -49,10 +49,21 @@ function reportResult(positions: number[][]): Result {
 const positionCells = (html: string) => [...html.matchAll(/data-pos="(\d+)" data-value="([^"]+)"/g)].map((m) => ({ pos: Number(m[1]), value: Number(m[2]) }));
 
 test('HTML report: the all-zero positions before the first difference are folded away with a note; cells keep their positions', () => {
-  const html = renderHtmlReport([{ title: 'run', result: reportResult([[0, 0, 0, 0.25, 0.5], [0, 0, 0, 0, -1]]) }]);
+  const html = renderHtmlReport([
+    {
+      title: 'run',
+      result: reportResult([
+        [0, 0, 0, 0.25, 0.5],
+        [0, 0, 0, 0, -1],
+      ]),
+    },
+  ]);
   const cells = positionCells(html);
   assert.deepEqual([...new Set(cells.map((c) => c.pos))], [3, 4]);
-  assert.deepEqual(cells.map((c) => c.value), [0.25, 0.5, 0, -1]);
+  assert.deepEqual(
+    cells.map((c) => c.value),
+    [0.25, 0.5, 0, -1],
+  );
   assert.match(html, /Positions 0–2 \(3 of 5\) are hidden: every value there is exactly 0/);
   // Token labels of the shown positions only.
   assert.ok(html.includes('>t3</text>') && !html.includes('>t2</text>'));
@@ -60,7 +71,10 @@ test('HTML report: the all-zero positions before the first difference are folded
 
 test('HTML report: nothing folded when the prefix is shorter than two positions', () => {
   const html = renderHtmlReport([{ title: 'run', result: reportResult([[0, 0.25, 0.5]]) }]);
-  assert.deepEqual(positionCells(html).map((c) => c.pos), [0, 1, 2]);
+  assert.deepEqual(
+    positionCells(html).map((c) => c.pos),
+    [0, 1, 2],
+  );
   assert.doesNotMatch(html, /are hidden/);
 });
 

@@ -99,7 +99,7 @@ const first = example(1, 3, (l, p, h) => 100 * l + 10 * p + h);
 const second = example(2, 3, (l, p, h) => -(l + p + h) / 4);
 const longer = example(5, 4, (l, p, h) => l * p * h);
 
-test('summarizeHeads sums z at each example\'s last position over examples', () => {
+test("summarizeHeads sums z at each example's last position over examples", () => {
   // first at pos 2: 100l + 20 + h; second at pos 2: -(l + 2 + h)/4
   assert.deepEqual(summarizeHeads([first, second]), [
     [20 - 0.5, 21 - 0.75],
@@ -137,7 +137,14 @@ test('topHeads orders by |value|, largest first, and stops at k', () => {
   assert.equal(topHeads(result, 10).length, 4);
   assert.deepEqual(topHeads(result, 0), []);
   result.heads = [[2, -2]];
-  assert.deepEqual(topHeads(result, 2).map(({ layer, head }) => [layer, head]), [[0, 0], [0, 1]], 'ties keep layer/head order');
+  assert.deepEqual(
+    topHeads(result, 2).map(({ layer, head }) => [layer, head]),
+    [
+      [0, 0],
+      [0, 1],
+    ],
+    'ties keep layer/head order',
+  );
 });
 
 test('serialize → parse round trip, with stable key order and one-line numeric rows', () => {
@@ -184,7 +191,15 @@ test('parseResult names the file and the field that is wrong', () => {
       'r.json: field "examples[0].tokenScores" must be an object',
     ],
     [
-      { ...good, examples: [{ ...(good.examples as Array<Record<string, unknown>>)[0], tokenScores: { kind: 'token-patch', method: 'exact', joint: 1, values: [1], exact: [true] } }] },
+      {
+        ...good,
+        examples: [
+          {
+            ...(good.examples as Array<Record<string, unknown>>)[0],
+            tokenScores: { kind: 'token-patch', method: 'exact', joint: 1, values: [1], exact: [true] },
+          },
+        ],
+      },
       'r.json: field "examples[0].tokenScores.values" must be an array of 3 numbers (one per clean token)',
     ],
     [
@@ -192,7 +207,10 @@ test('parseResult names the file and the field that is wrong', () => {
       'r.json: field "checks.items[0].layer" must be below model.layers (2)',
     ],
     [
-      { ...good, checks: { ...(good.checks as object), items: [{ hook: 'resid_pre', layer: 0, position: 1, head: 1, pick: 'top', attribution: 1, exact: 1 }] } },
+      {
+        ...good,
+        checks: { ...(good.checks as object), items: [{ hook: 'resid_pre', layer: 0, position: 1, head: 1, pick: 'top', attribution: 1, exact: 1 }] },
+      },
       'r.json: field "checks.items[0].head" must be null (only hook_z has heads)',
     ],
     [[1], 'r.json: not an attribution-patching result (expected a JSON object)'],
@@ -214,7 +232,10 @@ test('parseResult names the file and the field that is wrong', () => {
       message,
     );
   }
-  assert.throws(() => parseResult('{"schema":', 'r.json'), (error: unknown) => error instanceof InputError && error.message.startsWith('r.json: not valid JSON: '));
+  assert.throws(
+    () => parseResult('{"schema":', 'r.json'),
+    (error: unknown) => error instanceof InputError && error.message.startsWith('r.json: not valid JSON: '),
+  );
   // positions may be null
   assert.equal(parseResult(JSON.stringify({ ...good, positions: null }), 'r.json').positions, null);
 });
@@ -238,7 +259,10 @@ test('a @1 result (before methods, token scores and checks) still opens, and rea
 test('check items and token scores serialize one per line', () => {
   const text = serializeResult(makeResult([first]));
   assert.match(text, /\{ "hook": "z", "layer": 1, "position": null, "head": 0, "pick": "top", "attribution": 0\.5, "exact": 0\.25 \}/);
-  assert.match(text, /"tokenScores": \{\n\s+"kind": "token-patch",\n\s+"method": "exact",\n\s+"joint": 0\.9,\n\s+"values": \[0, 0\.75, 0\],\n\s+"exact": \[true, true, true\]/);
+  assert.match(
+    text,
+    /"tokenScores": \{\n\s+"kind": "token-patch",\n\s+"method": "exact",\n\s+"joint": 0\.9,\n\s+"values": \[0, 0\.75, 0\],\n\s+"exact": \[true, true, true\]/,
+  );
 });
 
 test('writeResultAtomically replaces the file and leaves no temp files', () => {
@@ -262,12 +286,23 @@ function assertFailedWriteLeavesPrevious(write: (file: string) => void, expected
 
 test('a result that throws while serializing leaves the previous file intact', () => {
   const throwing = makeResult([first]);
-  Object.defineProperty(throwing, 'device', { enumerable: true, get: () => { throw new Error('device exploded'); } });
-  assertFailedWriteLeavesPrevious((file) => writeResultAtomically(file, throwing), (error) => error instanceof Error && error.message === 'device exploded');
+  Object.defineProperty(throwing, 'device', {
+    enumerable: true,
+    get: () => {
+      throw new Error('device exploded');
+    },
+  });
+  assertFailedWriteLeavesPrevious(
+    (file) => writeResultAtomically(file, throwing),
+    (error) => error instanceof Error && error.message === 'device exploded',
+  );
 
   const notFinite = makeResult([first]);
   notFinite.heads[0][0] = Infinity;
-  assertFailedWriteLeavesPrevious((file) => writeResultAtomically(file, notFinite), (error) => error instanceof Error && /heads\[0\]\[0\] is Infinity/.test(error.message));
+  assertFailedWriteLeavesPrevious(
+    (file) => writeResultAtomically(file, notFinite),
+    (error) => error instanceof Error && /heads\[0\]\[0\] is Infinity/.test(error.message),
+  );
 });
 
 test('a failure after the temp file was written removes it and keeps the previous file', () => {
@@ -318,7 +353,11 @@ test('runtime (where the run happened) is optional, round-trips after device, an
   const broken = (edit: (runtime: Record<string, unknown>) => void, field: string) => {
     const copy = JSON.parse(text) as Record<string, Record<string, unknown>>;
     edit(copy.runtime);
-    assert.throws(() => parseResult(JSON.stringify(copy), 'r.json'), (error: unknown) => error instanceof InputError && error.message.includes(field), field);
+    assert.throws(
+      () => parseResult(JSON.stringify(copy), 'r.json'),
+      (error: unknown) => error instanceof InputError && error.message.includes(field),
+      field,
+    );
   };
   broken((r) => delete r.provider, 'runtime.provider');
   broken((r) => ((r.adapter as Record<string, unknown>).software = 'yes'), 'runtime.adapter.software');
@@ -331,7 +370,11 @@ test('shard and merged: optional, placed after schema, validated when present; a
   const shardInfo = { index: 2, count: 3, firstExample: 3, datasetExamples: 8, datasetHash: 'sha256:ab' };
   const shard = { ...makeResult([first]), shard: shardInfo };
   const text = serializeResult(shard);
-  assert.ok(text.startsWith(`{\n  "schema": "${RESULT_SCHEMA}",\n  "shard": {\n    "index": 2,\n    "count": 3,\n    "firstExample": 3,\n    "datasetExamples": 8,\n    "datasetHash": "sha256:ab"\n  },\n  "createdAt"`));
+  assert.ok(
+    text.startsWith(
+      `{\n  "schema": "${RESULT_SCHEMA}",\n  "shard": {\n    "index": 2,\n    "count": 3,\n    "firstExample": 3,\n    "datasetExamples": 8,\n    "datasetHash": "sha256:ab"\n  },\n  "createdAt"`,
+    ),
+  );
   const parsed = parseResult(text, 's.json');
   assert.deepEqual(parsed.shard, shardInfo);
   assert.throws(() => refuseShard(parsed, 's.json'), /s\.json: this is shard 2\/3 of a run \(field "shard"\)/);

@@ -10,7 +10,17 @@ import fs = require('node:fs');
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/shared/errors';
-import { RESULT_SCHEMA, RESULT_SCHEMA_SIDECAR, parseResult, serializeResult, summarizeHeads, summarizePositions, sumNodeMaps, type ExampleResult, type Result } from '../../src/shared/result';
+import {
+  RESULT_SCHEMA,
+  RESULT_SCHEMA_SIDECAR,
+  parseResult,
+  serializeResult,
+  summarizeHeads,
+  summarizePositions,
+  sumNodeMaps,
+  type ExampleResult,
+  type Result,
+} from '../../src/shared/result';
 import { INLINE_VALUE_LIMIT, readResultFile, resultFilesToWrite, sidecarsOf, writeResultAtomically } from '../../src/engine/files/resultFile';
 import { writeFilesAtomically } from '../../src/engine/files/atomicWrite';
 import { readSafetensorsHeader } from '../../src/engine/model/safetensors';
@@ -38,7 +48,9 @@ const value = (seed: number) => Math.sin(seed * 12.9898) * 3.7;
 function makeExample(index: number, length: number, shape: Shape): ExampleResult {
   const positions = Array.from({ length }, (_, p) => p);
   const grid3 = (width: number, salt: number) =>
-    Array.from({ length: shape.layers }, (_, l) => positions.map((p) => Array.from({ length: width }, (_, h) => value(salt + 1000 * index + 100 * l + 10 * p + h))));
+    Array.from({ length: shape.layers }, (_, l) =>
+      positions.map((p) => Array.from({ length: width }, (_, h) => value(salt + 1000 * index + 100 * l + 10 * p + h))),
+    );
   const grid2 = (salt: number) => Array.from({ length: shape.layers }, (_, l) => positions.map((p) => value(salt + 1000 * index + 100 * l + p)));
   const texts = positions.map((p) => (p === 1 ? ' Ünïcødé→' : ` t${p}`));
   let at = 0;
@@ -59,10 +71,24 @@ function makeExample(index: number, length: number, shape: Shape): ExampleResult
     corruptedTokens: tokens.map((t, p) => (p === 0 ? { ...t, text: ' u0', id: t.id + 1 } : t)),
     cleanLogitDiff: value(index),
     corruptedLogitDiff: value(index + 0.5),
-    tokenScores: { kind: 'token-patch', method: 'exact', values: positions.map((p) => value(7 * index + p)), exact: positions.map((p) => p % 2 === 0), joint: value(index + 0.25) },
+    tokenScores: {
+      kind: 'token-patch',
+      method: 'exact',
+      values: positions.map((p) => value(7 * index + p)),
+      exact: positions.map((p) => p % 2 === 0),
+      joint: value(index + 0.25),
+    },
     attributions: { z: grid3(shape.heads, 1), residPre: grid2(2), attnOut: grid2(3), mlpOut: grid2(4) },
     ...(shape.kvHeads
-      ? { atpStar: { q: grid3(shape.heads, 5), qLinear: grid3(shape.heads, 6), k: grid3(shape.kvHeads, 7), kLinear: grid3(shape.kvHeads, 8), v: grid3(shape.kvHeads, 9) } }
+      ? {
+          atpStar: {
+            q: grid3(shape.heads, 5),
+            qLinear: grid3(shape.heads, 6),
+            k: grid3(shape.kvHeads, 7),
+            kLinear: grid3(shape.kvHeads, 8),
+            v: grid3(shape.kvHeads, 9),
+          },
+        }
       : {}),
   };
 }
@@ -73,7 +99,16 @@ function makeResult(count: number, length: (i: number) => number, shape: Shape):
     schema: RESULT_SCHEMA,
     createdAt: '2026-01-02T03:04:05.000Z',
     dataset: { file: 'big.jsonl', examples: count, contentHash: 'sha256:' + '0'.repeat(64) },
-    model: { source: 'models/tinysql-demo', architecture: 'gpt2', modelType: 'gpt2', layers: shape.layers, heads: shape.heads, dModel: 128, dHead: 32, dtype: 'F32' },
+    model: {
+      source: 'models/tinysql-demo',
+      architecture: 'gpt2',
+      modelType: 'gpt2',
+      layers: shape.layers,
+      heads: shape.heads,
+      dModel: 128,
+      dHead: 32,
+      dtype: 'F32',
+    },
     device: 'cpu',
     metric: { name: 'normalized-logit-diff', cleanLogitDiff: 2.5, corruptedLogitDiff: -1.25 },
     run: { requested: 'auto', method: shape.kvHeads ? 'atpstar' : 'atp', passes: { forward: 8, backward: 4 }, reason: 'test' },
@@ -81,7 +116,17 @@ function makeResult(count: number, length: (i: number) => number, shape: Shape):
     heads: summarizeHeads(examples),
     positions: summarizePositions(examples),
     ...(shape.kvHeads
-      ? { atpStar: { kvHeads: shape.kvHeads, maps: sumNodeMaps(examples.map((e) => e.atpStar!), shape.layers, shape.heads, shape.kvHeads) } }
+      ? {
+          atpStar: {
+            kvHeads: shape.kvHeads,
+            maps: sumNodeMaps(
+              examples.map((e) => e.atpStar!),
+              shape.layers,
+              shape.heads,
+              shape.kvHeads,
+            ),
+          },
+        }
       : {}),
     examples,
     warnings: [],
@@ -123,7 +168,11 @@ test('round trip through JSON + sidecar gives the same Result, values rounded to
 
     const back = readResultFile(file);
     assert.deepEqual(back, asStored(result));
-    assert.notDeepEqual(back.examples[0].attributions.z, result.examples[0].attributions.z, 'float64 values do come back rounded (the test would see a lost rounding)');
+    assert.notDeepEqual(
+      back.examples[0].attributions.z,
+      result.examples[0].attributions.z,
+      'float64 values do come back rounded (the test would see a lost rounding)',
+    );
     assert.equal(back.examples[0].tokens[1].text, ' Ünïcødé→');
   }
 });
@@ -131,13 +180,19 @@ test('round trip through JSON + sidecar gives the same Result, values rounded to
 test('small results stay one JSON file (result@2); above INLINE_VALUE_LIMIT per-example values they get a sidecar', () => {
   const dir = freshDir();
   const small = join(dir, 'small.json');
-  writeResultAtomically(small, makeResult(10, () => 5, shapeGpt2));
+  writeResultAtomically(
+    small,
+    makeResult(10, () => 5, shapeGpt2),
+  );
   assert.deepEqual(readdirSync(dir), ['small.json']);
   assert.equal(parseResult(readFileSync(small, 'utf8'), small).examples.length, 10, 'an inline file is what it always was');
   // 2 layers · 5 positions · (3 heads + 3 hooks) + ids, tokens and scores: about 130 values per example.
   const large = join(dir, 'large.json');
   const count = Math.ceil(INLINE_VALUE_LIMIT / 100);
-  writeResultAtomically(large, makeResult(count, () => 5, shapeGpt2));
+  writeResultAtomically(
+    large,
+    makeResult(count, () => 5, shapeGpt2),
+  );
   assert.equal(sidecarsOf(large).length, 1);
   assert.equal(JSON.parse(readFileSync(large, 'utf8')).schema, RESULT_SCHEMA_SIDECAR);
   assert.equal(readResultFile(large).examples.length, count);
@@ -151,14 +206,20 @@ test('5,000 examples shaped like TinySQL on the demo model: the JSON stays under
   const [sidecar, json] = resultFilesToWrite('/nowhere/tinysql.atp-result.json', result);
   const inline = serializeResult(result).length;
   const jsonBytes = Buffer.byteLength(json.contents as string, 'utf8');
-  console.log(`5,000 examples: inline ${(inline / 1e6).toFixed(1)} MB; JSON ${(jsonBytes / 1e6).toFixed(2)} MB + sidecar ${(sidecar.contents.length / 1e6).toFixed(1)} MB`);
+  console.log(
+    `5,000 examples: inline ${(inline / 1e6).toFixed(1)} MB; JSON ${(jsonBytes / 1e6).toFixed(2)} MB + sidecar ${(sidecar.contents.length / 1e6).toFixed(1)} MB`,
+  );
   assert.ok(inline > 50e6, `the inline form is the issue's tens of MB (${inline} bytes): the test measures the right thing`);
   assert.ok(jsonBytes <= 5e6, `JSON of ${jsonBytes} bytes`);
 });
 
 /** The pair a write left, as bytes, for comparing before and after. */
 function snapshot(dir: string): Map<string, string> {
-  return new Map(readdirSync(dir).sort().map((name) => [name, readFileSync(join(dir, name), 'latin1')]));
+  return new Map(
+    readdirSync(dir)
+      .sort()
+      .map((name) => [name, readFileSync(join(dir, name), 'latin1')]),
+  );
 }
 
 test('a failed write leaves the previous pair intact and readable; the next write replaces it and removes the old sidecar', () => {
@@ -184,7 +245,10 @@ test('a failed write leaves the previous pair intact and readable; the next writ
     realRename(from, to);
   });
   try {
-    assert.throws(() => writeResultAtomically(file, next, { layout: 'sidecar' }), (e: unknown) => e instanceof InputError && /r\.json: cannot write the result/.test(e.message));
+    assert.throws(
+      () => writeResultAtomically(file, next, { layout: 'sidecar' }),
+      (e: unknown) => e instanceof InputError && /r\.json: cannot write the result/.test(e.message),
+    );
   } finally {
     failing.mock.restore();
   }
@@ -198,16 +262,27 @@ test('a failed write leaves the previous pair intact and readable; the next writ
   assert.equal(readdirSync(dir).length, 2);
 
   // Back to a small inline result: no sidecar left behind.
-  writeResultAtomically(file, makeResult(1, () => 3, shapeGpt2));
+  writeResultAtomically(
+    file,
+    makeResult(1, () => 3, shapeGpt2),
+  );
   assert.deepEqual(readdirSync(dir), ['r.json']);
 });
 
 test('a pending pair (the extension: JSON renamed into place later) names its sidecar after the final file', () => {
   const dir = freshDir();
   const final = join(dir, 'd.atp-result.json');
-  writeResultAtomically(final, makeResult(2, () => 3, shapeGpt2), { layout: 'sidecar' });
+  writeResultAtomically(
+    final,
+    makeResult(2, () => 3, shapeGpt2),
+    { layout: 'sidecar' },
+  );
   const pending = join(dir, '.d.atp-result.json.1.2.pending');
-  writeResultAtomically(pending, makeResult(3, () => 3, shapeGpt2), { layout: 'sidecar', finalFile: final });
+  writeResultAtomically(
+    pending,
+    makeResult(3, () => 3, shapeGpt2),
+    { layout: 'sidecar', finalFile: final },
+  );
   assert.equal(sidecarsOf(final).length, 2, 'until the rename, the final JSON keeps its own sidecar');
   assert.equal(readResultFile(final).examples.length, 2);
   fs.renameSync(pending, final);
@@ -215,7 +290,11 @@ test('a pending pair (the extension: JSON renamed into place later) names its si
 });
 
 /** Writes a pair, lets `damage` change it, and returns the error readResultFile gives. */
-function readDamaged(damage: (files: { json: string; sidecar: string; raw: Record<string, any> }) => void, shape: Shape = shapeGpt2, result?: Result): InputError {
+function readDamaged(
+  damage: (files: { json: string; sidecar: string; raw: Record<string, any> }) => void,
+  shape: Shape = shapeGpt2,
+  result?: Result,
+): InputError {
   const dir = freshDir();
   const json = join(dir, 'h.json');
   writeResultAtomically(json, result ?? makeResult(3, () => 4, shape), { layout: 'sidecar' });
@@ -281,13 +360,19 @@ test('hostile or damaged sidecars: clear errors naming the file and the field or
   const wrongLayers = makeResult(3, () => 4, shapeGpt2);
   wrongLayers.examples[1].attributions.z.push(wrongLayers.examples[1].attributions.z[0]);
   const layers = readDamaged(() => {}, shapeGpt2, wrongLayers);
-  assert.match(layers.message, /safetensors: tensor "attributions\.z", example 1 \(line 2\) has shape \[3, 4, 3\], expected \[2, 4, 3\] \(layers, clean tokens, heads\)/);
+  assert.match(
+    layers.message,
+    /safetensors: tensor "attributions\.z", example 1 \(line 2\) has shape \[3, 4, 3\], expected \[2, 4, 3\] \(layers, clean tokens, heads\)/,
+  );
 
   // Token scores for fewer tokens than the prompt has.
   const shortScores = makeResult(3, () => 4, shapeGpt2);
   shortScores.examples[2].tokenScores!.values.pop();
   shortScores.examples[2].tokenScores!.exact.pop();
-  assert.match(readDamaged(() => {}, shapeGpt2, shortScores).message, /tensor "tokenScores\.values", example 2 \(line 3\) has shape \[3\], expected \[4\] \(one per clean token\)/);
+  assert.match(
+    readDamaged(() => {}, shapeGpt2, shortScores).message,
+    /tensor "tokenScores\.values", example 2 \(line 3\) has shape \[3\], expected \[4\] \(one per clean token\)/,
+  );
 
   // AtP*'s key nodes with the query heads' width instead of the key/value heads'.
   const wideKeys = makeResult(2, () => 3, shapeGqa);
@@ -347,8 +432,15 @@ test('a crafted sidecar: shapes that disagree with the data, a missing tensor, a
 });
 
 test('writeFilesAtomically renames the sidecar before the JSON (the order the pair relies on)', () => {
-  const files = resultFilesToWrite('/x/r.json', makeResult(2, () => 3, shapeGpt2), { layout: 'sidecar' });
-  assert.deepEqual(files.map((f) => f.what), ["the result's sidecar", 'the result']);
+  const files = resultFilesToWrite(
+    '/x/r.json',
+    makeResult(2, () => 3, shapeGpt2),
+    { layout: 'sidecar' },
+  );
+  assert.deepEqual(
+    files.map((f) => f.what),
+    ["the result's sidecar", 'the result'],
+  );
   const dir = freshDir();
   const renamed: string[] = [];
   const realRename = fs.renameSync;
@@ -357,7 +449,13 @@ test('writeFilesAtomically renames the sidecar before the JSON (the order the pa
     realRename(from, to);
   });
   try {
-    writeFilesAtomically(resultFilesToWrite(join(dir, 'r.json'), makeResult(2, () => 3, shapeGpt2), { layout: 'sidecar' }));
+    writeFilesAtomically(
+      resultFilesToWrite(
+        join(dir, 'r.json'),
+        makeResult(2, () => 3, shapeGpt2),
+        { layout: 'sidecar' },
+      ),
+    );
   } finally {
     spy.mock.restore();
   }
@@ -385,5 +483,11 @@ test('the heatmap panel gets summaries, labels, the maps over all examples and t
   console.log(`panel message for 5,000 examples: ${(posted / 1e6).toFixed(2)} MB (the whole Result: ${(whole / 1e6).toFixed(1)} MB)`);
   assert.ok(posted < whole / 20 && posted < 1e6, `${posted} bytes posted`);
   // Prompts of different lengths: no position map over all examples, as positionMatrix says.
-  assert.equal(panelResult(makeResult(3, (i) => 3 + i, shapeGpt2), { kind: 'all' }).allPositions, null);
+  assert.equal(
+    panelResult(
+      makeResult(3, (i) => 3 + i, shapeGpt2),
+      { kind: 'all' },
+    ).allPositions,
+    null,
+  );
 });

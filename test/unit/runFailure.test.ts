@@ -44,26 +44,41 @@ test("a missing model folder: the command line's --model, the editor's setting, 
   assert.equal(error.message, '--model: folder ./models/nowhere does not exist');
   const advice = adviseFailure(failure(error), [], FILE);
   assert.equal(advice.message, 'the model (setting attributionPatching.model): folder ./models/nowhere does not exist');
-  assert.deepEqual(advice.actions.map((a) => a.title), ['Select Model', 'Open Settings']);
+  assert.deepEqual(
+    advice.actions.map((a) => a.title),
+    ['Select Model', 'Open Settings'],
+  );
   assert.deepEqual(advice.actions[1].args, ['attributionPatching.model']);
 });
 
 test('actions come from the field, whatever the text says', () => {
   // A model error whose text names no flag (worker.ts gives every load failure the model field).
   const config = InputError.withField(new InputError('/models/m/config.json: key "model_type" is "bert"; supported: gpt2, gpt_neo, llama'), 'model');
-  assert.deepEqual(adviseFailure(failure(config), [], FILE).actions.map((a) => a.title), ['Select Model', 'Open Settings']);
+  assert.deepEqual(
+    adviseFailure(failure(config), [], FILE).actions.map((a) => a.title),
+    ['Select Model', 'Open Settings'],
+  );
   assert.equal(adviseFailure(failure(config), [], FILE).message, '/models/m/config.json: key "model_type" is "bert"; supported: gpt2, gpt_neo, llama');
 
   // The same words with no field: no actions (the text is not read for them any more).
   assert.deepEqual(adviseFailure({ message: '--model: folder /x does not exist' }, [], FILE).actions, []);
 
-  const gated = new InputError('meta-llama/Llama-3.2-1B: the Hugging Face hub answered 401 for config.json: this repo is gated and needs a Hugging Face token. No token was given.', { field: 'hfToken' });
-  assert.deepEqual(adviseFailure(failure(gated), [], FILE).actions.map((a) => a.title), ['Set Hugging Face Token', 'Select Model', 'Open Settings']);
+  const gated = new InputError(
+    'meta-llama/Llama-3.2-1B: the Hugging Face hub answered 401 for config.json: this repo is gated and needs a Hugging Face token. No token was given.',
+    { field: 'hfToken' },
+  );
+  assert.deepEqual(
+    adviseFailure(failure(gated), [], FILE).actions.map((a) => a.title),
+    ['Set Hugging Face Token', 'Select Model', 'Open Settings'],
+  );
 
   const method = InputError.about('method', 'unknown method "fast"; choose one of auto, atp, atpstar, exact');
   const advice = adviseFailure(failure(method), [], FILE);
   assert.equal(advice.message, 'the method (setting attributionPatching.method): unknown method "fast"; choose one of auto, atp, atpstar, exact');
-  assert.deepEqual(advice.actions.map((a) => a.args), [['attributionPatching.method']]);
+  assert.deepEqual(
+    advice.actions.map((a) => a.args),
+    [['attributionPatching.method']],
+  );
 
   // A field the editor has no setting for: its words, and nothing to open.
   const shard = InputError.about('shard', 'expected i/n');
@@ -95,9 +110,14 @@ test('flags mid-sentence: the engine names fields by placeholder, each front end
   const advice = adviseFailure(failure(error), [], FILE);
   assert.match(advice.message, /Use a smaller batch size \(the batch size 1 \(setting attributionPatching\.batchSize\) needs about 5\.4 GB\), a smaller model/);
   assert.doesNotMatch(advice.message, /--|\{\{/);
-  assert.deepEqual(advice.actions.map((a) => a.args), [['attributionPatching.batchSize']]);
+  assert.deepEqual(
+    advice.actions.map((a) => a.args),
+    [['attributionPatching.batchSize']],
+  );
 
-  const gradDrop = new InputError(`${fieldRef('gradDrop')} is part of AtP*: use it with ${fieldRef('method', 'atpstar')} (or auto), not atp`, { field: 'gradDrop' });
+  const gradDrop = new InputError(`${fieldRef('gradDrop')} is part of AtP*: use it with ${fieldRef('method', 'atpstar')} (or auto), not atp`, {
+    field: 'gradDrop',
+  });
   assert.equal(gradDrop.message, '--grad-drop is part of AtP*: use it with --method atpstar (or auto), not atp');
   assert.equal(
     adviseFailure(failure(gradDrop), [], FILE).message,
@@ -110,15 +130,24 @@ test('CUDA missing: an error or a fallback warning that says the provider is not
   const note = `cuda could not start (${CUDA_NOT_INSTALLED}: run \`atp install-cuda\` (in VS Code: Attribution Patching: Install CUDA Support)); running on CPU instead`;
   const fallback = adviseCudaFallback(['ioi.jsonl:2: "correct" is 2 tokens', note]);
   assert.ok(fallback);
-  assert.deepEqual(fallback.actions.map((a) => a.command), ['attributionPatching.installCuda', 'workbench.action.openSettings']);
+  assert.deepEqual(
+    fallback.actions.map((a) => a.command),
+    ['attributionPatching.installCuda', 'workbench.action.openSettings'],
+  );
   assert.equal(fallback.actions[0].title, 'Install CUDA Support…');
   assert.deepEqual(fallback.actions[1].args, ['attributionPatching.device']);
 
   const failed = adviseFailure(failure(InputError.about('device', CUDA_NOT_INSTALLED)), [], FILE);
   assert.equal(failed.message, `the device (setting attributionPatching.device): ${CUDA_NOT_INSTALLED}`);
-  assert.deepEqual(failed.actions.map((a) => a.title), ['Install CUDA Support…', 'Open Settings']);
+  assert.deepEqual(
+    failed.actions.map((a) => a.title),
+    ['Install CUDA Support…', 'Open Settings'],
+  );
   // Another device problem: its setting, no install.
-  assert.deepEqual(adviseFailure(failure(InputError.about('device', 'unknown device "tpu"')), [], FILE).actions.map((a) => a.title), ['Open Settings']);
+  assert.deepEqual(
+    adviseFailure(failure(InputError.about('device', 'unknown device "tpu"')), [], FILE).actions.map((a) => a.title),
+    ['Open Settings'],
+  );
 
   // Other CUDA failures (a missing cuDNN, no GPU) are not fixed by the install: no such offer.
   assert.equal(adviseCudaFallback(['cuda could not start (NVIDIA libraries not found: libcudnn.so.9 (cuDNN 9); …); running on CPU instead']), undefined);

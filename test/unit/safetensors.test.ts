@@ -6,13 +6,7 @@ import fs = require('node:fs');
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/shared/errors';
-import {
-  bytesPerElement,
-  float16BitsToFloat32,
-  indexModelWeights,
-  readSafetensorsHeader,
-  readTensorAsFloat32,
-} from '../../src/engine/model/safetensors';
+import { bytesPerElement, float16BitsToFloat32, indexModelWeights, readSafetensorsHeader, readTensorAsFloat32 } from '../../src/engine/model/safetensors';
 import { bfloat16BitsToFloat32, float32ToBfloat16Bits, float32ToFloat16Bits, writeSafetensors } from '../support/safetensorsWriter';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-safetensors-'));
@@ -169,7 +163,10 @@ test('a truncated file is an InputError naming the file and the tensor', () => {
   );
   // Cut inside the header itself.
   truncateSync(file, 20);
-  assert.throws(() => readSafetensorsHeader(file), (error: unknown) => error instanceof InputError && error.message.includes(file) && /truncated/.test(error.message));
+  assert.throws(
+    () => readSafetensorsHeader(file),
+    (error: unknown) => error instanceof InputError && error.message.includes(file) && /truncated/.test(error.message),
+  );
 });
 
 test('malformed headers are InputErrors that say what is wrong', () => {
@@ -248,27 +245,45 @@ test('indexModelWeights reads a sharded folder through its index', () => {
 
 test('indexModelWeights: errors for missing weights, pickle files and bad indexes', () => {
   const empty = freshDir();
-  assert.throws(() => indexModelWeights(empty), (error: unknown) => error instanceof InputError && error.message === `${empty}: no model.safetensors or model.safetensors.index.json: not a Hugging Face model folder with safetensors weights`);
+  assert.throws(
+    () => indexModelWeights(empty),
+    (error: unknown) =>
+      error instanceof InputError &&
+      error.message === `${empty}: no model.safetensors or model.safetensors.index.json: not a Hugging Face model folder with safetensors weights`,
+  );
 
   const pickle = freshDir();
   writeFileSync(join(pickle, 'pytorch_model.bin'), 'not really');
   assert.throws(
     () => indexModelWeights(pickle),
-    (error: unknown) => error instanceof InputError && error.message.includes('pytorch_model.bin') && /only safetensors weights are loaded, never pickle/.test(error.message),
+    (error: unknown) =>
+      error instanceof InputError && error.message.includes('pytorch_model.bin') && /only safetensors weights are loaded, never pickle/.test(error.message),
   );
 
-  assert.throws(() => indexModelWeights(join(root, 'does-not-exist')), (error: unknown) => error instanceof InputError && /model folder not found/.test(error.message));
+  assert.throws(
+    () => indexModelWeights(join(root, 'does-not-exist')),
+    (error: unknown) => error instanceof InputError && /model folder not found/.test(error.message),
+  );
 
   const missingShard = freshDir();
   writeFileSync(join(missingShard, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { a: 'model-00001-of-00001.safetensors' } }));
-  assert.throws(() => indexModelWeights(missingShard), (error: unknown) => error instanceof InputError && /shard model-00001-of-00001\.safetensors \(for tensor "a"\) does not exist/.test(error.message));
+  assert.throws(
+    () => indexModelWeights(missingShard),
+    (error: unknown) => error instanceof InputError && /shard model-00001-of-00001\.safetensors \(for tensor "a"\) does not exist/.test(error.message),
+  );
 
   const escaping = freshDir();
   writeFileSync(join(escaping, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { a: '../elsewhere.safetensors' } }));
-  assert.throws(() => indexModelWeights(escaping), (error: unknown) => error instanceof InputError && /"weight_map\.a" must be the name of a shard file in the same folder/.test(error.message));
+  assert.throws(
+    () => indexModelWeights(escaping),
+    (error: unknown) => error instanceof InputError && /"weight_map\.a" must be the name of a shard file in the same folder/.test(error.message),
+  );
 
   const wrongShard = freshDir();
   writeSafetensors(join(wrongShard, 's.safetensors'), [{ name: 'a', dtype: 'F32', shape: [1], data: new Float32Array(1) }]);
   writeFileSync(join(wrongShard, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { b: 's.safetensors' } }));
-  assert.throws(() => indexModelWeights(wrongShard), (error: unknown) => error instanceof InputError && /tensor "b" is not in its shard s\.safetensors/.test(error.message));
+  assert.throws(
+    () => indexModelWeights(wrongShard),
+    (error: unknown) => error instanceof InputError && /tensor "b" is not in its shard s\.safetensors/.test(error.message),
+  );
 });

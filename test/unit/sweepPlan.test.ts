@@ -19,10 +19,13 @@ test('cells: models in order, then features, then command sets; IOI has none', (
     ],
   );
   const explicit = planSweep(spec(['M1', 'bm1-cs2'], ['DefTableName'], [1, 3]));
-  assert.deepEqual(explicit.map((c) => `${c.folder}:${c.commandSet}`), ['M1:1', 'M1:3', 'bm1-cs2:1', 'bm1-cs2:3']);
+  assert.deepEqual(
+    explicit.map((c) => `${c.folder}:${c.commandSet}`),
+    ['M1:1', 'M1:3', 'bm1-cs2:1', 'bm1-cs2:3'],
+  );
 });
 
-test('folder names: preset names, a folder\'s own name, org--name for a repo id; never a path', () => {
+test("folder names: preset names, a folder's own name, org--name for a repo id; never a path", () => {
   assert.equal(modelFolderName('BM1-CS1'), 'bm1-cs1');
   assert.equal(modelFolderName('bm1-cs1-nonsemantic@main'), 'bm1-cs1-nonsemantic@main');
   assert.equal(modelFolderName('./models/tinysql-demo/'), 'tinysql-demo');

@@ -47,8 +47,14 @@ function check(tokenizer: ModelTokenizer, e: TinySqlExample, where: string): voi
   const differing = clean.flatMap((t, i) => (t.id === corrupted[i].id ? [] : [i]));
   assert.ok(differing.length > 0, where);
   for (const i of differing) {
-    assert.ok(cr.some((r) => clean[i].start < r.end && r.start < clean[i].end), `${where}: token ${i} ${clean[i].text}`);
-    assert.ok(kr.some((r) => corrupted[i].start < r.end && r.start < corrupted[i].end), `${where}: token ${i}`);
+    assert.ok(
+      cr.some((r) => clean[i].start < r.end && r.start < clean[i].end),
+      `${where}: token ${i} ${clean[i].text}`,
+    );
+    assert.ok(
+      kr.some((r) => corrupted[i].start < r.end && r.start < corrupted[i].end),
+      `${where}: token ${i}`,
+    );
   }
   // Answers are single, different tokens; the clean answer is what the SQL continues with.
   const correct = tokenizer.ids(e.correct, { addSpecialTokens: false });
@@ -57,7 +63,11 @@ function check(tokenizer: ModelTokenizer, e: TinySqlExample, where: string): voi
   assert.equal(incorrect.length, 1, where);
   assert.notEqual(correct[0], incorrect[0], where);
   const full = tokenizer.ids(e.clean + e.continuation);
-  assert.deepEqual(full.slice(0, clean.length), clean.map((t) => t.id), `${where}: the prompt ends at a token boundary`);
+  assert.deepEqual(
+    full.slice(0, clean.length),
+    clean.map((t) => t.id),
+    `${where}: the prompt ends at a token boundary`,
+  );
   assert.equal(full[clean.length], correct[0], `${where}: the answer is the next token`);
   assert.equal(e.answerPosition, clean.length);
   assert.ok(e.continuation.startsWith(e.correct), where);
@@ -98,10 +108,16 @@ test('the seed makes the dataset; features and options are checked', () => {
   assert.deepEqual(a, b);
   assert.equal(parseTinySqlFeature('engtablename'), 'EngTableName');
   assert.equal(parseTinySqlFeature('DefOrderByDirection1'), 'DefOrderByDirection');
-  assert.throws(() => parseTinySqlFeature('DefJoinTable1'), (e: unknown) => e instanceof InputError && /unknown TinySQL feature/.test(e.message));
+  assert.throws(
+    () => parseTinySqlFeature('DefJoinTable1'),
+    (e: unknown) => e instanceof InputError && /unknown TinySQL feature/.test(e.message),
+  );
   assert.throws(() => generateTinySql(gpt2, { feature: 'DefOrderByField', commandSet: 1, count: 3, seed: 1 }), /needs ORDER BY/);
   // CS1 examples look like TinySQL's: two fields, "show me the ... table".
   const [first] = generateTinySql(gpt2, { feature: 'DefTableName', count: 1, seed: 3 }).examples;
-  assert.match(first.clean, /^### Instruction: show me the \w+ and \w+ from the \w+ table ### Context: CREATE TABLE (\w+) \( \w+ [A-Z]+, \w+ [A-Z]+ \) ### Response: SELECT \w+, \w+ FROM$/);
+  assert.match(
+    first.clean,
+    /^### Instruction: show me the \w+ and \w+ from the \w+ table ### Context: CREATE TABLE (\w+) \( \w+ [A-Z]+, \w+ [A-Z]+ \) ### Response: SELECT \w+, \w+ FROM$/,
+  );
   assert.match(first.corrupted, /### Context: CREATE TABLE \w+ \(/);
 });

@@ -113,7 +113,6 @@ const CORPUS = tokenizerCorpus();
 const LLAMA3_DIR = LLAMA3_TOKENIZER_DIR;
 const QWEN3_DIR = QWEN3_TOKENIZER_DIR;
 
-
 interface Subject {
   name: string;
   dir: string;
@@ -254,7 +253,10 @@ describe('ModelTokenizer against the Rust tokenizers oracle', () => {
         const step = tokenizer.vocabSize > 60000 ? 7 : 1;
         const ids: number[] = [];
         for (let id = 0; id < tokenizer.vocabSize; id += step) ids.push(id);
-        const expected = await oracle.decodeBatch(ids.map((id) => [id]), false);
+        const expected = await oracle.decodeBatch(
+          ids.map((id) => [id]),
+          false,
+        );
         const differing = ids.filter((id, i) => tokenizer.tokenText(id) !== expected[i]);
         const expectedDiffering = [...decodedUnlikeOracle].filter((id) => id % step === 0);
         assert.deepEqual(differing, expectedDiffering, `${subject.name}: tokenText differs from the oracle for these ids`);
@@ -283,26 +285,35 @@ describe('ModelTokenizer.fromDir errors', () => {
   test('a folder without tokenizer.json is an InputError naming the path', () => {
     const dir = join(scratch, 'empty');
     mkdirSync(dir, { recursive: true });
-    assert.throws(() => ModelTokenizer.fromDir(dir), (error: unknown) => {
-      assert.ok(error instanceof InputError);
-      assert.match(error.message, /tokenizer\.json/);
-      assert.ok(error.message.includes(join(dir, 'tokenizer.json')));
-      return true;
-    });
+    assert.throws(
+      () => ModelTokenizer.fromDir(dir),
+      (error: unknown) => {
+        assert.ok(error instanceof InputError);
+        assert.match(error.message, /tokenizer\.json/);
+        assert.ok(error.message.includes(join(dir, 'tokenizer.json')));
+        return true;
+      },
+    );
   });
 
   test('invalid JSON is an InputError naming the path', () => {
     const dir = join(scratch, 'broken');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'tokenizer.json'), '{"model": ');
-    assert.throws(() => ModelTokenizer.fromDir(dir), (error: unknown) => error instanceof InputError && error.message.includes(join(dir, 'tokenizer.json')));
+    assert.throws(
+      () => ModelTokenizer.fromDir(dir),
+      (error: unknown) => error instanceof InputError && error.message.includes(join(dir, 'tokenizer.json')),
+    );
   });
 
   test('an invalid tokenizer_config.json is an InputError naming it', () => {
     const dir = join(scratch, 'broken-config');
     writeGpt2TokenizerFiles(dir);
     writeFileSync(join(dir, 'tokenizer_config.json'), 'not json');
-    assert.throws(() => ModelTokenizer.fromDir(dir), (error: unknown) => error instanceof InputError && error.message.includes('tokenizer_config.json'));
+    assert.throws(
+      () => ModelTokenizer.fromDir(dir),
+      (error: unknown) => error instanceof InputError && error.message.includes('tokenizer_config.json'),
+    );
   });
 
   test('tokenizer_config.json is optional', () => {
@@ -325,7 +336,10 @@ describe('ModelTokenizer.fromDir errors', () => {
       model: { type: 'BPE', vocab: { '<unk>': 0, '▁': 1, a: 2 }, merges: [], unk_token: '<unk>' },
     };
     writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(metaspace));
-    assert.throws(() => ModelTokenizer.fromDir(dir), (error: unknown) => error instanceof InputError && /not supported yet/.test(error.message));
+    assert.throws(
+      () => ModelTokenizer.fromDir(dir),
+      (error: unknown) => error instanceof InputError && /not supported yet/.test(error.message),
+    );
   });
 
   test('decode rejects ids outside the vocabulary', () => {

@@ -29,23 +29,41 @@ function rawSafetensors(name: string, header: unknown, dataBytes: number): strin
 }
 
 test('tensors whose data_offsets overlap are refused, naming both', () => {
-  const overlapping = rawSafetensors('overlap.safetensors', {
-    a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] },
-    b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] },
-  }, 16);
-  assert.throws(() => readSafetensorsHeader(overlapping), (error: unknown) => error instanceof InputError && /tensors "a" and "b" overlap/.test(error.message));
-  const same = rawSafetensors('same.safetensors', {
-    b: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
-    a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
-  }, 8);
+  const overlapping = rawSafetensors(
+    'overlap.safetensors',
+    {
+      a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] },
+      b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] },
+    },
+    16,
+  );
+  assert.throws(
+    () => readSafetensorsHeader(overlapping),
+    (error: unknown) => error instanceof InputError && /tensors "a" and "b" overlap/.test(error.message),
+  );
+  const same = rawSafetensors(
+    'same.safetensors',
+    {
+      b: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+      a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+    },
+    8,
+  );
   assert.throws(() => readSafetensorsHeader(same), /overlap/);
   // Adjacent tensors, and empty ones anywhere, are fine.
-  const fine = rawSafetensors('fine.safetensors', {
-    a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
-    empty: { dtype: 'F32', shape: [0], data_offsets: [4, 4] },
-    b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] },
-  }, 16);
-  assert.deepEqual(readSafetensorsHeader(fine).tensors.map((t) => t.name), ['a', 'empty', 'b']);
+  const fine = rawSafetensors(
+    'fine.safetensors',
+    {
+      a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+      empty: { dtype: 'F32', shape: [0], data_offsets: [4, 4] },
+      b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] },
+    },
+    16,
+  );
+  assert.deepEqual(
+    readSafetensorsHeader(fine).tensors.map((t) => t.name),
+    ['a', 'empty', 'b'],
+  );
 });
 
 test('a config with fewer layers than the weights runs with a warning naming the unused tensors', async () => {
@@ -59,5 +77,8 @@ test('a config with fewer layers than the weights runs with a warning naming the
   const truncated = await runAttributionPatching(loadModel(dir), readDataset(resolve(__dirname, '../../examples/ioi.jsonl')), { device: 'cpu', batchSize: 8 });
   assert.equal(truncated.heads.length, 2);
   assert.equal(truncated.warnings.length, 1, truncated.warnings.join('\n'));
-  assert.match(truncated.warnings[0], /model: \d+ weight tensors are not used by the model config\.json describes \(2 layers\): "h\.2\.[^"]+", .* more; check that config\.json belongs to these weights/);
+  assert.match(
+    truncated.warnings[0],
+    /model: \d+ weight tensors are not used by the model config\.json describes \(2 layers\): "h\.2\.[^"]+", .* more; check that config\.json belongs to these weights/,
+  );
 });

@@ -25,7 +25,9 @@ after(() => rmSync(root, { recursive: true, force: true }));
 async function run(datasetFile: string, resultFile: string): Promise<WorkerResponse[]> {
   const responses: WorkerResponse[] = [];
   const pendingFile = join(root, '.pending');
-  await handleRun({ type: 'run', runId: 1, model, datasetFile, datasetText: IOI, device: 'cpu', batchSize: 8, pendingFile, resultFile }, (r) => responses.push(r));
+  await handleRun({ type: 'run', runId: 1, model, datasetFile, datasetText: IOI, device: 'cpu', batchSize: 8, pendingFile, resultFile }, (r) =>
+    responses.push(r),
+  );
   assert.equal(existsSync(pendingFile), false, 'nothing written');
   return responses;
 }
@@ -55,5 +57,8 @@ test('a generated dataset comes back with the model folder, so the host can refu
   assert.equal(response.type, 'generated', JSON.stringify(response));
   if (response.type !== 'generated') return;
   assert.equal(response.modelDir, resolve(model));
-  assert.throws(() => checkOutputPaths(modelFolderInputs(response.modelDir!), [{ path: join(model, 'tokenizer.json'), role: 'the dataset file' }]), /the dataset file .*tokenizer\.json is the same file as the model's tokenizer\.json/);
+  assert.throws(
+    () => checkOutputPaths(modelFolderInputs(response.modelDir!), [{ path: join(model, 'tokenizer.json'), role: 'the dataset file' }]),
+    /the dataset file .*tokenizer\.json is the same file as the model's tokenizer\.json/,
+  );
 });

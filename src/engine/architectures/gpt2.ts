@@ -33,7 +33,9 @@ export function gpt2Family(spec: Gpt2Spec): DecoderFamily {
       return { mask: () => mask };
     },
     qkv(ops, w, l, x) {
-      const [q, k, v] = ops.splitLast(linear(ops, w, x, `h.${l}.attn.c_attn`, dModel, 3 * dModel), [dModel, dModel, dModel]).map((y) => ops.reshape(y, [0, 0, nHeads, dHead]));
+      const [q, k, v] = ops
+        .splitLast(linear(ops, w, x, `h.${l}.attn.c_attn`, dModel, 3 * dModel), [dModel, dModel, dModel])
+        .map((y) => ops.reshape(y, [0, 0, nHeads, dHead]));
       return { q, k, v };
     },
     qkvEachHead(ops, w, l, inputs, norm) {
@@ -42,7 +44,12 @@ export function gpt2Family(spec: Gpt2Spec): DecoderFamily {
         const b = ops.b;
         const weight = w.get(`h.${l}.attn.c_attn.weight`, [dModel, 3 * dModel]);
         const bias = w.get(`h.${l}.attn.c_attn.bias`, [3 * dModel]);
-        const columns = b.node('Slice', [weight, b.ints([i * dModel]), b.ints([(i + 1) * dModel]), b.ints([1])], {}, { dtype: weight.dtype, shape: [dModel, dModel] });
+        const columns = b.node(
+          'Slice',
+          [weight, b.ints([i * dModel]), b.ints([(i + 1) * dModel]), b.ints([1])],
+          {},
+          { dtype: weight.dtype, shape: [dModel, dModel] },
+        );
         const byHead = raw.transpose(b, raw.reshape(b, columns, [dModel, nHeads, dHead], [dModel, nHeads, dHead]), [1, 0, 2]);
         const part = b.node('Slice', [bias, b.ints([i * dModel]), b.ints([(i + 1) * dModel]), b.ints([0])], {}, { dtype: bias.dtype, shape: [dModel] });
         return projectEachHead(ops, norm(x), byHead, raw.reshape(b, part, [nHeads, dHead], [nHeads, dHead]));

@@ -31,7 +31,9 @@ export function gptNeoFamily(spec: GptNeoSpec): DecoderFamily {
       return { mask: (l) => (details.attentionLayers[l] === 'local' ? local! : global) };
     },
     qkv(ops, w, l, x) {
-      const [q, k, v] = projections.map((name) => ops.reshape(linearRows(ops, w, x, `h.${l}.attn.attention.${name}`, dModel, dModel, false), [0, 0, nHeads, dHead]));
+      const [q, k, v] = projections.map((name) =>
+        ops.reshape(linearRows(ops, w, x, `h.${l}.attn.attention.${name}`, dModel, dModel, false), [0, 0, nHeads, dHead]),
+      );
       return { q, k, v };
     },
     qkvEachHead(ops, w, l, inputs, norm) {
@@ -45,7 +47,8 @@ export function gptNeoFamily(spec: GptNeoSpec): DecoderFamily {
     outProjection: (ops, w, l, z) => linearRows(ops, w, z, `h.${l}.attn.attention.out_proj`, dModel, dModel, true),
     outRowsByHead: (ops, w, l) => rowsByHead(ops, w.get(`h.${l}.attn.attention.out_proj.weight`, [dModel, dModel]), nHeads, dHead),
     outBias: (_ops, w, l) => w.get(`h.${l}.attn.attention.out_proj.bias`, [dModel]),
-    mlp: (ops, w, l, x) => linearRows(ops, w, ops.geluNew(linearRows(ops, w, x, `h.${l}.mlp.c_fc`, dModel, dMlp, true)), `h.${l}.mlp.c_proj`, dMlp, dModel, true),
+    mlp: (ops, w, l, x) =>
+      linearRows(ops, w, ops.geluNew(linearRows(ops, w, x, `h.${l}.mlp.c_fc`, dModel, dMlp, true)), `h.${l}.mlp.c_proj`, dMlp, dModel, true),
     unembeddingRows(ops, w, ids) {
       const table = spec.tiedEmbeddings || !w.has('lm_head.weight') ? 'wte.weight' : 'lm_head.weight';
       return gatherRows(ops, w.get(table, [vocabSize, dModel]), ids);

@@ -34,7 +34,10 @@ export const ACTIVATION_EDGE_ATTRIBUTION_GRAPH_NAMES: GraphNames = {
   inputs: [...Object.values(BATCH_INPUTS), CIRCUIT_INPUTS.groupAlpha, CIRCUIT_INPUTS.groupSelect],
   outputs: EDGE_SCORE_OUTPUTS,
 };
-export const FAITHFULNESS_GRAPH_NAMES: GraphNames = { inputs: [...Object.values(BATCH_INPUTS), CIRCUIT_INPUTS.edgePatch], outputs: [CIRCUIT_OUTPUTS.patchedLogitDiff] };
+export const FAITHFULNESS_GRAPH_NAMES: GraphNames = {
+  inputs: [...Object.values(BATCH_INPUTS), CIRCUIT_INPUTS.edgePatch],
+  outputs: [CIRCUIT_OUTPUTS.patchedLogitDiff],
+};
 
 /**
  * Sender outputs of one run as chunks in sender order, each [batch, seq, C, dModel]: the input embedding (C = 1),
@@ -212,8 +215,14 @@ function buildEdgeGraph(arch: Architecture, b: GraphBuilder, w: GraphWeights, in
   const tiled = tiledInputs(b, inputs, runs);
   // A per-run value of group g in each row, [rows, 1, 1(, 1)]: rows j·batch … (j+1)·batch − 1 are run j.
   const perRow = (source: Value, group: number, rank: number): Value => {
-    const perRun = source.shape.length === 1 ? source : b.node('Gather', [source, b.constant('int64', [], [group])], { axis: 1 }, { dtype: b.floatType, shape: ['runs'] });
-    const grid = b.node('Expand', [raw.unsqueeze(b, perRun, [1]), b.node('Concat', [runs, batch], { axis: 0 }, { dtype: 'int64', shape: [2] })], {}, { dtype: b.floatType, shape: ['runs', 'batch'] });
+    const perRun =
+      source.shape.length === 1 ? source : b.node('Gather', [source, b.constant('int64', [], [group])], { axis: 1 }, { dtype: b.floatType, shape: ['runs'] });
+    const grid = b.node(
+      'Expand',
+      [raw.unsqueeze(b, perRun, [1]), b.node('Concat', [runs, batch], { axis: 0 }, { dtype: 'int64', shape: [2] })],
+      {},
+      { dtype: b.floatType, shape: ['runs', 'batch'] },
+    );
     return raw.reshape(b, grid, [-1, ...Array(rank - 1).fill(1)], ['rows', ...Array(rank - 1).fill(1)]);
   };
   const cleanTiled = (group: number, like: Value): Value => {
@@ -223,7 +232,8 @@ function buildEdgeGraph(arch: Architecture, b: GraphBuilder, w: GraphWeights, in
   };
   // The interpolated value corrupted + α·(clean − corrupted), built from plain nodes: like EAP-IG's hook that
   // returns a new tensor, no gradient flows through it to the receivers before it.
-  const interpolated = (group: number, value: Value) => raw.add(b, value, raw.mul(b, perRow(alpha, group, value.shape.length), raw.sub(b, cleanTiled(group, value), value)));
+  const interpolated = (group: number, value: Value) =>
+    raw.add(b, value, raw.mul(b, perRow(alpha, group, value.shape.length), raw.sub(b, cleanTiled(group, value), value)));
   const transform = (group: number, value: Value): Value => {
     if (!select) return group === 0 ? interpolated(group, value) : value;
     // The selected group of a run takes the interpolated value; the others run on, differentiable.
@@ -238,7 +248,12 @@ function buildEdgeGraph(arch: Architecture, b: GraphBuilder, w: GraphWeights, in
   const ld = logitDiff(arch, ops, w, finalTap, tiled);
   b.output(firstRows(b, ld, batch, 'batch'), CIRCUIT_OUTPUTS.corruptedLogitDiff);
 
-  const seed = b.node('ConstantOfShape', [raw.shapeOf(b, ld)], { value: { scalarTensor: 1, dtype: b.floatType } }, { dtype: b.floatType, shape: [...ld.shape] });
+  const seed = b.node(
+    'ConstantOfShape',
+    [raw.shapeOf(b, ld)],
+    { value: { scalarTensor: 1, dtype: b.floatType } },
+    { dtype: b.floatType, shape: [...ld.shape] },
+  );
   const grads = gradients(ops, ld, seed, taps);
   const deltas = clean.chunks.map((chunk, i) => raw.sub(b, chunk, firstRows(b, run.chunks[i], batch, 'batch')));
   if (taps.length !== layout.groups.length) throw new Error(`circuit graph: ${taps.length} receiver taps for ${layout.groups.length} groups`);
@@ -269,7 +284,12 @@ export function buildFaithfulnessGraph(arch: Architecture, b: GraphBuilder, w: G
   const patchedInput = (residual: Value): Value => {
     const group = layout.groups[next++];
     const R = group.receivers;
-    const weights = raw.reshape(b, b.node('Slice', [edgePatch, b.ints([group.offset]), b.ints([group.offset + R * group.senders])], {}, { dtype: b.floatType, shape: [R * group.senders] }), [R, group.senders], [R, group.senders]);
+    const weights = raw.reshape(
+      b,
+      b.node('Slice', [edgePatch, b.ints([group.offset]), b.ints([group.offset + R * group.senders])], {}, { dtype: b.floatType, shape: [R * group.senders] }),
+      [R, group.senders],
+      [R, group.senders],
+    );
     let start = 0;
     const perHead = group.input === 'q' || group.input === 'k' || group.input === 'v';
     let input = perHead ? copies(ops, residual, R) : residual;
@@ -277,7 +297,11 @@ export function buildFaithfulnessGraph(arch: Architecture, b: GraphBuilder, w: G
       const C = chunk.shape[2] as number;
       const block = b.node('Slice', [weights, b.ints([start]), b.ints([start + C]), b.ints([1])], {}, { dtype: b.floatType, shape: [R, C] });
       const moved = raw.matmul(b, block, raw.sub(b, other.chunks[c], chunk)); // [batch, seq, R, dModel]
-      input = raw.add(b, input, input.shape.length === 3 ? b.node('Squeeze', [moved, b.ints([2])], {}, { dtype: b.floatType, shape: [...input.shape] }) : moved);
+      input = raw.add(
+        b,
+        input,
+        input.shape.length === 3 ? b.node('Squeeze', [moved, b.ints([2])], {}, { dtype: b.floatType, shape: [...input.shape] }) : moved,
+      );
       start += C;
     }
     return input;

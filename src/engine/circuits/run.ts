@@ -8,7 +8,17 @@ import { type Circuit, type CircuitEdge, type CircuitMethod, type CircuitSelecti
 import { InputError } from '../../shared/errors';
 import { type PatchingOptions, runAttributionPatching } from '../patching/run';
 import { activationBytes, formatBytes } from '../model/memory';
-import { asNumbers, batchFeeds, checkCancelled, longestPrompt, makeBatches, type PreparedExample, prepareExamples, type RunOptions, sessionFor } from '../patching/runSupport';
+import {
+  asNumbers,
+  batchFeeds,
+  checkCancelled,
+  longestPrompt,
+  makeBatches,
+  type PreparedExample,
+  prepareExamples,
+  type RunOptions,
+  sessionFor,
+} from '../patching/runSupport';
 import { CIRCUIT_INPUTS, CIRCUIT_OUTPUTS, senderGroups } from './graph';
 import { type CircuitLayout, circuitLayout, layoutEdges } from './layout';
 import { faithfulnessCurve } from './curve';
@@ -56,7 +66,13 @@ export function checkSteps(method: CircuitMethod, steps: number): number {
  * Σ over examples of grad·(clean − corrupted) per edge (raw LD units; divide by n·(LD_clean − LD_corrupted) to
  * normalise), and each example's clean and corrupted LD, batch by batch.
  */
-export async function edgeScores(model: LoadedModel, prepared: readonly PreparedExample[], method: CircuitMethod, steps: number, options: RunOptions): Promise<EdgeScores> {
+export async function edgeScores(
+  model: LoadedModel,
+  prepared: readonly PreparedExample[],
+  method: CircuitMethod,
+  steps: number,
+  options: RunOptions,
+): Promise<EdgeScores> {
   const precision = options.precision ?? 'float32';
   const layout = circuitLayout(model.spec);
   const points = interpolationPoints(checkSteps(method, steps));
@@ -74,7 +90,8 @@ export async function edgeScores(model: LoadedModel, prepared: readonly Prepared
         select[(g * points.length + k) * groups + g] = 1;
       });
     }
-    const matrix = (values: number[]) => new ort.Tensor(precision, precision === 'float64' ? Float64Array.from(values) : Float32Array.from(values), [runs, groups]);
+    const matrix = (values: number[]) =>
+      new ort.Tensor(precision, precision === 'float64' ? Float64Array.from(values) : Float32Array.from(values), [runs, groups]);
     feed = { [CIRCUIT_INPUTS.groupAlpha]: matrix(alpha), [CIRCUIT_INPUTS.groupSelect]: matrix(select) };
   } else {
     runs = points.length;
@@ -88,7 +105,10 @@ export async function edgeScores(model: LoadedModel, prepared: readonly Prepared
   for (const [b, indices] of batches.entries()) {
     checkCancelled(options.signal);
     options.onProgress?.(`edge scores: batch ${b + 1}/${batches.length} (${indices.length} examples × ${runs} runs)`);
-    const { feeds } = batchFeeds(indices.map((i) => prepared[i]), precision);
+    const { feeds } = batchFeeds(
+      indices.map((i) => prepared[i]),
+      precision,
+    );
     const out = await handle.session.run({ ...feeds, ...feed });
     const batchScores = out[CIRCUIT_OUTPUTS.edgeScores].data as Float32Array | Float64Array;
     for (let e = 0; e < scores.length; e++) scores[e] += batchScores[e] / runs;
@@ -103,14 +123,22 @@ export async function edgeScores(model: LoadedModel, prepared: readonly Prepared
  * A forward pass over the dataset with every edge moved by edgePatch[e] (layout order) from the clean run toward
  * the corrupted one (see buildFaithfulnessGraph); the patched LD of each example.
  */
-export async function patchedLogitDiffs(model: LoadedModel, prepared: readonly PreparedExample[], edgePatch: readonly number[], options: RunOptions): Promise<number[]> {
+export async function patchedLogitDiffs(
+  model: LoadedModel,
+  prepared: readonly PreparedExample[],
+  edgePatch: readonly number[],
+  options: RunOptions,
+): Promise<number[]> {
   const precision = options.precision ?? 'float32';
   const handle = await sessionFor(model, 'faithfulness', options);
   const patch = floatTensor(precision, edgePatch);
   const lds = new Array<number>(prepared.length);
   for (const indices of makeBatches(prepared, options.batchSize)) {
     checkCancelled(options.signal);
-    const { feeds } = batchFeeds(indices.map((i) => prepared[i]), precision);
+    const { feeds } = batchFeeds(
+      indices.map((i) => prepared[i]),
+      precision,
+    );
     const out = await handle.session.run({ ...feeds, [CIRCUIT_INPUTS.edgePatch]: patch });
     const patched = asNumbers(out[CIRCUIT_OUTPUTS.patchedLogitDiff]);
     indices.forEach((i, row) => (lds[i] = patched[row]));
@@ -137,7 +165,9 @@ export function greedyEdges(edges: readonly CircuitEdge[], count: number, kvOf: 
   const kept: number[] = [];
   while (kept.length < count && candidates.size > 0) {
     let best = -1;
-    for (const i of candidates) if (best < 0 || Math.abs(edges[i].score) > Math.abs(edges[best].score) || (Math.abs(edges[i].score) === Math.abs(edges[best].score) && i < best)) best = i;
+    for (const i of candidates)
+      if (best < 0 || Math.abs(edges[i].score) > Math.abs(edges[best].score) || (Math.abs(edges[i].score) === Math.abs(edges[best].score) && i < best))
+        best = i;
     candidates.delete(best);
     kept.push(best);
     const sender = edges[best].from;
@@ -151,19 +181,25 @@ export function greedyEdges(edges: readonly CircuitEdge[], count: number, kvOf: 
 }
 
 /** The chosen circuit's edges (indices into the sorted edges), pruned. */
-export function selectCircuit(circuit: Pick<Circuit, 'nodes' | 'edges'>, request: CircuitSelectionRequest, layout: CircuitLayout): { inCircuit: number[]; selection: CircuitSelection } {
+export function selectCircuit(
+  circuit: Pick<Circuit, 'nodes' | 'edges'>,
+  request: CircuitSelectionRequest,
+  layout: CircuitLayout,
+): { inCircuit: number[]; selection: CircuitSelection } {
   if (request.rule === 'threshold') {
     if (!Number.isFinite(request.threshold) || request.threshold < 0) throw InputError.about('threshold', `must be a number ≥ 0, got ${request.threshold}`);
     const inCircuit = edgesAbove(circuit, request.threshold);
     return { inCircuit, selection: { rule: 'threshold', requested: request.threshold, edges: inCircuit.length } };
   }
-  if (!Number.isInteger(request.edges) || request.edges < 0) throw InputError.about(request.rule === 'greedy' ? 'greedy' : 'edges', `must be a whole number ≥ 0, got ${request.edges}`);
+  if (!Number.isInteger(request.edges) || request.edges < 0)
+    throw InputError.about(request.rule === 'greedy' ? 'greedy' : 'edges', `must be a whole number ≥ 0, got ${request.edges}`);
   const kvOf = (head: string) => {
     const match = /^a(\d+)\.h(\d+)$/.exec(head);
     if (!match || layout.nKvHeads === layout.nHeads) return undefined;
     return `a${match[1]}.kv${Math.floor(Number(match[2]) / (layout.nHeads / layout.nKvHeads))}`;
   };
-  const inCircuit = request.rule === 'top-n' ? topEdges(circuit, request.edges) : pruneDangling(circuit.edges, greedyEdges(circuit.edges, request.edges, kvOf), circuit.nodes);
+  const inCircuit =
+    request.rule === 'top-n' ? topEdges(circuit, request.edges) : pruneDangling(circuit.edges, greedyEdges(circuit.edges, request.edges, kvOf), circuit.nodes);
   return { inCircuit, selection: { rule: request.rule, requested: request.edges, edges: inCircuit.length } };
 }
 
@@ -204,18 +240,33 @@ export function describeCircuitCost(
 export async function runCircuit(model: LoadedModel, dataset: Dataset, options: PatchingOptions, request: CircuitOptions): Promise<Result> {
   const steps = checkSteps(request.method, request.steps ?? 5);
   const curvePoints = request.curveSizes ? request.curveSizes.length + 2 : (request.curvePoints ?? 16);
-  if (!Number.isInteger(curvePoints) || curvePoints < 0 || curvePoints > 200) throw InputError.about('curvePoints', `must be an integer from 0 to 200, got ${curvePoints}`);
+  if (!Number.isInteger(curvePoints) || curvePoints < 0 || curvePoints > 200)
+    throw InputError.about('curvePoints', `must be an integer from 0 to 200, got ${curvePoints}`);
   const badSize = request.curveSizes?.find((n) => !Number.isInteger(n) || n < 0);
   if (badSize !== undefined) throw new InputError(`circuit curve sizes must be whole numbers ≥ 0, got ${badSize}`);
-  if (options.raw) throw new InputError('a circuit needs the whole dataset\'s baselines: it cannot run on a raw shard');
+  if (options.raw) throw new InputError("a circuit needs the whole dataset's baselines: it cannot run on a raw shard");
   const result = await runAttributionPatching(model, dataset, { ...options, method: options.method ?? 'auto' });
   const started = performance.now();
   const prepared = prepareExamples(model, dataset, []);
   const layout = circuitLayout(model.spec);
-  options.onProgress?.(describeCircuitCost(model, request.method, steps, layout, Math.min(options.batchSize, prepared.length), longestPrompt(prepared), curvePoints, request.randomDraws ?? 3));
+  options.onProgress?.(
+    describeCircuitCost(
+      model,
+      request.method,
+      steps,
+      layout,
+      Math.min(options.batchSize, prepared.length),
+      longestPrompt(prepared),
+      curvePoints,
+      request.randomDraws ?? 3,
+    ),
+  );
   const scored = await edgeScores(model, prepared, request.method, steps, options);
   const scale = 1 / (prepared.length * (result.metric.cleanLogitDiff - result.metric.corruptedLogitDiff));
-  const unsorted = layoutEdges(layout, Array.from(scored.scores, (s) => s * scale));
+  const unsorted = layoutEdges(
+    layout,
+    Array.from(scored.scores, (s) => s * scale),
+  );
   const order = unsorted.map((_, i) => i).sort((a, b) => Math.abs(unsorted[b].score) - Math.abs(unsorted[a].score) || a - b);
   const edges = order.map((i) => unsorted[i]);
   const base = { nodes: layout.nodes, edges };
@@ -230,7 +281,13 @@ export async function runCircuit(model: LoadedModel, dataset: Dataset, options: 
   const all = edges.map((_, i) => i);
   const faithfulness = { circuit: await measure(inCircuit), full: await measure(all), empty: await measure([]) };
   const curve =
-    curvePoints > 0 ? await faithfulnessCurve(base, { points: curvePoints, draws: request.randomDraws ?? 3, seed: request.randomSeed ?? 0, sizes: request.curveSizes }, measure) : undefined;
+    curvePoints > 0
+      ? await faithfulnessCurve(
+          base,
+          { points: curvePoints, draws: request.randomDraws ?? 3, seed: request.randomSeed ?? 0, sizes: request.curveSizes },
+          measure,
+        )
+      : undefined;
   const circuit: Circuit = { method: request.method, steps, nodes: layout.nodes, edges, inCircuit, selection, faithfulness, curve };
   return {
     ...result,

@@ -47,9 +47,15 @@ export function evaluateClaim(claim: Claim, result: Result): ClaimOutcome {
       const missing = claim.kind === 'top_heads' ? claim.include.flatMap(expand).filter((h) => !inTop.has(h)) : [];
       const excluded = claim.kind === 'top_heads' ? claim.exclude : claim.heads;
       const intruders = excluded.flatMap(expand).filter((h) => inTop.has(h));
-      const problems = [missing.length > 0 ? `missing ${missing.join(', ')}` : '', intruders.length > 0 ? `${intruders.join(', ')} in the top ${claim.k}` : ''].filter(Boolean);
+      const problems = [
+        missing.length > 0 ? `missing ${missing.join(', ')}` : '',
+        intruders.length > 0 ? `${intruders.join(', ')} in the top ${claim.k}` : '',
+      ].filter(Boolean);
       const by = result.methods?.heads === 'exact' ? 'exact effect' : 'attribution';
-      return verdict(problems.length === 0, `top ${claim.k} by |${by}|: ${top.map((h) => `${headName(h)} ${signed(h.value)}`).join(', ')}${problems.length > 0 ? ` (${problems.join('; ')})` : ''}`);
+      return verdict(
+        problems.length === 0,
+        `top ${claim.k} by |${by}|: ${top.map((h) => `${headName(h)} ${signed(h.value)}`).join(', ')}${problems.length > 0 ? ` (${problems.join('; ')})` : ''}`,
+      );
     }
     case 'baselines': {
       const { cleanLogitDiff: clean, corruptedLogitDiff: corrupted } = result.metric;
@@ -71,7 +77,8 @@ export function evaluateClaim(claim: Claim, result: Result): ClaimOutcome {
         return unverified('the Result has no checks against exact patching: run with checks (atp test checks every head; atp patch --check K)');
       }
       // Exact against exact agrees by construction: a claim that cannot fail says nothing about AtP.
-      if (result.methods?.heads === 'exact') return unverified('the head map is exact patching itself (method exact): run the claims with method atp or atpstar');
+      if (result.methods?.heads === 'exact')
+        return unverified('the head map is exact patching itself (method exact): run the claims with method atp or atpstar');
       if (checks.items.length < 3) return unverified(`only ${checks.items.length} checked components: a correlation needs at least 3`);
       const over = checks.candidates.includes('positions') ? `${checks.items.length} checked heads and positions` : `${checks.items.length} heads`;
       const failing: string[] = [];
@@ -101,12 +108,14 @@ export function evaluateClaim(claim: Claim, result: Result): ClaimOutcome {
           const value = scores.values[p];
           total += value;
           count += 1;
-          if (claim.each && !satisfies(value, claim.each)) offenders.push(`line ${example.line} ${JSON.stringify(example.tokens[p]?.text ?? '')} ${signed(value)}`);
+          if (claim.each && !satisfies(value, claim.each))
+            offenders.push(`line ${example.line} ${JSON.stringify(example.tokens[p]?.text ?? '')} ${signed(value)}`);
         }
       }
       if (count === 0) return unverified('no token differs between the clean and corrupted prompts');
       const parts = [`${count} changed tokens, summed ${signed(total)}`];
-      if (offenders.length > 0) parts.push(`${offenders.length} not ${describeBound(claim.each!)}: ${offenders.slice(0, 5).join(', ')}${offenders.length > 5 ? ', …' : ''}`);
+      if (offenders.length > 0)
+        parts.push(`${offenders.length} not ${describeBound(claim.each!)}: ${offenders.slice(0, 5).join(', ')}${offenders.length > 5 ? ', …' : ''}`);
       return verdict((claim.total === undefined || satisfies(total, claim.total)) && offenders.length === 0, parts.join('; '));
     }
     case 'faithfulness': {

@@ -22,7 +22,8 @@ export interface InputsRecord {
 }
 
 /** How InputsRecord names a circuit run. */
-export const describeCircuitRun = (circuit: { method: string; steps: number }) => (circuit.method === 'eap' ? 'eap' : `${circuit.method}, ${circuit.steps} steps`);
+export const describeCircuitRun = (circuit: { method: string; steps: number }) =>
+  circuit.method === 'eap' ? 'eap' : `${circuit.method}, ${circuit.steps} steps`;
 
 /** The inputs a Result records; undefined for a Result without provenance or dataset hash (made before they existed). */
 export function inputsOf(result: Result): InputsRecord | undefined {
@@ -84,7 +85,13 @@ export function inputChanges(before: InputsRecord, now: InputsRecord): string[] 
     const b = now.modelFiles[name];
     if (a === b) continue;
     if (name === 'tokenizer.json') continue; // reported once, as the tokenizer
-    changes.push(!a ? `model file ${name} added` : !b || b === 'missing' ? `model file ${name} missing` : `model file ${name} changed (sha256 ${short(a)}… → ${short(b)}…)`);
+    changes.push(
+      !a
+        ? `model file ${name} added`
+        : !b || b === 'missing'
+          ? `model file ${name} missing`
+          : `model file ${name} changed (sha256 ${short(a)}… → ${short(b)}…)`,
+    );
   }
   if (before.tokenizerHash !== now.tokenizerHash) changes.push(`tokenizer changed (sha256 ${short(before.tokenizerHash)}… → ${short(now.tokenizerHash)}…)`);
   if (before.datasetHash !== now.datasetHash) changes.push('dataset changed');

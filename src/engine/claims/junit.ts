@@ -32,7 +32,9 @@ export function junitXml(suites: readonly SuiteReport[], timestamp = new Date())
     totals.errors += errors;
     totals.seconds += suite.seconds;
     const cases = suite.error
-      ? [`    <testcase name="(claims file)" classname="${escape(suite.file)}" file="${escape(suite.file)}" time="0">\n      <error type="input" message="${escape(suite.error.split('\n')[0])}">${escape(suite.error)}</error>\n    </testcase>`]
+      ? [
+          `    <testcase name="(claims file)" classname="${escape(suite.file)}" file="${escape(suite.file)}" time="0">\n      <error type="input" message="${escape(suite.error.split('\n')[0])}">${escape(suite.error)}</error>\n    </testcase>`,
+        ]
       : suite.reports.map(({ entry, outcome, lastPass }) => {
           const open = `    <testcase name="${escape(entry.name)}" classname="${escape(suite.file)}" file="${escape(suite.file)}" line="${entry.line}" time="0"`;
           if (outcome.status === 'passed') return `${open}/>`;

@@ -130,7 +130,8 @@ export function parseClaims(text: string, file: string): { claims?: ClaimsFile; 
   const problem = (node: Node | null | undefined, field: string, message: string, fallback?: Node | null) => {
     problems.push({ ...nodeAt(node, fallback), field, message });
   };
-  const describe = (node: Node | null | undefined) => (isScalar(node) ? JSON.stringify(node.value) : isSeq(node) ? 'a list' : isMap(node) ? 'a mapping' : 'nothing');
+  const describe = (node: Node | null | undefined) =>
+    isScalar(node) ? JSON.stringify(node.value) : isSeq(node) ? 'a list' : isMap(node) ? 'a mapping' : 'nothing';
 
   const root = doc.contents;
   if (!isMap(root)) {
@@ -142,7 +143,8 @@ export function parseClaims(text: string, file: string): { claims?: ClaimsFile; 
   const textField = (key: string, required: boolean): string | undefined => {
     const pair = fields.get(key);
     if (!pair) {
-      if (required) problem(root, key, `missing (expected ${key === 'model' ? 'a model folder, preset or Hugging Face repo id' : 'the dataset file (.jsonl or .atp)'})`);
+      if (required)
+        problem(root, key, `missing (expected ${key === 'model' ? 'a model folder, preset or Hugging Face repo id' : 'the dataset file (.jsonl or .atp)'})`);
       return undefined;
     }
     const value = pair.value as Node | null;
@@ -229,13 +231,15 @@ function parseCircuitBlock(node: Node | null, problem: Report, describe: (node: 
     return pair ? integer(pair.value as Node, `circuit.${key}`, minimum, problem, pair.key as Node) : undefined;
   };
   block.steps = whole('steps', 1);
-  if (block.steps !== undefined && block.steps > 1000) problem(f.get('steps')!.value as Node, 'circuit.steps', `expected at most 1000 steps, got ${block.steps}`);
+  if (block.steps !== undefined && block.steps > 1000)
+    problem(f.get('steps')!.value as Node, 'circuit.steps', `expected at most 1000 steps, got ${block.steps}`);
   block.edges = whole('edges', 1);
   block.randomDraws = whole('random_draws', 0);
   const sizesPair = f.get('sizes');
   if (sizesPair) {
     const list = sizesPair.value as Node | null;
-    if (!isSeq(list)) problem(list, 'circuit.sizes', `expected a list of circuit sizes in edges such as [10, 40], got ${describe(list)}`, sizesPair.key as Node);
+    if (!isSeq(list))
+      problem(list, 'circuit.sizes', `expected a list of circuit sizes in edges such as [10, 40], got ${describe(list)}`, sizesPair.key as Node);
     else block.sizes = list.items.map((item, i) => integer(item as Node, `circuit.sizes[${i}]`, 1, problem)).filter((n): n is number => n !== undefined);
   }
   return block;
@@ -362,7 +366,9 @@ function parseClaim(
   if (kind === 'top_heads' || kind === 'not_in_top') {
     const keys = kind === 'top_heads' ? ['k', 'include', 'exclude'] : ['k', 'heads'];
     const f = mapFields(body, field, keys, report);
-    const k = f.has('k') ? integer(f.get('k')!.value as Node, `${field}.k`, 1, report, f.get('k')!.key as Node) : (report(body, `${field}.k`, 'missing (how many top heads)'), undefined);
+    const k = f.has('k')
+      ? integer(f.get('k')!.value as Node, `${field}.k`, 1, report, f.get('k')!.key as Node)
+      : (report(body, `${field}.k`, 'missing (how many top heads)'), undefined);
     const heads = (key: string) => (f.has(key) ? parseHeads(f.get(key)!.value as Node, `${field}.${key}`, report, f.get(key)!.key as Node) : []);
     if (kind === 'top_heads') {
       const include = heads('include');
@@ -379,7 +385,8 @@ function parseClaim(
     if (f.size === 0) report(body, field, `expected at least one of ${keys.join(', ')}`);
     const bounds: Record<string, Bound | undefined> = {};
     for (const [key, p] of f) bounds[key] = parseBound(p.value as Node, `${field}.${key}`, report, p.key as Node);
-    claim = kind === 'baselines' ? { kind, clean: bounds.clean, corrupted: bounds.corrupted, gap: bounds.gap } : { kind, total: bounds.total, each: bounds.each };
+    claim =
+      kind === 'baselines' ? { kind, clean: bounds.clean, corrupted: bounds.corrupted, gap: bounds.gap } : { kind, total: bounds.total, each: bounds.each };
   } else if (kind === 'agreement') {
     const f = mapFields(body, field, ['with', 'spearman', 'pearson'], report);
     const withPair = f.get('with');
@@ -399,8 +406,12 @@ function parseClaim(
     claim = { kind, with: 'exact', spearman, pearson };
   } else {
     const f = mapFields(body, field, ['edges', 'at_least'], report);
-    const edges = f.has('edges') ? integer(f.get('edges')!.value as Node, `${field}.edges`, 1, report, f.get('edges')!.key as Node) : (report(body, `${field}.edges`, 'missing (the circuit size in edges)'), undefined);
-    const atLeast = f.has('at_least') ? finite(f.get('at_least')!.value as Node, `${field}.at_least`, report, f.get('at_least')!.key as Node) : (report(body, `${field}.at_least`, 'missing (the least faithfulness, e.g. 0.8)'), undefined);
+    const edges = f.has('edges')
+      ? integer(f.get('edges')!.value as Node, `${field}.edges`, 1, report, f.get('edges')!.key as Node)
+      : (report(body, `${field}.edges`, 'missing (the circuit size in edges)'), undefined);
+    const atLeast = f.has('at_least')
+      ? finite(f.get('at_least')!.value as Node, `${field}.at_least`, report, f.get('at_least')!.key as Node)
+      : (report(body, `${field}.at_least`, 'missing (the least faithfulness, e.g. 0.8)'), undefined);
     claim = { kind: 'faithfulness', edges: edges ?? 1, atLeast: atLeast ?? 0 };
   }
   let name: string | undefined;

@@ -24,7 +24,14 @@ export const needsHeadChecks = (claims: ClaimsFile) => claims.claims.some((c) =>
 export function circuitOptionsFor(claims: ClaimsFile): CircuitOptions | undefined {
   const c = claims.circuit;
   if (!c) return undefined;
-  return { method: c.method, steps: c.steps, selection: { rule: 'top-n', edges: c.edges }, curveSizes: c.sizes, randomDraws: c.randomDraws, randomSeed: claims.seed };
+  return {
+    method: c.method,
+    steps: c.steps,
+    selection: { rule: 'top-n', edges: c.edges },
+    curveSizes: c.sizes,
+    randomDraws: c.randomDraws,
+    randomSeed: claims.seed,
+  };
 }
 
 /** What the stored circuit lacks for these claims (the method and steps are compared as inputs, inputChanges). */
@@ -41,7 +48,8 @@ function circuitShortfalls(claims: ClaimsFile, result: Result): string[] {
   if (curve && (curve.randomDraws !== want.randomDraws || curve.randomSeed !== claims.seed)) {
     why.push(`random baseline ${curve.randomDraws} draws, seed ${curve.randomSeed} → ${want.randomDraws} draws, seed ${claims.seed}`);
   }
-  if (circuit.selection.rule !== 'top-n' || circuit.selection.requested !== want.edges) why.push(`the stored circuit keeps ${circuit.selection.rule} ${circuit.selection.requested}, the file asks for top-n ${want.edges}`);
+  if (circuit.selection.rule !== 'top-n' || circuit.selection.requested !== want.edges)
+    why.push(`the stored circuit keeps ${circuit.selection.rule} ${circuit.selection.requested}, the file asks for top-n ${want.edges}`);
   return why;
 }
 
@@ -99,7 +107,11 @@ function readPasses(claimsFile: string): Record<string, LastPass> {
  * other inputs. Returns the files to write (the Result, when `writeResult`, and the passes record) so the caller
  * writes them atomically with its own outputs.
  */
-export function checkClaims(claims: ClaimsFile, result: Result, options: { writeResult: boolean; now?: Date }): { reports: ClaimReport[]; files: FileToWrite[] } {
+export function checkClaims(
+  claims: ClaimsFile,
+  result: Result,
+  options: { writeResult: boolean; now?: Date },
+): { reports: ClaimReport[]; files: FileToWrite[] } {
   const passes = readPasses(claims.file);
   const inputs = inputsOf(result);
   const passedAt = (options.now ?? new Date()).toISOString();
@@ -118,7 +130,11 @@ export function checkClaims(claims: ClaimsFile, result: Result, options: { write
   if (options.writeResult) files.push(...resultFilesToWrite(resultFileFor(claims.file), result));
   // Only the claims still in the file are kept.
   const kept = Object.fromEntries(claims.claims.filter((c) => passes[c.id]).map((c) => [c.id, passes[c.id]]));
-  files.push({ file: passesFileFor(claims.file), contents: JSON.stringify({ schema: PASSES_SCHEMA, claims: kept }, null, 2) + '\n', what: 'the claims pass record' });
+  files.push({
+    file: passesFileFor(claims.file),
+    contents: JSON.stringify({ schema: PASSES_SCHEMA, claims: kept }, null, 2) + '\n',
+    what: 'the claims pass record',
+  });
   return { reports, files };
 }
 

@@ -31,7 +31,11 @@ export function diagnoseWithTokenizer(dataset: Dataset, tokenizer: DiagnosticTok
         at(location?.[field], 'error', `the ${field} answer ${text} tokenizes to nothing`);
       } else if (ids.length > 1) {
         const pieces = ids.map((id) => JSON.stringify(tokenizer.tokenText(id))).join(', ');
-        at(location?.[field], 'warning', `the ${field} answer ${text} is ${ids.length} tokens (${pieces}); only its first token ${JSON.stringify(tokenizer.tokenText(ids[0]))} is used`);
+        at(
+          location?.[field],
+          'warning',
+          `the ${field} answer ${text} is ${ids.length} tokens (${pieces}); only its first token ${JSON.stringify(tokenizer.tokenText(ids[0]))} is used`,
+        );
       }
       answerIds.push(ids[0] ?? -1);
     }
@@ -43,7 +47,9 @@ export function diagnoseWithTokenizer(dataset: Dataset, tokenizer: DiagnosticTok
 
     // Too long to fit: said without tokenizing, which for a prompt of megabytes would stall or crash the worker.
     if (maxPositions !== undefined && tokenizer.minimumTokenCount !== undefined) {
-      const tooLong = (['clean', 'corrupted'] as const).map((field) => [field, promptTooLong(example[field], tokenizer as LengthTokenizer, maxPositions)] as const).filter(([, problem]) => problem !== undefined);
+      const tooLong = (['clean', 'corrupted'] as const)
+        .map((field) => [field, promptTooLong(example[field], tokenizer as LengthTokenizer, maxPositions)] as const)
+        .filter(([, problem]) => problem !== undefined);
       for (const [field, problem] of tooLong) at(location?.[field], 'error', `the ${field} prompt ${problem}`);
       if (tooLong.length > 0) continue;
     }

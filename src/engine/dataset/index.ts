@@ -45,7 +45,18 @@ export function readDataset(file: string, warnings?: string[]): Dataset {
   const text = readTextFile(file, `a .${format} file`);
   return format === 'atp' ? parsePromptFormatDataset(text, file, warnings) : parseJsonlDataset(text, file);
 }
-export { IOI_NAMES, IOI_OBJECTS, IOI_PLACES, IOI_TEMPLATES, generateIoi, ioiSeedExamples, singleTokenNames, type IoiExample, type IoiOptions, type IoiOrder } from './ioi';
+export {
+  IOI_NAMES,
+  IOI_OBJECTS,
+  IOI_PLACES,
+  IOI_TEMPLATES,
+  generateIoi,
+  ioiSeedExamples,
+  singleTokenNames,
+  type IoiExample,
+  type IoiOptions,
+  type IoiOrder,
+} from './ioi';
 export {
   TINYSQL_FEATURES,
   generateTinySql,

@@ -18,7 +18,6 @@ export const PROMPT_FORMAT_EXTENSION = '.atp';
 
 const PROMPT_ESCAPES: Record<string, string> = { '{': '{', '}': '}', '|': '|', '\\': '\\', '#': '#', '=': '=', n: '\n', r: '\r', t: '\t', ' ': ' ' };
 
-
 const MAX_LINE_DIAGNOSTICS = 50;
 
 /** A prompt being assembled: its text, the column of each code unit, and the column after the last one. */
@@ -124,7 +123,11 @@ function parseLine(lineText: string, line: number, lineStart: number): LineResul
       const nextWidth = next.charCodeAt(0) >= 0xd800 && next.charCodeAt(0) <= 0xdbff && i + 2 < lineText.length ? 2 : 1;
       literal = PROMPT_ESCAPES[next] ?? null;
       if (literal === null) {
-        error(i, i + 1 + nextWidth, `unknown escape \\${lineText.slice(i + 1, i + 1 + nextWidth)}: the escapes are \\{ \\} \\| \\\\ \\# \\= \\n \\r \\t and "\\ " (a space)`);
+        error(
+          i,
+          i + 1 + nextWidth,
+          `unknown escape \\${lineText.slice(i + 1, i + 1 + nextWidth)}: the escapes are \\{ \\} \\| \\\\ \\# \\= \\n \\r \\t and "\\ " (a space)`,
+        );
         i += 1 + nextWidth;
         continue;
       }
@@ -281,7 +284,11 @@ function parseAnswers(
   const incorrect = quoted(i, 'incorrect');
   if (incorrect === null) return null;
   if (incorrect.value === correct.value) {
-    error(correct.start, incorrect.end, `the correct and incorrect answers are the same (${JSON.stringify(correct.value)}): their logit difference is always 0`);
+    error(
+      correct.start,
+      incorrect.end,
+      `the correct and incorrect answers are the same (${JSON.stringify(correct.value)}): their logit difference is always 0`,
+    );
     return null;
   }
   i = skip(incorrect.end);
@@ -361,7 +368,8 @@ export function formatPromptLine(example: Pick<Example, 'clean' | 'corrupted' | 
   // Whole words in the span ({price|code}, not {pric|cod}e): widen it while a word runs across either edge.
   const wordAt = (text: string, index: number) => index >= 0 && index < text.length && WORD_CHAR.test(text[index]);
   while (prefix > 0 && wordAt(clean, prefix - 1) && (wordAt(clean, prefix) || wordAt(corrupted, prefix))) prefix -= 1;
-  while (suffix > 0 && wordAt(clean, clean.length - suffix) && (wordAt(clean, clean.length - suffix - 1) || wordAt(corrupted, corrupted.length - suffix - 1))) suffix -= 1;
+  while (suffix > 0 && wordAt(clean, clean.length - suffix) && (wordAt(clean, clean.length - suffix - 1) || wordAt(corrupted, corrupted.length - suffix - 1)))
+    suffix -= 1;
   const head = clean.slice(0, prefix);
   const tail = clean.slice(clean.length - suffix);
   const cleanMiddle = clean.slice(prefix, clean.length - suffix);

@@ -54,12 +54,16 @@ export function checkOutputPaths(inputs: readonly NamedPath[], outputs: readonly
   for (const [i, output] of resolvedOutputs.entries()) {
     for (const input of resolvedInputs) {
       if (same(output.resolved, input.resolved)) {
-        throw new InputError(`${output.role} ${output.path} is the same file as ${input.role} ${input.path}; writing it would destroy the input, so choose another output path`);
+        throw new InputError(
+          `${output.role} ${output.path} is the same file as ${input.role} ${input.path}; writing it would destroy the input, so choose another output path`,
+        );
       }
     }
     for (const other of resolvedOutputs.slice(0, i)) {
       if (same(output.resolved, other.resolved)) {
-        throw new InputError(`${output.role} ${output.path} is the same file as ${other.role} ${other.path}; one would overwrite the other, so give them different paths`);
+        throw new InputError(
+          `${output.role} ${output.path} is the same file as ${other.role} ${other.path}; one would overwrite the other, so give them different paths`,
+        );
       }
     }
   }

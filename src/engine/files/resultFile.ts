@@ -12,15 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { InputError } from '../../shared/errors';
-import {
-  checkResult,
-  parseResultJson,
-  RESULT_SCHEMA,
-  RESULT_SCHEMA_SIDECAR,
-  serializeResult,
-  type ExampleResult,
-  type Result,
-} from '../../shared/result';
+import { checkResult, parseResultJson, RESULT_SCHEMA, RESULT_SCHEMA_SIDECAR, serializeResult, type ExampleResult, type Result } from '../../shared/result';
 import { type FileToWrite, writeFilesAtomically } from './atomicWrite';
 import { readSafetensorsHeaderFromBytes, type TensorEntry } from '../model/safetensors';
 
@@ -260,10 +252,13 @@ function encodeSidecar(result: Result): Uint8Array {
   for (const column of COLUMNS) {
     const present = result.examples.filter((e) => column.read(e) !== undefined).length;
     if (present === 0 && column.group) continue;
-    if (present !== n) throw new Error(`writing the sidecar: ${column.group ?? column.name} is in ${present} of ${n} examples; the sidecar needs it in all or none`);
+    if (present !== n)
+      throw new Error(`writing the sidecar: ${column.group ?? column.name} is in ${present} of ${n} examples; the sidecar needs it in all or none`);
     const values = new Growable(column.dtype);
     const dims = new Int32Array(n * column.rank);
-    result.examples.forEach((example, i) => dims.set(flatten(column.read(example), column.rank, column.dtype, values, `result.examples[${i}].${column.name}`), i * column.rank));
+    result.examples.forEach((example, i) =>
+      dims.set(flatten(column.read(example), column.rank, column.dtype, values, `result.examples[${i}].${column.name}`), i * column.rank),
+    );
     shapes.push({ name: `${column.name}.shape`, dtype: 'I32', shape: [n, column.rank], bytes: new Uint8Array(dims.buffer) });
     tensors.push({ name: column.name, dtype: column.dtype, shape: [values.length], bytes: values.bytes() });
   }
@@ -273,7 +268,10 @@ function encodeSidecar(result: Result): Uint8Array {
 }
 
 /** The safetensors layout (see src/engine/model/safetensors.ts): u64 header length, JSON header padded to 8, data. */
-function encodeSafetensors(tensors: ReadonlyArray<{ name: string; dtype: Dtype; shape: number[]; bytes: Uint8Array }>, metadata: Record<string, string>): Uint8Array {
+function encodeSafetensors(
+  tensors: ReadonlyArray<{ name: string; dtype: Dtype; shape: number[]; bytes: Uint8Array }>,
+  metadata: Record<string, string>,
+): Uint8Array {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   for (const tensor of tensors) {
@@ -317,7 +315,9 @@ function hydrate(raw: Record<string, unknown>, file: string): Record<string, unk
   }
   const found = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
   if (found !== reference.contentHash) {
-    throw new InputError(`${sidecar}: its content hash is ${found}, but field "sidecar.contentHash" of ${file} says ${reference.contentHash}: the sidecar was changed, truncated or belongs to another run`);
+    throw new InputError(
+      `${sidecar}: its content hash is ${found}, but field "sidecar.contentHash" of ${file} says ${reference.contentHash}: the sidecar was changed, truncated or belongs to another run`,
+    );
   }
   const { tensors, metadata } = readSafetensorsHeaderFromBytes(sidecar, bytes);
   if (metadata.format !== SIDECAR_FORMAT) throw new InputError(`${sidecar}: "__metadata__.format" must be "${SIDECAR_FORMAT}"`);
@@ -346,9 +346,11 @@ function hydrate(raw: Record<string, unknown>, file: string): Record<string, unk
   for (const group of ['tokenScores', 'atpStar'] as const) {
     const names = COLUMNS.filter((c) => c.group === group).map((c) => c.name);
     const missing = names.filter((n) => !columns.has(n));
-    if (missing.length > 0 && missing.length < names.length) throw new InputError(`${sidecar}: tensor "${missing[0]}" is missing (the other ${group} tensors are there)`);
+    if (missing.length > 0 && missing.length < names.length)
+      throw new InputError(`${sidecar}: tensor "${missing[0]}" is missing (the other ${group} tensors are there)`);
   }
-  if (columns.has('atpStar.q') && !Number.isInteger(kvHeads)) throw new InputError(`${file}: field "atpStar.kvHeads" must be an integer (the sidecar holds AtP* nodes)`);
+  if (columns.has('atpStar.q') && !Number.isInteger(kvHeads))
+    throw new InputError(`${file}: field "atpStar.kvHeads" must be an integer (the sidecar holds AtP* nodes)`);
 
   const offsets = new Map<string, number>([...columns.keys()].map((key) => [key, 0]));
   examples.forEach((entry: Record<string, unknown>, i) => {
@@ -368,9 +370,7 @@ function hydrate(raw: Record<string, unknown>, file: string): Record<string, unk
     };
     const tokenLists: Record<string, Array<{ id: number; text: string; start: number; end: number }>> = {};
     for (const list of ['tokens', 'corruptedTokens']) {
-      const parts = Object.fromEntries(
-        [...TOKEN_KEYS, 'textBytes'].map((key) => [key, take(COLUMNS.find((c) => c.name === `${list}.${key}`)!)]),
-      );
+      const parts = Object.fromEntries([...TOKEN_KEYS, 'textBytes'].map((key) => [key, take(COLUMNS.find((c) => c.name === `${list}.${key}`)!)]));
       const count = parts.id.dims[0];
       for (const key of ['start', 'end', 'textBytes']) expectDims(`${list}.${key}`, parts[key].dims, [count], `one per token, like ${list}.id`);
       const text = take(COLUMNS.find((c) => c.name === `${list}.text`)!);
@@ -396,7 +396,12 @@ function hydrate(raw: Record<string, unknown>, file: string): Record<string, unk
     for (const key of ATTRIBUTION_KEYS) {
       const name = `attributions.${key}`;
       const { dims, values } = take(COLUMNS.find((c) => c.name === name)!);
-      expectDims(name, dims, key === 'z' ? [layers as number, positions, heads as number] : [layers as number, positions], key === 'z' ? 'layers, clean tokens, heads' : 'layers, clean tokens');
+      expectDims(
+        name,
+        dims,
+        key === 'z' ? [layers as number, positions, heads as number] : [layers as number, positions],
+        key === 'z' ? 'layers, clean tokens, heads' : 'layers, clean tokens',
+      );
       attributions[key] = floats(name, dims, values);
     }
     entry.attributions = attributions;
@@ -406,7 +411,8 @@ function hydrate(raw: Record<string, unknown>, file: string): Record<string, unk
     entry.corruptedTokens = tokenLists.corruptedTokens;
     if (columns.has('tokenScores.values')) {
       const scores = entry.tokenScores;
-      if (typeof scores !== 'object' || scores === null) throw new InputError(`${file}: field "examples[${i}].tokenScores" must be an object (the sidecar holds its values)`);
+      if (typeof scores !== 'object' || scores === null)
+        throw new InputError(`${file}: field "examples[${i}].tokenScores" must be an object (the sidecar holds its values)`);
       const values = take(COLUMNS.find((c) => c.name === 'tokenScores.values')!);
       const exact = take(COLUMNS.find((c) => c.name === 'tokenScores.exact')!);
       expectDims('tokenScores.values', values.dims, [positions], 'one per clean token');
@@ -420,7 +426,12 @@ function hydrate(raw: Record<string, unknown>, file: string): Record<string, unk
         const name = `atpStar.${key}`;
         const { dims, values } = take(COLUMNS.find((c) => c.name === name)!);
         const width = key === 'q' || key === 'qLinear' ? (heads as number) : (kvHeads as number);
-        expectDims(name, dims, [layers as number, positions, width], key === 'q' || key === 'qLinear' ? 'layers, clean tokens, heads' : 'layers, clean tokens, key/value heads');
+        expectDims(
+          name,
+          dims,
+          [layers as number, positions, width],
+          key === 'q' || key === 'qLinear' ? 'layers, clean tokens, heads' : 'layers, clean tokens, key/value heads',
+        );
         nodes[key] = floats(name, dims, values);
       }
       entry.atpStar = nodes;
@@ -440,7 +451,9 @@ function readColumn(
   examples: number,
 ): { dims: Int32Array; data: Float32Array | Int32Array | Uint8Array } {
   if (shape.dtype !== 'I32' || shape.shape.length !== 2 || shape.shape[0] !== examples || shape.shape[1] !== column.rank) {
-    throw new InputError(`${sidecar}: tensor "${column.name}.shape" must be I32 [${examples}, ${column.rank}], found ${shape.dtype} [${shape.shape.join(', ')}]`);
+    throw new InputError(
+      `${sidecar}: tensor "${column.name}.shape" must be I32 [${examples}, ${column.rank}], found ${shape.dtype} [${shape.shape.join(', ')}]`,
+    );
   }
   if (data.dtype !== column.dtype || data.shape.length !== 1) {
     throw new InputError(`${sidecar}: tensor "${column.name}" must be ${column.dtype} with one dimension, found ${data.dtype} [${data.shape.join(', ')}]`);

@@ -139,7 +139,8 @@ export async function extractZipEntry(file: string, entry: ZipEntry, destination
   } finally {
     closeSync(fd);
   }
-  if (entry.method !== 0 && entry.method !== 8) throw new ZipError(file, `${entry.name} uses compression method ${entry.method} (only stored and deflate are read)`);
+  if (entry.method !== 0 && entry.method !== 8)
+    throw new ZipError(file, `${entry.name} uses compression method ${entry.method} (only stored and deflate are read)`);
   let crc = 0;
   let size = 0;
   const check = new Transform({

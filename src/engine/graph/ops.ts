@@ -181,7 +181,12 @@ export class Ops {
     const mean = raw.reduce(b, 'ReduceMean', x, [-1], true);
     const centered = raw.sub(b, x, mean);
     const variance = raw.reduce(b, 'ReduceMean', raw.mul(b, centered, centered), [-1], true);
-    const rstd = b.node('Reciprocal', [b.node('Sqrt', [raw.add(b, variance, b.scalar(eps))], {}, { dtype: x.dtype, shape: [...variance.shape] })], {}, { dtype: x.dtype, shape: [...variance.shape] });
+    const rstd = b.node(
+      'Reciprocal',
+      [b.node('Sqrt', [raw.add(b, variance, b.scalar(eps))], {}, { dtype: x.dtype, shape: [...variance.shape] })],
+      {},
+      { dtype: x.dtype, shape: [...variance.shape] },
+    );
     const normalized = raw.mul(b, centered, rstd);
     const y = b.node('Add', [raw.mul(b, normalized, weight), bias], {}, this.out(x.dtype, [...x.shape], [x]));
     this.record('LayerNorm', [x, weight, bias], [y], ([g]) => {
@@ -225,7 +230,8 @@ export class Ops {
     if (weight.requiresGrad) throw new Error('linearT: gradients of weights are not supported');
     const b = this.b;
     const [nOut, nIn] = weight.shape;
-    if (typeof nOut !== 'number' || typeof nIn !== 'number' || weight.shape.length !== 2) throw new Error('linearT: the weight must be a static [out, in] matrix');
+    if (typeof nOut !== 'number' || typeof nIn !== 'number' || weight.shape.length !== 2)
+      throw new Error('linearT: the weight must be a static [out, in] matrix');
     const rows = raw.reshape(b, x, [-1, nIn], [`${x.name}_rows`, nIn]);
     const product = b.node('Gemm', [rows, weight], { transB: 1 }, { dtype: x.dtype, shape: [rows.shape[0], nOut] });
     const leading = b.node('Slice', [raw.shapeOf(b, x), b.ints([0]), b.ints([-1])], {}, { dtype: 'int64', shape: [x.shape.length - 1] });
@@ -240,7 +246,12 @@ export class Ops {
     if (weight.requiresGrad) throw new Error('rmsNorm: gradients of weights are not supported');
     const b = this.b;
     const meanSquare = raw.reduce(b, 'ReduceMean', raw.mul(b, x, x), [-1], true);
-    const rstd = b.node('Reciprocal', [b.node('Sqrt', [raw.add(b, meanSquare, b.scalar(eps))], {}, { dtype: x.dtype, shape: [...meanSquare.shape] })], {}, { dtype: x.dtype, shape: [...meanSquare.shape] });
+    const rstd = b.node(
+      'Reciprocal',
+      [b.node('Sqrt', [raw.add(b, meanSquare, b.scalar(eps))], {}, { dtype: x.dtype, shape: [...meanSquare.shape] })],
+      {},
+      { dtype: x.dtype, shape: [...meanSquare.shape] },
+    );
     const normalized = raw.mul(b, x, rstd);
     const y = b.node('Mul', [weight, normalized], {}, this.out(x.dtype, [...x.shape], [x]));
     this.record('RMSNorm', [x, weight], [y], ([g]) => {
@@ -318,7 +329,9 @@ export class Ops {
     const b = this.b;
     const axis = like.shape.length - 1;
     const y = b.node('ScatterElements', [raw.zerosLike(b, like), indices, values], { axis }, this.out(values.dtype, [...like.shape], [values]));
-    this.record('ScatterElements', [values], [y], ([g]) => [b.node('GatherElements', [g!, indices], { axis }, { dtype: values.dtype, shape: [...values.shape] })]);
+    this.record('ScatterElements', [values], [y], ([g]) => [
+      b.node('GatherElements', [g!, indices], { axis }, { dtype: values.dtype, shape: [...values.shape] }),
+    ]);
     return y;
   }
 

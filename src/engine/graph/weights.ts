@@ -28,7 +28,9 @@ export class GraphWeights {
     if (cached) return cached;
     const entry = this.lookup(name);
     if (expectedShape && (entry.shape.length !== expectedShape.length || entry.shape.some((d, i) => d !== expectedShape[i]))) {
-      throw new InputError(`${entry.file}: weight "${entry.name}" has shape [${entry.shape.join(', ')}], expected [${expectedShape.join(', ')}] from config.json`);
+      throw new InputError(
+        `${entry.file}: weight "${entry.name}" has shape [${entry.shape.join(', ')}], expected [${expectedShape.join(', ')}] from config.json`,
+      );
     }
     const dtype = DTYPES[entry.dtype];
     if (!dtype) throw new InputError(`${entry.file}: weight "${entry.name}" has dtype ${entry.dtype}; supported are F32, F16, BF16, F64`);

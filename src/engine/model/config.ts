@@ -64,8 +64,7 @@ export interface GptNeoDetails {
 }
 
 export type RopeScaling =
-  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number }
-  | { type: 'linear'; factor: number };
+  { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number } | { type: 'linear'; factor: number };
 
 export interface LlamaDetails {
   /** Key/value heads (grouped-query attention when fewer than nHeads). */
@@ -345,7 +344,11 @@ function readLlamaFamilySpec(config: ConfigFields, rules: LlamaFamilyRules): Lla
       throw new InputError(`${config.file}: key "hidden_size" (${dModel}) must be divisible by "num_attention_heads" (${nHeads})`);
     }
     dHead = dModel / nHeads;
-    config.unsupportedUnless('head_dim', (v) => v === null || v === dHead, `${rules.modelType} uses hidden_size / num_attention_heads (${dHead}) as the head size`);
+    config.unsupportedUnless(
+      'head_dim',
+      (v) => v === null || v === dHead,
+      `${rules.modelType} uses hidden_size / num_attention_heads (${dHead}) as the head size`,
+    );
   }
   const hiddenAct = config.string('hidden_act', 'silu');
   if (hiddenAct !== 'silu') throw new InputError(`${config.file}: key "hidden_act" is "${hiddenAct}"; supported for ${rules.modelType}: silu`);

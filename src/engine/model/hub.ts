@@ -70,7 +70,7 @@ const PICKLE = /\.(bin|pt|pth|ckpt|pkl)$/;
 const TOKEN_HELP =
   'Create a read token at https://huggingface.co/settings/tokens, then give it: on the command line in the HF_TOKEN ' +
   'environment variable (HF_TOKEN=hf_… atp patch …); in VS Code with the command "Attribution Patching: Set Hugging Face Token" ' +
-  '(kept in the editor\'s SecretStorage).';
+  "(kept in the editor's SecretStorage).";
 
 /**
  * Turns a --model value (or a parsed source) into a local folder: a folder as is; a hub repo as its snapshot folder
@@ -250,7 +250,10 @@ class HubResolver {
   }
 
   /** One request, following redirects by hand: the token never goes to another origin (the CDN). */
-  private async request(url: string, init: { method: 'GET' | 'HEAD'; headers?: Record<string, string>; followAbsolute: boolean; timeoutMs?: number }): Promise<{ response: Response; url: string }> {
+  private async request(
+    url: string,
+    init: { method: 'GET' | 'HEAD'; headers?: Record<string, string>; followAbsolute: boolean; timeoutMs?: number },
+  ): Promise<{ response: Response; url: string }> {
     let current = url;
     for (let hop = 0; hop < 10; hop++) {
       const signals = [this.options.signal, init.timeoutMs ? AbortSignal.timeout(init.timeoutMs) : undefined].filter((s): s is AbortSignal => s !== undefined);
@@ -293,14 +296,19 @@ class HubResolver {
         throw new InputError(`${this.display}: not found on ${hubText}, or private (then it needs a token). ${tokenState} ${TOKEN_HELP}`, { field: 'hfToken' });
       }
       const gated = code === 'GatedRepo' ? 'gated (its terms must be accepted on https://huggingface.co/' + this.repo + ')' : 'gated or private';
-      throw new InputError(`${this.display}: ${hubText} answered ${status} for ${what}: this repo is ${gated} and needs a Hugging Face token. ${tokenState} ${TOKEN_HELP}`, { field: 'hfToken' });
+      throw new InputError(
+        `${this.display}: ${hubText} answered ${status} for ${what}: this repo is ${gated} and needs a Hugging Face token. ${tokenState} ${TOKEN_HELP}`,
+        { field: 'hfToken' },
+      );
     }
     if (status === 404) {
       if (code === 'RevisionNotFound') {
         throw new InputError(`${this.display}: revision "${this.revision}" not found in ${this.repo} (no such branch, tag or commit on ${hubText})`);
       }
       if (code === 'EntryNotFound') throw new InputError(`${this.display}: ${what} not found in the repo`);
-      throw new InputError(`${this.display}: repo ${this.repo} or revision "${this.revision}" not found on ${hubText} (check the spelling: org/name[@revision])`);
+      throw new InputError(
+        `${this.display}: repo ${this.repo} or revision "${this.revision}" not found on ${hubText} (check the spelling: org/name[@revision])`,
+      );
     }
     if (status === 429 || status >= 500) throw new HubUnreachable(`${hubText} answered ${status} for ${what}`);
     throw new InputError(`${this.display}: ${hubText} answered ${status} ${response.statusText} for ${what}`);
@@ -321,9 +329,7 @@ class HubResolver {
     if (typeof sha !== 'string' || !isCommitHash(sha) || !Array.isArray(siblings)) {
       throw new HubUnreachable(`the file list of ${this.repo} has no commit "sha" or no "siblings"`);
     }
-    const files = siblings
-      .map((s) => (s as { rfilename?: unknown } | null)?.rfilename)
-      .filter((name): name is string => typeof name === 'string');
+    const files = siblings.map((s) => (s as { rfilename?: unknown } | null)?.rfilename).filter((name): name is string => typeof name === 'string');
     return { commit: sha, files };
   }
 
@@ -370,7 +376,12 @@ class HubResolver {
 
   private async fileMeta(commit: string, file: string): Promise<FileMeta> {
     const url = `${this.endpoint}/${encodeRepo(this.repo)}/resolve/${commit}/${encodeFile(file)}`;
-    const { response, url: answered } = await this.request(url, { method: 'HEAD', headers: { 'Accept-Encoding': 'identity' }, followAbsolute: false, timeoutMs: 30_000 });
+    const { response, url: answered } = await this.request(url, {
+      method: 'HEAD',
+      headers: { 'Accept-Encoding': 'identity' },
+      followAbsolute: false,
+      timeoutMs: 30_000,
+    });
     const redirected = response.status >= 300 && response.status < 400;
     if (!response.ok && !redirected) return this.failure(response, file);
     const etag = normalizeEtag(response.headers.get('x-linked-etag') ?? response.headers.get('etag'));
@@ -379,7 +390,12 @@ class HubResolver {
     }
     const size = parseSize(response.headers.get('x-linked-size')) ?? (redirected ? undefined : parseSize(response.headers.get('content-length')));
     const location = response.headers.get('location');
-    return { etag, size, commit: response.headers.get('x-repo-commit') ?? undefined, url: redirected && location ? new URL(location, answered).toString() : answered };
+    return {
+      etag,
+      size,
+      commit: response.headers.get('x-repo-commit') ?? undefined,
+      url: redirected && location ? new URL(location, answered).toString() : answered,
+    };
   }
 
   /** Puts one file of the commit into the snapshot: from its blob if there, else downloaded into the blob first. */
@@ -389,7 +405,8 @@ class HubResolver {
     try {
       meta = await this.fileMeta(commit, file);
     } catch (error) {
-      if (error instanceof HubUnreachable) throw new InputError(`${this.display}: cannot download ${file}: ${error.message}. Run again to retry (finished files are kept).`);
+      if (error instanceof HubUnreachable)
+        throw new InputError(`${this.display}: cannot download ${file}: ${error.message}. Run again to retry (finished files are kept).`);
       throw error;
     }
     const blob = path.join(this.repoDir, 'blobs', meta.etag);
@@ -449,7 +466,9 @@ class HubResolver {
       const digest = await sha256File(partial);
       if (digest !== meta.etag) {
         fs.rmSync(partial, { force: true });
-        throw new InputError(`${this.display}: ${file} arrived corrupted (sha256 ${digest}, expected ${meta.etag}); it was deleted: run again to download it anew`);
+        throw new InputError(
+          `${this.display}: ${file} arrived corrupted (sha256 ${digest}, expected ${meta.etag}); it was deleted: run again to download it anew`,
+        );
       }
     }
     fs.renameSync(partial, blob);
@@ -485,7 +504,7 @@ class HubResolver {
     try {
       if (response.body) {
         for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-          for (let done = 0; done < chunk.length; ) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
+          for (let done = 0; done < chunk.length;) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
           received += chunk.length;
           this.options.onProgress?.({ file, received, total: meta.size });
         }

@@ -28,7 +28,9 @@ export function hubEndpoint(env: Env = process.env): string {
 export function hubCacheDir(env: Env = process.env): string {
   const explicit = env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE;
   if (explicit) return path.resolve(expandHome(explicit));
-  const hfHome = env.HF_HOME ? expandHome(env.HF_HOME) : path.join(env.XDG_CACHE_HOME ? expandHome(env.XDG_CACHE_HOME) : path.join(homedir(), '.cache'), 'huggingface');
+  const hfHome = env.HF_HOME
+    ? expandHome(env.HF_HOME)
+    : path.join(env.XDG_CACHE_HOME ? expandHome(env.XDG_CACHE_HOME) : path.join(homedir(), '.cache'), 'huggingface');
   return path.resolve(hfHome, 'hub');
 }
 

@@ -121,7 +121,8 @@ export function activationBytes(dims: Dims, run: RunShape): number {
  * `model` can be a LoadedModel.
  */
 export function estimateRunMemory(model: { spec: Dims; weights: ReadonlyMap<string, TensorEntry> }, run: RunShape): MemoryEstimate {
-  if (!Number.isInteger(run.batchSize) || run.batchSize < 1) throw new InputError(`${fieldRef('batchSize')} must be a positive integer, got ${run.batchSize}`, { field: 'batchSize' });
+  if (!Number.isInteger(run.batchSize) || run.batchSize < 1)
+    throw new InputError(`${fieldRef('batchSize')} must be a positive integer, got ${run.batchSize}`, { field: 'batchSize' });
   if (!Number.isInteger(run.seqLen) || run.seqLen < 1) throw new Error(`estimateRunMemory: seqLen must be a positive integer, got ${run.seqLen}`);
   let parameters = 0;
   let matrixParameters = 0;
@@ -184,7 +185,9 @@ const GPU_DEVICES = new Set(['cuda', 'dml', 'coreml', 'webgpu']);
 /** One line for the CLI to print before a run. */
 export function describeMemoryEstimate(estimate: MemoryEstimate, device: string = 'cpu', system: SystemMemory = systemMemory()): string {
   const cast = estimate.storedDtype === 'F32' ? 'float32' : `float32 from ${estimate.storedDtype}`;
-  const where = GPU_DEVICES.has(device) ? `${formatBytes(system.free)} host memory free; GPU memory is not queried` : `${formatBytes(system.free)} free of ${formatBytes(system.total)}`;
+  const where = GPU_DEVICES.has(device)
+    ? `${formatBytes(system.free)} host memory free; GPU memory is not queried`
+    : `${formatBytes(system.free)} free of ${formatBytes(system.total)}`;
   return (
     `memory: needs about ${formatBytes(estimate.totalBytes)} ` +
     `(weights ${formatBytes(estimate.weightBytes)} as ${cast}, activations ${formatBytes(estimate.activationBytes)} ` +
@@ -228,12 +231,17 @@ export function checkMemory(estimate: MemoryEstimate, device: string, options: C
     );
   if (hostNeed > system.total) throw fail(`${formatBytes(system.total)} in total`);
   if (hostNeed > system.free) {
-    if (system.platform === 'darwin') notes.push(`this run needs about ${formatBytes(hostNeed)} and macOS reports ${formatBytes(system.free)} free (not counting reclaimable cache); it may swap`);
+    if (system.platform === 'darwin')
+      notes.push(
+        `this run needs about ${formatBytes(hostNeed)} and macOS reports ${formatBytes(system.free)} free (not counting reclaimable cache); it may swap`,
+      );
     else throw fail(`${formatBytes(system.free)} free`);
   }
   if (gpu) {
     if (options.deviceFreeBytes === undefined) {
-      notes.push(`GPU memory is not checked (onnxruntime-node cannot query it): this run needs about ${formatBytes(estimate.totalBytes)} on the ${device} device`);
+      notes.push(
+        `GPU memory is not checked (onnxruntime-node cannot query it): this run needs about ${formatBytes(estimate.totalBytes)} on the ${device} device`,
+      );
     } else if (estimate.totalBytes > options.deviceFreeBytes) {
       throw new InputError(
         `not enough GPU memory: this run needs about ${formatBytes(estimate.totalBytes)}, ${formatBytes(options.deviceFreeBytes)} free on the ${device} device. ` +

@@ -58,7 +58,11 @@ export function builtInModelDir(name: string, from: string = __dirname): string 
  */
 export function parseModelSource(text: string, cwd: string = process.cwd()): ModelSource {
   const trimmed = text.trim();
-  if (trimmed === '') throw InputError.about('model', 'empty; give a model folder, a built-in model (tinysql-demo, ioi-demo), a preset such as M0, or a hub repo id such as openai-community/gpt2');
+  if (trimmed === '')
+    throw InputError.about(
+      'model',
+      'empty; give a model folder, a built-in model (tinysql-demo, ioi-demo), a preset such as M0, or a hub repo id such as openai-community/gpt2',
+    );
   if (looksLikePath(trimmed)) return { kind: 'folder', text: trimmed, path: path.resolve(cwd, expandHome(trimmed)) };
 
   const at = trimmed.indexOf('@');
@@ -66,7 +70,11 @@ export function parseModelSource(text: string, cwd: string = process.cwd()): Mod
   const revision = at < 0 ? undefined : trimmed.slice(at + 1);
   const builtIn = findBuiltInModel(base);
   if (builtIn) {
-    if (revision !== undefined) throw InputError.about('model', `"${trimmed}": ${builtIn.name} is a built-in model shipped with the extension; it has no revisions (drop "@${revision}")`);
+    if (revision !== undefined)
+      throw InputError.about(
+        'model',
+        `"${trimmed}": ${builtIn.name} is a built-in model shipped with the extension; it has no revisions (drop "@${revision}")`,
+      );
     return { kind: 'folder', text: trimmed, path: builtInModelDir(builtIn.name) };
   }
   const preset = findPreset(base);

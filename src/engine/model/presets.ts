@@ -23,7 +23,11 @@ export interface BuiltInModel {
 /** The shipped models, in display order; the first is the default (an empty model setting). */
 export const BUILT_IN_MODELS: readonly BuiltInModel[] = Object.freeze([
   { name: 'tinysql-demo', task: 'TinySQL', description: 'built-in: 4 layers × 4 heads, trained by the project on TinySQL command set 1 (3.4 MB, no download)' },
-  { name: 'ioi-demo', task: 'IOI', description: 'built-in: 4 layers × 4 heads, trained by the project on indirect object identification (3.4 MB, no download)' },
+  {
+    name: 'ioi-demo',
+    task: 'IOI',
+    description: 'built-in: 4 layers × 4 heads, trained by the project on indirect object identification (3.4 MB, no download)',
+  },
 ]);
 
 /** The built-in model a name stands for ("ioi-demo", case-insensitive), or undefined. */
@@ -128,7 +132,6 @@ export function resolvePreset(name: string): ModelPreset | undefined {
   if (preset || !looksLikePreset(name)) return preset;
   throw InputError.about(
     'model',
-    `unknown preset "${name.trim()}". Presets (case-insensitive; bm<B>-cs<C> is the semantic dataset, add -nonsemantic for the other):\n` +
-      formatPresetTable(),
+    `unknown preset "${name.trim()}". Presets (case-insensitive; bm<B>-cs<C> is the semantic dataset, add -nonsemantic for the other):\n` + formatPresetTable(),
   );
 }

@@ -9,11 +9,7 @@ import * as path from 'node:path';
 import { endianness } from 'node:os';
 import { InputError } from '../../shared/errors';
 
-export type SafetensorsDtype =
-  | 'F64' | 'F32' | 'F16' | 'BF16' | 'F8_E5M2' | 'F8_E4M3'
-  | 'I64' | 'I32' | 'I16' | 'I8'
-  | 'U64' | 'U32' | 'U16' | 'U8'
-  | 'BOOL';
+export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'F8_E5M2' | 'F8_E4M3' | 'I64' | 'I32' | 'I16' | 'I8' | 'U64' | 'U32' | 'U16' | 'U8' | 'BOOL';
 
 export interface TensorEntry {
   name: string;
@@ -28,9 +24,20 @@ export interface TensorEntry {
 }
 
 const BYTES_PER_ELEMENT: Record<SafetensorsDtype, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, F8_E5M2: 1, F8_E4M3: 1,
-  I64: 8, I32: 4, I16: 2, I8: 1,
-  U64: 8, U32: 4, U16: 2, U8: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
   BOOL: 1,
 };
 
@@ -120,7 +127,13 @@ export function readSafetensorsHeaderFromBytes(file: string, bytes: Uint8Array):
   return parseHeaderText(file, path.resolve(file), headerText, dataStart, bytes.length);
 }
 
-function parseHeaderText(file: string, absoluteFile: string, headerText: string, dataStart: number, fileSize: number): { tensors: TensorEntry[]; metadata: Record<string, string> } {
+function parseHeaderText(
+  file: string,
+  absoluteFile: string,
+  headerText: string,
+  dataStart: number,
+  fileSize: number,
+): { tensors: TensorEntry[]; metadata: Record<string, string> } {
   let header: unknown;
   try {
     header = JSON.parse(headerText);

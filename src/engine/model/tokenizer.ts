@@ -313,7 +313,7 @@ export class ModelTokenizer {
       units.push({ start: offset + start, end: offset + end });
     };
     const addCodePoints = (from: number, to: number) => {
-      for (let i = from; i < to; ) {
+      for (let i = from; i < to;) {
         const width = codePointWidth(sectionText, i);
         addUnit(i, i + width, sectionText.slice(i, i + width));
         i += width;
@@ -345,14 +345,12 @@ export class ModelTokenizer {
 
 /** Only byte-level BPE tokenizers have tokens that map back to input bytes this simply. */
 function requireByteLevelBpe(json: TokenizerJson, source: string): void {
-  const preTokenizers = json.pre_tokenizer?.type === 'Sequence' ? json.pre_tokenizer.pretokenizers ?? [] : [json.pre_tokenizer];
-  const decoders = json.decoder?.type === 'Sequence' ? json.decoder.decoders ?? [] : [json.decoder];
+  const preTokenizers = json.pre_tokenizer?.type === 'Sequence' ? (json.pre_tokenizer.pretokenizers ?? []) : [json.pre_tokenizer];
+  const decoders = json.decoder?.type === 'Sequence' ? (json.decoder.decoders ?? []) : [json.decoder];
   const byteLevel = preTokenizers.some((p) => p?.type === 'ByteLevel') && decoders.some((d) => d?.type === 'ByteLevel');
   if (json.model?.type !== 'BPE' || !byteLevel) {
     const kind = `${json.model?.type ?? 'unknown'} model, ${json.pre_tokenizer?.type ?? 'no'} pre-tokenizer`;
-    throw new InputError(
-      `${source}: this tokenizer type is not supported yet (${kind}); only byte-level BPE tokenizers (GPT-2, Llama 3, Qwen, ...) are.`,
-    );
+    throw new InputError(`${source}: this tokenizer type is not supported yet (${kind}); only byte-level BPE tokenizers (GPT-2, Llama 3, Qwen, ...) are.`);
   }
 }
 
@@ -393,8 +391,7 @@ function trimOffsets(tokens: AlignedToken[], trimming: OffsetTrimming): void {
 
 /** GPT-2's bytes_to_unicode table, inverted: the byte each byte-level character stands for. */
 function byteLevelDecodingTable(): Map<string, number> {
-  const printable = (byte: number) =>
-    (byte >= 0x21 && byte <= 0x7e) || (byte >= 0xa1 && byte <= 0xac) || (byte >= 0xae && byte <= 0xff);
+  const printable = (byte: number) => (byte >= 0x21 && byte <= 0x7e) || (byte >= 0xa1 && byte <= 0xac) || (byte >= 0xae && byte <= 0xff);
   const table = new Map<string, number>();
   let shifted = 0;
   for (let byte = 0; byte < 256; byte += 1) {
@@ -418,7 +415,7 @@ function byteLevelBytes(piece: string): number[] | null {
 /** UTF-8 bytes of a string, lone surrogates as U+FFFD (as TextEncoder, and so the library, does). */
 function utf8Bytes(text: string): number[] {
   const bytes: number[] = [];
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     let code = text.codePointAt(i)!;
     const width = codePointWidth(text, i);
     if (width === 1 && code >= 0xd800 && code <= 0xdfff) code = 0xfffd;
@@ -446,7 +443,21 @@ function nonWhitespaceUnits(text: string): number {
   let count = 0;
   for (let i = 0; i < text.length; i += 1) {
     const code = text.charCodeAt(i);
-    if (!(code === 0x20 || (code >= 0x09 && code <= 0x0d) || code === 0xa0 || code === 0x3000 || (code >= 0x2000 && code <= 0x200b) || code === 0x85 || code === 0x1680 || code === 0x2028 || code === 0x2029 || code === 0x202f || code === 0x205f || code === 0xfeff)) count += 1;
+    if (!(
+      code === 0x20 ||
+      (code >= 0x09 && code <= 0x0d) ||
+      code === 0xa0 ||
+      code === 0x3000 ||
+      (code >= 0x2000 && code <= 0x200b) ||
+      code === 0x85 ||
+      code === 0x1680 ||
+      code === 0x2028 ||
+      code === 0x2029 ||
+      code === 0x202f ||
+      code === 0x205f ||
+      code === 0xfeff
+    ))
+      count += 1;
   }
   return count;
 }

@@ -15,7 +15,10 @@ export function unusedWeightsWarnings(model: Pick<LoadedModel, 'weights' | 'spec
     unused.push(name);
   }
   if (unused.length === 0) return [];
-  const shown = unused.slice(0, 5).map((name) => `"${name}"`).join(', ');
+  const shown = unused
+    .slice(0, 5)
+    .map((name) => `"${name}"`)
+    .join(', ');
   const more = unused.length > 5 ? ` and ${unused.length - 5} more` : '';
   return [
     `${model.dir}: ${unused.length} weight tensor${unused.length === 1 ? ' is' : 's are'} not used by the model config.json describes (${model.spec.nLayers} layers): ${shown}${more}; check that config.json belongs to these weights`,

@@ -7,7 +7,18 @@ import { keyValueHeads } from '../model/config';
 import type { Dataset } from '../dataset/jsonl';
 import { ATTRIBUTION_OUTPUTS } from './graphs';
 import { ATP_STAR_GRAD_GATE, ATP_STAR_OUTPUTS } from './atpStarGraph';
-import { asNumbers, batchFeeds, checkCancelled, makeBatches, mean, runScale, type PreparedExample, prepareExamples, type RunOptions, sessionFor } from './runSupport';
+import {
+  asNumbers,
+  batchFeeds,
+  checkCancelled,
+  makeBatches,
+  mean,
+  runScale,
+  type PreparedExample,
+  prepareExamples,
+  type RunOptions,
+  sessionFor,
+} from './runSupport';
 import type { ExampleAttributions, RuntimeRecord, TokenInfo } from '../../shared/result';
 
 /**
@@ -113,11 +124,21 @@ interface RawExample {
   v: HeadValues;
 }
 
-function unpack(out: ort.InferenceSession.OnnxValueMapType, row: number, seq: number, length: number, nLayers: number, nHeads: number, nKv: number): RawExample {
+function unpack(
+  out: ort.InferenceSession.OnnxValueMapType,
+  row: number,
+  seq: number,
+  length: number,
+  nLayers: number,
+  nHeads: number,
+  nKv: number,
+): RawExample {
   const data = (name: string) => out[name].data as FloatData;
   const perPosition = (d: FloatData) => Array.from({ length: nLayers }, (_, l) => Array.from({ length }, (_, p) => d[(row * nLayers + l) * seq + p]));
   const perHead = (d: FloatData, width: number) =>
-    Array.from({ length: nLayers }, (_, l) => Array.from({ length }, (_, p) => Array.from({ length: width }, (_, h) => d[((row * nLayers + l) * seq + p) * width + h])));
+    Array.from({ length: nLayers }, (_, l) =>
+      Array.from({ length }, (_, p) => Array.from({ length: width }, (_, h) => d[((row * nLayers + l) * seq + p) * width + h])),
+    );
   return {
     ...byPositionField((kind) => perPosition(data(ATTRIBUTION_OUTPUTS.attribution(kind)))),
     z: perHead(data(ATTRIBUTION_OUTPUTS.attribution('z')), nHeads),
@@ -158,7 +179,9 @@ export async function runAtpStar(model: LoadedModel, dataset: Dataset, options: 
   if (gradDrop && nLayers < 2) throw new InputError(`GradDrop needs at least 2 layers (it averages over L − 1 = ${nLayers - 1})`);
   const batches = makeBatches(prepared, options.batchSize);
   const cost = atpStarCost(model, prepared.length, options.batchSize, gradDrop);
-  options.onProgress?.(`AtP*: ${cost.sessionRuns} session runs (${cost.forwardPasses} forward and ${cost.backwardPasses} backward passes over single examples)`);
+  options.onProgress?.(
+    `AtP*: ${cost.sessionRuns} session runs (${cost.forwardPasses} forward and ${cost.backwardPasses} backward passes over single examples)`,
+  );
   const handle = await sessionFor(model, 'atp-star', options);
   warnings.push(...handle.notes);
   const Float = precision === 'float64' ? Float64Array : Float32Array;

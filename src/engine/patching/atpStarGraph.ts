@@ -91,7 +91,12 @@ export function buildAtpStarGraph(arch: Architecture, b: GraphBuilder, w: GraphW
   );
   const corruptedLd = logitDiff(arch, ops, w, corruptedResidual, inputs);
 
-  const seed = b.node('ConstantOfShape', [raw.shapeOf(b, corruptedLd)], { value: { scalarTensor: 1, dtype: b.floatType } }, { dtype: b.floatType, shape: [...corruptedLd.shape] });
+  const seed = b.node(
+    'ConstantOfShape',
+    [raw.shapeOf(b, corruptedLd)],
+    { value: { scalarTensor: 1, dtype: b.floatType } },
+    { dtype: b.floatType, shape: [...corruptedLd.shape] },
+  );
   const taps = [...HOOK_KINDS.flatMap((kind) => corrupted[kind]), ...sites.flatMap((s) => [s.q, s.k, s.v, s.pattern!])];
   const grads = gradients(ops, corruptedLd, seed, taps);
   const grad = (v: Value) => grads.get(v.name)!;
@@ -100,7 +105,13 @@ export function buildAtpStarGraph(arch: Architecture, b: GraphBuilder, w: GraphW
   b.output(cleanLd, ATTRIBUTION_OUTPUTS.cleanLogitDiff);
   b.output(corruptedLd, ATTRIBUTION_OUTPUTS.corruptedLogitDiff);
   for (const kind of HOOK_KINDS) {
-    b.output(stackLayers(b, corrupted[kind].map((tap, layer) => dot(grad(tap), clean[kind][layer], tap))), ATTRIBUTION_OUTPUTS.attribution(kind));
+    b.output(
+      stackLayers(
+        b,
+        corrupted[kind].map((tap, layer) => dot(grad(tap), clean[kind][layer], tap)),
+      ),
+      ATTRIBUTION_OUTPUTS.attribution(kind),
+    );
   }
   const perLayer = {
     q: [] as Value[],
@@ -149,7 +160,8 @@ export function qkFix(b: GraphBuilder, site: CorruptedSite, clean: { q: Value; k
     return raw.reshape(b, expanded, [0, 0, nHeads, dHead], [batch, seq, nHeads, dHead]);
   };
   const scaledScores = (q: Value, k: Value) => raw.mul(b, raw.matmul(b, q, raw.transposeLast2(b, k)), b.scalar(site.scale));
-  const like = (op: string, inputs: Value[], shapeOf: Value, attributes = {}) => b.node(op, inputs, attributes, { dtype: shapeOf.dtype, shape: [...shapeOf.shape] });
+  const like = (op: string, inputs: Value[], shapeOf: Value, attributes = {}) =>
+    b.node(op, inputs, attributes, { dtype: shapeOf.dtype, shape: [...shapeOf.shape] });
   const rowSum = (x: Value) => raw.reduce(b, 'ReduceSum', x, [-1], true);
 
   const qCorrupted = headsFirst(site.q); // [batch, heads, seq, dHead]
@@ -174,11 +186,21 @@ export function qkFix(b: GraphBuilder, site: CorruptedSite, clean: { q: Value; k
   const one = b.scalar(1);
   const WG = raw.mul(b, W, G);
   const visible = b.node('Greater', [site.mask, b.scalar(-1)], {}, { dtype: 'bool', shape: [...site.mask.shape] });
-  const other = b.node('And', [visible, b.node('Not', [isMax], {}, { dtype: 'bool', shape: [...scores.shape] })], {}, { dtype: 'bool', shape: [...scores.shape] });
+  const other = b.node(
+    'And',
+    [visible, b.node('Not', [isMax], {}, { dtype: 'bool', shape: [...scores.shape] })],
+    {},
+    { dtype: 'bool', shape: [...scores.shape] },
+  );
   const hasOther = b.node('Greater', [rowSum(raw.cast(b, other, scores.dtype)), zero], {}, { dtype: 'bool', shape: [...rowMax.shape] });
   // p = argmax: weights relative to the second largest visible score, so that R_p ≥ 1 even when every
   // exp(S_tj − max) underflows; log R_p = (M2 − M) + log Σ_{j≠p} exp(S_tj − M2).
-  const secondMax = b.node('ReduceMax', [where(other, scores, b.scalar(-1e30)), b.ints([-1])], { keepdims: 1 }, { dtype: scores.dtype, shape: [...rowMax.shape] });
+  const secondMax = b.node(
+    'ReduceMax',
+    [where(other, scores, b.scalar(-1e30)), b.ints([-1])],
+    { keepdims: 1 },
+    { dtype: scores.dtype, shape: [...rowMax.shape] },
+  );
   const W2 = like('Exp', [where(other, raw.sub(b, scores, secondMax), b.scalar(-1e30))], scores);
   const R2 = rowSum(W2);
   const safeR2 = b.node('Where', [hasOther, R2, one], {}, { dtype: scores.dtype, shape: [...rowMax.shape] });

@@ -61,7 +61,11 @@ export const LOGIT_DIFF_GRAPH_NAMES: GraphNames = {
 };
 
 /** Throws (an internal error: the engine's own graph and its caller disagree) unless a session has exactly these names. */
-export function checkGraphNames(graph: string, expected: GraphNames, session: { readonly inputNames: readonly string[]; readonly outputNames: readonly string[] }): void {
+export function checkGraphNames(
+  graph: string,
+  expected: GraphNames,
+  session: { readonly inputNames: readonly string[]; readonly outputNames: readonly string[] },
+): void {
   const problems: string[] = [];
   for (const [what, want, have] of [
     ['inputs', expected.inputs, session.inputNames],
@@ -157,7 +161,12 @@ export function buildAttributionGraph(arch: Architecture, b: GraphBuilder, w: Gr
   });
   const corruptedLd = logitDiff(arch, ops, w, corruptedResidual, inputs);
 
-  const seed = b.node('ConstantOfShape', [raw.shapeOf(b, corruptedLd)], { value: { scalarTensor: 1, dtype: b.floatType } }, { dtype: b.floatType, shape: [...corruptedLd.shape] });
+  const seed = b.node(
+    'ConstantOfShape',
+    [raw.shapeOf(b, corruptedLd)],
+    { value: { scalarTensor: 1, dtype: b.floatType } },
+    { dtype: b.floatType, shape: [...corruptedLd.shape] },
+  );
   const taps = HOOK_KINDS.flatMap((kind) => corrupted[kind]);
   const grads = gradients(ops, corruptedLd, seed, taps);
 
@@ -183,7 +192,10 @@ export function buildActivationPatchingGraph(arch: Architecture, b: GraphBuilder
   const inputs = declareInputs(b);
   const { nLayers, nHeads } = arch.spec;
   const masks = Object.fromEntries(
-    HOOK_KINDS.map((kind) => [kind, b.input(PATCHING_INPUT(kind), b.floatType, HOOKS[kind].perHead ? ['batch', nLayers, 'seq', nHeads] : ['batch', nLayers, 'seq'])]),
+    HOOK_KINDS.map((kind) => [
+      kind,
+      b.input(PATCHING_INPUT(kind), b.floatType, HOOKS[kind].perHead ? ['batch', nLayers, 'seq', nHeads] : ['batch', nLayers, 'seq']),
+    ]),
   ) as Record<HookKind, Value>;
 
   const clean = emptyActivations();
@@ -193,7 +205,12 @@ export function buildActivationPatchingGraph(arch: Architecture, b: GraphBuilder
   });
   const patchedResidual = arch.forward(ops, w, inputs.corruptedIds, (kind, layer, value) => {
     const mask = masks[kind];
-    const layerMask = b.node('Gather', [mask, b.constant('int64', [], [layer])], { axis: 1 }, { dtype: mask.dtype, shape: [mask.shape[0], ...mask.shape.slice(2)] });
+    const layerMask = b.node(
+      'Gather',
+      [mask, b.constant('int64', [], [layer])],
+      { axis: 1 },
+      { dtype: mask.dtype, shape: [mask.shape[0], ...mask.shape.slice(2)] },
+    );
     const m = raw.unsqueeze(b, layerMask, [layerMask.shape.length]);
     return raw.add(b, value, raw.mul(b, m, raw.sub(b, clean[kind][layer], value)));
   });

@@ -66,7 +66,14 @@ function atpStarPasses(spec: ModelSpec, n: number, gradDrop: boolean): Passes {
   return { forward: 2 * n * runs + n, backward: n * runs };
 }
 
-export function planRun(spec: ModelSpec, prepared: readonly PreparedExample[], requested: MethodRequest, checkK: number, gradDrop = false, exactTokens = true): RunPlan {
+export function planRun(
+  spec: ModelSpec,
+  prepared: readonly PreparedExample[],
+  requested: MethodRequest,
+  checkK: number,
+  gradDrop = false,
+  exactTokens = true,
+): RunPlan {
   const n = prepared.length;
   const atp: Passes = { forward: 2 * n, backward: n };
   const budget = BUDGET * passCost(atp);
@@ -79,9 +86,12 @@ export function planRun(spec: ModelSpec, prepared: readonly PreparedExample[], r
   }
   const tokens: Passes = { forward: differing, backward: 0 };
   if (gradDrop && (requested === 'atp' || requested === 'exact')) {
-    throw new InputError(`${fieldRef('gradDrop')} is part of AtP*: use it with ${fieldRef('method', 'atpstar')} (or auto), not ${requested}`, { field: 'gradDrop' });
+    throw new InputError(`${fieldRef('gradDrop')} is part of AtP*: use it with ${fieldRef('method', 'atpstar')} (or auto), not ${requested}`, {
+      field: 'gradDrop',
+    });
   }
-  if (gradDrop && spec.nLayers < 2) throw new InputError(`${fieldRef('gradDrop')} needs a model of at least 2 layers (this one has ${spec.nLayers})`, { field: 'gradDrop' });
+  if (gradDrop && spec.nLayers < 2)
+    throw new InputError(`${fieldRef('gradDrop')} needs a model of at least 2 layers (this one has ${spec.nLayers})`, { field: 'gradDrop' });
 
   let method: Method;
   let reason: string;
@@ -115,14 +125,24 @@ export function planRun(spec: ModelSpec, prepared: readonly PreparedExample[], r
     forward: attributions.forward + tokenPasses.forward + checkPasses.forward,
     backward: attributions.backward + tokenPasses.backward + checkPasses.backward,
   };
-  return { requested, method, gradDrop: method === 'atpstar' && gradDrop, tokenEffects, checks, passes: { attributions, tokenEffects: tokenPasses, checks: checkPasses, total }, reason };
+  return {
+    requested,
+    method,
+    gradDrop: method === 'atpstar' && gradDrop,
+    tokenEffects,
+    checks,
+    passes: { attributions, tokenEffects: tokenPasses, checks: checkPasses, total },
+    reason,
+  };
 }
 
 const passes = (p: Passes) => `${p.forward} forward${p.backward ? ` + ${p.backward} backward` : ''} passes`;
 
 /** One line for the CLI and the progress notification, before the run starts. */
 export function describePlan(plan: RunPlan, examples: number): string {
-  const what = { exact: 'exact activation patching', atp: 'attribution patching (AtP)', atpstar: `AtP* (QK fix${plan.gradDrop ? ', GradDrop' : ''})` }[plan.method];
+  const what = { exact: 'exact activation patching', atp: 'attribution patching (AtP)', atpstar: `AtP* (QK fix${plan.gradDrop ? ', GradDrop' : ''})` }[
+    plan.method
+  ];
   const parts = [
     `${what} of ${examples} example${examples === 1 ? '' : 's'}: ${passes(plan.passes.attributions)}`,
     plan.tokenEffects === 'exact'

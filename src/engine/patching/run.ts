@@ -138,7 +138,15 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
       plan.checks,
       seed,
       candidateSources,
-      chosen.map((c, i) => ({ hook: c.hook, layer: c.layer, position: c.position, head: c.head, pick: c.pick, attribution: c.attribution, exact: exact[i] * scale })),
+      chosen.map((c, i) => ({
+        hook: c.hook,
+        layer: c.layer,
+        position: c.position,
+        head: c.head,
+        pick: c.pick,
+        attribution: c.attribution,
+        exact: exact[i] * scale,
+      })),
     );
   }
   checkCancelled(options.signal);
@@ -188,7 +196,12 @@ async function runAtpBatches(
   model: LoadedModel,
   prepared: readonly PreparedExample[],
   options: PatchingOptions,
-): Promise<{ examples: Array<{ cleanLogitDiff: number; corruptedLogitDiff: number; attributions: ExampleAttributions }>; device: string; runtime: RuntimeRecord; warnings: string[] }> {
+): Promise<{
+  examples: Array<{ cleanLogitDiff: number; corruptedLogitDiff: number; attributions: ExampleAttributions }>;
+  device: string;
+  runtime: RuntimeRecord;
+  warnings: string[];
+}> {
   const precision = options.precision ?? 'float32';
   const { nLayers, nHeads } = model.spec;
   const examples = new Array<{ cleanLogitDiff: number; corruptedLogitDiff: number; attributions: ExampleAttributions }>(prepared.length);
@@ -202,7 +215,10 @@ async function runAtpBatches(
     const out = await handle.session.run(feeds);
     const clean = asNumbers(out[ATTRIBUTION_OUTPUTS.cleanLogitDiff]);
     const corrupted = asNumbers(out[ATTRIBUTION_OUTPUTS.corruptedLogitDiff]);
-    const attributions = Object.fromEntries(HOOK_KINDS.map((kind) => [kind, out[ATTRIBUTION_OUTPUTS.attribution(kind)].data])) as Record<HookKind, Float32Array | Float64Array>;
+    const attributions = Object.fromEntries(HOOK_KINDS.map((kind) => [kind, out[ATTRIBUTION_OUTPUTS.attribution(kind)].data])) as Record<
+      HookKind,
+      Float32Array | Float64Array
+    >;
     indices.forEach((exampleIndex, row) => {
       examples[exampleIndex] = {
         cleanLogitDiff: clean[row],

@@ -111,7 +111,9 @@ export function prepareExamples(model: LoadedModel, dataset: Dataset, warnings: 
     const correctId = answerId('correct');
     const incorrectId = answerId('incorrect');
     if (correctId === incorrectId) {
-      throw new InputError(`${where}: "correct" and "incorrect" both start with the token ${JSON.stringify(model.tokenizer.tokenText(correctId))}: their logit difference is always 0`);
+      throw new InputError(
+        `${where}: "correct" and "incorrect" both start with the token ${JSON.stringify(model.tokenizer.tokenText(correctId))}: their logit difference is always 0`,
+      );
     }
     return { example, tokens, corruptedTokens, correctId, incorrectId };
   });
@@ -127,7 +129,8 @@ export function differingPositions(example: PreparedExample): number[] {
 }
 
 export function checkBatchSize(batchSize: number): void {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`${fieldRef('batchSize')} must be a positive integer, got ${batchSize}`, { field: 'batchSize' });
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new InputError(`${fieldRef('batchSize')} must be a positive integer, got ${batchSize}`, { field: 'batchSize' });
 }
 
 /** Groups examples into batches of similar length (less padding); each batch keeps the examples' indices. */
@@ -151,7 +154,12 @@ function longest(lengths: readonly number[]): number {
 }
 
 const floatArray = (precision: Precision, length: number) => (precision === 'float64' ? new Float64Array(length) : new Float32Array(length));
-const idTensor = (values: readonly number[]) => new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), [values.length]);
+const idTensor = (values: readonly number[]) =>
+  new ort.Tensor(
+    'int64',
+    BigInt64Array.from(values, (v) => BigInt(v)),
+    [values.length],
+  );
 
 /** The one-hot answer position of each row, [batch, seq]. */
 function lastPositions(lengths: readonly number[], seq: number, precision: Precision): ort.Tensor {
@@ -175,7 +183,11 @@ export function batchFeeds(rows: readonly PreparedExample[], precision: Precisio
     feeds: {
       [BATCH_INPUTS.cleanIds]: new ort.Tensor('int64', clean, [batch, seq]),
       [BATCH_INPUTS.corruptedIds]: new ort.Tensor('int64', corrupted, [batch, seq]),
-      [BATCH_INPUTS.lastPosition]: lastPositions(rows.map((r) => r.tokens.length), seq, precision),
+      [BATCH_INPUTS.lastPosition]: lastPositions(
+        rows.map((r) => r.tokens.length),
+        seq,
+        precision,
+      ),
       [BATCH_INPUTS.correctIds]: idTensor(rows.map((r) => r.correctId)),
       [BATCH_INPUTS.incorrectIds]: idTensor(rows.map((r) => r.incorrectId)),
     },
@@ -194,7 +206,12 @@ export interface RowPatch {
  * The activation-patching graph's patch_<kind> mask inputs for a batch of rows padded to `seq`: 1 where a row's
  * patch is, 0 elsewhere; a row without a patch (null) is the plain corrupted run.
  */
-export function patchMaskFeeds(patches: ReadonlyArray<RowPatch | null>, seq: number, spec: { nLayers: number; nHeads: number }, precision: Precision): Record<string, ort.Tensor> {
+export function patchMaskFeeds(
+  patches: ReadonlyArray<RowPatch | null>,
+  seq: number,
+  spec: { nLayers: number; nHeads: number },
+  precision: Precision,
+): Record<string, ort.Tensor> {
   const { nLayers, nHeads } = spec;
   const feeds: Record<string, ort.Tensor> = {};
   for (const kind of HOOK_KINDS) {
@@ -224,13 +241,18 @@ export function promptFeeds(rows: readonly PromptRow[], precision: Precision): R
   rows.forEach((row, i) => row.ids.forEach((id, p) => (ids[i * seq + p] = BigInt(id))));
   return {
     [LOGIT_DIFF_INPUT]: new ort.Tensor('int64', ids, [rows.length, seq]),
-    [BATCH_INPUTS.lastPosition]: lastPositions(rows.map((r) => r.ids.length), seq, precision),
+    [BATCH_INPUTS.lastPosition]: lastPositions(
+      rows.map((r) => r.ids.length),
+      seq,
+      precision,
+    ),
     [BATCH_INPUTS.correctIds]: idTensor(rows.map((r) => r.correctId)),
     [BATCH_INPUTS.incorrectIds]: idTensor(rows.map((r) => r.incorrectId)),
   };
 }
 
-export type GraphKind = 'attribution' | 'activation-patching' | 'logit-diff' | 'atp-star' | 'edge-attribution' | 'edge-attribution-activations' | 'faithfulness';
+export type GraphKind =
+  'attribution' | 'activation-patching' | 'logit-diff' | 'atp-star' | 'edge-attribution' | 'edge-attribution-activations' | 'faithfulness';
 
 /** Each kind's builder, and the names its feeds and reads use (checked against each new session). */
 export const GRAPHS: Record<GraphKind, { build: typeof buildAttributionGraph; names: GraphNames }> = {

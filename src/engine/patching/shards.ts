@@ -57,10 +57,19 @@ export async function runShard(
   shard: { index: number; count: number; datasetHash: string },
 ): Promise<Result> {
   if ((options.check ?? 0) > 0) {
-    throw new InputError(`${fieldRef('check')} cannot run with ${fieldRef('shard')}: checks choose components from the whole dataset's attributions (run them on the merged result's dataset)`, { field: 'check' });
+    throw new InputError(
+      `${fieldRef('check')} cannot run with ${fieldRef('shard')}: checks choose components from the whole dataset's attributions (run them on the merged result's dataset)`,
+      { field: 'check' },
+    );
   }
   const { first, size } = shardRange(dataset.examples.length, shard.index, shard.count);
-  const info: ShardInfo = { index: shard.index, count: shard.count, firstExample: first, datasetExamples: dataset.examples.length, datasetHash: shard.datasetHash };
+  const info: ShardInfo = {
+    index: shard.index,
+    count: shard.count,
+    firstExample: first,
+    datasetExamples: dataset.examples.length,
+    datasetHash: shard.datasetHash,
+  };
   const slice: Dataset = { file: dataset.file, examples: dataset.examples.slice(first, first + size) };
   if (size === 0) return emptyShard(model, dataset, options, info);
   const result = await runAttributionPatching(model, slice, { ...options, raw: true });
@@ -81,7 +90,12 @@ function emptyShard(model: LoadedModel, dataset: Dataset, options: PatchingOptio
     device: options.device,
     metric: { cleanLogitDiff: 0, corruptedLogitDiff: 0, name: 'normalized-logit-diff' },
     run: { requested, method, passes: { forward: 0, backward: 0 }, reason: 'empty shard: no examples' },
-    methods: { attributions: method === 'atpstar' ? 'atp' : method, heads: method === 'atpstar' ? 'atp' : method, positions: method === 'atpstar' ? 'atp' : method, tokenScores: method },
+    methods: {
+      attributions: method === 'atpstar' ? 'atp' : method,
+      heads: method === 'atpstar' ? 'atp' : method,
+      positions: method === 'atpstar' ? 'atp' : method,
+      tokenScores: method,
+    },
     heads: Array.from({ length: nLayers }, () => new Array<number>(nHeads).fill(0)),
     positions: null,
     examples: [],
@@ -132,16 +146,22 @@ export function mergeShards(input: readonly ShardFile[]): Result {
   const total = shards[0].result.shard!.datasetExamples;
   shards.forEach((s, i) => {
     const { index } = s.result.shard!;
-    if (i > 0 && shards[i - 1].result.shard!.index === index) throw new InputError(`${s.file} and ${shards[i - 1].file}: both are shard ${index}/${count} (field "shard.index")`);
+    if (i > 0 && shards[i - 1].result.shard!.index === index)
+      throw new InputError(`${s.file} and ${shards[i - 1].file}: both are shard ${index}/${count} (field "shard.index")`);
   });
   const present = new Set(shards.map((s) => s.result.shard!.index));
   const missing = Array.from({ length: count }, (_, i) => i + 1).filter((i) => !present.has(i));
-  if (missing.length > 0) throw new InputError(`shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${count} missing (field "shard.index" of the files given: ${[...present].join(', ')})`);
+  if (missing.length > 0)
+    throw new InputError(
+      `shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${count} missing (field "shard.index" of the files given: ${[...present].join(', ')})`,
+    );
   for (const s of shards) {
     const { index, firstExample } = s.result.shard!;
     const { first, size } = shardRange(total, index, count);
     if (firstExample !== first || s.result.examples.length !== size) {
-      throw new InputError(`${s.file}: shard ${index}/${count} of ${total} examples must hold examples ${first}…${first + size - 1} (${size}), but it has ${s.result.examples.length} from ${firstExample} (fields "shard.firstExample", "examples")`);
+      throw new InputError(
+        `${s.file}: shard ${index}/${count} of ${total} examples must hold examples ${first}…${first + size - 1} (${size}), but it has ${s.result.examples.length} from ${firstExample} (fields "shard.firstExample", "examples")`,
+      );
     }
   }
   // An empty shard ran nothing: its method is only what was asked for, so the methods come from the shards that ran.
@@ -163,7 +183,16 @@ export function mergeShards(input: readonly ShardFile[]): Result {
   const examples = raw.map((e) => scaleExample(e, scale));
   const heads = summarizeHeads(examples);
   const positions = summarizePositions(examples);
-  const atpStar = first.atpStar ? mergeAtpStar(ran.map((s) => s.result), examples, first.model.layers, first.model.heads, scale, positions !== null) : undefined;
+  const atpStar = first.atpStar
+    ? mergeAtpStar(
+        ran.map((s) => s.result),
+        examples,
+        first.model.layers,
+        first.model.heads,
+        scale,
+        positions !== null,
+      )
+    : undefined;
 
   const passes = { forward: 0, backward: 0 };
   const timings: Record<string, number> = {};
@@ -180,7 +209,11 @@ export function mergeShards(input: readonly ShardFile[]): Result {
     merged: { shards: count },
     createdAt: new Date().toISOString(),
     // The shards read the same file (datasetHash agrees), so they agree on the text's hash too, when they have one.
-    dataset: { file: first.dataset.file, examples: examples.length, contentHash: shards.every((s) => s.result.dataset.contentHash === first.dataset.contentHash) ? first.dataset.contentHash : undefined },
+    dataset: {
+      file: first.dataset.file,
+      examples: examples.length,
+      contentHash: shards.every((s) => s.result.dataset.contentHash === first.dataset.contentHash) ? first.dataset.contentHash : undefined,
+    },
     model: first.model,
     device: devices.join(', '),
     runtime: first.runtime,
@@ -212,9 +245,24 @@ function scaleExample(e: ExampleResult, scale: number): ExampleResult {
 }
 
 /** The AtP* summary of the merged examples; GradDrop (magnitudes, scaled by |scale|) from the shards' raw sums. */
-function mergeAtpStar(shards: readonly Result[], examples: readonly ExampleResult[], nLayers: number, nHeads: number, scale: number, sameLength: boolean): AtpStarSummary {
+function mergeAtpStar(
+  shards: readonly Result[],
+  examples: readonly ExampleResult[],
+  nLayers: number,
+  nHeads: number,
+  scale: number,
+  sameLength: boolean,
+): AtpStarSummary {
   const kvHeads = shards[0].atpStar!.kvHeads;
-  const summary: AtpStarSummary = { kvHeads, maps: sumNodeMaps(examples.map((e) => e.atpStar!), nLayers, nHeads, kvHeads) };
+  const summary: AtpStarSummary = {
+    kvHeads,
+    maps: sumNodeMaps(
+      examples.map((e) => e.atpStar!),
+      nLayers,
+      nHeads,
+      kvHeads,
+    ),
+  };
   if (shards[0].atpStar!.gradDrop) {
     const size = Math.abs(scale);
     const add = (maps: number[][][]) => maps[0].map((row, l) => row.map((_, c) => maps.reduce((sum, m) => sum + m[l][c], 0) * size));

@@ -4,7 +4,7 @@
 export function ranks(values: readonly number[]): number[] {
   const order = values.map((v, i) => [v, i] as const).sort((a, b) => a[0] - b[0]);
   const result = new Array<number>(values.length);
-  for (let start = 0; start < order.length; ) {
+  for (let start = 0; start < order.length;) {
     let end = start;
     while (end + 1 < order.length && order[end + 1][0] === order[start][0]) end++;
     for (let k = start; k <= end; k++) result[order[k][1]] = (start + end) / 2;
@@ -31,4 +31,3 @@ export function pearson(a: readonly number[], b: readonly number[]): number {
 export function spearman(a: readonly number[], b: readonly number[]): number {
   return pearson(ranks(a), ranks(b));
 }
-

@@ -59,7 +59,12 @@ export async function validatePositions(model: LoadedModel, dataset: Dataset, re
  * holds the query/key nodes and GradDrop of every head and position cell. Either way heads and positions are AtP:
  * the QK fix concerns query and key nodes.
  */
-export async function validateHeads(model: LoadedModel, dataset: Dataset, options: RunOptions & { method?: 'atp' | 'atpstar' }, k = 3): Promise<HeadValidation> {
+export async function validateHeads(
+  model: LoadedModel,
+  dataset: Dataset,
+  options: RunOptions & { method?: 'atp' | 'atpstar' },
+  k = 3,
+): Promise<HeadValidation> {
   const method = options.method ?? 'atp';
   const result = await runAttributionPatching(model, dataset, { ...options, method, gradDrop: method === 'atpstar' && model.spec.nLayers >= 2 });
   const patched = await runActivationPatching(model, dataset, { ...options, components: 'heads-at-answer' });

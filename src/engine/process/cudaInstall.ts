@@ -142,7 +142,9 @@ export function proxyFor(url: URL, env: Env): URL | undefined {
 }
 
 const proxyAuthorization = (proxy: URL): Record<string, string> =>
-  proxy.username ? { 'proxy-authorization': `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}` } : {};
+  proxy.username
+    ? { 'proxy-authorization': `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}` }
+    : {};
 
 /**
  * The connection for an https request through an HTTP proxy: a CONNECT tunnel to the target, then TLS inside it
@@ -172,7 +174,13 @@ function tunnel(proxy: URL, target: URL): http.RequestOptions['createConnection'
 }
 
 /** One GET, through the proxy the environment names, following up to five redirects; resolves with the response (status not checked). */
-function get(url: string, headers: Record<string, string>, env: Env, signal?: AbortSignal, redirects = 5): Promise<{ response: http.IncomingMessage; url: string }> {
+function get(
+  url: string,
+  headers: Record<string, string>,
+  env: Env,
+  signal?: AbortSignal,
+  redirects = 5,
+): Promise<{ response: http.IncomingMessage; url: string }> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
     const proxy = proxyFor(target, env);
@@ -190,7 +198,17 @@ function get(url: string, headers: Record<string, string>, env: Env, signal?: Ab
     if (!proxy) request = (target.protocol === 'http:' ? http : https).get(target, { headers: allHeaders, signal }, onResponse);
     else if (target.protocol === 'https:') request = https.get(target, { headers: allHeaders, signal, createConnection: tunnel(proxy, target) }, onResponse);
     // Plain http through a proxy: the absolute URL in the request line, as HTTP proxies expect.
-    else request = http.get({ host: proxy.hostname, port: Number(proxy.port || 80), path: target.href, headers: { ...allHeaders, host: target.host, ...proxyAuthorization(proxy) }, signal }, onResponse);
+    else
+      request = http.get(
+        {
+          host: proxy.hostname,
+          port: Number(proxy.port || 80),
+          path: target.href,
+          headers: { ...allHeaders, host: target.host, ...proxyAuthorization(proxy) },
+          signal,
+        },
+        onResponse,
+      );
     request.on('error', reject);
   });
 }
@@ -265,7 +283,9 @@ export async function downloadResumable(
     if (!range || Number(range[1]) !== have) {
       response.resume();
       rmSync(partFile, { force: true });
-      throw new CudaInstallError(`${url}: the server resumed at the wrong place (${response.headers['content-range'] ?? 'no Content-Range'}); the partial download was removed, run again`);
+      throw new CudaInstallError(
+        `${url}: the server resumed at the wrong place (${response.headers['content-range'] ?? 'no Content-Range'}); the partial download was removed, run again`,
+      );
     }
     offset = have;
   } else if (status !== 200) {
@@ -297,7 +317,9 @@ export async function downloadResumable(
     // its final length before anyone (the next install's Range request) reads it.
     if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
     if (context.signal?.aborted) throw new InstallCancelledError();
-    throw new CudaInstallError(`${url}: the transfer stopped at ${mib(received)}${total ? ` of ${mib(total)}` : ''} (${(error as Error).message}); run the install again to resume from there`);
+    throw new CudaInstallError(
+      `${url}: the transfer stopped at ${mib(received)}${total ? ` of ${mib(total)}` : ''} (${(error as Error).message}); run the install again to resume from there`,
+    );
   }
   if (total !== undefined && received < total) {
     throw new CudaInstallError(`${url}: the transfer stopped at ${mib(received)} of ${mib(total)}; run the install again to resume from there`);
@@ -321,7 +343,9 @@ const isUrl = (text: string) => /^https?:\/\//i.test(text);
 export async function installCuda(options: InstallOptions = {}): Promise<InstallOutcome> {
   const env = options.env ?? process.env;
   if (`${process.platform}/${process.arch}` !== CUDA_PLATFORM && !options.ort) {
-    throw new CudaInstallError(`CUDA support is installed on Linux x64 only (this is ${process.platform}/${process.arch}); on Windows use --device dml, on macOS --device coreml`);
+    throw new CudaInstallError(
+      `CUDA support is installed on Linux x64 only (this is ${process.platform}/${process.arch}); on Windows use --device dml, on macOS --device coreml`,
+    );
   }
   const ort = options.ort ?? bundledOrt();
   const root = options.root ?? cudaRuntimeRoot(env);

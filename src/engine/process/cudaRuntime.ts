@@ -55,9 +55,7 @@ export function cudaRuntimeDir(ortVersion: string, env: Record<string, string | 
 }
 
 export type CudaRuntimeState =
-  | { state: 'absent'; dir: string }
-  | { state: 'broken'; dir: string; problem: string }
-  | { state: 'installed'; dir: string; manifest: InstallManifest };
+  { state: 'absent'; dir: string } | { state: 'broken'; dir: string; problem: string } | { state: 'installed'; dir: string; manifest: InstallManifest };
 
 /** Whether the per-user runtime for `ortVersion` is complete: its manifest names this version and every file has its recorded size. */
 export function cudaRuntimeState(ortVersion: string, env: Record<string, string | undefined> = process.env): CudaRuntimeState {
@@ -71,7 +69,8 @@ export function cudaRuntimeState(ortVersion: string, env: Record<string, string 
     return { state: 'broken', dir, problem: `${manifestFile}: ${(error as Error).message}` };
   }
   if (manifest?.schema !== MANIFEST_SCHEMA) return { state: 'broken', dir, problem: `${manifestFile}: schema is not ${MANIFEST_SCHEMA}` };
-  if (manifest.onnxruntimeVersion !== ortVersion) return { state: 'broken', dir, problem: `${manifestFile}: onnxruntimeVersion is ${manifest.onnxruntimeVersion}, not ${ortVersion}` };
+  if (manifest.onnxruntimeVersion !== ortVersion)
+    return { state: 'broken', dir, problem: `${manifestFile}: onnxruntimeVersion is ${manifest.onnxruntimeVersion}, not ${ortVersion}` };
   for (const name of ['onnxruntime_binding.node', ...PROVIDER_LIBRARIES]) {
     if (!(name in (manifest.files ?? {}))) return { state: 'broken', dir, problem: `${manifestFile}: files does not list ${name}` };
   }
@@ -107,7 +106,8 @@ export function useInstalledCudaRuntime(env: Record<string, string | undefined> 
   }
   const state = cudaRuntimeState(ort.version, env);
   if (state.state === 'absent') return 'ONNX Runtime from onnxruntime-node (no CUDA runtime installed)';
-  if (state.state === 'broken') return `ONNX Runtime from onnxruntime-node: the CUDA runtime in ${state.dir} is incomplete (${state.problem}); run \`atp install-cuda\` again`;
+  if (state.state === 'broken')
+    return `ONNX Runtime from onnxruntime-node: the CUDA runtime in ${state.dir} is incomplete (${state.problem}); run \`atp install-cuda\` again`;
   const bundledBinding = realpathSync(join(ort.binDir, 'onnxruntime_binding.node'));
   if (require.cache[bundledBinding]) return 'ONNX Runtime from onnxruntime-node (it was loaded before the CUDA runtime could be chosen)';
   const installedBinding = join(state.dir, 'onnxruntime_binding.node');

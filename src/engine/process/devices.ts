@@ -49,7 +49,12 @@ export function vulkanDriverManifests(host: HostView): string[] {
   if (override) return override.split(':').filter((file) => file && host.exists(file));
   const dataDirs = (host.env.XDG_DATA_DIRS || '/usr/local/share:/usr/share').split(':').filter(Boolean);
   const dirs = ['/etc/vulkan/icd.d', ...dataDirs.map((dir) => join(dir, 'vulkan/icd.d')), join(host.env.HOME ?? homedir(), '.local/share/vulkan/icd.d')];
-  return dirs.flatMap((dir) => host.list(dir).filter((file) => file.endsWith('.json')).map((file) => join(dir, file)));
+  return dirs.flatMap((dir) =>
+    host
+      .list(dir)
+      .filter((file) => file.endsWith('.json'))
+      .map((file) => join(dir, file)),
+  );
 }
 
 const PCI_VENDORS: Record<string, string> = {
@@ -86,7 +91,9 @@ function renderNodes(host: HostView): Array<{ vendor: string; device: string; dr
 }
 
 function nvidiaGpus(host: HostView): string[] {
-  return host.list('/proc/driver/nvidia/gpus').map((bus) => /^Model:\s*(.*)$/m.exec(host.readText(`/proc/driver/nvidia/gpus/${bus}/information`) ?? '')?.[1]?.trim() || 'NVIDIA GPU');
+  return host
+    .list('/proc/driver/nvidia/gpus')
+    .map((bus) => /^Model:\s*(.*)$/m.exec(host.readText(`/proc/driver/nvidia/gpus/${bus}/information`) ?? '')?.[1]?.trim() || 'NVIDIA GPU');
 }
 
 /**
@@ -145,7 +152,8 @@ export function autoChoice(facts: DeviceFacts): { candidates: Provider[]; reason
   if (facts.cudaInstalled && (facts.nvidiaMissing ?? []).length === 0) {
     candidates.push('cuda');
     reasons.push("cuda: onnxruntime-node's CUDA provider libraries are installed and the NVIDIA libraries load");
-  } else if (facts.cudaInstalled) reasons.push(`no cuda: the CUDA provider is installed but these NVIDIA libraries do not load: ${facts.nvidiaMissing!.join(', ')}`);
+  } else if (facts.cudaInstalled)
+    reasons.push(`no cuda: the CUDA provider is installed but these NVIDIA libraries do not load: ${facts.nvidiaMissing!.join(', ')}`);
   else reasons.push("no cuda: onnxruntime-node's CUDA provider libraries are not installed (atp install-cuda)");
   if (facts.platform === 'win32') {
     candidates.push('dml');

@@ -194,13 +194,17 @@ export function prepareGraphDir(weightFiles: readonly string[]): GraphDir {
     try {
       writeFileAtomically(target, () => copyFileSync(real[i], `${target}.${process.pid}.tmp`), `${target}.${process.pid}.tmp`);
     } catch (error) {
-      throw new InputError(`cannot copy the weights ${real[i]} into the graph cache ${dir}: ${(error as Error).message}; set ATP_CACHE_DIR to a folder with room`);
+      throw new InputError(
+        `cannot copy the weights ${real[i]} into the graph cache ${dir}: ${(error as Error).message}; set ATP_CACHE_DIR to a folder with room`,
+      );
     }
   });
   return {
     dir,
     locations: new Map(weightFiles.map((file, i) => [file, location(i)])),
-    notes: [`the weight files are in different folders and cannot be hard-linked into ${dir}, so they were copied there (delete that folder to reclaim the space)`],
+    notes: [
+      `the weight files are in different folders and cannot be hard-linked into ${dir}, so they were copied there (delete that folder to reclaim the space)`,
+    ],
   };
 }
 

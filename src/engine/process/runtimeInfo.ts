@@ -143,7 +143,12 @@ export class SessionObserver {
     const fallen = Object.entries(this.cpuCompute ?? {});
     if (fallen.length === 0) return [];
     const total = fallen.reduce((sum, [, count]) => sum + count, 0);
-    const ops = fallen.sort((a, b) => b[1] - a[1]).map(([op, count]) => `${op} ×${count}`).join(', ');
-    return [`${total} compute node(s) ran on the CPU because ${this.provider} does not support them (${ops}); results are still correct, but data moves between the devices`];
+    const ops = fallen
+      .sort((a, b) => b[1] - a[1])
+      .map(([op, count]) => `${op} ×${count}`)
+      .join(', ');
+    return [
+      `${total} compute node(s) ran on the CPU because ${this.provider} does not support them (${ops}); results are still correct, but data moves between the devices`,
+    ];
   }
 }

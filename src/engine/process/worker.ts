@@ -122,7 +122,14 @@ export async function handleGenerate(request: GenerateRequest, send: (response: 
   try {
     const resolved = await resolveModel(request.model, { token: request.hfToken });
     const generated = generateDataset(cachedTokenizer(resolved.dir), request.spec, request.format, resolved.source);
-    send({ type: 'generated', requestId: request.requestId, text: generated.text, examples: generated.examples.length, skipped: generated.skipped, modelDir: resolved.dir });
+    send({
+      type: 'generated',
+      requestId: request.requestId,
+      text: generated.text,
+      examples: generated.examples.length,
+      skipped: generated.skipped,
+      modelDir: resolved.dir,
+    });
   } catch (error) {
     // An input problem (a missing folder, a bad tokenizer.json) in words; anything else with its stack for the log.
     const message = error instanceof InputError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
@@ -131,7 +138,10 @@ export async function handleGenerate(request: GenerateRequest, send: (response: 
 }
 
 class InputFailure extends Error {
-  constructor(readonly diagnostics: FileDiagnostic[], readonly error: InputError) {
+  constructor(
+    readonly diagnostics: FileDiagnostic[],
+    readonly error: InputError,
+  ) {
     super(error.message);
   }
 }
@@ -151,7 +161,8 @@ export async function handleRun(request: RunRequest | CircuitRequest, send: (res
     const parsed = parseDatasetText(request.datasetText, request.datasetFile);
     const parseFailure = inputFailure(request.datasetFile, parsed.diagnostics);
     if (parseFailure) throw new InputFailure(parsed.diagnostics, parseFailure);
-    if (parsed.dataset.examples.length === 0) throw new InputError(`${request.datasetFile}: no examples (the file is empty or has only blank lines)`, { field: 'data' });
+    if (parsed.dataset.examples.length === 0)
+      throw new InputError(`${request.datasetFile}: no examples (the file is empty or has only blank lines)`, { field: 'data' });
     const dataset = parsed.dataset;
     progress(ortRuntimeChoice);
     progress(`resolving model ${request.model}`);
@@ -161,14 +172,18 @@ export async function handleRun(request: RunRequest | CircuitRequest, send: (res
     const resolved = await resolveModel(request.model, {
       token: request.hfToken,
       signal: controller.signal,
-      onProgress: (download) => progress(`downloading ${download.file}${download.total ? ` (${Math.round((100 * download.received) / download.total)}%)` : ''}`),
+      onProgress: (download) =>
+        progress(`downloading ${download.file}${download.total ? ` (${Math.round((100 * download.received) / download.total)}%)` : ''}`),
     });
     for (const note of resolved.notes) progress(note);
     progress(`loading model ${resolved.source}`);
     const model = cachedModel(resolved.dir, resolved.source);
     modelStage = false;
     if (request.resultFile !== undefined) {
-      checkOutputPaths([{ path: request.datasetFile, role: 'the dataset' }, ...modelFolderInputs(model.dir)], [{ path: request.resultFile, role: 'the result file' }]);
+      checkOutputPaths(
+        [{ path: request.datasetFile, role: 'the dataset' }, ...modelFolderInputs(model.dir)],
+        [{ path: request.resultFile, role: 'the result file' }],
+      );
     }
     const checked = [...parsed.diagnostics, ...diagnoseWithTokenizer(dataset, model.tokenizer, model.spec.maxPositions)];
     const tokenFailure = inputFailure(request.datasetFile, checked);
@@ -187,7 +202,8 @@ export async function handleRun(request: RunRequest | CircuitRequest, send: (res
       onStep: step,
       signal: controller.signal,
     };
-    const result = request.type === 'circuit' ? await runCircuit(model, dataset, options, request.circuit) : await runAttributionPatching(model, dataset, options);
+    const result =
+      request.type === 'circuit' ? await runCircuit(model, dataset, options, request.circuit) : await runAttributionPatching(model, dataset, options);
     if (controller.signal.aborted) throw new CancelledError();
     const hash = contentHash(request.datasetText);
     result.dataset.contentHash = hash;
@@ -253,11 +269,26 @@ export async function handleSweep(request: SweepRequest, send: (response: Worker
         }),
     });
     const count = (status: string) => summary.cells.filter((c) => c.status === status).length;
-    send({ type: 'sweepDone', runId: request.runId, summaryFile: join(request.outDir, SUMMARY_JSON), ran: count('ran'), kept: count('kept'), failed: count('failed') });
+    send({
+      type: 'sweepDone',
+      runId: request.runId,
+      summaryFile: join(request.outDir, SUMMARY_JSON),
+      ran: count('ran'),
+      kept: count('kept'),
+      failed: count('failed'),
+    });
   } catch (error) {
     if (error instanceof CancelledError || controller.signal.aborted) send({ type: 'cancelled', runId: request.runId });
-    else if (error instanceof InputError) send({ type: 'failed', runId: request.runId, reason: 'input', message: error.message, diagnostics: [], input: inputProblem(error) });
-    else send({ type: 'failed', runId: request.runId, reason: 'internal', message: error instanceof Error ? (error.stack ?? error.message) : String(error), diagnostics: [] });
+    else if (error instanceof InputError)
+      send({ type: 'failed', runId: request.runId, reason: 'input', message: error.message, diagnostics: [], input: inputProblem(error) });
+    else
+      send({
+        type: 'failed',
+        runId: request.runId,
+        reason: 'internal',
+        message: error instanceof Error ? (error.stack ?? error.message) : String(error),
+        diagnostics: [],
+      });
   } finally {
     runs.delete(request.runId);
   }

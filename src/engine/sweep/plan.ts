@@ -30,7 +30,12 @@ export function parseSweepFeature(name: string): string {
 /** The folder a model's files go to under DIR: the preset's name, the folder's own name, or org--name[@revision] for a repo id. */
 export function modelFolderName(model: string): string {
   const source = parseModelSource(model);
-  const name = source.kind === 'folder' ? path.basename(source.path) : source.preset ? findPreset(source.preset)!.name + (source.revision ? `@${source.revision}` : '') : source.text.replace('/', '--');
+  const name =
+    source.kind === 'folder'
+      ? path.basename(source.path)
+      : source.preset
+        ? findPreset(source.preset)!.name + (source.revision ? `@${source.revision}` : '')
+        : source.text.replace('/', '--');
   // Never a path: only the characters a file name keeps everywhere.
   return name.replace(/[^A-Za-z0-9._@-]/g, '-');
 }
@@ -53,7 +58,10 @@ export function planSweep(spec: SweepSpec): SweepCell[] {
     const folder = modelFolderName(model);
     const other = folders.get(folder);
     if (other !== undefined) {
-      throw InputError.about('models', `"${other}" and "${model}" would both write to the folder ${folder}; give each model once, or copy one under another folder name`);
+      throw InputError.about(
+        'models',
+        `"${other}" and "${model}" would both write to the folder ${folder}; give each model once, or copy one under another folder name`,
+      );
     }
     folders.set(folder, model);
     for (const feature of spec.features.map(parseSweepFeature)) {

@@ -152,12 +152,22 @@ export async function runSweep(spec: SweepSpec, dir: string, options: SweepOptio
       const entry = await entryFor(cell.model);
       if (entry.error !== undefined) throw new InputError(entry.error);
       if (cell.commandSet !== null && ![1, 2, 3].includes(cell.commandSet)) {
-        throw new InputError(`command set ${cell.commandSet} has no TinySQL generator here (1, 2 or 3); pass ${fieldRef('commandSet')}`, { field: 'commandSet' });
+        throw new InputError(`command set ${cell.commandSet} has no TinySQL generator here (1, 2 or 3); pass ${fieldRef('commandSet')}`, {
+          field: 'commandSet',
+        });
       }
       const generateSpec: GenerateSpec =
         cell.feature === 'IOI'
           ? { kind: 'ioi', count: spec.count, seed: spec.seed }
-          : { kind: 'tinysql', feature: parseTinySqlFeature(cell.feature), commandSet: cell.commandSet as CommandSet, count: spec.count, seed: spec.seed, novel: false, synonyms: false };
+          : {
+              kind: 'tinysql',
+              feature: parseTinySqlFeature(cell.feature),
+              commandSet: cell.commandSet as CommandSet,
+              count: spec.count,
+              seed: spec.seed,
+              novel: false,
+              synonyms: false,
+            };
       const generated = generateDataset(entry.tokenizer!, generateSpec, 'jsonl', cell.model);
       if (generated.examples.length === 0) throw new InputError(`no ${cell.feature} example could be generated for this tokenizer`);
       const datasetFile = path.join(dir, cell.dataset);

@@ -29,7 +29,11 @@ function freePort(): Promise<number> {
 }
 
 export function installExtension(vsix: string, extensionsDir: string, userDataDir: string): void {
-  const run = spawnSync(process.execPath, [CODE_SERVER, '--extensions-dir', extensionsDir, '--user-data-dir', userDataDir, '--install-extension', vsix, '--force'], { encoding: 'utf8' });
+  const run = spawnSync(
+    process.execPath,
+    [CODE_SERVER, '--extensions-dir', extensionsDir, '--user-data-dir', userDataDir, '--install-extension', vsix, '--force'],
+    { encoding: 'utf8' },
+  );
   if (run.status !== 0) throw new Error(`installing ${vsix} failed:\n${run.stdout}\n${run.stderr}`);
 }
 
@@ -59,8 +63,22 @@ export async function startCodeServer(options: {
   const child = spawn(
     process.execPath,
     [
-      CODE_SERVER, '--config', configFile, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check',
-      '--disable-workspace-trust', '--disable-getting-started-override', '--user-data-dir', options.userDataDir, '--extensions-dir', options.extensionsDir, options.workspace,
+      CODE_SERVER,
+      '--config',
+      configFile,
+      '--auth',
+      'none',
+      '--bind-addr',
+      `127.0.0.1:${port}`,
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-workspace-trust',
+      '--disable-getting-started-override',
+      '--user-data-dir',
+      options.userDataDir,
+      '--extensions-dir',
+      options.extensionsDir,
+      options.workspace,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ATP_CACHE_DIR: join(options.userDataDir, 'atp-cache'), ...options.env } },
   );

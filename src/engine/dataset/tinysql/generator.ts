@@ -121,7 +121,10 @@ function makeItem(random: Random, commandSet: CommandSet, fieldCount: number, sy
   let template: string | null = null;
   if (commandSet === 3) {
     // TinySQL's aggregate path: a random subset of the fields in random order, each with an aggregate allowed for its type.
-    const chosen = random.sample(fields.map((_, i) => i), 1 + random.int(fields.length));
+    const chosen = random.sample(
+      fields.map((_, i) => i),
+      1 + random.int(fields.length),
+    );
     select = chosen.map((field) => {
       const aggregate = random.pick(AGGREGATES_BY_TYPE[fields[field].type] ?? DEFAULT_AGGREGATES);
       return { field, aggregate, phrase: aggregate === '' ? '' : random.pick(AGGREGATE_PHRASES[aggregate]) };
@@ -267,7 +270,11 @@ function corruptionFor(feature: TinySqlFeature, item: Item, random: Random, word
     case 'DefOrderByDirection': {
       if (item.orderBy === null) return 'no ORDER BY';
       const asc = item.orderBy.asc;
-      return { replace: new Map([['eng-order-direction', asc ? 'descending' : 'ascending']]), answerPiece: 'sql-order-direction', wrongAnswer: asc ? ' DESC' : ' ASC' };
+      return {
+        replace: new Map([['eng-order-direction', asc ? 'descending' : 'ascending']]),
+        answerPiece: 'sql-order-direction',
+        wrongAnswer: asc ? ' DESC' : ' ASC',
+      };
     }
   }
 }
@@ -292,7 +299,14 @@ function render(pieces: Piece[], corrupted: Map<string, string>, applied: boolea
 const overlaps = (token: Token, ranges: SourceRange[]) => ranges.some((r) => token.start < r.end && r.start < token.end);
 
 /** One candidate: the example, or why it cannot be used with this tokenizer. */
-function buildExample(item: Item, feature: TinySqlFeature, commandSet: CommandSet, corruption: Corruption, tokenizer: Tokenizer, line: number): TinySqlExample | string {
+function buildExample(
+  item: Item,
+  feature: TinySqlFeature,
+  commandSet: CommandSet,
+  corruption: Corruption,
+  tokenizer: Tokenizer,
+  line: number,
+): TinySqlExample | string {
   const sql = sqlPieces(item);
   const answerAt = sql.findIndex((p) => p.id === corruption.answerPiece);
   if (answerAt < 0) return 'the answer is not in the SQL';
@@ -307,7 +321,10 @@ function buildExample(item: Item, feature: TinySqlFeature, commandSet: CommandSe
   const clean = render(promptPieces, corruption.replace, false);
   const corrupted = render(promptPieces, corruption.replace, true);
   if (clean.ranges.length === 0 || clean.text === corrupted.text) return 'nothing to corrupt';
-  const continuation = sql.slice(answerAt).map((p) => p.text).join('');
+  const continuation = sql
+    .slice(answerAt)
+    .map((p) => p.text)
+    .join('');
 
   const cleanTokens = tokenizer.encode(clean.text);
   const corruptedTokens = tokenizer.encode(corrupted.text);
@@ -396,7 +413,9 @@ export function generateTinySql(tokenizer: Tokenizer, options: TinySqlOptions): 
     else examples.push(example);
   }
   if (examples.length < options.count) {
-    const reasons = Object.entries(skipped).map(([reason, n]) => `${reason} (${n})`).join(', ');
+    const reasons = Object.entries(skipped)
+      .map(([reason, n]) => `${reason} (${n})`)
+      .join(', ');
     throw new InputError(
       `could make only ${examples.length} of ${options.count} ${feature} examples (command set ${commandSet}) with this tokenizer; candidates skipped: ${reasons}`,
     );

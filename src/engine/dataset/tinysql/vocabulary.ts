@@ -17,8 +17,25 @@ export const TABLE_SYNONYMS: Readonly<Record<string, string>> = {
 export const NOVEL_TABLE_NAMES = ['star', 'very', 'apple', 'blue', 'orange'] as const;
 
 export const FIELD_NAMES = [
-  'price', 'count', 'amount', 'total', 'name', 'code', 'number', 'label', 'type', 'category', 'status', 'title', 'date',
-  'value', 'rating', 'color', 'size', 'weight', 'duration',
+  'price',
+  'count',
+  'amount',
+  'total',
+  'name',
+  'code',
+  'number',
+  'label',
+  'type',
+  'category',
+  'status',
+  'title',
+  'date',
+  'value',
+  'rating',
+  'color',
+  'size',
+  'weight',
+  'duration',
 ] as const;
 
 export const FIELD_SYNONYMS: Readonly<Record<string, string>> = {
