@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Browser, Frame, Page } from 'playwright-core';
 import { topEdges, type Circuit } from '../../src/shared/circuit';
 import { parseResult, serializeResult } from '../../src/shared/result';
+import { readResultFile } from '../../src/engine/files/resultFile';
 import { toEapIgJson } from '../../src/shared/circuitFormats';
 import { syntheticCircuit } from '../support/circuitFixture';
 import { requireBuiltCli, runCli } from '../support/cli';
@@ -76,6 +77,8 @@ before(async () => {
   mkdirSync(workspace, { recursive: true });
   const dataset = join(workspace, DATASET);
   copyFileSync(join(REPO, 'examples', DATASET), dataset);
+  // For "Find Circuit…": there from the start, so that Quick Open's file index has it.
+  copyFileSync(join(REPO, 'examples', DATASET), join(workspace, 'find-circuit.jsonl'));
   const resultFile = `${dataset}.atp-result.json`;
   const run = runCli(join(root, 'cache'), [
     'patch',
@@ -213,7 +216,6 @@ test(
   { skip, timeout: 240_000 },
   async () => {
     const dataset = join(workspace, 'find-circuit.jsonl');
-    copyFileSync(join(REPO, 'examples', DATASET), dataset);
     await runCommand(page, 'Notifications: Clear All Notifications').catch(() => undefined);
     await openFile(page, 'find-circuit.jsonl');
     await runCommand(page, 'Attribution Patching: Find Circuit…');
@@ -228,7 +230,8 @@ test(
     const resultFile = `${dataset}.atp-result.json`;
     const deadline = Date.now() + 150_000;
     while (!existsSync(resultFile) && Date.now() < deadline) await page.waitForTimeout(500);
-    const result = parseResult(readFileSync(resultFile, 'utf8'), resultFile);
+    // A circuit run keeps every example's arrays: a sidecar pair, read as the editor reads it.
+    const result = readResultFile(resultFile);
     assert.ok(result.circuit, 'the Result holds the circuit');
     assert.equal(result.circuit.method, 'eap');
     assert.ok(result.circuit.selection.edges <= 15 && result.circuit.selection.edges > 0);

@@ -86,6 +86,10 @@ test(
       readFileSync(claimsFile(), 'utf8')
         .split('\n')
         .findIndex((line) => line.includes(FALSE_CLAIM)) + 1;
+    // The shipped file is longer than the editor: go to the false claim's line, as a user would.
+    await page.keyboard.press('Control+G');
+    await page.keyboard.type(String(falseLine));
+    await page.keyboard.press('Enter');
     await page.locator('.monaco-editor .codicon-testing-failed-icon').first().waitFor({ timeout: 30_000 });
     const gutterLines = await page.locator('.margin-view-overlays .line-numbers').allTextContents();
     assert.ok(gutterLines.includes(String(falseLine)), `line ${falseLine} is on screen`);

@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { parseResult } from '../../src/shared/result';
+import { readResultFile } from '../../src/engine/files/resultFile';
 import { type CodeServer, findFrame, closeWorkbench, missingPrerequisite, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
 
 const OUT = join(REPO, 'test-output', 'e2e-compare');
@@ -98,7 +98,7 @@ test(
     await shot('02-compare-view');
     const [a, b] = DATASETS.map((name) => {
       const file = join(workspace, `${name}.atp-result.json`);
-      return parseResult(readFileSync(file, 'utf8'), file);
+      return readResultFile(file);
     });
     const cells = (await frame.$$eval('svg.compare-heads rect[data-value]', (rects) =>
       rects.map((r) => ({
@@ -162,6 +162,6 @@ test('"Run Sweep…": the built-in model on two features runs in the worker; the
   assert.match((await frame.textContent('#sweep-title')) ?? '', /Sweep: 2 of 2 cells done/);
   for (const name of ['EngTableName-cs1', 'DefTableName-cs1']) {
     const file = join(workspace, 'atp-sweep', 'tinysql-demo', `${name}.atp-result.json`);
-    assert.equal(parseResult(readFileSync(file, 'utf8'), file).dataset.examples, 3);
+    assert.equal(readResultFile(file).dataset.examples, 3);
   }
 });

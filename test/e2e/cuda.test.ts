@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { bundledOrt, cudaRuntimeState } from '../../src/engine/process/cudaRuntime';
-import { parseResult } from '../../src/shared/result';
+import type { Result } from '../../src/shared/result';
+import { readResultFile } from '../../src/engine/files/resultFile';
 import { type FakeNuget, makeNupkg, startFakeNuget } from '../support/fakeNuget';
 import { type CodeServer, closeWorkbench, missingPrerequisite, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
 
@@ -37,7 +38,7 @@ async function shot(name: string): Promise<void> {
   await page.screenshot({ path: join(OUT, `${name}.png`) });
 }
 
-async function runAndWaitForResult(): Promise<ReturnType<typeof parseResult>> {
+async function runAndWaitForResult(): Promise<Result> {
   const before = (() => {
     try {
       return statSync(resultFile()).mtimeMs;
@@ -49,7 +50,7 @@ async function runAndWaitForResult(): Promise<ReturnType<typeof parseResult>> {
   const deadline = Date.now() + 90_000;
   for (;;) {
     try {
-      if (statSync(resultFile()).mtimeMs > before) return parseResult(readFileSync(resultFile(), 'utf8'), resultFile());
+      if (statSync(resultFile()).mtimeMs > before) return readResultFile(resultFile());
     } catch {
       // not written yet
     }
