@@ -19,7 +19,8 @@ import {
   closeWorkbench,
   colouredTokens,
   findFrame,
-  missingPrerequisite,
+  E2E_SKIP,
+  startsE2e,
   openFile,
   openWorkbench,
   REPO,
@@ -27,9 +28,7 @@ import {
 } from './support/codeServer';
 
 const OUT = join(REPO, 'test-output', 'e2e-circuit');
-const missing = missingPrerequisite();
-const required = process.env.ATP_E2E_REQUIRED === '1';
-const skip = missing && !required ? missing : false;
+const skip = E2E_SKIP;
 
 let root: string;
 let workspace: string;
@@ -67,8 +66,7 @@ const setSlider = (frame: Frame, value: number) =>
 const drawnEdges = (frame: Frame) => frame.$$eval('#circuit-graph path.edge', (paths) => paths.length);
 
 before(async () => {
-  if (skip) return;
-  if (missing) throw new Error(`end-to-end tests required (ATP_E2E_REQUIRED=1) but ${missing}`);
+  if (!startsE2e()) return;
   requireBuiltCli();
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(OUT, { recursive: true });

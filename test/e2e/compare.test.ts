@@ -10,12 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { readResultFile } from '../../src/engine/files/resultFile';
-import { type CodeServer, findFrame, closeWorkbench, missingPrerequisite, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
+import { type CodeServer, findFrame, closeWorkbench, E2E_SKIP, startsE2e, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
 
 const OUT = join(REPO, 'test-output', 'e2e-compare');
-const missing = missingPrerequisite();
-const required = process.env.ATP_E2E_REQUIRED === '1';
-const skip = missing && !required ? missing : false;
+const skip = E2E_SKIP;
 
 let root: string;
 let workspace: string;
@@ -35,8 +33,7 @@ async function waitFor(file: string, ms = 60_000): Promise<void> {
 }
 
 before(async () => {
-  if (skip) return;
-  if (missing) throw new Error(`end-to-end tests required (ATP_E2E_REQUIRED=1) but ${missing}`);
+  if (!startsE2e()) return;
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(OUT, { recursive: true });
   root = mkdtempSync(join(tmpdir(), 'atp-e2e-compare-'));

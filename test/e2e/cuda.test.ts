@@ -14,12 +14,10 @@ import { bundledOrt, cudaRuntimeState } from '../../src/engine/process/cudaRunti
 import type { Result } from '../../src/shared/result';
 import { readResultFile } from '../../src/engine/files/resultFile';
 import { type FakeNuget, makeNupkg, startFakeNuget } from '../support/fakeNuget';
-import { type CodeServer, closeWorkbench, missingPrerequisite, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
+import { type CodeServer, closeWorkbench, E2E_SKIP, startsE2e, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
 
 const OUT = join(REPO, 'test-output', 'e2e-cuda');
-const missing = missingPrerequisite();
-const required = process.env.ATP_E2E_REQUIRED === '1';
-const skip = missing && !required ? missing : false;
+const skip = E2E_SKIP;
 const ID = 'microsoft.ml.onnxruntime.gpu.linux';
 const NATIVE = 'runtimes/linux-x64/native/';
 
@@ -63,8 +61,7 @@ async function runAndWaitForResult(): Promise<Result> {
 }
 
 before(async () => {
-  if (skip) return;
-  if (missing) throw new Error(`end-to-end tests required (ATP_E2E_REQUIRED=1) but ${missing}`);
+  if (!startsE2e()) return;
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(OUT, { recursive: true });
   root = mkdtempSync(join(tmpdir(), 'atp-e2e-cuda-'));

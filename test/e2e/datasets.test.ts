@@ -10,12 +10,10 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { diagnoseWithTokenizer, parseDatasetText, parsePromptFormat } from '../../src/engine/dataset';
 import { ModelTokenizer } from '../../src/engine/model/tokenizer';
-import { type CodeServer, closeWorkbench, missingPrerequisite, openFile as openFileInEditor, openWorkbench, REPO, runCommand } from './support/codeServer';
+import { type CodeServer, closeWorkbench, E2E_SKIP, startsE2e, openFile as openFileInEditor, openWorkbench, REPO, runCommand } from './support/codeServer';
 
 const OUT = join(REPO, 'test-output', 'e2e-datasets');
-const missing = missingPrerequisite();
-const required = process.env.ATP_E2E_REQUIRED === '1';
-const skip = missing && !required ? missing : false;
+const skip = E2E_SKIP;
 
 // Words of the demo model's vocabulary (its tokenizer is whole-word for TinySQL and spells other words letter by letter).
 const SQL_LINE =
@@ -82,8 +80,7 @@ async function renderedTokens(): Promise<Array<{ text: string; color: string }>>
 }
 
 before(async () => {
-  if (skip) return;
-  if (missing) throw new Error(`end-to-end tests required (ATP_E2E_REQUIRED=1) but ${missing}`);
+  if (!startsE2e()) return;
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(OUT, { recursive: true });
   root = mkdtempSync(join(tmpdir(), 'atp-e2e-datasets-'));

@@ -23,15 +23,14 @@ import {
   openWorkbench,
   openFile as openFileInEditor,
   closeWorkbench,
-  missingPrerequisite,
+  E2E_SKIP,
+  startsE2e,
   REPO,
   runCommand,
 } from './support/codeServer';
 
 const OUT = join(REPO, 'test-output', 'e2e');
-const missing = missingPrerequisite();
-const required = process.env.ATP_E2E_REQUIRED === '1';
-const skip = missing && !required ? missing : false;
+const skip = E2E_SKIP;
 
 let root: string;
 let workspace: string;
@@ -94,8 +93,7 @@ async function setTheme(theme: string): Promise<void> {
 }
 
 before(async () => {
-  if (skip) return;
-  if (missing) throw new Error(`end-to-end tests required (ATP_E2E_REQUIRED=1) but ${missing}`);
+  if (!startsE2e()) return;
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(OUT, { recursive: true });
   root = mkdtempSync(join(tmpdir(), 'atp-e2e-'));

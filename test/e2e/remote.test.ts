@@ -12,12 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { parseResult } from '../../src/shared/result';
-import { type CodeServer, closeWorkbench, colouredTokens, missingPrerequisite, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
+import { type CodeServer, closeWorkbench, colouredTokens, E2E_SKIP, startsE2e, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
 
 const OUT = join(REPO, 'test-output', 'e2e-remote');
-const missing = missingPrerequisite();
-const required = process.env.ATP_E2E_REQUIRED === '1';
-const skip = missing && !required ? missing : false;
+const skip = E2E_SKIP;
 
 let root: string;
 let workspace: string;
@@ -57,8 +55,7 @@ function descendsFrom(table: ReturnType<typeof processTable>, pid: number, ances
 }
 
 before(async () => {
-  if (skip) return;
-  if (missing) throw new Error(`end-to-end tests required (ATP_E2E_REQUIRED=1) but ${missing}`);
+  if (!startsE2e()) return;
   mkdirSync(OUT, { recursive: true });
   root = mkdtempSync(join(tmpdir(), 'atp-e2e-remote-'));
   workspace = join(root, 'server-workspace');

@@ -18,6 +18,23 @@ export function missingPrerequisite(): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether an end-to-end file's tests run: false, or why they are skipped. With ATP_E2E_REQUIRED=1 they never skip:
+ * a missing prerequisite fails them instead (startsE2e, at the top of each file's `before`).
+ */
+export const E2E_SKIP: string | false = (() => {
+  const missing = missingPrerequisite();
+  return missing && process.env.ATP_E2E_REQUIRED !== '1' ? missing : false;
+})();
+
+/** At the top of `before`: false when the tests skip; throws when they are required and cannot run. */
+export function startsE2e(): boolean {
+  if (E2E_SKIP) return false;
+  const missing = missingPrerequisite();
+  if (missing) throw new Error(`end-to-end tests required (ATP_E2E_REQUIRED=1) but ${missing}`);
+  return true;
+}
+
 function freePort(): Promise<number> {
   return new Promise((done, fail) => {
     const server = createServer();
