@@ -89,6 +89,8 @@ before(async () => {
   const extensionsDir = join(root, 'extensions');
   mkdirSync(workspace, { recursive: true });
   writeFileSync(join(workspace, 'prompts.atp'), PROMPTS);
+  // For the IOI-with-the-TinySQL-model test: there from the start, so that Quick Open's file index has it.
+  writeFileSync(join(workspace, 'names.jsonl'), readFileSync(join(REPO, 'examples', 'ioi.jsonl'), 'utf8'));
   assert.deepEqual(parsePromptFormat(PROMPTS, 'prompts.atp').diagnostics, [], 'the starting file is clean');
 
   // No model setting: the built-in tinysql-demo model's tokenizer checks the prompts.
@@ -273,7 +275,6 @@ test(
   'an IOI file with the TinySQL demo model selected: a warning whose quick fix selects the built-in IOI model, and its problems go away',
   { skip, timeout: 120_000 },
   async () => {
-    writeFileSync(join(workspace, 'names.jsonl'), readFileSync(join(REPO, 'examples', 'ioi.jsonl'), 'utf8'));
     await openFile('names.jsonl');
     await runCommand(page, 'View: Focus Problems');
     // The TinySQL model spells names letter by letter: every answer starts with the token " " (errors, listed first).

@@ -11,7 +11,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { parseResult } from '../../src/shared/result';
+import { readResultFile } from '../../src/engine/files/resultFile';
 import { type CodeServer, closeWorkbench, colouredTokens, E2E_SKIP, startsE2e, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
 
 const OUT = join(REPO, 'test-output', 'e2e-remote');
@@ -81,7 +81,7 @@ test(
     const deadline = Date.now() + 90_000;
     while (!existsSync(resultFile()) && Date.now() < deadline) await page.waitForTimeout(300);
     assert.ok(existsSync(resultFile()), 'the Result is written next to the dataset, in the server workspace');
-    const result = parseResult(readFileSync(resultFile(), 'utf8'), resultFile());
+    const result = readResultFile(resultFile());
     assert.ok(result.examples.length > 0);
     for (let waited = 0; (await colouredTokens(page)).length === 0; waited += 300) {
       assert.ok(waited < 60_000, 'the client shows the colours the server computed');
