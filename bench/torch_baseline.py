@@ -41,6 +41,8 @@ def parse_args():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--attributions-out")
+    ap.add_argument("--adaptive", action="store_true",
+                    help="time 3 runs, 2 when the warm-up took over 10 s, 1 over 40 s (as bench/matrix.ts does the engine)")
     return ap.parse_args()
 
 
@@ -178,7 +180,8 @@ def main():
     loaded_rss, load_peak = memory_status()
     peak_reset = reset_peak_memory()
     warmup = once()
-    runs = [once() for _ in range(ARGS.repeats)]
+    repeats = (1 if warmup > 40 else 2 if warmup > 10 else 3) if ARGS.adaptive else ARGS.repeats
+    runs = [once() for _ in range(repeats)]
     _, run_peak = memory_status()
     if ARGS.attributions_out:
         with open(ARGS.attributions_out, "w") as f:
