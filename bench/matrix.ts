@@ -12,7 +12,7 @@
 // machine's total memory is recorded as refused, with the estimate, and not run.
 //
 // Time: per run, after a warm-up (which builds the session); the median of 3 timed runs, 2 when the warm-up took
-// over 10 s, 1 over 40 s. PyTorch runs once per thread count (default 1 and 2) and the best median counts.
+// over 10 s, 1 over 40 s (BENCH_REPEATS=N: N runs). PyTorch runs once per thread count (default 1 and 2) and the best median counts.
 // Memory (Linux /proc/self/status): "loaded" is the resident memory once the weights are in (engine: after a
 // 1-example session build; PyTorch: after loading the model into float32 tensors); then the peak is reset
 // (/proc/self/clear_refs 5) and "run peak" is VmHWM over the warm-up and timed runs; "+run" = run peak − loaded.
@@ -30,6 +30,8 @@ import { writeRandomGpt2 } from '../test/support/randomGpt2';
 import { writeRandomLlamaFamily } from '../test/support/randomModels';
 
 const root = resolve(__dirname, '..');
+/** BENCH_REPEATS: a fixed number of timed runs (both sides) instead of 3, 2 or 1 by the warm-up's time. */
+const fixedRepeats = process.env.BENCH_REPEATS ? Number(process.env.BENCH_REPEATS) : undefined;
 const cacheDir = join(root, '.atp-cache');
 const resultsFile = join(cacheDir, 'bench-matrix.jsonl');
 
@@ -119,7 +121,9 @@ function modelDir(shape: Shape): string {
   const dir = join(cacheDir, 'bench-models', shape.name);
   if (!existsSync(join(dir, 'config.json'))) {
     process.stderr.write(`writing a ${shape.description} random model to ${dir} (once)\n`);
-    shape.write(dir);
+    // In a child process: writing holds every tensor (GBs for the 1B shape) and this process would keep that
+    // memory until a collection, which the engine's memory check then counts as taken.
+    runChild(['--write-model', shape.name], `writing the ${shape.name} model`);
   }
   return dir;
 }
@@ -183,7 +187,7 @@ async function engineCell(cell: Cell, requestFile: string): Promise<void> {
   const dataset = promptPairs(model, cell.batch, cell.tokens);
   const warmup = await runAttributionPatching(model, dataset, options);
   const warmupSeconds = warmup.timings!.runSeconds;
-  const repeats = warmupSeconds > 40 ? 1 : warmupSeconds > 10 ? 2 : 3;
+  const repeats = fixedRepeats ?? (warmupSeconds > 40 ? 1 : warmupSeconds > 10 ? 2 : 3);
   const runs: number[] = [];
   for (let i = 0; i < repeats; i++) runs.push((await runAttributionPatching(model, dataset, options)).timings!.runSeconds);
   const runPeak = memoryStatus().hwm;
@@ -207,7 +211,16 @@ function runChild(args: string[], what: string): string {
 function torchCell(dir: string, requestFile: string, threads: number): TorchMeasurement {
   const child = spawnSync(
     '/usr/bin/python3',
-    [join(root, 'bench', 'torch_baseline.py'), '--model-dir', dir, '--request', requestFile, '--repeats', '0', '--threads', String(threads), '--adaptive'],
+    [
+      join(root, 'bench', 'torch_baseline.py'),
+      '--model-dir',
+      dir,
+      '--request',
+      requestFile,
+      '--threads',
+      String(threads),
+      ...(fixedRepeats ? ['--repeats', String(fixedRepeats)] : ['--adaptive']),
+    ],
     { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 },
   );
   if (child.status !== 0) throw new Error(`PyTorch baseline (${threads} threads) failed:\n${child.stderr}`);
@@ -245,7 +258,7 @@ function table(records: Record[]): string {
       continue;
     }
     if (!r.engine || !r.torch) {
-      rows.push(`${cell} failed: ${r.error ?? '?'} | | | | | ${gb(r.estimateBytes)} |`);
+      rows.push(`${cell} failed: ${(r.error ?? '?').split('\n').slice(0, 2).join(' ')} | | | | | ${gb(r.estimateBytes)} |`);
       continue;
     }
     const best = r.torch.reduce((a, b) => (b.perRunSeconds < a.perRunSeconds ? b : a));
@@ -382,13 +395,23 @@ export async function runMatrix(args: string[]): Promise<void> {
     appendFileSync(resultsFile, `${JSON.stringify(record)}\n`);
     process.stderr.write(`${table([record]).split('\n').pop()}\n`);
   }
-  const all = readRecords().filter((r) => shapes.includes(r.cell.shape));
+  // The latest record of each cell (a failed cell that was measured later shows its measurement).
+  const latest = new Map<string, Record>();
+  for (const r of readRecords()) latest.set(`${r.cell.shape} ${r.cell.batch} ${r.cell.tokens}`, r);
+  const all = [...latest.values()]
+    .filter((r) => shapes.includes(r.cell.shape))
+    .sort((a, b) => shapes.indexOf(a.cell.shape) - shapes.indexOf(b.cell.shape) || a.cell.batch - b.cell.batch || a.cell.tokens - b.cell.tokens);
   process.stdout.write(
     `machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} threads, ${formatBytes(totalmem())}, node ${process.version}, onnxruntime-node ${ort.env.versions.common}\n`,
   );
   process.stdout.write(`${table(all)}\n`);
 }
 
+if (process.argv[2] === '--write-model') {
+  const shape = SHAPES.find((s) => s.name === process.argv[3])!;
+  shape.write(join(cacheDir, 'bench-models', shape.name));
+  process.stdout.write('written\n');
+}
 if (process.argv[2] === '--engine-cell') {
   engineCell(JSON.parse(process.argv[3]) as Cell, process.argv[4]).catch((error) => {
     process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
