@@ -14,6 +14,7 @@ import { readDataset } from '../src/engine/dataset/jsonl';
 import { runAttributionPatching } from '../src/engine/patching/run';
 import { releaseSessions } from '../src/engine/process/runtime';
 import { writeRandomGpt2 } from '../test/support/randomGpt2';
+import { runMatrix } from './matrix';
 
 const root = resolve(__dirname, '..');
 const repeats = Number(process.env.BENCH_REPEATS ?? 5);
@@ -60,6 +61,8 @@ async function ortMatmulGflops(): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  // `npm run bench -- --matrix …`: shapes × batches × prompt lengths, time and memory (bench/matrix.ts).
+  if (process.argv.includes('--matrix')) return runMatrix(process.argv.slice(2));
   const modelDir = join(root, '.atp-cache', 'bench-gpt2-small-random');
   if (!existsSync(join(modelDir, 'config.json'))) {
     process.stderr.write(`writing a GPT-2-small-shaped random model to ${modelDir} (once)\n`);

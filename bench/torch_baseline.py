@@ -2,6 +2,12 @@
 """PyTorch speed baseline for `npm run bench`: one attribution-patching run, timed.
 
   /usr/bin/python3 bench/torch_baseline.py --model-dir DIR --request FILE.json [--repeats N] [--threads T]
+      [--attributions-out FILE.json]
+
+Families: GPT-2 (test/reference/gpt2_reference.py) and the Llama family (Llama, Qwen2: RMSNorm, RoPE,
+GQA, SwiGLU, Qwen2's q/k/v biases, tied or untied head; test/reference/families_reference.py), both run
+in float32 here. --attributions-out writes the last timed run's attributions (per hook kind, layer,
+example, position[, head]) so that a test can check them against the engine's.
 
 The request is the reference's format ({"examples": [{"cleanIds", "corruptedIds", "correctId",
 "incorrectId"}, ...]}; other fields are ignored). One timed run does, in float32 on the CPU:
@@ -34,6 +40,9 @@ def parse_args():
     ap.add_argument("--request", required=True)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--attributions-out")
+    ap.add_argument("--adaptive", action="store_true",
+                    help="time 3 runs, 2 when the warm-up took over 10 s, 1 over 40 s (as bench/matrix.ts does the engine)")
     return ap.parse_args()
 
 
@@ -50,6 +59,7 @@ import torch  # noqa: E402
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "reference"))
 import gpt2_reference as ref  # noqa: E402
+import families_reference as families  # noqa: E402
 
 
 def loaded_blas_libraries():
@@ -113,12 +123,43 @@ def attribution_run(model, clean_ids, corr_ids, clean_last, corr_last, correct, 
         return {key: (g * (clean[key] - corr[key].detach())).sum(-1) for key, g in zip(kinds, grads)}
 
 
+def memory_status():
+    """Resident and peak resident bytes of this process (VmRSS, VmHWM), from /proc (Linux)."""
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line.split(":")[0]] = int(line.split()[1]) * 1024
+    return out.get("VmRSS", 0), out.get("VmHWM", 0)
+
+
+def reset_peak_memory():
+    """Sets VmHWM back to VmRSS (Linux >= 4.0), so the peak after it is the run's, not the load's."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def load_model(model_dir):
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    model_type = cfg.get("model_type")
+    if model_type == "gpt2":
+        return ref.GPT2(model_dir, dtype=torch.float32)
+    if model_type in ("llama", "qwen2"):
+        return families.LlamaFamily(cfg, ref.read_checkpoint(model_dir), model_dir, dtype=torch.float32)
+    raise ref.ReferenceError(f"{model_dir}: model_type {model_type!r} has no speed baseline (gpt2, llama, qwen2)")
+
+
 def main():
     torch.set_num_threads(ARGS.threads)
     with open(ARGS.request) as f:
         request = json.load(f)
     examples = request["examples"]
-    model = ref.GPT2(ARGS.model_dir, dtype=torch.float32)
+    model = load_model(ARGS.model_dir)
     for i, ex in enumerate(examples):
         model.check_ids(ex["cleanIds"], f"examples[{i}].cleanIds")
         model.check_ids(ex["corruptedIds"], f"examples[{i}].corruptedIds")
@@ -129,13 +170,22 @@ def main():
     correct = torch.tensor([ex["correctId"] for ex in examples])
     incorrect = torch.tensor([ex["incorrectId"] for ex in examples])
 
+    last = {}
+
     def once():
         t0 = time.perf_counter()
-        attribution_run(model, clean_ids, corr_ids, clean_last, corr_last, correct, incorrect)
+        last["attributions"] = attribution_run(model, clean_ids, corr_ids, clean_last, corr_last, correct, incorrect)
         return time.perf_counter() - t0
 
+    loaded_rss, load_peak = memory_status()
+    peak_reset = reset_peak_memory()
     warmup = once()
-    runs = [once() for _ in range(ARGS.repeats)]
+    repeats = (1 if warmup > 40 else 2 if warmup > 10 else 3) if ARGS.adaptive else ARGS.repeats
+    runs = [once() for _ in range(repeats)]
+    _, run_peak = memory_status()
+    if ARGS.attributions_out:
+        with open(ARGS.attributions_out, "w") as f:
+            json.dump({f"{kind}.{layer}": value.tolist() for (kind, layer), value in last["attributions"].items()}, f)
     gflops = matmul_gflops()
     libs = loaded_blas_libraries()
     openblas_pthread = any("openblas" in os.path.basename(p).lower() and "pthread" in p.lower() for p in libs)
@@ -155,6 +205,9 @@ def main():
         "blas": f"{torch_blas_info()}; loaded: {', '.join(libs) if libs else 'none found'}",
         "openblasPthread": openblas_pthread,
         "matmulGflops": gflops,
+        # Bytes: resident after loading the model (weights in float32), the peak during the load, and the peak
+        # over the warm-up and timed runs (after resetting VmHWM; when that failed, the whole process's peak).
+        "memory": {"loadedRss": loaded_rss, "loadPeak": load_peak, "runPeak": run_peak, "peakReset": peak_reset},
         "dtype": "float32",
         "batch": int(clean_ids.shape[0]),
         "seqLen": int(clean_ids.shape[1]),

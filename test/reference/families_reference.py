@@ -305,7 +305,8 @@ class LlamaFamily(Model):
             x = x.detach().requires_grad_(True)
         angles = torch.outer(torch.arange(T, dtype=torch.float64) + position_offset, self.inv_freq)
         angles = torch.cat((angles, angles), dim=-1)           # [T, dh]
-        cos, sin = torch.cos(angles), torch.sin(angles)
+        # In the model's dtype, so a float32 model (bench/torch_baseline.py) stays float32.
+        cos, sin = torch.cos(angles).to(x.dtype), torch.sin(angles).to(x.dtype)
         allowed = torch.tril(torch.ones(T, T, dtype=torch.bool))
         for l, p in enumerate(self.layers):
             if hook is not None:
