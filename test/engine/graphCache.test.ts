@@ -10,6 +10,7 @@ import { readDataset } from '../../src/engine/dataset';
 import { loadModel } from '../../src/engine/model/load';
 import { runAttributionPatching } from '../../src/engine/patching/run';
 import { graphFileSystem, releaseSessions } from '../../src/engine/process/runtime';
+import { sessionIsWarm } from '../../src/engine/patching/runSupport';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 
 const IOI = resolve(__dirname, '../../examples/ioi.jsonl');
@@ -96,4 +97,20 @@ test('shards in different folders without hard links are copied into the cache, 
   const copies = Object.keys(snapshot(cache)).filter((file) => file.endsWith('.safetensors'));
   assert.equal(copies.length, 2);
   for (const copy of copies) assert.ok(statSync(copy).size > 0);
+});
+
+test('a session this process holds is warm until released (the memory check then does not ask for its weights again)', async () => {
+  const dir = join(root, 'model-warm');
+  writeRandomGpt2(dir, { nLayers: 2, nHeads: 2, dModel: 16, seed: 9 });
+  process.env.ATP_CACHE_DIR = join(root, 'cache-warm');
+  const model = loadModel(dir);
+  assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu' }), false, 'nothing is loaded before the first run');
+  await runAttributionPatching(model, readDataset(IOI), { device: 'cpu', batchSize: 8, method: 'atp' });
+  assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu' }), true);
+  // Another kind, precision or device is another session, with weights of its own.
+  assert.equal(sessionIsWarm(model, 'atp-star', { device: 'cpu' }), false);
+  assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu', precision: 'float64' }), false);
+  assert.equal(sessionIsWarm(model, 'attribution', { device: 'webgpu' }), false);
+  await releaseSessions();
+  assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu' }), false, 'released sessions hold no weights');
 });

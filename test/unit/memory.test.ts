@@ -124,6 +124,14 @@ function defineTests(): void {
     assert.deepEqual(checkMemory(estimate(), 'cpu', { system: linux(5 * GB) }), []);
   });
 
+  test('weights of a session the process already holds are not asked for again (they are counted as used, not free)', () => {
+    // 4.9 GB in all, 3.9 GB of it weights: with 3.1 GB free a fresh load is refused, a warm session's run fits.
+    assert.throws(() => checkMemory(estimate(), 'cpu', { system: linux(3.1 * GB) }), /needs about 4\.9 GB/);
+    assert.deepEqual(checkMemory(estimate(), 'cpu', { system: linux(3.1 * GB), weightsResident: true }), []);
+    // The rest must still fit: activations and overhead above what is free are refused, with their size.
+    assert.throws(() => checkMemory(estimate(), 'cpu', { system: linux(0.5 * GB), weightsResident: true }), /needs about 1\.0 GB, 500 MB free/);
+  });
+
   test('macOS: only the total is a hard limit (its "free" leaves out reclaimable cache)', () => {
     const mac = (free: number): SystemMemory => ({ free, total: 8 * GB, platform: 'darwin' });
     const notes = checkMemory(estimate(), 'cpu', { system: mac(1 * GB) });

@@ -200,6 +200,11 @@ export interface CheckOptions {
   system?: SystemMemory;
   /** A GPU's free memory when the caller knows it (e.g. from nvidia-smi); without it the GPU side is not checked. */
   deviceFreeBytes?: number;
+  /**
+   * The run reuses a session this process already holds (sessionIsWarm): its weights are already in memory, counted
+   * as used rather than free, so the host check asks only for the rest.
+   */
+  weightsResident?: boolean;
 }
 
 function smallerBatchHint(estimate: MemoryEstimate): string {
@@ -220,7 +225,8 @@ export function checkMemory(estimate: MemoryEstimate, device: string, options: C
   const system = options.system ?? systemMemory();
   const notes: string[] = [];
   const gpu = GPU_DEVICES.has(device);
-  const hostNeed = gpu ? estimate.weightBytes + estimate.overheadBytes : estimate.totalBytes;
+  const loading = options.weightsResident ? 0 : estimate.weightBytes;
+  const hostNeed = gpu ? loading + estimate.overheadBytes : estimate.totalBytes - estimate.weightBytes + loading;
   const what = gpu ? 'in host memory to load the weights' : '';
   const fail = (available: string) =>
     new InputError(

@@ -35,6 +35,7 @@ import {
   type RowPatch,
   type RunOptions,
   sessionFor,
+  sessionIsWarm,
 } from './runSupport';
 import type { SessionHandle } from '../process/runtime';
 import { checkCandidates, chooseChecks, patchComponents, patchTokens, summarizeChecks } from './exact';
@@ -84,7 +85,9 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   );
   const memory = estimateRunMemory(model, { batchSize: Math.min(options.batchSize, prepared.length), seqLen: longestPrompt(prepared), dataset: datasetSize });
   options.onProgress?.(describeMemoryEstimate(memory, options.device));
-  warnings.push(...checkMemory(memory, options.device));
+  warnings.push(
+    ...checkMemory(memory, options.device, { weightsResident: sessionIsWarm(model, plan.method === 'atpstar' ? 'atp-star' : 'attribution', options) }),
+  );
   // Session creation (seconds for a large model) is the load time; AtP* creates its own inside its run.
   const handle = plan.method === 'atpstar' ? undefined : await sessionFor(model, 'attribution', options);
   const loaded = performance.now();

@@ -32,7 +32,7 @@ import {
   EDGE_ATTRIBUTION_GRAPH_NAMES,
   FAITHFULNESS_GRAPH_NAMES,
 } from '../circuits/graph';
-import { cachedSession, type DeviceRequest, prepareGraphDir, type SessionHandle, writeGraphFile } from '../process/runtime';
+import { cachedSession, type DeviceRequest, hasCachedSession, prepareGraphDir, type SessionHandle, writeGraphFile } from '../process/runtime';
 import type { TokenInfo } from '../../shared/result';
 import { promptTooLong } from './promptLength';
 import type { ProgressEvent } from '../../shared/workerProtocol';
@@ -266,6 +266,20 @@ export const GRAPHS: Record<GraphKind, { build: typeof buildAttributionGraph; na
 };
 
 const graphFiles = new Map<string, string>();
+// The spec too: config.json edited in a long-lived process (fewer layers, say) must not reuse the old graph.
+const graphKey = (graphDir: string, model: LoadedModel, kind: GraphKind, precision: Precision) =>
+  `${graphDir}|${model.dir}|${kind}|${precision}|${JSON.stringify(model.spec)}`;
+const sessionSettings = (precision: Precision) => ({ optimization: precision === 'float64' ? ('basic' as const) : ('all' as const) });
+
+/**
+ * Whether this process already holds the session a run of this kind would use (the extension's worker keeps them):
+ * its weights are then in memory already, and the memory check must not ask for them again.
+ */
+export function sessionIsWarm(model: LoadedModel, kind: GraphKind, options: Pick<RunOptions, 'device' | 'precision'>): boolean {
+  const precision = options.precision ?? 'float32';
+  const file = graphFiles.get(graphKey(prepareGraphDir(model.weightFiles).dir, model, kind, precision));
+  return file !== undefined && hasCachedSession(file, options.device, sessionSettings(precision));
+}
 /** `auto` choices already said in this process: the same choice for every graph kind needs saying once. */
 const choicesSaid = new Set<string>();
 
@@ -277,8 +291,7 @@ const choicesSaid = new Set<string>();
 export async function sessionFor(model: LoadedModel, kind: GraphKind, options: RunOptions): Promise<SessionHandle> {
   const precision = options.precision ?? 'float32';
   const graphDir = prepareGraphDir(model.weightFiles);
-  // The spec too: config.json edited in a long-lived process (fewer layers, say) must not reuse the old graph.
-  const key = `${graphDir.dir}|${model.dir}|${kind}|${precision}|${JSON.stringify(model.spec)}`;
+  const key = graphKey(graphDir.dir, model, kind, precision);
   let file = graphFiles.get(key);
   if (!file) {
     const builder = new GraphBuilder(precision);
@@ -287,7 +300,7 @@ export async function sessionFor(model: LoadedModel, kind: GraphKind, options: R
     file = writeGraphFile(graphDir, builder.toBytes(), `${kind}-${precision}`, unusedWeightsWarnings(model, weights.used));
     graphFiles.set(key, file);
   }
-  const handle = await cachedSession(file, options.device, { optimization: precision === 'float64' ? 'basic' : 'all' });
+  const handle = await cachedSession(file, options.device, sessionSettings(precision));
   checkGraphNames(kind, GRAPHS[kind].names, handle.session);
   if (handle.choice && !choicesSaid.has(handle.choice)) {
     choicesSaid.add(handle.choice);

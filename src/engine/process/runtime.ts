@@ -108,9 +108,16 @@ export async function createSession(
 
 const sessionCache = new Map<string, Promise<SessionHandle>>();
 
+const sessionKey = (graphFile: string, device: DeviceRequest, settings: SessionSettings) => `${graphFile}|${device}|${settings.optimization}`;
+
+/** Whether cachedSession would return a session this process already made (its weights are already in memory). */
+export function hasCachedSession(graphFile: string, device: DeviceRequest, settings: SessionSettings = { optimization: 'all' }): boolean {
+  return sessionCache.has(sessionKey(graphFile, device, settings));
+}
+
 /** One session per (graph file, device): building a session for a large model takes seconds. */
 export function cachedSession(graphFile: string, device: DeviceRequest, settings: SessionSettings = { optimization: 'all' }): Promise<SessionHandle> {
-  const key = `${graphFile}|${device}|${settings.optimization}`;
+  const key = sessionKey(graphFile, device, settings);
   let handle = sessionCache.get(key);
   if (!handle) {
     const source = sessionSource(graphFile);
