@@ -6,7 +6,7 @@
 // shows a sweep's summary after "Run Sweep…".
 import type { Comparison, PairComparison, RunDigest } from '../src/shared/compare';
 import { depthProfileChart, differenceHeatmap, stackSvg, type SvgPiece } from '../src/shared/compareSvg';
-import { formatValue } from '../src/shared/colorScale';
+import { fixedOrDash, formatValue } from '../src/shared/colorScale';
 import type { ComparisonExport } from '../src/shared/panelProtocol';
 import type { SweepSummary } from '../src/shared/sweep';
 import { vscode } from './vscodeApi';
@@ -29,8 +29,6 @@ function svgElement(pieces: SvgPiece[], className: string): Element {
   return svg;
 }
 
-const maybe = (value: number | null, digits = 3) => (value === null ? '—' : value.toFixed(digits));
-
 function table(id: string, header: string[], rows: string[][]): HTMLTableElement {
   const head = element('tr', {}, ...header.map((h) => element('th', {}, h)));
   return element('table', { id, className: 'compare-table' }, head, ...rows.map((cells) => element('tr', {}, ...cells.map((c) => element('td', {}, c)))));
@@ -43,8 +41,8 @@ function runRow(run: RunDigest): string[] {
     String(run.examples),
     formatValue(run.cleanLogitDiff),
     formatValue(run.corruptedLogitDiff),
-    maybe(run.concentration.topKShare),
-    maybe(run.concentration.normalisedEntropy),
+    fixedOrDash(run.concentration.topKShare),
+    fixedOrDash(run.concentration.normalisedEntropy),
     run.topHeads
       .slice(0, 3)
       .map((h) => `L${h.layer}H${h.head} ${formatValue(h.value)}`)
@@ -56,8 +54,8 @@ function pairRow(pair: PairComparison): string[] {
   return [
     pair.b,
     pair.sameShape ? 'yes' : 'no',
-    maybe(pair.maxHeadChange, 4),
-    maybe(pair.depthSpearman),
+    fixedOrDash(pair.maxHeadChange, 4),
+    fixedOrDash(pair.depthSpearman),
     `${pair.topOverlap.jaccard.toFixed(3)} (${pair.topOverlap.by}${pair.topOverlap.shared.length > 0 ? `: ${pair.topOverlap.shared.join(', ')}` : ''})`,
     pair.circuit ? `+${pair.circuit.added.length} −${pair.circuit.removed.length} (${pair.circuit.kept} kept)` : '—',
   ];
@@ -163,8 +161,8 @@ export function drawSweep(app: HTMLElement, summary: SweepSummary, folder: strin
       ...where,
       formatValue(d.cleanLogitDiff),
       formatValue(d.corruptedLogitDiff),
-      maybe(d.concentration.topKShare),
-      maybe(d.concentration.normalisedEntropy),
+      fixedOrDash(d.concentration.topKShare),
+      fixedOrDash(d.concentration.normalisedEntropy),
       d.topHeads
         .slice(0, 3)
         .map((h) => `L${h.layer}H${h.head}`)

@@ -12,6 +12,7 @@ import { writeFilesAtomically } from '../engine/files/atomicWrite';
 import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from '../engine/files/outputPaths';
 import type { LoadedModel } from '../engine/model/load';
 import { type CircuitSelectionRequest, runCircuit } from '../engine/circuits/run';
+import { signedFixed } from '../shared/colorScale';
 
 export const CIRCUIT_SYNOPSIS =
   '  atp circuit --model MODEL --data FILE --out FILE --method eap|eap-ig|eap-ig-activations [--steps M] (--edges N | --threshold T | --greedy N) [--curve-points K] [--device D] [--batch-size N] [--precision float32|float64] [--offline]';
@@ -57,8 +58,6 @@ function selection(values: { edges?: string; threshold?: string; greedy?: string
   return { rule: 'top-n', edges: parseIntegerFlag(values.edges, 'edges', 0, 1) };
 }
 
-const signed = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
-
 /** What the CLI prints: the method, the circuit's size and faithfulness, the checks, the curve and the top edges. */
 export function circuitSummary(circuit: Circuit, top = 10): string {
   const { selection: chosen, faithfulness, curve } = circuit;
@@ -74,7 +73,7 @@ export function circuitSummary(circuit: Circuit, top = 10): string {
   }
   lines.push(`top ${Math.min(top, circuit.edges.length)} edges by |score| (normalised logit difference; * = in the circuit):`);
   const kept = new Set(circuit.inCircuit);
-  circuit.edges.slice(0, top).forEach((edge, i) => lines.push(`  ${kept.has(i) ? '*' : ' '} ${edgeName(edge).padEnd(24)} ${signed(edge.score)}`));
+  circuit.edges.slice(0, top).forEach((edge, i) => lines.push(`  ${kept.has(i) ? '*' : ' '} ${edgeName(edge).padEnd(24)} ${signedFixed(edge.score)}`));
   return lines.join('\n');
 }
 

@@ -12,6 +12,7 @@ import { type FileToWrite, writeFilesAtomically } from '../engine/files/atomicWr
 import { checkOutputPaths, type NamedPath, prepareOutputFolder } from '../engine/files/outputPaths';
 import type { CommandIo } from './generate';
 import { readResultFile } from '../engine/files/resultFile';
+import { fixedOrDash, signedFixed } from '../shared/colorScale';
 
 export const COMPARE_USAGE = `Usage:
   atp compare A.json B.json [C.json ...] [--top K] [--json OUT.json] [--html OUT.html] [--svg OUT.svg]
@@ -27,9 +28,6 @@ results hold a circuit (atp circuit), the edges B adds and removes. --json, --ht
 export function readComparedResult(file: string): Result {
   return refuseShard(readResultFile(file), file);
 }
-
-const signed = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
-const maybe = (value: number | null, digits = 3) => (value === null ? '—' : value.toFixed(digits));
 
 /** Aligned columns: the first left-aligned, the rest right-aligned. */
 function table(header: string[], rows: string[][]): string[] {
@@ -51,10 +49,10 @@ export function formatComparison(comparison: Comparison): string {
       run.label,
       `${run.layers}×${run.heads}`,
       String(run.examples),
-      signed(run.cleanLogitDiff),
-      signed(run.corruptedLogitDiff),
-      maybe(run.concentration.topKShare),
-      maybe(run.concentration.normalisedEntropy),
+      signedFixed(run.cleanLogitDiff),
+      signedFixed(run.corruptedLogitDiff),
+      fixedOrDash(run.concentration.topKShare),
+      fixedOrDash(run.concentration.normalisedEntropy),
       run.topHeads
         .slice(0, 3)
         .map((h) => `L${h.layer}H${h.head}`)
@@ -66,8 +64,8 @@ export function formatComparison(comparison: Comparison): string {
     comparison.pairs.map((pair) => [
       pair.b,
       pair.sameShape ? 'yes' : 'no',
-      maybe(pair.maxHeadChange, 4),
-      maybe(pair.depthSpearman),
+      fixedOrDash(pair.maxHeadChange, 4),
+      fixedOrDash(pair.depthSpearman),
       `${pair.topOverlap.jaccard.toFixed(3)} (${pair.topOverlap.by})`,
       pair.circuit ? `+${pair.circuit.added.length} −${pair.circuit.removed.length}` : '—',
     ]),

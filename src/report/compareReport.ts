@@ -4,20 +4,18 @@
 import type { Comparison, PairComparison, RunDigest } from '../shared/compare';
 import { depthProfileChart, differenceHeatmap, escapeXml as escapeHtml, stackSvg } from '../shared/compareSvg';
 import { METHOD_NAMES, type Method } from '../shared/resultMethods';
-
-const signed = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
-const maybe = (value: number | null, digits = 3) => (value === null ? '—' : value.toFixed(digits));
+import { fixedOrDash, signedFixed } from '../shared/colorScale';
 
 /** How many circuit edges to list by name before "… and N more". */
 const EDGES_LISTED = 20;
 
 function runRow(run: RunDigest): string {
   const c = run.concentration;
-  const top = run.topHeads.map((h) => `L${h.layer}H${h.head} ${signed(h.value)}`).join(', ');
+  const top = run.topHeads.map((h) => `L${h.layer}H${h.head} ${signedFixed(h.value)}`).join(', ');
   return (
     `<tr><td>${escapeHtml(run.label)}</td><td>${escapeHtml(run.model)}</td><td class="num">${run.layers}×${run.heads}</td><td class="num">${run.examples}</td>` +
-    `<td class="num">${signed(run.cleanLogitDiff)}</td><td class="num">${signed(run.corruptedLogitDiff)}</td><td>${escapeHtml(METHOD_NAMES[run.method as Method] ?? run.method)}</td>` +
-    `<td class="num">${maybe(c.topKShare)}</td><td class="num">${maybe(c.normalisedEntropy)}</td><td class="num">${maybe(c.effectiveHeads, 1)}</td><td>${escapeHtml(top)}</td></tr>`
+    `<td class="num">${signedFixed(run.cleanLogitDiff)}</td><td class="num">${signedFixed(run.corruptedLogitDiff)}</td><td>${escapeHtml(METHOD_NAMES[run.method as Method] ?? run.method)}</td>` +
+    `<td class="num">${fixedOrDash(c.topKShare)}</td><td class="num">${fixedOrDash(c.normalisedEntropy)}</td><td class="num">${fixedOrDash(c.effectiveHeads, 1)}</td><td>${escapeHtml(top)}</td></tr>`
   );
 }
 
@@ -34,8 +32,8 @@ function pairRow(pair: PairComparison): string {
   const overlap = `${pair.topOverlap.jaccard.toFixed(3)} by ${pair.topOverlap.by}${pair.topOverlap.shared.length > 0 ? ` (${pair.topOverlap.shared.join(', ')})` : ''}`;
   const circuit = pair.circuit ? `+${pair.circuit.added.length} / −${pair.circuit.removed.length} (${pair.circuit.kept} kept)` : '—';
   return (
-    `<tr><td>${escapeHtml(pair.b)} vs ${escapeHtml(pair.a)}</td><td>${pair.sameShape ? 'yes' : 'no'}</td><td class="num">${maybe(pair.maxHeadChange, 4)}</td>` +
-    `<td class="num">${maybe(pair.depthSpearman)}</td><td>${escapeHtml(overlap)}</td><td>${circuit}</td></tr>`
+    `<tr><td>${escapeHtml(pair.b)} vs ${escapeHtml(pair.a)}</td><td>${pair.sameShape ? 'yes' : 'no'}</td><td class="num">${fixedOrDash(pair.maxHeadChange, 4)}</td>` +
+    `<td class="num">${fixedOrDash(pair.depthSpearman)}</td><td>${escapeHtml(overlap)}</td><td>${circuit}</td></tr>`
   );
 }
 

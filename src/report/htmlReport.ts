@@ -1,7 +1,7 @@
 // A standalone HTML report of one or more Results: baselines, top heads, and the layer × head and
 // layer × position heatmaps of the seed notebook, as inline SVG. No script and no remote resource: it opens
 // anywhere, offline, and can be attached to a paper draft or an issue.
-import { colorFor, normalise, symmetricMax } from '../shared/colorScale';
+import { colorFor, normalise, signedFixed, symmetricMax } from '../shared/colorScale';
 import { type Result, topHeads } from '../shared/result';
 import { METHOD_NAMES, methodsOf } from '../shared/resultMethods';
 import { firstNonZeroColumn } from '../shared/resultViews';
@@ -11,8 +11,6 @@ const LEFT = 64;
 const TOP = 24;
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-
-const signed = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
 
 /**
  * One heatmap: rows are layers; every cell carries its value in a tooltip and a data attribute. `firstColumn` is
@@ -28,7 +26,7 @@ function heatmap(matrix: number[][], columnLabels: string[], columnKind: 'head' 
       const x = LEFT + column * CELL;
       const y = TOP + layer * CELL;
       const index = column + firstColumn;
-      const title = `layer ${layer}, ${columnKind === 'head' ? `head ${index}` : `position ${index} (${columnLabels[column]})`}: ${signed(value)}`;
+      const title = `layer ${layer}, ${columnKind === 'head' ? `head ${index}` : `position ${index} (${columnLabels[column]})`}: ${signedFixed(value)}`;
       return `<rect x="${x}" y="${y}" width="${CELL - 1}" height="${CELL - 1}" fill="${colorFor(normalise(value, maxAbs), 'light')}" stroke="#ddd" data-layer="${layer}" data-${columnKind}="${index}" data-value="${value}"><title>${escapeHtml(title)}</title></rect>`;
     }),
   );
@@ -74,7 +72,7 @@ function checksTable(result: Result): string {
     .map((item) => {
       const name = item.hook === 'z' ? `L${item.layer}H${item.head}` : `L${item.layer} ${item.hook}`;
       const where = item.position === null ? 'answer' : `position ${item.position}`;
-      return `<tr><td>${name}</td><td>${where}</td><td>${item.pick}</td><td class="num">${signed(item.attribution)}</td><td class="num">${signed(item.exact)}</td></tr>`;
+      return `<tr><td>${name}</td><td>${where}</td><td>${item.pick}</td><td class="num">${signedFixed(item.attribution)}</td><td class="num">${signedFixed(item.exact)}</td></tr>`;
     })
     .join('');
   return `<h3>Checked against exact activation patching (Pearson ${checks.pearson.toFixed(3)}, Spearman ${checks.spearman.toFixed(3)})</h3>
@@ -84,7 +82,7 @@ function checksTable(result: Result): string {
 function section(result: Result, title: string): string {
   const m = result.model;
   const top = topHeads(result, 10)
-    .map((h) => `<tr><td>L${h.layer}H${h.head}</td><td class="num">${signed(h.value)}</td></tr>`)
+    .map((h) => `<tr><td>L${h.layer}H${h.head}</td><td class="num">${signedFixed(h.value)}</td></tr>`)
     .join('');
   const methods = methodsOf(result);
   const positions = result.positions
@@ -95,7 +93,7 @@ function section(result: Result, title: string): string {
 <h2>${escapeHtml(title)}</h2>
 <p>${escapeHtml(m.source)} (${escapeHtml(m.modelType)}, ${m.layers} layers × ${m.heads} heads, d_model ${m.dModel}) on ${escapeHtml(result.device)};
 ${result.dataset.examples} examples from ${escapeHtml(result.dataset.file)}.</p>
-<p>Clean logit difference <b>${signed(result.metric.cleanLogitDiff)}</b>, corrupted <b>${signed(result.metric.corruptedLogitDiff)}</b>.
+<p>Clean logit difference <b>${signedFixed(result.metric.cleanLogitDiff)}</b>, corrupted <b>${signedFixed(result.metric.corruptedLogitDiff)}</b>.
 Values are attributions to the normalised metric (LD − LD<sub>corrupted</sub>) / (LD<sub>clean</sub> − LD<sub>corrupted</sub>).</p>
 <p class="example">Example 1 clean: <code>${escapeHtml(first.clean)}</code> → <code>${escapeHtml(JSON.stringify(first.correct))}</code><br>
 corrupted: <code>${escapeHtml(first.corrupted)}</code> → <code>${escapeHtml(JSON.stringify(first.incorrect))}</code></p>

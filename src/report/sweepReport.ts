@@ -4,9 +4,7 @@
 // no script, no remote resource; links go to the Result files beside it.
 import type { SweepCellRecord, SweepSummary } from '../shared/sweep';
 import { depthProfileChart, escapeXml as escapeHtml, stackSvg } from '../shared/compareSvg';
-
-const signed = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
-const maybe = (value: number | null | undefined, digits = 3) => (value === null || value === undefined ? '—' : value.toFixed(digits));
+import { fixedOrDash, signedFixed } from '../shared/colorScale';
 
 function row(cell: SweepCellRecord): string {
   const d = cell.digest;
@@ -16,12 +14,12 @@ function row(cell: SweepCellRecord): string {
   }
   const top = d.topHeads
     .slice(0, 3)
-    .map((h) => `L${h.layer}H${h.head} ${signed(h.value)}`)
+    .map((h) => `L${h.layer}H${h.head} ${signedFixed(h.value)}`)
     .join(', ');
   return (
     `<tr data-status="${cell.status}">${where}<td><a href="${escapeHtml(cell.result)}">${cell.status}</a></td><td class="num">${d.layers}×${d.heads}</td><td class="num">${d.examples}</td>` +
-    `<td class="num">${signed(d.cleanLogitDiff)}</td><td class="num">${signed(d.corruptedLogitDiff)}</td><td class="num">${maybe(d.concentration.topKShare)}</td>` +
-    `<td class="num">${maybe(d.concentration.normalisedEntropy)}</td><td class="heads">${escapeHtml(top)}</td></tr>`
+    `<td class="num">${signedFixed(d.cleanLogitDiff)}</td><td class="num">${signedFixed(d.corruptedLogitDiff)}</td><td class="num">${fixedOrDash(d.concentration.topKShare)}</td>` +
+    `<td class="num">${fixedOrDash(d.concentration.normalisedEntropy)}</td><td class="heads">${escapeHtml(top)}</td></tr>`
   );
 }
 

@@ -59,6 +59,16 @@ export function allBins(): number[] {
 }
 
 /** Compact signed number for labels and hovers: +0.1234, -1.2e-5. */
+/** A value with its sign and four decimals, as tables and reports print LDs and attributions: "+0.1234", "-2.0000". */
+export function signedFixed(value: number): string {
+  return (value >= 0 ? '+' : '') + value.toFixed(4);
+}
+
+/** A number to `digits` decimals, or "—" where there is none (a statistic that could not be computed). */
+export function fixedOrDash(value: number | null | undefined, digits = 3): string {
+  return value === null || value === undefined ? '—' : value.toFixed(digits);
+}
+
 export function formatValue(value: number): string {
   if (value === 0) return '0';
   const magnitude = Math.abs(value);

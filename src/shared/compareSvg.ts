@@ -1,7 +1,7 @@
 // A Comparison drawn as SVG text: the B − A head heatmaps on one diverging scale (blue: B larger, red: B smaller)
 // and the runs' depth profiles on one chart. Plain strings with no DOM and no script, so the same drawing serves
 // `atp compare --svg`, its HTML report and the panel's Compare view (which shows it inside its strict CSP).
-import { colorFor, normalise } from './colorScale';
+import { colorFor, normalise, signedFixed } from './colorScale';
 import type { Comparison } from './compare';
 
 const CELL = 24;
@@ -15,8 +15,6 @@ export const escapeXml = (text: string): string =>
 
 /** A generous width for a line of 11px text (titles must not be clipped by the SVG's edge). */
 const textWidth = (text: string) => Math.ceil(text.length * 6.6) + 8;
-
-const signed = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
 
 export interface SvgPiece {
   svg: string;
@@ -52,7 +50,7 @@ export function differenceHeatmap(matrix: readonly (readonly number[])[], scale:
   const height = top + matrix.length * CELL + 18 + LEGEND_HEIGHT;
   const cells = matrix.flatMap((row, layer) =>
     row.map((value, column) => {
-      const name = `layer ${layer}, ${columnKind === 'head' ? 'head' : 'position'} ${column}: B − A = ${signed(value)}`;
+      const name = `layer ${layer}, ${columnKind === 'head' ? 'head' : 'position'} ${column}: B − A = ${signedFixed(value)}`;
       return (
         `<rect x="${LEFT + column * CELL}" y="${top + layer * CELL}" width="${CELL - 1}" height="${CELL - 1}" fill="${colorFor(normalise(value, scale), 'light')}" stroke="#ddd" ` +
         `data-layer="${layer}" data-${columnKind}="${column}" data-value="${value}"><title>${escapeXml(name)}</title></rect>`

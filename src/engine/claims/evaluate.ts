@@ -3,6 +3,7 @@
 import { type Result, topHeads } from '../../shared/result';
 import { faithfulnessAt } from '../../shared/circuit';
 import { type Bound, type Claim, describeBound, describeClaim, type HeadPattern } from './schema';
+import { signedFixed } from '../../shared/colorScale';
 
 /**
  * passed / failed: the Result settles the claim. unverified: it cannot (the Result lacks what the claim needs, e.g.
@@ -16,7 +17,6 @@ export interface ClaimOutcome {
   actual: string;
 }
 
-const signed = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
 const headName = (h: { layer: number; head: number }) => `L${h.layer}H${h.head}`;
 
 export function satisfies(value: number, bound: Bound): boolean {
@@ -54,7 +54,7 @@ export function evaluateClaim(claim: Claim, result: Result): ClaimOutcome {
       const by = result.methods?.heads === 'exact' ? 'exact effect' : 'attribution';
       return verdict(
         problems.length === 0,
-        `top ${claim.k} by |${by}|: ${top.map((h) => `${headName(h)} ${signed(h.value)}`).join(', ')}${problems.length > 0 ? ` (${problems.join('; ')})` : ''}`,
+        `top ${claim.k} by |${by}|: ${top.map((h) => `${headName(h)} ${signedFixed(h.value)}`).join(', ')}${problems.length > 0 ? ` (${problems.join('; ')})` : ''}`,
       );
     }
     case 'baselines': {
@@ -68,7 +68,7 @@ export function evaluateClaim(claim: Claim, result: Result): ClaimOutcome {
       const failing = checked.filter(([, value, bound]) => !satisfies(value, bound!));
       return verdict(
         failing.length === 0,
-        checked.map(([label, value, bound]) => `${label} ${signed(value)}${satisfies(value, bound!) ? '' : ` (not ${describeBound(bound!)})`}`).join('; '),
+        checked.map(([label, value, bound]) => `${label} ${signedFixed(value)}${satisfies(value, bound!) ? '' : ` (not ${describeBound(bound!)})`}`).join('; '),
       );
     }
     case 'agreement': {
@@ -109,11 +109,11 @@ export function evaluateClaim(claim: Claim, result: Result): ClaimOutcome {
           total += value;
           count += 1;
           if (claim.each && !satisfies(value, claim.each))
-            offenders.push(`line ${example.line} ${JSON.stringify(example.tokens[p]?.text ?? '')} ${signed(value)}`);
+            offenders.push(`line ${example.line} ${JSON.stringify(example.tokens[p]?.text ?? '')} ${signedFixed(value)}`);
         }
       }
       if (count === 0) return unverified('no token differs between the clean and corrupted prompts');
-      const parts = [`${count} changed tokens, summed ${signed(total)}`];
+      const parts = [`${count} changed tokens, summed ${signedFixed(total)}`];
       if (offenders.length > 0)
         parts.push(`${offenders.length} not ${describeBound(claim.each!)}: ${offenders.slice(0, 5).join(', ')}${offenders.length > 5 ? ', …' : ''}`);
       return verdict((claim.total === undefined || satisfies(total, claim.total)) && offenders.length === 0, parts.join('; '));
