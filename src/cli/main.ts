@@ -26,7 +26,7 @@ import { renderHtmlReport } from '../report/htmlReport';
 import { validateHeads, validatePositions } from '../engine/patching/validation';
 import { ATPSTAR_AUTO_MAX_TOKENS, BUDGET, parseMethod } from '../engine/patching/methods';
 import { componentLabel } from '../engine/patching/exact';
-import { describeRuntime, METHOD_NAMES } from '../shared/result';
+import { describeRuntime, METHOD_NAMES, PRECISIONS } from '../shared/result';
 import { contentHash } from '../engine/files/contentHash';
 import { suspectCells } from '../shared/resultMethods';
 import { readFileSync } from 'node:fs';
@@ -34,7 +34,7 @@ import { fileHash, mergeShards, parseShard, readShards, runShard, shardRange } f
 import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from '../engine/files/outputPaths';
 
 const USAGE = `Usage:
-  atp patch --model MODEL --data FILE --out FILE [--method auto|atp|atpstar|exact] [--grad-drop] [--check K] [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float64] [--top K] [--offline]
+  atp patch --model MODEL --data FILE --out FILE [--method auto|atp|atpstar|exact] [--grad-drop] [--check K] [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float16|float64] [--top K] [--offline]
   atp patch --shard I/N --model MODEL --data FILE --out SHARD.json [same options, but no --check or --html]
   atp merge SHARD.json [SHARD.json ...] --out RESULT.json [--html REPORT.html] [--top K]
   atp report --out REPORT.html RESULT.json [RESULT.json ...]
@@ -54,6 +54,10 @@ up to ${ATPSTAR_AUTO_MAX_TOKENS} tokens, else atp. The passes each needs are pri
 is computed exactly, one forward pass per differing token, unless that exceeds the same budget.
 --check K patches the K components with the largest |attribution| and K random others exactly and reports how
 well the estimates agree (Result "checks").
+--precision: float32 (the default); float16 is mixed precision for GPUs (weights and activations in float16,
+norms, softmax, the metric and the attributions' sums in float32, the backward loss-scaled so that small gradients
+do not vanish; atp and exact only, and on WebGPU only where the adapter has shader-f16; measured accuracy in
+README.md); float64 is for validation against references.
 --shard I/N runs only the I-th of N contiguous slices of the dataset (sizes differing by at most one; a slice may
 be empty) and writes a raw shard: values in logit-difference units, not yet divided by the whole dataset's
 n·(LD_clean − LD_corrupted). atp merge checks that the shards come from one run (model, dataset bytes, method,
@@ -96,8 +100,9 @@ function integer(text: string | undefined, field: FieldId, fallback: number, min
 }
 
 function precision(text: string | undefined): Precision {
-  if (text === undefined || text === 'float32' || text === 'float64') return text ?? 'float32';
-  throw InputError.about('precision', `expected float32 or float64, got "${text}"`);
+  if (text === undefined) return 'float32';
+  if ((PRECISIONS as readonly string[]).includes(text)) return text as Precision;
+  throw InputError.about('precision', `expected ${PRECISIONS.join(', ')}, got "${text}"`);
 }
 
 const format = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);

@@ -20,6 +20,8 @@ export interface RunRequest {
   datasetText: string;
   device: DeviceRequest;
   batchSize: number;
+  /** What the engine computes in (float16: mixed precision, AtP and exact patching only); absent: float32. */
+  precision?: 'float32' | 'float16';
   /** atp, exact or auto (engine/methods.ts); absent: auto. */
   method?: 'auto' | 'atp' | 'atpstar' | 'exact';
   /** AtP*'s GradDrop (only with auto or atpstar). */
