@@ -17,7 +17,8 @@ import { TEST_HELP, TEST_USAGE, testCommand } from './test';
 import { CIRCUIT_HELP, CIRCUIT_SYNOPSIS, circuitCommand } from './circuit';
 import { ProgressLine } from './progressLine';
 import type { ProgressEvent } from '../shared/workerProtocol';
-import { runAttributionPatching, type Precision } from '../engine/patching/run';
+import { runAttributionPatching } from '../engine/patching/run';
+import { parsePrecision } from '../engine/patching/runSupport';
 import { parseDevice, releaseSessions } from '../engine/process/runtime';
 import { refuseShard, type Result, topHeads } from '../shared/result';
 import { readResultFile, removeStaleSidecars, resultFilesToWrite } from '../engine/files/resultFile';
@@ -26,7 +27,7 @@ import { renderHtmlReport } from '../report/htmlReport';
 import { validateHeads, validatePositions } from '../engine/patching/validation';
 import { ATPSTAR_AUTO_MAX_TOKENS, BUDGET, parseMethod } from '../engine/patching/methods';
 import { componentLabel } from '../engine/patching/exact';
-import { describeRuntime, METHOD_NAMES, PRECISIONS } from '../shared/result';
+import { describeRuntime, METHOD_NAMES } from '../shared/result';
 import { contentHash } from '../engine/files/contentHash';
 import { suspectCells } from '../shared/resultMethods';
 import { readFileSync } from 'node:fs';
@@ -97,12 +98,6 @@ const onStep = (event: ProgressEvent) => progressLine.step(event);
 
 function integer(text: string | undefined, field: FieldId, fallback: number, minimum = 1): number {
   return parseIntegerFlag(text, field, fallback, minimum);
-}
-
-function precision(text: string | undefined): Precision {
-  if (text === undefined) return 'float32';
-  if ((PRECISIONS as readonly string[]).includes(text)) return text as Precision;
-  throw InputError.about('precision', `expected ${PRECISIONS.join(', ')}, got "${text}"`);
 }
 
 const format = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
@@ -311,7 +306,7 @@ async function patch(args: string[]): Promise<void> {
   const runOptions = {
     device,
     batchSize,
-    precision: precision(values.precision),
+    precision: parsePrecision(values.precision),
     onProgress: log,
     onStep,
     method,

@@ -94,7 +94,7 @@ export function registerRunSweep(services: Services): vscode.Disposable {
         token.onCancellationRequested(() => controller.abort());
         let reported = 0;
         return engine.sweep(
-          { spec: request.spec, outDir: request.outDir, device: settings.device, batchSize: settings.batchSize, hfToken },
+          { spec: request.spec, outDir: request.outDir, device: settings.device, batchSize: settings.batchSize, precision: settings.precision, hfToken },
           {
             signal: controller.signal,
             onProgress: (message, step) => {

@@ -87,6 +87,8 @@ export interface SweepRequest {
   outDir: string;
   device: DeviceRequest;
   batchSize: number;
+  /** As RunRequest's; a kept cell must have run in it. */
+  precision?: 'float32' | 'float16';
   hfToken?: string;
 }
 

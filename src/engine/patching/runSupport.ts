@@ -42,7 +42,7 @@ import {
   type SessionHandle,
   writeGraphFile,
 } from '../process/runtime';
-import type { Precision, TokenInfo } from '../../shared/result';
+import { type Precision, PRECISIONS, type TokenInfo } from '../../shared/result';
 import { promptTooLong } from './promptLength';
 import type { ProgressEvent } from '../../shared/workerProtocol';
 import { unusedWeightsWarnings } from '../model/unusedWeights';
@@ -54,6 +54,13 @@ export type { Precision };
  * its token effects and checks use. AtP*'s and the circuits' graphs compute in float32 or float64 only.
  */
 export const FLOAT16_GRAPH_KINDS: ReadonlySet<GraphKind> = new Set<GraphKind>(['attribution', 'activation-patching', 'logit-diff']);
+
+/** The --precision flag's value (default float32). */
+export function parsePrecision(text: string | undefined): Precision {
+  if (text === undefined) return 'float32';
+  if ((PRECISIONS as readonly string[]).includes(text)) return text as Precision;
+  throw InputError.about('precision', `expected ${PRECISIONS.join(', ')}, got "${text}"`);
+}
 
 /** Refuses float16 for what does not run in it (AtP*, circuits), naming the field and the way out. */
 export function checkPrecisionFor(precision: Precision | undefined, what: string): void {

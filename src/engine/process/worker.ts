@@ -257,6 +257,7 @@ export async function handleSweep(request: SweepRequest, send: (response: Worker
     const summary = await runSweep(request.spec, request.outDir, {
       device: request.device,
       batchSize: request.batchSize,
+      precision: request.precision ?? 'float32',
       signal: controller.signal,
       resolve: { token: request.hfToken },
       renderHtml: renderSweepReport,

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../../shared/errors';
 import { fieldRef } from '../../shared/fields';
-import type { Result } from '../../shared/result';
+import type { Precision, Result } from '../../shared/result';
 import { digestRun, DEFAULT_TOP_K } from '../../shared/compare';
 import { SWEEP_SCHEMA, type SweepCellRecord, type SweepSpec, type SweepSummary } from '../../shared/sweep';
 import { resolveModel, type ResolveOptions } from '../model/hub';
@@ -62,7 +62,10 @@ interface ModelEntry {
 }
 
 /** The Result at `file` when it is complete and describes this very run; undefined otherwise (missing, partial, another run). */
-function finishedResult(file: string, expected: { datasetHash: string; source: string; method: MethodRequest; examples: number }): Result | undefined {
+function finishedResult(
+  file: string,
+  expected: { datasetHash: string; source: string; method: MethodRequest; examples: number; precision: Precision },
+): Result | undefined {
   const text = readText(file);
   if (text === undefined) return undefined;
   let result: Result;
@@ -76,7 +79,9 @@ function finishedResult(file: string, expected: { datasetHash: string; source: s
     result.dataset.contentHash === expected.datasetHash &&
     result.dataset.examples === expected.examples &&
     result.model.source === expected.source &&
-    (result.run?.requested ?? 'atp') === expected.method;
+    (result.run?.requested ?? 'atp') === expected.method &&
+    // Results from before precision was recorded were float32 (sweeps never ran another).
+    (result.runtime?.precision ?? 'float32') === expected.precision;
   return same ? result : undefined;
 }
 
@@ -173,7 +178,13 @@ export async function runSweep(spec: SweepSpec, dir: string, options: SweepOptio
       const datasetFile = path.join(dir, cell.dataset);
       const resultFile = path.join(dir, cell.result);
       const datasetHash = contentHash(generated.text);
-      const kept = finishedResult(resultFile, { datasetHash, source: entry.source!, method, examples: generated.examples.length });
+      const kept = finishedResult(resultFile, {
+        datasetHash,
+        source: entry.source!,
+        method,
+        examples: generated.examples.length,
+        precision: options.precision ?? 'float32',
+      });
       // The dataset beside its Result, so the editor can open one with the other (rewritten only when it differs).
       if (readText(datasetFile) !== generated.text) {
         fs.mkdirSync(path.dirname(datasetFile), { recursive: true });
