@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseResult } from '../../src/shared/result';
 import { parseSweepSummary } from '../../src/shared/sweep';
 import { digestRun } from '../../src/shared/compare';
@@ -135,6 +135,12 @@ test('a rerun keeps finished cells byte for byte; a new -n or a truncated Result
     assert.equal(readFileSync(file, 'utf8'), before[i].text);
     assert.equal(statSync(file).mtimeMs, before[i].mtime, `${file} was not rewritten`);
   });
+
+  // The same folders named relative to another working directory are the same models (their files' hashes say so).
+  const relativeArgs = sweepArgs('3').map((arg) => (arg.includes(small) ? arg.replace(DEMO, relative(root, DEMO)).replace(small, './small-gpt2') : arg));
+  const relativeRun = runCli(join(root, 'cache'), relativeArgs, root);
+  assert.match(relativeRun.stdout, /0 ran, 4 kept, 2 failed/, relativeRun.stderr);
+  files.forEach((file, i) => assert.equal(statSync(file).mtimeMs, before[i].mtime, `${file} was not rewritten`));
 
   // A Result cut short (a crash while someone copied it, a hand edit) is not "finished".
   truncateSync(files[1], 200);

@@ -20,12 +20,12 @@ import { parseTinySqlFeature, type CommandSet } from '../dataset/tinysql';
 import { parseDatasetText } from '../dataset';
 import { cellLabel, planSweep } from './plan';
 import { contentHash } from '../files/contentHash';
+import { hashFile } from '../files/provenance';
 import { type FileToWrite, writeFilesAtomically, writeTextAtomically } from '../files/atomicWrite';
-import { writeResultAtomically } from '../files/resultFile';
+import { readResultFile, writeResultAtomically } from '../files/resultFile';
 import { CancelledError, runAttributionPatching, type PatchingOptions } from '../patching/run';
 import type { MethodRequest } from '../patching/methods';
 import { releaseSessions } from '../process/runtime';
-import { readResultFile } from '../files/resultFile';
 
 export const SUMMARY_JSON = 'summary.json';
 export const SUMMARY_HTML = 'summary.html';
@@ -62,7 +62,10 @@ interface ModelEntry {
 }
 
 /** The Result at `file` when it is complete and describes this very run; undefined otherwise (missing, partial, another run). */
-function finishedResult(file: string, expected: { datasetHash: string; source: string; method: MethodRequest; examples: number }): Result | undefined {
+async function finishedResult(
+  file: string,
+  expected: { datasetHash: string; source: string; dir: string; method: MethodRequest; examples: number },
+): Promise<Result | undefined> {
   const text = readText(file);
   if (text === undefined) return undefined;
   let result: Result;
@@ -75,9 +78,25 @@ function finishedResult(file: string, expected: { datasetHash: string; source: s
     !result.shard &&
     result.dataset.contentHash === expected.datasetHash &&
     result.dataset.examples === expected.examples &&
-    result.model.source === expected.source &&
-    (result.run?.requested ?? 'atp') === expected.method;
+    (result.run?.requested ?? 'atp') === expected.method &&
+    (await sameModel(result, expected.source, expected.dir));
   return same ? result : undefined;
+}
+
+/**
+ * Whether `result` was computed from the model in `dir`: the same --model text, or the same files by hash (a folder
+ * named another way — relative in one run, absolute in the next — is still the same model; hashes are cached by
+ * path, size and mtime, so this costs a stat per file after the first time).
+ */
+async function sameModel(result: Result, source: string, dir: string): Promise<boolean> {
+  if (result.model.source === source) return true;
+  const recorded = Object.entries(result.provenance?.modelFiles ?? {});
+  if (recorded.length === 0) return false;
+  for (const [name, hash] of recorded) {
+    const file = path.join(dir, name);
+    if (!fs.existsSync(file) || (await hashFile(file)) !== hash) return false;
+  }
+  return true;
 }
 
 function readText(file: string): string | undefined {
@@ -173,7 +192,7 @@ export async function runSweep(spec: SweepSpec, dir: string, options: SweepOptio
       const datasetFile = path.join(dir, cell.dataset);
       const resultFile = path.join(dir, cell.result);
       const datasetHash = contentHash(generated.text);
-      const kept = finishedResult(resultFile, { datasetHash, source: entry.source!, method, examples: generated.examples.length });
+      const kept = await finishedResult(resultFile, { datasetHash, source: entry.source!, dir: entry.dir!, method, examples: generated.examples.length });
       // The dataset beside its Result, so the editor can open one with the other (rewritten only when it differs).
       if (readText(datasetFile) !== generated.text) {
         fs.mkdirSync(path.dirname(datasetFile), { recursive: true });
