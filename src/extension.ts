@@ -82,6 +82,7 @@ export function activate(context: vscode.ExtensionContext): void {
     registerGenerateDatasets(services),
     registerNewDataset(services),
     panel.registerSerializer(),
+    comparePanel.registerSerializer((file) => store.read(file)),
     vscode.languages.registerHoverProvider(DATASET_SELECTOR, new TokenHoverProvider(state)),
     vscode.languages.registerCodeLensProvider(DATASET_SELECTOR, new ExampleLensProvider(state)),
     vscode.languages.registerCodeActionsProvider(DATASET_SELECTOR, new UseBuiltInModelFix(), { providedCodeActionKinds: UseBuiltInModelFix.kinds }),

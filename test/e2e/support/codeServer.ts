@@ -238,7 +238,6 @@ export async function closeWorkbench(server: CodeServer | undefined, browser: Br
   if (server) writeFileSync(join(out, 'code-server.log'), server.output.join(''));
 }
 
-/** Opens a workspace file with Quick Open, as a user does, and waits for its editor. */
 /**
  * Opens a file through Quick Open. `name` is a file name the workspace index knows, or an absolute path: Quick Open
  * resolves an absolute path on disk directly, so a file a test writes while the workbench runs (which the search
