@@ -13,7 +13,7 @@ import { comparisonSvg } from '../shared/compareSvg';
 import { parseWebviewMessage, type ComparisonExport, type HostMessage } from '../shared/panelProtocol';
 import { renderCompareReport } from '../report/compareReport';
 import { writeTextAtomically } from '../engine/files/atomicWrite';
-import { webviewHtml, webviewOptions } from './heatmapPanel';
+import { loadPanelApp, webviewOptions } from './heatmapPanel';
 
 export const COMPARE_VIEW_TYPE = 'attributionPatching.compare';
 
@@ -120,17 +120,18 @@ export class ComparePanelHost implements vscode.Disposable {
   private attach(panel: vscode.WebviewPanel): void {
     this.panel = panel;
     this.ready = false;
-    panel.webview.options = webviewOptions(this.extensionUri);
-    panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.svg');
-    panel.webview.html = webviewHtml(panel.webview, this.extensionUri, 'Compare Runs');
-    panel.onDidDispose(
-      () => {
-        if (this.panel === panel) this.panel = undefined;
+    loadPanelApp(
+      panel,
+      this.extensionUri,
+      'Compare Runs',
+      {
+        message: (raw) => this.onMessage(raw),
+        dispose: () => {
+          if (this.panel === panel) this.panel = undefined;
+        },
       },
-      undefined,
       this.disposables,
     );
-    panel.webview.onDidReceiveMessage((raw) => this.onMessage(raw), undefined, this.disposables);
   }
 
   private sync(): void {
