@@ -14,6 +14,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { writeResultAtomically } from '../../src/engine/files/resultFile';
 import { logResultToWandb } from '../../src/engine/logging/logToWandb';
+import { artifactName } from '../../src/engine/logging/wandbContent';
 import { heatmapPng, heatmapRgb } from '../../src/engine/logging/heatmapPng';
 import { parseWandbBaseUrl, parseWandbProject, wandbTargetFromEnv, type WandbTarget } from '../../src/shared/wandb';
 import { InputError } from '../../src/shared/errors';
@@ -316,8 +317,7 @@ test('--wandb and its environment: [entity/]project, the key required, WANDB_BAS
   assert.throws(() => parseWandbBaseUrl('not a url'), /WANDB_BASE_URL/);
 });
 
-test('the artefact name comes from the result file’s name', async () => {
-  const { artifactName } = await import('../../src/engine/logging/wandbContent');
+test('the artefact name comes from the result file’s name', () => {
   assert.equal(artifactName(basename('/x/my data.jsonl.atp-result.json')), 'atp-my-data.jsonl');
   assert.equal(artifactName('r.json'), 'atp-r');
 });
