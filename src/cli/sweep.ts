@@ -95,8 +95,8 @@ export async function sweepCommand(args: string[], io: CommandIo): Promise<numbe
     onLog: (message) => io.stderr(`  ${message}\n`),
     ...(wandb
       ? {
-          onCellResult: async ({ cell, label, result, resultFile }) => {
-            const outcome = await logResultToWandb(wandb, result, resultFile, sweepCellRunOptions(cell, label, out, { batchSize, top }));
+          onCellResult: async ({ cell, result, resultFile }) => {
+            const outcome = await logResultToWandb(wandb, result, resultFile, sweepCellRunOptions(cell, out, { batchSize, top }));
             for (const warning of outcome.warnings) io.stderr(`  warning: ${warning}\n`);
             for (const url of outcome.urls) io.stderr(`  W&B run: ${url}\n`);
             wandbOutcome.urls.push(...outcome.urls);

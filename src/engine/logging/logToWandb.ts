@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Result } from '../../shared/result';
 import type { WandbOutcome, WandbTarget } from '../../shared/wandb';
-import type { SweepCell } from '../sweep/plan';
+import { cellLabel, type SweepCell } from '../sweep/plan';
+import { modelLabel } from '../../shared/modelNames';
 import { DEFAULT_BASE_URL, WandbApi, WandbError } from './wandbApi';
 import { artifactDigest, artifactName, type ExtraConfig, manifestJson, type ManifestEntry, md5Base64, runContent } from './wandbContent';
 
@@ -33,11 +34,11 @@ export interface WandbRunOptions {
 /** The W&B group of a sweep's runs: its folder's name, so a resumed sweep's new cells join the same group. */
 export const sweepGroup = (outDir: string) => `atp-sweep-${path.basename(path.resolve(outDir))}`;
 
-/** How a sweep's cell is logged (CLI and worker alike): named by its label, grouped by the sweep. */
-export function sweepCellRunOptions(cell: SweepCell, label: string, outDir: string, settings: { batchSize: number; top?: number }): WandbRunOptions {
+/** How a sweep's cell is logged (CLI and worker alike): named by its model's short name and feature, grouped by the sweep. */
+export function sweepCellRunOptions(cell: SweepCell, outDir: string, settings: { batchSize: number; top?: number }): WandbRunOptions {
   const group = sweepGroup(outDir);
   return {
-    displayName: label,
+    displayName: cellLabel({ ...cell, model: modelLabel(cell.model) }),
     jobType: 'sweep-cell',
     group,
     extraConfig: { batch_size: settings.batchSize, sweep: group, sweep_model: cell.model, feature: cell.feature, command_set: cell.commandSet ?? 'none' },

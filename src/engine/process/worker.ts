@@ -279,7 +279,7 @@ export async function handleSweep(request: SweepRequest, send: (response: Worker
         ? {
             onCellResult: async ({ cell, label, result, resultFile }) => {
               send({ type: 'progress', runId: request.runId, message: `${label}: logging to W&B` });
-              const outcome = await logResultToWandb(request.wandb!, result, resultFile, sweepCellRunOptions(cell, label, request.outDir, request));
+              const outcome = await logResultToWandb(request.wandb!, result, resultFile, sweepCellRunOptions(cell, request.outDir, request));
               wandb!.urls.push(...outcome.urls);
               wandb!.warnings.push(...outcome.warnings);
             },
