@@ -20,6 +20,8 @@ export interface WandbTarget {
 export interface WandbOutcome {
   urls: string[];
   warnings: string[];
+  /** W&B refused the key (401, or no access to the entity): the editor offers to set another. */
+  keyRefused?: boolean;
 }
 
 // W&B's own rule for entity and project names: no slashes, backslashes, '#', '?', '%' or ':', at most 128 characters.

@@ -216,6 +216,7 @@ test('a refused key becomes a warning naming where the key came from; the Result
   );
   assert.ok(warning.includes(file), 'says where the Result is');
   assert.ok(!warning.includes(wrongKey));
+  assert.equal(outcome.keyRefused, true, 'the editor offers a new key on this, not on the text');
   assert.deepEqual(readFileSync(file), before);
 });
 
@@ -238,6 +239,7 @@ test('an unreachable server names its URL; a server error before or after the ru
     const failing = await logResultToWandb(target(), result, file, { displayName: 'x', jobType: 'patch' });
     assert.equal(failing.warnings.length, 1);
     assert.match(failing.warnings[0], /answered HTTP 500 to Viewer/);
+    assert.equal(failing.keyRefused, undefined);
     // Failing at the artefact: the metrics are logged, the run is finished (exit code 1), the warning says what failed.
     server.failWith(503, 'CreateArtifact');
     const runs = server.runs.length;

@@ -72,8 +72,9 @@ export function resultArtifactFiles(resultFile: string, name: string): Array<{ n
   return files;
 }
 
-const failure = (what: string, error: unknown) =>
-  `W&B logging failed (${what}): ${error instanceof WandbError ? error.message : error instanceof Error ? error.message : String(error)}`;
+const failure = (what: string, error: unknown) => `W&B logging failed (${what}): ${error instanceof Error ? error.message : String(error)}`;
+
+const refusedKey = (error: unknown) => error instanceof WandbError && error.kind === 'auth';
 
 /**
  * Logs a run whose Result is already written at `resultFile`. Never throws: a failure is a warning that says what
@@ -107,11 +108,13 @@ export async function logResultToWandb(target: WandbTarget, result: Result, resu
       ...(options.group ? { group: options.group } : {}),
     });
   } catch (error) {
-    return { urls: [], warnings: [failure(`creating the run in ${target.entity ? `${target.entity}/` : ''}${target.project}`, error) + saved] };
+    const warning = failure(`creating the run in ${target.entity ? `${target.entity}/` : ''}${target.project}`, error) + saved;
+    return { urls: [], warnings: [warning], ...(refusedKey(error) ? { keyRefused: true } : {}) };
   }
   const url = runPageUrl(baseUrl, run);
   const warnings: string[] = [];
   const uploaded: string[] = [];
+  let keyRefused = false;
   try {
     const targets = await api.createRunFiles(
       run,
@@ -125,12 +128,14 @@ export async function logResultToWandb(target: WandbTarget, result: Result, resu
     await api.fileStream(run, { history: { offset: 0, lines: [line] }, summary: line });
   } catch (error) {
     warnings.push(failure(`logging the metrics of ${url}`, error) + saved);
+    keyRefused ||= refusedKey(error);
   }
   if (warnings.length === 0) {
     try {
       await logArtifact(api, run, resultArtifactFiles(resultFile, options.resultName ?? path.basename(resultFile)), result, options.resultName ?? resultFile);
     } catch (error) {
       warnings.push(failure(`uploading the Result as an artefact of ${url}`, error) + saved);
+      keyRefused ||= refusedKey(error);
     }
   }
   try {
@@ -139,7 +144,7 @@ export async function logResultToWandb(target: WandbTarget, result: Result, resu
   } catch (error) {
     if (warnings.length === 0) warnings.push(failure(`finishing ${url}`, error) + saved);
   }
-  return { urls: [url], warnings };
+  return { urls: [url], warnings, ...(keyRefused ? { keyRefused } : {}) };
 }
 
 /**

@@ -282,6 +282,7 @@ export async function handleSweep(request: SweepRequest, send: (response: Worker
               const outcome = await logResultToWandb(request.wandb!, result, resultFile, sweepCellRunOptions(cell, request.outDir, request));
               wandb!.urls.push(...outcome.urls);
               wandb!.warnings.push(...outcome.warnings);
+              if (outcome.keyRefused) wandb!.keyRefused = true;
             },
           }
         : {}),
