@@ -21,7 +21,7 @@ export interface WandbRunOptions {
   group?: string;
   /** What the Result does not record (precision, batch size). */
   extraConfig?: ExtraConfig;
-  /** Heads in the concentration metrics and the top-heads table. */
+  /** Heads in the top-heads table (at least 10). */
   top?: number;
   /** Seconds the run took (W&B's _runtime); absent: the Result's timings. */
   runtimeSeconds?: number;

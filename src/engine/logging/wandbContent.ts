@@ -119,8 +119,9 @@ export function runContent(
   metric('baseline/corrupted_logit_diff', result.metric.corruptedLogitDiff);
   metric('baseline/gap', result.metric.cleanLogitDiff - result.metric.corruptedLogitDiff);
   metric('examples', result.dataset.examples);
-  const spread = concentration(result.heads, top);
-  metric(`heads/top${top}_share`, spread.topKShare);
+  // A fixed K, so the metric keeps one name across runs (--top changes only the top-heads table).
+  const spread = concentration(result.heads, DEFAULT_TOP_K);
+  metric(`heads/top${DEFAULT_TOP_K}_share`, spread.topKShare);
   metric('heads/normalised_entropy', spread.normalisedEntropy);
   metric('heads/effective_heads', spread.effectiveHeads);
   metric('heads/total_abs_attribution', spread.total);
