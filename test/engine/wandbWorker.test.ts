@@ -59,6 +59,30 @@ test('a run with a W&B target: Result written, run logged, the outcome in "done"
   assert.ok(responses.some((r) => r.type === 'progress' && /logging to W&B \(editor\)/.test(r.message)));
   assert.ok(!JSON.stringify(responses).includes(KEY), 'no response (the host logs them) holds the key');
 
+  // A refused key: the warning gives the final result file, the one the user will find, not the pending one.
+  const refused: WorkerResponse[] = [];
+  await handleRun(
+    {
+      type: 'run',
+      runId: 4,
+      model,
+      datasetFile,
+      datasetText: IOI,
+      device: 'cpu',
+      batchSize: 8,
+      pendingFile,
+      resultFile,
+      wandb: { ...target(), apiKey: 'wrong' },
+    },
+    (r) => refused.push(r),
+  );
+  const refusedDone = refused.at(-1)!;
+  assert.equal(refusedDone.type, 'done');
+  if (refusedDone.type !== 'done') return;
+  assert.equal(refusedDone.wandb?.keyRefused, true);
+  assert.match(refusedDone.wandb!.warnings[0], /refused the API key from VS Code secret storage/);
+  assert.ok(refusedDone.wandb!.warnings[0].endsWith(`the Result is saved at ${resultFile}`), refusedDone.wandb!.warnings[0]);
+
   const sent = server.requests.length;
   const plain: WorkerResponse[] = [];
   await handleRun({ type: 'run', runId: 2, model, datasetFile, datasetText: IOI, device: 'cpu', batchSize: 8, pendingFile, resultFile }, (r) => plain.push(r));

@@ -25,8 +25,11 @@ export interface WandbRunOptions {
   top?: number;
   /** Seconds the run took (W&B's _runtime); absent: the Result's timings. */
   runtimeSeconds?: number;
-  /** The Result's name in the artefact (the final file's name, when `resultFile` is a pending file). */
-  resultName?: string;
+  /**
+   * Where the Result will be when `resultFile` is a pending file the host renames into place (the worker's): its name
+   * in the artefact and the path the warnings give.
+   */
+  finalFile?: string;
   /** Per request; default 30 s. */
   timeoutMs?: number;
 }
@@ -83,7 +86,7 @@ const refusedKey = (error: unknown) => error instanceof WandbError && error.kind
 export async function logResultToWandb(target: WandbTarget, result: Result, resultFile: string, options: WandbRunOptions): Promise<WandbOutcome> {
   const baseUrl = target.baseUrl ?? DEFAULT_BASE_URL;
   const api = new WandbApi({ apiKey: target.apiKey, keySource: target.keySource, baseUrl, timeoutMs: options.timeoutMs });
-  const saved = `; the Result is saved at ${resultFile}`;
+  const saved = `; the Result is saved at ${options.finalFile ?? resultFile}`;
   let run: { entity: string; project: string; name: string };
   let content: ReturnType<typeof runContent>;
   try {
@@ -132,7 +135,8 @@ export async function logResultToWandb(target: WandbTarget, result: Result, resu
   }
   if (warnings.length === 0) {
     try {
-      await logArtifact(api, run, resultArtifactFiles(resultFile, options.resultName ?? path.basename(resultFile)), result, options.resultName ?? resultFile);
+      const name = path.basename(options.finalFile ?? resultFile);
+      await logArtifact(api, run, resultArtifactFiles(resultFile, name), result, name);
     } catch (error) {
       warnings.push(failure(`uploading the Result as an artefact of ${url}`, error) + saved);
       keyRefused ||= refusedKey(error);

@@ -221,7 +221,7 @@ export async function handleRun(request: RunRequest | CircuitRequest, send: (res
         displayName: `${modelLabel(result.model.source)} · ${basename(request.datasetFile)}`,
         jobType: request.type === 'circuit' ? 'circuit' : 'patch',
         extraConfig: { batch_size: request.batchSize },
-        resultName: basename(request.resultFile ?? request.pendingFile),
+        ...(request.resultFile ? { finalFile: request.resultFile } : {}),
       });
     }
     send({
