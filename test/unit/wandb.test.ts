@@ -260,6 +260,31 @@ test('an unreachable server names its URL; a server error before or after the ru
   assert.deepEqual(readFileSync(file), before);
 });
 
+test('a server that never answers is a warning after the timeout, naming its URL', async () => {
+  const file = join(root, 'silent.atp-result.json');
+  const result = sampleResult();
+  writeResultAtomically(file, result);
+  const silent = http.createServer(() => {
+    // never answers
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
+  const port = (silent.address() as AddressInfo).port;
+  try {
+    const started = performance.now();
+    const outcome = await logResultToWandb(target({ baseUrl: `http://127.0.0.1:${port}` }), result, file, {
+      displayName: 'x',
+      jobType: 'patch',
+      timeoutMs: 300,
+    });
+    assert.ok(performance.now() - started < 10_000);
+    assert.equal(outcome.warnings.length, 1);
+    assert.match(outcome.warnings[0], new RegExp(`could not reach W&B at http://127\\.0\\.0\\.1:${port}/graphql \\(Viewer\\): no answer in time`));
+  } finally {
+    silent.closeAllConnections();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  }
+});
+
 test('the heatmap PNG: valid chunks (CRC by zlib), the size of the map, the colour scale at each cell', () => {
   const map = [
     [1, -1, 0],

@@ -110,13 +110,13 @@ export class WandbApi {
     this.timeoutMs = connection.timeoutMs ?? 30_000;
   }
 
-  private async send(url: string, init: RequestInit, what: string, authorized: boolean): Promise<Response> {
+  private async send(url: string, init: RequestInit, what: string, authorized: boolean, timeoutMs = this.timeoutMs): Promise<Response> {
     let response: Response;
     try {
       response = await fetch(url, {
         ...init,
         headers: { ...(init.headers as Record<string, string>), ...(authorized ? { Authorization: this.authorization } : {}) },
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
       throw new WandbError(`could not reach W&B at ${shownUrl(url)} (${what}): ${causeOf(error)}`, 'network');
@@ -243,7 +243,9 @@ export class WandbApi {
 
   /** PUTs bytes to an upload URL the server gave (no key: see the top of this file). */
   async upload(target: UploadTarget, bytes: Buffer, what: string): Promise<void> {
-    const response = await this.send(target.url, { method: 'PUT', headers: target.headers, body: bytes }, `the upload of ${what}`, false);
+    // A large sidecar on a slow link: the time allowed grows with the bytes (at least 256 KiB/s).
+    const timeoutMs = this.timeoutMs + Math.ceil((bytes.length / (256 * 1024)) * 1000);
+    const response = await this.send(target.url, { method: 'PUT', headers: target.headers, body: bytes }, `the upload of ${what}`, false, timeoutMs);
     await response.body?.cancel();
   }
 
