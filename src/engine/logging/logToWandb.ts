@@ -71,7 +71,9 @@ export function resultArtifactFiles(resultFile: string, name: string): Array<{ n
   } catch {
     sidecar = undefined; // not ours to judge here: the Result was checked when it was written
   }
-  if (typeof sidecar === 'string') files.push({ name: sidecar, bytes: fs.readFileSync(path.join(path.dirname(resultFile), sidecar)) });
+  // Only a file beside the JSON (what our writer names): never a path that reaches elsewhere.
+  if (typeof sidecar === 'string' && sidecar === path.basename(sidecar))
+    files.push({ name: sidecar, bytes: fs.readFileSync(path.join(path.dirname(resultFile), sidecar)) });
   return files;
 }
 
