@@ -12,6 +12,7 @@ import { HF_TOKEN_SECRET } from '../views/sidebar';
 import { adviseCudaFallback, adviseFailure } from './runFailure';
 import type { CircuitRequest } from '../shared/workerProtocol';
 import { COMMANDS } from './ids';
+import { reportWandbOutcome, wandbTargetForRun } from '../services/wandbTarget';
 
 export const PATCH_CURRENT_FILE = COMMANDS.patchCurrentFile;
 
@@ -42,13 +43,15 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
     const resultFile = store.resultFileFor(datasetFile, settings.resultLocation);
     const pendingFile = await store.pendingFileFor(resultFile);
     const hfToken = await context.secrets.get(HF_TOKEN_SECRET);
+    const wandb = await wandbTargetForRun(context.secrets, log);
     // The last run's problems go; the live ones (from typing) stay.
     diagnostics.clearSource(document, 'run');
     const check = typeof options?.check === 'number' && Number.isInteger(options.check) && options.check >= 0 ? options.check : settings.checkTopK;
     const circuit = options?.circuit;
     log.info(
       `run: ${datasetFile} with ${model} on ${settings.device}, batch size ${settings.batchSize}, method ${settings.method}${check ? `, checking ${2 * check} components` : ''}` +
-        (circuit ? `, circuit by ${circuit.method}` : ''),
+        (circuit ? `, circuit by ${circuit.method}` : '') +
+        (wandb ? `, logged to W&B ${wandb.entity ? `${wandb.entity}/` : ''}${wandb.project}` : ''),
     );
 
     const outcome = await vscode.window.withProgress(
@@ -74,6 +77,7 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
             check,
             pendingFile,
             resultFile,
+            ...(wandb ? { wandb } : {}),
           },
           {
             signal: controller.signal,
@@ -117,6 +121,7 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
         const result = await store.read(resultFile);
         diagnostics.set(document, outcome.diagnostics, 'run');
         for (const warning of outcome.warnings) log.warn(warning);
+        reportWandbOutcome(outcome.wandb, log);
         const cuda = adviseCudaFallback(outcome.warnings);
         if (cuda) {
           void vscode.window.showWarningMessage(`Attribution Patching: ${cuda.message}`, ...cuda.actions.map((a) => a.title)).then((choice) => {

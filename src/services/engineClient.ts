@@ -17,16 +17,17 @@ import type {
   WorkerResponse,
 } from '../shared/workerProtocol';
 import type { InputProblem } from '../shared/errors';
+import type { WandbOutcome } from '../shared/wandb';
 
 export type RunOutcome =
-  | { kind: 'done'; pendingFile: string; summary: RunSummary; warnings: string[]; diagnostics: FileDiagnostic[] }
+  | { kind: 'done'; pendingFile: string; summary: RunSummary; warnings: string[]; diagnostics: FileDiagnostic[]; wandb?: WandbOutcome }
   /** `input`: what the InputError said, by field and detail (src/shared/errors.ts), when reason is 'input'. */
   | { kind: 'failed'; reason: 'input' | 'internal' | 'crashed'; message: string; diagnostics: FileDiagnostic[]; input?: InputProblem }
   | { kind: 'cancelled' };
 
 /** A sweep's end: its summary file (cells that failed are listed there), or why it stopped as a whole. */
 export type SweepOutcome =
-  | { kind: 'done'; summaryFile: string; ran: number; kept: number; failed: number }
+  | { kind: 'done'; summaryFile: string; ran: number; kept: number; failed: number; wandb?: WandbOutcome }
   | { kind: 'failed'; reason: 'input' | 'internal' | 'crashed'; message: string; input?: InputProblem }
   | { kind: 'cancelled' };
 
@@ -224,6 +225,7 @@ export class EngineClient {
             ran: response.ran,
             kept: response.kept,
             failed: response.failed,
+            ...(response.wandb ? { wandb: response.wandb } : {}),
           });
         case 'failed':
           return this.finishSweep(response.runId, {
@@ -253,6 +255,7 @@ export class EngineClient {
           summary: response.summary,
           warnings: response.warnings,
           diagnostics: response.diagnostics,
+          ...(response.wandb ? { wandb: response.wandb } : {}),
         });
       case 'failed':
         return this.finish(response.runId, {

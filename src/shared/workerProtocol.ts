@@ -6,6 +6,7 @@ import type { DeviceRequest } from '../engine/process/runtime';
 import type { SweepSpec } from './sweep';
 import type { CircuitOptions } from '../engine/circuits/run';
 import type { InputProblem } from './errors';
+import type { WandbOutcome, WandbTarget } from './wandb';
 
 export interface RunRequest {
   type: 'run';
@@ -34,6 +35,8 @@ export interface RunRequest {
   pendingFile: string;
   /** That final place: checked against the dataset and the model's files before the run, so it never replaces one. */
   resultFile?: string;
+  /** Log the run to W&B once its Result is written (the key from SecretStorage: in memory only, never logged). */
+  wandb?: WandbTarget;
 }
 
 /**
@@ -86,6 +89,8 @@ export interface SweepRequest {
   device: DeviceRequest;
   batchSize: number;
   hfToken?: string;
+  /** Log each cell that runs to W&B, grouped by the sweep. */
+  wandb?: WandbTarget;
 }
 
 export type WorkerRequest = RunRequest | CircuitRequest | CancelRequest | DiagnoseRequest | GenerateRequest | SweepRequest;
@@ -125,12 +130,13 @@ export interface ProgressEvent {
 export type WorkerResponse =
   /** `message` for the log; `progress` when it is a step of counted work (the notification's bar and ETA). */
   | { type: 'progress'; runId: number; message: string; progress?: ProgressEvent }
-  | { type: 'done'; runId: number; pendingFile: string; summary: RunSummary; warnings: string[]; diagnostics: FileDiagnostic[] }
+  /** `wandb`: what logging to W&B came to, when the request asked for it (its failures are warnings there, never the run's). */
+  | { type: 'done'; runId: number; pendingFile: string; summary: RunSummary; warnings: string[]; diagnostics: FileDiagnostic[]; wandb?: WandbOutcome }
   /** `input`: the InputError's field and detail (reason 'input' only), for the editor to word and act on. */
   | { type: 'failed'; runId: number; reason: 'input' | 'internal'; message: string; diagnostics: FileDiagnostic[]; input?: InputProblem }
   | { type: 'cancelled'; runId: number }
   /** A sweep finished (some cells may have failed: see the summary file). */
-  | { type: 'sweepDone'; runId: number; summaryFile: string; ran: number; kept: number; failed: number }
+  | { type: 'sweepDone'; runId: number; summaryFile: string; ran: number; kept: number; failed: number; wandb?: WandbOutcome }
   | { type: 'diagnosed'; requestId: number; diagnostics: FileDiagnostic[]; skipped?: string }
   // modelDir: the folder the tokenizer was read from, so that the host never saves the dataset over one of its files.
   | { type: 'generated'; requestId: number; text: string; examples: number; skipped: Record<string, number>; modelDir?: string }

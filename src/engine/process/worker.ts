@@ -20,8 +20,11 @@ import { writeResultAtomically } from '../files/resultFile';
 import { contentHash } from '../files/contentHash';
 import { runSweep, SUMMARY_JSON } from '../sweep/sweep';
 import { renderSweepReport } from '../../report/sweepReport';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { formatProgress } from '../../shared/progress';
+import { logResultToWandb, sweepCellRunOptions } from '../logging/logToWandb';
+import type { WandbOutcome } from '../../shared/wandb';
+import { modelLabel } from '../../shared/modelNames';
 import {
   type SweepRequest,
   type CircuitRequest,
@@ -210,6 +213,17 @@ export async function handleRun(request: RunRequest | CircuitRequest, send: (res
     // The sidecar (a large result's per-example arrays) is named after the final file; the host renames the JSON
     // into place and then removes the previous run's sidecar.
     writeResultAtomically(request.pendingFile, result, { finalFile: request.resultFile });
+    // With the Result written: W&B's answer, whatever it is, cannot cost the run (its failures become warnings).
+    let wandb: WandbOutcome | undefined;
+    if (request.wandb) {
+      progress(`logging to W&B (${request.wandb.entity ? `${request.wandb.entity}/` : ''}${request.wandb.project})`);
+      wandb = await logResultToWandb(request.wandb, result, request.pendingFile, {
+        displayName: `${modelLabel(result.model.source)} · ${basename(request.datasetFile)}`,
+        jobType: request.type === 'circuit' ? 'circuit' : 'patch',
+        extraConfig: { batch_size: request.batchSize },
+        ...(request.resultFile ? { finalFile: request.resultFile } : {}),
+      });
+    }
     send({
       type: 'done',
       runId: request.runId,
@@ -224,6 +238,7 @@ export async function handleRun(request: RunRequest | CircuitRequest, send: (res
       },
       warnings: result.warnings,
       diagnostics: warnings,
+      ...(wandb ? { wandb } : {}),
     });
   } catch (error) {
     if (error instanceof CancelledError || controller.signal.aborted) {
@@ -252,6 +267,7 @@ export async function handleRun(request: RunRequest | CircuitRequest, send: (res
 export async function handleSweep(request: SweepRequest, send: (response: WorkerResponse) => void): Promise<void> {
   const controller = new AbortController();
   runs.set(request.runId, controller);
+  const wandb: WandbOutcome | undefined = request.wandb ? { urls: [], warnings: [] } : undefined;
   try {
     const summary = await runSweep(request.spec, request.outDir, {
       device: request.device,
@@ -259,6 +275,17 @@ export async function handleSweep(request: SweepRequest, send: (response: Worker
       signal: controller.signal,
       resolve: { token: request.hfToken },
       renderHtml: renderSweepReport,
+      ...(request.wandb
+        ? {
+            onCellResult: async ({ cell, label, result, resultFile }) => {
+              send({ type: 'progress', runId: request.runId, message: `${label}: logging to W&B` });
+              const outcome = await logResultToWandb(request.wandb!, result, resultFile, sweepCellRunOptions(cell, request.outDir, request));
+              wandb!.urls.push(...outcome.urls);
+              wandb!.warnings.push(...outcome.warnings);
+              if (outcome.keyRefused) wandb!.keyRefused = true;
+            },
+          }
+        : {}),
       onLog: (message) => send({ type: 'progress', runId: request.runId, message }),
       onCell: ({ cell, cells, label, phase, error }) =>
         send({
@@ -276,6 +303,7 @@ export async function handleSweep(request: SweepRequest, send: (response: Worker
       ran: count('ran'),
       kept: count('kept'),
       failed: count('failed'),
+      ...(wandb ? { wandb } : {}),
     });
   } catch (error) {
     if (error instanceof CancelledError || controller.signal.aborted) send({ type: 'cancelled', runId: request.runId });

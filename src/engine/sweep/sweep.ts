@@ -18,7 +18,7 @@ import { ModelTokenizer } from '../model/tokenizer';
 import { generateDataset, type GenerateSpec } from '../dataset/generate';
 import { parseTinySqlFeature, type CommandSet } from '../dataset/tinysql';
 import { parseDatasetText } from '../dataset';
-import { cellLabel, planSweep } from './plan';
+import { cellLabel, planSweep, type SweepCell } from './plan';
 import { contentHash } from '../files/contentHash';
 import { hashFile } from '../files/provenance';
 import { type FileToWrite, writeFilesAtomically, writeTextAtomically } from '../files/atomicWrite';
@@ -50,6 +50,11 @@ export interface SweepOptions extends Omit<PatchingOptions, 'onProgress'> {
   resolve?: ResolveOptions;
   /** Heads in each cell's digest (top heads, concentration). */
   top?: number;
+  /**
+   * Awaited after a cell's Result is computed and written (not for kept or failed cells), before the next cell: the
+   * front ends log it to W&B here. It must not throw (a failure there is its own warning, never the cell's).
+   */
+  onCellResult?: (cell: { cell: SweepCell; label: string; result: Result; resultFile: string }) => Promise<void>;
 }
 
 /** A model resolved, tokenized and (on first need) loaded, once per sweep; or the error that stops its cells. */
@@ -209,6 +214,7 @@ export async function runSweep(spec: SweepSpec, dir: string, options: SweepOptio
         result.dataset.contentHash = datasetHash;
         writeResultAtomically(resultFile, result);
         record.status = 'ran';
+        await options.onCellResult?.({ cell, label, result, resultFile });
       }
       record.digest = digestRun(label, result, top);
     } catch (error) {
