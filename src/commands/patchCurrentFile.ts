@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
 import { formatValue } from '../shared/colorScale';
+import { modelLabel } from '../shared/modelNames';
 import { isCurrentFor, isDatasetDocument } from '../services/resultState';
 import type { Services } from '../services/services';
 import { effectiveModel, readSettings } from '../services/settings';
@@ -77,7 +78,6 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
             check,
             pendingFile,
             resultFile,
-            ...(wandb ? { wandb } : {}),
           },
           {
             signal: controller.signal,
@@ -121,7 +121,6 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
         const result = await store.read(resultFile);
         diagnostics.set(document, outcome.diagnostics, 'run');
         for (const warning of outcome.warnings) log.warn(warning);
-        reportWandbOutcome(outcome.wandb, log);
         const cuda = adviseCudaFallback(outcome.warnings);
         if (cuda) {
           void vscode.window.showWarningMessage(`Attribution Patching: ${cuda.message}`, ...cuda.actions.map((a) => a.title)).then((choice) => {
@@ -143,6 +142,22 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
         });
         const { summary } = outcome;
         log.info(`done in ${summary.seconds.toFixed(1)} s on ${summary.device}; wrote ${resultFile}`);
+        if (wandb) {
+          // Now that the Result is in place: however the upload goes, it cannot cost the run.
+          const where = `${wandb.entity ? `${wandb.entity}/` : ''}${wandb.project}`;
+          log.info(`logging to W&B (${where})`);
+          void vscode.window
+            .withProgress({ location: vscode.ProgressLocation.Window, title: `Logging to W&B (${where})` }, () =>
+              engine.logToWandb({
+                resultFile,
+                target: wandb,
+                displayName: `${modelLabel(result.model.source)} · ${basename(datasetFile)}`,
+                jobType: circuit ? 'circuit' : 'patch',
+                extraConfig: { batch_size: settings.batchSize },
+              }),
+            )
+            .then((logged) => reportWandbOutcome(logged, log));
+        }
         if (result.circuit) {
           // The circuit is what was asked for: show it at once, with its measured faithfulness.
           const { selection, faithfulness } = result.circuit;

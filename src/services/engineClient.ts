@@ -8,6 +8,7 @@ import type {
   DiagnoseRequest,
   FileDiagnostic,
   GenerateRequest,
+  LogToWandbRequest,
   RequestResponse,
   CircuitRequest,
   RunRequest,
@@ -20,7 +21,7 @@ import type { InputProblem } from '../shared/errors';
 import type { WandbOutcome } from '../shared/wandb';
 
 export type RunOutcome =
-  | { kind: 'done'; pendingFile: string; summary: RunSummary; warnings: string[]; diagnostics: FileDiagnostic[]; wandb?: WandbOutcome }
+  | { kind: 'done'; pendingFile: string; summary: RunSummary; warnings: string[]; diagnostics: FileDiagnostic[] }
   /** `input`: what the InputError said, by field and detail (src/shared/errors.ts), when reason is 'input'. */
   | { kind: 'failed'; reason: 'input' | 'internal' | 'crashed'; message: string; diagnostics: FileDiagnostic[]; input?: InputProblem }
   | { kind: 'cancelled' };
@@ -131,7 +132,18 @@ export class EngineClient {
     );
   }
 
-  private request(request: Omit<DiagnoseRequest, 'requestId'> | Omit<GenerateRequest, 'requestId'>): Promise<RequestResponse> {
+  /** Logs a Result already in place to W&B; never fails (what went wrong is in the outcome's warnings). */
+  logToWandb(request: Omit<LogToWandbRequest, 'type' | 'requestId'>): Promise<WandbOutcome> {
+    return this.request({ ...request, type: 'logToWandb' }).then((response) =>
+      response.type === 'wandbLogged'
+        ? response.wandb
+        : { urls: [], warnings: [`W&B: not logged: ${response.type === 'requestFailed' ? response.message : `unexpected answer ${response.type}`}`] },
+    );
+  }
+
+  private request(
+    request: Omit<DiagnoseRequest, 'requestId'> | Omit<GenerateRequest, 'requestId'> | Omit<LogToWandbRequest, 'requestId'>,
+  ): Promise<RequestResponse> {
     const requestId = this.nextRequestId++;
     return new Promise<RequestResponse>((resolve) => {
       const child = this.ensureChild();
@@ -255,7 +267,6 @@ export class EngineClient {
           summary: response.summary,
           warnings: response.warnings,
           diagnostics: response.diagnostics,
-          ...(response.wandb ? { wandb: response.wandb } : {}),
         });
       case 'failed':
         return this.finish(response.runId, {

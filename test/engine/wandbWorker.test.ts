@@ -1,13 +1,12 @@
-// The editor's path to W&B: the worker's run and sweep (handleRun, handleSweep, as the host calls them) with a
-// WandbTarget in the request, against the fake W&B server. The Result is written to the pending file first; the
-// artefact names it as the final result file; the outcome comes back in 'done' / 'sweepDone'; no message the host
-// logs holds the key; without a target nothing is sent.
+// The editor's path to W&B, against the fake W&B server: a run (handleRun) sends nothing; once the host has put its
+// Result in place it asks handleLogToWandb, which logs it and answers the outcome; a sweep (handleSweep) logs each
+// cell it ran and reports them in 'sweepDone'; no message the host logs holds the key.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { handleRun, handleSweep } from '../../src/engine/process/worker';
+import { handleLogToWandb, handleRun, handleSweep } from '../../src/engine/process/worker';
 import { releaseSessions } from '../../src/engine/process/runtime';
 import type { WorkerResponse } from '../../src/shared/workerProtocol';
 import type { WandbTarget } from '../../src/shared/wandb';
@@ -36,60 +35,58 @@ after(async () => {
 
 const target = (): WandbTarget => ({ project: 'editor', apiKey: KEY, keySource: 'VS Code secret storage', baseUrl: server.url });
 
-test('a run with a W&B target: Result written, run logged, the outcome in "done", the key in no message', async () => {
+test('a run sends nothing to W&B; logToWandb, asked once the Result is in place, logs it and answers the outcome; the key in no message', async () => {
   const datasetFile = join(root, 'ioi.jsonl');
   writeFileSync(datasetFile, IOI);
   const resultFile = join(root, 'ioi.jsonl.atp-result.json');
   const pendingFile = join(root, '.pending-1.json');
   const responses: WorkerResponse[] = [];
-  await handleRun({ type: 'run', runId: 1, model, datasetFile, datasetText: IOI, device: 'cpu', batchSize: 8, pendingFile, resultFile, wandb: target() }, (r) =>
+  await handleRun({ type: 'run', runId: 1, model, datasetFile, datasetText: IOI, device: 'cpu', batchSize: 8, pendingFile, resultFile }, (r) =>
     responses.push(r),
   );
   const done = responses.at(-1)!;
   assert.equal(done.type, 'done', JSON.stringify(done));
   if (done.type !== 'done') return;
-  assert.deepEqual(done.wandb?.warnings, []);
+  assert.equal(server.requests.length, 0, 'the run itself sends nothing: cancelling it can never meet a half-done upload');
+  // The host puts the Result in place, then asks.
+  renameSync(pendingFile, resultFile);
+  const log = (wandb: WandbTarget) => {
+    const answers: WorkerResponse[] = [];
+    return handleLogToWandb(
+      { type: 'logToWandb', requestId: 7, resultFile, target: wandb, displayName: 'model · ioi.jsonl', jobType: 'patch', extraConfig: { batch_size: 8 } },
+      (r) => answers.push(r),
+    ).then(() => answers);
+  };
+  const answers = await log(target());
+  assert.equal(answers.length, 1);
+  const logged = answers[0];
+  assert.equal(logged.type, 'wandbLogged', JSON.stringify(logged));
+  if (logged.type !== 'wandbLogged') return;
+  assert.deepEqual(logged.wandb.warnings, []);
   const run = server.runs.at(-1)!;
-  assert.deepEqual(done.wandb?.urls, [`${server.url}/fake-user/editor/runs/${run.name}`]);
+  assert.deepEqual(logged.wandb.urls, [`${server.url}/fake-user/editor/runs/${run.name}`]);
   assert.equal(run.displayName, 'model · ioi.jsonl');
   assert.equal(JSON.parse(run.history[0])['baseline/clean_logit_diff'], done.summary.cleanLogitDiff);
   const manifest = JSON.parse(server.artifacts.at(-1)!.manifest!.toString('utf8'));
-  assert.deepEqual(Object.keys(manifest.contents), ['ioi.jsonl.atp-result.json'], 'named as the final file, not the pending one');
-  assert.deepEqual(server.storage.get(manifest.contents['ioi.jsonl.atp-result.json'].digest), readFileSync(pendingFile));
-  assert.ok(responses.some((r) => r.type === 'progress' && /logging to W&B \(editor\)/.test(r.message)));
-  assert.ok(!JSON.stringify(responses).includes(KEY), 'no response (the host logs them) holds the key');
+  assert.deepEqual(Object.keys(manifest.contents), ['ioi.jsonl.atp-result.json']);
+  assert.deepEqual(server.storage.get(manifest.contents['ioi.jsonl.atp-result.json'].digest), readFileSync(resultFile));
+  assert.ok(!JSON.stringify([...responses, ...answers]).includes(KEY), 'no response (the host logs them) holds the key');
 
-  // A refused key: the warning gives the final result file, the one the user will find, not the pending one.
-  const refused: WorkerResponse[] = [];
-  await handleRun(
-    {
-      type: 'run',
-      runId: 4,
-      model,
-      datasetFile,
-      datasetText: IOI,
-      device: 'cpu',
-      batchSize: 8,
-      pendingFile,
-      resultFile,
-      wandb: { ...target(), apiKey: 'wrong' },
-    },
-    (r) => refused.push(r),
+  // A refused key: a warning that names where the key came from and where the Result is.
+  const refused = (await log({ ...target(), apiKey: 'wrong' }))[0];
+  assert.equal(refused.type, 'wandbLogged');
+  if (refused.type !== 'wandbLogged') return;
+  assert.equal(refused.wandb.keyRefused, true);
+  assert.match(refused.wandb.warnings[0], /refused the API key from VS Code secret storage/);
+  assert.ok(refused.wandb.warnings[0].endsWith(`the Result is saved at ${resultFile}`), refused.wandb.warnings[0]);
+
+  // A Result that cannot be read: a warning, never a failure.
+  const missing: WorkerResponse[] = [];
+  await handleLogToWandb({ type: 'logToWandb', requestId: 8, resultFile: join(root, 'gone.json'), target: target(), displayName: 'x', jobType: 'patch' }, (r) =>
+    missing.push(r),
   );
-  const refusedDone = refused.at(-1)!;
-  assert.equal(refusedDone.type, 'done');
-  if (refusedDone.type !== 'done') return;
-  assert.equal(refusedDone.wandb?.keyRefused, true);
-  assert.match(refusedDone.wandb!.warnings[0], /refused the API key from VS Code secret storage/);
-  assert.ok(refusedDone.wandb!.warnings[0].endsWith(`the Result is saved at ${resultFile}`), refusedDone.wandb!.warnings[0]);
-
-  const sent = server.requests.length;
-  const plain: WorkerResponse[] = [];
-  await handleRun({ type: 'run', runId: 2, model, datasetFile, datasetText: IOI, device: 'cpu', batchSize: 8, pendingFile, resultFile }, (r) => plain.push(r));
-  const last = plain.at(-1)!;
-  assert.equal(last.type, 'done');
-  assert.equal(last.type === 'done' && last.wandb, undefined);
-  assert.equal(server.requests.length, sent, 'no target: nothing sent');
+  assert.equal(missing[0].type, 'wandbLogged');
+  assert.match(missing[0].type === 'wandbLogged' ? missing[0].wandb.warnings[0] : '', /W&B: not logged: .*gone\.json/);
 });
 
 test('a sweep with a W&B target logs each cell that ran and reports them in "sweepDone"', async () => {

@@ -16,7 +16,7 @@ import { readModelSpec } from '../model/config';
 import { CancelledError, runAttributionPatching } from '../patching/run';
 import { runCircuit } from '../circuits/run';
 import { checkOutputPaths, modelFolderInputs } from '../files/outputPaths';
-import { writeResultAtomically } from '../files/resultFile';
+import { readResultFile, writeResultAtomically } from '../files/resultFile';
 import { contentHash } from '../files/contentHash';
 import { runSweep, SUMMARY_JSON } from '../sweep/sweep';
 import { renderSweepReport } from '../../report/sweepReport';
@@ -31,6 +31,7 @@ import {
   type DiagnoseRequest,
   type FileDiagnostic,
   type GenerateRequest,
+  type LogToWandbRequest,
   type ProgressEvent,
   type RunRequest,
   type WorkerRequest,
@@ -213,17 +214,6 @@ export async function handleRun(request: RunRequest | CircuitRequest, send: (res
     // The sidecar (a large result's per-example arrays) is named after the final file; the host renames the JSON
     // into place and then removes the previous run's sidecar.
     writeResultAtomically(request.pendingFile, result, { finalFile: request.resultFile });
-    // With the Result written: W&B's answer, whatever it is, cannot cost the run (its failures become warnings).
-    let wandb: WandbOutcome | undefined;
-    if (request.wandb) {
-      progress(`logging to W&B (${request.wandb.entity ? `${request.wandb.entity}/` : ''}${request.wandb.project})`);
-      wandb = await logResultToWandb(request.wandb, result, request.pendingFile, {
-        displayName: `${modelLabel(result.model.source)} · ${basename(request.datasetFile)}`,
-        jobType: request.type === 'circuit' ? 'circuit' : 'patch',
-        extraConfig: { batch_size: request.batchSize },
-        ...(request.resultFile ? { finalFile: request.resultFile } : {}),
-      });
-    }
     send({
       type: 'done',
       runId: request.runId,
@@ -238,7 +228,6 @@ export async function handleRun(request: RunRequest | CircuitRequest, send: (res
       },
       warnings: result.warnings,
       diagnostics: warnings,
-      ...(wandb ? { wandb } : {}),
     });
   } catch (error) {
     if (error instanceof CancelledError || controller.signal.aborted) {
@@ -322,12 +311,29 @@ export async function handleSweep(request: SweepRequest, send: (response: Worker
   }
 }
 
+/** Logs a Result already in place to W&B (LogToWandbRequest); the answer is the outcome, whose failures are warnings. */
+export async function handleLogToWandb(request: LogToWandbRequest, send: (response: WorkerResponse) => void): Promise<void> {
+  let wandb: WandbOutcome;
+  try {
+    const result = readResultFile(request.resultFile);
+    wandb = await logResultToWandb(request.target, result, request.resultFile, {
+      displayName: request.displayName,
+      jobType: request.jobType,
+      ...(request.extraConfig ? { extraConfig: request.extraConfig } : {}),
+    });
+  } catch (error) {
+    wandb = { urls: [], warnings: [`W&B: not logged: ${(error as Error).message}`] };
+  }
+  send({ type: 'wandbLogged', requestId: request.requestId, wandb });
+}
+
 export function handleRequest(request: WorkerRequest, send: (response: WorkerResponse) => void): void {
   if (request.type === 'run' || request.type === 'circuit') void handleRun(request, send);
   else if (request.type === 'sweep') void handleSweep(request, send);
   else if (request.type === 'cancel') runs.get(request.runId)?.abort();
   else if (request.type === 'diagnose') void handleDiagnose(request, send);
   else if (request.type === 'generate') void handleGenerate(request, send);
+  else if (request.type === 'logToWandb') void handleLogToWandb(request, send);
 }
 
 if (require.main === module && process.send) {
