@@ -165,7 +165,7 @@ test('atp compare on two cells of the sweep: different depths are compared by de
   const b = join(out, RESULTS[2] + '.atp-result.json');
   const run = atp('compare', a, b, '--json', join(root, 'cmp.json'));
   assert.equal(run.code, 0, run.stderr);
-  assert.match(run.stdout, /small-gpt2\/EngTableName-cs1\.atp-result\.json\s+no\s+—\s+-?\d\.\d{3}\s+\d\.\d{3} \(depth\)/);
+  assert.match(run.stdout, /small-gpt2\/EngTableName-cs1\.atp-result\.json\s+no\s+—\s+-?\d\.\d{3}\s+\d\.\d{3} \(depth: depth [^)]+\)/);
   const comparison = JSON.parse(readFileSync(join(root, 'cmp.json'), 'utf8'));
   assert.deepEqual(
     comparison.runs.map((r: { layers: number }) => r.layers),
