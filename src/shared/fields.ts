@@ -40,6 +40,9 @@ export type FieldId =
   | 'junit'
   | 'rerun'
   | 'hfToken'
+  | 'wandb'
+  | 'wandbKey'
+  | 'wandbBaseUrl'
   | 'resultLocation'
   | 'openWalkthroughOnFirstRun';
 
@@ -89,6 +92,9 @@ export const FIELDS: Record<FieldId, FieldInfo> = {
   junit: { cli: '--junit', words: 'the JUnit report' },
   rerun: { cli: '--rerun', words: 'rerunning' },
   hfToken: { cli: 'HF_TOKEN', words: 'the Hugging Face token' },
+  wandb: { cli: '--wandb', setting: 'attributionPatching.wandb.project', words: 'the W&B project' },
+  wandbKey: { cli: 'WANDB_API_KEY', words: 'the W&B API key' },
+  wandbBaseUrl: { cli: 'WANDB_BASE_URL', words: 'the W&B server (WANDB_BASE_URL)' },
   resultLocation: { setting: 'attributionPatching.resultLocation', words: 'where results are saved' },
   openWalkthroughOnFirstRun: { setting: 'attributionPatching.openWalkthroughOnFirstRun', words: 'the walkthrough on first run' },
 };

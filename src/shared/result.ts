@@ -489,8 +489,12 @@ export function parseResultJson(text: string, file: string): unknown {
   }
 }
 
-/** Checks a parsed result (every field, naming the file and the field) and returns it typed. */
-export function checkResult(raw: unknown, file: string): Result {
+/**
+ * Checks a parsed Result field by field; errors name the file and field. `perExampleArraysChecked`: the examples'
+ * arrays (ids, tokens, token scores, attributions, AtP* nodes) were checked as they were read (from a sidecar), so
+ * they are not walked again — walking them would also build every lazily read grid.
+ */
+export function checkResult(raw: unknown, file: string, options: { perExampleArraysChecked?: boolean } = {}): Result {
   const check = new ShapeChecker(file);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new InputError(`${file}: not an attribution-patching result (expected a JSON object)`);
@@ -586,9 +590,21 @@ export function checkResult(raw: unknown, file: string): Result {
     const example = check.object(item, field);
     check.integer(example.line, `${field}.line`);
     for (const key of ['clean', 'corrupted', 'correct', 'incorrect']) check.string(example[key], `${field}.${key}`);
+    for (const key of ['correctId', 'incorrectId', 'cleanLogitDiff', 'corruptedLogitDiff']) check.number(example[key], `${field}.${key}`);
+    if (options.perExampleArraysChecked) {
+      if (current || example.tokenScores !== undefined) {
+        const scores = check.object(example.tokenScores, `${field}.tokenScores`);
+        if (scores.kind !== 'token-patch') check.fail(`${field}.tokenScores.kind`, '"token-patch"');
+        check.method(scores.method, `${field}.tokenScores.method`);
+        check.number(scores.joint, `${field}.tokenScores.joint`);
+        check.array(scores.values, `${field}.tokenScores.values`);
+        check.array(scores.exact, `${field}.tokenScores.exact`);
+      }
+      check.object(example.attributions, `${field}.attributions`);
+      return;
+    }
     check.numbers(example.cleanIds, `${field}.cleanIds`, 1);
     check.numbers(example.corruptedIds, `${field}.corruptedIds`, 1);
-    for (const key of ['correctId', 'incorrectId', 'cleanLogitDiff', 'corruptedLogitDiff']) check.number(example[key], `${field}.${key}`);
     for (const key of ['tokens', 'corruptedTokens']) {
       check.array(example[key], `${field}.${key}`).forEach((tokenItem, tokenIndex) => {
         const tokenField = `${field}.${key}[${tokenIndex}]`;
