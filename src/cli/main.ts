@@ -17,7 +17,8 @@ import { TEST_HELP, TEST_USAGE, testCommand } from './test';
 import { CIRCUIT_HELP, CIRCUIT_SYNOPSIS, circuitCommand } from './circuit';
 import { ProgressLine } from './progressLine';
 import type { ProgressEvent } from '../shared/workerProtocol';
-import { runAttributionPatching, type Precision } from '../engine/patching/run';
+import { runAttributionPatching } from '../engine/patching/run';
+import { parsePrecision } from '../engine/patching/runSupport';
 import { parseDevice, releaseSessions } from '../engine/process/runtime';
 import { refuseShard, type Result, topHeads } from '../shared/result';
 import { readResultFile, removeStaleSidecars, resultFilesToWrite } from '../engine/files/resultFile';
@@ -37,7 +38,7 @@ import { logResultToWandb } from '../engine/logging/logToWandb';
 import { modelLabel } from '../shared/modelNames';
 
 const USAGE = `Usage:
-  atp patch --model MODEL --data FILE --out FILE [--method auto|atp|atpstar|exact] [--grad-drop] [--check K] [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float64] [--top K] [--offline] [--wandb [ENTITY/]PROJECT]
+  atp patch --model MODEL --data FILE --out FILE [--method auto|atp|atpstar|exact] [--grad-drop] [--check K] [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float16|float64] [--top K] [--offline] [--wandb [ENTITY/]PROJECT]
   atp patch --shard I/N --model MODEL --data FILE --out SHARD.json [same options, but no --check or --html]
   atp merge SHARD.json [SHARD.json ...] --out RESULT.json [--html REPORT.html] [--top K]
   atp report --out REPORT.html RESULT.json [RESULT.json ...]
@@ -61,6 +62,10 @@ head map as an image, and the Result as an artefact. The key comes from WANDB_AP
 names a self-hosted server. Off unless given.
 --check K patches the K components with the largest |attribution| and K random others exactly and reports how
 well the estimates agree (Result "checks").
+--precision: float32 (the default); float16 is mixed precision for GPUs (weights and activations in float16,
+norms, softmax, the metric and the attributions' sums in float32, the backward loss-scaled so that small gradients
+do not vanish; atp and exact only, and on WebGPU only where the adapter has shader-f16; measured accuracy in
+README.md); float64 is for validation against references.
 --shard I/N runs only the I-th of N contiguous slices of the dataset (sizes differing by at most one; a slice may
 be empty) and writes a raw shard: values in logit-difference units, not yet divided by the whole dataset's
 n·(LD_clean − LD_corrupted). atp merge checks that the shards come from one run (model, dataset bytes, method,
@@ -100,11 +105,6 @@ const onStep = (event: ProgressEvent) => progressLine.step(event);
 
 function integer(text: string | undefined, field: FieldId, fallback: number, minimum = 1): number {
   return parseIntegerFlag(text, field, fallback, minimum);
-}
-
-function precision(text: string | undefined): Precision {
-  if (text === undefined || text === 'float32' || text === 'float64') return text ?? 'float32';
-  throw InputError.about('precision', `expected float32 or float64, got "${text}"`);
 }
 
 const format = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
@@ -314,7 +314,7 @@ async function patch(args: string[]): Promise<void> {
     outputs,
   );
   for (const output of outputs) prepareOutputFolder(output.path, output.role);
-  const runPrecision = precision(values.precision);
+  const runPrecision = parsePrecision(values.precision);
   const runOptions = {
     device,
     batchSize,

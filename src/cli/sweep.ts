@@ -6,6 +6,7 @@ import { InputError } from '../shared/errors';
 import { fieldRef } from '../shared/fields';
 import { parseIntegerFlag } from '../engine/integers';
 import { parseMethod } from '../engine/patching/methods';
+import { parsePrecision } from '../engine/patching/runSupport';
 import { parseDevice } from '../engine/process/runtime';
 import { DEFAULT_TOP_K } from '../shared/compare';
 import { MAX_GENERATED_EXAMPLES } from '../services/datasetGeneration';
@@ -18,7 +19,7 @@ import { type WandbOutcome, wandbTargetFromEnv } from '../shared/wandb';
 import { logResultToWandb, sweepCellRunOptions, sweepGroup } from '../engine/logging/logToWandb';
 
 export const SWEEP_USAGE = `Usage:
-  atp sweep --models M1,M2,... --features F1,F2,... --out DIR [--cs 1,2,3] [-n N] [--seed S] [--method atp|atpstar|exact|auto] [--device D] [--batch-size N] [--top K] [--offline]
+  atp sweep --models M1,M2,... --features F1,F2,... --out DIR [--cs 1,2,3] [-n N] [--seed S] [--method atp|atpstar|exact|auto] [--device D] [--batch-size N] [--precision float32|float16] [--top K] [--offline]
 
 For every model (folder, preset or repo id) and feature (the TinySQL features of atp generate, or IOI) generates the
 dataset for that model's tokenizer and runs attribution patching on it: DIR/<model>/<feature>-cs<C>.jsonl and
@@ -52,6 +53,7 @@ export async function sweepCommand(args: string[], io: CommandIo): Promise<numbe
         method: { type: 'string', default: 'atp' },
         device: { type: 'string', default: 'auto' },
         'batch-size': { type: 'string' },
+        precision: { type: 'string' },
         top: { type: 'string' },
         out: { type: 'string' },
         offline: { type: 'boolean', default: false },
@@ -77,6 +79,7 @@ export async function sweepCommand(args: string[], io: CommandIo): Promise<numbe
   };
   const device = parseDevice(values.device!);
   const batchSize = parseIntegerFlag(values['batch-size'], 'batchSize', 8, 1);
+  const precision = parsePrecision(values.precision);
   const top = parseIntegerFlag(values.top, 'top', DEFAULT_TOP_K, 1);
   const out = values.out!;
   const wandb = values.wandb === undefined ? undefined : wandbTargetFromEnv(values.wandb, process.env);
@@ -89,6 +92,7 @@ export async function sweepCommand(args: string[], io: CommandIo): Promise<numbe
   const summary = await runSweep(spec, out, {
     device,
     batchSize,
+    precision,
     top,
     resolve: { token: process.env.HF_TOKEN || undefined, offline: values.offline },
     renderHtml: renderSweepReport,

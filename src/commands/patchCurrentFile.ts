@@ -50,7 +50,7 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
     const check = typeof options?.check === 'number' && Number.isInteger(options.check) && options.check >= 0 ? options.check : settings.checkTopK;
     const circuit = options?.circuit;
     log.info(
-      `run: ${datasetFile} with ${model} on ${settings.device}, batch size ${settings.batchSize}, method ${settings.method}${check ? `, checking ${2 * check} components` : ''}` +
+      `run: ${datasetFile} with ${model} on ${settings.device} in ${settings.precision}, batch size ${settings.batchSize}, method ${settings.method}${check ? `, checking ${2 * check} components` : ''}` +
         (circuit ? `, circuit by ${circuit.method}` : '') +
         (wandb ? `, logged to W&B ${wandb.entity ? `${wandb.entity}/` : ''}${wandb.project}` : ''),
     );
@@ -73,6 +73,7 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
             datasetText,
             device: settings.device,
             batchSize: settings.batchSize,
+            precision: settings.precision,
             method: settings.method,
             gradDrop: settings.gradDrop,
             check,

@@ -96,7 +96,15 @@ export function registerRunSweep(services: Services): vscode.Disposable {
         token.onCancellationRequested(() => controller.abort());
         let reported = 0;
         return engine.sweep(
-          { spec: request.spec, outDir: request.outDir, device: settings.device, batchSize: settings.batchSize, hfToken, ...(wandb ? { wandb } : {}) },
+          {
+            spec: request.spec,
+            outDir: request.outDir,
+            device: settings.device,
+            batchSize: settings.batchSize,
+            precision: settings.precision,
+            hfToken,
+            ...(wandb ? { wandb } : {}),
+          },
           {
             signal: controller.signal,
             onProgress: (message, step) => {

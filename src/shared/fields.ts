@@ -65,7 +65,7 @@ export const FIELDS: Record<FieldId, FieldInfo> = {
   gradDrop: { cli: '--grad-drop', setting: 'attributionPatching.gradDrop', words: 'GradDrop' },
   check: { cli: '--check', setting: 'attributionPatching.checkTopK', words: 'the number of components checked' },
   checkSeed: { cli: '--check-seed', words: 'the seed of the checks' },
-  precision: { cli: '--precision', words: 'the precision' },
+  precision: { cli: '--precision', setting: 'attributionPatching.precision', words: 'the precision' },
   top: { cli: '--top', words: 'the number of top heads shown' },
   html: { cli: '--html', words: 'the HTML report' },
   offline: { cli: '--offline', words: 'offline mode' },

@@ -21,6 +21,8 @@ export interface RunRequest {
   datasetText: string;
   device: DeviceRequest;
   batchSize: number;
+  /** What the engine computes in (float16: mixed precision, AtP and exact patching only); absent: float32. */
+  precision?: 'float32' | 'float16';
   /** atp, exact or auto (engine/methods.ts); absent: auto. */
   method?: 'auto' | 'atp' | 'atpstar' | 'exact';
   /** AtP*'s GradDrop (only with auto or atpstar). */
@@ -86,6 +88,8 @@ export interface SweepRequest {
   outDir: string;
   device: DeviceRequest;
   batchSize: number;
+  /** As RunRequest's; a kept cell must have run in it. */
+  precision?: 'float32' | 'float16';
   hfToken?: string;
   /** Log each cell that runs to W&B, grouped by the sweep. */
   wandb?: WandbTarget;

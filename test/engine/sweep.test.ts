@@ -154,6 +154,12 @@ test('a rerun keeps finished cells byte for byte; a new -n or a truncated Result
   );
   assert.deepEqual(parseResult(readFileSync(files[1], 'utf8'), files[1]).heads, parseResult(before[1].text, files[1]).heads, 'the same numbers again');
 
+  // Another precision: a cell computed in float32 is not float16's, so every cell runs again; then it is kept.
+  const half = atp(...sweepArgs('3'), '--precision', 'float16');
+  assert.match(half.stdout, /4 ran, 0 kept, 2 failed/);
+  assert.equal(parseResult(readFileSync(files[0], 'utf8'), files[0]).runtime?.precision, 'float16');
+  assert.match(atp(...sweepArgs('3'), '--precision', 'float16').stdout, /0 ran, 4 kept, 2 failed/);
+
   // Another spec (4 examples) makes other datasets: every cell runs again.
   const bigger = atp(...sweepArgs('4'));
   assert.match(bigger.stdout, /4 ran, 0 kept, 2 failed/);

@@ -197,6 +197,7 @@ export async function handleRun(request: RunRequest | CircuitRequest, send: (res
     const options = {
       device: request.device,
       batchSize: request.batchSize,
+      precision: request.precision ?? 'float32',
       method: request.method ?? 'auto',
       gradDrop: request.gradDrop === true && (request.method ?? 'auto') !== 'atp' && request.method !== 'exact',
       check: request.checkEveryHead ? model.spec.nLayers * model.spec.nHeads : (request.check ?? 0),
@@ -261,6 +262,7 @@ export async function handleSweep(request: SweepRequest, send: (response: Worker
     const summary = await runSweep(request.spec, request.outDir, {
       device: request.device,
       batchSize: request.batchSize,
+      precision: request.precision ?? 'float32',
       signal: controller.signal,
       resolve: { token: request.hfToken },
       renderHtml: renderSweepReport,

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../../shared/errors';
 import { fieldRef } from '../../shared/fields';
-import type { Result } from '../../shared/result';
+import type { Precision, Result } from '../../shared/result';
 import { digestRun, DEFAULT_TOP_K } from '../../shared/compare';
 import { SWEEP_SCHEMA, type SweepCellRecord, type SweepSpec, type SweepSummary } from '../../shared/sweep';
 import { resolveModel, type ResolveOptions } from '../model/hub';
@@ -69,7 +69,7 @@ interface ModelEntry {
 /** The Result at `file` when it is complete and describes this very run; undefined otherwise (missing, partial, another run). */
 async function finishedResult(
   file: string,
-  expected: { datasetHash: string; source: string; dir: string; method: MethodRequest; examples: number },
+  expected: { datasetHash: string; source: string; dir: string; method: MethodRequest; examples: number; precision: Precision },
 ): Promise<Result | undefined> {
   const text = readText(file);
   if (text === undefined) return undefined;
@@ -84,6 +84,8 @@ async function finishedResult(
     result.dataset.contentHash === expected.datasetHash &&
     result.dataset.examples === expected.examples &&
     (result.run?.requested ?? 'atp') === expected.method &&
+    // Results from before precision was recorded were float32 (sweeps never ran another).
+    (result.runtime?.precision ?? 'float32') === expected.precision &&
     (await sameModel(result, expected.source, expected.dir));
   return same ? result : undefined;
 }
@@ -197,7 +199,14 @@ export async function runSweep(spec: SweepSpec, dir: string, options: SweepOptio
       const datasetFile = path.join(dir, cell.dataset);
       const resultFile = path.join(dir, cell.result);
       const datasetHash = contentHash(generated.text);
-      const kept = await finishedResult(resultFile, { datasetHash, source: entry.source!, dir: entry.dir!, method, examples: generated.examples.length });
+      const kept = await finishedResult(resultFile, {
+        datasetHash,
+        source: entry.source!,
+        dir: entry.dir!,
+        method,
+        examples: generated.examples.length,
+        precision: options.precision ?? 'float32',
+      });
       // The dataset beside its Result, so the editor can open one with the other (rewritten only when it differs).
       if (readText(datasetFile) !== generated.text) {
         fs.mkdirSync(path.dirname(datasetFile), { recursive: true });
