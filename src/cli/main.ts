@@ -358,7 +358,7 @@ async function patch(args: string[]): Promise<void> {
       await logResultToWandb(wandb, result, values.out!, {
         displayName: `${modelLabel(result.model.source)} · ${basename(dataset.file)}`,
         jobType: 'patch',
-        extraConfig: { precision: runPrecision, batch_size: batchSize },
+        extraConfig: { batch_size: batchSize },
         top,
       }),
     );

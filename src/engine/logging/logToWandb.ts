@@ -19,7 +19,7 @@ export interface WandbRunOptions {
   jobType: string;
   /** Runs of one sweep share a group. */
   group?: string;
-  /** What the Result does not record (precision, batch size). */
+  /** What the Result does not record (the batch size). */
   extraConfig?: ExtraConfig;
   /** Heads in the top-heads table (at least 10). */
   top?: number;

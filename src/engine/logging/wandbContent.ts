@@ -33,7 +33,7 @@ export interface RunContent {
   files: RunFile[];
 }
 
-/** Extra settings of the run that the Result does not record (precision, batch size), from the front end. */
+/** Extra settings of the run that the Result does not record (the batch size), from the front end. */
 export type ExtraConfig = Record<string, string | number | boolean>;
 
 const sha256Hex = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
@@ -93,6 +93,7 @@ export function runConfig(result: Result, extra: ExtraConfig = {}): Record<strin
     method_requested: result.run?.requested ?? 'atp',
     metric: result.metric.name,
     device: result.device,
+    precision: result.runtime?.precision ?? 'float32',
     engine_version: result.provenance?.engineVersion ?? null,
     seed: result.provenance?.seed ?? null,
     ...extra,
