@@ -50,10 +50,9 @@ export function attentionCore(ops: Ops, q: Value, k: Value, v: Value, mask: Valu
   return ops.transpose(ops.matmul(pattern, vh), [0, 2, 1, 3]);
 }
 
-/** nn.Linear as Hugging Face stores it, weight [out, in]: y = x·Wᵀ (+ b), the weight never transposed (Ops.linearT). */
+/** nn.Linear as Hugging Face stores it, weight [out, in]: y = x·Wᵀ (+ b), the weight never transposed, the bias in the Gemm (Ops.linearT). */
 export function linearRows(ops: Ops, w: GraphWeights, x: Value, name: string, nIn: number, nOut: number, bias: boolean): Value {
-  const y = ops.linearT(x, w.get(`${name}.weight`, [nOut, nIn]));
-  return bias ? ops.add(y, w.get(`${name}.bias`, [nOut])) : y;
+  return ops.linearT(x, w.get(`${name}.weight`, [nOut, nIn]), bias ? w.get(`${name}.bias`, [nOut]) : undefined);
 }
 
 /**
