@@ -130,3 +130,25 @@ test('float32 kernels against float64: rotary embedding (RotaryEmbedding, its VJ
       { dims: [3, 2], grad: false },
     ],
   ));
+
+test('SwiGLU silu(gate) ⊙ up, both operands', () =>
+  checkVjp(
+    (ops, [gate, up]) => ops.swiglu(ops.scale(gate, 4), up),
+    [
+      { dims: ['batch', 3, 5], size: [2, 3, 5], grad: true },
+      { dims: ['batch', 3, 5], size: [2, 3, 5], grad: true },
+    ],
+  ));
+
+test('float32 kernels against float64: SwiGLU (QuickGelu and a product)', () =>
+  checkFloat32AgainstFloat64((ops, [gate, up]) => ops.swiglu(ops.scale(gate, 4), up), [x3, x3]));
+
+test('rotary embedding on a projection [batch, seq, heads·dHead] (2 heads of 4)', async () => {
+  const specs = [
+    { dims: ['batch', 'seq', 8], size: [2, 3, 8], grad: true },
+    { dims: [3, 2], grad: false },
+    { dims: [3, 2], grad: false },
+  ];
+  await checkVjp((ops, [x, cos, sin]) => ops.rotary(x, cos, sin), specs);
+  await checkFloat32AgainstFloat64((ops, [x, cos, sin]) => ops.rotary(x, cos, sin), specs);
+});

@@ -111,7 +111,7 @@ export class Ops {
       return d;
     });
     const y = raw.reshape(this.b, x, target, shape, x.requiresGrad);
-    this.record('Reshape', [x], [y], ([g]) => [raw.reshapeLike(this.b, g!, x)]);
+    this.record('Reshape', [x], [y], ([g]) => [this.reshapeBack(g!, x)]);
     return y;
   }
 
@@ -343,32 +343,65 @@ export class Ops {
   }
 
   /**
+   * SwiGLU's product silu(gate) ⊙ up (gate and up of one shape). Its VJP keeps only gate and up alive from the
+   * forward pass (silu(gate) is recomputed, a Sigmoid and a product), where silu then a product would keep three
+   * [batch, seq, dMlp] tensors per layer: the largest saved activations of a Llama-family backward.
+   */
+  swiglu(gate: Value, up: Value): Value {
+    const b = this.b;
+    const shape = [...gate.shape];
+    const activated =
+      gate.dtype === 'float32'
+        ? b.contribNode('QuickGelu', [gate], { alpha: { float: 1 } }, { dtype: gate.dtype, shape })
+        : raw.mul(b, gate, b.node('Sigmoid', [gate], {}, { dtype: gate.dtype, shape }));
+    const y = b.node('Mul', [activated, up], {}, this.out(gate.dtype, broadcastShape(gate.shape, up.shape), [gate, up]));
+    this.record('SwiGLU', [gate, up], [y], ([g]) => {
+      // s = sigmoid(gate), a = gate ⊙ s = silu(gate): d/dgate = g ⊙ up ⊙ (s + a ⊙ (1 − s)), d/dup = g ⊙ a
+      const s = b.node('Sigmoid', [gate], {}, { dtype: gate.dtype, shape });
+      const a = raw.mul(b, gate, s);
+      const slope = raw.add(b, s, raw.mul(b, a, raw.sub(b, b.scalar(1), s)));
+      return [gate.requiresGrad ? this.sumTo(raw.mul(b, raw.mul(b, g!, up), slope), gate) : null, up.requiresGrad ? this.sumTo(raw.mul(b, g!, a), up) : null];
+    });
+    return y;
+  }
+
+  /**
    * Rotary position embedding in the rotate-half convention (Hugging Face's Llama): y = x ⊙ cos + rot(x) ⊙ sin,
-   * rot([x1, x2]) = [−x2, x1] over the last axis split in halves, for x [batch, seq, heads, dHead] and constant
-   * tables cos, sin [seq, dHead/2] (the same angle for both halves). In float32 one RotaryEmbedding node (ONNX
-   * Runtime's kernel) each way: the VJP Rᵀ·g is the rotation by the opposite angle, the same op with −sin. Float64
-   * graphs spell it out with the tables repeated for both halves (the kernel has no float64).
+   * rot([x1, x2]) = [−x2, x1] over each head's dHead axis split in halves, for x [batch, seq, heads, dHead] or, as
+   * projected, [batch, seq, heads·dHead], with constant tables cos, sin [seq, dHead/2] (the same angle for both
+   * halves). In float32 one RotaryEmbedding node (ONNX Runtime's kernel) each way: the VJP Rᵀ·g is the rotation by
+   * the opposite angle, the same op with −sin. Float64 graphs spell it out with the tables repeated for both halves
+   * (the kernel has no float64).
    */
   rotary(x: Value, cos: Value, sin: Value): Value {
     if (cos.requiresGrad || sin.requiresGrad) throw new Error('rotary: cos and sin must be constants');
     const b = this.b;
-    const [, , heads, d] = x.shape;
-    if (x.shape.length !== 4 || typeof heads !== 'number' || typeof d !== 'number' || d % 2 !== 0)
-      throw new Error('rotary: x must be [batch, seq, heads, dHead] with static heads and an even dHead');
+    const half = cos.shape[1];
+    const width = x.shape[x.shape.length - 1];
+    if (typeof half !== 'number' || typeof width !== 'number' || width % (2 * half) !== 0 || (x.shape.length === 4 && width !== 2 * half))
+      throw new Error('rotary: x must be [batch, seq, heads, dHead] or [batch, seq, heads·dHead] with tables [seq, dHead/2]');
+    const d = 2 * half;
+    const heads = x.shape.length === 4 ? (x.shape[2] as number) : width / d;
+    const [batch, seq] = x.shape;
+    // Both ways below work on [batch, seq, heads·dHead] (the kernel's layout) or [batch, seq, heads, dHead] (the chain's).
+    const reshaped = (v: Value, rank: number, requiresGrad = false) =>
+      v.shape.length === rank
+        ? v
+        : raw.reshape(b, v, rank === 3 ? [0, 0, heads * d] : [0, 0, heads, d], rank === 3 ? [batch, seq, heads * d] : [batch, seq, heads, d], requiresGrad);
     if (x.dtype === 'float32') {
       const rotate = (v: Value, sinTable: Value, requiresGrad: boolean) => {
-        const flat = raw.reshape(b, v, [0, 0, heads * d], [v.shape[0], v.shape[1], heads * d]);
         // position_ids of shape [1] is an offset: row s of the tables is position s.
         const turned = b.contribNode(
           'RotaryEmbedding',
-          [flat, b.constant('int64', [1], [0]), cos, sinTable],
+          [reshaped(v, 3), b.constant('int64', [1], [0]), cos, sinTable],
           { num_heads: heads, interleaved: 0 },
           {
             dtype: v.dtype,
-            shape: [...flat.shape],
+            shape: [batch, seq, heads * d],
+            requiresGrad,
           },
         );
-        return raw.reshape(b, turned, [0, 0, heads, d], [...v.shape], requiresGrad);
+        return reshaped(turned, x.shape.length, requiresGrad);
       };
       const y = rotate(x, sin, x.requiresGrad);
       this.record('Rotary', [x], [y], ([g]) => [
@@ -385,11 +418,15 @@ export class Ops {
         raw.unsqueeze(b, b.node('Concat', [table, table], { axis: 1 }, { dtype: table.dtype, shape: [table.shape[0], d] }), [1]),
       ),
     );
-    const xCos = raw.mul(b, x, cosFull);
-    const rotSin = raw.mul(b, rotateHalf(b, x, false), sinFull);
-    const y = b.node('Add', [xCos, rotSin], {}, this.out(x.dtype, broadcastShape(xCos.shape, rotSin.shape), [x]));
+    const x4 = reshaped(x, 4);
+    const xCos = raw.mul(b, x4, cosFull);
+    const rotSin = raw.mul(b, rotateHalf(b, x4, false), sinFull);
+    const y = reshaped(b.node('Add', [xCos, rotSin], {}, this.out(x.dtype, [...x4.shape], [x])), x.shape.length, x.requiresGrad);
     // The transpose of rot is rotᵀ([u1, u2]) = [u2, −u1], so dx = g ⊙ cos + rotᵀ(g ⊙ sin).
-    this.record('Rotary', [x], [y], ([g]) => [raw.add(b, raw.mul(b, g!, cosFull), rotateHalf(b, raw.mul(b, g!, sinFull), true))]);
+    this.record('Rotary', [x], [y], ([g]) => {
+      const g4 = reshaped(g!, 4);
+      return [reshaped(raw.add(b, raw.mul(b, g4, cosFull), rotateHalf(b, raw.mul(b, g4, sinFull), true)), x.shape.length)];
+    });
     return y;
   }
 
@@ -444,7 +481,17 @@ export class Ops {
     const axes = broadcastAxes(x.shape, g.shape);
     if (axes.length === 0 && x.shape.length === g.shape.length) return g;
     const summed = axes.length > 0 ? raw.reduce(this.b, 'ReduceSum', g, axes, true) : g;
-    return raw.reshapeLike(this.b, summed, x);
+    return this.reshapeBack(summed, x);
+  }
+
+  /**
+   * g reshaped to x's shape. The target is a constant where x's shape is known when the graph is built: its fixed
+   * sizes, and 0 (copy) for a symbolic dim that g has at the same index; otherwise Shape(x) at run time.
+   */
+  private reshapeBack(g: Value, x: Value): Value {
+    const target = x.shape.map((d, i) => (typeof d === 'number' ? d : g.shape[i] === d && this.b.hasGlobalDims([d]) ? 0 : undefined));
+    if (target.some((d) => d === undefined)) return raw.reshapeLike(this.b, g, x);
+    return raw.reshape(this.b, g, target as number[], [...x.shape]);
   }
 }
 
