@@ -154,13 +154,9 @@ export function buildAttributionGraph(arch: Architecture, b: GraphBuilder, w: Gr
   const cleanLd = logitDiff(arch, ops, w, cleanResidual, inputs);
 
   const corrupted = emptyActivations();
-  // clean − corrupted is formed as soon as both exist (node order): the clean activation, and a corrupted one that the
-  // backward does not read (z, attn_out, mlp_out), need not stay alive until the gradient reaches that layer.
-  const deltas = emptyActivations();
   const corruptedResidual = arch.forward(ops, w, inputs.corruptedIds, (kind, layer, value) => {
     const tapped = ops.tap(value, `corrupted_${kind}_${layer}`);
     corrupted[kind].push(tapped);
-    deltas[kind].push(raw.sub(b, clean[kind][layer], tapped));
     return tapped;
   });
   const corruptedLd = logitDiff(arch, ops, w, corruptedResidual, inputs);
@@ -177,7 +173,10 @@ export function buildAttributionGraph(arch: Architecture, b: GraphBuilder, w: Gr
   b.output(cleanLd, ATTRIBUTION_OUTPUTS.cleanLogitDiff);
   b.output(corruptedLd, ATTRIBUTION_OUTPUTS.corruptedLogitDiff);
   for (const kind of HOOK_KINDS) {
-    const perLayer = corrupted[kind].map((tap, layer) => raw.reduce(b, 'ReduceSum', raw.mul(b, deltas[kind][layer], grads.get(tap.name)!), [-1], false));
+    const perLayer = corrupted[kind].map((tap, layer) => {
+      const delta = raw.sub(b, clean[kind][layer], tap);
+      return raw.reduce(b, 'ReduceSum', raw.mul(b, grads.get(tap.name)!, delta), [-1], false);
+    });
     b.output(stackLayers(b, perLayer), ATTRIBUTION_OUTPUTS.attribution(kind));
   }
 }
