@@ -53,15 +53,15 @@ async function tables(precision: 'float32' | 'float64', provider: 'cpu' | 'webgp
 
 function largestError(out: { cos: ort.Tensor; sin: ort.Tensor }): number {
   const half = frequencies.length;
-  assert.deepEqual(out.cos.dims, [POSITIONS.length, 1, 2 * half]);
+  assert.deepEqual(out.cos.dims, [POSITIONS.length, half]);
   let worst = 0;
   POSITIONS.forEach((p, row) => {
-    for (let j = 0; j < 2 * half; j++) {
-      const angle = p * frequencies[j % half];
+    for (let j = 0; j < half; j++) {
+      const angle = p * frequencies[j];
       worst = Math.max(
         worst,
-        Math.abs(Number(out.cos.data[row * 2 * half + j]) - Math.cos(angle)),
-        Math.abs(Number(out.sin.data[row * 2 * half + j]) - Math.sin(angle)),
+        Math.abs(Number(out.cos.data[row * half + j]) - Math.cos(angle)),
+        Math.abs(Number(out.sin.data[row * half + j]) - Math.sin(angle)),
       );
     }
   });

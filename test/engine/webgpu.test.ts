@@ -99,6 +99,26 @@ test('single ops on WebGPU against float64 Math (tolerances per op in UNARY); Si
   );
 });
 
+test('the fused float32 kernels the graphs use (norms, activations, RoPE) run on WebGPU, not on the CPU', async (t) => {
+  if (!(await requireWebGpu(t))) return;
+  const b = new GraphBuilder('float32');
+  const ops = new Ops(b);
+  const x = b.input('x', 'float32', [2, 3, 8]);
+  const w = b.input('w', 'float32', [8]);
+  const table = b.input('table', 'float32', [3, 2]);
+  const y = ops.rotary(ops.swiglu(ops.geluNew(ops.layerNorm(ops.rmsNorm(x, w, 1e-6), w, w, 1e-5)), x), table, table);
+  b.output(y, 'y');
+  const data = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i + 1));
+  const { out, placement } = await runOnWebGpu(b, {
+    x: new ort.Tensor('float32', data(48), [2, 3, 8]),
+    w: new ort.Tensor('float32', data(8), [8]),
+    table: new ort.Tensor('float32', data(6), [3, 2]),
+  });
+  // SimplifiedLayerNormalization, LayerNormalization, FastGelu, QuickGelu, Mul, RotaryEmbedding (its position offset is a constant).
+  assert.deepEqual(placement, { [WEBGPU]: 6 }, JSON.stringify(placement));
+  assert.ok(Array.from(out.y.data as Float32Array).every(Number.isFinite));
+});
+
 test('placement comes from the session itself: an op WebGPU lacks runs on the CPU and is a warning', async (t) => {
   if (!(await requireWebGpu(t))) return;
   const b = new GraphBuilder('float32');
@@ -291,12 +311,20 @@ const VJP_CASES: Array<[string, (ops: Ops, inputs: Value[]) => Value, Input[]]> 
   ],
   ['SiLU', (ops, [a]) => ops.silu(ops.scale(a, 4)), [{ dims: [4, 5], grad: true }]],
   [
+    'SwiGLU',
+    (ops, [gate, up]) => ops.swiglu(ops.scale(gate, 4), up),
+    [
+      { dims: [4, 5], grad: true },
+      { dims: [4, 5], grad: true },
+    ],
+  ],
+  [
     'rotary',
     (ops, [x, cos, sin]) => ops.rotary(x, cos, sin),
     [
       { dims: ['batch', 'seq', 3, 4], size: [2, 3, 3, 4], grad: true },
-      { dims: [3, 1, 4], grad: false },
-      { dims: [3, 1, 4], grad: false },
+      { dims: [3, 2], grad: false },
+      { dims: [3, 2], grad: false },
     ],
   ],
   [

@@ -15,6 +15,7 @@ export interface Qkv {
 /** What the blocks of one forward pass share: each layer's additive mask, and RoPE's tables where the family has them. */
 export interface PassContext {
   mask(layer: number): Value;
+  /** RoPE's cos and sin of each position's angles, [seq, dHead/2] (rotary.ts). */
   readonly rotary?: { readonly cos: Value; readonly sin: Value };
 }
 

@@ -70,10 +70,9 @@ function floatTypeOf(x: Value): FloatType {
   return x.dtype;
 }
 
-/** nn.Linear as Hugging Face stores it, weight [out, in]: y = x·Wᵀ (+ b), the weight never transposed (Ops.linearT). */
+/** nn.Linear as Hugging Face stores it, weight [out, in]: y = x·Wᵀ (+ b), the weight never transposed, the bias in the Gemm (Ops.linearT). */
 export function linearRows(ops: Ops, w: GraphWeights, x: Value, name: string, nIn: number, nOut: number, bias: boolean): Value {
-  const y = ops.linearT(x, w.get(`${name}.weight`, [nOut, nIn]));
-  return bias ? ops.add(y, w.get(`${name}.bias`, [nOut])) : y;
+  return ops.linearT(x, w.get(`${name}.weight`, [nOut, nIn]), bias ? w.get(`${name}.bias`, [nOut]) : undefined);
 }
 
 /**

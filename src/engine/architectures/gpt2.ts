@@ -15,7 +15,7 @@ export function gpt2Family(spec: Gpt2Spec): DecoderFamily {
   const { nHeads, dModel, dHead, dMlp, vocabSize, maxPositions, layerNormEps } = spec;
 
   const linear = (ops: Ops, w: GraphWeights, x: Value, name: string, nIn: number, nOut: number) =>
-    ops.add(ops.matmul(x, w.get(`${name}.weight`, [nIn, nOut])), w.get(`${name}.bias`, [nOut]));
+    ops.linear(x, w.get(`${name}.weight`, [nIn, nOut]), w.get(`${name}.bias`, [nOut]));
 
   return {
     spec,

@@ -30,7 +30,7 @@ export function llamaFamily(spec: LlamaSpec): DecoderFamily {
   const denseMlp = (ops: Ops, w: GraphWeights, x: Value, p: string) => {
     const gate = linearRows(ops, w, x, `${p}.mlp.gate_proj`, dModel, dMlp, mlpBias);
     const up = linearRows(ops, w, x, `${p}.mlp.up_proj`, dModel, dMlp, mlpBias);
-    return linearRows(ops, w, ops.mul(ops.silu(gate), up), `${p}.mlp.down_proj`, dMlp, dModel, mlpBias);
+    return linearRows(ops, w, ops.swiglu(gate, up), `${p}.mlp.down_proj`, dMlp, dModel, mlpBias);
   };
 
   /**
@@ -57,7 +57,7 @@ export function llamaFamily(spec: LlamaSpec): DecoderFamily {
     const { inputAll, outputAll } = expertMatrices(b, w, p, nExperts);
     const hidden = ops.reshape(ops.linearT(x, inputAll), [0, 0, nExperts, 2 * dMlp]);
     const [gate, up] = ops.splitLast(hidden, [dMlp, dMlp]);
-    const weighted = ops.mul(ops.mul(ops.silu(gate), up), ops.reshape(gates, [0, 0, nExperts, 1]));
+    const weighted = ops.mul(ops.swiglu(gate, up), ops.reshape(gates, [0, 0, nExperts, 1]));
     return ops.linearT(ops.reshape(weighted, [0, 0, nExperts * dMlp]), outputAll);
   };
 
@@ -94,12 +94,13 @@ export function llamaFamily(spec: LlamaSpec): DecoderFamily {
       return { mask: () => mask, rotary: rotaryTables(ops, positions, inverseFrequencies, spec.maxPositions) };
     },
     qkv(ops, w, l, x, pass) {
-      const project = (name: keyof typeof headsOf) =>
-        ops.reshape(linearRows(ops, w, x, `model.layers.${l}.self_attn.${name}`, dModel, headsOf[name] * dHead, qkvBias), [0, 0, headsOf[name], dHead]);
+      // RoPE on the projections as they come, [batch, seq, heads·dHead], then split into heads.
+      const project = (name: keyof typeof headsOf) => linearRows(ops, w, x, `model.layers.${l}.self_attn.${name}`, dModel, headsOf[name] * dHead, qkvBias);
+      const byHead = (y: Value, name: keyof typeof headsOf) => ops.reshape(y, [0, 0, headsOf[name], dHead]);
       const { cos, sin } = pass.rotary!;
-      const q = ops.rotary(project('q_proj'), cos, sin);
-      const k = ops.rotary(project('k_proj'), cos, sin);
-      return { q, k, v: project('v_proj') };
+      const q = byHead(ops.rotary(project('q_proj'), cos, sin), 'q_proj');
+      const k = byHead(ops.rotary(project('k_proj'), cos, sin), 'k_proj');
+      return { q, k, v: byHead(project('v_proj'), 'v_proj') };
     },
     qkvEachHead(ops, w, l, inputs, norm, pass) {
       const project = (name: keyof typeof headsOf, input: Value) => {

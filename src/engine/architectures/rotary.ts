@@ -2,8 +2,8 @@ import type { Value } from '../graph/builder';
 import { type Ops, raw } from '../graph/ops';
 
 /**
- * RoPE's cos and sin of position·frequency, [seq, 1, dHead] (the frequencies repeated for both halves),
- * broadcasting over heads, WITHOUT evaluating Sin or Cos on the device.
+ * RoPE's cos and sin of position·frequency, [seq, dHead/2] (one column per frequency; both halves of a head use
+ * the same angles, Ops.rotary), WITHOUT evaluating Sin or Cos on the device.
  *
  * Why: Vulkan only requires sin/cos to be within 2^-11 absolute on [-π, π] (and nothing outside), and WebGPU
  * inherits that; SwiftShader's are off by 1.9e-4 even on [0, 3], which put a random Llama's attributions 1.5e-4
@@ -36,8 +36,8 @@ export function rotaryTables(ops: Ops, positions: Value, inverseFrequencies: rea
   const [cq, sq, cr, sr] = [rows(highCos, q), rows(highSin, q), rows(lowCos, r), rows(lowSin, r)];
   const cos = raw.sub(b, raw.mul(b, cq, cr), raw.mul(b, sq, sr));
   const sin = raw.add(b, raw.mul(b, sq, cr), raw.mul(b, cq, sr));
-  const both = (x: Value) => raw.cast(b, raw.unsqueeze(b, b.node('Concat', [x, x], { axis: 1 }, { dtype: type, shape: [seq, 2 * half] }), [1]), b.floatType);
-  return { cos: both(cos), sin: both(sin) };
+  // [seq, dHead/2]: one column per frequency (Ops.rotary uses it for both halves of a head).
+  return { cos: raw.cast(b, cos, b.floatType), sin: raw.cast(b, sin, b.floatType) };
 }
 
 /** Block size B and number of blocks so that every position below maxPositions is q·B + r with q < blocks. */

@@ -25,6 +25,8 @@ export type AttributeValue =
 
 interface NodeSpec {
   opType: string;
+  /** '' (ONNX) or 'com.microsoft' (ONNX Runtime's contrib ops: fused kernels with no standard equivalent at our opset). */
+  domain: string;
   inputs: string[];
   outputs: string[];
   attributes: Record<string, AttributeValue>;
@@ -99,7 +101,11 @@ export class GraphBuilder {
   private readonly graphOutputs: Value[] = [];
   private readonly usedNames = new Set<string>();
   private readonly constantCache = new Map<string, Value>();
+  private readonly derivedCache = new Map<string, Value>();
+  /** Symbolic dims of the graph's inputs ('batch', 'seq'): the same size wherever they appear. */
+  private readonly inputDims = new Set<string>();
   private counter = 0;
+  private usesContribOps = false;
 
   /**
    * The floating-point type weights and activations are in: float32 in the product, float64 in gradient tests,
@@ -124,7 +130,23 @@ export class GraphBuilder {
 
   input(name: string, dtype: DType, shape: Dim[], requiresGrad = false): Value {
     const value: Value = { name: this.uniqueName(name), dtype, shape, requiresGrad };
+    for (const d of shape) if (typeof d === 'string') this.inputDims.add(d);
     this.graphInputs.push(value);
+    return value;
+  }
+
+  /** True when every dim is a fixed size or one of the inputs' symbolic dims, so equal shapes are equal at run time. */
+  hasGlobalDims(shape: readonly Dim[]): boolean {
+    return shape.every((d) => typeof d === 'number' || this.inputDims.has(d));
+  }
+
+  /**
+   * A value computed once per graph and shared by every later use under the same key (e.g. the shape
+   * [batch, seq, n] that each linear layer's output is reshaped to). The key must determine the value.
+   */
+  shared(key: string, make: () => Value): Value {
+    let value = this.derivedCache.get(key);
+    if (!value) this.derivedCache.set(key, (value = make()));
     return value;
   }
 
@@ -178,12 +200,29 @@ export class GraphBuilder {
     return value;
   }
 
+  /**
+   * A node of ONNX Runtime's com.microsoft domain (e.g. RotaryEmbedding, FastGelu): one kernel where the standard
+   * ops at opset 18 need several. The CPU and WebGPU providers implement the ones ops.ts uses for float32.
+   */
+  contribNode(
+    opType: string,
+    inputs: Array<Value | null>,
+    attributes: Record<string, AttributeValue>,
+    out: { dtype: DType; shape: Dim[]; requiresGrad?: boolean },
+    hint?: string,
+  ): Value {
+    this.usesContribOps = true;
+    const [value] = this.multiNode(opType, inputs, attributes, [out], hint, 'com.microsoft');
+    return value;
+  }
+
   multiNode(
     opType: string,
     inputs: Array<Value | null>,
     attributes: Record<string, AttributeValue>,
     outs: Array<{ dtype: DType; shape: Dim[]; requiresGrad?: boolean }>,
     hint?: string,
+    domain = '',
   ): Value[] {
     const values = outs.map((out) => ({
       name: this.uniqueName(hint ?? opType.toLowerCase()),
@@ -191,7 +230,7 @@ export class GraphBuilder {
       shape: out.shape,
       requiresGrad: out.requiresGrad ?? false,
     }));
-    this.nodes.push({ opType, inputs: inputs.map((v) => (v ? v.name : '')), outputs: values.map((v) => v.name), attributes });
+    this.nodes.push({ opType, domain, inputs: inputs.map((v) => (v ? v.name : '')), outputs: values.map((v) => v.name), attributes });
     return values;
   }
 
@@ -224,6 +263,7 @@ export class GraphBuilder {
       name: 'attribution_patching',
       node: this.nodes.map((n) => ({
         opType: n.opType,
+        ...(n.domain ? { domain: n.domain } : {}),
         input: n.inputs,
         output: n.outputs,
         attribute: Object.entries(n.attributes).map(([name, value]) => encodeAttribute(name, value)),
@@ -234,7 +274,7 @@ export class GraphBuilder {
     };
     return onnx.ModelProto.create({
       irVersion: 9,
-      opsetImport: [{ domain: '', version: 18 }],
+      opsetImport: [{ domain: '', version: 18 }, ...(this.usesContribOps ? [{ domain: 'com.microsoft', version: 1 }] : [])],
       producerName: producer,
       graph,
     });

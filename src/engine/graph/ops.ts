@@ -129,7 +129,7 @@ export class Ops {
       return d;
     });
     const y = raw.reshape(this.b, x, target, shape, x.requiresGrad);
-    this.record('Reshape', [x], [y], ([g]) => [raw.reshapeLike(this.b, g!, x)]);
+    this.record('Reshape', [x], [y], ([g]) => [this.reshapeBack(g!, x)]);
     return y;
   }
 
@@ -196,7 +196,11 @@ export class Ops {
     return y;
   }
 
-  /** LayerNorm over the last axis with constant weight and bias. */
+  /**
+   * LayerNorm over the last axis with constant weight and bias. In float32 the forward is one LayerNormalization
+   * (opset 17) node that also gives the mean and 1/std the VJP needs; float64 graphs (the gradient tests) spell it
+   * out, because that node keeps its statistics in float32. The VJP is the same formula for both.
+   */
   layerNorm(x: Value, weight: Value, bias: Value, eps: number): Value {
     if (weight.requiresGrad || bias.requiresGrad) throw new Error('layerNorm: gradients of weights are not supported');
     return this.widened(x, (wide) => this.layerNormOf(wide, raw.cast(this.b, weight, wide.dtype), raw.cast(this.b, bias, wide.dtype), eps));
@@ -204,30 +208,37 @@ export class Ops {
 
   private layerNormOf(x: Value, weight: Value, bias: Value, eps: number): Value {
     const b = this.b;
-    const s = (value: number) => b.scalar(value, floatDType(x));
-    const mean = raw.reduce(b, 'ReduceMean', x, [-1], true);
-    const centered = raw.sub(b, x, mean);
-    const variance = raw.reduce(b, 'ReduceMean', raw.mul(b, centered, centered), [-1], true);
-    const rstd = b.node(
-      'Reciprocal',
-      [b.node('Sqrt', [raw.add(b, variance, s(eps))], {}, { dtype: x.dtype, shape: [...variance.shape] })],
-      {},
-      { dtype: x.dtype, shape: [...variance.shape] },
-    );
-    const normalized = raw.mul(b, centered, rstd);
-    const y = b.node('Add', [raw.mul(b, normalized, weight), bias], {}, this.out(x.dtype, [...x.shape], [x]));
+    const statShape = [...x.shape.slice(0, -1), 1];
+    let y: Value, mean: Value, rstd: Value;
+    if (x.dtype === 'float32') {
+      [y, mean, rstd] = b.multiNode('LayerNormalization', [x, weight, bias], { axis: -1, epsilon: { float: eps } }, [
+        this.out(x.dtype, [...x.shape], [x]),
+        { dtype: x.dtype, shape: statShape },
+        { dtype: x.dtype, shape: statShape },
+      ]);
+    } else {
+      mean = raw.reduce(b, 'ReduceMean', x, [-1], true);
+      const centered = raw.sub(b, x, mean);
+      rstd = reciprocalSqrt(b, raw.add(b, raw.reduce(b, 'ReduceMean', raw.mul(b, centered, centered), [-1], true), b.scalar(eps, floatDType(x))));
+      y = b.node('Add', [raw.mul(b, raw.mul(b, centered, rstd), weight), bias], {}, this.out(x.dtype, [...x.shape], [x]));
+    }
     this.record('LayerNorm', [x, weight, bias], [y], ([g]) => {
-      // dx = rstd ⊙ (gw − mean(gw) − x̂ ⊙ mean(gw ⊙ x̂)), with gw = g ⊙ weight
+      // dx = rstd ⊙ (gw − mean(gw) − x̂ ⊙ mean(gw ⊙ x̂)) with gw = g ⊙ weight and x̂ = (x − μ) ⊙ rstd, written as
+      // rstd ⊙ (gw − mean(gw) − (x − μ) ⊙ rstd² ⊙ mean(gw ⊙ (x − μ))): x − μ is recomputed, x̂ never kept.
       const gw = raw.mul(b, g!, weight);
+      const centered = raw.sub(b, x, mean);
       const meanGw = raw.reduce(b, 'ReduceMean', gw, [-1], true);
-      const meanGwX = raw.reduce(b, 'ReduceMean', raw.mul(b, gw, normalized), [-1], true);
-      const inner = raw.sub(b, raw.sub(b, gw, meanGw), raw.mul(b, normalized, meanGwX));
-      return [raw.mul(b, rstd, inner), null, null];
+      const k = raw.mul(b, raw.reduce(b, 'ReduceMean', raw.mul(b, gw, centered), [-1], true), raw.mul(b, rstd, rstd));
+      return [raw.mul(b, rstd, raw.sub(b, raw.sub(b, gw, meanGw), raw.mul(b, centered, k))), null, null];
     });
     return y;
   }
 
-  /** GPT-2's tanh approximation of GELU ("gelu_new"). */
+  /**
+   * GPT-2's tanh approximation of GELU ("gelu_new"): ½x(1 + tanh(c(x + 0.044715x³))), c = √(2/π). In float32 the
+   * forward is one FastGelu node (ONNX Runtime's kernel for exactly this formula). The VJP recomputes tanh from x
+   * (a few elementwise kernels) instead of keeping it, and 1 + t, alive from the forward pass to the backward.
+   */
   geluNew(x: Value): Value {
     return this.widened(x, (wide) => this.geluNewOf(wide));
   }
@@ -236,17 +247,21 @@ export class Ops {
     const b = this.b;
     const s = (value: number) => b.scalar(value, floatDType(x));
     const c = Math.sqrt(2 / Math.PI);
-    const x3 = raw.mul(b, raw.mul(b, x, x), x);
-    const u = raw.mul(b, raw.add(b, x, raw.mul(b, x3, s(0.044715))), s(c));
-    const t = b.node('Tanh', [u], {}, { dtype: x.dtype, shape: [...x.shape] });
-    const onePlusT = raw.add(b, t, s(1));
-    const y = b.node('Mul', [raw.mul(b, x, onePlusT), s(0.5)], {}, this.out(x.dtype, [...x.shape], [x]));
+    const k = 0.044715;
+    let y: Value;
+    if (x.dtype === 'float32') y = b.contribNode('FastGelu', [x], {}, this.out(x.dtype, [...x.shape], [x]));
+    else {
+      const t = b.node('Tanh', [raw.mul(b, x, raw.add(b, raw.mul(b, raw.mul(b, x, x), s(c * k)), s(c)))], {}, { dtype: x.dtype, shape: [...x.shape] });
+      y = b.node('Mul', [raw.mul(b, x, raw.add(b, t, s(1))), s(0.5)], {}, this.out(x.dtype, [...x.shape], [x]));
+    }
     this.record('GeluNew', [x], [y], ([g]) => {
-      // dy/dx = ½(1+t) + ½·x·(1−t²)·c·(1 + 3·0.044715·x²)
-      const oneMinusT2 = raw.sub(b, s(1), raw.mul(b, t, t));
-      const du = raw.mul(b, raw.add(b, s(1), raw.mul(b, raw.mul(b, x, x), s(3 * 0.044715))), s(c));
-      const slope = raw.mul(b, raw.add(b, onePlusT, raw.mul(b, raw.mul(b, x, oneMinusT2), du)), s(0.5));
-      return [raw.mul(b, g!, slope)];
+      // dy/dx = ½(1+t) + ½·x·(1−t²)·u′ = ½(1+t)·(1 + x·(1−t)·u′), u′ = c(1 + 3·0.044715·x²)
+      const x2 = raw.mul(b, x, x);
+      const t = b.node('Tanh', [raw.mul(b, x, raw.add(b, raw.mul(b, x2, s(c * k)), s(c)))], {}, { dtype: x.dtype, shape: [...x.shape] });
+      const halfOnePlusT = raw.add(b, raw.mul(b, t, s(0.5)), s(0.5));
+      const du = raw.add(b, raw.mul(b, x2, s(3 * c * k)), s(c));
+      const inner = raw.add(b, raw.mul(b, raw.mul(b, x, raw.sub(b, s(1), t)), du), s(1));
+      return [raw.mul(b, g!, raw.mul(b, halfOnePlusT, inner))];
     });
     return y;
   }
@@ -254,26 +269,64 @@ export class Ops {
   // ---- decoder families beyond GPT-2 (GPT-Neo, Llama, Qwen2, Granite, GraniteMoE) ----------------------
 
   /**
-   * y = x·Wᵀ for a constant weight stored [out, in] (nn.Linear's layout), x [..., in] → [..., out], without ever
-   * transposing W: the forward is one Gemm with transB on x's rows, the VJP is g·W. (A Transpose node per use
-   * would be folded by ONNX Runtime into a second, third... copy of every weight matrix.)
+   * y = x·Wᵀ (+ bias) for a constant weight stored [out, in] (nn.Linear's layout), x [..., in] → [..., out], without
+   * ever transposing W: the forward is one Gemm with transB (and the bias as its C) on x's rows, the VJP is g·W. (A
+   * Transpose node per use would be folded by ONNX Runtime into a second, third... copy of every weight matrix.)
    */
-  linearT(x: Value, weight: Value): Value {
-    if (weight.requiresGrad) throw new Error('linearT: gradients of weights are not supported');
-    const b = this.b;
-    const [nOut, nIn] = weight.shape;
-    if (typeof nOut !== 'number' || typeof nIn !== 'number' || weight.shape.length !== 2)
-      throw new Error('linearT: the weight must be a static [out, in] matrix');
-    const rows = raw.reshape(b, x, [-1, nIn], [`${x.name}_rows`, nIn]);
-    const product = b.node('Gemm', [rows, weight], { transB: 1 }, { dtype: x.dtype, shape: [rows.shape[0], nOut] });
-    const leading = b.node('Slice', [raw.shapeOf(b, x), b.ints([0]), b.ints([-1])], {}, { dtype: 'int64', shape: [x.shape.length - 1] });
-    const shape = b.node('Concat', [leading, b.ints([nOut])], { axis: 0 }, { dtype: 'int64', shape: [x.shape.length] });
-    const y = b.node('Reshape', [product, shape], {}, this.out(x.dtype, [...x.shape.slice(0, -1), nOut], [x]));
-    this.record('LinearT', [x, weight], [y], ([g]) => [raw.matmul(b, g!, weight), null]);
+  linearT(x: Value, weight: Value, bias?: Value): Value {
+    return this.linearLayer(x, weight, bias, true);
+  }
+
+  /**
+   * y = x·W (+ bias) for a constant weight stored [in, out] (GPT-2's Conv1D): one Gemm with the bias as its C; the
+   * VJP g·Wᵀ is a Gemm with transB, so W is never transposed either.
+   */
+  linear(x: Value, weight: Value, bias?: Value): Value {
+    return this.linearLayer(x, weight, bias, false);
+  }
+
+  private linearLayer(x: Value, weight: Value, bias: Value | undefined, storedOutIn: boolean): Value {
+    if (weight.requiresGrad || bias?.requiresGrad) throw new Error('linear: gradients of weights are not supported');
+    const [rowsOfW, columnsOfW] = weight.shape;
+    if (typeof rowsOfW !== 'number' || typeof columnsOfW !== 'number' || weight.shape.length !== 2)
+      throw new Error('linear: the weight must be a static matrix');
+    const [nOut, nIn] = storedOutIn ? [rowsOfW, columnsOfW] : [columnsOfW, rowsOfW];
+    const y = this.gemmRows(x, weight, bias, storedOutIn, nIn, nOut, x.requiresGrad);
+    this.record('Linear', bias ? [x, weight, bias] : [x, weight], [y], ([g]) => [
+      storedOutIn ? raw.matmul(this.b, g!, weight) : this.gemmRows(g!, weight, undefined, true, nOut, nIn, false),
+      null,
+      null,
+    ]);
     return y;
   }
 
-  /** RMSNorm over the last axis with a constant weight (Llama's): y = w ⊙ x / sqrt(mean(x²) + eps). */
+  /** x [..., nIn] → Gemm(rows of x, weight, bias) [..., nOut]: a Gemm takes matrices only, so x's leading axes are folded into rows and back. */
+  private gemmRows(x: Value, weight: Value, bias: Value | undefined, transB: boolean, nIn: number, nOut: number, requiresGrad: boolean): Value {
+    const b = this.b;
+    const rows = raw.reshape(b, x, [-1, nIn], [`${x.name}_rows`, nIn]);
+    const product = b.node('Gemm', bias ? [rows, weight, bias] : [rows, weight], { transB: transB ? 1 : 0 }, { dtype: x.dtype, shape: [rows.shape[0], nOut] });
+    return b.node('Reshape', [product, this.leadingShapeWith(x, nOut)], {}, { dtype: x.dtype, shape: [...x.shape.slice(0, -1), nOut], requiresGrad });
+  }
+
+  /** The shape of x with its last axis replaced by n, as an int64 tensor; one per graph for each [batch, seq, n]. */
+  private leadingShapeWith(x: Value, n: number): Value {
+    const b = this.b;
+    const leading = x.shape.slice(0, -1);
+    if (leading.every((d) => typeof d === 'number')) return b.ints([...(leading as number[]), n]);
+    const make = () => {
+      const lead = b.node('Slice', [raw.shapeOf(b, x), b.ints([0]), b.ints([-1])], {}, { dtype: 'int64', shape: [leading.length] });
+      return b.node('Concat', [lead, b.ints([n])], { axis: 0 }, { dtype: 'int64', shape: [leading.length + 1] });
+    };
+    return b.hasGlobalDims(leading) ? b.shared(`shape:${leading.join(',')},${n}`, make) : make();
+  }
+
+  /**
+   * RMSNorm over the last axis with a constant weight (Llama's): y = w ⊙ x / sqrt(mean(x²) + eps). In float32 the
+   * forward is one SimplifiedLayerNormalization node (ONNX Runtime's RMSNorm kernel, CPU and WebGPU) and the VJP
+   * recomputes 1/rms from x (one product and a reduction): the node's own 1/rms output is wrong on WebGPU (ONNX
+   * Runtime 1.30; test/engine/webgpu.test.ts caught it). Float64 graphs spell the forward out (that node keeps its
+   * statistics in float32) and reuse its 1/rms. The VJP is otherwise the same for both.
+   */
   rmsNorm(x: Value, weight: Value, eps: number): Value {
     if (weight.requiresGrad) throw new Error('rmsNorm: gradients of weights are not supported');
     return this.widened(x, (wide) => this.rmsNormOf(wide, raw.cast(this.b, weight, wide.dtype), eps));
@@ -281,52 +334,129 @@ export class Ops {
 
   private rmsNormOf(x: Value, weight: Value, eps: number): Value {
     const b = this.b;
-    const s = (value: number) => b.scalar(value, floatDType(x));
-    const meanSquare = raw.reduce(b, 'ReduceMean', raw.mul(b, x, x), [-1], true);
-    const rstd = b.node(
-      'Reciprocal',
-      [b.node('Sqrt', [raw.add(b, meanSquare, s(eps))], {}, { dtype: x.dtype, shape: [...meanSquare.shape] })],
-      {},
-      { dtype: x.dtype, shape: [...meanSquare.shape] },
-    );
-    const normalized = raw.mul(b, x, rstd);
-    const y = b.node('Mul', [weight, normalized], {}, this.out(x.dtype, [...x.shape], [x]));
+    const inverseRms = () => reciprocalSqrt(b, raw.add(b, raw.reduce(b, 'ReduceMean', raw.mul(b, x, x), [-1], true), b.scalar(eps, floatDType(x))));
+    let y: Value, forwardRstd: Value | undefined;
+    if (x.dtype === 'float32') {
+      y = b.node('SimplifiedLayerNormalization', [x, weight], { axis: -1, epsilon: { float: eps } }, this.out(x.dtype, [...x.shape], [x]));
+    } else {
+      forwardRstd = inverseRms();
+      y = b.node('Mul', [weight, raw.mul(b, x, forwardRstd)], {}, this.out(x.dtype, [...x.shape], [x]));
+    }
     this.record('RMSNorm', [x, weight], [y], ([g]) => {
-      // dx = rstd ⊙ (gw − x̂ ⊙ mean(gw ⊙ x̂)), with gw = g ⊙ weight and x̂ = x ⊙ rstd
+      // dx = rstd ⊙ (gw − x̂ ⊙ mean(gw ⊙ x̂)) with gw = g ⊙ weight and x̂ = x ⊙ rstd, written as
+      // rstd ⊙ (gw − x ⊙ rstd² ⊙ mean(gw ⊙ x)): x̂ is never formed nor kept.
+      const rstd = forwardRstd ?? inverseRms();
       const gw = raw.mul(b, g!, weight);
-      const meanGwX = raw.reduce(b, 'ReduceMean', raw.mul(b, gw, normalized), [-1], true);
-      return [raw.mul(b, rstd, raw.sub(b, gw, raw.mul(b, normalized, meanGwX))), null];
+      const k = raw.mul(b, raw.reduce(b, 'ReduceMean', raw.mul(b, gw, x), [-1], true), raw.mul(b, rstd, rstd));
+      return [raw.mul(b, rstd, raw.sub(b, gw, raw.mul(b, x, k))), null];
     });
     return y;
   }
 
-  /** SiLU (swish): x · sigmoid(x). */
+  /**
+   * SiLU (swish): x · sigmoid(x); in float32 one QuickGelu node (ONNX Runtime's x·sigmoid(αx), α = 1). The VJP
+   * recomputes sigmoid(x) (one kernel) instead of keeping it alive from the forward pass to the backward.
+   */
   silu(x: Value): Value {
     const b = this.b;
-    const one = () => b.scalar(1, floatDType(x));
-    const s = b.node('Sigmoid', [x], {}, { dtype: x.dtype, shape: [...x.shape] });
-    const y = b.node('Mul', [x, s], {}, this.out(x.dtype, [...x.shape], [x]));
+    const out = this.out(x.dtype, [...x.shape], [x]);
+    const y =
+      x.dtype === 'float32'
+        ? b.contribNode('QuickGelu', [x], { alpha: { float: 1 } }, out)
+        : b.node('Mul', [x, b.node('Sigmoid', [x], {}, { dtype: x.dtype, shape: [...x.shape] })], {}, out);
     this.record('SiLU', [x], [y], ([g]) => {
-      // dy/dx = s ⊙ (1 + x ⊙ (1 − s))
-      const slope = raw.mul(b, s, raw.add(b, one(), raw.mul(b, x, raw.sub(b, one(), s))));
-      return [raw.mul(b, g!, slope)];
+      // dy/dx = s + x·s·(1 − s) = s + y ⊙ (1 − s), s = sigmoid(x)
+      const s = b.node('Sigmoid', [x], {}, { dtype: x.dtype, shape: [...x.shape] });
+      return [raw.mul(b, g!, raw.add(b, s, raw.mul(b, y, raw.sub(b, b.scalar(1, floatDType(x)), s))))];
+    });
+    return y;
+  }
+
+  /**
+   * SwiGLU's product silu(gate) ⊙ up (gate and up of one shape). Its VJP keeps only gate and up alive from the
+   * forward pass (silu(gate) is recomputed, a Sigmoid and a product), where silu then a product would keep three
+   * [batch, seq, dMlp] tensors per layer: the largest saved activations of a Llama-family backward.
+   */
+  swiglu(gate: Value, up: Value): Value {
+    const b = this.b;
+    const shape = [...gate.shape];
+    const activated =
+      gate.dtype === 'float32'
+        ? b.contribNode('QuickGelu', [gate], { alpha: { float: 1 } }, { dtype: gate.dtype, shape })
+        : raw.mul(b, gate, b.node('Sigmoid', [gate], {}, { dtype: gate.dtype, shape }));
+    const y = b.node('Mul', [activated, up], {}, this.out(gate.dtype, broadcastShape(gate.shape, up.shape), [gate, up]));
+    this.record('SwiGLU', [gate, up], [y], ([g]) => {
+      // s = sigmoid(gate), a = gate ⊙ s = silu(gate): d/dgate = g ⊙ up ⊙ (s + a ⊙ (1 − s)), d/dup = g ⊙ a
+      const s = b.node('Sigmoid', [gate], {}, { dtype: gate.dtype, shape });
+      const a = raw.mul(b, gate, s);
+      const slope = raw.add(b, s, raw.mul(b, a, raw.sub(b, b.scalar(1, floatDType(gate)), s)));
+      return [gate.requiresGrad ? this.sumTo(raw.mul(b, raw.mul(b, g!, up), slope), gate) : null, up.requiresGrad ? this.sumTo(raw.mul(b, g!, a), up) : null];
     });
     return y;
   }
 
   /**
    * Rotary position embedding in the rotate-half convention (Hugging Face's Llama): y = x ⊙ cos + rot(x) ⊙ sin,
-   * rot([x1, x2]) = [−x2, x1] over the last axis split in halves. cos and sin are constants that broadcast
-   * against x (e.g. [seq, 1, dHead] against [batch, seq, heads, dHead]).
+   * rot([x1, x2]) = [−x2, x1] over each head's dHead axis split in halves, for x [batch, seq, heads, dHead] or, as
+   * projected, [batch, seq, heads·dHead], with constant tables cos, sin [seq, dHead/2] (the same angle for both
+   * halves). In float32 one RotaryEmbedding node (ONNX Runtime's kernel) each way: the VJP Rᵀ·g is the rotation by
+   * the opposite angle, the same op with −sin. Float64 graphs spell it out with the tables repeated for both halves
+   * (the kernel has no float64).
    */
   rotary(x: Value, cos: Value, sin: Value): Value {
     if (cos.requiresGrad || sin.requiresGrad) throw new Error('rotary: cos and sin must be constants');
     const b = this.b;
-    const xCos = raw.mul(b, x, cos);
-    const rotSin = raw.mul(b, rotateHalf(b, x, false), sin);
-    const y = b.node('Add', [xCos, rotSin], {}, this.out(x.dtype, broadcastShape(xCos.shape, rotSin.shape), [x]));
+    const half = cos.shape[1];
+    const width = x.shape[x.shape.length - 1];
+    if (typeof half !== 'number' || typeof width !== 'number' || width % (2 * half) !== 0 || (x.shape.length === 4 && width !== 2 * half))
+      throw new Error('rotary: x must be [batch, seq, heads, dHead] or [batch, seq, heads·dHead] with tables [seq, dHead/2]');
+    const d = 2 * half;
+    const heads = x.shape.length === 4 ? (x.shape[2] as number) : width / d;
+    const [batch, seq] = x.shape;
+    // Both ways below work on [batch, seq, heads·dHead] (the kernel's layout) or [batch, seq, heads, dHead] (the chain's).
+    const reshaped = (v: Value, rank: number, requiresGrad = false) =>
+      v.shape.length === rank
+        ? v
+        : raw.reshape(b, v, rank === 3 ? [0, 0, heads * d] : [0, 0, heads, d], rank === 3 ? [batch, seq, heads * d] : [batch, seq, heads, d], requiresGrad);
+    if (x.dtype === 'float32') {
+      const rotate = (v: Value, sinTable: Value, requiresGrad: boolean) => {
+        // position_ids of shape [1] is an offset: row s of the tables is position s.
+        const turned = b.contribNode(
+          'RotaryEmbedding',
+          [reshaped(v, 3), b.constant('int64', [1], [0]), cos, sinTable],
+          { num_heads: heads, interleaved: 0 },
+          {
+            dtype: v.dtype,
+            shape: [batch, seq, heads * d],
+            requiresGrad,
+          },
+        );
+        return reshaped(turned, x.shape.length, requiresGrad);
+      };
+      const y = rotate(x, sin, x.requiresGrad);
+      this.record('Rotary', [x], [y], ([g]) => [
+        rotate(
+          g!,
+          b.shared(`negated:${sin.name}`, () => raw.neg(b, sin)),
+          false,
+        ),
+      ]);
+      return y;
+    }
+    const [cosFull, sinFull] = [cos, sin].map((table) =>
+      b.shared(`bothHalves:${table.name}`, () =>
+        raw.unsqueeze(b, b.node('Concat', [table, table], { axis: 1 }, { dtype: table.dtype, shape: [table.shape[0], d] }), [1]),
+      ),
+    );
+    const x4 = reshaped(x, 4);
+    const xCos = raw.mul(b, x4, cosFull);
+    const rotSin = raw.mul(b, rotateHalf(b, x4, false), sinFull);
+    const y = reshaped(b.node('Add', [xCos, rotSin], {}, this.out(x.dtype, [...x4.shape], [x])), x.shape.length, x.requiresGrad);
     // The transpose of rot is rotᵀ([u1, u2]) = [u2, −u1], so dx = g ⊙ cos + rotᵀ(g ⊙ sin).
-    this.record('Rotary', [x], [y], ([g]) => [raw.add(b, raw.mul(b, g!, cos), rotateHalf(b, raw.mul(b, g!, sin), true))]);
+    this.record('Rotary', [x], [y], ([g]) => {
+      const g4 = reshaped(g!, 4);
+      return [reshaped(raw.add(b, raw.mul(b, g4, cosFull), rotateHalf(b, raw.mul(b, g4, sinFull), true)), x.shape.length)];
+    });
     return y;
   }
 
@@ -381,7 +511,17 @@ export class Ops {
     const axes = broadcastAxes(x.shape, g.shape);
     if (axes.length === 0 && x.shape.length === g.shape.length) return g;
     const summed = axes.length > 0 ? raw.reduce(this.b, 'ReduceSum', g, axes, true) : g;
-    return raw.reshapeLike(this.b, summed, x);
+    return this.reshapeBack(summed, x);
+  }
+
+  /**
+   * g reshaped to x's shape. The target is a constant where x's shape is known when the graph is built: its fixed
+   * sizes, and 0 (copy) for a symbolic dim that g has at the same index; otherwise Shape(x) at run time.
+   */
+  private reshapeBack(g: Value, x: Value): Value {
+    const target = x.shape.map((d, i) => (typeof d === 'number' ? d : g.shape[i] === d && this.b.hasGlobalDims([d]) ? 0 : undefined));
+    if (target.some((d) => d === undefined)) return raw.reshapeLike(this.b, g, x);
+    return raw.reshape(this.b, g, target as number[], [...x.shape]);
   }
 }
 
@@ -429,6 +569,11 @@ export const raw = {
   zerosLike: (b: GraphBuilder, x: Value) =>
     b.node('ConstantOfShape', [raw.shapeOf(b, x)], { value: { scalarTensor: 0, dtype: floatDType(x) } }, { dtype: x.dtype, shape: [...x.shape] }),
 };
+
+/** 1 / sqrt(x). */
+function reciprocalSqrt(b: GraphBuilder, x: Value): Value {
+  return b.node('Reciprocal', [b.node('Sqrt', [x], {}, { dtype: x.dtype, shape: [...x.shape] })], {}, { dtype: x.dtype, shape: [...x.shape] });
+}
 
 /** rot(x) = [−x2, x1] over the halves of the last axis; with `transposed`, rotᵀ(x) = [x2, −x1]. */
 function rotateHalf(b: GraphBuilder, x: Value, transposed: boolean): Value {
