@@ -3,7 +3,7 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmodSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readDataset } from '../../src/engine/dataset';
@@ -105,6 +105,8 @@ test('a session this process holds is warm until released (the memory check then
   process.env.ATP_CACHE_DIR = join(root, 'cache-warm');
   const model = loadModel(dir);
   assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu' }), false, 'nothing is loaded before the first run');
+  // Asked before the memory check, which may refuse the run: asking must not link or copy weights into the cache.
+  assert.equal(existsSync(join(root, 'cache-warm')), false, 'asking created nothing in the cache');
   await runAttributionPatching(model, readDataset(IOI), { device: 'cpu', batchSize: 8, method: 'atp' });
   assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu' }), true);
   // Another kind, precision or device is another session, with weights of its own.

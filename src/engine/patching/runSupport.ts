@@ -32,7 +32,7 @@ import {
   EDGE_ATTRIBUTION_GRAPH_NAMES,
   FAITHFULNESS_GRAPH_NAMES,
 } from '../circuits/graph';
-import { cachedSession, type DeviceRequest, hasCachedSession, prepareGraphDir, type SessionHandle, writeGraphFile } from '../process/runtime';
+import { cachedSession, type DeviceRequest, graphDirFor, hasCachedSession, prepareGraphDir, type SessionHandle, writeGraphFile } from '../process/runtime';
 import type { TokenInfo } from '../../shared/result';
 import { promptTooLong } from './promptLength';
 import type { ProgressEvent } from '../../shared/workerProtocol';
@@ -277,7 +277,8 @@ const sessionSettings = (precision: Precision) => ({ optimization: precision ===
  */
 export function sessionIsWarm(model: LoadedModel, kind: GraphKind, options: Pick<RunOptions, 'device' | 'precision'>): boolean {
   const precision = options.precision ?? 'float32';
-  const file = graphFiles.get(graphKey(prepareGraphDir(model.weightFiles).dir, model, kind, precision));
+  // graphDirFor, not prepareGraphDir: a run refused for memory must not have linked or copied weights into the cache.
+  const file = graphFiles.get(graphKey(graphDirFor(model.weightFiles), model, kind, precision));
   return file !== undefined && hasCachedSession(file, options.device, sessionSettings(precision));
 }
 /** `auto` choices already said in this process: the same choice for every graph kind needs saying once. */

@@ -163,15 +163,24 @@ const graphFileInfo = new Map<string, { externalDataFolder?: string; notes: read
 /** The file-system calls prepareGraphDir makes; replaceable so that tests can stand in for a file system without hard links. */
 export const graphFileSystem = { link: (existing: string, created: string): void => linkSync(existing, created) };
 
+/**
+ * The graph folder prepareGraphDir uses for these weight files, named by their identity (real path, size, mtime,
+ * inode), without creating or linking anything: what a memory check may ask before a run that it could still refuse.
+ */
+export function graphDirFor(weightFiles: readonly string[]): string {
+  const identity = weightFiles.map((file) => {
+    const real = realpathSync(file);
+    const s = statSync(real);
+    return `${real}:${s.size}:${s.mtimeMs}:${s.ino}`;
+  });
+  const key = createHash('sha256').update(identity.join('\n')).digest('hex').slice(0, 16);
+  return join(cacheRoot(), 'graphs', key);
+}
+
 export function prepareGraphDir(weightFiles: readonly string[]): GraphDir {
   const link = graphFileSystem.link;
   const real = weightFiles.map((file) => realpathSync(file));
-  const identity = real.map((file) => {
-    const s = statSync(file);
-    return `${file}:${s.size}:${s.mtimeMs}:${s.ino}`;
-  });
-  const key = createHash('sha256').update(identity.join('\n')).digest('hex').slice(0, 16);
-  const dir = join(cacheRoot(), 'graphs', key);
+  const dir = graphDirFor(weightFiles);
   try {
     mkdirSync(dir, { recursive: true });
   } catch (error) {
