@@ -38,7 +38,7 @@ import {
   sessionIsWarm,
 } from './runSupport';
 import type { SessionHandle } from '../process/runtime';
-import { checkCandidates, chooseChecks, patchComponents, patchTokens, summarizeChecks } from './exact';
+import { checkCandidates, chooseChecks, patchComponents, patchTokens, summarizeChecks, tokenPassGraph } from './exact';
 import { InputError } from '../../shared/errors';
 import { describePlan, type MethodRequest, planRun, type RunPlan } from './methods';
 import { computeProvenance } from '../files/provenance';
@@ -304,7 +304,10 @@ async function computeTokenScores(
 ): Promise<TokenScores[]> {
   const method = plan.tokenEffects;
   // After an exact sweep, resid_pre at layer 0 already is the exact token patch: no extra pass.
-  const patched = method === 'exact' && plan.method !== 'exact' ? await patchTokens(model, prepared, options) : undefined;
+  // Through the run's own session while the passes are short: no second session to build and hold (tokenPassGraph).
+  const runGraph = plan.method === 'atpstar' ? 'atp-star' : 'attribution';
+  const patched =
+    method === 'exact' && plan.method !== 'exact' ? await patchTokens(model, prepared, options, tokenPassGraph(model, prepared, runGraph, options)) : undefined;
   return prepared.map((example, i) => {
     const values = new Array<number>(example.tokens.length).fill(0);
     const exact = new Array<boolean>(example.tokens.length).fill(true);
