@@ -159,8 +159,20 @@ test("token passes: the run's own session while they are short, a forward-only s
   const many = Array.from({ length: Math.ceil(TOKEN_PASS_SHARED_MAX_TOKENS / rowsTokens(prepared)) + 1 }, () => prepared).flat();
   assert.ok(rowsTokens(many) > TOKEN_PASS_SHARED_MAX_TOKENS);
   assert.equal(tokenPassGraph(model, many, 'attribution', options), 'logit-diff');
-  // A default run holds one session: AtP*'s, which also served its token passes.
-  await runAttributionPatching(model, dataset(), { ...options, method: 'auto' });
+  // A default run holds one session: AtP*'s, which also served its token passes; the memory estimate counts one copy
+  // of the weights, and two when checks add the activation-patching graph's session.
+  const said: string[] = [];
+  await runAttributionPatching(model, dataset(), { ...options, method: 'auto', onProgress: (line) => said.push(line) });
+  assert.match(
+    said.find((line) => line.startsWith('memory:'))!,
+    /weights [^,]* as float32, activations/,
+  );
+  said.length = 0;
+  await runAttributionPatching(model, dataset(), { ...options, method: 'auto', check: 1, onProgress: (line) => said.push(line) });
+  assert.match(
+    said.find((line) => line.startsWith('memory:'))!,
+    /weights [^,]* as float32 in 2 sessions, activations/,
+  );
   assert.equal(sessionIsWarm(model, 'atp-star', options), true);
   assert.equal(sessionIsWarm(model, 'logit-diff', options), false, 'no forward-only session was built');
   // A forward-only session already built in this process (the extension's worker keeps them) is the cheapest.

@@ -72,6 +72,8 @@ function defineTests(): void {
     storedBytes: 0.99 * GB,
     storedDtype: 'BF16',
     weightBytes: 3.9 * GB,
+    sessions: 1,
+    sessionWeightBytes: 2.9 * GB,
     activationBytes: 0.936 * GB,
     overheadBytes: 0.064 * GB,
     totalBytes: 4.9 * GB,
@@ -127,9 +129,15 @@ function defineTests(): void {
   test('weights of a session the process already holds are not asked for again (they are counted as used, not free)', () => {
     // 4.9 GB in all, 3.9 GB of it weights: with 3.1 GB free a fresh load is refused, a warm session's run fits.
     assert.throws(() => checkMemory(estimate(), 'cpu', { system: linux(3.1 * GB) }), /needs about 4\.9 GB/);
-    assert.deepEqual(checkMemory(estimate(), 'cpu', { system: linux(3.1 * GB), weightsResident: true }), []);
+    assert.deepEqual(checkMemory(estimate(), 'cpu', { system: linux(3.1 * GB), residentSessions: 1 }), []);
     // The rest must still fit: activations and overhead above what is free are refused, with their size.
-    assert.throws(() => checkMemory(estimate(), 'cpu', { system: linux(0.5 * GB), weightsResident: true }), /needs about 1\.0 GB, 500 MB free/);
+    assert.throws(() => checkMemory(estimate(), 'cpu', { system: linux(0.5 * GB), residentSessions: 1 }), /needs about 1\.0 GB, 500 MB free/);
+    // A run of two sessions (a check's activation-patching graph, say) of which the process holds one: the other's
+    // copy and the cast of the stored bytes are still to come.
+    const two = estimate({ sessions: 2, weightBytes: 2 * 2.9 * GB + 1 * GB, totalBytes: 7.8 * GB });
+    assert.throws(() => checkMemory(two, 'cpu', { system: linux(4.5 * GB), residentSessions: 1 }), /needs about 4\.9 GB, 4\.5 GB free/);
+    assert.deepEqual(checkMemory(two, 'cpu', { system: linux(5 * GB), residentSessions: 1 }), []);
+    assert.deepEqual(checkMemory(two, 'cpu', { system: linux(1 * GB), residentSessions: 2 }), []);
   });
 
   test('macOS: only the total is a hard limit (its "free" leaves out reclaimable cache)', () => {

@@ -91,6 +91,8 @@ test('flags mid-sentence: the engine names fields by placeholder, each front end
     storedBytes: 4 * GB,
     storedDtype: 'F32',
     weightBytes: 4 * GB,
+    sessions: 1,
+    sessionWeightBytes: 4 * GB,
     activationBytes: 8 * GB,
     overheadBytes: 0,
     totalBytes: 12 * GB,

@@ -2,10 +2,11 @@
 // check against what the machine has, so that a run that cannot fit stops with the numbers instead of crashing.
 //
 // Estimate (bytes):
-//   weights      = 4·P + 4·Pm + S16             every weight as float32 in the session (F16/BF16 are cast in the
-//                                                graph), plus ONNX Runtime's pre-packed copy of each matrix that
-//                                                feeds a MatMul (Pm: the 2-D weights other than embedding tables),
-//                                                plus the F16/BF16 bytes (S16) read in while they are cast
+//   weights      = S·(4·P + 4·Pm) + S16         every weight as float32 in each of the S sessions the run holds
+//                                                (F16/BF16 are cast in the graph; sessions share nothing), plus
+//                                                ONNX Runtime's pre-packed copy of each matrix that feeds a MatMul
+//                                                (Pm: the 2-D weights other than embedding tables), plus the
+//                                                F16/BF16 bytes (S16) read in while they are cast
 //   activations  = 4·L·B·T·(A·d + M·m + H·h·T)   what one session run keeps alive at its peak: the clean pass's hook
 //                                                values, the corrupted pass's activations that the backward pass
 //                                                reads, and the backward pass's gradients, per layer and token
@@ -51,6 +52,8 @@ export const RESULT_FACTORS = Object.freeze({ value: 28, token: 200, example: 81
 
 export interface RunShape {
   batchSize: number;
+  /** Sessions the run builds and holds at once (the attribution graph's, and an activation-patching one for checks, say); default 1. */
+  sessions?: number;
   /** The longest prompt in tokens (batches are padded to their longest row). */
   seqLen: number;
   /** What grows with the dataset (absent: not counted, e.g. a single-batch estimate). */
@@ -95,8 +98,11 @@ export interface MemoryEstimate {
   /** The weights' bytes on disk, and their dtype(s). */
   storedBytes: number;
   storedDtype: string;
-  /** Weights as the session holds them (float32), plus the stored bytes while they are cast. */
+  /** Weights as the sessions hold them (float32, each session its own copy), plus the stored bytes while they are cast. */
   weightBytes: number;
+  /** Sessions counted in weightBytes, and the weights of one of them (float32 and pre-packed copies). */
+  sessions: number;
+  sessionWeightBytes: number;
   activationBytes: number;
   /** What grows with the dataset (0 when RunShape.dataset was not given). */
   resultBytes?: number;
@@ -137,7 +143,9 @@ export function estimateRunMemory(model: { spec: Dims; weights: ReadonlyMap<stri
     dtypes.add(entry.dtype);
     if (entry.dtype !== 'F32') castBytes += entry.length;
   }
-  const weightBytes = 4 * parameters + 4 * matrixParameters + castBytes;
+  const sessions = run.sessions ?? 1;
+  const sessionWeightBytes = 4 * parameters + 4 * matrixParameters;
+  const weightBytes = sessions * sessionWeightBytes + castBytes;
   const activations = activationBytes(model.spec, run);
   const results = run.dataset ? resultBytes(run.dataset) : 0;
   return {
@@ -145,6 +153,8 @@ export function estimateRunMemory(model: { spec: Dims; weights: ReadonlyMap<stri
     storedBytes,
     storedDtype: [...dtypes].sort().join('+'),
     weightBytes,
+    sessions,
+    sessionWeightBytes,
     activationBytes: activations,
     overheadBytes: OVERHEAD_BYTES,
     ...(run.dataset ? { resultBytes: results, examples: run.dataset.examples } : {}),
@@ -190,7 +200,7 @@ export function describeMemoryEstimate(estimate: MemoryEstimate, device: string 
     : `${formatBytes(system.free)} free of ${formatBytes(system.total)}`;
   return (
     `memory: needs about ${formatBytes(estimate.totalBytes)} ` +
-    `(weights ${formatBytes(estimate.weightBytes)} as ${cast}, activations ${formatBytes(estimate.activationBytes)} ` +
+    `(weights ${formatBytes(estimate.weightBytes)} as ${cast}${estimate.sessions > 1 ? ` in ${estimate.sessions} sessions` : ''}, activations ${formatBytes(estimate.activationBytes)} ` +
     `for batch ${estimate.batchSize} × ${estimate.seqLen} tokens` +
     `${estimate.resultBytes ? `, results ${formatBytes(estimate.resultBytes)} for ${estimate.examples} examples` : ''}); ${where}`
   );
@@ -201,10 +211,10 @@ export interface CheckOptions {
   /** A GPU's free memory when the caller knows it (e.g. from nvidia-smi); without it the GPU side is not checked. */
   deviceFreeBytes?: number;
   /**
-   * The run reuses a session this process already holds (sessionIsWarm): its weights are already in memory, counted
-   * as used rather than free, so the host check asks only for the rest.
+   * How many of the run's sessions this process already holds (sessionIsWarm): their weights are already in memory,
+   * counted as used rather than free, so the host check asks only for the rest.
    */
-  weightsResident?: boolean;
+  residentSessions?: number;
 }
 
 function smallerBatchHint(estimate: MemoryEstimate): string {
@@ -225,7 +235,9 @@ export function checkMemory(estimate: MemoryEstimate, device: string, options: C
   const system = options.system ?? systemMemory();
   const notes: string[] = [];
   const gpu = GPU_DEVICES.has(device);
-  const loading = options.weightsResident ? 0 : estimate.weightBytes;
+  const resident = Math.min(options.residentSessions ?? 0, estimate.sessions);
+  // Every session already built: nothing to load or cast. Otherwise the others' copies and the cast.
+  const loading = resident === estimate.sessions ? 0 : estimate.weightBytes - resident * estimate.sessionWeightBytes;
   const hostNeed = gpu ? loading + estimate.overheadBytes : estimate.totalBytes - estimate.weightBytes + loading;
   const what = gpu ? 'in host memory to load the weights' : '';
   const fail = (available: string) =>
