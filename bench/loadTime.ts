@@ -21,6 +21,7 @@ import { GraphWeights } from '../src/engine/graph/weights';
 import { weightLookup } from '../src/engine/model/load';
 import { buildAttributionGraph } from '../src/engine/patching/graphs';
 import { runAttributionPatching } from '../src/engine/patching/run';
+import { batchFeeds, prepareExamples } from '../src/engine/patching/runSupport';
 import { prepareGraphDir, writeGraphFile } from '../src/engine/process/runtime';
 
 /** Session options layered over the engine's own (runtime.ts), by name: what `ab` compares. */
@@ -34,7 +35,8 @@ const SESSION_VARIANTS: Record<string, Partial<ort.InferenceSession.SessionOptio
 };
 
 const mode = process.argv[2];
-if (mode === 'ab-child') void abChild(process.argv[3], process.argv[4], process.argv[5], Number(process.argv[6]), process.argv[7]);
+if (mode === 'ab-runs') void abRuns(process.argv[3], process.argv[4], Number(process.argv[5]), process.argv[6].split(','));
+else if (mode === 'ab-child') void abChild(process.argv[3], process.argv[4], process.argv[5], Number(process.argv[6]), process.argv[7]);
 else if (mode === 'ab') abParent();
 
 function memoryStatus(): { rss: number; hwm: number } {
@@ -51,12 +53,14 @@ async function abChild(dir: string, shape: string, method: string, runs: number,
   const create = ort.InferenceSession.create.bind(ort.InferenceSession) as (...args: unknown[]) => Promise<ort.InferenceSession>;
   let sessionSeconds = 0;
   let sessionCpuSeconds = 0;
+  const builds: number[] = [];
   (ort.InferenceSession as unknown as { create: unknown }).create = async (source: unknown, options: ort.InferenceSession.SessionOptions = {}) => {
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     const merged = { ...options, ...extra, extra: { ...(options.extra as object), ...(extra.extra as object) } };
     const session = await create(source, merged);
     sessionSeconds += (performance.now() - t0) / 1000;
+    builds.push(Number(((performance.now() - t0) / 1000).toFixed(2)));
     // CPU time too: on a shared machine the wall time of a CPU-bound build says more about the neighbours.
     const cpu = process.cpuUsage(cpu0);
     sessionCpuSeconds += (cpu.user + cpu.system) / 1e6;
@@ -83,8 +87,45 @@ async function abChild(dir: string, shape: string, method: string, runs: number,
   }
   const peak = memoryStatus().hwm;
   process.stdout.write(
-    `${JSON.stringify({ variant, firstWall, sessionSeconds, sessionCpuSeconds, firstRun: first.timings!.runSeconds, times, rssAfterFirst: afterFirst.rss, firstPeak: afterFirst.hwm, runPeak: peak })}\n`,
+    `${JSON.stringify({ variant, firstWall, sessionSeconds, builds, sessionCpuSeconds, firstRun: first.timings!.runSeconds, times, rssAfterFirst: afterFirst.rss, firstPeak: afterFirst.hwm, runPeak: peak })}\n`,
   );
+}
+
+/**
+ * Run time only, in one process: one attribution session per variant, then their runs alternated round by round
+ * (the machine's noise falls on all alike); medians and each variant's ratio to the first.
+ */
+async function abRuns(dir: string, shape: string, rounds: number, variants: string[]): Promise<void> {
+  const model = loadModel(dir);
+  const [batch, tokens] = shape.split('x').map(Number);
+  const graphDir = prepareGraphDir(model.weightFiles);
+  const builder = new GraphBuilder('float32');
+  const weights = new GraphWeights(builder, weightLookup(model), graphDir.locations);
+  buildAttributionGraph(model.architecture, builder, weights);
+  const file = writeGraphFile(graphDir, builder.toBytes(), 'attribution-float32');
+  const { feeds } = batchFeeds(prepareExamples(model, promptPairs(model, batch, tokens), []), 'float32');
+  const sessions: ort.InferenceSession[] = [];
+  for (const variant of variants) {
+    const extra = SESSION_VARIANTS[variant];
+    sessions.push(await ort.InferenceSession.create(file, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3, ...extra }));
+    await sessions.at(-1)!.run(feeds); // first run: arena and caches
+  }
+  const times = variants.map(() => [] as number[]);
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, session] of sessions.entries()) {
+      const t0 = performance.now();
+      await session.run(feeds);
+      times[i].push((performance.now() - t0) / 1000);
+    }
+  }
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+  const base = median(times[0]);
+  for (const [i, variant] of variants.entries()) {
+    const m = median(times[i]);
+    console.log(
+      `${variant}: median ${m.toFixed(3)} s over ${rounds} runs (${(m / base).toFixed(2)}× ${variants[0]}); runs ${times[i].map((t) => t.toFixed(2)).join(' ')}`,
+    );
+  }
 }
 
 /** Same-length prompt pairs that differ in one name (bench/matrix.ts's, shortened: a word per token). */

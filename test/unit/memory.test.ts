@@ -10,6 +10,7 @@ import { runAttributionPatching } from '../../src/engine/patching/run';
 import { loadModel } from '../../src/engine/model/load';
 import { indexModelWeights } from '../../src/engine/model/safetensors';
 import { readModelSpec } from '../../src/engine/model/config';
+import type { TensorEntry } from '../../src/engine/model/safetensors';
 import {
   activationBytes,
   checkMemory,
@@ -61,6 +62,86 @@ async function measureInChild({ dir, batchSize, seqLen, examples = batchSize }: 
   if (examples > batchSize) resultFilesToWrite(join(dir, 'memory.atp-result.json'), result);
   process.stdout.write(`${JSON.stringify({ growth: peakRss() - before })}\n`);
 }
+
+type BenchShape = 'gpt2-small' | 'qwen2.5-0.5b' | 'llama-3.2-1b';
+
+/** bench/matrix.ts's shapes: what the estimate reads of the spec. */
+const BENCH_SHAPES: Record<BenchShape, { nLayers: number; dModel: number; dMlp: number; nHeads: number; kvHeads: number; vocab: number; biases: boolean }> = {
+  'gpt2-small': { nLayers: 12, dModel: 768, dMlp: 3072, nHeads: 12, kvHeads: 12, vocab: 50257, biases: true },
+  'qwen2.5-0.5b': { nLayers: 24, dModel: 896, dMlp: 4864, nHeads: 14, kvHeads: 2, vocab: 151936, biases: true },
+  'llama-3.2-1b': { nLayers: 16, dModel: 2048, dMlp: 8192, nHeads: 32, kvHeads: 8, vocab: 128256, biases: false },
+};
+
+/** The weight index of a benchmark shape as its safetensors header lists it (names, shapes, dtypes; no data). */
+function benchWeights(shape: BenchShape): Map<string, TensorEntry> {
+  const s = BENCH_SHAPES[shape];
+  const entries: Array<[string, number[]]> = [];
+  const d = s.dModel;
+  if (shape === 'gpt2-small') {
+    entries.push(['wte.weight', [s.vocab, d]], ['wpe.weight', [1024, d]], ['ln_f.weight', [d]], ['ln_f.bias', [d]]);
+    for (let l = 0; l < s.nLayers; l++) {
+      for (const [name, dims] of [
+        ['ln_1.weight', [d]],
+        ['ln_1.bias', [d]],
+        ['attn.c_attn.weight', [d, 3 * d]],
+        ['attn.c_attn.bias', [3 * d]],
+        ['attn.c_proj.weight', [d, d]],
+        ['attn.c_proj.bias', [d]],
+        ['ln_2.weight', [d]],
+        ['ln_2.bias', [d]],
+        ['mlp.c_fc.weight', [d, s.dMlp]],
+        ['mlp.c_fc.bias', [s.dMlp]],
+        ['mlp.c_proj.weight', [s.dMlp, d]],
+        ['mlp.c_proj.bias', [d]],
+      ] as Array<[string, number[]]>)
+        entries.push([`h.${l}.${name}`, dims]);
+    }
+  } else {
+    const kv = (d / s.nHeads) * s.kvHeads;
+    entries.push(['model.embed_tokens.weight', [s.vocab, d]], ['model.norm.weight', [d]]);
+    for (let l = 0; l < s.nLayers; l++) {
+      const layer: Array<[string, number[]]> = [
+        ['input_layernorm.weight', [d]],
+        ['post_attention_layernorm.weight', [d]],
+        ['self_attn.q_proj.weight', [d, d]],
+        ['self_attn.k_proj.weight', [kv, d]],
+        ['self_attn.v_proj.weight', [kv, d]],
+        ['self_attn.o_proj.weight', [d, d]],
+        ['mlp.gate_proj.weight', [s.dMlp, d]],
+        ['mlp.up_proj.weight', [s.dMlp, d]],
+        ['mlp.down_proj.weight', [d, s.dMlp]],
+      ];
+      if (s.biases) layer.push(['self_attn.q_proj.bias', [d]], ['self_attn.k_proj.bias', [kv]], ['self_attn.v_proj.bias', [kv]]);
+      for (const [name, dims] of layer) entries.push([`model.layers.${l}.${name}`, dims]);
+    }
+  }
+  const dtype = shape === 'gpt2-small' ? 'F32' : 'BF16';
+  const size = dtype === 'F32' ? 4 : 2;
+  return new Map(
+    entries.map(([name, shape]) => [name, { name, dtype, shape, file: 'model.safetensors', offset: 0, length: size * shape.reduce((a, b) => a * b, 1) }]),
+  );
+}
+
+/**
+ * Peak resident memory (VmHWM of the whole process) of the engine's attribution pass on the benchmark matrix
+ * (docs/BENCHMARKS.md, "the benchmark matrix"; one session, CPU, float32), the numbers the estimate is fitted to.
+ */
+const MEASURED_CELLS: Array<{ shape: BenchShape; batch: number; tokens: number; peak: number }> = [
+  { shape: 'gpt2-small', batch: 1, tokens: 16, peak: 0.98e9 },
+  { shape: 'gpt2-small', batch: 1, tokens: 128, peak: 1.25e9 },
+  { shape: 'gpt2-small', batch: 1, tokens: 512, peak: 2.62e9 },
+  { shape: 'gpt2-small', batch: 8, tokens: 16, peak: 1.26e9 },
+  { shape: 'gpt2-small', batch: 8, tokens: 128, peak: 3.57e9 },
+  { shape: 'gpt2-small', batch: 8, tokens: 512, peak: 13.48e9 },
+  { shape: 'qwen2.5-0.5b', batch: 1, tokens: 16, peak: 3.77e9 },
+  { shape: 'qwen2.5-0.5b', batch: 1, tokens: 128, peak: 4.64e9 },
+  { shape: 'qwen2.5-0.5b', batch: 1, tokens: 512, peak: 7.85e9 },
+  { shape: 'qwen2.5-0.5b', batch: 8, tokens: 16, peak: 4.61e9 },
+  { shape: 'qwen2.5-0.5b', batch: 8, tokens: 128, peak: 10.88e9 },
+  { shape: 'llama-3.2-1b', batch: 1, tokens: 16, peak: 9.37e9 },
+  { shape: 'llama-3.2-1b', batch: 1, tokens: 128, peak: 10.36e9 },
+  { shape: 'llama-3.2-1b', batch: 8, tokens: 16, peak: 10.26e9 },
+];
 
 function defineTests(): void {
   const root = mkdtempSync(join(tmpdir(), 'atp-memory-'));
@@ -168,6 +249,16 @@ function defineTests(): void {
     assert.match(describeMemoryEstimate(estimate(), 'cuda', linux(12.3 * GB)), /12\.3 GB host memory free; GPU memory is not queried$/);
     assert.equal(formatBytes(850e6), '850 MB');
     assert.equal(formatBytes(512), '1 kB');
+  });
+
+  test('the estimate bounds the peaks measured on the benchmark matrix, within a factor of 2 (docs/BENCHMARKS.md)', () => {
+    for (const cell of MEASURED_CELLS) {
+      const model = { spec: BENCH_SHAPES[cell.shape], weights: benchWeights(cell.shape) };
+      const estimate = estimateRunMemory(model, { batchSize: cell.batch, seqLen: cell.tokens }).totalBytes;
+      const label = `${cell.shape} ${cell.batch}×${cell.tokens}: estimated ${formatBytes(estimate)}, measured ${formatBytes(cell.peak)}`;
+      assert.ok(estimate >= cell.peak, `${label}: the estimate errs low`);
+      assert.ok(estimate <= 2 * cell.peak, `${label}: more than 2× the peak`);
+    }
   });
 
   test(

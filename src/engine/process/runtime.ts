@@ -73,6 +73,10 @@ const sessionOptions = (provider: string, settings: SessionSettings, extra?: Rec
   executionProviders: [provider],
   graphOptimizationLevel: settings.optimization,
   logSeverityLevel: 3,
+  // No memory pattern on the CPU: from a shape's first run ONNX Runtime plans one block for all its activations and
+  // allocates it in the second run, on top of the arena chunks the first run left; that second run was the peak
+  // (GPT-2-small 8×128: 3.5 GB with it, 2.3 GB without) and the slow "first timed run" (docs/BENCHMARKS.md).
+  ...(provider === 'cpu' ? { enableMemPattern: false } : {}),
   ...(extra ? { extra } : {}),
 });
 
