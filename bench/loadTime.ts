@@ -31,6 +31,8 @@ const SESSION_VARIANTS: Record<string, Partial<ort.InferenceSession.SessionOptio
   'no-arena': { enableCpuMemArena: false },
   'no-mem-pattern': { enableMemPattern: false },
   'no-arena-no-pattern': { enableCpuMemArena: false, enableMemPattern: false },
+  prepacking: { extra: { 'session.disable_prepacking': '0' } },
+  'no-mem-pattern-no-prepacking': { enableMemPattern: false, extra: { session: { disable_prepacking: '1' } } } as never,
   basic: { graphOptimizationLevel: 'basic' },
 };
 

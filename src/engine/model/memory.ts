@@ -5,8 +5,9 @@
 //   weights      = S·(4·P + 4·Pm) + S16         every weight as float32 in each of the S sessions the run holds
 //                                                (F16/BF16 are cast in the graph; sessions share nothing), plus
 //                                                ONNX Runtime's pre-packed copy of each matrix that feeds a MatMul
-//                                                (Pm: the 2-D weights other than embedding tables), plus the
-//                                                F16/BF16 bytes (S16) read in while they are cast
+//                                                (Pm: the 2-D weights other than embedding tables; 0 for a run
+//                                                without pre-packing), plus the F16/BF16 bytes (S16) read in while
+//                                                they are cast
 //   activations  = 4·L·B·T·(A·d + M·m + H·h·T)   what one session run keeps alive at its peak: the clean pass's hook
 //                                                values, the corrupted pass's activations that the backward pass
 //                                                reads, and the backward pass's gradients, per layer and token
@@ -54,6 +55,8 @@ export interface RunShape {
   batchSize: number;
   /** Sessions the run builds and holds at once (the attribution graph's, and an activation-patching one for checks, say); default 1. */
   sessions?: number;
+  /** Whether the sessions pre-pack their weight matrices (default true; see SessionSettings.prepacking). */
+  prepacking?: boolean;
   /** The longest prompt in tokens (batches are padded to their longest row). */
   seqLen: number;
   /** What grows with the dataset (absent: not counted, e.g. a single-batch estimate). */
@@ -144,7 +147,7 @@ export function estimateRunMemory(model: { spec: Dims; weights: ReadonlyMap<stri
     if (entry.dtype !== 'F32') castBytes += entry.length;
   }
   const sessions = run.sessions ?? 1;
-  const sessionWeightBytes = 4 * parameters + 4 * matrixParameters;
+  const sessionWeightBytes = 4 * parameters + (run.prepacking === false ? 0 : 4 * matrixParameters);
   const weightBytes = sessions * sessionWeightBytes + castBytes;
   const activations = activationBytes(model.spec, run);
   const results = run.dataset ? resultBytes(run.dataset) : 0;

@@ -65,7 +65,7 @@ export function tokenPassGraph(
   model: LoadedModel,
   prepared: readonly PreparedExample[],
   runGraph: 'attribution' | 'atp-star',
-  options: Pick<RunOptions, 'device' | 'precision'>,
+  options: Pick<RunOptions, 'device' | 'precision' | 'prepacking'>,
 ): TokenPassGraph {
   if (sessionIsWarm(model, 'logit-diff', options)) return 'logit-diff';
   let tokens = 0;

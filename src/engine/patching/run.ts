@@ -66,13 +66,24 @@ export interface PatchingOptions extends RunOptions {
 }
 
 /**
+ * Runs over at most this many prompt tokens (examples × their length) build their sessions without pre-packing the
+ * weights: the build is faster and holds no second copy of the matrices (Qwen2.5-0.5B: 1.6 GB), and the MatMuls of so
+ * few tokens lose less than that saves (up to 1.4× slower without it on one 16-token prompt, docs/BENCHMARKS.md).
+ */
+export const PREPACK_MIN_TOKENS = 256;
+
+/**
  * Attribution patching over a dataset: per batch, one session run (clean forward, corrupted forward, backward to
  * the hooks, reductions in the graph); then normalisation by the dataset's baselines on the host.
  */
-export async function runAttributionPatching(model: LoadedModel, dataset: Dataset, options: PatchingOptions): Promise<Result> {
+export async function runAttributionPatching(model: LoadedModel, dataset: Dataset, requested: PatchingOptions): Promise<Result> {
   const started = performance.now();
   const warnings: string[] = [];
   const prepared = prepareExamples(model, dataset, warnings);
+  let runTokens = 0;
+  for (const example of prepared) runTokens += example.tokens.length;
+  // A short run (the CLI over a few prompts) builds its sessions without pre-packing: see PREPACK_MIN_TOKENS.
+  const options: PatchingOptions = { ...requested, prepacking: requested.prepacking ?? runTokens > PREPACK_MIN_TOKENS };
   const plan = planRun(model.spec, prepared, options.method ?? 'atp', options.check ?? 0, options.gradDrop ?? false, options.exactTokens ?? true);
   // Checks choose components from the whole dataset's attributions, which a raw shard does not have.
   if (options.raw && plan.checks > 0) throw new InputError('checks cannot run on a raw shard: run them on the merged dataset instead');
@@ -92,6 +103,7 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     seqLen: longestPrompt(prepared),
     dataset: datasetSize,
     sessions: sessions.length,
+    prepacking: options.prepacking,
   });
   options.onProgress?.(describeMemoryEstimate(memory, options.device));
   warnings.push(...checkMemory(memory, options.device, { residentSessions: sessions.filter((kind) => sessionIsWarm(model, kind, options)).length }));

@@ -55,6 +55,11 @@ export interface RunOptions {
    * dataset (atp patch --shard) cannot know the whole dataset's baselines, so `atp merge` normalises afterwards.
    */
   raw?: boolean;
+  /**
+   * Whether sessions built for this run pre-pack their weights (see SessionSettings.prepacking); run.ts decides by
+   * the run's size; undefined: pre-pack, and reuse whichever session this process holds.
+   */
+  prepacking?: boolean;
 }
 
 export class CancelledError extends Error {
@@ -269,17 +274,20 @@ const graphFiles = new Map<string, string>();
 // The spec too: config.json edited in a long-lived process (fewer layers, say) must not reuse the old graph.
 const graphKey = (graphDir: string, model: LoadedModel, kind: GraphKind, precision: Precision) =>
   `${graphDir}|${model.dir}|${kind}|${precision}|${JSON.stringify(model.spec)}`;
-const sessionSettings = (precision: Precision) => ({ optimization: precision === 'float64' ? ('basic' as const) : ('all' as const) });
+const sessionSettings = (precision: Precision, prepacking?: boolean) => ({
+  optimization: precision === 'float64' ? ('basic' as const) : ('all' as const),
+  prepacking,
+});
 
 /**
  * Whether this process already holds the session a run of this kind would use (the extension's worker keeps them):
  * its weights are then in memory already, and the memory check must not ask for them again.
  */
-export function sessionIsWarm(model: LoadedModel, kind: GraphKind, options: Pick<RunOptions, 'device' | 'precision'>): boolean {
+export function sessionIsWarm(model: LoadedModel, kind: GraphKind, options: Pick<RunOptions, 'device' | 'precision' | 'prepacking'>): boolean {
   const precision = options.precision ?? 'float32';
   // graphDirFor, not prepareGraphDir: a run refused for memory must not have linked or copied weights into the cache.
   const file = graphFiles.get(graphKey(graphDirFor(model.weightFiles), model, kind, precision));
-  return file !== undefined && hasCachedSession(file, options.device, sessionSettings(precision));
+  return file !== undefined && hasCachedSession(file, options.device, sessionSettings(precision, options.prepacking));
 }
 /** `auto` choices already said in this process: the same choice for every graph kind needs saying once. */
 const choicesSaid = new Set<string>();
@@ -301,7 +309,7 @@ export async function sessionFor(model: LoadedModel, kind: GraphKind, options: R
     file = writeGraphFile(graphDir, builder.toBytes(), `${kind}-${precision}`, unusedWeightsWarnings(model, weights.used));
     graphFiles.set(key, file);
   }
-  const handle = await cachedSession(file, options.device, sessionSettings(precision));
+  const handle = await cachedSession(file, options.device, sessionSettings(precision, options.prepacking));
   checkGraphNames(kind, GRAPHS[kind].names, handle.session);
   if (handle.choice && !choicesSaid.has(handle.choice)) {
     choicesSaid.add(handle.choice);
