@@ -23,7 +23,7 @@ import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { loadModel, type LoadedModel } from '../src/engine/model/load';
 import { estimateRunMemory, formatBytes } from '../src/engine/model/memory';
-import { PREPACK_MIN_TOKENS, runAttributionPatching } from '../src/engine/patching/run';
+import { runAttributionPatching } from '../src/engine/patching/run';
 import { releaseSessions } from '../src/engine/process/runtime';
 import type { Dataset, Example } from '../src/engine/dataset/types';
 import { writeRandomGpt2 } from '../test/support/randomGpt2';
@@ -179,10 +179,8 @@ function median(values: number[]): number {
 async function engineCell(cell: Cell, requestFile: string): Promise<void> {
   const shape = SHAPES.find((s) => s.name === cell.shape)!;
   const model = loadModel(modelDir(shape));
-  // Pre-packed as the engine decides for a run of this size (run.ts PREPACK_MIN_TOKENS), the 1-example run included.
-  const prepacking = cell.batch * cell.tokens > PREPACK_MIN_TOKENS;
-  const options = { device: 'cpu' as const, batchSize: cell.batch, method: 'atp' as const, exactTokens: false, prepacking };
-  // The session (weights in float32, pre-packed or not) is built by a 1-example run: what is resident then is the load.
+  const options = { device: 'cpu' as const, batchSize: cell.batch, method: 'atp' as const, exactTokens: false };
+  // The session (weights in float32, pre-packed) is built by a 1-example run: what is resident then is the load.
   await runAttributionPatching(model, promptPairs(model, 1, 16), { ...options, batchSize: 1 });
   const loadedRss = memoryStatus().rss;
   resetPeak();
@@ -234,7 +232,7 @@ function measure(cell: Cell): Record {
   const shape = SHAPES.find((s) => s.name === cell.shape)!;
   const dir = modelDir(shape);
   const model = loadModel(dir);
-  const estimate = estimateRunMemory(model, { batchSize: cell.batch, seqLen: cell.tokens, prepacking: cell.batch * cell.tokens > PREPACK_MIN_TOKENS });
+  const estimate = estimateRunMemory(model, { batchSize: cell.batch, seqLen: cell.tokens });
   const date = new Date().toISOString();
   if (estimate.totalBytes > totalmem())
     return { cell, date, estimateBytes: estimate.totalBytes, refused: { estimateBytes: estimate.totalBytes, totalBytes: totalmem() } };

@@ -117,18 +117,22 @@ test('a session this process holds is warm until released (the memory check then
   assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu' }), false, 'released sessions hold no weights');
 });
 
-test('a short run builds its session without pre-packing, a long run rebuilds it pre-packed; the numbers agree', async () => {
+test('a short one-shot run (the CLI) builds its session without pre-packing, a long run rebuilds it pre-packed; the numbers agree', async () => {
   const dir = join(root, 'model-prepack');
   writeRandomGpt2(dir, { nLayers: 2, nHeads: 2, dModel: 16, seed: 11 });
   process.env.ATP_CACHE_DIR = join(root, 'cache-prepack');
   const model = loadModel(dir);
   const ioi = readDataset(IOI);
   assert.ok(ioi.examples.length * 14 <= PREPACK_MIN_TOKENS, 'the IOI file is a short run');
-  const short = await runAttributionPatching(model, ioi, { device: 'cpu', batchSize: 8, method: 'atp', raw: true });
+  // A long-lived process (the extension's worker) pre-packs even for a short run: its session serves many.
+  await runAttributionPatching(model, ioi, { device: 'cpu', batchSize: 8, method: 'atp' });
+  assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu', prepacking: true }), true);
+  await releaseSessions();
+  const short = await runAttributionPatching(model, ioi, { device: 'cpu', batchSize: 8, method: 'atp', raw: true, oneShot: true });
   assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu' }), true);
   assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu', prepacking: true }), false, 'a long run would rebuild it pre-packed');
   const long = { file: ioi.file, examples: Array.from({ length: Math.ceil(PREPACK_MIN_TOKENS / 14) + 1 }, (_, i) => ioi.examples[i % ioi.examples.length]) };
-  const packed = await runAttributionPatching(model, long, { device: 'cpu', batchSize: 8, method: 'atp', raw: true });
+  const packed = await runAttributionPatching(model, long, { device: 'cpu', batchSize: 8, method: 'atp', raw: true, oneShot: true });
   assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu', prepacking: true }), true, 'rebuilt pre-packed');
   assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu', prepacking: false }), true, 'and it serves short runs too');
   // The same examples (the long file repeats the short one; raw: in LD units) give the same numbers either way, to float32 rounding.

@@ -66,9 +66,10 @@ export interface PatchingOptions extends RunOptions {
 }
 
 /**
- * Runs over at most this many prompt tokens (examples × their length) build their sessions without pre-packing the
- * weights: the build is faster and holds no second copy of the matrices (Qwen2.5-0.5B: 1.6 GB), and the MatMuls of so
- * few tokens lose less than that saves (up to 1.4× slower without it on one 16-token prompt, docs/BENCHMARKS.md).
+ * One-shot runs (RunOptions.oneShot: the CLI) over at most this many prompt tokens (examples × their length) build
+ * their sessions without pre-packing the weights: the build is faster and holds no second copy of the matrices
+ * (Qwen2.5-0.5B: 1.6 GB), and the MatMuls of so few tokens lose less than that saves (1.2–1.4× slower without it,
+ * docs/BENCHMARKS.md). Long-lived processes pre-pack: their sessions serve many runs.
  */
 export const PREPACK_MIN_TOKENS = 256;
 
@@ -82,8 +83,9 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   const prepared = prepareExamples(model, dataset, warnings);
   let runTokens = 0;
   for (const example of prepared) runTokens += example.tokens.length;
-  // A short run (the CLI over a few prompts) builds its sessions without pre-packing: see PREPACK_MIN_TOKENS.
-  const options: PatchingOptions = { ...requested, prepacking: requested.prepacking ?? runTokens > PREPACK_MIN_TOKENS };
+  // A short one-shot run (the CLI over a few prompts) builds its sessions without pre-packing: see PREPACK_MIN_TOKENS.
+  const unpacked = requested.oneShot === true && runTokens <= PREPACK_MIN_TOKENS;
+  const options: PatchingOptions = { ...requested, prepacking: requested.prepacking ?? !unpacked };
   const plan = planRun(model.spec, prepared, options.method ?? 'atp', options.check ?? 0, options.gradDrop ?? false, options.exactTokens ?? true);
   // Checks choose components from the whole dataset's attributions, which a raw shard does not have.
   if (options.raw && plan.checks > 0) throw new InputError('checks cannot run on a raw shard: run them on the merged dataset instead');

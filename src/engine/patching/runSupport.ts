@@ -56,8 +56,14 @@ export interface RunOptions {
    */
   raw?: boolean;
   /**
-   * Whether sessions built for this run pre-pack their weights (see SessionSettings.prepacking); run.ts decides by
-   * the run's size; undefined: pre-pack, and reuse whichever session this process holds.
+   * The process exits after this run (the CLI): the sessions it builds serve this run alone, so a short run builds
+   * them without pre-packing (run.ts, PREPACK_MIN_TOKENS). A long-lived process (the extension's worker, a
+   * benchmark) leaves it unset: its sessions serve many runs, which pre-packed weights make faster.
+   */
+  oneShot?: boolean;
+  /**
+   * Whether sessions built for this run pre-pack their weights (see SessionSettings.prepacking); run.ts sets it
+   * from oneShot and the run's size; undefined: pre-pack, and reuse whichever session this process holds.
    */
   prepacking?: boolean;
 }
