@@ -95,6 +95,7 @@ test('flags mid-sentence: the engine names fields by placeholder, each front end
     sessionWeightBytes: 4 * GB,
     activationBytes: 8 * GB,
     overheadBytes: 0,
+    processBytes: 0,
     totalBytes: 12 * GB,
     batchSize: 8,
     seqLen: 128,
