@@ -143,6 +143,9 @@ const MEASURED_CELLS: Array<{ shape: BenchShape; batch: number; tokens: number; 
   { shape: 'llama-3.2-1b', batch: 1, tokens: 16, peak: 9.23e9 },
   { shape: 'llama-3.2-1b', batch: 1, tokens: 128, peak: 9.76e9 },
   { shape: 'llama-3.2-1b', batch: 8, tokens: 16, peak: 9.77e9 },
+  // Measured by npm run bench -- --matrix (warm-up and 1–2 timed runs).
+  { shape: 'llama-3.2-1b', batch: 1, tokens: 512, peak: 12.49e9 },
+  { shape: 'llama-3.2-1b', batch: 8, tokens: 128, peak: 14.63e9 },
 ];
 
 function defineTests(): void {
