@@ -2,7 +2,10 @@
 // CUDA when onnxruntime-node's CUDA libraries are present, WebGPU on whatever adapter Dawn finds), for a
 // GPT-2-small shape and a Qwen2.5-0.5B shape with random weights written at run time. Each device's outputs are
 // compared with the CPU's, and the time per run is printed. No tokenizer, dataset or network: random token ids.
-// Usage: gpu-check [--tiny] [--devices cpu,cuda,webgpu] [--repeats N] [--json FILE]
+// Each GPU device also runs the float16 (mixed-precision) graph: its error against the CPU's float32 and its time
+// per run beside float32's on the same device (the CPU runs float16 too with --tiny or --float16-cpu: it has few
+// float16 kernels, so that is a check of the numbers, not of speed).
+// Usage: gpu-check [--tiny] [--devices cpu,cuda,webgpu] [--repeats N] [--json FILE] [--float16-cpu] [--no-float16]
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,8 +16,8 @@ import { findTensor, readModelSpec } from '../src/engine/model/config';
 import { indexModelWeights } from '../src/engine/model/safetensors';
 import { architectureOf } from '../src/engine/architectures/families';
 import { HOOK_KINDS } from '../src/engine/architectures/types';
-import { ATTRIBUTION_OUTPUTS, buildAttributionGraph } from '../src/engine/patching/graphs';
-import { createSession, prepareGraphDir, releaseSessions, writeGraphFile } from '../src/engine/process/runtime';
+import { ATTRIBUTION_OUTPUTS, buildAttributionGraph, GRADIENT_PEAK_OUTPUT, LOSS_SCALE_INPUT } from '../src/engine/patching/graphs';
+import { createSession, float16Unsupported, prepareGraphDir, releaseSessions, type SessionHandle, writeGraphFile } from '../src/engine/process/runtime';
 import { describeRuntime } from '../src/shared/result';
 import type { Provider } from '../src/engine/process/devices';
 
@@ -160,16 +163,16 @@ function writeModel(dir: string, shape: Shape, seed: number): void {
   closeSync(fd);
 }
 
-/** Builds the float32 attribution graph next to the weights (through the engine's own graph cache). */
-function buildGraph(dir: string): { file: string; vocab: number; layers: number } {
+/** Builds the attribution graph in this precision next to the weights (through the engine's own graph cache). */
+function buildGraph(dir: string, precision: 'float32' | 'float16' = 'float32'): { file: string; vocab: number; layers: number } {
   const spec = readModelSpec(dir);
   const weights = indexModelWeights(dir);
   const architecture = architectureOf(spec);
   const weightFiles = [...new Set([...weights.values()].map((e) => e.file))].sort();
   const graphDir = prepareGraphDir(weightFiles);
-  const builder = new GraphBuilder('float32');
+  const builder = new GraphBuilder(precision);
   buildAttributionGraph(architecture, builder, new GraphWeights(builder, (name) => findTensor(weights, name, dir), graphDir.locations));
-  return { file: writeGraphFile(graphDir, builder.toBytes(), 'attribution-float32'), vocab: spec.vocabSize, layers: spec.nLayers };
+  return { file: writeGraphFile(graphDir, builder.toBytes(), `attribution-${precision}`), vocab: spec.vocabSize, layers: spec.nLayers };
 }
 
 /** 8 prompts of 14 tokens (the seed notebook's IOI batch size and length), corrupted at two positions. */
@@ -219,6 +222,102 @@ function relativeError(out: ort.InferenceSession.OnnxValueMapType, reference: or
 
 /** A sanity bound for float32 on any device (the tests hold WebGPU to 1e-4; CUDA may use TF32 matmuls, ~1e-3). */
 const TOLERANCE = 5e-3;
+/** float16 against the CPU's float32: test/engine/float16.test.ts's bound (about 30 float16 epsilons). */
+const FLOAT16_TOLERANCE = 3e-2;
+
+const allFinite = (out: ort.InferenceSession.OnnxValueMapType) =>
+  [...OUTPUTS, GRADIENT_PEAK_OUTPUT].every((name) => Array.from(out[name].data as Float32Array).every(Number.isFinite));
+
+/**
+ * The float16 graph's loss scale for these feeds, as the engine's dynamic scaling starts (src/engine/patching/run.ts:
+ * LossScaler): 2^12, divided by 16 while the gradients overflow. undefined when even 2^-24 overflows, or the
+ * forward pass does (random weights can leave float16's range).
+ */
+async function settledLossScale(handle: SessionHandle, input: Record<string, ort.Tensor>): Promise<number | undefined> {
+  for (let scale = 2 ** 12; scale >= 2 ** -24; scale /= 16) {
+    const out = await handle.session.run(withLossScale(input, scale));
+    if (allFinite(out)) return scale;
+  }
+  return undefined;
+}
+
+const withLossScale = (input: Record<string, ort.Tensor>, scale: number) => ({
+  ...input,
+  [LOSS_SCALE_INPUT]: new ort.Tensor('float32', Float32Array.of(scale), []),
+});
+
+/** Session build, first run and the median of `repeats` runs. */
+async function timeRuns(handle: SessionHandle, input: Record<string, ort.Tensor>, repeats: number) {
+  let t = performance.now();
+  const first = await handle.session.run(input);
+  const firstRun = (performance.now() - t) / 1000;
+  const times: number[] = [];
+  let out = first;
+  for (let i = 0; i < repeats; i++) {
+    t = performance.now();
+    out = await handle.session.run(input);
+    times.push((performance.now() - t) / 1000);
+  }
+  times.sort((a, b) => a - b);
+  return { out, firstRun, median: times[Math.floor(times.length / 2)] ?? firstRun };
+}
+
+/** The float16 graph on one device: its error against the CPU's float32 outputs and its time beside float32's there. */
+async function checkFloat16(
+  shape: string,
+  device: Provider,
+  file: string,
+  input: Record<string, ort.Tensor>,
+  reference: ort.InferenceSession.OnnxValueMapType,
+  float32Median: number,
+  repeats: number,
+): Promise<Record<string, unknown>> {
+  const unsupported = await float16Unsupported(device);
+  if (unsupported) {
+    console.log(`${device} float16: not available (${unsupported})`);
+    return { shape, device, precision: 'float16', available: false, notes: [unsupported] };
+  }
+  let t = performance.now();
+  const handle = await createSession(file, device);
+  try {
+    if (handle.device !== device) {
+      console.log(`${device} float16: not available (${handle.notes.join('; ')})`);
+      return { shape, device, precision: 'float16', available: false, notes: handle.notes };
+    }
+    const build = (performance.now() - t) / 1000;
+    t = performance.now();
+    const lossScale = await settledLossScale(handle, input);
+    if (lossScale === undefined) {
+      console.log(`${device} float16: FAIL: the outputs are not finite at any loss scale (the forward pass leaves float16's range)`);
+      return { shape, device, precision: 'float16', available: true, ok: false, error: 'not finite at any loss scale' };
+    }
+    const { out, firstRun, median } = await timeRuns(handle, withLossScale(input, lossScale), repeats);
+    const error = relativeError(out, reference);
+    const ok = error <= FLOAT16_TOLERANCE && Number.isFinite(error);
+    console.log(
+      `${device} float16: session ${build.toFixed(2)} s, first run ${firstRun.toFixed(3)} s, median of ${repeats} runs ${median.toFixed(4)} s ` +
+        `(${(float32Median / median).toFixed(2)}× float32's speed here); loss scale 2^${Math.log2(lossScale)}; ` +
+        `largest error vs CPU float32 ${error.toExponential(2)} (${ok ? 'ok' : 'FAIL'}, bound ${FLOAT16_TOLERANCE})\n  ${describeRuntime(handle.observer.info())}`,
+    );
+    return {
+      shape,
+      device,
+      precision: 'float16',
+      available: true,
+      ok,
+      sessionSeconds: build,
+      firstRunSeconds: firstRun,
+      medianRunSeconds: median,
+      speedVsFloat32: float32Median / median,
+      lossScale,
+      relativeErrorVsCpu: error,
+      runtime: handle.observer.info(),
+      warnings: handle.observer.warnings(),
+    };
+  } finally {
+    await handle.session.release();
+  }
+}
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -226,6 +325,8 @@ async function main(): Promise<void> {
   const shapes = args.includes('--tiny') ? TINY : FULL;
   const repeats = Number(value('--repeats') ?? 5);
   const devices = (value('--devices') ?? 'cpu,cuda,webgpu').split(',') as Provider[];
+  const float16 = !args.includes('--no-float16');
+  const float16OnCpu = args.includes('--tiny') || args.includes('--float16-cpu');
   if (devices[0] !== 'cpu') devices.unshift('cpu'); // the reference
   const work = mkdtempSync(join(tmpdir(), 'atp-gpu-check-'));
   process.env.ATP_CACHE_DIR = join(work, 'cache');
@@ -237,6 +338,7 @@ async function main(): Promise<void> {
       let t = performance.now();
       writeModel(dir, shape, 1 + index);
       const graph = buildGraph(dir);
+      const halfGraph = float16 ? buildGraph(dir, 'float16') : undefined;
       console.log(`\n== ${shape.name}: weights written and graph built in ${((performance.now() - t) / 1000).toFixed(1)} s`);
       const input = feeds(graph.vocab);
       let reference: ort.InferenceSession.OnnxValueMapType | undefined;
@@ -250,18 +352,7 @@ async function main(): Promise<void> {
           continue;
         }
         const build = (performance.now() - t) / 1000;
-        t = performance.now();
-        const first = await handle.session.run(input);
-        const firstRun = (performance.now() - t) / 1000;
-        const times: number[] = [];
-        let out = first;
-        for (let i = 0; i < repeats; i++) {
-          t = performance.now();
-          out = await handle.session.run(input);
-          times.push((performance.now() - t) / 1000);
-        }
-        times.sort((a, b) => a - b);
-        const median = times[Math.floor(times.length / 2)] ?? firstRun;
+        const { out, firstRun, median } = await timeRuns(handle, input, repeats);
         const runtime = handle.observer.info();
         const warnings = handle.observer.warnings();
         const error = reference ? relativeError(out, reference) : 0;
@@ -276,6 +367,7 @@ async function main(): Promise<void> {
         report.push({
           shape: shape.name,
           device,
+          precision: 'float32',
           available: true,
           sessionSeconds: build,
           firstRunSeconds: firstRun,
@@ -285,6 +377,11 @@ async function main(): Promise<void> {
           warnings,
         });
         await handle.session.release();
+        if (halfGraph && (device !== 'cpu' || float16OnCpu)) {
+          const entry = await checkFloat16(shape.name, device, halfGraph.file, input, reference, median, repeats);
+          if (entry.available && entry.ok !== true) failed = true;
+          report.push(entry);
+        }
       }
       rmSync(dir, { recursive: true, force: true });
     }
@@ -295,7 +392,7 @@ async function main(): Promise<void> {
   const json = value('--json');
   if (json) writeFileSync(json, JSON.stringify({ node: process.version, ort: ort.env.versions?.common, repeats, report }, null, 2));
   if (failed) {
-    console.log(`\nFAIL: a device's outputs differ from the CPU's by more than ${TOLERANCE}`);
+    console.log(`\nFAIL: a device's outputs differ from the CPU's by more than ${TOLERANCE} (float16: ${FLOAT16_TOLERANCE}), or are not finite`);
     process.exitCode = 1;
   } else console.log('\nall devices that ran agree with the CPU');
   if (!existsSync(work)) return;

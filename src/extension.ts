@@ -14,6 +14,7 @@ import { registerRevealDataset } from './commands/revealDataset';
 import { registerSelectDevice } from './commands/selectDevice';
 import { registerSelectModel } from './commands/selectModel';
 import { registerSetHuggingFaceToken } from './commands/setHuggingFaceToken';
+import { registerSetWandbApiKey } from './commands/setWandbApiKey';
 import { registerToggleColours } from './commands/toggleColours';
 import { TokenDecorations } from './editor/decorations';
 import { DatasetDiagnostics } from './editor/diagnostics';
@@ -73,6 +74,7 @@ export function activate(context: vscode.ExtensionContext): void {
     registerSelectModel(services),
     registerSelectDevice(),
     registerSetHuggingFaceToken(services),
+    registerSetWandbApiKey(services),
     registerInstallCuda(services),
     registerRevealDataset(),
     registerDeleteRun(services),
@@ -82,6 +84,7 @@ export function activate(context: vscode.ExtensionContext): void {
     registerGenerateDatasets(services),
     registerNewDataset(services),
     panel.registerSerializer(),
+    comparePanel.registerSerializer((file) => store.read(file)),
     vscode.languages.registerHoverProvider(DATASET_SELECTOR, new TokenHoverProvider(state)),
     vscode.languages.registerCodeLensProvider(DATASET_SELECTOR, new ExampleLensProvider(state)),
     vscode.languages.registerCodeActionsProvider(DATASET_SELECTOR, new UseBuiltInModelFix(), { providedCodeActionKinds: UseBuiltInModelFix.kinds }),

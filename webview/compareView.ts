@@ -4,7 +4,8 @@
 // The drawings are the same SVG as `atp compare --svg` (src/shared/compareSvg.ts), parsed as SVG (never as HTML)
 // and coloured by the theme through CSS. Exports are saved by the host, which holds the comparison. The same panel
 // shows a sweep's summary after "Run Sweep…".
-import type { Comparison, PairComparison, RunDigest } from '../src/shared/compare';
+import type { Comparison, PairComparison } from '../src/shared/compare';
+import { comparisonTables, tableCells } from '../src/shared/compareTable';
 import { depthProfileChart, differenceHeatmap, stackSvg, type SvgPiece } from '../src/shared/compareSvg';
 import { fixedOrDash, formatValue } from '../src/shared/colorScale';
 import type { ComparisonExport } from '../src/shared/panelProtocol';
@@ -29,36 +30,10 @@ function svgElement(pieces: SvgPiece[], className: string): Element {
   return svg;
 }
 
-function table(id: string, header: string[], rows: string[][]): HTMLTableElement {
-  const head = element('tr', {}, ...header.map((h) => element('th', {}, h)));
-  return element('table', { id, className: 'compare-table' }, head, ...rows.map((cells) => element('tr', {}, ...cells.map((c) => element('td', {}, c)))));
-}
-
-function runRow(run: RunDigest): string[] {
-  return [
-    run.label,
-    `${run.layers}×${run.heads}`,
-    String(run.examples),
-    formatValue(run.cleanLogitDiff),
-    formatValue(run.corruptedLogitDiff),
-    fixedOrDash(run.concentration.topKShare),
-    fixedOrDash(run.concentration.normalisedEntropy),
-    run.topHeads
-      .slice(0, 3)
-      .map((h) => `L${h.layer}H${h.head} ${formatValue(h.value)}`)
-      .join(', '),
-  ];
-}
-
-function pairRow(pair: PairComparison): string[] {
-  return [
-    pair.b,
-    pair.sameShape ? 'yes' : 'no',
-    fixedOrDash(pair.maxHeadChange, 4),
-    fixedOrDash(pair.depthSpearman),
-    `${pair.topOverlap.jaccard.toFixed(3)} (${pair.topOverlap.by}${pair.topOverlap.shared.length > 0 ? `: ${pair.topOverlap.shared.join(', ')}` : ''})`,
-    pair.circuit ? `+${pair.circuit.added.length} −${pair.circuit.removed.length} (${pair.circuit.kept} kept)` : '—',
-  ];
+function table(id: string, cells: { header: string[]; numeric: boolean[]; rows: string[][] }): HTMLTableElement {
+  const head = element('tr', {}, ...cells.header.map((h) => element('th', {}, h)));
+  const row = (values: string[]) => element('tr', {}, ...values.map((value, i) => element('td', cells.numeric[i] ? { className: 'num' } : {}, value)));
+  return element('table', { id, className: 'compare-table' }, head, ...cells.rows.map(row));
 }
 
 function exportButton(label: string, format: ComparisonExport): HTMLElement {
@@ -124,16 +99,9 @@ export function drawComparison(app: HTMLElement, comparison: Comparison): void {
     exportButton('Export HTML', 'html'),
     exportButton('Export JSON', 'json'),
   );
-  const runs = table(
-    'compare-runs',
-    ['run', 'layers×heads', 'examples', 'clean LD', 'corrupted LD', `top-${k} share`, 'entropy', 'top heads'],
-    comparison.runs.map(runRow),
-  );
-  const pairs = table(
-    'compare-pairs',
-    [`against ${comparison.runs[0].label}`, 'same shape', 'max |B − A|', 'depth ρ', `top-${k} overlap`, 'circuit edges'],
-    comparison.pairs.map(pairRow),
-  );
+  const tables = comparisonTables(comparison);
+  const runs = table('compare-runs', tableCells(tables.runs));
+  const pairs = table('compare-pairs', tableCells(tables.pairs));
   const profiles = element('section', { id: 'compare-profiles', className: 'heatmap-section' }, svgElement([depthProfileChart(comparison)], 'compare-svg'));
   app.replaceChildren(header, toolbar, runs, pairs, ...comparison.pairs.map((pair, i) => pairSection(pair, i, comparison)), profiles);
 }
@@ -170,7 +138,8 @@ export function drawSweep(app: HTMLElement, summary: SweepSummary, folder: strin
       '',
     ];
   });
-  const cells = table('sweep-cells', ['model', 'feature', 'CS', 'status', 'clean LD', 'corrupted LD', `top-${k} share`, 'entropy', 'top heads', 'error'], rows);
+  const columns = ['model', 'feature', 'CS', 'status', 'clean LD', 'corrupted LD', `top-${k} share`, 'entropy', 'top heads', 'error'];
+  const cells = table('sweep-cells', { header: columns, numeric: columns.map(() => false), rows });
   const groups = new Map<string, SweepSummary['cells']>();
   for (const cell of summary.cells) {
     if (!cell.digest) continue;

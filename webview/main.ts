@@ -53,6 +53,9 @@ interface View {
   numbers?: boolean;
   /** The circuit view's slider: top n edges (absent: the circuit's own size). */
   circuitEdges?: number;
+  /** The Compare view's Result files (A first) or sweep folder, kept in the state for a reload. */
+  comparedFiles?: string[];
+  sweepFolder?: string;
 }
 
 /** Components per pick for "Check top K". */
@@ -136,6 +139,8 @@ function saveState(): void {
     scope: view.scope,
     aggregate: view.aggregate,
     circuitEdges: view.circuitEdges,
+    comparedFiles: view.comparedFiles,
+    sweepFolder: view.sweepFolder,
   };
   vscode.setState(state);
 }
@@ -454,9 +459,15 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
     case 'showComparison':
       // The Compare view's panel: no single result here, so theme redraws (render) leave it alone.
       view.data = undefined;
+      view.comparedFiles = message.files;
+      view.sweepFolder = undefined;
+      saveState();
       return drawComparison(app, message.comparison);
     case 'showSweep':
       view.data = undefined;
+      view.sweepFolder = message.folder;
+      view.comparedFiles = undefined;
+      saveState();
       return drawSweep(app, message.summary, message.folder);
   }
 });

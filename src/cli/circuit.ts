@@ -106,6 +106,7 @@ export async function circuitCommand(args: string[], deps: CircuitCommandDeps): 
     selection: selection(values),
     curvePoints: parseIntegerFlag(values['curve-points'], 'curvePoints', 16, 0, 200),
   };
+  if (values.precision === 'float16') throw InputError.about('precision', 'float16 runs atp patch (AtP and exact patching) only, not circuits; use float32');
   if (values.precision !== undefined && values.precision !== 'float32' && values.precision !== 'float64') {
     throw InputError.about('precision', `expected float32 or float64, got "${values.precision}"`);
   }

@@ -12,7 +12,7 @@ import { type FileToWrite, writeFilesAtomically } from '../engine/files/atomicWr
 import { checkOutputPaths, type NamedPath, prepareOutputFolder } from '../engine/files/outputPaths';
 import type { CommandIo } from './generate';
 import { readResultFile } from '../engine/files/resultFile';
-import { fixedOrDash, signedFixed } from '../shared/colorScale';
+import { comparisonTables, tableCells } from '../shared/compareTable';
 
 export const COMPARE_USAGE = `Usage:
   atp compare A.json B.json [C.json ...] [--top K] [--json OUT.json] [--html OUT.html] [--svg OUT.svg]
@@ -29,48 +29,21 @@ export function readComparedResult(file: string): Result {
   return refuseShard(readResultFile(file), file);
 }
 
-/** Aligned columns: the first left-aligned, the rest right-aligned. */
-function table(header: string[], rows: string[][]): string[] {
+/** Aligned columns: numbers right-aligned, text left-aligned. */
+function alignedTable({ header, numeric, rows }: { header: string[]; numeric: boolean[]; rows: string[][] }): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[]) =>
     cells
-      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+      .map((cell, i) => (numeric[i] ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
       .join('  ')
       .trimEnd();
   return [line(header), ...rows.map(line)];
 }
 
-/** The comparison as the terminal shows it: runs, then each run against the first. */
+/** The comparison as the terminal shows it: runs, then each run against the first (without the wide columns). */
 export function formatComparison(comparison: Comparison): string {
-  const k = comparison.k;
-  const runs = table(
-    ['run', 'layers×heads', 'examples', 'clean LD', 'corrupted LD', `top-${k} share`, 'entropy', 'top heads'],
-    comparison.runs.map((run) => [
-      run.label,
-      `${run.layers}×${run.heads}`,
-      String(run.examples),
-      signedFixed(run.cleanLogitDiff),
-      signedFixed(run.corruptedLogitDiff),
-      fixedOrDash(run.concentration.topKShare),
-      fixedOrDash(run.concentration.normalisedEntropy),
-      run.topHeads
-        .slice(0, 3)
-        .map((h) => `L${h.layer}H${h.head}`)
-        .join(' '),
-    ]),
-  );
-  const pairs = table(
-    ['against ' + comparison.runs[0].label, 'same shape', 'max |B−A|', 'depth ρ', `top-${k} overlap`, 'circuit edges'],
-    comparison.pairs.map((pair) => [
-      pair.b,
-      pair.sameShape ? 'yes' : 'no',
-      fixedOrDash(pair.maxHeadChange, 4),
-      fixedOrDash(pair.depthSpearman),
-      `${pair.topOverlap.jaccard.toFixed(3)} (${pair.topOverlap.by})`,
-      pair.circuit ? `+${pair.circuit.added.length} −${pair.circuit.removed.length}` : '—',
-    ]),
-  );
-  return [...runs, '', ...pairs].join('\n');
+  const tables = comparisonTables(comparison);
+  return [...alignedTable(tableCells(tables.runs, true)), '', ...alignedTable(tableCells(tables.pairs, true))].join('\n');
 }
 
 export function compareCommand(args: string[], io: CommandIo): void {

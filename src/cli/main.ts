@@ -1,7 +1,7 @@
 // First: where ONNX Runtime is loaded from must be decided before anything loads it.
 import '../engine/process/ortRuntime';
 import { parseArgs } from 'node:util';
-import { relative } from 'node:path';
+import { basename, relative } from 'node:path';
 import { InputError } from '../shared/errors';
 import { type FieldId, fieldRef } from '../shared/fields';
 import { parseIntegerFlag } from '../engine/integers';
@@ -17,7 +17,8 @@ import { TEST_HELP, TEST_USAGE, testCommand } from './test';
 import { CIRCUIT_HELP, CIRCUIT_SYNOPSIS, circuitCommand } from './circuit';
 import { ProgressLine } from './progressLine';
 import type { ProgressEvent } from '../shared/workerProtocol';
-import { runAttributionPatching, type Precision } from '../engine/patching/run';
+import { runAttributionPatching } from '../engine/patching/run';
+import { parsePrecision } from '../engine/patching/runSupport';
 import { parseDevice, releaseSessions } from '../engine/process/runtime';
 import { refuseShard, type Result, topHeads } from '../shared/result';
 import { readResultFile, removeStaleSidecars, resultFilesToWrite } from '../engine/files/resultFile';
@@ -32,9 +33,12 @@ import { suspectCells } from '../shared/resultMethods';
 import { readFileSync } from 'node:fs';
 import { fileHash, mergeShards, parseShard, readShards, runShard, shardRange } from '../engine/patching/shards';
 import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from '../engine/files/outputPaths';
+import { type WandbOutcome, wandbTargetFromEnv } from '../shared/wandb';
+import { logResultToWandb } from '../engine/logging/logToWandb';
+import { modelLabel } from '../shared/modelNames';
 
 const USAGE = `Usage:
-  atp patch --model MODEL --data FILE --out FILE [--method auto|atp|atpstar|exact] [--grad-drop] [--check K] [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float64] [--top K] [--offline]
+  atp patch --model MODEL --data FILE --out FILE [--method auto|atp|atpstar|exact] [--grad-drop] [--check K] [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float16|float64] [--top K] [--offline] [--wandb [ENTITY/]PROJECT]
   atp patch --shard I/N --model MODEL --data FILE --out SHARD.json [same options, but no --check or --html]
   atp merge SHARD.json [SHARD.json ...] --out RESULT.json [--html REPORT.html] [--top K]
   atp report --out REPORT.html RESULT.json [RESULT.json ...]
@@ -52,8 +56,16 @@ cancellation (L more passes); exact runs activation patching of every component 
 models and prompts only); auto (the default) takes exact when it costs at most ${BUDGET}× AtP, else AtP* for prompts
 up to ${ATPSTAR_AUTO_MAX_TOKENS} tokens, else atp. The passes each needs are printed before the run starts. Either way, the effect of each token that differs between the prompts (what the editor colours)
 is computed exactly, one forward pass per differing token, unless that exceeds the same budget.
+--wandb [ENTITY/]PROJECT also logs the run to Weights & Biases (after the Result is written; a W&B failure is a
+warning, never a failed run): config, baselines and other metrics, the head and position maps as W&B tables, the
+head map as an image, and the Result as an artefact. The key comes from WANDB_API_KEY (never printed); WANDB_BASE_URL
+names a self-hosted server. Off unless given.
 --check K patches the K components with the largest |attribution| and K random others exactly and reports how
 well the estimates agree (Result "checks").
+--precision: float32 (the default); float16 is mixed precision for GPUs (weights and activations in float16,
+norms, softmax, the metric and the attributions' sums in float32, the backward loss-scaled so that small gradients
+do not vanish; atp and exact only, and on WebGPU only where the adapter has shader-f16; measured accuracy in
+README.md); float64 is for validation against references.
 --shard I/N runs only the I-th of N contiguous slices of the dataset (sizes differing by at most one; a slice may
 be empty) and writes a raw shard: values in logit-difference units, not yet divided by the whole dataset's
 n·(LD_clean − LD_corrupted). atp merge checks that the shards come from one run (model, dataset bytes, method,
@@ -93,11 +105,6 @@ const onStep = (event: ProgressEvent) => progressLine.step(event);
 
 function integer(text: string | undefined, field: FieldId, fallback: number, minimum = 1): number {
   return parseIntegerFlag(text, field, fallback, minimum);
-}
-
-function precision(text: string | undefined): Precision {
-  if (text === undefined || text === 'float32' || text === 'float64') return text ?? 'float32';
-  throw InputError.about('precision', `expected float32 or float64, got "${text}"`);
 }
 
 const format = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
@@ -269,6 +276,7 @@ async function patch(args: string[]): Promise<void> {
       check: { type: 'string' },
       'check-seed': { type: 'string' },
       shard: { type: 'string' },
+      wandb: { type: 'string' },
     },
     strict: true,
   });
@@ -291,6 +299,9 @@ async function patch(args: string[]): Promise<void> {
       `${fieldRef('html')} cannot be used with ${fieldRef('shard')}: a shard holds raw values; report the merged result (atp merge --html)`,
       { field: 'html' },
     );
+  if (shard && values.wandb !== undefined)
+    throw new InputError(`${fieldRef('wandb')} cannot be used with ${fieldRef('shard')}: a shard holds raw values; log the merged result`, { field: 'wandb' });
+  const wandb = values.wandb === undefined ? undefined : wandbTargetFromEnv(values.wandb, process.env);
   // The dataset's own warnings (an .atp line whose prompts are the same) are already "file:line:col: warning: …".
   const datasetWarnings: string[] = [];
   const dataset = readDataset(values.data!, datasetWarnings);
@@ -303,10 +314,11 @@ async function patch(args: string[]): Promise<void> {
     outputs,
   );
   for (const output of outputs) prepareOutputFolder(output.path, output.role);
+  const runPrecision = parsePrecision(values.precision);
   const runOptions = {
     device,
     batchSize,
-    precision: precision(values.precision),
+    precision: runPrecision,
     onProgress: log,
     onStep,
     method,
@@ -341,6 +353,24 @@ async function patch(args: string[]): Promise<void> {
       `wrote shard ${result.shard.index}/${result.shard.count} (${result.examples.length} examples, raw values for atp merge) to ${wrote}\n`,
     );
   else process.stdout.write(`${summary(result, top)}\nwrote ${wrote}\n`);
+  // Last, with the Result safely written: whatever W&B answers, the run stands.
+  if (wandb) {
+    log(`logging to W&B (${wandb.entity ? `${wandb.entity}/` : ''}${wandb.project})`);
+    reportWandb(
+      await logResultToWandb(wandb, result, values.out!, {
+        displayName: `${modelLabel(result.model.source)} · ${basename(dataset.file)}`,
+        jobType: 'patch',
+        extraConfig: { batch_size: batchSize },
+        top,
+      }),
+    );
+  }
+}
+
+/** W&B's outcome on stderr: each run's page, each failure as a warning (the exit status stays the run's). */
+function reportWandb(outcome: WandbOutcome): void {
+  for (const warning of outcome.warnings) log(`warning: ${warning}`);
+  for (const url of outcome.urls) log(`W&B run: ${url}`);
 }
 
 /** contentHash of a dataset file's text as the editor holds it (VS Code drops a leading byte-order mark). */

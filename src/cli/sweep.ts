@@ -6,6 +6,7 @@ import { InputError } from '../shared/errors';
 import { fieldRef } from '../shared/fields';
 import { parseIntegerFlag } from '../engine/integers';
 import { parseMethod } from '../engine/patching/methods';
+import { parsePrecision } from '../engine/patching/runSupport';
 import { parseDevice } from '../engine/process/runtime';
 import { DEFAULT_TOP_K } from '../shared/compare';
 import { MAX_GENERATED_EXAMPLES } from '../services/datasetGeneration';
@@ -14,9 +15,11 @@ import { parseSweepFeature, planSweep } from '../engine/sweep/plan';
 import { renderSweepReport } from '../report/sweepReport';
 import type { SweepSpec } from '../shared/sweep';
 import type { CommandIo } from './generate';
+import { type WandbOutcome, wandbTargetFromEnv } from '../shared/wandb';
+import { logResultToWandb, sweepCellRunOptions, sweepGroup } from '../engine/logging/logToWandb';
 
 export const SWEEP_USAGE = `Usage:
-  atp sweep --models M1,M2,... --features F1,F2,... --out DIR [--cs 1,2,3] [-n N] [--seed S] [--method atp|atpstar|exact|auto] [--device D] [--batch-size N] [--top K] [--offline]
+  atp sweep --models M1,M2,... --features F1,F2,... --out DIR [--cs 1,2,3] [-n N] [--seed S] [--method atp|atpstar|exact|auto] [--device D] [--batch-size N] [--precision float32|float16] [--top K] [--offline]
 
 For every model (folder, preset or repo id) and feature (the TinySQL features of atp generate, or IOI) generates the
 dataset for that model's tokenizer and runs attribution patching on it: DIR/<model>/<feature>-cs<C>.jsonl and
@@ -25,7 +28,9 @@ the top heads and how concentrated the attribution is (top-K share, entropy), wi
 across models. Command sets: --cs for every model, else a bm<B>-cs<C> preset's own C, else 1. Defaults: -n 20,
 --seed 0, --method atp. Resumable: a cell whose Result is complete and was made from the same dataset, model and
 method is kept. A cell that fails (a model that cannot be loaded, a feature its tokenizer cannot express) records
-its error in the summary and the others go on; the exit status is then 3.`;
+its error in the summary and the others go on; the exit status is then 3.
+--wandb [ENTITY/]PROJECT logs each cell run now (kept cells are not logged again) as one W&B run, grouped by the
+sweep's folder name (W&B "group"), as atp patch --wandb does; key from WANDB_API_KEY, server from WANDB_BASE_URL.`;
 
 const list = (text: string | undefined) =>
   (text ?? '')
@@ -48,9 +53,11 @@ export async function sweepCommand(args: string[], io: CommandIo): Promise<numbe
         method: { type: 'string', default: 'atp' },
         device: { type: 'string', default: 'auto' },
         'batch-size': { type: 'string' },
+        precision: { type: 'string' },
         top: { type: 'string' },
         out: { type: 'string' },
         offline: { type: 'boolean', default: false },
+        wandb: { type: 'string' },
       },
       strict: true,
     });
@@ -72,8 +79,11 @@ export async function sweepCommand(args: string[], io: CommandIo): Promise<numbe
   };
   const device = parseDevice(values.device!);
   const batchSize = parseIntegerFlag(values['batch-size'], 'batchSize', 8, 1);
+  const precision = parsePrecision(values.precision);
   const top = parseIntegerFlag(values.top, 'top', DEFAULT_TOP_K, 1);
   const out = values.out!;
+  const wandb = values.wandb === undefined ? undefined : wandbTargetFromEnv(values.wandb, process.env);
+  const wandbOutcome: WandbOutcome = { urls: [], warnings: [] };
   // Before anything runs: names, features and folders that cannot work are refused at no cost.
   const cells = planSweep(spec);
   io.stderr(
@@ -82,10 +92,22 @@ export async function sweepCommand(args: string[], io: CommandIo): Promise<numbe
   const summary = await runSweep(spec, out, {
     device,
     batchSize,
+    precision,
     top,
     resolve: { token: process.env.HF_TOKEN || undefined, offline: values.offline },
     renderHtml: renderSweepReport,
     onLog: (message) => io.stderr(`  ${message}\n`),
+    ...(wandb
+      ? {
+          onCellResult: async ({ cell, result, resultFile }) => {
+            const outcome = await logResultToWandb(wandb, result, resultFile, sweepCellRunOptions(cell, out, { batchSize, top }));
+            for (const warning of outcome.warnings) io.stderr(`  warning: ${warning}\n`);
+            for (const url of outcome.urls) io.stderr(`  W&B run: ${url}\n`);
+            wandbOutcome.urls.push(...outcome.urls);
+            wandbOutcome.warnings.push(...outcome.warnings);
+          },
+        }
+      : {}),
     onCell: ({ cell, cells: total, label, phase, error }) => {
       if (phase === 'start') io.stderr(`[${cell}/${total}] ${label}\n`);
       else io.stderr(`[${cell}/${total}] ${label}: ${phase}${error ? `: ${error}` : ''}\n`);
@@ -105,5 +127,11 @@ export async function sweepCommand(args: string[], io: CommandIo): Promise<numbe
       .join(' ')}, top-${top} share ${share} (${c.status})`;
   });
   io.stdout(`${lines.join('\n')}\n${counts}; wrote ${shown}/${SUMMARY_JSON} and ${shown}/${SUMMARY_HTML}\n`);
+  if (wandb) {
+    const failedLogs = wandbOutcome.warnings.length;
+    io.stderr(
+      `W&B: ${wandbOutcome.urls.length} run${wandbOutcome.urls.length === 1 ? '' : 's'} in group ${sweepGroup(out)}${failedLogs ? `, ${failedLogs} warning${failedLogs === 1 ? '' : 's'} above` : ''}\n`,
+    );
+  }
   return failed.length > 0 ? 3 : 0;
 }

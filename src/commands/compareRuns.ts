@@ -2,10 +2,10 @@
 // among the sidebar's runs, or browse for result files (a sweep's, a colleague's), choose the baseline A when there
 // are more than two, and open the Compare view: every run against A.
 import * as vscode from 'vscode';
-import { basename, dirname } from 'node:path';
-import { compareRuns, DEFAULT_TOP_K } from '../shared/compare';
+import { basename } from 'node:path';
 import type { Result } from '../shared/result';
 import { modelLabel } from '../shared/modelNames';
+import { runLabels } from '../panel/comparePanel';
 import type { Services } from '../services/services';
 import { COMMANDS } from './ids';
 
@@ -46,12 +46,6 @@ async function pickResultFiles(services: Services): Promise<string[] | undefined
   return [...new Set(files)];
 }
 
-/** Labels that say which run is which, made distinct when two runs would read the same. */
-function labels(results: ReadonlyArray<{ file: string; result: Result }>): string[] {
-  const base = results.map(({ result }) => `${basename(result.dataset.file)} · ${modelLabel(result.model.source)}`);
-  return base.map((label, i) => (base.indexOf(label) !== i || base.lastIndexOf(label) !== i ? `${label} (${basename(results[i].file)})` : label));
-}
-
 export function registerCompareRuns(services: Services): vscode.Disposable {
   return vscode.commands.registerCommand(COMPARE_RUNS, async (given?: unknown) => {
     // Called with result files (tests, other commands) or from the UI (no argument, or a tree item).
@@ -72,22 +66,16 @@ export function registerCompareRuns(services: Services): vscode.Disposable {
     }
     // Two runs: the older is A (B − A reads as "what changed"); more: the user says which is the baseline.
     loaded.sort((a, b) => a.result.createdAt.localeCompare(b.result.createdAt));
-    let names = labels(loaded);
     if (loaded.length > 2) {
       const baseline = await vscode.window.showQuickPick(
-        names.map((label, index) => ({ label, detail: loaded[index].file, index })),
+        runLabels(loaded).map((label, index) => ({ label, detail: loaded[index].file, index })),
         { title: 'Compare Runs: which run is A, the baseline? (each other run is shown as B − A)' },
       );
       if (!baseline) return;
       const [chosen] = loaded.splice(baseline.index, 1);
       loaded.unshift(chosen);
-      names = labels(loaded);
     }
-    const comparison = compareRuns(
-      loaded.map(({ result }, index) => ({ label: names[index], result })),
-      DEFAULT_TOP_K,
-    );
     services.log.info(`comparing ${loaded.map(({ file }) => file).join(', ')}`);
-    services.comparePanel.show(comparison, dirname(loaded[0].file));
+    services.comparePanel.showRuns(loaded);
   });
 }

@@ -9,6 +9,7 @@ export const COMMANDS = {
   selectModel: 'attributionPatching.selectModel',
   selectDevice: 'attributionPatching.selectDevice',
   setHuggingFaceToken: 'attributionPatching.setHuggingFaceToken',
+  setWandbApiKey: 'attributionPatching.setWandbApiKey',
   installCuda: 'attributionPatching.installCuda',
   openExampleDataset: 'attributionPatching.openExampleDataset',
   generateIoiDataset: 'attributionPatching.generateIoiDataset',

@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
 import { formatValue } from '../shared/colorScale';
+import { modelLabel } from '../shared/modelNames';
 import { isCurrentFor, isDatasetDocument } from '../services/resultState';
 import type { Services } from '../services/services';
 import { effectiveModel, readSettings } from '../services/settings';
@@ -12,6 +13,7 @@ import { HF_TOKEN_SECRET } from '../views/sidebar';
 import { adviseCudaFallback, adviseFailure } from './runFailure';
 import type { CircuitRequest } from '../shared/workerProtocol';
 import { COMMANDS } from './ids';
+import { reportWandbOutcome, wandbTargetForRun } from '../services/wandbTarget';
 
 export const PATCH_CURRENT_FILE = COMMANDS.patchCurrentFile;
 
@@ -42,13 +44,15 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
     const resultFile = store.resultFileFor(datasetFile, settings.resultLocation);
     const pendingFile = await store.pendingFileFor(resultFile);
     const hfToken = await context.secrets.get(HF_TOKEN_SECRET);
+    const wandb = await wandbTargetForRun(context.secrets, log);
     // The last run's problems go; the live ones (from typing) stay.
     diagnostics.clearSource(document, 'run');
     const check = typeof options?.check === 'number' && Number.isInteger(options.check) && options.check >= 0 ? options.check : settings.checkTopK;
     const circuit = options?.circuit;
     log.info(
-      `run: ${datasetFile} with ${model} on ${settings.device}, batch size ${settings.batchSize}, method ${settings.method}${check ? `, checking ${2 * check} components` : ''}` +
-        (circuit ? `, circuit by ${circuit.method}` : ''),
+      `run: ${datasetFile} with ${model} on ${settings.device} in ${settings.precision}, batch size ${settings.batchSize}, method ${settings.method}${check ? `, checking ${2 * check} components` : ''}` +
+        (circuit ? `, circuit by ${circuit.method}` : '') +
+        (wandb ? `, logged to W&B ${wandb.entity ? `${wandb.entity}/` : ''}${wandb.project}` : ''),
     );
 
     const outcome = await vscode.window.withProgress(
@@ -69,6 +73,7 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
             datasetText,
             device: settings.device,
             batchSize: settings.batchSize,
+            precision: settings.precision,
             method: settings.method,
             gradDrop: settings.gradDrop,
             check,
@@ -138,6 +143,22 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
         });
         const { summary } = outcome;
         log.info(`done in ${summary.seconds.toFixed(1)} s on ${summary.device}; wrote ${resultFile}`);
+        if (wandb) {
+          // Now that the Result is in place: however the upload goes, it cannot cost the run.
+          const where = `${wandb.entity ? `${wandb.entity}/` : ''}${wandb.project}`;
+          log.info(`logging to W&B (${where})`);
+          void vscode.window
+            .withProgress({ location: vscode.ProgressLocation.Window, title: `Logging to W&B (${where})` }, () =>
+              engine.logToWandb({
+                resultFile,
+                target: wandb,
+                displayName: `${modelLabel(result.model.source)} · ${basename(datasetFile)}`,
+                jobType: circuit ? 'circuit' : 'patch',
+                extraConfig: { batch_size: settings.batchSize },
+              }),
+            )
+            .then((logged) => reportWandbOutcome(logged, log));
+        }
         if (result.circuit) {
           // The circuit is what was asked for: show it at once, with its measured faithfulness.
           const { selection, faithfulness } = result.circuit;

@@ -13,6 +13,7 @@ import { effectiveModel, readSettings } from '../services/settings';
 import { HF_TOKEN_SECRET } from '../views/sidebar';
 import { COMMANDS } from './ids';
 import { renderFieldText } from '../shared/fields';
+import { reportWandbOutcome, wandbTargetForRun } from '../services/wandbTarget';
 
 export const RUN_SWEEP = COMMANDS.runSweep;
 
@@ -87,6 +88,7 @@ export function registerRunSweep(services: Services): vscode.Disposable {
     const request = given?.spec && typeof given.outDir === 'string' ? given : await askSweep(effectiveModel(settings, context.extensionUri));
     if (!request) return;
     const hfToken = (await context.secrets.get(HF_TOKEN_SECRET)) || undefined;
+    const wandb = await wandbTargetForRun(context.secrets, log);
     const outcome = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: 'Attribution patching sweep', cancellable: true },
       (progress, token) => {
@@ -94,7 +96,15 @@ export function registerRunSweep(services: Services): vscode.Disposable {
         token.onCancellationRequested(() => controller.abort());
         let reported = 0;
         return engine.sweep(
-          { spec: request.spec, outDir: request.outDir, device: settings.device, batchSize: settings.batchSize, hfToken },
+          {
+            spec: request.spec,
+            outDir: request.outDir,
+            device: settings.device,
+            batchSize: settings.batchSize,
+            precision: settings.precision,
+            hfToken,
+            ...(wandb ? { wandb } : {}),
+          },
           {
             signal: controller.signal,
             onProgress: (message, step) => {
@@ -121,6 +131,7 @@ export function registerRunSweep(services: Services): vscode.Disposable {
       vscode.window.setStatusBarMessage('Sweep cancelled; the finished cells and their summary are kept.', 5000);
     } else {
       log.info(`sweep done: ${outcome.ran} ran, ${outcome.kept} kept, ${outcome.failed} failed`);
+      reportWandbOutcome(outcome.wandb, log);
       if (outcome.failed > 0)
         void vscode.window.showWarningMessage(
           `Attribution Patching: ${outcome.failed} sweep cell${outcome.failed === 1 ? '' : 's'} failed; the summary says why.`,

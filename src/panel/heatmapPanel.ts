@@ -96,17 +96,18 @@ export class HeatmapPanelHost implements vscode.Disposable {
     this.panel = panel;
     this.ready = false;
     this.shownResult = undefined;
-    panel.webview.options = this.options();
-    panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.svg');
-    panel.webview.html = webviewHtml(panel.webview, this.extensionUri, 'Attribution Heatmap');
-    panel.onDidDispose(
-      () => {
-        if (this.panel === panel) this.panel = undefined;
+    loadPanelApp(
+      panel,
+      this.extensionUri,
+      'Attribution Heatmap',
+      {
+        message: (raw) => this.onMessage(raw),
+        dispose: () => {
+          if (this.panel === panel) this.panel = undefined;
+        },
       },
-      undefined,
       this.disposables,
     );
-    panel.webview.onDidReceiveMessage((raw) => this.onMessage(raw), undefined, this.disposables);
   }
 
   /** Sends the focused result when it changed (or its staleness did); called on every state change. */
@@ -290,6 +291,21 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOpt
 }
 
 /** The page of the panel app (the heatmap panel and the Compare view share it): the bundle under a strict CSP with a fresh nonce. */
+/** Loads the panel app into `panel` (options, icon, the page with its CSP) and wires its messages and its closing. */
+export function loadPanelApp(
+  panel: vscode.WebviewPanel,
+  extensionUri: vscode.Uri,
+  title: string,
+  on: { message: (raw: unknown) => unknown; dispose: () => void },
+  disposables: vscode.Disposable[],
+): void {
+  panel.webview.options = webviewOptions(extensionUri);
+  panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.svg');
+  panel.webview.html = webviewHtml(panel.webview, extensionUri, title);
+  panel.onDidDispose(on.dispose, undefined, disposables);
+  panel.webview.onDidReceiveMessage(on.message, undefined, disposables);
+}
+
 export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, title: string): string {
   const nonce = randomBytes(16).toString('base64');
   const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', 'heatmap.js'));

@@ -3,20 +3,16 @@
 // overlap, circuit edges added and removed), and the depth profiles. Inline SVG, no script, no remote resource.
 import type { Comparison, PairComparison, RunDigest } from '../shared/compare';
 import { depthProfileChart, differenceHeatmap, escapeXml as escapeHtml, stackSvg } from '../shared/compareSvg';
-import { METHOD_NAMES, type Method } from '../shared/resultMethods';
-import { fixedOrDash, signedFixed } from '../shared/colorScale';
+import { comparisonTables, tableCells, type ComparisonTable } from '../shared/compareTable';
 
 /** How many circuit edges to list by name before "… and N more". */
 const EDGES_LISTED = 20;
 
-function runRow(run: RunDigest): string {
-  const c = run.concentration;
-  const top = run.topHeads.map((h) => `L${h.layer}H${h.head} ${signedFixed(h.value)}`).join(', ');
-  return (
-    `<tr><td>${escapeHtml(run.label)}</td><td>${escapeHtml(run.model)}</td><td class="num">${run.layers}×${run.heads}</td><td class="num">${run.examples}</td>` +
-    `<td class="num">${signedFixed(run.cleanLogitDiff)}</td><td class="num">${signedFixed(run.corruptedLogitDiff)}</td><td>${escapeHtml(METHOD_NAMES[run.method as Method] ?? run.method)}</td>` +
-    `<td class="num">${fixedOrDash(c.topKShare)}</td><td class="num">${fixedOrDash(c.normalisedEntropy)}</td><td class="num">${fixedOrDash(c.effectiveHeads, 1)}</td><td>${escapeHtml(top)}</td></tr>`
-  );
+/** A table of the comparison as HTML, every cell escaped. */
+function htmlTable(table: ComparisonTable<RunDigest> | ComparisonTable<PairComparison>): string {
+  const { header, numeric, rows } = tableCells(table as ComparisonTable<unknown>);
+  const cell = (tag: 'td' | 'th', text: string, i: number) => `<${tag}${numeric[i] ? ' class="num"' : ''}>${escapeHtml(text)}</${tag}>`;
+  return `<table><tr>${header.map((h, i) => cell('th', h, i)).join('')}</tr>\n${rows.map((row) => `<tr>${row.map((c, i) => cell('td', c, i)).join('')}</tr>`).join('\n')}</table>`;
 }
 
 function edgeList(names: string[]): string {
@@ -26,15 +22,6 @@ function edgeList(names: string[]): string {
     .map((name) => `<code>${escapeHtml(name)}</code>`)
     .join(', ');
   return names.length > EDGES_LISTED ? `${shown} … and ${names.length - EDGES_LISTED} more` : shown;
-}
-
-function pairRow(pair: PairComparison): string {
-  const overlap = `${pair.topOverlap.jaccard.toFixed(3)} by ${pair.topOverlap.by}${pair.topOverlap.shared.length > 0 ? ` (${pair.topOverlap.shared.join(', ')})` : ''}`;
-  const circuit = pair.circuit ? `+${pair.circuit.added.length} / −${pair.circuit.removed.length} (${pair.circuit.kept} kept)` : '—';
-  return (
-    `<tr><td>${escapeHtml(pair.b)} vs ${escapeHtml(pair.a)}</td><td>${pair.sameShape ? 'yes' : 'no'}</td><td class="num">${fixedOrDash(pair.maxHeadChange, 4)}</td>` +
-    `<td class="num">${fixedOrDash(pair.depthSpearman)}</td><td>${escapeHtml(overlap)}</td><td>${circuit}</td></tr>`
-  );
 }
 
 function pairSection(pair: PairComparison, comparison: Comparison): string {
@@ -49,6 +36,7 @@ function pairSection(pair: PairComparison, comparison: Comparison): string {
 }
 
 export function renderCompareReport(comparison: Comparison, heading = 'Attribution patching: comparison'): string {
+  const tables = comparisonTables(comparison);
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
@@ -64,14 +52,12 @@ code { background: #f4f4f4; padding: 1px 3px; } .note { color: #666; font-size: 
 summed over examples. Concentration over the ${comparison.k} largest |head attributions|: their share of Σ|attribution|, the normalised entropy
 (0: one head holds everything, 1: spread evenly) and the effective number of heads (e<sup>entropy</sup>).</p>
 <h2>Runs</h2>
-<table><tr><th>run</th><th>model</th><th>layers×heads</th><th>examples</th><th>clean LD</th><th>corrupted LD</th><th>method</th><th>top-${comparison.k} share</th><th>entropy</th><th>eff. heads</th><th>top heads</th></tr>
-${comparison.runs.map(runRow).join('\n')}</table>
+${htmlTable(tables.runs)}
 <h2>Against ${escapeHtml(comparison.runs[0].label)}</h2>
 <p class="note">Difference maps share one scale (±${comparison.headScale.toPrecision(3)} for heads), so equal colours mean equal changes. Depth profiles: Σ|attribution| per layer
 resampled to ${comparison.depthPoints} points of normalised depth; ρ is their Spearman rank correlation. Top-${comparison.k} overlap is the Jaccard index of the heads
 (one shape) or of the depth slices they sit in (different shapes).</p>
-<table><tr><th>pair</th><th>same shape</th><th>max |B − A|</th><th>depth ρ</th><th>top-${comparison.k} overlap</th><th>circuit edges</th></tr>
-${comparison.pairs.map(pairRow).join('\n')}</table>
+${htmlTable(tables.pairs)}
 ${comparison.pairs.map((pair) => pairSection(pair, comparison)).join('\n')}
 <h2>Depth profiles</h2>
 ${stackSvg([depthProfileChart(comparison)])}

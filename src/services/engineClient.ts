@@ -8,6 +8,7 @@ import type {
   DiagnoseRequest,
   FileDiagnostic,
   GenerateRequest,
+  LogToWandbRequest,
   RequestResponse,
   CircuitRequest,
   RunRequest,
@@ -17,6 +18,7 @@ import type {
   WorkerResponse,
 } from '../shared/workerProtocol';
 import type { InputProblem } from '../shared/errors';
+import type { WandbOutcome } from '../shared/wandb';
 
 export type RunOutcome =
   | { kind: 'done'; pendingFile: string; summary: RunSummary; warnings: string[]; diagnostics: FileDiagnostic[] }
@@ -26,7 +28,7 @@ export type RunOutcome =
 
 /** A sweep's end: its summary file (cells that failed are listed there), or why it stopped as a whole. */
 export type SweepOutcome =
-  | { kind: 'done'; summaryFile: string; ran: number; kept: number; failed: number }
+  | { kind: 'done'; summaryFile: string; ran: number; kept: number; failed: number; wandb?: WandbOutcome }
   | { kind: 'failed'; reason: 'input' | 'internal' | 'crashed'; message: string; input?: InputProblem }
   | { kind: 'cancelled' };
 
@@ -130,7 +132,18 @@ export class EngineClient {
     );
   }
 
-  private request(request: Omit<DiagnoseRequest, 'requestId'> | Omit<GenerateRequest, 'requestId'>): Promise<RequestResponse> {
+  /** Logs a Result already in place to W&B; never fails (what went wrong is in the outcome's warnings). */
+  logToWandb(request: Omit<LogToWandbRequest, 'type' | 'requestId'>): Promise<WandbOutcome> {
+    return this.request({ ...request, type: 'logToWandb' }).then((response) =>
+      response.type === 'wandbLogged'
+        ? response.wandb
+        : { urls: [], warnings: [`W&B: not logged: ${response.type === 'requestFailed' ? response.message : `unexpected answer ${response.type}`}`] },
+    );
+  }
+
+  private request(
+    request: Omit<DiagnoseRequest, 'requestId'> | Omit<GenerateRequest, 'requestId'> | Omit<LogToWandbRequest, 'requestId'>,
+  ): Promise<RequestResponse> {
     const requestId = this.nextRequestId++;
     return new Promise<RequestResponse>((resolve) => {
       const child = this.ensureChild();
@@ -224,6 +237,7 @@ export class EngineClient {
             ran: response.ran,
             kept: response.kept,
             failed: response.failed,
+            ...(response.wandb ? { wandb: response.wandb } : {}),
           });
         case 'failed':
           return this.finishSweep(response.runId, {

@@ -17,6 +17,8 @@ export interface Settings {
   model: string;
   device: DeviceRequest;
   batchSize: number;
+  /** What the engine computes in: float16 is mixed precision for GPUs (AtP and exact patching only). */
+  precision: 'float32' | 'float16';
   resultLocation: ResultLocation;
   /** How attributions are computed (engine/methods.ts). */
   method: 'auto' | 'atp' | 'atpstar' | 'exact';
@@ -34,6 +36,7 @@ export function readSettings(): Settings {
     model: config.get<string>('model', '').trim(),
     device: (DEVICE_CHOICES as readonly string[]).includes(device) ? (device as DeviceRequest) : 'auto',
     batchSize: Number.isInteger(batchSize) && batchSize >= 1 ? batchSize : 8,
+    precision: config.get<string>('precision') === 'float16' ? 'float16' : 'float32',
     resultLocation: config.get<string>('resultLocation') === 'workspaceStorage' ? 'workspaceStorage' : 'nextToDataset',
     method: (['atp', 'atpstar', 'exact'] as const).find((m) => m === config.get<string>('method')) ?? 'auto',
     gradDrop: config.get<boolean>('gradDrop', false) === true,

@@ -40,6 +40,9 @@ export type FieldId =
   | 'junit'
   | 'rerun'
   | 'hfToken'
+  | 'wandb'
+  | 'wandbKey'
+  | 'wandbBaseUrl'
   | 'resultLocation'
   | 'openWalkthroughOnFirstRun';
 
@@ -62,7 +65,7 @@ export const FIELDS: Record<FieldId, FieldInfo> = {
   gradDrop: { cli: '--grad-drop', setting: 'attributionPatching.gradDrop', words: 'GradDrop' },
   check: { cli: '--check', setting: 'attributionPatching.checkTopK', words: 'the number of components checked' },
   checkSeed: { cli: '--check-seed', words: 'the seed of the checks' },
-  precision: { cli: '--precision', words: 'the precision' },
+  precision: { cli: '--precision', setting: 'attributionPatching.precision', words: 'the precision' },
   top: { cli: '--top', words: 'the number of top heads shown' },
   html: { cli: '--html', words: 'the HTML report' },
   offline: { cli: '--offline', words: 'offline mode' },
@@ -89,6 +92,9 @@ export const FIELDS: Record<FieldId, FieldInfo> = {
   junit: { cli: '--junit', words: 'the JUnit report' },
   rerun: { cli: '--rerun', words: 'rerunning' },
   hfToken: { cli: 'HF_TOKEN', words: 'the Hugging Face token' },
+  wandb: { cli: '--wandb', setting: 'attributionPatching.wandb.project', words: 'the W&B project' },
+  wandbKey: { cli: 'WANDB_API_KEY', words: 'the W&B API key' },
+  wandbBaseUrl: { cli: 'WANDB_BASE_URL', words: 'the W&B server (WANDB_BASE_URL)' },
   resultLocation: { setting: 'attributionPatching.resultLocation', words: 'where results are saved' },
   openWalkthroughOnFirstRun: { setting: 'attributionPatching.openWalkthroughOnFirstRun', words: 'the walkthrough on first run' },
 };

@@ -59,7 +59,8 @@ export type HostMessage =
   | { type: 'setScope'; scope: ExampleScope; example?: ScopedExample }
   | { type: 'noResult'; message: string }
   /** The Compare view (its own panel): every run against the first, from src/shared/compare.ts. */
-  | { type: 'showComparison'; comparison: Comparison }
+  /** `files`: the compared Result files, A first, which the view keeps so that a reload can compare them again. */
+  | { type: 'showComparison'; comparison: Comparison; files: string[] }
   /** A sweep's summary in the same panel (after "Run Sweep…"); `folder` is where its files are. */
   | { type: 'showSweep'; summary: SweepSummary; folder: string };
 
@@ -88,6 +89,10 @@ export type WebviewMessage =
 /** What the webview keeps with getState/setState, and what the serializer gets back after a reload. */
 export interface PanelState {
   resultFile?: string;
+  /** The Compare view: the Result files it compares (A first), compared again when the window reloads. */
+  comparedFiles?: string[];
+  /** The Compare view showing a sweep: the sweep's folder (its summary.json is read again on reload). */
+  sweepFolder?: string;
   /** The circuit view's slider (number of top edges); absent: the circuit's own size. */
   circuitEdges?: number;
   selection: ValueSelection;
@@ -181,6 +186,10 @@ export function parsePanelState(value: unknown): PanelState {
   if (isExampleScope(value.scope)) state.scope = value.scope;
   if (value.aggregate === 'sum' || value.aggregate === 'mean') state.aggregate = value.aggregate;
   if (isIndex(value.circuitEdges)) state.circuitEdges = value.circuitEdges;
+  if (Array.isArray(value.comparedFiles) && value.comparedFiles.length >= 2 && value.comparedFiles.every((file) => typeof file === 'string')) {
+    state.comparedFiles = value.comparedFiles as string[];
+  }
+  if (typeof value.sweepFolder === 'string') state.sweepFolder = value.sweepFolder;
   return state;
 }
 

@@ -140,15 +140,27 @@ export interface ExampleResult {
   atpStar?: NodeAttributions;
 }
 
+/** The float types the engine computes in (float16: mixed precision, see RuntimeRecord.precision). */
+export const PRECISIONS = ['float16', 'float32', 'float64'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
 /**
  * ONNX Runtime's provider name (e.g. "WebGpuExecutionProvider"), the WebGPU adapter as the host shows it
- * (software: a CPU implementation such as SwiftShader), and how many graph nodes each provider ran in the first
- * run (absent on the CPU provider, where all do).
+ * (software: a CPU implementation such as SwiftShader), how many graph nodes each provider ran in the first
+ * run (absent on the CPU provider, where all do), and the precision of the attribution pass.
  */
 export interface RuntimeRecord {
   provider: string;
   adapter?: { name: string; vendor: string; software: boolean };
   placement?: Record<string, number>;
+  /**
+   * What the attributions were computed in (absent in results made before it was recorded: float32 or float64).
+   * float16 is mixed precision: weights and activations float16; norms, softmax, the metric and the
+   * attributions' products and sums float32.
+   */
+  precision?: Precision;
+  /** float16 only: the smallest and largest loss scale (a power of two seeding the backward) the batches ran with. */
+  lossScale?: { min: number; max: number };
 }
 
 /** One line: "WebGpuExecutionProvider on SwiftShader (Google, software): 792 nodes on WebGpu, 17 nodes on CPU". */
@@ -162,8 +174,12 @@ export function describeRuntime(runtime: RuntimeRecord): string {
         .map(([provider, count]) => `${count} nodes on ${provider.replace(/ExecutionProvider$/, '')}`)
         .join(', ')
     : '';
-  return `${runtime.provider}${on}${nodes}`;
+  const precision = runtime.precision ? `, ${runtime.precision}${runtime.lossScale ? ` (loss scale ${lossScaleText(runtime.lossScale)})` : ''}` : '';
+  return `${runtime.provider}${on}${nodes}${precision}`;
 }
+
+const powerOfTwo = (value: number) => (Number.isInteger(Math.log2(value)) ? `2^${Math.log2(value)}` : String(value));
+const lossScaleText = ({ min, max }: { min: number; max: number }) => (min === max ? powerOfTwo(min) : `${powerOfTwo(min)}…${powerOfTwo(max)}`);
 
 /**
  * A shard (atp patch --shard i/n): examples firstExample … firstExample+examples−1 (0-based) of a dataset of
@@ -376,9 +392,10 @@ const KEY_ORDER: Record<string, readonly string[]> = {
   check: ['hook', 'layer', 'position', 'head', 'pick', 'attribution', 'exact'],
   token: ['id', 'text', 'start', 'end'],
   attributions: ['z', 'residPre', 'attnOut', 'mlpOut'],
-  runtime: ['provider', 'adapter', 'placement'],
+  runtime: ['provider', 'adapter', 'placement', 'precision', 'lossScale'],
   provenance: ['engineVersion', 'method', 'device', 'seed', 'tokenizerHash', 'modelFiles'],
   adapter: ['name', 'vendor', 'software'],
+  lossScale: ['min', 'max'],
 };
 
 /** Which KEY_ORDER applies to the value under `key` of an object of kind `parentKind`. */
@@ -405,6 +422,7 @@ function childKind(parentKind: string | undefined, key: string): string | undefi
   }
   if (parentKind === 'checks' && key === 'items') return 'check';
   if (parentKind === 'runtime' && key === 'adapter') return 'adapter';
+  if (parentKind === 'runtime' && key === 'lossScale') return 'lossScale';
   return undefined;
 }
 
@@ -471,8 +489,12 @@ export function parseResultJson(text: string, file: string): unknown {
   }
 }
 
-/** Checks a parsed result (every field, naming the file and the field) and returns it typed. */
-export function checkResult(raw: unknown, file: string): Result {
+/**
+ * Checks a parsed Result field by field; errors name the file and field. `perExampleArraysChecked`: the examples'
+ * arrays (ids, tokens, token scores, attributions, AtP* nodes) were checked as they were read (from a sidecar), so
+ * they are not walked again — walking them would also build every lazily read grid.
+ */
+export function checkResult(raw: unknown, file: string, options: { perExampleArraysChecked?: boolean } = {}): Result {
   const check = new ShapeChecker(file);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new InputError(`${file}: not an attribution-patching result (expected a JSON object)`);
@@ -501,6 +523,13 @@ export function checkResult(raw: unknown, file: string): Result {
     if (runtime.placement !== undefined) {
       for (const [provider, count] of Object.entries(check.object(runtime.placement, 'runtime.placement')))
         check.integer(count, `runtime.placement.${provider}`);
+    }
+    if (runtime.precision !== undefined && !PRECISIONS.includes(runtime.precision as Precision))
+      check.fail('runtime.precision', `one of ${PRECISIONS.join(', ')}`);
+    if (runtime.lossScale !== undefined) {
+      const lossScale = check.object(runtime.lossScale, 'runtime.lossScale');
+      check.number(lossScale.min, 'runtime.lossScale.min');
+      check.number(lossScale.max, 'runtime.lossScale.max');
     }
   }
 
@@ -561,9 +590,21 @@ export function checkResult(raw: unknown, file: string): Result {
     const example = check.object(item, field);
     check.integer(example.line, `${field}.line`);
     for (const key of ['clean', 'corrupted', 'correct', 'incorrect']) check.string(example[key], `${field}.${key}`);
+    for (const key of ['correctId', 'incorrectId', 'cleanLogitDiff', 'corruptedLogitDiff']) check.number(example[key], `${field}.${key}`);
+    if (options.perExampleArraysChecked) {
+      if (current || example.tokenScores !== undefined) {
+        const scores = check.object(example.tokenScores, `${field}.tokenScores`);
+        if (scores.kind !== 'token-patch') check.fail(`${field}.tokenScores.kind`, '"token-patch"');
+        check.method(scores.method, `${field}.tokenScores.method`);
+        check.number(scores.joint, `${field}.tokenScores.joint`);
+        check.array(scores.values, `${field}.tokenScores.values`);
+        check.array(scores.exact, `${field}.tokenScores.exact`);
+      }
+      check.object(example.attributions, `${field}.attributions`);
+      return;
+    }
     check.numbers(example.cleanIds, `${field}.cleanIds`, 1);
     check.numbers(example.corruptedIds, `${field}.corruptedIds`, 1);
-    for (const key of ['correctId', 'incorrectId', 'cleanLogitDiff', 'corruptedLogitDiff']) check.number(example[key], `${field}.${key}`);
     for (const key of ['tokens', 'corruptedTokens']) {
       check.array(example[key], `${field}.${key}`).forEach((tokenItem, tokenIndex) => {
         const tokenField = `${field}.${key}[${tokenIndex}]`;

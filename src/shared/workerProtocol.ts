@@ -6,6 +6,7 @@ import type { DeviceRequest } from '../engine/process/runtime';
 import type { SweepSpec } from './sweep';
 import type { CircuitOptions } from '../engine/circuits/run';
 import type { InputProblem } from './errors';
+import type { WandbOutcome, WandbTarget } from './wandb';
 
 export interface RunRequest {
   type: 'run';
@@ -20,6 +21,8 @@ export interface RunRequest {
   datasetText: string;
   device: DeviceRequest;
   batchSize: number;
+  /** What the engine computes in (float16: mixed precision, AtP and exact patching only); absent: float32. */
+  precision?: 'float32' | 'float16';
   /** atp, exact or auto (engine/methods.ts); absent: auto. */
   method?: 'auto' | 'atp' | 'atpstar' | 'exact';
   /** AtP*'s GradDrop (only with auto or atpstar). */
@@ -85,10 +88,29 @@ export interface SweepRequest {
   outDir: string;
   device: DeviceRequest;
   batchSize: number;
+  /** As RunRequest's; a kept cell must have run in it. */
+  precision?: 'float32' | 'float16';
   hfToken?: string;
+  /** Log each cell that runs to W&B, grouped by the sweep. */
+  wandb?: WandbTarget;
 }
 
-export type WorkerRequest = RunRequest | CircuitRequest | CancelRequest | DiagnoseRequest | GenerateRequest | SweepRequest;
+/**
+ * Logs a finished run's Result to W&B. The host asks once it has put the Result in place, so nothing about the upload
+ * (slow, refused, given up) can cost the run. The key comes from SecretStorage: in memory only, never logged.
+ */
+export interface LogToWandbRequest {
+  type: 'logToWandb';
+  requestId: number;
+  resultFile: string;
+  target: WandbTarget;
+  displayName: string;
+  jobType: 'patch' | 'circuit';
+  /** More of the run's settings for the W&B run's config (e.g. the batch size). */
+  extraConfig?: Record<string, string | number | boolean>;
+}
+
+export type WorkerRequest = RunRequest | CircuitRequest | CancelRequest | DiagnoseRequest | GenerateRequest | SweepRequest | LogToWandbRequest;
 
 /** A problem in the user's file, 1-based line; columns are 0-based UTF-16 offsets in that line when known. */
 export interface FileDiagnostic {
@@ -129,12 +151,14 @@ export type WorkerResponse =
   /** `input`: the InputError's field and detail (reason 'input' only), for the editor to word and act on. */
   | { type: 'failed'; runId: number; reason: 'input' | 'internal'; message: string; diagnostics: FileDiagnostic[]; input?: InputProblem }
   | { type: 'cancelled'; runId: number }
-  /** A sweep finished (some cells may have failed: see the summary file). */
-  | { type: 'sweepDone'; runId: number; summaryFile: string; ran: number; kept: number; failed: number }
+  /** A sweep finished (some cells may have failed: see the summary file); `wandb`: what logging its cells came to. */
+  | { type: 'sweepDone'; runId: number; summaryFile: string; ran: number; kept: number; failed: number; wandb?: WandbOutcome }
   | { type: 'diagnosed'; requestId: number; diagnostics: FileDiagnostic[]; skipped?: string }
   // modelDir: the folder the tokenizer was read from, so that the host never saves the dataset over one of its files.
   | { type: 'generated'; requestId: number; text: string; examples: number; skipped: Record<string, number>; modelDir?: string }
+  /** What logging to W&B came to (its failures are warnings, never the run's). */
+  | { type: 'wandbLogged'; requestId: number; wandb: WandbOutcome }
   | { type: 'requestFailed'; requestId: number; message: string };
 
-/** The responses that answer a DiagnoseRequest or GenerateRequest (by requestId) rather than a run. */
+/** The responses that answer a DiagnoseRequest, GenerateRequest or LogToWandbRequest (by requestId) rather than a run. */
 export type RequestResponse = Extract<WorkerResponse, { requestId: number }>;

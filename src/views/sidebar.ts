@@ -126,6 +126,7 @@ export class SidebarProvider implements vscode.TreeDataProvider<Node>, vscode.Di
       }
       case 'device': {
         const item = new vscode.TreeItem(`Device: ${settings.device}`);
+        item.description = settings.precision === 'float16' ? 'float16 (setting attributionPatching.precision)' : undefined;
         item.iconPath = new vscode.ThemeIcon('chip');
         item.tooltip = 'auto uses CUDA, DirectML or CoreML when available, else the CPU. Click to change.';
         item.command = { command: COMMANDS.selectDevice, title: 'Select Device' };

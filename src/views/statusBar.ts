@@ -27,7 +27,7 @@ export class StatusBar implements vscode.Disposable {
     const entry = this.state.focusedResult;
     const settings = readSettings();
     if (!entry) {
-      this.item.text = `$(pulse) AtP: ${settings.model ? escapeIcons(modelLabel(settings.model)) : 'built-in demo model'} · ${escapeIcons(settings.device)}`;
+      this.item.text = `$(pulse) AtP: ${settings.model ? escapeIcons(modelLabel(settings.model)) : 'built-in demo model'} · ${escapeIcons(settings.device)}${settings.precision === 'float16' ? ' float16' : ''}`;
       this.item.tooltip = 'Attribution Patching: no result yet. Run "Attribution Patch Current File" on a dataset.';
       this.item.backgroundColor = undefined;
       this.item.show();
@@ -37,7 +37,9 @@ export class StatusBar implements vscode.Disposable {
     const next = effectiveModel(settings, this.extensionUri);
     const baselines = `LD clean ${formatValue(result.metric.cleanLogitDiff)} / corrupted ${formatValue(result.metric.corruptedLogitDiff)}`;
     // Result files are shared: their model and device show as text, never as an icon or Markdown.
-    this.item.text = `${entry.stale ? '$(warning)' : '$(pulse)'} AtP: ${escapeIcons(resultModelText(result.model.source, next))} · ${escapeIcons(result.device)} · ${baselines}${entry.stale ? ' · stale' : ''}`;
+    // float16 is said beside the device (float32 is the norm; the tooltip's runtime line says it either way).
+    const half = result.runtime?.precision === 'float16' ? ' float16' : '';
+    this.item.text = `${entry.stale ? '$(warning)' : '$(pulse)'} AtP: ${escapeIcons(resultModelText(result.model.source, next))} · ${escapeIcons(result.device)}${half} · ${baselines}${entry.stale ? ' · stale' : ''}`;
     this.item.tooltip = new vscode.MarkdownString(
       `**Attribution patching** of ${markdownCode(basename(entry.datasetUri.fsPath))}\n\n` +
         `model ${escapeMarkdown(result.model.source)} (${result.model.layers} layers × ${result.model.heads} heads) on ${escapeMarkdown(result.device)}\n\n` +

@@ -98,11 +98,10 @@ test(
 );
 
 test('a claims file with a mistake is underlined at the field, and the Problems panel names it', { skip, timeout: 90_000 }, async () => {
-  writeFileSync(
-    join(workspace, 'tinysql-demo', 'claims', 'broken.claims.yaml'),
-    'model: ..\ndataset: tables.jsonl\nclaims:\n  - top_heads: {k: three, include: [L0H3]}\n',
-  );
-  await openFile(page, 'broken.claims.yaml');
+  const broken = join(workspace, 'tinysql-demo', 'claims', 'broken.claims.yaml');
+  writeFileSync(broken, 'model: ..\ndataset: tables.jsonl\nclaims:\n  - top_heads: {k: three, include: [L0H3]}\n');
+  // By absolute path: a file written while the workbench runs may not be in Quick Open's index yet.
+  await openFile(page, broken);
   await page.locator('.monaco-editor .squiggly-error').first().waitFor({ timeout: 30_000 });
   await runCommand(page, 'View: Focus Problems (Errors, Warnings, Infos)');
   await page

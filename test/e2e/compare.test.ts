@@ -1,6 +1,7 @@
 // End to end, in code-server: two runs of the built-in model (two TinySQL features), then "Compare Runs…": both
 // ticked in the list of runs, the Compare view shows the B − A head map (B the newer run) with every cell equal to
-// the difference of the two Result files, and "Export JSON" saves the comparison. Screenshots go to
+// the difference of the two Result files, "Export JSON" saves the comparison, and the view (and a sweep's summary)
+// comes back after a window reload. Screenshots go to
 // test-output/e2e-compare/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Frame, Page } from 'playwright-core';
 import { readResultFile } from '../../src/engine/files/resultFile';
 import { type CodeServer, findFrame, closeWorkbench, E2E_SKIP, startsE2e, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
 
@@ -97,21 +98,24 @@ test(
       const file = join(workspace, `${name}.atp-result.json`);
       return readResultFile(file);
     });
-    const cells = (await frame.$$eval('svg.compare-heads rect[data-value]', (rects) =>
-      rects.map((r) => ({
-        layer: Number(r.getAttribute('data-layer')),
-        head: Number(r.getAttribute('data-head')),
-        value: Number(r.getAttribute('data-value')),
-      })),
-    )) as Array<{ layer: number; head: number; value: number }>;
-    assert.equal(cells.length, 16, 'the built-in model has 4 × 4 heads');
-    for (const cell of cells) {
-      const expected = b.heads[cell.layer][cell.head] - a.heads[cell.layer][cell.head];
-      assert.ok(Math.abs(cell.value - expected) <= 1e-12 * Math.max(1, Math.abs(expected)), `L${cell.layer}H${cell.head}: ${cell.value} vs ${expected}`);
-    }
-    const title = (await frame.textContent('#compare-title')) ?? '';
-    assert.match(title, /Compare 2 runs against tinysql-cs1\.jsonl/);
-    assert.match((await frame.textContent('#compare-pairs')) ?? '', /fields\.jsonl.*yes/);
+    const checkDifferenceMap = async (view: Frame) => {
+      const cells = (await view.$$eval('svg.compare-heads rect[data-value]', (rects) =>
+        rects.map((r) => ({
+          layer: Number(r.getAttribute('data-layer')),
+          head: Number(r.getAttribute('data-head')),
+          value: Number(r.getAttribute('data-value')),
+        })),
+      )) as Array<{ layer: number; head: number; value: number }>;
+      assert.equal(cells.length, 16, 'the built-in model has 4 × 4 heads');
+      for (const cell of cells) {
+        const expected = b.heads[cell.layer][cell.head] - a.heads[cell.layer][cell.head];
+        assert.ok(Math.abs(cell.value - expected) <= 1e-12 * Math.max(1, Math.abs(expected)), `L${cell.layer}H${cell.head}: ${cell.value} vs ${expected}`);
+      }
+      const title = (await view.textContent('#compare-title')) ?? '';
+      assert.match(title, /Compare 2 runs against tinysql-cs1\.jsonl/);
+      assert.match((await view.textContent('#compare-pairs')) ?? '', /fields\.jsonl.*yes/);
+    };
+    await checkDifferenceMap(frame);
 
     await frame.click('#export-comparison-json');
     await page.locator('.quick-input-widget .quick-input-box input').waitFor({ state: 'visible', timeout: 15_000 });
@@ -123,6 +127,13 @@ test(
     assert.equal(comparison.schema, 'attribution-patching/comparison@1');
     assert.deepEqual(comparison.pairs[0].headDifference.flat().length, 16);
     copyFileSync(exported, join(OUT, '03-comparison.json'));
+
+    // A window reload brings the view back: the same two runs, A first, compared again from their files. The
+    // workbench's own reload (it saves the open editors first, as desktop VS Code does on every reload; a bare page
+    // reload loses what the web workbench has not flushed yet).
+    await runCommand(page, 'Developer: Reload Window');
+    await checkDifferenceMap(await findFrame(page, '#compare-pairs'));
+    await shot('04-compare-view-after-reload');
   },
 );
 
@@ -161,4 +172,9 @@ test('"Run Sweep…": the built-in model on two features runs in the worker; the
     const file = join(workspace, 'atp-sweep', 'tinysql-demo', `${name}.atp-result.json`);
     assert.equal(readResultFile(file).dataset.examples, 3);
   }
+
+  // After a reload the summary is read again from the sweep's folder.
+  await runCommand(page, 'Developer: Reload Window');
+  const restored = await findFrame(page, '#sweep-cells', 60_000);
+  assert.match((await restored.textContent('#sweep-title')) ?? '', /Sweep: 2 of 2 cells done/);
 });

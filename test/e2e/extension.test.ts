@@ -464,7 +464,9 @@ test('dark theme: editor colours and heatmap read on a dark background', { skip,
 
 test('after a reload the saved result restores the colours and the panel without rerunning', { skip, timeout: 90_000 }, async () => {
   const written = statSync(resultFile()).mtimeMs;
-  await page.reload();
+  // The workbench's own reload, which saves the panel's last state first as desktop VS Code does (a bare page reload
+  // can restore a state from before the last scope change, which the web workbench had not flushed yet).
+  await runCommand(page, 'Developer: Reload Window');
   await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
   await page.locator('.tab', { hasText: 'ioi.jsonl' }).first().click();
   await waitForColours(colouredLines(readResult()));
@@ -655,6 +657,43 @@ test('with the device set to webgpu the run happens on WebGPU (SwiftShader here)
     assert.ok((result.runtime?.placement?.WebGpuExecutionProvider ?? 0) > 0, JSON.stringify(result.runtime));
     await waitForColours(1, 30_000);
     await shot('14-webgpu-run');
+  } finally {
+    writeFileSync(settingsFile, previous);
+  }
+});
+
+test('with the precision set to float16 the run computes in mixed precision; the Result and the status bar say so', { skip, timeout: 120_000 }, async () => {
+  const settingsFile = join(workspace, '.vscode', 'settings.json');
+  const previous = readFileSync(settingsFile, 'utf8');
+  writeFileSync(
+    settingsFile,
+    JSON.stringify(
+      {
+        ...JSON.parse(previous),
+        'attributionPatching.model': join(root, 'model-gpt2-random'),
+        'attributionPatching.device': 'cpu',
+        'attributionPatching.precision': 'float16',
+      },
+      null,
+      2,
+    ),
+  );
+  try {
+    await page.waitForTimeout(1500);
+    const tab = page.locator('.tab', { hasText: 'ioi.jsonl' });
+    if ((await tab.count()) > 0) await tab.first().click();
+    else await openFile('ioi.jsonl');
+    // The dataset's own tab (the heatmap panel's tab, "Attribution: ioi.jsonl", may be active in its group too).
+    await page.locator('.tab.active[data-resource-name="ioi.jsonl"]').waitFor({ timeout: 15_000 });
+    const before = statSync(resultFile()).mtimeMs;
+    await runCommand(page, 'Attribution Patch Current File');
+    const deadline = Date.now() + 90_000;
+    while (statSync(resultFile()).mtimeMs === before && Date.now() < deadline) await page.waitForTimeout(300);
+    const result = readResult();
+    assert.equal(result.runtime?.precision, 'float16');
+    assert.ok(result.runtime?.lossScale, 'the loss scales are recorded');
+    await waitForColours(1, 30_000);
+    await page.locator('.statusbar-item', { hasText: '· cpu float16 ·' }).first().waitFor({ timeout: 10_000 });
   } finally {
     writeFileSync(settingsFile, previous);
   }

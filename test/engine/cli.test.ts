@@ -180,6 +180,24 @@ test('missing and truncated safetensors are reported, never loaded', () => {
   assertRejected(['--model', dir, '--data', IOI], /only safetensors/i);
 });
 
+test('--precision float16: mixed precision, recorded in the Result and said on the runtime line; what it cannot run is refused by flag', () => {
+  const out = join(root, 'half.json');
+  const run = atp('patch', '--model', model, '--data', IOI, '--out', out, '--device', 'cpu', '--method', 'atp', '--precision', 'float16');
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /^runtime: CPUExecutionProvider, float16 \(loss scale 2\^\d+(…2\^\d+)?\)$/m);
+  const result = parseResult(readFileSync(out, 'utf8'), out);
+  assert.equal(result.runtime?.precision, 'float16');
+  assert.ok(result.runtime?.lossScale && result.runtime.lossScale.min <= result.runtime.lossScale.max);
+  assert.ok(result.examples.every((e) => e.attributions.z.flat(2).every(Number.isFinite)));
+  const plain = atp('patch', '--model', model, '--data', IOI, '--out', join(root, 'single.json'), '--device', 'cpu', '--method', 'atp');
+  assert.match(plain.stdout, /^runtime: CPUExecutionProvider, float32$/m);
+  assertRejected(['--model', model, '--data', IOI, '--precision', 'float8'], /--precision: expected float16, float32, float64, got "float8"/);
+  assertRejected(
+    ['--model', model, '--data', IOI, '--precision', 'float16', '--method', 'atpstar'],
+    /--precision: float16 runs AtP and exact patching only, not --method atpstar/,
+  );
+});
+
 test('bad flags are explained', () => {
   assertRejected(['--model', model, '--data', IOI, '--batch-size', '0'], /--batch-size: expected a positive integer/);
   assertRejected(['--model', model, '--data', IOI, '--device', 'tpu'], /unknown device "tpu"/);

@@ -20,7 +20,10 @@ after(() => rmSync(work, { recursive: true, force: true }));
 interface Entry {
   shape: string;
   device: string;
+  precision: 'float32' | 'float16';
   available: boolean;
+  ok?: boolean;
+  notes?: string[];
   medianRunSeconds?: number;
   relativeErrorVsCpu?: number;
   runtime?: { provider: string; placement?: Record<string, number> };
@@ -36,15 +39,24 @@ test('gpu-check --tiny runs every available device against the CPU and reports t
   const { report } = JSON.parse(readFileSync(json, 'utf8')) as { report: Entry[] };
   const webgpu = (await webgpuAvailability()).ok;
   for (const shape of ['GPT-2 tiny', 'Qwen2 tiny']) {
-    const cpu = report.find((e) => e.shape === shape && e.device === 'cpu')!;
+    const cpu = report.find((e) => e.shape === shape && e.device === 'cpu' && e.precision === 'float32')!;
     assert.equal(cpu.available, true);
     assert.equal(cpu.runtime?.provider, 'CPUExecutionProvider');
     assert.ok(cpu.medianRunSeconds! > 0);
-    const gpu = report.find((e) => e.shape === shape && e.device === 'webgpu')!;
+    // float16 on the CPU (--tiny runs it there: the numbers, not the speed) against the CPU's float32.
+    const half = report.find((e) => e.shape === shape && e.device === 'cpu' && e.precision === 'float16')!;
+    assert.equal(half.available, true);
+    assert.equal(half.ok, true);
+    assert.ok(half.relativeErrorVsCpu! > 0 && half.relativeErrorVsCpu! <= 3e-2, `${shape} float16: ${half.relativeErrorVsCpu}`);
+    const gpu = report.find((e) => e.shape === shape && e.device === 'webgpu' && e.precision === 'float32')!;
     assert.equal(gpu.available, webgpu, 'WebGPU ran exactly when an adapter exists');
     if (webgpu) {
       assert.ok(gpu.relativeErrorVsCpu! <= 1e-4, `${shape}: ${gpu.relativeErrorVsCpu}`);
       assert.ok((gpu.runtime?.placement?.WebGpuExecutionProvider ?? 0) > 0);
+      // Where the adapter lacks shader-f16 (SwiftShader) float16 is reported unavailable with the reason; else checked.
+      const gpuHalf = report.find((e) => e.shape === shape && e.device === 'webgpu' && e.precision === 'float16')!;
+      if (gpuHalf.available) assert.equal(gpuHalf.ok, true, `${shape}: webgpu float16 ${gpuHalf.relativeErrorVsCpu}`);
+      else assert.match(gpuHalf.notes!.join(' '), /requires f16/);
     }
   }
   assert.match(run.stdout, /all devices that ran agree with the CPU/);

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseResult } from '../../src/shared/result';
 import { parseSweepSummary } from '../../src/shared/sweep';
 import { digestRun } from '../../src/shared/compare';
@@ -136,6 +136,12 @@ test('a rerun keeps finished cells byte for byte; a new -n or a truncated Result
     assert.equal(statSync(file).mtimeMs, before[i].mtime, `${file} was not rewritten`);
   });
 
+  // The same folders named relative to another working directory are the same models (their files' hashes say so).
+  const relativeArgs = sweepArgs('3').map((arg) => (arg.includes(small) ? arg.replace(DEMO, relative(root, DEMO)).replace(small, './small-gpt2') : arg));
+  const relativeRun = runCli(join(root, 'cache'), relativeArgs, root);
+  assert.match(relativeRun.stdout, /0 ran, 4 kept, 2 failed/, relativeRun.stderr);
+  files.forEach((file, i) => assert.equal(statSync(file).mtimeMs, before[i].mtime, `${file} was not rewritten`));
+
   // A Result cut short (a crash while someone copied it, a hand edit) is not "finished".
   truncateSync(files[1], 200);
   const repaired = atp(...sweepArgs('3'));
@@ -148,6 +154,12 @@ test('a rerun keeps finished cells byte for byte; a new -n or a truncated Result
   );
   assert.deepEqual(parseResult(readFileSync(files[1], 'utf8'), files[1]).heads, parseResult(before[1].text, files[1]).heads, 'the same numbers again');
 
+  // Another precision: a cell computed in float32 is not float16's, so every cell runs again; then it is kept.
+  const half = atp(...sweepArgs('3'), '--precision', 'float16');
+  assert.match(half.stdout, /4 ran, 0 kept, 2 failed/);
+  assert.equal(parseResult(readFileSync(files[0], 'utf8'), files[0]).runtime?.precision, 'float16');
+  assert.match(atp(...sweepArgs('3'), '--precision', 'float16').stdout, /0 ran, 4 kept, 2 failed/);
+
   // Another spec (4 examples) makes other datasets: every cell runs again.
   const bigger = atp(...sweepArgs('4'));
   assert.match(bigger.stdout, /4 ran, 0 kept, 2 failed/);
@@ -159,7 +171,7 @@ test('atp compare on two cells of the sweep: different depths are compared by de
   const b = join(out, RESULTS[2] + '.atp-result.json');
   const run = atp('compare', a, b, '--json', join(root, 'cmp.json'));
   assert.equal(run.code, 0, run.stderr);
-  assert.match(run.stdout, /small-gpt2\/EngTableName-cs1\.atp-result\.json\s+no\s+—\s+-?\d\.\d{3}\s+\d\.\d{3} \(depth\)/);
+  assert.match(run.stdout, /small-gpt2\/EngTableName-cs1\.atp-result\.json\s+no\s+—\s+-?\d\.\d{3}\s+\d\.\d{3} \(depth: depth [^)]+\)/);
   const comparison = JSON.parse(readFileSync(join(root, 'cmp.json'), 'utf8'));
   assert.deepEqual(
     comparison.runs.map((r: { layers: number }) => r.layers),

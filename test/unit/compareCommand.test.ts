@@ -76,8 +76,8 @@ test('prints runs and pairs; --json holds the comparison, --html and --svg the B
   // Runs: concentration of A over its top 2 (|0.5| + |−0.4|) / 1.05.
   assert.match(stdout, new RegExp(`${a.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s+2×2\\s+1\\s+\\+2\\.0000\\s+-1\\.0000\\s+${(0.9 / 1.05).toFixed(3)}`));
   // Pairs: B has the same shape (max |B − A| = 0.95), the deep run does not (overlap by depth).
-  assert.match(stdout, /b\.json\s+yes\s+0\.9500\s+-1\.000\s+0\.333 \(heads\)\s+—/);
-  assert.match(stdout, /deep\.json\s+no\s+—\s+\S+\s+\d\.\d{3} \(depth\)/);
+  assert.match(stdout, /b\.json\s+yes\s+0\.9500\s+-1\.000\s+0\.333 \(heads: L0H0\)\s+—/);
+  assert.match(stdout, /deep\.json\s+no\s+—\s+\S+\s+\d\.\d{3} \(depth: depth 0\.00–0\.50, depth 0\.50–1\.00\)/);
   assert.match(stderr, /wrote .*comparison\.json/);
 
   const written = JSON.parse(readFileSync(json, 'utf8'));
@@ -148,7 +148,7 @@ test('circuits: edges added and removed are listed when both results have one', 
   writeFileSync(two, serializeResult(right));
   const html = join(root, 'circuits.html');
   const { stdout } = run([one, two, '--html', html]);
-  assert.match(stdout, /c2\.json\s+yes\s+0\.0000\s+—\s+1\.000 \(heads\)\s+\+1 −1/);
+  assert.match(stdout, /c2\.json\s+yes\s+0\.0000\s+—\s+1\.000 \(heads: L0H0\)\s+\+1 −1 \(1 kept\)/);
   assert.match(
     readFileSync(html, 'utf8'),
     /Circuit edges added: <code>input-&gt;a0\.h0&lt;q&gt;<\/code>\.<br>Circuit edges removed: <code>input-&gt;m0<\/code>/,

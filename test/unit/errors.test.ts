@@ -19,10 +19,10 @@ test('a field error: the command line reads the flag, the detail keeps the field
   assert.equal(renderFieldText(error.detail, 'editor'), 'the model (setting attributionPatching.model): folder /m does not exist');
 
   // A value goes with its field; a field the editor has no setting for is named in words.
-  assert.equal(renderFieldText(`use ${fieldRef('batchSize', 2)} or ${fieldRef('precision', 'float64')}`, 'cli'), 'use --batch-size 2 or --precision float64');
+  assert.equal(renderFieldText(`use ${fieldRef('batchSize', 2)} or ${fieldRef('checkSeed', 3)}`, 'cli'), 'use --batch-size 2 or --check-seed 3');
   assert.equal(
-    renderFieldText(`use ${fieldRef('batchSize', 2)} or ${fieldRef('precision', 'float64')}`, 'editor'),
-    'use the batch size 2 (setting attributionPatching.batchSize) or the precision float64',
+    renderFieldText(`use ${fieldRef('batchSize', 2)} or ${fieldRef('checkSeed', 3)}`, 'editor'),
+    'use the batch size 2 (setting attributionPatching.batchSize) or the seed of the checks 3',
   );
   // Text that only looks like a placeholder stays as it is.
   assert.equal(renderFieldText('{{notAField}} and {{ model }}', 'cli'), '{{notAField}} and {{ model }}');

@@ -124,6 +124,11 @@ test('restored panel state falls back to the defaults field by field', () => {
   });
   assert.equal(parsePanelState({ aggregate: 'mean' }).aggregate, 'mean');
   assert.equal(parsePanelState({ aggregate: 'median' }).aggregate, undefined);
+  // The Compare view's state: two or more result files, or a sweep folder; anything else is dropped.
+  assert.deepEqual(parsePanelState({ comparedFiles: ['/a.json', '/b.json'] }).comparedFiles, ['/a.json', '/b.json']);
+  for (const comparedFiles of [['/a.json'], ['/a.json', 3], '/a.json']) assert.equal(parsePanelState({ comparedFiles }).comparedFiles, undefined);
+  assert.equal(parsePanelState({ sweepFolder: '/sweep' }).sweepFolder, '/sweep');
+  assert.equal(parsePanelState({ sweepFolder: 7 }).sweepFolder, undefined);
   assert.ok(isValueSelection({ kind: 'total' }));
   assert.ok(isValueSelection({ kind: 'token' }));
   assert.deepEqual(parseWebviewMessage({ type: 'checkTopK', k: 5 }), { type: 'checkTopK', k: 5 });

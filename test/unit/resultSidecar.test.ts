@@ -177,6 +177,27 @@ test('round trip through JSON + sidecar gives the same Result, values rounded to
   }
 });
 
+test("a pair's grids (attributions, AtP* nodes) are built when first read, and read like any property", () => {
+  const dir = freshDir();
+  const file = join(dir, 'lazy.atp-result.json');
+  const result = makeResult(3, () => 4, shapeGqa);
+  writeResultAtomically(file, result, { layout: 'sidecar' });
+  const back = readResultFile(file);
+  const example = back.examples[1];
+  const unbuilt = (target: object, key: string) => Object.getOwnPropertyDescriptor(target, key)?.get !== undefined;
+  assert.ok(unbuilt(example.attributions, 'z') && unbuilt(example.atpStar!, 'v'), 'not built by reading the file');
+  assert.ok(!unbuilt(example, 'tokens'), 'tokens (every view needs them) are built at once');
+  // Every way of reading sees the values: property access, spreads, JSON (exports) and structured clones (messages).
+  const expected = asStored(result).examples[1];
+  assert.deepEqual({ ...example.atpStar }, expected.atpStar);
+  assert.deepEqual(JSON.parse(JSON.stringify(example.attributions)), expected.attributions);
+  assert.deepEqual(structuredClone(back.examples[2]), asStored(result).examples[2]);
+  assert.ok(!unbuilt(example.attributions, 'z'), 'a plain value once read');
+  // Written over like any field (a merge or an edit), not recomputed.
+  back.examples[0].attributions.mlpOut = [[1]];
+  assert.deepEqual(back.examples[0].attributions.mlpOut, [[1]]);
+});
+
 test('small results stay one JSON file (result@2); above INLINE_VALUE_LIMIT per-example values they get a sidecar', () => {
   const dir = freshDir();
   const small = join(dir, 'small.json');
@@ -396,6 +417,15 @@ test('a crafted sidecar: shapes that disagree with the data, a missing tensor, a
     });
   const renamed = edit((h) => h.replace('"attributions.mlpOut"', '"attributions.mlpOuX"'));
   assert.match(renamed.message, /safetensors: tensor "attributions\.mlpOut" is missing/);
+  // Both token-score tensors gone while the JSON's examples still have token scores: their values are missing.
+  const noScores = edit((h) =>
+    h
+      .replace('"tokenScores.values"', '"tokenScores.valueX"')
+      .replace('"tokenScores.values.shape"', '"tokenScores.valueX.shape"')
+      .replace('"tokenScores.exact"', '"tokenScores.exacX"')
+      .replace('"tokenScores.exact.shape"', '"tokenScores.exacX.shape"'),
+  );
+  assert.match(noScores.message, /examples\[0\]\.tokenScores\.values/);
   const wrongDtype = edit((h) => h.replace(/"cleanIds":\{"dtype":"I32"/, '"cleanIds":{"dtype":"F32"'));
   assert.match(wrongDtype.message, /safetensors: tensor "cleanIds" must be I32 with one dimension, found F32/);
 

@@ -1,4 +1,4 @@
-import type { Value } from '../graph/builder';
+import type { FloatType, Value } from '../graph/builder';
 import { type Ops, raw } from '../graph/ops';
 import type { GraphWeights } from '../graph/weights';
 
@@ -7,6 +7,16 @@ import type { GraphWeights } from '../graph/weights';
 /** Gathers rows of a (constant) table: embeddings, unembedding rows. Not differentiable (no weight gradients). */
 export function gatherRows(ops: Ops, table: Value, ids: Value): Value {
   return ops.b.node('Gather', [table, ids], { axis: 0 }, { dtype: table.dtype, shape: [...ids.shape, table.shape[1]] });
+}
+
+/**
+ * Rows of the unembedding for token ids [batch] → [batch, dModel], in the graph's wide type. Under float16 compute
+ * the rows are gathered from the table as stored and only then converted, so the metric sees the stored values
+ * (never rounded to float16) without a float32 copy of the whole table; otherwise as gatherRows.
+ */
+export function unembeddingRows(ops: Ops, w: GraphWeights, name: string, shape: number[], ids: Value): Value {
+  if (ops.b.floatType !== 'float16') return gatherRows(ops, w.get(name, shape), ids);
+  return raw.cast(ops.b, gatherRows(ops, w.stored(name, shape), ids), ops.b.wideType);
 }
 
 /** The sequence length of ids [batch, seq] as an int64 scalar, and 0..seq-1 as a vector. */
@@ -26,28 +36,38 @@ export function positionIds(ops: Ops, ids: Value): { length: Value; positions: V
 export function causalMask(ops: Ops, length: Value, seqDim: Value['shape'][number], window?: number): Value {
   const b = ops.b;
   const square = b.node('Concat', [raw.unsqueeze(b, length, [0]), raw.unsqueeze(b, length, [0])], { axis: 0 }, { dtype: 'int64', shape: [2] });
-  const ones = b.node('ConstantOfShape', [square], { value: { scalarTensor: 1, dtype: b.floatType } }, { dtype: b.floatType, shape: [seqDim, seqDim] });
-  let blocked = b.node('Trilu', [ones, b.constant('int64', [], [1])], { upper: 1 }, { dtype: b.floatType, shape: [seqDim, seqDim] });
+  // In the wide type: -1e9 is beyond float16's range, and the scores it is added to are wide (see attentionCore).
+  const type = b.wideType;
+  const ones = b.node('ConstantOfShape', [square], { value: { scalarTensor: 1, dtype: type } }, { dtype: type, shape: [seqDim, seqDim] });
+  let blocked = b.node('Trilu', [ones, b.constant('int64', [], [1])], { upper: 1 }, { dtype: type, shape: [seqDim, seqDim] });
   if (window !== undefined) {
-    const tooFar = b.node('Trilu', [ones, b.constant('int64', [], [-window])], { upper: 0 }, { dtype: b.floatType, shape: [seqDim, seqDim] });
+    const tooFar = b.node('Trilu', [ones, b.constant('int64', [], [-window])], { upper: 0 }, { dtype: type, shape: [seqDim, seqDim] });
     blocked = raw.add(b, blocked, tooFar);
   }
-  return raw.mul(b, blocked, b.scalar(-1e9));
+  return raw.mul(b, blocked, b.scalar(-1e9, type));
 }
 
 /**
  * Multi-head causal attention core. q, k, v: [batch, seq, heads, dHead] → z: [batch, seq, heads, dHead]
  * (the per-head output before the output projection: TransformerLens' hook_z). patternHook sees the
- * pattern [batch, heads, seq_q, seq_k] and returns the one used.
+ * pattern [batch, heads, seq_q, seq_k] and returns the one used. Under float16 compute the scores are formed,
+ * scaled, masked and normalised in the mask's (wide) type — q·k reaches float16's 65504 in real models (Qwen2's
+ * large q/k biases) — and the pattern, within [0, 1], meets v in float16; otherwise there are no casts.
  */
 export function attentionCore(ops: Ops, q: Value, k: Value, v: Value, mask: Value, scale: number, patternHook?: (pattern: Value) => Value): Value {
   const qh = ops.transpose(q, [0, 2, 1, 3]); // [batch, heads, seq, dHead]
   const kt = ops.transpose(k, [0, 2, 3, 1]); // [batch, heads, dHead, seq]
   const vh = ops.transpose(v, [0, 2, 1, 3]);
-  const scores = ops.add(ops.scale(ops.matmul(qh, kt), scale), mask);
+  const wide = floatTypeOf(mask);
+  const scores = ops.add(ops.scale(ops.matmul(ops.cast(qh, wide), ops.cast(kt, wide)), scale), mask);
   const softmax = ops.softmax(scores);
-  const pattern = patternHook ? patternHook(softmax) : softmax;
+  const pattern = ops.cast(patternHook ? patternHook(softmax) : softmax, floatTypeOf(vh));
   return ops.transpose(ops.matmul(pattern, vh), [0, 2, 1, 3]);
+}
+
+function floatTypeOf(x: Value): FloatType {
+  if (x.dtype !== 'float16' && x.dtype !== 'float32' && x.dtype !== 'float64') throw new Error(`${x.name} is ${x.dtype}, not a float type`);
+  return x.dtype;
 }
 
 /** nn.Linear as Hugging Face stores it, weight [out, in]: y = x·Wᵀ (+ b), the weight never transposed (Ops.linearT). */

@@ -1,6 +1,6 @@
 import type { GptNeoSpec } from '../model/config';
 import { decoder, type DecoderFamily } from './block';
-import { causalMask, gatherRows, inputWeightByHead, linearRows, projectEachHead, rowsByHead } from './common';
+import { causalMask, gatherRows, inputWeightByHead, linearRows, projectEachHead, rowsByHead, unembeddingRows } from './common';
 import type { Architecture } from './types';
 
 /**
@@ -20,7 +20,9 @@ export function gptNeoFamily(spec: GptNeoSpec): DecoderFamily {
     residualMultiplier: 1,
     finalNormName: 'ln_f',
     normNames: (l) => ({ attention: `h.${l}.ln_1`, mlp: `h.${l}.ln_2` }),
-    norm: (ops, w, x, name) => ops.layerNorm(x, w.get(`${name}.weight`, [dModel]), w.get(`${name}.bias`, [dModel]), layerNormEps),
+    // Norm parameters in the wide type: under float16 compute the norm runs in float32 (Ops.layerNorm).
+    norm: (ops, w, x, name) =>
+      ops.layerNorm(x, w.get(`${name}.weight`, [dModel], ops.b.wideType), w.get(`${name}.bias`, [dModel], ops.b.wideType), layerNormEps),
     embed(ops, w, ids, positions) {
       const tokens = gatherRows(ops, w.get('wte.weight', [vocabSize, dModel]), ids);
       return ops.add(tokens, gatherRows(ops, w.get('wpe.weight', [maxPositions, dModel]), positions));
@@ -51,7 +53,7 @@ export function gptNeoFamily(spec: GptNeoSpec): DecoderFamily {
       linearRows(ops, w, ops.geluNew(linearRows(ops, w, x, `h.${l}.mlp.c_fc`, dModel, dMlp, true)), `h.${l}.mlp.c_proj`, dMlp, dModel, true),
     unembeddingRows(ops, w, ids) {
       const table = spec.tiedEmbeddings || !w.has('lm_head.weight') ? 'wte.weight' : 'lm_head.weight';
-      return gatherRows(ops, w.get(table, [vocabSize, dModel]), ids);
+      return unembeddingRows(ops, w, table, [vocabSize, dModel], ids);
     },
   };
 }

@@ -3,7 +3,7 @@ import { type Ops, raw } from '../graph/ops';
 import type { GraphWeights } from '../graph/weights';
 import type { LlamaSpec, RopeScaling } from '../model/config';
 import { decoder, type DecoderFamily } from './block';
-import { causalMask, gatherRows, inputWeightByHead, linearRows, projectEachHead, rowsByHead } from './common';
+import { causalMask, gatherRows, inputWeightByHead, linearRows, projectEachHead, rowsByHead, unembeddingRows } from './common';
 import { rotaryTables } from './rotary';
 import type { Architecture } from './types';
 
@@ -47,9 +47,11 @@ export function llamaFamily(spec: LlamaSpec): DecoderFamily {
    */
   const moeMlp = (ops: Ops, w: GraphWeights, x: Value, p: string, nExperts: number, topK: number) => {
     const b = ops.b;
-    const router = linearRows(ops, w, x, `${p}.block_sparse_moe.router.layer`, dModel, nExperts, false);
+    // The routing in the wide type: float16 has no CPU kernel for the gather's gradient (ScatterElements with
+    // add), and the gates are a softmax. No casts unless the compute type is float16.
+    const router = ops.cast(linearRows(ops, w, x, `${p}.block_sparse_moe.router.layer`, dModel, nExperts, false), b.wideType);
     const selected = raw.topKIndices(b, router, topK);
-    const gates = ops.scatterLast(ops.softmax(ops.gatherLast(router, selected)), selected, router); // [batch, seq, E]
+    const gates = ops.cast(ops.scatterLast(ops.softmax(ops.gatherLast(router, selected)), selected, router), ops.b.floatType); // [batch, seq, E]
 
     // input_linear [E, 2·ffn, d] is already an [out, in] matrix once its first two axes are merged.
     const { inputAll, outputAll } = expertMatrices(b, w, p, nExperts);
@@ -84,7 +86,8 @@ export function llamaFamily(spec: LlamaSpec): DecoderFamily {
     residualMultiplier: details.residualMultiplier,
     finalNormName: 'model.norm',
     normNames: (l) => ({ attention: `model.layers.${l}.input_layernorm`, mlp: `model.layers.${l}.post_attention_layernorm` }),
-    norm: (ops, w, x, name) => ops.rmsNorm(x, w.get(`${name}.weight`, [dModel]), layerNormEps),
+    // The norm weight in the wide type: under float16 compute RMSNorm runs in float32 (Ops.rmsNorm).
+    norm: (ops, w, x, name) => ops.rmsNorm(x, w.get(`${name}.weight`, [dModel], ops.b.wideType), layerNormEps),
     embed: (ops, w, ids) => scaled(ops, gatherRows(ops, w.get('model.embed_tokens.weight', [vocabSize, dModel]), ids), details.embeddingMultiplier),
     startPass(ops, ids, length, positions) {
       const mask = causalMask(ops, length, ids.shape[1]);
@@ -118,8 +121,8 @@ export function llamaFamily(spec: LlamaSpec): DecoderFamily {
     mlp: (ops, w, l, x) => (moe ? moeMlp(ops, w, x, `model.layers.${l}`, moe.nExperts, moe.topK) : denseMlp(ops, w, x, `model.layers.${l}`)),
     unembeddingRows(ops, w, ids) {
       // Tied checkpoints usually omit lm_head.weight; an untied one must have it.
-      const rows = gatherRows(ops, w.get(spec.tiedEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight', [vocabSize, dModel]), ids);
-      return details.logitsScaling === 1 ? rows : raw.div(ops.b, rows, ops.b.scalar(details.logitsScaling));
+      const rows = unembeddingRows(ops, w, spec.tiedEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight', [vocabSize, dModel], ids);
+      return details.logitsScaling === 1 ? rows : raw.div(ops.b, rows, ops.b.scalar(details.logitsScaling, ops.b.wideType));
     },
   };
 }

@@ -11,7 +11,7 @@ import { type Ops, raw } from '../graph/ops';
  * position 10⁴). So the angles and their sines are computed on the host in float64, and the device only
  * combines them: with p = q·B + r (B = ⌈√maxPositions⌉, so both tables stay small: 2·363 rows for 131072
  * positions), cos(pf) = cos(qBf)cos(rf) − sin(qBf)sin(rf) and sin(pf) = sin(qBf)cos(rf) + cos(qBf)sin(rf).
- * Each table entry is correctly rounded to the graph's float type, so the result is within a few ulp
+ * Each table entry is correctly rounded to the graph's wide type (float32 under float16 compute, which rounds cos and sin once at the end), so the result is within a few ulp
  * (≤ 3·2^-24 ≈ 2e-7 absolute in float32) at every position on every device.
  */
 export function rotaryTables(ops: Ops, positions: Value, inverseFrequencies: readonly number[], maxPositions: number): { cos: Value; sin: Value } {
@@ -20,7 +20,9 @@ export function rotaryTables(ops: Ops, positions: Value, inverseFrequencies: rea
   const seq = positions.shape[0];
   const { block, blocks } = rotaryBlocks(maxPositions);
   const tables = hostTables(inverseFrequencies, block, blocks);
-  const constant = (values: number[], rows: number, hint: string) => b.constant(b.floatType, [rows, half], values, hint);
+  // Combined in the wide type and rounded to the compute type once, at the end (float16: one rounding, not four).
+  const type = b.wideType;
+  const constant = (values: number[], rows: number, hint: string) => b.constant(type, [rows, half], values, hint);
   const lowCos = constant(tables.lowCos, block, 'rope_cos_low');
   const lowSin = constant(tables.lowSin, block, 'rope_sin_low');
   const highCos = constant(tables.highCos, blocks, 'rope_cos_high');
@@ -30,11 +32,11 @@ export function rotaryTables(ops: Ops, positions: Value, inverseFrequencies: rea
   const blockSize = b.constant('int64', [], [block]);
   const q = b.node('Div', [positions, blockSize], {}, { dtype: 'int64', shape: [seq] });
   const r = raw.sub(b, positions, raw.mul(b, q, blockSize));
-  const rows = (table: Value, index: Value) => b.node('Gather', [table, index], { axis: 0 }, { dtype: b.floatType, shape: [seq, half] });
+  const rows = (table: Value, index: Value) => b.node('Gather', [table, index], { axis: 0 }, { dtype: type, shape: [seq, half] });
   const [cq, sq, cr, sr] = [rows(highCos, q), rows(highSin, q), rows(lowCos, r), rows(lowSin, r)];
   const cos = raw.sub(b, raw.mul(b, cq, cr), raw.mul(b, sq, sr));
   const sin = raw.add(b, raw.mul(b, sq, cr), raw.mul(b, cq, sr));
-  const both = (x: Value) => raw.unsqueeze(b, b.node('Concat', [x, x], { axis: 1 }, { dtype: b.floatType, shape: [seq, 2 * half] }), [1]);
+  const both = (x: Value) => raw.cast(b, raw.unsqueeze(b, b.node('Concat', [x, x], { axis: 1 }, { dtype: type, shape: [seq, 2 * half] }), [1]), b.floatType);
   return { cos: both(cos), sin: both(sin) };
 }
 

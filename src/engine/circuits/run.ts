@@ -18,6 +18,9 @@ import {
   prepareExamples,
   type RunOptions,
   sessionFor,
+  checkPrecisionFor,
+  feedType,
+  type Precision,
 } from '../patching/runSupport';
 import { CIRCUIT_INPUTS, CIRCUIT_OUTPUTS, senderGroups } from './graph';
 import { type CircuitLayout, circuitLayout, layoutEdges } from './layout';
@@ -48,8 +51,8 @@ export interface EdgeScores {
   corruptedLogitDiffs: number[];
 }
 
-const floatTensor = (precision: 'float32' | 'float64', values: readonly number[]) =>
-  new ort.Tensor(precision, precision === 'float64' ? Float64Array.from(values) : Float32Array.from(values), [values.length]);
+const floatTensor = (precision: Precision, values: readonly number[]) =>
+  new ort.Tensor(feedType(precision), precision === 'float64' ? Float64Array.from(values) : Float32Array.from(values), [values.length]);
 
 /** EAP-IG's interpolation points k/m, k = 0…m−1 (so one step is plain EAP at the corrupted input). */
 export function interpolationPoints(steps: number): number[] {
@@ -91,7 +94,7 @@ export async function edgeScores(
       });
     }
     const matrix = (values: number[]) =>
-      new ort.Tensor(precision, precision === 'float64' ? Float64Array.from(values) : Float32Array.from(values), [runs, groups]);
+      new ort.Tensor(feedType(precision), precision === 'float64' ? Float64Array.from(values) : Float32Array.from(values), [runs, groups]);
     feed = { [CIRCUIT_INPUTS.groupAlpha]: matrix(alpha), [CIRCUIT_INPUTS.groupSelect]: matrix(select) };
   } else {
     runs = points.length;
@@ -245,6 +248,7 @@ export async function runCircuit(model: LoadedModel, dataset: Dataset, options: 
   const badSize = request.curveSizes?.find((n) => !Number.isInteger(n) || n < 0);
   if (badSize !== undefined) throw new InputError(`circuit curve sizes must be whole numbers ≥ 0, got ${badSize}`);
   if (options.raw) throw new InputError("a circuit needs the whole dataset's baselines: it cannot run on a raw shard");
+  checkPrecisionFor(options.precision, 'circuits (edge attribution)');
   const result = await runAttributionPatching(model, dataset, { ...options, method: options.method ?? 'auto' });
   const started = performance.now();
   const prepared = prepareExamples(model, dataset, []);

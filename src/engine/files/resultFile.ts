@@ -125,7 +125,8 @@ export function readResultFile(file: string): Result {
     const raw = parseResultJson(text, file);
     if ((raw as { schema?: unknown } | null)?.schema !== RESULT_SCHEMA_SIDECAR) return checkResult(raw, file);
     try {
-      return checkResult(hydrate(raw as Record<string, unknown>, file), file);
+      // hydrate has checked every per-example array it filled in; checkResult checks the rest.
+      return checkResult(hydrate(raw as Record<string, unknown>, file), file, { perExampleArraysChecked: true });
     } catch (error) {
       if (!(error instanceof MissingSidecarError) || attempt >= 2) throw error;
     }
@@ -386,11 +387,20 @@ function hydrate(raw: Record<string, unknown>, file: string): Record<string, unk
       });
     }
     const positions = tokenLists.tokens.length;
-    const floats = (column: string, dims: number[], values: Float32Array | Int32Array | Uint8Array): number[] => {
+    const finite = (column: string, values: Float32Array | Int32Array | Uint8Array) => {
       for (let k = 0; k < values.length; k++) {
         if (!Number.isFinite(values[k])) throw new InputError(`${where(column)}: value ${k} is ${values[k]}; results hold finite numbers`);
       }
+    };
+    const floats = (column: string, dims: number[], values: Float32Array | Int32Array | Uint8Array): number[] => {
+      finite(column, values);
       return nest(values, dims) as number[];
+    };
+    // The large grids (attributions, AtP* nodes) are checked now and made into nested arrays when first read: a view
+    // that colours tokens reads none of them, and 5,000 examples' grids as JS arrays take seconds and GBs.
+    const lazyFloats = (target: Record<string, unknown>, key: string, column: string, dims: number[], values: Float32Array | Int32Array | Uint8Array) => {
+      finite(column, values);
+      defineLazily(target, key, () => nest(values, dims));
     };
     const attributions: Record<string, unknown> = {};
     for (const key of ATTRIBUTION_KEYS) {
@@ -402,7 +412,7 @@ function hydrate(raw: Record<string, unknown>, file: string): Record<string, unk
         key === 'z' ? [layers as number, positions, heads as number] : [layers as number, positions],
         key === 'z' ? 'layers, clean tokens, heads' : 'layers, clean tokens',
       );
-      attributions[key] = floats(name, dims, values);
+      lazyFloats(attributions, key, name, dims, values);
     }
     entry.attributions = attributions;
     entry.cleanIds = [...take(COLUMNS.find((c) => c.name === 'cleanIds')!).values];
@@ -432,13 +442,33 @@ function hydrate(raw: Record<string, unknown>, file: string): Record<string, unk
           [layers as number, positions, width],
           key === 'q' || key === 'qLinear' ? 'layers, clean tokens, heads' : 'layers, clean tokens, key/value heads',
         );
-        nodes[key] = floats(name, dims, values);
+        lazyFloats(nodes, key, name, dims, values);
       }
       entry.atpStar = nodes;
     }
   });
   const { sidecar: _reference, ...rest } = raw;
   return { ...rest, schema: RESULT_SCHEMA };
+}
+
+/**
+ * `target[key]` computed on first read, then an ordinary data property (enumerable, so JSON.stringify, spreads and
+ * structured clones see the value as if it had always been there); a write replaces it like any property.
+ */
+function defineLazily(target: Record<string, unknown>, key: string, compute: () => unknown): void {
+  const settle = (value: unknown) => Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  Object.defineProperty(target, key, {
+    enumerable: true,
+    configurable: true,
+    get() {
+      const value = compute();
+      settle(value);
+      return value;
+    },
+    set(value: unknown) {
+      settle(value);
+    },
+  });
 }
 
 /** One column's data and per-example dimensions, checked against each other and against the file. */

@@ -21,7 +21,7 @@ export type AttributeValue =
   | { float: number }
   | { floats: number[] }
   /** A one-element tensor, e.g. ConstantOfShape's fill value. */
-  | { scalarTensor: number; dtype: 'float32' | 'float64' | 'int64' };
+  | { scalarTensor: number; dtype: 'float16' | 'float32' | 'float64' | 'int64' };
 
 interface NodeSpec {
   opType: string;
@@ -54,6 +54,35 @@ export function onnxType(dtype: DType): number {
   return ONNX_TYPES[dtype];
 }
 
+/** The float types a graph computes in: float16 is mixed precision, see GraphBuilder.wideType. */
+export type FloatType = 'float16' | 'float32' | 'float64';
+
+/**
+ * IEEE 754 binary16 bits of x, rounded to nearest even (ONNX stores float16 tensors as these bits in int32_data).
+ * Every step is exact in double precision (scaling by powers of two, a difference within [1, 2)); beyond the largest
+ * float16 (65504) plus half an ulp the result is ±infinity, as a float16 cast would give.
+ */
+export function float16Bits(x: number): number {
+  if (Number.isNaN(x)) return 0x7e00;
+  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+  const a = Math.abs(x);
+  if (a >= 65520) return sign | 0x7c00;
+  // Subnormal in units of 2^-24 (a count of 0x400 is the smallest normal, which the same bits encode).
+  if (a < 2 ** -14) return sign | roundHalfEven(a * 2 ** 24);
+  let exponent = Math.floor(Math.log2(a));
+  if (2 ** exponent > a) exponent--;
+  else if (2 ** (exponent + 1) <= a) exponent++;
+  // A mantissa rounded up to 1024 carries into the exponent, as it should.
+  return sign | (((exponent + 15) << 10) + roundHalfEven((a / 2 ** exponent - 1) * 1024));
+}
+
+function roundHalfEven(v: number): number {
+  const floor = Math.floor(v);
+  const rest = v - floor;
+  if (rest !== 0.5) return rest < 0.5 ? floor : floor + 1;
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
 export function isFloat(dtype: DType): boolean {
   return dtype === 'float32' || dtype === 'float64' || dtype === 'float16' || dtype === 'bfloat16';
 }
@@ -72,8 +101,19 @@ export class GraphBuilder {
   private readonly constantCache = new Map<string, Value>();
   private counter = 0;
 
-  /** The floating-point type computations run in (float32 in the product, float64 in gradient tests). */
-  constructor(readonly floatType: 'float32' | 'float64' = 'float32') {}
+  /**
+   * The floating-point type weights and activations are in: float32 in the product, float64 in gradient tests,
+   * float16 for mixed precision on GPUs (statistics, the metric and the attributions then run in wideType).
+   */
+  constructor(readonly floatType: FloatType = 'float32') {}
+
+  /**
+   * The type of what needs range or accumulation: norms' statistics, softmax, the metric, attributions, and the
+   * graph's float inputs. float32 under float16; otherwise the float type itself (so those graphs have no casts).
+   */
+  get wideType(): 'float32' | 'float64' {
+    return this.floatType === 'float16' ? 'float32' : this.floatType;
+  }
 
   uniqueName(hint: string): string {
     let name = hint;
@@ -101,7 +141,7 @@ export class GraphBuilder {
   }
 
   /** A constant tensor stored inside the model (shapes, axes, scalars). Identical constants are shared. */
-  constant(dtype: 'int64' | 'float32' | 'float64', shape: number[], values: number[], hint = 'const'): Value {
+  constant(dtype: 'int64' | FloatType, shape: number[], values: number[], hint = 'const'): Value {
     const key = `${dtype}|${shape.join(',')}|${values.join(',')}`;
     const cached = this.constantCache.get(key);
     if (cached) return cached;
@@ -109,6 +149,7 @@ export class GraphBuilder {
     const tensor: onnx.ITensorProto = { name, dataType: ONNX_TYPES[dtype], dims: shape };
     if (dtype === 'int64') tensor.int64Data = values;
     else if (dtype === 'float32') tensor.floatData = values;
+    else if (dtype === 'float16') tensor.int32Data = values.map(float16Bits);
     else tensor.doubleData = values;
     this.inlineInitializers.push(tensor);
     const value: Value = { name, dtype, shape, requiresGrad: false };
@@ -116,9 +157,9 @@ export class GraphBuilder {
     return value;
   }
 
-  /** A scalar in the graph's float type. */
-  scalar(value: number): Value {
-    return this.constant(this.floatType, [], [value], 'scalar');
+  /** A scalar in the graph's float type, or in `dtype` (the type of the operand it meets). */
+  scalar(value: number, dtype: FloatType = this.floatType): Value {
+    return this.constant(dtype, [], [value], 'scalar');
   }
 
   ints(values: number[]): Value {
@@ -214,6 +255,7 @@ function encodeAttribute(name: string, value: AttributeValue): onnx.IAttributePr
   const tensor: onnx.ITensorProto = { dataType: ONNX_TYPES[value.dtype], dims: [1] };
   if (value.dtype === 'int64') tensor.int64Data = [value.scalarTensor];
   else if (value.dtype === 'float32') tensor.floatData = [value.scalarTensor];
+  else if (value.dtype === 'float16') tensor.int32Data = [float16Bits(value.scalarTensor)];
   else tensor.doubleData = [value.scalarTensor];
   return { name, type: T.TENSOR, t: tensor };
 }

@@ -1,4 +1,4 @@
-import { type Dim, type DType, GraphBuilder, type Value } from './builder';
+import { type Dim, type DType, type FloatType, GraphBuilder, type Value } from './builder';
 
 /**
  * Differentiable ops. Each op emits its forward ONNX nodes and, when any input requires a gradient, records its
@@ -26,8 +26,18 @@ export class Ops {
 
   constructor(readonly b: GraphBuilder) {}
 
-  get floatType(): 'float32' | 'float64' {
+  get floatType(): FloatType {
     return this.b.floatType;
+  }
+
+  /**
+   * Runs `body` on x converted to the wide type when x is float16 and converts the result back: the norms,
+   * softmax and GELU's cubic need float32's range (a variance, exp, x³ overflow float16's 65504 long before
+   * float32's). Identity (no nodes) for float32 and float64 values.
+   */
+  private widened(x: Value, body: (wide: Value) => Value): Value {
+    if (x.dtype !== 'float16') return body(x);
+    return this.cast(body(this.cast(x, this.b.wideType)), x.dtype);
   }
 
   private record(op: string, inputs: Value[], outputs: Value[], vjp: TapeRecord['vjp']): void {
@@ -73,7 +83,15 @@ export class Ops {
 
   /** x * constant */
   scale(x: Value, factor: number): Value {
-    return this.mul(x, this.b.scalar(factor));
+    return this.mul(x, this.b.scalar(factor, floatDType(x)));
+  }
+
+  /** A change of float type; the gradient goes back in the input's type. */
+  cast(x: Value, to: FloatType): Value {
+    if (x.dtype === to) return x;
+    const y = this.b.node('Cast', [x], { to: onnxTypeOf(to) }, this.out(to, [...x.shape], [x]));
+    this.record('Cast', [x], [y], ([g]) => [raw.cast(this.b, g!, x.dtype)]);
+    return y;
   }
 
   // ---- linear algebra -----------------------------------------------------------------------------
@@ -165,6 +183,10 @@ export class Ops {
   // ---- composite layers (forward and VJP written out as a whole: fewer nodes than the chain rule over parts) --
 
   softmax(x: Value): Value {
+    return this.widened(x, (wide) => this.softmaxOf(wide));
+  }
+
+  private softmaxOf(x: Value): Value {
     const y = this.b.node('Softmax', [x], { axis: -1 }, this.out(x.dtype, [...x.shape], [x]));
     this.record('Softmax', [x], [y], ([g]) => {
       // dx = y ⊙ (g − Σ_j g_j y_j)
@@ -177,13 +199,18 @@ export class Ops {
   /** LayerNorm over the last axis with constant weight and bias. */
   layerNorm(x: Value, weight: Value, bias: Value, eps: number): Value {
     if (weight.requiresGrad || bias.requiresGrad) throw new Error('layerNorm: gradients of weights are not supported');
+    return this.widened(x, (wide) => this.layerNormOf(wide, raw.cast(this.b, weight, wide.dtype), raw.cast(this.b, bias, wide.dtype), eps));
+  }
+
+  private layerNormOf(x: Value, weight: Value, bias: Value, eps: number): Value {
     const b = this.b;
+    const s = (value: number) => b.scalar(value, floatDType(x));
     const mean = raw.reduce(b, 'ReduceMean', x, [-1], true);
     const centered = raw.sub(b, x, mean);
     const variance = raw.reduce(b, 'ReduceMean', raw.mul(b, centered, centered), [-1], true);
     const rstd = b.node(
       'Reciprocal',
-      [b.node('Sqrt', [raw.add(b, variance, b.scalar(eps))], {}, { dtype: x.dtype, shape: [...variance.shape] })],
+      [b.node('Sqrt', [raw.add(b, variance, s(eps))], {}, { dtype: x.dtype, shape: [...variance.shape] })],
       {},
       { dtype: x.dtype, shape: [...variance.shape] },
     );
@@ -202,18 +229,23 @@ export class Ops {
 
   /** GPT-2's tanh approximation of GELU ("gelu_new"). */
   geluNew(x: Value): Value {
+    return this.widened(x, (wide) => this.geluNewOf(wide));
+  }
+
+  private geluNewOf(x: Value): Value {
     const b = this.b;
+    const s = (value: number) => b.scalar(value, floatDType(x));
     const c = Math.sqrt(2 / Math.PI);
     const x3 = raw.mul(b, raw.mul(b, x, x), x);
-    const u = raw.mul(b, raw.add(b, x, raw.mul(b, x3, b.scalar(0.044715))), b.scalar(c));
+    const u = raw.mul(b, raw.add(b, x, raw.mul(b, x3, s(0.044715))), s(c));
     const t = b.node('Tanh', [u], {}, { dtype: x.dtype, shape: [...x.shape] });
-    const onePlusT = raw.add(b, t, b.scalar(1));
-    const y = b.node('Mul', [raw.mul(b, x, onePlusT), b.scalar(0.5)], {}, this.out(x.dtype, [...x.shape], [x]));
+    const onePlusT = raw.add(b, t, s(1));
+    const y = b.node('Mul', [raw.mul(b, x, onePlusT), s(0.5)], {}, this.out(x.dtype, [...x.shape], [x]));
     this.record('GeluNew', [x], [y], ([g]) => {
       // dy/dx = ½(1+t) + ½·x·(1−t²)·c·(1 + 3·0.044715·x²)
-      const oneMinusT2 = raw.sub(b, b.scalar(1), raw.mul(b, t, t));
-      const du = raw.mul(b, raw.add(b, b.scalar(1), raw.mul(b, raw.mul(b, x, x), b.scalar(3 * 0.044715))), b.scalar(c));
-      const slope = raw.mul(b, raw.add(b, onePlusT, raw.mul(b, raw.mul(b, x, oneMinusT2), du)), b.scalar(0.5));
+      const oneMinusT2 = raw.sub(b, s(1), raw.mul(b, t, t));
+      const du = raw.mul(b, raw.add(b, s(1), raw.mul(b, raw.mul(b, x, x), s(3 * 0.044715))), s(c));
+      const slope = raw.mul(b, raw.add(b, onePlusT, raw.mul(b, raw.mul(b, x, oneMinusT2), du)), s(0.5));
       return [raw.mul(b, g!, slope)];
     });
     return y;
@@ -244,11 +276,16 @@ export class Ops {
   /** RMSNorm over the last axis with a constant weight (Llama's): y = w ⊙ x / sqrt(mean(x²) + eps). */
   rmsNorm(x: Value, weight: Value, eps: number): Value {
     if (weight.requiresGrad) throw new Error('rmsNorm: gradients of weights are not supported');
+    return this.widened(x, (wide) => this.rmsNormOf(wide, raw.cast(this.b, weight, wide.dtype), eps));
+  }
+
+  private rmsNormOf(x: Value, weight: Value, eps: number): Value {
     const b = this.b;
+    const s = (value: number) => b.scalar(value, floatDType(x));
     const meanSquare = raw.reduce(b, 'ReduceMean', raw.mul(b, x, x), [-1], true);
     const rstd = b.node(
       'Reciprocal',
-      [b.node('Sqrt', [raw.add(b, meanSquare, b.scalar(eps))], {}, { dtype: x.dtype, shape: [...meanSquare.shape] })],
+      [b.node('Sqrt', [raw.add(b, meanSquare, s(eps))], {}, { dtype: x.dtype, shape: [...meanSquare.shape] })],
       {},
       { dtype: x.dtype, shape: [...meanSquare.shape] },
     );
@@ -266,11 +303,12 @@ export class Ops {
   /** SiLU (swish): x · sigmoid(x). */
   silu(x: Value): Value {
     const b = this.b;
+    const one = () => b.scalar(1, floatDType(x));
     const s = b.node('Sigmoid', [x], {}, { dtype: x.dtype, shape: [...x.shape] });
     const y = b.node('Mul', [x, s], {}, this.out(x.dtype, [...x.shape], [x]));
     this.record('SiLU', [x], [y], ([g]) => {
       // dy/dx = s ⊙ (1 + x ⊙ (1 − s))
-      const slope = raw.mul(b, s, raw.add(b, b.scalar(1), raw.mul(b, x, raw.sub(b, b.scalar(1), s))));
+      const slope = raw.mul(b, s, raw.add(b, one(), raw.mul(b, x, raw.sub(b, one(), s))));
       return [raw.mul(b, g!, slope)];
     });
     return y;
@@ -406,8 +444,8 @@ function rotateHalf(b: GraphBuilder, x: Value, transposed: boolean): Value {
   return b.node('Concat', pieces, { axis }, { dtype: x.dtype, shape: [...x.shape] });
 }
 
-function floatDType(x: Value): 'float32' | 'float64' {
-  if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new Error(`zeros of ${x.dtype} are not supported`);
+function floatDType(x: Value): FloatType {
+  if (x.dtype !== 'float32' && x.dtype !== 'float64' && x.dtype !== 'float16') throw new Error(`${x.dtype} is not a compute type`);
   return x.dtype;
 }
 

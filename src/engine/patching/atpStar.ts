@@ -18,6 +18,7 @@ import {
   prepareExamples,
   type RunOptions,
   sessionFor,
+  checkPrecisionFor,
 } from './runSupport';
 import type { ExampleAttributions, RuntimeRecord, TokenInfo } from '../../shared/result';
 
@@ -172,6 +173,7 @@ const add3 = (into: HeadValues, m: HeadValues) => into.forEach((a, i) => add2(a,
 export async function runAtpStar(model: LoadedModel, dataset: Dataset, options: AtpStarOptions): Promise<AtpStarResult> {
   const warnings: string[] = [];
   const prepared = options.prepared ?? prepareExamples(model, dataset, warnings);
+  checkPrecisionFor(options.precision, 'AtP*');
   const precision = options.precision ?? 'float32';
   const { nLayers, nHeads } = model.spec;
   const nKvHeads = keyValueHeads(model.spec);

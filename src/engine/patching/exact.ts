@@ -67,7 +67,8 @@ export function tokenPassGraph(
   runGraph: 'attribution' | 'atp-star',
   options: Pick<RunOptions, 'device' | 'precision' | 'prepacking'>,
 ): TokenPassGraph {
-  if (sessionIsWarm(model, 'logit-diff', options)) return 'logit-diff';
+  // float16's attribution graph also takes a loss scale and reports a gradient peak: its token passes keep the forward-only graph.
+  if (options.precision === 'float16' || sessionIsWarm(model, 'logit-diff', options)) return 'logit-diff';
   let tokens = 0;
   for (const example of prepared) tokens += differingPositions(example).length * example.tokens.length;
   return tokens <= TOKEN_PASS_SHARED_MAX_TOKENS ? runGraph : 'logit-diff';

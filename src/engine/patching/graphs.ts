@@ -21,6 +21,14 @@ export const ATTRIBUTION_OUTPUTS = {
 } as const;
 
 export const PATCHING_INPUT = (kind: HookKind) => `patch_${kind}`;
+/**
+ * float16 attribution graphs only: the loss scale S, a float32 scalar. The backward is seeded with S instead of 1,
+ * so that gradients too small for float16 (below 6e-8, or below 6e-5 with full precision) are carried S times
+ * larger; the attributions are divided by S in float32 before they leave the graph.
+ */
+export const LOSS_SCALE_INPUT = 'loss_scale';
+/** float16 attribution graphs only: max |S·gradient| over every hook, float32 — how much of float16's range the backward used. */
+export const GRADIENT_PEAK_OUTPUT = 'gradient_peak';
 export const PATCHED_LOGIT_DIFF = 'patched_logit_diff';
 /** The forward-only graph: one prompt per row, its logit difference. */
 export const LOGIT_DIFF_INPUT = 'ids';
@@ -48,6 +56,12 @@ export interface GraphNames {
 export const ATTRIBUTION_GRAPH_NAMES: GraphNames = {
   inputs: Object.values(BATCH_INPUTS),
   outputs: [ATTRIBUTION_OUTPUTS.cleanLogitDiff, ATTRIBUTION_OUTPUTS.corruptedLogitDiff, ...HOOK_KINDS.map(ATTRIBUTION_OUTPUTS.attribution)],
+};
+
+/** The attribution graph built for float16 compute: the loss scale in, the gradients' peak out. */
+export const FLOAT16_ATTRIBUTION_GRAPH_NAMES: GraphNames = {
+  inputs: [...ATTRIBUTION_GRAPH_NAMES.inputs, LOSS_SCALE_INPUT],
+  outputs: [...ATTRIBUTION_GRAPH_NAMES.outputs, GRADIENT_PEAK_OUTPUT],
 };
 
 export const ACTIVATION_PATCHING_GRAPH_NAMES: GraphNames = {
@@ -91,17 +105,20 @@ export function declareInputs(b: GraphBuilder): BatchInputs {
   return {
     cleanIds: b.input(BATCH_INPUTS.cleanIds, 'int64', ['batch', 'seq']),
     corruptedIds: b.input(BATCH_INPUTS.corruptedIds, 'int64', ['batch', 'seq']),
-    lastPosition: b.input(BATCH_INPUTS.lastPosition, b.floatType, ['batch', 'seq']),
+    lastPosition: b.input(BATCH_INPUTS.lastPosition, b.wideType, ['batch', 'seq']),
     correctIds: b.input(BATCH_INPUTS.correctIds, 'int64', ['batch']),
     incorrectIds: b.input(BATCH_INPUTS.incorrectIds, 'int64', ['batch']),
   };
 }
 
-/** logit(correct) − logit(incorrect) at each example's last position, [batch]; logits are formed for those two tokens only. */
+/**
+ * logit(correct) − logit(incorrect) at each example's last position, [batch]; logits are formed for those two tokens
+ * only. In the graph's wide type: under float16 compute the metric, the final norm included, is float32.
+ */
 export function logitDiff(arch: Architecture, ops: Ops, w: GraphWeights, residual: Value, inputs: BatchInputs): Value {
   const b = ops.b;
   const selector = raw.unsqueeze(b, inputs.lastPosition, [1]); // [batch, 1, seq]
-  const last = arch.finalNorm(ops, w, ops.matmul(selector, residual)); // [batch, 1, dModel]
+  const last = arch.finalNorm(ops, w, ops.matmul(selector, ops.cast(residual, b.wideType))); // [batch, 1, dModel]
   const direction = raw.sub(b, arch.unembeddingRows(ops, w, inputs.correctIds), arch.unembeddingRows(ops, w, inputs.incorrectIds));
   return ops.reduceSum(ops.mul(last, raw.unsqueeze(b, direction, [1])), [1, 2], false);
 }
@@ -118,7 +135,7 @@ export function buildLogitDiffGraph(arch: Architecture, b: GraphBuilder, w: Grap
   const inputs = {
     cleanIds: ids,
     corruptedIds: ids,
-    lastPosition: b.input(BATCH_INPUTS.lastPosition, b.floatType, ['batch', 'seq']),
+    lastPosition: b.input(BATCH_INPUTS.lastPosition, b.wideType, ['batch', 'seq']),
     correctIds: b.input(BATCH_INPUTS.correctIds, 'int64', ['batch']),
     incorrectIds: b.input(BATCH_INPUTS.incorrectIds, 'int64', ['batch']),
   };
@@ -141,6 +158,9 @@ export function stackLayers(b: GraphBuilder, perLayer: Value[]): Value {
  * per-example logit difference to the hooks only, and grad·(clean − corrupted) reduced over the hidden axis.
  * The gradient is of LD itself; the host divides by n·(LD_clean − LD_corrupted) once all batches are in, which
  * is exactly the gradient of the normalised metric (it is linear in LD) without knowing the baselines up front.
+ * Under float16 compute (mixed precision) the backward is seeded with the loss scale S (LOSS_SCALE_INPUT), the
+ * products grad·(clean − corrupted) are formed and summed in float32 and divided by S there, and the graph also
+ * gives the gradients' peak (GRADIENT_PEAK_OUTPUT), from which the host picks S and detects overflow.
  */
 export function buildAttributionGraph(arch: Architecture, b: GraphBuilder, w: GraphWeights): void {
   const ops = new Ops(b);
@@ -161,23 +181,36 @@ export function buildAttributionGraph(arch: Architecture, b: GraphBuilder, w: Gr
   });
   const corruptedLd = logitDiff(arch, ops, w, corruptedResidual, inputs);
 
-  const seed = b.node(
+  const wide = b.wideType;
+  const ones = b.node(
     'ConstantOfShape',
     [raw.shapeOf(b, corruptedLd)],
-    { value: { scalarTensor: 1, dtype: b.floatType } },
-    { dtype: b.floatType, shape: [...corruptedLd.shape] },
+    { value: { scalarTensor: 1, dtype: wide } },
+    { dtype: wide, shape: [...corruptedLd.shape] },
   );
+  const lossScale = b.floatType === 'float16' ? b.input(LOSS_SCALE_INPUT, wide, []) : undefined;
+  const seed = lossScale ? raw.mul(b, ones, lossScale) : ones;
   const taps = HOOK_KINDS.flatMap((kind) => corrupted[kind]);
   const grads = gradients(ops, corruptedLd, seed, taps);
 
   b.output(cleanLd, ATTRIBUTION_OUTPUTS.cleanLogitDiff);
   b.output(corruptedLd, ATTRIBUTION_OUTPUTS.corruptedLogitDiff);
+  const peaks: Value[] = [];
   for (const kind of HOOK_KINDS) {
     const perLayer = corrupted[kind].map((tap, layer) => {
-      const delta = raw.sub(b, clean[kind][layer], tap);
-      return raw.reduce(b, 'ReduceSum', raw.mul(b, grads.get(tap.name)!, delta), [-1], false);
+      // No casts unless the compute type is float16: then the difference, product and sum are float32.
+      const grad = raw.cast(b, grads.get(tap.name)!, wide);
+      if (lossScale)
+        peaks.push(b.node('ReduceMax', [b.node('Abs', [grad], {}, { dtype: wide, shape: [...grad.shape] })], { keepdims: 0 }, { dtype: wide, shape: [] }));
+      const delta = raw.sub(b, raw.cast(b, clean[kind][layer], wide), raw.cast(b, tap, wide));
+      return raw.reduce(b, 'ReduceSum', raw.mul(b, grad, delta), [-1], false);
     });
-    b.output(stackLayers(b, perLayer), ATTRIBUTION_OUTPUTS.attribution(kind));
+    const stacked = stackLayers(b, perLayer);
+    b.output(lossScale ? raw.div(b, stacked, lossScale) : stacked, ATTRIBUTION_OUTPUTS.attribution(kind));
+  }
+  if (lossScale) {
+    const peak = peaks.reduce((p, q) => b.node('Max', [p, q], {}, { dtype: wide, shape: [] }));
+    b.output(peak, GRADIENT_PEAK_OUTPUT);
   }
 }
 
@@ -194,7 +227,7 @@ export function buildActivationPatchingGraph(arch: Architecture, b: GraphBuilder
   const masks = Object.fromEntries(
     HOOK_KINDS.map((kind) => [
       kind,
-      b.input(PATCHING_INPUT(kind), b.floatType, HOOKS[kind].perHead ? ['batch', nLayers, 'seq', nHeads] : ['batch', nLayers, 'seq']),
+      b.input(PATCHING_INPUT(kind), b.wideType, HOOKS[kind].perHead ? ['batch', nLayers, 'seq', nHeads] : ['batch', nLayers, 'seq']),
     ]),
   ) as Record<HookKind, Value>;
 
@@ -211,7 +244,7 @@ export function buildActivationPatchingGraph(arch: Architecture, b: GraphBuilder
       { axis: 1 },
       { dtype: mask.dtype, shape: [mask.shape[0], ...mask.shape.slice(2)] },
     );
-    const m = raw.unsqueeze(b, layerMask, [layerMask.shape.length]);
+    const m = raw.cast(b, raw.unsqueeze(b, layerMask, [layerMask.shape.length]), value.dtype);
     return raw.add(b, value, raw.mul(b, m, raw.sub(b, clean[kind][layer], value)));
   });
   b.output(logitDiff(arch, ops, w, cleanResidual, inputs), ATTRIBUTION_OUTPUTS.cleanLogitDiff);

@@ -73,8 +73,14 @@ export function planRun(
   checkK: number,
   gradDrop = false,
   exactTokens = true,
+  /** float16 compute: AtP* (float32/float64 only) is refused when asked for and never chosen by auto. */
+  float16 = false,
 ): RunPlan {
   const n = prepared.length;
+  if (float16 && (requested === 'atpstar' || gradDrop)) {
+    const what = requested === 'atpstar' ? fieldRef('method', 'atpstar') : fieldRef('gradDrop');
+    throw InputError.about('precision', `float16 runs AtP and exact patching only, not ${what} (AtP*); use float32 for it`);
+  }
   const atp: Passes = { forward: 2 * n, backward: n };
   const budget = BUDGET * passCost(atp);
   const exact = exactSweepPasses(spec, prepared);
@@ -104,9 +110,12 @@ export function planRun(
     if (passCost(exact) <= budget) {
       method = 'exact';
       reason = `${exactText}, within ${BUDGET}× AtP's ${passCost(atp)}`;
-    } else if (passCost(star) <= budget && longest <= ATPSTAR_AUTO_MAX_TOKENS) {
+    } else if (!float16 && passCost(star) <= budget && longest <= ATPSTAR_AUTO_MAX_TOKENS) {
       method = 'atpstar';
       reason = `${exactText}, over ${BUDGET}× AtP's ${passCost(atp)}: AtP* estimates`;
+    } else if (float16) {
+      method = 'atp';
+      reason = `${exactText}, over ${BUDGET}× AtP's ${passCost(atp)}; AtP* does not run in float16: AtP estimates`;
     } else {
       method = 'atp';
       reason = `${exactText}, over ${BUDGET}× AtP's ${passCost(atp)}; AtP* is left to --method atpstar past ${ATPSTAR_AUTO_MAX_TOKENS} tokens (its QK fix grows with the square of the prompt): AtP estimates`;

@@ -2,7 +2,8 @@ import { HOOK_KINDS, type HookKind } from '../architectures/types';
 import { byPositionField, HOOKS } from '../../shared/hooks';
 import type { LoadedModel } from '../model/load';
 import type { Dataset } from '../dataset/jsonl';
-import { ATTRIBUTION_OUTPUTS, PATCHED_LOGIT_DIFF } from './graphs';
+import { ATTRIBUTION_OUTPUTS, GRADIENT_PEAK_OUTPUT, LOSS_SCALE_INPUT, PATCHED_LOGIT_DIFF } from './graphs';
+import * as ort from 'onnxruntime-node';
 import { progressTracker } from '../../shared/progress';
 import { checkMemory, datasetShape, describeMemoryEstimate, estimateRunMemory, headCounts } from '../model/memory';
 import {
@@ -86,7 +87,16 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   // A short one-shot run (the CLI over a few prompts) builds its sessions without pre-packing: see PREPACK_MIN_TOKENS.
   const unpacked = requested.oneShot === true && runTokens <= PREPACK_MIN_TOKENS;
   const options: PatchingOptions = { ...requested, prepacking: requested.prepacking ?? !unpacked };
-  const plan = planRun(model.spec, prepared, options.method ?? 'atp', options.check ?? 0, options.gradDrop ?? false, options.exactTokens ?? true);
+  const precision = options.precision ?? 'float32';
+  const plan = planRun(
+    model.spec,
+    prepared,
+    options.method ?? 'atp',
+    options.check ?? 0,
+    options.gradDrop ?? false,
+    options.exactTokens ?? true,
+    precision === 'float16',
+  );
   // Checks choose components from the whole dataset's attributions, which a raw shard does not have.
   if (options.raw && plan.checks > 0) throw new InputError('checks cannot run on a raw shard: run them on the merged dataset instead');
   options.onProgress?.(describePlan(plan, prepared.length));
@@ -183,7 +193,7 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     dataset: { file: dataset.file, examples: examples.length },
     model: modelRecord(model),
     device: estimates.device,
-    runtime: estimates.runtime,
+    runtime: { ...estimates.runtime, precision, ...('lossScale' in estimates && estimates.lossScale ? { lossScale: estimates.lossScale } : {}) },
     provenance: await computeProvenance(model, { method, device: estimates.device, seed: options.checkSeed ?? 0 }),
     metric: { cleanLogitDiff, corruptedLogitDiff, name: 'normalized-logit-diff' },
     run: { requested: plan.requested, method, passes: plan.passes.total, reason: plan.reason },
@@ -236,18 +246,21 @@ async function runAtpBatches(
   device: string;
   runtime: RuntimeRecord;
   warnings: string[];
+  /** float16 only: the smallest and largest loss scale the batches ran with. */
+  lossScale?: { min: number; max: number };
 }> {
   const precision = options.precision ?? 'float32';
   const { nLayers, nHeads } = model.spec;
   const examples = new Array<{ cleanLogitDiff: number; corruptedLogitDiff: number; attributions: ExampleAttributions }>(prepared.length);
   const batches = makeBatches(prepared, options.batchSize);
   const step = progressTracker('AtP', 'batch', batches.length, options.onStep);
+  const scaler = precision === 'float16' ? new LossScaler(options.lossScale ?? 'dynamic') : undefined;
   for (const [b, indices] of batches.entries()) {
     checkCancelled(options.signal);
     step(b);
     const rows = indices.map((i) => prepared[i]);
     const { feeds, seq } = batchFeeds(rows, precision);
-    const out = await handle.session.run(feeds);
+    const out = scaler ? await scaler.run(handle, feeds, rows) : await handle.session.run(feeds);
     const clean = asNumbers(out[ATTRIBUTION_OUTPUTS.cleanLogitDiff]);
     const corrupted = asNumbers(out[ATTRIBUTION_OUTPUTS.corruptedLogitDiff]);
     const attributions = Object.fromEntries(HOOK_KINDS.map((kind) => [kind, out[ATTRIBUTION_OUTPUTS.attribution(kind)].data])) as Record<
@@ -263,7 +276,109 @@ async function runAtpBatches(
     });
   }
   step(batches.length);
-  return { examples, device: handle.device, runtime: handle.observer.info(), warnings: [...handle.notes, ...handle.observer.warnings()] };
+  return {
+    examples,
+    device: handle.device,
+    runtime: handle.observer.info(),
+    warnings: [...handle.notes, ...handle.observer.warnings()],
+    ...(scaler ? { lossScale: scaler.range() } : {}),
+  };
+}
+
+/**
+ * float16 AtP's loss scaling. The backward is seeded with S (a power of two, so scaling and unscaling are exact)
+ * instead of 1; the graph divides the attributions by S in float32 and reports the gradients' peak max|S·g| over
+ * every hook. Per batch, dynamically: a peak or attribution that is not finite means the backward overflowed
+ * float16 — the batch runs again with S/16, and S never again exceeds that (a ceiling); a peak below
+ * RERUN_BELOW means the gradients used so little of float16's range that small ones lost bits or vanished
+ * (float16 is subnormal below 6.1e-5 and zero below 6e-8) — the batch runs again with the S that puts the peak at
+ * TARGET_PEAK. The next batch starts from the S that puts this batch's peak at TARGET_PEAK. A fixed S never
+ * retries; overflow with it is an error. No inf or NaN ever reaches a Result: what cannot be fixed is an error.
+ */
+export class LossScaler {
+  /** Where S puts the gradients' peak: 16× below float16's largest finite value (65504), room for the backward's intermediates. */
+  static readonly TARGET_PEAK = 2 ** 12;
+  static readonly RERUN_BELOW = 2 ** 4;
+  static readonly INITIAL = 2 ** 12;
+  static readonly SMALLEST = 2 ** -24;
+  static readonly LARGEST = 2 ** 64;
+  private static readonly ATTEMPTS = 12;
+  private scale: number;
+  private ceiling = LossScaler.LARGEST;
+  private used: number[] = [];
+
+  constructor(private readonly mode: 'dynamic' | number) {
+    if (mode !== 'dynamic' && !(Number.isFinite(mode) && mode > 0)) throw new Error(`a fixed loss scale must be a positive number, got ${mode}`);
+    this.scale = mode === 'dynamic' ? LossScaler.INITIAL : mode;
+  }
+
+  /** One batch through the float16 attribution graph, again with another S where the peak says so. */
+  async run(handle: SessionHandle, feeds: Record<string, ort.Tensor>, rows: readonly PreparedExample[]): Promise<ort.InferenceSession.OnnxValueMapType> {
+    for (let attempt = 0; attempt < LossScaler.ATTEMPTS; attempt++) {
+      const out = await handle.session.run({ ...feeds, [LOSS_SCALE_INPUT]: new ort.Tensor('float32', Float32Array.of(this.scale), []) });
+      checkForwardFinite(out, rows);
+      const peak = (out[GRADIENT_PEAK_OUTPUT].data as Float32Array)[0];
+      const finite = Number.isFinite(peak) && HOOK_KINDS.every((kind) => allFinite(out[ATTRIBUTION_OUTPUTS.attribution(kind)].data as Float32Array));
+      if (this.mode !== 'dynamic') {
+        if (!finite) throw overflowError(`the fixed loss scale ${this.mode}`);
+        this.used.push(this.scale);
+        return out;
+      }
+      if (!finite) {
+        this.ceiling = this.scale / 16;
+        this.scale = this.ceiling;
+        if (this.scale < LossScaler.SMALLEST) throw overflowError(`every loss scale down to ${LossScaler.SMALLEST}`);
+        continue;
+      }
+      const ideal = this.idealFor(peak);
+      if (peak < LossScaler.RERUN_BELOW && ideal > this.scale) {
+        this.scale = ideal;
+        continue;
+      }
+      this.used.push(this.scale);
+      this.scale = ideal;
+      return out;
+    }
+    throw new Error(`float16 loss scaling did not settle in ${LossScaler.ATTEMPTS} runs of one batch (last scale ${this.scale})`);
+  }
+
+  /** The S that puts a peak measured at the current S at TARGET_PEAK (a power of two, within ceiling and range). */
+  private idealFor(peak: number): number {
+    // All gradients underflowed to 0: nothing to measure, so try far larger.
+    const wanted = peak === 0 ? this.scale * 2 ** 16 : 2 ** Math.floor(Math.log2((LossScaler.TARGET_PEAK * this.scale) / peak));
+    return Math.max(LossScaler.SMALLEST, Math.min(wanted, this.ceiling, LossScaler.LARGEST));
+  }
+
+  range(): { min: number; max: number } {
+    return { min: Math.min(...this.used), max: Math.max(...this.used) };
+  }
+}
+
+function allFinite(values: Float32Array): boolean {
+  for (const v of values) if (!Number.isFinite(v)) return false;
+  return true;
+}
+
+function overflowError(tried: string): InputError {
+  return InputError.about(
+    'precision',
+    `float16: the gradients overflow float16's range (largest finite value 65504) with ${tried}, so its attributions would be infinite or NaN; use float32`,
+  );
+}
+
+/** A forward pass that left float16's range gives infinite or NaN logit differences: an error, never a Result. */
+function checkForwardFinite(out: ort.InferenceSession.OnnxValueMapType, rows: readonly PreparedExample[]): void {
+  for (const name of [ATTRIBUTION_OUTPUTS.cleanLogitDiff, ATTRIBUTION_OUTPUTS.corruptedLogitDiff]) {
+    const values = out[name].data as Float32Array;
+    const row = values.findIndex((v) => !Number.isFinite(v));
+    if (row >= 0) {
+      const which = name === ATTRIBUTION_OUTPUTS.cleanLogitDiff ? 'clean' : 'corrupted';
+      throw InputError.about(
+        'precision',
+        `float16: the ${which} forward pass of the example on line ${rows[row].example.line} leaves float16's range (largest finite value 65504): its logit difference is ${values[row]}; use float32`,
+      );
+    }
+  }
 }
 
 const nodeAttributions = (e: AtpStarExample): NodeAttributions => ({ q: e.q, qLinear: e.qLinear, k: e.k, kLinear: e.kLinear, v: e.v });

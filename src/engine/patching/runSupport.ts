@@ -16,6 +16,7 @@ import {
   buildAttributionGraph,
   buildLogitDiffGraph,
   checkGraphNames,
+  FLOAT16_ATTRIBUTION_GRAPH_NAMES,
   type GraphNames,
   LOGIT_DIFF_GRAPH_NAMES,
   LOGIT_DIFF_INPUT,
@@ -32,19 +33,55 @@ import {
   EDGE_ATTRIBUTION_GRAPH_NAMES,
   FAITHFULNESS_GRAPH_NAMES,
 } from '../circuits/graph';
-import { cachedSession, type DeviceRequest, graphDirFor, hasCachedSession, prepareGraphDir, type SessionHandle, writeGraphFile } from '../process/runtime';
-import type { TokenInfo } from '../../shared/result';
+import {
+  cachedSession,
+  type DeviceRequest,
+  float16Unsupported,
+  graphDirFor,
+  hasCachedSession,
+  prepareGraphDir,
+  type SessionHandle,
+  writeGraphFile,
+} from '../process/runtime';
+import { type Precision, PRECISIONS, type TokenInfo } from '../../shared/result';
 import { promptTooLong } from './promptLength';
 import type { ProgressEvent } from '../../shared/workerProtocol';
 import { unusedWeightsWarnings } from '../model/unusedWeights';
 
-export type Precision = 'float32' | 'float64';
+export type { Precision };
+
+/**
+ * The graph kinds that run in float16 (mixed precision, see GraphBuilder.wideType): AtP and the forward-only graphs
+ * its token effects and checks use. AtP*'s and the circuits' graphs compute in float32 or float64 only.
+ */
+export const FLOAT16_GRAPH_KINDS: ReadonlySet<GraphKind> = new Set<GraphKind>(['attribution', 'activation-patching', 'logit-diff']);
+
+/** The --precision flag's value (default float32). */
+export function parsePrecision(text: string | undefined): Precision {
+  if (text === undefined) return 'float32';
+  if ((PRECISIONS as readonly string[]).includes(text)) return text as Precision;
+  throw InputError.about('precision', `expected ${PRECISIONS.join(', ')}, got "${text}"`);
+}
+
+/** Refuses float16 for what does not run in it (AtP*, circuits), naming the field and the way out. */
+export function checkPrecisionFor(precision: Precision | undefined, what: string): void {
+  if (precision === 'float16')
+    throw InputError.about('precision', `float16 runs attribution patching (AtP) and exact patching only, not ${what}; use float32 for it`);
+}
 
 export interface RunOptions {
   device: DeviceRequest;
   batchSize: number;
-  /** float32 in normal use; float64 lets tests compare with a float64 reference to many digits. */
+  /**
+   * float32 in normal use; float64 lets tests compare with a float64 reference to many digits; float16 is mixed
+   * precision for GPUs (weights and activations float16, statistics, metric and attributions float32; AtP only).
+   */
   precision?: Precision;
+  /**
+   * float16 AtP's loss scale: 'dynamic' (the default) picks it per batch from the gradients' peak and retries a
+   * batch whose gradients overflowed; a number fixes it (tests show what scaling is for with 1).
+   */
+  lossScale?: 'dynamic' | number;
   onProgress?: (message: string) => void;
   /** Steps of counted work (batches, exact runs), with the time left: the CLI's progress line, the editor's bar. */
   onStep?: (event: ProgressEvent) => void;
@@ -164,6 +201,8 @@ function longest(lengths: readonly number[]): number {
   return max;
 }
 
+/** The type of a graph's float inputs: float32 under float16 compute too (see GraphBuilder.wideType). */
+export const feedType = (precision: Precision): 'float32' | 'float64' => (precision === 'float64' ? 'float64' : 'float32');
 const floatArray = (precision: Precision, length: number) => (precision === 'float64' ? new Float64Array(length) : new Float32Array(length));
 const idTensor = (values: readonly number[]) =>
   new ort.Tensor(
@@ -176,7 +215,7 @@ const idTensor = (values: readonly number[]) =>
 function lastPositions(lengths: readonly number[], seq: number, precision: Precision): ort.Tensor {
   const last = floatArray(precision, lengths.length * seq);
   lengths.forEach((length, i) => (last[i * seq + length - 1] = 1));
-  return new ort.Tensor(precision, last, [lengths.length, seq]);
+  return new ort.Tensor(feedType(precision), last, [lengths.length, seq]);
 }
 
 /** Feeds for a batch of rows, right-padded to the longest row (pad id 0 in both runs, so it never differs). */
@@ -233,7 +272,7 @@ export function patchMaskFeeds(
       if (p && p.hook === kind) mask[((r * nLayers + p.layer) * seq + p.pos) * width + (perHead ? p.head : 0)] = 1;
     });
     const dims = perHead ? [patches.length, nLayers, seq, nHeads] : [patches.length, nLayers, seq];
-    feeds[PATCHING_INPUT(kind)] = new ort.Tensor(precision, mask, dims);
+    feeds[PATCHING_INPUT(kind)] = new ort.Tensor(feedType(precision), mask, dims);
   }
   return feeds;
 }
@@ -276,6 +315,11 @@ export const GRAPHS: Record<GraphKind, { build: typeof buildAttributionGraph; na
   faithfulness: { build: buildFaithfulnessGraph, names: FAITHFULNESS_GRAPH_NAMES },
 };
 
+/** The names a graph of this kind takes and gives, built for this precision. */
+export function graphNames(kind: GraphKind, precision: Precision): GraphNames {
+  return kind === 'attribution' && precision === 'float16' ? FLOAT16_ATTRIBUTION_GRAPH_NAMES : GRAPHS[kind].names;
+}
+
 const graphFiles = new Map<string, string>();
 // The spec too: config.json edited in a long-lived process (fewer layers, say) must not reuse the old graph.
 const graphKey = (graphDir: string, model: LoadedModel, kind: GraphKind, precision: Precision) =>
@@ -305,6 +349,7 @@ const choicesSaid = new Set<string>();
  */
 export async function sessionFor(model: LoadedModel, kind: GraphKind, options: RunOptions): Promise<SessionHandle> {
   const precision = options.precision ?? 'float32';
+  if (precision === 'float16' && !FLOAT16_GRAPH_KINDS.has(kind)) checkPrecisionFor(precision, `the ${kind} graph`);
   const graphDir = prepareGraphDir(model.weightFiles);
   const key = graphKey(graphDir.dir, model, kind, precision);
   let file = graphFiles.get(key);
@@ -316,7 +361,18 @@ export async function sessionFor(model: LoadedModel, kind: GraphKind, options: R
     graphFiles.set(key, file);
   }
   const handle = await cachedSession(file, options.device, sessionSettings(precision, options.prepacking));
-  checkGraphNames(kind, GRAPHS[kind].names, handle.session);
+  if (precision === 'float16') {
+    const unsupported = await float16Unsupported(handle.device);
+    if (unsupported) {
+      const adapter = handle.observer.info().adapter;
+      const on = adapter ? ` on ${adapter.name} (${adapter.vendor}${adapter.software ? ', software' : ''})` : '';
+      throw InputError.about(
+        'precision',
+        `float16 cannot run on ${handle.device}${on}: ${unsupported} (WebGPU computes in float16 only where the adapter has the shader-f16 feature); use float32`,
+      );
+    }
+  }
+  checkGraphNames(kind, graphNames(kind, precision), handle.session);
   if (handle.choice && !choicesSaid.has(handle.choice)) {
     choicesSaid.add(handle.choice);
     options.onProgress?.(handle.choice);

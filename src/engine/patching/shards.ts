@@ -174,6 +174,8 @@ export function mergeShards(input: readonly ShardFile[]): Result {
   // Shards of one model: the same weights and tokenizer bytes (an empty shard ran nothing and records none).
   agree(ran, 'provenance.modelFiles', (r) => r.provenance?.modelFiles);
   agree(ran, 'provenance.engineVersion', (r) => r.provenance?.engineVersion);
+  // One precision: a merge of float16 and float32 shards would be neither.
+  agree(ran, 'runtime.precision', (r) => r.runtime?.precision);
 
   const raw = ran.flatMap((s) => s.result.examples);
   const cleanLogitDiff = mean(raw.map((e) => e.cleanLogitDiff));
@@ -216,7 +218,7 @@ export function mergeShards(input: readonly ShardFile[]): Result {
     },
     model: first.model,
     device: devices.join(', '),
-    runtime: first.runtime,
+    runtime: first.runtime ? { ...first.runtime, ...mergedLossScale(ran.map((s) => s.result.runtime?.lossScale)) } : undefined,
     provenance: first.provenance ? { ...first.provenance, device: devices.join(', ') } : undefined,
     metric: { cleanLogitDiff, corruptedLogitDiff, name: 'normalized-logit-diff' },
     run: first.run ? { ...first.run, passes, reason: `${first.run.reason} (merged from ${count} shards)` } : undefined,
@@ -271,4 +273,11 @@ function mergeAtpStar(
     summary.gradDrop = { heads: add(drops.map((d) => d.heads)), positions };
   }
   return summary;
+}
+
+/** float16 shards' loss scales as one range (the range over all their batches); nothing when none recorded one. */
+function mergedLossScale(scales: ReadonlyArray<{ min: number; max: number } | undefined>): { lossScale?: { min: number; max: number } } {
+  const known = scales.filter((s) => s !== undefined);
+  if (known.length === 0) return {};
+  return { lossScale: { min: Math.min(...known.map((s) => s.min)), max: Math.max(...known.map((s) => s.max)) } };
 }

@@ -8,6 +8,7 @@ import { CUDA_NOT_INSTALLED, InputError } from '../../shared/errors';
 import { autoChoice, describeAutoChoice, type Provider, webgpuAdapter } from './devices';
 import { activeCudaRuntime, missingNvidiaLibraries, NVIDIA_REQUIREMENT } from './cudaRuntime';
 import { SessionObserver } from './runtimeInfo';
+import { GraphBuilder } from '../graph/builder';
 
 export const DEVICES = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
 export type DeviceRequest = (typeof DEVICES)[number];
@@ -113,6 +114,39 @@ export async function createSession(
     }
   }
   throw new Error('unreachable: CPU is always the last candidate');
+}
+
+const float16Probes = new Map<string, Promise<string | undefined>>();
+
+/**
+ * Why this provider cannot compute in float16 here, or undefined when it can. WebGPU needs the adapter's
+ * shader-f16 feature, which ONNX Runtime only finds missing when a float16 kernel runs ("Program Mul requires
+ * f16 but the device does not support it"; SwiftShader lacks it), so a one-node float16 graph is run there once
+ * per process. The CPU provider runs float16 nodes, converting around those it has no float16 kernel for; CUDA
+ * has float16 kernels for every op the graphs use; DirectML and CoreML are taken at their word (unmeasured).
+ */
+export function float16Unsupported(provider: Exclude<DeviceRequest, 'auto'>): Promise<string | undefined> {
+  if (provider !== 'webgpu') return Promise.resolve(undefined);
+  let probe = float16Probes.get(provider);
+  if (!probe) {
+    probe = (async () => {
+      const b = new GraphBuilder('float16');
+      const x = b.input('x', 'float16', [4]);
+      b.output(b.node('Mul', [x, x], {}, { dtype: 'float16', shape: [4] }), 'y');
+      const session = await ort.InferenceSession.create(b.toBytes(), { ...sessionOptions(provider, { optimization: 'all' }), logSeverityLevel: 4 });
+      try {
+        // 1.5 in float16 bits (0x3e00); its square is 2.25 (0x4080).
+        const y = (await session.run({ x: new ort.Tensor('float16', Uint16Array.from([0x3e00, 0x3e00, 0x3e00, 0x3e00]), [4]) })).y.data as Uint16Array;
+        return y[0] === 0x4080 ? undefined : `a float16 product came out wrong (bits ${y[0].toString(16)} for 1.5²)`;
+      } catch (error) {
+        return (error instanceof Error ? error.message : String(error)).split('\n')[0].replace(/^.*Status Message: (.*GenerateSourceCode )?/, '');
+      } finally {
+        await session.release();
+      }
+    })();
+    float16Probes.set(provider, probe);
+  }
+  return probe;
 }
 
 /** Sessions by graph file, device and optimisation; each remembers whether it pre-packed its weights. */

@@ -16,18 +16,22 @@ import { readModelSpec } from '../model/config';
 import { CancelledError, runAttributionPatching } from '../patching/run';
 import { runCircuit } from '../circuits/run';
 import { checkOutputPaths, modelFolderInputs } from '../files/outputPaths';
-import { writeResultAtomically } from '../files/resultFile';
+import { readResultFile, writeResultAtomically } from '../files/resultFile';
 import { contentHash } from '../files/contentHash';
 import { runSweep, SUMMARY_JSON } from '../sweep/sweep';
 import { renderSweepReport } from '../../report/sweepReport';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { formatProgress } from '../../shared/progress';
+import { logResultToWandb, sweepCellRunOptions } from '../logging/logToWandb';
+import type { WandbOutcome } from '../../shared/wandb';
+import { modelLabel } from '../../shared/modelNames';
 import {
   type SweepRequest,
   type CircuitRequest,
   type DiagnoseRequest,
   type FileDiagnostic,
   type GenerateRequest,
+  type LogToWandbRequest,
   type ProgressEvent,
   type RunRequest,
   type WorkerRequest,
@@ -193,6 +197,7 @@ export async function handleRun(request: RunRequest | CircuitRequest, send: (res
     const options = {
       device: request.device,
       batchSize: request.batchSize,
+      precision: request.precision ?? 'float32',
       method: request.method ?? 'auto',
       gradDrop: request.gradDrop === true && (request.method ?? 'auto') !== 'atp' && request.method !== 'exact',
       check: request.checkEveryHead ? model.spec.nLayers * model.spec.nHeads : (request.check ?? 0),
@@ -252,13 +257,26 @@ export async function handleRun(request: RunRequest | CircuitRequest, send: (res
 export async function handleSweep(request: SweepRequest, send: (response: WorkerResponse) => void): Promise<void> {
   const controller = new AbortController();
   runs.set(request.runId, controller);
+  const wandb: WandbOutcome | undefined = request.wandb ? { urls: [], warnings: [] } : undefined;
   try {
     const summary = await runSweep(request.spec, request.outDir, {
       device: request.device,
       batchSize: request.batchSize,
+      precision: request.precision ?? 'float32',
       signal: controller.signal,
       resolve: { token: request.hfToken },
       renderHtml: renderSweepReport,
+      ...(request.wandb
+        ? {
+            onCellResult: async ({ cell, label, result, resultFile }) => {
+              send({ type: 'progress', runId: request.runId, message: `${label}: logging to W&B` });
+              const outcome = await logResultToWandb(request.wandb!, result, resultFile, sweepCellRunOptions(cell, request.outDir, request));
+              wandb!.urls.push(...outcome.urls);
+              wandb!.warnings.push(...outcome.warnings);
+              if (outcome.keyRefused) wandb!.keyRefused = true;
+            },
+          }
+        : {}),
       onLog: (message) => send({ type: 'progress', runId: request.runId, message }),
       onCell: ({ cell, cells, label, phase, error }) =>
         send({
@@ -276,6 +294,7 @@ export async function handleSweep(request: SweepRequest, send: (response: Worker
       ran: count('ran'),
       kept: count('kept'),
       failed: count('failed'),
+      ...(wandb ? { wandb } : {}),
     });
   } catch (error) {
     if (error instanceof CancelledError || controller.signal.aborted) send({ type: 'cancelled', runId: request.runId });
@@ -294,12 +313,29 @@ export async function handleSweep(request: SweepRequest, send: (response: Worker
   }
 }
 
+/** Logs a Result already in place to W&B (LogToWandbRequest); the answer is the outcome, whose failures are warnings. */
+export async function handleLogToWandb(request: LogToWandbRequest, send: (response: WorkerResponse) => void): Promise<void> {
+  let wandb: WandbOutcome;
+  try {
+    const result = readResultFile(request.resultFile);
+    wandb = await logResultToWandb(request.target, result, request.resultFile, {
+      displayName: request.displayName,
+      jobType: request.jobType,
+      ...(request.extraConfig ? { extraConfig: request.extraConfig } : {}),
+    });
+  } catch (error) {
+    wandb = { urls: [], warnings: [`W&B: not logged: ${(error as Error).message}`] };
+  }
+  send({ type: 'wandbLogged', requestId: request.requestId, wandb });
+}
+
 export function handleRequest(request: WorkerRequest, send: (response: WorkerResponse) => void): void {
   if (request.type === 'run' || request.type === 'circuit') void handleRun(request, send);
   else if (request.type === 'sweep') void handleSweep(request, send);
   else if (request.type === 'cancel') runs.get(request.runId)?.abort();
   else if (request.type === 'diagnose') void handleDiagnose(request, send);
   else if (request.type === 'generate') void handleGenerate(request, send);
+  else if (request.type === 'logToWandb') void handleLogToWandb(request, send);
 }
 
 if (require.main === module && process.send) {

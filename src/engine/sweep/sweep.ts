@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../../shared/errors';
 import { fieldRef } from '../../shared/fields';
-import type { Result } from '../../shared/result';
+import type { Precision, Result } from '../../shared/result';
 import { digestRun, DEFAULT_TOP_K } from '../../shared/compare';
 import { SWEEP_SCHEMA, type SweepCellRecord, type SweepSpec, type SweepSummary } from '../../shared/sweep';
 import { resolveModel, type ResolveOptions } from '../model/hub';
@@ -18,14 +18,14 @@ import { ModelTokenizer } from '../model/tokenizer';
 import { generateDataset, type GenerateSpec } from '../dataset/generate';
 import { parseTinySqlFeature, type CommandSet } from '../dataset/tinysql';
 import { parseDatasetText } from '../dataset';
-import { cellLabel, planSweep } from './plan';
+import { cellLabel, planSweep, type SweepCell } from './plan';
 import { contentHash } from '../files/contentHash';
+import { hashFile } from '../files/provenance';
 import { type FileToWrite, writeFilesAtomically, writeTextAtomically } from '../files/atomicWrite';
-import { writeResultAtomically } from '../files/resultFile';
+import { readResultFile, writeResultAtomically } from '../files/resultFile';
 import { CancelledError, runAttributionPatching, type PatchingOptions } from '../patching/run';
 import type { MethodRequest } from '../patching/methods';
 import { releaseSessions } from '../process/runtime';
-import { readResultFile } from '../files/resultFile';
 
 export const SUMMARY_JSON = 'summary.json';
 export const SUMMARY_HTML = 'summary.html';
@@ -50,6 +50,11 @@ export interface SweepOptions extends Omit<PatchingOptions, 'onProgress'> {
   resolve?: ResolveOptions;
   /** Heads in each cell's digest (top heads, concentration). */
   top?: number;
+  /**
+   * Awaited after a cell's Result is computed and written (not for kept or failed cells), before the next cell: the
+   * front ends log it to W&B here. It must not throw (a failure there is its own warning, never the cell's).
+   */
+  onCellResult?: (cell: { cell: SweepCell; label: string; result: Result; resultFile: string }) => Promise<void>;
 }
 
 /** A model resolved, tokenized and (on first need) loaded, once per sweep; or the error that stops its cells. */
@@ -62,7 +67,10 @@ interface ModelEntry {
 }
 
 /** The Result at `file` when it is complete and describes this very run; undefined otherwise (missing, partial, another run). */
-function finishedResult(file: string, expected: { datasetHash: string; source: string; method: MethodRequest; examples: number }): Result | undefined {
+async function finishedResult(
+  file: string,
+  expected: { datasetHash: string; source: string; dir: string; method: MethodRequest; examples: number; precision: Precision },
+): Promise<Result | undefined> {
   const text = readText(file);
   if (text === undefined) return undefined;
   let result: Result;
@@ -75,9 +83,27 @@ function finishedResult(file: string, expected: { datasetHash: string; source: s
     !result.shard &&
     result.dataset.contentHash === expected.datasetHash &&
     result.dataset.examples === expected.examples &&
-    result.model.source === expected.source &&
-    (result.run?.requested ?? 'atp') === expected.method;
+    (result.run?.requested ?? 'atp') === expected.method &&
+    // Results from before precision was recorded were float32 (sweeps never ran another).
+    (result.runtime?.precision ?? 'float32') === expected.precision &&
+    (await sameModel(result, expected.source, expected.dir));
   return same ? result : undefined;
+}
+
+/**
+ * Whether `result` was computed from the model in `dir`: the same --model text, or the same files by hash (a folder
+ * named another way — relative in one run, absolute in the next — is still the same model; hashes are cached by
+ * path, size and mtime, so this costs a stat per file after the first time).
+ */
+async function sameModel(result: Result, source: string, dir: string): Promise<boolean> {
+  if (result.model.source === source) return true;
+  const recorded = Object.entries(result.provenance?.modelFiles ?? {});
+  if (recorded.length === 0) return false;
+  for (const [name, hash] of recorded) {
+    const file = path.join(dir, name);
+    if (!fs.existsSync(file) || (await hashFile(file)) !== hash) return false;
+  }
+  return true;
 }
 
 function readText(file: string): string | undefined {
@@ -173,7 +199,14 @@ export async function runSweep(spec: SweepSpec, dir: string, options: SweepOptio
       const datasetFile = path.join(dir, cell.dataset);
       const resultFile = path.join(dir, cell.result);
       const datasetHash = contentHash(generated.text);
-      const kept = finishedResult(resultFile, { datasetHash, source: entry.source!, method, examples: generated.examples.length });
+      const kept = await finishedResult(resultFile, {
+        datasetHash,
+        source: entry.source!,
+        dir: entry.dir!,
+        method,
+        examples: generated.examples.length,
+        precision: options.precision ?? 'float32',
+      });
       // The dataset beside its Result, so the editor can open one with the other (rewritten only when it differs).
       if (readText(datasetFile) !== generated.text) {
         fs.mkdirSync(path.dirname(datasetFile), { recursive: true });
@@ -190,6 +223,7 @@ export async function runSweep(spec: SweepSpec, dir: string, options: SweepOptio
         result.dataset.contentHash = datasetHash;
         writeResultAtomically(resultFile, result);
         record.status = 'ran';
+        await options.onCellResult?.({ cell, label, result, resultFile });
       }
       record.digest = digestRun(label, result, top);
     } catch (error) {

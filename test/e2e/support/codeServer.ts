@@ -3,7 +3,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
 
 export const REPO = resolve(__dirname, '../../..');
@@ -238,14 +238,19 @@ export async function closeWorkbench(server: CodeServer | undefined, browser: Br
   if (server) writeFileSync(join(out, 'code-server.log'), server.output.join(''));
 }
 
-/** Opens a workspace file with Quick Open, as a user does, and waits for its editor. */
+/**
+ * Opens a file through Quick Open. `name` is a file name the workspace index knows, or an absolute path: Quick Open
+ * resolves an absolute path on disk directly, so a file a test writes while the workbench runs (which the search
+ * index may not list yet) opens without waiting for the index.
+ */
 export async function openFile(page: Page, name: string): Promise<void> {
+  const label = basename(name);
   await page.keyboard.press('Control+P');
   const input = page.locator('.quick-input-widget .quick-input-box input');
   await input.waitFor({ state: 'visible' });
   await input.fill(name);
-  await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 15_000 });
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: label }).first().waitFor({ timeout: 15_000 });
   await page.keyboard.press('Enter');
-  await page.locator(`.tab.active[aria-label*="${name}"]`).waitFor({ timeout: 15_000 });
+  await page.locator(`.tab.active[aria-label*="${label}"]`).waitFor({ timeout: 15_000 });
   await page.locator('.editor-instance .view-lines').first().waitFor();
 }
