@@ -325,6 +325,8 @@ async function patch(args: string[]): Promise<void> {
     check,
     checkSeed,
     gradDrop: values['grad-drop'],
+    // This process exits after the run: its sessions serve this run alone (see RunOptions.oneShot).
+    oneShot: true,
   };
   if (shard) {
     const { first, size } = shardRange(dataset.examples.length, shard.index, shard.count);

@@ -7,8 +7,9 @@ import { loadModel, type LoadedModel } from '../../src/engine/model/load';
 import { readDataset, type Dataset } from '../../src/engine/dataset/jsonl';
 import { runActivationPatching, runAttributionPatching, type ActivationPatchingResult } from '../../src/engine/patching/run';
 import { planRun, passCost } from '../../src/engine/patching/methods';
-import { prepareExamples } from '../../src/engine/patching/runSupport';
-import { checkCandidates, chooseChecks } from '../../src/engine/patching/exact';
+import { prepareExamples, sessionIsWarm } from '../../src/engine/patching/runSupport';
+import { checkCandidates, chooseChecks, patchTokens, TOKEN_PASS_SHARED_MAX_TOKENS, tokenPassGraph } from '../../src/engine/patching/exact';
+import { releaseSessions } from '../../src/engine/process/runtime';
 import { runAtpStar } from '../../src/engine/patching/atpStar';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { writeRandomLlamaFamily } from '../support/randomModels';
@@ -126,6 +127,59 @@ for (const family of ['gpt2', 'qwen2']) {
     );
   });
 }
+
+for (const family of ['gpt2', 'qwen2']) {
+  test(`${family}: token passes give the same logit differences through the forward-only, attribution and AtP* sessions`, async () => {
+    const model = models[family];
+    const prepared = prepareExamples(model, dataset(), []);
+    const options = { device: 'cpu' as const, batchSize: 3, precision: 'float64' as const };
+    const forward = await patchTokens(model, prepared, options, 'logit-diff');
+    const scale = Math.max(...forward.flat().map(Math.abs));
+    assert.ok(scale > 1e-3, 'not trivially zero');
+    assert.equal(forward.flat().length, 5);
+    for (const graph of ['attribution', 'atp-star'] as const) {
+      const shared = await patchTokens(model, prepared, options, graph);
+      shared.forEach((row, i) =>
+        row.forEach((ld, k) => assert.ok(close(ld, forward[i][k], scale), `${graph} example ${i} slot ${k}: ${ld} vs ${forward[i][k]}`)),
+      );
+    }
+  });
+}
+
+test("token passes: the run's own session while they are short, a forward-only session past that or when the process holds one", async () => {
+  const model = models.gpt2;
+  await releaseSessions();
+  const prepared = prepareExamples(model, dataset(), []);
+  const options = { device: 'cpu' as const, batchSize: 3 };
+  // Five rows of about 15 tokens: well under the bound.
+  assert.equal(tokenPassGraph(model, prepared, 'attribution', options), 'attribution');
+  assert.equal(tokenPassGraph(model, prepared, 'atp-star', options), 'atp-star');
+  const rowsTokens = (rows: typeof prepared) =>
+    rows.reduce((sum, p) => sum + p.tokens.filter((t, i) => t.id !== p.corruptedTokens[i].id).length * p.tokens.length, 0);
+  const many = Array.from({ length: Math.ceil(TOKEN_PASS_SHARED_MAX_TOKENS / rowsTokens(prepared)) + 1 }, () => prepared).flat();
+  assert.ok(rowsTokens(many) > TOKEN_PASS_SHARED_MAX_TOKENS);
+  assert.equal(tokenPassGraph(model, many, 'attribution', options), 'logit-diff');
+  // A default run holds one session: AtP*'s, which also served its token passes; the memory estimate counts one copy
+  // of the weights, and two when checks add the activation-patching graph's session.
+  const said: string[] = [];
+  await runAttributionPatching(model, dataset(), { ...options, method: 'auto', onProgress: (line) => said.push(line) });
+  assert.match(
+    said.find((line) => line.startsWith('memory:'))!,
+    /weights [^,]* as float32, activations/,
+  );
+  said.length = 0;
+  await runAttributionPatching(model, dataset(), { ...options, method: 'auto', check: 1, onProgress: (line) => said.push(line) });
+  assert.match(
+    said.find((line) => line.startsWith('memory:'))!,
+    /weights [^,]* as float32 in 2 sessions, activations/,
+  );
+  assert.equal(sessionIsWarm(model, 'atp-star', options), true);
+  assert.equal(sessionIsWarm(model, 'logit-diff', options), false, 'no forward-only session was built');
+  // A forward-only session already built in this process (the extension's worker keeps them) is the cheapest.
+  await patchTokens(model, prepared, options, 'logit-diff');
+  assert.equal(tokenPassGraph(model, prepared, 'attribution', options), 'logit-diff');
+  await releaseSessions();
+});
 
 test('checks of resid_pre cells when the prompts have one length', async () => {
   const model = models.gpt2;

@@ -3,12 +3,12 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmodSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readDataset } from '../../src/engine/dataset';
 import { loadModel } from '../../src/engine/model/load';
-import { runAttributionPatching } from '../../src/engine/patching/run';
+import { PREPACK_MIN_TOKENS, runAttributionPatching } from '../../src/engine/patching/run';
 import { graphFileSystem, releaseSessions } from '../../src/engine/process/runtime';
 import { sessionIsWarm } from '../../src/engine/patching/runSupport';
 import { writeRandomGpt2 } from '../support/randomGpt2';
@@ -105,6 +105,8 @@ test('a session this process holds is warm until released (the memory check then
   process.env.ATP_CACHE_DIR = join(root, 'cache-warm');
   const model = loadModel(dir);
   assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu' }), false, 'nothing is loaded before the first run');
+  // Asked before the memory check, which may refuse the run: asking must not link or copy weights into the cache.
+  assert.equal(existsSync(join(root, 'cache-warm')), false, 'asking created nothing in the cache');
   await runAttributionPatching(model, readDataset(IOI), { device: 'cpu', batchSize: 8, method: 'atp' });
   assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu' }), true);
   // Another kind, precision or device is another session, with weights of its own.
@@ -113,4 +115,37 @@ test('a session this process holds is warm until released (the memory check then
   assert.equal(sessionIsWarm(model, 'attribution', { device: 'webgpu' }), false);
   await releaseSessions();
   assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu' }), false, 'released sessions hold no weights');
+});
+
+test('a short one-shot run (the CLI) builds its session without pre-packing, a long run rebuilds it pre-packed; the numbers agree', async () => {
+  const dir = join(root, 'model-prepack');
+  writeRandomGpt2(dir, { nLayers: 2, nHeads: 2, dModel: 16, seed: 11 });
+  process.env.ATP_CACHE_DIR = join(root, 'cache-prepack');
+  const model = loadModel(dir);
+  const ioi = readDataset(IOI);
+  assert.ok(ioi.examples.length * 14 <= PREPACK_MIN_TOKENS, 'the IOI file is a short run');
+  // A long-lived process (the extension's worker) pre-packs even for a short run: its session serves many.
+  await runAttributionPatching(model, ioi, { device: 'cpu', batchSize: 8, method: 'atp' });
+  assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu', prepacking: true }), true);
+  await releaseSessions();
+  const short = await runAttributionPatching(model, ioi, { device: 'cpu', batchSize: 8, method: 'atp', raw: true, oneShot: true });
+  assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu' }), true);
+  assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu', prepacking: true }), false, 'a long run would rebuild it pre-packed');
+  const long = { file: ioi.file, examples: Array.from({ length: Math.ceil(PREPACK_MIN_TOKENS / 14) + 1 }, (_, i) => ioi.examples[i % ioi.examples.length]) };
+  const packed = await runAttributionPatching(model, long, { device: 'cpu', batchSize: 8, method: 'atp', raw: true, oneShot: true });
+  assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu', prepacking: true }), true, 'rebuilt pre-packed');
+  assert.equal(sessionIsWarm(model, 'attribution', { device: 'cpu', prepacking: false }), true, 'and it serves short runs too');
+  // The same examples (the long file repeats the short one; raw: in LD units) give the same numbers either way, to float32 rounding.
+  short.examples.forEach((example, i) => {
+    const other = packed.examples[i];
+    assert.ok(Math.abs(example.cleanLogitDiff - other.cleanLogitDiff) <= 1e-5 * Math.max(1, Math.abs(other.cleanLogitDiff)));
+    example.attributions.residPre.forEach((row, l) =>
+      row.forEach((v, p) =>
+        assert.ok(
+          Math.abs(v - other.attributions.residPre[l][p]) <= 1e-5 * Math.max(1, Math.abs(v)),
+          `L${l} pos ${p}: ${v} vs ${other.attributions.residPre[l][p]}`,
+        ),
+      ),
+    );
+  });
 });

@@ -10,6 +10,7 @@ import { runAttributionPatching } from '../../src/engine/patching/run';
 import { loadModel } from '../../src/engine/model/load';
 import { indexModelWeights } from '../../src/engine/model/safetensors';
 import { readModelSpec } from '../../src/engine/model/config';
+import type { TensorEntry } from '../../src/engine/model/safetensors';
 import {
   activationBytes,
   checkMemory,
@@ -22,6 +23,7 @@ import {
   resultBytes,
   type MemoryEstimate,
   OVERHEAD_BYTES,
+  PROCESS_BYTES,
   type SystemMemory,
 } from '../../src/engine/model/memory';
 import { writeRandomGpt2 } from '../support/randomGpt2';
@@ -62,6 +64,90 @@ async function measureInChild({ dir, batchSize, seqLen, examples = batchSize }: 
   process.stdout.write(`${JSON.stringify({ growth: peakRss() - before })}\n`);
 }
 
+type BenchShape = 'gpt2-small' | 'qwen2.5-0.5b' | 'llama-3.2-1b';
+
+/** bench/matrix.ts's shapes: what the estimate reads of the spec. */
+const BENCH_SHAPES: Record<BenchShape, { nLayers: number; dModel: number; dMlp: number; nHeads: number; kvHeads: number; vocab: number; biases: boolean }> = {
+  'gpt2-small': { nLayers: 12, dModel: 768, dMlp: 3072, nHeads: 12, kvHeads: 12, vocab: 50257, biases: true },
+  'qwen2.5-0.5b': { nLayers: 24, dModel: 896, dMlp: 4864, nHeads: 14, kvHeads: 2, vocab: 151936, biases: true },
+  'llama-3.2-1b': { nLayers: 16, dModel: 2048, dMlp: 8192, nHeads: 32, kvHeads: 8, vocab: 128256, biases: false },
+};
+
+/** The weight index of a benchmark shape as its safetensors header lists it (names, shapes, dtypes; no data). */
+function benchWeights(shape: BenchShape): Map<string, TensorEntry> {
+  const s = BENCH_SHAPES[shape];
+  const entries: Array<[string, number[]]> = [];
+  const d = s.dModel;
+  if (shape === 'gpt2-small') {
+    entries.push(['wte.weight', [s.vocab, d]], ['wpe.weight', [1024, d]], ['ln_f.weight', [d]], ['ln_f.bias', [d]]);
+    for (let l = 0; l < s.nLayers; l++) {
+      for (const [name, dims] of [
+        ['ln_1.weight', [d]],
+        ['ln_1.bias', [d]],
+        ['attn.c_attn.weight', [d, 3 * d]],
+        ['attn.c_attn.bias', [3 * d]],
+        ['attn.c_proj.weight', [d, d]],
+        ['attn.c_proj.bias', [d]],
+        ['ln_2.weight', [d]],
+        ['ln_2.bias', [d]],
+        ['mlp.c_fc.weight', [d, s.dMlp]],
+        ['mlp.c_fc.bias', [s.dMlp]],
+        ['mlp.c_proj.weight', [s.dMlp, d]],
+        ['mlp.c_proj.bias', [d]],
+      ] as Array<[string, number[]]>)
+        entries.push([`h.${l}.${name}`, dims]);
+    }
+  } else {
+    const kv = (d / s.nHeads) * s.kvHeads;
+    entries.push(['model.embed_tokens.weight', [s.vocab, d]], ['model.norm.weight', [d]]);
+    for (let l = 0; l < s.nLayers; l++) {
+      const layer: Array<[string, number[]]> = [
+        ['input_layernorm.weight', [d]],
+        ['post_attention_layernorm.weight', [d]],
+        ['self_attn.q_proj.weight', [d, d]],
+        ['self_attn.k_proj.weight', [kv, d]],
+        ['self_attn.v_proj.weight', [kv, d]],
+        ['self_attn.o_proj.weight', [d, d]],
+        ['mlp.gate_proj.weight', [s.dMlp, d]],
+        ['mlp.up_proj.weight', [s.dMlp, d]],
+        ['mlp.down_proj.weight', [d, s.dMlp]],
+      ];
+      if (s.biases) layer.push(['self_attn.q_proj.bias', [d]], ['self_attn.k_proj.bias', [kv]], ['self_attn.v_proj.bias', [kv]]);
+      for (const [name, dims] of layer) entries.push([`model.layers.${l}.${name}`, dims]);
+    }
+  }
+  const dtype = shape === 'gpt2-small' ? 'F32' : 'BF16';
+  const size = dtype === 'F32' ? 4 : 2;
+  return new Map(
+    entries.map(([name, shape]) => [name, { name, dtype, shape, file: 'model.safetensors', offset: 0, length: size * shape.reduce((a, b) => a * b, 1) }]),
+  );
+}
+
+/**
+ * Peak resident memory (VmHWM of the whole process, over the 1-example run that builds the session, a warm-up and a
+ * timed run) of the engine's attribution pass on the benchmark matrix (docs/BENCHMARKS.md, "sessions and memory";
+ * one pre-packed session, CPU, float32, no memory pattern), the numbers the estimate is checked against.
+ */
+const MEASURED_CELLS: Array<{ shape: BenchShape; batch: number; tokens: number; peak: number }> = [
+  { shape: 'gpt2-small', batch: 1, tokens: 16, peak: 0.94e9 },
+  { shape: 'gpt2-small', batch: 1, tokens: 128, peak: 1.08e9 },
+  { shape: 'gpt2-small', batch: 1, tokens: 512, peak: 1.72e9 },
+  { shape: 'gpt2-small', batch: 8, tokens: 16, peak: 1.1e9 },
+  { shape: 'gpt2-small', batch: 8, tokens: 128, peak: 2.24e9 },
+  { shape: 'gpt2-small', batch: 8, tokens: 512, peak: 7.44e9 },
+  { shape: 'qwen2.5-0.5b', batch: 1, tokens: 16, peak: 3.76e9 },
+  { shape: 'qwen2.5-0.5b', batch: 1, tokens: 128, peak: 4.2e9 },
+  { shape: 'qwen2.5-0.5b', batch: 1, tokens: 512, peak: 5.79e9 },
+  { shape: 'qwen2.5-0.5b', batch: 8, tokens: 16, peak: 4.15e9 },
+  { shape: 'qwen2.5-0.5b', batch: 8, tokens: 128, peak: 8.09e9 },
+  { shape: 'llama-3.2-1b', batch: 1, tokens: 16, peak: 9.23e9 },
+  { shape: 'llama-3.2-1b', batch: 1, tokens: 128, peak: 9.76e9 },
+  { shape: 'llama-3.2-1b', batch: 8, tokens: 16, peak: 9.77e9 },
+  // Measured by npm run bench -- --matrix (warm-up and 1–2 timed runs).
+  { shape: 'llama-3.2-1b', batch: 1, tokens: 512, peak: 12.49e9 },
+  { shape: 'llama-3.2-1b', batch: 8, tokens: 128, peak: 14.63e9 },
+];
+
 function defineTests(): void {
   const root = mkdtempSync(join(tmpdir(), 'atp-memory-'));
   after(() => rmSync(root, { recursive: true, force: true }));
@@ -72,8 +158,11 @@ function defineTests(): void {
     storedBytes: 0.99 * GB,
     storedDtype: 'BF16',
     weightBytes: 3.9 * GB,
+    sessions: 1,
+    sessionWeightBytes: 2.9 * GB,
     activationBytes: 0.936 * GB,
     overheadBytes: 0.064 * GB,
+    processBytes: 0,
     totalBytes: 4.9 * GB,
     batchSize: 8,
     seqLen: 128,
@@ -101,7 +190,7 @@ function defineTests(): void {
       // 4 bytes · L · B · T · (12·d + 6·d_mlp + 2·heads·T)
       assert.equal(result.activationBytes, 4 * 2 * 3 * 10 * (12 * 16 + 6 * 64 + 2 * 2 * 10));
       assert.equal(result.activationBytes, activationBytes(spec, run));
-      assert.equal(result.totalBytes, result.weightBytes + result.activationBytes + OVERHEAD_BYTES);
+      assert.equal(result.totalBytes, result.weightBytes + result.activationBytes + OVERHEAD_BYTES + PROCESS_BYTES);
     }
     assert.throws(() => estimateRunMemory(loadModel(join(root, 'model-F32')), { batchSize: 0, seqLen: 4 }), InputError);
   });
@@ -127,9 +216,15 @@ function defineTests(): void {
   test('weights of a session the process already holds are not asked for again (they are counted as used, not free)', () => {
     // 4.9 GB in all, 3.9 GB of it weights: with 3.1 GB free a fresh load is refused, a warm session's run fits.
     assert.throws(() => checkMemory(estimate(), 'cpu', { system: linux(3.1 * GB) }), /needs about 4\.9 GB/);
-    assert.deepEqual(checkMemory(estimate(), 'cpu', { system: linux(3.1 * GB), weightsResident: true }), []);
+    assert.deepEqual(checkMemory(estimate(), 'cpu', { system: linux(3.1 * GB), residentSessions: 1 }), []);
     // The rest must still fit: activations and overhead above what is free are refused, with their size.
-    assert.throws(() => checkMemory(estimate(), 'cpu', { system: linux(0.5 * GB), weightsResident: true }), /needs about 1\.0 GB, 500 MB free/);
+    assert.throws(() => checkMemory(estimate(), 'cpu', { system: linux(0.5 * GB), residentSessions: 1 }), /needs about 1\.0 GB, 500 MB free/);
+    // A run of two sessions (a check's activation-patching graph, say) of which the process holds one: the other's
+    // copy and the cast of the stored bytes are still to come.
+    const two = estimate({ sessions: 2, weightBytes: 2 * 2.9 * GB + 1 * GB, totalBytes: 7.8 * GB });
+    assert.throws(() => checkMemory(two, 'cpu', { system: linux(4.5 * GB), residentSessions: 1 }), /needs about 4\.9 GB, 4\.5 GB free/);
+    assert.deepEqual(checkMemory(two, 'cpu', { system: linux(5 * GB), residentSessions: 1 }), []);
+    assert.deepEqual(checkMemory(two, 'cpu', { system: linux(1 * GB), residentSessions: 2 }), []);
   });
 
   test('macOS: only the total is a hard limit (its "free" leaves out reclaimable cache)', () => {
@@ -162,6 +257,16 @@ function defineTests(): void {
     assert.equal(formatBytes(512), '1 kB');
   });
 
+  test('the estimate bounds the peaks measured on the benchmark matrix, within a factor of 2 (docs/BENCHMARKS.md)', () => {
+    for (const cell of MEASURED_CELLS) {
+      const model = { spec: BENCH_SHAPES[cell.shape], weights: benchWeights(cell.shape) };
+      const estimate = estimateRunMemory(model, { batchSize: cell.batch, seqLen: cell.tokens }).totalBytes;
+      const label = `${cell.shape} ${cell.batch}×${cell.tokens}: estimated ${formatBytes(estimate)}, measured ${formatBytes(cell.peak)}`;
+      assert.ok(estimate >= cell.peak, `${label}: the estimate errs low`);
+      assert.ok(estimate <= 2 * cell.peak, `${label}: more than 2× the peak`);
+    }
+  });
+
   test(
     'the estimate bounds the measured peak memory growth of a real run, within a factor of 1.6',
     { skip: process.platform !== 'linux' && 'needs /proc/self/status' },
@@ -177,7 +282,8 @@ function defineTests(): void {
       });
       assert.equal(child.status, 0, child.stderr);
       const { growth } = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { growth: number };
-      const predicted = estimateRunMemory(loadModel(dir), run).totalBytes;
+      // The growth leaves out the process itself, resident before the run.
+      const predicted = estimateRunMemory(loadModel(dir), run).totalBytes - PROCESS_BYTES;
       t.diagnostic(`peak RSS growth ${formatBytes(growth)}, estimated ${formatBytes(predicted)} (${(predicted / growth).toFixed(2)}×)`);
       assert.ok(growth <= predicted, `measured ${formatBytes(growth)} > estimated ${formatBytes(predicted)}`);
       assert.ok(predicted <= 1.6 * growth, `estimated ${formatBytes(predicted)} > 1.6 × measured ${formatBytes(growth)}`);
@@ -223,7 +329,9 @@ function defineTests(): void {
         run.examples * run.seqLen,
         false,
       );
-      const estimate = estimateRunMemory(model, { ...run, dataset });
+      const full = estimateRunMemory(model, { ...run, dataset });
+      // The growth leaves out the process itself, resident before the run.
+      const estimate = { ...full, totalBytes: full.totalBytes - PROCESS_BYTES };
       t.diagnostic(
         `peak RSS growth ${formatBytes(growth)}, estimated ${formatBytes(estimate.totalBytes)} (results ${formatBytes(estimate.resultBytes!)}; ${(estimate.totalBytes / growth).toFixed(2)}×)`,
       );

@@ -2,14 +2,18 @@
 // check against what the machine has, so that a run that cannot fit stops with the numbers instead of crashing.
 //
 // Estimate (bytes):
-//   weights      = 4·P + 4·Pm + S16             every weight as float32 in the session (F16/BF16 are cast in the
-//                                                graph), plus ONNX Runtime's pre-packed copy of each matrix that
-//                                                feeds a MatMul (Pm: the 2-D weights other than embedding tables),
-//                                                plus the F16/BF16 bytes (S16) read in while they are cast
+//   weights      = S·(4·P + 4·Pm) + S16         every weight as float32 in each of the S sessions the run holds
+//                                                (F16/BF16 are cast in the graph; sessions share nothing), plus
+//                                                ONNX Runtime's pre-packed copy of each matrix that feeds a MatMul
+//                                                (Pm: the 2-D weights other than embedding tables; 0 for a run
+//                                                without pre-packing), plus the F16/BF16 bytes (S16) read in while
+//                                                they are cast
 //   activations  = 4·L·B·T·(A·d + M·m + H·h·T)   what one session run keeps alive at its peak: the clean pass's hook
 //                                                values, the corrupted pass's activations that the backward pass
 //                                                reads, and the backward pass's gradients, per layer and token
 //   overhead     = 64 MiB                        graph, session and arena slack
+//   process      = 128 MiB                       the Node process and ONNX Runtime's library, resident before any
+//                                                session (in the peak of a whole process, not asked of free memory)
 //   results      = V·RV + N·RT + E·RE + V·RW       what grows with the dataset, held until the Result is written:
 //                                                every example's arrays as JS numbers (V values: attributions
 //                                                L·T·(H+3), AtP* nodes L·T·(2H+3K), token scores 2T), its token lists
@@ -25,8 +29,12 @@
 //     half-precision runs 2·P bytes more.
 //   - results: 5,000 TinySQL examples on models/tinysql-demo (docs/BENCHMARKS.md, "Memory of large datasets"), and
 //     test/unit/memory.test.ts's many-short-examples run, where the results dominate.
+//   - the benchmark matrix (docs/BENCHMARKS.md; GPT-2-small, Qwen2.5-0.5B- and Llama-3.2-1B-shaped, batch 1 and 8,
+//     16–512 tokens): the whole process's peak over repeated runs is 1.1–1.3× below the estimate since the CPU
+//     sessions run without ONNX Runtime's memory pattern (runtime.ts); with it the second run of a shape allocated
+//     a planned block on top of the first run's arena chunks and peaked at up to 1.5× the estimate.
 // The factors are those fits rounded up, so the estimate errs high; test/unit/memory.test.ts checks it against
-// measured runs.
+// measured runs and the matrix's peaks.
 //
 // GPUs: onnxruntime-node has no portable query for a GPU's free memory (CUDA, DirectML, CoreML, WebGPU alike), so
 // the GPU side is checked only when the caller knows its free memory (deviceFreeBytes, e.g. from nvidia-smi);
@@ -42,6 +50,7 @@ export const ACTIVATION_FACTORS = Object.freeze({ dModel: 12, dMlp: 6, attention
 /** Embedding tables are gathered from, never multiplied: ONNX Runtime does not pre-pack them. */
 const EMBEDDING = /(^|\.)(wte|wpe|embed_tokens|embed_positions|word_embeddings|position_embeddings|lm_head)(\.|$)/;
 export const OVERHEAD_BYTES = 64 * 2 ** 20;
+export const PROCESS_BYTES = 128 * 2 ** 20;
 /**
  * Bytes per held value (RV: a double in nested JS arrays, with the arrays' own headers), per token (RT: a token
  * object with its text, and its id), per example (RE: the example's records, prompts and JSON line), and per value
@@ -51,6 +60,10 @@ export const RESULT_FACTORS = Object.freeze({ value: 28, token: 200, example: 81
 
 export interface RunShape {
   batchSize: number;
+  /** Sessions the run builds and holds at once (the attribution graph's, and an activation-patching one for checks, say); default 1. */
+  sessions?: number;
+  /** Whether the sessions pre-pack their weight matrices (default true; see SessionSettings.prepacking). */
+  prepacking?: boolean;
   /** The longest prompt in tokens (batches are padded to their longest row). */
   seqLen: number;
   /** What grows with the dataset (absent: not counted, e.g. a single-batch estimate). */
@@ -95,13 +108,18 @@ export interface MemoryEstimate {
   /** The weights' bytes on disk, and their dtype(s). */
   storedBytes: number;
   storedDtype: string;
-  /** Weights as the session holds them (float32), plus the stored bytes while they are cast. */
+  /** Weights as the sessions hold them (float32, each session its own copy), plus the stored bytes while they are cast. */
   weightBytes: number;
+  /** Sessions counted in weightBytes, and the weights of one of them (float32 and pre-packed copies). */
+  sessions: number;
+  sessionWeightBytes: number;
   activationBytes: number;
   /** What grows with the dataset (0 when RunShape.dataset was not given). */
   resultBytes?: number;
   examples?: number;
   overheadBytes: number;
+  /** The process itself (Node, ONNX Runtime's library): in the total, already resident when the check runs. */
+  processBytes: number;
   totalBytes: number;
   batchSize: number;
   seqLen: number;
@@ -137,7 +155,9 @@ export function estimateRunMemory(model: { spec: Dims; weights: ReadonlyMap<stri
     dtypes.add(entry.dtype);
     if (entry.dtype !== 'F32') castBytes += entry.length;
   }
-  const weightBytes = 4 * parameters + 4 * matrixParameters + castBytes;
+  const sessions = run.sessions ?? 1;
+  const sessionWeightBytes = 4 * parameters + (run.prepacking === false ? 0 : 4 * matrixParameters);
+  const weightBytes = sessions * sessionWeightBytes + castBytes;
   const activations = activationBytes(model.spec, run);
   const results = run.dataset ? resultBytes(run.dataset) : 0;
   return {
@@ -145,10 +165,13 @@ export function estimateRunMemory(model: { spec: Dims; weights: ReadonlyMap<stri
     storedBytes,
     storedDtype: [...dtypes].sort().join('+'),
     weightBytes,
+    sessions,
+    sessionWeightBytes,
     activationBytes: activations,
     overheadBytes: OVERHEAD_BYTES,
+    processBytes: PROCESS_BYTES,
     ...(run.dataset ? { resultBytes: results, examples: run.dataset.examples } : {}),
-    totalBytes: weightBytes + activations + results + OVERHEAD_BYTES,
+    totalBytes: weightBytes + activations + results + OVERHEAD_BYTES + PROCESS_BYTES,
     batchSize: run.batchSize,
     seqLen: run.seqLen,
   };
@@ -190,7 +213,7 @@ export function describeMemoryEstimate(estimate: MemoryEstimate, device: string 
     : `${formatBytes(system.free)} free of ${formatBytes(system.total)}`;
   return (
     `memory: needs about ${formatBytes(estimate.totalBytes)} ` +
-    `(weights ${formatBytes(estimate.weightBytes)} as ${cast}, activations ${formatBytes(estimate.activationBytes)} ` +
+    `(weights ${formatBytes(estimate.weightBytes)} as ${cast}${estimate.sessions > 1 ? ` in ${estimate.sessions} sessions` : ''}, activations ${formatBytes(estimate.activationBytes)} ` +
     `for batch ${estimate.batchSize} × ${estimate.seqLen} tokens` +
     `${estimate.resultBytes ? `, results ${formatBytes(estimate.resultBytes)} for ${estimate.examples} examples` : ''}); ${where}`
   );
@@ -201,10 +224,10 @@ export interface CheckOptions {
   /** A GPU's free memory when the caller knows it (e.g. from nvidia-smi); without it the GPU side is not checked. */
   deviceFreeBytes?: number;
   /**
-   * The run reuses a session this process already holds (sessionIsWarm): its weights are already in memory, counted
-   * as used rather than free, so the host check asks only for the rest.
+   * How many of the run's sessions this process already holds (sessionIsWarm): their weights are already in memory,
+   * counted as used rather than free, so the host check asks only for the rest.
    */
-  weightsResident?: boolean;
+  residentSessions?: number;
 }
 
 function smallerBatchHint(estimate: MemoryEstimate): string {
@@ -225,8 +248,11 @@ export function checkMemory(estimate: MemoryEstimate, device: string, options: C
   const system = options.system ?? systemMemory();
   const notes: string[] = [];
   const gpu = GPU_DEVICES.has(device);
-  const loading = options.weightsResident ? 0 : estimate.weightBytes;
-  const hostNeed = gpu ? loading + estimate.overheadBytes : estimate.totalBytes - estimate.weightBytes + loading;
+  const resident = Math.min(options.residentSessions ?? 0, estimate.sessions);
+  // Every session already built: nothing to load or cast. Otherwise the others' copies and the cast.
+  const loading = resident === estimate.sessions ? 0 : estimate.weightBytes - resident * estimate.sessionWeightBytes;
+  // The process is running already: its own memory is not asked of what is free.
+  const hostNeed = gpu ? loading + estimate.overheadBytes : estimate.totalBytes - estimate.processBytes - estimate.weightBytes + loading;
   const what = gpu ? 'in host memory to load the weights' : '';
   const fail = (available: string) =>
     new InputError(

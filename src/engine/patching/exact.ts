@@ -6,28 +6,45 @@ import { progressTracker } from '../../shared/progress';
 import type { CheckItem, Checks, Component } from '../../shared/result';
 import type { LoadedModel } from '../model/load';
 import { seededRandom } from '../dataset/random';
-import { LOGIT_DIFF_OUTPUT, PATCHED_LOGIT_DIFF } from './graphs';
+import * as ort from 'onnxruntime-node';
+import { ATTRIBUTION_OUTPUTS, BATCH_INPUTS, LOGIT_DIFF_INPUT, LOGIT_DIFF_OUTPUT, PATCHED_LOGIT_DIFF } from './graphs';
+import { ATP_STAR_GRAD_GATE } from './atpStarGraph';
 import {
   asNumbers,
   batchFeeds,
   checkCancelled,
   differingPositions,
   patchMaskFeeds,
+  type Precision,
   type PreparedExample,
   promptFeeds,
   type PromptRow,
   type RowPatch,
   type RunOptions,
   sessionFor,
+  sessionIsWarm,
 } from './runSupport';
 import { pearson, spearman } from './statistics';
 
 /**
- * The logit difference of each example's corrupted prompt with one differing token taken from the clean prompt,
- * for every differing position: [example][k] for differingPositions(example)[k]. Exact activation patching of
- * resid_pre at layer 0 (which depends only on the token and its position), one forward pass per row.
+ * Which session runs the token passes. 'logit-diff': the forward-only graph, one forward pass per row, but a session
+ * of its own (seconds to build for a large model, and a second float32 copy of the weights). 'attribution' or
+ * 'atp-star': the session the run already has, each row fed as both its clean and corrupted prompt (the clean logit
+ * difference is the row's; the backward pass runs too, about 4 forward passes' work per row, 5 for AtP*).
  */
-export async function patchTokens(model: LoadedModel, prepared: readonly PreparedExample[], options: RunOptions): Promise<number[][]> {
+export type TokenPassGraph = 'logit-diff' | 'attribution' | 'atp-star';
+
+/**
+ * The run's own session serves the token passes up to this many prompt tokens (rows × their length); past it a
+ * forward-only session is built. Both a session's build and a pass's work grow with the weights, so one bound in
+ * tokens fits every model size: the extra backward work of 256 tokens through the attribution graph (≈0.9 s on
+ * Qwen2.5-0.5B, ≈0.2 s on GPT-2-small, docs/BENCHMARKS.md) is less than building the forward-only session
+ * (≈3–5 s and ≈1–2 s there).
+ */
+export const TOKEN_PASS_SHARED_MAX_TOKENS = 256;
+
+/** The token-patching rows of a run: per example, its corrupted prompt with one differing token taken from the clean one. */
+function tokenRows(prepared: readonly PreparedExample[]): Array<PromptRow & { example: number; slot: number }> {
   const rows: Array<PromptRow & { example: number; slot: number }> = [];
   prepared.forEach((example, index) => {
     const corrupted = example.corruptedTokens.map((t) => t.id);
@@ -37,9 +54,54 @@ export async function patchTokens(model: LoadedModel, prepared: readonly Prepare
       rows.push({ ids, correctId: example.correctId, incorrectId: example.incorrectId, example: index, slot });
     });
   });
+  return rows;
+}
+
+/**
+ * Where a run's token passes go (see TokenPassGraph): a forward-only session this process already holds; else the
+ * run's own session (`runGraph`) while the passes are short; else a forward-only session, built for them.
+ */
+export function tokenPassGraph(
+  model: LoadedModel,
+  prepared: readonly PreparedExample[],
+  runGraph: 'attribution' | 'atp-star',
+  options: Pick<RunOptions, 'device' | 'precision' | 'prepacking'>,
+): TokenPassGraph {
+  // float16's attribution graph also takes a loss scale and reports a gradient peak: its token passes keep the forward-only graph.
+  if (options.precision === 'float16' || sessionIsWarm(model, 'logit-diff', options)) return 'logit-diff';
+  let tokens = 0;
+  for (const example of prepared) tokens += differingPositions(example).length * example.tokens.length;
+  return tokens <= TOKEN_PASS_SHARED_MAX_TOKENS ? runGraph : 'logit-diff';
+}
+
+/** Feeds of the attribution or AtP* graph that evaluate each row once: its prompt as both the clean and the corrupted run. */
+function sharedSessionFeeds(rows: readonly PromptRow[], graph: 'attribution' | 'atp-star', nLayers: number, precision: Precision): Record<string, ort.Tensor> {
+  const { [LOGIT_DIFF_INPUT]: ids, ...rest } = promptFeeds(rows, precision);
+  const feeds: Record<string, ort.Tensor> = { ...rest, [BATCH_INPUTS.cleanIds]: ids, [BATCH_INPUTS.corruptedIds]: ids };
+  if (graph === 'atp-star') {
+    const gate = precision === 'float64' ? new Float64Array(nLayers).fill(1) : new Float32Array(nLayers).fill(1);
+    feeds[ATP_STAR_GRAD_GATE] = new ort.Tensor(precision, gate, [nLayers]);
+  }
+  return feeds;
+}
+
+/**
+ * The logit difference of each example's corrupted prompt with one differing token taken from the clean prompt,
+ * for every differing position: [example][k] for differingPositions(example)[k]. Exact activation patching of
+ * resid_pre at layer 0 (which depends only on the token and its position), one forward pass per row, through
+ * `graph`'s session (see TokenPassGraph; the same numbers either way).
+ */
+export async function patchTokens(
+  model: LoadedModel,
+  prepared: readonly PreparedExample[],
+  options: RunOptions,
+  graph: TokenPassGraph = 'logit-diff',
+): Promise<number[][]> {
+  const rows = tokenRows(prepared);
   const patched = prepared.map((example) => new Array<number>(differingPositions(example).length).fill(0));
   if (rows.length === 0) return patched;
-  const handle = await sessionFor(model, 'logit-diff', options);
+  const precision = options.precision ?? 'float32';
+  const handle = await sessionFor(model, graph, options);
   // Rows of similar length together: less padding.
   rows.sort((a, b) => a.ids.length - b.ids.length);
   const report = progressReporter(options, 'exact token patching', rows.length);
@@ -47,8 +109,12 @@ export async function patchTokens(model: LoadedModel, prepared: readonly Prepare
     checkCancelled(options.signal);
     report(start);
     const chunk = rows.slice(start, start + options.batchSize);
-    const out = await handle.session.run(promptFeeds(chunk, options.precision ?? 'float32'));
-    asNumbers(out[LOGIT_DIFF_OUTPUT]).forEach((ld, r) => (patched[chunk[r].example][chunk[r].slot] = ld));
+    const out =
+      graph === 'logit-diff'
+        ? await handle.session.run(promptFeeds(chunk, precision))
+        : await handle.session.run(sharedSessionFeeds(chunk, graph, model.spec.nLayers, precision));
+    const lds = asNumbers(out[graph === 'logit-diff' ? LOGIT_DIFF_OUTPUT : ATTRIBUTION_OUTPUTS.cleanLogitDiff]);
+    lds.forEach((ld, r) => (patched[chunk[r].example][chunk[r].slot] = ld));
   }
   report(rows.length);
   return patched;

@@ -37,9 +37,10 @@ import {
   type RunOptions,
   sessionFor,
   sessionIsWarm,
+  type GraphKind,
 } from './runSupport';
 import type { SessionHandle } from '../process/runtime';
-import { checkCandidates, chooseChecks, patchComponents, patchTokens, summarizeChecks } from './exact';
+import { checkCandidates, chooseChecks, patchComponents, patchTokens, summarizeChecks, type TokenPassGraph, tokenPassGraph } from './exact';
 import { InputError } from '../../shared/errors';
 import { describePlan, type MethodRequest, planRun, type RunPlan } from './methods';
 import { computeProvenance } from '../files/provenance';
@@ -66,13 +67,26 @@ export interface PatchingOptions extends RunOptions {
 }
 
 /**
+ * One-shot runs (RunOptions.oneShot: the CLI) over at most this many prompt tokens (examples × their length) build
+ * their sessions without pre-packing the weights: the build is faster and holds no second copy of the matrices
+ * (Qwen2.5-0.5B: 1.6 GB), and the MatMuls of so few tokens lose less than that saves (1.2–1.4× slower without it,
+ * docs/BENCHMARKS.md). Long-lived processes pre-pack: their sessions serve many runs.
+ */
+export const PREPACK_MIN_TOKENS = 256;
+
+/**
  * Attribution patching over a dataset: per batch, one session run (clean forward, corrupted forward, backward to
  * the hooks, reductions in the graph); then normalisation by the dataset's baselines on the host.
  */
-export async function runAttributionPatching(model: LoadedModel, dataset: Dataset, options: PatchingOptions): Promise<Result> {
+export async function runAttributionPatching(model: LoadedModel, dataset: Dataset, requested: PatchingOptions): Promise<Result> {
   const started = performance.now();
   const warnings: string[] = [];
   const prepared = prepareExamples(model, dataset, warnings);
+  let runTokens = 0;
+  for (const example of prepared) runTokens += example.tokens.length;
+  // A short one-shot run (the CLI over a few prompts) builds its sessions without pre-packing: see PREPACK_MIN_TOKENS.
+  const unpacked = requested.oneShot === true && runTokens <= PREPACK_MIN_TOKENS;
+  const options: PatchingOptions = { ...requested, prepacking: requested.prepacking ?? !unpacked };
   const precision = options.precision ?? 'float32';
   const plan = planRun(
     model.spec,
@@ -93,11 +107,18 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     prepared.reduce((sum, p) => sum + p.corruptedTokens.length, 0),
     plan.method === 'atpstar',
   );
-  const memory = estimateRunMemory(model, { batchSize: Math.min(options.batchSize, prepared.length), seqLen: longestPrompt(prepared), dataset: datasetSize });
+  const runGraph = plan.method === 'atpstar' ? 'atp-star' : 'attribution';
+  const tokenGraph = plan.tokenEffects === 'exact' && plan.method !== 'exact' ? tokenPassGraph(model, prepared, runGraph, options) : undefined;
+  const sessions = runSessions(runGraph, plan, tokenGraph);
+  const memory = estimateRunMemory(model, {
+    batchSize: Math.min(options.batchSize, prepared.length),
+    seqLen: longestPrompt(prepared),
+    dataset: datasetSize,
+    sessions: sessions.length,
+    prepacking: options.prepacking,
+  });
   options.onProgress?.(describeMemoryEstimate(memory, options.device));
-  warnings.push(
-    ...checkMemory(memory, options.device, { weightsResident: sessionIsWarm(model, plan.method === 'atpstar' ? 'atp-star' : 'attribution', options) }),
-  );
+  warnings.push(...checkMemory(memory, options.device, { residentSessions: sessions.filter((kind) => sessionIsWarm(model, kind, options)).length }));
   // Session creation (seconds for a large model) is the load time; AtP* creates its own inside its run.
   const handle = plan.method === 'atpstar' ? undefined : await sessionFor(model, 'attribution', options);
   const loaded = performance.now();
@@ -118,7 +139,7 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   if (plan.method === 'exact') {
     attributions = (await runActivationPatching(model, dataset, options)).examples;
   }
-  const tokenScores = await computeTokenScores(model, prepared, plan, attributions, { cleanLds, corruptedLds, scale }, options);
+  const tokenScores = await computeTokenScores(model, prepared, plan, tokenGraph, attributions, { cleanLds, corruptedLds, scale }, options);
   const examples: ExampleResult[] = prepared.map((p, i) => ({
     line: p.example.line,
     clean: p.example.clean,
@@ -186,6 +207,17 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     warnings,
     timings: { loadSeconds: (loaded - started) / 1000, runSeconds: (finished - loaded) / 1000 },
   };
+}
+
+/**
+ * The graph kinds whose sessions a run builds and holds at once, each with its own float32 copy of the weights: the
+ * run's graph, the activation-patching graph for the exact sweep or checks, and the token passes' graph.
+ */
+function runSessions(runGraph: GraphKind, plan: RunPlan, tokenGraph: GraphKind | undefined): GraphKind[] {
+  const kinds: GraphKind[] = [runGraph];
+  if (plan.method === 'exact' || plan.checks > 0) kinds.push('activation-patching');
+  if (tokenGraph !== undefined && !kinds.includes(tokenGraph)) kinds.push(tokenGraph);
+  return kinds;
 }
 
 /** The Result's description of the model. */
@@ -413,13 +445,15 @@ async function computeTokenScores(
   model: LoadedModel,
   prepared: readonly PreparedExample[],
   plan: RunPlan,
+  tokenGraph: TokenPassGraph | undefined,
   attributions: readonly ExampleAttributions[],
   baselines: { cleanLds: readonly number[]; corruptedLds: readonly number[]; scale: number },
   options: RunOptions,
 ): Promise<TokenScores[]> {
   const method = plan.tokenEffects;
   // After an exact sweep, resid_pre at layer 0 already is the exact token patch: no extra pass.
-  const patched = method === 'exact' && plan.method !== 'exact' ? await patchTokens(model, prepared, options) : undefined;
+  // Through the run's own session while the passes are short: no second session to build and hold (tokenPassGraph).
+  const patched = tokenGraph !== undefined ? await patchTokens(model, prepared, options, tokenGraph) : undefined;
   return prepared.map((example, i) => {
     const values = new Array<number>(example.tokens.length).fill(0);
     const exact = new Array<boolean>(example.tokens.length).fill(true);

@@ -37,6 +37,7 @@ import {
   cachedSession,
   type DeviceRequest,
   float16Unsupported,
+  graphDirFor,
   hasCachedSession,
   prepareGraphDir,
   type SessionHandle,
@@ -91,6 +92,17 @@ export interface RunOptions {
    * dataset (atp patch --shard) cannot know the whole dataset's baselines, so `atp merge` normalises afterwards.
    */
   raw?: boolean;
+  /**
+   * The process exits after this run (the CLI): the sessions it builds serve this run alone, so a short run builds
+   * them without pre-packing (run.ts, PREPACK_MIN_TOKENS). A long-lived process (the extension's worker, a
+   * benchmark) leaves it unset: its sessions serve many runs, which pre-packed weights make faster.
+   */
+  oneShot?: boolean;
+  /**
+   * Whether sessions built for this run pre-pack their weights (see SessionSettings.prepacking); run.ts sets it
+   * from oneShot and the run's size; undefined: pre-pack, and reuse whichever session this process holds.
+   */
+  prepacking?: boolean;
 }
 
 export class CancelledError extends Error {
@@ -312,16 +324,20 @@ const graphFiles = new Map<string, string>();
 // The spec too: config.json edited in a long-lived process (fewer layers, say) must not reuse the old graph.
 const graphKey = (graphDir: string, model: LoadedModel, kind: GraphKind, precision: Precision) =>
   `${graphDir}|${model.dir}|${kind}|${precision}|${JSON.stringify(model.spec)}`;
-const sessionSettings = (precision: Precision) => ({ optimization: precision === 'float64' ? ('basic' as const) : ('all' as const) });
+const sessionSettings = (precision: Precision, prepacking?: boolean) => ({
+  optimization: precision === 'float64' ? ('basic' as const) : ('all' as const),
+  prepacking,
+});
 
 /**
  * Whether this process already holds the session a run of this kind would use (the extension's worker keeps them):
  * its weights are then in memory already, and the memory check must not ask for them again.
  */
-export function sessionIsWarm(model: LoadedModel, kind: GraphKind, options: Pick<RunOptions, 'device' | 'precision'>): boolean {
+export function sessionIsWarm(model: LoadedModel, kind: GraphKind, options: Pick<RunOptions, 'device' | 'precision' | 'prepacking'>): boolean {
   const precision = options.precision ?? 'float32';
-  const file = graphFiles.get(graphKey(prepareGraphDir(model.weightFiles).dir, model, kind, precision));
-  return file !== undefined && hasCachedSession(file, options.device, sessionSettings(precision));
+  // graphDirFor, not prepareGraphDir: a run refused for memory must not have linked or copied weights into the cache.
+  const file = graphFiles.get(graphKey(graphDirFor(model.weightFiles), model, kind, precision));
+  return file !== undefined && hasCachedSession(file, options.device, sessionSettings(precision, options.prepacking));
 }
 /** `auto` choices already said in this process: the same choice for every graph kind needs saying once. */
 const choicesSaid = new Set<string>();
@@ -344,7 +360,7 @@ export async function sessionFor(model: LoadedModel, kind: GraphKind, options: R
     file = writeGraphFile(graphDir, builder.toBytes(), `${kind}-${precision}`, unusedWeightsWarnings(model, weights.used));
     graphFiles.set(key, file);
   }
-  const handle = await cachedSession(file, options.device, sessionSettings(precision));
+  const handle = await cachedSession(file, options.device, sessionSettings(precision, options.prepacking));
   if (precision === 'float16') {
     const unsupported = await float16Unsupported(handle.device);
     if (unsupported) {

@@ -68,13 +68,22 @@ export interface SessionSettings {
    * validation runs.
    */
   optimization: 'basic' | 'all';
+  /**
+   * Whether ONNX Runtime pre-packs the weight matrices (default true): faster MatMuls on every run, but a second copy
+   * of them (1.6 GB for Qwen2.5-0.5B) and a slower build. Short runs leave it off (see run.ts, PREPACK_MIN_TOKENS).
+   */
+  prepacking?: boolean;
 }
 
 const sessionOptions = (provider: string, settings: SessionSettings, extra?: Record<string, string>): ort.InferenceSession.SessionOptions => ({
   executionProviders: [provider],
   graphOptimizationLevel: settings.optimization,
   logSeverityLevel: 3,
-  ...(extra ? { extra } : {}),
+  // No memory pattern on the CPU: from a shape's first run ONNX Runtime plans one block for all its activations and
+  // allocates it in the second run, on top of the arena chunks the first run left; that second run was the peak
+  // (GPT-2-small 8×128: 3.5 GB with it, 2.3 GB without) and the slow "first timed run" (docs/BENCHMARKS.md).
+  ...(provider === 'cpu' ? { enableMemPattern: false } : {}),
+  ...(extra || settings.prepacking === false ? { extra: { ...extra, ...(settings.prepacking === false ? { 'session.disable_prepacking': '1' } : {}) } } : {}),
 });
 
 /**
@@ -140,32 +149,42 @@ export function float16Unsupported(provider: Exclude<DeviceRequest, 'auto'>): Pr
   return probe;
 }
 
-const sessionCache = new Map<string, Promise<SessionHandle>>();
+/** Sessions by graph file, device and optimisation; each remembers whether it pre-packed its weights. */
+const sessionCache = new Map<string, { handle: Promise<SessionHandle>; prepacking: boolean }>();
 
 const sessionKey = (graphFile: string, device: DeviceRequest, settings: SessionSettings) => `${graphFile}|${device}|${settings.optimization}`;
 
 /** Whether cachedSession would return a session this process already made (its weights are already in memory). */
 export function hasCachedSession(graphFile: string, device: DeviceRequest, settings: SessionSettings = { optimization: 'all' }): boolean {
-  return sessionCache.has(sessionKey(graphFile, device, settings));
+  const cached = sessionCache.get(sessionKey(graphFile, device, settings));
+  return cached !== undefined && (cached.prepacking || settings.prepacking !== true);
 }
 
-/** One session per (graph file, device): building a session for a large model takes seconds. */
-export function cachedSession(graphFile: string, device: DeviceRequest, settings: SessionSettings = { optimization: 'all' }): Promise<SessionHandle> {
+/**
+ * One session per (graph file, device): building a session for a large model takes seconds. A session built
+ * without pre-packing serves later runs that would pre-pack too, except long ones (settings.prepacking true),
+ * for which it is rebuilt with pre-packing: the process keeps one copy of the weights either way.
+ */
+export async function cachedSession(graphFile: string, device: DeviceRequest, settings: SessionSettings = { optimization: 'all' }): Promise<SessionHandle> {
   const key = sessionKey(graphFile, device, settings);
-  let handle = sessionCache.get(key);
-  if (!handle) {
-    const source = sessionSource(graphFile);
-    handle = createSession(source.model, device, settings, source.extra).then((h) => ({ ...h, notes: [...source.notes, ...h.notes] }));
-    handle.catch(() => sessionCache.delete(key));
-    sessionCache.set(key, handle);
+  const prepacking = settings.prepacking ?? true;
+  const cached = sessionCache.get(key);
+  if (cached && (cached.prepacking || settings.prepacking !== true)) return cached.handle;
+  if (cached) {
+    sessionCache.delete(key);
+    await (await cached.handle.catch(() => null))?.session.release();
   }
+  const source = sessionSource(graphFile);
+  const handle = createSession(source.model, device, { ...settings, prepacking }, source.extra).then((h) => ({ ...h, notes: [...source.notes, ...h.notes] }));
+  handle.catch(() => sessionCache.delete(key));
+  sessionCache.set(key, { handle, prepacking });
   return handle;
 }
 
 export async function releaseSessions(): Promise<void> {
-  const handles = [...sessionCache.values()];
+  const entries = [...sessionCache.values()];
   sessionCache.clear();
-  for (const handle of handles) await (await handle.catch(() => null))?.session.release();
+  for (const entry of entries) await (await entry.handle.catch(() => null))?.session.release();
 }
 
 // ---- where graph files live --------------------------------------------------------------------------------
@@ -197,15 +216,24 @@ const graphFileInfo = new Map<string, { externalDataFolder?: string; notes: read
 /** The file-system calls prepareGraphDir makes; replaceable so that tests can stand in for a file system without hard links. */
 export const graphFileSystem = { link: (existing: string, created: string): void => linkSync(existing, created) };
 
+/**
+ * The graph folder prepareGraphDir uses for these weight files, named by their identity (real path, size, mtime,
+ * inode), without creating or linking anything: what a memory check may ask before a run that it could still refuse.
+ */
+export function graphDirFor(weightFiles: readonly string[]): string {
+  const identity = weightFiles.map((file) => {
+    const real = realpathSync(file);
+    const s = statSync(real);
+    return `${real}:${s.size}:${s.mtimeMs}:${s.ino}`;
+  });
+  const key = createHash('sha256').update(identity.join('\n')).digest('hex').slice(0, 16);
+  return join(cacheRoot(), 'graphs', key);
+}
+
 export function prepareGraphDir(weightFiles: readonly string[]): GraphDir {
   const link = graphFileSystem.link;
   const real = weightFiles.map((file) => realpathSync(file));
-  const identity = real.map((file) => {
-    const s = statSync(file);
-    return `${file}:${s.size}:${s.mtimeMs}:${s.ino}`;
-  });
-  const key = createHash('sha256').update(identity.join('\n')).digest('hex').slice(0, 16);
-  const dir = join(cacheRoot(), 'graphs', key);
+  const dir = graphDirFor(weightFiles);
   try {
     mkdirSync(dir, { recursive: true });
   } catch (error) {
