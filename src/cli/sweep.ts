@@ -15,7 +15,7 @@ import { parseSweepFeature, planSweep } from '../engine/sweep/plan';
 import { renderSweepReport } from '../report/sweepReport';
 import type { SweepSpec } from '../shared/sweep';
 import type { CommandIo } from './generate';
-import { type WandbOutcome, wandbTargetFromEnv } from '../shared/wandb';
+import { addWandbOutcome, type WandbOutcome, wandbTargetFromEnv } from '../shared/wandb';
 import { logResultToWandb, sweepCellRunOptions, sweepGroup } from '../engine/logging/logToWandb';
 
 export const SWEEP_USAGE = `Usage:
@@ -103,8 +103,7 @@ export async function sweepCommand(args: string[], io: CommandIo): Promise<numbe
             const outcome = await logResultToWandb(wandb, result, resultFile, sweepCellRunOptions(cell, out, { batchSize, top }));
             for (const warning of outcome.warnings) io.stderr(`  warning: ${warning}\n`);
             for (const url of outcome.urls) io.stderr(`  W&B run: ${url}\n`);
-            wandbOutcome.urls.push(...outcome.urls);
-            wandbOutcome.warnings.push(...outcome.warnings);
+            addWandbOutcome(wandbOutcome, outcome);
           },
         }
       : {}),

@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import { basename } from 'node:path';
 import { formatValue } from '../shared/colorScale';
 import { modelLabel } from '../shared/modelNames';
+import { wandbProjectPath } from '../shared/wandb';
 import { isCurrentFor, isDatasetDocument } from '../services/resultState';
 import type { Services } from '../services/services';
 import { effectiveModel, readSettings } from '../services/settings';
@@ -52,7 +53,7 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
     log.info(
       `run: ${datasetFile} with ${model} on ${settings.device} in ${settings.precision}, batch size ${settings.batchSize}, method ${settings.method}${check ? `, checking ${2 * check} components` : ''}` +
         (circuit ? `, circuit by ${circuit.method}` : '') +
-        (wandb ? `, logged to W&B ${wandb.entity ? `${wandb.entity}/` : ''}${wandb.project}` : ''),
+        (wandb ? `, logged to W&B ${wandbProjectPath(wandb)}` : ''),
     );
 
     const outcome = await vscode.window.withProgress(
@@ -145,7 +146,7 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
         log.info(`done in ${summary.seconds.toFixed(1)} s on ${summary.device}; wrote ${resultFile}`);
         if (wandb) {
           // Now that the Result is in place: however the upload goes, it cannot cost the run.
-          const where = `${wandb.entity ? `${wandb.entity}/` : ''}${wandb.project}`;
+          const where = wandbProjectPath(wandb);
           log.info(`logging to W&B (${where})`);
           void vscode.window
             .withProgress({ location: vscode.ProgressLocation.Window, title: `Logging to W&B (${where})` }, () =>

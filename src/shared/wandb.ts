@@ -24,6 +24,17 @@ export interface WandbOutcome {
   keyRefused?: boolean;
 }
 
+/** `[entity/]project` as the user wrote it, for messages. */
+export const wandbProjectPath = (target: { entity?: string; project: string }): string =>
+  target.entity ? `${target.entity}/${target.project}` : target.project;
+
+/** Adds one run's outcome to a sweep's. */
+export function addWandbOutcome(into: WandbOutcome, outcome: WandbOutcome): void {
+  into.urls.push(...outcome.urls);
+  into.warnings.push(...outcome.warnings);
+  if (outcome.keyRefused) into.keyRefused = true;
+}
+
 // W&B's own rule for entity and project names: no slashes, backslashes, '#', '?', '%' or ':', at most 128 characters.
 const NAME = /^[^/\\#?%:\s]{1,128}$/;
 

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Result } from '../../shared/result';
-import type { WandbOutcome, WandbTarget } from '../../shared/wandb';
+import { type WandbOutcome, type WandbTarget, wandbProjectPath } from '../../shared/wandb';
 import { cellLabel, type SweepCell } from '../sweep/plan';
 import { modelLabel } from '../../shared/modelNames';
 import { DEFAULT_BASE_URL, WandbApi, WandbError } from './wandbApi';
@@ -25,11 +25,6 @@ export interface WandbRunOptions {
   top?: number;
   /** Seconds the run took (W&B's _runtime); absent: the Result's timings. */
   runtimeSeconds?: number;
-  /**
-   * Where the Result will be when `resultFile` is a pending file the host renames into place (the worker's): its name
-   * in the artefact and the path the warnings give.
-   */
-  finalFile?: string;
   /** Per request; default 30 s. */
   timeoutMs?: number;
 }
@@ -88,7 +83,7 @@ const refusedKey = (error: unknown) => error instanceof WandbError && error.kind
 export async function logResultToWandb(target: WandbTarget, result: Result, resultFile: string, options: WandbRunOptions): Promise<WandbOutcome> {
   const baseUrl = target.baseUrl ?? DEFAULT_BASE_URL;
   const api = new WandbApi({ apiKey: target.apiKey, keySource: target.keySource, baseUrl, timeoutMs: options.timeoutMs });
-  const saved = `; the Result is saved at ${options.finalFile ?? resultFile}`;
+  const saved = `; the Result is saved at ${resultFile}`;
   let run: { entity: string; project: string; name: string };
   let content: ReturnType<typeof runContent>;
   try {
@@ -113,7 +108,7 @@ export async function logResultToWandb(target: WandbTarget, result: Result, resu
       ...(options.group ? { group: options.group } : {}),
     });
   } catch (error) {
-    const warning = failure(`creating the run in ${target.entity ? `${target.entity}/` : ''}${target.project}`, error) + saved;
+    const warning = failure(`creating the run in ${wandbProjectPath(target)}`, error) + saved;
     return { urls: [], warnings: [warning], ...(refusedKey(error) ? { keyRefused: true } : {}) };
   }
   const url = runPageUrl(baseUrl, run);
@@ -137,7 +132,7 @@ export async function logResultToWandb(target: WandbTarget, result: Result, resu
   }
   if (warnings.length === 0) {
     try {
-      const name = path.basename(options.finalFile ?? resultFile);
+      const name = path.basename(resultFile);
       await logArtifact(api, run, resultArtifactFiles(resultFile, name), result, name);
     } catch (error) {
       warnings.push(failure(`uploading the Result as an artefact of ${url}`, error) + saved);
@@ -171,7 +166,7 @@ async function logArtifact(
   const artifact = await api.createArtifact({
     ...scope,
     type: 'atp-result',
-    name: artifactName(path.basename(resultName)),
+    name: artifactName(resultName),
     digest: artifactDigest(entries),
     description: `Attribution patching Result: ${result.model.source} on ${path.basename(result.dataset.file)} (${result.dataset.examples} examples)`,
     metadata: { schema: result.schema, model: result.model.source, dataset: path.basename(result.dataset.file), method: result.run?.method ?? 'atp' },

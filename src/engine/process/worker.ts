@@ -20,11 +20,10 @@ import { readResultFile, writeResultAtomically } from '../files/resultFile';
 import { contentHash } from '../files/contentHash';
 import { runSweep, SUMMARY_JSON } from '../sweep/sweep';
 import { renderSweepReport } from '../../report/sweepReport';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { formatProgress } from '../../shared/progress';
 import { logResultToWandb, sweepCellRunOptions } from '../logging/logToWandb';
-import type { WandbOutcome } from '../../shared/wandb';
-import { modelLabel } from '../../shared/modelNames';
+import { addWandbOutcome, type WandbOutcome } from '../../shared/wandb';
 import {
   type SweepRequest,
   type CircuitRequest,
@@ -270,10 +269,7 @@ export async function handleSweep(request: SweepRequest, send: (response: Worker
         ? {
             onCellResult: async ({ cell, label, result, resultFile }) => {
               send({ type: 'progress', runId: request.runId, message: `${label}: logging to W&B` });
-              const outcome = await logResultToWandb(request.wandb!, result, resultFile, sweepCellRunOptions(cell, request.outDir, request));
-              wandb!.urls.push(...outcome.urls);
-              wandb!.warnings.push(...outcome.warnings);
-              if (outcome.keyRefused) wandb!.keyRefused = true;
+              addWandbOutcome(wandb!, await logResultToWandb(request.wandb!, result, resultFile, sweepCellRunOptions(cell, request.outDir, request)));
             },
           }
         : {}),
