@@ -30,10 +30,11 @@ import { componentLabel } from '../engine/patching/exact';
 import { describeRuntime, METHOD_NAMES } from '../shared/result';
 import { contentHash } from '../engine/files/contentHash';
 import { suspectCells } from '../shared/resultMethods';
+import { signedFixed } from '../shared/colorScale';
 import { readFileSync } from 'node:fs';
 import { fileHash, mergeShards, parseShard, readShards, runShard, shardRange } from '../engine/patching/shards';
 import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from '../engine/files/outputPaths';
-import { type WandbOutcome, wandbTargetFromEnv } from '../shared/wandb';
+import { type WandbOutcome, wandbProjectPath, wandbTargetFromEnv } from '../shared/wandb';
 import { logResultToWandb } from '../engine/logging/logToWandb';
 import { modelLabel } from '../shared/modelNames';
 
@@ -107,19 +108,17 @@ function integer(text: string | undefined, field: FieldId, fallback: number, min
   return parseIntegerFlag(text, field, fallback, minimum);
 }
 
-const format = (value: number) => (value >= 0 ? '+' : '') + value.toFixed(4);
-
 export function summary(result: Result, top: number): string {
   const m = result.model;
   const lines = [
     `model: ${m.source} (${m.modelType}, ${m.layers} layers × ${m.heads} heads, dModel ${m.dModel}, ${m.dtype}) on ${result.device}`,
     ...(result.runtime ? [`runtime: ${describeRuntime(result.runtime)}`] : []),
     `examples: ${result.dataset.examples} from ${result.dataset.file}`,
-    `clean logit diff:     ${format(result.metric.cleanLogitDiff)}`,
-    `corrupted logit diff: ${format(result.metric.corruptedLogitDiff)}`,
+    `clean logit diff:     ${signedFixed(result.metric.cleanLogitDiff)}`,
+    `corrupted logit diff: ${signedFixed(result.metric.corruptedLogitDiff)}`,
     ...(result.run ? [`method: ${METHOD_NAMES[result.run.method]} (${result.run.reason}); token effects: ${METHOD_NAMES[result.methods!.tokenScores]}`] : []),
     `top heads (${result.methods?.heads === 'exact' ? 'exact effect' : 'attribution'} to the normalised logit diff at the answer position, summed over examples):`,
-    ...topHeads(result, top).map((h) => `  L${h.layer}H${h.head}  ${format(h.value)}`),
+    ...topHeads(result, top).map((h) => `  L${h.layer}H${h.head}  ${signedFixed(h.value)}`),
   ];
   if (result.atpStar) lines.push(...atpStarSummary(result));
   if (result.checks) lines.push(...checkSummary(result.checks));
@@ -134,13 +133,13 @@ function atpStarSummary(result: Result): string[] {
       .flatMap((row, l) => row.map((value, h) => ({ name: name(l, h), value })))
       .sort((a, b) => Math.abs(b.value) - Math.abs(a.value))
       .slice(0, 3);
-  const list = (items: Array<{ name: string; value: number }>) => items.map((c) => `${c.name} ${format(c.value)}`).join(', ');
+  const list = (items: Array<{ name: string; value: number }>) => items.map((c) => `${c.name} ${signedFixed(c.value)}`).join(', ');
   const lines = [
     `AtP* (QK fix), summed over positions and examples: queries ${list(cells(star.maps.q, (l, h) => `L${l}H${h}`))}; keys ${list(cells(star.maps.k, (l, g) => `L${l}KV${g}`))}`,
   ];
   if (star.gradDrop) {
     const flagged = suspectCells(result.heads, star.gradDrop.heads).map(
-      ({ layer, column, atp, gradDrop }) => `L${layer}H${column} (AtP ${format(atp)}, GradDrop ${gradDrop.toFixed(4)})`,
+      ({ layer, column, atp, gradDrop }) => `L${layer}H${column} (AtP ${signedFixed(atp)}, GradDrop ${gradDrop.toFixed(4)})`,
     );
     lines.push(
       flagged.length > 0
@@ -157,7 +156,9 @@ function checkSummary(checks: NonNullable<Result['checks']>): string[] {
   return [
     `checked ${checks.items.length} components against exact activation patching (top ${checks.k} by |attribution| and ${checks.items.length - Math.min(checks.k, checks.items.length)} random):`,
     `  Pearson ${checks.pearson.toFixed(3)}, Spearman ${checks.spearman.toFixed(3)}; largest disagreements:`,
-    ...worst.map((item) => `  ${componentLabel(item).padEnd(28)} attribution ${format(item.attribution)}  exact ${format(item.exact)}  (${item.pick})`),
+    ...worst.map(
+      (item) => `  ${componentLabel(item).padEnd(28)} attribution ${signedFixed(item.attribution)}  exact ${signedFixed(item.exact)}  (${item.pick})`,
+    ),
   ];
 }
 
@@ -204,7 +205,7 @@ function sideBySide(atp: number[][], exact: number[][], label: (layer: number, c
     `  ${''.padEnd(12)}${'AtP = AtP*'.padStart(11)}${gradDrop ? 'GradDrop'.padStart(10) : ''}${'exact'.padStart(10)}`,
     ...shown.map(
       (c) =>
-        `  ${c.name.padEnd(12)}${format(c.atp).padStart(11)}${dropColumn(c)}${format(c.exact).padStart(10)}` +
+        `  ${c.name.padEnd(12)}${signedFixed(c.atp).padStart(11)}${dropColumn(c)}${signedFixed(c.exact).padStart(10)}` +
         `${Math.sign(c.atp) !== Math.sign(c.exact) ? '  opposite signs' : ''}${flagged.has(`${c.layer}:${c.column}`) ? '  GradDrop ≫ |AtP|' : ''}`,
     ),
   ];
@@ -236,7 +237,7 @@ async function validate(args: string[]): Promise<void> {
   const v = await validateHeads(model, dataset, { ...options, method: 'atpstar' }, top);
   const gradDrop = v.result.atpStar?.gradDrop;
   const positions = await validatePositions(model, dataset, v.result, options);
-  const list = (heads: Array<{ layer: number; head: number; value: number }>) => heads.map((h) => `L${h.layer}H${h.head} ${format(h.value)}`).join(', ');
+  const list = (heads: Array<{ layer: number; head: number; value: number }>) => heads.map((h) => `L${h.layer}H${h.head} ${signedFixed(h.value)}`).join(', ');
   const lines = [
     summary(v.result, top),
     `exact activation patching of every head at the answer position, against attribution patching:`,
@@ -355,7 +356,7 @@ async function patch(args: string[]): Promise<void> {
   else process.stdout.write(`${summary(result, top)}\nwrote ${wrote}\n`);
   // Last, with the Result safely written: whatever W&B answers, the run stands.
   if (wandb) {
-    log(`logging to W&B (${wandb.entity ? `${wandb.entity}/` : ''}${wandb.project})`);
+    log(`logging to W&B (${wandbProjectPath(wandb)})`);
     reportWandb(
       await logResultToWandb(wandb, result, values.out!, {
         displayName: `${modelLabel(result.model.source)} · ${basename(dataset.file)}`,
