@@ -13,6 +13,7 @@ import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolde
 import type { LoadedModel } from '../engine/model/load';
 import { type CircuitSelectionRequest, runCircuit } from '../engine/circuits/run';
 import { signedFixed } from '../shared/colorScale';
+import { checkPrecisionFor } from '../engine/patching/runSupport';
 
 export const CIRCUIT_SYNOPSIS =
   '  atp circuit --model MODEL --data FILE --out FILE --method eap|eap-ig|eap-ig-activations [--steps M] (--edges N | --threshold T | --greedy N) [--curve-points K] [--device D] [--batch-size N] [--precision float32|float64] [--offline]';
@@ -106,7 +107,8 @@ export async function circuitCommand(args: string[], deps: CircuitCommandDeps): 
     selection: selection(values),
     curvePoints: parseIntegerFlag(values['curve-points'], 'curvePoints', 16, 0, 200),
   };
-  if (values.precision === 'float16') throw InputError.about('precision', 'float16 runs atp patch (AtP and exact patching) only, not circuits; use float32');
+  // Before the model loads: runCircuit would refuse it too, later.
+  if (values.precision === 'float16') checkPrecisionFor('float16', 'circuits');
   if (values.precision !== undefined && values.precision !== 'float32' && values.precision !== 'float64') {
     throw InputError.about('precision', `expected float32 or float64, got "${values.precision}"`);
   }

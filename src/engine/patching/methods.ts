@@ -8,7 +8,7 @@ import type { Method } from '../../shared/result';
 
 export type { Method };
 import type { ModelSpec } from '../model/config';
-import { differingPositions, type PreparedExample } from './runSupport';
+import { checkPrecisionFor, differingPositions, type PreparedExample } from './runSupport';
 import { componentPatchingPasses } from './exact';
 
 /** atp: attribution patching (linear estimate); atpstar: AtP* (QK fix, optional GradDrop); exact: activation patching of every component. */
@@ -77,10 +77,8 @@ export function planRun(
   float16 = false,
 ): RunPlan {
   const n = prepared.length;
-  if (float16 && (requested === 'atpstar' || gradDrop)) {
-    const what = requested === 'atpstar' ? fieldRef('method', 'atpstar') : fieldRef('gradDrop');
-    throw InputError.about('precision', `float16 runs AtP and exact patching only, not ${what} (AtP*); use float32 for it`);
-  }
+  if (float16 && (requested === 'atpstar' || gradDrop))
+    checkPrecisionFor('float16', `${requested === 'atpstar' ? fieldRef('method', 'atpstar') : fieldRef('gradDrop')} (AtP*)`);
   const atp: Passes = { forward: 2 * n, backward: n };
   const budget = BUDGET * passCost(atp);
   const exact = exactSweepPasses(spec, prepared);

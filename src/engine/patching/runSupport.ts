@@ -65,8 +65,7 @@ export function parsePrecision(text: string | undefined): Precision {
 
 /** Refuses float16 for what does not run in it (AtP*, circuits), naming the field and the way out. */
 export function checkPrecisionFor(precision: Precision | undefined, what: string): void {
-  if (precision === 'float16')
-    throw InputError.about('precision', `float16 runs attribution patching (AtP) and exact patching only, not ${what}; use float32 for it`);
+  if (precision === 'float16') throw InputError.about('precision', `float16 runs AtP and exact patching only, not ${what}; use float32 for it`);
 }
 
 export interface RunOptions {
