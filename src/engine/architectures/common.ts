@@ -1,5 +1,5 @@
-import type { FloatType, Value } from '../graph/builder';
-import { type Ops, raw } from '../graph/ops';
+import type { Value } from '../graph/builder';
+import { floatDType, type Ops, raw } from '../graph/ops';
 import type { GraphWeights } from '../graph/weights';
 
 /** Pieces of the forward pass that every decoder-only family shares. */
@@ -58,16 +58,11 @@ export function attentionCore(ops: Ops, q: Value, k: Value, v: Value, mask: Valu
   const qh = ops.transpose(q, [0, 2, 1, 3]); // [batch, heads, seq, dHead]
   const kt = ops.transpose(k, [0, 2, 3, 1]); // [batch, heads, dHead, seq]
   const vh = ops.transpose(v, [0, 2, 1, 3]);
-  const wide = floatTypeOf(mask);
+  const wide = floatDType(mask);
   const scores = ops.add(ops.scale(ops.matmul(ops.cast(qh, wide), ops.cast(kt, wide)), scale), mask);
   const softmax = ops.softmax(scores);
-  const pattern = ops.cast(patternHook ? patternHook(softmax) : softmax, floatTypeOf(vh));
+  const pattern = ops.cast(patternHook ? patternHook(softmax) : softmax, floatDType(vh));
   return ops.transpose(ops.matmul(pattern, vh), [0, 2, 1, 3]);
-}
-
-function floatTypeOf(x: Value): FloatType {
-  if (x.dtype !== 'float16' && x.dtype !== 'float32' && x.dtype !== 'float64') throw new Error(`${x.name} is ${x.dtype}, not a float type`);
-  return x.dtype;
 }
 
 /** nn.Linear as Hugging Face stores it, weight [out, in]: y = x·Wᵀ (+ b), the weight never transposed, the bias in the Gemm (Ops.linearT). */

@@ -51,8 +51,8 @@ export interface EdgeScores {
   corruptedLogitDiffs: number[];
 }
 
-const floatTensor = (precision: Precision, values: readonly number[]) =>
-  new ort.Tensor(feedType(precision), precision === 'float64' ? Float64Array.from(values) : Float32Array.from(values), [values.length]);
+const floatTensor = (precision: Precision, values: readonly number[], dims = [values.length]) =>
+  new ort.Tensor(feedType(precision), precision === 'float64' ? Float64Array.from(values) : Float32Array.from(values), dims);
 
 /** EAP-IG's interpolation points k/m, k = 0…m−1 (so one step is plain EAP at the corrupted input). */
 export function interpolationPoints(steps: number): number[] {
@@ -93,8 +93,7 @@ export async function edgeScores(
         select[(g * points.length + k) * groups + g] = 1;
       });
     }
-    const matrix = (values: number[]) =>
-      new ort.Tensor(feedType(precision), precision === 'float64' ? Float64Array.from(values) : Float32Array.from(values), [runs, groups]);
+    const matrix = (values: number[]) => floatTensor(precision, values, [runs, groups]);
     feed = { [CIRCUIT_INPUTS.groupAlpha]: matrix(alpha), [CIRCUIT_INPUTS.groupSelect]: matrix(select) };
   } else {
     runs = points.length;

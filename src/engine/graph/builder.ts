@@ -105,7 +105,6 @@ export class GraphBuilder {
   /** Symbolic dims of the graph's inputs ('batch', 'seq'): the same size wherever they appear. */
   private readonly inputDims = new Set<string>();
   private counter = 0;
-  private usesContribOps = false;
 
   /**
    * The floating-point type weights and activations are in: float32 in the product, float64 in gradient tests,
@@ -211,7 +210,6 @@ export class GraphBuilder {
     out: { dtype: DType; shape: Dim[]; requiresGrad?: boolean },
     hint?: string,
   ): Value {
-    this.usesContribOps = true;
     const [value] = this.multiNode(opType, inputs, attributes, [out], hint, 'com.microsoft');
     return value;
   }
@@ -274,7 +272,7 @@ export class GraphBuilder {
     };
     return onnx.ModelProto.create({
       irVersion: 9,
-      opsetImport: [{ domain: '', version: 18 }, ...(this.usesContribOps ? [{ domain: 'com.microsoft', version: 1 }] : [])],
+      opsetImport: [{ domain: '', version: 18 }, ...(this.nodes.some((n) => n.domain === 'com.microsoft') ? [{ domain: 'com.microsoft', version: 1 }] : [])],
       producerName: producer,
       graph,
     });

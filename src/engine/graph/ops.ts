@@ -359,11 +359,7 @@ export class Ops {
    */
   silu(x: Value): Value {
     const b = this.b;
-    const out = this.out(x.dtype, [...x.shape], [x]);
-    const y =
-      x.dtype === 'float32'
-        ? b.contribNode('QuickGelu', [x], { alpha: { float: 1 } }, out)
-        : b.node('Mul', [x, b.node('Sigmoid', [x], {}, { dtype: x.dtype, shape: [...x.shape] })], {}, out);
+    const y = swish(b, x, this.out(x.dtype, [...x.shape], [x]));
     this.record('SiLU', [x], [y], ([g]) => {
       // dy/dx = s + x·s·(1 − s) = s + y ⊙ (1 − s), s = sigmoid(x)
       const s = b.node('Sigmoid', [x], {}, { dtype: x.dtype, shape: [...x.shape] });
@@ -380,10 +376,7 @@ export class Ops {
   swiglu(gate: Value, up: Value): Value {
     const b = this.b;
     const shape = [...gate.shape];
-    const activated =
-      gate.dtype === 'float32'
-        ? b.contribNode('QuickGelu', [gate], { alpha: { float: 1 } }, { dtype: gate.dtype, shape })
-        : raw.mul(b, gate, b.node('Sigmoid', [gate], {}, { dtype: gate.dtype, shape }));
+    const activated = swish(b, gate, { dtype: gate.dtype, shape });
     const y = b.node('Mul', [activated, up], {}, this.out(gate.dtype, broadcastShape(gate.shape, up.shape), [gate, up]));
     this.record('SwiGLU', [gate, up], [y], ([g]) => {
       // s = sigmoid(gate), a = gate ⊙ s = silu(gate): d/dgate = g ⊙ up ⊙ (s + a ⊙ (1 − s)), d/dup = g ⊙ a
@@ -400,8 +393,8 @@ export class Ops {
    * rot([x1, x2]) = [−x2, x1] over each head's dHead axis split in halves, for x [batch, seq, heads, dHead] or, as
    * projected, [batch, seq, heads·dHead], with constant tables cos, sin [seq, dHead/2] (the same angle for both
    * halves). In float32 one RotaryEmbedding node (ONNX Runtime's kernel) each way: the VJP Rᵀ·g is the rotation by
-   * the opposite angle, the same op with −sin. Float64 graphs spell it out with the tables repeated for both halves
-   * (the kernel has no float64).
+   * the opposite angle, the same op with −sin. Float64 and float16 graphs spell it out with the tables repeated for
+   * both halves (the kernel is used in float32 only).
    */
   rotary(x: Value, cos: Value, sin: Value): Value {
     if (cos.requiresGrad || sin.requiresGrad) throw new Error('rotary: cos and sin must be constants');
@@ -570,6 +563,12 @@ export const raw = {
     b.node('ConstantOfShape', [raw.shapeOf(b, x)], { value: { scalarTensor: 0, dtype: floatDType(x) } }, { dtype: x.dtype, shape: [...x.shape] }),
 };
 
+/** x·sigmoid(x), the forward of SiLU: in float32 one QuickGelu node (ONNX Runtime's x·sigmoid(αx), α = 1), else Sigmoid and Mul. */
+function swish(b: GraphBuilder, x: Value, out: { dtype: DType; shape: Dim[]; requiresGrad?: boolean }): Value {
+  if (x.dtype === 'float32') return b.contribNode('QuickGelu', [x], { alpha: { float: 1 } }, out);
+  return b.node('Mul', [x, b.node('Sigmoid', [x], {}, { dtype: x.dtype, shape: [...x.shape] })], {}, out);
+}
+
 /** 1 / sqrt(x). */
 function reciprocalSqrt(b: GraphBuilder, x: Value): Value {
   return b.node('Reciprocal', [b.node('Sqrt', [x], {}, { dtype: x.dtype, shape: [...x.shape] })], {}, { dtype: x.dtype, shape: [...x.shape] });
@@ -589,7 +588,8 @@ function rotateHalf(b: GraphBuilder, x: Value, transposed: boolean): Value {
   return b.node('Concat', pieces, { axis }, { dtype: x.dtype, shape: [...x.shape] });
 }
 
-function floatDType(x: Value): FloatType {
+/** x's float type; an error for any other (an int64 index, say). */
+export function floatDType(x: Value): FloatType {
   if (x.dtype !== 'float32' && x.dtype !== 'float64' && x.dtype !== 'float16') throw new Error(`${x.dtype} is not a compute type`);
   return x.dtype;
 }
