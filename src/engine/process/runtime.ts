@@ -75,16 +75,19 @@ export interface SessionSettings {
   prepacking?: boolean;
 }
 
-const sessionOptions = (provider: string, settings: SessionSettings, extra?: Record<string, string>): ort.InferenceSession.SessionOptions => ({
-  executionProviders: [provider],
-  graphOptimizationLevel: settings.optimization,
-  logSeverityLevel: 3,
-  // No memory pattern on the CPU: from a shape's first run ONNX Runtime plans one block for all its activations and
-  // allocates it in the second run, on top of the arena chunks the first run left; that second run was the peak
-  // (GPT-2-small 8×128: 3.5 GB with it, 2.3 GB without) and the slow "first timed run" (docs/BENCHMARKS.md).
-  ...(provider === 'cpu' ? { enableMemPattern: false } : {}),
-  ...(extra || settings.prepacking === false ? { extra: { ...extra, ...(settings.prepacking === false ? { 'session.disable_prepacking': '1' } : {}) } } : {}),
-});
+function sessionOptions(provider: string, settings: SessionSettings, extra: Record<string, string> = {}): ort.InferenceSession.SessionOptions {
+  const config = settings.prepacking === false ? { ...extra, 'session.disable_prepacking': '1' } : extra;
+  return {
+    executionProviders: [provider],
+    graphOptimizationLevel: settings.optimization,
+    logSeverityLevel: 3,
+    // No memory pattern on the CPU: from a shape's first run ONNX Runtime plans one block for all its activations and
+    // allocates it in the second run, on top of the arena chunks the first run left; that second run was the peak
+    // (GPT-2-small 8×128: 3.5 GB with it, 2.3 GB without) and the slow "first timed run" (docs/BENCHMARKS.md).
+    ...(provider === 'cpu' ? { enableMemPattern: false } : {}),
+    ...(Object.keys(config).length > 0 ? { extra: config } : {}),
+  };
+}
 
 /**
  * Creates a session on the requested device; when that provider cannot start (missing libraries, no adapter),
@@ -152,12 +155,15 @@ export function float16Unsupported(provider: Exclude<DeviceRequest, 'auto'>): Pr
 /** Sessions by graph file, device and optimisation; each remembers whether it pre-packed its weights. */
 const sessionCache = new Map<string, { handle: Promise<SessionHandle>; prepacking: boolean }>();
 
+/** Whether a cached session serves a request: a pre-packed one serves any; an unpacked one all but those that ask for pre-packing. */
+const serves = (cached: { prepacking: boolean }, settings: SessionSettings) => cached.prepacking || settings.prepacking !== true;
+
 const sessionKey = (graphFile: string, device: DeviceRequest, settings: SessionSettings) => `${graphFile}|${device}|${settings.optimization}`;
 
 /** Whether cachedSession would return a session this process already made (its weights are already in memory). */
 export function hasCachedSession(graphFile: string, device: DeviceRequest, settings: SessionSettings = { optimization: 'all' }): boolean {
   const cached = sessionCache.get(sessionKey(graphFile, device, settings));
-  return cached !== undefined && (cached.prepacking || settings.prepacking !== true);
+  return cached !== undefined && serves(cached, settings);
 }
 
 /**
@@ -169,7 +175,7 @@ export async function cachedSession(graphFile: string, device: DeviceRequest, se
   const key = sessionKey(graphFile, device, settings);
   const prepacking = settings.prepacking ?? true;
   const cached = sessionCache.get(key);
-  if (cached && (cached.prepacking || settings.prepacking !== true)) return cached.handle;
+  if (cached && serves(cached, settings)) return cached.handle;
   if (cached) {
     sessionCache.delete(key);
     await (await cached.handle.catch(() => null))?.session.release();
