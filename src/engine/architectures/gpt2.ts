@@ -3,7 +3,7 @@ import { type Ops, raw } from '../graph/ops';
 import type { GraphWeights } from '../graph/weights';
 import type { Gpt2Spec } from '../model/config';
 import { decoder, type DecoderFamily } from './block';
-import { causalMask, gatherRows, projectEachHead, unembeddingRows } from './common';
+import { causalMask, learnedPositionEmbedding, projectEachHead, unembeddingRows } from './common';
 import type { Architecture } from './types';
 
 /**
@@ -26,10 +26,7 @@ export function gpt2Family(spec: Gpt2Spec): DecoderFamily {
     // Norm parameters in the wide type: under float16 compute the norm runs in float32 (Ops.layerNorm).
     norm: (ops, w, x, name) =>
       ops.layerNorm(x, w.get(`${name}.weight`, [dModel], ops.b.wideType), w.get(`${name}.bias`, [dModel], ops.b.wideType), layerNormEps),
-    embed(ops, w, ids, positions) {
-      const tokens = gatherRows(ops, w.get('wte.weight', [vocabSize, dModel]), ids);
-      return ops.add(tokens, gatherRows(ops, w.get('wpe.weight', [maxPositions, dModel]), positions));
-    },
+    embed: (ops, w, ids, positions) => learnedPositionEmbedding(ops, w, ids, positions, { vocabSize, maxPositions, dModel }),
     startPass(ops, ids, length) {
       const mask = causalMask(ops, length, ids.shape[1]);
       return { mask: () => mask };

@@ -1,6 +1,6 @@
 import type { GptNeoSpec } from '../model/config';
 import { decoder, type DecoderFamily } from './block';
-import { causalMask, gatherRows, inputWeightByHead, linearRows, projectEachHead, rowsByHead, unembeddingRows } from './common';
+import { causalMask, learnedPositionEmbedding, inputWeightByHead, linearRows, projectEachHead, rowsByHead, unembeddingRows } from './common';
 import type { Architecture } from './types';
 
 /**
@@ -23,10 +23,7 @@ export function gptNeoFamily(spec: GptNeoSpec): DecoderFamily {
     // Norm parameters in the wide type: under float16 compute the norm runs in float32 (Ops.layerNorm).
     norm: (ops, w, x, name) =>
       ops.layerNorm(x, w.get(`${name}.weight`, [dModel], ops.b.wideType), w.get(`${name}.bias`, [dModel], ops.b.wideType), layerNormEps),
-    embed(ops, w, ids, positions) {
-      const tokens = gatherRows(ops, w.get('wte.weight', [vocabSize, dModel]), ids);
-      return ops.add(tokens, gatherRows(ops, w.get('wpe.weight', [maxPositions, dModel]), positions));
-    },
+    embed: (ops, w, ids, positions) => learnedPositionEmbedding(ops, w, ids, positions, { vocabSize, maxPositions, dModel }),
     startPass(ops, ids, length) {
       const global = causalMask(ops, length, ids.shape[1]);
       const local = details.attentionLayers.includes('local') ? causalMask(ops, length, ids.shape[1], details.windowSize) : null;

@@ -3,7 +3,7 @@ import { type Ops, raw } from '../graph/ops';
 import type { GraphWeights } from '../graph/weights';
 import type { LlamaSpec, RopeScaling } from '../model/config';
 import { decoder, type DecoderFamily } from './block';
-import { causalMask, gatherRows, inputWeightByHead, linearRows, projectEachHead, rowsByHead, unembeddingRows } from './common';
+import { causalMask, tableRows, inputWeightByHead, linearRows, projectEachHead, rowsByHead, unembeddingRows } from './common';
 import { rotaryTables } from './rotary';
 import type { Architecture } from './types';
 
@@ -88,7 +88,7 @@ export function llamaFamily(spec: LlamaSpec): DecoderFamily {
     normNames: (l) => ({ attention: `model.layers.${l}.input_layernorm`, mlp: `model.layers.${l}.post_attention_layernorm` }),
     // The norm weight in the wide type: under float16 compute RMSNorm runs in float32 (Ops.rmsNorm).
     norm: (ops, w, x, name) => ops.rmsNorm(x, w.get(`${name}.weight`, [dModel], ops.b.wideType), layerNormEps),
-    embed: (ops, w, ids) => scaled(ops, gatherRows(ops, w.get('model.embed_tokens.weight', [vocabSize, dModel]), ids), details.embeddingMultiplier),
+    embed: (ops, w, ids) => scaled(ops, tableRows(ops, w, 'model.embed_tokens.weight', [vocabSize, dModel], ids), details.embeddingMultiplier),
     startPass(ops, ids, length, positions) {
       const mask = causalMask(ops, length, ids.shape[1]);
       return { mask: () => mask, rotary: rotaryTables(ops, positions, inverseFrequencies, spec.maxPositions) };

@@ -47,7 +47,10 @@ import { keyValueHeads, type ModelSpec } from './config';
 import type { TensorEntry } from './safetensors';
 
 export const ACTIVATION_FACTORS = Object.freeze({ dModel: 12, dMlp: 6, attention: 2 });
-/** Embedding tables are gathered from, never multiplied: ONNX Runtime does not pre-pack them. */
+/**
+ * Embedding tables are gathered from, never multiplied: ONNX Runtime does not pre-pack them, and the graphs gather
+ * their rows as stored and cast only those (architectures/common.ts tableRows), so they stay at their stored size.
+ */
 const EMBEDDING = /(^|\.)(wte|wpe|embed_tokens|embed_positions|word_embeddings|position_embeddings|lm_head)(\.|$)/;
 export const OVERHEAD_BYTES = 64 * 2 ** 20;
 export const PROCESS_BYTES = 128 * 2 ** 20;
@@ -108,7 +111,7 @@ export interface MemoryEstimate {
   /** The weights' bytes on disk, and their dtype(s). */
   storedBytes: number;
   storedDtype: string;
-  /** Weights as the sessions hold them (float32, each session its own copy), plus the stored bytes while they are cast. */
+  /** Weights as the sessions hold them (float32, embedding tables as stored; each session its own copy), plus the stored bytes while they are cast. */
   weightBytes: number;
   /** Sessions counted in weightBytes, and the weights of one of them (float32 and pre-packed copies). */
   sessions: number;
@@ -147,16 +150,22 @@ export function estimateRunMemory(model: { spec: Dims; weights: ReadonlyMap<stri
   let storedBytes = 0;
   let castBytes = 0;
   const dtypes = new Set<string>();
+  let heldBytes = 0;
   for (const entry of model.weights.values()) {
     const elements = entry.shape.reduce((product, size) => product * size, 1);
     parameters += elements;
-    if (entry.shape.length === 2 && !EMBEDDING.test(entry.name)) matrixParameters += elements;
     storedBytes += entry.length;
     dtypes.add(entry.dtype);
+    if (EMBEDDING.test(entry.name)) {
+      heldBytes += entry.length;
+      continue;
+    }
+    heldBytes += 4 * elements;
+    if (entry.shape.length === 2) matrixParameters += elements;
     if (entry.dtype !== 'F32') castBytes += entry.length;
   }
   const sessions = run.sessions ?? 1;
-  const sessionWeightBytes = 4 * parameters + (run.prepacking === false ? 0 : 4 * matrixParameters);
+  const sessionWeightBytes = heldBytes + (run.prepacking === false ? 0 : 4 * matrixParameters);
   const weightBytes = sessions * sessionWeightBytes + castBytes;
   const activations = activationBytes(model.spec, run);
   const results = run.dataset ? resultBytes(run.dataset) : 0;
