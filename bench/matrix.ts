@@ -8,8 +8,8 @@
 // Cells already measured (.atp-cache/bench-matrix.jsonl) are skipped unless --redo, so a partial matrix can be
 // resumed; the table printed at the end is every recorded cell. Random-weight models in Hugging Face layout are
 // written once to .atp-cache/bench-models/ (GPT-2-small F32 as GPT-2 ships; the Qwen and Llama shapes BF16 as they
-// ship; both sides compute in float32). A cell whose memory estimate (src/engine/model/memory.ts) exceeds this
-// machine's total memory is recorded as refused, with the estimate, and not run.
+// ship; both sides compute in float32). A cell whose memory estimate (src/engine/model/memory.ts) does not fit runs as
+// the engine runs it: in smaller batches, or without pre-packed weights (fitRunToMemory); the table says which.
 //
 // Time: per run, after a warm-up (which builds the session); the median of 3 timed runs, 2 when the warm-up took
 // over 10 s, 1 over 40 s (BENCH_REPEATS=N: N runs). PyTorch runs once per thread count (default 1 and 2) and the best median counts.
@@ -98,6 +98,8 @@ interface EngineMeasurement {
   warmupSeconds: number;
   loadedRss: number;
   runPeak: number;
+  /** The batch size the engine ran (Result.runtime.batchSize): less than the cell's when its batch did not fit. */
+  batchUsed?: number;
 }
 
 interface TorchMeasurement {
@@ -198,7 +200,7 @@ async function engineCell(cell: Cell, requestFile: string): Promise<void> {
       examples: warmup.examples.map((e) => ({ cleanIds: e.cleanIds, corruptedIds: e.corruptedIds, correctId: e.correctId, incorrectId: e.incorrectId })),
     }),
   );
-  const measurement: EngineMeasurement = { perRunSeconds: median(runs), runs, warmupSeconds, loadedRss, runPeak };
+  const measurement: EngineMeasurement = { perRunSeconds: median(runs), runs, warmupSeconds, loadedRss, runPeak, batchUsed: warmup.runtime?.batchSize };
   process.stdout.write(`${JSON.stringify(measurement)}\n`);
 }
 
@@ -234,8 +236,6 @@ function measure(cell: Cell): Record {
   const model = loadModel(dir);
   const estimate = estimateRunMemory(model, { batchSize: cell.batch, seqLen: cell.tokens });
   const date = new Date().toISOString();
-  if (estimate.totalBytes > totalmem())
-    return { cell, date, estimateBytes: estimate.totalBytes, refused: { estimateBytes: estimate.totalBytes, totalBytes: totalmem() } };
   const requestFile = join(cacheDir, `bench-matrix-request-${cell.shape}-${cell.batch}x${cell.tokens}.json`);
   const engine = JSON.parse(runChild(['--engine-cell', JSON.stringify(cell), requestFile], 'engine cell')) as EngineMeasurement;
   const torch = threadCounts.map((threads) => torchCell(dir, requestFile, threads));
@@ -265,8 +265,9 @@ function table(records: Record[]): string {
     const others = r.torch.filter((t) => t !== best).map((t) => `${t.perRunSeconds.toFixed(3)} s @${t.threads}`);
     const e = r.engine;
     const tm = best.memory;
+    const batches = e.batchUsed !== undefined && e.batchUsed < r.cell.batch ? `, in batches of ${e.batchUsed}` : '';
     rows.push(
-      `${cell} ${e.perRunSeconds.toFixed(3)} (${e.runs.length}) | ${best.perRunSeconds.toFixed(3)} (${best.threads}t${others.length ? `; ${others.join(', ')}` : ''}) | ` +
+      `${cell} ${e.perRunSeconds.toFixed(3)} (${e.runs.length}${batches}) | ${best.perRunSeconds.toFixed(3)} (${best.threads}t${others.length ? `; ${others.join(', ')}` : ''}) | ` +
         `${(e.perRunSeconds / best.perRunSeconds).toFixed(2)}× | ${gb(e.runPeak)} (${gb(e.loadedRss)} + ${gb(e.runPeak - e.loadedRss)}) | ` +
         `${gb(Math.max(tm.runPeak, tm.loadPeak))} (${gb(tm.loadedRss)} + ${gb(tm.runPeak - tm.loadedRss)}) | ${gb(r.estimateBytes)} |`,
     );

@@ -161,6 +161,8 @@ export interface RuntimeRecord {
   precision?: Precision;
   /** float16 only: the smallest and largest loss scale (a power of two seeding the backward) the batches ran with. */
   lossScale?: { min: number; max: number };
+  /** At most this many examples per session run: the requested batch size, or less when that did not fit in memory. */
+  batchSize?: number;
 }
 
 /** One line: "WebGpuExecutionProvider on SwiftShader (Google, software): 792 nodes on WebGpu, 17 nodes on CPU". */
@@ -392,7 +394,7 @@ const KEY_ORDER: Record<string, readonly string[]> = {
   check: ['hook', 'layer', 'position', 'head', 'pick', 'attribution', 'exact'],
   token: ['id', 'text', 'start', 'end'],
   attributions: ['z', 'residPre', 'attnOut', 'mlpOut'],
-  runtime: ['provider', 'adapter', 'placement', 'precision', 'lossScale'],
+  runtime: ['provider', 'adapter', 'placement', 'precision', 'lossScale', 'batchSize'],
   provenance: ['engineVersion', 'method', 'device', 'seed', 'tokenizerHash', 'modelFiles'],
   adapter: ['name', 'vendor', 'software'],
   lossScale: ['min', 'max'],
@@ -531,6 +533,7 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
       check.number(lossScale.min, 'runtime.lossScale.min');
       check.number(lossScale.max, 'runtime.lossScale.max');
     }
+    if (runtime.batchSize !== undefined) check.integer(runtime.batchSize, 'runtime.batchSize');
   }
 
   if (result.provenance !== undefined) {

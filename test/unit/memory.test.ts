@@ -16,6 +16,7 @@ import {
   checkMemory,
   describeMemoryEstimate,
   estimateRunMemory,
+  fitRunToMemory,
   datasetShape,
   headCounts,
   formatBytes,
@@ -197,6 +198,47 @@ function defineTests(): void {
       assert.equal(result.totalBytes, result.weightBytes + result.activationBytes + OVERHEAD_BYTES + PROCESS_BYTES);
     }
     assert.throws(() => estimateRunMemory(loadModel(join(root, 'model-F32')), { batchSize: 0, seqLen: 4 }), InputError);
+  });
+
+  test("a run that does not fit is fitted: the largest batch that fits pre-packed, else without pre-packing; nothing fits: the smallest one's error", () => {
+    const dir = join(root, 'model-fit');
+    writeRandomGpt2(dir, { nLayers: 2, nHeads: 2, dModel: 16, seed: 1, dtype: 'BF16', vocabSize: 1000, maxPositions: 64 });
+    const model = { spec: readModelSpec(dir), weights: indexModelWeights(dir) };
+    const estimateFor = (batchSize: number, prepacking: boolean) => estimateRunMemory(model, { batchSize, seqLen: 48, prepacking });
+    // What checkMemory asks of free memory for a run with nothing resident: all but the process itself.
+    const need = (batchSize: number, prepacking: boolean) => estimateFor(batchSize, prepacking).totalBytes - PROCESS_BYTES;
+    const fitWith = (free: number) =>
+      fitRunToMemory({ batchSize: 8, prepacking: true }, estimateFor, (estimate) => checkMemory(estimate, 'cpu', { system: linux(free) }));
+    assert.ok(need(1, false) < need(1, true) && need(5, true) < need(6, true), 'the fixture: more batch, more memory; pre-packing costs memory');
+
+    const asked = fitWith(need(8, true));
+    assert.deepEqual([asked.batchSize, asked.prepacking, asked.notes], [8, true, []], 'what fits runs as asked, without a note');
+
+    const lowered = fitWith(need(5, true) + 1);
+    assert.deepEqual([lowered.batchSize, lowered.prepacking], [5, true]);
+    assert.equal(lowered.estimate.batchSize, 5);
+    assert.match(lowered.notes[0], /^memory: batch size 8 does not fit \(it needs about .+, .+ free\); running batches of 5\. The numbers are the same/);
+
+    // Between batch 1 unpacked and batch 1 pre-packed: the largest unpacked batch.
+    const free = need(1, true) - 1;
+    let largest = 0;
+    for (let batch = 1; batch <= 8; batch++) if (need(batch, false) <= free) largest = batch;
+    assert.ok(largest >= 1);
+    const unpacked = fitWith(free);
+    assert.deepEqual([unpacked.batchSize, unpacked.prepacking], [largest, false]);
+    assert.match(unpacked.notes[0], new RegExp(`running batches of ${largest} without pre-packed weights`));
+
+    // A run asked without pre-packing is never given it.
+    const noPack = fitRunToMemory({ batchSize: 8, prepacking: false }, estimateFor, (estimate) =>
+      checkMemory(estimate, 'cpu', { system: linux(need(8, true)) }),
+    );
+    assert.deepEqual([noPack.batchSize, noPack.prepacking], [8, false]);
+
+    assert.throws(
+      () => fitWith(need(1, false) - 1),
+      (error: unknown) =>
+        error instanceof InputError && /for batch 1 × 48 tokens/.test(error.message) && /a smaller model, or a machine with more memory/.test(error.message),
+    );
   });
 
   test('a run that does not fit on the CPU is an InputError with the numbers', () => {

@@ -293,3 +293,50 @@ export function checkMemory(estimate: MemoryEstimate, device: string, options: C
   }
   return notes;
 }
+
+/** A run's configuration that fits in memory (fitRunToMemory) and what was said about it. */
+export interface RunFit {
+  estimate: MemoryEstimate;
+  batchSize: number;
+  prepacking: boolean;
+  /** checkMemory's notes for the chosen configuration, and a note when it is not the requested one. */
+  notes: string[];
+}
+
+/**
+ * The run as requested when it fits; else the largest batch that fits with the requested pre-packing, else the largest
+ * that fits without pre-packed weights (one copy of the weight matrices fewer, slower products). Batches only group
+ * examples for speed: every example's numbers are computed the same way whatever the batch. When nothing fits, the
+ * smallest configuration's error (from checkMemory, with its numbers).
+ */
+export function fitRunToMemory(
+  requested: { batchSize: number; prepacking: boolean },
+  estimateFor: (batchSize: number, prepacking: boolean) => MemoryEstimate,
+  check: (estimate: MemoryEstimate, prepacking: boolean) => string[],
+): RunFit {
+  const tried: Array<{ batchSize: number; prepacking: boolean }> = [];
+  for (const prepacking of requested.prepacking ? [true, false] : [false])
+    for (let batchSize = requested.batchSize; batchSize >= 1; batchSize--) tried.push({ batchSize, prepacking });
+  let firstError: InputError | undefined;
+  let lastError: unknown;
+  for (const candidate of tried) {
+    const estimate = estimateFor(candidate.batchSize, candidate.prepacking);
+    try {
+      const notes = check(estimate, candidate.prepacking);
+      if (firstError) notes.unshift(fitNote(requested, candidate, firstError));
+      return { estimate, ...candidate, notes };
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      firstError ??= error;
+      lastError = error;
+    }
+  }
+  throw lastError;
+}
+
+function fitNote(requested: { batchSize: number }, chosen: { batchSize: number; prepacking: boolean }, refusal: InputError): string {
+  const need = /needs about (.+?), (.+?) \(weights/.exec(refusal.message);
+  const why = need ? ` (it needs about ${need[1]}, ${need[2]})` : '';
+  const how = `batches of ${chosen.batchSize}${chosen.prepacking ? '' : ' without pre-packed weights (slower matrix products)'}`;
+  return `memory: batch size ${requested.batchSize} does not fit${why}; running ${how}. The numbers are the same: batches only group examples`;
+}

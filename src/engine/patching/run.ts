@@ -5,7 +5,7 @@ import type { Dataset } from '../dataset/jsonl';
 import { ATTRIBUTION_OUTPUTS, GRADIENT_PEAK_OUTPUT, LOSS_SCALE_INPUT, PATCHED_LOGIT_DIFF } from './graphs';
 import * as ort from 'onnxruntime-node';
 import { progressTracker } from '../../shared/progress';
-import { checkMemory, datasetShape, describeMemoryEstimate, estimateRunMemory, headCounts } from '../model/memory';
+import { checkMemory, datasetShape, describeMemoryEstimate, estimateRunMemory, fitRunToMemory, headCounts } from '../model/memory';
 import {
   type AtpStarSummary,
   type ExampleAttributions,
@@ -110,15 +110,20 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   const runGraph = plan.method === 'atpstar' ? 'atp-star' : 'attribution';
   const tokenGraph = plan.tokenEffects === 'exact' && plan.method !== 'exact' ? tokenPassGraph(model, prepared, runGraph, options) : undefined;
   const sessions = runSessions(runGraph, plan, tokenGraph);
-  const memory = estimateRunMemory(model, {
-    batchSize: Math.min(options.batchSize, prepared.length),
-    seqLen: longestPrompt(prepared),
-    dataset: datasetSize,
-    sessions: sessions.length,
-    prepacking: options.prepacking,
-  });
-  options.onProgress?.(describeMemoryEstimate(memory, options.device));
-  warnings.push(...checkMemory(memory, options.device, { residentSessions: sessions.filter((kind) => sessionIsWarm(model, kind, options)).length }));
+  // A batch or pre-packing that does not fit is lowered (with a note) before anything is built; nothing fits: refused.
+  const fit = fitRunToMemory(
+    { batchSize: Math.min(options.batchSize, prepared.length), prepacking: options.prepacking !== false },
+    (batchSize, prepacking) =>
+      estimateRunMemory(model, { batchSize, seqLen: longestPrompt(prepared), dataset: datasetSize, sessions: sessions.length, prepacking }),
+    (estimate, prepacking) => {
+      const asked = { ...options, prepacking: options.prepacking === undefined && prepacking ? undefined : prepacking };
+      return checkMemory(estimate, options.device, { residentSessions: sessions.filter((kind) => sessionIsWarm(model, kind, asked)).length });
+    },
+  );
+  options.onProgress?.(describeMemoryEstimate(fit.estimate, options.device));
+  warnings.push(...fit.notes);
+  if (fit.batchSize < options.batchSize && fit.batchSize < prepared.length) options.batchSize = fit.batchSize;
+  if (!fit.prepacking) options.prepacking = false;
   // Session creation (seconds for a large model) is the load time; AtP* creates its own inside its run.
   const handle = plan.method === 'atpstar' ? undefined : await sessionFor(model, 'attribution', options);
   const loaded = performance.now();
@@ -193,7 +198,12 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     dataset: { file: dataset.file, examples: examples.length },
     model: modelRecord(model),
     device: estimates.device,
-    runtime: { ...estimates.runtime, precision, ...('lossScale' in estimates && estimates.lossScale ? { lossScale: estimates.lossScale } : {}) },
+    runtime: {
+      ...estimates.runtime,
+      precision,
+      ...('lossScale' in estimates && estimates.lossScale ? { lossScale: estimates.lossScale } : {}),
+      batchSize: options.batchSize,
+    },
     provenance: await computeProvenance(model, { method, device: estimates.device, seed: options.checkSeed ?? 0 }),
     metric: { cleanLogitDiff, corruptedLogitDiff, name: 'normalized-logit-diff' },
     run: { requested: plan.requested, method, passes: plan.passes.total, reason: plan.reason },
