@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../src/engine/model/load';
-import { readDataset, type Dataset } from '../../src/engine/dataset/jsonl';
+import { parseJsonlDataset, readDataset, type Dataset } from '../../src/engine/dataset/jsonl';
 import { runAttributionPatching, type Precision } from '../../src/engine/patching/run';
 import type { Result } from '../../src/shared/result';
 import { flattenAttributions } from '../support/attributions';
@@ -151,6 +151,37 @@ test('every family matches the PyTorch reference: F32 (float64 and float32 engin
   const unique = [...new Map(runs.map((r) => [r.request.modelDir, r.request])).values()];
   const responses = new Map(runFamiliesReference(unique).map((response, i) => [unique[i].modelDir, response]));
   for (const run of runs) assertMatchesReference(run.label, run.result, responses.get(run.request.modelDir)!, run.tolerance);
+});
+
+test('prompts that first differ late: the corrupted pass runs from there on the clean keys and values, and matches the reference', async () => {
+  // Three lengths in one batch, each pair first differing at least 8 tokens in (past GPT-Neo's window of 4): the
+  // graph's corrupted pass starts at the batch's earliest difference and reads the clean pass's keys and values before it.
+  const line = (clean: string, name: string, n: number) =>
+    JSON.stringify({ clean: clean.replace('NAME', ' John'), corrupted: clean.replace('NAME', name), correct: ' Mary', incorrect: ' John', line: n });
+  const dataset = parseJsonlDataset(
+    [
+      line('When the cat and the dog went to the park by the river,NAME gave a ball to', ' Mary', 1),
+      line('After the long day at the office in the city,NAME handed the keys to', ' Mary', 2),
+      line('In the morning the children played outside while NAME read to', ' Mary', 3),
+    ].join('\n'),
+    'late.jsonl',
+  );
+  const runs: Array<{ label: string; result: Result; request: ReferenceRequest }> = [];
+  for (const index of [0, 1, 5]) {
+    const variant = VARIANTS[index];
+    const dir = join(root, `late-${index}`);
+    variant.write(dir, 'F32');
+    const result = await runAttributionPatching(loadModel(dir), dataset, { device: 'cpu', batchSize: 3, precision: 'float64' });
+    const firstDifferences = result.examples.map((e) => e.cleanIds.findIndex((id, p) => id !== e.corruptedIds[p]));
+    assert.ok(Math.min(...firstDifferences) >= 8, `${variant.name}: the prompts share at least 8 tokens (${firstDifferences.join(', ')})`);
+    assert.ok(new Set(result.examples.map((e) => e.cleanIds.length)).size === 3, 'three prompt lengths in the batch');
+    // Before its first difference a position's clean and corrupted activations are one and the same: exactly 0.
+    for (const [i, example] of result.examples.entries())
+      for (const row of example.attributions.residPre) assert.ok(row.slice(0, firstDifferences[i]).every((v) => v === 0));
+    runs.push({ label: `${variant.name}, late difference, float64`, result, request: requestFor(result, dir) });
+  }
+  const responses = runFamiliesReference(runs.map((r) => r.request));
+  runs.forEach((run, i) => assertMatchesReference(run.label, run.result, responses[i], 1e-9));
 });
 
 test('Llama 3 prompts start with BOS from the post-processor; answers use their first non-special token', async () => {

@@ -73,6 +73,18 @@ test('Split of the last axis, with one piece unused', () =>
     [{ dims: [2, 7], grad: true }],
   ));
 
+test("a shared prefix joined before x on the sequence axis (Concat; the gradient is x's part only)", () =>
+  checkVjp(
+    (ops, [prefix, x]) => {
+      const joined = ops.afterPrefix(prefix, x, ops.b.constant('int64', [], [2]), 1, 5);
+      return ops.mul(joined, ops.softmax(joined));
+    },
+    [
+      { dims: [2, 2, 3], grad: false },
+      { dims: [2, 3, 3], grad: true },
+    ],
+  ));
+
 test('ReduceSum with and without keepdims', () =>
   checkVjp((ops, [a]) => ops.add(ops.reduceSum(a, [1], false), ops.reduceSum(ops.reduceSum(a, [-1], true), [1], false)), [{ dims: [2, 3, 4], grad: true }]));
 

@@ -1,9 +1,9 @@
 import type { Value } from '../graph/builder';
-import type { Ops } from '../graph/ops';
+import { type Ops, raw } from '../graph/ops';
 import type { GraphWeights } from '../graph/weights';
 import type { ModelSpec } from '../model/config';
 import { attentionCore, headContributions, positionIds } from './common';
-import type { Architecture, AttentionHooks, CircuitHooks, Hook } from './types';
+import type { Architecture, AttentionHooks, CircuitHooks, Hook, SharedPrefix } from './types';
 
 /** q [batch, seq, heads, dHead]; k and v [batch, seq, kvHeads, dHead] (or, as inputs, each head's own [.., dModel]). */
 export interface Qkv {
@@ -38,8 +38,11 @@ export interface DecoderFamily {
   norm(ops: Ops, w: GraphWeights, x: Value, name: string): Value;
   /** Token ids [batch, seq] → the residual stream entering block 0. */
   embed(ops: Ops, w: GraphWeights, ids: Value, positions: Value): Value;
-  /** One forward pass's masks (and rotary tables); length is the sequence length as an int64 scalar. */
-  startPass(ops: Ops, ids: Value, length: Value, positions: Value): PassContext;
+  /**
+   * One forward pass's masks (and rotary tables); length is the sequence length as an int64 scalar. With `start`,
+   * ids are the positions from start on and the masks also cover the keys before them (causalMask).
+   */
+  startPass(ops: Ops, ids: Value, length: Value, positions: Value, start?: Value): PassContext;
   /** The normalised residual stream [batch, seq, dModel] → q, k, v as they enter the scores (after RoPE). */
   qkv(ops: Ops, w: GraphWeights, layer: number, x: Value, pass: PassContext): Qkv;
   /**
@@ -76,10 +79,15 @@ export function decoder(family: DecoderFamily): Architecture {
 
   return {
     spec,
-    forward(ops, w, ids, hook: Hook, attention?: AttentionHooks, circuit?: CircuitHooks) {
-      const { length, positions } = positionIds(ops, ids);
+    forward(ops, w, ids, hook: Hook, attention?: AttentionHooks, circuit?: CircuitHooks, shared?: SharedPrefix) {
+      if (shared && (attention || circuit)) throw new Error('decoder: a shared prefix is for plain passes (no attention or circuit hooks)');
+      const reuse = shared && 'reuse' in shared ? shared : undefined;
+      const { length, positions } = positionIds(ops, ids, reuse?.start);
       let residual = family.embed(ops, w, ids, positions);
-      const pass = family.startPass(ops, ids, length, positions);
+      const pass = family.startPass(ops, ids, length, positions, reuse?.start);
+      // The keys' length in a pass over a suffix: the prefix's and the suffix's together.
+      const keyDim = reuse && ops.b.globalDim(`${ids.shape[1]}+start`);
+      const withPrefix = (cached: Value, own: Value) => ops.afterPrefix(raw.sliceTo(ops.b, cached, reuse!.start, 1, 'start'), own, reuse!.start, 1, keyDim!);
 
       for (let l = 0; l < nLayers; l++) {
         const norms = family.normNames(l);
@@ -90,7 +98,12 @@ export function decoder(family: DecoderFamily): Architecture {
           : family.qkv(ops, w, l, family.norm(ops, w, residual, norms.attention), pass);
         const mask = pass.mask(l);
         const scale = family.scale(l);
-        const { q, k, v } = attention ? attention.qkv(l, { ...projected, mask, scale }) : projected;
+        let { q, k, v } = attention ? attention.qkv(l, { ...projected, mask, scale }) : projected;
+        if (shared && 'record' in shared) {
+          shared.record.keys.push(k);
+          shared.record.values.push(v);
+        }
+        if (reuse) [k, v] = [withPrefix(reuse.reuse.keys[l], k), withPrefix(reuse.reuse.values[l], v)];
         const patternHook = attention && ((pattern: Value) => attention.pattern(l, pattern));
         const z = hook('z', l, attentionCore(ops, q, ops.repeatHeads(k, groupSize), ops.repeatHeads(v, groupSize), mask, scale, patternHook));
 

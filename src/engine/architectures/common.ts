@@ -38,12 +38,17 @@ export function learnedPositionEmbedding(
   return ops.add(tokens, tableRows(ops, w, 'wpe.weight', [dims.maxPositions, dims.dModel], positions));
 }
 
-/** The sequence length of ids [batch, seq] as an int64 scalar, and 0..seq-1 as a vector. */
-export function positionIds(ops: Ops, ids: Value): { length: Value; positions: Value } {
+/**
+ * The sequence length of ids [batch, seq] as an int64 scalar, and their positions as a vector: 0..seq-1, or
+ * start..start+seq-1 when the ids are a prompt's positions from `start` on (a pass over a shared prefix's suffix).
+ */
+export function positionIds(ops: Ops, ids: Value, start?: Value): { length: Value; positions: Value } {
   const b = ops.b;
   const shape = raw.shapeOf(b, ids);
   const length = b.node('Gather', [shape, b.constant('int64', [], [1])], { axis: 0 }, { dtype: 'int64', shape: [] });
-  const positions = b.node('Range', [b.constant('int64', [], [0]), length, b.constant('int64', [], [1])], {}, { dtype: 'int64', shape: [ids.shape[1]] });
+  const from = start ?? b.constant('int64', [], [0]);
+  const to = start ? raw.add(b, start, length) : length;
+  const positions = b.node('Range', [from, to, b.constant('int64', [], [1])], {}, { dtype: 'int64', shape: [ids.shape[1]] });
   return { length, positions };
 }
 
@@ -51,16 +56,21 @@ export function positionIds(ops: Ops, ids: Value): { length: Value; positions: V
  * Additive causal mask [seq, seq]: 0 on and below the diagonal, -1e9 above (exp underflows to exactly 0,
  * like Hugging Face's finfo.min fill, without the NaN that -inf·0 would give in a product).
  * With `window`, keys more than window-1 positions back are masked too (GPT-Neo local attention).
+ * With `start`, the queries are positions start..start+seq-1 and the keys 0..start+seq-1: [seq, start + seq].
  */
-export function causalMask(ops: Ops, length: Value, seqDim: Value['shape'][number], window?: number): Value {
+export function causalMask(ops: Ops, length: Value, seqDim: Value['shape'][number], window?: number, start?: Value): Value {
   const b = ops.b;
-  const square = b.node('Concat', [raw.unsqueeze(b, length, [0]), raw.unsqueeze(b, length, [0])], { axis: 0 }, { dtype: 'int64', shape: [2] });
+  const keys = start ? raw.add(b, start, length) : length;
+  const keyDim = start ? `${seqDim}+start` : seqDim;
+  const dims = b.node('Concat', [raw.unsqueeze(b, length, [0]), raw.unsqueeze(b, keys, [0])], { axis: 0 }, { dtype: 'int64', shape: [2] });
   // In the wide type: -1e9 is beyond float16's range, and the scores it is added to are wide (see attentionCore).
   const type = b.wideType;
-  const ones = b.node('ConstantOfShape', [square], { value: { scalarTensor: 1, dtype: type } }, { dtype: type, shape: [seqDim, seqDim] });
-  let blocked = b.node('Trilu', [ones, b.constant('int64', [], [1])], { upper: 1 }, { dtype: type, shape: [seqDim, seqDim] });
+  const ones = b.node('ConstantOfShape', [dims], { value: { scalarTensor: 1, dtype: type } }, { dtype: type, shape: [seqDim, keyDim] });
+  // Query i is position start + i: key j is in its future when j − i ≥ start + 1, too far back when j − i ≤ start − window.
+  const diagonal = (offset: number) => (start ? raw.add(b, start, b.constant('int64', [], [offset])) : b.constant('int64', [], [offset]));
+  let blocked = b.node('Trilu', [ones, diagonal(1)], { upper: 1 }, { dtype: type, shape: [seqDim, keyDim] });
   if (window !== undefined) {
-    const tooFar = b.node('Trilu', [ones, b.constant('int64', [], [-window])], { upper: 0 }, { dtype: type, shape: [seqDim, seqDim] });
+    const tooFar = b.node('Trilu', [ones, diagonal(-window)], { upper: 0 }, { dtype: type, shape: [seqDim, keyDim] });
     blocked = raw.add(b, blocked, tooFar);
   }
   return raw.mul(b, blocked, b.scalar(-1e9, type));

@@ -27,8 +27,8 @@ export function gpt2Family(spec: Gpt2Spec): DecoderFamily {
     norm: (ops, w, x, name) =>
       ops.layerNorm(x, w.get(`${name}.weight`, [dModel], ops.b.wideType), w.get(`${name}.bias`, [dModel], ops.b.wideType), layerNormEps),
     embed: (ops, w, ids, positions) => learnedPositionEmbedding(ops, w, ids, positions, { vocabSize, maxPositions, dModel }),
-    startPass(ops, ids, length) {
-      const mask = causalMask(ops, length, ids.shape[1]);
+    startPass(ops, ids, length, _positions, start) {
+      const mask = causalMask(ops, length, ids.shape[1], undefined, start);
       return { mask: () => mask };
     },
     qkv(ops, w, l, x) {

@@ -24,9 +24,9 @@ export function gptNeoFamily(spec: GptNeoSpec): DecoderFamily {
     norm: (ops, w, x, name) =>
       ops.layerNorm(x, w.get(`${name}.weight`, [dModel], ops.b.wideType), w.get(`${name}.bias`, [dModel], ops.b.wideType), layerNormEps),
     embed: (ops, w, ids, positions) => learnedPositionEmbedding(ops, w, ids, positions, { vocabSize, maxPositions, dModel }),
-    startPass(ops, ids, length) {
-      const global = causalMask(ops, length, ids.shape[1]);
-      const local = details.attentionLayers.includes('local') ? causalMask(ops, length, ids.shape[1], details.windowSize) : null;
+    startPass(ops, ids, length, _positions, start) {
+      const global = causalMask(ops, length, ids.shape[1], undefined, start);
+      const local = details.attentionLayers.includes('local') ? causalMask(ops, length, ids.shape[1], details.windowSize, start) : null;
       return { mask: (l) => (details.attentionLayers[l] === 'local' ? local! : global) };
     },
     qkv(ops, w, l, x) {

@@ -89,8 +89,8 @@ export function llamaFamily(spec: LlamaSpec): DecoderFamily {
     // The norm weight in the wide type: under float16 compute RMSNorm runs in float32 (Ops.rmsNorm).
     norm: (ops, w, x, name) => ops.rmsNorm(x, w.get(`${name}.weight`, [dModel], ops.b.wideType), layerNormEps),
     embed: (ops, w, ids) => scaled(ops, tableRows(ops, w, 'model.embed_tokens.weight', [vocabSize, dModel], ids), details.embeddingMultiplier),
-    startPass(ops, ids, length, positions) {
-      const mask = causalMask(ops, length, ids.shape[1]);
+    startPass(ops, ids, length, positions, start) {
+      const mask = causalMask(ops, length, ids.shape[1], undefined, start);
       return { mask: () => mask, rotary: rotaryTables(ops, positions, inverseFrequencies, spec.maxPositions) };
     },
     qkv(ops, w, l, x, pass) {

@@ -61,11 +61,26 @@ export interface CircuitHooks {
   mlpInput?(layer: number, residual: Value): Value;
 }
 
+/** Each layer's keys and values as they enter the scores: [batch, seq, kvHeads, dHead], after RoPE, before GQA's repetition. */
+export interface KeyValues {
+  readonly keys: Value[];
+  readonly values: Value[];
+}
+
+/**
+ * Two forward passes over prompts that agree on their first `start` positions (attribution patching's clean and
+ * corrupted runs): with causal attention every activation there is the same in both passes, and nothing there
+ * depends on a later position, so the second pass runs only the positions from `start` on, its attention reading
+ * the first pass's keys and values before `start`. `record` collects the first pass's keys and values; `reuse`
+ * runs the second pass on ids [batch, suffix] (the prompt's positions start…) with them.
+ */
+export type SharedPrefix = { readonly record: KeyValues } | { readonly reuse: KeyValues; readonly start: Value };
+
 /** What an architecture contributes to a graph. Family differences live behind this interface. */
 export interface Architecture {
   readonly spec: ModelSpec;
   /** Token ids [batch, seq] (int64) → the residual stream after the last block [batch, seq, dModel]. */
-  forward(ops: Ops, weights: GraphWeights, ids: Value, hook: Hook, attention?: AttentionHooks, circuit?: CircuitHooks): Value;
+  forward(ops: Ops, weights: GraphWeights, ids: Value, hook: Hook, attention?: AttentionHooks, circuit?: CircuitHooks, shared?: SharedPrefix): Value;
   /** The final normalisation applied before the unembedding, on [..., dModel]. */
   finalNorm(ops: Ops, weights: GraphWeights, residual: Value): Value;
   /** Rows of the unembedding for the given token ids [batch] → [batch, dModel] (logit = row · normalised residual). */

@@ -102,7 +102,7 @@ export class GraphBuilder {
   private readonly usedNames = new Set<string>();
   private readonly constantCache = new Map<string, Value>();
   private readonly derivedCache = new Map<string, Value>();
-  /** Symbolic dims of the graph's inputs ('batch', 'seq'): the same size wherever they appear. */
+  /** Symbolic dims of the graph's inputs ('batch', 'seq') and globalDim's: the same size wherever they appear. */
   private readonly inputDims = new Set<string>();
   private counter = 0;
 
@@ -132,6 +132,12 @@ export class GraphBuilder {
     for (const d of shape) if (typeof d === 'string') this.inputDims.add(d);
     this.graphInputs.push(value);
     return value;
+  }
+
+  /** A symbolic dim derived inside the graph that is the same size wherever it appears (e.g. a shared prefix's suffix length). */
+  globalDim(name: string): string {
+    this.inputDims.add(name);
+    return name;
   }
 
   /** True when every dim is a fixed size or one of the inputs' symbolic dims, so equal shapes are equal at run time. */

@@ -454,6 +454,20 @@ export class Ops {
   }
 
   /**
+   * Concat(prefix, x) along `axis`, where the prefix (`start` entries on that axis) carries no gradient: a shared
+   * prefix's keys or values from another pass (see SharedPrefix). The VJP is g's entries from `start` on.
+   */
+  afterPrefix(prefix: Value, x: Value, start: Value, axis: number, joinedDim: Dim): Value {
+    if (prefix.requiresGrad) throw new Error('afterPrefix: the prefix must carry no gradient');
+    const b = this.b;
+    const shape = [...x.shape];
+    shape[axis] = joinedDim;
+    const y = b.node('Concat', [prefix, x], { axis }, this.out(x.dtype, shape, [x]));
+    this.record('AfterPrefix', [prefix, x], [y], ([g]) => [null, raw.sliceFrom(b, g!, start, axis, x.shape[axis])]);
+    return y;
+  }
+
+  /**
    * Grouped-query attention's key/value sharing: [batch, seq, kvHeads, dHead] → [batch, seq, kvHeads·rep, dHead],
    * query head h reading kv head ⌊h / rep⌋ (Hugging Face's repeat_kv). The VJP sums each group's gradients.
    */
@@ -540,6 +554,18 @@ export const raw = {
   reshape: (b: GraphBuilder, x: Value, target: number[], shape: Dim[], requiresGrad = false) =>
     b.node('Reshape', [x, b.ints(target)], {}, { dtype: x.dtype, shape, requiresGrad }),
   reshapeLike: (b: GraphBuilder, x: Value, like: Value) => b.node('Reshape', [x, raw.shapeOf(b, like)], {}, { dtype: x.dtype, shape: [...like.shape] }),
+  /** x's entries from `start` (an int64 scalar) on along `axis`, whose size is then `dim`. */
+  sliceFrom: (b: GraphBuilder, x: Value, start: Value, axis: number, dim: Dim) => {
+    const shape = [...x.shape];
+    shape[axis] = dim;
+    return b.node('Slice', [x, raw.unsqueeze(b, start, [0]), b.ints([Number.MAX_SAFE_INTEGER]), b.ints([axis])], {}, { dtype: x.dtype, shape });
+  },
+  /** x's first `end` (an int64 scalar) entries along `axis`, whose size is then `dim`. */
+  sliceTo: (b: GraphBuilder, x: Value, end: Value, axis: number, dim: Dim) => {
+    const shape = [...x.shape];
+    shape[axis] = dim;
+    return b.node('Slice', [x, b.ints([0]), raw.unsqueeze(b, end, [0]), b.ints([axis])], {}, { dtype: x.dtype, shape });
+  },
   unsqueeze: (b: GraphBuilder, x: Value, axes: number[]) => {
     const shape: Dim[] = [...x.shape];
     for (const axis of [...axes].sort((p, q) => p - q)) shape.splice(axis, 0, 1);

@@ -165,21 +165,43 @@ export function stackLayers(b: GraphBuilder, perLayer: Value[]): Value {
 export function buildAttributionGraph(arch: Architecture, b: GraphBuilder, w: GraphWeights): void {
   const ops = new Ops(b);
   const inputs = declareInputs(b);
+  // The corrupted pass runs from the first position where a row's prompts differ (SharedPrefix): before it every
+  // activation is the clean one, so its difference, and with it its attribution, is exactly 0.
+  const start = sharedPrefixLength(b, inputs);
+  const suffix = b.globalDim('suffix');
+  const fromStart = (x: Value) => raw.sliceFrom(b, x, start, 1, suffix);
 
   const clean = emptyActivations();
-  const cleanResidual = arch.forward(ops, w, inputs.cleanIds, (kind, _layer, value) => {
-    clean[kind].push(value);
-    return value;
-  });
+  const cache = { keys: [], values: [] };
+  const cleanResidual = arch.forward(
+    ops,
+    w,
+    inputs.cleanIds,
+    (kind, _layer, value) => {
+      clean[kind].push(value);
+      return value;
+    },
+    undefined,
+    undefined,
+    { record: cache },
+  );
   const cleanLd = logitDiff(arch, ops, w, cleanResidual, inputs);
 
   const corrupted = emptyActivations();
-  const corruptedResidual = arch.forward(ops, w, inputs.corruptedIds, (kind, layer, value) => {
-    const tapped = ops.tap(value, `corrupted_${kind}_${layer}`);
-    corrupted[kind].push(tapped);
-    return tapped;
-  });
-  const corruptedLd = logitDiff(arch, ops, w, corruptedResidual, inputs);
+  const corruptedResidual = arch.forward(
+    ops,
+    w,
+    fromStart(inputs.corruptedIds),
+    (kind, layer, value) => {
+      const tapped = ops.tap(value, `corrupted_${kind}_${layer}`);
+      corrupted[kind].push(tapped);
+      return tapped;
+    },
+    undefined,
+    undefined,
+    { reuse: cache, start },
+  );
+  const corruptedLd = logitDiff(arch, ops, w, corruptedResidual, { ...inputs, lastPosition: fromStart(inputs.lastPosition) });
 
   const wide = b.wideType;
   const ones = b.node(
@@ -202,16 +224,58 @@ export function buildAttributionGraph(arch: Architecture, b: GraphBuilder, w: Gr
       const grad = raw.cast(b, grads.get(tap.name)!, wide);
       if (lossScale)
         peaks.push(b.node('ReduceMax', [b.node('Abs', [grad], {}, { dtype: wide, shape: [...grad.shape] })], { keepdims: 0 }, { dtype: wide, shape: [] }));
-      const delta = raw.sub(b, raw.cast(b, clean[kind][layer], wide), raw.cast(b, tap, wide));
+      const delta = raw.sub(b, raw.cast(b, fromStart(clean[kind][layer]), wide), raw.cast(b, tap, wide));
       return raw.reduce(b, 'ReduceSum', raw.mul(b, grad, delta), [-1], false);
     });
-    const stacked = stackLayers(b, perLayer);
+    const stacked = zerosBefore(b, stackLayers(b, perLayer), start, 2);
     b.output(lossScale ? raw.div(b, stacked, lossScale) : stacked, ATTRIBUTION_OUTPUTS.attribution(kind));
   }
   if (lossScale) {
     const peak = peaks.reduce((p, q) => b.node('Max', [p, q], {}, { dtype: wide, shape: [] }));
     b.output(peak, GRADIENT_PEAK_OUTPUT);
   }
+}
+
+/**
+ * How many leading positions every row's clean and corrupted prompts share, as an int64 scalar: the first position
+ * where any row differs, at most the earliest answer position (the corrupted pass must reach every row's answer);
+ * prompts that do not differ at all (the token passes' rows) share everything before their answers.
+ */
+function sharedPrefixLength(b: GraphBuilder, inputs: BatchInputs): Value {
+  const wide = b.wideType;
+  const seq = inputs.cleanIds.shape[1];
+  const differs = raw.cast(
+    b,
+    b.node(
+      'Not',
+      [b.node('Equal', [inputs.cleanIds, inputs.corruptedIds], {}, { dtype: 'bool', shape: [...inputs.cleanIds.shape] })],
+      {},
+      { dtype: 'bool', shape: [...inputs.cleanIds.shape] },
+    ),
+    wide,
+  );
+  const anyRow = b.node('ReduceMax', [differs, b.ints([0])], { keepdims: 0 }, { dtype: wide, shape: [seq] });
+  const firstDifference = b.node('ArgMax', [anyRow], { axis: 0, keepdims: 0 }, { dtype: 'int64', shape: [] });
+  const answers = b.node('ArgMax', [inputs.lastPosition], { axis: 1, keepdims: 0 }, { dtype: 'int64', shape: [inputs.lastPosition.shape[0]] });
+  const earliestAnswer = b.node('ReduceMin', [answers, b.ints([0])], { keepdims: 0 }, { dtype: 'int64', shape: [] });
+  const anyDifference = b.node(
+    'Greater',
+    [b.node('ReduceMax', [anyRow, b.ints([0])], { keepdims: 0 }, { dtype: wide, shape: [] }), b.scalar(0, wide)],
+    {},
+    { dtype: 'bool', shape: [] },
+  );
+  const first = b.node('Where', [anyDifference, firstDifference, earliestAnswer], {}, { dtype: 'int64', shape: [] });
+  return b.node('Min', [first, earliestAnswer], {}, { dtype: 'int64', shape: [] });
+}
+
+/** x [batch, layer, suffix, ...] with `start` zeros before the suffix on `axis` → [batch, layer, seq, ...]. */
+function zerosBefore(b: GraphBuilder, x: Value, start: Value, axis: number): Value {
+  const rank = x.shape.length;
+  const before = Array.from({ length: rank }, (_, i) => (i === axis ? raw.unsqueeze(b, start, [0]) : b.ints([0])));
+  const pads = b.node('Concat', [...before, b.ints(new Array<number>(rank).fill(0))], { axis: 0 }, { dtype: 'int64', shape: [2 * rank] });
+  const shape = [...x.shape];
+  shape[axis] = 'seq';
+  return b.node('Pad', [x, pads], {}, { dtype: x.dtype, shape });
 }
 
 /**
