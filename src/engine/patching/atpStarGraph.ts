@@ -3,7 +3,7 @@ import { Ops, raw } from '../graph/ops';
 import { gradients } from '../graph/autodiff';
 import type { GraphWeights } from '../graph/weights';
 import { type Architecture, HOOK_KINDS } from '../architectures/types';
-import { ATTRIBUTION_GRAPH_NAMES, ATTRIBUTION_OUTPUTS, declareInputs, emptyActivations, type GraphNames, logitDiff, stackLayers } from './graphs';
+import { ATTRIBUTION_GRAPH_NAMES, ATTRIBUTION_OUTPUTS, declareInputs, emptyActivations, type GraphNames, logitDiff, recordInto, stackLayers } from './graphs';
 
 /**
  * The AtP* graph (Kramár et al. 2024): the attribution graph's inputs and outputs, plus
@@ -49,19 +49,10 @@ export function buildAtpStarGraph(arch: Architecture, b: GraphBuilder, w: GraphW
 
   const clean = emptyActivations();
   const cleanQkv: Array<{ q: Value; k: Value; v: Value }> = [];
-  const cleanResidual = arch.forward(
-    ops,
-    w,
-    inputs.cleanIds,
-    (kind, _layer, value) => {
-      clean[kind].push(value);
-      return value;
-    },
-    {
-      qkv: (layer, site) => (cleanQkv[layer] = { q: site.q, k: site.k, v: site.v }),
-      pattern: (_layer, pattern) => pattern,
-    },
-  );
+  const cleanResidual = arch.forward(ops, w, inputs.cleanIds, recordInto(clean), {
+    qkv: (layer, site) => (cleanQkv[layer] = { q: site.q, k: site.k, v: site.v }),
+    pattern: (_layer, pattern) => pattern,
+  });
   const cleanLd = logitDiff(arch, ops, w, cleanResidual, inputs);
 
   const corrupted = emptyActivations();

@@ -2,7 +2,7 @@ import type { GraphBuilder, Value } from '../graph/builder';
 import { Ops, raw } from '../graph/ops';
 import { gradients } from '../graph/autodiff';
 import type { GraphWeights } from '../graph/weights';
-import { type Architecture, HOOK_KINDS, type HookKind } from '../architectures/types';
+import { type Architecture, HOOK_KINDS, type Hook, type HookKind } from '../architectures/types';
 import { HOOKS } from '../../shared/hooks';
 
 /**
@@ -145,6 +145,13 @@ export function buildLogitDiffGraph(arch: Architecture, b: GraphBuilder, w: Grap
 
 export type Activations = Record<HookKind, Value[]>;
 export const emptyActivations = (): Activations => ({ resid_pre: [], z: [], attn_out: [], mlp_out: [] });
+/** A hook that keeps every activation of a pass in `into` (by kind, in layer order) and leaves the pass as it is. */
+export const recordInto =
+  (into: Activations): Hook =>
+  (kind, _layer, value) => {
+    into[kind].push(value);
+    return value;
+  };
 
 /** Stacks per-layer tensors [batch, ...] into [batch, layer, ...]. */
 export function stackLayers(b: GraphBuilder, perLayer: Value[]): Value {
@@ -173,18 +180,7 @@ export function buildAttributionGraph(arch: Architecture, b: GraphBuilder, w: Gr
 
   const clean = emptyActivations();
   const cache = { keys: [], values: [] };
-  const cleanResidual = arch.forward(
-    ops,
-    w,
-    inputs.cleanIds,
-    (kind, _layer, value) => {
-      clean[kind].push(value);
-      return value;
-    },
-    undefined,
-    undefined,
-    { record: cache },
-  );
+  const cleanResidual = arch.forward(ops, w, inputs.cleanIds, recordInto(clean), undefined, undefined, { record: cache });
   const cleanLd = logitDiff(arch, ops, w, cleanResidual, inputs);
 
   const corrupted = emptyActivations();
@@ -296,10 +292,7 @@ export function buildActivationPatchingGraph(arch: Architecture, b: GraphBuilder
   ) as Record<HookKind, Value>;
 
   const clean = emptyActivations();
-  const cleanResidual = arch.forward(ops, w, inputs.cleanIds, (kind, _layer, value) => {
-    clean[kind].push(value);
-    return value;
-  });
+  const cleanResidual = arch.forward(ops, w, inputs.cleanIds, recordInto(clean));
   const patchedResidual = arch.forward(ops, w, inputs.corruptedIds, (kind, layer, value) => {
     const mask = masks[kind];
     const layerMask = b.node(
