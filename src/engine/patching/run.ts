@@ -36,6 +36,7 @@ import {
   type RowPatch,
   type RunOptions,
   sessionFor,
+  releaseOtherModels,
   sessionIsWarm,
   type GraphKind,
 } from './runSupport';
@@ -118,6 +119,8 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     prepacking: options.prepacking,
   });
   options.onProgress?.(describeMemoryEstimate(memory, options.device));
+  // A long-lived process holding another model's sessions lets them go first: the check counts them as used.
+  await releaseOtherModels(model);
   warnings.push(...checkMemory(memory, options.device, { residentSessions: sessions.filter((kind) => sessionIsWarm(model, kind, options)).length }));
   // Session creation (seconds for a large model) is the load time; AtP* creates its own inside its run.
   const handle = plan.method === 'atpstar' ? undefined : await sessionFor(model, 'attribution', options);
