@@ -117,6 +117,30 @@ test('patch through the server: the same Result and stdout as in-process, paths 
   assert.equal(atp(['serve', '--status']).code, 1);
 });
 
+test("the server keeps one model's sessions: a run on another model releases the previous one's", () => {
+  const { atp } = workspace('one-model');
+  startServer(atp);
+  const held = () => {
+    const status = atp(['serve', '--status']).stdout;
+    return { model: /model: (.*?);/.exec(status)?.[1], sessions: Number(/(\d+) ONNX Runtime sessions? held/.exec(status)?.[1]) };
+  };
+  assert.equal(atp(patchArgs('a.json')).code, 0);
+  const first = held();
+  assert.equal(first.model, model);
+  assert.ok(first.sessions > 0);
+  const other = atp(['patch', '--model', slowModel, '--data', 'ioi.jsonl', '--out', 'b.json', '--device', 'cpu']);
+  assert.equal(other.code, 0, other.stderr);
+  // Built anew (none of the first model's serve it), and only this model's are held afterwards.
+  assert.match(other.stderr, /built [1-9]\d* ONNX Runtime sessions? for this run/);
+  const second = held();
+  assert.equal(second.model, slowModel);
+  assert.ok(
+    second.sessions > 0 && second.sessions <= first.sessions,
+    `${second.sessions} sessions held after the second model, ${first.sessions} after the first`,
+  );
+  assert.equal(atp(['serve', '--stop']).code, 0);
+});
+
 test('bad input through the server: exit 2 and the input error as in-process; the server goes on serving', async () => {
   const { atp } = workspace('bad');
   const args = ['patch', '--model', model, '--data', 'missing.jsonl', '--out', 'x.json', '--device', 'cpu'];
