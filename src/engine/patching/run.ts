@@ -108,6 +108,8 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     prepared.reduce((sum, p) => sum + p.corruptedTokens.length, 0),
     plan.method === 'atpstar',
   );
+  // A long-lived process holding another model's sessions lets them go first: the memory check counts them as used.
+  await releaseOtherModels(model);
   const runGraph = plan.method === 'atpstar' ? 'atp-star' : 'attribution';
   const tokenGraph = plan.tokenEffects === 'exact' && plan.method !== 'exact' ? tokenPassGraph(model, prepared, runGraph, options) : undefined;
   const sessions = runSessions(runGraph, plan, tokenGraph);
@@ -119,8 +121,6 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     prepacking: options.prepacking,
   });
   options.onProgress?.(describeMemoryEstimate(memory, options.device));
-  // A long-lived process holding another model's sessions lets them go first: the check counts them as used.
-  await releaseOtherModels(model);
   warnings.push(...checkMemory(memory, options.device, { residentSessions: sessions.filter((kind) => sessionIsWarm(model, kind, options)).length }));
   // Session creation (seconds for a large model) is the load time; AtP* creates its own inside its run.
   const handle = plan.method === 'atpstar' ? undefined : await sessionFor(model, 'attribution', options);
