@@ -9,6 +9,10 @@
 // the resident memory after the first run and the peak over the timed runs:
 //   node --import tsx bench/loadTime.ts ab MODEL_DIR BATCHxTOKENS METHOD RUNS ROUNDS VARIANT,VARIANT…
 // (variants: SESSION_VARIANTS below; METHOD auto|atp|atp-only, the last without exact token passes).
+// `serve` times `atp patch --method auto` of one example through the built CLI (npm run build first), as a user
+// meets it: `cold` in-process runs (today's CLI), then through a fresh `atp serve` (its first run, then `warm` more),
+// each wall time and the client's peak RSS from /usr/bin/time, and the server's peak RSS from /proc:
+//   ATP_CACHE_DIR=/tmp/atp-serve-bench node --import tsx bench/loadTime.ts serve MODEL_DIR [COLD] [WARM]
 import * as ort from 'onnxruntime-node';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -40,6 +44,59 @@ const mode = process.argv[2];
 if (mode === 'ab-runs') void abRuns(process.argv[3], process.argv[4], Number(process.argv[5]), process.argv[6].split(','));
 else if (mode === 'ab-child') void abChild(process.argv[3], process.argv[4], process.argv[5], Number(process.argv[6]), process.argv[7]);
 else if (mode === 'ab') abParent();
+else if (mode === 'serve') serveBench(process.argv[3], Number(process.argv[4] ?? 2), Number(process.argv[5] ?? 2));
+
+/** One `atp` call, timed from outside: wall seconds, the process's peak RSS (kB) and its stderr. */
+function timedAtp(args: string[], cwd: string): { wall: number; maxRssKb: number; stderr: string } {
+  const cli = join(__dirname, '..', 'dist', 'cli.js');
+  const child = spawnSync('/usr/bin/time', ['-f', 'TIME %e %M', process.execPath, cli, ...args], { cwd, encoding: 'utf8' });
+  const time = /TIME ([\d.]+) (\d+)/.exec(child.stderr);
+  if (child.status !== 0 || !time) throw new Error(`atp ${args.join(' ')} failed:\n${child.stderr}`);
+  return { wall: Number(time[1]), maxRssKb: Number(time[2]), stderr: child.stderr };
+}
+
+function serveBench(dir: string, cold: number, warm: number): void {
+  const work = join(tmpdir(), 'atp-serve-bench');
+  spawnSync('mkdir', ['-p', work]);
+  writeFileSync(
+    join(work, 'one.jsonl'),
+    `${JSON.stringify({ clean: 'When Mary and John went to the store, John gave a drink to', corrupted: 'When Mary and John went to the store, Mary gave a drink to', correct: ' Mary', incorrect: ' John' })}\n`,
+  );
+  const patch = (extra: string[] = []) => [
+    'patch',
+    '--model',
+    dir,
+    '--data',
+    'one.jsonl',
+    '--out',
+    'result.json',
+    '--method',
+    'auto',
+    '--device',
+    'cpu',
+    ...extra,
+  ];
+  const row = (what: string, r: { wall: number; maxRssKb: number }, more = '') =>
+    console.log(`${what}: ${r.wall.toFixed(1)} s wall, client peak RSS ${(r.maxRssKb / 1e6).toFixed(2)} GB${more}`);
+  for (let i = 0; i < cold; i++) row(`in-process (--no-server) ${i + 1}`, timedAtp(patch(['--no-server']), work));
+  const started = spawnSync(process.execPath, [join(__dirname, '..', 'dist', 'cli.js'), 'serve', '--detach', '--idle', '10'], { cwd: work, encoding: 'utf8' });
+  const pid = Number(/pid (\d+)/.exec(started.stdout)?.[1]);
+  if (!pid) throw new Error(`atp serve --detach failed:\n${started.stderr}`);
+  try {
+    const server = () => {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)![1]);
+      return `; server RSS ${(kb('VmRSS') / 1e6).toFixed(2)} GB, peak ${(kb('VmHWM') / 1e6).toFixed(2)} GB`;
+    };
+    for (let i = 0; i <= warm; i++) {
+      const r = timedAtp(patch(), work);
+      const note = /the atp server built .*/.exec(r.stderr)?.[0] ?? 'not served';
+      row(i === 0 ? 'server, first run' : `server, run ${i + 1}`, r, `${server()} (${note})`);
+    }
+  } finally {
+    spawnSync(process.execPath, [join(__dirname, '..', 'dist', 'cli.js'), 'serve', '--stop'], { cwd: work });
+  }
+}
 
 function memoryStatus(): { rss: number; hwm: number } {
   const status = readFileSync('/proc/self/status', 'utf8');

@@ -8,7 +8,7 @@ import { parseIntegerFlag } from '../engine/integers';
 import { openModel } from '../engine/model/open';
 import { formatBuiltInTable, formatPresetTable } from '../engine/model/presets';
 import { readDataset } from '../engine/dataset';
-import { GENERATE_USAGE, generateCommand } from './generate';
+import { type CommandIo, GENERATE_USAGE, generateCommand } from './generate';
 import { EXPORT_USAGE, exportCommand } from './export';
 import { COMPARE_USAGE, compareCommand } from './compare';
 import { SWEEP_USAGE, sweepCommand } from './sweep';
@@ -16,6 +16,8 @@ import { INSTALL_CUDA_USAGE, installCudaCommand } from './installCuda';
 import { TEST_HELP, TEST_USAGE, testCommand } from './test';
 import { CIRCUIT_HELP, CIRCUIT_SYNOPSIS, circuitCommand } from './circuit';
 import { ProgressLine } from './progressLine';
+import { SERVE_HELP, serveCommand, SERVE_USAGE } from './serve';
+import { runInServer, SERVED_COMMANDS, serverRefusedByEnv } from './serveClient';
 import type { ProgressEvent } from '../shared/workerProtocol';
 import { runAttributionPatching } from '../engine/patching/run';
 import { parsePrecision } from '../engine/patching/runSupport';
@@ -46,6 +48,7 @@ const USAGE = `Usage:
   atp validate --model MODEL --data FILE [--device D] [--batch-size N] [--top K]
 ${CIRCUIT_SYNOPSIS}
 ${TEST_USAGE}
+${SERVE_USAGE}
 
 Runs attribution patching over a dataset (.jsonl, one {"clean", "corrupted", "correct", "incorrect"} object per
 line, or the .atp prompt format: see docs/DATASETS.md) and writes the Result JSON to --out (atomically: a failed run leaves the previous file as it was).
@@ -85,6 +88,8 @@ ${formatPresetTable()}
 
 ${TEST_HELP}
 
+${SERVE_HELP}
+
 ${GENERATE_USAGE}
 
 ${EXPORT_USAGE}
@@ -95,14 +100,36 @@ ${COMPARE_USAGE}
 
 ${INSTALL_CUDA_USAGE}`;
 
-const progressLine = new ProgressLine(process.stderr, process.stderr.isTTY === true);
-
-function log(message: string): void {
-  progressLine.message(message);
+/** Where one invocation's output goes: this process's stdout and stderr, or an `atp serve` client's (serve.ts). */
+export interface CliStreams {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown; readonly isTTY?: boolean };
 }
 
-/** Batches and exact runs: one updating line on a terminal, a line every 10% when piped. */
-const onStep = (event: ProgressEvent) => progressLine.step(event);
+/** One invocation of a command: its output and its progress line (per invocation: `atp serve` runs many). */
+interface Cli {
+  /** A result line on stdout (what scripts parse). */
+  out(text: string): void;
+  /** A message on stderr, ending the progress line first. */
+  log(message: string): void;
+  /** Batches and exact runs: one updating line on a terminal, a line every 10% when piped. */
+  onStep(event: ProgressEvent): void;
+  io: CommandIo;
+  /** Whether the process exits after this command (see RunOptions.oneShot): the plain CLI; not `atp serve`. */
+  oneShot: boolean;
+}
+
+function cliFor(streams: CliStreams, oneShot: boolean): Cli {
+  const progressLine = new ProgressLine(streams.stderr, streams.stderr.isTTY === true);
+  const io = { stdout: (s: string) => void streams.stdout.write(s), stderr: (s: string) => void streams.stderr.write(s) };
+  return {
+    out: io.stdout,
+    log: (message) => progressLine.message(message),
+    onStep: (event) => progressLine.step(event),
+    io,
+    oneShot,
+  };
+}
 
 function integer(text: string | undefined, field: FieldId, fallback: number, minimum = 1): number {
   return parseIntegerFlag(text, field, fallback, minimum);
@@ -163,7 +190,8 @@ function checkSummary(checks: NonNullable<Result['checks']>): string[] {
 }
 
 /** Opens --model (folder, repo id or preset), reporting downloads and notes on stderr. */
-async function openModelWithProgress(source: string, offline = false) {
+async function openModelWithProgress(cli: Cli, source: string, offline = false) {
+  const log = cli.log;
   log(`loading ${source}`);
   let lastReport = 0;
   const { model, notes } = await openModel(source, {
@@ -211,7 +239,8 @@ function sideBySide(atp: number[][], exact: number[][], label: (layer: number, c
   ];
 }
 
-async function validate(args: string[]): Promise<void> {
+async function validate(cli: Cli, args: string[]): Promise<void> {
+  const { log, onStep } = cli;
   const { values } = parseArgs({
     args,
     options: {
@@ -231,7 +260,7 @@ async function validate(args: string[]): Promise<void> {
   const datasetWarnings: string[] = [];
   const dataset = readDataset(values.data!, datasetWarnings);
   for (const warning of datasetWarnings) log(warning);
-  const model = await openModelWithProgress(values.model!, values.offline);
+  const model = await openModelWithProgress(cli, values.model!, values.offline);
   const top = integer(values.top, 'top', 3);
   const options = { device, batchSize: integer(values['batch-size'], 'batchSize', 64), onProgress: log, onStep };
   const v = await validateHeads(model, dataset, { ...options, method: 'atpstar' }, top);
@@ -256,10 +285,11 @@ async function validate(args: string[]): Promise<void> {
   } else {
     lines.push('(positions: the prompts have different lengths, so there is no position map to validate)');
   }
-  process.stdout.write(lines.join('\n') + '\n');
+  cli.out(lines.join('\n') + '\n');
 }
 
-async function patch(args: string[]): Promise<void> {
+async function patch(cli: Cli, args: string[]): Promise<void> {
+  const { log, onStep } = cli;
   const { values } = parseArgs({
     args,
     options: {
@@ -307,7 +337,7 @@ async function patch(args: string[]): Promise<void> {
   const datasetWarnings: string[] = [];
   const dataset = readDataset(values.data!, datasetWarnings);
   for (const warning of datasetWarnings) log(warning);
-  const model = await openModelWithProgress(values.model!, values.offline);
+  const model = await openModelWithProgress(cli, values.model!, values.offline);
   // Before the run: an output that is an input (or the other output) is refused at no cost.
   const outputs: NamedPath[] = [{ path: values.out!, role: '--out' }, ...(values.html ? [{ path: values.html, role: '--html' }] : [])];
   checkOutputPaths(
@@ -326,8 +356,8 @@ async function patch(args: string[]): Promise<void> {
     check,
     checkSeed,
     gradDrop: values['grad-drop'],
-    // This process exits after the run: its sessions serve this run alone (see RunOptions.oneShot).
-    oneShot: true,
+    // The plain CLI exits after the run: its sessions serve this run alone (see RunOptions.oneShot); `atp serve` keeps them.
+    oneShot: cli.oneShot,
   };
   if (shard) {
     const { first, size } = shardRange(dataset.examples.length, shard.index, shard.count);
@@ -350,14 +380,13 @@ async function patch(args: string[]): Promise<void> {
   const wrote = relative(process.cwd(), values.out!) || values.out;
   // A shard's numbers are raw, so no top heads: they mean something only after the merge.
   if (result.shard)
-    process.stdout.write(
-      `wrote shard ${result.shard.index}/${result.shard.count} (${result.examples.length} examples, raw values for atp merge) to ${wrote}\n`,
-    );
-  else process.stdout.write(`${summary(result, top)}\nwrote ${wrote}\n`);
+    cli.out(`wrote shard ${result.shard.index}/${result.shard.count} (${result.examples.length} examples, raw values for atp merge) to ${wrote}\n`);
+  else cli.out(`${summary(result, top)}\nwrote ${wrote}\n`);
   // Last, with the Result safely written: whatever W&B answers, the run stands.
   if (wandb) {
     log(`logging to W&B (${wandbProjectPath(wandb)})`);
     reportWandb(
+      cli,
       await logResultToWandb(wandb, result, values.out!, {
         displayName: `${modelLabel(result.model.source)} · ${basename(dataset.file)}`,
         jobType: 'patch',
@@ -369,9 +398,9 @@ async function patch(args: string[]): Promise<void> {
 }
 
 /** W&B's outcome on stderr: each run's page, each failure as a warning (the exit status stays the run's). */
-function reportWandb(outcome: WandbOutcome): void {
-  for (const warning of outcome.warnings) log(`warning: ${warning}`);
-  for (const url of outcome.urls) log(`W&B run: ${url}`);
+function reportWandb(cli: Cli, outcome: WandbOutcome): void {
+  for (const warning of outcome.warnings) cli.log(`warning: ${warning}`);
+  for (const url of outcome.urls) cli.log(`W&B run: ${url}`);
 }
 
 /** contentHash of a dataset file's text as the editor holds it (VS Code drops a leading byte-order mark). */
@@ -379,7 +408,7 @@ function datasetTextHash(file: string): string {
   return contentHash(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
 }
 
-function merge(args: string[]): void {
+function merge(cli: Cli, args: string[]): void {
   const { values, positionals } = parseArgs({
     args,
     options: { out: { type: 'string' }, html: { type: 'string' }, top: { type: 'string' } },
@@ -399,17 +428,17 @@ function merge(args: string[]): void {
   if (values.html) files.push({ file: values.html, contents: renderHtmlReport([{ title: result.dataset.file, result }]), what: 'the report' });
   writeFilesAtomically(files);
   removeStaleSidecars(values.out);
-  if (values.html) log(`wrote ${values.html}`);
-  process.stdout.write(`${summary(result, top)}\nmerged ${positionals.length} shards into ${relative(process.cwd(), values.out) || values.out}\n`);
+  if (values.html) cli.log(`wrote ${values.html}`);
+  cli.out(`${summary(result, top)}\nmerged ${positionals.length} shards into ${relative(process.cwd(), values.out) || values.out}\n`);
 }
 
-function writeReport(file: string, html: string, role: string): void {
+function writeReport(cli: Cli, file: string, html: string, role: string): void {
   prepareOutputFolder(file, role);
   writeTextAtomically(file, html, 'the report');
-  log(`wrote ${file}`);
+  cli.log(`wrote ${file}`);
 }
 
-function report(args: string[]): void {
+function report(cli: Cli, args: string[]): void {
   const { values, positionals } = parseArgs({ args, options: { out: { type: 'string' } }, allowPositionals: true, strict: true });
   if (!values.out || positionals.length === 0) throw new InputError(`atp report needs --out FILE and at least one result file\n\n${USAGE}`);
   checkOutputPaths(
@@ -417,20 +446,25 @@ function report(args: string[]): void {
     [{ path: values.out, role: '--out' }],
   );
   const results = positionals.map((file) => ({ title: file, result: refuseShard(readResultFile(file), file) }));
-  writeReport(values.out, renderHtmlReport(results), '--out');
+  writeReport(cli, values.out, renderHtmlReport(results), '--out');
 }
 
-export async function main(argv: string[]): Promise<number> {
+/**
+ * Runs one command with its output on `streams`: the plain CLI (main, oneShot) and `atp serve` (serve.ts, once per
+ * client request, not oneShot) run this same code. Returns the exit status.
+ */
+export async function runCommand(argv: readonly string[], streams: CliStreams, oneShot: boolean): Promise<number> {
+  const cli = cliFor(streams, oneShot);
+  const { log, io } = cli;
   const [command, ...rest] = argv;
-  const io = { stdout: (s: string) => process.stdout.write(s), stderr: (s: string) => process.stderr.write(s) };
   try {
-    if (command === 'patch') await patch(rest);
-    else if (command === 'report') report(rest);
-    else if (command === 'merge') merge(rest);
-    else if (command === 'validate') await validate(rest);
+    if (command === 'patch') await patch(cli, rest);
+    else if (command === 'report') report(cli, rest);
+    else if (command === 'merge') merge(cli, rest);
+    else if (command === 'validate') await validate(cli, rest);
     else if (command === 'circuit') {
-      const stdout = (text: string) => process.stdout.write(text);
-      await circuitCommand(rest, { log, stdout, openModel: openModelWithProgress, datasetTextHash });
+      const openModel = (source: string, offline: boolean) => openModelWithProgress(cli, source, offline);
+      await circuitCommand(rest, { log, stdout: cli.out, openModel, datasetTextHash });
     } else if (command === 'test') return await testCommand(rest, io);
     else if (command === 'export') exportCommand(rest, log);
     else if (command === 'generate') await generateCommand(rest, io);
@@ -438,7 +472,7 @@ export async function main(argv: string[]): Promise<number> {
     else if (command === 'sweep') return await sweepCommand(rest, io);
     else if (command === 'install-cuda') await installCudaCommand(rest, io);
     else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-      process.stdout.write(`${USAGE}\n`);
+      cli.out(`${USAGE}\n`);
       return command === undefined ? 1 : 0;
     } else throw new InputError(`unknown command "${command}"\n\n${USAGE}`);
     return 0;
@@ -449,6 +483,21 @@ export async function main(argv: string[]): Promise<number> {
     }
     log(`atp: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     return 1;
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  // --no-server (anywhere) or ATP_NO_SERVER=1: run here even when an `atp serve` listens.
+  const args = argv.filter((arg) => arg !== '--no-server');
+  const streams: CliStreams = { stdout: process.stdout, stderr: process.stderr };
+  if (args[0] === 'serve') return serveCommand(args.slice(1), streams, runCommand);
+  const noServer = args.length !== argv.length || serverRefusedByEnv(process.env);
+  if (SERVED_COMMANDS.has(args[0]) && !noServer) {
+    const code = await runInServer(args, streams);
+    if (code !== undefined) return code;
+  }
+  try {
+    return await runCommand(args, streams, true);
   } finally {
     await releaseSessions();
   }

@@ -36,6 +36,7 @@ import {
   type RowPatch,
   type RunOptions,
   sessionFor,
+  releaseOtherModels,
   sessionIsWarm,
   type GraphKind,
 } from './runSupport';
@@ -107,6 +108,8 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     prepared.reduce((sum, p) => sum + p.corruptedTokens.length, 0),
     plan.method === 'atpstar',
   );
+  // A long-lived process holding another model's sessions lets them go first: the memory check counts them as used.
+  await releaseOtherModels(model);
   const runGraph = plan.method === 'atpstar' ? 'atp-star' : 'attribution';
   const tokenGraph = plan.tokenEffects === 'exact' && plan.method !== 'exact' ? tokenPassGraph(model, prepared, runGraph, options) : undefined;
   const sessions = runSessions(runGraph, plan, tokenGraph);

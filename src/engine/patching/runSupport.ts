@@ -40,6 +40,7 @@ import {
   graphDirFor,
   hasCachedSession,
   prepareGraphDir,
+  releaseSessions,
   type SessionHandle,
   writeGraphFile,
 } from '../process/runtime';
@@ -338,6 +339,31 @@ export function sessionIsWarm(model: LoadedModel, kind: GraphKind, options: Pick
   const file = graphFiles.get(graphKey(graphDirFor(model.weightFiles), model, kind, precision));
   return file !== undefined && hasCachedSession(file, options.device, sessionSettings(precision, options.prepacking));
 }
+/** Set by `atp serve` (keepOneModelAtATime): the one model whose sessions this process may hold. */
+let oneModelAtATime = false;
+let modelInUse: { graphDir: string; source: string } | undefined;
+
+/** For a long-lived process that runs whatever model it is asked for: its memory stays one model's (releaseOtherModels). */
+export function keepOneModelAtATime(): void {
+  oneModelAtATime = true;
+}
+
+/** The model whose sessions this process keeps (with keepOneModelAtATime), as the user named it. */
+export function heldModel(): string | undefined {
+  return modelInUse?.source;
+}
+
+/**
+ * With keepOneModelAtATime: before a run of another model (other weight files), the sessions held for the previous
+ * one are released, so that memory does not grow with every model tried and the memory check sees it free.
+ */
+export async function releaseOtherModels(model: LoadedModel): Promise<void> {
+  if (!oneModelAtATime) return;
+  const graphDir = graphDirFor(model.weightFiles);
+  if (modelInUse !== undefined && modelInUse.graphDir !== graphDir) await releaseSessions();
+  modelInUse = { graphDir, source: model.source };
+}
+
 /** `auto` choices already said in this process: the same choice for every graph kind needs saying once. */
 const choicesSaid = new Set<string>();
 
@@ -347,6 +373,7 @@ const choicesSaid = new Set<string>();
  * disk get a new graph and session even in a long-lived process.
  */
 export async function sessionFor(model: LoadedModel, kind: GraphKind, options: RunOptions): Promise<SessionHandle> {
+  await releaseOtherModels(model);
   const precision = options.precision ?? 'float32';
   if (precision === 'float16' && !FLOAT16_GRAPH_KINDS.has(kind)) checkPrecisionFor(precision, `the ${kind} graph`);
   const graphDir = prepareGraphDir(model.weightFiles);

@@ -155,6 +155,13 @@ export function float16Unsupported(provider: Exclude<DeviceRequest, 'auto'>): Pr
 /** Sessions by graph file, device and optimisation; each remembers whether it pre-packed its weights. */
 const sessionCache = new Map<string, { handle: Promise<SessionHandle>; prepacking: boolean }>();
 
+/** Sessions cachedSession built and returned from the cache in this process: what `atp serve` reports per request. */
+const sessionCounts = { built: 0, reused: 0 };
+
+export function sessionStatistics(): { built: number; reused: number; held: number } {
+  return { ...sessionCounts, held: sessionCache.size };
+}
+
 /** Whether a cached session serves a request: a pre-packed one serves any; an unpacked one all but those that ask for pre-packing. */
 const serves = (cached: { prepacking: boolean }, settings: SessionSettings) => cached.prepacking || settings.prepacking !== true;
 
@@ -175,7 +182,11 @@ export async function cachedSession(graphFile: string, device: DeviceRequest, se
   const key = sessionKey(graphFile, device, settings);
   const prepacking = settings.prepacking ?? true;
   const cached = sessionCache.get(key);
-  if (cached && serves(cached, settings)) return cached.handle;
+  if (cached && serves(cached, settings)) {
+    sessionCounts.reused += 1;
+    return cached.handle;
+  }
+  sessionCounts.built += 1;
   if (cached) {
     sessionCache.delete(key);
     await (await cached.handle.catch(() => null))?.session.release();
