@@ -41,21 +41,19 @@ interface MeasureParams {
   seqLen: number;
   /** Examples in the dataset (default: one batch). */
   examples?: number;
+  /** Where the prompts differ: their first token (nothing shared) or their last (the default). */
+  differAt?: 'first' | 'last';
 }
 
 function peakRss(): number {
   return Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
 }
 
-async function measureInChild({ dir, batchSize, seqLen, examples = batchSize }: MeasureParams): Promise<void> {
+async function measureInChild({ dir, batchSize, seqLen, examples = batchSize, differAt = 'last' }: MeasureParams): Promise<void> {
   const model = loadModel(dir);
   // " the" and " John"/" Mary" are one token each: every prompt is exactly seqLen tokens.
-  const line = JSON.stringify({
-    clean: ' the'.repeat(seqLen - 1) + ' John',
-    corrupted: ' the'.repeat(seqLen - 1) + ' Mary',
-    correct: ' Mary',
-    incorrect: ' John',
-  });
+  const prompt = (name: string) => (differAt === 'first' ? name + ' the'.repeat(seqLen - 1) : ' the'.repeat(seqLen - 1) + name);
+  const line = JSON.stringify({ clean: prompt(' John'), corrupted: prompt(' Mary'), correct: ' Mary', incorrect: ' John' });
   const dataset = parseJsonlDataset(Array.from({ length: examples }, () => line).join('\n'), 'memory.jsonl');
   (globalThis as { gc?: () => void }).gc?.();
   const before = Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
@@ -314,25 +312,33 @@ function defineTests(): void {
   });
 
   test(
-    'the estimate bounds the measured peak memory growth of a real run, within a factor of 1.6',
+    'the estimate bounds the measured peak memory growth of a real run, within a factor of 1.6, with and without a shared prefix',
     { skip: process.platform !== 'linux' && 'needs /proc/self/status' },
     (t) => {
       const dir = join(root, 'measured');
       // Activations dominate (about 340 MB of the 480 MB estimated): 4 layers, d_model 256, 16 examples × 128 tokens.
       writeRandomGpt2(dir, { nLayers: 4, nHeads: 4, dModel: 256, seed: 3, maxPositions: 128 });
-      const run = { dir, batchSize: 16, seqLen: 128 };
-      const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', __filename], {
-        env: { ...process.env, ATP_MEMORY_CHILD: JSON.stringify(run), ATP_CACHE_DIR: join(root, 'graphs') },
-        encoding: 'utf8',
-        timeout: 120_000,
-      });
-      assert.equal(child.status, 0, child.stderr);
-      const { growth } = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { growth: number };
-      // The growth leaves out the process itself, resident before the run.
-      const predicted = estimateRunMemory(loadModel(dir), run).totalBytes - PROCESS_BYTES;
-      t.diagnostic(`peak RSS growth ${formatBytes(growth)}, estimated ${formatBytes(predicted)} (${(predicted / growth).toFixed(2)}×)`);
-      assert.ok(growth <= predicted, `measured ${formatBytes(growth)} > estimated ${formatBytes(predicted)}`);
-      assert.ok(predicted <= 1.6 * growth, `estimated ${formatBytes(predicted)} > 1.6 × measured ${formatBytes(growth)}`);
+      // Prompts that differ in their first token share nothing; in their last, all but one token (the corrupted pass
+      // and the backward then cover one position: graphs.ts).
+      for (const [differAt, sharedPrefix] of [
+        ['first', 0],
+        ['last', 127],
+      ] as const) {
+        const run = { dir, batchSize: 16, seqLen: 128, differAt };
+        const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', __filename], {
+          env: { ...process.env, ATP_MEMORY_CHILD: JSON.stringify(run), ATP_CACHE_DIR: join(root, 'graphs') },
+          encoding: 'utf8',
+          timeout: 120_000,
+        });
+        assert.equal(child.status, 0, child.stderr);
+        const { growth } = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { growth: number };
+        // The growth leaves out the process itself, resident before the run.
+        const predicted = estimateRunMemory(loadModel(dir), { ...run, sharedPrefix }).totalBytes - PROCESS_BYTES;
+        const label = `prompts differing in their ${differAt} token: peak RSS growth ${formatBytes(growth)}, estimated ${formatBytes(predicted)}`;
+        t.diagnostic(`${label} (${(predicted / growth).toFixed(2)}×)`);
+        assert.ok(growth <= predicted, `${label}: the estimate errs low`);
+        assert.ok(predicted <= 1.6 * growth, `${label}: more than 1.6× the growth`);
+      }
     },
   );
 

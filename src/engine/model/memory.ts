@@ -10,7 +10,9 @@
 //                                                they are cast
 //   activations  = 4·L·B·T·(A·d + M·m + H·h·T)   what one session run keeps alive at its peak: the clean pass's hook
 //                                                values, the corrupted pass's activations that the backward pass
-//                                                reads, and the backward pass's gradients, per layer and token
+//                                                reads, and the backward pass's gradients, per layer and token;
+//                                                × (1/3 + 2/3·(T − D)/T) when the corrupted pass and the backward
+//                                                start after D shared tokens (CLEAN_PASS_SHARE)
 //   overhead     = 64 MiB                        graph, session and arena slack
 //   process      = 128 MiB                       the Node process and ONNX Runtime's library, resident before any
 //                                                session (in the peak of a whole process, not asked of free memory)
@@ -69,6 +71,11 @@ export interface RunShape {
   prepacking?: boolean;
   /** The longest prompt in tokens (batches are padded to their longest row). */
   seqLen: number;
+  /**
+   * Leading tokens that every example's clean and corrupted prompts share (the attribution graph's corrupted pass
+   * and backward start after them: graphs.ts); absent for graphs that run every position (AtP*, exact patching).
+   */
+  sharedPrefix?: number;
   /** What grows with the dataset (absent: not counted, e.g. a single-batch estimate). */
   dataset?: DatasetShape;
 }
@@ -130,11 +137,20 @@ export interface MemoryEstimate {
 
 type Dims = Pick<ModelSpec, 'nLayers' | 'dModel' | 'dMlp' | 'nHeads'>;
 
+/**
+ * The share of a full run's activations that the clean pass holds (its hook values), which a shared prefix does not
+ * shorten; the rest (the corrupted pass and the backward) scales with the positions after the prefix. Measured: a
+ * GPT-2-shaped run whose prompts differ only in their last token (test/unit/memory.test.ts) keeps about 22% of a full
+ * run's activations; 1/3 errs high.
+ */
+export const CLEAN_PASS_SHARE = 1 / 3;
+
 /** Activation bytes of one session run, by the formula above. */
 export function activationBytes(dims: Dims, run: RunShape): number {
   const { dModel, dMlp, attention } = ACTIVATION_FACTORS;
   const perToken = dModel * dims.dModel + dMlp * dims.dMlp + attention * dims.nHeads * run.seqLen;
-  return 4 * dims.nLayers * run.batchSize * run.seqLen * perToken;
+  const suffix = run.sharedPrefix ? Math.max(0, run.seqLen - run.sharedPrefix) / run.seqLen : 1;
+  return 4 * dims.nLayers * run.batchSize * run.seqLen * perToken * (CLEAN_PASS_SHARE + (1 - CLEAN_PASS_SHARE) * suffix);
 }
 
 /**

@@ -38,6 +38,7 @@ import {
   sessionFor,
   releaseOtherModels,
   sessionIsWarm,
+  sharedPrefixTokens,
   type GraphKind,
 } from './runSupport';
 import type { SessionHandle } from '../process/runtime';
@@ -113,11 +114,13 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   const runGraph = plan.method === 'atpstar' ? 'atp-star' : 'attribution';
   const tokenGraph = plan.tokenEffects === 'exact' && plan.method !== 'exact' ? tokenPassGraph(model, prepared, runGraph, options) : undefined;
   const sessions = runSessions(runGraph, plan, tokenGraph);
+  // Only the attribution graph's corrupted pass starts after the prompts' shared prefix (AtP*, exact patching and checks run every position).
+  const sharedPrefix = plan.method === 'atp' && plan.checks === 0 ? sharedPrefixTokens(prepared) : undefined;
   // A batch or pre-packing that does not fit is lowered (with a note) before anything is built; nothing fits: refused.
   const fit = fitRunToMemory(
     { batchSize: Math.min(options.batchSize, prepared.length), prepacking: options.prepacking !== false },
     (batchSize, prepacking) =>
-      estimateRunMemory(model, { batchSize, seqLen: longestPrompt(prepared), dataset: datasetSize, sessions: sessions.length, prepacking }),
+      estimateRunMemory(model, { batchSize, seqLen: longestPrompt(prepared), sharedPrefix, dataset: datasetSize, sessions: sessions.length, prepacking }),
     (estimate, prepacking) => {
       const asked = { ...options, prepacking: options.prepacking === undefined && prepacking ? undefined : prepacking };
       return checkMemory(estimate, options.device, { residentSessions: sessions.filter((kind) => sessionIsWarm(model, kind, asked)).length });

@@ -176,6 +176,20 @@ export function differingPositions(example: PreparedExample): number[] {
   return positions;
 }
 
+/**
+ * Leading tokens that every example's clean and corrupted prompts share, at most up to each one's answer position:
+ * at least where the attribution graph's corrupted pass starts in any batch of them (graphs.ts sharedPrefixLength).
+ */
+export function sharedPrefixTokens(prepared: readonly PreparedExample[]): number {
+  let shared = Infinity;
+  for (const example of prepared) {
+    const answer = example.tokens.length - 1;
+    const first = example.tokens.findIndex((token, pos) => token.id !== example.corruptedTokens[pos].id);
+    shared = Math.min(shared, answer, first === -1 ? answer : first);
+  }
+  return Number.isFinite(shared) ? Math.max(0, shared) : 0;
+}
+
 export function checkBatchSize(batchSize: number): void {
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new InputError(`${fieldRef('batchSize')} must be a positive integer, got ${batchSize}`, { field: 'batchSize' });
