@@ -147,6 +147,30 @@ const MEASURED_CELLS: Array<{ shape: BenchShape; batch: number; tokens: number; 
   { shape: 'llama-3.2-1b', batch: 8, tokens: 128, peak: 14.63e9 },
 ];
 
+/**
+ * The same matrix after the corrupted pass started at the prompts' first difference (docs/BENCHMARKS.md, "shared
+ * prefix"): the matrix's prompts differ in the middle, after tokens/2 shared tokens.
+ */
+const MEASURED_SHARED_PREFIX_CELLS: Array<{ shape: BenchShape; batch: number; tokens: number; peak: number }> = [
+  { shape: 'gpt2-small', batch: 1, tokens: 16, peak: 0.9e9 },
+  { shape: 'gpt2-small', batch: 1, tokens: 128, peak: 0.95e9 },
+  { shape: 'gpt2-small', batch: 1, tokens: 512, peak: 1.24e9 },
+  { shape: 'gpt2-small', batch: 8, tokens: 16, peak: 0.94e9 },
+  { shape: 'gpt2-small', batch: 8, tokens: 128, peak: 1.41e9 },
+  { shape: 'gpt2-small', batch: 8, tokens: 512, peak: 4.18e9 },
+  { shape: 'qwen2.5-0.5b', batch: 1, tokens: 16, peak: 3.24e9 },
+  { shape: 'qwen2.5-0.5b', batch: 1, tokens: 128, peak: 3.4e9 },
+  { shape: 'qwen2.5-0.5b', batch: 1, tokens: 512, peak: 4.26e9 },
+  { shape: 'qwen2.5-0.5b', batch: 8, tokens: 16, peak: 3.41e9 },
+  { shape: 'qwen2.5-0.5b', batch: 8, tokens: 128, peak: 4.94e9 },
+  { shape: 'qwen2.5-0.5b', batch: 8, tokens: 512, peak: 10.86e9 },
+  { shape: 'llama-3.2-1b', batch: 1, tokens: 16, peak: 8.22e9 },
+  { shape: 'llama-3.2-1b', batch: 1, tokens: 128, peak: 8.46e9 },
+  { shape: 'llama-3.2-1b', batch: 8, tokens: 16, peak: 8.38e9 },
+  { shape: 'llama-3.2-1b', batch: 1, tokens: 512, peak: 9.52e9 },
+  { shape: 'llama-3.2-1b', batch: 8, tokens: 128, peak: 10.33e9 },
+];
+
 function defineTests(): void {
   const root = mkdtempSync(join(tmpdir(), 'atp-memory-'));
   after(() => rmSync(root, { recursive: true, force: true }));
@@ -302,10 +326,15 @@ function defineTests(): void {
   });
 
   test('the estimate bounds the peaks measured on the benchmark matrix, within a factor of 2 (docs/BENCHMARKS.md)', () => {
-    for (const cell of MEASURED_CELLS) {
+    const cells: Array<(typeof MEASURED_CELLS)[number] & { sharedPrefix?: number }> = [
+      ...MEASURED_CELLS,
+      ...MEASURED_SHARED_PREFIX_CELLS.map((cell) => ({ ...cell, sharedPrefix: cell.tokens / 2 })),
+    ];
+    for (const cell of cells) {
       const model = { spec: BENCH_SHAPES[cell.shape], weights: benchWeights(cell.shape) };
-      const estimate = estimateRunMemory(model, { batchSize: cell.batch, seqLen: cell.tokens }).totalBytes;
-      const label = `${cell.shape} ${cell.batch}×${cell.tokens}: estimated ${formatBytes(estimate)}, measured ${formatBytes(cell.peak)}`;
+      const { sharedPrefix } = cell;
+      const estimate = estimateRunMemory(model, { batchSize: cell.batch, seqLen: cell.tokens, sharedPrefix }).totalBytes;
+      const label = `${cell.shape} ${cell.batch}×${cell.tokens}${sharedPrefix ? ` (${sharedPrefix} shared)` : ''}: estimated ${formatBytes(estimate)}, measured ${formatBytes(cell.peak)}`;
       assert.ok(estimate >= cell.peak, `${label}: the estimate errs low`);
       assert.ok(estimate <= 2 * cell.peak, `${label}: more than 2× the peak`);
     }
