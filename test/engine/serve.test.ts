@@ -67,6 +67,18 @@ function startServer(atp: (args: string[]) => ReturnType<typeof runCli>, idle = 
   return pid;
 }
 
+/** A detached server's log (the one in the cache's serve folder). */
+function serverLog(cache: string): string {
+  const folder = join(cache, 'serve');
+  return readFileSync(
+    join(
+      folder,
+      readdirSync(folder).find((name) => name.endsWith('.log'))!,
+    ),
+    'utf8',
+  );
+}
+
 function socketFiles(cache: string): string[] {
   const dir = join(cache, 'serve');
   return existsSync(dir) ? readdirSync(dir).filter((name) => name.endsWith('.sock')) : [];
@@ -223,14 +235,7 @@ test('a client that goes away mid-run (Ctrl-C) stops the server at once: the run
   await sleep(500);
   assert.equal(readFileSync(join(work, 'out.json'), 'utf8'), 'the previous result\n');
   assert.deepEqual(socketFiles(cache), []);
-  const log = readFileSync(
-    join(
-      cache,
-      'serve',
-      readdirSync(join(cache, 'serve')).find((name) => name.endsWith('.log'))!,
-    ),
-    'utf8',
-  );
+  const log = serverLog(cache);
   assert.match(log, /the client went away mid-run/);
   const next = atp(patchArgs('next.json'));
   assert.equal(next.code, 0, next.stderr);
@@ -270,14 +275,7 @@ test('--idle: a server with no request for that long releases its sessions and e
   const pid = startServer(atp, '0.02');
   await waitForExit(pid);
   assert.deepEqual(socketFiles(cache), []);
-  const log = readFileSync(
-    join(
-      cache,
-      'serve',
-      readdirSync(join(cache, 'serve')).find((name) => name.endsWith('.log'))!,
-    ),
-    'utf8',
-  );
+  const log = serverLog(cache);
   assert.match(log, /no request for 0\.02 minutes; released the sessions; exiting/);
 });
 

@@ -176,6 +176,17 @@ function defineTests(): void {
   after(() => rmSync(root, { recursive: true, force: true }));
 
   const GB = 1e9;
+
+  /** Runs `run` in a child process of this file (measureInChild) and returns its peak RSS growth in bytes. */
+  const measureGrowth = (run: MeasureParams, timeoutSeconds: number): number => {
+    const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', __filename], {
+      env: { ...process.env, ATP_MEMORY_CHILD: JSON.stringify(run), ATP_CACHE_DIR: join(root, 'graphs') },
+      encoding: 'utf8',
+      timeout: timeoutSeconds * 1000,
+    });
+    assert.equal(child.status, 0, child.stderr);
+    return (JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { growth: number }).growth;
+  };
   const estimate = (overrides: Partial<MemoryEstimate> = {}): MemoryEstimate => ({
     parameters: 494e6,
     storedBytes: 0.99 * GB,
@@ -354,13 +365,7 @@ function defineTests(): void {
         ['last', 127],
       ] as const) {
         const run = { dir, batchSize: 16, seqLen: 128, differAt };
-        const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', __filename], {
-          env: { ...process.env, ATP_MEMORY_CHILD: JSON.stringify(run), ATP_CACHE_DIR: join(root, 'graphs') },
-          encoding: 'utf8',
-          timeout: 120_000,
-        });
-        assert.equal(child.status, 0, child.stderr);
-        const { growth } = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { growth: number };
+        const growth = measureGrowth(run, 120);
         // The growth leaves out the process itself, resident before the run.
         const predicted = estimateRunMemory(loadModel(dir), { ...run, sharedPrefix }).totalBytes - PROCESS_BYTES;
         const label = `prompts differing in their ${differAt} token: peak RSS growth ${formatBytes(growth)}, estimated ${formatBytes(predicted)}`;
@@ -396,13 +401,7 @@ function defineTests(): void {
       // Results dominate: 16 heads on a small model, 2,500 examples of 24 tokens, AtP (no exact token passes).
       writeRandomGpt2(dir, { nLayers: 4, nHeads: 16, dModel: 64, seed: 5, maxPositions: 32 });
       const run = { dir, batchSize: 32, seqLen: 24, examples: 2500 };
-      const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', __filename], {
-        env: { ...process.env, ATP_MEMORY_CHILD: JSON.stringify(run), ATP_CACHE_DIR: join(root, 'graphs') },
-        encoding: 'utf8',
-        timeout: 300_000,
-      });
-      assert.equal(child.status, 0, child.stderr);
-      const { growth } = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { growth: number };
+      const growth = measureGrowth(run, 300);
       const model = loadModel(dir);
       const dataset = datasetShape(
         headCounts(model.spec),
