@@ -18,7 +18,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { writeRandomLlamaFamily } from '../test/support/randomModels';
+import { promptPairs, SHAPES } from './shapes';
 import { loadModel } from '../src/engine/model/load';
 import { GraphBuilder } from '../src/engine/graph/builder';
 import { GraphWeights } from '../src/engine/graph/weights';
@@ -187,21 +187,6 @@ async function abRuns(dir: string, shape: string, rounds: number, variants: stri
   }
 }
 
-/** Same-length prompt pairs that differ in one name (bench/matrix.ts's, shortened: a word per token). */
-function promptPairs(model: ReturnType<typeof loadModel>, batch: number, tokens: number) {
-  const words = [' the', ' cat', ' dog', ' house', ' tree', ' water', ' light', ' book', ' day', ' city', ' river', ' table'];
-  const fill = tokens - model.tokenizer.encode('The').length - 1;
-  return {
-    file: `ab-${batch}x${tokens}.jsonl`,
-    examples: Array.from({ length: batch }, (_, b) => {
-      const w = Array.from({ length: fill }, (_, i) => words[(i * 7 + b * 5 + ((i * b) % 3)) % words.length]);
-      const at = Math.floor(fill / 2);
-      const prompt = (name: string) => `The${w.slice(0, at).join('')}${name}${w.slice(at).join('')}`;
-      return { clean: prompt(' Mary'), corrupted: prompt(' John'), correct: ' Mary', incorrect: ' John', line: b + 1 };
-    }),
-  };
-}
-
 function abParent(): void {
   const [dir, shape, method, runs, rounds, variants] = process.argv.slice(3);
   const rows: Array<Record<string, unknown>> = [];
@@ -232,18 +217,7 @@ const lap = (what: string) => {
 if (mode === 'levels' || mode === 'save')
   void (async () => {
     if (!existsSync(join(modelDir, 'model.safetensors'))) {
-      writeRandomLlamaFamily(modelDir, {
-        modelType: 'qwen2',
-        nLayers: 24,
-        nHeads: 14,
-        nKvHeads: 2,
-        dModel: 896,
-        dMlp: 4864,
-        seed: 1,
-        tied: true,
-        dtype: 'BF16',
-        maxPositions: 32768,
-      });
+      SHAPES.find((shape) => shape.name === 'qwen2.5-0.5b')!.write(modelDir);
       lap(`wrote the model to ${modelDir}`);
     }
     const model = loadModel(modelDir);
