@@ -261,6 +261,12 @@ function defineTests(): void {
     assert.deepEqual([unpacked.batchSize, unpacked.prepacking], [largest, false]);
     assert.match(unpacked.notes[0], new RegExp(`running batches of ${largest} without pre-packed weights`));
 
+    for (const batchSize of [0, -1, 1.5])
+      assert.throws(
+        () => fitRunToMemory({ batchSize, prepacking: true }, estimateFor, () => []),
+        (error: unknown) => error instanceof InputError && /batch-size must be a positive integer/.test(error.message),
+      );
+
     // A run asked without pre-packing is never given it.
     const noPack = fitRunToMemory({ batchSize: 8, prepacking: false }, estimateFor, (estimate) =>
       checkMemory(estimate, 'cpu', { system: linux(need(8, true)) }),

@@ -330,6 +330,8 @@ export function fitRunToMemory(
   estimateFor: (batchSize: number, prepacking: boolean) => MemoryEstimate,
   check: (estimate: MemoryEstimate, prepacking: boolean) => string[],
 ): RunFit {
+  // A batch size that is no size at all is the estimate's InputError, before anything is tried.
+  estimateFor(requested.batchSize, requested.prepacking);
   const tried: Array<{ batchSize: number; prepacking: boolean }> = [];
   for (const prepacking of requested.prepacking ? [true, false] : [false])
     for (let batchSize = requested.batchSize; batchSize >= 1; batchSize--) tried.push({ batchSize, prepacking });
