@@ -76,13 +76,15 @@ function everythingButAuthorization(): string {
 test('a run is logged with its config, metrics, tables, heatmap and the Result as an artefact; the key only as basic auth', async () => {
   const file = join(root, 'ioi.jsonl.atp-result.json');
   const result = sampleResult();
+  // The run fitted its batch to memory: 3 ran where 8 were asked for.
+  result.runtime = { provider: 'CPUExecutionProvider', batchSize: 3 };
   writeResultAtomically(file, result);
   const before = readFileSync(file);
   server.requests.length = 0;
   const outcome = await logResultToWandb(target(), result, file, {
     displayName: 'tiny-gpt2 · ioi.jsonl',
     jobType: 'patch',
-    extraConfig: { precision: 'float32' },
+    extraConfig: { precision: 'float32', batch_size: 8 },
   });
   assert.deepEqual(outcome.warnings, []);
   assert.equal(server.runs.length, 1);
@@ -101,6 +103,7 @@ test('a run is logged with its config, metrics, tables, heatmap and the Result a
   assert.equal(config.device, 'cpu');
   assert.equal(config.engine_version, '9.9.9');
   assert.equal(config.precision, 'float32');
+  assert.equal(config.batch_size, 3, 'the batch the run used, from the Result');
   // History: one row at step 0 with the baselines and timings; the summary is that row.
   assert.equal(run.history.length, 1);
   const row = JSON.parse(run.history[0]);

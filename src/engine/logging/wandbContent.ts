@@ -97,6 +97,8 @@ export function runConfig(result: Result, extra: ExtraConfig = {}): Record<strin
     engine_version: result.provenance?.engineVersion ?? null,
     seed: result.provenance?.seed ?? null,
     ...extra,
+    // The batch the run used, where the Result records it: less than the one asked for when that did not fit in memory.
+    ...(result.runtime?.batchSize !== undefined ? { batch_size: result.runtime.batchSize } : {}),
   };
   return Object.fromEntries(Object.entries(config).map(([key, value]) => [key, { value }]));
 }
