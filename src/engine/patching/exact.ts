@@ -30,7 +30,9 @@ import { pearson, spearman } from './statistics';
  * Which session runs the token passes. 'logit-diff': the forward-only graph, one forward pass per row, but a session
  * of its own (seconds to build for a large model, and a second float32 copy of the weights). 'attribution' or
  * 'atp-star': the session the run already has, each row fed as both its clean and corrupted prompt (the clean logit
- * difference is the row's; the backward pass runs too, about 4 forward passes' work per row, 5 for AtP*).
+ * difference is the row's). The backward runs too: for AtP* about 5 forward passes' work per row; the attribution
+ * graph starts its corrupted pass and backward at the prompts' first difference (graphs.ts), which for a row fed as
+ * both is its answer position, so there a row costs little more than one forward pass.
  */
 export type TokenPassGraph = 'logit-diff' | 'attribution' | 'atp-star';
 
@@ -38,8 +40,8 @@ export type TokenPassGraph = 'logit-diff' | 'attribution' | 'atp-star';
  * The run's own session serves the token passes up to this many prompt tokens (rows × their length); past it a
  * forward-only session is built. Both a session's build and a pass's work grow with the weights, so one bound in
  * tokens fits every model size: the extra backward work of 256 tokens through the attribution graph (≈0.9 s on
- * Qwen2.5-0.5B, ≈0.2 s on GPT-2-small, docs/BENCHMARKS.md) is less than building the forward-only session
- * (≈3–5 s and ≈1–2 s there).
+ * Qwen2.5-0.5B, ≈0.2 s on GPT-2-small, docs/BENCHMARKS.md, measured before that graph shared the prompts' prefix;
+ * through AtP*'s it still is) is less than building the forward-only session (≈3–5 s and ≈1–2 s there).
  */
 export const TOKEN_PASS_SHARED_MAX_TOKENS = 256;
 

@@ -121,10 +121,8 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     { batchSize: Math.min(options.batchSize, prepared.length), prepacking: options.prepacking !== false },
     (batchSize, prepacking) =>
       estimateRunMemory(model, { batchSize, seqLen: longestPrompt(prepared), sharedPrefix, dataset: datasetSize, sessions: sessions.length, prepacking }),
-    (estimate, prepacking) => {
-      const asked = { ...options, prepacking: options.prepacking === undefined && prepacking ? undefined : prepacking };
-      return checkMemory(estimate, options.device, { residentSessions: sessions.filter((kind) => sessionIsWarm(model, kind, asked)).length });
-    },
+    (estimate, prepacking) =>
+      checkMemory(estimate, options.device, { residentSessions: sessions.filter((kind) => sessionIsWarm(model, kind, { ...options, prepacking })).length }),
   );
   options.onProgress?.(describeMemoryEstimate(fit.estimate, options.device));
   warnings.push(...fit.notes);

@@ -184,8 +184,7 @@ export function sharedPrefixTokens(prepared: readonly PreparedExample[]): number
   let shared = Infinity;
   for (const example of prepared) {
     const answer = example.tokens.length - 1;
-    const first = example.tokens.findIndex((token, pos) => token.id !== example.corruptedTokens[pos].id);
-    shared = Math.min(shared, answer, first === -1 ? answer : first);
+    shared = Math.min(shared, answer, differingPositions(example)[0] ?? answer);
   }
   return Number.isFinite(shared) ? Math.max(0, shared) : 0;
 }
