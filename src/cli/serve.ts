@@ -13,6 +13,8 @@ import { releaseSessions, sessionStatistics } from '../engine/process/runtime';
 import { heldModel, keepOneModelAtATime } from '../engine/patching/runSupport';
 import {
   askServer,
+  MAX_REQUEST_LINE,
+  parseServeRequest,
   privateFolder,
   readLines,
   sendLine,
@@ -41,11 +43,14 @@ started it can reach it, and only the same build of atp with the same cache fold
 export type CommandRunner = (argv: readonly string[], streams: CliStreams, oneShot: boolean) => Promise<number>;
 
 const DEFAULT_IDLE_MINUTES = 30;
+/** The idle timer is one setTimeout, whose delay is at most 2^31 − 1 ms (24.8 days); a longer one fires at once. */
+export const MAX_IDLE_MINUTES = Math.floor((2 ** 31 - 1) / 60_000);
 
 function idleMinutes(text: string | undefined): number {
   if (text === undefined) return DEFAULT_IDLE_MINUTES;
   const minutes = Number(text);
-  if (text.trim() === '' || !Number.isFinite(minutes) || minutes <= 0) throw new InputError(`--idle: expected a number of minutes > 0, got "${text}"`);
+  if (text.trim() === '' || !Number.isFinite(minutes) || minutes <= 0 || minutes > MAX_IDLE_MINUTES)
+    throw new InputError(`--idle: expected a number of minutes > 0 and at most ${MAX_IDLE_MINUTES} (24 days), got "${text}"`);
   return minutes;
 }
 
@@ -75,16 +80,23 @@ export async function serveCommand(args: readonly string[], streams: CliStreams,
     streams.stdout.write(`Usage:\n${SERVE_USAGE}\n\n${SERVE_HELP}\n`);
     return 0;
   }
-  const address = serverAddress();
-  if (values.status) return status(address, streams);
-  if (values.stop) return stop(address, say);
-  const running = await askServer({ kind: 'status' }, address);
-  if (running?.kind === 'status') {
-    say(`atp serve: an atp server is already running (pid ${running.pid}) at ${address.path}`);
-    return values.detach ? 0 : 1;
+  try {
+    const address = serverAddress();
+    if (values.status) return await status(address, streams);
+    if (values.stop) return await stop(address, say);
+    const running = await askServer({ kind: 'status' }, address);
+    if (running?.kind === 'status') {
+      say(`atp serve: an atp server is already running (pid ${running.pid}) at ${address.path}`);
+      return values.detach ? 0 : 1;
+    }
+    if (values.detach) return await detach(address, idle, streams);
+    return await serve(address, idle, say, run);
+  } catch (error) {
+    // A socket folder another user made (or a link): one sentence, never a stack trace.
+    if (!(error instanceof InputError)) throw error;
+    say(`atp serve: ${error.message}`);
+    return 2;
   }
-  if (values.detach) return detach(address, idle, streams);
-  return serve(address, idle, say, run);
 }
 
 async function status(address: ServerAddress, streams: CliStreams): Promise<number> {
@@ -276,24 +288,43 @@ async function serve(address: ServerAddress, idle: number, say: (text: string) =
   server.on('connection', (socket) => {
     socket.on('error', () => undefined);
     let answered = false;
-    readLines<ServeRequest>(socket, (request) => {
-      if (answered) return;
+    // Whatever arrives is checked before it is acted on: a malformed or endless line costs that client its
+    // connection (with the reason), never the server.
+    const refuse = (reason: string) => {
       answered = true;
-      if (request.kind === 'status') {
-        sendLine(socket, { kind: 'status', ...statusOf() });
-        socket.end();
-      } else if (request.kind === 'stop') {
-        sendLine(socket, { kind: 'stopping', pid: process.pid });
-        socket.end();
-        void shutdown('asked to stop (atp serve --stop)');
-      } else if (request.kind === 'run') {
-        if (busy) sendLine(socket, { kind: 'waiting', pid: process.pid });
-        queue.push({ socket, request });
-        if (!busy) void drain();
-      } else socket.destroy();
-    });
+      if (socket.destroyed) return;
+      sendLine(socket, { kind: 'refused', reason });
+      socket.end();
+    };
+    readLines(
+      socket,
+      (value) => {
+        if (answered) return;
+        const request = parseServeRequest(value);
+        if (typeof request === 'string') return refuse(request);
+        answered = true;
+        onRequest(socket, request);
+      },
+      { maxLine: MAX_REQUEST_LINE, onBad: refuse },
+    );
   });
+  const onRequest = (socket: Socket, request: ServeRequest) => {
+    if (request.kind === 'status') {
+      sendLine(socket, { kind: 'status', ...statusOf() });
+      socket.end();
+    } else if (request.kind === 'stop') {
+      sendLine(socket, { kind: 'stopping', pid: process.pid });
+      socket.end();
+      void shutdown('asked to stop (atp serve --stop)');
+    } else {
+      if (busy) sendLine(socket, { kind: 'waiting', pid: process.pid });
+      queue.push({ socket, request });
+      if (!busy) void drain();
+    }
+  };
 
+  // The socket is made private as it is bound (umask), not a moment later: a client refuses one others may open.
+  const umask = process.platform === 'win32' ? undefined : process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -305,6 +336,8 @@ async function serve(address: ServerAddress, idle: number, say: (text: string) =
   } catch (error) {
     say(`atp serve: cannot listen at ${address.path}: ${(error as Error).message}`);
     return 1;
+  } finally {
+    if (umask !== undefined) process.umask(umask);
   }
   if (process.platform !== 'win32') chmodSync(address.path, 0o600);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
