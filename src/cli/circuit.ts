@@ -9,7 +9,7 @@ import { parseDevice } from '../engine/process/runtime';
 import { type Circuit, type CircuitMethod, edgeName } from '../shared/circuit';
 import { type Result, serializeResult } from '../shared/result';
 import { writeFilesAtomically } from '../engine/files/atomicWrite';
-import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from '../engine/files/outputPaths';
+import { checkCommandOutputs, modelFolderInputs } from '../engine/files/outputPaths';
 import type { LoadedModel } from '../engine/model/load';
 import { type CircuitSelectionRequest, runCircuit } from '../engine/circuits/run';
 import { signedFixed } from '../shared/colorScale';
@@ -118,12 +118,11 @@ export async function circuitCommand(args: string[], deps: CircuitCommandDeps): 
   const dataset = readDataset(values.data!, datasetWarnings);
   for (const warning of datasetWarnings) deps.log(warning);
   const model = await deps.openModel(values.model!, values.offline!);
-  const outputs: NamedPath[] = [{ path: values.out!, role: '--out' }];
-  checkOutputPaths(
-    [{ path: values.data!, role: '--data' }, ...modelFolderInputs(model.dir), ...model.weightFiles.map((file) => ({ path: file, role: 'the model weights' }))],
-    outputs,
-  );
-  prepareOutputFolder(values.out!, '--out');
+  checkCommandOutputs('circuit', values, [
+    { path: values.data!, role: '--data' },
+    ...modelFolderInputs(model.dir),
+    ...model.weightFiles.map((file) => ({ path: file, role: 'the model weights' })),
+  ]);
   deps.log(`running ${dataset.examples.length} examples on ${device}`);
   const result: Result = await runCircuit(
     model,

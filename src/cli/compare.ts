@@ -9,7 +9,7 @@ import { compareRuns, type Comparison, DEFAULT_TOP_K } from '../shared/compare';
 import { comparisonSvg } from '../shared/compareSvg';
 import { renderCompareReport } from '../report/compareReport';
 import { type FileToWrite, writeFilesAtomically } from '../engine/files/atomicWrite';
-import { checkOutputPaths, type NamedPath, prepareOutputFolder } from '../engine/files/outputPaths';
+import { checkCommandOutputs } from '../engine/files/outputPaths';
 import type { CommandIo } from './generate';
 import { readResultFile } from '../engine/files/resultFile';
 import { comparisonTables, tableCells } from '../shared/compareTable';
@@ -61,13 +61,10 @@ export function compareCommand(args: string[], io: CommandIo): void {
   const { values, positionals } = parsed;
   if (positionals.length < 2) throw new InputError(`atp compare needs at least two result files (got ${positionals.length})\n\n${COMPARE_USAGE}`);
   const k = parseIntegerFlag(values.top, 'top', DEFAULT_TOP_K, 1);
-  const outputs: NamedPath[] = [];
-  if (values.json) outputs.push({ path: values.json, role: '--json' });
-  if (values.html) outputs.push({ path: values.html, role: '--html' });
-  if (values.svg) outputs.push({ path: values.svg, role: '--svg' });
-  checkOutputPaths(
+  checkCommandOutputs(
+    'compare',
+    values,
     positionals.map((file) => ({ path: file, role: 'the result file' })),
-    outputs,
   );
   const comparison = compareRuns(
     positionals.map((file) => ({ label: file, result: readComparedResult(file) })),
@@ -77,8 +74,7 @@ export function compareCommand(args: string[], io: CommandIo): void {
   if (values.json) files.push({ file: values.json, contents: JSON.stringify(comparison, null, 2) + '\n', what: 'the comparison' });
   if (values.html) files.push({ file: values.html, contents: renderCompareReport(comparison), what: 'the report' });
   if (values.svg) files.push({ file: values.svg, contents: comparisonSvg(comparison) + '\n', what: 'the SVG' });
-  for (const output of outputs) prepareOutputFolder(output.path, output.role);
   writeFilesAtomically(files);
   io.stdout(`${formatComparison(comparison)}\n`);
-  for (const output of outputs) io.stderr(`wrote ${output.path}\n`);
+  for (const { file } of files) io.stderr(`wrote ${file}\n`);
 }

@@ -3,7 +3,7 @@
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeTextAtomically } from '../engine/files/atomicWrite';
-import { checkOutputPaths, prepareOutputFolder } from '../engine/files/outputPaths';
+import { checkCommandOutputs } from '../engine/files/outputPaths';
 import { CIRCUIT_FORMAT_NAMES, CIRCUIT_FORMATS, toEapIgJson, toNeuronpediaJson, toQmiJson, type CircuitFormat } from '../shared/circuitFormats';
 import { InputError } from '../shared/errors';
 import { fieldRef } from '../shared/fields';
@@ -40,12 +40,11 @@ export function exportCommand(args: string[], log: (line: string) => void): void
     );
   }
   const [file] = positionals;
-  checkOutputPaths([{ path: file, role: 'the result file' }], [{ path: values.out, role: '--out' }]);
+  checkCommandOutputs('export', values, [{ path: file, role: 'the result file' }]);
   const result = refuseShard(readResultFile(file), file);
   if (!result.circuit) throw new InputError(`${file}: this Result has no circuit (field "circuit"); run \`atp circuit\` on the dataset first`);
   const name = values.name ?? basename(result.dataset.file).replace(/\.[^.]+$/, '');
   const output = format === 'eap-ig' ? toEapIgJson(result) : format === 'neuronpedia' ? toNeuronpediaJson(result, name) : toQmiJson(result, name, minShare);
-  prepareOutputFolder(values.out, '--out');
   writeTextAtomically(values.out, output, `the ${format} export`);
   log(`wrote ${values.out} (${CIRCUIT_FORMAT_NAMES[format]})`);
 }

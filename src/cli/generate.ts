@@ -4,7 +4,7 @@ import { writeTextAtomically } from '../engine/files/atomicWrite';
 import { InputError } from '../shared/errors';
 import { fieldRef } from '../shared/fields';
 import { parseIntegerFlag } from '../engine/integers';
-import { checkOutputPaths, modelFolderInputs, prepareOutputFolder } from '../engine/files/outputPaths';
+import { checkCommandOutputs, modelFolderInputs } from '../engine/files/outputPaths';
 import { MAX_GENERATED_EXAMPLES } from '../services/datasetGeneration';
 import { ModelTokenizer } from '../engine/model/tokenizer';
 import { builtInModelDir } from '../engine/model/modelSource';
@@ -26,11 +26,6 @@ in training; --synonyms names the table and fields by their synonyms in the Engl
 export interface CommandIo {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
-}
-
-function writeAtomically(file: string, text: string): void {
-  prepareOutputFolder(file, '--out');
-  writeTextAtomically(file, text, 'the dataset');
 }
 
 export { formatDataset };
@@ -88,12 +83,12 @@ export async function generateCommand(args: string[], io: CommandIo): Promise<vo
   // The tokenizer files are inputs: a dataset written over one of them would destroy the model.
   const builtIn = findBuiltInModel(values.model!);
   const modelDir = builtIn ? builtInModelDir(builtIn.name) : values.model!;
-  checkOutputPaths(modelFolderInputs(modelDir), [{ path: out, role: '--out' }]);
+  checkCommandOutputs('generate', values, modelFolderInputs(modelDir));
   const tokenizer = ModelTokenizer.fromDir(modelDir);
   const generated = generateDataset(tokenizer, spec, atp ? 'atp' : 'jsonl', builtIn ? builtIn.name : values.model!);
   const skipped = Object.entries(generated.skipped);
   if (skipped.length > 0) io.stderr(`skipped candidates: ${skipped.map(([reason, n]) => `${reason} (${n})`).join(', ')}\n`);
   const examples = generated.examples;
-  writeAtomically(out, generated.text);
+  writeTextAtomically(out, generated.text, 'the dataset');
   io.stdout(`wrote ${examples.length} examples to ${out}\n`);
 }

@@ -5,6 +5,7 @@ import { installCuda, type InstallProgress } from '../engine/process/cudaInstall
 import { cudaRuntimeRoot } from '../engine/process/cudaRuntime';
 import { InputError } from '../shared/errors';
 import type { CommandIo } from './generate';
+import { checkCommandOutputs } from '../engine/files/outputPaths';
 
 export const INSTALL_CUDA_USAGE = `Usage:
   atp install-cuda [--from FILE_OR_URL] [--sha512 HASH] [--dir DIR]
@@ -39,6 +40,9 @@ export async function installCudaCommand(args: string[], io: CommandIo): Promise
     io.stdout(`${INSTALL_CUDA_USAGE}\n`);
     return;
   }
+  // A --from file is an input: --dir may not be it, nor a folder inside the folder holding it.
+  const from = values.from !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(values.from) ? [{ path: values.from, role: '--from' }] : [];
+  checkCommandOutputs('install-cuda', values, from);
   const outcome = await installCuda({ from: values.from, sha512: values.sha512, root: values.dir, onProgress: progressWriter(io) });
   for (const note of outcome.notes) io.stderr(`note: ${note}\n`);
   if (values.dir !== undefined && values.dir !== cudaRuntimeRoot()) io.stderr(`note: set ATP_CUDA_DIR=${values.dir} for atp and the editor to use it\n`);

@@ -35,7 +35,7 @@ import { suspectCells } from '../shared/resultMethods';
 import { signedFixed } from '../shared/colorScale';
 import { readFileSync } from 'node:fs';
 import { fileHash, mergeShards, parseShard, readShards, runShard, shardRange } from '../engine/patching/shards';
-import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from '../engine/files/outputPaths';
+import { checkCommandOutputs, modelFolderInputs, prepareOutputFolder } from '../engine/files/outputPaths';
 import { type WandbOutcome, wandbProjectPath, wandbTargetFromEnv } from '../shared/wandb';
 import { logResultToWandb } from '../engine/logging/logToWandb';
 import { modelLabel } from '../shared/modelNames';
@@ -339,12 +339,11 @@ async function patch(cli: Cli, args: string[]): Promise<void> {
   for (const warning of datasetWarnings) log(warning);
   const model = await openModelWithProgress(cli, values.model!, values.offline);
   // Before the run: an output that is an input (or the other output) is refused at no cost.
-  const outputs: NamedPath[] = [{ path: values.out!, role: '--out' }, ...(values.html ? [{ path: values.html, role: '--html' }] : [])];
-  checkOutputPaths(
-    [{ path: values.data!, role: '--data' }, ...modelFolderInputs(model.dir), ...model.weightFiles.map((file) => ({ path: file, role: 'the model weights' }))],
-    outputs,
-  );
-  for (const output of outputs) prepareOutputFolder(output.path, output.role);
+  checkCommandOutputs('patch', values, [
+    { path: values.data!, role: '--data' },
+    ...modelFolderInputs(model.dir),
+    ...model.weightFiles.map((file) => ({ path: file, role: 'the model weights' })),
+  ]);
   const runPrecision = parsePrecision(values.precision);
   const runOptions = {
     device,
@@ -417,13 +416,12 @@ function merge(cli: Cli, args: string[]): void {
   });
   if (!values.out || positionals.length === 0) throw new InputError(`atp merge needs --out FILE and the shard files\n\n${USAGE}`);
   const top = integer(values.top, 'top', 10);
-  const outputs: NamedPath[] = [{ path: values.out, role: '--out' }, ...(values.html ? [{ path: values.html, role: '--html' }] : [])];
-  checkOutputPaths(
+  checkCommandOutputs(
+    'merge',
+    values,
     positionals.map((file) => ({ path: file, role: 'a shard file' })),
-    outputs,
   );
   const result = mergeShards(readShards(positionals));
-  for (const output of outputs) prepareOutputFolder(output.path, output.role);
   const files: FileToWrite[] = resultFilesToWrite(values.out, result);
   if (values.html) files.push({ file: values.html, contents: renderHtmlReport([{ title: result.dataset.file, result }]), what: 'the report' });
   writeFilesAtomically(files);
@@ -441,9 +439,10 @@ function writeReport(cli: Cli, file: string, html: string, role: string): void {
 function report(cli: Cli, args: string[]): void {
   const { values, positionals } = parseArgs({ args, options: { out: { type: 'string' } }, allowPositionals: true, strict: true });
   if (!values.out || positionals.length === 0) throw new InputError(`atp report needs --out FILE and at least one result file\n\n${USAGE}`);
-  checkOutputPaths(
+  checkCommandOutputs(
+    'report',
+    values,
     positionals.map((file) => ({ path: file, role: 'the result file' })),
-    [{ path: values.out, role: '--out' }],
   );
   const results = positionals.map((file) => ({ title: file, result: refuseShard(readResultFile(file), file) }));
   writeReport(cli, values.out, renderHtmlReport(results), '--out');

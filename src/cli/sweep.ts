@@ -1,7 +1,9 @@
 // atp sweep: every model × feature, each dataset generated for the model's own tokenizer, every Result and one
 // summary (JSON and HTML) written under --out; rerunning keeps the cells already finished. See engine/sweep.
 import { parseArgs } from 'node:util';
-import { relative } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { checkCommandOutputs, modelFolderInputs } from '../engine/files/outputPaths';
 import { InputError } from '../shared/errors';
 import { fieldRef } from '../shared/fields';
 import { parseIntegerFlag } from '../engine/integers';
@@ -86,6 +88,25 @@ export async function sweepCommand(args: string[], io: CommandIo): Promise<numbe
   const wandbOutcome: WandbOutcome = { urls: [], warnings: [] };
   // Before anything runs: names, features and folders that cannot work are refused at no cost.
   const cells = planSweep(spec);
+  // Every file the sweep will write, against every local model folder's files: none may be an input, and the
+  // folder may not be (or be inside) a model folder.
+  const modelFolders = spec.models.filter((model) => existsSync(model) && statSync(model).isDirectory());
+  checkCommandOutputs(
+    'sweep',
+    values,
+    modelFolders.flatMap((model) => modelFolderInputs(model)),
+    {
+      inputFolders: modelFolders.map((model) => ({ path: model, role: 'the model folder' })),
+      outputs: [
+        ...cells.flatMap((cell) => [
+          { path: join(out, cell.dataset), role: `the sweep's dataset` },
+          { path: join(out, cell.result), role: `the sweep's Result` },
+        ]),
+        { path: join(out, SUMMARY_JSON), role: 'the sweep summary' },
+        { path: join(out, SUMMARY_HTML), role: 'the sweep summary report' },
+      ],
+    },
+  );
   io.stderr(
     `sweep: ${cells.length} cells (${spec.models.length} models × ${spec.features.length} features${commandSets ? ` × ${commandSets.length} command sets` : ''}) into ${out}\n`,
   );

@@ -84,7 +84,8 @@ test('the agreement claim reads checks of every head that match exact activation
 });
 
 test('a second run reuses the current Result; a changed model file reruns and says so', () => {
-  const again = runCli(cache, ['test', join(model, 'claims', 'tables.claims.yaml'), '--device', 'cpu']);
+  // CI unset: under CI a stored Result is never reused (the lead's CI sets CI=true).
+  const again = runCli(cache, ['test', join(model, 'claims', 'tables.claims.yaml'), '--device', 'cpu'], undefined, { CI: '' });
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stdout, /reused .*tables\.claims\.atp-result\.json \(inputs unchanged\)/);
   // config.json with one more newline: same model, other bytes: its hash differs, so the Result is no longer current.

@@ -82,7 +82,8 @@ test('a claims file runs in the worker once, is reused while current, and a fals
 
   // The CLI agrees on the file as saved, from the Result the editor stored (reused, not rerun).
   writeFileSync(file, edited);
-  const cli = runCli(join(work, 'cache'), ['test', file, '--device', 'cpu']);
+  // CI unset: under CI the CLI never reuses a stored Result.
+  const cli = runCli(join(work, 'cache'), ['test', file, '--device', 'cpu'], undefined, { CI: '' });
   assert.equal(cli.code, 1);
   assert.match(cli.stdout, /reused .*tables\.claims\.atp-result\.json/);
   assert.match(cli.stdout, /✗ L0H3 and L0H1 carry the table name/);

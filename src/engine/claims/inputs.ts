@@ -56,21 +56,49 @@ export async function currentInputs(
   request: { dataset: string; requested: string; seed: number; circuit?: { method: string; steps: number } },
 ): Promise<InputsRecord | undefined> {
   if (!existsSync(model) || !statSync(model).isDirectory()) return undefined;
-  const modelFiles: Record<string, string> = {};
-  for (const name of Object.keys(recorded.modelFiles)) {
-    const path = join(model, name);
-    modelFiles[name] = existsSync(path) ? await hashFile(path) : 'missing';
-  }
-  const tokenizer = join(model, 'tokenizer.json');
+  // The names were checked (modelFileNamesProblem) before they got here; a dictionary without a prototype all the same.
+  const modelFiles: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const name of Object.keys(recorded.modelFiles)) modelFiles[name] = await hashModelFile(join(model, name));
+  const tokenizer = await hashModelFile(join(model, 'tokenizer.json'));
   return {
     engineVersion: ENGINE_VERSION,
     modelFiles,
-    tokenizerHash: existsSync(tokenizer) ? await hashFile(tokenizer) : 'none',
+    tokenizerHash: tokenizer === 'missing' ? 'none' : tokenizer,
     datasetHash: datasetFileHash(request.dataset),
     requested: request.requested,
     seed: request.seed,
     ...(request.circuit ? { circuit: describeCircuitRun(request.circuit) } : {}),
   };
+}
+
+/** Most model files a stored Result may name: the engine records config, tokenizer files and weight shards. */
+const MAX_MODEL_FILES = 10_000;
+
+/**
+ * Why a stored Result's model-file names are not ones the engine writes, or undefined when they are: each a plain
+ * file name (no folder, no "..", not "." or "__proto__"), as modelFileHashes records them. A stored Result is a file
+ * anyone could have committed: its names decide which files are read and hashed, so nothing else is read.
+ */
+export function modelFileNamesProblem(modelFiles: unknown): string | undefined {
+  if (typeof modelFiles !== 'object' || modelFiles === null || Array.isArray(modelFiles)) return 'its provenance.modelFiles is not an object';
+  const names = Object.keys(modelFiles);
+  if (names.length > MAX_MODEL_FILES) return `its provenance.modelFiles names ${names.length} files (at most ${MAX_MODEL_FILES})`;
+  for (const name of names) {
+    if (name === '' || name === '.' || name === '..' || name === '__proto__' || /[/\\\0]/.test(name) || name.length > 255)
+      return `its provenance.modelFiles names ${JSON.stringify(name.slice(0, 200))}, not a plain file name of a model folder`;
+    if (typeof (modelFiles as Record<string, unknown>)[name] !== 'string') return `its provenance.modelFiles entry ${JSON.stringify(name)} is not a hash`;
+  }
+  return undefined;
+}
+
+/** The file's hash when it is a regular file of the folder (a link to one counts: the Hugging Face cache links blobs), else "missing". */
+async function hashModelFile(path: string): Promise<string> {
+  try {
+    if (!statSync(path).isFile()) return 'missing';
+  } catch {
+    return 'missing';
+  }
+  return hashFile(path);
 }
 
 const short = (hash: string) => hash.replace(/^sha256:/, '').slice(0, 12);

@@ -12,8 +12,8 @@ import { circuitOptionsFor, needsHeadChecks, storedResultIfCurrent } from './sta
 import { runCircuit } from '../circuits/run';
 
 export interface ClaimsRunOptions extends RunOptions {
-  /** Run even when the stored Result is current. */
-  rerun?: boolean;
+  /** Run even when the stored Result is current; the string says why (the default: "--rerun"). */
+  rerun?: boolean | string;
   offline?: boolean;
 }
 
@@ -26,7 +26,7 @@ export interface ClaimsRun {
 }
 
 export async function resultForClaims(claims: ClaimsFile, options: ClaimsRunOptions): Promise<ClaimsRun> {
-  let why = ['--rerun'];
+  let why = [typeof options.rerun === 'string' ? options.rerun : '--rerun'];
   if (!options.rerun) {
     const stored = await storedResultIfCurrent(claims);
     if ('result' in stored) return { result: stored.result, reused: true, why: [] };

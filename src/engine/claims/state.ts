@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Result } from '../../shared/result';
 import { writeFilesAtomically, type FileToWrite } from '../files/atomicWrite';
 import { type ClaimOutcome, evaluateClaim } from './evaluate';
-import { currentInputs, inputChanges, inputsOf, type InputsRecord } from './inputs';
+import { currentInputs, inputChanges, inputsOf, type InputsRecord, modelFileNamesProblem } from './inputs';
 import type { ClaimEntry, ClaimsFile } from './schema';
 import { readResultFile, resultFilesToWrite } from '../files/resultFile';
 import type { CircuitOptions } from '../circuits/run';
@@ -16,6 +16,15 @@ const PASSES_SCHEMA = 'attribution-patching/claims-passes@1';
 const stem = (claimsFile: string) => claimsFile.replace(/\.(ya?ml|json)$/i, '');
 export const resultFileFor = (claimsFile: string) => `${stem(claimsFile)}.atp-result.json`;
 export const passesFileFor = (claimsFile: string) => `${stem(claimsFile)}.atp-passes.json`;
+
+/** Another claims file whose stored Result would be this one's (a.claims.json beside a.claims.yaml), or undefined. */
+export function claimsFileTwin(claimsFile: string): string | undefined {
+  const own = claimsFile.slice(stem(claimsFile).length);
+  return ['.yaml', '.yml', '.json']
+    .filter((extension) => extension !== own.toLowerCase())
+    .map((extension) => `${stem(claimsFile)}${extension}`)
+    .find((twin) => existsSync(twin));
+}
 
 /** Checks against exact patching are needed by agreement claims: every head, at the answer position. */
 export const needsHeadChecks = (claims: ClaimsFile) => claims.claims.some((c) => c.claim.kind === 'agreement');
@@ -70,6 +79,8 @@ export async function storedResultIfCurrent(claims: ClaimsFile): Promise<{ resul
   }
   const recorded = inputsOf(result);
   if (!recorded) return { why: ['the stored Result records no provenance'] };
+  const names = modelFileNamesProblem(recorded.modelFiles);
+  if (names !== undefined) return { why: [`the stored Result is not trusted: ${names}`] };
   const now = await currentInputs(claims.model, recorded, { dataset: claims.dataset, requested: claims.method, seed: claims.seed, circuit: claims.circuit });
   if (!now) return { why: [`the model ${claims.model} is not a folder, so its files cannot be compared`] };
   const why = inputChanges(recorded, now);
@@ -96,7 +107,9 @@ function readPasses(claimsFile: string): Record<string, LastPass> {
   const file = passesFileFor(claimsFile);
   try {
     const stored = JSON.parse(readFileSync(file, 'utf8')) as { schema?: string; claims?: Record<string, LastPass> };
-    return stored.schema === PASSES_SCHEMA && stored.claims && typeof stored.claims === 'object' ? stored.claims : {};
+    // Without a prototype: a claim named "__proto__" or "constructor" finds its own record or none.
+    const claims = Object.create(null) as Record<string, LastPass>;
+    return stored.schema === PASSES_SCHEMA && stored.claims && typeof stored.claims === 'object' ? Object.assign(claims, stored.claims) : claims;
   } catch {
     return {};
   }

@@ -69,6 +69,68 @@ export function checkOutputPaths(inputs: readonly NamedPath[], outputs: readonly
   }
 }
 
+/**
+ * Every output flag of every command (parseArgs names): each one a command is given goes through
+ * checkCommandOutputs, against that command's inputs. test/engine/outputFlags.test.ts walks this table against
+ * every input of each command, and fails on a string flag of src/cli that is neither here nor in its list of flags
+ * that name no output, so a new output flag cannot go unchecked.
+ */
+export const OUTPUT_FLAGS = {
+  patch: ['out', 'html'],
+  merge: ['out', 'html'],
+  report: ['out'],
+  circuit: ['out'],
+  compare: ['json', 'html', 'svg'],
+  export: ['out'],
+  generate: ['out'],
+  test: ['junit'],
+  /** A folder: every file the sweep will write there is checked (checkCommandOutputs' `outputs`). */
+  sweep: ['out'],
+  /** A folder: the runtime is installed in a folder of its own inside it. */
+  'install-cuda': ['dir'],
+} as const satisfies Record<string, readonly string[]>;
+
+export type CommandWithOutputs = keyof typeof OUTPUT_FLAGS;
+
+const FOLDER_FLAGS: ReadonlySet<string> = new Set(['sweep --out', 'install-cuda --dir']);
+
+/**
+ * The one output check of the command line: each of `command`'s output flags given in `values` (and `more.outputs`,
+ * the files the command writes on its own, such as a claims file's stored Result) against `inputs` and each other,
+ * a folder output against `more.inputFolders` (nothing is written into a model folder); then each output's folder
+ * is created. Call it before anything runs or is written.
+ */
+export function checkCommandOutputs(
+  command: CommandWithOutputs,
+  values: Readonly<Record<string, unknown>>,
+  inputs: readonly NamedPath[],
+  more: { outputs?: readonly NamedPath[]; inputFolders?: readonly NamedPath[] } = {},
+): void {
+  const given = (OUTPUT_FLAGS[command] as readonly string[]).flatMap((flag) =>
+    typeof values[flag] === 'string' && values[flag] !== '' ? [{ path: values[flag] as string, role: `--${flag}` }] : [],
+  );
+  const files = given.filter((output) => !FOLDER_FLAGS.has(`${command} ${output.role}`));
+  const folders = given.filter((output) => FOLDER_FLAGS.has(`${command} ${output.role}`));
+  for (const folder of folders) checkOutputFolder(folder, [...inputs, ...(more.inputFolders ?? [])]);
+  checkOutputPaths(inputs, [...files, ...(more.outputs ?? [])]);
+  for (const output of files) prepareOutputFolder(output.path, output.role);
+}
+
+/** A folder output: not an existing file, not an input, and neither an input folder nor inside one. */
+function checkOutputFolder(folder: NamedPath, inputs: readonly NamedPath[]): void {
+  const out = resolvePath(folder.path, 'output');
+  if (out.identity !== undefined && !fs.statSync(out.real).isDirectory()) throw new InputError(`${folder.role} ${folder.path} is a file; give a folder`);
+  for (const input of inputs) {
+    const resolved = resolvePath(input.path, 'input');
+    if (same(out, resolved)) throw new InputError(`${folder.role} ${folder.path} is ${input.role} ${input.path}; choose a folder of its own for the outputs`);
+    const inside = path.relative(resolved.real, out.real);
+    if (resolved.identity !== undefined && inside !== '' && !inside.startsWith('..') && !path.isAbsolute(inside))
+      throw new InputError(
+        `${folder.role} ${folder.path} is inside ${input.role} ${input.path}; nothing is written into a model folder, so choose another folder`,
+      );
+  }
+}
+
 /** Every file in a model folder (config, tokenizer, weights, index, anything else the folder holds) as inputs. */
 export function modelFolderInputs(dir: string): NamedPath[] {
   let names: string[];
