@@ -11,10 +11,13 @@ export interface SuiteReport {
   seconds: number;
 }
 
+/** What XML 1.0 cannot hold, even escaped (its Char production): C0 controls but tab, LF and CR; lone surrogates; U+FFFE and U+FFFF. */
+const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+
 const escape = (text: string) =>
   text
-    // XML 1.0 cannot hold most control characters, even escaped.
-    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F]/g, '')
+    // Replaced (U+FFFD), not dropped: the report still shows that a character was there.
+    .replace(NOT_XML_CHAR, '\uFFFD')
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')

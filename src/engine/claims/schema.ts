@@ -108,6 +108,15 @@ const CIRCUIT_KEYS = ['method', 'steps', 'edges', 'sizes', 'random_draws'];
 export const CLAIMS_CIRCUIT_DEFAULTS = { method: 'eap-ig' as ClaimsCircuitMethod, steps: 5, edges: 20, randomDraws: 3 };
 const BOUND_KEYS: Record<string, keyof Bound> = { greater_than: 'greaterThan', less_than: 'lessThan', at_least: 'atLeast', at_most: 'atMost' };
 
+/** Most claims in one file: each is a test case; far more than any finding needs, and a bound on a run's reports. */
+export const MAX_CLAIMS = 1000;
+/** Most random circuits per size: each costs a forward pass over the dataset at every size. */
+export const MAX_RANDOM_DRAWS = 100;
+/** Most extra curve sizes (atp circuit's --curve-points allows 200). */
+const MAX_SIZES = 200;
+/** Longest claims file text parsed: 1000 claims take a few hundred kB. */
+export const MAX_CLAIMS_TEXT = 4 * 1024 * 1024;
+
 /** Is this path a claims file? (*.claims.yaml, *.claims.yml, *.claims.json) */
 export const isClaimsFile = (path: string) => /\.claims\.(ya?ml|json)$/i.test(path);
 
@@ -116,6 +125,10 @@ export const isClaimsFile = (path: string) => /\.claims\.(ya?ml|json)$/i.test(pa
  * Relative model and dataset paths are resolved against the folder of `file`.
  */
 export function parseClaims(text: string, file: string): { claims?: ClaimsFile; problems: ClaimsProblem[] } {
+  if (text.length > MAX_CLAIMS_TEXT)
+    return {
+      problems: [{ line: 1, column: 1, field: '', message: `the file has ${text.length} characters; a claims file may have at most ${MAX_CLAIMS_TEXT}` }],
+    };
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const problems: ClaimsProblem[] = [];
@@ -176,6 +189,13 @@ export function parseClaims(text: string, file: string): { claims?: ClaimsFile; 
   else {
     const list = claimsPair.value as Node | null;
     if (!isSeq(list) || list.items.length === 0) problem(list, 'claims', `expected a non-empty list of claims, got ${describe(list)}`, claimsPair.key as Node);
+    else if (list.items.length > MAX_CLAIMS)
+      problem(
+        list,
+        'claims',
+        `${list.items.length} claims; a claims file may hold at most ${MAX_CLAIMS} (split it into several files)`,
+        claimsPair.key as Node,
+      );
     else {
       const ids = new Set<string>();
       list.items.forEach((item, index) => {
@@ -235,11 +255,18 @@ function parseCircuitBlock(node: Node | null, problem: Report, describe: (node: 
     problem(f.get('steps')!.value as Node, 'circuit.steps', `expected at most 1000 steps, got ${block.steps}`);
   block.edges = whole('edges', 1);
   block.randomDraws = whole('random_draws', 0);
+  if (block.randomDraws !== undefined && block.randomDraws > MAX_RANDOM_DRAWS)
+    problem(
+      f.get('random_draws')!.value as Node,
+      'circuit.random_draws',
+      `expected at most ${MAX_RANDOM_DRAWS} random circuits per size (each costs a forward pass over the dataset at every size), got ${block.randomDraws}`,
+    );
   const sizesPair = f.get('sizes');
   if (sizesPair) {
     const list = sizesPair.value as Node | null;
     if (!isSeq(list))
       problem(list, 'circuit.sizes', `expected a list of circuit sizes in edges such as [10, 40], got ${describe(list)}`, sizesPair.key as Node);
+    else if (list.items.length > MAX_SIZES) problem(list, 'circuit.sizes', `expected at most ${MAX_SIZES} sizes, got ${list.items.length}`);
     else block.sizes = list.items.map((item, i) => integer(item as Node, `circuit.sizes[${i}]`, 1, problem)).filter((n): n is number => n !== undefined);
   }
   return block;
