@@ -3,7 +3,7 @@
 // size, and the faithfulness curve (circuit vs random edges) beside it. Clicking a node (or Enter on it) colours the
 // editor by that node. Layout and wording come from src/shared/circuitView.ts; this file only draws.
 import { scaleLinear, scaleSymlog, select } from 'd3';
-import type { Circuit } from '../src/shared/circuit';
+import { type Circuit, CIRCUIT_METHODS } from '../src/shared/circuit';
 import { CIRCUIT_FORMAT_NAMES, CIRCUIT_FORMATS, type CircuitFormat } from '../src/shared/circuitFormats';
 import { formatValue, type ThemeKind } from '../src/shared/colorScale';
 import type { ValueSelection } from '../src/shared/panelProtocol';
@@ -23,7 +23,6 @@ export interface CircuitViewSpec {
   onExportCircuit(format: CircuitFormat): void;
 }
 
-const METHOD_LABELS: Record<Circuit['method'], string> = { eap: 'EAP', 'eap-ig': 'EAP-IG (inputs)', 'eap-ig-activations': 'EAP-IG (activations)' };
 const NEUTRAL: Record<ThemeKind, string> = { light: '#5a5a5a', dark: '#c8c8c8' };
 const CURVE_COLORS = { circuit: '#3794ff', random: '#d18616' };
 
@@ -52,7 +51,7 @@ export function drawCircuitView(container: HTMLElement, spec: CircuitViewSpec): 
   const heading = html(
     'h2',
     { id: 'circuit-heading' },
-    `Circuit: ${METHOD_LABELS[circuit.method]}${circuit.method === 'eap' ? '' : `, ${circuit.steps} steps`} — ${circuit.selection.edges} of ${total} edges (${circuit.selection.rule} ${circuit.selection.requested}, pruned), ` +
+    `Circuit: ${CIRCUIT_METHODS[circuit.method].label}${CIRCUIT_METHODS[circuit.method].oneGradient ? '' : `, ${circuit.steps} steps`} — ${circuit.selection.edges} of ${total} edges (${circuit.selection.rule} ${circuit.selection.requested}, pruned), ` +
       `faithfulness ${formatFaithfulness(circuit.faithfulness.circuit)} (full graph ${formatFaithfulness(circuit.faithfulness.full)}, empty ${formatFaithfulness(circuit.faithfulness.empty)})`,
   );
   const hint = html(

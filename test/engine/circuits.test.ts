@@ -108,31 +108,40 @@ function edgesToCheck(layout: CircuitLayout, scores: Float64Array): number[] {
 }
 
 for (const family of FAMILIES) {
-  test(`${family.name}: an edge's EAP score is the first-order effect of patching that edge alone (exact patching by ε, float64)`, async () => {
-    const { model, prepared } = setup(family.name, family.write);
-    const { layout, scores } = await edgeScores(model, prepared, 'eap', 1, float64);
-    const reversed = swapped(prepared);
-    const corrupted = sum(await patchedLogitDiffs(model, reversed, new Array(layout.edgeCount).fill(0), float64));
-    const edges = layoutEdges(layout, scores);
-    for (const e of edgesToCheck(layout, scores)) {
-      const errors: number[] = [];
-      for (const epsilon of [1e-2, 1e-3]) {
-        const patch = new Array<number>(layout.edgeCount).fill(0);
-        patch[e] = epsilon;
-        const effect = (sum(await patchedLogitDiffs(model, reversed, patch, float64)) - corrupted) / epsilon;
-        errors.push(Math.abs(effect - scores[e]) / Math.abs(scores[e]));
+  // patchedLogitDiffs runs its rows' clean prompt with edges moved toward their corrupted values: on the prompts
+  // as given that is EAP's clean run (an edge's score is minus the effect of corrupting it), on the swapped prompts
+  // the corrupted run moved toward clean (eap-corrupted's, the effect itself).
+  for (const [method, anchoredAtClean] of [
+    ['eap', true],
+    ['eap-corrupted', false],
+  ] as const) {
+    test(`${family.name}: an edge's ${method} score is the first-order effect of patching that edge alone at its anchor run (exact patching by ε, float64)`, async () => {
+      const { model, prepared } = setup(family.name, family.write);
+      const { layout, scores } = await edgeScores(model, prepared, method, 1, float64);
+      const rows = anchoredAtClean ? prepared : swapped(prepared);
+      const sign = anchoredAtClean ? -1 : 1;
+      const anchor = sum(await patchedLogitDiffs(model, rows, new Array(layout.edgeCount).fill(0), float64));
+      const edges = layoutEdges(layout, scores);
+      for (const e of edgesToCheck(layout, scores)) {
+        const errors: number[] = [];
+        for (const epsilon of [1e-2, 1e-3]) {
+          const patch = new Array<number>(layout.edgeCount).fill(0);
+          patch[e] = epsilon;
+          const effect = (sign * (sum(await patchedLogitDiffs(model, rows, patch, float64)) - anchor)) / epsilon;
+          errors.push(Math.abs(effect - scores[e]) / Math.abs(scores[e]));
+        }
+        const edge = edges[e];
+        assert.ok(Math.abs(scores[e]) > 1e-6, `${edge.from}->${edge.to}<${edge.input}>: score not trivially 0`);
+        // First order: the relative error shrinks linearly with ε (10× here; ≥ 5× allowed) and is small at ε = 1e-3.
+        assert.ok(errors[1] < errors[0] / 5 || errors[1] < 1e-7, `${edge.from}->${edge.to}<${edge.input}>: errors ${errors}`);
+        assert.ok(errors[1] < 1e-2, `${edge.from}->${edge.to}<${edge.input}>: relative error ${errors[1]} at ε = 1e-3`);
       }
-      const edge = edges[e];
-      assert.ok(Math.abs(scores[e]) > 1e-6, `${edge.from}->${edge.to}<${edge.input}>: score not trivially 0`);
-      // First order: the relative error shrinks linearly with ε (10× here; ≥ 5× allowed) and is small at ε = 1e-3.
-      assert.ok(errors[1] < errors[0] / 5 || errors[1] < 1e-7, `${edge.from}->${edge.to}<${edge.input}>: errors ${errors}`);
-      assert.ok(errors[1] < 1e-2, `${edge.from}->${edge.to}<${edge.input}>: relative error ${errors[1]} at ε = 1e-3`);
-    }
-  });
+    });
+  }
 
-  test(`${family.name}: the edges out of every node sum to that node's attribution patching score (float64)`, async () => {
+  test(`${family.name}: the edges out of every node sum to that node's attribution patching score (eap-corrupted: AtP's gradient, float64)`, async () => {
     const { model, dataset, prepared } = setup(family.name, family.write);
-    const { layout, scores } = await edgeScores(model, prepared, 'eap', 1, float64);
+    const { layout, scores } = await edgeScores(model, prepared, 'eap-corrupted', 1, float64);
     const result = await runAttributionPatching(model, dataset, { ...float64, method: 'atp', exactTokens: false });
     const scale = 1 / (prepared.length * (result.metric.cleanLogitDiff - result.metric.corruptedLogitDiff));
     const outgoing = new Map<string, number>();
@@ -154,7 +163,7 @@ for (const family of FAMILIES) {
 
   test(`${family.name}: removing every edge out of a head or an MLP is activation patching that component (float64)`, async () => {
     const { model, prepared } = setup(family.name, family.write);
-    const { layout } = await edgeScores(model, prepared, 'eap', 1, float64);
+    const { layout } = await edgeScores(model, prepared, 'eap-corrupted', 1, float64);
     const edges = layoutEdges(layout, new Float64Array(layout.edgeCount));
     const reversed = swapped(prepared);
     const activation = await sessionFor(model, 'activation-patching', float64);
@@ -184,9 +193,9 @@ for (const family of FAMILIES) {
   });
 }
 
-test('EAP-IG: one step is EAP (the point α = 0); the input edges approach completeness as steps grow (Riemann sum, float64)', async () => {
+test('EAP-IG: one step is eap-corrupted (the point α = 0); the input edges approach completeness as steps grow (Riemann sum, float64)', async () => {
   const { model, dataset, prepared } = setup('gpt2-ig', FAMILIES[0].write, 2);
-  const eap = await edgeScores(model, prepared, 'eap', 1, float64);
+  const eap = await edgeScores(model, prepared, 'eap-corrupted', 1, float64);
   const one = await edgeScores(model, prepared, 'eap-ig', 1, float64);
   assert.deepEqual(Array.from(one.scores), Array.from(eap.scores));
   const gap = sum(eap.cleanLogitDiffs) - sum(eap.corruptedLogitDiffs);
