@@ -136,6 +136,13 @@ export interface FaithfulnessCurve {
   faithfulness: number[];
   /** The same for n edges drawn at random (mean over `randomDraws` draws with seed `randomSeed`). */
   random: number[];
+  /**
+   * Edges kept after pruning at each size: the top-n circuit's, and the mean over the random draws (pruning never
+   * changes a circuit's faithfulness, so these are the sizes views show). Absent in Results made before they were
+   * recorded: the top-n counts follow from the edges (keptEdgeCounts), the random ones are unknown.
+   */
+  kept?: number[];
+  randomKept?: number[];
   randomDraws: number;
   randomSeed: number;
   /** Area under each curve over the edge fraction 0…1 (trapezoids): 1 for a circuit that is faithful at once. */
@@ -415,7 +422,8 @@ export function checkCircuit(value: unknown, check: ShapeChecker, model: { layer
         check.reject(`circuit.curve.edges[${i}]`, `${size} is not a number of edges from 0 to ${edges.length}`);
       if (i > 0 && size <= sizes[i - 1]) check.reject(`circuit.curve.edges[${i}]`, `sizes must be ascending: ${size} follows ${sizes[i - 1]}`);
     });
-    for (const key of ['faithfulness', 'random']) {
+    for (const key of ['faithfulness', 'random', 'kept', 'randomKept']) {
+      if ((key === 'kept' || key === 'randomKept') && curve[key] === undefined) continue;
       check.numbers(curve[key], `circuit.curve.${key}`, 1);
       const length = (curve[key] as number[]).length;
       if (length !== sizes.length) check.reject(`circuit.curve.${key}`, `${length} values for ${sizes.length} sizes in circuit.curve.edges (one per size)`);

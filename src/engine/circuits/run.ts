@@ -312,7 +312,14 @@ export async function runCircuit(model: LoadedModel, dataset: Dataset, options: 
     curvePoints > 0
       ? await faithfulnessCurve(
           base,
-          { points: curvePoints, draws: request.randomDraws ?? 3, seed: request.randomSeed ?? 0, sizes: request.curveSizes },
+          {
+            points: curvePoints,
+            draws: request.randomDraws ?? 3,
+            seed: request.randomSeed ?? 0,
+            sizes: request.curveSizes,
+            // The circuit's own size is measured, so no view ever reads an interpolation at it.
+            include: selection.rule === 'top-n' ? [selection.requested] : [],
+          },
           measure,
         )
       : undefined;
