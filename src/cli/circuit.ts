@@ -13,7 +13,7 @@ import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolde
 import type { LoadedModel } from '../engine/model/load';
 import { type CircuitSelectionRequest, runCircuit } from '../engine/circuits/run';
 import { signedFixed } from '../shared/colorScale';
-import { checkPrecisionFor } from '../engine/patching/runSupport';
+import { checkPrecisionFor } from '../engine/patching/precision';
 
 export const CIRCUIT_SYNOPSIS =
   '  atp circuit --model MODEL --data FILE --out FILE --method eap|eap-ig|eap-ig-activations [--steps M] (--edges N | --threshold T | --greedy N) [--curve-points K] [--device D] [--batch-size N] [--precision float32|float64] [--offline]';

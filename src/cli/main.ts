@@ -20,7 +20,7 @@ import { SERVE_HELP, serveCommand, SERVE_USAGE } from './serve';
 import { runInServer, SERVED_COMMANDS, serverRefusedByEnv } from './serveClient';
 import type { ProgressEvent } from '../shared/workerProtocol';
 import { runAttributionPatching } from '../engine/patching/run';
-import { parsePrecision } from '../engine/patching/runSupport';
+import { parsePrecision } from '../engine/patching/precision';
 import { parseDevice, releaseSessions } from '../engine/process/runtime';
 import { refuseShard, type Result, topHeads } from '../shared/result';
 import { readResultFile, removeStaleSidecars, resultFilesToWrite } from '../engine/files/resultFile';

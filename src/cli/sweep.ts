@@ -6,7 +6,7 @@ import { InputError } from '../shared/errors';
 import { fieldRef } from '../shared/fields';
 import { parseIntegerFlag } from '../engine/integers';
 import { parseMethod } from '../engine/patching/methods';
-import { parsePrecision } from '../engine/patching/runSupport';
+import { parsePrecision } from '../engine/patching/precision';
 import { parseDevice } from '../engine/process/runtime';
 import { DEFAULT_TOP_K } from '../shared/compare';
 import { MAX_GENERATED_EXAMPLES } from '../services/datasetGeneration';

@@ -6,22 +6,13 @@ import type { Dataset } from '../dataset/jsonl';
 import type { Result } from '../../shared/result';
 import { type Circuit, type CircuitEdge, type CircuitMethod, type CircuitSelection, edgesAbove, pruneDangling, topEdges } from '../../shared/circuit';
 import { InputError } from '../../shared/errors';
-import { type PatchingOptions, runAttributionPatching } from '../patching/run';
+import { runAttributionPatching } from '../patching/run';
 import { activationBytes, formatBytes } from '../model/memory';
-import {
-  asNumbers,
-  batchFeeds,
-  checkCancelled,
-  longestPrompt,
-  makeBatches,
-  type PreparedExample,
-  prepareExamples,
-  type RunOptions,
-  sessionFor,
-  checkPrecisionFor,
-  feedType,
-  type Precision,
-} from '../patching/runSupport';
+import { asNumbers, batchFeeds, longestPrompt, makeBatches, feedType } from '../patching/feeds';
+import { checkCancelled, type PatchingOptions, type RunOptions } from '../patching/options';
+import { type PreparedExample, prepareExamples } from '../patching/examples';
+import { sessionFor } from '../patching/sessions';
+import { checkPrecisionFor, type Precision } from '../patching/precision';
 import { CIRCUIT_INPUTS, CIRCUIT_OUTPUTS, senderGroups } from './graph';
 import { type CircuitLayout, circuitLayout, layoutEdges } from './layout';
 import { faithfulnessCurve } from './curve';
