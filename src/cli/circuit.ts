@@ -11,7 +11,8 @@ import { type Result, serializeResult } from '../shared/result';
 import { writeFilesAtomically } from '../engine/files/atomicWrite';
 import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from '../engine/files/outputPaths';
 import type { LoadedModel } from '../engine/model/load';
-import { type CircuitSelectionRequest, runCircuit } from '../engine/circuits/run';
+import { runCircuit } from '../engine/circuits/run';
+import type { CircuitSelectionRequest } from '../shared/circuit';
 import { signedFixed } from '../shared/colorScale';
 import { checkPrecisionFor } from '../engine/patching/precision';
 

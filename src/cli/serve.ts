@@ -22,7 +22,7 @@ import {
   serverAddress,
   type ServeStatus,
 } from './serveClient';
-import type { CliStreams } from './main';
+import type { CliStreams } from './streams';
 
 export const SERVE_USAGE = `  atp serve [--idle MINUTES] [--detach]
   atp serve --status | --stop`;

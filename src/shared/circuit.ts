@@ -371,3 +371,21 @@ export function checkCircuit(value: unknown, check: ShapeChecker, model: { layer
     check.number(curve.randomArea, 'circuit.curve.randomArea');
   }
 }
+
+/** Which edges a circuit run keeps: the n largest, those above a threshold, or n chosen greedily. */
+export type CircuitSelectionRequest = { rule: 'top-n'; edges: number } | { rule: 'threshold'; threshold: number } | { rule: 'greedy'; edges: number };
+
+/** A circuit run as asked for (atp circuit, the worker's CircuitRequest, a claims file's circuit: block); src/engine/circuits/run.ts runs it. */
+export interface CircuitOptions {
+  method: CircuitMethod;
+  /** Interpolation steps for eap-ig (default 5); eap uses 1. */
+  steps?: number;
+  selection: CircuitSelectionRequest;
+  /** Circuit sizes measured for the curve (default 16; 0: no curve). */
+  curvePoints?: number;
+  /** Measure the curve at exactly these sizes (plus 0 and every edge) instead of curvePoints log-spaced ones. */
+  curveSizes?: number[];
+  /** Random circuits per curve size (default 3), drawn with randomSeed (default 0). */
+  randomDraws?: number;
+  randomSeed?: number;
+}

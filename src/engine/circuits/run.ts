@@ -4,7 +4,17 @@ import * as ort from 'onnxruntime-node';
 import type { LoadedModel } from '../model/load';
 import type { Dataset } from '../dataset/jsonl';
 import type { Result } from '../../shared/result';
-import { type Circuit, type CircuitEdge, type CircuitMethod, type CircuitSelection, edgesAbove, pruneDangling, topEdges } from '../../shared/circuit';
+import {
+  type Circuit,
+  type CircuitEdge,
+  type CircuitMethod,
+  type CircuitOptions,
+  type CircuitSelection,
+  type CircuitSelectionRequest,
+  edgesAbove,
+  pruneDangling,
+  topEdges,
+} from '../../shared/circuit';
 import { InputError } from '../../shared/errors';
 import { runAttributionPatching } from '../patching/run';
 import { activationBytes, formatBytes } from '../model/memory';
@@ -16,22 +26,6 @@ import { checkPrecisionFor, type Precision } from '../patching/precision';
 import { CIRCUIT_INPUTS, CIRCUIT_OUTPUTS, senderGroups } from './graph';
 import { type CircuitLayout, circuitLayout, layoutEdges } from './layout';
 import { faithfulnessCurve } from './curve';
-
-export type CircuitSelectionRequest = { rule: 'top-n'; edges: number } | { rule: 'threshold'; threshold: number } | { rule: 'greedy'; edges: number };
-
-export interface CircuitOptions {
-  method: CircuitMethod;
-  /** Interpolation steps for eap-ig (default 5); eap uses 1. */
-  steps?: number;
-  selection: CircuitSelectionRequest;
-  /** Circuit sizes measured for the curve (default 16; 0: no curve). */
-  curvePoints?: number;
-  /** Measure the curve at exactly these sizes (plus 0 and every edge) instead of curvePoints log-spaced ones. */
-  curveSizes?: number[];
-  /** Random circuits per curve size (default 3), drawn with randomSeed (default 0). */
-  randomDraws?: number;
-  randomSeed?: number;
-}
 
 /** Edge scores summed over the dataset, in layout order, normalised as the Result's attributions are. */
 export interface EdgeScores {

@@ -1,5 +1,5 @@
 // What a run is given: RunOptions (every kind of run), PatchingOptions (runAttributionPatching); its cancellation.
-import type { DeviceRequest } from '../process/runtime';
+import type { DeviceRequest } from '../../shared/devices';
 import type { Method, Precision } from '../../shared/result';
 import type { ProgressEvent } from '../../shared/workerProtocol';
 

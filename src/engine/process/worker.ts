@@ -20,7 +20,7 @@ import { checkOutputPaths, modelFolderInputs } from '../files/outputPaths';
 import { readResultFile, writeResultAtomically } from '../files/resultFile';
 import { contentHash } from '../files/contentHash';
 import { runSweep, SUMMARY_JSON } from '../sweep/sweep';
-import { renderSweepReport } from '../../report/sweepReport';
+import { renderSweepReport } from '../sweep/report';
 import { join } from 'node:path';
 import { formatProgress } from '../../shared/progress';
 import { logResultToWandb, sweepCellRunOptions } from '../logging/logToWandb';
