@@ -154,7 +154,7 @@ export interface Circuit {
   method: CircuitMethod;
   /** 'eap-ig': `method` names the methods as EAP-IG defines them (see CircuitMethod); absent in older Results. */
   methodNames?: 'eap-ig';
-  /** Interpolation steps (1 for eap). */
+  /** Interpolation steps (1 for eap and eap-corrupted). */
   steps: number;
   nodes: CircuitNode[];
   /** Every edge of the graph, sorted by |score|, largest first. */
@@ -433,4 +433,22 @@ export function checkCircuit(value: unknown, check: ShapeChecker, model: { layer
     check.number(curve.area, 'circuit.curve.area');
     check.number(curve.randomArea, 'circuit.curve.randomArea');
   }
+}
+
+/** Which edges a circuit run keeps: the n largest, those above a threshold, or n chosen greedily. */
+export type CircuitSelectionRequest = { rule: 'top-n'; edges: number } | { rule: 'threshold'; threshold: number } | { rule: 'greedy'; edges: number };
+
+/** A circuit run as asked for (atp circuit, the worker's CircuitRequest, a claims file's circuit: block); src/engine/circuits/run.ts runs it. */
+export interface CircuitOptions {
+  method: CircuitMethod;
+  /** Interpolation steps for the EAP-IG methods (default 5); eap and eap-corrupted use 1. */
+  steps?: number;
+  selection: CircuitSelectionRequest;
+  /** Circuit sizes measured for the curve (default 16; 0: no curve). */
+  curvePoints?: number;
+  /** Measure the curve at exactly these sizes (plus 0 and every edge) instead of curvePoints log-spaced ones. */
+  curveSizes?: number[];
+  /** Random circuits per curve size (default 3), drawn with randomSeed (default 0). */
+  randomDraws?: number;
+  randomSeed?: number;
 }
