@@ -23,6 +23,7 @@ import {
   type ServerAddress,
   serverAddress,
   type ServeStatus,
+  UntrustedAddress,
 } from './serveClient';
 import type { CliStreams } from './streams';
 
@@ -94,7 +95,9 @@ export async function serveCommand(args: readonly string[], streams: CliStreams,
   } catch (error) {
     // A socket folder another user made (or a link): one sentence, never a stack trace.
     if (!(error instanceof InputError)) throw error;
-    say(`atp serve: ${error.message}`);
+    const fix =
+      error instanceof UntrustedAddress && !error.message.includes('remove it') ? "; atp serve will not use it: remove it (it is not this user's alone)" : '';
+    say(`atp serve: ${error.message}${fix}`);
     return 2;
   }
 }

@@ -286,7 +286,7 @@ test('serve: one server per address, --status and --stop without one, bad flags'
   assert.match(none.stderr, /no atp server is running for this atp/);
   assert.equal(atp(['serve', '--stop']).code, 0);
   assert.equal(atp(['serve', '--idle', '0']).code, 2);
-  assert.match(atp(['serve', '--idle', 'soon']).stderr, /--idle: expected a number of minutes > 0, got "soon"/);
+  assert.match(atp(['serve', '--idle', 'soon']).stderr, /--idle: expected a number of minutes > 0 and at most 35791 \(24 days\), got "soon"/);
   const pid = startServer(atp);
   const again = atp(['serve']);
   assert.equal(again.code, 1);
