@@ -36,7 +36,8 @@ import { signedFixed } from '../shared/colorScale';
 import { readFileSync } from 'node:fs';
 import { fileHash, mergeShards, parseShard, readShards, runShard, shardRange } from '../engine/patching/shards';
 import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from '../engine/files/outputPaths';
-import { type WandbOutcome, wandbProjectPath, wandbTargetFromEnv } from '../shared/wandb';
+import { type WandbOutcome, wandbProjectPath } from '../shared/wandb';
+import { wandbTargetForCommandLine } from '../engine/logging/wandbKey';
 import { logResultToWandb } from '../engine/logging/logToWandb';
 import { modelLabel } from '../shared/modelNames';
 
@@ -62,7 +63,8 @@ up to ${ATPSTAR_AUTO_MAX_TOKENS} tokens, else atp. The passes each needs are pri
 is computed exactly, one forward pass per differing token, unless that exceeds the same budget.
 --wandb [ENTITY/]PROJECT also logs the run to Weights & Biases (after the Result is written; a W&B failure is a
 warning, never a failed run): config, baselines and other metrics, the head and position maps as W&B tables, the
-head map as an image, and the Result as an artefact. The key comes from WANDB_API_KEY (never printed); WANDB_BASE_URL
+head map as an image, and the Result as an artefact. The key comes from WANDB_API_KEY, else ~/.netrc (NETRC) as
+"wandb login" writes it (never printed); WANDB_BASE_URL
 names a self-hosted server. Off unless given.
 --check K patches the K components with the largest |attribution| and K random others exactly and reports how
 well the estimates agree (Result "checks").
@@ -81,7 +83,9 @@ ${CIRCUIT_HELP}
 
 MODEL is a folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json), a Hugging Face repo id
 (org/name, optionally @revision; downloaded into the Hugging Face cache, HF_HOME / HF_HUB_CACHE, once; gated
-repos need a token in HF_TOKEN), one of the built-in models shipped in models/:
+repos need a token: HF_TOKEN, else the one "hf auth login" saved, HF_TOKEN_PATH or $HF_HOME/token), a bare
+canonical hub id (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2) or a TransformerLens name (gpt2-small,
+gpt-neo-125M, tiny-stories-33M, …), one of the built-in models shipped in models/:
 ${formatBuiltInTable()}
 or one of the seed notebook's presets:
 ${formatPresetTable()}
@@ -195,7 +199,6 @@ async function openModelWithProgress(cli: Cli, source: string, offline = false) 
   log(`loading ${source}`);
   let lastReport = 0;
   const { model, notes } = await openModel(source, {
-    token: process.env.HF_TOKEN || undefined,
     offline,
     onProgress: ({ file, received, total }) => {
       const now = Date.now();
@@ -332,7 +335,7 @@ async function patch(cli: Cli, args: string[]): Promise<void> {
     );
   if (shard && values.wandb !== undefined)
     throw new InputError(`${fieldRef('wandb')} cannot be used with ${fieldRef('shard')}: a shard holds raw values; log the merged result`, { field: 'wandb' });
-  const wandb = values.wandb === undefined ? undefined : wandbTargetFromEnv(values.wandb, process.env);
+  const wandb = values.wandb === undefined ? undefined : wandbTargetForCommandLine(values.wandb, process.env);
   // The dataset's own warnings (an .atp line whose prompts are the same) are already "file:line:col: warning: …".
   const datasetWarnings: string[] = [];
   const dataset = readDataset(values.data!, datasetWarnings);

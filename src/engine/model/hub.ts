@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { InputError } from '../../shared/errors';
 import { isCommitHash, parseModelSource, type ModelSource } from './modelSource';
 import { DEFAULT_ENDPOINT, type Env, hubCacheDir, hubEndpoint, isOfflineByEnv, linkIntoSnapshot, repoCacheDir, sha256File } from './hubCache';
+import { findHubToken, hubTokenPath } from './hubToken';
 import { describeCause, encodeFile, encodeRepo, HubUnreachable, isAbort, normalizeEtag, parseSize, sleep, TransferBroken } from './hubHttp';
 
 // ---- resolving -----------------------------------------------------------------------------------------------
@@ -29,7 +30,10 @@ export interface DownloadProgress {
 }
 
 export interface ResolveOptions {
-  /** A Hugging Face access token for gated or private repos; sent only to the hub's own origin, never shown. */
+  /**
+   * A Hugging Face access token for gated or private repos; sent only to the hub's own origin, never shown. When
+   * absent, the one huggingface_hub would use: HF_TOKEN, else the token file of `hf auth login` (hubToken.ts).
+   */
   token?: string;
   /** Use only the local cache (also when HF_HUB_OFFLINE=1). */
   offline?: boolean;
@@ -69,7 +73,7 @@ const PICKLE = /\.(bin|pt|pth|ckpt|pkl)$/;
 
 const TOKEN_HELP =
   'Create a read token at https://huggingface.co/settings/tokens, then give it: on the command line in the HF_TOKEN ' +
-  'environment variable (HF_TOKEN=hf_… atp patch …); in VS Code with the command "Attribution Patching: Set Hugging Face Token" ' +
+  'environment variable (HF_TOKEN=hf_… atp patch …) or log in once with `hf auth login` (the token file it writes is read); in VS Code with the command "Attribution Patching: Set Hugging Face Token" ' +
   "(kept in the editor's SecretStorage).";
 
 /**
@@ -118,6 +122,8 @@ class HubResolver {
   private readonly repoDir: string;
   private readonly display: string;
   private readonly notes: string[] = [];
+  /** Read when the hub is first asked (never for a run from the cache): the options' token or huggingface_hub's. */
+  private token?: string;
 
   constructor(
     private readonly source: Extract<ModelSource, { kind: 'hub' }>,
@@ -129,6 +135,7 @@ class HubResolver {
     this.endpoint = hubEndpoint(this.env);
     this.repoDir = repoCacheDir(this.repo, this.env);
     this.display = source.preset ? `${source.preset} (${this.repo}@${this.revision})` : `${this.repo}@${this.revision}`;
+    if (source.note) this.notes.push(source.note);
   }
 
   private result(commit: string, fromCache: boolean): ResolvedModel {
@@ -154,6 +161,7 @@ class HubResolver {
     // A commit fully present in the cache needs no network at all (as in huggingface_hub).
     if (isCommitHash(this.revision) && this.missingInSnapshot(this.revision).length === 0) return this.result(this.revision, true);
 
+    this.token = this.options.token ?? findHubToken(this.env)?.token;
     let info: { commit: string; files: string[] };
     try {
       info = await this.revisionInfo();
@@ -245,7 +253,7 @@ class HubResolver {
 
   private headers(url: string, extra: Record<string, string> = {}): Record<string, string> {
     const headers: Record<string, string> = { 'User-Agent': 'attribution-patching', ...extra };
-    if (this.options.token && new URL(url).origin === new URL(this.endpoint).origin) headers.Authorization = `Bearer ${this.options.token}`;
+    if (this.token && new URL(url).origin === new URL(this.endpoint).origin) headers.Authorization = `Bearer ${this.token}`;
     return headers;
   }
 
@@ -289,10 +297,10 @@ class HubResolver {
     const status = response.status;
     const hubText = this.endpoint === DEFAULT_ENDPOINT ? 'the Hugging Face hub' : `the hub at ${this.endpoint}`;
     if (status === 401 || status === 403) {
-      const tokenState = this.options.token
+      const tokenState = this.token
         ? 'The token given was refused or has no access to it (for a gated repo, accept its terms on the repo page with the same account; check that the token is a read token and not expired).'
-        : 'No token was given.';
-      if (code === 'RepoNotFound' && !this.options.token) {
+        : `No token was found (neither HF_TOKEN nor the token file ${hubTokenPath(this.env)}).`;
+      if (code === 'RepoNotFound' && !this.token) {
         throw new InputError(`${this.display}: not found on ${hubText}, or private (then it needs a token). ${tokenState} ${TOKEN_HELP}`, { field: 'hfToken' });
       }
       const gated = code === 'GatedRepo' ? 'gated (its terms must be accepted on https://huggingface.co/' + this.repo + ')' : 'gated or private';
