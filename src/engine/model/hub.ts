@@ -8,6 +8,7 @@
 //   HEAD {endpoint}/{repo}/resolve/{commit}/{file}          → 200 (small files) or 302 to a CDN (LFS files), with
 //        X-Repo-Commit, ETag or X-Linked-Etag, X-Linked-Size or Content-Length; X-Error-Code on errors
 //   GET  the same URL, or the CDN's Location (without the Authorization header: it goes to another host)
+// Every request goes through httpFetch (../httpTransport.ts): HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured.
 // The token goes only into Authorization headers for the hub's own origin; it is never logged or put in a message.
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -16,6 +17,7 @@ import { InputError } from '../../shared/errors';
 import { isCommitHash, parseModelSource, type ModelSource } from './modelSource';
 import { DEFAULT_ENDPOINT, type Env, hubCacheDir, hubEndpoint, isOfflineByEnv, linkIntoSnapshot, repoCacheDir, sha256File } from './hubCache';
 import { findHubToken, hubTokenPath } from './hubToken';
+import { httpFetch, proxySettings } from '../httpTransport';
 import { describeCause, encodeFile, encodeRepo, HubUnreachable, isAbort, normalizeEtag, parseSize, sleep, TransferBroken } from './hubHttp';
 
 // ---- resolving -----------------------------------------------------------------------------------------------
@@ -162,6 +164,7 @@ class HubResolver {
     if (isCommitHash(this.revision) && this.missingInSnapshot(this.revision).length === 0) return this.result(this.revision, true);
 
     this.token = this.options.token ?? findHubToken(this.env)?.token;
+    proxySettings(this.env); // a malformed proxy variable is the user's error, not an unreachable hub
     let info: { commit: string; files: string[] };
     try {
       info = await this.revisionInfo();
@@ -267,12 +270,16 @@ class HubResolver {
       const signals = [this.options.signal, init.timeoutMs ? AbortSignal.timeout(init.timeoutMs) : undefined].filter((s): s is AbortSignal => s !== undefined);
       let response: Response;
       try {
-        response = await fetch(current, {
-          method: init.method,
-          headers: this.headers(current, init.headers),
-          redirect: 'manual',
-          signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
-        });
+        response = await httpFetch(
+          current,
+          {
+            method: init.method,
+            headers: this.headers(current, init.headers),
+            redirect: 'manual',
+            signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
+          },
+          this.env,
+        );
       } catch (error) {
         if (isAbort(error, this.options.signal)) throw this.options.signal!.reason ?? error;
         const reason = error instanceof Error && error.name === 'TimeoutError' ? 'no answer in time' : describeCause(error);
