@@ -21,8 +21,10 @@ interface ProxySettings {
 export function proxySettings(env: Env = process.env): ProxySettings {
   const read = (lower: string, upper: string): string => {
     const [name, value] = env[lower] ? [lower, env[lower]!] : [upper, env[upper] ?? ''];
-    const text = value.trim();
-    if (text === '') return '';
+    const given = value.trim();
+    if (given === '') return '';
+    // host:port without a scheme is an http proxy, as curl (and atp install-cuda) read it.
+    const text = /^[a-z][a-z0-9+.-]*:\/\//i.test(given) ? given : `http://${given}`;
     let url: URL;
     try {
       url = new URL(text);

@@ -124,7 +124,8 @@ test('hub downloads go through HTTP_PROXY (the hub and its CDN alike); NO_PROXY 
   assert.ok(hub.requests.length > requests, 'the hub was asked directly');
 });
 
-test('a malformed proxy variable is an InputError naming it, never its value', async () => {
+test('a malformed proxy variable is an InputError naming it, never its value; host:port is an http proxy', async () => {
+  assert.equal(proxySettings({ HTTPS_PROXY: 'proxy.corp:3128' }).httpsProxy, 'http://proxy.corp:3128');
   const secret = 'hunter2-proxy-password';
   for (const [name, value, pattern] of [
     ['HTTPS_PROXY', `http://user:${secret}@[bad`, /HTTPS_PROXY is not a URL/],
