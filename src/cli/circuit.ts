@@ -11,9 +11,10 @@ import { type Result, serializeResult } from '../shared/result';
 import { writeFilesAtomically } from '../engine/files/atomicWrite';
 import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from '../engine/files/outputPaths';
 import type { LoadedModel } from '../engine/model/load';
-import { type CircuitSelectionRequest, runCircuit } from '../engine/circuits/run';
+import { runCircuit } from '../engine/circuits/run';
+import type { CircuitSelectionRequest } from '../shared/circuit';
 import { signedFixed } from '../shared/colorScale';
-import { checkPrecisionFor } from '../engine/patching/runSupport';
+import { checkPrecisionFor } from '../engine/patching/precision';
 
 export const CIRCUIT_SYNOPSIS =
   '  atp circuit --model MODEL --data FILE --out FILE --method eap|eap-ig|eap-ig-activations|eap-corrupted|eap-ig-activations-corrupted [--steps M] (--edges N | --threshold T | --greedy N) [--curve-points K] [--device D] [--batch-size N] [--precision float32|float64] [--offline]';

@@ -136,6 +136,13 @@ export interface FaithfulnessCurve {
   faithfulness: number[];
   /** The same for n edges drawn at random (mean over `randomDraws` draws with seed `randomSeed`). */
   random: number[];
+  /**
+   * Edges kept after pruning at each size: the top-n circuit's, and the mean over the random draws (pruning never
+   * changes a circuit's faithfulness, so these are the sizes views show). Absent in Results made before they were
+   * recorded: the top-n counts follow from the edges (keptEdgeCounts), the random ones are unknown.
+   */
+  kept?: number[];
+  randomKept?: number[];
   randomDraws: number;
   randomSeed: number;
   /** Area under each curve over the edge fraction 0…1 (trapezoids): 1 for a circuit that is faithful at once. */
@@ -147,7 +154,7 @@ export interface Circuit {
   method: CircuitMethod;
   /** 'eap-ig': `method` names the methods as EAP-IG defines them (see CircuitMethod); absent in older Results. */
   methodNames?: 'eap-ig';
-  /** Interpolation steps (1 for eap). */
+  /** Interpolation steps (1 for eap and eap-corrupted). */
   steps: number;
   nodes: CircuitNode[];
   /** Every edge of the graph, sorted by |score|, largest first. */
@@ -415,7 +422,8 @@ export function checkCircuit(value: unknown, check: ShapeChecker, model: { layer
         check.reject(`circuit.curve.edges[${i}]`, `${size} is not a number of edges from 0 to ${edges.length}`);
       if (i > 0 && size <= sizes[i - 1]) check.reject(`circuit.curve.edges[${i}]`, `sizes must be ascending: ${size} follows ${sizes[i - 1]}`);
     });
-    for (const key of ['faithfulness', 'random']) {
+    for (const key of ['faithfulness', 'random', 'kept', 'randomKept']) {
+      if ((key === 'kept' || key === 'randomKept') && curve[key] === undefined) continue;
       check.numbers(curve[key], `circuit.curve.${key}`, 1);
       const length = (curve[key] as number[]).length;
       if (length !== sizes.length) check.reject(`circuit.curve.${key}`, `${length} values for ${sizes.length} sizes in circuit.curve.edges (one per size)`);
@@ -425,4 +433,22 @@ export function checkCircuit(value: unknown, check: ShapeChecker, model: { layer
     check.number(curve.area, 'circuit.curve.area');
     check.number(curve.randomArea, 'circuit.curve.randomArea');
   }
+}
+
+/** Which edges a circuit run keeps: the n largest, those above a threshold, or n chosen greedily. */
+export type CircuitSelectionRequest = { rule: 'top-n'; edges: number } | { rule: 'threshold'; threshold: number } | { rule: 'greedy'; edges: number };
+
+/** A circuit run as asked for (atp circuit, the worker's CircuitRequest, a claims file's circuit: block); src/engine/circuits/run.ts runs it. */
+export interface CircuitOptions {
+  method: CircuitMethod;
+  /** Interpolation steps for the EAP-IG methods (default 5); eap and eap-corrupted use 1. */
+  steps?: number;
+  selection: CircuitSelectionRequest;
+  /** Circuit sizes measured for the curve (default 16; 0: no curve). */
+  curvePoints?: number;
+  /** Measure the curve at exactly these sizes (plus 0 and every edge) instead of curvePoints log-spaced ones. */
+  curveSizes?: number[];
+  /** Random circuits per curve size (default 3), drawn with randomSeed (default 0). */
+  randomDraws?: number;
+  randomSeed?: number;
 }

@@ -18,7 +18,7 @@ export type ResultSchema = typeof RESULT_SCHEMA | typeof RESULT_SCHEMA_V1;
  */
 export const RESULT_SCHEMA_SIDECAR = 'attribution-patching/result@3';
 
-import type { Method } from './resultMethods';
+import type { ArrayMethods, Method } from './resultMethods';
 import type { Circuit } from './circuit';
 
 export { METHOD_NAMES, type Method, methodsOf } from './resultMethods';
@@ -240,7 +240,7 @@ export interface Result {
   /** Absent in @1 results (which are AtP throughout). */
   run?: RunInfo;
   /** Which method produced each array (absent in @1: all 'atp'); token scores say it per value too. */
-  methods?: { attributions: Method; heads: Method; positions: Method; tokenScores: Method };
+  methods?: ArrayMethods;
   /** Components checked against exact activation patching (atp patch --check K). */
   checks?: Checks;
   /** Only with --method atpstar. */

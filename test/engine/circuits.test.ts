@@ -7,9 +7,13 @@ import * as ort from 'onnxruntime-node';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load';
 import { readDataset, type Dataset } from '../../src/engine/dataset/jsonl';
 import { runAttributionPatching } from '../../src/engine/patching/run';
-import { batchFeeds, type PreparedExample, prepareExamples, type RunOptions, sessionFor } from '../../src/engine/patching/runSupport';
+import { batchFeeds } from '../../src/engine/patching/feeds';
+import { type PreparedExample, prepareExamples } from '../../src/engine/patching/examples';
+import type { RunOptions } from '../../src/engine/patching/options';
+import { sessionFor } from '../../src/engine/patching/sessions';
 import { PATCHED_LOGIT_DIFF, PATCHING_INPUT } from '../../src/engine/patching/graphs';
-import { edgeScores, greedyEdges, patchedLogitDiffs } from '../../src/engine/circuits/run';
+import { edgeScores, greedyEdges, patchedLogitDiffs, runCircuit } from '../../src/engine/circuits/run';
+import { topEdges } from '../../src/shared/circuit';
 import { type CircuitLayout, layoutEdges } from '../../src/engine/circuits/layout';
 import { curveSizes, trapezoidArea } from '../../src/engine/circuits/curve';
 import { seededRandom } from '../../src/engine/dataset/random';
@@ -270,6 +274,33 @@ test('curve sizes, trapezoids and EAP-IG greedy growth', () => {
     greedyEdges(edges, 3, () => undefined),
     [0, 3, 2],
   );
+});
+
+test("the curve measures the circuit at its own size (its point is the circuit's own faithfulness) and records the edges kept after pruning at every size (float64)", async () => {
+  const { model, dataset } = setup('gpt2-curve', FAMILIES[0].write, 2);
+  const result = await runCircuit(
+    model,
+    dataset,
+    { ...float64, method: 'atp', exactTokens: false },
+    {
+      method: 'eap',
+      selection: { rule: 'top-n', edges: 7 },
+      curvePoints: 4,
+      randomDraws: 2,
+    },
+  );
+  const circuit = result.circuit!;
+  const curve = circuit.curve!;
+  const own = curve.edges.indexOf(7);
+  assert.ok(own > 0, `the circuit's size 7 is a point of the curve: ${curve.edges}`);
+  assert.ok(Math.abs(curve.faithfulness[own] - circuit.faithfulness.circuit) <= 1e-12, `${curve.faithfulness[own]} vs ${circuit.faithfulness.circuit}`);
+  assert.deepEqual(
+    curve.kept,
+    curve.edges.map((n) => topEdges(circuit, n).length),
+  );
+  assert.equal(curve.kept![own], circuit.inCircuit.length);
+  assert.equal(curve.randomKept!.length, curve.edges.length);
+  curve.randomKept!.forEach((k, i) => assert.ok(k >= 0 && k <= curve.edges[i], `random draws keep at most what they drew: ${k} of ${curve.edges[i]}`));
 });
 
 test("the worker's circuit request runs a circuit and writes a Result holding it to the pending file", async () => {

@@ -9,47 +9,24 @@ import {
   type CircuitEdge,
   type CircuitMethod,
   CIRCUIT_METHODS,
+  type CircuitOptions,
   type CircuitSelection,
+  type CircuitSelectionRequest,
   edgesAbove,
   pruneDangling,
   topEdges,
 } from '../../shared/circuit';
 import { InputError } from '../../shared/errors';
-import { type PatchingOptions, runAttributionPatching } from '../patching/run';
+import { runAttributionPatching } from '../patching/run';
 import { activationBytes, formatBytes } from '../model/memory';
-import {
-  asNumbers,
-  batchFeeds,
-  checkCancelled,
-  longestPrompt,
-  makeBatches,
-  type PreparedExample,
-  prepareExamples,
-  type RunOptions,
-  sessionFor,
-  checkPrecisionFor,
-  feedType,
-  type Precision,
-} from '../patching/runSupport';
+import { asNumbers, batchFeeds, longestPrompt, makeBatches, feedType } from '../patching/feeds';
+import { checkCancelled, type PatchingOptions, type RunOptions } from '../patching/options';
+import { type PreparedExample, prepareExamples } from '../patching/examples';
+import { sessionFor } from '../patching/sessions';
+import { checkPrecisionFor, type Precision } from '../patching/precision';
 import { CIRCUIT_INPUTS, CIRCUIT_OUTPUTS, senderGroups } from './graph';
 import { type CircuitLayout, circuitLayout, layoutEdges } from './layout';
 import { faithfulnessCurve } from './curve';
-
-export type CircuitSelectionRequest = { rule: 'top-n'; edges: number } | { rule: 'threshold'; threshold: number } | { rule: 'greedy'; edges: number };
-
-export interface CircuitOptions {
-  method: CircuitMethod;
-  /** Interpolation steps for the EAP-IG methods (default 5); eap and eap-corrupted use 1. */
-  steps?: number;
-  selection: CircuitSelectionRequest;
-  /** Circuit sizes measured for the curve (default 16; 0: no curve). */
-  curvePoints?: number;
-  /** Measure the curve at exactly these sizes (plus 0 and every edge) instead of curvePoints log-spaced ones. */
-  curveSizes?: number[];
-  /** Random circuits per curve size (default 3), drawn with randomSeed (default 0). */
-  randomDraws?: number;
-  randomSeed?: number;
-}
 
 /** Edge scores summed over the dataset, in layout order, normalised as the Result's attributions are. */
 export interface EdgeScores {
@@ -312,7 +289,14 @@ export async function runCircuit(model: LoadedModel, dataset: Dataset, options: 
     curvePoints > 0
       ? await faithfulnessCurve(
           base,
-          { points: curvePoints, draws: request.randomDraws ?? 3, seed: request.randomSeed ?? 0, sizes: request.curveSizes },
+          {
+            points: curvePoints,
+            draws: request.randomDraws ?? 3,
+            seed: request.randomSeed ?? 0,
+            sizes: request.curveSizes,
+            // The circuit's own size is measured, so no view ever reads an interpolation at it.
+            include: selection.rule === 'top-n' ? [selection.requested] : [],
+          },
           measure,
         )
       : undefined;
