@@ -33,12 +33,12 @@ import { describeRuntime, METHOD_NAMES } from '../shared/result';
 import { contentHash } from '../engine/files/contentHash';
 import { suspectCells } from '../shared/resultMethods';
 import { signedFixed } from '../shared/colorScale';
-import { readFileSync } from 'node:fs';
 import { fileHash, mergeShards, parseShard, readShards, runShard, shardRange } from '../engine/patching/shards';
 import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from '../engine/files/outputPaths';
 import { type WandbOutcome, wandbProjectPath, wandbTargetFromEnv } from '../shared/wandb';
 import { logResultToWandb } from '../engine/logging/logToWandb';
 import { modelLabel } from '../shared/modelNames';
+import { readInputText } from '../engine/files/readInput';
 
 const USAGE = `Usage:
   atp patch --model MODEL --data FILE --out FILE [--method auto|atp|atpstar|exact] [--grad-drop] [--check K] [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float16|float64] [--top K] [--offline] [--wandb [ENTITY/]PROJECT]
@@ -405,7 +405,7 @@ function reportWandb(cli: Cli, outcome: WandbOutcome): void {
 
 /** contentHash of a dataset file's text as the editor holds it (VS Code drops a leading byte-order mark). */
 function datasetTextHash(file: string): string {
-  return contentHash(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
+  return contentHash(readInputText(file, 'dataset').replace(/^\uFEFF/, ''));
 }
 
 function merge(cli: Cli, args: string[]): void {

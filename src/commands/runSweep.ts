@@ -4,7 +4,6 @@
 // the Compare panel. A rerun into the same folder keeps the finished cells.
 import * as vscode from 'vscode';
 import { isAbsolute, join } from 'node:path';
-import { readFile } from 'node:fs/promises';
 import { TINYSQL_FEATURES } from '../engine/dataset/tinysql/generator';
 import { integerInputProblem, MAX_GENERATED_EXAMPLES, TINYSQL_FEATURE_DESCRIPTIONS } from '../services/datasetGeneration';
 import { parseSweepSummary, type SweepSpec } from '../shared/sweep';
@@ -14,6 +13,7 @@ import { HF_TOKEN_SECRET } from '../views/sidebar';
 import { COMMANDS } from './ids';
 import { renderFieldText } from '../shared/fields';
 import { reportWandbOutcome, wandbTargetForRun } from '../services/wandbTarget';
+import { readInputText } from '../engine/files/readInput';
 
 export const RUN_SWEEP = COMMANDS.runSweep;
 
@@ -138,7 +138,7 @@ export function registerRunSweep(services: Services): vscode.Disposable {
         );
     }
     try {
-      const summary = parseSweepSummary(await readFile(summaryFile, 'utf8'), summaryFile);
+      const summary = parseSweepSummary(readInputText(summaryFile, 'json'), summaryFile);
       services.comparePanel.showSweep(summary, request.outDir);
     } catch (error) {
       // A sweep cancelled before its first cell has no summary: nothing to show.

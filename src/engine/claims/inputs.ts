@@ -2,11 +2,12 @@
 // the engine version, the method and the seed. Decides when a stored Result is still current (reused instead of
 // rerunning the model) and tells a failing claim what differs from the inputs it last passed on.
 // Node's fs and crypto only: the extension host uses it too.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Provenance, Result } from '../../shared/result';
 import { contentHash } from '../files/contentHash';
 import { ENGINE_VERSION, hashFile } from '../files/provenance';
+import { readInputText } from '../files/readInput';
 
 export interface InputsRecord {
   engineVersion: string;
@@ -42,7 +43,7 @@ export function inputsOf(result: Result): InputsRecord | undefined {
 
 /** The dataset text's hash as the editor computes it (VS Code drops a leading byte-order mark). */
 export function datasetFileHash(file: string): string {
-  return contentHash(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
+  return contentHash(readInputText(file, 'dataset').replace(/^\uFEFF/, ''));
 }
 
 /**

@@ -2,7 +2,6 @@
 // writes its values raw (LD units), and `atp merge` normalises them all by the whole dataset's baselines, giving
 // the Result one run over the whole dataset gives (the same per-example numbers; sums to float rounding).
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { InputError } from '../../shared/errors';
 import { fieldRef } from '../../shared/fields';
 import type { Dataset } from '../dataset/jsonl';
@@ -21,6 +20,7 @@ import {
 } from '../../shared/result';
 import { mean, normalisation } from './runSupport';
 import { readResultFile } from '../files/resultFile';
+import { readInputFile } from '../files/readInput';
 
 /** Parses "i/n" (1 ≤ i ≤ n). */
 export function parseShard(text: string): { index: number; count: number } {
@@ -43,7 +43,7 @@ export function shardRange(total: number, index: number, count: number): { first
 
 /** "sha256:<hex>" of a file's bytes (what ShardInfo.datasetHash records). */
 export function fileHash(file: string): string {
-  return `sha256:${createHash('sha256').update(readFileSync(file)).digest('hex')}`;
+  return `sha256:${createHash('sha256').update(readInputFile(file, 'dataset')).digest('hex')}`;
 }
 
 /**

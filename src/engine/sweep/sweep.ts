@@ -26,6 +26,7 @@ import { readResultFile, writeResultAtomically } from '../files/resultFile';
 import { CancelledError, runAttributionPatching, type PatchingOptions } from '../patching/run';
 import type { MethodRequest } from '../patching/methods';
 import { releaseSessions } from '../process/runtime';
+import { readInputText } from '../files/readInput';
 
 export const SUMMARY_JSON = 'summary.json';
 export const SUMMARY_HTML = 'summary.html';
@@ -108,7 +109,7 @@ async function sameModel(result: Result, source: string, dir: string): Promise<b
 
 function readText(file: string): string | undefined {
   try {
-    return fs.readFileSync(file, 'utf8');
+    return readInputText(file, 'dataset');
   } catch {
     return undefined;
   }
