@@ -57,11 +57,14 @@ export async function currentInputs(
   request: { dataset: string; requested: string; seed: number; circuit?: { method: string; steps: number } },
 ): Promise<InputsRecord | undefined> {
   if (!existsSync(model) || !statSync(model).isDirectory()) return undefined;
-  const modelFiles: Record<string, string> = {};
+  // Names come from a stored file: collected in a Map and defined by Object.fromEntries, so "__proto__" is a key
+  // like any other, never Object.prototype's.
+  const hashes = new Map<string, string>();
   for (const name of Object.keys(recorded.modelFiles)) {
     const path = join(model, name);
-    modelFiles[name] = existsSync(path) ? await hashFile(path) : 'missing';
+    hashes.set(name, existsSync(path) ? await hashFile(path) : 'missing');
   }
+  const modelFiles = Object.fromEntries(hashes);
   const tokenizer = join(model, 'tokenizer.json');
   return {
     engineVersion: ENGINE_VERSION,
