@@ -8,7 +8,7 @@ import type { Result } from '../../shared/result';
 import { type WandbOutcome, type WandbTarget, wandbProjectPath } from '../../shared/wandb';
 import { cellLabel, type SweepCell } from '../sweep/plan';
 import { modelLabel } from '../../shared/modelNames';
-import { DEFAULT_BASE_URL, WandbApi, WandbError } from './wandbApi';
+import { DEFAULT_BASE_URL, redactKey, WandbApi, WandbError } from './wandbApi';
 import { artifactDigest, artifactName, type ExtraConfig, manifestJson, type ManifestEntry, md5Base64, runContent } from './wandbContent';
 import { readInputFile } from '../files/readInput';
 
@@ -81,6 +81,14 @@ const refusedKey = (error: unknown) => error instanceof WandbError && error.kind
  * failed (a refused key names where the key came from, a network failure names the URL) and that the Result is saved.
  */
 export async function logResultToWandb(target: WandbTarget, result: Result, resultFile: string, options: WandbRunOptions): Promise<WandbOutcome> {
+  const outcome = await logRun(target, result, resultFile, options);
+  // Whatever a server sent back (an entity, a run name, an error text echoing our headers) reaches the user without
+  // the key in any form: the last line of defence behind WandbApi's own redaction of quoted server text.
+  const clean = (text: string) => redactKey(text, target.apiKey);
+  return { ...outcome, urls: outcome.urls.map(clean), warnings: outcome.warnings.map(clean) };
+}
+
+async function logRun(target: WandbTarget, result: Result, resultFile: string, options: WandbRunOptions): Promise<WandbOutcome> {
   const baseUrl = target.baseUrl ?? DEFAULT_BASE_URL;
   const api = new WandbApi({ apiKey: target.apiKey, keySource: target.keySource, baseUrl, timeoutMs: options.timeoutMs });
   const saved = `; the Result is saved at ${resultFile}`;
