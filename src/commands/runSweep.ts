@@ -4,8 +4,8 @@
 // the Compare panel. A rerun into the same folder keeps the finished cells.
 import * as vscode from 'vscode';
 import { isAbsolute, join } from 'node:path';
-import { TINYSQL_FEATURES } from '../engine/dataset/tinysql/generator';
-import { integerInputProblem, MAX_GENERATED_EXAMPLES, TINYSQL_FEATURE_DESCRIPTIONS } from '../services/datasetGeneration';
+import { MAX_GENERATED_EXAMPLES, TINYSQL_FEATURES } from '../shared/generateSpec';
+import { integerInputProblem, TINYSQL_FEATURE_DESCRIPTIONS } from '../services/datasetGeneration';
 import { parseSweepSummary, type SweepSpec } from '../shared/sweep';
 import type { Services } from '../services/services';
 import { effectiveModel, readSettings } from '../services/settings';
