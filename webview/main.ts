@@ -5,8 +5,8 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
-import type { ExampleResult, Result } from '../src/shared/result';
-import { METHOD_NAMES, methodsOf, suspectCells } from '../src/shared/resultMethods';
+import type { ExampleResult, MapMethod, Result } from '../src/shared/result';
+import { isExactRow, mapMethodLabel, mapMethodsOf, METHOD_NAMES, methodsOf, suspectCells } from '../src/shared/resultMethods';
 import { formatValue, type ThemeKind } from '../src/shared/colorScale';
 import {
   parsePanelState,
@@ -68,8 +68,17 @@ function gradDropMarks(result: Summary, count: number, scope: ExampleScope, map:
   const drop = result.atpStar?.gradDrop?.[map];
   const atp = map === 'heads' ? result.heads : result.positions;
   if (!drop || !atp || scope.kind !== 'all') return {};
+  // An exact row needs no flag: its value is the truth, not an estimate that may hide a cancellation.
+  const rows = mapMethodsOf(result)[map === 'heads' ? 'heads' : 'residPre'];
+  const suspects = suspectCells(atp, drop).filter((c) => !isExactRow(rows, c.layer));
   // Which cells are suspect does not depend on the aggregate (a ratio); the numbers shown follow it.
-  return { gradDrop: aggregateMatrix(drop, count, view.aggregate), suspects: new Set(suspectCells(atp, drop).map((c) => `${c.layer}:${c.column}`)) };
+  return { gradDrop: aggregateMatrix(drop, count, view.aggregate), suspects: new Set(suspects.map((c) => `${c.layer}:${c.column}`)) };
+}
+
+/** The rows of an estimated map that are exact (an exact map needs no marks: its title says so). */
+function exactRowsOf(map: MapMethod, layers: number): Set<number> {
+  if (map.method === 'exact') return new Set();
+  return new Set(Array.from({ length: layers }, (_, layer) => layer).filter((layer) => isExactRow(map, layer)));
 }
 
 /** AtP*'s query, key and value nodes, summed over positions and examples; a cell colours the editor by that node. */
@@ -245,7 +254,7 @@ function render(): void {
   );
   const methods = methodsOf(result);
   const methodLine =
-    `Heatmaps: ${METHOD_NAMES[methods.heads]}${result.run ? ` (${result.run.passes.forward} forward + ${result.run.passes.backward} backward passes)` : ''} · token colours: ${METHOD_NAMES[methods.tokenScores]}` +
+    `Heatmaps: ${METHOD_NAMES[methods.heads]}${mapMethodsOf(result).residPre.exactLayers.length > 0 && methods.positions !== 'exact' ? ' (resid_pre at L0 exact: it is the token effect)' : ''}${result.run ? ` (${result.run.passes.forward} forward + ${result.run.passes.backward} backward passes)` : ''} · token colours: ${METHOD_NAMES[methods.tokenScores]}` +
     (result.checks ? ` · ${result.checks.items.length} components checked (outlined)` : '') +
     (result.merged ? ` · merged from ${result.merged.shards} shard${result.merged.shards === 1 ? '' : 's'} (atp merge)` : '');
   header.append(element('p', { className: 'method', id: 'method-line' }, methodLine));
@@ -360,7 +369,8 @@ function render(): void {
   }
   if (result.atpStar && view.scope.kind === 'all') drawNodeMaps(nodes, result, count, currentTheme, tooltip);
   if (result.checks && result.checks.items.length > 0) drawChecks(checks, result.checks);
-  const methodTag = (method: keyof typeof METHOD_NAMES) => ` — ${METHOD_NAMES[method]}`;
+  const maps = mapMethodsOf(result);
+  const methodTag = (map: MapMethod) => ` — ${mapMethodLabel(map)}`;
 
   const selection = view.selection;
   drawHeatmap(heads, {
@@ -369,7 +379,8 @@ function render(): void {
     values: aggregateMatrix(one ? headMatrix(one, oneScope) : result.heads, one ? 1 : count, view.aggregate),
     columnLabels: Array.from({ length: result.model.heads }, (_, h) => `H${h}`),
     columnTitles: Array.from({ length: result.model.heads }, (_, h) => `head ${h}`),
-    title: `Heads at the answer position (hook_z)${view.scope.kind === 'all' ? `, ${over}` : ''}${methodTag(methods.heads)}`,
+    title: `Heads at the answer position (hook_z)${view.scope.kind === 'all' ? `, ${over}` : ''}${methodTag(maps.heads)}`,
+    exactRows: exactRowsOf(maps.heads, result.model.layers),
     checked: checkedCells(result, count, view.scope, 'heads'),
     ...gradDropMarks(result, count, view.scope, 'heads'),
     theme: currentTheme,
@@ -408,7 +419,8 @@ function render(): void {
       firstColumn: fold,
       columnLabels: labels.slice(fold),
       columnTitles: titles.slice(fold),
-      title: `Layer × position (${positionMatrixLabel(selection)})${view.scope.kind === 'all' ? `, ${over}` : ''}${methodTag(methods.positions)}`,
+      title: `Layer × position (${positionMatrixLabel(selection)})${view.scope.kind === 'all' ? `, ${over}` : ''}${methodTag(maps[kind])}`,
+      exactRows: exactRowsOf(maps[kind], result.model.layers),
       checked: kind === 'residPre' ? checkedCells(result, count, view.scope, 'positions') : undefined,
       ...(kind === 'residPre' ? gradDropMarks(result, count, view.scope, 'positions') : {}),
       theme: currentTheme,

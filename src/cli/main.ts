@@ -28,6 +28,7 @@ import { type FileToWrite, writeFilesAtomically, writeTextAtomically } from '../
 import { renderHtmlReport } from '../report/htmlReport';
 import { validateHeads, validatePositions } from '../engine/patching/validation';
 import { ATPSTAR_AUTO_MAX_TOKENS, BUDGET, parseMethod } from '../engine/patching/methods';
+import { agreementsOf, describeAgreement, MAP_TITLES } from '../shared/checkAgreement';
 import { componentLabel } from '../engine/patching/exact';
 import { describeRuntime, METHOD_NAMES } from '../shared/result';
 import { contentHash } from '../engine/files/contentHash';
@@ -177,14 +178,16 @@ function atpStarSummary(result: Result): string[] {
   return lines;
 }
 
-/** The checks: agreement, then the components where estimate and exact disagree most. */
+/** The checks: each map's agreement led by its error, then the components where estimate and exact disagree most. */
 function checkSummary(checks: NonNullable<Result['checks']>): string[] {
   const worst = [...checks.items].sort((a, b) => Math.abs(b.exact - b.attribution) - Math.abs(a.exact - a.attribution)).slice(0, 5);
   return [
-    `checked ${checks.items.length} components against exact activation patching (top ${checks.k} by |attribution| and ${checks.items.length - Math.min(checks.k, checks.items.length)} random):`,
-    `  Pearson ${checks.pearson.toFixed(3)}, Spearman ${checks.spearman.toFixed(3)}; largest disagreements:`,
+    `checked ${checks.items.length} components against exact activation patching (per map: top ${checks.k} by |attribution| and up to ${checks.k} random):`,
+    ...agreementsOf(checks).map((agreement) => `  ${MAP_TITLES[agreement.map]}: ${describeAgreement(agreement)}`),
+    `  all maps together: Pearson ${checks.pearson.toFixed(3)}, Spearman ${checks.spearman.toFixed(3)}; largest disagreements:`,
     ...worst.map(
-      (item) => `  ${componentLabel(item).padEnd(28)} attribution ${signedFixed(item.attribution)}  exact ${signedFixed(item.exact)}  (${item.pick})`,
+      (item) =>
+        `  ${componentLabel(item).padEnd(28)} attribution ${signedFixed(item.attribution)}  exact ${signedFixed(item.exact)}  (${item.pick}${item.signDiffers ? ', sign differs' : ''})`,
     ),
   ];
 }

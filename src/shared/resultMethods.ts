@@ -1,6 +1,6 @@
 // How a Result's values were computed, in words: shared by the engine, the extension host and the webview, so it
 // imports nothing at run time (the webview bundle must not pull in Node modules).
-import type { Result } from './result';
+import type { MapKind, MapMethod, MapMethods, Result } from './result';
 
 /**
  * atp: attribution patching, a linear estimate; atpstar: AtP* (Kramár et al. 2024), the linear estimate with the
@@ -14,6 +14,28 @@ export const METHOD_NAMES: Record<Method, string> = { atp: 'AtP estimate', atpst
 /** The method of each array; a @1 result is attribution patching throughout. */
 export function methodsOf(result: Pick<Result, 'methods'>): NonNullable<Result['methods']> {
   return result.methods ?? { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'atp' };
+}
+
+/**
+ * Each map's method and exact rows. A Result without `methods.maps` (older files) has every cell of a map by that
+ * map's method: the head map by `heads`, the position maps by `positions`, no exact rows.
+ */
+export function mapMethodsOf(result: Pick<Result, 'methods'>): MapMethods {
+  const methods = methodsOf(result);
+  if (methods.maps) return methods.maps;
+  const of = (method: Method): MapMethod => ({ method, exactLayers: [] });
+  return { heads: of(methods.heads), residPre: of(methods.positions), attnOut: of(methods.positions), mlpOut: of(methods.positions) };
+}
+
+/** Whether a row of a map is exact in every example: the map is exact, or the row is one of its exact layers. */
+export function isExactRow(map: MapMethod, layer: number): boolean {
+  return map.method === 'exact' || map.exactLayers.includes(layer);
+}
+
+/** A map's method in words, e.g. "AtP estimate, L0 exact" or "exact (activation patching)". */
+export function mapMethodLabel(map: MapMethod): string {
+  if (map.method === 'exact' || map.exactLayers.length === 0) return METHOD_NAMES[map.method];
+  return `${METHOD_NAMES[map.method]}, ${map.exactLayers.map((layer) => `L${layer}`).join(', ')} exact`;
 }
 
 /**

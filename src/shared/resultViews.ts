@@ -3,7 +3,7 @@
 // recomputes attributions; it only selects and sums what the engine wrote. No DOM and no 'vscode' import.
 import type { ExampleResult, Result } from './result';
 import { formatValue } from './colorScale';
-import { METHOD_NAMES, type Method, methodsOf } from './resultMethods';
+import { isExactRow, mapMethodsOf, METHOD_NAMES, type Method, methodsOf } from './resultMethods';
 import { selectionLabel, type Aggregate, type ExampleScope, type PanelResult, type ScopedExample, type ValueSelection } from './panelProtocol';
 import { HOOKS, hookOfFieldName, type PositionHookRow } from './hooks';
 
@@ -50,6 +50,12 @@ export function methodAt(result: Result, example: ExampleResult, pos: number, se
   // Queries and keys are AtP* (the QK fix); values are AtP, first-order exact through their own head.
   if (selection.kind === 'query' || selection.kind === 'key') return { method: 'atpstar', exact: false };
   if (selection.kind === 'value') return { method: 'atp', exact: false };
+  // A hook at one layer: its map's method, exact in the map's exact rows (resid_pre at layer 0: the token effect).
+  if (selection.kind === 'residPre' || selection.kind === 'attnOut' || selection.kind === 'mlpOut' || selection.kind === 'head') {
+    const map = mapMethodsOf(result)[selection.kind === 'head' ? 'heads' : selection.kind];
+    const exact = isExactRow(map, selection.layer);
+    return { method: exact ? 'exact' : map.method, exact };
+  }
   const method = methodsOf(result).attributions;
   return { method, exact: method === 'exact' };
 }
@@ -268,16 +274,21 @@ export function mapsCsv(result: Result, scope: ExampleScope, selection: ValueSel
   const count = scope.kind === 'all' ? result.examples.length : 1;
   const how = scope.kind === 'all' ? aggregate : 'example';
   const where = scope.kind === 'all' ? 'all' : `line ${result.examples[scope.index].line}`;
-  const methods = methodsOf(result);
+  const maps = mapMethodsOf(result);
+  // Per row: an exact row of an estimated map says 'exact'.
+  const rowMethod = (map: keyof typeof maps, layer: number) => (isExactRow(maps[map], layer) ? 'exact' : maps[map].method);
   const rows: Array<Array<string | number>> = [['map', 'hook', 'layer', 'column', 'label', 'examples', 'aggregate', 'value', 'method']];
   aggregateMatrix(headMatrix(result, scope), count, aggregate).forEach((row, layer) =>
-    row.forEach((value, head) => rows.push(['heads', HOOKS.z.label, layer, head, `H${head}`, where, how, value, methods.heads])),
+    row.forEach((value, head) => rows.push(['heads', HOOKS.z.label, layer, head, `H${head}`, where, how, value, rowMethod('heads', layer)])),
   );
   const positions = positionMatrix(result, scope, selection);
   if (positions) {
     const { labels } = positionLabels(result, scope);
+    const field = positionHook(selection).field;
     aggregateMatrix(positions, count, aggregate).forEach((row, layer) =>
-      row.forEach((value, pos) => rows.push(['positions', positionMatrixLabel(selection), layer, pos, labels[pos], where, how, value, methods.positions])),
+      row.forEach((value, pos) =>
+        rows.push(['positions', positionMatrixLabel(selection), layer, pos, labels[pos], where, how, value, rowMethod(field, layer)]),
+      ),
     );
   }
   return csvRows(rows);

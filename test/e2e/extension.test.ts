@@ -129,7 +129,8 @@ test('the command from the palette colours every clean token and writes the Resu
   // By default the colours are the exact effect of patching each token: only the differing token of each example
   // (" John"/" Mary") has one, every other token is exactly 0 and uncoloured, and so are effects under 1% of the
   // largest. (Touching tokens of the same colour step are drawn as one box, so count lines, not boxes.)
-  assert.deepEqual(result.methods, { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'exact' });
+  assert.deepEqual({ ...result.methods, maps: undefined }, { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'exact', maps: undefined });
+  assert.deepEqual(result.methods?.maps?.residPre, { method: 'atp', exactLayers: [0] }, 'resid_pre at layer 0 is the exact token effect');
   const largest = Math.max(...result.examples.flatMap((e) => e.tokenScores!.values.map(Math.abs)));
   for (const example of result.examples) assert.equal(example.tokenScores!.values.filter((v) => v !== 0).length, 1);
   const rows = new Set(spans.map((span) => Math.round(span.y)));

@@ -42,10 +42,12 @@ import {
   type GraphKind,
 } from './runSupport';
 import type { SessionHandle } from '../process/runtime';
-import { checkCandidates, chooseChecks, patchComponents, patchTokens, summarizeChecks, type TokenPassGraph, tokenPassGraph } from './exact';
+import { patchTokens, type TokenPassGraph, tokenPassGraph } from './exact';
 import { InputError } from '../../shared/errors';
 import { describePlan, type MethodRequest, planRun, type RunPlan } from './methods';
 import { computeProvenance } from '../files/provenance';
+import { mapMethods, putExactTokenEffects } from './exactRows';
+import { checkedMapCount, checkMaps, mapCandidates } from './mapChecks';
 
 // Shared run pieces live in runSupport.ts; these names are what callers have always imported from here.
 export { CancelledError, type Precision, type PreparedExample, prepareExamples, type RunOptions } from './runSupport';
@@ -98,6 +100,7 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     options.gradDrop ?? false,
     options.exactTokens ?? true,
     precision === 'float16',
+    checkedMapCount(options.checkOver ?? 'heads-and-positions'),
   );
   // Checks choose components from the whole dataset's attributions, which a raw shard does not have.
   if (options.raw && plan.checks > 0) throw new InputError('checks cannot run on a raw shard: run them on the merged dataset instead');
@@ -149,6 +152,7 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     attributions = (await runActivationPatching(model, dataset, options)).examples;
   }
   const tokenScores = await computeTokenScores(model, prepared, plan, tokenGraph, attributions, { cleanLds, corruptedLds, scale }, options);
+  const tokenRowExact = putExactTokenEffects(attributions, tokenScores);
   const examples: ExampleResult[] = prepared.map((p, i) => ({
     line: p.example.line,
     clean: p.example.clean,
@@ -170,32 +174,24 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
   const heads = summarizeHeads(examples);
   const positions = summarizePositions(examples);
   const atpStar = star ? summarizeAtpStar(star, positions !== null) : undefined;
-  let checks: Result['checks'];
-  if (plan.checks > 0) {
-    const checkPositions = options.checkOver === 'heads' ? null : positions;
-    const candidateSources: Array<'heads' | 'positions'> = checkPositions ? ['heads', 'positions'] : ['heads'];
-    const seed = options.checkSeed ?? 0;
-    const chosen = chooseChecks(checkCandidates(heads, checkPositions), plan.checks, seed);
-    const exact = await patchComponents(model, prepared, chosen, options);
-    checks = summarizeChecks(
-      plan.checks,
-      seed,
-      candidateSources,
-      chosen.map((c, i) => ({
-        hook: c.hook,
-        layer: c.layer,
-        position: c.position,
-        head: c.head,
-        pick: c.pick,
-        attribution: c.attribution,
-        exact: exact[i] * scale,
-      })),
-    );
-  }
-  checkCancelled(options.signal);
-  const finished = performance.now();
   const method: Method = plan.method;
   const arrays: Method = method === 'atpstar' ? 'atp' : method;
+  const maps = mapMethods(arrays, tokenRowExact);
+  // Every estimated map's own top and random cells, exact rows left out (their exact values are in place already).
+  const checks =
+    plan.checks > 0
+      ? await checkMaps(
+          model,
+          prepared,
+          mapCandidates(examples, heads, maps, options.checkOver ?? 'heads-and-positions'),
+          plan.checks,
+          options.checkSeed ?? 0,
+          scale,
+          options,
+        )
+      : undefined;
+  checkCancelled(options.signal);
+  const finished = performance.now();
   return {
     schema: RESULT_SCHEMA,
     createdAt: new Date().toISOString(),
@@ -212,7 +208,7 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     metric: { cleanLogitDiff, corruptedLogitDiff, name: 'normalized-logit-diff' },
     run: { requested: plan.requested, method, passes: plan.passes.total, reason: plan.reason },
     // AtP*'s QK fix concerns query and key nodes (atpStar); for the hook points it is AtP itself.
-    methods: { attributions: arrays, heads: arrays, positions: arrays, tokenScores: plan.tokenEffects },
+    methods: { attributions: arrays, heads: arrays, positions: arrays, tokenScores: plan.tokenEffects, maps },
     checks,
     heads,
     positions,
