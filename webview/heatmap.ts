@@ -19,6 +19,10 @@ export interface HeatmapSpec {
   firstColumn?: number;
   /** Cells checked against exact activation patching: exact value by `${layer}:${column}`; outlined, both numbers in the tooltip. */
   checked?: ReadonlyMap<string, number>;
+  /** The checked cells' estimates, by the same keys (for the tooltip). */
+  checkedEstimates?: ReadonlyMap<string, number>;
+  /** Checked cells whose estimate has the opposite sign of the exact value: flagged in the cell (≠) and the tooltip. */
+  signDiffers?: ReadonlySet<string>;
   /** GradDrop of every cell [layer][column] (full-map indices); in the tooltip, and cells it flags are outlined. */
   gradDrop?: number[][];
   /** Cells where GradDrop ≫ |AtP|, by `${layer}:${column}`. */
@@ -96,6 +100,8 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
   const grid = svg.append('g').attr('class', 'cells').attr('role', 'grid').attr('aria-label', spec.title);
   const offset = spec.firstColumn ?? 0;
   const exactOf = (cell: { layer: number; column: number }) => spec.checked?.get(`${cell.layer}:${cell.column + offset}`);
+  const estimateOf = (cell: { layer: number; column: number }) => spec.checkedEstimates?.get(`${cell.layer}:${cell.column + offset}`);
+  const signFlag = (cell: { layer: number; column: number }) => spec.signDiffers?.has(`${cell.layer}:${cell.column + offset}`) ?? false;
   const suspect = (cell: { layer: number; column: number }) => spec.suspects?.has(`${cell.layer}:${cell.column + offset}`) ?? false;
   const describe = (cell: { layer: number; column: number; value: number }) => {
     const exact = exactOf(cell);
@@ -103,7 +109,9 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
     return (
       `L${cell.layer} · ${spec.columnTitles[cell.column]}: ${formatValue(cell.value)}` +
       (exactRows.has(cell.layer) ? ' · exact' : '') +
-      (exact === undefined ? '' : ` · checked: exact ${formatValue(exact)}`) +
+      (exact === undefined
+        ? ''
+        : ` · checked: exact ${formatValue(exact)}${estimateOf(cell) === undefined ? '' : `, estimate ${formatValue(estimateOf(cell)!)}`}${signFlag(cell) ? ' — the estimate has the opposite sign' : ''}`) +
       (drop === undefined ? '' : ` · GradDrop ${formatValue(drop).slice(1)}${suspect(cell) ? ' ≫ |AtP|: AtP may hide a cancellation here; check it' : ''}`)
     );
   };
@@ -125,12 +133,13 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
     .attr(
       'class',
       (cell) =>
-        `cell${isSelected(cell) ? ' selected' : ''}${exactOf(cell) === undefined ? '' : ' checked'}${suspect(cell) ? ' suspect' : ''}${exactRows.has(cell.layer) ? ' exact-row' : ''}`,
+        `cell${isSelected(cell) ? ' selected' : ''}${exactOf(cell) === undefined ? '' : ' checked'}${suspect(cell) ? ' suspect' : ''}${exactRows.has(cell.layer) ? ' exact-row' : ''}${signFlag(cell) ? ' sign-differs' : ''}`,
     )
     .attr('data-layer', (cell) => cell.layer)
     .attr(`data-${spec.column}`, (cell) => cell.column + offset)
     .attr('data-value', (cell) => String(cell.value))
     .attr('data-exact', (cell) => (exactOf(cell) === undefined ? null : String(exactOf(cell))))
+    .attr('data-sign-differs', (cell) => (signFlag(cell) ? 'true' : null))
     .attr('data-grad-drop', (cell) => (spec.gradDrop ? String(spec.gradDrop[cell.layer]?.[cell.column + offset]) : null))
     .attr('x', (cell) => x(cell.column)!)
     .attr('y', (cell) => y(cell.layer)!)
@@ -166,6 +175,19 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
       next.setAttribute('tabindex', '0');
       next.focus();
     });
+
+  // The flag sits in the cell itself, not only in the tooltip: a sign the reader would take for the truth is wrong.
+  grid
+    .append('g')
+    .attr('class', 'sign-flags')
+    .selectAll('text')
+    .data(cells.filter(signFlag))
+    .join('text')
+    .attr('class', 'sign-flag')
+    .attr('x', (cell) => x(cell.column)! + x.bandwidth() - 2)
+    .attr('y', (cell) => y(cell.layer)! + 9)
+    .attr('text-anchor', 'end')
+    .text('≠');
 
   if (spec.showNumbers) {
     grid

@@ -5,7 +5,8 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
-import type { ExampleResult, MapMethod, Result } from '../src/shared/result';
+import type { ExampleResult, MapKind, MapMethod, Result } from '../src/shared/result';
+import { agreementsOf, describeAgreement } from '../src/shared/checkAgreement';
 import { isExactRow, mapMethodLabel, mapMethodsOf, METHOD_NAMES, methodsOf, suspectCells } from '../src/shared/resultMethods';
 import { formatValue, type ThemeKind } from '../src/shared/colorScale';
 import {
@@ -21,6 +22,8 @@ import {
 import {
   aggregateLabel,
   aggregateMatrix,
+  checkedCell,
+  checkedValuesInPlace,
   firstNonZeroColumn,
   headMatrix,
   mapsCsv,
@@ -51,6 +54,8 @@ interface View {
   aggregate: Aggregate;
   /** Numbers written in the heatmap cells. */
   numbers?: boolean;
+  /** Checked cells show their exact value (the default: the truth where the run has it) or their estimate. */
+  checkedShow?: 'exact' | 'estimate';
   /** The circuit view's slider: top n edges (absent: the circuit's own size). */
   circuitEdges?: number;
   /** The Compare view's Result files (A first) or sweep folder, kept in the state for a reload. */
@@ -120,16 +125,34 @@ function drawNodeMaps(container: HTMLElement, result: Summary, count: number, th
 }
 
 /** Exact values of the checked cells of one heatmap, by `${layer}:${column}`; checks are sums over examples. */
-function checkedCells(result: Summary, count: number, scope: ExampleScope, map: 'heads' | 'positions'): Map<string, number> {
-  const cells = new Map<string, number>();
-  if (scope.kind !== 'all') return cells;
+function checkedCells(
+  result: Summary,
+  count: number,
+  scope: ExampleScope,
+  map: MapKind,
+): { exact: Map<string, number>; estimate: Map<string, number>; signDiffers: Set<string> } {
+  const exact = new Map<string, number>();
+  const estimate = new Map<string, number>();
+  const signDiffers = new Set<string>();
+  if (scope.kind !== 'all') return { exact, estimate, signDiffers };
   // Shown beside the cell's value, so in the same aggregate.
   const divisor = view.aggregate === 'mean' ? count : 1;
   for (const item of result.checks?.items ?? []) {
-    if (map === 'heads' && item.hook === 'z' && item.position === null) cells.set(`${item.layer}:${item.head}`, item.exact / divisor);
-    if (map === 'positions' && item.hook === 'resid_pre' && item.position !== null) cells.set(`${item.layer}:${item.position}`, item.exact / divisor);
+    const cell = checkedCell(item, map);
+    if (!cell) continue;
+    const key = `${cell[0]}:${cell[1]}`;
+    exact.set(key, item.exact / divisor);
+    estimate.set(key, item.attribution / divisor);
+    if (item.signDiffers) signDiffers.add(key);
   }
-  return cells;
+  return { exact, estimate, signDiffers };
+}
+
+/** A map's title tail: its method, and for an estimate the measured agreement of its checked cells. */
+function mapTitleTail(result: Summary, map: MapKind, method: MapMethod): string {
+  const agreement = result.checks && method.method !== 'exact' ? agreementsOf(result.checks).find((a) => a.map === map) : undefined;
+  const shows = agreement ? `; checked cells show ${view.checkedShow === 'estimate' ? 'their estimate' : 'exact values'}` : '';
+  return ` — ${mapMethodLabel(method)}${agreement ? ` · checked: ${describeAgreement(agreement)}${shows}` : ''}`;
 }
 
 const restored = parsePanelState(vscode.getState());
@@ -223,6 +246,7 @@ function render(): void {
   if (!data) return;
   const result = data.summary;
   const count = data.examples.count;
+  const checkedShow = view.checkedShow ?? 'exact';
   if (view.scope.kind === 'example' && view.scope.index >= count) view.scope = { kind: 'all' };
   // One example's views come from its arrays, which the host sends with each change of scope: until they are here,
   // the panel keeps what it shows.
@@ -293,6 +317,14 @@ function render(): void {
     button('Show token effects', 'show-token', () => select({ kind: 'token' })),
     button(`Check top ${CHECK_K}`, 'check-top', () => vscode.postMessage({ type: 'checkTopK', k: CHECK_K })),
     ...(view.scope.kind === 'all' ? [aggregateToggle(count)] : []),
+    ...(result.checks && result.checks.items.length > 0 && view.scope.kind === 'all'
+      ? [
+          button(checkedShow === 'exact' ? 'Checked cells: exact (show estimates)' : 'Checked cells: estimates (show exact)', 'toggle-checked', () => {
+            view.checkedShow = checkedShow === 'exact' ? 'estimate' : 'exact';
+            render();
+          }),
+        ]
+      : []),
     button(view.numbers ? 'Hide numbers' : 'Show numbers', 'toggle-numbers', () => {
       view.numbers = !view.numbers;
       render();
@@ -370,18 +402,22 @@ function render(): void {
   if (result.atpStar && view.scope.kind === 'all') drawNodeMaps(nodes, result, count, currentTheme, tooltip);
   if (result.checks && result.checks.items.length > 0) drawChecks(checks, result.checks);
   const maps = mapMethodsOf(result);
-  const methodTag = (map: MapMethod) => ` — ${mapMethodLabel(map)}`;
+  // The panel's maps hold the checked cells' exact values (panelResult); the estimate view puts the estimates back.
+  const asShown = (matrix: number[][], map: MapKind) => (checkedShow === 'exact' ? matrix : checkedValuesInPlace(matrix, result.checks, map, 'estimate'));
+  const headChecks = checkedCells(result, count, view.scope, 'heads');
 
   const selection = view.selection;
   drawHeatmap(heads, {
     showNumbers: view.numbers,
     column: 'head',
-    values: aggregateMatrix(one ? headMatrix(one, oneScope) : result.heads, one ? 1 : count, view.aggregate),
+    values: aggregateMatrix(one ? headMatrix(one, oneScope) : asShown(result.heads, 'heads'), one ? 1 : count, view.aggregate),
     columnLabels: Array.from({ length: result.model.heads }, (_, h) => `H${h}`),
     columnTitles: Array.from({ length: result.model.heads }, (_, h) => `head ${h}`),
-    title: `Heads at the answer position (hook_z)${view.scope.kind === 'all' ? `, ${over}` : ''}${methodTag(maps.heads)}`,
+    title: `Heads at the answer position (hook_z)${view.scope.kind === 'all' ? `, ${over}` : ''}${mapTitleTail(result, 'heads', maps.heads)}`,
     exactRows: exactRowsOf(maps.heads, result.model.layers),
-    checked: checkedCells(result, count, view.scope, 'heads'),
+    checked: headChecks.exact,
+    checkedEstimates: headChecks.estimate,
+    signDiffers: headChecks.signDiffers,
     ...gradDropMarks(result, count, view.scope, 'heads'),
     theme: currentTheme,
     selected:
@@ -392,7 +428,9 @@ function render(): void {
   });
 
   const kind = positionHook(selection).field;
-  const matrix = one ? positionMatrix(one, oneScope, selection) : (data.allPositions?.[kind] ?? null);
+  const shownPositions = data.allPositions?.[kind];
+  const matrix = one ? positionMatrix(one, oneScope, selection) : shownPositions ? asShown(shownPositions, kind) : null;
+  const positionChecks = checkedCells(result, count, view.scope, kind);
   if (!matrix) {
     positions.append(element('p', { className: 'empty' }, 'Layer × position needs prompts of one length: pick a single example above.'));
   } else {
@@ -419,9 +457,11 @@ function render(): void {
       firstColumn: fold,
       columnLabels: labels.slice(fold),
       columnTitles: titles.slice(fold),
-      title: `Layer × position (${positionMatrixLabel(selection)})${view.scope.kind === 'all' ? `, ${over}` : ''}${methodTag(maps[kind])}`,
+      title: `Layer × position (${positionMatrixLabel(selection)})${view.scope.kind === 'all' ? `, ${over}` : ''}${mapTitleTail(result, kind, maps[kind])}`,
       exactRows: exactRowsOf(maps[kind], result.model.layers),
-      checked: kind === 'residPre' ? checkedCells(result, count, view.scope, 'positions') : undefined,
+      checked: positionChecks.exact,
+      checkedEstimates: positionChecks.estimate,
+      signDiffers: positionChecks.signDiffers,
       ...(kind === 'residPre' ? gradDropMarks(result, count, view.scope, 'positions') : {}),
       theme: currentTheme,
       selected: selection.kind === kind ? { layer: selection.layer } : undefined,

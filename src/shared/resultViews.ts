@@ -1,7 +1,8 @@
 // Read-only views of a Result that the editor (colours, hovers) and the heatmap panel both show: the value at each
 // token position under a ValueSelection, per-layer breakdowns, top heads, and the heatmap matrices. Nothing here
 // recomputes attributions; it only selects and sums what the engine wrote. No DOM and no 'vscode' import.
-import type { ExampleResult, Result } from './result';
+import type { CheckItem, Checks, ExampleResult, MapKind, Result } from './result';
+import { mapOfComponent } from './checkAgreement';
 import { formatValue } from './colorScale';
 import { isExactRow, mapMethodsOf, METHOD_NAMES, type Method, methodsOf } from './resultMethods';
 import { selectionLabel, type Aggregate, type ExampleScope, type PanelResult, type ScopedExample, type ValueSelection } from './panelProtocol';
@@ -299,15 +300,44 @@ export function scopedExample(result: Result, scope: ExampleScope): ScopedExampl
   return scope.kind === 'example' && scope.index < result.examples.length ? { index: scope.index, data: result.examples[scope.index] } : undefined;
 }
 
-/** What the heatmap panel gets of a result in a scope: see PanelResult. */
+/** The checked cell of a map a check item is, as [layer, column], or undefined when that map shows no such cell (an aligned position). */
+export function checkedCell(item: CheckItem, map: MapKind): [number, number] | undefined {
+  if (mapOfComponent(item) !== map) return undefined;
+  if (map === 'heads') return item.position === null && !item.fromEnd ? [item.layer, item.head!] : undefined;
+  return item.position !== null ? [item.layer, item.position] : undefined;
+}
+
+/**
+ * A map over all examples (sums) with each checked cell's exact value in place ('exact', what the panel shows by
+ * default: no cell shows an estimate whose exact value the run has) or its estimate ('estimate'). A copy.
+ */
+export function checkedValuesInPlace(matrix: number[][], checks: Checks | undefined, map: MapKind, show: 'exact' | 'estimate'): number[][] {
+  const copy = matrix.map((row) => [...row]);
+  for (const item of checks?.items ?? []) {
+    const cell = checkedCell(item, map);
+    if (cell && copy[cell[0]]?.[cell[1]] !== undefined) copy[cell[0]][cell[1]] = show === 'exact' ? item.exact : item.attribution;
+  }
+  return copy;
+}
+
+/**
+ * What the heatmap panel gets of a result in a scope: see PanelResult. Its maps over all examples hold the checked
+ * cells' exact values (the estimates stay in checks.items, for the panel's "estimate" view).
+ */
 export function panelResult(result: Result, scope: ExampleScope): PanelResult {
-  const { examples, ...summary } = result;
+  const { examples, ...rest } = result;
   const all: ExampleScope = { kind: 'all' };
+  const exactWhereChecked = (matrix: number[][], map: MapKind) => checkedValuesInPlace(matrix, result.checks, map, 'exact');
+  const summary = {
+    ...rest,
+    heads: exactWhereChecked(result.heads, 'heads'),
+    positions: result.positions && exactWhereChecked(result.positions, 'residPre'),
+  };
   const residPre = positionMatrix(result, all, { kind: 'residPre', layer: 0 });
   const allPositions = residPre && {
-    residPre,
-    attnOut: positionMatrix(result, all, { kind: 'attnOut', layer: 0 })!,
-    mlpOut: positionMatrix(result, all, { kind: 'mlpOut', layer: 0 })!,
+    residPre: exactWhereChecked(residPre, 'residPre'),
+    attnOut: exactWhereChecked(positionMatrix(result, all, { kind: 'attnOut', layer: 0 })!, 'attnOut'),
+    mlpOut: exactWhereChecked(positionMatrix(result, all, { kind: 'mlpOut', layer: 0 })!, 'mlpOut'),
     ...positionLabels(result, all),
   };
   return {

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseResult, RESULT_SCHEMA, serializeResult, summarizePositions, type ExampleResult, type Result } from '../../src/shared/result';
+import { parseResult, RESULT_SCHEMA, serializeResult, summarizePositions, type CheckItem, type ExampleResult, type Result } from '../../src/shared/result';
+import { describeAgreement, flagSigns, mapAgreements, mapOfComponent } from '../../src/shared/checkAgreement';
 import { isExactRow, mapMethodLabel, mapMethodsOf } from '../../src/shared/resultMethods';
-import { mapsCsv, methodAt } from '../../src/shared/resultViews';
+import { checkedCell, checkedValuesInPlace, mapsCsv, methodAt, panelResult } from '../../src/shared/resultViews';
 import { renderHtmlReport } from '../../src/report/htmlReport';
 import { mapMethods, putExactTokenEffects } from '../../src/engine/patching/exactRows';
 
@@ -144,4 +145,66 @@ test('the HTML report labels the exact row and its cells', () => {
   assert.match(html, /data-layer="0">L0 exact<\/text>/);
   assert.match(html, /data-layer="1">L1<\/text>/);
   assert.match(html, /data-layer="0" data-pos="1" data-value="0.6" data-exact-row="true"><title>layer 0, position 1 \(b\): \+0\.6000 \(exact\)/);
+});
+
+test('checks per map, led by the error: max |estimate − exact| / max |exact|, the top cell ratio, signs flagged above the noise floor', () => {
+  const item = (hook: 'z' | 'attn_out', layer: number, attribution: number, exact: number): CheckItem => ({
+    hook,
+    layer,
+    position: hook === 'z' ? null : 1,
+    head: hook === 'z' ? 0 : null,
+    pick: 'top',
+    attribution,
+    exact,
+  });
+  // Heads: AtP at ~12% of exact (the issue's L0H2: +0.117 vs +1.018); one tiny opposite sign below 1% of 1.018 (noise).
+  const items = flagSigns([item('z', 0, 0.117, 1.018), item('z', 1, 0.05, 0.4), item('z', 2, 0.001, -0.005), item('attn_out', 1, -0.3, 0.2)]);
+  assert.deepEqual(
+    items.map((i) => i.signDiffers ?? false),
+    [false, false, false, true],
+  );
+  const [heads, attn] = mapAgreements(items);
+  assert.equal(heads.map, 'heads');
+  assert.equal(heads.count, 3);
+  assert.ok(Math.abs(heads.maxError! - (1.018 - 0.117) / 1.018) < 1e-12);
+  assert.ok(Math.abs(heads.topRatio! - 0.117 / 1.018) < 1e-12);
+  assert.equal(heads.signDiffers, 0);
+  assert.equal(attn.map, 'attnOut');
+  assert.equal(attn.signDiffers, 1);
+  assert.ok(Math.abs(attn.maxError! - 0.5 / 0.2) < 1e-12);
+  assert.match(describeAgreement(heads), /^max error 89% of the largest exact · top cell 0\.11× exact · Pearson \d\.\d{3} · Spearman \d\.\d{3} \(3 checked\)$/);
+  assert.match(describeAgreement(attn), /\(1 checked, 1 sign differs\)$/);
+});
+
+test("the panel's maps show the checked cells' exact values, never an estimate of the opposite sign there; the estimate view puts them back", () => {
+  const r = result([example(-1.8, 0.6)]);
+  r.checks = {
+    k: 1,
+    seed: 0,
+    candidates: ['heads', 'positions'],
+    pearson: 0,
+    spearman: 0,
+    items: flagSigns([
+      { hook: 'z', layer: 1, position: null, head: 1, pick: 'top', attribution: 0.4, exact: -0.9 },
+      { hook: 'attn_out', layer: 1, position: 2, head: null, pick: 'top', attribution: 0.25, exact: -0.5 },
+      // An aligned position (prompts of several lengths) is no cell of these maps: left alone.
+      { hook: 'mlp_out', layer: 1, position: null, fromEnd: 1, head: null, pick: 'random', attribution: 0.125, exact: 1 },
+    ]),
+  };
+  const panel = panelResult(r, { kind: 'all' });
+  assert.equal(panel.summary.heads[1][1], -0.9);
+  assert.equal(r.heads[1][1], 0.4, 'the Result itself keeps its estimates');
+  assert.equal(panel.allPositions!.attnOut[1][2], -0.5);
+  assert.deepEqual(panel.allPositions!.mlpOut, [
+    [0.125, 0.125, 0.125],
+    [0.125, 0.125, 0.125],
+  ]);
+  // Every checked cell the panel shows has the exact value's sign.
+  for (const item of r.checks.items) {
+    const cell = checkedCell(item, mapOfComponent(item));
+    if (!cell) continue;
+    const shown = mapOfComponent(item) === 'heads' ? panel.summary.heads : panel.allPositions![mapOfComponent(item) as 'attnOut'];
+    assert.equal(Math.sign(shown[cell[0]][cell[1]]), Math.sign(item.exact));
+  }
+  assert.equal(checkedValuesInPlace(panel.summary.heads, r.checks, 'heads', 'estimate')[1][1], 0.4);
 });
