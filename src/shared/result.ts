@@ -5,7 +5,7 @@
 // (`methods`, `tokenScores.exact`, `checks`). No onnxruntime import: the extension host and webview read it.
 import { InputError } from './errors';
 import { ShapeChecker } from './shapeChecker';
-import { checkCircuit } from './circuit';
+import { checkCircuit, nameCircuitMethodAsToday } from './circuit';
 import { HOOK_KINDS, HOOKS, type HookKind, isHookKind, POSITION_FIELDS } from './hooks';
 
 /** @2 added run, methods, tokenScores and checks; @1 files (AtP only) still open. */
@@ -18,10 +18,10 @@ export type ResultSchema = typeof RESULT_SCHEMA | typeof RESULT_SCHEMA_V1;
  */
 export const RESULT_SCHEMA_SIDECAR = 'attribution-patching/result@3';
 
-import type { Method } from './resultMethods';
+import { type ArrayMethods, MAP_KINDS, type MapKind, type Method } from './resultMethods';
 import type { Circuit } from './circuit';
 
-export { METHOD_NAMES, type Method, methodsOf } from './resultMethods';
+export { METHOD_NAMES, type Method, methodsOf, MAP_KINDS, type MapKind, type MapMethod, type MapMethods } from './resultMethods';
 
 /**
  * The per-token values the editor colours by default: the effect of patching each clean token into the
@@ -117,21 +117,6 @@ export interface AtpStarSummary {
    */
   gradDrop?: { heads: number[][]; positions: number[][] | null };
 }
-
-/** The Result's maps: the head map at the answer and the three layer × position maps (per example and summed). */
-export const MAP_KINDS = ['heads', 'residPre', 'attnOut', 'mlpOut'] as const;
-export type MapKind = (typeof MAP_KINDS)[number];
-
-/**
- * How one map's cells were computed: `method` for every cell except the rows of `exactLayers`, which are exact
- * (activation patching) in every example. resid_pre at layer 0 depends only on the token and its position, so
- * patching it is the token effect: exact wherever the run computed exact token effects.
- */
-export interface MapMethod {
-  method: Method;
-  exactLayers: number[];
-}
-export type MapMethods = Record<MapKind, MapMethod>;
 
 /** What the run did, decided before it started (see engine/methods.ts). */
 export interface RunInfo {
@@ -284,7 +269,7 @@ export interface Result {
    * Which method produced each array (absent in @1: all 'atp'); token scores say it per value too. `maps` (absent in
    * results made before it): per map, its method and the rows that are exact although that method estimates.
    */
-  methods?: { attributions: Method; heads: Method; positions: Method; tokenScores: Method; maps?: MapMethods };
+  methods?: ArrayMethods;
   /** Components checked against exact activation patching (atp patch --check K). */
   checks?: Checks;
   /** Only with --method atpstar. */
@@ -758,7 +743,10 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
     }
   }
 
-  if (result.circuit !== undefined) checkCircuit(result.circuit, check, { layers, heads });
+  if (result.circuit !== undefined) {
+    checkCircuit(result.circuit, check, { layers, heads });
+    nameCircuitMethodAsToday(result.circuit as Circuit);
+  }
 
   check.array(result.warnings, 'warnings').forEach((warning, index) => check.string(warning, `warnings[${index}]`));
   if (result.timings !== undefined) {

@@ -1,6 +1,5 @@
 // How a Result's values were computed, in words: shared by the engine, the extension host and the webview, so it
-// imports nothing at run time (the webview bundle must not pull in Node modules).
-import type { MapKind, MapMethod, MapMethods, Result } from './result';
+// imports nothing (the webview bundle must not pull in Node modules; result.ts imports it, not the other way).
 
 /**
  * atp: attribution patching, a linear estimate; atpstar: AtP* (Kramár et al. 2024), the linear estimate with the
@@ -9,10 +8,35 @@ import type { MapKind, MapMethod, MapMethods, Result } from './result';
  */
 export type Method = 'atp' | 'atpstar' | 'exact';
 
+/** The method of each of a Result's arrays (Result.methods). */
+export interface ArrayMethods {
+  attributions: Method;
+  heads: Method;
+  positions: Method;
+  tokenScores: Method;
+  /** Per map, its method and the rows that are exact although that method estimates (absent in results made before it). */
+  maps?: MapMethods;
+}
+
+/** The Result's maps: the head map at the answer and the three layer × position maps (per example and summed). */
+export const MAP_KINDS = ['heads', 'residPre', 'attnOut', 'mlpOut'] as const;
+export type MapKind = (typeof MAP_KINDS)[number];
+
+/**
+ * How one map's cells were computed: `method` for every cell except the rows of `exactLayers`, which are exact
+ * (activation patching) in every example. resid_pre at layer 0 depends only on the token and its position, so
+ * patching it is the token effect: exact wherever the run computed exact token effects.
+ */
+export interface MapMethod {
+  method: Method;
+  exactLayers: number[];
+}
+export type MapMethods = Record<MapKind, MapMethod>;
+
 export const METHOD_NAMES: Record<Method, string> = { atp: 'AtP estimate', atpstar: 'AtP* estimate (QK fix)', exact: 'exact (activation patching)' };
 
 /** The method of each array; a @1 result is attribution patching throughout. */
-export function methodsOf(result: Pick<Result, 'methods'>): NonNullable<Result['methods']> {
+export function methodsOf(result: { methods?: ArrayMethods }): ArrayMethods {
   return result.methods ?? { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'atp' };
 }
 
@@ -20,7 +44,7 @@ export function methodsOf(result: Pick<Result, 'methods'>): NonNullable<Result['
  * Each map's method and exact rows. A Result without `methods.maps` (older files) has every cell of a map by that
  * map's method: the head map by `heads`, the position maps by `positions`, no exact rows.
  */
-export function mapMethodsOf(result: Pick<Result, 'methods'>): MapMethods {
+export function mapMethodsOf(result: { methods?: ArrayMethods }): MapMethods {
   const methods = methodsOf(result);
   if (methods.maps) return methods.maps;
   const of = (method: Method): MapMethod => ({ method, exactLayers: [] });

@@ -5,7 +5,7 @@ import { describeAgreement, flagSigns, mapAgreements, mapOfComponent } from '../
 import { isExactRow, mapMethodLabel, mapMethodsOf } from '../../src/shared/resultMethods';
 import { checkedCell, checkedValuesInPlace, mapsCsv, methodAt, panelResult } from '../../src/shared/resultViews';
 import { renderHtmlReport } from '../../src/report/htmlReport';
-import { mapMethods, putExactTokenEffects } from '../../src/engine/patching/exactRows';
+import { methodsOfMaps, putExactTokenEffects } from '../../src/engine/patching/exactRows';
 
 // Layer 0's resid_pre row holds the exact token effects (src/engine/patching/exactRows.ts), and every reader says so.
 
@@ -53,7 +53,7 @@ function result(examples: ExampleResult[]): Result {
     device: 'cpu',
     metric: { name: 'normalized-logit-diff', cleanLogitDiff: 2, corruptedLogitDiff: -1 },
     run: { requested: 'atp', method: 'atp', passes: { forward: 2, backward: 1 }, reason: 'test' },
-    methods: { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'exact', maps: mapMethods('atp', tokenRowExact) },
+    methods: { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'exact', maps: methodsOfMaps('atp', tokenRowExact) },
     heads: [
       [0.2, 0.4],
       [0.2, 0.4],
@@ -84,10 +84,10 @@ test('where a token effect is an estimate the row keeps the estimate there and i
 });
 
 test('an exact run has no exact rows to list: the whole map is exact', () => {
-  assert.deepEqual(mapMethods('exact', true).residPre, { method: 'exact', exactLayers: [] });
-  assert.equal(isExactRow(mapMethods('exact', true).residPre, 1), true);
-  assert.equal(isExactRow(mapMethods('atp', true).residPre, 1), false);
-  assert.equal(isExactRow(mapMethods('atp', true).residPre, 0), true);
+  assert.deepEqual(methodsOfMaps('exact', true).residPre, { method: 'exact', exactLayers: [] });
+  assert.equal(isExactRow(methodsOfMaps('exact', true).residPre, 1), true);
+  assert.equal(isExactRow(methodsOfMaps('atp', true).residPre, 1), false);
+  assert.equal(isExactRow(methodsOfMaps('atp', true).residPre, 0), true);
 });
 
 test('views: a layer-0 resid_pre value is exact, other layers and hooks estimates; the maps CSV says so per row', () => {

@@ -9,21 +9,11 @@ import { seededRandom } from '../dataset/random';
 import * as ort from 'onnxruntime-node';
 import { ATTRIBUTION_OUTPUTS, BATCH_INPUTS, LOGIT_DIFF_INPUT, LOGIT_DIFF_OUTPUT, PATCHED_LOGIT_DIFF } from './graphs';
 import { ATP_STAR_GRAD_GATE } from './atpStarGraph';
-import {
-  asNumbers,
-  batchFeeds,
-  checkCancelled,
-  differingPositions,
-  patchMaskFeeds,
-  type Precision,
-  type PreparedExample,
-  promptFeeds,
-  type PromptRow,
-  type RowPatch,
-  type RunOptions,
-  sessionFor,
-  sessionIsWarm,
-} from './runSupport';
+import { checkCancelled, type RunOptions } from './options';
+import type { Precision } from './precision';
+import { differingPositions, type PreparedExample } from './examples';
+import { asNumbers, batchFeeds, patchMaskFeeds, promptFeeds, type PromptRow, type RowPatch } from './feeds';
+import { sessionFor, sessionIsWarm } from './sessions';
 
 /**
  * Which session runs the token passes. 'logit-diff': the forward-only graph, one forward pass per row, but a session

@@ -29,8 +29,9 @@ export function putExactTokenEffects(attributions: readonly ExampleAttributions[
   return everyCellExact;
 }
 
-/** Each map's method and exact rows for a run whose arrays come from `arrays`. */
-export function mapMethods(arrays: Method, tokenRowExact: boolean): MapMethods {
+/** Each map's method and exact rows for a run of `method` (AtP*'s hook-point maps are AtP). */
+export function methodsOfMaps(method: Method, tokenRowExact: boolean): MapMethods {
+  const arrays: Method = method === 'atpstar' ? 'atp' : method;
   const estimate = arrays !== 'exact';
   return {
     heads: { method: arrays, exactLayers: [] },

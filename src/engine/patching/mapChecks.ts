@@ -8,7 +8,8 @@ import { isExactRow } from '../../shared/resultMethods';
 import { flagSigns, mapAgreements } from '../../shared/checkAgreement';
 import { pearson, spearman } from '../../shared/statistics';
 import type { LoadedModel } from '../model/load';
-import type { PreparedExample, RunOptions } from './runSupport';
+import type { PreparedExample } from './examples';
+import type { RunOptions } from './options';
 import { type Candidate, chooseChecks, patchComponents } from './exact';
 
 const POSITION_MAPS: ReadonlyArray<{ map: MapKind & PositionField; hook: 'resid_pre' | 'attn_out' | 'mlp_out' }> = [
