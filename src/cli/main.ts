@@ -33,7 +33,7 @@ import { agreementsOf, describeAgreement, MAP_TITLES } from '../shared/checkAgre
 import { componentLabel } from '../engine/patching/exact';
 import { describeRuntime, METHOD_NAMES } from '../shared/result';
 import { contentHash } from '../engine/files/contentHash';
-import { suspectCells } from '../shared/resultMethods';
+import { mapMethodLabel, suspectCells } from '../shared/resultMethods';
 import { signedFixed } from '../shared/colorScale';
 import { readFileSync } from 'node:fs';
 import { fileHash, mergeShards, parseShard, readShards, runShard, shardRange } from '../engine/patching/shards';
@@ -140,6 +140,10 @@ export function summary(result: Result, top: number): string {
     `clean logit diff:     ${signedFixed(result.metric.cleanLogitDiff)}`,
     `corrupted logit diff: ${signedFixed(result.metric.corruptedLogitDiff)}`,
     ...(result.run ? [`method: ${METHOD_NAMES[result.run.method]} (${result.run.reason}); token effects: ${METHOD_NAMES[result.methods!.tokenScores]}`] : []),
+    // Which rows of the maps are exact although the map estimates (resid_pre at layer 0: the token effects).
+    ...(result.methods?.maps && result.methods.maps.residPre.exactLayers.length > 0
+      ? [`position map (hook_resid_pre): ${mapMethodLabel(result.methods.maps.residPre)} (layer 0 is the token effect)`]
+      : []),
     `top heads (${result.methods?.heads === 'exact' ? 'exact effect' : 'attribution'} to the normalised logit diff at the answer position, summed over examples):`,
     ...topHeads(result, top).map((h) => `  L${h.layer}H${h.head}  ${signedFixed(h.value)}`),
   ];

@@ -69,6 +69,7 @@ test('--method and --check: the passes are printed before the run, the checks af
   );
   assert.match(run.stdout, /AtP\* \(QK fix\), summed over positions and examples: queries L\dH\d [-+]\d/);
   assert.match(run.stdout, /token effects: exact/);
+  assert.match(run.stdout, /position map \(hook_resid_pre\): AtP estimate, L0 exact \(layer 0 is the token effect\)/);
   assert.match(run.stdout, /checked 16 components against exact activation patching \(per map: top 2 by \|attribution\| and up to 2 random\)/);
   // Each map's agreement, led by its error.
   for (const map of ['heads \\(hook_z at the answer\\)', 'hook_resid_pre', 'hook_attn_out', 'hook_mlp_out'])

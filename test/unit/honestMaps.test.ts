@@ -208,3 +208,20 @@ test("the panel's maps show the checked cells' exact values, never an estimate o
   }
   assert.equal(checkedValuesInPlace(panel.summary.heads, r.checks, 'heads', 'estimate')[1][1], 0.4);
 });
+
+test('checks.maps, fromEnd and signDiffers survive a write and a read; malformed ones are refused by field', () => {
+  const r = result([example(-1.8, 0.6)]);
+  const items = flagSigns([
+    { hook: 'z', layer: 1, position: null, head: 1, pick: 'top', attribution: 0.4, exact: -0.9 },
+    { hook: 'mlp_out', layer: 1, position: null, fromEnd: 1, head: null, pick: 'random', attribution: 0.125, exact: 1 },
+  ]);
+  r.checks = { k: 1, seed: 0, candidates: ['heads', 'positions'], pearson: 0, spearman: 0, items, maps: mapAgreements(items) };
+  const read = parseResult(serializeResult(r), 'r.json');
+  assert.deepEqual(read.checks, r.checks);
+  const bad = JSON.parse(serializeResult(r));
+  bad.checks.items[1].position = 2;
+  assert.throws(() => parseResult(JSON.stringify(bad), 'r.json'), /checks\.items\[1\]\.fromEnd/);
+  bad.checks.items[1].position = null;
+  bad.checks.maps[0].map = 'queries';
+  assert.throws(() => parseResult(JSON.stringify(bad), 'r.json'), /checks\.maps\[0\]\.map/);
+});
