@@ -3,7 +3,7 @@
 // |attribution| and K random others) against the attribution estimate. Same units as the attributions: a
 // per-example ΔLD divided by n·(LD_clean − LD_corrupted), so that sums over examples are in normalised units.
 import { progressTracker } from '../../shared/progress';
-import type { CheckItem, Checks, Component } from '../../shared/result';
+import type { Component } from '../../shared/result';
 import type { LoadedModel } from '../model/load';
 import { seededRandom } from '../dataset/random';
 import * as ort from 'onnxruntime-node';
@@ -14,7 +14,6 @@ import type { Precision } from './precision';
 import { differingPositions, type PreparedExample } from './examples';
 import { asNumbers, batchFeeds, patchMaskFeeds, promptFeeds, type PromptRow, type RowPatch } from './feeds';
 import { sessionFor, sessionIsWarm } from './sessions';
-import { pearson, spearman } from './statistics';
 
 /**
  * Which session runs the token passes. 'logit-diff': the forward-only graph, one forward pass per row, but a session
@@ -118,7 +117,7 @@ function progressReporter(options: RunOptions, what: string, total: number): (st
 }
 
 export const componentLabel = (c: Component) =>
-  `${c.hook === 'z' ? `L${c.layer}H${c.head}` : `L${c.layer} ${c.hook}`}${c.position === null ? ' at the answer' : ` at position ${c.position}`}`;
+  `${c.hook === 'z' ? `L${c.layer}H${c.head}` : `L${c.layer} ${c.hook}`}${c.position !== null ? ` at position ${c.position}` : c.fromEnd ? ` ${c.fromEnd} before the answer` : ' at the answer'}`;
 
 /**
  * Exact activation patching of each component in every example (one corrupted run per component and example,
@@ -154,9 +153,9 @@ export async function patchComponents(
       if (row.component < 0) return null;
       const c = components[row.component];
       const length = prepared[row.example].tokens.length;
-      const pos = c.position ?? length - 1;
+      const pos = c.position ?? length - 1 - (c.fromEnd ?? 0);
       // The position does not exist in this example: nothing to patch.
-      return pos < length ? { hook: c.hook, layer: c.layer, pos, head: c.head ?? 0 } : null;
+      return pos >= 0 && pos < length ? { hook: c.hook, layer: c.layer, pos, head: c.head ?? 0 } : null;
     });
     const out = await handle.session.run({ ...feeds, ...patchMaskFeeds(patches, seq, model.spec, precision) });
     asNumbers(out[PATCHED_LOGIT_DIFF]).forEach((ld, r) => {
@@ -188,12 +187,6 @@ export function chooseChecks(candidates: readonly Candidate[], k: number, seed: 
   const rest = order.slice(k);
   const random = seededRandom(seed).sample(rest, Math.min(k, rest.length));
   return [...top.map((i) => ({ ...candidates[i], pick: 'top' as const })), ...random.map((i) => ({ ...candidates[i], pick: 'random' as const }))];
-}
-
-export function summarizeChecks(k: number, seed: number, candidates: Checks['candidates'], items: CheckItem[]): Checks {
-  const attribution = items.map((item) => item.attribution);
-  const exact = items.map((item) => item.exact);
-  return { k, seed, candidates, items, pearson: pearson(attribution, exact), spearman: spearman(attribution, exact) };
 }
 
 /** Passes needed by patchComponents: (1 + components) rows per example, two forward passes per row (clean and patched). */

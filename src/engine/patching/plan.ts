@@ -7,6 +7,7 @@ import { type PreparedExample, prepareExamples } from './examples';
 import type { PatchingOptions } from './options';
 import { describePlan, planRun, type RunPlan } from './methods';
 import { type TokenPassGraph, tokenPassGraph } from './exact';
+import { checkedMapCount } from './mapChecks';
 import type { GraphKind } from './sessions';
 
 /**
@@ -43,6 +44,7 @@ export function planPatchingRun(model: LoadedModel, dataset: Dataset, requested:
     options.gradDrop ?? false,
     options.exactTokens ?? true,
     precision === 'float16',
+    checkedMapCount(options.checkOver ?? 'heads-and-positions'),
   );
   // Checks choose components from the whole dataset's attributions, which a raw shard does not have.
   if (options.raw && plan.checks > 0) throw new InputError('checks cannot run on a raw shard: run them on the merged dataset instead');
