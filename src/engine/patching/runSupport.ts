@@ -25,6 +25,7 @@ import {
 import { HOOK_KINDS, type HookKind } from '../architectures/types';
 import { HOOKS } from '../../shared/hooks';
 import { ATP_STAR_GRAPH_NAMES, buildAtpStarGraph } from './atpStarGraph';
+import { buildPatchRecordGraph, buildSuffixPatchGraph, PATCH_RECORD_GRAPH_NAMES, SUFFIX_PATCH_GRAPH_NAMES } from './suffixGraphs';
 import {
   ACTIVATION_EDGE_ATTRIBUTION_GRAPH_NAMES,
   buildActivationEdgeAttributionGraph,
@@ -55,7 +56,13 @@ export type { Precision };
  * The graph kinds that run in float16 (mixed precision, see GraphBuilder.wideType): AtP and the forward-only graphs
  * its token effects and checks use. AtP*'s and the circuits' graphs compute in float32 or float64 only.
  */
-export const FLOAT16_GRAPH_KINDS: ReadonlySet<GraphKind> = new Set<GraphKind>(['attribution', 'activation-patching', 'logit-diff']);
+export const FLOAT16_GRAPH_KINDS: ReadonlySet<GraphKind> = new Set<GraphKind>([
+  'attribution',
+  'activation-patching',
+  'logit-diff',
+  'patch-record',
+  'suffix-patch',
+]);
 
 /** The --precision flag's value (default float32). */
 export function parsePrecision(text: string | undefined): Precision {
@@ -315,13 +322,23 @@ export function promptFeeds(rows: readonly PromptRow[], precision: Precision): R
 }
 
 export type GraphKind =
-  'attribution' | 'activation-patching' | 'logit-diff' | 'atp-star' | 'edge-attribution' | 'edge-attribution-activations' | 'faithfulness';
+  | 'attribution'
+  | 'activation-patching'
+  | 'logit-diff'
+  | 'patch-record'
+  | 'suffix-patch'
+  | 'atp-star'
+  | 'edge-attribution'
+  | 'edge-attribution-activations'
+  | 'faithfulness';
 
 /** Each kind's builder, and the names its feeds and reads use (checked against each new session). */
 export const GRAPHS: Record<GraphKind, { build: typeof buildAttributionGraph; names: GraphNames }> = {
   attribution: { build: buildAttributionGraph, names: ATTRIBUTION_GRAPH_NAMES },
   'activation-patching': { build: buildActivationPatchingGraph, names: ACTIVATION_PATCHING_GRAPH_NAMES },
   'logit-diff': { build: buildLogitDiffGraph, names: LOGIT_DIFF_GRAPH_NAMES },
+  'patch-record': { build: buildPatchRecordGraph, names: PATCH_RECORD_GRAPH_NAMES },
+  'suffix-patch': { build: buildSuffixPatchGraph, names: SUFFIX_PATCH_GRAPH_NAMES },
   'atp-star': { build: buildAtpStarGraph, names: ATP_STAR_GRAPH_NAMES },
   'edge-attribution': { build: buildEdgeAttributionGraph, names: EDGE_ATTRIBUTION_GRAPH_NAMES },
   'edge-attribution-activations': { build: buildActivationEdgeAttributionGraph, names: ACTIVATION_EDGE_ATTRIBUTION_GRAPH_NAMES },
