@@ -150,7 +150,7 @@ test('suffix patching equals full patched forward passes for every family, every
     const reference = await fullForwardPatchedLds(model, prepared, sets, options);
     const ours = await suffixPatchedLogitDiffs(model, prepared, sets, options);
     // Every row its own run: runs whose rows enter above layer 0 (they then enter at 0), a batch of one.
-    const oneByOne = await suffixPatchedLogitDiffs(model, prepared, sets, { ...options, batchSize: 1 }, { runKeys: 1 });
+    const oneByOne = await suffixPatchedLogitDiffs(model, prepared, sets, { ...options, batchSize: 1 }, { rowsPerRun: 1 });
     // LDs are O(1): 1e-12 is a few thousand float64 roundings of the largest.
     const scale = Math.max(largest(reference.patched), 1);
     assert.ok(largest(reference.patched) > 0.1, `${family.name}: not trivially zero`);
