@@ -2,14 +2,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load';
 import type { Dataset } from '../../src/engine/dataset/jsonl';
 import { HOOK_KINDS } from '../../src/engine/architectures/types';
 import { HOOKS } from '../../src/shared/hooks';
 import type { Component } from '../../src/shared/result';
 import { differingPositions, type PreparedExample, prepareExamples, type RowPatch } from '../../src/engine/patching/runSupport';
-import { activationPatchingBySuffix, patchComponentsBySuffix, suffixPatchedLogitDiffs } from '../../src/engine/patching/suffixPatching';
+import { activationPatchingBySuffix, headsAtAnswerBySuffix, patchComponentsBySuffix, suffixPatchedLogitDiffs } from '../../src/engine/patching/suffixPatching';
+import { generateIoi } from '../../src/engine/dataset/ioi';
 import { fullForwardPatchedLds } from '../support/fullForwardPatching';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { writeRandomGptNeo, writeRandomLlamaFamily } from '../support/randomModels';
@@ -235,4 +236,28 @@ test('activationPatchingBySuffix and patchComponentsBySuffix: the sweep and the 
     prepared.some((p) => p.tokens.length <= 10),
     'a check position beyond some example',
   );
+});
+
+test("ioi-demo (trained): the exact head map's top cell equals full forward patching of that head (float32, 1e-4)", async () => {
+  const model = loadModel(resolve(__dirname, '../../models/ioi-demo'));
+  const examples = generateIoi(model.tokenizer, { count: 32, seed: 11 });
+  const prepared = prepareExamples(model, { file: 'ioi.jsonl', examples }, []);
+  const options = { device: 'cpu' as const, batchSize: 64 };
+  const { cleanLds, corruptedLds, heads } = await headsAtAnswerBySuffix(model, prepared, options);
+  const n = prepared.length;
+  const scale = 1 / (n * ((cleanLds.reduce((a, b) => a + b) - corruptedLds.reduce((a, b) => a + b)) / n));
+  const map = heads[0].map((row, l) => row.map((_, h) => heads.reduce((sum, e) => sum + e[l][h], 0) * scale));
+  let top = { layer: 0, head: 0, value: 0 };
+  map.forEach((row, layer) => row.forEach((value, head) => Math.abs(value) > Math.abs(top.value) && (top = { layer, head, value })));
+  const full = await fullForwardPatchedLds(
+    model,
+    prepared,
+    (e) => [[{ hook: 'z', layer: top.layer, pos: prepared[e].tokens.length - 1, head: top.head }]],
+    options,
+  );
+  const expected = full.patched.reduce((sum, [ld], e) => sum + ld - full.corruptedLds[e], 0) * scale;
+  console.log(`ioi-demo: top head L${top.layer}H${top.head}: suffix ${top.value.toFixed(6)}, full forward ${expected.toFixed(6)}`);
+  // The model card's head: one layer-0 head restores about the whole metric.
+  assert.ok(top.value > 0.8, `L${top.layer}H${top.head} ${top.value}`);
+  assert.ok(Math.abs(top.value - expected) <= 1e-4, `${top.value} vs ${expected}`);
 });

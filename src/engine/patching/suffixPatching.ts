@@ -44,6 +44,19 @@ export const EXACT_PATCHING_GRAPHS: readonly GraphKind[] = ['patch-record', 'suf
 export const SUFFIX_RUN_KEYS = 32768;
 export const SUFFIX_RUN_POSITIONS = 2048;
 
+/**
+ * The record pass keeps per example 5 · layers · positions · dModel values (four hooks, the corrupted resid_pre) and
+ * the keys and values; a chunk of examples holds at most this many (128 MB in float32), or one example.
+ */
+export const RECORD_MAX_VALUES = 2 ** 25;
+
+/** Examples per record pass: batchSize, fewer where their recorded activations would pass RECORD_MAX_VALUES. */
+function recordChunkSize(model: LoadedModel, prepared: readonly PreparedExample[], batchSize: number): number {
+  const { nLayers, dModel, dHead } = model.spec;
+  const perExample = nLayers * longestPrompt(prepared) * (5 * dModel + 2 * keyValueHeads(model.spec) * dHead);
+  return Math.max(1, Math.min(batchSize, Math.floor(RECORD_MAX_VALUES / perExample)));
+}
+
 type FloatArray = Float32Array | Float64Array;
 
 /** What the record pass keeps of one chunk of examples, [batch, layer, seq, ...] right-padded to seq. */
@@ -87,7 +100,7 @@ export async function suffixPatchedLogitDiffs(
   const corruptedLds = new Array<number>(prepared.length).fill(0);
   const setsOf = prepared.map((_, e) => patchSets(e));
   const patched = setsOf.map((sets) => new Array<number>(sets.length).fill(0));
-  const chunks = makeBatches(prepared, options.batchSize);
+  const chunks = makeBatches(prepared, recordChunkSize(model, prepared, options.batchSize));
   const plans = chunks.map((chunk) => {
     const positions = Math.max(SUFFIX_RUN_POSITIONS, 2 * options.batchSize * longestPrompt(chunk.map((e) => prepared[e])));
     return planRuns(prepared, chunk, setsOf, { keys: SUFFIX_RUN_KEYS, positions, rows: how.rowsPerRun }, model.spec.nLayers);
@@ -352,4 +365,26 @@ export async function activationPatchingBySuffix(
     return delta;
   });
   return { cleanLogitDiff, corruptedLogitDiff, examples };
+}
+
+/**
+ * Each head's z patched at each example's answer position, [example][layer][head] in LD units (LD_patched −
+ * LD_corrupted, not normalised), with both logit differences: the exact head map from prepared examples, for a run
+ * that has them already (`auto` choosing exact heads when patchCost.ts says they fit its budget).
+ */
+export async function headsAtAnswerBySuffix(
+  model: LoadedModel,
+  prepared: readonly PreparedExample[],
+  options: RunOptions,
+): Promise<{ cleanLds: number[]; corruptedLds: number[]; heads: number[][][] }> {
+  const { nLayers, nHeads } = model.spec;
+  const sets = (example: number): RowPatch[][] =>
+    Array.from({ length: nLayers * nHeads }, (_, i) => [
+      { hook: 'z', layer: Math.floor(i / nHeads), pos: prepared[example].tokens.length - 1, head: i % nHeads },
+    ]);
+  const { cleanLds, corruptedLds, patched } = await suffixPatchedLogitDiffs(model, prepared, sets, options, { what: 'exact heads' });
+  const heads = patched.map((lds, e) =>
+    Array.from({ length: nLayers }, (_, l) => Array.from({ length: nHeads }, (_, h) => lds[l * nHeads + h] - corruptedLds[e])),
+  );
+  return { cleanLds, corruptedLds, heads };
 }
