@@ -15,6 +15,9 @@ const ENGINE_NATIVE = [
   '^src/engine/(process/(runtime|worker)\\.ts$|patching/|model/(load|tokenizer)\\.ts$)',
 ];
 
+// The engine's front ends besides the extension host: the atp command line and the HTML reports it writes.
+const FRONT_ENDS = '^src/(cli|report)/';
+
 // What the webview bundle (a browser iife) may pull in, besides type-only imports.
 const WEBVIEW_ALLOWED = ['^webview/', '^src/shared/', pkg('d3'), pkg('@vscode-elements/[^/]+')];
 
@@ -47,6 +50,35 @@ module.exports = {
       severity: 'error',
       from: { path: '^webview/' },
       to: { pathNot: WEBVIEW_ALLOWED, dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'no-circular',
+      comment: 'No module reaches itself through its imports (type-only ones included): each folder is a floor that imports only the floors below it.',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'shared-no-src-outside',
+      comment:
+        'src/shared/ is the ground floor: it imports nothing from the rest of src/, not even types. Contracts (devices, generation specs, circuit options) live in it and the engine implements them.',
+      severity: 'error',
+      from: { path: '^src/shared/' },
+      to: { path: '^(src|webview)/', pathNot: '^src/shared/' },
+    },
+    {
+      name: 'engine-no-front-end',
+      comment: 'The engine serves its front ends (the atp CLI, the report, the extension host, the webview) and imports none of them, not even types.',
+      severity: 'error',
+      from: { path: '^src/engine/' },
+      to: { path: [FRONT_ENDS, HOST, '^webview/'] },
+    },
+    {
+      name: 'cli-no-extension',
+      comment: 'The atp command line runs without VS Code: it imports no module of the extension host, not even types.',
+      severity: 'error',
+      from: { path: '^src/cli/' },
+      to: { path: HOST },
     },
     {
       name: 'shared-only-shared',

@@ -25,7 +25,8 @@ import { GraphWeights } from '../src/engine/graph/weights';
 import { weightLookup } from '../src/engine/model/load';
 import { buildAttributionGraph } from '../src/engine/patching/graphs';
 import { runAttributionPatching } from '../src/engine/patching/run';
-import { batchFeeds, prepareExamples } from '../src/engine/patching/runSupport';
+import { batchFeeds } from '../src/engine/patching/feeds';
+import { prepareExamples } from '../src/engine/patching/examples';
 import { prepareGraphDir, writeGraphFile } from '../src/engine/process/runtime';
 
 /** Session options layered over the engine's own (runtime.ts), by name: what `ab` compares. */

@@ -8,7 +8,7 @@ import { loadModel } from '../src/engine/model/load';
 import { readDataset } from '../src/engine/dataset';
 import { circuitLayout, layoutEdges } from '../src/engine/circuits/layout';
 import { normalisedMetric, patchedLogitDiffs } from '../src/engine/circuits/run';
-import { prepareExamples } from '../src/engine/patching/runSupport';
+import { prepareExamples } from '../src/engine/patching/examples';
 import { runAttributionPatching } from '../src/engine/patching/run';
 import type { CircuitEdge } from '../src/shared/circuit';
 

@@ -5,7 +5,7 @@ import { InputError } from '../shared/errors';
 import { fieldRef } from '../shared/fields';
 import { parseIntegerFlag } from '../engine/integers';
 import { checkOutputPaths, modelFolderInputs, prepareOutputFolder } from '../engine/files/outputPaths';
-import { MAX_GENERATED_EXAMPLES } from '../services/datasetGeneration';
+import { MAX_GENERATED_EXAMPLES } from '../shared/generateSpec';
 import { ModelTokenizer } from '../engine/model/tokenizer';
 import { builtInModelDir } from '../engine/model/modelSource';
 import { findBuiltInModel } from '../engine/model/presets';

@@ -9,6 +9,7 @@ import { openModel } from '../engine/model/open';
 import { formatBuiltInTable, formatPresetTable } from '../engine/model/presets';
 import { readDataset } from '../engine/dataset';
 import { type CommandIo, GENERATE_USAGE, generateCommand } from './generate';
+import type { CliStreams } from './streams';
 import { EXPORT_USAGE, exportCommand } from './export';
 import { COMPARE_USAGE, compareCommand } from './compare';
 import { SWEEP_USAGE, sweepCommand } from './sweep';
@@ -20,7 +21,7 @@ import { SERVE_HELP, serveCommand, SERVE_USAGE } from './serve';
 import { runInServer, SERVED_COMMANDS, serverRefusedByEnv } from './serveClient';
 import type { ProgressEvent } from '../shared/workerProtocol';
 import { runAttributionPatching } from '../engine/patching/run';
-import { parsePrecision } from '../engine/patching/runSupport';
+import { parsePrecision } from '../engine/patching/precision';
 import { parseDevice, releaseSessions } from '../engine/process/runtime';
 import { refuseShard, type Result, topHeads } from '../shared/result';
 import { readResultFile, removeStaleSidecars, resultFilesToWrite } from '../engine/files/resultFile';
@@ -99,12 +100,6 @@ ${SWEEP_USAGE}
 ${COMPARE_USAGE}
 
 ${INSTALL_CUDA_USAGE}`;
-
-/** Where one invocation's output goes: this process's stdout and stderr, or an `atp serve` client's (serve.ts). */
-export interface CliStreams {
-  stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown; readonly isTTY?: boolean };
-}
 
 /** One invocation of a command: its output and its progress line (per invocation: `atp serve` runs many). */
 interface Cli {

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InputError } from '../shared/errors';
 import { releaseSessions, sessionStatistics } from '../engine/process/runtime';
-import { heldModel, keepOneModelAtATime } from '../engine/patching/runSupport';
+import { heldModel, keepOneModelAtATime } from '../engine/patching/sessions';
 import {
   askServer,
   privateFolder,
@@ -22,7 +22,7 @@ import {
   serverAddress,
   type ServeStatus,
 } from './serveClient';
-import type { CliStreams } from './main';
+import type { CliStreams } from './streams';
 
 export const SERVE_USAGE = `  atp serve [--idle MINUTES] [--detach]
   atp serve --status | --stop`;

@@ -4,17 +4,9 @@
 // holds, never overwriting; with no folder open, a save dialog asks where) and open it, ready for "Attribution Patch
 // Current File" (which needs a file on disk: its result is saved next to the dataset).
 import * as vscode from 'vscode';
-import type { GenerateSpec } from '../engine/dataset/generate';
 import { checkOutputPaths, modelFolderInputs } from '../engine/files/outputPaths';
-import { TINYSQL_FEATURES, type CommandSet, type TinySqlFeature } from '../engine/dataset/tinysql/generator';
-import {
-  generatedFileName,
-  integerInputProblem,
-  MAX_GENERATED_EXAMPLES,
-  minimumCommandSet,
-  TINYSQL_FEATURE_DESCRIPTIONS,
-  uniqueFileName,
-} from '../services/datasetGeneration';
+import { type CommandSet, type GenerateSpec, MAX_GENERATED_EXAMPLES, TINYSQL_FEATURES, type TinySqlFeature } from '../shared/generateSpec';
+import { generatedFileName, integerInputProblem, minimumCommandSet, TINYSQL_FEATURE_DESCRIPTIONS, uniqueFileName } from '../services/datasetGeneration';
 import type { Services } from '../services/services';
 import { effectiveModel, readSettings } from '../services/settings';
 import { HF_TOKEN_SECRET } from '../views/sidebar';

@@ -5,8 +5,8 @@
 import * as vscode from 'vscode';
 import { isAbsolute, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { TINYSQL_FEATURES } from '../engine/dataset/tinysql/generator';
-import { integerInputProblem, MAX_GENERATED_EXAMPLES, TINYSQL_FEATURE_DESCRIPTIONS } from '../services/datasetGeneration';
+import { MAX_GENERATED_EXAMPLES, TINYSQL_FEATURES } from '../shared/generateSpec';
+import { integerInputProblem, TINYSQL_FEATURE_DESCRIPTIONS } from '../services/datasetGeneration';
 import { parseSweepSummary, type SweepSpec } from '../shared/sweep';
 import type { Services } from '../services/services';
 import { effectiveModel, readSettings } from '../services/settings';

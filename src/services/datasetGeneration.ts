@@ -1,7 +1,6 @@
 // The pure parts of the "Generate … Dataset" commands (no 'vscode' import, so they are unit-tested under Node):
 // what each TinySQL feature corrupts, the input checks, and the new file's name.
-import type { GenerateSpec } from '../engine/dataset/generate';
-import type { TinySqlFeature } from '../engine/dataset/tinysql/generator';
+import type { GenerateSpec, TinySqlFeature } from '../shared/generateSpec';
 
 /** What each feature corrupts, for the quick pick (docs/DATASETS.md has the full table). */
 export const TINYSQL_FEATURE_DESCRIPTIONS: Record<TinySqlFeature, string> = {
@@ -19,8 +18,6 @@ export const TINYSQL_FEATURE_DESCRIPTIONS: Record<TinySqlFeature, string> = {
 export function minimumCommandSet(feature: TinySqlFeature): 1 | 2 {
   return feature === 'DefOrderByField' || feature === 'DefOrderByDirection' ? 2 : 1;
 }
-
-export const MAX_GENERATED_EXAMPLES = 10_000;
 
 /** An input box's integer: a message saying what is wrong, or undefined when the text is a valid value. */
 export function integerInputProblem(text: string, minimum: number, maximum = Number.MAX_SAFE_INTEGER): string | undefined {

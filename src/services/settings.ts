@@ -2,11 +2,10 @@
 import * as vscode from 'vscode';
 import { findBuiltInModel } from '../engine/model/presets';
 import { modelLabel } from '../shared/modelNames';
-// Type-only: importing the runtime's values would load onnxruntime-node into the extension host.
-import type { DeviceRequest } from '../engine/process/runtime';
+import { DEVICES, type DeviceRequest } from '../shared/devices';
 
-/** The same list as the engine's DEVICES (the manifest's enum lists them too). */
-export const DEVICE_CHOICES: readonly DeviceRequest[] = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'];
+/** The devices a run may ask for (the manifest's enum lists them too). */
+export const DEVICE_CHOICES: readonly DeviceRequest[] = DEVICES;
 
 export const SECTION = 'attributionPatching';
 

@@ -5,7 +5,7 @@
 // (`methods`, `tokenScores.exact`, `checks`). No onnxruntime import: the extension host and webview read it.
 import { InputError } from './errors';
 import { ShapeChecker } from './shapeChecker';
-import { checkCircuit } from './circuit';
+import { checkCircuit, nameCircuitMethodAsToday } from './circuit';
 import { HOOK_KINDS, HOOKS, type HookKind, isHookKind, POSITION_FIELDS } from './hooks';
 
 /** @2 added run, methods, tokenScores and checks; @1 files (AtP only) still open. */
@@ -18,7 +18,7 @@ export type ResultSchema = typeof RESULT_SCHEMA | typeof RESULT_SCHEMA_V1;
  */
 export const RESULT_SCHEMA_SIDECAR = 'attribution-patching/result@3';
 
-import type { Method } from './resultMethods';
+import type { ArrayMethods, Method } from './resultMethods';
 import type { Circuit } from './circuit';
 
 export { METHOD_NAMES, type Method, methodsOf } from './resultMethods';
@@ -240,7 +240,7 @@ export interface Result {
   /** Absent in @1 results (which are AtP throughout). */
   run?: RunInfo;
   /** Which method produced each array (absent in @1: all 'atp'); token scores say it per value too. */
-  methods?: { attributions: Method; heads: Method; positions: Method; tokenScores: Method };
+  methods?: ArrayMethods;
   /** Components checked against exact activation patching (atp patch --check K). */
   checks?: Checks;
   /** Only with --method atpstar. */
@@ -686,7 +686,10 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
     });
   }
 
-  if (result.circuit !== undefined) checkCircuit(result.circuit, check, { layers, heads });
+  if (result.circuit !== undefined) {
+    checkCircuit(result.circuit, check, { layers, heads });
+    nameCircuitMethodAsToday(result.circuit as Circuit);
+  }
 
   check.array(result.warnings, 'warnings').forEach((warning, index) => check.string(warning, `warnings[${index}]`));
   if (result.timings !== undefined) {

@@ -1,6 +1,5 @@
 // How a Result's values were computed, in words: shared by the engine, the extension host and the webview, so it
-// imports nothing at run time (the webview bundle must not pull in Node modules).
-import type { Result } from './result';
+// imports nothing (the webview bundle must not pull in Node modules; result.ts imports it, not the other way).
 
 /**
  * atp: attribution patching, a linear estimate; atpstar: AtP* (Kramár et al. 2024), the linear estimate with the
@@ -9,10 +8,18 @@ import type { Result } from './result';
  */
 export type Method = 'atp' | 'atpstar' | 'exact';
 
+/** The method of each of a Result's arrays (Result.methods). */
+export interface ArrayMethods {
+  attributions: Method;
+  heads: Method;
+  positions: Method;
+  tokenScores: Method;
+}
+
 export const METHOD_NAMES: Record<Method, string> = { atp: 'AtP estimate', atpstar: 'AtP* estimate (QK fix)', exact: 'exact (activation patching)' };
 
 /** The method of each array; a @1 result is attribution patching throughout. */
-export function methodsOf(result: Pick<Result, 'methods'>): NonNullable<Result['methods']> {
+export function methodsOf(result: { methods?: ArrayMethods }): ArrayMethods {
   return result.methods ?? { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'atp' };
 }
 

@@ -1,10 +1,11 @@
 // Messages between the extension host and the engine's child process (src/engine/process/worker.ts).
-// Kept free of engine value imports so that the extension host can use it without loading
-// onnxruntime-node (the host must never load the native engine: that is the point of the child process).
-import type { GenerateSpec } from '../engine/dataset/generate';
-import type { DeviceRequest } from '../engine/process/runtime';
+// It imports nothing but src/shared/ (types included): the contracts it carries (devices, generation specs, circuit
+// options) live here and the engine implements them, so the extension host never reaches onnxruntime-node through it
+// (the host must never load the native engine: that is the point of the child process).
+import type { GenerateSpec } from './generateSpec';
+import type { DeviceRequest } from './devices';
 import type { SweepSpec } from './sweep';
-import type { CircuitOptions } from '../engine/circuits/run';
+import type { CircuitOptions } from './circuit';
 import type { InputProblem } from './errors';
 import type { WandbOutcome, WandbTarget } from './wandb';
 

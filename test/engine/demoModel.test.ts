@@ -7,7 +7,8 @@ import { join, resolve } from 'node:path';
 import { loadModel } from '../../src/engine/model/load';
 import { generateTinySql, type TinySqlFeature, vocabulary } from '../../src/engine/dataset/tinysql';
 import { validateHeads, validatePositions } from '../../src/engine/patching/validation';
-import { runActivationPatching, runAttributionPatching } from '../../src/engine/patching/run';
+import { runActivationPatching } from '../../src/engine/patching/activationPatching';
+import { runAttributionPatching } from '../../src/engine/patching/run';
 import { requireTorchReference } from '../support/reference';
 
 /**

@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readDataset } from '../../src/engine/dataset';
 import { loadModel } from '../../src/engine/model/load';
-import { PREPACK_MIN_TOKENS, runAttributionPatching } from '../../src/engine/patching/run';
+import { PREPACK_MIN_TOKENS } from '../../src/engine/patching/plan';
+import { runAttributionPatching } from '../../src/engine/patching/run';
 import { graphFileSystem, releaseSessions } from '../../src/engine/process/runtime';
-import { sessionIsWarm } from '../../src/engine/patching/runSupport';
+import { sessionIsWarm } from '../../src/engine/patching/sessions';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 
 const IOI = resolve(__dirname, '../../examples/ioi.jsonl');

@@ -1,5 +1,5 @@
 // The names a graph takes and gives are a contract between its builder (graphs.ts, atpStarGraph.ts) and the code
-// that feeds and reads it (runSupport.ts, run.ts, exact.ts, atpStar.ts): every session sessionFor creates is checked
+// that feeds and reads it (feeds.ts, atp.ts, exact.ts, atpStar.ts): every session sessionFor creates is checked
 // against it, so a name changed on one side only is an internal error that says which names, not ONNX Runtime's
 // "invalid feed" or an undefined output halfway through a run.
 import { test, before, after } from 'node:test';
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../src/engine/model/load';
 import { ATTRIBUTION_GRAPH_NAMES, buildLogitDiffGraph, checkGraphNames, LOGIT_DIFF_GRAPH_NAMES, LOGIT_DIFF_INPUT } from '../../src/engine/patching/graphs';
-import { GRAPHS, type GraphKind, sessionFor } from '../../src/engine/patching/runSupport';
+import { GRAPHS, type GraphKind, sessionFor } from '../../src/engine/patching/sessions';
 import { releaseSessions } from '../../src/engine/process/runtime';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 

@@ -12,7 +12,7 @@ import { parseResult } from '../../src/shared/result';
 import { parseSweepSummary } from '../../src/shared/sweep';
 import { digestRun } from '../../src/shared/compare';
 import { contentHash } from '../../src/engine/files/contentHash';
-import { CancelledError } from '../../src/engine/patching/run';
+import { CancelledError } from '../../src/engine/patching/options';
 import { runSweep } from '../../src/engine/sweep/sweep';
 import { releaseSessions } from '../../src/engine/process/runtime';
 import { writeRandomGpt2 } from '../support/randomGpt2';

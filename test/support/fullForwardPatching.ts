@@ -5,7 +5,10 @@ import type { LoadedModel } from '../../src/engine/model/load';
 import { HOOK_KINDS } from '../../src/engine/architectures/types';
 import { HOOKS } from '../../src/shared/hooks';
 import { ATTRIBUTION_OUTPUTS, PATCHED_LOGIT_DIFF, PATCHING_INPUT } from '../../src/engine/patching/graphs';
-import { asNumbers, batchFeeds, feedType, type PreparedExample, type RowPatch, type RunOptions, sessionFor } from '../../src/engine/patching/runSupport';
+import type { PreparedExample } from '../../src/engine/patching/examples';
+import { asNumbers, batchFeeds, feedType, type RowPatch } from '../../src/engine/patching/feeds';
+import type { RunOptions } from '../../src/engine/patching/options';
+import { sessionFor } from '../../src/engine/patching/sessions';
 
 /**
  * patched[example][set]: the logit difference of the corrupted run with that set's patches (each takes the clean

@@ -19,8 +19,8 @@ type Tree = Record<string, string>;
 
 /** Every import here is allowed; the packages do not resolve in the temp folder, which the rules allow for. */
 const GOOD: Tree = {
-  'src/shared/methods.ts': `import type { Session } from '../engine/process/runtime';\nimport { other } from './other';\nexport const f = (s: Session) => other(s);\n`,
-  'src/shared/other.ts': `export const other = (x: unknown) => x;\n`,
+  'src/shared/methods.ts': `import type { Other } from './other';\nimport { other } from './other';\nexport const f = (s: Other) => other(s);\n`,
+  'src/shared/other.ts': `export type Other = 'cpu';\nexport const other = (x: unknown) => x;\n`,
   'src/shared/result.ts': `import { f } from './methods';\nexport type Result = { a: number };\nexport const g = f;\n`,
   'src/shared/panelProtocol.ts': `import type { Result } from './result';\nexport type Message = { result: Result };\n`,
   'src/shared/colorScale.ts': `export const scale = 1;\n`,
@@ -56,7 +56,14 @@ const BAD: Tree = {
   'src/commands/usesCli.ts': `import { cli } from '../cli/main';\nexport const c = cli;\n`,
   'webview/nodeFs.ts': `import { readFileSync } from 'node:fs';\nexport const rf = readFileSync;\n`,
   'webview/engineValue.ts': `import { hash } from '../src/engine/files/contentHash';\nexport const ev = hash;\n`,
-  'src/shared/importsEngine.ts': `import { hash } from '../engine/files/contentHash';\nexport const ie = hash;\n`,
+  'src/shared/importsNode.ts': `import { createHash } from 'node:crypto';\nexport const ie = createHash;\n`,
+  // src/shared/ imports nothing from the rest of src/, types included.
+  'src/shared/typeFromEngine.ts': `import type { Session } from '../engine/process/runtime';\nexport type TE = Session;\n`,
+  // Two modules that import each other, through a type-only import too.
+  'src/engine/circleA.ts': `import { b } from './circleB';\nexport const a = () => b;\n`,
+  'src/engine/circleB.ts': `import type { a } from './circleA';\nexport const b = 1;\nexport type A = typeof a;\n`,
+  'src/engine/importsCli.ts': `import type { cli } from '../cli/main';\nexport type C = typeof cli;\n`,
+  'src/cli/usesServices.ts': `import { s } from '../services/settings';\nexport const us = s;\n`,
 };
 
 interface Violation {
@@ -115,7 +122,12 @@ test('each broken boundary is reported, and nothing else', () => {
       { rule: 'host-no-cli', from: 'src/commands/usesCli.ts', to: 'src/cli/main.ts' },
       { rule: 'webview-allowed-imports', from: 'webview/nodeFs.ts', to: 'fs' },
       { rule: 'webview-allowed-imports', from: 'webview/engineValue.ts', to: 'src/engine/files/contentHash.ts' },
-      { rule: 'shared-only-shared', from: 'src/shared/importsEngine.ts', to: 'src/engine/files/contentHash.ts' },
+      { rule: 'shared-only-shared', from: 'src/shared/importsNode.ts', to: 'crypto' },
+      { rule: 'shared-no-src-outside', from: 'src/shared/typeFromEngine.ts', to: 'src/engine/process/runtime.ts' },
+      // A circle is reported once, from its first module; its way back is the type-only import.
+      { rule: 'no-circular', from: 'src/engine/circleA.ts', to: 'src/engine/circleB.ts' },
+      { rule: 'engine-no-front-end', from: 'src/engine/importsCli.ts', to: 'src/cli/main.ts' },
+      { rule: 'cli-no-extension', from: 'src/cli/usesServices.ts', to: 'src/services/settings.ts' },
     ]),
   );
   // At run time: the host reaching the engine's native side through another module, whichever module imports it.
@@ -133,6 +145,6 @@ test('each broken boundary is reported, and nothing else', () => {
     [],
     'only the files that reach the native side at run time',
   );
-  assert.equal(lintStatus(dir, STATIC), 7);
+  assert.equal(lintStatus(dir, STATIC), 11);
   assert.equal(lintStatus(dir, RUNTIME), reached.length);
 });

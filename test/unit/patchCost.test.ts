@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { costExamples, patchingCosts } from '../../src/engine/patching/patchCost';
-import type { PreparedExample } from '../../src/engine/patching/runSupport';
+import type { PreparedExample } from '../../src/engine/patching/examples';
 
 /** GPT-2-small's shape (issue 25's example): 12 layers of 12 heads. */
 const GPT2_SMALL = { nLayers: 12, nHeads: 12 };

@@ -28,7 +28,7 @@ export const CIRCUIT_OUTPUTS = {
 } as const;
 
 const EDGE_SCORE_OUTPUTS = [CIRCUIT_OUTPUTS.cleanLogitDiff, CIRCUIT_OUTPUTS.corruptedLogitDiff, CIRCUIT_OUTPUTS.edgeScores];
-/** Each graph's input and output names, checked against its session when it is created (runSupport.sessionFor). */
+/** Each graph's input and output names, checked against its session when it is created (sessions.ts sessionFor). */
 export const EDGE_ATTRIBUTION_GRAPH_NAMES: GraphNames = { inputs: [...Object.values(BATCH_INPUTS), CIRCUIT_INPUTS.alpha], outputs: EDGE_SCORE_OUTPUTS };
 export const ACTIVATION_EDGE_ATTRIBUTION_GRAPH_NAMES: GraphNames = {
   inputs: [...Object.values(BATCH_INPUTS), CIRCUIT_INPUTS.groupAlpha, CIRCUIT_INPUTS.groupSelect],

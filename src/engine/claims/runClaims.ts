@@ -4,7 +4,8 @@
 // Engine side (loads the model): the CLI and the worker call it, never the extension host.
 import { openModel } from '../model/open';
 import { readDataset } from '../dataset';
-import { runAttributionPatching, type RunOptions } from '../patching/run';
+import { runAttributionPatching } from '../patching/run';
+import type { RunOptions } from '../patching/options';
 import type { Result } from '../../shared/result';
 import { datasetFileHash } from './inputs';
 import type { ClaimsFile } from './schema';

@@ -9,7 +9,7 @@ import { type ClaimOutcome, evaluateClaim } from './evaluate';
 import { currentInputs, inputChanges, inputsOf, type InputsRecord } from './inputs';
 import type { ClaimEntry, ClaimsFile } from './schema';
 import { readResultFile, resultFilesToWrite } from '../files/resultFile';
-import type { CircuitOptions } from '../circuits/run';
+import type { CircuitOptions } from '../../shared/circuit';
 
 const PASSES_SCHEMA = 'attribution-patching/claims-passes@1';
 

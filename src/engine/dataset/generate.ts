@@ -3,12 +3,11 @@
 import type { ModelTokenizer } from '../model/tokenizer';
 import { generateIoi } from './ioi';
 import { formatPromptLine } from './promptFormat';
-import { generateTinySql, type CommandSet, type TinySqlFeature } from './tinysql';
+import { generateTinySql } from './tinysql';
+import type { GenerateSpec } from '../../shared/generateSpec';
 import type { Example } from './types';
 
-export type GenerateSpec =
-  | { kind: 'ioi'; count: number; seed: number }
-  | { kind: 'tinysql'; feature: TinySqlFeature; commandSet: CommandSet; count: number; seed: number; novel: boolean; synonyms: boolean };
+export type { GenerateSpec };
 
 export interface GeneratedDataset {
   examples: Example[];

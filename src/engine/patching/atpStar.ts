@@ -7,19 +7,12 @@ import { keyValueHeads } from '../model/config';
 import type { Dataset } from '../dataset/jsonl';
 import { ATTRIBUTION_OUTPUTS } from './graphs';
 import { ATP_STAR_GRAD_GATE, ATP_STAR_OUTPUTS } from './atpStarGraph';
-import {
-  asNumbers,
-  batchFeeds,
-  checkCancelled,
-  makeBatches,
-  mean,
-  runScale,
-  type PreparedExample,
-  prepareExamples,
-  type RunOptions,
-  sessionFor,
-  checkPrecisionFor,
-} from './runSupport';
+import { checkCancelled, type RunOptions } from './options';
+import { type PreparedExample, prepareExamples } from './examples';
+import { asNumbers, batchFeeds, makeBatches } from './feeds';
+import { mean, runScale } from './normalisation';
+import { sessionFor } from './sessions';
+import { checkPrecisionFor } from './precision';
 import type { ExampleAttributions, RuntimeRecord, TokenInfo } from '../../shared/result';
 
 /**

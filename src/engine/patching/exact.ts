@@ -9,18 +9,11 @@ import { seededRandom } from '../dataset/random';
 import * as ort from 'onnxruntime-node';
 import { ATTRIBUTION_OUTPUTS, BATCH_INPUTS, LOGIT_DIFF_INPUT, LOGIT_DIFF_OUTPUT } from './graphs';
 import { ATP_STAR_GRAD_GATE } from './atpStarGraph';
-import {
-  asNumbers,
-  checkCancelled,
-  differingPositions,
-  type Precision,
-  type PreparedExample,
-  promptFeeds,
-  type PromptRow,
-  type RunOptions,
-  sessionFor,
-  sessionIsWarm,
-} from './runSupport';
+import { checkCancelled, type RunOptions } from './options';
+import type { Precision } from './precision';
+import { differingPositions, type PreparedExample } from './examples';
+import { asNumbers, promptFeeds, type PromptRow } from './feeds';
+import { sessionFor, sessionIsWarm } from './sessions';
 import { pearson, spearman } from './statistics';
 import { patchComponentsBySuffix } from './suffixPatching';
 

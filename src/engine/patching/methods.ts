@@ -5,10 +5,12 @@
 import { InputError } from '../../shared/errors';
 import { fieldRef } from '../../shared/fields';
 import type { Method } from '../../shared/result';
+import type { MethodRequest } from './options';
 
-export type { Method };
+export type { Method, MethodRequest };
 import type { ModelSpec } from '../model/config';
-import { checkPrecisionFor, differingPositions, type PreparedExample } from './runSupport';
+import { checkPrecisionFor } from './precision';
+import { differingPositions, type PreparedExample } from './examples';
 import { componentPatchingPasses } from './exact';
 
 /** atp: attribution patching (linear estimate); atpstar: AtP* (QK fix, optional GradDrop); exact: activation patching of every component. */
@@ -19,7 +21,6 @@ export const METHODS: readonly Method[] = ['atp', 'atpstar', 'exact'];
  * time and memory grow with the square of the prompt length, which the memory estimate does not cover yet.
  */
 export const ATPSTAR_AUTO_MAX_TOKENS = 128;
-export type MethodRequest = Method | 'auto';
 export const METHOD_REQUESTS: readonly MethodRequest[] = ['auto', ...METHODS];
 
 /** "auto" stays within this many times the cost of plain AtP. */
@@ -52,7 +53,7 @@ export interface RunPlan {
   reason: string;
 }
 
-/** Passes of activation patching of every component in every example (patching.ts runActivationPatching). */
+/** Passes of activation patching of every component in every example (activationPatching.ts runActivationPatching). */
 function exactSweepPasses(spec: ModelSpec, prepared: readonly PreparedExample[]): Passes {
   const componentsPerPosition = spec.nHeads + 3; // each head's z, resid_pre, attn_out, mlp_out
   let forward = 0;

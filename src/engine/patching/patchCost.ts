@@ -7,7 +7,7 @@
 // l…L−1. Attention's reads of earlier keys are not counted (linear in the prompt, against the blocks' dModel² per
 // position). Each example is counted from its own first difference; a batch's passes start at its earliest one.
 // Measured (bench/suffixPatching.ts, GPT-2-small, 15-token IOI prompts): time follows these counts within ~15%.
-import type { PreparedExample } from './runSupport';
+import { differingPositions, type PreparedExample } from './examples';
 
 /** An exact map's cost: the record passes, the patched suffix passes, and both. */
 export interface MapCost {
@@ -36,12 +36,8 @@ export interface CostExample {
   firstDifference: number | undefined;
 }
 
-/** The cost model's view of prepared examples (computed here, not with runSupport's: this module stays pure). */
 export const costExamples = (prepared: readonly PreparedExample[]): CostExample[] =>
-  prepared.map((p) => {
-    const first = p.tokens.findIndex((token, pos) => token.id !== p.corruptedTokens[pos].id);
-    return { length: p.tokens.length, firstDifference: first < 0 ? undefined : first };
-  });
+  prepared.map((p) => ({ length: p.tokens.length, firstDifference: differingPositions(p)[0] }));
 
 /** The position maps' hooks: resid_pre, attn_out, mlp_out. */
 const POSITION_MAP_KINDS = 3;

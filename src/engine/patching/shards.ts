@@ -7,7 +7,9 @@ import { InputError } from '../../shared/errors';
 import { fieldRef } from '../../shared/fields';
 import type { Dataset } from '../dataset/jsonl';
 import type { LoadedModel } from '../model/load';
-import { modelRecord, type PatchingOptions, runAttributionPatching } from './run';
+import { runAttributionPatching } from './run';
+import type { PatchingOptions } from './options';
+import { modelRecord } from './assemble';
 import {
   type AtpStarSummary,
   type ExampleAttributions,
@@ -19,7 +21,7 @@ import {
   summarizeHeads,
   summarizePositions,
 } from '../../shared/result';
-import { mean, normalisation } from './runSupport';
+import { mean, normalisation } from './normalisation';
 import { readResultFile } from '../files/resultFile';
 
 /** Parses "i/n" (1 ≤ i ≤ n). */

@@ -12,24 +12,12 @@ import type { LoadedModel } from '../model/load';
 import { keyValueHeads } from '../model/config';
 import { ATTRIBUTION_OUTPUTS, BATCH_INPUTS, PATCHED_LOGIT_DIFF, PATCHING_INPUT } from './graphs';
 import { RECORD_OUTPUTS, SUFFIX_INPUTS } from './suffixGraphs';
-import {
-  asNumbers,
-  batchFeeds,
-  checkCancelled,
-  differingPositions,
-  feedType,
-  type GraphKind,
-  longestPrompt,
-  makeBatches,
-  mean,
-  type Precision,
-  type PreparedExample,
-  prepareExamples,
-  type RowPatch,
-  type RunOptions,
-  runScale,
-  sessionFor,
-} from './runSupport';
+import { checkCancelled, type RunOptions } from './options';
+import type { Precision } from './precision';
+import { differingPositions, type PreparedExample, prepareExamples } from './examples';
+import { asNumbers, batchFeeds, feedType, longestPrompt, makeBatches, type RowPatch } from './feeds';
+import { type GraphKind, sessionFor } from './sessions';
+import { mean, runScale } from './normalisation';
 
 /** The graph kinds exact patching builds sessions for (the memory estimate counts one copy of the weights each). */
 export const EXACT_PATCHING_GRAPHS: readonly GraphKind[] = ['patch-record', 'suffix-patch'];

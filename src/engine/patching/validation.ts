@@ -1,6 +1,8 @@
 import type { LoadedModel } from '../model/load';
 import type { Dataset } from '../dataset/types';
-import { runActivationPatching, runAttributionPatching, type RunOptions } from './run';
+import { runAttributionPatching } from './run';
+import { runActivationPatching } from './activationPatching';
+import type { RunOptions } from './options';
 import type { Result } from '../../shared/result';
 import { pearson, spearman } from './statistics';
 

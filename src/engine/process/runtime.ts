@@ -5,13 +5,11 @@ import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, realpathSy
 import { writeFilesAtomically } from '../files/atomicWrite';
 import { dirname, join, basename } from 'node:path';
 import { CUDA_NOT_INSTALLED, InputError } from '../../shared/errors';
+import { DEVICES, type DeviceRequest } from '../../shared/devices';
 import { autoChoice, describeAutoChoice, type Provider, webgpuAdapter } from './devices';
 import { activeCudaRuntime, missingNvidiaLibraries, NVIDIA_REQUIREMENT } from './cudaRuntime';
 import { SessionObserver } from './runtimeInfo';
 import { GraphBuilder } from '../graph/builder';
-
-export const DEVICES = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
-export type DeviceRequest = (typeof DEVICES)[number];
 
 export function parseDevice(text: string): DeviceRequest {
   if ((DEVICES as readonly string[]).includes(text)) return text as DeviceRequest;

@@ -23,7 +23,8 @@ import { contentHash } from '../files/contentHash';
 import { hashFile } from '../files/provenance';
 import { type FileToWrite, writeFilesAtomically, writeTextAtomically } from '../files/atomicWrite';
 import { readResultFile, writeResultAtomically } from '../files/resultFile';
-import { CancelledError, runAttributionPatching, type PatchingOptions } from '../patching/run';
+import { CancelledError, type PatchingOptions } from '../patching/options';
+import { runAttributionPatching } from '../patching/run';
 import type { MethodRequest } from '../patching/methods';
 import { releaseSessions } from '../process/runtime';
 

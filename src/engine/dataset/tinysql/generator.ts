@@ -4,6 +4,7 @@
 // original, each prompt here runs up to the answer position inside the SQL, so the logit difference is read
 // exactly where the corrupted feature decides the next token. docs/DATASETS.md lists the differences.
 import { InputError } from '../../../shared/errors';
+import { type CommandSet, TINYSQL_FEATURES, type TinySqlFeature } from '../../../shared/generateSpec';
 import type { ModelTokenizer, Token } from '../../model/tokenizer';
 import { seededRandom, type Random } from '../random';
 import type { Example, SourceRange } from '../types';
@@ -24,17 +25,7 @@ import {
   WRONG_SEPARATORS,
 } from './vocabulary';
 
-export const TINYSQL_FEATURES = [
-  'EngTableName',
-  'EngFieldName',
-  'DefCreateTable',
-  'DefTableName',
-  'DefFieldName',
-  'DefFieldSeparator',
-  'DefOrderByField',
-  'DefOrderByDirection',
-] as const;
-export type TinySqlFeature = (typeof TINYSQL_FEATURES)[number];
+export { type CommandSet, TINYSQL_FEATURES, type TinySqlFeature };
 
 /** TinySQL's names for the same features (its ORDER BY features are numbered). */
 const FEATURE_ALIASES: Record<string, TinySqlFeature> = { DefOrderByField1: 'DefOrderByField', DefOrderByDirection1: 'DefOrderByDirection' };
@@ -46,8 +37,6 @@ export function parseTinySqlFeature(name: string): TinySqlFeature {
   if (found === undefined) throw new InputError(`unknown TinySQL feature "${name}": one of ${TINYSQL_FEATURES.join(', ')}`);
   return FEATURE_ALIASES[found] ?? (found as TinySqlFeature);
 }
-
-export type CommandSet = 1 | 2 | 3;
 
 export interface TinySqlOptions {
   feature: TinySqlFeature;

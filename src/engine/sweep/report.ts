@@ -2,9 +2,9 @@
 // concentrated its attribution is, failed cells with their error; then, per feature, the models' depth profiles
 // on one chart (where along the model the attribution sits, models of any depth lined up). Standalone: inline SVG,
 // no script, no remote resource; links go to the Result files beside it.
-import type { SweepCellRecord, SweepSummary } from '../shared/sweep';
-import { depthProfileChart, escapeXml as escapeHtml, stackSvg } from '../shared/compareSvg';
-import { fixedOrDash, signedFixed } from '../shared/colorScale';
+import type { SweepCellRecord, SweepSummary } from '../../shared/sweep';
+import { depthProfileChart, escapeXml as escapeHtml, stackSvg } from '../../shared/compareSvg';
+import { fixedOrDash, signedFixed } from '../../shared/colorScale';
 
 function row(cell: SweepCellRecord): string {
   const d = cell.digest;
