@@ -13,6 +13,7 @@ import type { RowPatch } from '../../src/engine/patching/feeds';
 import { activationPatchingBySuffix, headsAtAnswerBySuffix, patchComponentsBySuffix, suffixPatchedLogitDiffs } from '../../src/engine/patching/suffixPatching';
 import { generateIoi } from '../../src/engine/dataset/ioi';
 import { fullForwardPatchedLds } from '../support/fullForwardPatching';
+import { requireWebGpu } from '../support/webgpu';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { writeRandomGptNeo, writeRandomLlamaFamily } from '../support/randomModels';
 
@@ -261,4 +262,26 @@ test("ioi-demo (trained): the exact head map's top cell equals full forward patc
   // The model card's head: one layer-0 head restores about the whole metric.
   assert.ok(top.value > 0.8, `L${top.layer}H${top.head} ${top.value}`);
   assert.ok(Math.abs(top.value - expected) <= 1e-4, `${top.value} vs ${expected}`);
+});
+
+test("WebGPU runs the record and suffix-patch graphs with the CPU's numbers (float32)", async (t) => {
+  if (!(await requireWebGpu(t))) return;
+  const dir = join(root, 'gpt2-webgpu');
+  FAMILIES.find((f) => f.name === 'gpt2')!.write(dir);
+  const model = loadModel(dir);
+  const prepared = prepareExamples(model, DATASET, []);
+  const every = (e: number) => [...everyComponent(model, prepared[e]), ...patchSets(model, prepared[e])];
+  const some = (e: number) => patchSets(model, prepared[e]);
+  // Every component in runs of many rows; and patch sets with every row its own run, entering at layer 0 when its
+  // patches are higher (WebGPU's kernels take no empty batch).
+  for (const [what, sets, rowsPerRun] of [
+    ['every component', every, undefined],
+    ['patch sets, one row a run', some, 1],
+  ] as const) {
+    const cpu = await suffixPatchedLogitDiffs(model, prepared, sets, { device: 'cpu', batchSize: 64 });
+    const gpu = await suffixPatchedLogitDiffs(model, prepared, sets, { device: 'webgpu', batchSize: 64 }, { rowsPerRun });
+    const error = worst(gpu.patched, cpu.patched);
+    console.log(`WebGPU vs CPU, suffix patching, ${what}: largest error ${error.toExponential(2)}`);
+    assert.ok(error <= 1e-4 * Math.max(largest(cpu.patched), 1), `${what}: WebGPU error ${error}`);
+  }
 });
