@@ -45,6 +45,8 @@ const FAMILIES: Array<{ name: string; write: (dir: string) => void }> = [
       writeRandomLlamaFamily(dir, {
         ...GQA,
         modelType: 'llama',
+        // head_dim 16: heads × dHead (64) is not dModel (32).
+        headDim: 16,
         seed: 43,
         tied: true,
         ropeTheta: 500000,

@@ -33,15 +33,15 @@ export const SUFFIX_RUN_KEYS = 32768;
 export const SUFFIX_RUN_POSITIONS = 2048;
 
 /**
- * The record pass keeps per example 5 · layers · positions · dModel values (four hooks, the corrupted resid_pre) and
- * the keys and values; a chunk of examples holds at most this many (128 MB in float32), or one example.
+ * The record pass keeps per example, at every layer and position, four hooks' values and the corrupted resid_pre,
+ * keys and values; a chunk of examples holds at most this many (128 MB in float32), or one example.
  */
 export const RECORD_MAX_VALUES = 2 ** 25;
 
 /** Examples per record pass: batchSize, fewer where their recorded activations would pass RECORD_MAX_VALUES. */
 function recordChunkSize(model: LoadedModel, prepared: readonly PreparedExample[], batchSize: number): number {
-  const { nLayers, dModel, dHead } = model.spec;
-  const perExample = nLayers * longestPrompt(prepared) * (5 * dModel + 2 * keyValueHeads(model.spec) * dHead);
+  const { nLayers, nHeads, dModel, dHead } = model.spec;
+  const perExample = nLayers * longestPrompt(prepared) * (4 * dModel + (nHeads + 2 * keyValueHeads(model.spec)) * dHead);
   return Math.max(1, Math.min(batchSize, Math.floor(RECORD_MAX_VALUES / perExample)));
 }
 
@@ -241,7 +241,7 @@ function suffixFeeds(model: LoadedModel, prepared: readonly PreparedExample[], r
     const perHead = HOOKS[kind].perHead;
     feeds[RECORD_OUTPUTS.clean(kind)] = new ort.Tensor(
       type,
-      positions(recorded.clean[kind], start, n, dModel),
+      positions(recorded.clean[kind], start, n, perHead ? nHeads * dHead : dModel),
       perHead ? [E, nLayers, n, nHeads, dHead] : [E, nLayers, n, dModel],
     );
     const width = perHead ? nHeads : 1;
