@@ -34,6 +34,7 @@ import { exportPng, exportSvg } from './exportView';
 import { drawChecks } from './checksView';
 import { drawCircuitView } from './circuitView';
 import { initialEdgeCount } from '../src/shared/circuitView';
+import { modelLabel } from '../src/shared/modelNames';
 import { drawHeatmap } from './heatmap';
 import { drawComparison, drawSweep } from './compareView';
 import { vscode } from './vscodeApi';
@@ -230,7 +231,7 @@ function render(): void {
   const corruptedLd = example ? example.corruptedLogitDiff : result.metric.corruptedLogitDiff;
 
   const over = aggregateLabel(count, view.aggregate);
-  const title = `${result.dataset.file.split(/[\\/]/).pop()} · ${result.model.source.split(/[\\/]/).pop()} on ${result.device}`;
+  const title = `${result.dataset.file.split(/[\\/]/).pop()} · ${modelLabel(result.model.source)} on ${result.device}`;
   const header = element(
     'header',
     {},
@@ -266,7 +267,7 @@ function render(): void {
     return [
       title,
       `Dataset: ${result.dataset.file}`,
-      `Model: ${result.model.source} (${result.model.layers} layers × ${result.model.heads} heads) on ${result.device}`,
+      `Model: ${modelLabel(result.model.source)} (${result.model.layers} layers × ${result.model.heads} heads) on ${result.device}`,
       one
         ? `Example: ${exampleText}`
         : drawn === 'circuit'

@@ -3,13 +3,14 @@
 // progress notification per cell (cancellable: finished cells stay, with their summary), then opens the summary in
 // the Compare panel. A rerun into the same folder keeps the finished cells.
 import * as vscode from 'vscode';
+import { requireWorkspaceTrust } from './workspaceTrust';
 import { isAbsolute, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { MAX_GENERATED_EXAMPLES, TINYSQL_FEATURES } from '../shared/generateSpec';
 import { integerInputProblem, TINYSQL_FEATURE_DESCRIPTIONS } from '../services/datasetGeneration';
 import { parseSweepSummary, type SweepSpec } from '../shared/sweep';
 import type { Services } from '../services/services';
-import { effectiveModel, readSettings } from '../services/settings';
+import { readSettings } from '../services/settings';
 import { HF_TOKEN_SECRET } from '../views/sidebar';
 import { COMMANDS } from './ids';
 import { renderFieldText } from '../shared/fields';
@@ -79,13 +80,14 @@ async function askSweep(defaultModel: string): Promise<{ spec: SweepSpec; outDir
 export function registerRunSweep(services: Services): vscode.Disposable {
   return vscode.commands.registerCommand(RUN_SWEEP, async (given?: { spec: SweepSpec; outDir: string }) => {
     const { engine, log, context } = services;
+    if (!requireWorkspaceTrust('A sweep')) return;
     if (engine.busy) {
       void vscode.window.showWarningMessage('Attribution Patching: a run is in progress; start the sweep when it has finished.');
       return;
     }
     const settings = readSettings();
     // Called with a spec (tests, other commands) or asked for.
-    const request = given?.spec && typeof given.outDir === 'string' ? given : await askSweep(effectiveModel(settings, context.extensionUri));
+    const request = given?.spec && typeof given.outDir === 'string' ? given : await askSweep(settings.model || 'tinysql-demo');
     if (!request) return;
     const hfToken = (await context.secrets.get(HF_TOKEN_SECRET)) || undefined;
     const wandb = await wandbTargetForRun(context.secrets, log);
