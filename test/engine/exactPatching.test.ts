@@ -198,7 +198,7 @@ test("token passes: the run's own session while they are short, a forward-only s
   assert.ok(rowsTokens(many) > TOKEN_PASS_SHARED_MAX_TOKENS);
   assert.equal(tokenPassGraph(model, many, 'attribution', options), 'logit-diff');
   // A default run holds one session: AtP*'s, which also served its token passes; the memory estimate counts one copy
-  // of the weights, and two when checks add the activation-patching graph's session.
+  // of the weights, and three when checks add exact patching's two (the record and suffix-patch graphs).
   const said: string[] = [];
   await runAttributionPatching(model, dataset(), { ...options, method: 'auto', onProgress: (line) => said.push(line) });
   assert.match(
@@ -209,7 +209,7 @@ test("token passes: the run's own session while they are short, a forward-only s
   await runAttributionPatching(model, dataset(), { ...options, method: 'auto', check: 1, onProgress: (line) => said.push(line) });
   assert.match(
     said.find((line) => line.startsWith('memory:'))!,
-    /weights [^,]* as float32 in 2 sessions, activations/,
+    /weights [^,]* as float32 in 3 sessions, activations/,
   );
   assert.equal(sessionIsWarm(model, 'atp-star', options), true);
   assert.equal(sessionIsWarm(model, 'logit-diff', options), false, 'no forward-only session was built');
