@@ -8,6 +8,12 @@ import { ShapeChecker } from './shapeChecker';
 import { checkCircuit, nameCircuitMethodAsToday } from './circuit';
 import { HOOK_KINDS, HOOKS, type HookKind, isHookKind, POSITION_FIELDS } from './hooks';
 
+/**
+ * The most shards a run may be split into (`--shard i/n`, and `shard.count` in a shard file): far more than machines
+ * anyone splits a dataset over, and small enough that the merge's list of expected shards costs nothing.
+ */
+export const MAX_SHARD_COUNT = 10_000;
+
 /** @2 added run, methods, tokenScores and checks; @1 files (AtP only) still open. */
 export const RESULT_SCHEMA = 'attribution-patching/result@2';
 export const RESULT_SCHEMA_V1 = 'attribution-patching/result@1';
@@ -18,10 +24,10 @@ export type ResultSchema = typeof RESULT_SCHEMA | typeof RESULT_SCHEMA_V1;
  */
 export const RESULT_SCHEMA_SIDECAR = 'attribution-patching/result@3';
 
-import type { ArrayMethods, Method } from './resultMethods';
+import { type ArrayMethods, MAP_KINDS, type MapKind, type Method } from './resultMethods';
 import type { Circuit } from './circuit';
 
-export { METHOD_NAMES, type Method, methodsOf } from './resultMethods';
+export { METHOD_NAMES, type Method, methodsOf, MAP_KINDS, type MapKind, type MapMethod, type MapMethods } from './resultMethods';
 
 /**
  * The per-token values the editor colours by default: the effect of patching each clean token into the
@@ -37,12 +43,18 @@ export interface TokenScores {
   joint: number;
 }
 
-/** One component patched in every example: a hook at one layer, at a position (null: each example's answer position), and for hook_z one head. */
+/**
+ * One component patched in every example: a hook at one layer, at a position, and for hook_z one head. Position
+ * null: each example's answer position, or with `fromEnd` k the position k tokens before it (prompts of several
+ * lengths are aligned at their answer, the one position every example has at the same role).
+ */
 export interface Component {
   hook: HookKind;
   layer: number;
   position: number | null;
   head: number | null;
+  /** Only with position null: this many tokens before each example's answer position (absent: 0, the answer). */
+  fromEnd?: number;
 }
 
 /** A checked component: its attribution estimate and the exact effect of patching it, summed over examples. */
@@ -51,6 +63,24 @@ export interface CheckItem extends Component {
   exact: number;
   /** One of the k largest |attribution| ('top') or drawn at random among the rest ('random'). */
   pick: 'top' | 'random';
+  /** The estimate and the exact value have opposite signs, and the exact value is not noise (see SIGN_FLOOR). */
+  signDiffers?: boolean;
+}
+
+/**
+ * How well one map's estimates agree with exact patching over its checked cells, led by the error (a correlation
+ * cannot see a scale error): `maxError` is max |estimate − exact| / max |exact| (null when every exact value is 0),
+ * `topRatio` the estimate / exact of the checked cell with the largest |estimate| (null when its exact value is 0).
+ */
+export interface MapAgreement {
+  map: MapKind;
+  count: number;
+  maxError: number | null;
+  topRatio: number | null;
+  pearson: number;
+  spearman: number;
+  /** Checked cells whose estimate has the opposite sign of the exact value (signDiffers). */
+  signDiffers: number;
 }
 
 export interface Checks {
@@ -63,6 +93,8 @@ export interface Checks {
   /** Agreement of attribution and exact over the checked components. */
   pearson: number;
   spearman: number;
+  /** Per map (absent in results made before it): k top and k random cells of each estimated map, and their agreement. */
+  maps?: MapAgreement[];
 }
 
 /**
@@ -239,7 +271,10 @@ export interface Result {
   metric: { cleanLogitDiff: number; corruptedLogitDiff: number; name: 'normalized-logit-diff' };
   /** Absent in @1 results (which are AtP throughout). */
   run?: RunInfo;
-  /** Which method produced each array (absent in @1: all 'atp'); token scores say it per value too. */
+  /**
+   * Which method produced each array (absent in @1: all 'atp'); token scores say it per value too. `maps` (absent in
+   * results made before it): per map, its method and the rows that are exact although that method estimates.
+   */
   methods?: ArrayMethods;
   /** Components checked against exact activation patching (atp patch --check K). */
   checks?: Checks;
@@ -390,8 +425,9 @@ const KEY_ORDER: Record<string, readonly string[]> = {
   ],
   run: ['requested', 'method', 'reason', 'passes'],
   tokenScores: ['kind', 'method', 'joint', 'values', 'exact'],
-  checks: ['k', 'seed', 'candidates', 'pearson', 'spearman', 'items'],
-  check: ['hook', 'layer', 'position', 'head', 'pick', 'attribution', 'exact'],
+  checks: ['k', 'seed', 'candidates', 'pearson', 'spearman', 'maps', 'items'],
+  check: ['hook', 'layer', 'position', 'fromEnd', 'head', 'pick', 'attribution', 'exact', 'signDiffers'],
+  mapAgreement: ['map', 'count', 'maxError', 'topRatio', 'pearson', 'spearman', 'signDiffers'],
   token: ['id', 'text', 'start', 'end'],
   attributions: ['z', 'residPre', 'attnOut', 'mlpOut'],
   runtime: ['provider', 'adapter', 'placement', 'precision', 'lossScale', 'batchSize'],
@@ -423,6 +459,7 @@ function childKind(parentKind: string | undefined, key: string): string | undefi
     if (key === 'atpStar') return 'nodeAttributions';
   }
   if (parentKind === 'checks' && key === 'items') return 'check';
+  if (parentKind === 'checks' && key === 'maps') return 'mapAgreement';
   if (parentKind === 'runtime' && key === 'adapter') return 'adapter';
   if (parentKind === 'runtime' && key === 'lossScale') return 'lossScale';
   return undefined;
@@ -549,7 +586,8 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
   if (result.shard !== undefined) {
     const info = check.object(result.shard, 'shard');
     const count = check.integer(info.count, 'shard.count');
-    if (count < 1) check.fail('shard.count', 'a positive integer');
+    // Capped: the merge lists every shard it expects, so 2^53−1 would be a huge allocation, not a run.
+    if (count < 1 || count > MAX_SHARD_COUNT) check.fail('shard.count', `an integer from 1 to ${MAX_SHARD_COUNT}`);
     const index = check.integer(info.index, 'shard.index');
     if (index < 1 || index > count) check.fail('shard.index', `an integer from 1 to shard.count (${count})`);
     check.integer(info.firstExample, 'shard.firstExample');
@@ -559,7 +597,8 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
   }
   if (result.merged !== undefined) {
     const merged = check.object(result.merged, 'merged');
-    if (check.integer(merged.shards, 'merged.shards') < 1) check.fail('merged.shards', 'a positive integer');
+    const shards = check.integer(merged.shards, 'merged.shards');
+    if (shards < 1 || shards > MAX_SHARD_COUNT) check.fail('merged.shards', `an integer from 1 to ${MAX_SHARD_COUNT}`);
   }
 
   const dataset = check.object(result.dataset, 'dataset');
@@ -588,6 +627,9 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
   // A run always has examples; an empty list (a hand-edited or truncated file) would break every view of it.
   // A shard may be empty (more shards than examples).
   if (check.array(result.examples, 'examples').length === 0 && !shard) check.fail('examples', 'a non-empty array (a run has at least one example)');
+  // Per-example grids are [layer][clean token][head]: their lengths are checked against the model and the
+  // example's tokens here (as the sidecar's reader does), so no view or merge indexes past a row.
+  const kvHeads = typeof result.atpStar === 'object' && result.atpStar !== null ? (result.atpStar as Record<string, unknown>).kvHeads : undefined;
   check.array(result.examples, 'examples').forEach((item, index) => {
     const field = `examples[${index}]`;
     const example = check.object(item, field);
@@ -606,8 +648,6 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
       check.object(example.attributions, `${field}.attributions`);
       return;
     }
-    check.numbers(example.cleanIds, `${field}.cleanIds`, 1);
-    check.numbers(example.corruptedIds, `${field}.corruptedIds`, 1);
     for (const key of ['tokens', 'corruptedTokens']) {
       check.array(example[key], `${field}.${key}`).forEach((tokenItem, tokenIndex) => {
         const tokenField = `${field}.${key}[${tokenIndex}]`;
@@ -618,6 +658,9 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
         check.number(token.end, `${tokenField}.end`);
       });
     }
+    const positions = (example.tokens as unknown[]).length;
+    check.numbers(example.cleanIds, `${field}.cleanIds`, 1, undefined, [positions], 'one per clean token');
+    check.numbers(example.corruptedIds, `${field}.corruptedIds`, 1, undefined, [(example.corruptedTokens as unknown[]).length], 'one per corrupted token');
     if (current || example.tokenScores !== undefined) {
       const scores = check.object(example.tokenScores, `${field}.tokenScores`);
       if (scores.kind !== 'token-patch') check.fail(`${field}.tokenScores.kind`, '"token-patch"');
@@ -632,11 +675,22 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
     }
     if (example.atpStar !== undefined) {
       const nodes = check.object(example.atpStar, `${field}.atpStar`);
-      for (const key of ['q', 'qLinear', 'k', 'kLinear', 'v']) check.numbers(nodes[key], `${field}.atpStar.${key}`, 3, layers);
+      if (typeof kvHeads !== 'number' || !Number.isInteger(kvHeads)) check.fail('atpStar.kvHeads', 'an integer (the examples hold AtP* nodes)');
+      for (const key of ['q', 'qLinear', 'k', 'kLinear', 'v']) {
+        const query = key === 'q' || key === 'qLinear';
+        check.numbers(
+          nodes[key],
+          `${field}.atpStar.${key}`,
+          3,
+          layers,
+          [layers, positions, query ? heads : (kvHeads as number)],
+          query ? 'layers, clean tokens, heads' : 'layers, clean tokens, key/value heads',
+        );
+      }
     }
     const attributions = check.object(example.attributions, `${field}.attributions`);
-    check.numbers(attributions.z, `${field}.attributions.z`, 3, layers);
-    for (const key of POSITION_FIELDS) check.numbers(attributions[key], `${field}.attributions.${key}`, 2, layers);
+    check.numbers(attributions.z, `${field}.attributions.z`, 3, layers, [layers, positions, heads], 'layers, clean tokens, heads');
+    for (const key of POSITION_FIELDS) check.numbers(attributions[key], `${field}.attributions.${key}`, 2, layers, [layers, positions], 'layers, clean tokens');
   });
 
   if (current) {
@@ -649,15 +703,29 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
     check.integer(passes.backward, 'run.passes.backward');
     const methods = check.object(result.methods, 'methods');
     for (const key of ['attributions', 'heads', 'positions', 'tokenScores']) check.method(methods[key], `methods.${key}`);
+    if (methods.maps !== undefined) {
+      const maps = check.object(methods.maps, 'methods.maps');
+      for (const kind of MAP_KINDS) {
+        const map = check.object(maps[kind], `methods.maps.${kind}`);
+        check.method(map.method, `methods.maps.${kind}.method`);
+        check.array(map.exactLayers, `methods.maps.${kind}.exactLayers`).forEach((layer, i) => {
+          if (check.integer(layer, `methods.maps.${kind}.exactLayers[${i}]`) >= layers)
+            check.fail(`methods.maps.${kind}.exactLayers[${i}]`, `below model.layers (${layers})`);
+        });
+      }
+    }
   }
   if (result.atpStar !== undefined) {
     const star = check.object(result.atpStar, 'atpStar');
-    check.integer(star.kvHeads, 'atpStar.kvHeads');
+    const kv = check.integer(star.kvHeads, 'atpStar.kvHeads');
     const maps = check.object(star.maps, 'atpStar.maps');
-    for (const key of ['q', 'qLinear', 'k', 'kLinear', 'v']) check.numbers(maps[key], `atpStar.maps.${key}`, 2, layers);
+    for (const key of ['q', 'qLinear', 'k', 'kLinear', 'v']) {
+      const query = key === 'q' || key === 'qLinear';
+      check.numbers(maps[key], `atpStar.maps.${key}`, 2, layers, [layers, query ? heads : kv], query ? 'layers, heads' : 'layers, key/value heads');
+    }
     if (star.gradDrop !== undefined) {
       const drop = check.object(star.gradDrop, 'atpStar.gradDrop');
-      check.numbers(drop.heads, 'atpStar.gradDrop.heads', 2, layers);
+      check.numbers(drop.heads, 'atpStar.gradDrop.heads', 2, layers, [layers, heads], 'layers, heads');
       if (drop.positions !== null) check.numbers(drop.positions, 'atpStar.gradDrop.positions', 2, layers);
     }
   }
@@ -676,6 +744,9 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
       if (!isHookKind(item.hook)) check.fail(`${field}.hook`, `one of ${HOOK_KINDS.map((kind) => JSON.stringify(kind)).join(', ')}`);
       if (check.integer(item.layer, `${field}.layer`) >= layers) check.fail(`${field}.layer`, `below model.layers (${layers})`);
       if (item.position !== null) check.integer(item.position, `${field}.position`);
+      if (item.fromEnd !== undefined && (item.position !== null || check.integer(item.fromEnd, `${field}.fromEnd`) < 0))
+        check.fail(`${field}.fromEnd`, 'absent, or a non-negative integer with position null');
+      if (item.signDiffers !== undefined && typeof item.signDiffers !== 'boolean') check.fail(`${field}.signDiffers`, 'a boolean');
       const perHead = HOOKS[item.hook as HookKind].perHead;
       if (perHead ? check.integer(item.head, `${field}.head`) >= heads : item.head !== null) {
         check.fail(`${field}.head`, perHead ? `below model.heads (${heads})` : `null (only ${HOOKS.z.label} has heads)`);
@@ -684,6 +755,18 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
       check.number(item.exact, `${field}.exact`);
       if (item.pick !== 'top' && item.pick !== 'random') check.fail(`${field}.pick`, '"top" or "random"');
     });
+    if (checks.maps !== undefined) {
+      check.array(checks.maps, 'checks.maps').forEach((entry, i) => {
+        const field = `checks.maps[${i}]`;
+        const agreement = check.object(entry, field);
+        if (!MAP_KINDS.includes(agreement.map as MapKind)) check.fail(`${field}.map`, `one of ${MAP_KINDS.map((kind) => JSON.stringify(kind)).join(', ')}`);
+        check.integer(agreement.count, `${field}.count`);
+        check.integer(agreement.signDiffers, `${field}.signDiffers`);
+        for (const key of ['maxError', 'topRatio']) if (agreement[key] !== null) check.number(agreement[key], `${field}.${key}`);
+        check.number(agreement.pearson, `${field}.pearson`);
+        check.number(agreement.spearman, `${field}.spearman`);
+      });
+    }
   }
 
   if (result.circuit !== undefined) {
@@ -693,6 +776,7 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
 
   check.array(result.warnings, 'warnings').forEach((warning, index) => check.string(warning, `warnings[${index}]`));
   if (result.timings !== undefined) {
+    // Any key, "constructor" and "__proto__" included: whoever sums timings keeps them in a prototype-free object.
     const timings = check.object(result.timings, 'timings');
     for (const [key, value] of Object.entries(timings)) check.number(value, `timings.${key}`);
   }

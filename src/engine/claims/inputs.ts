@@ -2,12 +2,13 @@
 // the engine version, the method and the seed. Decides when a stored Result is still current (reused instead of
 // rerunning the model) and tells a failing claim what differs from the inputs it last passed on.
 // Node's fs and crypto only: the extension host uses it too.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Provenance, Result } from '../../shared/result';
 import { type CircuitMethod, CIRCUIT_METHODS } from '../../shared/circuit';
 import { contentHash } from '../files/contentHash';
 import { ENGINE_VERSION, hashFile } from '../files/provenance';
+import { readInputText } from '../files/readInput';
 
 export interface InputsRecord {
   engineVersion: string;
@@ -43,7 +44,7 @@ export function inputsOf(result: Result): InputsRecord | undefined {
 
 /** The dataset text's hash as the editor computes it (VS Code drops a leading byte-order mark). */
 export function datasetFileHash(file: string): string {
-  return contentHash(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
+  return contentHash(readInputText(file, 'dataset').replace(/^\uFEFF/, ''));
 }
 
 /**
@@ -57,7 +58,8 @@ export async function currentInputs(
   request: { dataset: string; requested: string; seed: number; circuit?: { method: CircuitMethod; steps: number } },
 ): Promise<InputsRecord | undefined> {
   if (!existsSync(model) || !statSync(model).isDirectory()) return undefined;
-  // The names were checked (modelFileNamesProblem) before they got here; a dictionary without a prototype all the same.
+  // The names were checked (modelFileNamesProblem) before they got here; a dictionary without a prototype all the
+  // same, so "__proto__" would be a key like any other, never Object.prototype's.
   const modelFiles: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const name of Object.keys(recorded.modelFiles)) modelFiles[name] = await hashModelFile(join(model, name));
   const tokenizer = await hashModelFile(join(model, 'tokenizer.json'));
