@@ -52,6 +52,10 @@ export function methodAt(result: Result, example: ExampleResult, pos: number, se
   if (selection.kind === 'query' || selection.kind === 'key') return { method: 'atpstar', exact: false };
   if (selection.kind === 'value') return { method: 'atp', exact: false };
   // A hook at one layer: its map's method, exact in the map's exact rows (resid_pre at layer 0: the token effect).
+  // An exact head map is each head at the answer: exact there, the run's estimate at the other positions.
+  if (selection.kind === 'head' && mapMethodsOf(result).heads.method === 'exact' && methodsOf(result).attributions !== 'exact') {
+    return pos === example.tokens.length - 1 ? { method: 'exact', exact: true } : { method: methodsOf(result).attributions, exact: false };
+  }
   if (selection.kind === 'residPre' || selection.kind === 'attnOut' || selection.kind === 'mlpOut' || selection.kind === 'head') {
     const map = mapMethodsOf(result)[selection.kind === 'head' ? 'heads' : selection.kind];
     const exact = isExactRow(map, selection.layer);

@@ -53,14 +53,14 @@ test('patch writes the Result JSON and prints baselines and top heads', () => {
   assert.ok(Math.abs(result.heads[1][2] - sum) < 1e-9);
 });
 
-test('--method and --check: the passes are printed before the run, the checks after it, the HTML report shows both', () => {
+test('--check on a default (auto) run: the passes are printed before the run (the exact head map among them), the checks of the estimated maps after it, the HTML report shows both', () => {
   const out = join(root, 'checked.json');
   const html = join(root, 'checked.html');
   const run = atp('patch', '--model', model, '--data', IOI, '--out', out, '--device', 'cpu', '--check', '2', '--html', html);
   assert.equal(run.code, 0, run.stderr);
   // Before any batch: what the run costs.
   const plan = run.stderr.indexOf(
-    'AtP* (QK fix) of 8 examples: 24 forward + 8 backward passes; exact token effects: 8 forward passes; checks of up to 16 components',
+    'AtP* (QK fix) of 8 examples: 24 forward + 8 backward passes; exact token effects: 8 forward passes; exact head map: each head at the answer patched, ',
   );
   assert.ok(plan >= 0 && plan < run.stderr.indexOf('batch 1/'), run.stderr);
   assert.match(
@@ -70,9 +70,11 @@ test('--method and --check: the passes are printed before the run, the checks af
   assert.match(run.stdout, /AtP\* \(QK fix\), summed over positions and examples: queries L\dH\d [-+]\d/);
   assert.match(run.stdout, /token effects: exact/);
   assert.match(run.stdout, /position map \(hook_resid_pre\): AtP estimate, L0 exact \(layer 0 is the token effect\)/);
-  assert.match(run.stdout, /checked 16 components against exact activation patching \(per map: top 2 by \|attribution\| and up to 2 random\)/);
-  // Each map's agreement, led by its error.
-  for (const map of ['heads \\(hook_z at the answer\\)', 'hook_resid_pre', 'hook_attn_out', 'hook_mlp_out'])
+  assert.match(run.stderr, /checks of up to 12 components/);
+  assert.match(run.stdout, /checked 12 components against exact activation patching \(per map: top 2 by \|attribution\| and up to 2 random\)/);
+  // Each estimated map's agreement, led by its error (the head map is exact: nothing to check there).
+  assert.doesNotMatch(run.stdout, /heads \(hook_z at the answer\): max error/);
+  for (const map of ['hook_resid_pre', 'hook_attn_out', 'hook_mlp_out'])
     assert.match(
       run.stdout,
       new RegExp(
@@ -81,28 +83,28 @@ test('--method and --check: the passes are printed before the run, the checks af
     );
   assert.match(run.stdout, /all maps together: Pearson -?\d\.\d{3}, Spearman -?\d\.\d{3}/);
   const result = parseResult(readFileSync(out, 'utf8'), out);
-  assert.equal(result.checks!.items.length, 16);
+  assert.equal(result.checks!.items.length, 12);
   assert.deepEqual(
     result.checks!.maps!.map((m) => m.map),
-    ['heads', 'residPre', 'attnOut', 'mlpOut'],
+    ['residPre', 'attnOut', 'mlpOut'],
   );
   assert.deepEqual(result.methods, {
     attributions: 'atp',
-    heads: 'atp',
+    heads: 'exact',
     positions: 'atp',
     tokenScores: 'exact',
     maps: {
-      heads: { method: 'atp', exactLayers: [] },
+      heads: { method: 'exact', exactLayers: [] },
       residPre: { method: 'atp', exactLayers: [0] },
       attnOut: { method: 'atp', exactLayers: [] },
       mlpOut: { method: 'atp', exactLayers: [] },
     },
   });
   const report = readFileSync(html, 'utf8');
-  assert.match(report, /Layer × head \(hook_z at the answer position\) — AtP estimate/);
+  assert.match(report, /Layer × head \(hook_z at the answer position\) — exact \(activation patching\)/);
   assert.match(report, /Checked against exact activation patching</);
-  assert.equal((report.match(/<tr( class="sign-differs")?><td>L\d/g) ?? []).length, 16 + 8, 'sixteen checks, all eight heads');
-  assert.match(report, /<li data-map="heads">heads \(hook_z at the answer\): max error \d/);
+  assert.equal((report.match(/<tr( class="sign-differs")?><td>L\d/g) ?? []).length, 12 + 8, 'twelve checks, all eight heads');
+  assert.match(report, /<li data-map="residPre">/);
 
   const exact = join(root, 'exact.json');
   const sweep = atp('patch', '--model', model, '--data', IOI, '--out', exact, '--device', 'cpu', '--method', 'exact', '--batch-size', '64');

@@ -197,13 +197,20 @@ test("token passes: the run's own session while they are short, a forward-only s
   const many = Array.from({ length: Math.ceil(TOKEN_PASS_SHARED_MAX_TOKENS / rowsTokens(prepared)) + 1 }, () => prepared).flat();
   assert.ok(rowsTokens(many) > TOKEN_PASS_SHARED_MAX_TOKENS);
   assert.equal(tokenPassGraph(model, many, 'attribution', options), 'logit-diff');
-  // A default run holds one session: AtP*'s, which also served its token passes; the memory estimate counts one copy
-  // of the weights, and three when checks add exact patching's two (the record and suffix-patch graphs).
+  // A run of AtP* holds one session, which also served its token passes: the memory estimate counts one copy of the
+  // weights. A default run (auto) adds exact patching's two (the record and suffix-patch graphs) for its exact head
+  // map, and so do checks.
   const said: string[] = [];
-  await runAttributionPatching(model, dataset(), { ...options, method: 'auto', onProgress: (line) => said.push(line) });
+  await runAttributionPatching(model, dataset(), { ...options, method: 'atpstar', onProgress: (line) => said.push(line) });
   assert.match(
     said.find((line) => line.startsWith('memory:'))!,
     /weights [^,]* as float32, activations/,
+  );
+  said.length = 0;
+  await runAttributionPatching(model, dataset(), { ...options, method: 'auto', onProgress: (line) => said.push(line) });
+  assert.match(
+    said.find((line) => line.startsWith('memory:'))!,
+    /weights [^,]* as float32 in 3 sessions, activations/,
   );
   said.length = 0;
   await runAttributionPatching(model, dataset(), { ...options, method: 'auto', check: 1, onProgress: (line) => said.push(line) });

@@ -140,7 +140,7 @@ export async function assembleResult(
     metric: { cleanLogitDiff, corruptedLogitDiff, name: 'normalized-logit-diff' },
     run: { requested: plan.requested, method, passes: plan.passes.total, reason: plan.reason },
     // AtP*'s QK fix concerns query and key nodes (atpStar); for the hook points it is AtP itself.
-    methods: { attributions: arrays, heads: arrays, positions: arrays, tokenScores: plan.tokenEffects, maps: run.mapMethods },
+    methods: { attributions: arrays, heads: run.mapMethods.heads.method, positions: arrays, tokenScores: plan.tokenEffects, maps: run.mapMethods },
     checks,
     heads,
     positions,

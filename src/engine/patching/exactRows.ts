@@ -3,6 +3,10 @@
 // that token, whose effect the run computes exactly (exact.ts patchTokens) unless that is over budget. So every
 // method's resid_pre row at layer 0 holds the token effects, and the Result says which rows are exact (MapMethods).
 import type { ExampleAttributions, MapMethods, Method, TokenScores } from '../../shared/result';
+import type { LoadedModel } from '../model/load';
+import type { PreparedExample } from './examples';
+import type { RunOptions } from './options';
+import { headsAtAnswerBySuffix } from './suffixPatching';
 
 /** The layer whose resid_pre is the token embedding: its patch is the token patch. */
 export const TOKEN_LAYER = 0;
@@ -29,12 +33,31 @@ export function putExactTokenEffects(attributions: readonly ExampleAttributions[
   return everyCellExact;
 }
 
-/** Each map's method and exact rows for a run of `method` (AtP*'s hook-point maps are AtP). */
-export function methodsOfMaps(method: Method, tokenRowExact: boolean): MapMethods {
+/**
+ * The exact head map: each head's z at each example's answer position patched exactly (suffix passes), written in
+ * place of its estimate there in normalised units (× scale). The head map is z at the answer, so it is then exact;
+ * z at the other positions keeps the method's estimate (views say so per position: resultViews.methodAt).
+ */
+export async function putExactHeads(
+  model: LoadedModel,
+  prepared: readonly PreparedExample[],
+  attributions: readonly ExampleAttributions[],
+  scale: number,
+  options: RunOptions,
+): Promise<void> {
+  const { heads } = await headsAtAnswerBySuffix(model, prepared, options);
+  attributions.forEach((a, i) => {
+    const answer = prepared[i].tokens.length - 1;
+    heads[i].forEach((row, layer) => row.forEach((delta, head) => (a.z[layer][answer][head] = delta * scale)));
+  });
+}
+
+/** Each map's method and exact rows for a run of `method` (AtP*'s hook-point maps are AtP), its head map exact or not. */
+export function methodsOfMaps(method: Method, tokenRowExact: boolean, headsExact = false): MapMethods {
   const arrays: Method = method === 'atpstar' ? 'atp' : method;
   const estimate = arrays !== 'exact';
   return {
-    heads: { method: arrays, exactLayers: [] },
+    heads: { method: headsExact ? 'exact' : arrays, exactLayers: [] },
     residPre: { method: arrays, exactLayers: estimate && tokenRowExact ? [TOKEN_LAYER] : [] },
     attnOut: { method: arrays, exactLayers: [] },
     mlpOut: { method: arrays, exactLayers: [] },

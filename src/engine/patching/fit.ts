@@ -7,6 +7,32 @@ import { longestPrompt } from './feeds';
 import type { RunPlan } from './methods';
 import type { PatchingOptions } from './options';
 import { type GraphKind, sessionIsWarm } from './sessions';
+import { InputError } from '../../shared/errors';
+import { type RunGraphs, runGraphs } from './plan';
+
+/**
+ * Fits the planned run, with its exact head map when memory also holds exact patching's two sessions; else without
+ * it (the head map then the method's estimate, with a note): an exact map never costs a run that would fit.
+ */
+export function fitPlannedRun(
+  model: LoadedModel,
+  prepared: readonly PreparedExample[],
+  plan: RunPlan,
+  options: PatchingOptions,
+): { plan: RunPlan; graphs: RunGraphs; notes: string[] } {
+  const graphs = runGraphs(model, prepared, plan, options);
+  try {
+    return { plan, graphs, notes: fitPatchingRun(model, prepared, plan, graphs.held, options) };
+  } catch (error) {
+    if (!(error instanceof InputError) || !plan.exactHeads) throw error;
+    const estimated: RunPlan = { ...plan, exactHeads: undefined };
+    const fewer = runGraphs(model, prepared, estimated, options);
+    const notes = fitPatchingRun(model, prepared, estimated, fewer.held, options);
+    const note = `head map: ${plan.method === 'atpstar' ? 'AtP*' : 'AtP'} estimate; its exact patching needs two more sessions than memory holds (${error.message})`;
+    options.onProgress?.(note);
+    return { plan: estimated, graphs: fewer, notes: [note, ...notes] };
+  }
+}
 
 /** Fits the run to memory: lowers options.batchSize and options.prepacking where needed; returns the notes saying so. */
 export function fitPatchingRun(

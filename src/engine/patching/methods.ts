@@ -12,6 +12,7 @@ import type { ModelSpec } from '../model/config';
 import { checkPrecisionFor } from './precision';
 import { differingPositions, type PreparedExample } from './examples';
 import { componentPatchingPasses } from './exact';
+import { costExamples, patchingCosts } from './patchCost';
 
 /** atp: attribution patching (linear estimate); atpstar: AtP* (QK fix, optional GradDrop); exact: activation patching of every component. */
 export const METHODS: readonly Method[] = ['atp', 'atpstar', 'exact'];
@@ -50,6 +51,12 @@ export interface RunPlan {
   checks: number;
   /** How many components the checks patch (at most: a map may have fewer cells than 2k). */
   checkComponents: number;
+  /**
+   * 'auto' only: the head map is exact — each head at the answer patched through the suffix passes — because that costs
+   * at most BUDGET × plain AtP (patchCost.ts, in position-layer evaluations: `cost` against AtP's `atp`). Undefined:
+   * the head map is the method's estimate (asked for by name, over the budget, or an exact sweep that has it anyway).
+   */
+  exactHeads?: { cost: number; atp: number };
   passes: { attributions: Passes; tokenEffects: Passes; checks: Passes; total: Passes };
   /** Why this plan, in a sentence. */
   reason: string;
@@ -132,7 +139,16 @@ export function planRun(
   const attributions = method === 'exact' ? { forward: exact.forward + 2 * n, backward: n } : method === 'atpstar' ? atpStarPasses(spec, n, gradDrop) : atp;
   const tokenPasses = method === 'exact' || tokenEffects === 'atp' ? { forward: 0, backward: 0 } : tokens;
   const checks = method === 'exact' ? 0 : checkK;
-  const checkComponents = checks > 0 ? 2 * checks * checkedMaps : 0;
+  // 'auto' decides per map: the head map is exact whenever its suffix passes fit the budget (issue #24) — unless the
+  // checks are of the head map alone (a claims file's agreement claim), which measure its estimate against exact.
+  const costs = patchingCosts(spec, costExamples(prepared));
+  const headsOnlyChecked = checks > 0 && checkedMaps === 1;
+  const exactHeads =
+    requested === 'auto' && method !== 'exact' && !headsOnlyChecked && costs.heads.total <= BUDGET * costs.atp
+      ? { cost: costs.heads.total, atp: costs.atp }
+      : undefined;
+  // An exact head map is not checked: the other maps are.
+  const checkComponents = checks > 0 ? 2 * checks * (checkedMaps - (exactHeads ? 1 : 0)) : 0;
   const checkPasses: Passes = { forward: checks > 0 ? componentPatchingPasses(n, checkComponents) : 0, backward: 0 };
   const total = {
     forward: attributions.forward + tokenPasses.forward + checkPasses.forward,
@@ -145,6 +161,7 @@ export function planRun(
     tokenEffects,
     checks,
     checkComponents,
+    ...(exactHeads ? { exactHeads } : {}),
     passes: { attributions, tokenEffects: tokenPasses, checks: checkPasses, total },
     reason,
   };
@@ -163,6 +180,10 @@ export function describePlan(plan: RunPlan, examples: number): string {
       ? `exact token effects: ${plan.method === 'exact' ? 'included' : passes(plan.passes.tokenEffects)}`
       : 'token effects: AtP estimates (exact ones would exceed the budget)',
   ];
+  if (plan.exactHeads)
+    parts.push(
+      `exact head map: each head at the answer patched, ${plan.exactHeads.cost} position-layer evaluations (${(plan.exactHeads.cost / plan.exactHeads.atp).toFixed(1)}× AtP's ${plan.exactHeads.atp})`,
+    );
   if (plan.checks > 0) parts.push(`checks of up to ${plan.checkComponents} components: ${passes(plan.passes.checks)}`);
   return `${parts.join('; ')} — ${passCost(plan.passes.total)} pass-equivalents in all (${plan.reason})`;
 }

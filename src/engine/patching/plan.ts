@@ -49,6 +49,8 @@ export function planPatchingRun(model: LoadedModel, dataset: Dataset, requested:
   );
   // Checks choose components from the whole dataset's attributions, which a raw shard does not have.
   if (options.raw && plan.checks > 0) throw new InputError('checks cannot run on a raw shard: run them on the merged dataset instead');
+  // A raw shard keeps the method's estimate as its head map: the merge labels maps by the run's method.
+  if (options.raw) delete plan.exactHeads;
   options.onProgress?.(describePlan(plan, prepared.length));
   return { prepared, plan, options, warnings };
 }
@@ -73,7 +75,7 @@ export function runGraphs(model: LoadedModel, prepared: readonly PreparedExample
  */
 function runSessions(runGraph: GraphKind, plan: RunPlan, tokenGraph: GraphKind | undefined): GraphKind[] {
   const kinds: GraphKind[] = [runGraph];
-  if (plan.method === 'exact' || plan.checks > 0) kinds.push(...EXACT_PATCHING_GRAPHS);
+  if (plan.method === 'exact' || plan.checks > 0 || plan.exactHeads) kinds.push(...EXACT_PATCHING_GRAPHS);
   if (tokenGraph !== undefined && !kinds.includes(tokenGraph)) kinds.push(tokenGraph);
   return kinds;
 }

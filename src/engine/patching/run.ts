@@ -8,13 +8,13 @@ import { runActivationPatching } from './activationPatching';
 import { assembleResult, exampleResults, summarize } from './assemble';
 import { runAtpBatches, scaleAttributionsInPlace } from './atp';
 import { runChecks } from './checks';
-import { fitPatchingRun } from './fit';
+import { fitPlannedRun } from './fit';
 import { mean, runScale } from './normalisation';
 import { checkCancelled, type PatchingOptions } from './options';
-import { planPatchingRun, runGraphs } from './plan';
+import { planPatchingRun } from './plan';
 import { releaseOtherModels, sessionFor } from './sessions';
 import { computeTokenScores } from './tokenEffects';
-import { methodsOfMaps, putExactTokenEffects } from './exactRows';
+import { methodsOfMaps, putExactHeads, putExactTokenEffects } from './exactRows';
 
 /**
  * Attribution patching over a dataset: per batch, one session run (clean forward, corrupted forward, backward to
@@ -23,12 +23,14 @@ import { methodsOfMaps, putExactTokenEffects } from './exactRows';
 export async function runAttributionPatching(model: LoadedModel, dataset: Dataset, requested: PatchingOptions): Promise<Result> {
   const started = performance.now();
   // Plan: the examples, the method, exact token effects and checks, the cost; said before anything runs.
-  const { prepared, plan, options, warnings } = planPatchingRun(model, dataset, requested);
+  const planned = planPatchingRun(model, dataset, requested);
+  const { prepared, options, warnings } = planned;
   // A long-lived process holding another model's sessions lets them go first: the memory check counts them as used.
   await releaseOtherModels(model);
-  const graphs = runGraphs(model, prepared, plan, options);
-  // Fit: the batch and pre-packing lowered to what memory holds (with a note), or the run refused.
-  warnings.push(...fitPatchingRun(model, prepared, plan, graphs.held, options));
+  // Fit: the batch and pre-packing lowered to what memory holds (with a note), the exact head map dropped if only
+  // it does not fit, or the run refused.
+  const { plan, graphs, notes } = fitPlannedRun(model, prepared, planned.plan, options);
+  warnings.push(...notes);
   // Session creation (seconds for a large model) is the load time; AtP* creates its own inside its run.
   const handle = plan.method === 'atpstar' ? undefined : await sessionFor(model, 'attribution', options);
   const loaded = performance.now();
@@ -52,8 +54,11 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     attributions = (await runActivationPatching(model, dataset, options)).examples;
   }
   const tokenScores = await computeTokenScores(model, prepared, plan, graphs.tokens, attributions, { cleanLds, corruptedLds, scale }, options);
+  // The head map exact when auto found it cheap: each head at the answer patched (exactRows.ts, suffix passes).
+  const headsExact = plan.exactHeads !== undefined;
+  if (headsExact) await putExactHeads(model, prepared, attributions, scale, options);
   // resid_pre at layer 0 is the token patch: the exact token effects replace its estimates (exactRows.ts).
-  const mapMethods = methodsOfMaps(plan.method, putExactTokenEffects(attributions, tokenScores));
+  const mapMethods = methodsOfMaps(plan.method, putExactTokenEffects(attributions, tokenScores), headsExact);
   const examples = exampleResults(prepared, { cleanLds, corruptedLds, tokenScores, attributions, star });
   const maps = summarize(examples, star);
   const checks = plan.checks > 0 ? await runChecks(model, prepared, plan.checks, examples, maps, mapMethods, scale, options) : undefined;
