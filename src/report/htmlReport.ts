@@ -5,12 +5,11 @@ import { colorFor, normalise, signedFixed, symmetricMax } from '../shared/colorS
 import { type Result, topHeads } from '../shared/result';
 import { METHOD_NAMES, methodsOf } from '../shared/resultMethods';
 import { firstNonZeroColumn } from '../shared/resultViews';
+import { escapeXml as escapeHtml } from '../shared/markup';
 
 const CELL = 28;
 const LEFT = 64;
 const TOP = 24;
-
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /**
  * One heatmap: rows are layers; every cell carries its value in a tooltip and a data attribute. `firstColumn` is

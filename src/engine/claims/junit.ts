@@ -2,6 +2,7 @@
 // per claim; a failed claim is a <failure>, a claim the Result cannot settle (or a file that cannot be run) an <error>.
 import type { ClaimReport } from './state';
 import { describeLastPass } from './state';
+import { escapeXmlKeepingApostrophes } from '../../shared/markup';
 
 export interface SuiteReport {
   file: string;
@@ -11,14 +12,8 @@ export interface SuiteReport {
   seconds: number;
 }
 
-const escape = (text: string) =>
-  text
-    // XML 1.0 cannot hold most control characters, even escaped.
-    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F]/g, '')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;');
+// Every attribute here is double-quoted: apostrophes stay as they are.
+const escape = escapeXmlKeepingApostrophes;
 
 export function junitXml(suites: readonly SuiteReport[], timestamp = new Date()): string {
   const count = (suite: SuiteReport, status: string) => suite.reports.filter((r) => r.outcome.status === status).length;
