@@ -1,9 +1,10 @@
 // The checks of a Result: attribution estimate against exact activation patching for each checked component, as a
 // scatter (x: estimate, y: exact, the diagonal where they agree) with Pearson and Spearman, and the components
 // where the two disagree most. Points carry data-layer / data-head / data-pos, data-attribution and data-exact.
-import { scaleLinear, select } from 'd3';
+import { scaleLinear } from 'd3';
 import type { CheckItem, Checks } from '../src/shared/result';
 import { formatValue } from '../src/shared/colorScale';
+import { chartLabel, chartSvg, element } from './chart';
 
 const SIZE = { width: 300, height: 240, margin: 40 };
 
@@ -14,12 +15,16 @@ export function checkLabel(item: CheckItem): string {
 
 export function drawChecks(container: HTMLElement, checks: Checks): void {
   container.replaceChildren();
-  const heading = document.createElement('h2');
-  heading.textContent = `Checked against exact activation patching: ${checks.items.length} components (top ${checks.k} by |attribution|, ${checks.items.length - Math.min(checks.k, checks.items.length)} random)`;
-  const agreement = document.createElement('p');
-  agreement.id = 'check-agreement';
-  agreement.className = 'baselines';
-  agreement.textContent = `Pearson ${checks.pearson.toFixed(3)} · Spearman ${checks.spearman.toFixed(3)} (summed over examples; outlined cells in the heatmaps)`;
+  const heading = element(
+    'h2',
+    {},
+    `Checked against exact activation patching: ${checks.items.length} components (top ${checks.k} by |attribution|, ${checks.items.length - Math.min(checks.k, checks.items.length)} random)`,
+  );
+  const agreement = element(
+    'p',
+    { id: 'check-agreement', className: 'baselines' },
+    `Pearson ${checks.pearson.toFixed(3)} · Spearman ${checks.spearman.toFixed(3)} (summed over examples; outlined cells in the heatmaps)`,
+  );
   container.append(heading, agreement);
 
   const values = checks.items.flatMap((item) => [item.attribution, item.exact]);
@@ -33,24 +38,12 @@ export function drawChecks(container: HTMLElement, checks: Checks): void {
   const y = scaleLinear()
     .domain([low - pad, high + pad])
     .range([SIZE.height - SIZE.margin, 10]);
-  const svg = select(container)
-    .append('svg')
-    .attr('xmlns', 'http://www.w3.org/2000/svg')
-    .attr('class', 'heatmap scatter')
-    .attr('id', 'check-scatter')
-    .attr('width', SIZE.width)
-    .attr('height', SIZE.height)
-    .attr('viewBox', `0 0 ${SIZE.width} ${SIZE.height}`);
+  const svg = chartSvg(container, { className: 'heatmap scatter', id: 'check-scatter', width: SIZE.width, height: SIZE.height });
   const [d0, d1] = x.domain();
   svg.append('line').attr('class', 'diagonal').attr('x1', x(d0)).attr('y1', y(d0)).attr('x2', x(d1)).attr('y2', y(d1));
   svg.append('line').attr('class', 'axis').attr('x1', x(d0)).attr('y1', y(0)).attr('x2', x(d1)).attr('y2', y(0));
   svg.append('line').attr('class', 'axis').attr('x1', x(0)).attr('y1', y(d0)).attr('x2', x(0)).attr('y2', y(d1));
-  svg
-    .append('text')
-    .attr('x', SIZE.width / 2)
-    .attr('y', SIZE.height - 8)
-    .attr('text-anchor', 'middle')
-    .text('AtP estimate');
+  chartLabel(svg, SIZE.width / 2, SIZE.height - 8, 'AtP estimate', 'middle');
   svg
     .append('text')
     .attr('transform', `translate(12,${SIZE.height / 2}) rotate(-90)`)
@@ -75,16 +68,16 @@ export function drawChecks(container: HTMLElement, checks: Checks): void {
     .text((item) => `${checkLabel(item)}: AtP ${formatValue(item.attribution)}, exact ${formatValue(item.exact)} (${item.pick})`);
 
   const worst = [...checks.items].sort((a, b) => Math.abs(b.exact - b.attribution) - Math.abs(a.exact - a.attribution)).slice(0, 5);
-  const list = document.createElement('ol');
-  list.id = 'check-disagreements';
-  list.className = 'disagreements';
-  for (const item of worst) {
-    const entry = document.createElement('li');
-    entry.textContent = `${checkLabel(item)}: AtP ${formatValue(item.attribution)} · exact ${formatValue(item.exact)} · off by ${formatValue(item.attribution - item.exact).slice(1)}`;
-    list.append(entry);
-  }
-  const caption = document.createElement('p');
-  caption.className = 'hint';
-  caption.textContent = 'Largest disagreements:';
-  container.append(caption, list);
+  const list = element(
+    'ol',
+    { id: 'check-disagreements', className: 'disagreements' },
+    ...worst.map((item) =>
+      element(
+        'li',
+        {},
+        `${checkLabel(item)}: AtP ${formatValue(item.attribution)} · exact ${formatValue(item.exact)} · off by ${formatValue(item.attribution - item.exact).slice(1)}`,
+      ),
+    ),
+  );
+  container.append(element('p', { className: 'hint' }, 'Largest disagreements:'), list);
 }
