@@ -3,12 +3,22 @@
 // size, and the faithfulness curve (circuit vs random edges) beside it. Clicking a node (or Enter on it) colours the
 // editor by that node. Layout and wording come from src/shared/circuitView.ts; this file only draws.
 import { scaleLinear, scaleSymlog, select } from 'd3';
-import type { Circuit } from '../src/shared/circuit';
+import { type Circuit, CIRCUIT_METHODS } from '../src/shared/circuit';
 import { CIRCUIT_FORMAT_NAMES, CIRCUIT_FORMATS, type CircuitFormat } from '../src/shared/circuitFormats';
 import { formatValue, type ThemeKind } from '../src/shared/colorScale';
 import type { ValueSelection } from '../src/shared/panelProtocol';
 import { chartLabel, chartSvg, element as html, toolbarButton as button } from './chart';
-import { circuitLayout, faithfulnessText, formatFaithfulness, isSelectedNode, nodeDescription, nodeSelection, shownEdges } from '../src/shared/circuitView';
+import {
+  circuitLayout,
+  edgeCountText,
+  faithfulnessText,
+  formatFaithfulness,
+  isSelectedNode,
+  keptEdgeCounts,
+  nodeDescription,
+  nodeSelection,
+  shownEdges,
+} from '../src/shared/circuitView';
 
 export interface CircuitViewSpec {
   circuit: Circuit;
@@ -24,7 +34,6 @@ export interface CircuitViewSpec {
   onExportCircuit(format: CircuitFormat): void;
 }
 
-const METHOD_LABELS: Record<Circuit['method'], string> = { eap: 'EAP', 'eap-ig': 'EAP-IG (inputs)', 'eap-ig-activations': 'EAP-IG (activations)' };
 const NEUTRAL: Record<ThemeKind, string> = { light: '#5a5a5a', dark: '#c8c8c8' };
 const CURVE_COLORS = { circuit: '#3794ff', random: '#d18616' };
 
@@ -34,7 +43,7 @@ export function drawCircuitView(container: HTMLElement, spec: CircuitViewSpec): 
   const heading = html(
     'h2',
     { id: 'circuit-heading' },
-    `Circuit: ${METHOD_LABELS[circuit.method]}${circuit.method === 'eap' ? '' : `, ${circuit.steps} steps`} — ${circuit.selection.edges} of ${total} edges (${circuit.selection.rule} ${circuit.selection.requested}, pruned), ` +
+    `Circuit: ${CIRCUIT_METHODS[circuit.method].label}${CIRCUIT_METHODS[circuit.method].oneGradient ? '' : `, ${circuit.steps} steps`} — ${circuit.selection.edges} of ${total} edges (${circuit.selection.rule} ${circuit.selection.requested}, pruned), ` +
       `faithfulness ${formatFaithfulness(circuit.faithfulness.circuit)} (full graph ${formatFaithfulness(circuit.faithfulness.full)}, empty ${formatFaithfulness(circuit.faithfulness.empty)})`,
   );
   const hint = html(
@@ -44,7 +53,7 @@ export function drawCircuitView(container: HTMLElement, spec: CircuitViewSpec): 
       'Click a node, or Tab to it and press Enter, to colour the editor by it.',
   );
   const slider = html('input', { type: 'range', id: 'circuit-edges', min: '0', max: String(total), step: '1', value: String(spec.edgeCount) });
-  slider.setAttribute('aria-label', 'Number of edges: the top n by |score|, then pruned');
+  slider.setAttribute('aria-label', 'Circuit size: the top n edges by |score|, then pruned; the edges kept are shown');
   const count = html('span', { id: 'circuit-edge-count', className: 'selection' });
   const faithfulness = html('p', { id: 'circuit-faithfulness', className: 'baselines' });
   faithfulness.setAttribute('aria-live', 'polite');
@@ -71,12 +80,12 @@ export function drawCircuitView(container: HTMLElement, spec: CircuitViewSpec): 
   const update = (n: number) => {
     const shown = shownEdges(circuit, n);
     const undrawn = drawGraph(graph, spec, shown);
-    count.textContent = `top ${n} of ${total} edges → ${shown.length} after pruning${undrawn > 0 ? ` (the ${shown.length - undrawn} strongest drawn)` : ''}`;
-    slider.setAttribute('aria-valuetext', `${n} edges, ${shown.length} after pruning`);
+    count.textContent = `${edgeCountText(circuit, n)}${undrawn > 0 ? ` (the ${shown.length - undrawn} strongest drawn)` : ''}`;
+    slider.setAttribute('aria-valuetext', edgeCountText(circuit, n));
     const reading = faithfulnessText(circuit, n);
     faithfulness.textContent = reading.text;
     faithfulness.dataset.how = reading.how;
-    if (circuit.curve) drawCurve(curve, circuit, n);
+    if (circuit.curve) drawCurve(curve, circuit, shown.length);
   };
   slider.addEventListener('input', () => {
     const n = Number(slider.value);
@@ -202,8 +211,12 @@ function drawGraph(container: HTMLElement, spec: CircuitViewSpec, shown: number[
 
 const CURVE = { width: 320, height: 230, left: 44, right: 12, top: 26, bottom: 40 };
 
-function drawCurve(container: HTMLElement, circuit: Circuit, n: number): void {
+/** The measured curve over edges kept after pruning, the marker at the `kept` edges shown. */
+function drawCurve(container: HTMLElement, circuit: Circuit, kept: number): void {
   const curve = circuit.curve!;
+  const sizes = keptEdgeCounts(circuit);
+  // Older Results did not record the random draws' kept edges: those are placed at the edges drawn, and said so.
+  const randomSizes = sizes.randomKept ?? curve.edges;
   const total = Math.max(1, circuit.edges.length);
   container.replaceChildren();
   const values = [...curve.faithfulness, ...curve.random];
@@ -242,12 +255,12 @@ function drawCurve(container: HTMLElement, circuit: Circuit, n: number): void {
   for (const tick of [0, 0.5, 1]) chartLabel(svg, CURVE.left - 6, y(tick) + 4, String(tick), 'end');
   const xTicks = [0, 1, 10, 100, 1000, 10000, 100000].filter((t) => t < total * 0.7).concat(total);
   for (const tick of xTicks) chartLabel(svg, x(tick), CURVE.height - CURVE.bottom + 14, String(tick), 'middle');
-  chartLabel(svg, (CURVE.left + CURVE.width) / 2, CURVE.height - 6, 'edges (top n by |score|; symlog scale)', 'middle');
-  const line = (ys: number[]) => curve.edges.map((size, i) => `${i === 0 ? 'M' : 'L'}${x(size)},${y(ys[i])}`).join(' ');
+  chartLabel(svg, (CURVE.left + CURVE.width) / 2, CURVE.height - 6, 'edges kept after pruning (symlog scale)', 'middle');
+  const line = (xs: number[], ys: number[]) => xs.map((size, i) => `${i === 0 ? 'M' : 'L'}${x(size)},${y(ys[i])}`).join(' ');
   svg
     .append('path')
     .attr('class', 'curve random')
-    .attr('d', line(curve.random))
+    .attr('d', line(randomSizes, curve.random))
     .attr('fill', 'none')
     .attr('stroke', CURVE_COLORS.random)
     .attr('stroke-width', 1.5)
@@ -255,18 +268,18 @@ function drawCurve(container: HTMLElement, circuit: Circuit, n: number): void {
   svg
     .append('path')
     .attr('class', 'curve circuit')
-    .attr('d', line(curve.faithfulness))
+    .attr('d', line(sizes.kept, curve.faithfulness))
     .attr('fill', 'none')
     .attr('stroke', CURVE_COLORS.circuit)
     .attr('stroke-width', 2);
-  for (const [ys, color, kind] of [
-    [curve.faithfulness, CURVE_COLORS.circuit, 'circuit'],
-    [curve.random, CURVE_COLORS.random, 'random'],
+  for (const [xs, ys, color, kind] of [
+    [sizes.kept, curve.faithfulness, CURVE_COLORS.circuit, 'circuit'],
+    [randomSizes, curve.random, CURVE_COLORS.random, 'random'],
   ] as const) {
     svg
       .append('g')
       .selectAll('circle')
-      .data(curve.edges.map((size, i) => ({ size, value: ys[i] })))
+      .data(xs.map((size, i) => ({ size, value: ys[i] })))
       .join('circle')
       .attr('class', `measured ${kind}`)
       .attr('cx', (d) => x(d.size))
@@ -274,20 +287,20 @@ function drawCurve(container: HTMLElement, circuit: Circuit, n: number): void {
       .attr('r', 2.5)
       .attr('fill', color)
       .append('title')
-      .text((d) => `${kind}: ${d.size} edges, measured ${formatFaithfulness(d.value)}`);
+      .text((d) => `${kind}: ${Number.isInteger(d.size) ? d.size : d.size.toFixed(1)} edges kept, measured ${formatFaithfulness(d.value)}`);
   }
   svg
     .append('line')
     .attr('class', 'marker')
-    .attr('x1', x(n))
-    .attr('x2', x(n))
+    .attr('x1', x(kept))
+    .attr('x2', x(kept))
     .attr('y1', CURVE.top)
     .attr('y2', CURVE.height - CURVE.bottom)
     .attr('stroke', '#007fd4')
     .attr('stroke-width', 1.5);
   const legend = svg.append('g').attr('transform', `translate(${CURVE.left + 8},${CURVE.top + 6})`);
   legend.append('line').attr('x1', 0).attr('x2', 16).attr('y1', 0).attr('y2', 0).attr('stroke', CURVE_COLORS.circuit).attr('stroke-width', 2);
-  legend.append('text').attr('x', 20).attr('y', 4).text('circuit (top n)');
+  legend.append('text').attr('x', 20).attr('y', 4).text('circuit (top n, pruned)');
   legend
     .append('line')
     .attr('x1', 0)
@@ -297,5 +310,9 @@ function drawCurve(container: HTMLElement, circuit: Circuit, n: number): void {
     .attr('stroke', CURVE_COLORS.random)
     .attr('stroke-width', 1.5)
     .attr('stroke-dasharray', '4 3');
-  legend.append('text').attr('x', 20).attr('y', 18).text(`random n (mean of ${curve.randomDraws})`);
+  legend
+    .append('text')
+    .attr('x', 20)
+    .attr('y', 18)
+    .text(`random (mean of ${curve.randomDraws}${sizes.randomKept ? ', pruned' : '; at the edges drawn'})`);
 }

@@ -6,7 +6,7 @@ import { InputError } from '../shared/errors';
 import { parseIntegerFlag } from '../engine/integers';
 import { readDataset } from '../engine/dataset';
 import { parseDevice } from '../engine/process/runtime';
-import { type Circuit, type CircuitMethod, edgeName } from '../shared/circuit';
+import { type Circuit, type CircuitMethod, CIRCUIT_METHOD_NAMES, CIRCUIT_METHODS, edgeName } from '../shared/circuit';
 import { type Result, serializeResult } from '../shared/result';
 import { writeFilesAtomically } from '../engine/files/atomicWrite';
 import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from '../engine/files/outputPaths';
@@ -17,13 +17,16 @@ import { signedFixed } from '../shared/colorScale';
 import { checkPrecisionFor } from '../engine/patching/precision';
 
 export const CIRCUIT_SYNOPSIS =
-  '  atp circuit --model MODEL --data FILE --out FILE --method eap|eap-ig|eap-ig-activations [--steps M] (--edges N | --threshold T | --greedy N) [--curve-points K] [--device D] [--batch-size N] [--precision float32|float64] [--offline]';
+  '  atp circuit --model MODEL --data FILE --out FILE --method eap|eap-ig|eap-ig-activations|eap-corrupted|eap-ig-activations-corrupted [--steps M] (--edges N | --threshold T | --greedy N) [--curve-points K] [--device D] [--batch-size N] [--precision float32|float64] [--offline]';
 
 export const CIRCUIT_HELP = `atp circuit scores every edge between components (the input embedding, each attention head, each MLP, the
-logits; a head's query, key and value inputs separately, as EAP-IG does) by EAP (one gradient at the corrupted
-run), EAP-IG (--steps M gradients at input embeddings interpolated from corrupted toward clean, default 5) or
-EAP-IG over activations (each sender group — the input, a layer's heads, an MLP — interpolated in turn), in the
-units of the normalised logit difference; keeps a circuit (--edges N: the N largest |score|; --threshold T: every
+logits; a head's query, key and value inputs separately, as EAP-IG does) as EAP-IG defines its methods: EAP (one gradient
+at the clean run), EAP-IG (--steps M gradients at input embeddings corrupted + (k/M)(clean − corrupted),
+k = 0…M−1, default 5) or EAP-IG over activations (each sender group — the input, a layer's heads, an MLP — set in
+turn to α·clean + (1 − α)·corrupted in the clean run, α = k/M, k = 1…M); or this product's variants anchored at the
+corrupted run instead, eap-corrupted (one gradient there, AtP's point) and eap-ig-activations-corrupted (α = k/M
+toward clean from the corrupted run, k = 0…M−1), which EAP-IG does not compute. Scores are in the units of the
+normalised logit difference; keeps a circuit (--edges N: the N largest |score|; --threshold T: every
 |score| ≥ T; --greedy N: grown from the logits as EAP-IG's greedy does, by |score|), prunes edges that cannot
 carry anything, and measures its faithfulness: the normalised metric of a clean run in which every edge outside
 the circuit carries its corrupted value (1 = the full model, 0 = the corrupted run). With --curve-points K
@@ -40,8 +43,8 @@ export interface CircuitCommandDeps {
 }
 
 function method(text: string | undefined): CircuitMethod {
-  if (text === 'eap' || text === 'eap-ig' || text === 'eap-ig-activations') return text;
-  throw InputError.about('circuitMethod', `expected eap, eap-ig or eap-ig-activations, got ${text === undefined ? 'nothing' : `"${text}"`}`);
+  if ((CIRCUIT_METHOD_NAMES as readonly string[]).includes(text ?? '')) return text as CircuitMethod;
+  throw InputError.about('circuitMethod', `expected ${CIRCUIT_METHOD_NAMES.join(', ')}, got ${text === undefined ? 'nothing' : `"${text}"`}`);
 }
 
 function selection(values: { edges?: string; threshold?: string; greedy?: string }): CircuitSelectionRequest {
@@ -65,7 +68,7 @@ export function circuitSummary(circuit: Circuit, top = 10): string {
   const { selection: chosen, faithfulness, curve } = circuit;
   const rule = chosen.rule === 'threshold' ? `|score| ≥ ${chosen.requested}` : `${chosen.rule} ${chosen.requested}`;
   const lines = [
-    `circuit: ${circuit.method}${circuit.method === 'eap' ? '' : `, ${circuit.steps} steps`}; ${chosen.edges} of ${circuit.edges.length} edges kept (${rule}, pruned)`,
+    `circuit: ${circuit.method}${CIRCUIT_METHODS[circuit.method].oneGradient ? '' : `, ${circuit.steps} steps`}; ${chosen.edges} of ${circuit.edges.length} edges kept (${rule}, pruned)`,
     `faithfulness: circuit ${faithfulness.circuit.toFixed(4)}; checks: full graph ${faithfulness.full.toFixed(6)} (should be 1), empty graph ${faithfulness.empty.toFixed(6)} (should be 0)`,
   ];
   if (curve) {

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { InputError } from '../shared/errors';
+import { CIRCUIT_METHODS } from '../shared/circuit';
 import { parseIntegerFlag } from '../engine/integers';
 import { parseDevice } from '../engine/process/runtime';
 import { isClaimsFile, readClaimsFile } from '../engine/claims/schema';
@@ -92,7 +93,7 @@ export async function testCommand(args: string[], io: TestIo): Promise<number> {
       const r = run.result;
       io.stdout(
         `${shown}: ${r.model.source}, ${r.dataset.examples} examples, ${r.run?.method ?? 'atp'} on ${r.device}; ` +
-          `${r.circuit ? `circuit ${r.circuit.method}${r.circuit.method === 'eap' ? '' : ` ${r.circuit.steps} steps`}; ` : ''}` +
+          `${r.circuit ? `circuit ${r.circuit.method}${CIRCUIT_METHODS[r.circuit.method].oneGradient ? '' : ` ${r.circuit.steps} steps`}; ` : ''}` +
           `${run.reused ? `reused ${shownPath(resultFileFor(file))} (inputs unchanged)` : `ran the model (${run.why.join('; ')})`}\n`,
       );
       for (const { entry, outcome, lastPass } of reports) {

@@ -2,7 +2,7 @@
 // dataset as "Attribution Patch Current File" does, with edge attribution and faithfulness (atp circuit in the
 // editor); the panel opens on the circuit view.
 import * as vscode from 'vscode';
-import type { CircuitMethod } from '../shared/circuit';
+import { type CircuitMethod, CIRCUIT_METHODS } from '../shared/circuit';
 import type { CircuitRequest } from '../shared/workerProtocol';
 import { COMMANDS } from './ids';
 
@@ -13,11 +13,11 @@ const METHODS: Array<vscode.QuickPickItem & { method: CircuitMethod }> = [
     detail: 'Hanna et al.: gradients averaged between the corrupted and the clean input.',
     method: 'eap-ig',
   },
-  { label: 'EAP', description: 'one gradient, fastest', detail: 'Syed et al.: edge attribution patching at the corrupted run.', method: 'eap' },
+  { label: 'EAP', description: 'one gradient, fastest', detail: "Syed et al.; EAP-IG's EAP: one gradient at the clean run.", method: 'eap' },
   {
     label: 'EAP-IG over activations',
     description: 'slower',
-    detail: "EAP-IG's clean-corrupted variant: each sender interpolated in turn.",
+    detail: "EAP-IG's clean-corrupted method: each sender interpolated in turn, in the clean run.",
     method: 'eap-ig-activations',
   },
 ];
@@ -45,7 +45,7 @@ export function registerFindCircuit(): vscode.Disposable {
     if (edges === undefined) return;
     const circuit: CircuitRequest['circuit'] = {
       method: picked.method,
-      steps: picked.method === 'eap' ? 1 : 5,
+      steps: CIRCUIT_METHODS[picked.method].oneGradient ? 1 : 5,
       selection: { rule: 'top-n', edges: parseEdgeCount(edges) as number },
     };
     await vscode.commands.executeCommand(COMMANDS.patchCurrentFile, uri, { circuit });

@@ -50,11 +50,63 @@ export function edgeName(edge: Pick<CircuitEdge, 'from' | 'to' | 'input'>): stri
 }
 
 /**
- * eap: one gradient at the corrupted input (Syed et al.); eap-ig: gradients averaged over `steps` points between the
- * corrupted and the clean input embeddings (Hanna et al., EAP-IG's 'EAP-IG-inputs'); eap-ig-activations: the
- * interpolation done at every sender's output instead ('clean-corrupted' in EAP-IG's terms).
+ * How edges are scored. The plain names are EAP-IG's own definitions (hannamw/EAP-IG, attribute.py), so a circuit
+ * exported to EAP-IG is what EAP-IG would compute; the `-corrupted` names are this product's variants anchored at the
+ * corrupted run instead (AtP's linearisation point), which EAP-IG does not produce.
+ *   eap: one gradient at the clean run (EAP-IG's get_scores_eap; Syed et al.'s EAP).
+ *   eap-corrupted: one gradient at the corrupted run.
+ *   eap-ig: gradients averaged over the input embeddings corrupted + (k/m)(clean − corrupted), k = 0…m−1
+ *     (EAP-IG-inputs, as its code steps: the first point is the corrupted input, the clean one is never reached).
+ *   eap-ig-activations: each sender group's output in turn set to α·clean + (1 − α)·corrupted, α = k/m, k = 1…m,
+ *     the rest of the clean run as it is (EAP-IG's get_scores_ig_activations, 'clean-corrupted' in its terms).
+ *   eap-ig-activations-corrupted: the same from the corrupted run, α = k/m toward clean, k = 0…m−1.
+ * Scores are in this product's sign: positive when the edge carries the clean behaviour (EAP-IG's, with its loss
+ * metric −LD, are the same numbers).
  */
-export type CircuitMethod = 'eap' | 'eap-ig' | 'eap-ig-activations';
+export type CircuitMethod = 'eap' | 'eap-corrupted' | 'eap-ig' | 'eap-ig-activations' | 'eap-ig-activations-corrupted';
+
+export interface CircuitMethodInfo {
+  /** The panel's and the CLI's name. */
+  label: string;
+  /** One gradient: steps is always 1. */
+  oneGradient: boolean;
+  /** Which graph interpolates: the input embeddings or each sender group's output. */
+  interpolation: 'inputs' | 'activations';
+  /**
+   * The run anchored at the clean prompt (EAP-IG's eap and ig-activations): the engine runs its corrupted-anchored
+   * graph with the two prompts swapped and negates the scores (the LD metric is the same for both prompts).
+   */
+  fromClean: boolean;
+  /** EAP-IG computes exactly these scores (its export is refused otherwise). */
+  eapIg: boolean;
+}
+
+export const CIRCUIT_METHODS: Readonly<Record<CircuitMethod, CircuitMethodInfo>> = {
+  eap: { label: 'EAP', oneGradient: true, interpolation: 'inputs', fromClean: true, eapIg: true },
+  'eap-corrupted': { label: 'EAP at the corrupted run', oneGradient: true, interpolation: 'inputs', fromClean: false, eapIg: false },
+  'eap-ig': { label: 'EAP-IG (inputs)', oneGradient: false, interpolation: 'inputs', fromClean: false, eapIg: true },
+  'eap-ig-activations': { label: 'EAP-IG (activations)', oneGradient: false, interpolation: 'activations', fromClean: true, eapIg: true },
+  'eap-ig-activations-corrupted': {
+    label: 'EAP-IG (activations, from the corrupted run)',
+    oneGradient: false,
+    interpolation: 'activations',
+    fromClean: false,
+    eapIg: false,
+  },
+};
+
+export const CIRCUIT_METHOD_NAMES = Object.keys(CIRCUIT_METHODS) as CircuitMethod[];
+
+/**
+ * Results written before the methods were named as EAP-IG names them (no `methodNames` field) meant the
+ * corrupted-anchored variants by "eap" and "eap-ig-activations": a circuit read from a file gets its name of today.
+ */
+export function nameCircuitMethodAsToday(circuit: Circuit): void {
+  if (circuit.methodNames === 'eap-ig') return;
+  if (circuit.method === 'eap') circuit.method = 'eap-corrupted';
+  else if (circuit.method === 'eap-ig-activations') circuit.method = 'eap-ig-activations-corrupted';
+  circuit.methodNames = 'eap-ig';
+}
 
 /**
  * How the circuit was chosen from the scored edges: the `edges` edges of largest |score| ('top-n'), every edge with
@@ -84,6 +136,13 @@ export interface FaithfulnessCurve {
   faithfulness: number[];
   /** The same for n edges drawn at random (mean over `randomDraws` draws with seed `randomSeed`). */
   random: number[];
+  /**
+   * Edges kept after pruning at each size: the top-n circuit's, and the mean over the random draws (pruning never
+   * changes a circuit's faithfulness, so these are the sizes views show). Absent in Results made before they were
+   * recorded: the top-n counts follow from the edges (keptEdgeCounts), the random ones are unknown.
+   */
+  kept?: number[];
+  randomKept?: number[];
   randomDraws: number;
   randomSeed: number;
   /** Area under each curve over the edge fraction 0…1 (trapezoids): 1 for a circuit that is faithful at once. */
@@ -93,7 +152,9 @@ export interface FaithfulnessCurve {
 
 export interface Circuit {
   method: CircuitMethod;
-  /** Interpolation steps (1 for eap). */
+  /** 'eap-ig': `method` names the methods as EAP-IG defines them (see CircuitMethod); absent in older Results. */
+  methodNames?: 'eap-ig';
+  /** Interpolation steps (1 for eap and eap-corrupted). */
   steps: number;
   nodes: CircuitNode[];
   /** Every edge of the graph, sorted by |score|, largest first. */
@@ -215,7 +276,6 @@ export function faithfulnessReading(curve: FaithfulnessCurve, edges: number): Fa
 }
 
 const NODE_KINDS: readonly CircuitNodeKind[] = ['input', 'head', 'kv-head', 'mlp', 'logits'];
-const METHODS: readonly CircuitMethod[] = ['eap', 'eap-ig', 'eap-ig-activations'];
 const RULES: ReadonlyArray<CircuitSelection['rule']> = ['top-n', 'threshold', 'greedy'];
 
 /** The id a node of this kind, layer and head must have (EAP-IG's names). */
@@ -243,16 +303,18 @@ function expectedNodeId(kind: CircuitNodeKind, layer: number, head: number | und
  */
 export function checkCircuit(value: unknown, check: ShapeChecker, model: { layers: number; heads: number }): void {
   const circuit = check.object(value, 'circuit');
-  if (!METHODS.includes(circuit.method as CircuitMethod))
+  if (!CIRCUIT_METHOD_NAMES.includes(circuit.method as CircuitMethod))
     check.fail(
       'circuit.method',
-      METHODS.map((m) => `"${m}"`)
+      CIRCUIT_METHOD_NAMES.map((m) => `"${m}"`)
         .join(', ')
         .replace(/, ([^,]*)$/, ' or $1'),
     );
   const steps = check.integer(circuit.steps, 'circuit.steps');
   if (steps < 1) check.fail('circuit.steps', 'a positive integer');
-  if (circuit.method === 'eap' && steps !== 1) check.fail('circuit.steps', '1 for method "eap" (one gradient)');
+  if (CIRCUIT_METHODS[circuit.method as CircuitMethod].oneGradient && steps !== 1)
+    check.fail('circuit.steps', `1 for method "${circuit.method as string}" (one gradient)`);
+  if (circuit.methodNames !== undefined && circuit.methodNames !== 'eap-ig') check.fail('circuit.methodNames', '"eap-ig" or absent');
 
   const byId = new Map<string, CircuitNode>();
   const kvHeadsPerLayer = new Map<number, number>();
@@ -360,7 +422,8 @@ export function checkCircuit(value: unknown, check: ShapeChecker, model: { layer
         check.reject(`circuit.curve.edges[${i}]`, `${size} is not a number of edges from 0 to ${edges.length}`);
       if (i > 0 && size <= sizes[i - 1]) check.reject(`circuit.curve.edges[${i}]`, `sizes must be ascending: ${size} follows ${sizes[i - 1]}`);
     });
-    for (const key of ['faithfulness', 'random']) {
+    for (const key of ['faithfulness', 'random', 'kept', 'randomKept']) {
+      if ((key === 'kept' || key === 'randomKept') && curve[key] === undefined) continue;
       check.numbers(curve[key], `circuit.curve.${key}`, 1);
       const length = (curve[key] as number[]).length;
       if (length !== sizes.length) check.reject(`circuit.curve.${key}`, `${length} values for ${sizes.length} sizes in circuit.curve.edges (one per size)`);
@@ -378,7 +441,7 @@ export type CircuitSelectionRequest = { rule: 'top-n'; edges: number } | { rule:
 /** A circuit run as asked for (atp circuit, the worker's CircuitRequest, a claims file's circuit: block); src/engine/circuits/run.ts runs it. */
 export interface CircuitOptions {
   method: CircuitMethod;
-  /** Interpolation steps for eap-ig (default 5); eap uses 1. */
+  /** Interpolation steps for the EAP-IG methods (default 5); eap and eap-corrupted use 1. */
   steps?: number;
   selection: CircuitSelectionRequest;
   /** Circuit sizes measured for the curve (default 16; 0: no curve). */

@@ -6,7 +6,7 @@
 //   frontend/graph_models.py: metadata, qParams, nodes, links).
 // - QuantaMechInterp's useful-nodes JSON (PhilipQuirke/quanta_mech_interp, useful_node.py UsefulNodeList.save_nodes):
 //   [{position, layer, is_head, num, tags ["Major:minor"]}].
-import { circuitNodeIds, edgeName, type Circuit, type CircuitEdge, type CircuitNode, type EdgeInput } from './circuit';
+import { CIRCUIT_METHODS, circuitNodeIds, edgeName, type Circuit, type CircuitEdge, type CircuitNode, type EdgeInput } from './circuit';
 import { InputError } from './errors';
 import type { Result } from './result';
 
@@ -83,10 +83,18 @@ export function eapIgGraph(layers: number, heads: number): { nodes: CircuitNode[
  * edge touches it; the logits always, as in EAP-IG), every edge in EAP-IG's order with its score and in_graph.
  * Scores are written as float32, as EAP-IG holds them (so Graph.from_json → to_json gives back the same bytes).
  * Grouped-query circuits are refused: EAP-IG scores each query head's key and value inputs, where ours has one
- * kv-head receiver per group, which cannot be split back into per-head scores.
+ * kv-head receiver per group, which cannot be split back into per-head scores. So are the corrupted-anchored
+ * methods: EAP-IG never computes their scores, and its JSON has no field that could say so.
  */
 export function toEapIgJson(result: Result): string {
   const circuit = requireCircuit(result, 'eap-ig export');
+  if (!CIRCUIT_METHODS[circuit.method].eapIg) {
+    const asEapIg = circuit.method === 'eap-corrupted' ? 'eap' : 'eap-ig-activations';
+    throw new InputError(
+      `eap-ig export: the circuit was scored by ${circuit.method} (${CIRCUIT_METHODS[circuit.method].label}), a variant EAP-IG does not compute; ` +
+        `its graph JSON cannot say so, so EAP-IG would read the scores as its own. Run atp circuit --method ${asEapIg} for EAP-IG's definition`,
+    );
+  }
   const grouped = circuit.nodes.find((node) => node.kind === 'kv-head');
   if (grouped) {
     throw new InputError(

@@ -134,32 +134,58 @@ export function circuitLayout(circuit: Circuit, shown: readonly number[], theme:
   };
 }
 
-/** What the faithfulness line says at n edges: a measured value, a labelled interpolation, or "not measured". */
+/**
+ * The edges kept after pruning at each measured size of the curve: the one axis every view shows sizes on. Recorded
+ * by runs since it was; for older Results the top-n counts are recomputed (pruning is deterministic), the random
+ * draws' are unknown (undefined: the view says those are edges drawn).
+ */
+export function keptEdgeCounts(circuit: Circuit): { kept: number[]; randomKept: number[] | undefined } {
+  const curve = circuit.curve;
+  if (!curve) return { kept: [], randomKept: undefined };
+  return { kept: curve.kept ?? curve.edges.map((n) => topEdges(circuit, n).length), randomKept: curve.randomKept };
+}
+
+/** How the slider's position n reads: the edges kept, and how they were chosen. */
+export function edgeCountText(circuit: Circuit, n: number): string {
+  const kept = shownEdges(circuit, n).length;
+  const chosen =
+    n === initialEdgeCount(circuit) && circuit.selection.rule !== 'top-n'
+      ? `the circuit as selected (${circuit.selection.rule} ${circuit.selection.requested})`
+      : `top ${n} of ${circuit.edges.length} by |score|`;
+  return `${kept} edge${kept === 1 ? '' : 's'} kept (${chosen}, pruned)`;
+}
+
+/**
+ * What the faithfulness line says at slider position n, in edges kept after pruning: the circuit's own measured
+ * value at its own size (the number the heading and status bar give, never an interpolation), a measured point of
+ * the curve, a labelled interpolation between two, or "not measured".
+ */
 export function faithfulnessText(circuit: Circuit, n: number): { text: string; how: 'measured' | 'interpolated' | 'not-measured' | 'no-curve' } {
   const curve = circuit.curve;
-  const edges = `${n} edge${n === 1 ? '' : 's'}`;
-  if (!curve) {
-    const own =
-      n === initialEdgeCount(circuit)
-        ? ` The circuit as selected (${circuit.inCircuit.length} edges): measured ${formatFaithfulness(circuit.faithfulness.circuit)}.`
-        : '';
-    return { text: `Faithfulness at ${edges}: not measured (this Result has no faithfulness curve).${own}`, how: 'no-curve' };
+  const count = (k: number) => `${k} edge${k === 1 ? '' : 's'}`;
+  const here = count(shownEdges(circuit, n).length);
+  if (n === initialEdgeCount(circuit)) {
+    const reading = curve && circuit.selection.rule === 'top-n' ? faithfulnessReading(curve, n) : undefined;
+    const random = reading?.how === 'measured' ? ` (random ${count(n)} drawn: ${formatFaithfulness(reading.random)})` : '';
+    return { text: `Faithfulness of the circuit (${here} kept): ${formatFaithfulness(circuit.faithfulness.circuit)} measured${random}`, how: 'measured' };
   }
+  if (!curve) return { text: `Faithfulness at ${here}: not measured (this Result has no faithfulness curve)`, how: 'no-curve' };
   const reading = faithfulnessReading(curve, n);
   if (reading.how === 'measured')
     return {
-      text: `Faithfulness at ${edges}: ${formatFaithfulness(reading.value)} measured (random ${edges}: ${formatFaithfulness(reading.random)})`,
+      text: `Faithfulness at ${here}: ${formatFaithfulness(reading.value)} measured (random ${count(n)} drawn: ${formatFaithfulness(reading.random)})`,
       how: 'measured',
     };
+  const { kept } = keptEdgeCounts(circuit);
   if (reading.how === 'interpolated') {
     const above = curve.edges.findIndex((size) => size > n);
     return {
-      text: `Faithfulness at ${edges}: not measured; ≈${formatFaithfulness(reading.value)} by linear interpolation between the measured ${curve.edges[above - 1]} edges (${formatFaithfulness(curve.faithfulness[above - 1])}) and ${curve.edges[above]} edges (${formatFaithfulness(curve.faithfulness[above])})`,
+      text: `Faithfulness at ${here}: not measured; ≈${formatFaithfulness(reading.value)} by linear interpolation between the measured ${count(kept[above - 1])} (${formatFaithfulness(curve.faithfulness[above - 1])}) and ${count(kept[above])} (${formatFaithfulness(curve.faithfulness[above])})`,
       how: 'interpolated',
     };
   }
   return {
-    text: `Faithfulness at ${edges}: not measured (the curve covers ${curve.edges[0]}–${curve.edges[curve.edges.length - 1]} edges)`,
+    text: `Faithfulness at ${here}: not measured (the curve covers ${count(kept[0])} to ${count(kept[kept.length - 1])} kept)`,
     how: 'not-measured',
   };
 }

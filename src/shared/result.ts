@@ -5,7 +5,7 @@
 // (`methods`, `tokenScores.exact`, `checks`). No onnxruntime import: the extension host and webview read it.
 import { InputError } from './errors';
 import { ShapeChecker } from './shapeChecker';
-import { checkCircuit } from './circuit';
+import { checkCircuit, nameCircuitMethodAsToday } from './circuit';
 import { HOOK_KINDS, HOOKS, type HookKind, isHookKind, POSITION_FIELDS } from './hooks';
 
 /** @2 added run, methods, tokenScores and checks; @1 files (AtP only) still open. */
@@ -686,7 +686,10 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
     });
   }
 
-  if (result.circuit !== undefined) checkCircuit(result.circuit, check, { layers, heads });
+  if (result.circuit !== undefined) {
+    checkCircuit(result.circuit, check, { layers, heads });
+    nameCircuitMethodAsToday(result.circuit as Circuit);
+  }
 
   check.array(result.warnings, 'warnings').forEach((warning, index) => check.string(warning, `warnings[${index}]`));
   if (result.timings !== undefined) {

@@ -117,11 +117,11 @@ test(
     assert.equal(await frame.$$eval('#circuit-graph g.node', (nodes) => nodes.length), circuit.nodes.length);
     assert.equal(await drawnEdges(frame), circuit.inCircuit.length);
     assert.equal(await frame.inputValue('#circuit-edges'), '12');
-    // 12 edges lies between the measured 10 and 20: an interpolation, said so.
-    assert.match(
-      (await faithfulness(frame)) ?? '',
-      /^Faithfulness at 12 edges: not measured; ≈\d\.\d{3} by linear interpolation between the measured 10 edges/,
-    );
+    // The circuit's own size (top 12, between the curve's measured 10 and 20): its own measured faithfulness, the
+    // number the heading gives, never an interpolation; sizes are edges kept after pruning.
+    const kept = (n: number) => topEdges(circuit, n).length;
+    assert.equal(await faithfulness(frame), `Faithfulness of the circuit (${circuit.inCircuit.length} edges kept): 0.732 measured`);
+    assert.ok((await frame.textContent('#circuit-heading'))!.includes('faithfulness 0.732'));
     await frame.locator('#circuit-view').scrollIntoViewIfNeeded();
     await shot('01-circuit-view');
 
@@ -129,31 +129,33 @@ test(
     await frame.focus('#circuit-edges');
     await page.keyboard.press('ArrowLeft');
     await page.keyboard.press('ArrowLeft');
-    await frame.locator('#circuit-faithfulness', { hasText: 'Faithfulness at 10 edges' }).waitFor({ timeout: 10_000 });
+    await frame.locator('#circuit-faithfulness', { hasText: `Faithfulness at ${kept(10)} edges` }).waitFor({ timeout: 10_000 });
     const curve = circuit.curve!;
     const at10 = curve.faithfulness[curve.edges.indexOf(10)].toFixed(3);
     assert.equal(
       await faithfulness(frame),
-      `Faithfulness at 10 edges: ${at10} measured (random 10 edges: ${curve.random[curve.edges.indexOf(10)].toFixed(3)})`,
+      `Faithfulness at ${kept(10)} edges: ${at10} measured (random 10 edges drawn: ${curve.random[curve.edges.indexOf(10)].toFixed(3)})`,
     );
     assert.equal(await drawnEdges(frame), topEdges(circuit, 10).length);
     // Further: 50 edges (measured), then End (every edge, measured: 1 by construction).
     await setSlider(frame, 50);
-    await frame.locator('#circuit-faithfulness', { hasText: 'Faithfulness at 50 edges' }).waitFor({ timeout: 10_000 });
+    await frame.locator('#circuit-faithfulness', { hasText: `Faithfulness at ${kept(50)} edges` }).waitFor({ timeout: 10_000 });
     assert.equal(await drawnEdges(frame), topEdges(circuit, 50).length);
     assert.match(
       (await faithfulness(frame)) ?? '',
-      new RegExp(`^Faithfulness at 50 edges: ${curve.faithfulness[curve.edges.indexOf(50)].toFixed(3)} measured`),
+      new RegExp(`^Faithfulness at ${kept(50)} edges: ${curve.faithfulness[curve.edges.indexOf(50)].toFixed(3)} measured`),
     );
     await shot('02-circuit-50-edges');
     await frame.focus('#circuit-edges');
     await page.keyboard.press('End');
-    await frame.locator('#circuit-faithfulness', { hasText: `Faithfulness at ${circuit.edges.length} edges: 1.000 measured` }).waitFor({ timeout: 10_000 });
+    await frame
+      .locator('#circuit-faithfulness', { hasText: `Faithfulness at ${kept(circuit.edges.length)} edges: 1.000 measured` })
+      .waitFor({ timeout: 10_000 });
     await page.keyboard.press('Home');
     await frame.locator('#circuit-faithfulness', { hasText: 'Faithfulness at 0 edges: 0.000 measured' }).waitFor({ timeout: 10_000 });
     assert.equal(await drawnEdges(frame), 0);
     await setSlider(frame, 12);
-    await frame.locator('#circuit-faithfulness', { hasText: 'Faithfulness at 12 edges' }).waitFor({ timeout: 10_000 });
+    await frame.locator('#circuit-faithfulness', { hasText: 'Faithfulness of the circuit' }).waitFor({ timeout: 10_000 });
 
     // A head node colours the editor by that head (hook_z at every token), through the panel's selection.
     const before = await editorColours();
@@ -182,7 +184,13 @@ test(
     copyFileSync(join(workspace, 'tinysql-cs1.circuit.svg'), join(OUT, '05-export-circuit.svg'));
     assert.ok(svg.includes(`Dataset: ${join(workspace, DATASET)}`), 'the dataset in the header');
     assert.ok(svg.includes('Model: ') && svg.includes('tinysql-demo'), 'the model in the header');
-    assert.match(svg, /Circuit: eap-ig, top 12 of \d+ edges → \d+ after pruning; Faithfulness at 12 edges: not measured; ≈/);
+    // The export states the circuit it draws and that circuit's measured faithfulness (before: "not measured; ≈…").
+    assert.ok(
+      svg.includes(
+        `Circuit: eap-ig, ${circuit.inCircuit.length} edges kept (top 12 of ${circuit.edges.length} by |score|, pruned); Faithfulness of the circuit (${circuit.inCircuit.length} edges kept): 0.732 measured`,
+      ),
+      'the export header',
+    );
     assert.ok(svg.includes('id="circuit-graph"') && svg.includes('id="circuit-curve"'));
     assert.ok(!svg.includes('data-head='), 'only the circuit, not the heatmaps');
     await frame.click('#circuit-export-eap-ig');

@@ -12,7 +12,8 @@ import { type PreparedExample, prepareExamples } from '../../src/engine/patching
 import type { RunOptions } from '../../src/engine/patching/options';
 import { sessionFor } from '../../src/engine/patching/sessions';
 import { PATCHED_LOGIT_DIFF, PATCHING_INPUT } from '../../src/engine/patching/graphs';
-import { edgeScores, greedyEdges, patchedLogitDiffs } from '../../src/engine/circuits/run';
+import { edgeScores, greedyEdges, patchedLogitDiffs, runCircuit } from '../../src/engine/circuits/run';
+import { topEdges } from '../../src/shared/circuit';
 import { type CircuitLayout, layoutEdges } from '../../src/engine/circuits/layout';
 import { curveSizes, trapezoidArea } from '../../src/engine/circuits/curve';
 import { seededRandom } from '../../src/engine/dataset/random';
@@ -111,31 +112,40 @@ function edgesToCheck(layout: CircuitLayout, scores: Float64Array): number[] {
 }
 
 for (const family of FAMILIES) {
-  test(`${family.name}: an edge's EAP score is the first-order effect of patching that edge alone (exact patching by ε, float64)`, async () => {
-    const { model, prepared } = setup(family.name, family.write);
-    const { layout, scores } = await edgeScores(model, prepared, 'eap', 1, float64);
-    const reversed = swapped(prepared);
-    const corrupted = sum(await patchedLogitDiffs(model, reversed, new Array(layout.edgeCount).fill(0), float64));
-    const edges = layoutEdges(layout, scores);
-    for (const e of edgesToCheck(layout, scores)) {
-      const errors: number[] = [];
-      for (const epsilon of [1e-2, 1e-3]) {
-        const patch = new Array<number>(layout.edgeCount).fill(0);
-        patch[e] = epsilon;
-        const effect = (sum(await patchedLogitDiffs(model, reversed, patch, float64)) - corrupted) / epsilon;
-        errors.push(Math.abs(effect - scores[e]) / Math.abs(scores[e]));
+  // patchedLogitDiffs runs its rows' clean prompt with edges moved toward their corrupted values: on the prompts
+  // as given that is EAP's clean run (an edge's score is minus the effect of corrupting it), on the swapped prompts
+  // the corrupted run moved toward clean (eap-corrupted's, the effect itself).
+  for (const [method, anchoredAtClean] of [
+    ['eap', true],
+    ['eap-corrupted', false],
+  ] as const) {
+    test(`${family.name}: an edge's ${method} score is the first-order effect of patching that edge alone at its anchor run (exact patching by ε, float64)`, async () => {
+      const { model, prepared } = setup(family.name, family.write);
+      const { layout, scores } = await edgeScores(model, prepared, method, 1, float64);
+      const rows = anchoredAtClean ? prepared : swapped(prepared);
+      const sign = anchoredAtClean ? -1 : 1;
+      const anchor = sum(await patchedLogitDiffs(model, rows, new Array(layout.edgeCount).fill(0), float64));
+      const edges = layoutEdges(layout, scores);
+      for (const e of edgesToCheck(layout, scores)) {
+        const errors: number[] = [];
+        for (const epsilon of [1e-2, 1e-3]) {
+          const patch = new Array<number>(layout.edgeCount).fill(0);
+          patch[e] = epsilon;
+          const effect = (sign * (sum(await patchedLogitDiffs(model, rows, patch, float64)) - anchor)) / epsilon;
+          errors.push(Math.abs(effect - scores[e]) / Math.abs(scores[e]));
+        }
+        const edge = edges[e];
+        assert.ok(Math.abs(scores[e]) > 1e-6, `${edge.from}->${edge.to}<${edge.input}>: score not trivially 0`);
+        // First order: the relative error shrinks linearly with ε (10× here; ≥ 5× allowed) and is small at ε = 1e-3.
+        assert.ok(errors[1] < errors[0] / 5 || errors[1] < 1e-7, `${edge.from}->${edge.to}<${edge.input}>: errors ${errors}`);
+        assert.ok(errors[1] < 1e-2, `${edge.from}->${edge.to}<${edge.input}>: relative error ${errors[1]} at ε = 1e-3`);
       }
-      const edge = edges[e];
-      assert.ok(Math.abs(scores[e]) > 1e-6, `${edge.from}->${edge.to}<${edge.input}>: score not trivially 0`);
-      // First order: the relative error shrinks linearly with ε (10× here; ≥ 5× allowed) and is small at ε = 1e-3.
-      assert.ok(errors[1] < errors[0] / 5 || errors[1] < 1e-7, `${edge.from}->${edge.to}<${edge.input}>: errors ${errors}`);
-      assert.ok(errors[1] < 1e-2, `${edge.from}->${edge.to}<${edge.input}>: relative error ${errors[1]} at ε = 1e-3`);
-    }
-  });
+    });
+  }
 
-  test(`${family.name}: the edges out of every node sum to that node's attribution patching score (float64)`, async () => {
+  test(`${family.name}: the edges out of every node sum to that node's attribution patching score (eap-corrupted: AtP's gradient, float64)`, async () => {
     const { model, dataset, prepared } = setup(family.name, family.write);
-    const { layout, scores } = await edgeScores(model, prepared, 'eap', 1, float64);
+    const { layout, scores } = await edgeScores(model, prepared, 'eap-corrupted', 1, float64);
     const result = await runAttributionPatching(model, dataset, { ...float64, method: 'atp', exactTokens: false });
     const scale = 1 / (prepared.length * (result.metric.cleanLogitDiff - result.metric.corruptedLogitDiff));
     const outgoing = new Map<string, number>();
@@ -157,7 +167,7 @@ for (const family of FAMILIES) {
 
   test(`${family.name}: removing every edge out of a head or an MLP is activation patching that component (float64)`, async () => {
     const { model, prepared } = setup(family.name, family.write);
-    const { layout } = await edgeScores(model, prepared, 'eap', 1, float64);
+    const { layout } = await edgeScores(model, prepared, 'eap-corrupted', 1, float64);
     const edges = layoutEdges(layout, new Float64Array(layout.edgeCount));
     const reversed = swapped(prepared);
     const activation = await sessionFor(model, 'activation-patching', float64);
@@ -187,9 +197,9 @@ for (const family of FAMILIES) {
   });
 }
 
-test('EAP-IG: one step is EAP (the point α = 0); the input edges approach completeness as steps grow (Riemann sum, float64)', async () => {
+test('EAP-IG: one step is eap-corrupted (the point α = 0); the input edges approach completeness as steps grow (Riemann sum, float64)', async () => {
   const { model, dataset, prepared } = setup('gpt2-ig', FAMILIES[0].write, 2);
-  const eap = await edgeScores(model, prepared, 'eap', 1, float64);
+  const eap = await edgeScores(model, prepared, 'eap-corrupted', 1, float64);
   const one = await edgeScores(model, prepared, 'eap-ig', 1, float64);
   assert.deepEqual(Array.from(one.scores), Array.from(eap.scores));
   const gap = sum(eap.cleanLogitDiffs) - sum(eap.corruptedLogitDiffs);
@@ -264,6 +274,33 @@ test('curve sizes, trapezoids and EAP-IG greedy growth', () => {
     greedyEdges(edges, 3, () => undefined),
     [0, 3, 2],
   );
+});
+
+test("the curve measures the circuit at its own size (its point is the circuit's own faithfulness) and records the edges kept after pruning at every size (float64)", async () => {
+  const { model, dataset } = setup('gpt2-curve', FAMILIES[0].write, 2);
+  const result = await runCircuit(
+    model,
+    dataset,
+    { ...float64, method: 'atp', exactTokens: false },
+    {
+      method: 'eap',
+      selection: { rule: 'top-n', edges: 7 },
+      curvePoints: 4,
+      randomDraws: 2,
+    },
+  );
+  const circuit = result.circuit!;
+  const curve = circuit.curve!;
+  const own = curve.edges.indexOf(7);
+  assert.ok(own > 0, `the circuit's size 7 is a point of the curve: ${curve.edges}`);
+  assert.ok(Math.abs(curve.faithfulness[own] - circuit.faithfulness.circuit) <= 1e-12, `${curve.faithfulness[own]} vs ${circuit.faithfulness.circuit}`);
+  assert.deepEqual(
+    curve.kept,
+    curve.edges.map((n) => topEdges(circuit, n).length),
+  );
+  assert.equal(curve.kept![own], circuit.inCircuit.length);
+  assert.equal(curve.randomKept!.length, curve.edges.length);
+  curve.randomKept!.forEach((k, i) => assert.ok(k >= 0 && k <= curve.edges[i], `random draws keep at most what they drew: ${k} of ${curve.edges[i]}`));
 });
 
 test("the worker's circuit request runs a circuit and writes a Result holding it to the pending file", async () => {

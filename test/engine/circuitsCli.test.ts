@@ -122,7 +122,10 @@ test('atp circuit --greedy grows from the logits; bad selections and methods are
   };
   refuse(['--method', 'eap'], /exactly one of --edges N, --threshold T or --greedy N/);
   refuse(['--method', 'eap', '--edges', '5', '--greedy', '5'], /got --edges and --greedy/);
-  refuse(['--method', 'eap-ig-inputs', '--edges', '5'], /--method: expected eap, eap-ig or eap-ig-activations, got "eap-ig-inputs"/);
+  refuse(
+    ['--method', 'eap-ig-inputs', '--edges', '5'],
+    /--method: expected eap, eap-corrupted, eap-ig, eap-ig-activations, eap-ig-activations-corrupted, got "eap-ig-inputs"/,
+  );
   refuse(['--method', 'eap', '--threshold', 'x'], /--threshold: expected a number/);
   refuse(['--method', 'eap-ig', '--steps', '0', '--edges', '3'], /--steps/);
 });

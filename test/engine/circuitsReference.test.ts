@@ -44,7 +44,7 @@ function runReference(request: object): CircuitReference {
   return JSON.parse(run.stdout) as CircuitReference;
 }
 
-test('GPT-2: edge scores of eap, eap-ig and eap-ig-activations, and runs with patched edges, equal the float64 PyTorch reference', async () => {
+test('GPT-2: edge scores of every circuit method (as EAP-IG defines them, and the corrupted-anchored variants), and runs with patched edges, equal the float64 PyTorch reference', async () => {
   const dir = join(root, 'model');
   writeRandomGpt2(dir, { nLayers: 2, nHeads: 4, dModel: 32, seed: 3 });
   const model = loadModel(dir);
@@ -56,6 +56,8 @@ test('GPT-2: edge scores of eap, eap-ig and eap-ig-activations, and runs with pa
     { method: 'eap', steps: 1 },
     { method: 'eap-ig', steps: 3 },
     { method: 'eap-ig-activations', steps: 2 },
+    { method: 'eap-corrupted', steps: 1 },
+    { method: 'eap-ig-activations-corrupted', steps: 2 },
   ];
   const ours: CircuitEdge[][] = [];
   for (const { method, steps } of methods) {
@@ -100,13 +102,12 @@ test('GPT-2: edge scores of eap, eap-ig and eap-ig-activations, and runs with pa
       ),
     );
   }
-  // The three methods differ (a reference that ignored the method would have been caught above; this guards ours).
-  assert.notDeepEqual(
-    ours[1].map((e) => e.score),
-    ours[0].map((e) => e.score),
-  );
-  assert.notDeepEqual(
-    ours[2].map((e) => e.score),
-    ours[1].map((e) => e.score),
-  );
+  // The methods differ pairwise (a reference that ignored the method would have been caught above; this guards ours).
+  for (let a = 0; a < ours.length; a++)
+    for (let b = a + 1; b < ours.length; b++)
+      assert.notDeepEqual(
+        ours[a].map((e) => e.score),
+        ours[b].map((e) => e.score),
+        `${methods[a].method} vs ${methods[b].method}`,
+      );
 });

@@ -8,7 +8,7 @@ separate tensor (a zero leaf added to the residual stream), so autograd gives ea
 Request (stdin):
   {"modelDir": "/abs/dir",
    "examples": [{"cleanIds": [...], "corruptedIds": [...], "correctId": int, "incorrectId": int}, ...],
-   "methods": [{"method": "eap" | "eap-ig" | "eap-ig-activations", "steps": m}, ...],
+   "methods": [{"method": "eap" | "eap-corrupted" | "eap-ig" | "eap-ig-activations" | "eap-ig-activations-corrupted", "steps": m}, ...],
    "patches": [{"<edge name>": weight, ...}, ...]}
 Response (stdout):
   {"scores": [{"<edge name>": score} per method],        raw: summed over examples, LD units, averaged over runs
@@ -19,11 +19,14 @@ Definitions (node and edge names as EAP-IG's: input, a{l}.h{h}, m{l}, logits; "a
     MLP l = its output. A receiver in layer l reads the input and every head and MLP of earlier layers; MLP l also
     reads the heads of layer l; the logits read everything.
   score(s -> r) = sum_runs sum_pos (clean_s - corrupted_s) . dLD/d(input of r) / runs, summed over examples, where
-    eap:                one run on the corrupted prompt;
+    eap:                one run on the clean prompt (EAP-IG's get_scores_eap);
+    eap-corrupted:      one run on the corrupted prompt;
     eap-ig:             runs on the corrupted prompt with the input embedding corrupted + (k/m)(clean - corrupted),
                         k = 0..m-1;
-    eap-ig-activations: for each sender group (input; all heads of layer l; MLP l) and k = 0..m-1, a run on the
-                        corrupted prompt with that group's outputs corrupted + (k/m)(clean - corrupted).
+    eap-ig-activations: for each sender group (input; all heads of layer l; MLP l) and k = 1..m, a run on the
+                        clean prompt with that group's outputs corrupted + (k/m)(clean - corrupted)
+                        (EAP-IG's get_scores_ig_activations);
+    eap-ig-activations-corrupted: the same with k = 0..m-1 and runs on the corrupted prompt.
   patch {edge: w}: a run on the clean prompt where receiver r reads its input plus
     sum_s w(s -> r) (corrupted_s - this run's s), corrupted_s from a run on the corrupted prompt.
 """
@@ -137,11 +140,16 @@ def scores_for(model, examples, method, steps):
         with torch.no_grad():
             _, clean = model.run(ex["cleanIds"], ex["correctId"], ex["incorrectId"], none, plain)
             _, corrupted = model.run(ex["corruptedIds"], ex["correctId"], ex["incorrectId"], none, plain)
-        if method == "eap":
+        # EAP-IG's own eap and ig-activations run the clean prompt (get_scores_eap, get_scores_ig_activations with
+        # alpha = k/m, k = 1..m toward clean); the -corrupted variants and eap-ig run the corrupted one.
+        prompt = "cleanIds" if method in ("eap", "eap-ig-activations") else "corruptedIds"
+        if method in ("eap", "eap-corrupted"):
             runs = [(None, 0.0)]
         elif method == "eap-ig":
             runs = [(["input"], k / steps) for k in range(steps)]
         elif method == "eap-ig-activations":
+            runs = [(group, k / steps) for group in groups(model) for k in range(1, steps + 1)]
+        elif method == "eap-ig-activations-corrupted":
             runs = [(group, k / steps) for group in groups(model) for k in range(steps)]
         else:
             raise ReferenceError(f"unknown method {method!r}")
@@ -160,7 +168,7 @@ def scores_for(model, examples, method, steps):
                     return corrupted[name] + alpha * (clean[name] - corrupted[name])
                 return value
 
-            ld, _ = model.run(ex["corruptedIds"], ex["correctId"], ex["incorrectId"], receiver_add, sender_map)
+            ld, _ = model.run(ex[prompt], ex["correctId"], ex["incorrectId"], receiver_add, sender_map)
             ld.backward()
             for key, leaf in leaves.items():
                 # A receiver whose output was replaced by a constant in this run gets no gradient: 0.

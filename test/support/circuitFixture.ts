@@ -79,6 +79,7 @@ export function syntheticCircuit(options: SyntheticCircuitOptions): Circuit {
   const random = sizes.map((n) => Math.round((n / total) * 1e4) / 1e4);
   return {
     method: 'eap-ig',
+    methodNames: 'eap-ig',
     steps: 5,
     nodes,
     edges,

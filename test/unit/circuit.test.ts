@@ -193,10 +193,35 @@ test('a valid circuit (full attention and grouped-query) survives serialise → 
   }
 });
 
+test('a circuit written before the methods were named as EAP-IG names them opens under the variant it was: eap and eap-ig-activations anchored at the corrupted run', () => {
+  const renamed: Array<[Circuit['method'], Circuit['method']]> = [
+    ['eap', 'eap-corrupted'],
+    ['eap-ig-activations', 'eap-ig-activations-corrupted'],
+    ['eap-ig', 'eap-ig'],
+  ];
+  for (const [stored, read] of renamed) {
+    const old: Record<string, unknown> = { ...valid(), method: stored, steps: stored === 'eap' ? 1 : 5 };
+    delete old.methodNames;
+    const circuit = parse(old).circuit!;
+    assert.equal(circuit.method, read, stored);
+    assert.equal(circuit.methodNames, 'eap-ig');
+    // Written again and read back, it keeps its name of today.
+    assert.equal(parse(circuit).circuit!.method, read);
+  }
+  // A Result that names its methods as EAP-IG does keeps them.
+  assert.equal(parse({ ...valid(), method: 'eap', steps: 1 }).circuit!.method, 'eap');
+});
+
 test('hostile circuits are refused with the file, the field and why', () => {
   const cases: Array<[string, (c: Record<string, any>) => void, RegExp]> = [
     ['not an object', (c) => (c.nodes = 'x'), /run\.json: field "circuit\.nodes" must be an array/],
-    ['unknown method', (c) => (c.method = 'acdc'), /field "circuit\.method" must be "eap", "eap-ig" or "eap-ig-activations"/],
+    [
+      'unknown method',
+      (c) => (c.method = 'acdc'),
+      /field "circuit\.method" must be "eap", "eap-corrupted", "eap-ig", "eap-ig-activations" or "eap-ig-activations-corrupted"/,
+    ],
+    ['eap-corrupted with steps', (c) => ((c.method = 'eap-corrupted'), (c.steps = 2)), /"circuit\.steps" must be 1 for method "eap-corrupted"/],
+    ['unknown method names', (c) => (c.methodNames = 'acdc'), /"circuit\.methodNames" must be "eap-ig" or absent/],
     ['eap with steps', (c) => ((c.method = 'eap'), (c.steps = 5)), /"circuit\.steps" must be 1 for method "eap"/],
     ['unknown receiver', (c) => (c.edges[3].to = 'a9.h0'), /run\.json: field "circuit\.edges\[3\]\.to": unknown node "a9\.h0"/],
     ['unknown sender', (c) => (c.edges[0].from = 42), /field "circuit\.edges\[0\]\.from" must be a string/],

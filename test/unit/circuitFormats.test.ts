@@ -78,10 +78,29 @@ test('EAP-IG export → import gives back the circuit: nodes, edges (float32 sco
   assert.equal(again, text);
 });
 
-test('EAP-IG export refuses grouped-query circuits and Results without a circuit; import names file and field', () => {
+test('EAP-IG export refuses grouped-query circuits, the corrupted-anchored variants and Results without a circuit; import names file and field', () => {
   const grouped = resultWithCircuit(syntheticCircuit({ layers: 2, heads: 4, kvHeads: 2 }), { layers: 2, heads: 4 });
   assert.throws(() => toEapIgJson(grouped), /key\/value-head nodes \("a0\.kv0", grouped-query attention\)/);
   assert.throws(() => toEapIgJson(resultWithCircuit(undefined, { layers: 2, heads: 2 })), /has no circuit \(field "circuit"\)/);
+  // The corrupted-anchored variants are scores EAP-IG never computes: refused, naming the method to run instead.
+  for (const [method, instead] of [
+    ['eap-corrupted', 'eap'],
+    ['eap-ig-activations-corrupted', 'eap-ig-activations'],
+  ] as const) {
+    const variant = resultWithCircuit(
+      { ...syntheticCircuit({ layers: 2, heads: 2 }), method, steps: method === 'eap-corrupted' ? 1 : 5 },
+      { layers: 2, heads: 2 },
+    );
+    assert.throws(
+      () => toEapIgJson(variant),
+      (error: Error) => error instanceof InputError && error.message.includes(`scored by ${method}`) && error.message.includes(`--method ${instead}`),
+      method,
+    );
+  }
+  for (const method of ['eap', 'eap-ig-activations'] as const)
+    assert.doesNotThrow(() =>
+      toEapIgJson(resultWithCircuit({ ...syntheticCircuit({ layers: 2, heads: 2 }), method, steps: method === 'eap' ? 1 : 5 }, { layers: 2, heads: 2 })),
+    );
   const good = JSON.parse(toEapIgJson(resultWithCircuit(syntheticCircuit({ layers: 2, heads: 2 }), { layers: 2, heads: 2 })));
   const hostile: Array<[string, (g: any) => void, RegExp]> = [
     ['not JSON', () => undefined, /g\.json: not valid JSON/],

@@ -5,6 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { topEdges } from '../../src/shared/circuit';
 import {
+  edgeCountText,
+  keptEdgeCounts,
   circuitLayout,
   faithfulnessText,
   initialEdgeCount,
@@ -89,29 +91,57 @@ test("layout under grouped-query attention: each kv-head right after its group's
   assert.deepEqual(row1, ['a0.h0', 'a0.h1', 'a0.kv0', 'a0.h2', 'a0.h3', 'a0.kv1']);
 });
 
-test('faithfulness wording: measured values say so, between measured sizes the interpolation is labelled, outside "not measured"', () => {
+test('faithfulness wording, in edges kept after pruning: the circuit at its own size reads its own measured value, never an interpolation; curve points say measured, between them the interpolation is labelled, outside "not measured"', () => {
   const curve = circuit.curve!;
+  const kept = (n: number) => topEdges(circuit, n).length;
+  // The circuit's own size (12) is no point of this curve: before, the line read an interpolation there while the
+  // heading gave the measured value. Now both give faithfulness.circuit.
+  assert.ok(!curve.edges.includes(12));
+  const own = faithfulnessText(circuit, 12);
+  assert.deepEqual(own, { text: `Faithfulness of the circuit (${circuit.inCircuit.length} edges kept): 0.732 measured`, how: 'measured' });
   const measured = faithfulnessText(circuit, 10);
   assert.equal(measured.how, 'measured');
+  const at10 = curve.edges.indexOf(10);
   assert.equal(
     measured.text,
-    `Faithfulness at 10 edges: ${curve.faithfulness[curve.edges.indexOf(10)].toFixed(3)} measured (random 10 edges: ${curve.random[curve.edges.indexOf(10)].toFixed(3)})`,
+    `Faithfulness at ${kept(10)} edges: ${curve.faithfulness[at10].toFixed(3)} measured (random 10 edges drawn: ${curve.random[at10].toFixed(3)})`,
   );
   const between = faithfulnessText(circuit, 15);
   assert.equal(between.how, 'interpolated');
-  assert.match(
-    between.text,
-    /^Faithfulness at 15 edges: not measured; ≈0\.\d{3} by linear interpolation between the measured 10 edges \(0\.\d{3}\) and 20 edges \(0\.\d{3}\)$/,
+  assert.equal(
+    between.text.replace(/0\.\d{3}/g, 'F'),
+    `Faithfulness at ${kept(15)} edges: not measured; ≈F by linear interpolation between the measured ${kept(10)} edges (F) and ${kept(20)} edges (F)`,
   );
   const partial = {
     ...circuit,
     curve: { ...curve, edges: curve.edges.slice(0, 4), faithfulness: curve.faithfulness.slice(0, 4), random: curve.random.slice(0, 4) },
   };
-  assert.deepEqual(faithfulnessText(partial, 50), { text: 'Faithfulness at 50 edges: not measured (the curve covers 0–5 edges)', how: 'not-measured' });
+  assert.deepEqual(faithfulnessText(partial, 50), {
+    text: `Faithfulness at ${kept(50)} edges: not measured (the curve covers 0 edges to ${kept(5)} edges kept)`,
+    how: 'not-measured',
+  });
   const noCurve = { ...circuit, curve: undefined };
-  assert.equal(faithfulnessText(noCurve, 12).how, 'no-curve');
-  assert.match(faithfulnessText(noCurve, 12).text, /not measured \(this Result has no faithfulness curve\)\. The circuit as selected \(\d+ edges\): measured/);
-  assert.doesNotMatch(faithfulnessText(noCurve, 13).text, /as selected/);
+  assert.equal(faithfulnessText(noCurve, 12).how, 'measured');
+  assert.equal(faithfulnessText(noCurve, 13).how, 'no-curve');
+  assert.match(faithfulnessText(noCurve, 13).text, /^Faithfulness at \d+ edges: not measured \(this Result has no faithfulness curve\)$/);
+});
+
+test('the curve and the slider speak in edges kept after pruning: recorded counts are used, older Results recompute the top-n ones', () => {
+  const curve = circuit.curve!;
+  const recomputed = keptEdgeCounts(circuit);
+  assert.deepEqual(
+    recomputed.kept,
+    curve.edges.map((n) => topEdges(circuit, n).length),
+  );
+  assert.equal(recomputed.randomKept, undefined, 'random draws of an older Result: unknown');
+  assert.ok(
+    recomputed.kept.some((k, i) => k < curve.edges[i]),
+    'pruning drops edges at some size (else this test could not tell the axes apart)',
+  );
+  const recorded = { ...circuit, curve: { ...curve, kept: curve.edges.map((n) => n + 1000), randomKept: curve.edges.map(() => 7) } };
+  assert.deepEqual(keptEdgeCounts(recorded).kept, recorded.curve.kept);
+  assert.deepEqual(keptEdgeCounts(recorded).randomKept, recorded.curve.randomKept);
+  assert.equal(edgeCountText(circuit, 30), `${topEdges(circuit, 30).length} edges kept (top 30 of ${circuit.edges.length} by |score|, pruned)`);
 });
 
 test('clicking a node colours the editor by that node: a head by z[layer][pos][head], an MLP by mlpOut, the input by token effects', () => {

@@ -12,7 +12,7 @@ import { exactSizes } from '../../src/engine/circuits/curve';
 import { junitXml } from '../../src/engine/claims/junit';
 import { hashFile } from '../../src/engine/files/provenance';
 import { parseResult, RESULT_SCHEMA, serializeResult, type Result } from '../../src/shared/result';
-import type { Circuit } from '../../src/shared/circuit';
+import { CIRCUIT_METHOD_NAMES, type Circuit } from '../../src/shared/circuit';
 
 const work = mkdtempSync(join(tmpdir(), 'atp-claims-unit-'));
 process.env.ATP_CACHE_DIR = join(work, 'cache');
@@ -414,7 +414,7 @@ test('schemas/claims.schema.json (the editor completes with it) names the same f
   const schema = JSON.parse(readFileSync(resolve(__dirname, '../../schemas/claims.schema.json'), 'utf8'));
   assert.deepEqual(Object.keys(schema.properties), ['model', 'dataset', 'method', 'seed', 'circuit', 'claims']);
   assert.deepEqual(Object.keys(schema.properties.circuit.properties), ['method', 'steps', 'edges', 'sizes', 'random_draws']);
-  assert.deepEqual(schema.properties.circuit.properties.method.enum, ['eap', 'eap-ig', 'eap-ig-activations']);
+  assert.deepEqual(schema.properties.circuit.properties.method.enum, CIRCUIT_METHOD_NAMES);
   assert.deepEqual(schema.properties.method.enum, ['auto', 'atp', 'atpstar', 'exact']);
   assert.deepEqual(Object.keys(schema.definitions.claim.properties), ['name', ...CLAIM_KINDS]);
   assert.deepEqual(Object.keys(schema.definitions.bound.properties), ['greater_than', 'less_than', 'at_least', 'at_most']);
@@ -480,7 +480,7 @@ test('a faithfulness claim asks for a circuit run (EAP-IG, 5 steps) measured at 
     bad.problems.map((p) => formatProblem('b.claims.yaml', p)),
     [
       'b.claims.yaml:3:50: circuit.width: unknown field; expected method, steps, edges, sizes, random_draws',
-      'b.claims.yaml:3:19: circuit.method: expected one of eap, eap-ig, eap-ig-activations, got "acdc"',
+      'b.claims.yaml:3:19: circuit.method: expected one of eap, eap-corrupted, eap-ig, eap-ig-activations, eap-ig-activations-corrupted, got "acdc"',
       'b.claims.yaml:3:32: circuit.steps: expected an integer ≥ 1, got 0',
       'b.claims.yaml:3:46: circuit.sizes[1]: expected an integer ≥ 1, got "x"',
     ],

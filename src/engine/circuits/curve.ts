@@ -30,30 +30,44 @@ export function trapezoidArea(xs: readonly number[], ys: readonly number[]): num
 
 /**
  * The measured curve: at each size n the top-n circuit (by |score|, pruned as topEdges does) and the mean over
- * `draws` circuits of n edges drawn uniformly at random (pruned the same way), seeded.
+ * `draws` circuits of n edges drawn uniformly at random (pruned the same way), seeded; with the edges each kept.
+ * `include` adds sizes to the spaced ones (the circuit's own, so that its size is measured, never interpolated).
  */
 export async function faithfulnessCurve(
   circuit: Pick<Circuit, 'nodes' | 'edges'>,
-  options: { points: number; draws: number; seed: number; sizes?: readonly number[] },
+  options: { points: number; draws: number; seed: number; sizes?: readonly number[]; include?: readonly number[] },
   measure: (inCircuit: readonly number[]) => Promise<number>,
 ): Promise<FaithfulnessCurve> {
   const total = circuit.edges.length;
-  const edges = options.sizes ? exactSizes(total, options.sizes) : curveSizes(total, options.points);
+  const spaced = options.sizes ? exactSizes(total, options.sizes) : curveSizes(total, options.points);
+  const edges = [...new Set([...spaced, ...(options.include ?? []).filter((n) => n <= total)])].sort((a, b) => a - b);
   const random = seededRandom(options.seed);
   const all = circuit.edges.map((_, i) => i);
   const faithfulness: number[] = [];
   const randomMeans: number[] = [];
+  const kept: number[] = [];
+  const randomKept: number[] = [];
   for (const n of edges) {
-    faithfulness.push(await measure(topEdges(circuit, n)));
+    const top = topEdges(circuit, n);
+    faithfulness.push(await measure(top));
+    kept.push(top.length);
     let sum = 0;
-    for (let d = 0; d < options.draws; d++) sum += await measure(pruneDangling(circuit.edges, random.sample(all, n), circuit.nodes));
+    let keptSum = 0;
+    for (let d = 0; d < options.draws; d++) {
+      const drawn = pruneDangling(circuit.edges, random.sample(all, n), circuit.nodes);
+      sum += await measure(drawn);
+      keptSum += drawn.length;
+    }
     randomMeans.push(options.draws > 0 ? sum / options.draws : NaN);
+    randomKept.push(keptSum / Math.max(1, options.draws));
   }
   const xs = edges.map((n) => (total > 0 ? n / total : 0));
   return {
     edges,
     faithfulness,
     random: randomMeans,
+    kept,
+    ...(options.draws > 0 ? { randomKept } : {}),
     randomDraws: options.draws,
     randomSeed: options.seed,
     area: trapezoidArea(xs, faithfulness),

@@ -8,6 +8,7 @@ import {
   type Circuit,
   type CircuitEdge,
   type CircuitMethod,
+  CIRCUIT_METHODS,
   type CircuitOptions,
   type CircuitSelection,
   type CircuitSelectionRequest,
@@ -39,20 +40,29 @@ export interface EdgeScores {
 const floatTensor = (precision: Precision, values: readonly number[], dims = [values.length]) =>
   new ort.Tensor(feedType(precision), precision === 'float64' ? Float64Array.from(values) : Float32Array.from(values), dims);
 
-/** EAP-IG's interpolation points k/m, k = 0…m−1 (so one step is plain EAP at the corrupted input). */
+/**
+ * The interpolation points k/m, k = 0…m−1, from the graph's anchor run (α 0) toward the other prompt: EAP-IG-inputs'
+ * own points (anchored at the corrupted input); for the clean-anchored methods (prompts swapped, see edgeScores)
+ * α_clean = 1 − k/m, which is EAP-IG's k = 1…m of get_scores_ig_activations, and one point is EAP at the clean run.
+ */
 export function interpolationPoints(steps: number): number[] {
   return Array.from({ length: steps }, (_, k) => k / steps);
 }
 
 export function checkSteps(method: CircuitMethod, steps: number): number {
-  if (method === 'eap') return 1;
+  if (CIRCUIT_METHODS[method].oneGradient) return 1;
   if (!Number.isInteger(steps) || steps < 1 || steps > 1000) throw InputError.about('steps', `must be an integer from 1 to 1000, got ${steps}`);
   return steps;
 }
 
+/** The example with its clean and corrupted prompts exchanged (answers kept: the metric is the same LD). */
+const swapPrompts = (p: PreparedExample): PreparedExample => ({ ...p, tokens: p.corruptedTokens, corruptedTokens: p.tokens });
+
 /**
  * Σ over examples of grad·(clean − corrupted) per edge (raw LD units; divide by n·(LD_clean − LD_corrupted) to
- * normalise), and each example's clean and corrupted LD, batch by batch.
+ * normalise), and each example's clean and corrupted LD, batch by batch. The edge graphs anchor their runs at the
+ * corrupted prompt; a method anchored at the clean run (EAP-IG's eap and ig-activations) runs them with the prompts
+ * swapped, which gives grad_clean·(corrupted − clean): negated, it is in the same sign as the others.
  */
 export async function edgeScores(
   model: LoadedModel,
@@ -63,10 +73,13 @@ export async function edgeScores(
 ): Promise<EdgeScores> {
   const precision = options.precision ?? 'float32';
   const layout = circuitLayout(model.spec);
+  const { interpolation, fromClean } = CIRCUIT_METHODS[method];
+  const rows = fromClean ? prepared.map(swapPrompts) : prepared;
+  const sign = fromClean ? -1 : 1;
   const points = interpolationPoints(checkSteps(method, steps));
   let feed: Record<string, ort.Tensor>;
   let runs: number;
-  if (method === 'eap-ig-activations') {
+  if (interpolation === 'activations') {
     // One sender group per run, each at every point; group 0 (the input) at α = 0 first: the plain corrupted run.
     const groups = senderGroups(model.spec.nLayers);
     runs = groups * points.length;
@@ -84,7 +97,7 @@ export async function edgeScores(
     runs = points.length;
     feed = { [CIRCUIT_INPUTS.alpha]: floatTensor(precision, points) };
   }
-  const handle = await sessionFor(model, method === 'eap-ig-activations' ? 'edge-attribution-activations' : 'edge-attribution', options);
+  const handle = await sessionFor(model, interpolation === 'activations' ? 'edge-attribution-activations' : 'edge-attribution', options);
   const scores = new Float64Array(layout.edgeCount);
   const cleanLogitDiffs = new Array<number>(prepared.length);
   const corruptedLogitDiffs = new Array<number>(prepared.length);
@@ -93,14 +106,17 @@ export async function edgeScores(
     checkCancelled(options.signal);
     options.onProgress?.(`edge scores: batch ${b + 1}/${batches.length} (${indices.length} examples × ${runs} runs)`);
     const { feeds } = batchFeeds(
-      indices.map((i) => prepared[i]),
+      indices.map((i) => rows[i]),
       precision,
     );
     const out = await handle.session.run({ ...feeds, ...feed });
     const batchScores = out[CIRCUIT_OUTPUTS.edgeScores].data as Float32Array | Float64Array;
-    for (let e = 0; e < scores.length; e++) scores[e] += batchScores[e] / runs;
-    const clean = asNumbers(out[CIRCUIT_OUTPUTS.cleanLogitDiff]);
-    const corrupted = asNumbers(out[CIRCUIT_OUTPUTS.corruptedLogitDiff]);
+    for (let e = 0; e < scores.length; e++) scores[e] += (sign * batchScores[e]) / runs;
+    const [cleanOutput, corruptedOutput] = fromClean
+      ? [CIRCUIT_OUTPUTS.corruptedLogitDiff, CIRCUIT_OUTPUTS.cleanLogitDiff]
+      : [CIRCUIT_OUTPUTS.cleanLogitDiff, CIRCUIT_OUTPUTS.corruptedLogitDiff];
+    const clean = asNumbers(out[cleanOutput]);
+    const corrupted = asNumbers(out[corruptedOutput]);
     indices.forEach((i, row) => ((cleanLogitDiffs[i] = clean[row]), (corruptedLogitDiffs[i] = corrupted[row])));
   }
   return { layout, scores, cleanLogitDiffs, corruptedLogitDiffs };
@@ -190,9 +206,10 @@ export function selectCircuit(
   return { inCircuit, selection: { rule: request.rule, requested: request.edges, edges: inCircuit.length } };
 }
 
-/** Interpolation runs per batch: the steps, times the sender groups for eap-ig-activations. */
+/** Interpolation runs per batch: the steps, times the sender groups for the activations methods. */
 export function interpolationRuns(method: CircuitMethod, steps: number, nLayers: number): number {
-  return method === 'eap-ig-activations' ? steps * senderGroups(nLayers) : method === 'eap' ? 1 : steps;
+  const { interpolation, oneGradient } = CIRCUIT_METHODS[method];
+  return interpolation === 'activations' ? steps * senderGroups(nLayers) : oneGradient ? 1 : steps;
 }
 
 /**
@@ -215,7 +232,7 @@ export function describeCircuitCost(
   const bytes = activationBytes(model.spec, { batchSize: rows, seqLen }) + copies;
   const patched = 3 + (curvePoints > 0 ? curvePoints * (1 + draws) : 0);
   return (
-    `circuit: ${method}${method === 'eap' ? '' : ` (${steps} steps)`} over ${layout.edgeCount} edges: per batch of ${batchSize}, one clean and ${runs} interpolated passes ` +
+    `circuit: ${method}${CIRCUIT_METHODS[method].oneGradient ? '' : ` (${steps} steps)`} over ${layout.edgeCount} edges: per batch of ${batchSize}, one clean and ${runs} interpolated passes ` +
     `with a residual copy per receiver (activations about ${formatBytes(bytes)}); then up to ${patched} patched forward passes over the dataset for faithfulness`
   );
 }
@@ -272,11 +289,18 @@ export async function runCircuit(model: LoadedModel, dataset: Dataset, options: 
     curvePoints > 0
       ? await faithfulnessCurve(
           base,
-          { points: curvePoints, draws: request.randomDraws ?? 3, seed: request.randomSeed ?? 0, sizes: request.curveSizes },
+          {
+            points: curvePoints,
+            draws: request.randomDraws ?? 3,
+            seed: request.randomSeed ?? 0,
+            sizes: request.curveSizes,
+            // The circuit's own size is measured, so no view ever reads an interpolation at it.
+            include: selection.rule === 'top-n' ? [selection.requested] : [],
+          },
           measure,
         )
       : undefined;
-  const circuit: Circuit = { method: request.method, steps, nodes: layout.nodes, edges, inCircuit, selection, faithfulness, curve };
+  const circuit: Circuit = { method: request.method, methodNames: 'eap-ig', steps, nodes: layout.nodes, edges, inCircuit, selection, faithfulness, curve };
   return {
     ...result,
     circuit,

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Provenance, Result } from '../../shared/result';
+import { type CircuitMethod, CIRCUIT_METHODS } from '../../shared/circuit';
 import { contentHash } from '../files/contentHash';
 import { ENGINE_VERSION, hashFile } from '../files/provenance';
 
@@ -22,8 +23,8 @@ export interface InputsRecord {
 }
 
 /** How InputsRecord names a circuit run. */
-export const describeCircuitRun = (circuit: { method: string; steps: number }) =>
-  circuit.method === 'eap' ? 'eap' : `${circuit.method}, ${circuit.steps} steps`;
+export const describeCircuitRun = (circuit: { method: CircuitMethod; steps: number }) =>
+  CIRCUIT_METHODS[circuit.method].oneGradient ? circuit.method : `${circuit.method}, ${circuit.steps} steps`;
 
 /** The inputs a Result records; undefined for a Result without provenance or dataset hash (made before they existed). */
 export function inputsOf(result: Result): InputsRecord | undefined {
@@ -53,7 +54,7 @@ export function datasetFileHash(file: string): string {
 export async function currentInputs(
   model: string,
   recorded: InputsRecord,
-  request: { dataset: string; requested: string; seed: number; circuit?: { method: string; steps: number } },
+  request: { dataset: string; requested: string; seed: number; circuit?: { method: CircuitMethod; steps: number } },
 ): Promise<InputsRecord | undefined> {
   if (!existsSync(model) || !statSync(model).isDirectory()) return undefined;
   const modelFiles: Record<string, string> = {};

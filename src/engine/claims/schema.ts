@@ -6,6 +6,7 @@ import { isAbsolute, dirname, resolve } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
 import { InputError } from '../../shared/errors';
+import { type CircuitMethod, CIRCUIT_METHOD_NAMES, CIRCUIT_METHODS } from '../../shared/circuit';
 
 /** A numeric condition: every given bound must hold (greater_than 0 is the sign "positive"). */
 export interface Bound {
@@ -53,7 +54,7 @@ export interface ClaimEntry {
 
 export type ClaimsMethod = 'auto' | 'atp' | 'atpstar' | 'exact';
 
-export type ClaimsCircuitMethod = 'eap' | 'eap-ig' | 'eap-ig-activations';
+export type ClaimsCircuitMethod = CircuitMethod;
 
 /**
  * The circuit run behind a claims file (its `circuit:` block, or the defaults when only a faithfulness claim asks
@@ -102,7 +103,6 @@ export function formatProblem(file: string, problem: ClaimsProblem): string {
 
 const METHODS: readonly ClaimsMethod[] = ['auto', 'atp', 'atpstar', 'exact'];
 const TOP_KEYS = ['model', 'dataset', 'method', 'seed', 'circuit', 'claims'];
-const CIRCUIT_METHODS: readonly ClaimsCircuitMethod[] = ['eap', 'eap-ig', 'eap-ig-activations'];
 const CIRCUIT_KEYS = ['method', 'steps', 'edges', 'sizes', 'random_draws'];
 /** EAP-IG with 5 steps: atp circuit's default, and what the model cards report. */
 export const CLAIMS_CIRCUIT_DEFAULTS = { method: 'eap-ig' as ClaimsCircuitMethod, steps: 5, edges: 20, randomDraws: 3 };
@@ -223,8 +223,8 @@ function parseCircuitBlock(node: Node | null, problem: Report, describe: (node: 
   const methodPair = f.get('method');
   if (methodPair) {
     const value = methodPair.value as Node | null;
-    if (isScalar(value) && CIRCUIT_METHODS.includes(value.value as ClaimsCircuitMethod)) block.method = value.value as ClaimsCircuitMethod;
-    else problem(value, 'circuit.method', `expected one of ${CIRCUIT_METHODS.join(', ')}, got ${describe(value)}`, methodPair.key as Node);
+    if (isScalar(value) && CIRCUIT_METHOD_NAMES.includes(value.value as ClaimsCircuitMethod)) block.method = value.value as ClaimsCircuitMethod;
+    else problem(value, 'circuit.method', `expected one of ${CIRCUIT_METHOD_NAMES.join(', ')}, got ${describe(value)}`, methodPair.key as Node);
   }
   const whole = (key: string, minimum: number) => {
     const pair = f.get(key);
@@ -254,7 +254,7 @@ function circuitFor(hasBlock: boolean, block: CircuitBlock | undefined, claims: 
   return {
     circuit: {
       method,
-      steps: method === 'eap' ? 1 : (block?.steps ?? CLAIMS_CIRCUIT_DEFAULTS.steps),
+      steps: CIRCUIT_METHODS[method].oneGradient ? 1 : (block?.steps ?? CLAIMS_CIRCUIT_DEFAULTS.steps),
       edges,
       sizes: [...new Set([...claimed, ...(block?.sizes ?? []), edges])].sort((a, b) => a - b),
       randomDraws: block?.randomDraws ?? CLAIMS_CIRCUIT_DEFAULTS.randomDraws,
