@@ -2,13 +2,13 @@
 // attribution graph for the Neuronpedia frontend, QuantaMechInterp's useful nodes); see src/shared/circuitFormats.ts.
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeTextAtomically } from '../engine/files/atomicWrite';
-import { checkOutputPaths, prepareOutputFolder } from '../engine/files/outputPaths';
+import { writeTextAtomically } from '../lib/files/atomicWrite';
+import { checkOutputPaths, prepareOutputFolder } from '../lib/files/outputPaths';
 import { CIRCUIT_FORMAT_NAMES, CIRCUIT_FORMATS, toEapIgJson, toNeuronpediaJson, toQmiJson, type CircuitFormat } from '../shared/circuitFormats';
 import { InputError } from '../shared/errors';
 import { fieldRef } from '../shared/fields';
 import { refuseShard } from '../shared/result';
-import { readResultFile } from '../engine/files/resultFile';
+import { readResultFile } from '../lib/files/resultFile';
 
 export const EXPORT_USAGE = `Usage:
   atp export RESULT.json --format eap-ig|neuronpedia|qmi --out FILE [--name NAME] [--min-share S]

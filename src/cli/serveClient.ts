@@ -7,7 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cacheRoot } from '../engine/files/cacheRoot';
+import { cacheRoot } from '../lib/files/cacheRoot';
 
 /** The commands that run models (and so build ONNX Runtime sessions): the ones worth sending to a server. */
 export const SERVED_COMMANDS: ReadonlySet<string> = new Set(['patch', 'validate', 'circuit', 'sweep', 'test']);

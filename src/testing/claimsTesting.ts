@@ -2,8 +2,8 @@
 // claim, a file or all; a failed claim shows expected against actual at its line; "Run claim" CodeLenses above each
 // claim. The runs go through the engine's child process (claimsRunner.ts); a current stored Result is reused.
 import * as vscode from 'vscode';
-import { formatProblem, isClaimsFile, parseClaims } from '../engine/claims/schema';
-import { type ClaimReport, describeLastPass } from '../engine/claims/state';
+import { formatProblem, isClaimsFile, parseClaims } from '../lib/claims/schema';
+import { type ClaimReport, describeLastPass } from '../lib/claims/state';
 import type { Services } from '../services/services';
 import { readSettings } from '../services/settings';
 import { HF_TOKEN_SECRET } from '../views/sidebar';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Browser, Frame, Page } from 'playwright-core';
 import { topEdges, type Circuit } from '../../src/shared/circuit';
 import { parseResult, serializeResult } from '../../src/shared/result';
-import { readResultFile } from '../../src/engine/files/resultFile';
+import { readResultFile } from '../../src/lib/files/resultFile';
 import { toEapIgJson } from '../../src/shared/circuitFormats';
 import { syntheticCircuit } from '../support/circuitFixture';
 import { requireBuiltCli, runCli } from '../support/cli';

@@ -9,9 +9,9 @@ import { copyFileSync, readFileSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { bundledOrt, cudaRuntimeState } from '../../src/engine/process/cudaRuntime';
+import { bundledOrt, cudaRuntimeState } from '../../src/lib/cuda/cudaRuntime';
 import type { Result } from '../../src/shared/result';
-import { readResultFile } from '../../src/engine/files/resultFile';
+import { readResultFile } from '../../src/lib/files/resultFile';
 import { type FakeNuget, makeNupkg, startFakeNuget } from '../support/fakeNuget';
 import { type CodeServer, closeWorkbench, E2E_SKIP, e2eFolders, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { diagnoseWithTokenizer, parseDatasetText, parsePromptFormat } from '../../src/engine/dataset';
+import { diagnoseWithTokenizer, parseDatasetText, parsePromptFormat } from '../../src/lib/dataset';
 import { ModelTokenizer } from '../../src/engine/model/tokenizer';
 import { type CodeServer, closeWorkbench, E2E_SKIP, e2eFolders, openFile as openFileInEditor, openWorkbench, REPO, runCommand } from './support/codeServer';
 

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { type Result } from '../../src/shared/result';
-import { readResultFile } from '../../src/engine/files/resultFile';
+import { readResultFile } from '../../src/lib/files/resultFile';
 import { cellNumber, formatValue } from '../../src/shared/colorScale';
 import { VISIBLE_FRACTION } from '../../src/shared/resultViews';
 import { writeRandomGpt2 } from '../support/randomGpt2';

@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { extractZipEntry, listZip } from '../../src/engine/files/zipReader';
-import { crc32 } from '../../src/engine/files/crc32';
+import { extractZipEntry, listZip } from '../../src/lib/files/zipReader';
+import { crc32 } from '../../src/lib/files/crc32';
 import { makeNupkg } from '../support/fakeNuget';
 
 let dir: string;

@@ -3,7 +3,7 @@
 // first, as the panel draws it). An 8-bit RGB PNG with one IDAT chunk, compressed by node:zlib.
 import { deflateSync } from 'node:zlib';
 import { MAX_ALPHA, normalise, symmetricMax } from '../../shared/colorScale';
-import { crc32 } from '../files/crc32';
+import { crc32 } from '../../lib/files/crc32';
 
 /** The light theme's hues of colorScale.ts (the image has a white background). */
 const POSITIVE = [33, 102, 172] as const;

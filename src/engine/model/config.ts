@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../../shared/errors';
-import type { TensorEntry } from './safetensors';
+import type { TensorEntry } from '../../lib/model/safetensors';
 
 /**
  * What the engine needs of a model, one variant per family (`architecture` says which; several model_types can

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { homedir } from 'node:os';
 import { InputError } from '../../shared/errors';
-import { findBuiltInModel, findPreset, resolvePreset } from './presets';
+import { findBuiltInModel, findPreset, resolvePreset } from '../../lib/model/presets';
 
 // ---- sources -------------------------------------------------------------------------------------------------
 

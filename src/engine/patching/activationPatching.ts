@@ -3,7 +3,7 @@
 import { HOOK_KINDS, type HookKind } from '../architectures/types';
 import { HOOKS } from '../../shared/hooks';
 import type { LoadedModel } from '../model/load';
-import type { Dataset } from '../dataset/jsonl';
+import type { Dataset } from '../../lib/dataset/jsonl';
 import { ATTRIBUTION_OUTPUTS, PATCHED_LOGIT_DIFF } from './graphs';
 import { progressTracker } from '../../shared/progress';
 import type { ExampleAttributions } from '../../shared/result';

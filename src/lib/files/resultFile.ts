@@ -268,7 +268,7 @@ function encodeSidecar(result: Result): Uint8Array {
   return encodeSafetensors(ordered, { format: SIDECAR_FORMAT, examples: String(n) });
 }
 
-/** The safetensors layout (see src/engine/model/safetensors.ts): u64 header length, JSON header padded to 8, data. */
+/** The safetensors layout (see src/lib/model/safetensors.ts): u64 header length, JSON header padded to 8, data. */
 function encodeSafetensors(
   tensors: ReadonlyArray<{ name: string; dtype: Dtype; shape: number[]; bytes: Uint8Array }>,
   metadata: Record<string, string>,
