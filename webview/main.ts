@@ -34,6 +34,7 @@ import { exportPng, exportSvg } from './exportView';
 import { drawChecks } from './checksView';
 import { drawCircuitView } from './circuitView';
 import { initialEdgeCount } from '../src/shared/circuitView';
+import { modelLabel } from '../src/shared/modelNames';
 import { drawHeatmap } from './heatmap';
 import { drawComparison, drawSweep } from './compareView';
 import { vscode } from './vscodeApi';
@@ -230,7 +231,7 @@ function render(): void {
   const corruptedLd = example ? example.corruptedLogitDiff : result.metric.corruptedLogitDiff;
 
   const over = aggregateLabel(count, view.aggregate);
-  const title = `${result.dataset.file.split(/[\\/]/).pop()} · ${result.model.source.split(/[\\/]/).pop()} on ${result.device}`;
+  const title = `${result.dataset.file.split(/[\\/]/).pop()} · ${modelLabel(result.model.source)} on ${result.device}`;
   const header = element(
     'header',
     {},
@@ -259,15 +260,25 @@ function render(): void {
       ),
     );
   }
-  // What an exported image says about itself: a file away from the panel must still name its run.
-  const exportHeader = () => [
-    title,
-    `Dataset: ${result.dataset.file}`,
-    `Model: ${result.model.source} (${result.model.layers} layers × ${result.model.heads} heads) on ${result.device}`,
-    view.scope.kind === 'all' ? `Examples: all ${count} examples, ${view.aggregate === 'sum' ? 'summed' : 'mean'}` : `Example: ${exampleText}`,
-    `Baselines: logit difference clean ${formatValue(cleanLd)} · corrupted ${formatValue(corruptedLd)}${view.scope.kind === 'all' ? ` (means over ${count} examples)` : ''}`,
-    methodLine,
-  ];
+  // What an exported image says about itself: a file away from the panel must still name its run and exactly the
+  // scope it draws. A circuit (and its faithfulness) covers the whole dataset whatever example the panel shows.
+  const exportHeader = (drawn: 'view' | 'circuit' = 'view') => {
+    const one = drawn === 'view' && view.scope.kind === 'example';
+    return [
+      title,
+      `Dataset: ${result.dataset.file}`,
+      `Model: ${modelLabel(result.model.source)} (${result.model.layers} layers × ${result.model.heads} heads) on ${result.device}`,
+      one
+        ? `Example: ${exampleText}`
+        : drawn === 'circuit'
+          ? `Examples: all ${count} examples (the circuit and its faithfulness are computed over the whole dataset)`
+          : `Examples: all ${count} examples, ${view.aggregate === 'sum' ? 'summed' : 'mean'}`,
+      one
+        ? `Baselines: logit difference clean ${formatValue(cleanLd)} · corrupted ${formatValue(corruptedLd)}`
+        : `Baselines: logit difference clean ${formatValue(result.metric.cleanLogitDiff)} · corrupted ${formatValue(result.metric.corruptedLogitDiff)} (means over ${count} examples)`,
+      ...(drawn === 'view' ? [methodLine] : []),
+    ];
+  };
   const exportCsv = (kind: 'tokens' | 'maps') => {
     const name = suggestedName('csv').replace(/\.heatmap\./, kind === 'tokens' ? '.tokens.' : '.maps.');
     // Over all examples the host builds it: only it holds every example's arrays.
@@ -330,7 +341,7 @@ function render(): void {
     const edgeCount = Math.min(view.circuitEdges ?? initialEdgeCount(circuit), circuit.edges.length);
     const circuitName = (extension: string) => suggestedName(extension).replace(/\.heatmap\.[^.]+\./, '.circuit.');
     const circuitHeader = () => [
-      ...exportHeader(),
+      ...exportHeader('circuit'),
       `Circuit: ${circuit.method}, ${document.getElementById('circuit-edge-count')?.textContent ?? ''}; ${document.getElementById('circuit-faithfulness')?.textContent ?? ''}`,
     ];
     drawCircuitView(circuitSection, {

@@ -48,7 +48,10 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
     const wandb = await wandbTargetForRun(context.secrets, log);
     // The last run's problems go; the live ones (from typing) stay.
     diagnostics.clearSource(document, 'run');
-    const check = typeof options?.check === 'number' && Number.isInteger(options.check) && options.check >= 0 ? options.check : settings.checkTopK;
+    // A circuit run keeps the checks the dataset's Result had (Find Circuit after "Check top K"), else the setting.
+    const shownChecks = options?.circuit ? state.get(document.uri)?.result.checks?.k : undefined;
+    const check =
+      typeof options?.check === 'number' && Number.isInteger(options.check) && options.check >= 0 ? options.check : (shownChecks ?? settings.checkTopK);
     const circuit = options?.circuit;
     log.info(
       `run: ${datasetFile} with ${model} on ${settings.device} in ${settings.precision}, batch size ${settings.batchSize}, method ${settings.method}${check ? `, checking ${2 * check} components` : ''}` +

@@ -9,7 +9,7 @@ import { MAX_GENERATED_EXAMPLES, TINYSQL_FEATURES } from '../shared/generateSpec
 import { integerInputProblem, TINYSQL_FEATURE_DESCRIPTIONS } from '../services/datasetGeneration';
 import { parseSweepSummary, type SweepSpec } from '../shared/sweep';
 import type { Services } from '../services/services';
-import { effectiveModel, readSettings } from '../services/settings';
+import { readSettings } from '../services/settings';
 import { HF_TOKEN_SECRET } from '../views/sidebar';
 import { COMMANDS } from './ids';
 import { renderFieldText } from '../shared/fields';
@@ -85,7 +85,7 @@ export function registerRunSweep(services: Services): vscode.Disposable {
     }
     const settings = readSettings();
     // Called with a spec (tests, other commands) or asked for.
-    const request = given?.spec && typeof given.outDir === 'string' ? given : await askSweep(effectiveModel(settings, context.extensionUri));
+    const request = given?.spec && typeof given.outDir === 'string' ? given : await askSweep(settings.model || 'tinysql-demo');
     if (!request) return;
     const hfToken = (await context.secrets.get(HF_TOKEN_SECRET)) || undefined;
     const wandb = await wandbTargetForRun(context.secrets, log);

@@ -9,6 +9,7 @@ import { exactnessLabel, layerBreakdown, methodAt, topHeadsAt, valueAt } from '.
 import { methodsOf } from '../shared/resultMethods';
 import type { ResultState } from '../services/resultState';
 import { escapeMarkdown } from './markdown';
+import { modelLabel } from '../shared/modelNames';
 import { tokenAt, tokenLayout } from './tokenLayout';
 
 const TOP_HEADS = 5;
@@ -64,7 +65,7 @@ export function hoverMarkdown(result: Result, exampleIndex: number, pos: number,
     );
   }
   md.appendMarkdown(
-    `*Normalised logit-difference attribution (1 = clean, 0 = corrupted); model ${escapeMarkdown(result.model.source)} on ${escapeMarkdown(result.device)}.*`,
+    `*Normalised logit-difference attribution (1 = clean, 0 = corrupted); model ${escapeMarkdown(modelLabel(result.model.source))} on ${escapeMarkdown(result.device)}.*`,
   );
   return md;
 }

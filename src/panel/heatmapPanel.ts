@@ -44,8 +44,9 @@ export class HeatmapPanelHost implements vscode.Disposable {
     return vscode.window.registerWebviewPanelSerializer(HEATMAP_VIEW_TYPE, {
       deserializeWebviewPanel: async (panel, rawState) => {
         const saved = parsePanelState(rawState);
-        this.state.restoreView(saved.selection, saved.scope);
+        // Loaded first: a Result coming into focus starts from a fresh view, which the saved one then replaces.
         if (saved.resultFile && !this.state.focusedResult) await this.loadResultFile(saved.resultFile);
+        this.state.restoreView(saved.selection, saved.scope);
         this.attach(panel);
       },
     });

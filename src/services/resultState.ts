@@ -5,6 +5,7 @@ import * as vscode from 'vscode';
 import type { Result } from '../shared/result';
 import { contentHash } from '../lib/files/contentHash';
 import type { ExampleScope, ValueSelection } from '../shared/panelProtocol';
+import { viewCarriesOver } from '../shared/resultViews';
 import type { ResultStore } from './resultStore';
 import { readSettings } from './settings';
 
@@ -72,21 +73,38 @@ export class ResultState implements vscode.Disposable {
     return this.focused && this.get(this.focused);
   }
 
+  /**
+   * Shows a dataset's Result. The panel's choices (which value colours the editor, which example) belong to the
+   * Result they were made on: they carry over to a new run of the same dataset on the same model (the panel shows
+   * them), and any other Result in focus — another model, another dataset — starts from the token effects over all
+   * examples, never from a head of the run before (which another model may not even have).
+   */
   set(entry: ShownResult, focus = true): void {
-    this.shown.set(entry.datasetUri.toString(), { ...entry });
-    if (focus) this.focusOn(entry.datasetUri, false);
+    const key = entry.datasetUri.toString();
+    const replaced = this.shown.get(key);
+    this.shown.set(key, { ...entry });
+    if (focus) {
+      if (this.focusedUri?.toString() === key && !viewCarriesOver(replaced?.result, entry.result, this.currentScope, this.currentSelection)) this.resetView();
+      this.focusOn(entry.datasetUri, false);
+    }
     this.changed.fire();
   }
 
   /**
-   * Focuses a dataset's result (what the panel and status bar describe); another dataset's examples are not this
-   * one's, so the panel starts from their sum. Views hear of it unless the caller fires a change itself.
+   * Focuses a dataset's result (what the panel and status bar describe); another dataset's examples and components
+   * are not this one's, so the panel starts from the token effects over all of them. Views hear of it unless the
+   * caller fires a change itself.
    */
   focusOn(uri: vscode.Uri, notify = true): void {
     if (this.focusedUri?.toString() === uri.toString()) return;
-    this.currentScope = { kind: 'all' };
+    this.resetView();
     this.focusedUri = uri;
     if (notify) this.changed.fire();
+  }
+
+  private resetView(): void {
+    this.currentScope = { kind: 'all' };
+    this.currentSelection = { kind: 'token' };
   }
 
   forgetResultFile(resultFile: string): void {

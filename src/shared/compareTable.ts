@@ -4,6 +4,7 @@
 import type { Comparison, PairComparison, RunDigest } from './compare';
 import { fixedOrDash, signedFixed } from './colorScale';
 import { METHOD_NAMES, type Method } from './resultMethods';
+import { modelLabel } from './modelNames';
 
 export interface ComparisonColumn<Row> {
   header: string;
@@ -25,7 +26,7 @@ const TOP_HEADS_LISTED = 3;
 function runColumns(k: number): ComparisonColumn<RunDigest>[] {
   return [
     { header: 'run', cell: (run) => run.label, numeric: false },
-    { header: 'model', cell: (run) => run.model, numeric: false, wide: true },
+    { header: 'model', cell: (run) => modelLabel(run.model), numeric: false, wide: true },
     { header: 'layers×heads', cell: (run) => `${run.layers}×${run.heads}`, numeric: true },
     { header: 'examples', cell: (run) => String(run.examples), numeric: true },
     { header: 'clean LD', cell: (run) => signedFixed(run.cleanLogitDiff), numeric: true },

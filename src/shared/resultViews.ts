@@ -306,3 +306,18 @@ export function panelResult(result: Result, scope: ExampleScope): PanelResult {
     example: scopedExample(result, scope),
   };
 }
+
+/**
+ * Whether the panel's choices made on `previous` still mean the same on `next` (a Result replacing it for the same
+ * dataset): the same model (a head or layer is another model's otherwise), the chosen example still there, and AtP*
+ * nodes chosen only when the new Result has them. When not, the view starts again from the token effects over all
+ * examples.
+ */
+export function viewCarriesOver(previous: Result | undefined, next: Result, scope: ExampleScope, selection?: ValueSelection): boolean {
+  if (!previous) return false;
+  const [a, b] = [previous.model, next.model];
+  if (a.source !== b.source || a.architecture !== b.architecture || a.layers !== b.layers || a.heads !== b.heads) return false;
+  if (scope.kind === 'example' && scope.index >= next.examples.length) return false;
+  if (selection && (selection.kind === 'query' || selection.kind === 'key' || selection.kind === 'value') && !next.atpStar) return false;
+  return true;
+}

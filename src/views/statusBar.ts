@@ -42,7 +42,7 @@ export class StatusBar implements vscode.Disposable {
     this.item.text = `${entry.stale ? '$(warning)' : '$(pulse)'} AtP: ${escapeIcons(resultModelText(result.model.source, next))} · ${escapeIcons(result.device)}${half} · ${baselines}${entry.stale ? ' · stale' : ''}`;
     this.item.tooltip = new vscode.MarkdownString(
       `**Attribution patching** of ${markdownCode(basename(entry.datasetUri.fsPath))}\n\n` +
-        `model ${escapeMarkdown(result.model.source)} (${result.model.layers} layers × ${result.model.heads} heads) on ${escapeMarkdown(result.device)}\n\n` +
+        `model ${escapeMarkdown(modelLabel(result.model.source))} (${result.model.layers} layers × ${result.model.heads} heads) on ${escapeMarkdown(result.device)}\n\n` +
         (result.runtime ? `runtime: ${escapeMarkdown(describeRuntime(result.runtime))}\n\n` : '') +
         `${baselines} · ${result.examples.length} examples · ${new Date(result.createdAt).toLocaleString()}` +
         (result.merged ? ` · merged from ${result.merged.shards} shards` : '') +

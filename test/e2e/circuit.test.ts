@@ -241,7 +241,14 @@ test(
     // The panel opens by itself on the circuit, with the engine's own measured curve.
     const frame = await findFrame(page, '#circuit-graph', 60_000);
     assert.ok((await drawnEdges(frame)) > 0);
-    assert.match((await faithfulness(frame)) ?? '', /\d/);
+    // The line at the circuit's own size is its measured faithfulness, the heading's number, and the engine measured
+    // the curve there too (random draws of the same 15 edges).
+    const curve = result.circuit.curve!;
+    assert.ok(curve.edges.includes(15), `the curve has the circuit's own size: ${curve.edges}`);
+    assert.equal(
+      await faithfulness(frame),
+      `Faithfulness of the circuit (${result.circuit.inCircuit.length} edges kept): ${result.circuit.faithfulness.circuit.toFixed(3)} measured (random 15 edges drawn: ${curve.random[curve.edges.indexOf(15)].toFixed(3)})`,
+    );
     await shot('06-find-circuit');
   },
 );

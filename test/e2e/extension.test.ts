@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { type Result } from '../../src/shared/result';
+import { modelLabel } from '../../src/shared/modelNames';
 import { readResultFile } from '../../src/lib/files/resultFile';
 import { cellNumber, formatValue } from '../../src/shared/colorScale';
 import { VISIBLE_FRACTION } from '../../src/shared/resultViews';
@@ -254,7 +255,7 @@ test('the heatmap panel shows cells carrying the Result values; clicking a head 
   const svgText = readFileSync(exported, 'utf8');
   copyFileSync(exported, join(OUT, '04b-export-ioi-wide.svg'));
   assert.ok(svgText.includes(`Dataset: ${dataset()}`), 'the dataset in the header');
-  assert.ok(svgText.includes(`Model: ${result.model.source}`), 'the model in the header');
+  assert.ok(svgText.includes(`Model: ${modelLabel(result.model.source)}`), 'the model in the header, by its name');
   assert.ok(svgText.includes(`Examples: all ${result.examples.length} examples, summed`));
   assert.ok(svgText.includes(`Baselines: logit difference clean ${formatValue(result.metric.cleanLogitDiff)}`));
   assert.match(svgText, /Heatmaps: AtP estimate/);

@@ -195,3 +195,19 @@ test('a malformed claims file is reported at its line and field; a too-strong fa
   assert.match(strong.stdout, /0 passed, 1 failed, 1 not settled/);
   assert.equal(runCli(cache, ['test', join(work, 'nothing-here.yaml')]).code, 2, 'a path that does not exist is a usage error');
 });
+
+test('claims naming a built-in model by its name reuse their stored Result, and the Result names the model, not where it is installed', () => {
+  const folder = join(work, 'by-name');
+  cpSync(join(root, 'models', 'ioi-demo', 'claims', 'ioi.jsonl'), join(folder, 'ioi.jsonl'), { recursive: true });
+  const file = join(folder, 'named.claims.yaml');
+  writeFileSync(file, 'model: ioi-demo\ndataset: ioi.jsonl\nmethod: atp\nclaims:\n  - baselines: {clean: {greater_than: 0}}\n');
+  const first = runCli(cache, ['test', file, '--device', 'cpu']);
+  assert.equal(first.code, 0, first.stdout + first.stderr);
+  assert.match(first.stdout, /ran the model \(no stored Result yet\)/);
+  const stored = parseResult(readFileSync(join(folder, 'named.claims.atp-result.json'), 'utf8'), 'named');
+  assert.equal(stored.model.source, 'ioi-demo');
+  // Before: "the model ioi-demo is not a folder, so its files cannot be compared", and a rerun every time.
+  const again = runCli(cache, ['test', file, '--device', 'cpu']);
+  assert.equal(again.code, 0, again.stdout + again.stderr);
+  assert.match(again.stdout, /reused .*named\.claims\.atp-result\.json \(inputs unchanged\)/);
+});

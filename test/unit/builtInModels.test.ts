@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { generateIoi, ioiSeedExamples, parseDatasetText } from '../../src/lib/dataset';
 import { builtInModelMismatch, datasetTask, looksLikeIoi } from '../../src/lib/dataset/taskDetection';
-import { builtInModelDir, parseModelSource } from '../../src/engine/model/modelSource';
+import { builtInModelDir, builtInNameOf, parseModelSource } from '../../src/engine/model/modelSource';
+import { resolveModel } from '../../src/engine/model/hub';
 import { BUILT_IN_MODELS, findBuiltInModel, formatBuiltInTable } from '../../src/lib/model/presets';
 import { ModelTokenizer } from '../../src/engine/model/tokenizer';
 
@@ -90,4 +91,20 @@ test("a dataset of the other built-in model's task gets one warning on its first
     builtInModelMismatch({ examples: [{ clean: 'The capital of France is', corrupted: 'x', correct: ' Paris', incorrect: ' Rome', line: 4 }] }, 'tinysql-demo'),
     undefined,
   );
+});
+
+test('a built-in model is named by its name wherever its folder is given: by name, relative or absolute path (never the install path in a Result)', async () => {
+  const dir = builtInModelDir('ioi-demo');
+  assert.equal(builtInNameOf(dir), 'ioi-demo');
+  assert.equal(builtInNameOf(join(dir, '.')), 'ioi-demo');
+  assert.equal(builtInNameOf(join(dir, '..')), undefined, 'the models folder is no model');
+  assert.equal(builtInNameOf(join(dir, 'missing')), undefined);
+  for (const named of ['ioi-demo', dir, join(dir, '..', 'ioi-demo')]) assert.equal((await resolveModel(named)).source, 'ioi-demo', named);
+  // Another folder keeps the words it was given.
+  const other = mkdtempSync(join(tmpdir(), 'atp-not-built-in-'));
+  try {
+    assert.equal((await resolveModel(other)).source, other);
+  } finally {
+    rmSync(other, { recursive: true, force: true });
+  }
 });

@@ -18,7 +18,7 @@ import {
 } from '../../src/shared/circuitView';
 import { colorFor } from '../../src/shared/colorScale';
 import { parsePanelState, parseWebviewMessage } from '../../src/shared/panelProtocol';
-import { tokenValues } from '../../src/shared/resultViews';
+import { tokenValues, viewCarriesOver } from '../../src/shared/resultViews';
 import { resultWithCircuit, syntheticCircuit } from '../support/circuitFixture';
 
 const circuit = syntheticCircuit({ layers: 4, heads: 4, keep: 12 });
@@ -176,4 +176,21 @@ test("the panel's circuit export message and slider state are checked at run tim
   assert.equal(parsePanelState({ circuitEdges: 7 }).circuitEdges, 7);
   assert.equal(parsePanelState({ circuitEdges: -1 }).circuitEdges, undefined);
   assert.equal(parsePanelState({ circuitEdges: 'x' }).circuitEdges, undefined);
+});
+
+test("the panel's choices carry over to a new Result only where they still mean the same: same model, the chosen example still there, AtP* nodes only with AtP*", () => {
+  const before = resultWithCircuit(undefined, { layers: 4, heads: 4 });
+  const rerun = { ...resultWithCircuit(circuit, { layers: 4, heads: 4 }), createdAt: '2026-12-07T18:00:00Z' };
+  const head = { kind: 'head', layer: 2, head: 3 } as const;
+  const all = { kind: 'all' } as const;
+  // A rerun or a circuit on the same dataset and model keeps what the panel shows (it says so: the label stays).
+  assert.equal(viewCarriesOver(before, rerun, all, head), true);
+  assert.equal(viewCarriesOver(before, rerun, { kind: 'example', index: 1 }, head), true);
+  // Nothing before it, another model, another shape: start again from the token effects over all examples.
+  assert.equal(viewCarriesOver(undefined, rerun, all, head), false);
+  assert.equal(viewCarriesOver(before, { ...rerun, model: { ...rerun.model, source: 'ioi-demo' } }, all, head), false);
+  assert.equal(viewCarriesOver(before, { ...rerun, model: { ...rerun.model, heads: 8 } }, all, head), false);
+  // The chosen example gone; an AtP* key chosen where the new Result has no AtP* nodes.
+  assert.equal(viewCarriesOver(before, rerun, { kind: 'example', index: rerun.examples.length }, head), false);
+  assert.equal(viewCarriesOver(before, { ...rerun, atpStar: undefined }, all, { kind: 'key', layer: 0, head: 1 }), false);
 });

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { InputError } from '../../shared/errors';
-import { isCommitHash, parseModelSource, type ModelSource } from './modelSource';
+import { builtInNameOf, isCommitHash, parseModelSource, type ModelSource } from './modelSource';
 import { DEFAULT_ENDPOINT, type Env, hubCacheDir, hubEndpoint, isOfflineByEnv, linkIntoSnapshot, repoCacheDir, sha256File } from './hubCache';
 import { describeCause, encodeFile, encodeRepo, HubUnreachable, isAbort, normalizeEtag, parseSize, sleep, TransferBroken } from './hubHttp';
 
@@ -86,7 +86,7 @@ export async function resolveModel(source: string | ModelSource, options: Resolv
       throw InputError.about('model', `folder ${parsed.text} does not exist`);
     }
     if (!isDirectory) throw InputError.about('model', `${parsed.text} is a file; give the model's folder (with config.json, tokenizer.json and *.safetensors)`);
-    return { dir: parsed.path, source: parsed.text, notes: [] };
+    return { dir: parsed.path, source: builtInNameOf(parsed.path) ?? parsed.text, notes: [] };
   }
   return new HubResolver(parsed, options).resolve();
 }

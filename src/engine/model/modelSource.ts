@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { homedir } from 'node:os';
 import { InputError } from '../../shared/errors';
-import { findBuiltInModel, findPreset, resolvePreset } from '../../lib/model/presets';
+import { BUILT_IN_MODELS, findBuiltInModel, findPreset, resolvePreset } from '../../lib/model/presets';
 
 // ---- sources -------------------------------------------------------------------------------------------------
 
@@ -48,6 +48,28 @@ export function builtInModelDir(name: string, from: string = __dirname): string 
     if (fs.existsSync(path.join(candidate, 'config.json'))) return candidate;
   }
   throw InputError.about('model', `the built-in model "${name}" is missing from this installation (no models/${name}/config.json above ${from})`);
+}
+
+/**
+ * The built-in model a folder is — the shipped models/<name>, compared by real path — or undefined for any other
+ * folder: Results name a built-in model by its name, never by where this installation keeps it (a path that
+ * changes with every update and leaks into shared figures).
+ */
+export function builtInNameOf(folder: string, from: string = __dirname): string | undefined {
+  let real: string;
+  try {
+    real = fs.realpathSync(folder);
+  } catch {
+    return undefined;
+  }
+  for (const model of BUILT_IN_MODELS) {
+    try {
+      if (fs.realpathSync(builtInModelDir(model.name, from)) === real) return model.name;
+    } catch {
+      // Not installed here: not this folder.
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -10,6 +10,7 @@ import { currentInputs, inputChanges, inputsOf, type InputsRecord } from './inpu
 import type { ClaimEntry, ClaimsFile } from './schema';
 import { readResultFile, resultFilesToWrite } from '../files/resultFile';
 import type { CircuitOptions } from '../../shared/circuit';
+import { parseModelSource } from '../../engine/model/modelSource';
 
 const PASSES_SCHEMA = 'attribution-patching/claims-passes@1';
 
@@ -58,6 +59,16 @@ function hasEveryHeadChecked(result: Result): boolean {
   return !!checks && checks.candidates.length === 1 && checks.candidates[0] === 'heads' && checks.items.length === result.model.layers * result.model.heads;
 }
 
+/** The claims' model as a folder whose files can be compared: a folder as written, a built-in model's by its name (ioi-demo). */
+function localModelFolder(model: string): string {
+  try {
+    const source = parseModelSource(model);
+    return source.kind === 'folder' ? source.path : model;
+  } catch {
+    return model;
+  }
+}
+
 /** The stored Result when it is current for these claims, else why not (one phrase per reason). */
 export async function storedResultIfCurrent(claims: ClaimsFile): Promise<{ result: Result } | { why: string[] }> {
   const file = resultFileFor(claims.file);
@@ -70,7 +81,12 @@ export async function storedResultIfCurrent(claims: ClaimsFile): Promise<{ resul
   }
   const recorded = inputsOf(result);
   if (!recorded) return { why: ['the stored Result records no provenance'] };
-  const now = await currentInputs(claims.model, recorded, { dataset: claims.dataset, requested: claims.method, seed: claims.seed, circuit: claims.circuit });
+  const now = await currentInputs(localModelFolder(claims.model), recorded, {
+    dataset: claims.dataset,
+    requested: claims.method,
+    seed: claims.seed,
+    circuit: claims.circuit,
+  });
   if (!now) return { why: [`the model ${claims.model} is not a folder, so its files cannot be compared`] };
   const why = inputChanges(recorded, now);
   if (needsHeadChecks(claims) && !hasEveryHeadChecked(result)) why.push('the stored Result has no exact check of every head (an agreement claim needs it)');
