@@ -7,7 +7,7 @@ import { parseIntegerFlag } from '../engine/integers';
 import { checkOutputPaths, modelFolderInputs, prepareOutputFolder } from '../lib/files/outputPaths';
 import { MAX_GENERATED_EXAMPLES } from '../shared/generateSpec';
 import { ModelTokenizer } from '../engine/model/tokenizer';
-import { builtInModelDir } from '../engine/model/modelSource';
+import { builtInModelDir } from '../lib/model/modelSource';
 import { findBuiltInModel } from '../lib/model/presets';
 import { formatDataset, generateDataset, type GenerateSpec } from '../lib/dataset/generate';
 import { parseTinySqlFeature, type CommandSet } from '../lib/dataset/tinysql';

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
-import { expandHome } from './modelSource';
+import { expandHome } from '../../lib/model/modelSource';
 
 // ---- environment ---------------------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import { currentInputs, inputChanges, inputsOf, type InputsRecord } from './inpu
 import type { ClaimEntry, ClaimsFile } from './schema';
 import { readResultFile, resultFilesToWrite } from '../files/resultFile';
 import type { CircuitOptions } from '../../shared/circuit';
-import { parseModelSource } from '../../engine/model/modelSource';
+import { parseModelSource } from '../model/modelSource';
 
 const PASSES_SCHEMA = 'attribution-patching/claims-passes@1';
 

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { homedir } from 'node:os';
 import { InputError } from '../../shared/errors';
-import { BUILT_IN_MODELS, findBuiltInModel, findPreset, resolvePreset } from '../../lib/model/presets';
+import { BUILT_IN_MODELS, findBuiltInModel, findPreset, resolvePreset } from './presets';
 
 // ---- sources -------------------------------------------------------------------------------------------------
 
