@@ -1,5 +1,5 @@
 // `npm run package [-- --target linux-x64|linux-arm64|win32-x64|win32-arm64|darwin-arm64] [--out FILE]`:
-// builds, then packs a platform-specific .vsix with @vscode/vsce holding only that platform's onnxruntime-node
+// packs (vsce builds first, by vscode:prepublish) a platform-specific .vsix with @vscode/vsce holding only that platform's onnxruntime-node
 // binaries (the others would add ~250 MB). The target defaults to this machine's platform.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -28,7 +28,7 @@ const run = (command, args) => {
   const result = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
   if (result.status !== 0) process.exit(result.status ?? 1);
 };
-run(process.execPath, [join(root, 'scripts', 'build.mjs')]);
+// vsce runs the build itself: package.json's vscode:prepublish.
 
 const temp = mkdtempSync(join(tmpdir(), 'atp-package-'));
 const ignoreFile = join(temp, '.vscodeignore');

@@ -37,6 +37,7 @@ import { openWalkthroughOnFirstRun } from './views/firstRun';
 import { ExampleLensProvider } from './editor/exampleLens';
 import { registerNewDataset } from './commands/newDataset';
 import { ClaimsTesting } from './testing/claimsTesting';
+import { proxyEnvironment } from './services/proxyEnvironment';
 
 const DATASET_SELECTOR: vscode.DocumentSelector = [
   { scheme: 'file', pattern: '**/*.jsonl' },
@@ -45,7 +46,11 @@ const DATASET_SELECTOR: vscode.DocumentSelector = [
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Attribution Patching', { log: true });
-  const engine = new EngineClient({ workerPath: vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath, log });
+  const proxySettings = () => {
+    const http = vscode.workspace.getConfiguration('http');
+    return proxyEnvironment({ proxy: http.get<string>('proxy'), noProxy: http.get<string[]>('noProxy'), strictSSL: http.get<boolean>('proxyStrictSSL') });
+  };
+  const engine = new EngineClient({ workerPath: vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath, log, environment: proxySettings });
   const store = new ResultStore(context);
   const state = new ResultState(store, log);
   const recentModels = new RecentModels(context.globalState);
@@ -136,6 +141,8 @@ export function activate(context: vscode.ExtensionContext): void {
       }
       // Another model, another tokenizer: its token counts decide the diagnostics.
       if (event.affectsConfiguration(`${SECTION}.model`)) liveDiagnostics.checkAll();
+      // The engine process reads the proxy when it starts: the next run starts one with the new settings.
+      if (['http.proxy', 'http.noProxy', 'http.proxyStrictSSL'].some((setting) => event.affectsConfiguration(setting))) engine.restart();
     }),
     { dispose: () => staleChecks.forEach((timer) => clearTimeout(timer)) },
   );

@@ -37,21 +37,20 @@ import { signedFixed } from '../shared/colorScale';
 import { readFileSync } from 'node:fs';
 import { fileHash, mergeShards, parseShard, readShards, runShard, shardRange } from '../engine/patching/shards';
 import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from '../lib/files/outputPaths';
-import { type WandbOutcome, wandbProjectPath, wandbTargetFromEnv } from '../shared/wandb';
+import { type WandbOutcome, wandbProjectPath } from '../shared/wandb';
+import { wandbTargetForCommandLine } from '../engine/logging/wandbKey';
 import { logResultToWandb } from '../engine/logging/logToWandb';
 import { modelLabel } from '../shared/modelNames';
+import { versionText } from './version';
 
-const USAGE = `Usage:
-  atp patch --model MODEL --data FILE --out FILE [--method auto|atp|atpstar|exact] [--grad-drop] [--check K] [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float16|float64] [--top K] [--offline] [--wandb [ENTITY/]PROJECT]
+/** The synopsis of the commands on one model and dataset (patch, merge, report, validate). */
+const PATCH_SYNOPSIS = `  atp patch --model MODEL --data FILE --out FILE [--method auto|atp|atpstar|exact] [--grad-drop] [--check K] [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float16|float64] [--top K] [--offline] [--wandb [ENTITY/]PROJECT]
   atp patch --shard I/N --model MODEL --data FILE --out SHARD.json [same options, but no --check or --html]
   atp merge SHARD.json [SHARD.json ...] --out RESULT.json [--html REPORT.html] [--top K]
   atp report --out REPORT.html RESULT.json [RESULT.json ...]
-  atp validate --model MODEL --data FILE [--device D] [--batch-size N] [--top K]
-${CIRCUIT_SYNOPSIS}
-${TEST_USAGE}
-${SERVE_USAGE}
+  atp validate --model MODEL --data FILE [--device D] [--batch-size N] [--top K]`;
 
-Runs attribution patching over a dataset (.jsonl, one {"clean", "corrupted", "correct", "incorrect"} object per
+const PATCH_HELP = `Runs attribution patching over a dataset (.jsonl, one {"clean", "corrupted", "correct", "incorrect"} object per
 line, or the .atp prompt format: see docs/DATASETS.md) and writes the Result JSON to --out (atomically: a failed run leaves the previous file as it was).
 Progress goes to stderr. --html (or atp report) writes a standalone HTML report with the heatmaps.
 --method: atp estimates every component with attribution patching (two forward passes and one backward pass);
@@ -63,7 +62,8 @@ up to ${ATPSTAR_AUTO_MAX_TOKENS} tokens, else atp. The passes each needs are pri
 is computed exactly, one forward pass per differing token, unless that exceeds the same budget.
 --wandb [ENTITY/]PROJECT also logs the run to Weights & Biases (after the Result is written; a W&B failure is a
 warning, never a failed run): config, baselines and other metrics, the head and position maps as W&B tables, the
-head map as an image, and the Result as an artefact. The key comes from WANDB_API_KEY (never printed); WANDB_BASE_URL
+head map as an image, and the Result as an artefact. The key comes from WANDB_API_KEY, else ~/.netrc (NETRC) as
+"wandb login" writes it (never printed); WANDB_BASE_URL
 names a self-hosted server. Off unless given.
 --check K patches the K components with the largest |attribution| and K random others exactly and reports how
 well the estimates agree (Result "checks").
@@ -76,16 +76,30 @@ be empty) and writes a raw shard: values in logit-difference units, not yet divi
 n·(LD_clean − LD_corrupted). atp merge checks that the shards come from one run (model, dataset bytes, method,
 all N present once) and writes the Result a single run over the whole dataset gives.
 atp validate compares the head attributions with exact activation patching of every head at the answer
-position (one corrupted run per head and example) and prints their rank correlation and top heads.
+position (one corrupted run per head and example) and prints their rank correlation and top heads.`;
+
+const MODEL_HELP = `MODEL is a folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json), a Hugging Face repo id
+(org/name, optionally @revision; downloaded into the Hugging Face cache, HF_HOME / HF_HUB_CACHE, once; gated
+repos need a token: HF_TOKEN, else the one "hf auth login" saved, HF_TOKEN_PATH or $HF_HOME/token), a bare
+canonical hub id (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2) or a TransformerLens name (gpt2-small,
+gpt-neo-125M, tiny-stories-33M, …), one of the built-in models shipped in models/:
+${formatBuiltInTable()}
+or one of the seed notebook's presets:
+${formatPresetTable()}`;
+
+const USAGE = `Usage:
+${PATCH_SYNOPSIS}
+${CIRCUIT_SYNOPSIS}
+${TEST_USAGE}
+${SERVE_USAGE}
+  atp COMMAND --help          one command's help (atp help COMMAND)
+  atp --version               the engine's, ONNX Runtime's and Node's versions
+
+${PATCH_HELP}
 
 ${CIRCUIT_HELP}
 
-MODEL is a folder in Hugging Face layout (config.json, *.safetensors, tokenizer.json), a Hugging Face repo id
-(org/name, optionally @revision; downloaded into the Hugging Face cache, HF_HOME / HF_HUB_CACHE, once; gated
-repos need a token in HF_TOKEN), one of the built-in models shipped in models/:
-${formatBuiltInTable()}
-or one of the seed notebook's presets:
-${formatPresetTable()}
+${MODEL_HELP}
 
 ${TEST_HELP}
 
@@ -100,6 +114,35 @@ ${SWEEP_USAGE}
 ${COMPARE_USAGE}
 
 ${INSTALL_CUDA_USAGE}`;
+
+const PATCH_COMMAND_HELP = `Usage:\n${PATCH_SYNOPSIS}\n\n${PATCH_HELP}\n\n${MODEL_HELP}`;
+
+/** Every command's own help (`atp COMMAND --help`, `atp help COMMAND`); the keys are every command there is. */
+export const COMMAND_HELP: Readonly<Record<string, string>> = {
+  patch: PATCH_COMMAND_HELP,
+  merge: PATCH_COMMAND_HELP,
+  report: PATCH_COMMAND_HELP,
+  validate: PATCH_COMMAND_HELP,
+  circuit: `Usage:\n${CIRCUIT_SYNOPSIS}\n\n${CIRCUIT_HELP}\n\n${MODEL_HELP}`,
+  test: `Usage:\n${TEST_USAGE}\n\n${TEST_HELP}`,
+  serve: `Usage:\n${SERVE_USAGE}\n\n${SERVE_HELP}`,
+  generate: GENERATE_USAGE,
+  export: EXPORT_USAGE,
+  compare: COMPARE_USAGE,
+  sweep: SWEEP_USAGE,
+  'install-cuda': INSTALL_CUDA_USAGE,
+};
+
+const HELP_FLAGS = new Set(['--help', '-h']);
+
+/** The help that argv asks for (`atp COMMAND … --help`, `atp help [COMMAND]`, `atp --help`), or undefined. */
+function requestedHelp(argv: readonly string[]): string | undefined {
+  const [command, ...rest] = argv;
+  if (command === 'help' || (command !== undefined && HELP_FLAGS.has(command))) return COMMAND_HELP[rest[0] ?? ''] ?? USAGE;
+  if (command === undefined || !Object.hasOwn(COMMAND_HELP, command)) return undefined;
+  const end = rest.indexOf('--');
+  return (end < 0 ? rest : rest.slice(0, end)).some((arg) => HELP_FLAGS.has(arg)) ? COMMAND_HELP[command] : undefined;
+}
 
 /** One invocation of a command: its output and its progress line (per invocation: `atp serve` runs many). */
 interface Cli {
@@ -190,7 +233,6 @@ async function openModelWithProgress(cli: Cli, source: string, offline = false) 
   log(`loading ${source}`);
   let lastReport = 0;
   const { model, notes } = await openModel(source, {
-    token: process.env.HF_TOKEN || undefined,
     offline,
     onProgress: ({ file, received, total }) => {
       const now = Date.now();
@@ -327,7 +369,7 @@ async function patch(cli: Cli, args: string[]): Promise<void> {
     );
   if (shard && values.wandb !== undefined)
     throw new InputError(`${fieldRef('wandb')} cannot be used with ${fieldRef('shard')}: a shard holds raw values; log the merged result`, { field: 'wandb' });
-  const wandb = values.wandb === undefined ? undefined : wandbTargetFromEnv(values.wandb, process.env);
+  const wandb = values.wandb === undefined ? undefined : wandbTargetForCommandLine(values.wandb, process.env);
   // The dataset's own warnings (an .atp line whose prompts are the same) are already "file:line:col: warning: …".
   const datasetWarnings: string[] = [];
   const dataset = readDataset(values.data!, datasetWarnings);
@@ -452,6 +494,15 @@ export async function runCommand(argv: readonly string[], streams: CliStreams, o
   const cli = cliFor(streams, oneShot);
   const { log, io } = cli;
   const [command, ...rest] = argv;
+  const help = requestedHelp(argv);
+  if (help !== undefined) {
+    cli.out(`${help}\n`);
+    return 0;
+  }
+  if (command === '--version' || command === 'version') {
+    cli.out(`${versionText()}\n`);
+    return 0;
+  }
   try {
     if (command === 'patch') await patch(cli, rest);
     else if (command === 'report') report(cli, rest);
@@ -466,9 +517,9 @@ export async function runCommand(argv: readonly string[], streams: CliStreams, o
     else if (command === 'compare') compareCommand(rest, io);
     else if (command === 'sweep') return await sweepCommand(rest, io);
     else if (command === 'install-cuda') await installCudaCommand(rest, io);
-    else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    else if (command === undefined) {
       cli.out(`${USAGE}\n`);
-      return command === undefined ? 1 : 0;
+      return 1;
     } else throw new InputError(`unknown command "${command}"\n\n${USAGE}`);
     return 0;
   } catch (error) {
@@ -485,6 +536,8 @@ export async function main(argv: string[]): Promise<number> {
   // --no-server (anywhere) or ATP_NO_SERVER=1: run here even when an `atp serve` listens.
   const args = argv.filter((arg) => arg !== '--no-server');
   const streams: CliStreams = { stdout: process.stdout, stderr: process.stderr };
+  // Help and the version never start, or go to, a server.
+  if (requestedHelp(args) !== undefined || args[0] === '--version' || args[0] === 'version') return runCommand(args, streams, true);
   if (args[0] === 'serve') return serveCommand(args.slice(1), streams, runCommand);
   const noServer = args.length !== argv.length || serverRefusedByEnv(process.env);
   if (SERVED_COMMANDS.has(args[0]) && !noServer) {

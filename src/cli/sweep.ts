@@ -15,7 +15,8 @@ import { parseSweepFeature, planSweep } from '../engine/sweep/plan';
 import { renderSweepReport } from '../engine/sweep/report';
 import type { SweepSpec } from '../shared/sweep';
 import type { CommandIo } from './generate';
-import { addWandbOutcome, type WandbOutcome, wandbTargetFromEnv } from '../shared/wandb';
+import { addWandbOutcome, type WandbOutcome } from '../shared/wandb';
+import { wandbTargetForCommandLine } from '../engine/logging/wandbKey';
 import { logResultToWandb, sweepCellRunOptions, sweepGroup } from '../engine/logging/logToWandb';
 
 export const SWEEP_USAGE = `Usage:
@@ -30,7 +31,7 @@ across models. Command sets: --cs for every model, else a bm<B>-cs<C> preset's o
 method is kept. A cell that fails (a model that cannot be loaded, a feature its tokenizer cannot express) records
 its error in the summary and the others go on; the exit status is then 3.
 --wandb [ENTITY/]PROJECT logs each cell run now (kept cells are not logged again) as one W&B run, grouped by the
-sweep's folder name (W&B "group"), as atp patch --wandb does; key from WANDB_API_KEY, server from WANDB_BASE_URL.`;
+sweep's folder name (W&B "group"), as atp patch --wandb does; key from WANDB_API_KEY (else ~/.netrc), server from WANDB_BASE_URL.`;
 
 const list = (text: string | undefined) =>
   (text ?? '')
@@ -82,7 +83,7 @@ export async function sweepCommand(args: string[], io: CommandIo): Promise<numbe
   const precision = parsePrecision(values.precision);
   const top = parseIntegerFlag(values.top, 'top', DEFAULT_TOP_K, 1);
   const out = values.out!;
-  const wandb = values.wandb === undefined ? undefined : wandbTargetFromEnv(values.wandb, process.env);
+  const wandb = values.wandb === undefined ? undefined : wandbTargetForCommandLine(values.wandb, process.env);
   const wandbOutcome: WandbOutcome = { urls: [], warnings: [] };
   // Before anything runs: names, features and folders that cannot work are refused at no cost.
   const cells = planSweep(spec);
@@ -94,7 +95,7 @@ export async function sweepCommand(args: string[], io: CommandIo): Promise<numbe
     batchSize,
     precision,
     top,
-    resolve: { token: process.env.HF_TOKEN || undefined, offline: values.offline },
+    resolve: { offline: values.offline },
     renderHtml: renderSweepReport,
     onLog: (message) => io.stderr(`  ${message}\n`),
     ...(wandb

@@ -2,6 +2,7 @@
 // dataset as "Attribution Patch Current File" does, with edge attribution and faithfulness (atp circuit in the
 // editor); the panel opens on the circuit view.
 import * as vscode from 'vscode';
+import { requireWorkspaceTrust } from './workspaceTrust';
 import { type CircuitMethod, CIRCUIT_METHODS } from '../shared/circuit';
 import type { CircuitRequest } from '../shared/workerProtocol';
 import { COMMANDS } from './ids';
@@ -31,6 +32,7 @@ export function parseEdgeCount(text: string): number | string {
 
 export function registerFindCircuit(): vscode.Disposable {
   return vscode.commands.registerCommand(COMMANDS.findCircuit, async (uri?: vscode.Uri) => {
+    if (!requireWorkspaceTrust('Find Circuit')) return;
     const picked = await vscode.window.showQuickPick(METHODS, { title: 'Find Circuit: edge attribution method', placeHolder: 'How to score the edges' });
     if (!picked) return;
     const edges = await vscode.window.showInputBox({

@@ -3,6 +3,7 @@
 // "Find Circuit" (commands/findCircuit.ts) runs the same command with circuit options: the same run, then edge
 // attribution and faithfulness, and the panel opens on the circuit.
 import * as vscode from 'vscode';
+import { requireWorkspaceTrust } from './workspaceTrust';
 import { basename } from 'node:path';
 import { formatValue } from '../shared/colorScale';
 import { modelLabel } from '../shared/modelNames';
@@ -31,6 +32,7 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
   // (Find Circuit) makes it a circuit run.
   return vscode.commands.registerCommand(PATCH_CURRENT_FILE, async (uri?: vscode.Uri, options?: { check?: number; circuit?: CircuitRequest['circuit'] }) => {
     const { engine, store, state, diagnostics, log, recentModels, context } = services;
+    if (!requireWorkspaceTrust(options?.circuit ? 'Find Circuit' : 'Attribution patching')) return;
     const document = await datasetDocument(uri);
     if (!document) return;
     if (engine.busy) {

@@ -3,6 +3,7 @@
 // progress notification per cell (cancellable: finished cells stay, with their summary), then opens the summary in
 // the Compare panel. A rerun into the same folder keeps the finished cells.
 import * as vscode from 'vscode';
+import { requireWorkspaceTrust } from './workspaceTrust';
 import { isAbsolute, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { MAX_GENERATED_EXAMPLES, TINYSQL_FEATURES } from '../shared/generateSpec';
@@ -79,6 +80,7 @@ async function askSweep(defaultModel: string): Promise<{ spec: SweepSpec; outDir
 export function registerRunSweep(services: Services): vscode.Disposable {
   return vscode.commands.registerCommand(RUN_SWEEP, async (given?: { spec: SweepSpec; outDir: string }) => {
     const { engine, log, context } = services;
+    if (!requireWorkspaceTrust('A sweep')) return;
     if (engine.busy) {
       void vscode.window.showWarningMessage('Attribution Patching: a run is in progress; start the sweep when it has finished.');
       return;

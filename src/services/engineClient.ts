@@ -52,6 +52,8 @@ export interface EngineClientOptions {
   log: Logger;
   /** How long a cancelled run may take to stop by itself before the process is killed. Default 500 ms. */
   cancelGraceMs?: number;
+  /** Variables the engine process gets on top of this process's (the editor's proxy settings), read at each start. */
+  environment?: () => Record<string, string>;
 }
 
 interface PendingRun {
@@ -200,7 +202,7 @@ export class EngineClient {
     const child = fork(this.options.workerPath, [], {
       execArgv: this.options.execArgv ?? [],
       // In desktop VS Code process.execPath is Electron: run it as plain Node (onnxruntime-node is N-API).
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      env: { ...process.env, ...this.options.environment?.(), ELECTRON_RUN_AS_NODE: '1' },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
     });

@@ -1,5 +1,6 @@
 // Whether and where a run is logged to W&B, as the editor decides it: the attributionPatching.wandb.project setting
-// (empty: off, the default) and the key from SecretStorage (else WANDB_API_KEY of VS Code's environment); the worker
+// (empty: off, the default) and the key from SecretStorage (else WANDB_API_KEY of VS Code's environment, else the
+// ~/.netrc entry `wandb login` wrote: engine/logging/wandbKey.ts); the worker
 // gets both in its request and does the logging. What came of it is shown here: each run's page in the log, each
 // failure as a warning. The key is never logged or shown.
 import * as vscode from 'vscode';
@@ -8,6 +9,7 @@ import { InputError } from '../shared/errors';
 import { renderFieldText } from '../shared/fields';
 import { COMMANDS } from '../commands/ids';
 import { SECTION } from './settings';
+import { findWandbKey } from '../engine/logging/wandbKey';
 
 export const WANDB_KEY_SECRET = 'attributionPatching.wandbApiKey';
 
@@ -20,8 +22,8 @@ export async function wandbTargetForRun(secrets: vscode.SecretStorage, log: vsco
   try {
     const where = parseWandbProject(setting);
     const stored = (await secrets.get(WANDB_KEY_SECRET))?.trim();
-    const fromEnv = process.env.WANDB_API_KEY?.trim();
-    const apiKey = stored || fromEnv;
+    const found = stored ? undefined : findWandbKey(process.env);
+    const apiKey = stored || found?.apiKey;
     if (!apiKey) {
       log.warn('W&B logging is on (attributionPatching.wandb.project) but there is no API key; this run is not logged');
       void vscode.window
@@ -33,7 +35,11 @@ export async function wandbTargetForRun(secrets: vscode.SecretStorage, log: vsco
     return {
       ...where,
       apiKey,
-      keySource: stored ? 'VS Code secret storage (Attribution Patching: Set W&B API Key)' : 'WANDB_API_KEY in VS Code’s environment',
+      keySource: stored
+        ? 'VS Code secret storage (Attribution Patching: Set W&B API Key)'
+        : found!.keySource === 'WANDB_API_KEY'
+          ? 'WANDB_API_KEY in VS Code’s environment'
+          : found!.keySource,
       ...(baseUrl ? { baseUrl } : {}),
     };
   } catch (error) {

@@ -74,7 +74,10 @@ export function wandbTargetFromEnv(projectText: string, env: Record<string, stri
   const where = parseWandbProject(projectText);
   const apiKey = env.WANDB_API_KEY?.trim();
   if (!apiKey) {
-    throw new InputError(`${fieldRef('wandb')} needs a W&B API key in ${fieldRef('wandbKey')} (see https://wandb.ai/authorize)`, { field: 'wandbKey' });
+    throw new InputError(
+      `${fieldRef('wandb')} needs a W&B API key in ${fieldRef('wandbKey')} (see https://wandb.ai/authorize), or a login: \`wandb login\` saves it in ~/.netrc`,
+      { field: 'wandbKey' },
+    );
   }
   const baseUrl = parseWandbBaseUrl(env.WANDB_BASE_URL);
   return { ...where, apiKey, keySource: 'WANDB_API_KEY', ...(baseUrl ? { baseUrl } : {}) };

@@ -2,6 +2,7 @@
 // claim, a file or all; a failed claim shows expected against actual at its line; "Run claim" CodeLenses above each
 // claim. The runs go through the engine's child process (claimsRunner.ts); a current stored Result is reused.
 import * as vscode from 'vscode';
+import { requireWorkspaceTrust } from '../commands/workspaceTrust';
 import { formatProblem, isClaimsFile, parseClaims } from '../lib/claims/schema';
 import { type ClaimReport, describeLastPass } from '../lib/claims/state';
 import type { Services } from '../services/services';
@@ -155,6 +156,7 @@ export class ClaimsTesting implements vscode.Disposable, vscode.CodeLensProvider
 
   /** Runs the requested claims, one claims file (one Result) at a time. */
   async run(request: vscode.TestRunRequest, token: vscode.CancellationToken): Promise<void> {
+    if (!requireWorkspaceTrust('Running claims')) return;
     const run = this.controller.createTestRun(request);
     const excluded = new Set((request.exclude ?? []).map((item) => item.id));
     // Claims files → the claim items asked for (all of a file when the file was asked for).

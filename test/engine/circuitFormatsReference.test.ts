@@ -88,7 +88,7 @@ test('atp export writes each format atomically and refuses bad requests with a s
   writeFileSync(noCircuit, serializeResult(resultWithCircuit(undefined, { layers: 2, heads: 2 })));
   const cases: Array<[string[], RegExp]> = [
     [['export', noCircuit, '--format', 'qmi', '--out', join(root, 'x.json')], /plain\.json: this Result has no circuit \(field "circuit"\)/],
-    [['export', resultFile, '--format', 'dot', '--out', join(root, 'x.json')], /--format: expected eap-ig, neuronpedia, qmi, got "dot"/],
+    [['export', resultFile, '--format', 'dot', '--out', join(root, 'x.json')], /--format: expected eap-ig, neuronpedia, qmi or tensors, got "dot"/],
     [['export', resultFile, '--format', 'qmi'], /atp export needs one RESULT\.json, --format and --out/],
     [['export', resultFile, '--format', 'qmi', '--out', resultFile], /--out/],
     [['export', resultFile, '--format', 'eap-ig', '--out', join(root, 'x.json'), '--min-share', '0.2'], /--min-share: only for --format qmi/],

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as http from 'node:http';
@@ -42,6 +42,7 @@ function atp(args: string[], env: Record<string, string | undefined>): Promise<{
     const childEnv: NodeJS.ProcessEnv = { ...process.env, ATP_CACHE_DIR: join(root, 'cache') };
     delete childEnv.WANDB_API_KEY;
     delete childEnv.WANDB_BASE_URL;
+    delete childEnv.NETRC;
     for (const [name, value] of Object.entries(env)) if (value !== undefined) childEnv[name] = value;
     const child = spawn(process.execPath, [CLI, ...args], { env: childEnv });
     let stdout = '';
@@ -147,4 +148,23 @@ test('atp sweep --wandb: one W&B run per cell that ran, grouped by the sweep; ke
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stdout, /0 ran, 2 kept/);
   assert.equal(server.runs.length, runsBefore + 2, 'kept cells: no new W&B runs');
+});
+
+test('atp patch --wandb takes the key from ~/.netrc as `wandb login` writes it (the server host’s entry)', async () => {
+  const home = join(root, 'home');
+  mkdirSync(home, { recursive: true });
+  writeFileSync(join(home, '.netrc'), `machine api.wandb.ai\n  login user\n  password wrong-key\nmachine 127.0.0.1\n  login user\n  password ${KEY}\n`);
+  const runs = server.runs.length;
+  const run = await atp([...patchArgs(join(root, 'netrc.json')), '--wandb', 'team/atp-netrc'], { HOME: home, WANDB_BASE_URL: server.url });
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(server.runs.length, runs + 1);
+  assert.equal(server.runs.at(-1)!.project, 'atp-netrc');
+  assert.ok(!`${run.stdout}${run.stderr}`.includes(KEY));
+  // A malformed netrc stops the run before it starts, naming the file.
+  writeFileSync(join(home, '.netrc'), `machine 127.0.0.1 pasword ${KEY}\n`);
+  const refused = await atp([...patchArgs(join(root, 'netrc2.json')), '--wandb', 'team/atp-netrc'], { HOME: home, WANDB_BASE_URL: server.url });
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /the netrc file .*\.netrc is malformed at line 1/);
+  assert.ok(!refused.stderr.includes(KEY));
+  assert.ok(!existsSync(join(root, 'netrc2.json')));
 });

@@ -4,6 +4,7 @@
 //        LFS files (*.safetensors, *.bin): 302 to a separate CDN server (another origin), X-Linked-Etag "<sha256>",
 //        X-Linked-Size; both with X-Repo-Commit. Errors carry X-Error-Code as the hub's do.
 //   CDN: GET|HEAD /cdn/{sha256}?expires=… with Range support (206 + Content-Range); refuses an Authorization header.
+// Bare canonical ids (`gpt2`) answer as the hub does: 307 with a relative Location to their organisation's repo.
 // Every request is logged; a request budget stops a runaway client; transfers can be cut off mid-body on demand.
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -80,7 +81,11 @@ async function listen(server: http.Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-export async function startFakeHub(repos: Record<string, FakeRepo>, options: { maxRequests?: number } = {}): Promise<FakeHub> {
+export async function startFakeHub(
+  repos: Record<string, FakeRepo>,
+  options: { maxRequests?: number; /** Bare canonical ids → the repo the hub redirects them to. */ renamed?: Record<string, string> } = {},
+): Promise<FakeHub> {
+  const renamed = new Map(Object.entries(options.renamed ?? {}));
   const maxRequests = options.maxRequests ?? 500;
   let served = 0;
   let down = false;
@@ -157,6 +162,17 @@ export async function startFakeHub(repos: Record<string, FakeRepo>, options: { m
     const url = new URL(req.url ?? '/', 'http://hub');
     const parts = url.pathname.split('/').slice(1).map(decodeURIComponent);
     const bearer = req.headers.authorization?.replace(/^Bearer /, '');
+
+    // A bare canonical id: /api/models/{id}/revision/{revision} or /{id}/resolve/{revision}/{file...} → its org repo.
+    const bareApi = parts[0] === 'api' && parts[1] === 'models' && parts[3] === 'revision' ? renamed.get(parts[2]) : undefined;
+    const bareResolve = parts[1] === 'resolve' ? renamed.get(parts[0]) : undefined;
+    if (bareApi || bareResolve) {
+      const rest = url.pathname
+        .split('/')
+        .slice(bareApi ? 4 : 2)
+        .join('/');
+      return send('hub', req, res, 307, { Location: bareApi ? `/api/models/${bareApi}/${rest}` : `/${bareResolve}/${rest}` });
+    }
 
     // /api/models/{org}/{name}/revision/{revision}
     if (parts[0] === 'api' && parts[1] === 'models' && parts[4] === 'revision' && parts.length === 6 && req.method === 'GET') {

@@ -38,15 +38,19 @@ before(async () => {
   const { 'model.safetensors': weights, ...small } = tiny;
   const cut = randomModelFiles(3);
   cutWeights = cut['model.safetensors'] as Buffer;
-  hub = await startFakeHub({
-    'org/tiny': { revisions: { main: tiny, v1: tiny } },
-    'org/sharded': { revisions: { main: randomModelFiles(2, 3) } },
-    'org/gated': { revisions: { main: tiny }, gatedToken: TOKEN },
-    'org/private': { revisions: { main: tiny }, privateToken: PRIVATE_TOKEN },
-    'org/pickle': { revisions: { main: { ...small, 'pytorch_model.bin': weights } } },
-    'org/cut': { revisions: { main: cut } },
-    'org/moving': { revisions: { main: tiny } },
-  });
+  hub = await startFakeHub(
+    {
+      'org/tiny': { revisions: { main: tiny, v1: tiny } },
+      'org/sharded': { revisions: { main: randomModelFiles(2, 3) } },
+      'org/gated': { revisions: { main: tiny }, gatedToken: TOKEN },
+      'org/private': { revisions: { main: tiny }, privateToken: PRIVATE_TOKEN },
+      'org/pickle': { revisions: { main: { ...small, 'pytorch_model.bin': weights } } },
+      'org/cut': { revisions: { main: cut } },
+      'org/moving': { revisions: { main: tiny } },
+      'openai-community/gpt2': { revisions: { main: tiny } },
+    },
+    { renamed: { gpt2: 'openai-community/gpt2' } },
+  );
 });
 
 after(async () => {
@@ -56,7 +60,8 @@ after(async () => {
 
 /** Options with a fresh cache folder (or the given one) and the fake hub's endpoint. */
 function setup(cache = fresh('cache'), extra: Partial<ResolveOptions> = {}): ResolveOptions & { cache: string } {
-  return { cache, env: { HF_ENDPOINT: hub.endpoint, HF_HUB_CACHE: cache }, retryDelayMs: 10, ...extra };
+  // HF_HOME apart from the user's: their login token file must not reach these tests.
+  return { cache, env: { HF_ENDPOINT: hub.endpoint, HF_HUB_CACHE: cache, HF_HOME: join(cache, 'hf-home') }, retryDelayMs: 10, ...extra };
 }
 
 async function rejectsInput(promise: Promise<unknown>, pattern: RegExp): Promise<InputError> {
@@ -116,12 +121,31 @@ describe('parseModelSource', () => {
     });
   });
 
+  test('bare canonical hub ids and TransformerLens aliases name hub repos; a folder of that name wins', () => {
+    const cwd = fresh('cwd');
+    // The bare id stays the repo: the hub redirects it, and Python caches it as models--gpt2 too.
+    assert.deepEqual(parseModelSource('gpt2', cwd), { kind: 'hub', text: 'gpt2', repo: 'gpt2', revision: undefined });
+    assert.deepEqual(parseModelSource('distilgpt2@main', cwd), { kind: 'hub', text: 'distilgpt2@main', repo: 'distilgpt2', revision: 'main' });
+    assert.equal((parseModelSource('GPT2-Medium', cwd) as { repo: string }).repo, 'gpt2-medium');
+    const small = parseModelSource('gpt2-small', cwd);
+    assert.deepEqual({ ...small, note: undefined }, { kind: 'hub', text: 'gpt2-small', repo: 'gpt2', revision: undefined, note: undefined });
+    assert.match((small as { note: string }).note, /gpt2-small is TransformerLens's name for the hub's gpt2 \(openai-community\/gpt2\)/);
+    assert.equal((parseModelSource('tiny-stories-instruct-2L-33M', cwd) as { repo: string }).repo, 'roneneldan/TinyStories-Instruct-2Layers-33M');
+    assert.equal((parseModelSource('gpt-neo-125m', cwd) as { repo: string }).repo, 'EleutherAI/gpt-neo-125M');
+    assert.throws(() => parseModelSource('gpt2@', cwd), /not a valid revision/);
+    fs.mkdirSync(join(cwd, 'gpt2'), { recursive: true });
+    assert.equal(parseModelSource('gpt2', cwd).kind, 'folder');
+  });
+
   test('bad names say what is accepted', () => {
     const cwd = fresh('cwd');
-    assert.throws(
-      () => parseModelSource('gpt2', cwd),
-      (e: unknown) => e instanceof InputError && /not a folder here, a preset .* org\/name\[@revision\]/.test(e.message),
-    );
+    for (const name of ['gtp2', 'bert-base-uncased']) {
+      assert.throws(
+        () => parseModelSource(name, cwd),
+        (e: unknown) =>
+          e instanceof InputError && /not a folder here, a preset .* org\/name\[@revision\] .*bare names: gpt2, gpt2-medium, distilgpt2/.test(e.message),
+      );
+    }
     assert.throws(() => parseModelSource('a/b/c', cwd), InputError);
     assert.throws(() => parseModelSource('org/-bad', cwd), InputError);
     assert.throws(() => parseModelSource('org/name@', cwd), /not a valid revision/);
@@ -263,7 +287,10 @@ test('a sharded repo brings its index and every shard, and loads', async () => {
 
 test('gated and private repos need the token, and errors never show it', async () => {
   const options = setup();
-  const withoutToken = await rejectsInput(resolveModel('org/gated', options), /gated .*needs a Hugging Face token\. No token was given\./);
+  const withoutToken = await rejectsInput(
+    resolveModel('org/gated', options),
+    /gated .*needs a Hugging Face token\. No token was found \(neither HF_TOKEN nor the token file .*hf-home\/token\)\./,
+  );
   assert.match(withoutToken.message, /HF_TOKEN environment variable/);
   assert.match(withoutToken.message, /"Attribution Patching: Set Hugging Face Token"/);
   assert.match(withoutToken.message, /SecretStorage/);
@@ -287,6 +314,58 @@ test('gated and private repos need the token, and errors never show it', async (
   const privateWrong = await rejectsInput(resolveModel('org/private', { ...options, token: wrong }), /needs a Hugging Face token/);
   assert.ok(!privateWrong.message.includes(wrong));
   assert.ok((await resolveModel('org/private', { ...options, token: PRIVATE_TOKEN })).commit);
+});
+
+test('a bare canonical id resolves through the hub redirect into the cache folder Python uses for it', async () => {
+  const options = setup();
+  hub.clearLog();
+  const resolved = await resolveModel('gpt2', options);
+  const commit = hub.commit('openai-community/gpt2');
+  assert.equal(resolved.dir, join(options.cache, 'models--gpt2', 'snapshots', commit));
+  assert.equal(resolved.source, 'gpt2');
+  assert.deepEqual(resolved.notes, []);
+  assert.equal(fs.readFileSync(join(options.cache, 'models--gpt2', 'refs', 'main'), 'utf8'), commit);
+  assert.ok(hub.requests.some((r) => r.status === 307 && r.path === '/api/models/gpt2/revision/main'));
+  assert.equal(loadModel(resolved.dir).spec.nLayers, 1);
+
+  // TransformerLens's name: the same repo and snapshot, with a note saying what it stood for.
+  const aliased = await resolveModel('gpt2-small', options);
+  assert.equal(aliased.dir, resolved.dir);
+  assert.equal(aliased.notes.length, 1);
+  assert.match(aliased.notes[0], /TransformerLens's name for the hub's gpt2/);
+});
+
+test('the token comes from HF_TOKEN, else the login token file (HF_TOKEN_PATH, else $HF_HOME/token), never shown', async () => {
+  const options = setup();
+  const home = join(options.cache, 'hf-home');
+  fs.mkdirSync(home, { recursive: true });
+  // `hf auth login` writes the bare token (a trailing newline from an editor is fine).
+  fs.writeFileSync(join(home, 'token'), `${TOKEN}\n`);
+  hub.clearLog();
+  assert.ok((await resolveModel('org/gated', options)).commit);
+  assert.ok(hub.requests.some((r) => r.server === 'hub' && r.authorized));
+
+  const elsewhere = join(options.cache, 'elsewhere-token');
+  fs.writeFileSync(elsewhere, PRIVATE_TOKEN);
+  const env = { ...options.env, HF_TOKEN_PATH: elsewhere };
+  assert.ok((await resolveModel('org/private', { ...options, env })).commit);
+  // HF_TOKEN wins over the file; an explicit token (the editor's SecretStorage) over both.
+  await rejectsInput(resolveModel('org/private', { ...options, env: { ...env, HF_TOKEN: 'hf_wrongTokenValue555' } }), /token given was refused/);
+  assert.ok((await resolveModel('org/private', { ...options, env: { ...env, HF_TOKEN: 'hf_wrong' }, token: PRIVATE_TOKEN })).commit);
+
+  // Malformed: an error naming the file or variable, never its contents.
+  fs.writeFileSync(elsewhere, `${PRIVATE_TOKEN}\nsecond line\n`);
+  const malformed = await rejectsInput(resolveModel('org/private', { ...options, env }), /token file .*elsewhere-token is malformed/);
+  assert.equal(malformed.field, 'hfToken');
+  assert.ok(!`${malformed.message}\n${malformed.stack}`.includes(PRIVATE_TOKEN));
+  const badVariable = await rejectsInput(resolveModel('org/tiny', { ...options, env: { ...env, HF_TOKEN: `${TOKEN} x` } }), /HF_TOKEN is not a usable/);
+  assert.ok(!badVariable.message.includes(TOKEN));
+  assert.ok((await resolveModel('org/tiny', options)).commit);
+  fs.rmSync(elsewhere);
+  fs.mkdirSync(elsewhere);
+  await rejectsInput(resolveModel('org/tiny', { ...options, env }), /token file .*elsewhere-token cannot be read \(EISDIR\)/);
+  // A run from the cache never reads it.
+  assert.equal((await resolveModel('org/tiny', { ...options, env, offline: true })).fromCache, true);
 });
 
 test('an unknown repo or revision is named in the error', async () => {

@@ -35,7 +35,7 @@ export async function resultForClaims(claims: ClaimsFile, options: ClaimsRunOpti
   }
   const warnings: string[] = [];
   const dataset = readDataset(claims.dataset, warnings);
-  const { model, notes } = await openModel(claims.model, { token: process.env.HF_TOKEN || undefined, offline: options.offline });
+  const { model, notes } = await openModel(claims.model, { offline: options.offline });
   for (const note of [...notes, ...warnings]) options.onProgress?.(note);
   const { nLayers, nHeads } = model.spec;
   const patching = {

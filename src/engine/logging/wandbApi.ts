@@ -10,6 +10,7 @@
 //                                 sent there (a signed URL, possibly another host's storage)
 // The key is only ever in the Authorization header: no message, log or error text holds it, and no URL with a
 // query string (a signed upload URL) is quoted either.
+import { httpFetch } from '../httpTransport';
 
 /** Where a W&B error comes from, so a front end can say what to fix: the key, the network, the server. */
 export type WandbErrorKind = 'auth' | 'network' | 'server';
@@ -113,7 +114,7 @@ export class WandbApi {
   private async send(url: string, init: RequestInit, what: string, authorized: boolean, timeoutMs = this.timeoutMs): Promise<Response> {
     let response: Response;
     try {
-      response = await fetch(url, {
+      response = await httpFetch(url, {
         ...init,
         headers: { ...(init.headers as Record<string, string>), ...(authorized ? { Authorization: this.authorization } : {}) },
         signal: AbortSignal.timeout(timeoutMs),

@@ -8,6 +8,7 @@
 //   HEAD {endpoint}/{repo}/resolve/{commit}/{file}          → 200 (small files) or 302 to a CDN (LFS files), with
 //        X-Repo-Commit, ETag or X-Linked-Etag, X-Linked-Size or Content-Length; X-Error-Code on errors
 //   GET  the same URL, or the CDN's Location (without the Authorization header: it goes to another host)
+// Every request goes through httpFetch (../httpTransport.ts): HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured.
 // The token goes only into Authorization headers for the hub's own origin; it is never logged or put in a message.
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -15,6 +16,8 @@ import * as path from 'node:path';
 import { InputError } from '../../shared/errors';
 import { builtInNameOf, isCommitHash, parseModelSource, type ModelSource } from '../../lib/model/modelSource';
 import { DEFAULT_ENDPOINT, type Env, hubCacheDir, hubEndpoint, isOfflineByEnv, linkIntoSnapshot, repoCacheDir, sha256File } from './hubCache';
+import { findHubToken, hubTokenPath } from './hubToken';
+import { httpFetch, proxySettings } from '../httpTransport';
 import { describeCause, encodeFile, encodeRepo, HubUnreachable, isAbort, normalizeEtag, parseSize, sleep, TransferBroken } from './hubHttp';
 
 // ---- resolving -----------------------------------------------------------------------------------------------
@@ -29,7 +32,10 @@ export interface DownloadProgress {
 }
 
 export interface ResolveOptions {
-  /** A Hugging Face access token for gated or private repos; sent only to the hub's own origin, never shown. */
+  /**
+   * A Hugging Face access token for gated or private repos; sent only to the hub's own origin, never shown. When
+   * absent, the one huggingface_hub would use: HF_TOKEN, else the token file of `hf auth login` (hubToken.ts).
+   */
   token?: string;
   /** Use only the local cache (also when HF_HUB_OFFLINE=1). */
   offline?: boolean;
@@ -69,7 +75,7 @@ const PICKLE = /\.(bin|pt|pth|ckpt|pkl)$/;
 
 const TOKEN_HELP =
   'Create a read token at https://huggingface.co/settings/tokens, then give it: on the command line in the HF_TOKEN ' +
-  'environment variable (HF_TOKEN=hf_… atp patch …); in VS Code with the command "Attribution Patching: Set Hugging Face Token" ' +
+  'environment variable (HF_TOKEN=hf_… atp patch …) or log in once with `hf auth login` (the token file it writes is read); in VS Code with the command "Attribution Patching: Set Hugging Face Token" ' +
   "(kept in the editor's SecretStorage).";
 
 /**
@@ -118,6 +124,8 @@ class HubResolver {
   private readonly repoDir: string;
   private readonly display: string;
   private readonly notes: string[] = [];
+  /** Read when the hub is first asked (never for a run from the cache): the options' token or huggingface_hub's. */
+  private token?: string;
 
   constructor(
     private readonly source: Extract<ModelSource, { kind: 'hub' }>,
@@ -129,6 +137,7 @@ class HubResolver {
     this.endpoint = hubEndpoint(this.env);
     this.repoDir = repoCacheDir(this.repo, this.env);
     this.display = source.preset ? `${source.preset} (${this.repo}@${this.revision})` : `${this.repo}@${this.revision}`;
+    if (source.note) this.notes.push(source.note);
   }
 
   private result(commit: string, fromCache: boolean): ResolvedModel {
@@ -154,6 +163,8 @@ class HubResolver {
     // A commit fully present in the cache needs no network at all (as in huggingface_hub).
     if (isCommitHash(this.revision) && this.missingInSnapshot(this.revision).length === 0) return this.result(this.revision, true);
 
+    this.token = this.options.token ?? findHubToken(this.env)?.token;
+    proxySettings(this.env); // a malformed proxy variable is the user's error, not an unreachable hub
     let info: { commit: string; files: string[] };
     try {
       info = await this.revisionInfo();
@@ -245,7 +256,7 @@ class HubResolver {
 
   private headers(url: string, extra: Record<string, string> = {}): Record<string, string> {
     const headers: Record<string, string> = { 'User-Agent': 'attribution-patching', ...extra };
-    if (this.options.token && new URL(url).origin === new URL(this.endpoint).origin) headers.Authorization = `Bearer ${this.options.token}`;
+    if (this.token && new URL(url).origin === new URL(this.endpoint).origin) headers.Authorization = `Bearer ${this.token}`;
     return headers;
   }
 
@@ -259,12 +270,16 @@ class HubResolver {
       const signals = [this.options.signal, init.timeoutMs ? AbortSignal.timeout(init.timeoutMs) : undefined].filter((s): s is AbortSignal => s !== undefined);
       let response: Response;
       try {
-        response = await fetch(current, {
-          method: init.method,
-          headers: this.headers(current, init.headers),
-          redirect: 'manual',
-          signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
-        });
+        response = await httpFetch(
+          current,
+          {
+            method: init.method,
+            headers: this.headers(current, init.headers),
+            redirect: 'manual',
+            signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
+          },
+          this.env,
+        );
       } catch (error) {
         if (isAbort(error, this.options.signal)) throw this.options.signal!.reason ?? error;
         const reason = error instanceof Error && error.name === 'TimeoutError' ? 'no answer in time' : describeCause(error);
@@ -289,10 +304,10 @@ class HubResolver {
     const status = response.status;
     const hubText = this.endpoint === DEFAULT_ENDPOINT ? 'the Hugging Face hub' : `the hub at ${this.endpoint}`;
     if (status === 401 || status === 403) {
-      const tokenState = this.options.token
+      const tokenState = this.token
         ? 'The token given was refused or has no access to it (for a gated repo, accept its terms on the repo page with the same account; check that the token is a read token and not expired).'
-        : 'No token was given.';
-      if (code === 'RepoNotFound' && !this.options.token) {
+        : `No token was found (neither HF_TOKEN nor the token file ${hubTokenPath(this.env)}).`;
+      if (code === 'RepoNotFound' && !this.token) {
         throw new InputError(`${this.display}: not found on ${hubText}, or private (then it needs a token). ${tokenState} ${TOKEN_HELP}`, { field: 'hfToken' });
       }
       const gated = code === 'GatedRepo' ? 'gated (its terms must be accepted on https://huggingface.co/' + this.repo + ')' : 'gated or private';

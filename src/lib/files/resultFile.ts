@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { InputError } from '../../shared/errors';
 import { checkResult, parseResultJson, RESULT_SCHEMA, RESULT_SCHEMA_SIDECAR, serializeResult, type ExampleResult, type Result } from '../../shared/result';
 import { type FileToWrite, writeFilesAtomically } from './atomicWrite';
-import { readSafetensorsHeaderFromBytes, type TensorEntry } from '../model/safetensors';
+import { readSafetensorsHeaderFromBytes, type SafetensorsDtype, type TensorEntry } from '../model/safetensors';
 
 /** The sidecar's `__metadata__.format`. */
 export const SIDECAR_FORMAT = 'attribution-patching/result-sidecar@1';
@@ -269,8 +269,8 @@ function encodeSidecar(result: Result): Uint8Array {
 }
 
 /** The safetensors layout (see src/lib/model/safetensors.ts): u64 header length, JSON header padded to 8, data. */
-function encodeSafetensors(
-  tensors: ReadonlyArray<{ name: string; dtype: Dtype; shape: number[]; bytes: Uint8Array }>,
+export function encodeSafetensors(
+  tensors: ReadonlyArray<{ name: string; dtype: SafetensorsDtype; shape: number[]; bytes: Uint8Array }>,
   metadata: Record<string, string>,
 ): Uint8Array {
   const header: Record<string, unknown> = { __metadata__: metadata };

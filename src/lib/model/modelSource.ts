@@ -5,12 +5,21 @@ import * as path from 'node:path';
 import { homedir } from 'node:os';
 import { InputError } from '../../shared/errors';
 import { BUILT_IN_MODELS, findBuiltInModel, findPreset, resolvePreset } from './presets';
+import { BARE_NAME_EXAMPLES, findHubName } from '../../engine/model/hubNames';
 
 // ---- sources -------------------------------------------------------------------------------------------------
 
 export type ModelSource =
   | { readonly kind: 'folder'; readonly text: string; readonly path: string }
-  | { readonly kind: 'hub'; readonly text: string; readonly repo: string; readonly revision?: string; readonly preset?: string };
+  | {
+      readonly kind: 'hub';
+      readonly text: string;
+      readonly repo: string;
+      readonly revision?: string;
+      readonly preset?: string;
+      /** What the name stood for, when it was an alias (TransformerLens's gpt2-small): shown with the run's notes. */
+      readonly note?: string;
+    };
 
 /** Hub rules for each half of org/name: letters, digits, - _ . ; not starting or ending with - or . ; no -- or .. */
 const REPO_PART = /^(?![-.])(?!.*(--|\.\.))[A-Za-z0-9_.-]{1,96}(?<![-.])$/;
@@ -75,8 +84,8 @@ export function builtInNameOf(folder: string, from: string = __dirname): string 
 /**
  * What `--model` names: a local folder (one that exists, or a path starting with ./, ../, /, ~ or a drive letter),
  * a built-in model (tinysql-demo, ioi-demo) or a preset (M0…M5, bm1-cs1, … — both looked up first, so a folder
- * that shares such a name needs ./), or a hub repo id org/name, the last two with an optional @revision (branch,
- * tag or commit).
+ * that shares such a name needs ./), a hub repo id org/name, a bare canonical hub id (gpt2) or a TransformerLens
+ * alias (gpt2-small; hubNames.ts) — the last four with an optional @revision (branch, tag or commit).
  */
 export function parseModelSource(text: string, cwd: string = process.cwd()): ModelSource {
   const trimmed = text.trim();
@@ -106,6 +115,11 @@ export function parseModelSource(text: string, cwd: string = process.cwd()): Mod
   }
   if (fs.existsSync(path.resolve(cwd, trimmed))) return { kind: 'folder', text: trimmed, path: path.resolve(cwd, trimmed) };
 
+  const named = findHubName(base);
+  if (named) {
+    if (revision !== undefined) checkRevision(revision, trimmed);
+    return { kind: 'hub', text: trimmed, repo: named.repo, revision, ...(named.note ? { note: named.note } : {}) };
+  }
   const parts = base.split('/');
   if (parts.length === 2 && parts.every((part) => REPO_PART.test(part))) {
     if (revision !== undefined) checkRevision(revision, trimmed);
@@ -115,6 +129,7 @@ export function parseModelSource(text: string, cwd: string = process.cwd()): Mod
   throw InputError.about(
     'model',
     `"${trimmed}" is not a folder here, a preset (M0…M5, bm1-cs1, …; see the list in the help) or a Hugging Face repo id ` +
-      'org/name[@revision] (e.g. openai-community/gpt2 or Qwen/Qwen2.5-0.5B-Instruct@main); a folder path may start with ./',
+      `org/name[@revision] (e.g. openai-community/gpt2 or Qwen/Qwen2.5-0.5B-Instruct@main; bare names: ${BARE_NAME_EXAMPLES}); ` +
+      'a folder path may start with ./',
   );
 }
