@@ -38,7 +38,7 @@ import { readFileSync } from 'node:fs';
 import { fileHash, mergeShards, parseShard, readShards, runShard, shardRange } from '../engine/patching/shards';
 import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from '../lib/files/outputPaths';
 import { type WandbOutcome, wandbProjectPath } from '../shared/wandb';
-import { wandbTargetForCommandLine } from '../engine/logging/wandbKey';
+import { wandbTargetForCommandLine } from '../lib/wandb/wandbKey';
 import { logResultToWandb } from '../engine/logging/logToWandb';
 import { modelLabel } from '../shared/modelNames';
 import { versionText } from './version';

@@ -16,7 +16,7 @@ import { renderSweepReport } from '../engine/sweep/report';
 import type { SweepSpec } from '../shared/sweep';
 import type { CommandIo } from './generate';
 import { addWandbOutcome, type WandbOutcome } from '../shared/wandb';
-import { wandbTargetForCommandLine } from '../engine/logging/wandbKey';
+import { wandbTargetForCommandLine } from '../lib/wandb/wandbKey';
 import { logResultToWandb, sweepCellRunOptions, sweepGroup } from '../engine/logging/logToWandb';
 
 export const SWEEP_USAGE = `Usage:

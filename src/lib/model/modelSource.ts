@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { homedir } from 'node:os';
 import { InputError } from '../../shared/errors';
 import { BUILT_IN_MODELS, findBuiltInModel, findPreset, resolvePreset } from './presets';
-import { BARE_NAME_EXAMPLES, findHubName } from '../../engine/model/hubNames';
+import { BARE_NAME_EXAMPLES, findHubName } from './hubNames';
 
 // ---- sources -------------------------------------------------------------------------------------------------
 
