@@ -319,6 +319,23 @@ async function checkFloat16(
   }
 }
 
+/**
+ * Why WebGPU has no adapter when the cause is the Vulkan loader (Dawn dlopens libvulkan.so.1 on Linux, and a fresh
+ * machine often lacks Debian's libvulkan1): [] when the loader loads, or off Linux. process.dlopen asks the dynamic
+ * linker as Dawn does; a loader that loads fails only as "not a Node addon", which means it is there.
+ */
+function vulkanLoaderNotes(): string[] {
+  if (process.platform !== 'linux') return [];
+  try {
+    process.dlopen({ exports: {} } as NodeJS.Module, 'libvulkan.so.1');
+  } catch (error) {
+    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+    if (/self-register|undefined symbol|napi_register|Module did not/i.test(message)) return [];
+    return [`no usable Vulkan loader (${message}): install libvulkan1 (Debian/Ubuntu) or run scripts/gpu-check.sh with its kit (--prepare)`];
+  }
+  return [];
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const value = (flag: string) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
@@ -346,8 +363,10 @@ async function main(): Promise<void> {
         t = performance.now();
         const handle = await createSession(graph.file, device);
         if (handle.device !== device) {
-          console.log(`${device}: not available (${handle.notes.join('; ')})`);
-          report.push({ shape: shape.name, device, available: false, notes: handle.notes });
+          const notes = [...handle.notes, ...(device === 'webgpu' ? vulkanLoaderNotes() : [])];
+          console.log(`${device}: not available (${notes.join('; ')})`);
+          // The same fields as an entry that ran (precision included), so a reader finds it the same way.
+          report.push({ shape: shape.name, device, precision: 'float32', available: false, notes });
           await handle.session.release();
           continue;
         }

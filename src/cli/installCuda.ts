@@ -15,7 +15,9 @@ does), checks it against the SHA-512 NuGet publishes for it, and installs them w
 runtime into DIR/<version> (default ${cudaRuntimeRoot()}; set ATP_CUDA_DIR=DIR when you choose another). An
 interrupted download resumes when run again. --device cuda and auto then use it. --from takes a .nupkg you
 downloaded (or another URL for it); --sha512 gives the hash to check it against (hex or base64) when nuget.org
-cannot be reached. CUDA 12 and cuDNN 9 themselves are not part of the download: the machine must have them.`;
+cannot be reached. A mirror named by ATP_CUDA_FEED needs --sha512 (it is never asked for its own package's hash);
+plain http:// mirrors and URLs need ATP_CUDA_ALLOW_HTTP=1. CUDA 12 and cuDNN 9 themselves are not part of the
+download: the machine must have them.`;
 
 function progressWriter(io: CommandIo): (progress: InstallProgress) => void {
   return (progress) => {

@@ -34,7 +34,6 @@ import { describeRuntime, METHOD_NAMES } from '../shared/result';
 import { contentHash } from '../lib/files/contentHash';
 import { suspectCells } from '../shared/resultMethods';
 import { signedFixed } from '../shared/colorScale';
-import { readFileSync } from 'node:fs';
 import { fileHash, mergeShards, parseShard, readShards, runShard, shardRange } from '../engine/patching/shards';
 import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from '../lib/files/outputPaths';
 import { type WandbOutcome, wandbProjectPath } from '../shared/wandb';
@@ -42,6 +41,7 @@ import { wandbTargetForCommandLine } from '../lib/wandb/wandbKey';
 import { logResultToWandb } from '../engine/logging/logToWandb';
 import { modelLabel } from '../shared/modelNames';
 import { versionText } from './version';
+import { readInputText } from '../lib/files/readInput';
 
 /** The synopsis of the commands on one model and dataset (patch, merge, report, validate). */
 const PATCH_SYNOPSIS = `  atp patch --model MODEL --data FILE --out FILE [--method auto|atp|atpstar|exact] [--grad-drop] [--check K] [--html REPORT.html] [--device auto|cpu|cuda|dml|coreml|webgpu] [--batch-size N] [--precision float32|float16|float64] [--top K] [--offline] [--wandb [ENTITY/]PROJECT]
@@ -442,7 +442,7 @@ function reportWandb(cli: Cli, outcome: WandbOutcome): void {
 
 /** contentHash of a dataset file's text as the editor holds it (VS Code drops a leading byte-order mark). */
 function datasetTextHash(file: string): string {
-  return contentHash(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
+  return contentHash(readInputText(file, 'dataset').replace(/^\uFEFF/, ''));
 }
 
 function merge(cli: Cli, args: string[]): void {

@@ -136,7 +136,7 @@ export function registerPatchCurrentFile(services: Services): vscode.Disposable 
           });
         }
         state.set({ datasetUri: document.uri, resultFile, result, stale: !isCurrentFor(result, document.getText()) });
-        if (settings.model) await recentModels.add(model);
+        if (settings.model) await recentModels.add(settings.model);
         await store.recordRun({
           datasetFile,
           resultFile,

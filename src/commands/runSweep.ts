@@ -5,7 +5,6 @@
 import * as vscode from 'vscode';
 import { requireWorkspaceTrust } from './workspaceTrust';
 import { isAbsolute, join } from 'node:path';
-import { readFile } from 'node:fs/promises';
 import { MAX_GENERATED_EXAMPLES, TINYSQL_FEATURES } from '../shared/generateSpec';
 import { integerInputProblem, TINYSQL_FEATURE_DESCRIPTIONS } from '../services/datasetGeneration';
 import { parseSweepSummary, type SweepSpec } from '../shared/sweep';
@@ -15,6 +14,7 @@ import { HF_TOKEN_SECRET } from '../views/sidebar';
 import { COMMANDS } from './ids';
 import { renderFieldText } from '../shared/fields';
 import { reportWandbOutcome, wandbTargetForRun } from '../services/wandbTarget';
+import { readInputText } from '../lib/files/readInput';
 
 export const RUN_SWEEP = COMMANDS.runSweep;
 
@@ -140,7 +140,7 @@ export function registerRunSweep(services: Services): vscode.Disposable {
         );
     }
     try {
-      const summary = parseSweepSummary(await readFile(summaryFile, 'utf8'), summaryFile);
+      const summary = parseSweepSummary(readInputText(summaryFile, 'json'), summaryFile);
       services.comparePanel.showSweep(summary, request.outDir);
     } catch (error) {
       // A sweep cancelled before its first cell has no summary: nothing to show.

@@ -14,6 +14,7 @@ import { parseWebviewMessage, type ComparisonExport, type HostMessage } from '..
 import { renderCompareReport } from '../report/compareReport';
 import { writeTextAtomically } from '../lib/files/atomicWrite';
 import { loadPanelApp, webviewOptions } from './heatmapPanel';
+import { readInputText } from '../lib/files/readInput';
 
 export const COMPARE_VIEW_TYPE = 'attributionPatching.compare';
 
@@ -92,8 +93,8 @@ export class ComparePanelHost implements vscode.Disposable {
             this.showRuns(runs);
           } else if (saved.sweepFolder) {
             const file = join(saved.sweepFolder, SWEEP_SUMMARY);
-            const bytes = await vscode.workspace.fs.readFile(vscode.Uri.file(file));
-            this.showSweep(parseSweepSummary(new TextDecoder().decode(bytes), file), saved.sweepFolder);
+            // The read helper: a summary that is a FIFO or a device is an error, not a hung extension host.
+            this.showSweep(parseSweepSummary(readInputText(file, 'json'), file), saved.sweepFolder);
           } else {
             panel.dispose();
           }

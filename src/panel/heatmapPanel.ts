@@ -21,6 +21,19 @@ import { CIRCUIT_FORMAT_NAMES, CIRCUIT_FORMAT_SUFFIX, exportCircuit, type Circui
 import { writeTextAtomically } from '../lib/files/atomicWrite';
 import type { ResultStore } from '../services/resultStore';
 import { COMMANDS } from '../commands/ids';
+import { readInputText } from '../lib/files/readInput';
+
+/**
+ * The dataset a Result names, or undefined when it cannot be read. The name comes from the Result (anyone's file):
+ * through the read helper, so /dev/zero or a FIFO there is "cannot be read", not a hung extension host.
+ */
+function readDatasetText(file: string): string | undefined {
+  try {
+    return readInputText(file, 'dataset');
+  } catch {
+    return undefined;
+  }
+}
 
 export const HEATMAP_VIEW_TYPE = 'attributionPatching.heatmap';
 
@@ -74,12 +87,7 @@ export class HeatmapPanelHost implements vscode.Disposable {
       const result = await this.store.read(resultFile);
       const datasetUri = vscode.Uri.file(result.dataset.file);
       const open = vscode.workspace.textDocuments.find((document) => document.uri.toString() === datasetUri.toString());
-      const text = open
-        ? open.getText()
-        : await vscode.workspace.fs.readFile(datasetUri).then(
-            (bytes) => new TextDecoder().decode(bytes),
-            () => undefined,
-          );
+      const text = open ? open.getText() : readDatasetText(result.dataset.file);
       this.state.set({ datasetUri, resultFile, result, stale: text === undefined || !isCurrentFor(result, text) });
       return true;
     } catch (error) {

@@ -52,6 +52,11 @@ export function effectiveModel(settings: Settings, extensionUri: vscode.Uri): st
   return builtIn ? builtInModel(extensionUri, builtIn.name) : settings.model;
 }
 
+/** The model the next run uses, as its Result will name it: a built-in model by its name, else the setting's words. */
+export function nextRunModelName(settings: Settings): string {
+  return findBuiltInModel(settings.model || 'tinysql-demo')?.name ?? settings.model;
+}
+
 /** How the sidebar names the model setting: "built-in IOI demo (ioi-demo)", a folder's name, a repo id. */
 export function modelSettingLabel(model: string): string {
   const builtIn = findBuiltInModel(model || 'tinysql-demo');

@@ -8,6 +8,12 @@ import { ShapeChecker } from './shapeChecker';
 import { checkCircuit, nameCircuitMethodAsToday } from './circuit';
 import { HOOK_KINDS, HOOKS, type HookKind, isHookKind, POSITION_FIELDS } from './hooks';
 
+/**
+ * The most shards a run may be split into (`--shard i/n`, and `shard.count` in a shard file): far more than machines
+ * anyone splits a dataset over, and small enough that the merge's list of expected shards costs nothing.
+ */
+export const MAX_SHARD_COUNT = 10_000;
+
 /** @2 added run, methods, tokenScores and checks; @1 files (AtP only) still open. */
 export const RESULT_SCHEMA = 'attribution-patching/result@2';
 export const RESULT_SCHEMA_V1 = 'attribution-patching/result@1';
@@ -549,7 +555,8 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
   if (result.shard !== undefined) {
     const info = check.object(result.shard, 'shard');
     const count = check.integer(info.count, 'shard.count');
-    if (count < 1) check.fail('shard.count', 'a positive integer');
+    // Capped: the merge lists every shard it expects, so 2^53−1 would be a huge allocation, not a run.
+    if (count < 1 || count > MAX_SHARD_COUNT) check.fail('shard.count', `an integer from 1 to ${MAX_SHARD_COUNT}`);
     const index = check.integer(info.index, 'shard.index');
     if (index < 1 || index > count) check.fail('shard.index', `an integer from 1 to shard.count (${count})`);
     check.integer(info.firstExample, 'shard.firstExample');
@@ -559,7 +566,8 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
   }
   if (result.merged !== undefined) {
     const merged = check.object(result.merged, 'merged');
-    if (check.integer(merged.shards, 'merged.shards') < 1) check.fail('merged.shards', 'a positive integer');
+    const shards = check.integer(merged.shards, 'merged.shards');
+    if (shards < 1 || shards > MAX_SHARD_COUNT) check.fail('merged.shards', `an integer from 1 to ${MAX_SHARD_COUNT}`);
   }
 
   const dataset = check.object(result.dataset, 'dataset');
@@ -588,6 +596,9 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
   // A run always has examples; an empty list (a hand-edited or truncated file) would break every view of it.
   // A shard may be empty (more shards than examples).
   if (check.array(result.examples, 'examples').length === 0 && !shard) check.fail('examples', 'a non-empty array (a run has at least one example)');
+  // Per-example grids are [layer][clean token][head]: their lengths are checked against the model and the
+  // example's tokens here (as the sidecar's reader does), so no view or merge indexes past a row.
+  const kvHeads = typeof result.atpStar === 'object' && result.atpStar !== null ? (result.atpStar as Record<string, unknown>).kvHeads : undefined;
   check.array(result.examples, 'examples').forEach((item, index) => {
     const field = `examples[${index}]`;
     const example = check.object(item, field);
@@ -606,8 +617,6 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
       check.object(example.attributions, `${field}.attributions`);
       return;
     }
-    check.numbers(example.cleanIds, `${field}.cleanIds`, 1);
-    check.numbers(example.corruptedIds, `${field}.corruptedIds`, 1);
     for (const key of ['tokens', 'corruptedTokens']) {
       check.array(example[key], `${field}.${key}`).forEach((tokenItem, tokenIndex) => {
         const tokenField = `${field}.${key}[${tokenIndex}]`;
@@ -618,6 +627,9 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
         check.number(token.end, `${tokenField}.end`);
       });
     }
+    const positions = (example.tokens as unknown[]).length;
+    check.numbers(example.cleanIds, `${field}.cleanIds`, 1, undefined, [positions], 'one per clean token');
+    check.numbers(example.corruptedIds, `${field}.corruptedIds`, 1, undefined, [(example.corruptedTokens as unknown[]).length], 'one per corrupted token');
     if (current || example.tokenScores !== undefined) {
       const scores = check.object(example.tokenScores, `${field}.tokenScores`);
       if (scores.kind !== 'token-patch') check.fail(`${field}.tokenScores.kind`, '"token-patch"');
@@ -632,11 +644,22 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
     }
     if (example.atpStar !== undefined) {
       const nodes = check.object(example.atpStar, `${field}.atpStar`);
-      for (const key of ['q', 'qLinear', 'k', 'kLinear', 'v']) check.numbers(nodes[key], `${field}.atpStar.${key}`, 3, layers);
+      if (typeof kvHeads !== 'number' || !Number.isInteger(kvHeads)) check.fail('atpStar.kvHeads', 'an integer (the examples hold AtP* nodes)');
+      for (const key of ['q', 'qLinear', 'k', 'kLinear', 'v']) {
+        const query = key === 'q' || key === 'qLinear';
+        check.numbers(
+          nodes[key],
+          `${field}.atpStar.${key}`,
+          3,
+          layers,
+          [layers, positions, query ? heads : (kvHeads as number)],
+          query ? 'layers, clean tokens, heads' : 'layers, clean tokens, key/value heads',
+        );
+      }
     }
     const attributions = check.object(example.attributions, `${field}.attributions`);
-    check.numbers(attributions.z, `${field}.attributions.z`, 3, layers);
-    for (const key of POSITION_FIELDS) check.numbers(attributions[key], `${field}.attributions.${key}`, 2, layers);
+    check.numbers(attributions.z, `${field}.attributions.z`, 3, layers, [layers, positions, heads], 'layers, clean tokens, heads');
+    for (const key of POSITION_FIELDS) check.numbers(attributions[key], `${field}.attributions.${key}`, 2, layers, [layers, positions], 'layers, clean tokens');
   });
 
   if (current) {
@@ -652,12 +675,15 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
   }
   if (result.atpStar !== undefined) {
     const star = check.object(result.atpStar, 'atpStar');
-    check.integer(star.kvHeads, 'atpStar.kvHeads');
+    const kv = check.integer(star.kvHeads, 'atpStar.kvHeads');
     const maps = check.object(star.maps, 'atpStar.maps');
-    for (const key of ['q', 'qLinear', 'k', 'kLinear', 'v']) check.numbers(maps[key], `atpStar.maps.${key}`, 2, layers);
+    for (const key of ['q', 'qLinear', 'k', 'kLinear', 'v']) {
+      const query = key === 'q' || key === 'qLinear';
+      check.numbers(maps[key], `atpStar.maps.${key}`, 2, layers, [layers, query ? heads : kv], query ? 'layers, heads' : 'layers, key/value heads');
+    }
     if (star.gradDrop !== undefined) {
       const drop = check.object(star.gradDrop, 'atpStar.gradDrop');
-      check.numbers(drop.heads, 'atpStar.gradDrop.heads', 2, layers);
+      check.numbers(drop.heads, 'atpStar.gradDrop.heads', 2, layers, [layers, heads], 'layers, heads');
       if (drop.positions !== null) check.numbers(drop.positions, 'atpStar.gradDrop.positions', 2, layers);
     }
   }
@@ -693,6 +719,7 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
 
   check.array(result.warnings, 'warnings').forEach((warning, index) => check.string(warning, `warnings[${index}]`));
   if (result.timings !== undefined) {
+    // Any key, "constructor" and "__proto__" included: whoever sums timings keeps them in a prototype-free object.
     const timings = check.object(result.timings, 'timings');
     for (const [key, value] of Object.entries(timings)) check.number(value, `timings.${key}`);
   }

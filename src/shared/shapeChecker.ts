@@ -24,8 +24,9 @@ export class ShapeChecker {
     if (typeof value !== 'string') this.fail(field, 'a string');
   }
 
+  /** Finite only: JSON.parse reads 1e999 as Infinity, which no view, export or comparison can use. */
   number(value: unknown, field: string): void {
-    if (typeof value !== 'number') this.fail(field, 'a number');
+    if (typeof value !== 'number' || !Number.isFinite(value)) this.fail(field, 'a finite number');
   }
 
   integer(value: unknown, field: string): number {
@@ -33,13 +34,26 @@ export class ShapeChecker {
     return value;
   }
 
-  /** An array nested `depth` deep whose leaves are numbers, optionally with a given outer length. */
-  numbers(value: unknown, field: string, depth: number, outerLength?: number): void {
-    const expected = `an array of ${'arrays of '.repeat(depth - 1)}numbers`;
+  /**
+   * An array nested `depth` deep whose leaves are finite numbers, optionally with a given outer length, and with
+   * `lengths` the length of every level (undefined: any): a wrong length names the first row that has it.
+   */
+  numbers(value: unknown, field: string, depth: number, outerLength?: number, lengths?: ReadonlyArray<number | undefined>, meaning?: string): void {
+    const expected = `an array of ${'arrays of '.repeat(depth - 1)}finite numbers`;
     const check = (item: unknown, level: number): boolean =>
-      level === 0 ? typeof item === 'number' : Array.isArray(item) && item.every((child) => check(child, level - 1));
+      level === 0 ? typeof item === 'number' && Number.isFinite(item) : Array.isArray(item) && item.every((child) => check(child, level - 1));
     if (!check(value, depth)) this.fail(field, expected);
     if (outerLength !== undefined && (value as unknown[]).length !== outerLength) this.fail(field, `${expected} with ${outerLength} rows (one per layer)`);
+    if (lengths === undefined) return;
+    const shape = `shape [${lengths.map((n) => n ?? '·').join(', ')}]${meaning ? ` (${meaning})` : ''}`;
+    const walk = (item: unknown, level: number, at: string): void => {
+      if (level === depth) return;
+      const rows = item as unknown[];
+      const want = lengths[level];
+      if (want !== undefined && rows.length !== want) this.reject(`${field}${at}`, `has ${rows.length} entries, expected ${want} (${field} has ${shape})`);
+      rows.forEach((row, i) => walk(row, level + 1, `${at}[${i}]`));
+    };
+    walk(value, 0, '');
   }
 
   method(value: unknown, field: string): void {

@@ -1,7 +1,7 @@
 // Runs one claims file for the editor: the stored Result when it is current (no engine run), else one run in the
 // engine's child process (the host never loads the model), then every claim checked against that Result and the
 // Result and pass record written beside the claims file, as `atp test` does. No 'vscode' import: tested under Node.
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Result } from '../shared/result';
 import type { CircuitRequest, RunRequest } from '../shared/workerProtocol';
@@ -17,6 +17,7 @@ import {
   writeFilesAtomically,
 } from '../lib/claims/state';
 import { readResultFile } from '../lib/files/resultFile';
+import { readInputText } from '../lib/files/readInput';
 
 export interface ClaimsEngine {
   /** With `circuit`: a circuit run (the worker's 'circuit' request). */
@@ -54,7 +55,7 @@ export async function runClaimsFile(
     why = stored.why;
     let datasetText: string;
     try {
-      datasetText = readFileSync(claims.dataset, 'utf8').replace(/^\uFEFF/, '');
+      datasetText = readInputText(claims.dataset, 'dataset').replace(/^\uFEFF/, '');
     } catch (error) {
       return { kind: 'failed', message: `${file}: dataset ${claims.dataset} cannot be read (${(error as Error).message})` };
     }

@@ -10,6 +10,16 @@ import { readSettings } from '../services/settings';
 import { HF_TOKEN_SECRET } from '../views/sidebar';
 import { runClaimsFile } from './claimsRunner';
 import { COMMANDS } from '../commands/ids';
+import { readInputText } from '../lib/files/readInput';
+
+/**
+ * A claims file's text: a local one through the read helper (a claims file that is a symlink to /dev/zero or a FIFO
+ * would otherwise hang the extension host), another scheme through VS Code's file system.
+ */
+async function readClaimsText(uri: vscode.Uri): Promise<string> {
+  if (uri.scheme === 'file') return readInputText(uri.fsPath, 'claims', 'a claims file');
+  return new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
+}
 
 export const CLAIMS_GLOB = '**/*.claims.{yaml,yml,json}';
 export const RUN_CLAIM_COMMAND = COMMANDS.runClaim;
@@ -71,7 +81,7 @@ export class ClaimsTesting implements vscode.Disposable, vscode.CodeLensProvider
     let source = text ?? vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString())?.getText();
     if (source === undefined) {
       try {
-        source = new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
+        source = await readClaimsText(uri);
       } catch {
         this.controller.items.delete(uri.toString());
         return undefined;
@@ -180,9 +190,14 @@ export class ClaimsTesting implements vscode.Disposable, vscode.CodeLensProvider
         }
         items.forEach((item) => run.started(item));
         const uri = file.uri!;
-        const text =
-          vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString())?.getText() ??
-          new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
+        let text: string;
+        try {
+          text = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString())?.getText() ?? (await readClaimsText(uri));
+        } catch (error) {
+          const message = new vscode.TestMessage((error as Error).message);
+          items.forEach((item) => run.errored(item, message));
+          continue;
+        }
         if (this.services.engine.busy) {
           const message = new vscode.TestMessage('Another attribution patching run is in progress; run the claims when it has finished.');
           items.forEach((item) => run.errored(item, message));

@@ -5,7 +5,7 @@ import { basename } from 'node:path';
 import { formatValue } from '../shared/colorScale';
 import { describeRuntime } from '../shared/result';
 import type { ResultState } from '../services/resultState';
-import { effectiveModel, readSettings } from '../services/settings';
+import { nextRunModelName, readSettings } from '../services/settings';
 import { modelLabel, resultModelText, sameModel } from '../shared/modelNames';
 import { escapeIcons, escapeMarkdown, markdownCode } from '../editor/markdown';
 import { COMMANDS } from '../commands/ids';
@@ -34,7 +34,8 @@ export class StatusBar implements vscode.Disposable {
       return;
     }
     const { result } = entry;
-    const next = effectiveModel(settings, this.extensionUri);
+    // Compared as a Result names its model: a built-in one by its name, not the extension's folder.
+    const next = nextRunModelName(settings);
     const baselines = `LD clean ${formatValue(result.metric.cleanLogitDiff)} / corrupted ${formatValue(result.metric.corruptedLogitDiff)}`;
     // Result files are shared: their model and device show as text, never as an icon or Markdown.
     // float16 is said beside the device (float32 is the norm; the tooltip's runtime line says it either way).

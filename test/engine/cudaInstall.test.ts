@@ -6,13 +6,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { cudaPackage, installCuda, type InstallProgress, proxyFor } from '../../src/lib/cuda/cudaInstall';
 import { bundledOrt, cudaRuntimeState, missingNvidiaLibraries } from '../../src/lib/cuda/cudaRuntime';
-import { CUDA_NOT_INSTALLED } from '../../src/shared/errors';
+import { CUDA_NOT_INSTALLED, InputError } from '../../src/shared/errors';
 import { parseResult } from '../../src/shared/result';
 import { type FakeNuget, makeNupkg, selfSignedCertificate, startFakeNuget, startFakeProxy } from '../support/fakeNuget';
 import { CLI, requireBuiltCli } from '../support/cli';
@@ -167,7 +167,7 @@ test('404: the message names the URL and the manual steps', async () => {
   });
   // The package itself missing (a mirror given with --from URL): same.
   const url = `${server.feed}/v3-flatcontainer/${ID}/${VERSION}/other.nupkg`;
-  await assert.rejects(installCuda(options(root, { from: url })), (error: Error) => {
+  await assert.rejects(installCuda(options(root, { from: url, env: { ATP_CUDA_ALLOW_HTTP: '1' } })), (error: Error) => {
     assert.ok(error.message.startsWith(`${url}: not found (404)`), error.message);
     assert.match(error.message, /To install by hand: download .*\.nupkg/);
     return true;
@@ -190,12 +190,97 @@ test('offline (connection refused): the message names what to fetch and where it
   });
   const file = join(work, `${ID}.${VERSION}.nupkg`);
   writeFileSync(file, nupkg);
-  const { createHash } = await import('node:crypto');
   const outcome = await installCuda(options(root, { feed: deadFeed, from: file, sha512: createHash('sha512').update(nupkg).digest('hex') }));
   assert.deepEqual(readFileSync(join(outcome.dir, 'libonnxruntime_providers_cuda.so')), CUDA_LIBRARY);
   assert.equal(outcome.manifest.package.source, file);
   assert.ok(existsSync(file), 'a file the user gave is left where it was');
 });
+
+test('ATP_CUDA_FEED is a mirror: its own catalog never vouches for its package; --sha512 or a pinned hash does', async () => {
+  // A tampered mirror: another library under the provider's name, and a catalog that publishes that package's hash.
+  const tamperedPackage = makeNupkg({
+    [`${NATIVE}libonnxruntime_providers_shared.so`]: LIBZ,
+    [`${NATIVE}libonnxruntime_providers_cuda.so`]: Buffer.from('anything the mirror likes'),
+  });
+  const tampered = await startFakeNuget({ [ID]: { [VERSION]: tamperedPackage } });
+  const genuine = createHash('sha512').update(nupkg).digest('hex');
+  const mirror = (extra: Parameters<typeof installCuda>[0] = {}) =>
+    installCuda({ root: freshRoot(), ort: { version: VERSION, binDir: fakeBin }, env: { ATP_CUDA_FEED: tampered.feed, ATP_CUDA_ALLOW_HTTP: '1' }, ...extra });
+  try {
+    // No hash of its own: refused before anything is fetched from the mirror.
+    await assert.rejects(mirror(), (error: Error) => {
+      assert.ok(error instanceof InputError);
+      assert.match(error.message, /^ATP_CUDA_FEED http:\/\/127\.0\.0\.1:\d+: a mirror cannot vouch for its own package.*--sha512.*Nothing was downloaded\.$/);
+      assert.ok(error.message.includes(cudaPackage(VERSION).registrationUrl), 'names where the real hash is published');
+      return true;
+    });
+    assert.deepEqual(tampered.requests, []);
+    // The genuine hash from the user: the tampered package is refused, nothing installed.
+    await assert.rejects(mirror({ sha512: genuine }), /SHA-512 mismatch .*nothing was installed/);
+    // A pinned hash: the same without --sha512, and a --sha512 that disagrees with the pin is refused.
+    await assert.rejects(mirror({ pinned: { [VERSION]: genuine } }), /SHA-512 mismatch .*nothing was installed/);
+    await assert.rejects(
+      mirror({ pinned: { [VERSION]: genuine }, sha512: 'ab'.repeat(64) }),
+      /--sha512: abababab.* is not the SHA-512 of .* \([0-9a-f]{16}…, pinned in this build\)/,
+    );
+    // Plain http needs ATP_CUDA_ALLOW_HTTP=1, for ATP_CUDA_FEED and for --from URL alike.
+    const root = freshRoot();
+    await assert.rejects(
+      installCuda({ root, ort: { version: VERSION, binDir: fakeBin }, env: { ATP_CUDA_FEED: server.feed }, sha512: genuine }),
+      /ATP_CUDA_FEED http:\/\/127\.0\.0\.1:\d+: plain http can be read and changed on the way; use https, or set ATP_CUDA_ALLOW_HTTP=1/,
+    );
+    await assert.rejects(installCuda(options(root, { from: `${server.feed}/x.nupkg` })), /--from http:\/\/.*plain http/);
+    // An honest mirror with the genuine hash installs.
+    const outcome = await installCuda({
+      root,
+      ort: { version: VERSION, binDir: fakeBin },
+      env: { ATP_CUDA_FEED: server.feed, ATP_CUDA_ALLOW_HTTP: '1' },
+      sha512: genuine,
+    });
+    assert.deepEqual(readFileSync(join(outcome.dir, 'libonnxruntime_providers_cuda.so')), CUDA_LIBRARY);
+  } finally {
+    await tampered.close();
+  }
+  // A pinned hash is used without asking the feed for one.
+  server.requests.length = 0;
+  await installCuda(options(freshRoot(), { pinned: { [VERSION]: genuine } }));
+  assert.deepEqual(
+    server.requests.map((r) => r.path),
+    [`/v3-flatcontainer/${ID}/${VERSION}/${ID}.${VERSION}.nupkg`],
+  );
+});
+
+test(
+  '--from a folder, a FIFO or /dev/zero, and damaged archives with a correct --sha512, end in an InputError naming the file',
+  { timeout: 30_000 },
+  async () => {
+    const folder = mkdtempSync(join(work, 'folder-'));
+    const fifo = join(work, 'package.fifo');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    for (const [from, what] of [
+      [folder, 'a folder'],
+      [fifo, 'a FIFO'],
+      ['/dev/zero', 'a character device'],
+    ]) {
+      await assert.rejects(installCuda(options(freshRoot(), { from, sha512: 'ab'.repeat(64) })), (error: Error) => {
+        assert.ok(error instanceof InputError);
+        assert.equal(error.message, `--from ${from} is not a regular file (${what})`);
+        return true;
+      });
+    }
+    // A package whose directory is damaged, given with its own correct hash: the zip reader's InputError, naming it.
+    const damaged = Buffer.from(nupkg);
+    const eocd = damaged.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+    damaged.writeUInt32LE(damaged.length - 10, eocd + 16);
+    const file = join(work, 'damaged.nupkg');
+    writeFileSync(file, damaged);
+    await assert.rejects(installCuda(options(freshRoot(), { from: file, sha512: createHash('sha512').update(damaged).digest('hex') })), (error: Error) => {
+      assert.ok(error instanceof InputError, String(error));
+      assert.ok(error.message.startsWith(`${file}: not a usable zip archive: `), error.message);
+      return true;
+    });
+  },
+);
 
 test('proxies: HTTPS_PROXY for https, HTTP_PROXY for http, in either case; NO_PROXY hosts and domains go direct', () => {
   const https = new URL('https://api.nuget.org/v3/index.json');
@@ -253,11 +338,15 @@ test('atp install-cuda installs the real onnxruntime-node runtime with progress 
   requireBuiltCli();
   const ort = bundledOrt();
   const root = freshRoot();
-  const env = { ATP_CUDA_DIR: root, ATP_CUDA_FEED: server.feed, ATP_CACHE_DIR: join(work, 'cache') };
-  const install = await atp(['install-cuda'], env);
+  const env = { ATP_CUDA_DIR: root, ATP_CUDA_FEED: server.feed, ATP_CUDA_ALLOW_HTTP: '1', ATP_CACHE_DIR: join(work, 'cache') };
+  // A mirror (ATP_CUDA_FEED) is never asked for the hash: without --sha512 (and no pin for this version) it is refused.
+  const unhashed = await atp(['install-cuda'], env);
+  assert.equal(unhashed.code, 2, unhashed.stderr);
+  assert.match(unhashed.stderr, /a mirror cannot vouch for its own package/);
+  assert.doesNotMatch(unhashed.stderr, /internal error|\n\s+at /);
+  const install = await atp(['install-cuda', '--sha512', createHash('sha512').update(nupkg).digest('hex')], env);
   assert.equal(install.code, 0, install.stderr);
   assert.equal(install.stdout.trim(), join(root, ort.version));
-  assert.match(install.stderr, /reading the package's SHA-512 from .*registration5-semver1/);
   assert.match(install.stderr, /downloaded 3\.\d MiB/);
   assert.match(install.stderr, /extracting libonnxruntime_providers_cuda\.so \(3\.0 MiB\)/);
   const missing = missingNvidiaLibraries();
@@ -327,20 +416,22 @@ test('atp install-cuda over https through a CONNECT proxy (HTTPS_PROXY): TLS to 
     const root = freshRoot();
     const env = { ATP_CUDA_DIR: root, ATP_CUDA_FEED: secure.feed, HTTPS_PROXY: proxy.url, NO_PROXY: '', no_proxy: '' };
     // Without trusting the feed's certificate the tunnel works but TLS refuses it.
-    const untrusted = await atp(['install-cuda'], env);
+    const sha512 = ['--sha512', createHash('sha512').update(nupkg).digest('hex')];
+    const untrusted = await atp(['install-cuda', ...sha512], env);
     assert.equal(untrusted.code, 2, untrusted.stderr);
     assert.match(untrusted.stderr, /self.signed certificate \(through the proxy 127\.0\.0\.1:\d+\)/);
     assert.equal(cudaRuntimeState(bundledOrt().version, { ATP_CUDA_DIR: root }).state, 'absent');
 
     proxy.requests.length = 0;
-    const trusted = await atp(['install-cuda'], { ...env, NODE_EXTRA_CA_CERTS: certificate.certFile });
+    const trusted = await atp(['install-cuda', ...sha512], { ...env, NODE_EXTRA_CA_CERTS: certificate.certFile });
     assert.equal(trusted.code, 0, trusted.stderr);
     assert.equal(cudaRuntimeState(bundledOrt().version, { ATP_CUDA_DIR: root }).state, 'installed');
     const port = new URL(secure.feed).port;
-    assert.deepEqual(proxy.requests, [`CONNECT nuget.test:${port}`, `CONNECT nuget.test:${port}`, `CONNECT nuget.test:${port}`]);
+    // Only the package: a mirror's catalog is not asked for its hash.
+    assert.deepEqual(proxy.requests, [`CONNECT nuget.test:${port}`]);
     assert.deepEqual(
       secure.requests.map((r) => r.status),
-      [200, 200, 200],
+      [200],
     );
   } finally {
     await proxy.close();

@@ -49,7 +49,12 @@ test('gpu-check --tiny runs every available device against the CPU and reports t
     assert.equal(half.ok, true);
     assert.ok(half.relativeErrorVsCpu! > 0 && half.relativeErrorVsCpu! <= 3e-2, `${shape} float16: ${half.relativeErrorVsCpu}`);
     const gpu = report.find((e) => e.shape === shape && e.device === 'webgpu' && e.precision === 'float32')!;
+    assert.ok(gpu, `${shape}: the report has a webgpu float32 entry, available or not`);
     assert.equal(gpu.available, webgpu, 'WebGPU ran exactly when an adapter exists');
+    // Unavailable says why; without a Vulkan loader (a fresh machine: .ci/run checks it with the loader hidden) it
+    // names the loader.
+    if (!webgpu) assert.ok(gpu.notes && gpu.notes.length > 0, `${shape}: no reason given for WebGPU being unavailable`);
+    if (process.env.ATP_VULKAN_HIDDEN === '1') assert.match(gpu.notes!.join(' '), /no usable Vulkan loader \(.*libvulkan\.so\.1.*\): install libvulkan1/);
     if (webgpu) {
       assert.ok(gpu.relativeErrorVsCpu! <= 1e-4, `${shape}: ${gpu.relativeErrorVsCpu}`);
       assert.ok((gpu.runtime?.placement?.WebGpuExecutionProvider ?? 0) > 0);

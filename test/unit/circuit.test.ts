@@ -241,7 +241,7 @@ test('hostile circuits are refused with the file, the field and why', () => {
     ['input receives', (c) => Object.assign(c.edges[0], { from: 'a0.h0', to: 'input' }), /the input receives no edges/],
     ['unsorted', (c) => (c.edges[5].score = 100), /edges must be sorted by \|score\|, largest first/],
     ['duplicate edge', (c) => (c.edges[1] = { ...c.edges[0], score: c.edges[1].score }), /edge ".*" is listed twice/],
-    ['non-number score', (c) => (c.edges[2].score = '0.1'), /"circuit\.edges\[2\]\.score" must be a number/],
+    ['non-number score', (c) => (c.edges[2].score = '0.1'), /"circuit\.edges\[2\]\.score" must be a finite number/],
     ['index out of range', (c) => c.inCircuit.push(c.edges.length), /"circuit\.inCircuit\[\d+\]": \d+ is not an index into circuit\.edges/],
     ['descending indices', (c) => c.inCircuit.reverse(), /indices must be ascending, each once/],
     ['repeated index', (c) => c.inCircuit.splice(1, 0, c.inCircuit[0]), /indices must be ascending, each once/],

@@ -179,7 +179,13 @@ function example(line: number, cleanIds: number[], corruptedIds: number[], value
     cleanLogitDiff: 3,
     corruptedLogitDiff: -1,
     tokenScores: { kind: 'token-patch', method: 'exact', values, exact: values.map(() => true), joint: 0.5 },
-    attributions: { z: [[[0, 0]], [[0, 0]]], residPre: [[0], [0]], attnOut: [[0], [0]], mlpOut: [[0], [0]] },
+    // [layer][clean token][head]: 2 layers, 2 heads.
+    attributions: {
+      z: [0, 1].map(() => cleanIds.map(() => [0, 0])),
+      residPre: [0, 1].map(() => cleanIds.map(() => 0)),
+      attnOut: [0, 1].map(() => cleanIds.map(() => 0)),
+      mlpOut: [0, 1].map(() => cleanIds.map(() => 0)),
+    },
   };
 }
 

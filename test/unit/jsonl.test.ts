@@ -102,7 +102,7 @@ test('readDataset reads the file, and names it when it is missing', () => {
 
   const missing = join(root, 'missing.jsonl');
   assertInputError(() => readDataset(missing), `${missing}: file not found`);
-  assertInputError(() => readDataset(root), `${root}: is a folder, expected a .jsonl file`);
+  assertInputError(() => readDataset(root), `${root} is not a regular file (a folder), expected a .jsonl file`);
 });
 
 // ---- Source offsets: where each prompt character is written in the document ----

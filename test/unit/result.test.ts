@@ -215,13 +215,13 @@ test('parseResult names the file and the field that is wrong', () => {
     ],
     [[1], 'r.json: not an attribution-patching result (expected a JSON object)'],
     [{ ...good, model: { ...(good.model as object), layers: 'two' } }, 'r.json: field "model.layers" must be a non-negative integer'],
-    [{ ...good, heads: [[1, 2]] }, 'r.json: field "heads" must be an array of arrays of numbers with 2 rows (one per layer)'],
+    [{ ...good, heads: [[1, 2]] }, 'r.json: field "heads" must be an array of arrays of finite numbers with 2 rows (one per layer)'],
     [{ ...good, heads: [[1, 2], [3]] }, 'r.json: field "heads[1]" must be an array of 2 numbers (model.heads)'],
-    [{ ...good, positions: 'none' }, 'r.json: field "positions" must be an array of arrays of numbers'],
+    [{ ...good, positions: 'none' }, 'r.json: field "positions" must be an array of arrays of finite numbers'],
     [{ ...good, examples: [{ ...(good.examples as object[])[0], clean: 3 }] }, 'r.json: field "examples[0].clean" must be a string'],
     [
       { ...good, examples: [{ ...(good.examples as Array<Record<string, unknown>>)[0], attributions: { z: [[[1]]], residPre: [], attnOut: [], mlpOut: [] } }] },
-      'r.json: field "examples[0].attributions.z" must be an array of arrays of arrays of numbers with 2 rows (one per layer)',
+      'r.json: field "examples[0].attributions.z" must be an array of arrays of arrays of finite numbers with 2 rows (one per layer)',
     ],
     [{ ...good, warnings: [1] }, 'r.json: field "warnings[0]" must be a string'],
   ];
@@ -394,11 +394,11 @@ test('shard and merged: optional, placed after schema, validated when present; a
     [{ ...good, shard: 'x' }, /s\.json: field "shard" must be an object/],
     [{ ...good, shard: { ...shardInfo, index: 4 } }, /field "shard\.index" must be an integer from 1 to shard\.count \(3\)/],
     [{ ...good, shard: { ...shardInfo, index: 0 } }, /field "shard\.index"/],
-    [{ ...good, shard: { ...shardInfo, count: 0 } }, /field "shard\.count" must be a positive integer/],
+    [{ ...good, shard: { ...shardInfo, count: 0 } }, /field "shard\.count" must be an integer from 1 to 10000/],
     [{ ...good, shard: { ...shardInfo, firstExample: -1 } }, /field "shard\.firstExample"/],
     [{ ...good, shard: { ...shardInfo, datasetExamples: 1.5 } }, /field "shard\.datasetExamples"/],
     [{ ...good, shard: { ...shardInfo, datasetHash: 3 } }, /field "shard\.datasetHash" must be a string/],
-    [{ ...good, shard: undefined, merged: { shards: 0 } }, /field "merged\.shards" must be a positive integer/],
+    [{ ...good, shard: undefined, merged: { shards: 0 } }, /field "merged\.shards" must be an integer from 1 to 10000/],
     [{ ...good, shard: undefined, merged: [] }, /field "merged" must be an object/],
   ];
   for (const [value, message] of cases) assert.throws(() => parseResult(JSON.stringify(value), 's.json'), message);

@@ -14,6 +14,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { writeResultAtomically } from '../../src/lib/files/resultFile';
 import { logResultToWandb } from '../../src/engine/logging/logToWandb';
+import { MAX_RESPONSE_BYTES } from '../../src/engine/logging/wandbApi';
 import { artifactName } from '../../src/engine/logging/wandbContent';
 import { heatmapPng, heatmapRgb } from '../../src/engine/logging/heatmapPng';
 import { parseWandbBaseUrl, parseWandbProject, wandbTargetFromEnv, type WandbTarget } from '../../src/shared/wandb';
@@ -286,6 +287,96 @@ test('a server that never answers is a warning after the timeout, naming its URL
     silent.closeAllConnections();
     await new Promise<void>((resolve) => silent.close(() => resolve()));
   }
+});
+
+/** A server on 127.0.0.1 that answers every request with `answer`; closed after `use`. */
+async function withServer(answer: http.RequestListener, use: (url: string) => Promise<void>): Promise<void> {
+  const hostile = http.createServer(answer);
+  await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', () => resolve()));
+  try {
+    await use(`http://127.0.0.1:${(hostile.address() as AddressInfo).port}`);
+  } finally {
+    hostile.closeAllConnections();
+    await new Promise<void>((resolve) => hostile.close(() => resolve()));
+  }
+}
+
+test('a server that echoes our headers or the key in its errors: the warning holds the key in no form', async () => {
+  const file = join(root, 'echo.atp-result.json');
+  const result = sampleResult();
+  writeResultAtomically(file, result);
+  const basic = Buffer.from(`api:${KEY}`).toString('base64');
+  const echoes: Array<[string, http.RequestListener]> = [
+    ['an error status echoing the headers', (request, response) => response.writeHead(500).end(JSON.stringify(request.headers))],
+    [
+      'GraphQL errors echoing the headers and the key',
+      (request, response) =>
+        response.end(
+          JSON.stringify({
+            errors: [{ message: `bad auth ${request.headers.authorization} for ${KEY} (${encodeURIComponent(KEY)}, ${basic.replace(/=+$/, '')})` }],
+          }),
+        ),
+    ],
+  ];
+  for (const [what, answer] of echoes) {
+    await withServer(answer, async (url) => {
+      const outcome = await logResultToWandb(target({ baseUrl: url }), result, file, { displayName: 'x', jobType: 'patch' });
+      assert.equal(outcome.warnings.length, 1, what);
+      const text = outcome.warnings.join('\n');
+      for (const form of [KEY, basic, basic.replace(/=+$/, ''), Buffer.from(`api:${KEY}`).toString('base64url')])
+        assert.ok(!text.includes(form), `${what}: ${text}`);
+      assert.match(text, /\[API key\]/, what);
+    });
+  }
+});
+
+test('GraphQL errors of any shape (null entries, a string, an object, null) and JSON that is no object are server warnings, not TypeErrors', async () => {
+  const file = join(root, 'shapes.atp-result.json');
+  const result = sampleResult();
+  writeResultAtomically(file, result);
+  for (const body of [
+    '{"errors":[null]}',
+    '{"errors":[null,{"message":"boom"},"plain",{"message":7}]}',
+    '{"errors":"down"}',
+    '{"errors":{"message":"x"}}',
+    'null',
+    '[1]',
+    '7',
+  ]) {
+    await withServer(
+      (_request, response) => response.end(body),
+      async (url) => {
+        const outcome = await logResultToWandb(target({ baseUrl: url }), result, file, { displayName: 'x', jobType: 'patch' });
+        assert.equal(outcome.warnings.length, 1, body);
+        assert.match(outcome.warnings[0], /^W&B logging failed \(creating the run in .*\): W&B (Viewer: |at http)/, `${body}: ${outcome.warnings[0]}`);
+        assert.doesNotMatch(outcome.warnings[0], /TypeError|Cannot read|is not a function/, body);
+      },
+    );
+  }
+});
+
+test('an endless answer is cut off at MAX_RESPONSE_BYTES, not buffered', async () => {
+  const file = join(root, 'endless.atp-result.json');
+  const result = sampleResult();
+  writeResultAtomically(file, result);
+  let sent = 0;
+  await withServer(
+    (_request, response) => {
+      const chunk = Buffer.alloc(1 << 20, 0x20);
+      const more = () => {
+        while (!response.destroyed && response.write(chunk)) sent += chunk.length;
+        if (!response.destroyed) response.once('drain', more);
+      };
+      response.on('close', () => undefined);
+      more();
+    },
+    async (url) => {
+      const outcome = await logResultToWandb(target({ baseUrl: url }), result, file, { displayName: 'x', jobType: 'patch', timeoutMs: 60_000 });
+      assert.equal(outcome.warnings.length, 1);
+      assert.match(outcome.warnings[0], new RegExp(`answered Viewer with more than ${MAX_RESPONSE_BYTES / 1e6} MB`));
+    },
+  );
+  assert.ok(sent < 4 * MAX_RESPONSE_BYTES, `the client stopped reading (${sent} bytes sent)`);
 });
 
 test('the heatmap PNG: valid chunks (CRC by zlib), the size of the map, the colour scale at each cell', () => {

@@ -3,6 +3,7 @@
 // showing the key.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,7 +68,13 @@ test('a malformed or unreadable netrc is an InputError naming the file and line,
   }
   const dir = home();
   mkdirSync(join(dir, '.netrc'));
-  assert.throws(() => findWandbKey({}, dir), /the netrc file .*\.netrc cannot be read \(EISDIR\)/);
+  assert.throws(() => findWandbKey({}, dir), /the netrc file .*\.netrc cannot be read \(.*\.netrc is not a regular file \(a folder\)\)/);
+  // A FIFO (or /dev/zero) as ~/.netrc is refused at once, never read without end (the one read helper).
+  if (process.platform !== 'win32') {
+    const fifo = home();
+    execFileSync('mkfifo', [join(fifo, '.netrc')]);
+    assert.throws(() => findWandbKey({}, fifo), /\.netrc is not a regular file \(a FIFO\)/);
+  }
   // WANDB_API_KEY set: the netrc is not read at all.
   assert.equal(findWandbKey({ WANDB_API_KEY: KEY }, dir)?.apiKey, KEY);
 });

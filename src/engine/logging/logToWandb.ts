@@ -2,15 +2,15 @@
 // metrics with the head and position maps as tables and the head map as a PNG, and the Result (its JSON and, for a
 // large Result, its safetensors sidecar) as an artefact of type "atp-result". Called after the Result is written:
 // whatever goes wrong here becomes a warning naming what failed, never an error, so a run is never lost to it.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Result } from '../../shared/result';
 import { type WandbOutcome, type WandbTarget, wandbProjectPath } from '../../shared/wandb';
 import { cellLabel, type SweepCell } from '../sweep/plan';
 import { modelLabel } from '../../shared/modelNames';
-import { DEFAULT_BASE_URL, WandbApi, WandbError } from './wandbApi';
+import { DEFAULT_BASE_URL, redactKey, WandbApi, WandbError } from './wandbApi';
 import { artifactDigest, artifactName, type ExtraConfig, manifestJson, type ManifestEntry, md5Base64, runContent } from './wandbContent';
+import { readInputFile } from '../../lib/files/readInput';
 
 export interface WandbRunOptions {
   /** The run's name on its page (W&B's display name). */
@@ -58,7 +58,7 @@ export function runPageUrl(baseUrl: string, run: { entity: string; project: stri
 
 /** The Result's files as the artefact holds them: the JSON under `name` and the sidecar its JSON names, if any. */
 export function resultArtifactFiles(resultFile: string, name: string): Array<{ name: string; bytes: Buffer }> {
-  const json = fs.readFileSync(resultFile);
+  const json = readInputFile(resultFile, 'result');
   const files = [{ name, bytes: json }];
   let sidecar: unknown;
   try {
@@ -68,7 +68,7 @@ export function resultArtifactFiles(resultFile: string, name: string): Array<{ n
   }
   // Only a file beside the JSON (what our writer names): never a path that reaches elsewhere.
   if (typeof sidecar === 'string' && sidecar === path.basename(sidecar))
-    files.push({ name: sidecar, bytes: fs.readFileSync(path.join(path.dirname(resultFile), sidecar)) });
+    files.push({ name: sidecar, bytes: readInputFile(path.join(path.dirname(resultFile), sidecar), 'sidecar') });
   return files;
 }
 
@@ -81,6 +81,14 @@ const refusedKey = (error: unknown) => error instanceof WandbError && error.kind
  * failed (a refused key names where the key came from, a network failure names the URL) and that the Result is saved.
  */
 export async function logResultToWandb(target: WandbTarget, result: Result, resultFile: string, options: WandbRunOptions): Promise<WandbOutcome> {
+  const outcome = await logRun(target, result, resultFile, options);
+  // Whatever a server sent back (an entity, a run name, an error text echoing our headers) reaches the user without
+  // the key in any form: the last line of defence behind WandbApi's own redaction of quoted server text.
+  const clean = (text: string) => redactKey(text, target.apiKey);
+  return { ...outcome, urls: outcome.urls.map(clean), warnings: outcome.warnings.map(clean) };
+}
+
+async function logRun(target: WandbTarget, result: Result, resultFile: string, options: WandbRunOptions): Promise<WandbOutcome> {
   const baseUrl = target.baseUrl ?? DEFAULT_BASE_URL;
   const api = new WandbApi({ apiKey: target.apiKey, keySource: target.keySource, baseUrl, timeoutMs: options.timeoutMs });
   const saved = `; the Result is saved at ${resultFile}`;

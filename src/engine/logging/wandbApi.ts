@@ -37,6 +37,51 @@ export interface WandbConnection {
 
 export const DEFAULT_BASE_URL = 'https://api.wandb.ai';
 
+/**
+ * The most of a W&B answer that is read: GraphQL answers are a few kB, so an endless or huge body is cut off here
+ * (and is a server error) instead of being buffered.
+ */
+export const MAX_RESPONSE_BYTES = 16e6;
+/** Of an error answer only the start is quoted (200 characters); this much is read. */
+const ERROR_BODY_BYTES = 4096;
+
+/**
+ * Every way the key can be written in text a server sends back (an echo of our request headers): the key itself,
+ * URL-encoded, and the basic-auth credentials `api:<key>` in base64 (and base64url). Longest first, so a longer
+ * form is replaced whole.
+ */
+export function keyForms(apiKey: string): string[] {
+  if (apiKey === '') return [];
+  const basic = Buffer.from(`api:${apiKey}`);
+  const forms = [apiKey, encodeURIComponent(apiKey), basic.toString('base64'), basic.toString('base64url'), basic.toString('base64').replace(/=+$/, '')];
+  return [...new Set(forms)].sort((a, b) => b.length - a.length);
+}
+
+/** Text from a server with every form of the key replaced by "[API key]". */
+export function redactKey(text: string, apiKey: string): string {
+  let out = text;
+  for (const form of keyForms(apiKey)) out = out.split(form).join('[API key]');
+  return out;
+}
+
+/** At most `limit` bytes of a body; more is cancelled and `over` says so (never buffered beyond the limit). */
+async function readLimited(response: Response, limit: number): Promise<{ bytes: Buffer; over: boolean }> {
+  const reader = response.body?.getReader();
+  if (!reader) return { bytes: Buffer.alloc(0), over: false };
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return { bytes: Buffer.concat(chunks), over: false };
+    chunks.push(Buffer.from(value));
+    length += value.length;
+    if (length > limit) {
+      await reader.cancel().catch(() => undefined);
+      return { bytes: Buffer.concat(chunks).subarray(0, limit), over: true };
+    }
+  }
+}
+
 /** A URL as it may appear in a message: origin and path, never a query string (signed URLs carry credentials). */
 export function shownUrl(url: string): string {
   try {
@@ -130,10 +175,16 @@ export class WandbApi {
       );
     }
     if (!response.ok) {
-      const body = (await response.text().catch(() => '')).slice(0, 200).replace(/\s+/g, ' ').trim();
+      const { bytes } = await readLimited(response, ERROR_BODY_BYTES).catch(() => ({ bytes: Buffer.alloc(0) }));
+      const body = this.quote(bytes.toString('utf8')).slice(0, 200).replace(/\s+/g, ' ').trim();
       throw new WandbError(`W&B at ${shownUrl(url)} answered HTTP ${response.status} to ${what}${body ? `: ${body}` : ''}`, 'server');
     }
     return response;
+  }
+
+  /** Server text as a message may quote it: the key in none of its forms (a server may echo our headers). */
+  private quote(text: string): string {
+    return redactKey(text, this.connection.apiKey);
   }
 
   async graphql<T>(operation: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
@@ -144,14 +195,32 @@ export class WandbApi {
       operation,
       true,
     );
-    let body: { data?: T; errors?: Array<{ message?: string }> };
+    let read: { bytes: Buffer; over: boolean };
     try {
-      body = (await response.json()) as typeof body;
+      read = await readLimited(response, MAX_RESPONSE_BYTES);
+    } catch (error) {
+      throw new WandbError(`could not read W&B's answer at ${shownUrl(url)} (${operation}): ${causeOf(error)}`, 'network');
+    }
+    if (read.over) throw new WandbError(`W&B at ${shownUrl(url)} answered ${operation} with more than ${MAX_RESPONSE_BYTES / 1e6} MB`, 'server');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(read.bytes.toString('utf8'));
     } catch {
       throw new WandbError(`W&B at ${shownUrl(url)} answered ${operation} with something other than JSON`, 'server');
     }
-    if (body.errors?.length) {
-      const message = body.errors.map((e) => e.message ?? 'unknown error').join('; ');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new WandbError(`W&B at ${shownUrl(url)} answered ${operation} with JSON that is not an object`, 'server');
+    const body = parsed as { data?: T; errors?: unknown };
+    // Any shape of `errors` (null entries, a string, an object) is the server's error, never our TypeError.
+    const errors = body.errors === undefined || body.errors === null ? [] : Array.isArray(body.errors) ? body.errors : [body.errors];
+    if (errors.length > 0) {
+      const text = (e: unknown) =>
+        typeof e === 'string'
+          ? e
+          : typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string'
+            ? (e as { message: string }).message
+            : 'unknown error';
+      const message = this.quote(errors.map(text).join('; ')).slice(0, 1000);
       // W&B says "permission denied" or "not authorized" in a 200 for a key without access to the entity.
       const kind: WandbErrorKind = /permission|not authori[sz]ed|unauthori[sz]ed/i.test(message) ? 'auth' : 'server';
       throw new WandbError(`W&B ${operation}: ${message}${kind === 'auth' ? ` (the API key from ${this.connection.keySource})` : ''}`, kind);
@@ -237,7 +306,7 @@ export class WandbApi {
     if (!created?.runID) throw new WandbError(`W&B CreateRunFiles: no run ${run.entity}/${run.project}/${run.name}`, 'server');
     const headers = parseUploadHeaders(created.uploadHeaders);
     const targets = new Map<string, UploadTarget>();
-    for (const file of created.files) if (file.uploadUrl) targets.set(file.name, { url: file.uploadUrl, headers });
+    for (const file of Array.isArray(created.files) ? created.files : []) if (file?.uploadUrl) targets.set(file.name, { url: file.uploadUrl, headers });
     for (const file of files) if (!targets.has(file)) throw new WandbError(`W&B CreateRunFiles gave no upload URL for ${file}`, 'server');
     return targets;
   }
@@ -348,7 +417,8 @@ export class WandbApi {
       },
     );
     const uploads = new Map<string, ArtifactFileUpload>();
-    for (const { node } of data.createArtifactFiles?.files.edges ?? []) {
+    const edges = data.createArtifactFiles?.files?.edges;
+    for (const { node } of (Array.isArray(edges) ? edges : []).filter((edge) => edge?.node)) {
       uploads.set(node.displayName, {
         name: node.displayName,
         upload: node.uploadUrl ? { url: node.uploadUrl, headers: parseUploadHeaders(node.uploadHeaders) } : null,

@@ -1,10 +1,10 @@
 // Reads a Hugging Face config.json into the engine's architecture-neutral ModelSpec.
 // Each model family has one reader; SPEC_READERS maps model_type to it (gpt2, gpt_neo, and the Llama
 // family: llama (SmolLM too), qwen2, granite, granitemoe), so a new family is one function and one row.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../../shared/errors';
 import type { TensorEntry } from '../../lib/model/safetensors';
+import { inputErrorCode, readInputText } from '../../lib/files/readInput';
 
 /**
  * What the engine needs of a model, one variant per family (`architecture` says which; several model_types can
@@ -409,11 +409,10 @@ export function readModelSpec(dir: string): ModelSpec {
   const file = path.join(dir, 'config.json');
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readInputText(file, 'json');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new InputError(`${file}: not found (a Hugging Face model folder has a config.json)`);
-    throw new InputError(`${file}: cannot read: ${(error as Error).message}`);
+    if (inputErrorCode(error) === 'ENOENT') throw new InputError(`${file}: not found (a Hugging Face model folder has a config.json)`);
+    throw error;
   }
   let raw: unknown;
   try {

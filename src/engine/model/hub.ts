@@ -19,6 +19,7 @@ import { DEFAULT_ENDPOINT, type Env, hubCacheDir, hubEndpoint, isOfflineByEnv, l
 import { findHubToken, hubTokenPath } from './hubToken';
 import { httpFetch, proxySettings } from '../httpTransport';
 import { describeCause, encodeFile, encodeRepo, HubUnreachable, isAbort, normalizeEtag, parseSize, sleep, TransferBroken } from './hubHttp';
+import { readInputText } from '../../lib/files/readInput';
 
 // ---- resolving -----------------------------------------------------------------------------------------------
 
@@ -195,7 +196,7 @@ class HubResolver {
     if (has(SINGLE_WEIGHTS)) return missing;
     if (has(WEIGHTS_INDEX)) {
       try {
-        const shards = indexShards(fs.readFileSync(path.join(snapshot, WEIGHTS_INDEX), 'utf8'), `${this.display}: ${WEIGHTS_INDEX}`);
+        const shards = indexShards(readInputText(path.join(snapshot, WEIGHTS_INDEX), 'json'), `${this.display}: ${WEIGHTS_INDEX}`);
         return [...missing, ...shards.filter((shard) => !has(shard))];
       } catch {
         return [...missing, `${WEIGHTS_INDEX} (unreadable)`];
@@ -207,7 +208,7 @@ class HubResolver {
   private readRef(): string | undefined {
     if (isCommitHash(this.revision)) return this.revision;
     try {
-      const commit = fs.readFileSync(path.join(this.repoDir, 'refs', ...this.revision.split('/')), 'utf8').trim();
+      const commit = readInputText(path.join(this.repoDir, 'refs', ...this.revision.split('/')), 'json').trim();
       return isCommitHash(commit) ? commit : undefined;
     } catch {
       return undefined;
@@ -241,7 +242,7 @@ class HubResolver {
     fs.mkdirSync(path.dirname(ref), { recursive: true });
     let current: string | undefined;
     try {
-      current = fs.readFileSync(ref, 'utf8');
+      current = readInputText(ref, 'json');
     } catch {
       current = undefined;
     }
@@ -374,7 +375,7 @@ class HubResolver {
     if (set.has(WEIGHTS_INDEX)) {
       const indexPath = path.join(this.repoDir, 'snapshots', commit, WEIGHTS_INDEX);
       if (!fs.existsSync(indexPath)) await this.fetchFile(commit, WEIGHTS_INDEX);
-      const shards = indexShards(fs.readFileSync(indexPath, 'utf8'), `${this.display}: ${WEIGHTS_INDEX}`);
+      const shards = indexShards(readInputText(indexPath, 'json'), `${this.display}: ${WEIGHTS_INDEX}`);
       const absent = shards.filter((shard) => !set.has(shard));
       if (absent.length > 0) throw new InputError(`${this.display}: ${WEIGHTS_INDEX} names shards the repo does not have: ${absent.join(', ')}`);
       return [...files, WEIGHTS_INDEX, ...shards];

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { expandHome } from '../../lib/model/modelSource';
+import { streamInputFile } from '../../lib/files/readInput';
 
 // ---- environment ---------------------------------------------------------------------------------------------
 
@@ -47,7 +48,7 @@ export function repoCacheDir(repo: string, env: Env = process.env): string {
 
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  for await (const chunk of streamInputFile(file, 'stream')) hash.update(chunk);
   return hash.digest('hex');
 }
 

@@ -2,12 +2,12 @@
 // HF_TOKEN (or the older HUGGING_FACE_HUB_TOKEN), else the file `huggingface-cli login` / `hf auth login` writes:
 // HF_TOKEN_PATH, else $HF_HOME/token, with HF_HOME defaulting to $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface.
 // The token itself is never put in a message: errors name the variable or the file.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { homedir } from 'node:os';
 import { InputError } from '../../shared/errors';
 import type { Env } from './hubCache';
 import { expandHome } from '../../lib/model/modelSource';
+import { inputErrorCode, readInputText } from '../../lib/files/readInput';
 
 export interface FoundToken {
   readonly token: string;
@@ -44,9 +44,10 @@ export function findHubToken(env: Env = process.env): FoundToken | undefined {
   const file = hubTokenPath(env);
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    // Through the one read helper: a FIFO or /dev/zero in HF_TOKEN_PATH is refused, never read without end.
+    text = readInputText(file, 'credentials');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = inputErrorCode(error);
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined; // never logged in: no token, as in huggingface_hub
     throw new InputError(`the Hugging Face token file ${file} cannot be read (${code ?? (error as Error).message}); fix it or set HF_TOKEN`, {
       field: 'hfToken',

@@ -2,10 +2,10 @@
 // the character offsets that library does not give. Offsets are rebuilt by aligning each token's bytes
 // with the UTF-8 bytes of the (normalized) input, which is exact for byte-level BPE tokenizers
 // (GPT-2, Llama 3, Qwen2/3, GPT-Neo, SmolLM, Granite, ...).
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { InputError } from '../../shared/errors';
+import { inputErrorCode, readInputText } from '../../lib/files/readInput';
 
 /** One token of an input string. */
 export interface Token {
@@ -501,10 +501,10 @@ function alignmentError(text: string, piece: string, at: number): Error {
 function readJsonFile(path: string, what: string): unknown {
   let raw: string;
   try {
-    raw = readFileSync(path, 'utf8');
+    raw = readInputText(path, 'json', what);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new InputError(`Cannot read ${what} ${path}: ${errorMessage(error)}`);
+    if (inputErrorCode(error) === 'ENOENT') return undefined;
+    throw error;
   }
   try {
     return JSON.parse(raw);

@@ -2,7 +2,6 @@
 // writes its values raw (LD units), and `atp merge` normalises them all by the whole dataset's baselines, giving
 // the Result one run over the whole dataset gives (the same per-example numbers; sums to float rounding).
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { InputError } from '../../shared/errors';
 import { fieldRef } from '../../shared/fields';
 import type { Dataset } from '../../lib/dataset/jsonl';
@@ -14,6 +13,7 @@ import {
   type AtpStarSummary,
   type ExampleAttributions,
   type ExampleResult,
+  MAX_SHARD_COUNT,
   RESULT_SCHEMA,
   type Result,
   type ShardInfo,
@@ -23,14 +23,15 @@ import {
 } from '../../shared/result';
 import { mean, normalisation } from './normalisation';
 import { readResultFile } from '../../lib/files/resultFile';
+import { readInputFile } from '../../lib/files/readInput';
 
 /** Parses "i/n" (1 ≤ i ≤ n). */
 export function parseShard(text: string): { index: number; count: number } {
   const match = /^(\d+)\/(\d+)$/.exec(text.trim());
   const index = match ? Number(match[1]) : NaN;
   const count = match ? Number(match[2]) : NaN;
-  if (!match || !Number.isSafeInteger(count) || count < 1 || index < 1 || index > count) {
-    throw InputError.about('shard', `expected i/n with 1 ≤ i ≤ n (e.g. 2/4), got "${text}"`);
+  if (!match || !Number.isSafeInteger(count) || count < 1 || count > MAX_SHARD_COUNT || index < 1 || index > count) {
+    throw InputError.about('shard', `expected i/n with 1 ≤ i ≤ n ≤ ${MAX_SHARD_COUNT} (e.g. 2/4), got "${text}"`);
   }
   return { index, count };
 }
@@ -45,7 +46,7 @@ export function shardRange(total: number, index: number, count: number): { first
 
 /** "sha256:<hex>" of a file's bytes (what ShardInfo.datasetHash records). */
 export function fileHash(file: string): string {
-  return `sha256:${createHash('sha256').update(readFileSync(file)).digest('hex')}`;
+  return `sha256:${createHash('sha256').update(readInputFile(file, 'dataset')).digest('hex')}`;
 }
 
 /**
@@ -199,12 +200,14 @@ export function mergeShards(input: readonly ShardFile[]): Result {
     : undefined;
 
   const passes = { forward: 0, backward: 0 };
-  const timings: Record<string, number> = {};
+  // Keys come from the shard files: summed in a Map and made an object by Object.fromEntries (which defines each
+  // key), so "constructor" and "__proto__" are keys like any other, never Object.prototype's.
+  const timings = new Map<string, number>();
   const warnings: string[] = [];
   for (const { result } of shards) {
     passes.forward += result.run?.passes.forward ?? 0;
     passes.backward += result.run?.passes.backward ?? 0;
-    for (const [key, value] of Object.entries(result.timings ?? {})) timings[key] = (timings[key] ?? 0) + value;
+    for (const [key, value] of Object.entries(result.timings ?? {})) timings.set(key, (timings.get(key) ?? 0) + value);
     for (const warning of result.warnings) if (!warnings.includes(warning)) warnings.push(warning);
   }
   const devices = [...new Set(ran.map((s) => s.result.device))];
@@ -230,7 +233,7 @@ export function mergeShards(input: readonly ShardFile[]): Result {
     atpStar,
     examples,
     warnings,
-    timings,
+    timings: Object.fromEntries(timings),
   };
 }
 

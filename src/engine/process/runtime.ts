@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { cacheRoot } from '../../lib/files/cacheRoot';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, realpathSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { writeFilesAtomically } from '../../lib/files/atomicWrite';
 import { dirname, join, basename } from 'node:path';
 import { CUDA_NOT_INSTALLED, InputError } from '../../shared/errors';
@@ -10,6 +10,7 @@ import { autoChoice, describeAutoChoice, type Provider, webgpuAdapter } from './
 import { activeCudaRuntime, missingNvidiaLibraries, NVIDIA_REQUIREMENT } from '../../lib/cuda/cudaRuntime';
 import { SessionObserver } from './runtimeInfo';
 import { GraphBuilder } from '../graph/builder';
+import { readInputFile } from '../../lib/files/readInput';
 
 export function parseDevice(text: string): DeviceRequest {
   if ((DEVICES as readonly string[]).includes(text)) return text as DeviceRequest;
@@ -320,7 +321,7 @@ export function sessionSource(graphFile: string): { model: string | Uint8Array; 
   const info = graphFileInfo.get(graphFile);
   if (info?.externalDataFolder === undefined) return { model: graphFile, notes: info?.notes ?? [] };
   return {
-    model: readFileSync(graphFile),
+    model: readInputFile(graphFile, 'stream'),
     extra: { 'session.model_external_initializers_file_folder_path': info.externalDataFolder },
     notes: info.notes,
   };

@@ -3,11 +3,12 @@
 // the only place onnxruntime-node reports that assignment, so sessions on a non-CPU provider profile their first
 // run and then stop (later runs pay nothing).
 import type * as ort from 'onnxruntime-node';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AdapterInfo, Provider } from './devices';
 import type { RuntimeRecord } from '../../shared/result';
+import { readInputText } from '../../lib/files/readInput';
 
 /** Recorded in the Result as `runtime` (see RuntimeRecord in result.ts). */
 export type RuntimeInfo = RuntimeRecord;
@@ -92,7 +93,7 @@ export class SessionObserver {
         session.endProfiling();
         const file = readdirSync(this.dir!).find((name) => name.endsWith('.json'));
         if (!file) throw new Error('ONNX Runtime wrote no profile');
-        ({ placement: this.placement, cpuCompute: this.cpuCompute } = placementFromProfile(readFileSync(join(this.dir!, file), 'utf8')));
+        ({ placement: this.placement, cpuCompute: this.cpuCompute } = placementFromProfile(readInputText(join(this.dir!, file), 'json')));
       } catch (error) {
         this.problem = error instanceof Error ? error.message : String(error);
       } finally {

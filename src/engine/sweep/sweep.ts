@@ -27,6 +27,7 @@ import { CancelledError, type PatchingOptions } from '../patching/options';
 import { runAttributionPatching } from '../patching/run';
 import type { MethodRequest } from '../patching/methods';
 import { releaseSessions } from '../process/runtime';
+import { readInputText } from '../../lib/files/readInput';
 
 export const SUMMARY_JSON = 'summary.json';
 export const SUMMARY_HTML = 'summary.html';
@@ -109,7 +110,7 @@ async function sameModel(result: Result, source: string, dir: string): Promise<b
 
 function readText(file: string): string | undefined {
   try {
-    return fs.readFileSync(file, 'utf8');
+    return readInputText(file, 'dataset');
   } catch {
     return undefined;
   }

@@ -2,12 +2,13 @@
 // the engine version, the method and the seed. Decides when a stored Result is still current (reused instead of
 // rerunning the model) and tells a failing claim what differs from the inputs it last passed on.
 // Node's fs and crypto only: the extension host uses it too.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Provenance, Result } from '../../shared/result';
 import { type CircuitMethod, CIRCUIT_METHODS } from '../../shared/circuit';
 import { contentHash } from '../files/contentHash';
 import { ENGINE_VERSION, hashFile } from '../files/provenance';
+import { readInputText } from '../files/readInput';
 
 export interface InputsRecord {
   engineVersion: string;
@@ -43,7 +44,7 @@ export function inputsOf(result: Result): InputsRecord | undefined {
 
 /** The dataset text's hash as the editor computes it (VS Code drops a leading byte-order mark). */
 export function datasetFileHash(file: string): string {
-  return contentHash(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
+  return contentHash(readInputText(file, 'dataset').replace(/^\uFEFF/, ''));
 }
 
 /**
@@ -57,11 +58,14 @@ export async function currentInputs(
   request: { dataset: string; requested: string; seed: number; circuit?: { method: CircuitMethod; steps: number } },
 ): Promise<InputsRecord | undefined> {
   if (!existsSync(model) || !statSync(model).isDirectory()) return undefined;
-  const modelFiles: Record<string, string> = {};
+  // Names come from a stored file: collected in a Map and defined by Object.fromEntries, so "__proto__" is a key
+  // like any other, never Object.prototype's.
+  const hashes = new Map<string, string>();
   for (const name of Object.keys(recorded.modelFiles)) {
     const path = join(model, name);
-    modelFiles[name] = existsSync(path) ? await hashFile(path) : 'missing';
+    hashes.set(name, existsSync(path) ? await hashFile(path) : 'missing');
   }
+  const modelFiles = Object.fromEntries(hashes);
   const tokenizer = join(model, 'tokenizer.json');
   return {
     engineVersion: ENGINE_VERSION,

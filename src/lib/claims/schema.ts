@@ -3,9 +3,10 @@
 // the line, the column and the field, e.g. `tables.claims.yaml:7:9: claims[1].top_heads.k: expected an integer ≥ 1, got "three"`.
 // Pure: the extension host parses claims files too (Test Explorer, CodeLens); schemas/claims.schema.json mirrors it.
 import { isAbsolute, dirname, resolve } from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
 import { InputError } from '../../shared/errors';
+import { readInputText } from '../files/readInput';
 import { type CircuitMethod, CIRCUIT_METHOD_NAMES, CIRCUIT_METHODS } from '../../shared/circuit';
 
 /** A numeric condition: every given bound must hold (greater_than 0 is the sign "positive"). */
@@ -264,12 +265,7 @@ function circuitFor(hasBlock: boolean, block: CircuitBlock | undefined, claims: 
 
 /** Reads and parses a claims file; every problem in one InputError, one "file:line:col: field: message" per line. */
 export function readClaimsFile(file: string): ClaimsFile {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new InputError(`${file}: cannot read the claims file (${(error as Error).message})`);
-  }
+  const text = readInputText(file, 'claims', 'a claims file');
   const { claims, problems } = parseClaims(text, file);
   if (!claims) throw new InputError(problems.map((p) => formatProblem(file, p)).join('\n'));
   return claims;

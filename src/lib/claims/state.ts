@@ -2,7 +2,7 @@
 // normal Result the panel opens) and each claim's last pass with the inputs it passed on (tables.claims.atp-passes.json).
 // A stored Result is reused while it is current: same model files, tokenizer, dataset text, engine version, method
 // and seed, and it holds what the claims need. Node's fs only (the extension host uses it too); no run here.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { Result } from '../../shared/result';
 import { writeFilesAtomically, type FileToWrite } from '../files/atomicWrite';
 import { type ClaimOutcome, evaluateClaim } from './evaluate';
@@ -10,6 +10,7 @@ import { currentInputs, inputChanges, inputsOf, type InputsRecord } from './inpu
 import type { ClaimEntry, ClaimsFile } from './schema';
 import { readResultFile, resultFilesToWrite } from '../files/resultFile';
 import type { CircuitOptions } from '../../shared/circuit';
+import { readInputText } from '../files/readInput';
 import { parseModelSource } from '../model/modelSource';
 
 const PASSES_SCHEMA = 'attribution-patching/claims-passes@1';
@@ -111,7 +112,7 @@ export interface ClaimReport {
 function readPasses(claimsFile: string): Record<string, LastPass> {
   const file = passesFileFor(claimsFile);
   try {
-    const stored = JSON.parse(readFileSync(file, 'utf8')) as { schema?: string; claims?: Record<string, LastPass> };
+    const stored = JSON.parse(readInputText(file, 'json')) as { schema?: string; claims?: Record<string, LastPass> };
     return stored.schema === PASSES_SCHEMA && stored.claims && typeof stored.claims === 'object' ? stored.claims : {};
   } catch {
     return {};

@@ -5,7 +5,7 @@
 // The download resumes where it stopped (HTTP Range); the install is staged in a sibling folder and renamed into
 // place, so a failure at any step leaves the previous state. Pure Node (no onnxruntime): the extension host runs it.
 import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as tls from 'node:tls';
@@ -14,6 +14,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InputError } from '../../shared/errors';
 import { extractZipEntry, listZip } from '../files/zipReader';
+import { openInputFile, READ_LIMITS, streamInputFile } from '../files/readInput';
 import {
   bundledOrt,
   CUDA_PLATFORM,
@@ -29,6 +30,21 @@ import {
 /** nuget.org, where onnxruntime-node's install script (script/install-metadata.js, feed "nuget") finds the package. */
 export const NUGET = 'https://api.nuget.org';
 export const PACKAGE_ID = 'Microsoft.ML.OnnxRuntime.Gpu.Linux';
+/**
+ * The package's SHA-512 (hex) per onnxruntime-node version: NuGet's packageHash for that exact file, as nuget.org's
+ * catalog publishes it. A pinned hash is what the package is checked against whatever feed or URL it came from (a
+ * mirror's word on its own package is worth nothing). Add the new version's hash here when onnxruntime-node is
+ * upgraded: `curl -s https://api.nuget.org/v3/registration5-semver1/microsoft.ml.onnxruntime.gpu.linux/<version>.json`
+ * → catalogEntry → packageHash (base64; normalizeSha512 takes it as it is). 1.30.0's is not pinned yet: the
+ * machines this was written on cannot reach nuget.org, and a hash copied from anywhere else would be a guess.
+ * Without a pin the hash comes from --sha512, or from nuget.org itself when the package does (never from
+ * ATP_CUDA_FEED).
+ */
+export const PINNED_PACKAGE_SHA512: Readonly<Record<string, string>> = Object.freeze({});
+
+/** Set to 1 to let ATP_CUDA_FEED or --from name a plain http:// URL (a mirror on a trusted network). */
+export const ALLOW_HTTP_VARIABLE = 'ATP_CUDA_ALLOW_HTTP';
+
 /** Where the provider libraries are inside the package (onnxruntime-node's script/install-metadata.js). */
 const PATH_IN_PACKAGE = 'runtimes/linux-x64/native/';
 
@@ -68,11 +84,17 @@ export interface InstallProgress {
 export interface InstallOptions {
   /** A downloaded .nupkg (a file) or another URL for it, instead of the feed. */
   from?: string;
-  /** The expected SHA-512 (hex or base64); without it, NuGet's published hash is fetched. */
+  /** The expected SHA-512 (hex or base64); without it, the pinned hash, else nuget.org's published one. */
   sha512?: string;
   /** Root of the per-user runtimes (default cudaRuntimeRoot()): the install goes to <root>/<onnxruntime version>. */
   root?: string;
+  /**
+   * The feed trusted like nuget.org, for its packages and their published hashes (default https://api.nuget.org;
+   * the tests' fake nuget.org). Code only: the environment's ATP_CUDA_FEED is a mirror, trusted for nothing.
+   */
   feed?: string;
+  /** The pinned hashes by onnxruntime-node version (default PINNED_PACKAGE_SHA512; the tests' own). */
+  pinned?: Readonly<Record<string, string>>;
   onProgress?: (progress: InstallProgress) => void;
   signal?: AbortSignal;
   env?: Record<string, string | undefined>;
@@ -227,6 +249,9 @@ function networkError(url: string, error: unknown, pkg: CudaPackage, root: strin
   return new CudaInstallError(`${url}: ${why}. ${manualSteps(pkg, root)}`);
 }
 
+/** The most a NuGet JSON answer (registration leaf, catalog entry) may hold. */
+const MAX_JSON_RESPONSE_BYTES = 16e6;
+
 async function getJson(url: string, pkg: CudaPackage, root: string, env: Env, signal?: AbortSignal): Promise<unknown> {
   let response: http.IncomingMessage;
   try {
@@ -235,7 +260,16 @@ async function getJson(url: string, pkg: CudaPackage, root: string, env: Env, si
     throw networkError(url, error, pkg, root, env, signal);
   }
   const chunks: Buffer[] = [];
-  for await (const chunk of response) chunks.push(chunk as Buffer);
+  let length = 0;
+  for await (const chunk of response) {
+    length += (chunk as Buffer).length;
+    // A catalog entry is a few kB: an endless body is cut off, not buffered.
+    if (length > MAX_JSON_RESPONSE_BYTES) {
+      response.destroy();
+      throw new CudaInstallError(`${url}: the answer is over ${MAX_JSON_RESPONSE_BYTES / 1e6} MB, not a NuGet catalog document`);
+    }
+    chunks.push(chunk as Buffer);
+  }
   if (response.statusCode !== 200) throw new CudaInstallError(`${url} answered ${response.statusCode}. ${manualSteps(pkg, root)}`);
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
@@ -300,6 +334,8 @@ export async function downloadResumable(
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       received += chunk.length;
+      // An endless body would fill the disk: stop at the largest package the reader takes.
+      if (received > READ_LIMITS.package.bytes) return done(new Error(`more than ${READ_LIMITS.package.bytes / 1e9} GB, the most a package may be`));
       const now = Date.now();
       if (now - lastReport > 250) {
         lastReport = now;
@@ -333,8 +369,22 @@ function mib(bytes: number): string {
 
 export async function sha512OfFile(file: string): Promise<string> {
   const hash = createHash('sha512');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  // A regular file only: `--from /dev/zero` would hash forever, a folder would be an internal error.
+  for await (const chunk of streamInputFile(file, 'package')) hash.update(chunk);
   return hash.digest('hex');
+}
+
+/**
+ * Refuses a plain http:// mirror or URL unless ATP_CUDA_ALLOW_HTTP=1: the package is checked against its hash
+ * either way, but a hash-less mistake (a missing pin, a typo in --sha512) should not also be readable and
+ * changeable on the way.
+ */
+function refusePlainHttp(url: string, what: string, env: Env): void {
+  if (/^http:\/\//i.test(url) && env[ALLOW_HTTP_VARIABLE] !== '1') {
+    throw new CudaInstallError(
+      `${what} ${url}: plain http can be read and changed on the way; use https, or set ${ALLOW_HTTP_VARIABLE}=1 to allow it (the package is still checked against its SHA-512)`,
+    );
+  }
 }
 
 const isUrl = (text: string) => /^https?:\/\//i.test(text);
@@ -349,7 +399,13 @@ export async function installCuda(options: InstallOptions = {}): Promise<Install
   }
   const ort = options.ort ?? bundledOrt();
   const root = options.root ?? cudaRuntimeRoot(env);
-  const pkg = cudaPackage(ort.version, options.feed ?? (env.ATP_CUDA_FEED || NUGET));
+  // nuget.org (or the feed code names) is trusted like a registry, for packages and hashes; ATP_CUDA_FEED is a
+  // mirror: it may serve the bytes, never the hash they are checked against.
+  const trusted = cudaPackage(ort.version, options.feed ?? NUGET);
+  const mirror = options.feed === undefined && env.ATP_CUDA_FEED ? env.ATP_CUDA_FEED : undefined;
+  if (mirror !== undefined) refusePlainHttp(mirror, 'ATP_CUDA_FEED', env);
+  if (options.from !== undefined && isUrl(options.from)) refusePlainHttp(options.from, '--from', env);
+  const pkg = mirror === undefined ? trusted : cudaPackage(ort.version, mirror);
   const progress = options.onProgress ?? (() => undefined);
   const target = join(root, ort.version);
   try {
@@ -359,12 +415,35 @@ export async function installCuda(options: InstallOptions = {}): Promise<Install
   }
 
   const localFile = options.from !== undefined && !isUrl(options.from) ? options.from : undefined;
-  if (localFile !== undefined && !existsSync(localFile)) throw new CudaInstallError(`--from ${localFile}: no such file`);
+  if (localFile !== undefined) {
+    if (!existsSync(localFile)) throw new CudaInstallError(`--from ${localFile}: no such file`);
+    // A folder, a FIFO or /dev/zero is refused now, naming it, before anything is fetched.
+    try {
+      closeSync(openInputFile(localFile, 'package').fd);
+    } catch (error) {
+      throw new CudaInstallError(`--from ${(error as Error).message}`);
+    }
+  }
+  const given = options.sha512 !== undefined ? normalizeSha512(options.sha512, '--sha512') : undefined;
+  const pinnedText = (options.pinned ?? PINNED_PACKAGE_SHA512)[ort.version];
+  const pinned = pinnedText !== undefined ? normalizeSha512(pinnedText, `the pinned SHA-512 of ${pkg.id} ${ort.version}`) : undefined;
   let expected: string;
-  if (options.sha512 !== undefined) expected = normalizeSha512(options.sha512, '--sha512');
-  else {
-    progress({ phase: 'checksum', message: `reading the package's SHA-512 from ${pkg.registrationUrl}` });
-    expected = await publishedSha512(pkg, root, env, options.signal);
+  if (pinned !== undefined) {
+    if (given !== undefined && given !== pinned) {
+      throw new CudaInstallError(
+        `--sha512: ${given.slice(0, 16)}… is not the SHA-512 of ${pkg.id} ${ort.version} (${pinned.slice(0, 16)}…, pinned in this build); nothing was installed`,
+      );
+    }
+    expected = pinned;
+  } else if (given !== undefined) expected = given;
+  else if (mirror !== undefined) {
+    throw new CudaInstallError(
+      `ATP_CUDA_FEED ${mirror}: a mirror cannot vouch for its own package, and this build pins no SHA-512 for ${pkg.id} ${ort.version}; ` +
+        `give the hash nuget.org publishes for it with --sha512 (packageHash in the catalog entry that ${trusted.registrationUrl} links to). Nothing was downloaded.`,
+    );
+  } else {
+    progress({ phase: 'checksum', message: `reading the package's SHA-512 from ${trusted.registrationUrl}` });
+    expected = await publishedSha512(trusted, root, env, options.signal);
   }
 
   let archive: string;

@@ -12,6 +12,7 @@ import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import Module from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { readInputText } from '../files/readInput';
 
 /** The only platform with a CUDA provider package matching onnxruntime-node's Linux build. */
 export const CUDA_PLATFORM = 'linux/x64';
@@ -64,7 +65,7 @@ export function cudaRuntimeState(ortVersion: string, env: Record<string, string 
   if (!existsSync(manifestFile)) return { state: 'absent', dir };
   let manifest: InstallManifest;
   try {
-    manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as InstallManifest;
+    manifest = JSON.parse(readInputText(manifestFile, 'json')) as InstallManifest;
   } catch (error) {
     return { state: 'broken', dir, problem: `${manifestFile}: ${(error as Error).message}` };
   }

@@ -1,6 +1,6 @@
 // Text helpers shared by the dataset formats: lines with their document offsets, JSON string literals decoded
 // with the column of every code unit, and reading a file with errors that name it.
-import * as fs from 'node:fs';
+import { readInputFile } from '../files/readInput';
 import { InputError } from '../../shared/errors';
 
 /**
@@ -104,15 +104,8 @@ export function decodeJsonString(line: string, at: number): JsonStringResult {
  * invalid byte when it is not UTF-8 (decoding would silently turn it into U+FFFD, a different prompt).
  */
 export function readTextFile(file: string, expected: string): string {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new InputError(`${file}: file not found`);
-    if (code === 'EISDIR') throw new InputError(`${file}: is a folder, expected ${expected}`);
-    throw new InputError(`${file}: cannot read: ${(error as Error).message}`);
-  }
+  // Only a regular file of at most READ_LIMITS.dataset: a symlink to /dev/zero or a FIFO is refused, not read forever.
+  const bytes = readInputFile(file, 'dataset', expected);
   try {
     // ignoreBOM keeps a byte-order mark as U+FEFF, as readFileSync(file, 'utf8') did; documentLines drops it.
     return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);

@@ -3,12 +3,13 @@
 // inputs are unchanged. Hashes are cached by (path, size, mtime) in memory and in the engine's cache folder, so a
 // multi-gigabyte safetensors file is hashed once, not on every run.
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import type { Method, Provenance } from '../../shared/result';
 import { cacheRoot } from './cacheRoot';
 import { writeTextAtomically } from './atomicWrite';
 import { version } from '../../../package.json';
+import { readInputText, streamInputFile } from './readInput';
 
 export const ENGINE_VERSION: string = version;
 
@@ -27,7 +28,7 @@ function loadDiskCache(): void {
   if (diskLoaded) return;
   diskLoaded = true;
   try {
-    const stored = JSON.parse(readFileSync(cacheFile(), 'utf8')) as Record<string, CachedHash>;
+    const stored = JSON.parse(readInputText(cacheFile(), 'json')) as Record<string, CachedHash>;
     for (const [path, entry] of Object.entries(stored)) {
       if (typeof entry?.hash === 'string' && typeof entry.size === 'number' && typeof entry.mtimeMs === 'number' && !memory.has(path)) memory.set(path, entry);
     }
@@ -52,12 +53,8 @@ export async function hashFile(path: string): Promise<string> {
   const cached = memory.get(path);
   if (cached && cached.size === size && cached.mtimeMs === mtimeMs) return cached.hash;
   const hash = createHash('sha256');
-  await new Promise<void>((resolveHash, reject) => {
-    createReadStream(path)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('end', () => resolveHash())
-      .on('error', reject);
-  });
+  // Only a regular file: a model file that is a symlink to /dev/zero or a FIFO is refused, not hashed forever.
+  for await (const chunk of streamInputFile(path, 'stream')) hash.update(chunk);
   const entry = { size, mtimeMs, hash: `sha256:${hash.digest('hex')}` };
   memory.set(path, entry);
   saveDiskCache();

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { InputError } from '../../shared/errors';
 import { checkResult, parseResultJson, RESULT_SCHEMA, RESULT_SCHEMA_SIDECAR, serializeResult, type ExampleResult, type Result } from '../../shared/result';
 import { type FileToWrite, writeFilesAtomically } from './atomicWrite';
+import { inputErrorCode, readInputFile, readInputText } from './readInput';
 import { readSafetensorsHeaderFromBytes, type SafetensorsDtype, type TensorEntry } from '../model/safetensors';
 
 /** The sidecar's `__metadata__.format`. */
@@ -96,10 +97,10 @@ export function sidecarsOf(resultFile: string): string[] {
 export function removeStaleSidecars(resultFile: string): void {
   let keep: string | undefined;
   try {
-    const raw = JSON.parse(fs.readFileSync(resultFile, 'utf8').replace(/^\uFEFF/, '')) as { sidecar?: { file?: unknown } } | null;
+    const raw = JSON.parse(readInputText(resultFile, 'result').replace(/^\uFEFF/, '')) as { sidecar?: { file?: unknown } } | null;
     if (typeof raw?.sidecar?.file === 'string') keep = raw.sidecar.file;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return;
+    if (inputErrorCode(error) !== 'ENOENT') return;
   }
   for (const sidecar of sidecarsOf(resultFile)) {
     if (path.basename(sidecar) === keep) continue;
@@ -116,12 +117,7 @@ export function readResultFile(file: string): Result {
   // A writer may replace the pair between our reading the JSON and its sidecar (and remove the old sidecar):
   // the JSON read again names the new one.
   for (let attempt = 1; ; attempt++) {
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (error) {
-      throw new InputError(`${file}: cannot read: ${(error as Error).message}`);
-    }
+    const text = readInputText(file, 'result');
     const raw = parseResultJson(text, file);
     if ((raw as { schema?: unknown } | null)?.schema !== RESULT_SCHEMA_SIDECAR) return checkResult(raw, file);
     try {
@@ -308,9 +304,11 @@ function hydrate(raw: Record<string, unknown>, file: string): Record<string, unk
   const sidecar = path.join(path.dirname(file), name);
   let bytes: Buffer;
   try {
-    bytes = fs.readFileSync(sidecar);
+    bytes = readInputFile(sidecar, 'sidecar');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = inputErrorCode(error);
+    // Not a regular file, or over the cap: the helper's sentence names the sidecar.
+    if (code === undefined) throw error;
     const message = `${file}: field "sidecar.file": cannot read ${sidecar} (${code ?? (error as Error).message}), which holds this result's per-example arrays: keep the two files together (or run again)`;
     throw code === 'ENOENT' ? new MissingSidecarError(message) : new InputError(message);
   }

@@ -1,11 +1,20 @@
 // A minimal zip reader for one job: taking named files out of a NuGet package (.nupkg is a zip). It reads the
 // central directory (zip64 included: the CUDA provider library is hundreds of MB), streams each wanted entry
 // through inflateRaw to its destination and checks its CRC-32 and size, so a damaged archive never installs.
-import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readSync } from 'node:fs';
+// Every problem with the archive is a ZipError, an InputError naming the archive: never an internal error.
+import { closeSync, createReadStream, createWriteStream, readSync } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createInflateRaw } from 'node:zlib';
 import { crc32 } from './crc32';
+import { InputError } from '../../shared/errors';
+import { openInputFile } from './readInput';
+
+/**
+ * The largest entry extracted (declared size): the CUDA provider library is under 1 GB; a directory that declares
+ * more is refused before anything is written.
+ */
+export const MAX_ENTRY_BYTES = 4e9;
 
 export interface ZipEntry {
   name: string;
@@ -16,7 +25,7 @@ export interface ZipEntry {
   localHeaderOffset: number;
 }
 
-export class ZipError extends Error {
+export class ZipError extends InputError {
   constructor(file: string, problem: string) {
     super(`${file}: not a usable zip archive: ${problem}`);
     this.name = 'ZipError';
@@ -42,9 +51,9 @@ const LOCAL = 0x04034b50;
 
 /** The archive's entries, from its central directory. */
 export function listZip(file: string): ZipEntry[] {
-  const fd = openSync(file, 'r');
+  // A regular file only (a folder or /dev/zero is refused with its name), of at most READ_LIMITS.package.
+  const { fd, size: fileSize } = openInputFile(file, 'package');
   try {
-    const fileSize = fstatSync(fd).size;
     // The end-of-central-directory record is in the last 22 + 65535 (comment) bytes.
     const tailLength = Math.min(fileSize, 22 + 0xffff);
     const tail = readAt(fd, fileSize - tailLength, tailLength);
@@ -108,6 +117,10 @@ export function listZip(file: string): ZipEntry[] {
       at = extraEnd + commentLength;
     }
     return entries;
+  } catch (error) {
+    // A field that points past its record (a damaged extra field, a zip64 record cut short): Buffer's RangeError.
+    if (error instanceof RangeError) throw new ZipError(file, `a record is damaged (${error.message})`);
+    throw error;
   } finally {
     closeSync(fd);
   }
@@ -115,32 +128,46 @@ export function listZip(file: string): ZipEntry[] {
 
 /** Writes one entry to `destination`, checking its CRC-32 and size; throws (leaving a partial file) otherwise. */
 export async function extractZipEntry(file: string, entry: ZipEntry, destination: string): Promise<void> {
-  const fd = openSync(file, 'r');
+  if (entry.method !== 0 && entry.method !== 8)
+    throw new ZipError(file, `${entry.name} uses compression method ${entry.method} (only stored and deflate are read)`);
+  if (entry.size > MAX_ENTRY_BYTES) throw new ZipError(file, `${entry.name} declares ${entry.size} bytes, more than the ${MAX_ENTRY_BYTES} extracted`);
+  // One descriptor, checked as a regular file, for the header and the data: the path is not opened again.
+  const { fd, size: fileSize } = openInputFile(file, 'package');
   let dataStart: number;
   try {
     const header = readAt(fd, entry.localHeaderOffset, 30);
     if (header.length < 30 || header.readUInt32LE(0) !== LOCAL) throw new ZipError(file, `local header of ${entry.name} is damaged`);
     dataStart = entry.localHeaderOffset + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
-  } finally {
+    if (dataStart + entry.compressedSize > fileSize) throw new ZipError(file, `${entry.name}'s data lies past the end of the file`);
+  } catch (error) {
     closeSync(fd);
+    throw error;
   }
-  if (entry.method !== 0 && entry.method !== 8)
-    throw new ZipError(file, `${entry.name} uses compression method ${entry.method} (only stored and deflate are read)`);
   let crc = 0;
   let size = 0;
+  // Counts as it goes and stops the pipeline at the first byte past the declared size, so a zip bomb writes no
+  // more than its directory declared (and that is capped above).
   const check = new Transform({
     transform(chunk: Buffer, _encoding, done) {
+      if (size + chunk.length > entry.size)
+        return done(new ZipError(file, `${entry.name} inflates to more than the ${entry.size} bytes its directory declares`));
       crc = crc32(chunk, crc);
       size += chunk.length;
       done(null, chunk);
     },
   });
-  // createReadStream's end is inclusive: an empty entry reads nothing.
-  const source = entry.compressedSize === 0 ? Readable.from([]) : createReadStream(file, { start: dataStart, end: dataStart + entry.compressedSize - 1 });
+  // createReadStream's end is inclusive: an empty entry reads nothing. It reads (and closes) the checked descriptor.
+  let source: Readable;
+  if (entry.compressedSize > 0) source = createReadStream('', { fd, start: dataStart, end: dataStart + entry.compressedSize - 1, autoClose: true });
+  else {
+    closeSync(fd);
+    source = Readable.from([]);
+  }
   try {
     if (entry.method === 8) await pipeline(source, createInflateRaw(), check, createWriteStream(destination));
     else await pipeline(source, check, createWriteStream(destination));
   } catch (error) {
+    if (error instanceof ZipError) throw error;
     throw new ZipError(file, `${entry.name} does not inflate (${(error as Error).message})`);
   }
   if (size !== entry.size) throw new ZipError(file, `${entry.name} is ${size} bytes, the directory says ${entry.size}`);

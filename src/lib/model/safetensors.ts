@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { endianness } from 'node:os';
 import { InputError } from '../../shared/errors';
+import { openInputFile, readInputText } from '../files/readInput';
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'F8_E5M2' | 'F8_E4M3' | 'I64' | 'I32' | 'I16' | 'I8' | 'U64' | 'U32' | 'U16' | 'U8' | 'BOOL';
 
@@ -81,16 +82,9 @@ function isNonNegativeInteger(value: unknown): value is number {
 /** Reads and validates the header of one .safetensors file without reading any tensor data. */
 export function readSafetensorsHeader(file: string): { tensors: TensorEntry[]; metadata: Record<string, string> } {
   const absoluteFile = path.resolve(file);
-  let fd: number;
+  // openInputFile: a FIFO or a device (a symlink to /dev/zero) is refused without blocking in open or reading forever.
+  const { fd, size: fileSize } = openInputFile(absoluteFile, 'stream');
   try {
-    fd = fs.openSync(absoluteFile, 'r');
-  } catch (error) {
-    throw new InputError(`${file}: cannot open: ${(error as Error).message}`);
-  }
-  try {
-    const stats = fs.fstatSync(fd);
-    if (!stats.isFile()) throw new InputError(`${file}: not a file`);
-    const fileSize = stats.size;
     if (fileSize < HEADER_LENGTH_BYTES) {
       throw new InputError(`${file}: truncated: ${fileSize} bytes is too short for a safetensors file`);
     }
@@ -243,8 +237,9 @@ export function indexModelWeights(dir: string): Map<string, TensorEntry> {
 
 function indexShardedWeights(dir: string, indexFile: string): Map<string, TensorEntry> {
   let index: unknown;
+  const text = readInputText(indexFile, 'json');
   try {
-    index = JSON.parse(fs.readFileSync(indexFile, 'utf8'));
+    index = JSON.parse(text);
   } catch (error) {
     throw new InputError(`${indexFile}: not valid JSON: ${(error as Error).message}`);
   }
@@ -277,7 +272,7 @@ function indexShardedWeights(dir: string, indexFile: string): Map<string, Tensor
 /** Reads a floating-point tensor's data and widens it to float32 (F64 is narrowed). */
 export function readTensorAsFloat32(entry: TensorEntry): Float32Array {
   const elements = entry.shape.reduce((product, size) => product * size, 1);
-  const fd = fs.openSync(entry.file, 'r');
+  const { fd } = openInputFile(entry.file, 'stream');
   let bytes: Uint8Array;
   try {
     bytes = readExactly(fd, entry.length, entry.offset);

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { homedir } from 'node:os';
 import { InputError } from '../../shared/errors';
+import { inputErrorCode, readInputText } from '../files/readInput';
 import { parseWandbBaseUrl, type WandbTarget, wandbTargetFromEnv } from '../../shared/wandb';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -112,9 +113,9 @@ export function findWandbKey(env: Env = process.env, home: string = homedir()): 
   const file = netrcPath(env, home);
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readInputText(file, 'credentials');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = inputErrorCode(error);
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw new InputError(`the netrc file ${file} cannot be read (${code ?? (error as Error).message}); fix it or set WANDB_API_KEY`, { field: 'wandbKey' });
   }
