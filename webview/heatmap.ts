@@ -19,10 +19,16 @@ export interface HeatmapSpec {
   firstColumn?: number;
   /** Cells checked against exact activation patching: exact value by `${layer}:${column}`; outlined, both numbers in the tooltip. */
   checked?: ReadonlyMap<string, number>;
+  /** The checked cells' estimates, by the same keys (for the tooltip). */
+  checkedEstimates?: ReadonlyMap<string, number>;
+  /** Checked cells whose estimate has the opposite sign of the exact value: flagged in the cell (≠) and the tooltip. */
+  signDiffers?: ReadonlySet<string>;
   /** GradDrop of every cell [layer][column] (full-map indices); in the tooltip, and cells it flags are outlined. */
   gradDrop?: number[][];
   /** Cells where GradDrop ≫ |AtP|, by `${layer}:${column}`. */
   suspects?: ReadonlySet<string>;
+  /** Rows (layers) whose every cell is exact although the map estimates: marked "exact" at the row's end, and in each tooltip. */
+  exactRows?: ReadonlySet<number>;
   /** Write each cell's value in it (two significant figures), for reading a map without hovering. */
   showNumbers?: boolean;
   onSelectCell(layer: number, column: number): void;
@@ -35,6 +41,7 @@ const MARGIN = { top: 30, right: 16, left: 44 };
 /** Room under the grid for column labels: rotated token strings need more than head numbers. */
 const LABEL_ROOM = { head: 30, pos: 78 };
 const LEGEND = { width: 180, height: 10 };
+const EXACT_MARK_WIDTH = 44;
 
 let gradientCounter = 0;
 
@@ -47,7 +54,10 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
   const longest = Math.max(0, ...spec.columnLabels.map((label) => label.length));
   const bottom = spec.column === 'pos' ? Math.max(LABEL_ROOM.pos, Math.ceil(longest * 6.5 * 0.77) + 16) : LABEL_ROOM.head;
   // Wide enough for the grid, the legend and the title (about 7 px per character at 12 px).
-  const width = Math.max(MARGIN.left + columns * cellWidth + MARGIN.right, MARGIN.left + LEGEND.width + 40, MARGIN.left + spec.title.length * 7);
+  const exactRows = spec.exactRows ?? new Set<number>();
+  // Room right of the grid for the exact rows' mark.
+  const markRoom = exactRows.size > 0 ? EXACT_MARK_WIDTH : 0;
+  const width = Math.max(MARGIN.left + columns * cellWidth + MARGIN.right + markRoom, MARGIN.left + LEGEND.width + 40, MARGIN.left + spec.title.length * 7);
   const height = MARGIN.top + layers * CELL.height + bottom + LEGEND.height + 24;
   const x = scaleBand<number>()
     .domain(Array.from({ length: columns }, (_, i) => i))
@@ -90,13 +100,18 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
   const grid = svg.append('g').attr('class', 'cells').attr('role', 'grid').attr('aria-label', spec.title);
   const offset = spec.firstColumn ?? 0;
   const exactOf = (cell: { layer: number; column: number }) => spec.checked?.get(`${cell.layer}:${cell.column + offset}`);
+  const estimateOf = (cell: { layer: number; column: number }) => spec.checkedEstimates?.get(`${cell.layer}:${cell.column + offset}`);
+  const signFlag = (cell: { layer: number; column: number }) => spec.signDiffers?.has(`${cell.layer}:${cell.column + offset}`) ?? false;
   const suspect = (cell: { layer: number; column: number }) => spec.suspects?.has(`${cell.layer}:${cell.column + offset}`) ?? false;
   const describe = (cell: { layer: number; column: number; value: number }) => {
     const exact = exactOf(cell);
     const drop = spec.gradDrop?.[cell.layer]?.[cell.column + offset];
     return (
       `L${cell.layer} · ${spec.columnTitles[cell.column]}: ${formatValue(cell.value)}` +
-      (exact === undefined ? '' : ` · checked: exact ${formatValue(exact)}`) +
+      (exactRows.has(cell.layer) ? ' · exact' : '') +
+      (exact === undefined
+        ? ''
+        : ` · checked: exact ${formatValue(exact)}${estimateOf(cell) === undefined ? '' : `, estimate ${formatValue(estimateOf(cell)!)}`}${signFlag(cell) ? ' — the estimate has the opposite sign' : ''}`) +
       (drop === undefined ? '' : ` · GradDrop ${formatValue(drop).slice(1)}${suspect(cell) ? ' ≫ |AtP|: AtP may hide a cancellation here; check it' : ''}`)
     );
   };
@@ -115,11 +130,16 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
     .selectAll('rect')
     .data(cells)
     .join('rect')
-    .attr('class', (cell) => `cell${isSelected(cell) ? ' selected' : ''}${exactOf(cell) === undefined ? '' : ' checked'}${suspect(cell) ? ' suspect' : ''}`)
+    .attr(
+      'class',
+      (cell) =>
+        `cell${isSelected(cell) ? ' selected' : ''}${exactOf(cell) === undefined ? '' : ' checked'}${suspect(cell) ? ' suspect' : ''}${exactRows.has(cell.layer) ? ' exact-row' : ''}${signFlag(cell) ? ' sign-differs' : ''}`,
+    )
     .attr('data-layer', (cell) => cell.layer)
     .attr(`data-${spec.column}`, (cell) => cell.column + offset)
     .attr('data-value', (cell) => String(cell.value))
     .attr('data-exact', (cell) => (exactOf(cell) === undefined ? null : String(exactOf(cell))))
+    .attr('data-sign-differs', (cell) => (signFlag(cell) ? 'true' : null))
     .attr('data-grad-drop', (cell) => (spec.gradDrop ? String(spec.gradDrop[cell.layer]?.[cell.column + offset]) : null))
     .attr('x', (cell) => x(cell.column)!)
     .attr('y', (cell) => y(cell.layer)!)
@@ -156,6 +176,19 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
       next.focus();
     });
 
+  // The flag sits in the cell itself, not only in the tooltip: a sign the reader would take for the truth is wrong.
+  grid
+    .append('g')
+    .attr('class', 'sign-flags')
+    .selectAll('text')
+    .data(cells.filter(signFlag))
+    .join('text')
+    .attr('class', 'sign-flag')
+    .attr('x', (cell) => x(cell.column)! + x.bandwidth() - 2)
+    .attr('y', (cell) => y(cell.layer)! + 9)
+    .attr('text-anchor', 'end')
+    .text('≠');
+
   if (spec.showNumbers) {
     grid
       .append('g')
@@ -170,6 +203,21 @@ export function drawHeatmap(container: HTMLElement, spec: HeatmapSpec): SVGSVGEl
       .attr('text-anchor', 'middle')
       .text((cell) => cellNumber(cell.value));
   }
+
+  svg
+    .append('g')
+    .attr('class', 'exact-rows')
+    .selectAll('text')
+    .data([...exactRows].filter((layer) => layer < layers))
+    .join('text')
+    .attr('class', 'exact-row-mark')
+    .attr('data-layer', (layer) => layer)
+    .attr('x', MARGIN.left + columns * cellWidth + 4)
+    .attr('y', (layer) => y(layer)! + y.bandwidth() / 2)
+    .attr('dy', '0.35em')
+    .text('exact')
+    .append('title')
+    .text((layer) => `Layer ${layer}: every cell exact (activation patching), not an estimate`);
 
   // Drawn after the cells, over an opaque strip, so that when the map scrolls sideways the labels stay on top.
   const rowLabels = svg.append('g').attr('class', 'row-labels sticky');

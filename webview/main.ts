@@ -5,8 +5,9 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
-import type { ExampleResult, Result } from '../src/shared/result';
-import { METHOD_NAMES, methodsOf, suspectCells } from '../src/shared/resultMethods';
+import type { ExampleResult, MapKind, MapMethod, Result } from '../src/shared/result';
+import { agreementsOf, describeAgreement } from '../src/shared/checkAgreement';
+import { isExactRow, mapMethodLabel, mapMethodsOf, METHOD_NAMES, methodsOf, suspectCells } from '../src/shared/resultMethods';
 import { formatValue, type ThemeKind } from '../src/shared/colorScale';
 import {
   parsePanelState,
@@ -21,6 +22,8 @@ import {
 import {
   aggregateLabel,
   aggregateMatrix,
+  checkedCell,
+  checkedValuesInPlace,
   firstNonZeroColumn,
   headMatrix,
   mapsCsv,
@@ -52,6 +55,8 @@ interface View {
   aggregate: Aggregate;
   /** Numbers written in the heatmap cells. */
   numbers?: boolean;
+  /** Checked cells show their exact value (the default: the truth where the run has it) or their estimate. */
+  checkedShow?: 'exact' | 'estimate';
   /** The circuit view's slider: top n edges (absent: the circuit's own size). */
   circuitEdges?: number;
   /** The Compare view's Result files (A first) or sweep folder, kept in the state for a reload. */
@@ -69,8 +74,17 @@ function gradDropMarks(result: Summary, count: number, scope: ExampleScope, map:
   const drop = result.atpStar?.gradDrop?.[map];
   const atp = map === 'heads' ? result.heads : result.positions;
   if (!drop || !atp || scope.kind !== 'all') return {};
+  // An exact row needs no flag: its value is the truth, not an estimate that may hide a cancellation.
+  const rows = mapMethodsOf(result)[map === 'heads' ? 'heads' : 'residPre'];
+  const suspects = suspectCells(atp, drop).filter((c) => !isExactRow(rows, c.layer));
   // Which cells are suspect does not depend on the aggregate (a ratio); the numbers shown follow it.
-  return { gradDrop: aggregateMatrix(drop, count, view.aggregate), suspects: new Set(suspectCells(atp, drop).map((c) => `${c.layer}:${c.column}`)) };
+  return { gradDrop: aggregateMatrix(drop, count, view.aggregate), suspects: new Set(suspects.map((c) => `${c.layer}:${c.column}`)) };
+}
+
+/** The rows of an estimated map that are exact (an exact map needs no marks: its title says so). */
+function exactRowsOf(map: MapMethod, layers: number): Set<number> {
+  if (map.method === 'exact') return new Set();
+  return new Set(Array.from({ length: layers }, (_, layer) => layer).filter((layer) => isExactRow(map, layer)));
 }
 
 /** AtP*'s query, key and value nodes, summed over positions and examples; a cell colours the editor by that node. */
@@ -112,16 +126,34 @@ function drawNodeMaps(container: HTMLElement, result: Summary, count: number, th
 }
 
 /** Exact values of the checked cells of one heatmap, by `${layer}:${column}`; checks are sums over examples. */
-function checkedCells(result: Summary, count: number, scope: ExampleScope, map: 'heads' | 'positions'): Map<string, number> {
-  const cells = new Map<string, number>();
-  if (scope.kind !== 'all') return cells;
+function checkedCells(
+  result: Summary,
+  count: number,
+  scope: ExampleScope,
+  map: MapKind,
+): { exact: Map<string, number>; estimate: Map<string, number>; signDiffers: Set<string> } {
+  const exact = new Map<string, number>();
+  const estimate = new Map<string, number>();
+  const signDiffers = new Set<string>();
+  if (scope.kind !== 'all') return { exact, estimate, signDiffers };
   // Shown beside the cell's value, so in the same aggregate.
   const divisor = view.aggregate === 'mean' ? count : 1;
   for (const item of result.checks?.items ?? []) {
-    if (map === 'heads' && item.hook === 'z' && item.position === null) cells.set(`${item.layer}:${item.head}`, item.exact / divisor);
-    if (map === 'positions' && item.hook === 'resid_pre' && item.position !== null) cells.set(`${item.layer}:${item.position}`, item.exact / divisor);
+    const cell = checkedCell(item, map);
+    if (!cell) continue;
+    const key = `${cell[0]}:${cell[1]}`;
+    exact.set(key, item.exact / divisor);
+    estimate.set(key, item.attribution / divisor);
+    if (item.signDiffers) signDiffers.add(key);
   }
-  return cells;
+  return { exact, estimate, signDiffers };
+}
+
+/** A map's title tail: its method, and for an estimate the measured agreement of its checked cells. */
+function mapTitleTail(result: Summary, map: MapKind, method: MapMethod): string {
+  const agreement = result.checks && method.method !== 'exact' ? agreementsOf(result.checks).find((a) => a.map === map) : undefined;
+  const shows = agreement ? `; checked cells show ${view.checkedShow === 'estimate' ? 'their estimate' : 'exact values'}` : '';
+  return ` — ${mapMethodLabel(method)}${agreement ? ` · checked: ${describeAgreement(agreement)}${shows}` : ''}`;
 }
 
 const restored = parsePanelState(vscode.getState());
@@ -215,6 +247,7 @@ function render(): void {
   if (!data) return;
   const result = data.summary;
   const count = data.examples.count;
+  const checkedShow = view.checkedShow ?? 'exact';
   if (view.scope.kind === 'example' && view.scope.index >= count) view.scope = { kind: 'all' };
   // One example's views come from its arrays, which the host sends with each change of scope: until they are here,
   // the panel keeps what it shows.
@@ -246,7 +279,7 @@ function render(): void {
   );
   const methods = methodsOf(result);
   const methodLine =
-    `Heatmaps: ${METHOD_NAMES[methods.heads]}${result.run ? ` (${result.run.passes.forward} forward + ${result.run.passes.backward} backward passes)` : ''} · token colours: ${METHOD_NAMES[methods.tokenScores]}` +
+    `Heatmaps: ${METHOD_NAMES[methods.heads]}${mapMethodsOf(result).residPre.exactLayers.length > 0 && methods.positions !== 'exact' ? ' (resid_pre at L0 exact: it is the token effect)' : ''}${result.run ? ` (${result.run.passes.forward} forward + ${result.run.passes.backward} backward passes)` : ''} · token colours: ${METHOD_NAMES[methods.tokenScores]}` +
     (result.checks ? ` · ${result.checks.items.length} components checked (outlined)` : '') +
     (result.merged ? ` · merged from ${result.merged.shards} shard${result.merged.shards === 1 ? '' : 's'} (atp merge)` : '');
   header.append(element('p', { className: 'method', id: 'method-line' }, methodLine));
@@ -295,6 +328,14 @@ function render(): void {
     button('Show token effects', 'show-token', () => select({ kind: 'token' })),
     button(`Check top ${CHECK_K}`, 'check-top', () => vscode.postMessage({ type: 'checkTopK', k: CHECK_K })),
     ...(view.scope.kind === 'all' ? [aggregateToggle(count)] : []),
+    ...(result.checks && result.checks.items.length > 0 && view.scope.kind === 'all'
+      ? [
+          button(checkedShow === 'exact' ? 'Checked cells: exact (show estimates)' : 'Checked cells: estimates (show exact)', 'toggle-checked', () => {
+            view.checkedShow = checkedShow === 'exact' ? 'estimate' : 'exact';
+            render();
+          }),
+        ]
+      : []),
     button(view.numbers ? 'Hide numbers' : 'Show numbers', 'toggle-numbers', () => {
       view.numbers = !view.numbers;
       render();
@@ -371,17 +412,23 @@ function render(): void {
   }
   if (result.atpStar && view.scope.kind === 'all') drawNodeMaps(nodes, result, count, currentTheme, tooltip);
   if (result.checks && result.checks.items.length > 0) drawChecks(checks, result.checks);
-  const methodTag = (method: keyof typeof METHOD_NAMES) => ` — ${METHOD_NAMES[method]}`;
+  const maps = mapMethodsOf(result);
+  // The panel's maps hold the checked cells' exact values (panelResult); the estimate view puts the estimates back.
+  const asShown = (matrix: number[][], map: MapKind) => (checkedShow === 'exact' ? matrix : checkedValuesInPlace(matrix, result.checks, map, 'estimate'));
+  const headChecks = checkedCells(result, count, view.scope, 'heads');
 
   const selection = view.selection;
   drawHeatmap(heads, {
     showNumbers: view.numbers,
     column: 'head',
-    values: aggregateMatrix(one ? headMatrix(one, oneScope) : result.heads, one ? 1 : count, view.aggregate),
+    values: aggregateMatrix(one ? headMatrix(one, oneScope) : asShown(result.heads, 'heads'), one ? 1 : count, view.aggregate),
     columnLabels: Array.from({ length: result.model.heads }, (_, h) => `H${h}`),
     columnTitles: Array.from({ length: result.model.heads }, (_, h) => `head ${h}`),
-    title: `Heads at the answer position (hook_z)${view.scope.kind === 'all' ? `, ${over}` : ''}${methodTag(methods.heads)}`,
-    checked: checkedCells(result, count, view.scope, 'heads'),
+    title: `Heads at the answer position (hook_z)${view.scope.kind === 'all' ? `, ${over}` : ''}${mapTitleTail(result, 'heads', maps.heads)}`,
+    exactRows: exactRowsOf(maps.heads, result.model.layers),
+    checked: headChecks.exact,
+    checkedEstimates: headChecks.estimate,
+    signDiffers: headChecks.signDiffers,
     ...gradDropMarks(result, count, view.scope, 'heads'),
     theme: currentTheme,
     selected:
@@ -392,7 +439,9 @@ function render(): void {
   });
 
   const kind = positionHook(selection).field;
-  const matrix = one ? positionMatrix(one, oneScope, selection) : (data.allPositions?.[kind] ?? null);
+  const shownPositions = data.allPositions?.[kind];
+  const matrix = one ? positionMatrix(one, oneScope, selection) : shownPositions ? asShown(shownPositions, kind) : null;
+  const positionChecks = checkedCells(result, count, view.scope, kind);
   if (!matrix) {
     positions.append(element('p', { className: 'empty' }, 'Layer × position needs prompts of one length: pick a single example above.'));
   } else {
@@ -419,8 +468,11 @@ function render(): void {
       firstColumn: fold,
       columnLabels: labels.slice(fold),
       columnTitles: titles.slice(fold),
-      title: `Layer × position (${positionMatrixLabel(selection)})${view.scope.kind === 'all' ? `, ${over}` : ''}${methodTag(methods.positions)}`,
-      checked: kind === 'residPre' ? checkedCells(result, count, view.scope, 'positions') : undefined,
+      title: `Layer × position (${positionMatrixLabel(selection)})${view.scope.kind === 'all' ? `, ${over}` : ''}${mapTitleTail(result, kind, maps[kind])}`,
+      exactRows: exactRowsOf(maps[kind], result.model.layers),
+      checked: positionChecks.exact,
+      checkedEstimates: positionChecks.estimate,
+      signDiffers: positionChecks.signDiffers,
       ...(kind === 'residPre' ? gradDropMarks(result, count, view.scope, 'positions') : {}),
       theme: currentTheme,
       selected: selection.kind === kind ? { layer: selection.layer } : undefined,

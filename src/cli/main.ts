@@ -29,10 +29,11 @@ import { type FileToWrite, writeFilesAtomically, writeTextAtomically } from '../
 import { renderHtmlReport } from '../report/htmlReport';
 import { validateHeads, validatePositions } from '../engine/patching/validation';
 import { ATPSTAR_AUTO_MAX_TOKENS, BUDGET, parseMethod } from '../engine/patching/methods';
+import { agreementsOf, describeAgreement, MAP_TITLES } from '../shared/checkAgreement';
 import { componentLabel } from '../engine/patching/exact';
 import { describeRuntime, METHOD_NAMES } from '../shared/result';
 import { contentHash } from '../lib/files/contentHash';
-import { suspectCells } from '../shared/resultMethods';
+import { mapMethodLabel, suspectCells } from '../shared/resultMethods';
 import { signedFixed } from '../shared/colorScale';
 import { fileHash, mergeShards, parseShard, readShards, runShard, shardRange } from '../engine/patching/shards';
 import { checkOutputPaths, modelFolderInputs, type NamedPath, prepareOutputFolder } from '../lib/files/outputPaths';
@@ -182,6 +183,10 @@ export function summary(result: Result, top: number): string {
     `clean logit diff:     ${signedFixed(result.metric.cleanLogitDiff)}`,
     `corrupted logit diff: ${signedFixed(result.metric.corruptedLogitDiff)}`,
     ...(result.run ? [`method: ${METHOD_NAMES[result.run.method]} (${result.run.reason}); token effects: ${METHOD_NAMES[result.methods!.tokenScores]}`] : []),
+    // Which rows of the maps are exact although the map estimates (resid_pre at layer 0: the token effects).
+    ...(result.methods?.maps && result.methods.maps.residPre.exactLayers.length > 0
+      ? [`position map (hook_resid_pre): ${mapMethodLabel(result.methods.maps.residPre)} (layer 0 is the token effect)`]
+      : []),
     `top heads (${result.methods?.heads === 'exact' ? 'exact effect' : 'attribution'} to the normalised logit diff at the answer position, summed over examples):`,
     ...topHeads(result, top).map((h) => `  L${h.layer}H${h.head}  ${signedFixed(h.value)}`),
   ];
@@ -215,14 +220,16 @@ function atpStarSummary(result: Result): string[] {
   return lines;
 }
 
-/** The checks: agreement, then the components where estimate and exact disagree most. */
+/** The checks: each map's agreement led by its error, then the components where estimate and exact disagree most. */
 function checkSummary(checks: NonNullable<Result['checks']>): string[] {
   const worst = [...checks.items].sort((a, b) => Math.abs(b.exact - b.attribution) - Math.abs(a.exact - a.attribution)).slice(0, 5);
   return [
-    `checked ${checks.items.length} components against exact activation patching (top ${checks.k} by |attribution| and ${checks.items.length - Math.min(checks.k, checks.items.length)} random):`,
-    `  Pearson ${checks.pearson.toFixed(3)}, Spearman ${checks.spearman.toFixed(3)}; largest disagreements:`,
+    `checked ${checks.items.length} components against exact activation patching (per map: top ${checks.k} by |attribution| and up to ${checks.k} random):`,
+    ...agreementsOf(checks).map((agreement) => `  ${MAP_TITLES[agreement.map]}: ${describeAgreement(agreement)}`),
+    `  all maps together: Pearson ${checks.pearson.toFixed(3)}, Spearman ${checks.spearman.toFixed(3)}; largest disagreements:`,
     ...worst.map(
-      (item) => `  ${componentLabel(item).padEnd(28)} attribution ${signedFixed(item.attribution)}  exact ${signedFixed(item.exact)}  (${item.pick})`,
+      (item) =>
+        `  ${componentLabel(item).padEnd(28)} attribution ${signedFixed(item.attribution)}  exact ${signedFixed(item.exact)}  (${item.pick}${item.signDiffers ? ', sign differs' : ''})`,
     ),
   ];
 }

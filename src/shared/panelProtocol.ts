@@ -38,10 +38,10 @@ export type Aggregate = 'sum' | 'mean';
  * the host: a 5,000-example result is tens of MB there, a few hundred kB here.
  */
 export interface PanelResult {
-  /** Every field of the Result but its examples. */
+  /** Every field of the Result but its examples; heads and positions with each checked cell's exact value in place (resultViews.panelResult). */
   summary: Omit<Result, 'examples'>;
   examples: { count: number; labels: string[]; lines: number[] };
-  /** Sums over all examples of each hook's layer × position map, with their labels; null when prompts differ in length. */
+  /** Sums over all examples of each hook's layer × position map (checked cells exact), with their labels; null when prompts differ in length. */
   allPositions: { residPre: number[][]; attnOut: number[][]; mlpOut: number[][]; labels: string[]; titles: string[] } | null;
   /** The example of an 'example' scope. */
   example?: ScopedExample;

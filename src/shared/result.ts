@@ -24,10 +24,10 @@ export type ResultSchema = typeof RESULT_SCHEMA | typeof RESULT_SCHEMA_V1;
  */
 export const RESULT_SCHEMA_SIDECAR = 'attribution-patching/result@3';
 
-import type { ArrayMethods, Method } from './resultMethods';
+import { type ArrayMethods, MAP_KINDS, type MapKind, type Method } from './resultMethods';
 import type { Circuit } from './circuit';
 
-export { METHOD_NAMES, type Method, methodsOf } from './resultMethods';
+export { METHOD_NAMES, type Method, methodsOf, MAP_KINDS, type MapKind, type MapMethod, type MapMethods } from './resultMethods';
 
 /**
  * The per-token values the editor colours by default: the effect of patching each clean token into the
@@ -43,12 +43,18 @@ export interface TokenScores {
   joint: number;
 }
 
-/** One component patched in every example: a hook at one layer, at a position (null: each example's answer position), and for hook_z one head. */
+/**
+ * One component patched in every example: a hook at one layer, at a position, and for hook_z one head. Position
+ * null: each example's answer position, or with `fromEnd` k the position k tokens before it (prompts of several
+ * lengths are aligned at their answer, the one position every example has at the same role).
+ */
 export interface Component {
   hook: HookKind;
   layer: number;
   position: number | null;
   head: number | null;
+  /** Only with position null: this many tokens before each example's answer position (absent: 0, the answer). */
+  fromEnd?: number;
 }
 
 /** A checked component: its attribution estimate and the exact effect of patching it, summed over examples. */
@@ -57,6 +63,24 @@ export interface CheckItem extends Component {
   exact: number;
   /** One of the k largest |attribution| ('top') or drawn at random among the rest ('random'). */
   pick: 'top' | 'random';
+  /** The estimate and the exact value have opposite signs, and the exact value is not noise (see SIGN_FLOOR). */
+  signDiffers?: boolean;
+}
+
+/**
+ * How well one map's estimates agree with exact patching over its checked cells, led by the error (a correlation
+ * cannot see a scale error): `maxError` is max |estimate − exact| / max |exact| (null when every exact value is 0),
+ * `topRatio` the estimate / exact of the checked cell with the largest |estimate| (null when its exact value is 0).
+ */
+export interface MapAgreement {
+  map: MapKind;
+  count: number;
+  maxError: number | null;
+  topRatio: number | null;
+  pearson: number;
+  spearman: number;
+  /** Checked cells whose estimate has the opposite sign of the exact value (signDiffers). */
+  signDiffers: number;
 }
 
 export interface Checks {
@@ -69,6 +93,8 @@ export interface Checks {
   /** Agreement of attribution and exact over the checked components. */
   pearson: number;
   spearman: number;
+  /** Per map (absent in results made before it): k top and k random cells of each estimated map, and their agreement. */
+  maps?: MapAgreement[];
 }
 
 /**
@@ -245,7 +271,10 @@ export interface Result {
   metric: { cleanLogitDiff: number; corruptedLogitDiff: number; name: 'normalized-logit-diff' };
   /** Absent in @1 results (which are AtP throughout). */
   run?: RunInfo;
-  /** Which method produced each array (absent in @1: all 'atp'); token scores say it per value too. */
+  /**
+   * Which method produced each array (absent in @1: all 'atp'); token scores say it per value too. `maps` (absent in
+   * results made before it): per map, its method and the rows that are exact although that method estimates.
+   */
   methods?: ArrayMethods;
   /** Components checked against exact activation patching (atp patch --check K). */
   checks?: Checks;
@@ -396,8 +425,9 @@ const KEY_ORDER: Record<string, readonly string[]> = {
   ],
   run: ['requested', 'method', 'reason', 'passes'],
   tokenScores: ['kind', 'method', 'joint', 'values', 'exact'],
-  checks: ['k', 'seed', 'candidates', 'pearson', 'spearman', 'items'],
-  check: ['hook', 'layer', 'position', 'head', 'pick', 'attribution', 'exact'],
+  checks: ['k', 'seed', 'candidates', 'pearson', 'spearman', 'maps', 'items'],
+  check: ['hook', 'layer', 'position', 'fromEnd', 'head', 'pick', 'attribution', 'exact', 'signDiffers'],
+  mapAgreement: ['map', 'count', 'maxError', 'topRatio', 'pearson', 'spearman', 'signDiffers'],
   token: ['id', 'text', 'start', 'end'],
   attributions: ['z', 'residPre', 'attnOut', 'mlpOut'],
   runtime: ['provider', 'adapter', 'placement', 'precision', 'lossScale', 'batchSize'],
@@ -429,6 +459,7 @@ function childKind(parentKind: string | undefined, key: string): string | undefi
     if (key === 'atpStar') return 'nodeAttributions';
   }
   if (parentKind === 'checks' && key === 'items') return 'check';
+  if (parentKind === 'checks' && key === 'maps') return 'mapAgreement';
   if (parentKind === 'runtime' && key === 'adapter') return 'adapter';
   if (parentKind === 'runtime' && key === 'lossScale') return 'lossScale';
   return undefined;
@@ -672,6 +703,17 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
     check.integer(passes.backward, 'run.passes.backward');
     const methods = check.object(result.methods, 'methods');
     for (const key of ['attributions', 'heads', 'positions', 'tokenScores']) check.method(methods[key], `methods.${key}`);
+    if (methods.maps !== undefined) {
+      const maps = check.object(methods.maps, 'methods.maps');
+      for (const kind of MAP_KINDS) {
+        const map = check.object(maps[kind], `methods.maps.${kind}`);
+        check.method(map.method, `methods.maps.${kind}.method`);
+        check.array(map.exactLayers, `methods.maps.${kind}.exactLayers`).forEach((layer, i) => {
+          if (check.integer(layer, `methods.maps.${kind}.exactLayers[${i}]`) >= layers)
+            check.fail(`methods.maps.${kind}.exactLayers[${i}]`, `below model.layers (${layers})`);
+        });
+      }
+    }
   }
   if (result.atpStar !== undefined) {
     const star = check.object(result.atpStar, 'atpStar');
@@ -702,6 +744,9 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
       if (!isHookKind(item.hook)) check.fail(`${field}.hook`, `one of ${HOOK_KINDS.map((kind) => JSON.stringify(kind)).join(', ')}`);
       if (check.integer(item.layer, `${field}.layer`) >= layers) check.fail(`${field}.layer`, `below model.layers (${layers})`);
       if (item.position !== null) check.integer(item.position, `${field}.position`);
+      if (item.fromEnd !== undefined && (item.position !== null || check.integer(item.fromEnd, `${field}.fromEnd`) < 0))
+        check.fail(`${field}.fromEnd`, 'absent, or a non-negative integer with position null');
+      if (item.signDiffers !== undefined && typeof item.signDiffers !== 'boolean') check.fail(`${field}.signDiffers`, 'a boolean');
       const perHead = HOOKS[item.hook as HookKind].perHead;
       if (perHead ? check.integer(item.head, `${field}.head`) >= heads : item.head !== null) {
         check.fail(`${field}.head`, perHead ? `below model.heads (${heads})` : `null (only ${HOOKS.z.label} has heads)`);
@@ -710,6 +755,18 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
       check.number(item.exact, `${field}.exact`);
       if (item.pick !== 'top' && item.pick !== 'random') check.fail(`${field}.pick`, '"top" or "random"');
     });
+    if (checks.maps !== undefined) {
+      check.array(checks.maps, 'checks.maps').forEach((entry, i) => {
+        const field = `checks.maps[${i}]`;
+        const agreement = check.object(entry, field);
+        if (!MAP_KINDS.includes(agreement.map as MapKind)) check.fail(`${field}.map`, `one of ${MAP_KINDS.map((kind) => JSON.stringify(kind)).join(', ')}`);
+        check.integer(agreement.count, `${field}.count`);
+        check.integer(agreement.signDiffers, `${field}.signDiffers`);
+        for (const key of ['maxError', 'topRatio']) if (agreement[key] !== null) check.number(agreement[key], `${field}.${key}`);
+        check.number(agreement.pearson, `${field}.pearson`);
+        check.number(agreement.spearman, `${field}.spearman`);
+      });
+    }
   }
 
   if (result.circuit !== undefined) {

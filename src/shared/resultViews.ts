@@ -1,9 +1,10 @@
 // Read-only views of a Result that the editor (colours, hovers) and the heatmap panel both show: the value at each
 // token position under a ValueSelection, per-layer breakdowns, top heads, and the heatmap matrices. Nothing here
 // recomputes attributions; it only selects and sums what the engine wrote. No DOM and no 'vscode' import.
-import type { ExampleResult, Result } from './result';
+import type { CheckItem, Checks, ExampleResult, MapKind, Result } from './result';
+import { mapOfComponent } from './checkAgreement';
 import { formatValue } from './colorScale';
-import { METHOD_NAMES, type Method, methodsOf } from './resultMethods';
+import { isExactRow, mapMethodsOf, METHOD_NAMES, type Method, methodsOf } from './resultMethods';
 import { selectionLabel, type Aggregate, type ExampleScope, type PanelResult, type ScopedExample, type ValueSelection } from './panelProtocol';
 import { HOOKS, hookOfFieldName, type PositionHookRow } from './hooks';
 
@@ -50,6 +51,12 @@ export function methodAt(result: Result, example: ExampleResult, pos: number, se
   // Queries and keys are AtP* (the QK fix); values are AtP, first-order exact through their own head.
   if (selection.kind === 'query' || selection.kind === 'key') return { method: 'atpstar', exact: false };
   if (selection.kind === 'value') return { method: 'atp', exact: false };
+  // A hook at one layer: its map's method, exact in the map's exact rows (resid_pre at layer 0: the token effect).
+  if (selection.kind === 'residPre' || selection.kind === 'attnOut' || selection.kind === 'mlpOut' || selection.kind === 'head') {
+    const map = mapMethodsOf(result)[selection.kind === 'head' ? 'heads' : selection.kind];
+    const exact = isExactRow(map, selection.layer);
+    return { method: exact ? 'exact' : map.method, exact };
+  }
   const method = methodsOf(result).attributions;
   return { method, exact: method === 'exact' };
 }
@@ -268,16 +275,21 @@ export function mapsCsv(result: Result, scope: ExampleScope, selection: ValueSel
   const count = scope.kind === 'all' ? result.examples.length : 1;
   const how = scope.kind === 'all' ? aggregate : 'example';
   const where = scope.kind === 'all' ? 'all' : `line ${result.examples[scope.index].line}`;
-  const methods = methodsOf(result);
+  const maps = mapMethodsOf(result);
+  // Per row: an exact row of an estimated map says 'exact'.
+  const rowMethod = (map: keyof typeof maps, layer: number) => (isExactRow(maps[map], layer) ? 'exact' : maps[map].method);
   const rows: Array<Array<string | number>> = [['map', 'hook', 'layer', 'column', 'label', 'examples', 'aggregate', 'value', 'method']];
   aggregateMatrix(headMatrix(result, scope), count, aggregate).forEach((row, layer) =>
-    row.forEach((value, head) => rows.push(['heads', HOOKS.z.label, layer, head, `H${head}`, where, how, value, methods.heads])),
+    row.forEach((value, head) => rows.push(['heads', HOOKS.z.label, layer, head, `H${head}`, where, how, value, rowMethod('heads', layer)])),
   );
   const positions = positionMatrix(result, scope, selection);
   if (positions) {
     const { labels } = positionLabels(result, scope);
+    const field = positionHook(selection).field;
     aggregateMatrix(positions, count, aggregate).forEach((row, layer) =>
-      row.forEach((value, pos) => rows.push(['positions', positionMatrixLabel(selection), layer, pos, labels[pos], where, how, value, methods.positions])),
+      row.forEach((value, pos) =>
+        rows.push(['positions', positionMatrixLabel(selection), layer, pos, labels[pos], where, how, value, rowMethod(field, layer)]),
+      ),
     );
   }
   return csvRows(rows);
@@ -288,15 +300,44 @@ export function scopedExample(result: Result, scope: ExampleScope): ScopedExampl
   return scope.kind === 'example' && scope.index < result.examples.length ? { index: scope.index, data: result.examples[scope.index] } : undefined;
 }
 
-/** What the heatmap panel gets of a result in a scope: see PanelResult. */
+/** The checked cell of a map a check item is, as [layer, column], or undefined when that map shows no such cell (an aligned position). */
+export function checkedCell(item: CheckItem, map: MapKind): [number, number] | undefined {
+  if (mapOfComponent(item) !== map) return undefined;
+  if (map === 'heads') return item.position === null && !item.fromEnd ? [item.layer, item.head!] : undefined;
+  return item.position !== null ? [item.layer, item.position] : undefined;
+}
+
+/**
+ * A map over all examples (sums) with each checked cell's exact value in place ('exact', what the panel shows by
+ * default: no cell shows an estimate whose exact value the run has) or its estimate ('estimate'). A copy.
+ */
+export function checkedValuesInPlace(matrix: number[][], checks: Checks | undefined, map: MapKind, show: 'exact' | 'estimate'): number[][] {
+  const copy = matrix.map((row) => [...row]);
+  for (const item of checks?.items ?? []) {
+    const cell = checkedCell(item, map);
+    if (cell && copy[cell[0]]?.[cell[1]] !== undefined) copy[cell[0]][cell[1]] = show === 'exact' ? item.exact : item.attribution;
+  }
+  return copy;
+}
+
+/**
+ * What the heatmap panel gets of a result in a scope: see PanelResult. Its maps over all examples hold the checked
+ * cells' exact values (the estimates stay in checks.items, for the panel's "estimate" view).
+ */
 export function panelResult(result: Result, scope: ExampleScope): PanelResult {
-  const { examples, ...summary } = result;
+  const { examples, ...rest } = result;
   const all: ExampleScope = { kind: 'all' };
+  const exactWhereChecked = (matrix: number[][], map: MapKind) => checkedValuesInPlace(matrix, result.checks, map, 'exact');
+  const summary = {
+    ...rest,
+    heads: exactWhereChecked(result.heads, 'heads'),
+    positions: result.positions && exactWhereChecked(result.positions, 'residPre'),
+  };
   const residPre = positionMatrix(result, all, { kind: 'residPre', layer: 0 });
   const allPositions = residPre && {
-    residPre,
-    attnOut: positionMatrix(result, all, { kind: 'attnOut', layer: 0 })!,
-    mlpOut: positionMatrix(result, all, { kind: 'mlpOut', layer: 0 })!,
+    residPre: exactWhereChecked(residPre, 'residPre'),
+    attnOut: exactWhereChecked(positionMatrix(result, all, { kind: 'attnOut', layer: 0 })!, 'attnOut'),
+    mlpOut: exactWhereChecked(positionMatrix(result, all, { kind: 'mlpOut', layer: 0 })!, 'mlpOut'),
     ...positionLabels(result, all),
   };
   return {

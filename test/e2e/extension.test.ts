@@ -126,7 +126,8 @@ test('the command from the palette colours every clean token and writes the Resu
   // By default the colours are the exact effect of patching each token: only the differing token of each example
   // (" John"/" Mary") has one, every other token is exactly 0 and uncoloured, and so are effects under 1% of the
   // largest. (Touching tokens of the same colour step are drawn as one box, so count lines, not boxes.)
-  assert.deepEqual(result.methods, { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'exact' });
+  assert.deepEqual({ ...result.methods, maps: undefined }, { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'exact', maps: undefined });
+  assert.deepEqual(result.methods?.maps?.residPre, { method: 'atp', exactLayers: [0] }, 'resid_pre at layer 0 is the exact token effect');
   const largest = Math.max(...result.examples.flatMap((e) => e.tokenScores!.values.map(Math.abs)));
   for (const example of result.examples) assert.equal(example.tokenScores!.values.filter((v) => v !== 0).length, 1);
   const rows = new Set(spans.map((span) => Math.round(span.y)));
@@ -201,6 +202,21 @@ test('the heatmap panel shows cells carrying the Result values; clicking a head 
   const positions = await positionCells();
   assert.equal(positions.length, result.model.layers * result.positions![0].length);
   for (const cell of positions) assert.equal(cell.value, result.positions![cell.layer][cell.pos]);
+  // Every cell honest (issue #24): layer 0's resid_pre is the token patch, so at the changed token the map shows the
+  // exact token effects (summed here; one example's against its colour below), and the row and the title say exact.
+  const changed = result.examples[0].cleanIds.findIndex((id, pos) => id !== result.examples[0].corruptedIds[pos]);
+  const effects = result.examples.map((e) => e.tokenScores!.values[changed]);
+  const layer0 = positions.find((c) => c.layer === 0 && c.pos === changed)!;
+  assert.ok(
+    Math.abs(layer0.value - effects.reduce((a, b) => a + b, 0)) <= 1e-6,
+    `L0 at ${changed}: ${layer0.value} vs the token effects ${effects.join(', ')}`,
+  );
+  assert.equal(await frame.locator('#positions-heatmap text.exact-row-mark[data-layer="0"]', { hasText: 'exact' }).count(), 1);
+  assert.equal(await frame.locator('#positions-heatmap text.exact-row-mark').count(), 1, 'only layer 0 is exact');
+  assert.match((await frame.locator('#positions-heatmap text.title').textContent()) ?? '', /hook_resid_pre.* — AtP estimate, L0 exact/);
+  assert.match((await frame.locator(`#positions-heatmap rect[data-layer="0"][data-pos="${changed}"]`).getAttribute('class')) ?? '', /exact-row/);
+  await frame.locator('#positions-heatmap').scrollIntoViewIfNeeded();
+  await shot('04c-position-map-layer0-exact');
   const tokenLabels = await frame.$$eval('svg[data-kind="pos"] .column-labels text', (labels) =>
     labels.map((l) => ({ text: l.firstChild?.textContent ?? '', title: l.querySelector('title')?.textContent ?? '' })),
   );
@@ -331,7 +347,19 @@ test('Check top 5 reruns with exact checks: a scatter of AtP against exact, and 
   const result = readResult();
   const checks = result.checks!;
   assert.equal(checks.k, 5);
-  assert.equal(checks.items.length, 10);
+  // Per map: 5 top and up to 5 random cells (the head map has 8; resid_pre's layer 0 is exact, so never checked).
+  const { layers, heads: headCount } = result.model;
+  const length = result.positions![0].length;
+  assert.deepEqual(
+    checks.maps!.map((m) => [m.map, m.count]),
+    [
+      ['heads', Math.min(10, layers * headCount)],
+      ['residPre', Math.min(10, (layers - 1) * length)],
+      ['attnOut', Math.min(10, layers * length)],
+      ['mlpOut', Math.min(10, layers * length)],
+    ],
+  );
+  assert.ok(!checks.items.some((i) => i.hook === 'resid_pre' && i.layer === 0));
   const points = await frame.$$eval('#check-scatter circle.point', (circles) =>
     circles.map((c) => ({ attribution: Number(c.getAttribute('data-attribution')), exact: Number(c.getAttribute('data-exact')) })),
   );
@@ -341,16 +369,31 @@ test('Check top 5 reruns with exact checks: a scatter of AtP against exact, and 
   );
   const agreement = (await frame.locator('#check-agreement').textContent()) ?? '';
   assert.ok(agreement.includes(`Pearson ${checks.pearson.toFixed(3)} · Spearman ${checks.spearman.toFixed(3)}`), agreement);
+  // Each map's agreement, led by its error; the map titles carry it too.
+  const perMap = await frame.$$eval('#check-agreement-maps li', (items) => items.map((li) => li.textContent ?? ''));
+  assert.equal(perMap.length, 4);
+  assert.match(perMap[0], /^heads \(hook_z at the answer\): max error \d+(\.\d)?% of the largest exact · top cell -?\d+\.\d\d× exact · Pearson/);
+  assert.match((await frame.locator('#heads-heatmap text.title').textContent()) ?? '', /— AtP estimate · checked: max error \d/);
+  assert.match((await frame.locator('#positions-heatmap text.title').textContent()) ?? '', /L0 exact · checked: max error \d/);
+  // The scatter's axes carry values and names.
+  assert.ok((await frame.locator('#check-scatter .x-axis .tick text').count()) >= 2);
+  assert.ok((await frame.locator('#check-scatter .y-axis .tick text').count()) >= 2);
+  assert.equal(await frame.locator('#check-scatter text.axis-label', { hasText: 'exact (activation patching)' }).count(), 1);
   // Outlined cells carry the exact value of their check; every check of a head or a resid_pre cell is outlined.
-  const outlined = await frame.$$eval('rect.cell.checked', (cells) =>
-    cells.map((c) => ({
-      layer: Number(c.getAttribute('data-layer')),
-      head: c.getAttribute('data-head'),
-      pos: c.getAttribute('data-pos'),
-      exact: Number(c.getAttribute('data-exact')),
-    })),
-  );
-  assert.equal(outlined.length, checks.items.length);
+  const outlinedCells = () =>
+    frame.$$eval('#heads-heatmap rect.cell.checked, #positions-heatmap rect.cell.checked', (cells) =>
+      cells.map((c) => ({
+        layer: Number(c.getAttribute('data-layer')),
+        head: c.getAttribute('data-head'),
+        pos: c.getAttribute('data-pos'),
+        exact: Number(c.getAttribute('data-exact')),
+        value: Number(c.getAttribute('data-value')),
+        signDiffers: c.getAttribute('data-sign-differs') === 'true',
+      })),
+    );
+  const outlined = await outlinedCells();
+  // The head map and the position map shown (resid_pre): their checks, each outlined.
+  assert.equal(outlined.length, checks.items.filter((i) => i.hook === 'z' || i.hook === 'resid_pre').length);
   for (const cell of outlined) {
     const item = checks.items.find(
       (i) =>
@@ -359,7 +402,26 @@ test('Check top 5 reruns with exact checks: a scatter of AtP against exact, and 
     );
     assert.ok(item, `a check for the outlined cell ${JSON.stringify(cell)}`);
     assert.equal(cell.exact, item.exact);
+    // Shown in place: the cell's value is the exact one, and a sign that differs is flagged in the cell.
+    assert.equal(cell.value, item.exact);
+    assert.equal(cell.signDiffers, item.signDiffers === true);
   }
+  assert.equal(await frame.locator('#heads-heatmap text.sign-flag, #positions-heatmap text.sign-flag').count(), outlined.filter((c) => c.signDiffers).length);
+  await shot('05a-checked-exact-in-place');
+  // One click: the estimates back in the checked cells, and the title says so; another: exact again.
+  await frame.click('#toggle-checked');
+  await frame.locator('#toggle-checked', { hasText: 'Checked cells: estimates (show exact)' }).waitFor({ timeout: 10_000 });
+  for (const cell of await outlinedCells()) {
+    const item = checks.items.find(
+      (i) =>
+        i.layer === cell.layer &&
+        (cell.head !== null ? i.hook === 'z' && i.head === Number(cell.head) : i.hook === 'resid_pre' && i.position === Number(cell.pos)),
+    )!;
+    assert.equal(cell.value, item.attribution);
+  }
+  assert.match((await frame.locator('#heads-heatmap text.title').textContent()) ?? '', /checked cells show their estimate/);
+  await frame.click('#toggle-checked');
+  await frame.locator('#toggle-checked', { hasText: 'Checked cells: exact (show estimates)' }).waitFor({ timeout: 10_000 });
   assert.ok((await frame.locator('#check-disagreements li').count()) === 5);
   // With the panel focused, the legend still describes the dataset editor beside it.
   await page.locator('.statusbar-item', { hasText: 'token effect · exact' }).first().waitFor({ timeout: 10_000 });
@@ -408,6 +470,19 @@ test('choosing an example in the panel highlights its line and colours it alone,
     }
     await shot('05c-example-chosen');
     assert.ok(oneLine(after) && after.length < before.length, `one coloured line: ${JSON.stringify(after)}; before ${JSON.stringify(before)}`);
+    // The position map of this example: its layer-0 cell at the changed token is that token's exact effect, with the
+    // sign of its colour in the editor (blue positive, red negative), in the row marked exact.
+    const changed = example.cleanIds.findIndex((id, pos) => id !== example.corruptedIds[pos]);
+    const effect = example.tokenScores!.values[changed];
+    const cell = frame.locator(`#positions-heatmap rect[data-layer="0"][data-pos="${changed}"]`);
+    await cell.waitFor({ timeout: 10_000 });
+    const shown = Number(await cell.getAttribute('data-value'));
+    assert.ok(Math.abs(shown - effect) <= 1e-6, `L0 at ${changed}: ${shown} vs the token effect ${effect}`);
+    const blue = ['rgba(33, 102, 172,', 'rgba(67, 147, 195,'];
+    const hues = after.map((box) => (blue.some((hue) => box.background.startsWith(hue)) ? 1 : -1));
+    assert.ok(hues.length > 0 && hues.every((sign) => sign === Math.sign(shown)), `the token's colour ${JSON.stringify(after)} vs the cell ${shown}`);
+    assert.equal(await frame.locator('#positions-heatmap text.exact-row-mark[data-layer="0"]').count(), 1);
+    assert.match((await frame.locator('#positions-heatmap text.title').textContent()) ?? '', /AtP estimate, L0 exact/);
     for (const box of after) {
       const was = before.find((b) => b.x === box.x && b.y === box.y);
       assert.ok(was, `the chosen example was coloured before at ${box.x},${box.y}`);

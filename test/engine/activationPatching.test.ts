@@ -39,7 +39,8 @@ test('exact activation patching matches the PyTorch reference, component by comp
   const full = readDataset(IOI);
   const dataset: Dataset = { file: full.file, examples: full.examples.slice(0, 4) };
   const ours = await runActivationPatching(model, dataset, { device: 'cpu', batchSize: 64, precision: 'float64' });
-  const attribution = await runAttributionPatching(model, dataset, { device: 'cpu', batchSize: 4, precision: 'float64' });
+  // exactTokens false: AtP's own values throughout (else resid_pre at layer 0 holds the exact token effects).
+  const attribution = await runAttributionPatching(model, dataset, { device: 'cpu', exactTokens: false, batchSize: 4, precision: 'float64' });
   const reference = runGpt2Reference({
     modelDir: dir,
     activationPatching: true,
@@ -104,7 +105,7 @@ test('attribution patching converges to activation patching as the corruption sh
     };
     const fresh = loadModel(dir);
     const exact = await runActivationPatching(fresh, dataset, { device: 'cpu', batchSize: 128, precision: 'float64' });
-    const atp = await runAttributionPatching(fresh, dataset, { device: 'cpu', batchSize: 1, precision: 'float64' });
+    const atp = await runAttributionPatching(fresh, dataset, { device: 'cpu', exactTokens: false, batchSize: 1, precision: 'float64' });
     const a = flattenAttributions(atp.examples.map((e) => e.attributions));
     const e = flattenAttributions(exact.examples);
     let worst = 0;

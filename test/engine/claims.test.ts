@@ -65,7 +65,9 @@ test("the shipped models' claims pass, are written as JUnit, and the Result reco
 });
 
 test('the agreement claim reads checks of every head that match exact activation patching computed by another path', async () => {
-  // The checks come from exact.ts's patchComponents; validateHeads patches every head with runActivationPatching.
+  // The checks come from exact.ts's patchComponents (one row per check, over every example); validateHeads patches
+  // every head with runActivationPatching's sweep. Both run suffix passes (suffixPatching.ts), which
+  // test/engine/suffixPatching.test.ts checks against full forward passes.
   const result = parseResult(readFileSync(join(model, 'claims', 'tables.claims.atp-result.json'), 'utf8'), 'tables');
   const claims = readClaimsFile(join(model, 'claims', 'tables.claims.yaml'));
   const v = await validateHeads(loadModel(model), readDataset(claims.dataset), { device: 'cpu', batchSize: 64 });

@@ -59,7 +59,9 @@ test('--method and --check: the passes are printed before the run, the checks af
   const run = atp('patch', '--model', model, '--data', IOI, '--out', out, '--device', 'cpu', '--check', '2', '--html', html);
   assert.equal(run.code, 0, run.stderr);
   // Before any batch: what the run costs.
-  const plan = run.stderr.indexOf('AtP* (QK fix) of 8 examples: 24 forward + 8 backward passes; exact token effects: 8 forward passes; checks of 4 components');
+  const plan = run.stderr.indexOf(
+    'AtP* (QK fix) of 8 examples: 24 forward + 8 backward passes; exact token effects: 8 forward passes; checks of up to 16 components',
+  );
   assert.ok(plan >= 0 && plan < run.stderr.indexOf('batch 1/'), run.stderr);
   assert.match(
     run.stdout,
@@ -67,15 +69,40 @@ test('--method and --check: the passes are printed before the run, the checks af
   );
   assert.match(run.stdout, /AtP\* \(QK fix\), summed over positions and examples: queries L\dH\d [-+]\d/);
   assert.match(run.stdout, /token effects: exact/);
-  assert.match(run.stdout, /checked 4 components against exact activation patching \(top 2 by \|attribution\| and 2 random\)/);
-  assert.match(run.stdout, /Pearson -?\d\.\d{3}, Spearman -?\d\.\d{3}/);
+  assert.match(run.stdout, /position map \(hook_resid_pre\): AtP estimate, L0 exact \(layer 0 is the token effect\)/);
+  assert.match(run.stdout, /checked 16 components against exact activation patching \(per map: top 2 by \|attribution\| and up to 2 random\)/);
+  // Each map's agreement, led by its error.
+  for (const map of ['heads \\(hook_z at the answer\\)', 'hook_resid_pre', 'hook_attn_out', 'hook_mlp_out'])
+    assert.match(
+      run.stdout,
+      new RegExp(
+        `  ${map}: max error \\d+(\\.\\d)?% of the largest exact · top cell -?\\d+\\.\\d\\d× exact · Pearson -?\\d\\.\\d{3} · Spearman -?\\d\\.\\d{3} \\(4 checked`,
+      ),
+    );
+  assert.match(run.stdout, /all maps together: Pearson -?\d\.\d{3}, Spearman -?\d\.\d{3}/);
   const result = parseResult(readFileSync(out, 'utf8'), out);
-  assert.equal(result.checks!.items.length, 4);
-  assert.deepEqual(result.methods, { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'exact' });
+  assert.equal(result.checks!.items.length, 16);
+  assert.deepEqual(
+    result.checks!.maps!.map((m) => m.map),
+    ['heads', 'residPre', 'attnOut', 'mlpOut'],
+  );
+  assert.deepEqual(result.methods, {
+    attributions: 'atp',
+    heads: 'atp',
+    positions: 'atp',
+    tokenScores: 'exact',
+    maps: {
+      heads: { method: 'atp', exactLayers: [] },
+      residPre: { method: 'atp', exactLayers: [0] },
+      attnOut: { method: 'atp', exactLayers: [] },
+      mlpOut: { method: 'atp', exactLayers: [] },
+    },
+  });
   const report = readFileSync(html, 'utf8');
   assert.match(report, /Layer × head \(hook_z at the answer position\) — AtP estimate/);
-  assert.match(report, /Checked against exact activation patching \(Pearson/);
-  assert.equal((report.match(/<tr><td>L\d/g) ?? []).length, 4 + 8, 'four checks, all eight heads');
+  assert.match(report, /Checked against exact activation patching</);
+  assert.equal((report.match(/<tr( class="sign-differs")?><td>L\d/g) ?? []).length, 16 + 8, 'sixteen checks, all eight heads');
+  assert.match(report, /<li data-map="heads">heads \(hook_z at the answer\): max error \d/);
 
   const exact = join(root, 'exact.json');
   const sweep = atp('patch', '--model', model, '--data', IOI, '--out', exact, '--device', 'cpu', '--method', 'exact', '--batch-size', '64');

@@ -126,8 +126,8 @@ test('token colours on the shipped model agree with exact patching at the change
     const changedPos = result.examples[0].cleanIds.findIndex((id, pos) => id !== result.examples[0].corruptedIds[pos]);
     console.log(
       `${feature}: ${changed} changed tokens; token score vs exact max |Δ| ${worst.toExponential(1)}; ` +
-        `AtP resid_pre L0 has the wrong sign at ${atpWrongSign}/${changed}; summed at pos ${changedPos}: token score ${sum(result.examples.map((e) => e.tokenScores!.values[changedPos])).toFixed(3)}, ` +
-        `AtP ${positions.atp[0][changedPos].toFixed(3)}, exact ${positions.exact[0][changedPos].toFixed(3)}; position map AtP vs exact: Spearman ${positions.spearman.toFixed(3)}, Pearson ${positions.pearson.toFixed(3)}`,
+        `the map's resid_pre L0 (the exact token effect) has the wrong sign at ${atpWrongSign}/${changed}; summed at pos ${changedPos}: token score ${sum(result.examples.map((e) => e.tokenScores!.values[changedPos])).toFixed(3)}, ` +
+        `map ${positions.atp[0][changedPos].toFixed(3)}, exact ${positions.exact[0][changedPos].toFixed(3)}; position map AtP vs exact: Spearman ${positions.spearman.toFixed(3)}, Pearson ${positions.pearson.toFixed(3)}`,
     );
   }
 });

@@ -15,6 +15,7 @@ import { releaseSessions } from '../../src/engine/process/runtime';
 import { runAtpStar } from '../../src/engine/patching/atpStar';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { writeRandomLlamaFamily } from '../support/randomModels';
+import type { CheckItem, ExampleAttributions } from '../../src/shared/result';
 
 /**
  * Exact patching inside a run: token effects (one forward pass per differing token, through the forward-only
@@ -48,6 +49,16 @@ function dataset(): Dataset {
   return { file: full.file, examples };
 }
 
+/** dataset() and its first example shortened by its first word: prompts of two lengths. */
+function severalLengths(): Dataset {
+  const examples = dataset().examples;
+  const drop = (text: string) => text.replace(/^\S+ /, '');
+  return {
+    file: 'several.jsonl',
+    examples: [...examples, { ...examples[0], clean: drop(examples[0].clean), corrupted: drop(examples[0].corrupted), line: 9 }],
+  };
+}
+
 async function sweep(model: LoadedModel): Promise<ActivationPatchingResult> {
   let found = sweeps.get(model);
   if (!found) {
@@ -64,7 +75,18 @@ for (const family of ['gpt2', 'qwen2']) {
     const model = models[family];
     const result = await runAttributionPatching(model, dataset(), { device: 'cpu', batchSize: 3, precision: 'float64', method: 'atp' });
     const exact = await sweep(model);
-    assert.deepEqual(result.methods, { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'exact' });
+    assert.deepEqual(result.methods, {
+      attributions: 'atp',
+      heads: 'atp',
+      positions: 'atp',
+      tokenScores: 'exact',
+      maps: {
+        heads: { method: 'atp', exactLayers: [] },
+        residPre: { method: 'atp', exactLayers: [0] },
+        attnOut: { method: 'atp', exactLayers: [] },
+        mlpOut: { method: 'atp', exactLayers: [] },
+      },
+    });
     const scale = Math.max(...exact.examples.flatMap((e) => e.residPre[0].map(Math.abs)));
     assert.ok(scale > 1e-3, 'not trivially zero');
     let differing = 0;
@@ -90,41 +112,55 @@ for (const family of ['gpt2', 'qwen2']) {
       );
     });
     assert.equal(differing, 5, 'four examples, one with two differing tokens');
-    // The AtP estimate at those positions is a different number: the point of computing them exactly.
-    const atpError = Math.max(...result.examples.flatMap((e) => e.tokenScores!.values.map((v, pos) => Math.abs(v - e.attributions.residPre[0][pos]))));
-    console.log(`${family}: largest |AtP − exact| over the differing tokens: ${atpError.toExponential(2)} (scale ${scale.toExponential(2)})`);
+    // resid_pre at layer 0 is the token patch: the map's row holds these exact values, not AtP's estimates.
+    result.examples.forEach((e) => assert.deepEqual(e.attributions.residPre[0], e.tokenScores!.values));
   });
 
-  test(`${family}: --check patches the k largest and k random components exactly, in the units of the heat maps`, async () => {
+  test(`${family}: --check patches each map's k largest and k random cells exactly, aligned at the answer, in the units of the heat maps`, async () => {
     const model = models[family];
-    const result = await runAttributionPatching(model, dataset(), { device: 'cpu', batchSize: 5, precision: 'float64', method: 'atp', check: 3, checkSeed: 7 });
-    const exact = await sweep(model);
+    const data = severalLengths();
+    const result = await runAttributionPatching(model, data, { device: 'cpu', batchSize: 5, precision: 'float64', method: 'atp', check: 3, checkSeed: 7 });
+    const exact = await runActivationPatching(model, data, { device: 'cpu', batchSize: 128, precision: 'float64' });
     const checks = result.checks!;
-    assert.equal(checks.items.length, 6);
-    assert.deepEqual(checks.candidates, result.positions ? ['heads', 'positions'] : ['heads']);
-    const candidates = checkCandidates(result.heads, result.positions);
-    const largest = [...candidates].sort((a, b) => Math.abs(b.attribution) - Math.abs(a.attribution)).slice(0, 3);
-    assert.deepEqual(
-      checks.items.filter((i) => i.pick === 'top').map((i) => i.attribution),
-      largest.map((c) => c.attribution),
-    );
-    for (const item of checks.items) {
-      if (item.hook === 'z') {
-        assert.equal(item.attribution, result.heads[item.layer][item.head!]);
-        // The sweep's value: hook_z of that head at each example's answer position, summed over examples.
-        const expected = exact.examples.reduce((sum, e) => sum + e.z[item.layer][e.z[item.layer].length - 1][item.head!], 0);
-        assert.ok(close(item.exact, expected, 1), `L${item.layer}H${item.head}: ${item.exact} vs ${expected}`);
-      } else {
-        assert.equal(item.hook, 'resid_pre');
-        assert.equal(item.attribution, result.positions![item.layer][item.position!]);
-        const expected = exact.examples.reduce((sum, e) => sum + e.residPre[item.layer][item.position!], 0);
-        assert.ok(close(item.exact, expected, 1), `L${item.layer} pos ${item.position}: ${item.exact} vs ${expected}`);
+    assert.equal(new Set(result.examples.map((e) => e.tokens.length)).size > 1, true, 'prompts of several lengths');
+    assert.deepEqual(checks.candidates, ['heads', 'positions']);
+    const field = { z: 'z', resid_pre: 'residPre', attn_out: 'attnOut', mlp_out: 'mlpOut' } as const;
+    // Each example's position of a checked cell: its own, or aligned at the answer (fromEnd).
+    const at = (item: CheckItem, length: number) => item.position ?? length - 1 - (item.fromEnd ?? 0);
+    const valueOf = (a: ExampleAttributions, item: CheckItem, length: number) =>
+      item.hook === 'z' ? a.z[item.layer][length - 1][item.head!] : a[field[item.hook]][item.layer][at(item, length)];
+    for (const hook of ['z', 'resid_pre', 'attn_out', 'mlp_out'] as const) {
+      const mine = checks.items.filter((i) => i.hook === hook);
+      assert.equal(mine.length, 6, `${hook}: 3 top and 3 random`);
+      for (const item of mine) {
+        if (hook !== 'z') assert.equal(item.position, null, 'several lengths: positions aligned at the answer');
+        const estimate = result.examples.reduce((sum, e) => sum + valueOf(e.attributions, item, e.tokens.length), 0);
+        assert.ok(close(item.attribution, estimate, 1), `${hook} ${JSON.stringify(item)}: estimate ${estimate}`);
+        const expected = exact.examples.reduce((sum, e) => sum + valueOf(e, item, e.z[0].length), 0);
+        assert.ok(close(item.exact, expected, 1), `${hook} ${JSON.stringify(item)}: ${item.exact} vs ${expected}`);
+        // resid_pre at layer 0 is exact already (the token effects): never a check.
+        assert.ok(!(hook === 'resid_pre' && item.layer === 0), 'no check of an exact row');
+        assert.equal(
+          item.signDiffers === true,
+          item.attribution * item.exact < 0 && Math.abs(item.exact) >= 0.01 * Math.max(...mine.map((m) => Math.abs(m.exact))),
+        );
       }
+      const top = mine.filter((i) => i.pick === 'top').map((i) => Math.abs(i.attribution));
+      const rest = mine.filter((i) => i.pick === 'random').map((i) => Math.abs(i.attribution));
+      assert.ok(Math.min(...top) >= Math.max(...rest), `${hook}: the top picks are the largest`);
+      // The map's agreement, computed here from its items.
+      const agreement = checks.maps!.find((m) => m.map === (hook === 'z' ? 'heads' : field[hook]))!;
+      const largestExact = Math.max(...mine.map((m) => Math.abs(m.exact)));
+      assert.ok(close(agreement.maxError!, Math.max(...mine.map((m) => Math.abs(m.attribution - m.exact))) / largestExact, 1));
+      const topCell = mine.reduce((a, b) => (Math.abs(b.attribution) > Math.abs(a.attribution) ? b : a));
+      assert.ok(close(agreement.topRatio!, topCell.attribution / topCell.exact, 1));
+      assert.equal(agreement.count, 6);
+      assert.equal(agreement.signDiffers, mine.filter((m) => m.signDiffers).length);
     }
-    const again = await runAttributionPatching(model, dataset(), { device: 'cpu', batchSize: 2, precision: 'float64', method: 'atp', check: 3, checkSeed: 7 });
+    const again = await runAttributionPatching(model, data, { device: 'cpu', batchSize: 2, precision: 'float64', method: 'atp', check: 3, checkSeed: 7 });
     assert.deepEqual(
-      again.checks!.items.map((i) => [i.layer, i.head, i.pick]),
-      checks.items.map((i) => [i.layer, i.head, i.pick]),
+      again.checks!.items.map((i) => [i.hook, i.layer, i.head, i.fromEnd, i.pick]),
+      checks.items.map((i) => [i.hook, i.layer, i.head, i.fromEnd, i.pick]),
       'the same seed picks the same components',
     );
   });
@@ -162,7 +198,7 @@ test("token passes: the run's own session while they are short, a forward-only s
   assert.ok(rowsTokens(many) > TOKEN_PASS_SHARED_MAX_TOKENS);
   assert.equal(tokenPassGraph(model, many, 'attribution', options), 'logit-diff');
   // A default run holds one session: AtP*'s, which also served its token passes; the memory estimate counts one copy
-  // of the weights, and two when checks add the activation-patching graph's session.
+  // of the weights, and three when checks add exact patching's two (the record and suffix-patch graphs).
   const said: string[] = [];
   await runAttributionPatching(model, dataset(), { ...options, method: 'auto', onProgress: (line) => said.push(line) });
   assert.match(
@@ -173,7 +209,7 @@ test("token passes: the run's own session while they are short, a forward-only s
   await runAttributionPatching(model, dataset(), { ...options, method: 'auto', check: 1, onProgress: (line) => said.push(line) });
   assert.match(
     said.find((line) => line.startsWith('memory:'))!,
-    /weights [^,]* as float32 in 2 sessions, activations/,
+    /weights [^,]* as float32 in 3 sessions, activations/,
   );
   assert.equal(sessionIsWarm(model, 'atp-star', options), true);
   assert.equal(sessionIsWarm(model, 'logit-diff', options), false, 'no forward-only session was built');
@@ -204,7 +240,18 @@ test('--method exact fills every array from activation patching and says so', as
   const model = models.gpt2;
   const result = await runAttributionPatching(model, dataset(), { device: 'cpu', batchSize: 64, precision: 'float64', method: 'exact' });
   const exact = await sweep(model);
-  assert.deepEqual(result.methods, { attributions: 'exact', heads: 'exact', positions: 'exact', tokenScores: 'exact' });
+  assert.deepEqual(result.methods, {
+    attributions: 'exact',
+    heads: 'exact',
+    positions: 'exact',
+    tokenScores: 'exact',
+    maps: {
+      heads: { method: 'exact', exactLayers: [] },
+      residPre: { method: 'exact', exactLayers: [] },
+      attnOut: { method: 'exact', exactLayers: [] },
+      mlpOut: { method: 'exact', exactLayers: [] },
+    },
+  });
   assert.equal(result.run!.method, 'exact');
   result.examples.forEach((example, i) => {
     assert.deepEqual(example.attributions, exact.examples[i]);
@@ -273,7 +320,18 @@ test("--method atpstar: the Result carries AtP*'s query, key and value nodes and
   const star = await runAtpStar(model, sameLength, { device: 'cpu', batchSize: 2, precision: 'float64', gradDrop: true });
   assert.equal(result.run!.method, 'atpstar');
   // For the hook points AtP* is AtP: the arrays say 'atp' and equal a plain AtP run.
-  assert.deepEqual(result.methods, { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'exact' });
+  assert.deepEqual(result.methods, {
+    attributions: 'atp',
+    heads: 'atp',
+    positions: 'atp',
+    tokenScores: 'exact',
+    maps: {
+      heads: { method: 'atp', exactLayers: [] },
+      residPre: { method: 'atp', exactLayers: [0] },
+      attnOut: { method: 'atp', exactLayers: [] },
+      mlpOut: { method: 'atp', exactLayers: [] },
+    },
+  });
   const scale = Math.max(...atp.heads.flat().map(Math.abs));
   result.heads.forEach((row, l) => row.forEach((v, h) => assert.ok(close(v, atp.heads[l][h], scale))));
   const summary = result.atpStar!;

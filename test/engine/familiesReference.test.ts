@@ -138,7 +138,8 @@ test('every family matches the PyTorch reference: F32 (float64 and float32 engin
       assert.equal(model.storedDtype, dtype);
       const precisions: Precision[] = dtype === 'F32' && variant.float32 ? ['float64', 'float32'] : ['float64'];
       for (const precision of precisions) {
-        const result = await runAttributionPatching(model, dataset, { device: 'cpu', batchSize: 3, precision });
+        // exactTokens false: AtP's own values throughout (else resid_pre at layer 0 holds the exact token effects).
+        const result = await runAttributionPatching(model, dataset, { device: 'cpu', exactTokens: false, batchSize: 3, precision });
         runs.push({
           label: `${variant.name}, ${dtype}, ${precision}`,
           result,
@@ -172,7 +173,7 @@ test('prompts that first differ late: the corrupted pass runs from there on the 
     const variant = VARIANTS[index];
     const dir = join(root, `late-${index}`);
     variant.write(dir, 'F32');
-    const result = await runAttributionPatching(loadModel(dir), dataset, { device: 'cpu', batchSize: 3, precision: 'float64' });
+    const result = await runAttributionPatching(loadModel(dir), dataset, { device: 'cpu', exactTokens: false, batchSize: 3, precision: 'float64' });
     const firstDifferences = result.examples.map((e) => e.cleanIds.findIndex((id, p) => id !== e.corruptedIds[p]));
     assert.ok(Math.min(...firstDifferences) >= 8, `${variant.name}: the prompts share at least 8 tokens (${firstDifferences.join(', ')})`);
     assert.ok(new Set(result.examples.map((e) => e.cleanIds.length)).size === 3, 'three prompt lengths in the batch');
@@ -190,7 +191,7 @@ test('Llama 3 prompts start with BOS from the post-processor; answers use their 
   writeRandomLlamaFamily(dir, { ...GQA, modelType: 'llama', dMlp: 64, seed: 27, tied: true });
   const model = loadModel(dir);
   const dataset = readDataset(IOI);
-  const result = await runAttributionPatching(model, dataset, { device: 'cpu', batchSize: 8, precision: 'float64' });
+  const result = await runAttributionPatching(model, dataset, { device: 'cpu', exactTokens: false, batchSize: 8, precision: 'float64' });
   for (const [i, example] of result.examples.entries()) {
     assert.equal(example.cleanIds[0], LLAMA3_BOS_ID, 'the prompt starts with <|begin_of_text|>');
     assert.equal(example.corruptedIds[0], LLAMA3_BOS_ID);
@@ -227,7 +228,7 @@ test('TinySQL BM1-style GPT-Neo: <|pad|> added to the tokenizer, embedding resiz
       { line: 2, clean: 'SELECT price FROM orders ORDER BY', corrupted: 'SELECT price FROM users ORDER BY', correct: ' price', incorrect: GPT_NEO_PAD_TOKEN },
     ],
   };
-  const result = await runAttributionPatching(model, dataset, { device: 'cpu', batchSize: 2, precision: 'float64' });
+  const result = await runAttributionPatching(model, dataset, { device: 'cpu', exactTokens: false, batchSize: 2, precision: 'float64' });
   assert.equal(result.examples[0].cleanIds[0], GPT_NEO_PAD_ID);
   assert.equal(result.examples[0].correctId, GPT_NEO_PAD_ID);
   assert.equal(result.examples[1].incorrectId, GPT_NEO_PAD_ID);

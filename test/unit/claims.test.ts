@@ -71,7 +71,7 @@ test('the same claims as JSON parse the same, with JSON lines', () => {
     claims!.claims.map((c) => c.line),
     [5, 13],
   );
-  assert.deepEqual(claims!.claims[1].claim, { kind: 'agreement', with: 'exact', spearman: undefined, pearson: 0.5 });
+  assert.deepEqual(claims!.claims[1].claim, { kind: 'agreement', with: 'exact', spearman: undefined, pearson: 0.5, maxError: undefined });
 });
 
 /** Every problem of a text, as "line:col field: message". */
@@ -258,6 +258,44 @@ test('agreement: reads the checks against exact patching; without checks it cann
   assert.equal(evaluateClaim({ kind: 'agreement', with: 'exact', spearman: 0 }, nan).status, 'failed', 'an undefined correlation never passes');
 });
 
+test('agreement max_error: a scale error that the correlations cannot see fails the bound; a close map passes', () => {
+  // The head map at 12% of the exact effects everywhere: Pearson 1, yet every estimate is 88% off.
+  const exact = [1.018, 0.5, 0.2, 0.05];
+  const items = exact.map((value, i) => ({
+    hook: 'z' as const,
+    layer: i >> 1,
+    position: null,
+    head: i & 1,
+    attribution: value * 0.115,
+    exact: value,
+    pick: 'top' as const,
+  }));
+  const scaled = makeResult({ checks: { k: 4, seed: 0, candidates: ['heads'], items, pearson: 1, spearman: 1 } });
+  const claim = { kind: 'agreement' as const, with: 'exact' as const, pearson: 0.9, maxError: 0.2 };
+  const failed = evaluateClaim(claim, scaled);
+  assert.equal(failed.status, 'failed');
+  assert.equal(failed.expected, 'heads agree with exact patching: Pearson ≥ 0.9, max error ≤ 0.2 of the largest exact');
+  // (1.018 − 0.117) / 1.018 = 0.885; the top head is 0.115× its exact value.
+  assert.equal(failed.actual, 'Pearson 1.000, max error 0.885 of the largest exact (top head 0.12× exact) over 4 heads');
+  assert.equal(evaluateClaim({ ...claim, pearson: undefined }, scaled).status, 'failed', 'the error bound alone fails too');
+  const close = makeResult({
+    checks: { k: 4, seed: 0, candidates: ['heads'], items: items.map((item) => ({ ...item, attribution: item.exact * 0.9 })), pearson: 1, spearman: 1 },
+  });
+  const passed = evaluateClaim(claim, close);
+  assert.equal(passed.status, 'passed', passed.actual);
+  assert.match(passed.actual, /max error 0\.100 of the largest exact \(top head 0\.90× exact\)/);
+});
+
+test('agreement max_error is read from the claims file; a negative bound is an error at its place', () => {
+  const ok = parseClaims('model: m\ndataset: d.jsonl\nclaims:\n  - agreement: {with: exact, max_error: 0.25}\n', join(work, 'c.claims.yaml'));
+  assert.deepEqual(ok.claims!.claims[0].claim, { kind: 'agreement', with: 'exact', spearman: undefined, pearson: undefined, maxError: 0.25 });
+  const bad = parseClaims('model: m\ndataset: d.jsonl\nclaims:\n  - agreement: {with: exact, max_error: -1}\n', join(work, 'c.claims.yaml'));
+  assert.deepEqual(
+    bad.problems.map((p) => `${p.line}:${p.column} ${p.field}: ${p.message}`),
+    ['4:41 claims[0].agreement.max_error: an error bound is at least 0 (a share of the largest exact value), got -1'],
+  );
+});
+
 test('token_score: sums the exact effects of the changed tokens only, checks each, and refuses estimates', () => {
   const result = makeResult();
   // Changed tokens: example 1 position 1 (0.4), example 2 position 0 (0.7); the unchanged ones are not counted.
@@ -428,7 +466,7 @@ test('schemas/claims.schema.json (the editor completes with it) names the same f
   assert.deepEqual(Object.keys(claims.top_heads.properties), ['k', 'include', 'exclude']);
   assert.deepEqual(Object.keys(claims.not_in_top.properties), ['k', 'heads']);
   assert.deepEqual(Object.keys(claims.baselines.properties), ['clean', 'corrupted', 'gap']);
-  assert.deepEqual(Object.keys(claims.agreement.properties), ['with', 'spearman', 'pearson']);
+  assert.deepEqual(Object.keys(claims.agreement.properties), ['with', 'spearman', 'pearson', 'max_error']);
   assert.deepEqual(Object.keys(claims.token_score.properties), ['total', 'each']);
   assert.deepEqual(Object.keys(claims.faithfulness.properties), ['edges', 'at_least']);
   const head = new RegExp(schema.definitions.head.pattern);

@@ -99,11 +99,12 @@ export function decoder(family: DecoderFamily): Architecture {
         const mask = pass.mask(l);
         const scale = family.scale(l);
         let { q, k, v } = attention ? attention.qkv(l, { ...projected, mask, scale }) : projected;
-        if (shared && 'record' in shared) {
+        if (reuse) [k, v] = [withPrefix(reuse.reuse.keys[l], k), withPrefix(reuse.reuse.values[l], v)];
+        // After the prefix is joined: a pass over a suffix records every position's keys and values.
+        if (shared?.record) {
           shared.record.keys.push(k);
           shared.record.values.push(v);
         }
-        if (reuse) [k, v] = [withPrefix(reuse.reuse.keys[l], k), withPrefix(reuse.reuse.values[l], v)];
         const patternHook = attention && ((pattern: Value) => attention.pattern(l, pattern));
         const z = hook('z', l, attentionCore(ops, q, ops.repeatHeads(k, groupSize), ops.repeatHeads(v, groupSize), mask, scale, patternHook));
 

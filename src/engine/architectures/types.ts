@@ -72,9 +72,10 @@ export interface KeyValues {
  * corrupted runs): with causal attention every activation there is the same in both passes, and nothing there
  * depends on a later position, so the second pass runs only the positions from `start` on, its attention reading
  * the first pass's keys and values before `start`. `record` collects the first pass's keys and values; `reuse`
- * runs the second pass on ids [batch, suffix] (the prompt's positions start…) with them.
+ * runs the second pass on ids [batch, suffix] (the prompt's positions start…) with them, and with `record` too
+ * collects its keys and values over every position (the prefix's joined to its own).
  */
-export type SharedPrefix = { readonly record: KeyValues } | { readonly reuse: KeyValues; readonly start: Value };
+export type SharedPrefix = { readonly record: KeyValues } | { readonly reuse: KeyValues; readonly start: Value; readonly record?: KeyValues };
 
 /** What an architecture contributes to a graph. Family differences live behind this interface. */
 export interface Architecture {

@@ -5,6 +5,7 @@ import {
   type AtpStarSummary,
   type ExampleAttributions,
   type ExampleResult,
+  type MapMethods,
   type Method,
   type NodeAttributions,
   RESULT_SCHEMA,
@@ -110,6 +111,7 @@ export async function assembleResult(
     examples: ExampleResult[];
     maps: Pick<Result, 'heads' | 'positions' | 'atpStar'>;
     checks: Result['checks'];
+    mapMethods: MapMethods;
     warnings: string[];
     times: { started: number; loaded: number };
   },
@@ -138,7 +140,7 @@ export async function assembleResult(
     metric: { cleanLogitDiff, corruptedLogitDiff, name: 'normalized-logit-diff' },
     run: { requested: plan.requested, method, passes: plan.passes.total, reason: plan.reason },
     // AtP*'s QK fix concerns query and key nodes (atpStar); for the hook points it is AtP itself.
-    methods: { attributions: arrays, heads: arrays, positions: arrays, tokenScores: plan.tokenEffects },
+    methods: { attributions: arrays, heads: arrays, positions: arrays, tokenScores: plan.tokenEffects, maps: run.mapMethods },
     checks,
     heads,
     positions,

@@ -1,37 +1,22 @@
-// The checks: the components with the largest |attribution| and random others, patched exactly (exact.ts
-// patchComponents) and compared with their attributions.
+// The checks: each estimated map's k largest |attribution| cells and k random others, patched exactly (exact.ts
+// patchComponents) and compared with their attributions, per map (mapChecks.ts).
 import type { LoadedModel } from '../model/load';
-import type { Result } from '../../shared/result';
+import type { ExampleResult, MapMethods, Result } from '../../shared/result';
 import type { PatchingOptions } from './options';
 import type { PreparedExample } from './examples';
-import { checkCandidates, chooseChecks, patchComponents, summarizeChecks } from './exact';
+import { checkMaps, mapCandidates } from './mapChecks';
 
-/** k top and k random components of the maps (the head map only with checkOver 'heads'), exactly, in normalised units (× scale). */
+/** k top and k random cells of each estimated map (the head map only with checkOver 'heads'), exactly, in normalised units (× scale). */
 export async function runChecks(
   model: LoadedModel,
   prepared: readonly PreparedExample[],
   k: number,
-  maps: Pick<Result, 'heads' | 'positions'>,
+  examples: readonly ExampleResult[],
+  maps: Pick<Result, 'heads'>,
+  methods: MapMethods,
   scale: number,
   options: PatchingOptions,
 ): Promise<NonNullable<Result['checks']>> {
-  const checkPositions = options.checkOver === 'heads' ? null : maps.positions;
-  const candidateSources: Array<'heads' | 'positions'> = checkPositions ? ['heads', 'positions'] : ['heads'];
-  const seed = options.checkSeed ?? 0;
-  const chosen = chooseChecks(checkCandidates(maps.heads, checkPositions), k, seed);
-  const exact = await patchComponents(model, prepared, chosen, options);
-  return summarizeChecks(
-    k,
-    seed,
-    candidateSources,
-    chosen.map((c, i) => ({
-      hook: c.hook,
-      layer: c.layer,
-      position: c.position,
-      head: c.head,
-      pick: c.pick,
-      attribution: c.attribution,
-      exact: exact[i] * scale,
-    })),
-  );
+  const candidates = mapCandidates(examples, maps.heads, methods, options.checkOver ?? 'heads-and-positions');
+  return checkMaps(model, prepared, candidates, k, options.checkSeed ?? 0, scale, options);
 }

@@ -3,18 +3,18 @@
 // |attribution| and K random others) against the attribution estimate. Same units as the attributions: a
 // per-example ΔLD divided by n·(LD_clean − LD_corrupted), so that sums over examples are in normalised units.
 import { progressTracker } from '../../shared/progress';
-import type { CheckItem, Checks, Component } from '../../shared/result';
+import type { Component } from '../../shared/result';
 import type { LoadedModel } from '../model/load';
 import { seededRandom } from '../../lib/dataset/random';
 import * as ort from 'onnxruntime-node';
-import { ATTRIBUTION_OUTPUTS, BATCH_INPUTS, LOGIT_DIFF_INPUT, LOGIT_DIFF_OUTPUT, PATCHED_LOGIT_DIFF } from './graphs';
+import { ATTRIBUTION_OUTPUTS, BATCH_INPUTS, LOGIT_DIFF_INPUT, LOGIT_DIFF_OUTPUT } from './graphs';
 import { ATP_STAR_GRAD_GATE } from './atpStarGraph';
 import { checkCancelled, type RunOptions } from './options';
 import type { Precision } from './precision';
 import { differingPositions, type PreparedExample } from './examples';
-import { asNumbers, batchFeeds, patchMaskFeeds, promptFeeds, type PromptRow, type RowPatch } from './feeds';
+import { asNumbers, promptFeeds, type PromptRow } from './feeds';
 import { sessionFor, sessionIsWarm } from './sessions';
-import { pearson, spearman } from './statistics';
+import { patchComponentsBySuffix } from './suffixPatching';
 
 /**
  * Which session runs the token passes. 'logit-diff': the forward-only graph, one forward pass per row, but a session
@@ -118,12 +118,12 @@ function progressReporter(options: RunOptions, what: string, total: number): (st
 }
 
 export const componentLabel = (c: Component) =>
-  `${c.hook === 'z' ? `L${c.layer}H${c.head}` : `L${c.layer} ${c.hook}`}${c.position === null ? ' at the answer' : ` at position ${c.position}`}`;
+  `${c.hook === 'z' ? `L${c.layer}H${c.head}` : `L${c.layer} ${c.hook}`}${c.position !== null ? ` at position ${c.position}` : c.fromEnd ? ` ${c.fromEnd} before the answer` : ' at the answer'}`;
 
 /**
- * Exact activation patching of each component in every example (one corrupted run per component and example,
- * plus one unpatched run per example for the corrupted baseline, all through the activation-patching graph):
- * Σ_i (LD_patched,i − LD_corrupted,i) per component, not yet normalised.
+ * Exact activation patching of each component in every example: Σ_i (LD_patched,i − LD_corrupted,i) per component,
+ * not yet normalised. Through the suffix passes (suffixPatching.ts): each patch recomputes only the positions from
+ * it on and the layers from it up.
  */
 export async function patchComponents(
   model: LoadedModel,
@@ -131,42 +131,7 @@ export async function patchComponents(
   components: readonly Component[],
   options: RunOptions,
 ): Promise<number[]> {
-  const precision = options.precision ?? 'float32';
-  const handle = await sessionFor(model, 'activation-patching', options);
-  // Row (example, -1) is the unpatched corrupted run of that example.
-  const rows: Array<{ example: number; component: number }> = [];
-  prepared.forEach((_, example) => {
-    rows.push({ example, component: -1 });
-    components.forEach((_, component) => rows.push({ example, component }));
-  });
-  const baseline = new Array<number>(prepared.length).fill(0);
-  const patched = components.map(() => new Array<number>(prepared.length).fill(0));
-  const report = progressReporter(options, 'exact patching checks', rows.length);
-  for (let start = 0; start < rows.length; start += options.batchSize) {
-    checkCancelled(options.signal);
-    report(start);
-    const chunk = rows.slice(start, start + options.batchSize);
-    const { feeds, seq } = batchFeeds(
-      chunk.map((r) => prepared[r.example]),
-      precision,
-    );
-    const patches = chunk.map((row): RowPatch | null => {
-      if (row.component < 0) return null;
-      const c = components[row.component];
-      const length = prepared[row.example].tokens.length;
-      const pos = c.position ?? length - 1;
-      // The position does not exist in this example: nothing to patch.
-      return pos < length ? { hook: c.hook, layer: c.layer, pos, head: c.head ?? 0 } : null;
-    });
-    const out = await handle.session.run({ ...feeds, ...patchMaskFeeds(patches, seq, model.spec, precision) });
-    asNumbers(out[PATCHED_LOGIT_DIFF]).forEach((ld, r) => {
-      const row = chunk[r];
-      if (row.component < 0) baseline[row.example] = ld;
-      else patched[row.component][row.example] = ld;
-    });
-  }
-  report(rows.length);
-  return patched.map((perExample) => perExample.reduce((sum, ld, i) => sum + ld - baseline[i], 0));
+  return patchComponentsBySuffix(model, prepared, components, options);
 }
 
 export interface Candidate extends Component {
@@ -188,12 +153,6 @@ export function chooseChecks(candidates: readonly Candidate[], k: number, seed: 
   const rest = order.slice(k);
   const random = seededRandom(seed).sample(rest, Math.min(k, rest.length));
   return [...top.map((i) => ({ ...candidates[i], pick: 'top' as const })), ...random.map((i) => ({ ...candidates[i], pick: 'random' as const }))];
-}
-
-export function summarizeChecks(k: number, seed: number, candidates: Checks['candidates'], items: CheckItem[]): Checks {
-  const attribution = items.map((item) => item.attribution);
-  const exact = items.map((item) => item.exact);
-  return { k, seed, candidates, items, pearson: pearson(attribution, exact), spearman: spearman(attribution, exact) };
 }
 
 /** Passes needed by patchComponents: (1 + components) rows per example, two forward passes per row (clean and patched). */

@@ -237,7 +237,7 @@ export function buildAttributionGraph(arch: Architecture, b: GraphBuilder, w: Gr
  * where any row differs, at most the earliest answer position (the corrupted pass must reach every row's answer);
  * prompts that do not differ at all (the token passes' rows) share everything before their answers.
  */
-function sharedPrefixLength(b: GraphBuilder, inputs: BatchInputs): Value {
+export function sharedPrefixLength(b: GraphBuilder, inputs: BatchInputs): Value {
   const wide = b.wideType;
   const seq = inputs.cleanIds.shape[1];
   const differs = raw.cast(

@@ -46,8 +46,10 @@ export interface RunPlan {
   method: Method;
   /** The token effects the editor colours by: exact (one forward pass per differing token) or the AtP estimate. */
   tokenEffects: Method;
-  /** Components checked against exact patching (k largest + k random), 0 for none. */
+  /** Components checked against exact patching (k largest + k random per checked map), 0 for none. */
   checks: number;
+  /** How many components the checks patch (at most: a map may have fewer cells than 2k). */
+  checkComponents: number;
   passes: { attributions: Passes; tokenEffects: Passes; checks: Passes; total: Passes };
   /** Why this plan, in a sentence. */
   reason: string;
@@ -76,6 +78,8 @@ export function planRun(
   exactTokens = true,
   /** float16 compute: AtP* (float32/float64 only) is refused when asked for and never chosen by auto. */
   float16 = false,
+  /** Maps whose cells are checked, k top and k random each (mapChecks.ts checkedMapCount). */
+  checkedMaps = 1,
 ): RunPlan {
   const n = prepared.length;
   if (float16 && (requested === 'atpstar' || gradDrop))
@@ -128,7 +132,8 @@ export function planRun(
   const attributions = method === 'exact' ? { forward: exact.forward + 2 * n, backward: n } : method === 'atpstar' ? atpStarPasses(spec, n, gradDrop) : atp;
   const tokenPasses = method === 'exact' || tokenEffects === 'atp' ? { forward: 0, backward: 0 } : tokens;
   const checks = method === 'exact' ? 0 : checkK;
-  const checkPasses: Passes = { forward: checks > 0 ? componentPatchingPasses(n, 2 * checks) : 0, backward: 0 };
+  const checkComponents = checks > 0 ? 2 * checks * checkedMaps : 0;
+  const checkPasses: Passes = { forward: checks > 0 ? componentPatchingPasses(n, checkComponents) : 0, backward: 0 };
   const total = {
     forward: attributions.forward + tokenPasses.forward + checkPasses.forward,
     backward: attributions.backward + tokenPasses.backward + checkPasses.backward,
@@ -139,6 +144,7 @@ export function planRun(
     gradDrop: method === 'atpstar' && gradDrop,
     tokenEffects,
     checks,
+    checkComponents,
     passes: { attributions, tokenEffects: tokenPasses, checks: checkPasses, total },
     reason,
   };
@@ -157,6 +163,6 @@ export function describePlan(plan: RunPlan, examples: number): string {
       ? `exact token effects: ${plan.method === 'exact' ? 'included' : passes(plan.passes.tokenEffects)}`
       : 'token effects: AtP estimates (exact ones would exceed the budget)',
   ];
-  if (plan.checks > 0) parts.push(`checks of ${2 * plan.checks} components: ${passes(plan.passes.checks)}`);
+  if (plan.checks > 0) parts.push(`checks of up to ${plan.checkComponents} components: ${passes(plan.passes.checks)}`);
   return `${parts.join('; ')} — ${passCost(plan.passes.total)} pass-equivalents in all (${plan.reason})`;
 }

@@ -7,7 +7,9 @@ import { type PreparedExample, prepareExamples } from './examples';
 import type { PatchingOptions } from './options';
 import { describePlan, planRun, type RunPlan } from './methods';
 import { type TokenPassGraph, tokenPassGraph } from './exact';
+import { checkedMapCount } from './mapChecks';
 import type { GraphKind } from './sessions';
+import { EXACT_PATCHING_GRAPHS } from './suffixPatching';
 
 /**
  * One-shot runs (RunOptions.oneShot: the CLI) over at most this many prompt tokens (examples × their length) build
@@ -43,6 +45,7 @@ export function planPatchingRun(model: LoadedModel, dataset: Dataset, requested:
     options.gradDrop ?? false,
     options.exactTokens ?? true,
     precision === 'float16',
+    checkedMapCount(options.checkOver ?? 'heads-and-positions'),
   );
   // Checks choose components from the whole dataset's attributions, which a raw shard does not have.
   if (options.raw && plan.checks > 0) throw new InputError('checks cannot run on a raw shard: run them on the merged dataset instead');
@@ -66,11 +69,11 @@ export function runGraphs(model: LoadedModel, prepared: readonly PreparedExample
 
 /**
  * The graph kinds whose sessions a run builds and holds at once, each with its own float32 copy of the weights: the
- * run's graph, the activation-patching graph for the exact sweep or checks, and the token passes' graph.
+ * run's graph, exact patching's two (record and suffix-patch) for the exact sweep or checks, and the token passes' graph.
  */
 function runSessions(runGraph: GraphKind, plan: RunPlan, tokenGraph: GraphKind | undefined): GraphKind[] {
   const kinds: GraphKind[] = [runGraph];
-  if (plan.method === 'exact' || plan.checks > 0) kinds.push('activation-patching');
+  if (plan.method === 'exact' || plan.checks > 0) kinds.push(...EXACT_PATCHING_GRAPHS);
   if (tokenGraph !== undefined && !kinds.includes(tokenGraph)) kinds.push(tokenGraph);
   return kinds;
 }

@@ -14,6 +14,7 @@ import { checkCancelled, type PatchingOptions } from './options';
 import { planPatchingRun, runGraphs } from './plan';
 import { releaseOtherModels, sessionFor } from './sessions';
 import { computeTokenScores } from './tokenEffects';
+import { methodsOfMaps, putExactTokenEffects } from './exactRows';
 
 /**
  * Attribution patching over a dataset: per batch, one session run (clean forward, corrupted forward, backward to
@@ -51,9 +52,11 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     attributions = (await runActivationPatching(model, dataset, options)).examples;
   }
   const tokenScores = await computeTokenScores(model, prepared, plan, graphs.tokens, attributions, { cleanLds, corruptedLds, scale }, options);
+  // resid_pre at layer 0 is the token patch: the exact token effects replace its estimates (exactRows.ts).
+  const mapMethods = methodsOfMaps(plan.method, putExactTokenEffects(attributions, tokenScores));
   const examples = exampleResults(prepared, { cleanLds, corruptedLds, tokenScores, attributions, star });
   const maps = summarize(examples, star);
-  const checks = plan.checks > 0 ? await runChecks(model, prepared, plan.checks, maps, scale, options) : undefined;
+  const checks = plan.checks > 0 ? await runChecks(model, prepared, plan.checks, examples, maps, mapMethods, scale, options) : undefined;
   checkCancelled(options.signal);
 
   // Result: what the passes computed, with the run's records.
@@ -63,6 +66,7 @@ export async function runAttributionPatching(model: LoadedModel, dataset: Datase
     examples,
     maps,
     checks,
+    mapMethods,
     warnings,
     times: { started, loaded },
   });

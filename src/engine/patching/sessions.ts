@@ -16,6 +16,7 @@ import {
   LOGIT_DIFF_GRAPH_NAMES,
 } from './graphs';
 import { ATP_STAR_GRAPH_NAMES, buildAtpStarGraph } from './atpStarGraph';
+import { buildPatchRecordGraph, buildSuffixPatchGraph, PATCH_RECORD_GRAPH_NAMES, SUFFIX_PATCH_GRAPH_NAMES } from './suffixGraphs';
 import {
   ACTIVATION_EDGE_ATTRIBUTION_GRAPH_NAMES,
   buildActivationEdgeAttributionGraph,
@@ -43,16 +44,32 @@ import { checkPrecisionFor } from './precision';
  * The graph kinds that run in float16 (mixed precision, see GraphBuilder.wideType): AtP and the forward-only graphs
  * its token effects and checks use. AtP*'s and the circuits' graphs compute in float32 or float64 only.
  */
-export const FLOAT16_GRAPH_KINDS: ReadonlySet<GraphKind> = new Set<GraphKind>(['attribution', 'activation-patching', 'logit-diff']);
+export const FLOAT16_GRAPH_KINDS: ReadonlySet<GraphKind> = new Set<GraphKind>([
+  'attribution',
+  'activation-patching',
+  'logit-diff',
+  'patch-record',
+  'suffix-patch',
+]);
 
 export type GraphKind =
-  'attribution' | 'activation-patching' | 'logit-diff' | 'atp-star' | 'edge-attribution' | 'edge-attribution-activations' | 'faithfulness';
+  | 'attribution'
+  | 'activation-patching'
+  | 'logit-diff'
+  | 'patch-record'
+  | 'suffix-patch'
+  | 'atp-star'
+  | 'edge-attribution'
+  | 'edge-attribution-activations'
+  | 'faithfulness';
 
 /** Each kind's builder, and the names its feeds and reads use (checked against each new session). */
 export const GRAPHS: Record<GraphKind, { build: typeof buildAttributionGraph; names: GraphNames }> = {
   attribution: { build: buildAttributionGraph, names: ATTRIBUTION_GRAPH_NAMES },
   'activation-patching': { build: buildActivationPatchingGraph, names: ACTIVATION_PATCHING_GRAPH_NAMES },
   'logit-diff': { build: buildLogitDiffGraph, names: LOGIT_DIFF_GRAPH_NAMES },
+  'patch-record': { build: buildPatchRecordGraph, names: PATCH_RECORD_GRAPH_NAMES },
+  'suffix-patch': { build: buildSuffixPatchGraph, names: SUFFIX_PATCH_GRAPH_NAMES },
   'atp-star': { build: buildAtpStarGraph, names: ATP_STAR_GRAPH_NAMES },
   'edge-attribution': { build: buildEdgeAttributionGraph, names: EDGE_ATTRIBUTION_GRAPH_NAMES },
   'edge-attribution-activations': { build: buildActivationEdgeAttributionGraph, names: ACTIVATION_EDGE_ATTRIBUTION_GRAPH_NAMES },

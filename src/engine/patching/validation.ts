@@ -4,7 +4,7 @@ import { runAttributionPatching } from './run';
 import { runActivationPatching } from './activationPatching';
 import type { RunOptions } from './options';
 import type { Result } from '../../shared/result';
-import { pearson, spearman } from './statistics';
+import { pearson, spearman } from '../../shared/statistics';
 
 export { pearson, spearman };
 

@@ -4,6 +4,7 @@ import { type Result, topHeads } from '../../shared/result';
 import { faithfulnessAt } from '../../shared/circuit';
 import { type Bound, type Claim, describeBound, describeClaim, type HeadPattern } from './schema';
 import { signedFixed } from '../../shared/colorScale';
+import { agreementsOf } from '../../shared/checkAgreement';
 
 /**
  * passed / failed: the Result settles the claim. unverified: it cannot (the Result lacks what the claim needs, e.g.
@@ -90,6 +91,18 @@ export function evaluateClaim(claim: Claim, result: Result): ClaimOutcome {
         if (least === undefined) continue;
         parts.push(`${label} ${Number.isFinite(value) ? value.toFixed(3) : 'undefined (constant values)'}`);
         if (!(value >= least)) failing.push(label);
+      }
+      if (claim.maxError !== undefined) {
+        // The head map's own checked cells: the error of the map the claim is about.
+        const heads = agreementsOf(checks).find((agreement) => agreement.map === 'heads');
+        if (!heads) return unverified('the checks have no head: run the claims again (atp test checks every head)');
+        const error = heads.maxError;
+        parts.push(
+          error === null
+            ? 'max error undefined (every checked exact value is 0)'
+            : `max error ${error.toFixed(3)} of the largest exact (top head ${heads.topRatio === null ? 'exact 0' : `${heads.topRatio.toFixed(2)}× exact`})`,
+        );
+        if (!(error !== null && error <= claim.maxError)) failing.push('max error');
       }
       return verdict(failing.length === 0, `${parts.join(', ')} over ${over}`);
     }

@@ -32,8 +32,11 @@ export type Claim =
   | { kind: 'not_in_top'; k: number; heads: HeadPattern[] }
   /** The dataset's mean clean and corrupted logit differences, and their gap (clean − corrupted). */
   | { kind: 'baselines'; clean?: Bound; corrupted?: Bound; gap?: Bound }
-  /** The head map against exact activation patching of every head at the answer position (Result.checks). */
-  | { kind: 'agreement'; with: 'exact'; spearman?: number; pearson?: number }
+  /**
+   * The head map against exact activation patching of every head at the answer position (Result.checks): correlations
+   * at least, and `maxError` the largest |estimate − exact| / max |exact| at most (a correlation misses a scale error).
+   */
+  | { kind: 'agreement'; with: 'exact'; spearman?: number; pearson?: number; maxError?: number }
   /** The exact effect of patching the tokens that differ: their sum over the dataset, and each token's value. */
   | { kind: 'token_score'; total?: Bound; each?: Bound }
   /** The circuit of the `edges` top edges keeps at least this share of the metric (Result.circuit.curve). */
@@ -384,7 +387,7 @@ function parseClaim(
     claim =
       kind === 'baselines' ? { kind, clean: bounds.clean, corrupted: bounds.corrupted, gap: bounds.gap } : { kind, total: bounds.total, each: bounds.each };
   } else if (kind === 'agreement') {
-    const f = mapFields(body, field, ['with', 'spearman', 'pearson'], report);
+    const f = mapFields(body, field, ['with', 'spearman', 'pearson', 'max_error'], report);
     const withPair = f.get('with');
     if (!withPair || !isScalar(withPair.value) || withPair.value.value !== 'exact') {
       report((withPair?.value as Node) ?? body, `${field}.with`, 'expected "exact" (agreement with exact activation patching)', withPair?.key as Node);
@@ -398,8 +401,16 @@ function parseClaim(
     };
     const spearman = correlation('spearman');
     const pearson = correlation('pearson');
-    if (!f.has('spearman') && !f.has('pearson')) report(body, field, 'expected spearman, pearson or both (the least correlation that must hold)');
-    claim = { kind, with: 'exact', spearman, pearson };
+    let maxError: number | undefined;
+    const errorPair = f.get('max_error');
+    if (errorPair) {
+      maxError = finite(errorPair.value as Node, `${field}.max_error`, report, errorPair.key as Node);
+      if (maxError !== undefined && maxError < 0)
+        report(errorPair.value as Node, `${field}.max_error`, `an error bound is at least 0 (a share of the largest exact value), got ${maxError}`);
+    }
+    if (!f.has('spearman') && !f.has('pearson') && !f.has('max_error'))
+      report(body, field, 'expected spearman, pearson, max_error or several (the least correlation, or the largest error relative to the largest exact value)');
+    claim = { kind, with: 'exact', spearman, pearson, maxError };
   } else {
     const f = mapFields(body, field, ['edges', 'at_least'], report);
     const edges = f.has('edges')
@@ -458,6 +469,7 @@ export function describeClaim(claim: Claim): string {
       return `heads agree with exact patching: ${[
         claim.spearman !== undefined ? `Spearman ≥ ${claim.spearman}` : '',
         claim.pearson !== undefined ? `Pearson ≥ ${claim.pearson}` : '',
+        claim.maxError !== undefined ? `max error ≤ ${claim.maxError} of the largest exact` : '',
       ]
         .filter(Boolean)
         .join(', ')}`;

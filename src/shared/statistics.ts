@@ -1,4 +1,5 @@
-// Agreement between two lists of numbers (attribution estimates against exact patching).
+// Agreement between two lists of numbers (attribution estimates against exact patching). Shared: the engine, the
+// CLI and the panel all summarise checks with it.
 
 /** Ranks with ties sharing their average rank. */
 export function ranks(values: readonly number[]): number[] {
