@@ -9,7 +9,7 @@ module.exports = {
     {
       name: 'host-no-engine-native-transitively',
       comment:
-        'Whatever the host imports at run time ends up in dist/extension.js: it must not reach onnxruntime-node, the tokenizer or a session through another module either.',
+        'Whatever the host imports at run time ends up in dist/extension.js: it must not reach the engine (src/engine/), onnxruntime-node or the tokenizer through another module either (src/lib/ is what it may load).',
       severity: 'error',
       from: direct.from,
       to: { path: direct.to.path, reachable: true },

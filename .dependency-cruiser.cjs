@@ -7,13 +7,11 @@
 
 const pkg = (name) => `^(node_modules/)?${name}(/|$)`;
 
-// The extension host: it must never load the engine's native side (the engine runs in worker.ts, a child process).
+// The extension host: it must never load the engine (the engine runs in worker.ts, a child process).
 const HOST = '^src/(extension\\.ts$|editor/|views/|commands/|services/|panel/|testing/)';
-const ENGINE_NATIVE = [
-  pkg('onnxruntime-node'),
-  pkg('@huggingface/tokenizers'),
-  '^src/engine/(process/(runtime|worker)\\.ts$|patching/|model/(load|tokenizer)\\.ts$)',
-];
+// The engine is the native compute: graphs, sessions and runs over onnxruntime-node and the tokenizer. What the host
+// loads in-process too (datasets, Result files, claims, presets, the CUDA runtime's state and download) is src/lib/.
+const ENGINE_NATIVE = [pkg('onnxruntime-node'), pkg('@huggingface/tokenizers'), '^src/engine/'];
 
 // The engine's front ends besides the extension host: the atp command line and the HTML reports it writes.
 const FRONT_ENDS = '^src/(cli|report)/';
@@ -25,16 +23,25 @@ module.exports = {
   forbidden: [
     {
       name: 'engine-no-vscode',
-      comment: 'src/engine/ runs in the CLI and the worker process, where there is no vscode module (type imports included).',
+      comment: 'src/engine/ and src/lib/ run in the CLI and the worker process, where there is no vscode module (type imports included).',
       severity: 'error',
-      from: { path: '^src/engine/' },
+      from: { path: '^src/(engine|lib)/' },
       to: { path: ['^vscode$', '(^|/)node_modules/@types/vscode/'] },
     },
     {
       name: 'host-no-engine-native',
-      comment: 'The extension host never loads onnxruntime-node, the tokenizer or a session: those run in the worker. Type-only imports are fine.',
+      comment:
+        'The extension host never loads the engine (src/engine/), onnxruntime-node or the tokenizer: those run in the worker. It uses src/lib/ and src/shared/. Type-only imports are fine.',
       severity: 'error',
       from: { path: HOST },
+      to: { path: ENGINE_NATIVE, dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'lib-no-engine',
+      comment:
+        'src/lib/ is loaded by the extension host too: it never imports the engine, onnxruntime-node or the tokenizer at run time (type-only imports are fine).',
+      severity: 'error',
+      from: { path: '^src/lib/' },
       to: { path: ENGINE_NATIVE, dependencyTypesNot: ['type-only'] },
     },
     {
@@ -68,9 +75,10 @@ module.exports = {
     },
     {
       name: 'engine-no-front-end',
-      comment: 'The engine serves its front ends (the atp CLI, the report, the extension host, the webview) and imports none of them, not even types.',
+      comment:
+        'The engine and src/lib/ serve the front ends (the atp CLI, the report, the extension host, the webview) and import none of them, not even types.',
       severity: 'error',
-      from: { path: '^src/engine/' },
+      from: { path: '^src/(engine|lib)/' },
       to: { path: [FRONT_ENDS, HOST, '^webview/'] },
     },
     {

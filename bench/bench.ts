@@ -10,7 +10,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../src/engine/graph/builder';
 import { loadModel } from '../src/engine/model/load';
-import { readDataset } from '../src/engine/dataset/jsonl';
+import { readDataset } from '../src/lib/dataset/jsonl';
 import { runAttributionPatching } from '../src/engine/patching/run';
 import { releaseSessions } from '../src/engine/process/runtime';
 import { writeRandomGpt2 } from '../test/support/randomGpt2';

@@ -1,7 +1,7 @@
 // The benchmark models and prompts that bench/matrix.ts and bench/loadTime.ts share: random-weight models in Hugging
 // Face layout with the shapes of GPT-2-small, Qwen2.5-0.5B and Llama-3.2-1B, and prompt pairs of an exact length.
 import type { LoadedModel } from '../src/engine/model/load';
-import type { Dataset, Example } from '../src/engine/dataset/types';
+import type { Dataset, Example } from '../src/lib/dataset/types';
 import { writeRandomGpt2 } from '../test/support/randomGpt2';
 import { writeRandomLlamaFamily } from '../test/support/randomModels';
 

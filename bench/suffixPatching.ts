@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { SHAPES } from './shapes';
 import { loadModel, type LoadedModel } from '../src/engine/model/load';
-import type { Dataset, Example } from '../src/engine/dataset/types';
+import type { Dataset, Example } from '../src/lib/dataset/types';
 import { runAttributionPatching } from '../src/engine/patching/run';
 import { prepareExamples } from '../src/engine/patching/examples';
 import type { RowPatch } from '../src/engine/patching/feeds';

@@ -5,7 +5,7 @@
 //   npx tsx scripts/circuit-edge-effects.ts --model models/tinysql-demo --data models/tinysql-demo/claims/tables.jsonl --heads L0H3,L0H1
 import { parseArgs } from 'node:util';
 import { loadModel } from '../src/engine/model/load';
-import { readDataset } from '../src/engine/dataset';
+import { readDataset } from '../src/lib/dataset';
 import { circuitLayout, layoutEdges } from '../src/engine/circuits/layout';
 import { normalisedMetric, patchedLogitDiffs } from '../src/engine/circuits/run';
 import { prepareExamples } from '../src/engine/patching/examples';

@@ -13,7 +13,7 @@ import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../src/engine/graph/builder';
 import { GraphWeights } from '../src/engine/graph/weights';
 import { findTensor, readModelSpec } from '../src/engine/model/config';
-import { indexModelWeights } from '../src/engine/model/safetensors';
+import { indexModelWeights } from '../src/lib/model/safetensors';
 import { architectureOf } from '../src/engine/architectures/families';
 import { HOOK_KINDS } from '../src/engine/architectures/types';
 import { ATTRIBUTION_OUTPUTS, buildAttributionGraph, GRADIENT_PEAK_OUTPUT, LOSS_SCALE_INPUT } from '../src/engine/patching/graphs';

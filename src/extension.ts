@@ -21,7 +21,7 @@ import { DatasetDiagnostics } from './editor/diagnostics';
 import { TokenHoverProvider } from './editor/hover';
 import { LiveDatasetDiagnostics } from './editor/liveDiagnostics';
 import { UseBuiltInModelFix } from './editor/useModelFix';
-import { findBuiltInModel } from './engine/model/presets';
+import { findBuiltInModel } from './lib/model/presets';
 import { HeatmapPanelHost } from './panel/heatmapPanel';
 import { ComparePanelHost } from './panel/comparePanel';
 import { EngineClient } from './services/engineClient';

@@ -1,10 +1,11 @@
 // The checks of a Result: attribution estimate against exact activation patching for each checked component, as a
 // scatter (x: estimate, y: exact, the diagonal where they agree) with Pearson and Spearman, and the components
 // where the two disagree most. Points carry data-layer / data-head / data-pos, data-attribution and data-exact.
-import { axisBottom, axisLeft, scaleLinear, select } from 'd3';
+import { axisBottom, axisLeft, scaleLinear } from 'd3';
 import { agreementsOf, describeAgreement, MAP_TITLES } from '../src/shared/checkAgreement';
 import type { CheckItem, Checks } from '../src/shared/result';
 import { formatValue } from '../src/shared/colorScale';
+import { chartSvg } from './chart';
 
 const SIZE = { width: 340, height: 280, margin: 52 };
 
@@ -43,14 +44,7 @@ export function drawChecks(container: HTMLElement, checks: Checks): void {
   const y = scaleLinear()
     .domain([low - pad, high + pad])
     .range([SIZE.height - SIZE.margin, 10]);
-  const svg = select(container)
-    .append('svg')
-    .attr('xmlns', 'http://www.w3.org/2000/svg')
-    .attr('class', 'heatmap scatter')
-    .attr('id', 'check-scatter')
-    .attr('width', SIZE.width)
-    .attr('height', SIZE.height)
-    .attr('viewBox', `0 0 ${SIZE.width} ${SIZE.height}`);
+  const svg = chartSvg(container, { className: 'heatmap scatter', id: 'check-scatter', width: SIZE.width, height: SIZE.height });
   const [d0, d1] = x.domain();
   svg.append('line').attr('class', 'diagonal').attr('x1', x(d0)).attr('y1', y(d0)).attr('x2', x(d1)).attr('y2', y(d1));
   svg.append('line').attr('class', 'axis').attr('x1', x(d0)).attr('y1', y(0)).attr('x2', x(d1)).attr('y2', y(0));

@@ -7,6 +7,7 @@ import { type Circuit, CIRCUIT_METHODS } from '../src/shared/circuit';
 import { CIRCUIT_FORMAT_NAMES, CIRCUIT_FORMATS, type CircuitFormat } from '../src/shared/circuitFormats';
 import { formatValue, type ThemeKind } from '../src/shared/colorScale';
 import type { ValueSelection } from '../src/shared/panelProtocol';
+import { chartLabel, chartSvg, element as html, toolbarButton as button } from './chart';
 import {
   circuitLayout,
   edgeCountText,
@@ -35,25 +36,6 @@ export interface CircuitViewSpec {
 
 const NEUTRAL: Record<ThemeKind, string> = { light: '#5a5a5a', dark: '#c8c8c8' };
 const CURVE_COLORS = { circuit: '#3794ff', random: '#d18616' };
-
-function html<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: Partial<HTMLElementTagNameMap[K]> = {},
-  ...children: Array<Node | string>
-): HTMLElementTagNameMap[K] {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
-}
-
-function button(label: string, id: string, onClick: () => void): HTMLElement {
-  const node = document.createElement('vscode-button');
-  node.id = id;
-  node.textContent = label;
-  node.setAttribute('secondary', '');
-  node.addEventListener('click', onClick);
-  return node;
-}
 
 export function drawCircuitView(container: HTMLElement, spec: CircuitViewSpec): void {
   const { circuit } = spec;
@@ -119,14 +101,7 @@ function drawGraph(container: HTMLElement, spec: CircuitViewSpec, shown: number[
   const layout = circuitLayout(circuit, shown, theme);
   const focused = (document.activeElement as Element | null)?.getAttribute?.('data-node');
   container.replaceChildren();
-  const svg = select(container)
-    .append('svg')
-    .attr('xmlns', 'http://www.w3.org/2000/svg')
-    .attr('class', 'heatmap circuit-chart')
-    .attr('id', 'circuit-graph')
-    .attr('width', layout.width)
-    .attr('height', layout.height)
-    .attr('viewBox', `0 0 ${layout.width} ${layout.height}`);
+  const svg = chartSvg(container, { className: 'heatmap circuit-chart', id: 'circuit-graph', width: layout.width, height: layout.height });
   svg
     .append('g')
     .attr('class', 'row-labels')
@@ -252,14 +227,7 @@ function drawCurve(container: HTMLElement, circuit: Circuit, kept: number): void
   const y = scaleLinear()
     .domain([Math.min(0, ...values), Math.max(1, ...values)])
     .range([CURVE.height - CURVE.bottom, CURVE.top]);
-  const svg = select(container)
-    .append('svg')
-    .attr('xmlns', 'http://www.w3.org/2000/svg')
-    .attr('class', 'heatmap circuit-chart')
-    .attr('id', 'circuit-curve')
-    .attr('width', CURVE.width)
-    .attr('height', CURVE.height)
-    .attr('viewBox', `0 0 ${CURVE.width} ${CURVE.height}`);
+  const svg = chartSvg(container, { className: 'heatmap circuit-chart', id: 'circuit-curve', width: CURVE.width, height: CURVE.height });
   svg
     .append('text')
     .attr('class', 'title')
@@ -284,27 +252,10 @@ function drawCurve(container: HTMLElement, circuit: Circuit, kept: number): void
     .attr('stroke', axis)
     .attr('stroke-width', 0.5)
     .attr('stroke-dasharray', '3 3');
-  for (const tick of [0, 0.5, 1])
-    svg
-      .append('text')
-      .attr('x', CURVE.left - 6)
-      .attr('y', y(tick) + 4)
-      .attr('text-anchor', 'end')
-      .text(String(tick));
+  for (const tick of [0, 0.5, 1]) chartLabel(svg, CURVE.left - 6, y(tick) + 4, String(tick), 'end');
   const xTicks = [0, 1, 10, 100, 1000, 10000, 100000].filter((t) => t < total * 0.7).concat(total);
-  for (const tick of xTicks)
-    svg
-      .append('text')
-      .attr('x', x(tick))
-      .attr('y', CURVE.height - CURVE.bottom + 14)
-      .attr('text-anchor', 'middle')
-      .text(String(tick));
-  svg
-    .append('text')
-    .attr('x', (CURVE.left + CURVE.width) / 2)
-    .attr('y', CURVE.height - 6)
-    .attr('text-anchor', 'middle')
-    .text('edges kept after pruning (symlog scale)');
+  for (const tick of xTicks) chartLabel(svg, x(tick), CURVE.height - CURVE.bottom + 14, String(tick), 'middle');
+  chartLabel(svg, (CURVE.left + CURVE.width) / 2, CURVE.height - 6, 'edges kept after pruning (symlog scale)', 'middle');
   const line = (xs: number[], ys: number[]) => xs.map((size, i) => `${i === 0 ? 'M' : 'L'}${x(size)},${y(ys[i])}`).join(' ');
   svg
     .append('path')

@@ -11,16 +11,7 @@ import { fixedOrDash, formatValue } from '../src/shared/colorScale';
 import type { ComparisonExport } from '../src/shared/panelProtocol';
 import type { SweepSummary } from '../src/shared/sweep';
 import { vscode } from './vscodeApi';
-
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: Partial<HTMLElementTagNameMap[K]> = {},
-  ...children: Array<Node | string>
-): HTMLElementTagNameMap[K] {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
-}
+import { element, toolbarButton } from './chart';
 
 /** A drawing from compareSvg.ts as an SVG element (parsed as XML: its text was escaped for XML, and nothing in it runs). */
 function svgElement(pieces: SvgPiece[], className: string): Element {
@@ -37,12 +28,7 @@ function table(id: string, cells: { header: string[]; numeric: boolean[]; rows: 
 }
 
 function exportButton(label: string, format: ComparisonExport): HTMLElement {
-  const node = document.createElement('vscode-button');
-  node.id = `export-comparison-${format}`;
-  node.textContent = label;
-  node.setAttribute('secondary', '');
-  node.addEventListener('click', () => vscode.postMessage({ type: 'exportComparison', format }));
-  return node;
+  return toolbarButton(label, `export-comparison-${format}`, () => vscode.postMessage({ type: 'exportComparison', format }));
 }
 
 function pairSection(pair: PairComparison, index: number, comparison: Comparison): HTMLElement {

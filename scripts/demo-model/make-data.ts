@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ModelTokenizer } from '../../src/engine/model/tokenizer';
-import { generateTinySql, type TinySqlFeature, vocabulary } from '../../src/engine/dataset/tinysql';
+import { generateTinySql, type TinySqlFeature, vocabulary } from '../../src/lib/dataset/tinysql';
 import { writeGpt2TokenizerFiles } from '../../test/support/gpt2Tokenizer';
 import { buildWordTokenizer, preTokens } from './wordTokenizer';
 

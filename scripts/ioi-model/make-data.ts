@@ -12,8 +12,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ModelTokenizer } from '../../src/engine/model/tokenizer';
-import { generateIoi, IOI_NAMES, IOI_OBJECTS, IOI_PLACES, IOI_TEMPLATES } from '../../src/engine/dataset/ioi';
-import { seededRandom } from '../../src/engine/dataset/random';
+import { generateIoi, IOI_NAMES, IOI_OBJECTS, IOI_PLACES, IOI_TEMPLATES } from '../../src/lib/dataset/ioi';
+import { seededRandom } from '../../src/lib/dataset/random';
 import { buildWordTokenizer, preTokens } from '../demo-model/wordTokenizer';
 
 const { values } = parseArgs({

@@ -8,10 +8,10 @@ import { refuseShard, type Result } from '../shared/result';
 import { compareRuns, type Comparison, DEFAULT_TOP_K } from '../shared/compare';
 import { comparisonSvg } from '../shared/compareSvg';
 import { renderCompareReport } from '../report/compareReport';
-import { type FileToWrite, writeFilesAtomically } from '../engine/files/atomicWrite';
-import { checkCommandOutputs } from '../engine/files/outputPaths';
+import { type FileToWrite, writeFilesAtomically } from '../lib/files/atomicWrite';
+import { checkCommandOutputs } from '../lib/files/outputPaths';
 import type { CommandIo } from './generate';
-import { readResultFile } from '../engine/files/resultFile';
+import { readResultFile } from '../lib/files/resultFile';
 import { comparisonTables, tableCells } from '../shared/compareTable';
 
 export const COMPARE_USAGE = `Usage:

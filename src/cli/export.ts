@@ -1,16 +1,16 @@
 // atp export: a Result's circuit in a format researchers' tools read (EAP-IG's graph JSON, circuit-tracer's
 // attribution graph for the Neuronpedia frontend, QuantaMechInterp's useful nodes); see src/shared/circuitFormats.ts.
-// And any Result's per-example arrays for Python: --format tensors (src/engine/files/resultTensors.ts).
+// And any Result's per-example arrays for Python: --format tensors (src/lib/files/resultTensors.ts).
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeFilesAtomically, writeTextAtomically } from '../engine/files/atomicWrite';
-import { resultTensors, tensorsMetadataFile } from '../engine/files/resultTensors';
-import { checkCommandOutputs } from '../engine/files/outputPaths';
+import { writeFilesAtomically, writeTextAtomically } from '../lib/files/atomicWrite';
+import { resultTensors, tensorsMetadataFile } from '../lib/files/resultTensors';
+import { checkCommandOutputs } from '../lib/files/outputPaths';
 import { CIRCUIT_FORMAT_NAMES, CIRCUIT_FORMATS, toEapIgJson, toNeuronpediaJson, toQmiJson, type CircuitFormat } from '../shared/circuitFormats';
 import { InputError } from '../shared/errors';
 import { fieldRef } from '../shared/fields';
 import { refuseShard } from '../shared/result';
-import { readResultFile } from '../engine/files/resultFile';
+import { readResultFile } from '../lib/files/resultFile';
 
 export const EXPORT_USAGE = `Usage:
   atp export RESULT.json --format eap-ig|neuronpedia|qmi --out FILE [--name NAME] [--min-share S]

@@ -1,16 +1,16 @@
 // atp generate: writes a generated dataset (IOI or TinySQL) as JSONL, or .atp when --out ends with .atp.
 import { parseArgs } from 'node:util';
-import { writeTextAtomically } from '../engine/files/atomicWrite';
+import { writeTextAtomically } from '../lib/files/atomicWrite';
 import { InputError } from '../shared/errors';
 import { fieldRef } from '../shared/fields';
 import { parseIntegerFlag } from '../engine/integers';
-import { checkCommandOutputs, modelFolderInputs } from '../engine/files/outputPaths';
+import { checkCommandOutputs, modelFolderInputs } from '../lib/files/outputPaths';
 import { MAX_GENERATED_EXAMPLES } from '../shared/generateSpec';
 import { ModelTokenizer } from '../engine/model/tokenizer';
-import { builtInModelDir } from '../engine/model/modelSource';
-import { findBuiltInModel } from '../engine/model/presets';
-import { formatDataset, generateDataset, type GenerateSpec } from '../engine/dataset/generate';
-import { parseTinySqlFeature, type CommandSet } from '../engine/dataset/tinysql';
+import { builtInModelDir } from '../lib/model/modelSource';
+import { findBuiltInModel } from '../lib/model/presets';
+import { formatDataset, generateDataset, type GenerateSpec } from '../lib/dataset/generate';
+import { parseTinySqlFeature, type CommandSet } from '../lib/dataset/tinysql';
 
 export const GENERATE_USAGE = `Usage:
   atp generate ioi [-n N] [--seed S] --model DIR --out FILE

@@ -1,11 +1,11 @@
 // atp install-cuda: the CUDA provider libraries for the installed onnxruntime-node, into the per-user runtime
-// folder (src/engine/process/cudaInstall.ts does the work). Progress on stderr; the installed folder on stdout.
+// folder (src/lib/cuda/cudaInstall.ts does the work). Progress on stderr; the installed folder on stdout.
 import { parseArgs } from 'node:util';
-import { installCuda, type InstallProgress } from '../engine/process/cudaInstall';
-import { cudaRuntimeRoot } from '../engine/process/cudaRuntime';
+import { installCuda, type InstallProgress } from '../lib/cuda/cudaInstall';
+import { cudaRuntimeRoot } from '../lib/cuda/cudaRuntime';
 import { InputError } from '../shared/errors';
 import type { CommandIo } from './generate';
-import { checkCommandOutputs } from '../engine/files/outputPaths';
+import { checkCommandOutputs } from '../lib/files/outputPaths';
 
 export const INSTALL_CUDA_USAGE = `Usage:
   atp install-cuda [--from FILE_OR_URL] [--sha512 HASH] [--dir DIR]

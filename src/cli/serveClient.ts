@@ -8,7 +8,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InputError } from '../shared/errors';
-import { cacheRoot } from '../engine/files/cacheRoot';
+import { cacheRoot } from '../lib/files/cacheRoot';
 
 /** The commands that run models (and so build ONNX Runtime sessions): the ones worth sending to a server. */
 export const SERVED_COMMANDS: ReadonlySet<string> = new Set(['patch', 'validate', 'circuit', 'sweep', 'test']);

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { existsSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { checkCommandOutputs, modelFolderInputs } from '../engine/files/outputPaths';
+import { checkCommandOutputs, modelFolderInputs } from '../lib/files/outputPaths';
 import { InputError } from '../shared/errors';
 import { fieldRef } from '../shared/fields';
 import { parseIntegerFlag } from '../engine/integers';
@@ -18,7 +18,7 @@ import { renderSweepReport } from '../engine/sweep/report';
 import type { SweepSpec } from '../shared/sweep';
 import type { CommandIo } from './generate';
 import { addWandbOutcome, type WandbOutcome } from '../shared/wandb';
-import { wandbTargetForCommandLine } from '../engine/logging/wandbKey';
+import { wandbTargetForCommandLine } from '../lib/wandb/wandbKey';
 import { logResultToWandb, sweepCellRunOptions, sweepGroup } from '../engine/logging/logToWandb';
 
 export const SWEEP_USAGE = `Usage:

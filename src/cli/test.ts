@@ -8,13 +8,13 @@ import { InputError } from '../shared/errors';
 import { CIRCUIT_METHODS } from '../shared/circuit';
 import { parseIntegerFlag } from '../engine/integers';
 import { parseDevice } from '../engine/process/runtime';
-import { isClaimsFile, readClaimsFile } from '../engine/claims/schema';
+import { isClaimsFile, readClaimsFile } from '../lib/claims/schema';
 import { resultForClaims } from '../engine/claims/runClaims';
-import { checkClaims, claimsFileTwin, describeLastPass, passesFileFor, resultFileFor, writeFilesAtomically } from '../engine/claims/state';
-import { junitXml, type SuiteReport } from '../engine/claims/junit';
-import { writeTextAtomically } from '../engine/files/atomicWrite';
-import { checkCommandOutputs, modelFolderInputs, type NamedPath } from '../engine/files/outputPaths';
-import type { ClaimsFile } from '../engine/claims/schema';
+import { checkClaims, claimsFileTwin, describeLastPass, passesFileFor, resultFileFor, writeFilesAtomically } from '../lib/claims/state';
+import { junitXml, type SuiteReport } from '../lib/claims/junit';
+import { writeTextAtomically } from '../lib/files/atomicWrite';
+import { checkCommandOutputs, modelFolderInputs, type NamedPath } from '../lib/files/outputPaths';
+import type { ClaimsFile } from '../lib/claims/schema';
 
 export const TEST_USAGE = `  atp test [FILE|FOLDER ...] [--junit REPORT.xml] [--rerun | --reuse] [--device D] [--batch-size N] [--offline]`;
 

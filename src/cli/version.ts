@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ortRuntimeChoice } from '../engine/process/ortRuntime';
-import { bundledOrt } from '../engine/process/cudaRuntime';
+import { bundledOrt } from '../lib/cuda/cudaRuntime';
 
 const PACKAGE_NAME = 'attribution-patching';
 

@@ -4,7 +4,7 @@
 // holds, never overwriting; with no folder open, a save dialog asks where) and open it, ready for "Attribution Patch
 // Current File" (which needs a file on disk: its result is saved next to the dataset).
 import * as vscode from 'vscode';
-import { checkOutputPaths, modelFolderInputs } from '../engine/files/outputPaths';
+import { checkOutputPaths, modelFolderInputs } from '../lib/files/outputPaths';
 import { type CommandSet, type GenerateSpec, MAX_GENERATED_EXAMPLES, TINYSQL_FEATURES, type TinySqlFeature } from '../shared/generateSpec';
 import { generatedFileName, integerInputProblem, minimumCommandSet, TINYSQL_FEATURE_DESCRIPTIONS, uniqueFileName } from '../services/datasetGeneration';
 import type { Services } from '../services/services';

@@ -1,10 +1,10 @@
 // "Attribution Patching: Install CUDA Support": the CUDA provider libraries for the bundled onnxruntime-node, into
-// the per-user runtime folder (src/engine/process/cudaInstall.ts: plain Node https and fs, no onnxruntime in this
+// the per-user runtime folder (src/lib/cuda/cudaInstall.ts: plain Node https and fs, no onnxruntime in this
 // process). With a progress notification that cancels; offline, "Install from File…" takes a downloaded .nupkg and
 // its SHA-512. Afterwards the engine process is restarted so that the next run loads ONNX Runtime from there.
 import * as vscode from 'vscode';
-import { CudaInstallError, cudaPackage, InstallCancelledError, installCuda, type InstallOptions, normalizeSha512 } from '../engine/process/cudaInstall';
-import { bundledOrt, CUDA_PLATFORM, cudaRuntimeRoot, cudaRuntimeState } from '../engine/process/cudaRuntime';
+import { CudaInstallError, cudaPackage, InstallCancelledError, installCuda, type InstallOptions, normalizeSha512 } from '../lib/cuda/cudaInstall';
+import { bundledOrt, CUDA_PLATFORM, cudaRuntimeRoot, cudaRuntimeState } from '../lib/cuda/cudaRuntime';
 import { readSettings, updateSetting } from '../services/settings';
 import type { Services } from '../services/services';
 import { COMMANDS } from './ids';

@@ -1,7 +1,7 @@
 // "Attribution Patching: New Prompt Pairs File": a commented .atp file in the workspace (never overwriting one),
 // with one example that suits the built-in demo model, ready to edit and run.
 import * as vscode from 'vscode';
-import { formatPromptLine } from '../engine/dataset/promptFormat';
+import { formatPromptLine } from '../lib/dataset/promptFormat';
 import { uniqueFileName } from '../services/datasetGeneration';
 import type { Services } from '../services/services';
 import { COMMANDS } from './ids';

@@ -14,7 +14,7 @@ import { HF_TOKEN_SECRET } from '../views/sidebar';
 import { COMMANDS } from './ids';
 import { renderFieldText } from '../shared/fields';
 import { reportWandbOutcome, wandbTargetForRun } from '../services/wandbTarget';
-import { readInputText } from '../engine/files/readInput';
+import { readInputText } from '../lib/files/readInput';
 
 export const RUN_SWEEP = COMMANDS.runSweep;
 

@@ -2,7 +2,7 @@
 // the seed's models, or one of the built-in models shipped in the extension (tinysql-demo, the default: an empty
 // setting; ioi-demo: the setting names it). Recent models come first.
 import * as vscode from 'vscode';
-import { BUILT_IN_MODELS, findBuiltInModel, MODEL_PRESETS } from '../engine/model/presets';
+import { BUILT_IN_MODELS, findBuiltInModel, MODEL_PRESETS } from '../lib/model/presets';
 import type { Services } from '../services/services';
 import { readSettings, updateSetting } from '../services/settings';
 import { COMMANDS } from './ids';

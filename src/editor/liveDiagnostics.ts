@@ -7,9 +7,9 @@
 // diagnostics (the worker looks only in the local cache); the parse diagnostics still show.
 import * as vscode from 'vscode';
 import { isAbsolute } from 'node:path';
-import { parseJsonl } from '../engine/dataset/jsonl';
-import { parsePromptFormat } from '../engine/dataset/promptFormat';
-import { builtInModelMismatch } from '../engine/dataset/taskDetection';
+import { parseJsonl } from '../lib/dataset/jsonl';
+import { parsePromptFormat } from '../lib/dataset/promptFormat';
+import { builtInModelMismatch } from '../lib/dataset/taskDetection';
 import type { FileDiagnostic } from '../shared/workerProtocol';
 import type { DiagnoseOutcome } from '../services/engineClient';
 import { liveDatasetFormat } from './datasetFormat';

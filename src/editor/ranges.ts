@@ -4,7 +4,7 @@
 // written contiguously (the other side of a {clean|corrupted} span lies between), so a token becomes one or more
 // exact document segments: each code unit covers its own written text, and touching units are merged.
 // No 'vscode' import: tested under plain Node.
-import type { DatasetFormat } from '../engine/dataset';
+import type { DatasetFormat } from '../lib/dataset';
 import type { TokenInfo } from '../shared/result';
 
 export type { DatasetFormat };

@@ -3,9 +3,9 @@
 // what the engine tokenized, through JSON escapes and .atp spans. Computed once per (document version, result) and
 // shared by the decorations and the hover provider.
 import * as vscode from 'vscode';
-import { parseJsonl } from '../engine/dataset/jsonl';
-import { parsePromptFormat } from '../engine/dataset/promptFormat';
-import type { Example } from '../engine/dataset/types';
+import { parseJsonl } from '../lib/dataset/jsonl';
+import { parsePromptFormat } from '../lib/dataset/promptFormat';
+import type { Example } from '../lib/dataset/types';
 import type { Result } from '../shared/result';
 import { type DatasetFormat, tokenSegments } from './ranges';
 

@@ -1,7 +1,7 @@
 // The quick fix of a "this file looks like another built-in model's task" warning: "Use the built-in IOI model"
 // (or the TinySQL one) selects that model, through the Select Model command, so the sidebar and status bar follow.
 import * as vscode from 'vscode';
-import { findBuiltInModel } from '../engine/model/presets';
+import { findBuiltInModel } from '../lib/model/presets';
 import { modelToUse } from './diagnostics';
 import { COMMANDS } from '../commands/ids';
 

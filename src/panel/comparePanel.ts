@@ -12,9 +12,9 @@ import { parsePanelState } from '../shared/panelProtocol';
 import { comparisonSvg } from '../shared/compareSvg';
 import { parseWebviewMessage, type ComparisonExport, type HostMessage } from '../shared/panelProtocol';
 import { renderCompareReport } from '../report/compareReport';
-import { writeTextAtomically } from '../engine/files/atomicWrite';
+import { writeTextAtomically } from '../lib/files/atomicWrite';
 import { loadPanelApp, webviewOptions } from './heatmapPanel';
-import { readInputText } from '../engine/files/readInput';
+import { readInputText } from '../lib/files/readInput';
 
 export const COMPARE_VIEW_TYPE = 'attributionPatching.compare';
 

@@ -3,8 +3,8 @@
 // what the inline colours show; the panel restores itself after a reload through a serializer.
 import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
-import { writeResultAtomically } from '../engine/files/resultFile';
-import { writeFilesAtomically } from '../engine/files/atomicWrite';
+import { writeResultAtomically } from '../lib/files/resultFile';
+import { writeFilesAtomically } from '../lib/files/atomicWrite';
 import { basename, dirname, join } from 'node:path';
 import {
   parsePanelState,
@@ -18,10 +18,10 @@ import {
 import { mapsCsv, panelResult, scopedExample, tokenCsv } from '../shared/resultViews';
 import { isCurrentFor, type ResultState } from '../services/resultState';
 import { CIRCUIT_FORMAT_NAMES, CIRCUIT_FORMAT_SUFFIX, exportCircuit, type CircuitFormat } from '../shared/circuitFormats';
-import { writeTextAtomically } from '../engine/files/atomicWrite';
+import { writeTextAtomically } from '../lib/files/atomicWrite';
 import type { ResultStore } from '../services/resultStore';
 import { COMMANDS } from '../commands/ids';
-import { readInputText } from '../engine/files/readInput';
+import { readInputText } from '../lib/files/readInput';
 
 /**
  * The dataset a Result names, or undefined when it cannot be read. The name comes from the Result (anyone's file):

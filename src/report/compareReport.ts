@@ -2,7 +2,8 @@
 // concentration), each run against the first (B − A heatmaps on one scale, depth-profile rank correlation, top-k
 // overlap, circuit edges added and removed), and the depth profiles. Inline SVG, no script, no remote resource.
 import type { Comparison, PairComparison, RunDigest } from '../shared/compare';
-import { depthProfileChart, differenceHeatmap, escapeXml as escapeHtml, stackSvg } from '../shared/compareSvg';
+import { depthProfileChart, differenceHeatmap, stackSvg } from '../shared/compareSvg';
+import { escapeXml as escapeHtml } from '../shared/markup';
 import { comparisonTables, tableCells, type ComparisonTable } from '../shared/compareTable';
 
 /** How many circuit edges to list by name before "… and N more". */

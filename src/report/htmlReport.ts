@@ -5,13 +5,12 @@ import { colorFor, normalise, signedFixed, symmetricMax } from '../shared/colorS
 import { type MapMethod, type Result, topHeads } from '../shared/result';
 import { isExactRow, mapMethodLabel, mapMethodsOf } from '../shared/resultMethods';
 import { firstNonZeroColumn } from '../shared/resultViews';
+import { escapeXml as escapeHtml } from '../shared/markup';
 import { agreementsOf, describeAgreement, MAP_TITLES } from '../shared/checkAgreement';
 
 const CELL = 28;
 const LEFT = 64;
 const TOP = 24;
-
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /**
  * One heatmap: rows are layers; every cell carries its value in a tooltip and a data attribute. `firstColumn` is

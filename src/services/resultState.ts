@@ -3,7 +3,7 @@
 // inline colours and the heatmap panel (which value, which example, colours on or off). Views listen to onDidChange.
 import * as vscode from 'vscode';
 import type { Result } from '../shared/result';
-import { contentHash } from '../engine/files/contentHash';
+import { contentHash } from '../lib/files/contentHash';
 import type { ExampleScope, ValueSelection } from '../shared/panelProtocol';
 import { viewCarriesOver } from '../shared/resultViews';
 import type { ResultStore } from './resultStore';

@@ -5,8 +5,8 @@ import { createHash } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { refuseShard, type Result } from '../shared/result';
-import { removeStalePendingFiles } from '../engine/files/atomicWrite';
-import { readResultFile, removeStaleSidecars, sidecarsOf } from '../engine/files/resultFile';
+import { removeStalePendingFiles } from '../lib/files/atomicWrite';
+import { readResultFile, removeStaleSidecars, sidecarsOf } from '../lib/files/resultFile';
 import type { ResultLocation } from './settings';
 
 export const RESULT_SUFFIX = '.atp-result.json';
@@ -59,7 +59,7 @@ export class ResultStore {
     removeStaleSidecars(resultFile);
   }
 
-  /** The result with its sidecar, if it has one (src/engine/files/resultFile.ts). */
+  /** The result with its sidecar, if it has one (src/lib/files/resultFile.ts). */
   async read(resultFile: string): Promise<Result> {
     return refuseShard(readResultFile(resultFile), resultFile);
   }

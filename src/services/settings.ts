@@ -1,6 +1,6 @@
 // Typed access to the extension's settings (declared with descriptions in package.json "contributes.configuration").
 import * as vscode from 'vscode';
-import { findBuiltInModel } from '../engine/model/presets';
+import { findBuiltInModel } from '../lib/model/presets';
 import { modelLabel } from '../shared/modelNames';
 import { DEVICES, type DeviceRequest } from '../shared/devices';
 

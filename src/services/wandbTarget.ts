@@ -1,6 +1,6 @@
 // Whether and where a run is logged to W&B, as the editor decides it: the attributionPatching.wandb.project setting
 // (empty: off, the default) and the key from SecretStorage (else WANDB_API_KEY of VS Code's environment, else the
-// ~/.netrc entry `wandb login` wrote: engine/logging/wandbKey.ts); the worker
+// ~/.netrc entry `wandb login` wrote: src/lib/wandb/wandbKey.ts); the worker
 // gets both in its request and does the logging. What came of it is shown here: each run's page in the log, each
 // failure as a warning. The key is never logged or shown.
 import * as vscode from 'vscode';
@@ -9,7 +9,7 @@ import { InputError } from '../shared/errors';
 import { renderFieldText } from '../shared/fields';
 import { COMMANDS } from '../commands/ids';
 import { SECTION } from './settings';
-import { findWandbKey } from '../engine/logging/wandbKey';
+import { findWandbKey } from '../lib/wandb/wandbKey';
 
 export const WANDB_KEY_SECRET = 'attributionPatching.wandbApiKey';
 

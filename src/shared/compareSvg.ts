@@ -3,15 +3,13 @@
 // `atp compare --svg`, its HTML report and the panel's Compare view (which shows it inside its strict CSP).
 import { colorFor, normalise, signedFixed } from './colorScale';
 import type { Comparison } from './compare';
+import { escapeXml } from './markup';
 
 const CELL = 24;
 const LEFT = 44;
 const LEGEND_HEIGHT = 40;
 /** Distinct line colours for the runs' profiles (Okabe–Ito, readable by colour-blind readers). */
 const RUN_COLOURS = ['#000000', '#E69F00', '#56B4E9', '#009E73', '#D55E00', '#0072B2', '#CC79A7', '#F0E442'];
-
-export const escapeXml = (text: string): string =>
-  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /** A generous width for a line of 11px text (titles must not be clipped by the SVG's edge). */
 const textWidth = (text: string) => Math.ceil(text.length * 6.6) + 8;

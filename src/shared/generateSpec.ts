@@ -1,5 +1,5 @@
 // What a generated dataset is: the contract of `atp generate`, `atp sweep` and the worker's GenerateRequest; the
-// engine's generators (src/engine/dataset/generate.ts, ioi.ts, tinysql/) implement it.
+// engine's generators (src/lib/dataset/generate.ts, ioi.ts, tinysql/) implement it.
 export const TINYSQL_FEATURES = [
   'EngTableName',
   'EngFieldName',

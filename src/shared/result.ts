@@ -19,7 +19,7 @@ export const RESULT_SCHEMA = 'attribution-patching/result@2';
 export const RESULT_SCHEMA_V1 = 'attribution-patching/result@1';
 export type ResultSchema = typeof RESULT_SCHEMA | typeof RESULT_SCHEMA_V1;
 /**
- * A result FILE whose per-example arrays lie in a binary sidecar beside it (src/engine/files/resultFile.ts reads
+ * A result FILE whose per-example arrays lie in a binary sidecar beside it (src/lib/files/resultFile.ts reads
  * and writes the pair); read back, it is a whole @2 Result. An older reader refuses it by this schema.
  */
 export const RESULT_SCHEMA_SIDECAR = 'attribution-patching/result@3';
@@ -540,7 +540,7 @@ export function checkResult(raw: unknown, file: string, options: { perExampleArr
   const result = raw as Record<string, unknown>;
   if (result.schema === RESULT_SCHEMA_SIDECAR) {
     throw new InputError(
-      `${file}: its per-example arrays are in the sidecar file named by field "sidecar": open it with readResultFile (src/engine/files/resultFile.ts), which reads both`,
+      `${file}: its per-example arrays are in the sidecar file named by field "sidecar": open it with readResultFile (src/lib/files/resultFile.ts), which reads both`,
     );
   }
   if (result.schema !== RESULT_SCHEMA && result.schema !== RESULT_SCHEMA_V1) {

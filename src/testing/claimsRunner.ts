@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Result } from '../shared/result';
 import type { CircuitRequest, RunRequest } from '../shared/workerProtocol';
 import type { RunHandlers, RunOutcome } from '../services/engineClient';
-import { formatProblem, parseClaims, type ClaimsFile } from '../engine/claims/schema';
+import { formatProblem, parseClaims, type ClaimsFile } from '../lib/claims/schema';
 import {
   checkClaims,
   circuitOptionsFor,
@@ -15,9 +15,9 @@ import {
   resultFileFor,
   storedResultIfCurrent,
   writeFilesAtomically,
-} from '../engine/claims/state';
-import { readResultFile } from '../engine/files/resultFile';
-import { readInputText } from '../engine/files/readInput';
+} from '../lib/claims/state';
+import { readResultFile } from '../lib/files/resultFile';
+import { readInputText } from '../lib/files/readInput';
 
 export interface ClaimsEngine {
   /** With `circuit`: a circuit run (the worker's 'circuit' request). */

@@ -3,14 +3,14 @@
 // claim. The runs go through the engine's child process (claimsRunner.ts); a current stored Result is reused.
 import * as vscode from 'vscode';
 import { requireWorkspaceTrust } from '../commands/workspaceTrust';
-import { formatProblem, isClaimsFile, parseClaims } from '../engine/claims/schema';
-import { type ClaimReport, describeLastPass } from '../engine/claims/state';
+import { formatProblem, isClaimsFile, parseClaims } from '../lib/claims/schema';
+import { type ClaimReport, describeLastPass } from '../lib/claims/state';
 import type { Services } from '../services/services';
 import { readSettings } from '../services/settings';
 import { HF_TOKEN_SECRET } from '../views/sidebar';
 import { runClaimsFile } from './claimsRunner';
 import { COMMANDS } from '../commands/ids';
-import { readInputText } from '../engine/files/readInput';
+import { readInputText } from '../lib/files/readInput';
 
 /**
  * A claims file's text: a local one through the read helper (a claims file that is a symlink to /dev/zero or a FIFO

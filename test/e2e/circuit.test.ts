@@ -4,13 +4,12 @@
 // and labelled so); clicking a node, or Enter on it, recolours the editor; the circuit exports as SVG and EAP-IG JSON. Screenshots go to test-output/e2e-circuit/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Frame, Page } from 'playwright-core';
 import { topEdges, type Circuit } from '../../src/shared/circuit';
 import { parseResult, serializeResult } from '../../src/shared/result';
-import { readResultFile } from '../../src/engine/files/resultFile';
+import { readResultFile } from '../../src/lib/files/resultFile';
 import { toEapIgJson } from '../../src/shared/circuitFormats';
 import { syntheticCircuit } from '../support/circuitFixture';
 import { requireBuiltCli, runCli } from '../support/cli';
@@ -20,7 +19,7 @@ import {
   colouredTokens,
   findFrame,
   E2E_SKIP,
-  startsE2e,
+  e2eFolders,
   openFile,
   openWorkbench,
   REPO,
@@ -66,13 +65,10 @@ const setSlider = (frame: Frame, value: number) =>
 const drawnEdges = (frame: Frame) => frame.$$eval('#circuit-graph path.edge', (paths) => paths.length);
 
 before(async () => {
-  if (!startsE2e()) return;
+  const folders = e2eFolders('circuit', OUT);
+  if (!folders) return;
+  ({ root, workspace } = folders);
   requireBuiltCli();
-  rmSync(OUT, { recursive: true, force: true });
-  mkdirSync(OUT, { recursive: true });
-  root = mkdtempSync(join(tmpdir(), 'atp-e2e-circuit-'));
-  workspace = join(root, 'workspace');
-  mkdirSync(workspace, { recursive: true });
   const dataset = join(workspace, DATASET);
   copyFileSync(join(REPO, 'examples', DATASET), dataset);
   // For "Find Circuit…": there from the start, so that Quick Open's file index has it.

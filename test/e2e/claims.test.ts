@@ -3,11 +3,10 @@
 // editor, with the "Run claim" CodeLenses above each claim. Screenshots go to test-output/e2e-claims/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { type CodeServer, closeWorkbench, E2E_SKIP, startsE2e, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
+import { type CodeServer, closeWorkbench, E2E_SKIP, e2eFolders, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
 
 const OUT = join(REPO, 'test-output', 'e2e-claims');
 const skip = E2E_SKIP;
@@ -25,12 +24,9 @@ async function shot(name: string): Promise<void> {
 }
 
 before(async () => {
-  if (!startsE2e()) return;
-  rmSync(OUT, { recursive: true, force: true });
-  mkdirSync(OUT, { recursive: true });
-  root = mkdtempSync(join(tmpdir(), 'atp-e2e-claims-'));
-  workspace = join(root, 'workspace');
-  mkdirSync(workspace, { recursive: true });
+  const folders = e2eFolders('claims', OUT);
+  if (!folders) return;
+  ({ root, workspace } = folders);
   cpSync(join(REPO, 'models', 'tinysql-demo'), join(workspace, 'tinysql-demo'), {
     recursive: true,
     filter: (path) => !/\.atp-(result|passes)\.json$/.test(path),

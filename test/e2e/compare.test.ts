@@ -6,12 +6,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Frame, Page } from 'playwright-core';
-import { readResultFile } from '../../src/engine/files/resultFile';
-import { type CodeServer, findFrame, closeWorkbench, E2E_SKIP, startsE2e, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
+import { readResultFile } from '../../src/lib/files/resultFile';
+import { type CodeServer, findFrame, closeWorkbench, E2E_SKIP, e2eFolders, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
 
 const OUT = join(REPO, 'test-output', 'e2e-compare');
 const skip = E2E_SKIP;
@@ -34,14 +33,11 @@ async function waitFor(file: string, ms = 60_000): Promise<void> {
 }
 
 before(async () => {
-  if (!startsE2e()) return;
-  rmSync(OUT, { recursive: true, force: true });
-  mkdirSync(OUT, { recursive: true });
-  root = mkdtempSync(join(tmpdir(), 'atp-e2e-compare-'));
-  workspace = join(root, 'workspace');
+  const folders = e2eFolders('compare', OUT);
+  if (!folders) return;
+  ({ root, workspace } = folders);
   const userDataDir = join(root, 'user-data');
   const extensionsDir = join(root, 'extensions');
-  mkdirSync(workspace, { recursive: true });
   copyFileSync(join(REPO, 'examples', 'tinysql-cs1.jsonl'), join(workspace, DATASETS[0]));
   // A second feature for the same (built-in) model: one shape, so the view shows B − A cell by cell.
   const generate = spawnSync(

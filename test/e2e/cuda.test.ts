@@ -5,16 +5,15 @@
 // next run still falls back, now naming the NVIDIA libraries that are missing. Screenshots go to test-output/e2e-cuda/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, readFileSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { bundledOrt, cudaRuntimeState } from '../../src/engine/process/cudaRuntime';
+import { bundledOrt, cudaRuntimeState } from '../../src/lib/cuda/cudaRuntime';
 import type { Result } from '../../src/shared/result';
-import { readResultFile } from '../../src/engine/files/resultFile';
+import { readResultFile } from '../../src/lib/files/resultFile';
 import { type FakeNuget, makeNupkg, startFakeNuget } from '../support/fakeNuget';
-import { type CodeServer, closeWorkbench, E2E_SKIP, startsE2e, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
+import { type CodeServer, closeWorkbench, E2E_SKIP, e2eFolders, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
 
 const OUT = join(REPO, 'test-output', 'e2e-cuda');
 const skip = E2E_SKIP;
@@ -61,13 +60,10 @@ async function runAndWaitForResult(): Promise<Result> {
 }
 
 before(async () => {
-  if (!startsE2e()) return;
-  rmSync(OUT, { recursive: true, force: true });
-  mkdirSync(OUT, { recursive: true });
-  root = mkdtempSync(join(tmpdir(), 'atp-e2e-cuda-'));
-  workspace = join(root, 'workspace');
+  const folders = e2eFolders('cuda', OUT);
+  if (!folders) return;
+  ({ root, workspace } = folders);
   cudaRoot = join(root, 'cuda-runtime');
-  mkdirSync(workspace, { recursive: true });
   copyFileSync(join(REPO, 'examples', 'tinysql-cs1.jsonl'), dataset());
   // A real ELF library (libz) under the provider's name: ONNX Runtime opens it and finds no provider in it.
   const nupkg = makeNupkg({

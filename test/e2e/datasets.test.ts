@@ -4,13 +4,12 @@
 // test-output/e2e-datasets/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { diagnoseWithTokenizer, parseDatasetText, parsePromptFormat } from '../../src/engine/dataset';
+import { diagnoseWithTokenizer, parseDatasetText, parsePromptFormat } from '../../src/lib/dataset';
 import { ModelTokenizer } from '../../src/engine/model/tokenizer';
-import { type CodeServer, closeWorkbench, E2E_SKIP, startsE2e, openFile as openFileInEditor, openWorkbench, REPO, runCommand } from './support/codeServer';
+import { type CodeServer, closeWorkbench, E2E_SKIP, e2eFolders, openFile as openFileInEditor, openWorkbench, REPO, runCommand } from './support/codeServer';
 
 const OUT = join(REPO, 'test-output', 'e2e-datasets');
 const skip = E2E_SKIP;
@@ -80,14 +79,11 @@ async function renderedTokens(): Promise<Array<{ text: string; color: string }>>
 }
 
 before(async () => {
-  if (!startsE2e()) return;
-  rmSync(OUT, { recursive: true, force: true });
-  mkdirSync(OUT, { recursive: true });
-  root = mkdtempSync(join(tmpdir(), 'atp-e2e-datasets-'));
-  workspace = join(root, 'workspace');
+  const folders = e2eFolders('datasets', OUT);
+  if (!folders) return;
+  ({ root, workspace } = folders);
   const userDataDir = join(root, 'user-data');
   const extensionsDir = join(root, 'extensions');
-  mkdirSync(workspace, { recursive: true });
   writeFileSync(join(workspace, 'prompts.atp'), PROMPTS);
   // For the IOI-with-the-TinySQL-model test: there from the start, so that Quick Open's file index has it.
   writeFileSync(join(workspace, 'names.jsonl'), readFileSync(join(REPO, 'examples', 'ioi.jsonl'), 'utf8'));

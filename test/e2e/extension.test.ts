@@ -5,14 +5,13 @@
 // Screenshots of every step go to test-output/e2e/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { type Result } from '../../src/shared/result';
 import { modelLabel } from '../../src/shared/modelNames';
-import { readResultFile } from '../../src/engine/files/resultFile';
+import { readResultFile } from '../../src/lib/files/resultFile';
 import { cellNumber, formatValue } from '../../src/shared/colorScale';
 import { VISIBLE_FRACTION } from '../../src/shared/resultViews';
 import { writeRandomGpt2 } from '../support/randomGpt2';
@@ -25,7 +24,7 @@ import {
   openFile as openFileInEditor,
   closeWorkbench,
   E2E_SKIP,
-  startsE2e,
+  e2eFolders,
   REPO,
   runCommand,
 } from './support/codeServer';
@@ -94,15 +93,12 @@ async function setTheme(theme: string): Promise<void> {
 }
 
 before(async () => {
-  if (!startsE2e()) return;
-  rmSync(OUT, { recursive: true, force: true });
-  mkdirSync(OUT, { recursive: true });
-  root = mkdtempSync(join(tmpdir(), 'atp-e2e-'));
-  workspace = join(root, 'workspace');
+  const folders = e2eFolders('extension', OUT);
+  if (!folders) return;
+  ({ root, workspace } = folders);
   userDataDir = join(root, 'user-data');
   const extensionsDir = join(root, 'extensions');
   const model = join(root, 'model-gpt2-random');
-  mkdirSync(workspace, { recursive: true });
   copyFileSync(join(REPO, 'examples', 'ioi.jsonl'), dataset());
   const lines = readFileSync(dataset(), 'utf8').split('\n');
   writeFileSync(join(workspace, 'mismatch.jsonl'), `${lines[0]}\n${lines[1].replace('John gave the bag', 'John-Paul gave the bag')}\n`);

@@ -7,12 +7,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { readResultFile } from '../../src/engine/files/resultFile';
-import { type CodeServer, closeWorkbench, colouredTokens, E2E_SKIP, startsE2e, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
+import { readResultFile } from '../../src/lib/files/resultFile';
+import { type CodeServer, closeWorkbench, colouredTokens, E2E_SKIP, e2eFolders, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
 
 const OUT = join(REPO, 'test-output', 'e2e-remote');
 const skip = E2E_SKIP;
@@ -55,13 +54,11 @@ function descendsFrom(table: ReturnType<typeof processTable>, pid: number, ances
 }
 
 before(async () => {
-  if (!startsE2e()) return;
-  mkdirSync(OUT, { recursive: true });
-  root = mkdtempSync(join(tmpdir(), 'atp-e2e-remote-'));
-  workspace = join(root, 'server-workspace');
+  const folders = e2eFolders('remote', OUT, { keepOut: true, workspace: 'server-workspace' });
+  if (!folders) return;
+  ({ root, workspace } = folders);
   serverHome = join(root, 'server-home');
   extensionsDir = join(root, 'extensions');
-  mkdirSync(workspace, { recursive: true });
   mkdirSync(serverHome, { recursive: true });
   copyFileSync(join(REPO, 'examples', 'tinysql-cs1.jsonl'), dataset());
   // The server's own home and caches; no cache override, so the default locations are what is checked.

@@ -3,11 +3,10 @@
 // set; the token is never in settings.json or the log). Screenshots go to test-output/e2e-sidebar/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { type CodeServer, findFrame, closeWorkbench, E2E_SKIP, startsE2e, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
+import { type CodeServer, findFrame, closeWorkbench, E2E_SKIP, e2eFolders, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
 
 const OUT = join(REPO, 'test-output', 'e2e-sidebar');
 const skip = E2E_SKIP;
@@ -51,14 +50,11 @@ function filesUnder(dir: string): string[] {
 }
 
 before(async () => {
-  if (!startsE2e()) return;
-  rmSync(OUT, { recursive: true, force: true });
-  mkdirSync(OUT, { recursive: true });
-  root = mkdtempSync(join(tmpdir(), 'atp-e2e-sidebar-'));
-  workspace = join(root, 'workspace');
+  const folders = e2eFolders('sidebar', OUT);
+  if (!folders) return;
+  ({ root, workspace } = folders);
   userDataDir = join(root, 'user-data');
   const extensionsDir = join(root, 'extensions');
-  mkdirSync(workspace, { recursive: true });
   copyFileSync(join(REPO, 'examples', 'tinysql-cs1.jsonl'), dataset());
 
   ({ server, browser, page } = await openWorkbench({

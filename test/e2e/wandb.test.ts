@@ -5,12 +5,11 @@
 // a key W&B refuses is a warning offering a new one while the Result is written. Screenshots: test-output/e2e-wandb/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { readResultFile } from '../../src/engine/files/resultFile';
-import { type CodeServer, closeWorkbench, E2E_SKIP, startsE2e, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
+import { readResultFile } from '../../src/lib/files/resultFile';
+import { type CodeServer, closeWorkbench, E2E_SKIP, e2eFolders, openFile, openWorkbench, REPO, runCommand } from './support/codeServer';
 import { type FakeWandb, startFakeWandb } from '../support/fakeWandb';
 
 const OUT = join(REPO, 'test-output', 'e2e-wandb');
@@ -57,11 +56,9 @@ async function patchAndWait(): Promise<void> {
 }
 
 before(async () => {
-  if (!startsE2e()) return;
-  rmSync(OUT, { recursive: true, force: true });
-  mkdirSync(OUT, { recursive: true });
-  root = mkdtempSync(join(tmpdir(), 'atp-e2e-wandb-'));
-  workspace = join(root, 'workspace');
+  const folders = e2eFolders('wandb', OUT);
+  if (!folders) return;
+  ({ root, workspace } = folders);
   userDataDir = join(root, 'user-data');
   mkdirSync(join(workspace, '.vscode'), { recursive: true });
   copyFileSync(join(REPO, 'examples', 'tinysql-cs1.jsonl'), join(workspace, 'tinysql-cs1.jsonl'));

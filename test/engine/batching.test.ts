@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../src/engine/model/load';
-import type { Dataset } from '../../src/engine/dataset/jsonl';
+import type { Dataset } from '../../src/lib/dataset/jsonl';
 import { runAttributionPatching } from '../../src/engine/patching/run';
 import type { Result } from '../../src/shared/result';
 import { writeRandomGpt2 } from '../support/randomGpt2';

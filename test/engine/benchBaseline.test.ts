@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadModel } from '../../src/engine/model/load';
-import { readDataset } from '../../src/engine/dataset/jsonl';
+import { readDataset } from '../../src/lib/dataset/jsonl';
 import { runAttributionPatching } from '../../src/engine/patching/run';
 import { flattenAttributions } from '../support/attributions';
 import { maxError } from '../support/familiesReference';

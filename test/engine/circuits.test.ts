@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load';
-import { readDataset, type Dataset } from '../../src/engine/dataset/jsonl';
+import { readDataset, type Dataset } from '../../src/lib/dataset/jsonl';
 import { runAttributionPatching } from '../../src/engine/patching/run';
 import { batchFeeds } from '../../src/engine/patching/feeds';
 import { type PreparedExample, prepareExamples } from '../../src/engine/patching/examples';
@@ -16,7 +16,7 @@ import { edgeScores, greedyEdges, patchedLogitDiffs, runCircuit } from '../../sr
 import { topEdges } from '../../src/shared/circuit';
 import { type CircuitLayout, layoutEdges } from '../../src/engine/circuits/layout';
 import { curveSizes, trapezoidArea } from '../../src/engine/circuits/curve';
-import { seededRandom } from '../../src/engine/dataset/random';
+import { seededRandom } from '../../src/lib/dataset/random';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { handleRun } from '../../src/engine/process/worker';
 import type { WorkerResponse } from '../../src/shared/workerProtocol';

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadModel } from '../../src/engine/model/load';
-import { readDataset } from '../../src/engine/dataset/jsonl';
+import { readDataset } from '../../src/lib/dataset/jsonl';
 import { prepareExamples } from '../../src/engine/patching/examples';
 import type { RunOptions } from '../../src/engine/patching/options';
 import { edgeScores, patchedLogitDiffs } from '../../src/engine/circuits/run';

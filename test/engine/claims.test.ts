@@ -5,9 +5,9 @@ import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseResult } from '../../src/shared/result';
-import { readClaimsFile } from '../../src/engine/claims/schema';
+import { readClaimsFile } from '../../src/lib/claims/schema';
 import { loadModel } from '../../src/engine/model/load';
-import { readDataset } from '../../src/engine/dataset';
+import { readDataset } from '../../src/lib/dataset';
 import { validateHeads } from '../../src/engine/patching/validation';
 import { requireBuiltCli, runCli } from '../support/cli';
 

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, unlinkSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseResult, RESULT_SCHEMA } from '../../src/shared/result';
-import { contentHash } from '../../src/engine/files/contentHash';
+import { contentHash } from '../../src/lib/files/contentHash';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { requireBuiltCli, runCli } from '../support/cli';
 

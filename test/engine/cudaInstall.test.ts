@@ -1,4 +1,4 @@
-// CUDA on demand (`atp install-cuda`, src/engine/process/cudaInstall.ts) against a fake NuGet feed on 127.0.0.1:
+// CUDA on demand (`atp install-cuda`, src/lib/cuda/cudaInstall.ts) against a fake NuGet feed on 127.0.0.1:
 // a whole install, a transfer cut off and resumed with a Range request, a wrong checksum, a 404, no server at all,
 // a downloaded file given with --from; then the engine loading ONNX Runtime from the installed folder.
 // The real provider libraries (hundreds of MB from nuget.org) cannot be fetched here: the fake package carries a
@@ -10,8 +10,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { cudaPackage, installCuda, type InstallProgress, proxyFor } from '../../src/engine/process/cudaInstall';
-import { bundledOrt, cudaRuntimeState, missingNvidiaLibraries } from '../../src/engine/process/cudaRuntime';
+import { cudaPackage, installCuda, type InstallProgress, proxyFor } from '../../src/lib/cuda/cudaInstall';
+import { bundledOrt, cudaRuntimeState, missingNvidiaLibraries } from '../../src/lib/cuda/cudaRuntime';
 import { CUDA_NOT_INSTALLED, InputError } from '../../src/shared/errors';
 import { parseResult } from '../../src/shared/result';
 import { type FakeNuget, makeNupkg, selfSignedCertificate, startFakeNuget, startFakeProxy } from '../support/fakeNuget';

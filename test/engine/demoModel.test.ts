@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadModel } from '../../src/engine/model/load';
-import { generateTinySql, type TinySqlFeature, vocabulary } from '../../src/engine/dataset/tinysql';
+import { generateTinySql, type TinySqlFeature, vocabulary } from '../../src/lib/dataset/tinysql';
 import { validateHeads, validatePositions } from '../../src/engine/patching/validation';
 import { runActivationPatching } from '../../src/engine/patching/activationPatching';
 import { runAttributionPatching } from '../../src/engine/patching/run';

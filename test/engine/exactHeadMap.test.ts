@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { loadModel } from '../../src/engine/model/load';
-import { generateIoi } from '../../src/engine/dataset/ioi';
+import { generateIoi } from '../../src/lib/dataset/ioi';
 import { prepareExamples } from '../../src/engine/patching/examples';
 import { runAttributionPatching } from '../../src/engine/patching/run';
 import { describePlan, planRun } from '../../src/engine/patching/methods';

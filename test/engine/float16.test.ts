@@ -4,7 +4,7 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load';
-import { readDataset, type Dataset } from '../../src/engine/dataset/jsonl';
+import { readDataset, type Dataset } from '../../src/lib/dataset/jsonl';
 import { LossScaler } from '../../src/engine/patching/atp';
 import { runAttributionPatching } from '../../src/engine/patching/run';
 import type { PatchingOptions } from '../../src/engine/patching/options';

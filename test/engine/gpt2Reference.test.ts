@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../src/engine/model/load';
-import { readDataset } from '../../src/engine/dataset/jsonl';
+import { readDataset } from '../../src/lib/dataset/jsonl';
 import { runAttributionPatching } from '../../src/engine/patching/run';
 import type { Precision } from '../../src/engine/patching/precision';
 import type { Result } from '../../src/shared/result';

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { readDataset } from '../../src/engine/dataset';
+import { readDataset } from '../../src/lib/dataset';
 import { loadModel } from '../../src/engine/model/load';
 import { PREPACK_MIN_TOKENS } from '../../src/engine/patching/plan';
 import { runAttributionPatching } from '../../src/engine/patching/run';

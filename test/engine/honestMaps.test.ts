@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load';
-import { readDataset, type Dataset } from '../../src/engine/dataset/jsonl';
+import { readDataset, type Dataset } from '../../src/lib/dataset/jsonl';
 import { runAttributionPatching } from '../../src/engine/patching/run';
 import { runActivationPatching } from '../../src/engine/patching/activationPatching';
 import { panelResult } from '../../src/shared/resultViews';

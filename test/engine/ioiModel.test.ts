@@ -5,12 +5,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadModel } from '../../src/engine/model/load';
-import { generateIoi, IOI_NAMES, IOI_OBJECTS, IOI_PLACES, singleTokenNames } from '../../src/engine/dataset/ioi';
+import { generateIoi, IOI_NAMES, IOI_OBJECTS, IOI_PLACES, singleTokenNames } from '../../src/lib/dataset/ioi';
 import { validateHeads } from '../../src/engine/patching/validation';
 import { runAttributionPatching } from '../../src/engine/patching/run';
 import { requireTorchReference } from '../support/reference';
 import { requireBuiltCli, runCli } from '../support/cli';
-import { parseDatasetText } from '../../src/engine/dataset';
+import { parseDatasetText } from '../../src/lib/dataset';
 
 /**
  * The shipped IOI model (models/ioi-demo): small enough to ship, reproducible from the committed scripts

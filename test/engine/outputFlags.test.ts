@@ -1,6 +1,6 @@
 // Every output flag of every command against every input path of that command (issue #26): each pairing is
 // refused with exit 2 and one sentence, and the input is left byte for byte as it was. The commands and their
-// output flags come from OUTPUT_FLAGS (src/engine/files/outputPaths.ts), the one table checkCommandOutputs reads;
+// output flags come from OUTPUT_FLAGS (src/lib/files/outputPaths.ts), the one table checkCommandOutputs reads;
 // a string flag of src/cli that is neither there nor in NOT_OUTPUTS below fails the first test, so a new output
 // flag cannot go unchecked, and a command in OUTPUT_FLAGS without a row in INVOCATIONS fails the second.
 import { test, before, after } from 'node:test';
@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { OUTPUT_FLAGS, type CommandWithOutputs } from '../../src/engine/files/outputPaths';
+import { OUTPUT_FLAGS, type CommandWithOutputs } from '../../src/lib/files/outputPaths';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { requireBuiltCli, runCli } from '../support/cli';
 

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { checkOutputPaths } from '../../src/engine/files/outputPaths';
+import { checkOutputPaths } from '../../src/lib/files/outputPaths';
 import { InputError } from '../../src/shared/errors';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { requireBuiltCli, runCli } from '../support/cli';

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load';
-import { readDataset, type Dataset } from '../../src/engine/dataset/jsonl';
+import { readDataset, type Dataset } from '../../src/lib/dataset/jsonl';
 import { runAttributionPatching } from '../../src/engine/patching/run';
 import type { PatchingOptions } from '../../src/engine/patching/options';
 import { fileHash, mergeShards, parseShard, readShards, runShard, shardRange, type ShardFile } from '../../src/engine/patching/shards';

@@ -11,7 +11,7 @@ import { join, relative, resolve } from 'node:path';
 import { parseResult } from '../../src/shared/result';
 import { parseSweepSummary } from '../../src/shared/sweep';
 import { digestRun } from '../../src/shared/compare';
-import { contentHash } from '../../src/engine/files/contentHash';
+import { contentHash } from '../../src/lib/files/contentHash';
 import { CancelledError } from '../../src/engine/patching/options';
 import { runSweep } from '../../src/engine/sweep/sweep';
 import { releaseSessions } from '../../src/engine/process/runtime';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readResultFile } from '../../src/engine/files/resultFile';
+import { readResultFile } from '../../src/lib/files/resultFile';
 import { releaseSessions } from '../../src/engine/process/runtime';
 import { CLI, requireBuiltCli } from '../support/cli';
 import { writeRandomGpt2 } from '../support/randomGpt2';

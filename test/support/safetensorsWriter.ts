@@ -1,7 +1,7 @@
 // Writes safetensors files for the tests (random models, the safetensors tests); the product only reads them
-// (src/engine/model/safetensors.ts). Also the float32 → F16/BF16 rounding the writer needs, and BF16's inverse.
+// (src/lib/model/safetensors.ts). Also the float32 → F16/BF16 rounding the writer needs, and BF16's inverse.
 import * as fs from 'node:fs';
-import { bytesPerElement } from '../../src/engine/model/safetensors';
+import { bytesPerElement } from '../../src/lib/model/safetensors';
 
 const HEADER_LENGTH_BYTES = 8;
 

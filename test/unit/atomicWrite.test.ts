@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { removeStalePendingFiles, writeFilesAtomically, writeTextAtomically } from '../../src/engine/files/atomicWrite';
+import { removeStalePendingFiles, writeFilesAtomically, writeTextAtomically } from '../../src/lib/files/atomicWrite';
 
 test('the next write removes temp files left by a killed writer of the same target, and only those', () => {
   const dir = mkdtempSync(join(tmpdir(), 'atp-atomic-'));

@@ -29,12 +29,13 @@ const GOOD: Tree = {
   'src/engine/model/tokenizer.ts': `import { Tokenizer } from '@huggingface/tokenizers';\nexport const t = Tokenizer;\n`,
   'src/engine/typesOnly.ts': `import type { Session } from './process/runtime';\nexport type Request = { device: Session };\n`,
   'src/engine/process/worker.ts': `import { session } from './runtime';\nimport { t } from '../model/tokenizer';\nimport { g } from '../../shared/result';\nexport const w = [session, t, g];\n`,
-  'src/engine/files/contentHash.ts': `import { createHash } from 'node:crypto';\nexport const hash = createHash;\n`,
+  'src/lib/files/contentHash.ts': `import { createHash } from 'node:crypto';\nexport const hash = createHash;\n`,
+  'src/engine/sweep/plan.ts': `export const plan = 1;\n`,
   'src/cli/main.ts': `import { session } from '../engine/process/runtime';\nimport { t } from '../engine/model/tokenizer';\nexport const cli = [session, t];\n`,
   'src/extension.ts': `import * as vscode from 'vscode';\nimport { s } from './services/settings';\nexport const e = [vscode, s];\n`,
   'src/services/settings.ts':
     `import type { Session } from '../engine/process/runtime';\nimport type { Request } from '../engine/typesOnly';\n` +
-    `import { g } from '../shared/result';\nimport { hash } from '../engine/files/contentHash';\nexport const s = (d: Session, r: Request) => [d, r, g, hash];\n`,
+    `import { g } from '../shared/result';\nimport { hash } from '../lib/files/contentHash';\nexport const s = (d: Session, r: Request) => [d, r, g, hash];\n`,
   'src/panel/heatmapPanel.ts': `import * as vscode from 'vscode';\nimport { v } from '../shared/resultViews';\nexport const p = [vscode, v];\n`,
   'webview/main.ts':
     `import * as d3 from 'd3';\nimport '@vscode-elements/elements/dist/vscode-button/index.js';\n` +
@@ -55,7 +56,10 @@ const BAD: Tree = {
   'src/services/transitive.ts': `import { r } from '../engine/reachesRuntime';\nexport const x = r;\n`,
   'src/commands/usesCli.ts': `import { cli } from '../cli/main';\nexport const c = cli;\n`,
   'webview/nodeFs.ts': `import { readFileSync } from 'node:fs';\nexport const rf = readFileSync;\n`,
-  'webview/engineValue.ts': `import { hash } from '../src/engine/files/contentHash';\nexport const ev = hash;\n`,
+  'webview/engineValue.ts': `import { hash } from '../src/lib/files/contentHash';\nexport const ev = hash;\n`,
+  // The rules follow folders: any module of src/engine/ is the engine, for the host and for src/lib/.
+  'src/editor/usesEngineModule.ts': `import { plan } from '../engine/sweep/plan';\nexport const u = plan;\n`,
+  'src/lib/loadsEngine.ts': `import { session } from '../engine/process/runtime';\nexport const le = session;\n`,
   'src/shared/importsNode.ts': `import { createHash } from 'node:crypto';\nexport const ie = createHash;\n`,
   // src/shared/ imports nothing from the rest of src/, types included.
   'src/shared/typeFromEngine.ts': `import type { Session } from '../engine/process/runtime';\nexport type TE = Session;\n`,
@@ -121,7 +125,11 @@ test('each broken boundary is reported, and nothing else', () => {
       { rule: 'host-no-engine-native', from: 'src/views/valueImportOfType.ts', to: 'src/engine/process/runtime.ts' },
       { rule: 'host-no-cli', from: 'src/commands/usesCli.ts', to: 'src/cli/main.ts' },
       { rule: 'webview-allowed-imports', from: 'webview/nodeFs.ts', to: 'fs' },
-      { rule: 'webview-allowed-imports', from: 'webview/engineValue.ts', to: 'src/engine/files/contentHash.ts' },
+      { rule: 'webview-allowed-imports', from: 'webview/engineValue.ts', to: 'src/lib/files/contentHash.ts' },
+      { rule: 'host-no-engine-native', from: 'src/editor/usesEngineModule.ts', to: 'src/engine/sweep/plan.ts' },
+      // Any engine module is the engine: the host's import of one that reaches the runtime is reported where it is made too.
+      { rule: 'host-no-engine-native', from: 'src/services/transitive.ts', to: 'src/engine/reachesRuntime.ts' },
+      { rule: 'lib-no-engine', from: 'src/lib/loadsEngine.ts', to: 'src/engine/process/runtime.ts' },
       { rule: 'shared-only-shared', from: 'src/shared/importsNode.ts', to: 'crypto' },
       { rule: 'shared-no-src-outside', from: 'src/shared/typeFromEngine.ts', to: 'src/engine/process/runtime.ts' },
       // A circle is reported once, from its first module; its way back is the type-only import.
@@ -137,14 +145,15 @@ test('each broken boundary is reported, and nothing else', () => {
     'host-no-engine-native-transitively: src/services/transitive.ts → src/engine/process/runtime.ts',
     'host-no-engine-native-transitively: src/services/transitive.ts → onnxruntime-node',
     'host-no-engine-native-transitively: src/editor/loadsOrt.ts → onnxruntime-node',
+    'host-no-engine-native-transitively: src/editor/usesEngineModule.ts → src/engine/sweep/plan.ts',
   ]) {
     assert.ok(reached.includes(expected), `${expected} missing from:\n${reached.join('\n')}`);
   }
   assert.deepEqual(
-    reached.filter((line) => !/src\/(services\/transitive|editor\/loadsOrt|commands\/usesCli)\.ts →/.test(line)),
+    reached.filter((line) => !/src\/(services\/transitive|editor\/(loadsOrt|usesEngineModule)|commands\/usesCli)\.ts →/.test(line)),
     [],
     'only the files that reach the native side at run time',
   );
-  assert.equal(lintStatus(dir, STATIC), 11);
+  assert.equal(lintStatus(dir, STATIC), 14);
   assert.equal(lintStatus(dir, RUNTIME), reached.length);
 });

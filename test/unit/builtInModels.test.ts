@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { generateIoi, ioiSeedExamples, parseDatasetText } from '../../src/engine/dataset';
-import { builtInModelMismatch, datasetTask, looksLikeIoi } from '../../src/engine/dataset/taskDetection';
-import { builtInModelDir, builtInNameOf, parseModelSource } from '../../src/engine/model/modelSource';
+import { generateIoi, ioiSeedExamples, parseDatasetText } from '../../src/lib/dataset';
+import { builtInModelMismatch, datasetTask, looksLikeIoi } from '../../src/lib/dataset/taskDetection';
+import { builtInModelDir, builtInNameOf, parseModelSource } from '../../src/lib/model/modelSource';
 import { resolveModel } from '../../src/engine/model/hub';
-import { BUILT_IN_MODELS, findBuiltInModel, formatBuiltInTable } from '../../src/engine/model/presets';
+import { BUILT_IN_MODELS, findBuiltInModel, formatBuiltInTable } from '../../src/lib/model/presets';
 import { ModelTokenizer } from '../../src/engine/model/tokenizer';
 
 const ROOT = resolve(__dirname, '../..');

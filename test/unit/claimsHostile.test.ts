@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MAX_CLAIMS, MAX_CLAIMS_TEXT, MAX_RANDOM_DRAWS, parseClaims, type Claim } from '../../src/engine/claims/schema';
-import { junitXml } from '../../src/engine/claims/junit';
+import { MAX_CLAIMS, MAX_CLAIMS_TEXT, MAX_RANDOM_DRAWS, parseClaims, type Claim } from '../../src/lib/claims/schema';
+import { junitXml } from '../../src/lib/claims/junit';
 import { findClaimsFiles } from '../../src/cli/test';
 import { InputError } from '../../src/shared/errors';
 

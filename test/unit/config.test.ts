@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/shared/errors';
 import { findTensor, readModelSpec, SUPPORTED_MODEL_TYPES } from '../../src/engine/model/config';
-import type { TensorEntry } from '../../src/engine/model/safetensors';
+import type { TensorEntry } from '../../src/lib/model/safetensors';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-config-'));
 after(() => rmSync(root, { recursive: true, force: true }));

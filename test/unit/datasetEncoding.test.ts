@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readDataset } from '../../src/engine/dataset';
-import { firstInvalidUtf8 } from '../../src/engine/dataset/text';
+import { readDataset } from '../../src/lib/dataset';
+import { firstInvalidUtf8 } from '../../src/lib/dataset/text';
 import { InputError } from '../../src/shared/errors';
 import { seededRandom } from '../support/random';
 

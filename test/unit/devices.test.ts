@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { autoChoice, describeAutoChoice, type HostView, vulkanDriverManifests, webgpuAdapter } from '../../src/engine/process/devices';
 import { placementFromProfile } from '../../src/engine/process/runtimeInfo';
-import { libraryLoadError, missingNvidiaLibraries } from '../../src/engine/process/cudaRuntime';
+import { libraryLoadError, missingNvidiaLibraries } from '../../src/lib/cuda/cudaRuntime';
 
 /** A fake machine: files by path (directories are listed from the paths under them). */
 function host(files: Record<string, string>, env: Record<string, string> = {}, platform: NodeJS.Platform = 'linux'): HostView {

@@ -2,8 +2,8 @@
 // own parsers for the source maps (as the editor does).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseJsonl } from '../../src/engine/dataset/jsonl';
-import { parsePromptFormat } from '../../src/engine/dataset/promptFormat';
+import { parseJsonl } from '../../src/lib/dataset/jsonl';
+import { parsePromptFormat } from '../../src/lib/dataset/promptFormat';
 import type { TokenInfo } from '../../src/shared/result';
 import { promptSegments, tokenSegments, writtenWidth } from '../../src/editor/ranges';
 

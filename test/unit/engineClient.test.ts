@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { parseResult } from '../../src/shared/result';
 import { formatProgress } from '../../src/shared/progress';
 import type { ProgressEvent } from '../../src/shared/workerProtocol';
-import { contentHash } from '../../src/engine/files/contentHash';
+import { contentHash } from '../../src/lib/files/contentHash';
 import { EngineClient, type Logger } from '../../src/services/engineClient';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 import { adviseFailure } from '../../src/commands/runFailure';

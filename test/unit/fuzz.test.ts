@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/shared/errors';
-import { parseDatasetText, parseJsonlDataset, parsePromptFormatDataset, readDataset } from '../../src/engine/dataset';
-import { readSafetensorsHeader } from '../../src/engine/model/safetensors';
+import { parseDatasetText, parseJsonlDataset, parsePromptFormatDataset, readDataset } from '../../src/lib/dataset';
+import { readSafetensorsHeader } from '../../src/lib/model/safetensors';
 import { seededRandom } from '../support/random';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-fuzz-'));

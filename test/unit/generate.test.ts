@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateCommand } from '../../src/cli/generate';
 import { InputError } from '../../src/shared/errors';
-import { readDataset, diagnoseWithTokenizer, parseDatasetText } from '../../src/engine/dataset';
+import { readDataset, diagnoseWithTokenizer, parseDatasetText } from '../../src/lib/dataset';
 import { ModelTokenizer } from '../../src/engine/model/tokenizer';
 import { writeGpt2TokenizerFiles } from '../support/gpt2Tokenizer';
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { resolveModel } from '../../src/engine/model/hub';
 import { proxySettings } from '../../src/engine/httpTransport';
 import { logResultToWandb } from '../../src/engine/logging/logToWandb';
-import { writeResultAtomically } from '../../src/engine/files/resultFile';
+import { writeResultAtomically } from '../../src/lib/files/resultFile';
 import { InputError } from '../../src/shared/errors';
 import { startFakeHub, type FakeFiles, type FakeHub } from '../support/fakeHub';
 import { startFakeWandb, type FakeWandb } from '../support/fakeWandb';

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { InputError } from '../../src/shared/errors';
 import { resolveModel, type ResolveOptions } from '../../src/engine/model/hub';
 import { hubCacheDir, hubEndpoint, isOfflineByEnv, repoCacheDir } from '../../src/engine/model/hubCache';
-import { parseModelSource } from '../../src/engine/model/modelSource';
+import { parseModelSource } from '../../src/lib/model/modelSource';
 import { loadModel } from '../../src/engine/model/load';
 import { startFakeHub, type FakeFiles, type FakeHub } from '../support/fakeHub';
 import { writeRandomGpt2 } from '../support/randomGpt2';

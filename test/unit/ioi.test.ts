@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelTokenizer } from '../../src/engine/model/tokenizer';
-import { generateIoi, ioiSeedExamples, IOI_NAMES, singleTokenNames, parseJsonlDataset } from '../../src/engine/dataset';
+import { generateIoi, ioiSeedExamples, IOI_NAMES, singleTokenNames, parseJsonlDataset } from '../../src/lib/dataset';
 import { realTokenizers } from '../support/tokenizers';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-ioi-'));

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/shared/errors';
-import { parseJsonl, parseJsonlDataset, readDataset, type Example } from '../../src/engine/dataset/jsonl';
+import { parseJsonl, parseJsonlDataset, readDataset, type Example } from '../../src/lib/dataset/jsonl';
 import { seededRandom } from '../support/random';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-jsonl-'));

@@ -5,12 +5,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/shared/errors';
-import { parseJsonlDataset } from '../../src/engine/dataset/jsonl';
+import { parseJsonlDataset } from '../../src/lib/dataset/jsonl';
 import { runAttributionPatching } from '../../src/engine/patching/run';
 import { loadModel } from '../../src/engine/model/load';
-import { indexModelWeights } from '../../src/engine/model/safetensors';
+import { indexModelWeights } from '../../src/lib/model/safetensors';
 import { readModelSpec } from '../../src/engine/model/config';
-import type { TensorEntry } from '../../src/engine/model/safetensors';
+import type { TensorEntry } from '../../src/lib/model/safetensors';
 import {
   activationBytes,
   checkMemory,
@@ -28,7 +28,7 @@ import {
   type SystemMemory,
 } from '../../src/engine/model/memory';
 import { writeRandomGpt2 } from '../support/randomGpt2';
-import { resultFilesToWrite } from '../../src/engine/files/resultFile';
+import { resultFilesToWrite } from '../../src/lib/files/resultFile';
 
 // This file is also the child process that measures a real run (see the last test).
 const childParams = process.env.ATP_MEMORY_CHILD;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InputError } from '../../src/shared/errors';
-import { findPreset, formatPresetTable, MODEL_PRESETS, resolvePreset } from '../../src/engine/model/presets';
+import { findPreset, formatPresetTable, MODEL_PRESETS, resolvePreset } from '../../src/lib/model/presets';
 
 test("the seed's base models M0–M5", () => {
   const base = Object.fromEntries(MODEL_PRESETS.filter((p) => p.group === 'base').map((p) => [p.name, p.repo]));

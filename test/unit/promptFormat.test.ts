@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/shared/errors';
-import { formatPromptLine, parsePromptFormat, parsePromptFormatDataset, readDataset, datasetFormatOf, type Diagnostic } from '../../src/engine/dataset';
-import { parseJsonlDataset } from '../../src/engine/dataset/jsonl';
+import { formatPromptLine, parsePromptFormat, parsePromptFormatDataset, readDataset, datasetFormatOf, type Diagnostic } from '../../src/lib/dataset';
+import { parseJsonlDataset } from '../../src/lib/dataset/jsonl';
 import { seededRandom } from '../support/random';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-format-'));

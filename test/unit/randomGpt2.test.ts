@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findTensor, readModelSpec } from '../../src/engine/model/config';
-import { indexModelWeights, readTensorAsFloat32, type TensorEntry } from '../../src/engine/model/safetensors';
+import { indexModelWeights, readTensorAsFloat32, type TensorEntry } from '../../src/lib/model/safetensors';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-random-gpt2-'));

@@ -1,4 +1,4 @@
-// The one read helper (src/engine/files/readInput.ts) and every reader that goes through it: a path that is a
+// The one read helper (src/lib/files/readInput.ts) and every reader that goes through it: a path that is a
 // symlink to /dev/zero, a FIFO, a folder or a file over its kind's cap is refused at once with a sentence naming
 // the file, never read forever (memory without bound) or waited on forever (a FIFO nobody writes).
 import { test, after } from 'node:test';
@@ -8,14 +8,14 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, symlin
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/shared/errors';
-import { openInputFile, readInputFile, streamInputFile } from '../../src/engine/files/readInput';
-import { readDataset } from '../../src/engine/dataset';
-import { readClaimsFile } from '../../src/engine/claims/schema';
-import { readResultFile, resultFilesToWrite } from '../../src/engine/files/resultFile';
-import { writeFilesAtomically } from '../../src/engine/files/atomicWrite';
+import { openInputFile, readInputFile, streamInputFile } from '../../src/lib/files/readInput';
+import { readDataset } from '../../src/lib/dataset';
+import { readClaimsFile } from '../../src/lib/claims/schema';
+import { readResultFile, resultFilesToWrite } from '../../src/lib/files/resultFile';
+import { writeFilesAtomically } from '../../src/lib/files/atomicWrite';
 import { readModelSpec } from '../../src/engine/model/config';
-import { readSafetensorsHeader } from '../../src/engine/model/safetensors';
-import { hashFile } from '../../src/engine/files/provenance';
+import { readSafetensorsHeader } from '../../src/lib/model/safetensors';
+import { hashFile } from '../../src/lib/files/provenance';
 import { fileHash } from '../../src/engine/patching/shards';
 import { comparisonResult } from '../support/comparisonResults';
 

@@ -19,7 +19,7 @@ import {
   type ExampleResult,
   type Result,
 } from '../../src/shared/result';
-import { writeResultAtomically } from '../../src/engine/files/resultFile';
+import { writeResultAtomically } from '../../src/lib/files/resultFile';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-result-'));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/shared/errors';
 import { MAX_SHARD_COUNT, RESULT_SCHEMA, parseResult, serializeResult, summarizeHeads, type ExampleResult, type Result } from '../../src/shared/result';
-import { readResultFile } from '../../src/engine/files/resultFile';
+import { readResultFile } from '../../src/lib/files/resultFile';
 import { mergeShards, parseShard, readShards, shardRange } from '../../src/engine/patching/shards';
 import { seededRandom } from '../support/random';
 

@@ -1,4 +1,4 @@
-// A large Result on disk: the JSON and its safetensors sidecar (src/engine/files/resultFile.ts). Round trip,
+// A large Result on disk: the JSON and its safetensors sidecar (src/lib/files/resultFile.ts). Round trip,
 // the size a 5,000-example result keeps, writing the pair so that a failure or crash leaves the previous one
 // readable, and sidecars that are missing, changed, truncated or of the wrong shape.
 import { test, mock, after } from 'node:test';
@@ -21,9 +21,9 @@ import {
   type ExampleResult,
   type Result,
 } from '../../src/shared/result';
-import { INLINE_VALUE_LIMIT, readResultFile, resultFilesToWrite, sidecarsOf, writeResultAtomically } from '../../src/engine/files/resultFile';
-import { writeFilesAtomically } from '../../src/engine/files/atomicWrite';
-import { readSafetensorsHeader } from '../../src/engine/model/safetensors';
+import { INLINE_VALUE_LIMIT, readResultFile, resultFilesToWrite, sidecarsOf, writeResultAtomically } from '../../src/lib/files/resultFile';
+import { writeFilesAtomically } from '../../src/lib/files/atomicWrite';
+import { readSafetensorsHeader } from '../../src/lib/model/safetensors';
 import { exampleLabel, panelResult, positionLabels, positionMatrix } from '../../src/shared/resultViews';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-sidecar-'));

@@ -6,7 +6,7 @@ import fs = require('node:fs');
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/shared/errors';
-import { bytesPerElement, float16BitsToFloat32, indexModelWeights, readSafetensorsHeader, readTensorAsFloat32 } from '../../src/engine/model/safetensors';
+import { bytesPerElement, float16BitsToFloat32, indexModelWeights, readSafetensorsHeader, readTensorAsFloat32 } from '../../src/lib/model/safetensors';
 import { bfloat16BitsToFloat32, float32ToBfloat16Bits, float32ToFloat16Bits, writeSafetensors } from '../support/safetensorsWriter';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-safetensors-'));

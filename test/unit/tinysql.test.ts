@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelTokenizer } from '../../src/engine/model/tokenizer';
 import { InputError } from '../../src/shared/errors';
-import { generateTinySql, parseTinySqlFeature, TINYSQL_FEATURES, type CommandSet, type TinySqlExample } from '../../src/engine/dataset';
-import { vocabulary } from '../../src/engine/dataset/tinysql';
+import { generateTinySql, parseTinySqlFeature, TINYSQL_FEATURES, type CommandSet, type TinySqlExample } from '../../src/lib/dataset';
+import { vocabulary } from '../../src/lib/dataset/tinysql';
 import { realTokenizers } from '../support/tokenizers';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-tinysql-'));

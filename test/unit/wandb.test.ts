@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { writeResultAtomically } from '../../src/engine/files/resultFile';
+import { writeResultAtomically } from '../../src/lib/files/resultFile';
 import { logResultToWandb } from '../../src/engine/logging/logToWandb';
 import { MAX_RESPONSE_BYTES } from '../../src/engine/logging/wandbApi';
 import { artifactName } from '../../src/engine/logging/wandbContent';

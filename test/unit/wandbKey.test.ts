@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/shared/errors';
-import { findWandbKey, netrcPath, parseNetrc, wandbTargetForCommandLine } from '../../src/engine/logging/wandbKey';
+import { findWandbKey, netrcPath, parseNetrc, wandbTargetForCommandLine } from '../../src/lib/wandb/wandbKey';
 
 const root = mkdtempSync(join(tmpdir(), 'atp-netrc-'));
 after(() => rmSync(root, { recursive: true, force: true }));

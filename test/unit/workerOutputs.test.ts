@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { handleGenerate, handleRun } from '../../src/engine/process/worker';
-import { checkOutputPaths, modelFolderInputs } from '../../src/engine/files/outputPaths';
+import { checkOutputPaths, modelFolderInputs } from '../../src/lib/files/outputPaths';
 import type { WorkerResponse } from '../../src/shared/workerProtocol';
 import { writeRandomGpt2 } from '../support/randomGpt2';
 

@@ -1,6 +1,6 @@
 // Faithfulness over circuit sizes: the top-n circuits and random ones, and the area under each curve.
 import { type Circuit, type FaithfulnessCurve, pruneDangling, topEdges } from '../../shared/circuit';
-import { seededRandom } from '../dataset/random';
+import { seededRandom } from '../../lib/dataset/random';
 
 /**
  * Circuit sizes from 0 to every edge: 0, then `points` − 1 sizes spaced evenly in log(n) from 1 to `total`

@@ -2,7 +2,7 @@
 // (EAP / EAP-IG), the circuit chosen from them and its measured faithfulness, the curve over circuit sizes.
 import * as ort from 'onnxruntime-node';
 import type { LoadedModel } from '../model/load';
-import type { Dataset } from '../dataset/jsonl';
+import type { Dataset } from '../../lib/dataset/jsonl';
 import type { Result } from '../../shared/result';
 import {
   type Circuit,

@@ -3,13 +3,13 @@
 // and a circuit run (atp circuit) when a faithfulness claim or the file's circuit: block needs one.
 // Engine side (loads the model): the CLI and the worker call it, never the extension host.
 import { openModel } from '../model/open';
-import { readDataset } from '../dataset';
+import { readDataset } from '../../lib/dataset';
 import { runAttributionPatching } from '../patching/run';
 import type { RunOptions } from '../patching/options';
 import type { Result } from '../../shared/result';
-import { datasetFileHash } from './inputs';
-import type { ClaimsFile } from './schema';
-import { circuitOptionsFor, needsHeadChecks, storedResultIfCurrent } from './state';
+import { datasetFileHash } from '../../lib/claims/inputs';
+import type { ClaimsFile } from '../../lib/claims/schema';
+import { circuitOptionsFor, needsHeadChecks, storedResultIfCurrent } from '../../lib/claims/state';
 import { runCircuit } from '../circuits/run';
 
 export interface ClaimsRunOptions extends RunOptions {

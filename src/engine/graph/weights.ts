@@ -1,6 +1,6 @@
 import type { DType, FloatType, GraphBuilder, Value } from './builder';
 import { raw } from './ops';
-import type { TensorEntry } from '../model/safetensors';
+import type { TensorEntry } from '../../lib/model/safetensors';
 import { InputError } from '../../shared/errors';
 
 const DTYPES: Partial<Record<TensorEntry['dtype'], DType>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', F64: 'float64' };

@@ -3,6 +3,7 @@
 // first, as the panel draws it). An 8-bit RGB PNG with one IDAT chunk, compressed by node:zlib.
 import { deflateSync } from 'node:zlib';
 import { MAX_ALPHA, normalise, symmetricMax } from '../../shared/colorScale';
+import { crc32 } from '../../lib/files/crc32';
 
 /** The light theme's hues of colorScale.ts (the image has a white background). */
 const POSITIVE = [33, 102, 172] as const;
@@ -59,17 +60,4 @@ function chunk(type: string, data: Buffer): Buffer {
   const crc = Buffer.alloc(4);
   crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])), 0);
   return Buffer.concat([head, data, crc]);
-}
-
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-/** The CRC-32 PNG chunks carry (ISO 3309, as zlib's). */
-function crc32(bytes: Buffer): number {
-  let c = 0xffffffff;
-  for (const byte of bytes) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }

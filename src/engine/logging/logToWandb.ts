@@ -10,7 +10,7 @@ import { cellLabel, type SweepCell } from '../sweep/plan';
 import { modelLabel } from '../../shared/modelNames';
 import { DEFAULT_BASE_URL, redactKey, WandbApi, WandbError } from './wandbApi';
 import { artifactDigest, artifactName, type ExtraConfig, manifestJson, type ManifestEntry, md5Base64, runContent } from './wandbContent';
-import { readInputFile } from '../files/readInput';
+import { readInputFile } from '../../lib/files/readInput';
 
 export interface WandbRunOptions {
   /** The run's name on its page (W&B's display name). */

@@ -3,8 +3,8 @@
 // family: llama (SmolLM too), qwen2, granite, granitemoe), so a new family is one function and one row.
 import * as path from 'node:path';
 import { InputError } from '../../shared/errors';
-import type { TensorEntry } from './safetensors';
-import { inputErrorCode, readInputText } from '../files/readInput';
+import type { TensorEntry } from '../../lib/model/safetensors';
+import { inputErrorCode, readInputText } from '../../lib/files/readInput';
 
 /**
  * What the engine needs of a model, one variant per family (`architecture` says which; several model_types can

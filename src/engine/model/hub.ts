@@ -14,12 +14,12 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { InputError } from '../../shared/errors';
-import { builtInNameOf, isCommitHash, parseModelSource, type ModelSource } from './modelSource';
+import { builtInNameOf, isCommitHash, parseModelSource, type ModelSource } from '../../lib/model/modelSource';
 import { DEFAULT_ENDPOINT, type Env, hubCacheDir, hubEndpoint, isOfflineByEnv, linkIntoSnapshot, repoCacheDir, sha256File } from './hubCache';
 import { findHubToken, hubTokenPath } from './hubToken';
 import { httpFetch, proxySettings } from '../httpTransport';
 import { describeCause, encodeFile, encodeRepo, HubUnreachable, isAbort, normalizeEtag, parseSize, sleep, TransferBroken } from './hubHttp';
-import { readInputText } from '../files/readInput';
+import { readInputText } from '../../lib/files/readInput';
 
 // ---- resolving -----------------------------------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
-import { expandHome } from './modelSource';
-import { streamInputFile } from '../files/readInput';
+import { expandHome } from '../../lib/model/modelSource';
+import { streamInputFile } from '../../lib/files/readInput';
 
 // ---- environment ---------------------------------------------------------------------------------------------
 

@@ -6,8 +6,8 @@ import * as path from 'node:path';
 import { homedir } from 'node:os';
 import { InputError } from '../../shared/errors';
 import type { Env } from './hubCache';
-import { expandHome } from './modelSource';
-import { inputErrorCode, readInputText } from '../files/readInput';
+import { expandHome } from '../../lib/model/modelSource';
+import { inputErrorCode, readInputText } from '../../lib/files/readInput';
 
 export interface FoundToken {
   readonly token: string;

@@ -4,7 +4,7 @@ import { InputError } from '../../shared/errors';
 import { architectureOf } from '../architectures/families';
 import type { Architecture } from '../architectures/types';
 import { findTensor, type ModelSpec, readModelSpec } from './config';
-import { indexModelWeights, type TensorEntry } from './safetensors';
+import { indexModelWeights, type TensorEntry } from '../../lib/model/safetensors';
 import { ModelTokenizer } from './tokenizer';
 
 /** A model ready for the engine: its spec, an index of its weights (headers only) and its tokenizer. */

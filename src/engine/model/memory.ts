@@ -46,7 +46,7 @@ import * as os from 'node:os';
 import { InputError } from '../../shared/errors';
 import { fieldRef } from '../../shared/fields';
 import { keyValueHeads, type ModelSpec } from './config';
-import type { TensorEntry } from './safetensors';
+import type { TensorEntry } from '../../lib/model/safetensors';
 
 export const ACTIVATION_FACTORS = Object.freeze({ dModel: 12, dMlp: 6, attention: 2 });
 /**

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { InputError } from '../../shared/errors';
-import { inputErrorCode, readInputText } from '../files/readInput';
+import { inputErrorCode, readInputText } from '../../lib/files/readInput';
 
 /** One token of an input string. */
 export interface Token {

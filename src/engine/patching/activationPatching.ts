@@ -1,7 +1,7 @@
 // The exact sweep: activation patching of every component (or of the heads at the answer, or of resid_pre), one
 // patched suffix pass per component (suffixPatching.ts), in the units and shapes of the attributions.
 import type { LoadedModel } from '../model/load';
-import type { Dataset } from '../dataset/jsonl';
+import type { Dataset } from '../../lib/dataset/jsonl';
 import type { ExampleAttributions } from '../../shared/result';
 import type { RunOptions } from './options';
 import { activationPatchingBySuffix } from './suffixPatching';

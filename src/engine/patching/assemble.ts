@@ -1,6 +1,6 @@
 // The run's Result: its examples, summaries and records, from what the passes computed.
 import type { LoadedModel } from '../model/load';
-import type { Dataset } from '../dataset/jsonl';
+import type { Dataset } from '../../lib/dataset/jsonl';
 import {
   type AtpStarSummary,
   type ExampleAttributions,
@@ -20,7 +20,7 @@ import type { AtpEstimates } from './atp';
 import type { PreparedExample } from './examples';
 import type { RunPlan } from './methods';
 import type { PatchingOptions } from './options';
-import { computeProvenance } from '../files/provenance';
+import { computeProvenance } from '../../lib/files/provenance';
 
 /** The Result's description of the model. */
 export function modelRecord(model: LoadedModel): Result['model'] {

@@ -4,7 +4,7 @@ import { InputError } from '../../shared/errors';
 import { byPositionField, POSITION_FIELDS } from '../../shared/hooks';
 import type { LoadedModel } from '../model/load';
 import { keyValueHeads } from '../model/config';
-import type { Dataset } from '../dataset/jsonl';
+import type { Dataset } from '../../lib/dataset/jsonl';
 import { ATTRIBUTION_OUTPUTS } from './graphs';
 import { ATP_STAR_GRAD_GATE, ATP_STAR_OUTPUTS } from './atpStarGraph';
 import { checkCancelled, type RunOptions } from './options';

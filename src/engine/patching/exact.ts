@@ -5,7 +5,7 @@
 import { progressTracker } from '../../shared/progress';
 import type { Component } from '../../shared/result';
 import type { LoadedModel } from '../model/load';
-import { seededRandom } from '../dataset/random';
+import { seededRandom } from '../../lib/dataset/random';
 import * as ort from 'onnxruntime-node';
 import { ATTRIBUTION_OUTPUTS, BATCH_INPUTS, LOGIT_DIFF_INPUT, LOGIT_DIFF_OUTPUT } from './graphs';
 import { ATP_STAR_GRAD_GATE } from './atpStarGraph';

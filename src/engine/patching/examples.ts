@@ -2,9 +2,9 @@
 // prefix that every prompt shares.
 import { InputError } from '../../shared/errors';
 import type { LoadedModel } from '../model/load';
-import type { Dataset, Example } from '../dataset/jsonl';
+import type { Dataset, Example } from '../../lib/dataset/jsonl';
 import type { TokenInfo } from '../../shared/result';
-import { promptTooLong } from './promptLength';
+import { promptTooLong } from '../../lib/dataset/promptLength';
 
 /** An example tokenized and checked, ready to batch. */
 export interface PreparedExample {

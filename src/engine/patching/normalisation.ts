@@ -1,7 +1,7 @@
 // The normalised metric: per-example values times 1 / (n·(LD_clean − LD_corrupted)) sum to (LD − LD_corrupted) /
 // (LD_clean − LD_corrupted) over the dataset.
 import { InputError } from '../../shared/errors';
-import type { Dataset } from '../dataset/jsonl';
+import type { Dataset } from '../../lib/dataset/jsonl';
 import type { RunOptions } from './options';
 
 /**

@@ -2,7 +2,7 @@
 // checks, the cost in passes) and the graph kinds whose sessions the run holds.
 import { InputError } from '../../shared/errors';
 import type { LoadedModel } from '../model/load';
-import type { Dataset } from '../dataset/jsonl';
+import type { Dataset } from '../../lib/dataset/jsonl';
 import { type PreparedExample, prepareExamples } from './examples';
 import type { PatchingOptions } from './options';
 import { describePlan, planRun, type RunPlan } from './methods';

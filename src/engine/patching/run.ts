@@ -1,7 +1,7 @@
 // A run, top to bottom: plan (plan.ts, methods.ts) → fit (fit.ts) → sessions (sessions.ts) → passes (atp.ts, atpStar.ts,
 // activationPatching.ts, tokenEffects.ts, checks.ts) → Result (assemble.ts). docs/ARCHITECTURE.md draws it.
 import type { LoadedModel } from '../model/load';
-import type { Dataset } from '../dataset/jsonl';
+import type { Dataset } from '../../lib/dataset/jsonl';
 import type { Result } from '../../shared/result';
 import { runAtpStar } from './atpStar';
 import { runActivationPatching } from './activationPatching';

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { InputError } from '../../shared/errors';
 import { fieldRef } from '../../shared/fields';
-import type { Dataset } from '../dataset/jsonl';
+import type { Dataset } from '../../lib/dataset/jsonl';
 import type { LoadedModel } from '../model/load';
 import { runAttributionPatching } from './run';
 import type { PatchingOptions } from './options';
@@ -22,8 +22,8 @@ import {
   summarizePositions,
 } from '../../shared/result';
 import { mean, normalisation } from './normalisation';
-import { readResultFile } from '../files/resultFile';
-import { readInputFile } from '../files/readInput';
+import { readResultFile } from '../../lib/files/resultFile';
+import { readInputFile } from '../../lib/files/readInput';
 
 /** Parses "i/n" (1 ≤ i ≤ n). */
 export function parseShard(text: string): { index: number; count: number } {

@@ -7,7 +7,7 @@ import { HOOK_KINDS, type HookKind } from '../architectures/types';
 import { HOOKS } from '../../shared/hooks';
 import type { Component, ExampleAttributions } from '../../shared/result';
 import { progressTracker } from '../../shared/progress';
-import type { Dataset } from '../dataset/jsonl';
+import type { Dataset } from '../../lib/dataset/jsonl';
 import type { LoadedModel } from '../model/load';
 import { keyValueHeads } from '../model/config';
 import { ATTRIBUTION_OUTPUTS, BATCH_INPUTS, PATCHED_LOGIT_DIFF, PATCHING_INPUT } from './graphs';

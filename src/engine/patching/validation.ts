@@ -1,5 +1,5 @@
 import type { LoadedModel } from '../model/load';
-import type { Dataset } from '../dataset/types';
+import type { Dataset } from '../../lib/dataset/types';
 import { runAttributionPatching } from './run';
 import { runActivationPatching } from './activationPatching';
 import type { RunOptions } from './options';

@@ -1,16 +1,16 @@
 import * as ort from 'onnxruntime-node';
-import { cacheRoot } from '../files/cacheRoot';
+import { cacheRoot } from '../../lib/files/cacheRoot';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, linkSync, mkdirSync, realpathSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
-import { writeFilesAtomically } from '../files/atomicWrite';
+import { writeFilesAtomically } from '../../lib/files/atomicWrite';
 import { dirname, join, basename } from 'node:path';
 import { CUDA_NOT_INSTALLED, InputError } from '../../shared/errors';
 import { DEVICES, type DeviceRequest } from '../../shared/devices';
 import { autoChoice, describeAutoChoice, type Provider, webgpuAdapter } from './devices';
-import { activeCudaRuntime, missingNvidiaLibraries, NVIDIA_REQUIREMENT } from './cudaRuntime';
+import { activeCudaRuntime, missingNvidiaLibraries, NVIDIA_REQUIREMENT } from '../../lib/cuda/cudaRuntime';
 import { SessionObserver } from './runtimeInfo';
 import { GraphBuilder } from '../graph/builder';
-import { readInputFile } from '../files/readInput';
+import { readInputFile } from '../../lib/files/readInput';
 
 export function parseDevice(text: string): DeviceRequest {
   if ((DEVICES as readonly string[]).includes(text)) return text as DeviceRequest;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AdapterInfo, Provider } from './devices';
 import type { RuntimeRecord } from '../../shared/result';
-import { readInputText } from '../files/readInput';
+import { readInputText } from '../../lib/files/readInput';
 
 /** Recorded in the Result as `runtime` (see RuntimeRecord in result.ts). */
 export type RuntimeInfo = RuntimeRecord;

@@ -7,8 +7,8 @@
 // First: where ONNX Runtime is loaded from must be decided before anything loads it.
 import { ortRuntimeChoice } from './ortRuntime';
 import { InputError, inputProblem } from '../../shared/errors';
-import { diagnoseWithTokenizer, parseDatasetText } from '../dataset';
-import { generateDataset } from '../dataset/generate';
+import { diagnoseWithTokenizer, parseDatasetText } from '../../lib/dataset';
+import { generateDataset } from '../../lib/dataset/generate';
 import { resolveModel } from '../model/hub';
 import { loadModel, type LoadedModel } from '../model/load';
 import { ModelTokenizer } from '../model/tokenizer';
@@ -16,9 +16,9 @@ import { readModelSpec } from '../model/config';
 import { CancelledError } from '../patching/options';
 import { runAttributionPatching } from '../patching/run';
 import { runCircuit } from '../circuits/run';
-import { checkOutputPaths, modelFolderInputs } from '../files/outputPaths';
-import { readResultFile, writeResultAtomically } from '../files/resultFile';
-import { contentHash } from '../files/contentHash';
+import { checkOutputPaths, modelFolderInputs } from '../../lib/files/outputPaths';
+import { readResultFile, writeResultAtomically } from '../../lib/files/resultFile';
+import { contentHash } from '../../lib/files/contentHash';
 import { runSweep, SUMMARY_JSON } from '../sweep/sweep';
 import { renderSweepReport } from '../sweep/report';
 import { join } from 'node:path';

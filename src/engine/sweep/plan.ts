@@ -3,9 +3,9 @@
 import * as path from 'node:path';
 import { InputError } from '../../shared/errors';
 import type { SweepSpec } from '../../shared/sweep';
-import { findPreset } from '../model/presets';
-import { parseModelSource } from '../model/modelSource';
-import { parseTinySqlFeature } from '../dataset/tinysql';
+import { findPreset } from '../../lib/model/presets';
+import { parseModelSource } from '../../lib/model/modelSource';
+import { parseTinySqlFeature } from '../../lib/dataset/tinysql';
 
 export const RESULT_SUFFIX = '.atp-result.json';
 

@@ -3,7 +3,8 @@
 // on one chart (where along the model the attribution sits, models of any depth lined up). Standalone: inline SVG,
 // no script, no remote resource; links go to the Result files beside it.
 import type { SweepCellRecord, SweepSummary } from '../../shared/sweep';
-import { depthProfileChart, escapeXml as escapeHtml, stackSvg } from '../../shared/compareSvg';
+import { depthProfileChart, stackSvg } from '../../shared/compareSvg';
+import { escapeXml as escapeHtml } from '../../shared/markup';
 import { fixedOrDash, signedFixed } from '../../shared/colorScale';
 
 function row(cell: SweepCellRecord): string {

@@ -15,19 +15,19 @@ import { SWEEP_SCHEMA, type SweepCellRecord, type SweepSpec, type SweepSummary }
 import { resolveModel, type ResolveOptions } from '../model/hub';
 import { loadModel, type LoadedModel } from '../model/load';
 import { ModelTokenizer } from '../model/tokenizer';
-import { generateDataset, type GenerateSpec } from '../dataset/generate';
-import { parseTinySqlFeature, type CommandSet } from '../dataset/tinysql';
-import { parseDatasetText } from '../dataset';
+import { generateDataset, type GenerateSpec } from '../../lib/dataset/generate';
+import { parseTinySqlFeature, type CommandSet } from '../../lib/dataset/tinysql';
+import { parseDatasetText } from '../../lib/dataset';
 import { cellLabel, planSweep, type SweepCell } from './plan';
-import { contentHash } from '../files/contentHash';
-import { hashFile } from '../files/provenance';
-import { type FileToWrite, writeFilesAtomically, writeTextAtomically } from '../files/atomicWrite';
-import { readResultFile, writeResultAtomically } from '../files/resultFile';
+import { contentHash } from '../../lib/files/contentHash';
+import { hashFile } from '../../lib/files/provenance';
+import { type FileToWrite, writeFilesAtomically, writeTextAtomically } from '../../lib/files/atomicWrite';
+import { readResultFile, writeResultAtomically } from '../../lib/files/resultFile';
 import { CancelledError, type PatchingOptions } from '../patching/options';
 import { runAttributionPatching } from '../patching/run';
 import type { MethodRequest } from '../patching/methods';
 import { releaseSessions } from '../process/runtime';
-import { readInputText } from '../files/readInput';
+import { readInputText } from '../../lib/files/readInput';
 
 export const SUMMARY_JSON = 'summary.json';
 export const SUMMARY_HTML = 'summary.html';

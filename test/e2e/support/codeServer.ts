@@ -1,8 +1,9 @@
 // A real VS Code for the end-to-end tests: code-server 4.100.3 (installed by scripts/setup-e2e.sh) with the
 // packaged extension installed, driven by playwright-core in Debian's headless Chromium.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
 
@@ -20,7 +21,7 @@ export function missingPrerequisite(): string | undefined {
 
 /**
  * Whether an end-to-end file's tests run: false, or why they are skipped. With ATP_E2E_REQUIRED=1 they never skip:
- * a missing prerequisite fails them instead (startsE2e, at the top of each file's `before`).
+ * a missing prerequisite fails them instead (e2eFolders, at the top of each file's `before`).
  */
 export const E2E_SKIP: string | false = (() => {
   const missing = missingPrerequisite();
@@ -33,6 +34,24 @@ export function startsE2e(): boolean {
   const missing = missingPrerequisite();
   if (missing) throw new Error(`end-to-end tests required (ATP_E2E_REQUIRED=1) but ${missing}`);
   return true;
+}
+
+/**
+ * The start of each file's `before`: undefined when its tests skip (startsE2e); else `out` emptied (kept with keepOut)
+ * and a fresh temporary root holding an empty workspace folder (named `workspace` unless given).
+ */
+export function e2eFolders(
+  name: string,
+  out: string,
+  options: { keepOut?: boolean; workspace?: string } = {},
+): { root: string; workspace: string } | undefined {
+  if (!startsE2e()) return undefined;
+  if (!options.keepOut) rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  const root = mkdtempSync(join(tmpdir(), `atp-e2e-${name}-`));
+  const workspace = join(root, options.workspace ?? 'workspace');
+  mkdirSync(workspace, { recursive: true });
+  return { root, workspace };
 }
 
 function freePort(): Promise<number> {

@@ -264,7 +264,7 @@ function encodeSidecar(result: Result): Uint8Array {
   return encodeSafetensors(ordered, { format: SIDECAR_FORMAT, examples: String(n) });
 }
 
-/** The safetensors layout (see src/engine/model/safetensors.ts): u64 header length, JSON header padded to 8, data. */
+/** The safetensors layout (see src/lib/model/safetensors.ts): u64 header length, JSON header padded to 8, data. */
 export function encodeSafetensors(
   tensors: ReadonlyArray<{ name: string; dtype: SafetensorsDtype; shape: number[]; bytes: Uint8Array }>,
   metadata: Record<string, string>,

@@ -5,7 +5,7 @@
 // exactly where the corrupted feature decides the next token. docs/DATASETS.md lists the differences.
 import { InputError } from '../../../shared/errors';
 import { type CommandSet, TINYSQL_FEATURES, type TinySqlFeature } from '../../../shared/generateSpec';
-import type { ModelTokenizer, Token } from '../../model/tokenizer';
+import type { ModelTokenizer, Token } from '../../../engine/model/tokenizer';
 import { seededRandom, type Random } from '../random';
 import type { Example, SourceRange } from '../types';
 import {

@@ -2,6 +2,7 @@
 // per claim; a failed claim is a <failure>, a claim the Result cannot settle (or a file that cannot be run) an <error>.
 import type { ClaimReport } from './state';
 import { describeLastPass } from './state';
+import { escapeXmlKeepingApostrophes } from '../../shared/markup';
 
 export interface SuiteReport {
   file: string;
@@ -11,17 +12,8 @@ export interface SuiteReport {
   seconds: number;
 }
 
-/** What XML 1.0 cannot hold, even escaped (its Char production): C0 controls but tab, LF and CR; lone surrogates; U+FFFE and U+FFFF. */
-const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
-
-const escape = (text: string) =>
-  text
-    // Replaced (U+FFFD), not dropped: the report still shows that a character was there.
-    .replace(NOT_XML_CHAR, '\uFFFD')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;');
+// Every attribute here is double-quoted: apostrophes stay as they are.
+const escape = escapeXmlKeepingApostrophes;
 
 export function junitXml(suites: readonly SuiteReport[], timestamp = new Date()): string {
   const count = (suite: SuiteReport, status: string) => suite.reports.filter((r) => r.outcome.status === status).length;

@@ -1,6 +1,6 @@
 // Prompts that cannot fit the model are refused before they are tokenized: a 5 MB line used to overflow the
 // stack in the offset alignment, and a 50 MB one to exhaust memory, long before the position check ran.
-import type { ModelTokenizer } from '../model/tokenizer';
+import type { ModelTokenizer } from '../../engine/model/tokenizer';
 
 export type LengthTokenizer = Pick<ModelTokenizer, 'minimumTokenCount'>;
 

@@ -5,7 +5,7 @@
 // notebook), so the answer flips; every name is one token with its leading space, so both prompts always have
 // the same token count and differ only at the subject's token.
 import { InputError } from '../../shared/errors';
-import type { ModelTokenizer } from '../model/tokenizer';
+import type { ModelTokenizer } from '../../engine/model/tokenizer';
 import { seededRandom } from './random';
 import type { Example } from './types';
 

@@ -1,6 +1,6 @@
 // Generating a dataset from a spec, as text in either format: shared by `atp generate` (src/cli/generate.ts)
 // and the VS Code commands "Generate IOI Dataset…" / "Generate TinySQL Dataset…" (run in the engine's worker).
-import type { ModelTokenizer } from '../model/tokenizer';
+import type { ModelTokenizer } from '../../engine/model/tokenizer';
 import { generateIoi } from './ioi';
 import { formatPromptLine } from './promptFormat';
 import { generateTinySql } from './tinysql';

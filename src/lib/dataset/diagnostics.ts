@@ -1,7 +1,7 @@
 // Problems a dataset has with a given tokenizer, at exact places in its document, for an editor to show live:
 // answers that are not one token, and clean/corrupted prompts of different token counts.
-import type { ModelTokenizer } from '../model/tokenizer';
-import { type LengthTokenizer, promptTooLong } from '../patching/promptLength';
+import type { ModelTokenizer } from '../../engine/model/tokenizer';
+import { type LengthTokenizer, promptTooLong } from './promptLength';
 import type { Dataset, Diagnostic, Example, SourceRange } from './types';
 
 /** The part of ModelTokenizer the diagnostics use. */

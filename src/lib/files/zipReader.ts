@@ -6,6 +6,7 @@ import { closeSync, createReadStream, createWriteStream, readSync } from 'node:f
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createInflateRaw } from 'node:zlib';
+import { crc32 } from './crc32';
 import { InputError } from '../../shared/errors';
 import { openInputFile } from './readInput';
 
@@ -123,22 +124,6 @@ export function listZip(file: string): ZipEntry[] {
   } finally {
     closeSync(fd);
   }
-}
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-export function crc32(bytes: Uint8Array, previous = 0): number {
-  let c = ~previous >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return ~c >>> 0;
 }
 
 /** Writes one entry to `destination`, checking its CRC-32 and size; throws (leaving a partial file) otherwise. */
