@@ -279,7 +279,7 @@ function render(): void {
   );
   const methods = methodsOf(result);
   const methodLine =
-    `Heatmaps: ${METHOD_NAMES[methods.heads]}${mapMethodsOf(result).residPre.exactLayers.length > 0 && methods.positions !== 'exact' ? ' (resid_pre at L0 exact: it is the token effect)' : ''}${result.run ? ` (${result.run.passes.forward} forward + ${result.run.passes.backward} backward passes)` : ''} · token colours: ${METHOD_NAMES[methods.tokenScores]}` +
+    `Heatmaps: ${methods.heads === methods.positions ? METHOD_NAMES[methods.heads] : `head map ${METHOD_NAMES[methods.heads]}, position maps ${METHOD_NAMES[methods.positions]}`}${mapMethodsOf(result).residPre.exactLayers.length > 0 && methods.positions !== 'exact' ? ' (resid_pre at L0 exact: it is the token effect)' : ''}${result.run ? ` (${result.run.passes.forward} forward + ${result.run.passes.backward} backward passes)` : ''} · token colours: ${METHOD_NAMES[methods.tokenScores]}` +
     (result.checks ? ` · ${result.checks.items.length} components checked (outlined)` : '') +
     (result.merged ? ` · merged from ${result.merged.shards} shard${result.merged.shards === 1 ? '' : 's'} (atp merge)` : '');
   header.append(element('p', { className: 'method', id: 'method-line' }, methodLine));

@@ -126,7 +126,9 @@ test('the command from the palette colours every clean token and writes the Resu
   // By default the colours are the exact effect of patching each token: only the differing token of each example
   // (" John"/" Mary") has one, every other token is exactly 0 and uncoloured, and so are effects under 1% of the
   // largest. (Touching tokens of the same colour step are drawn as one box, so count lines, not boxes.)
-  assert.deepEqual({ ...result.methods, maps: undefined }, { attributions: 'atp', heads: 'atp', positions: 'atp', tokenScores: 'exact', maps: undefined });
+  // The default (auto) run's head map is exact patching of each head at the answer; the position maps estimate.
+  assert.deepEqual({ ...result.methods, maps: undefined }, { attributions: 'atp', heads: 'exact', positions: 'atp', tokenScores: 'exact', maps: undefined });
+  assert.deepEqual(result.methods?.maps?.heads, { method: 'exact', exactLayers: [] });
   assert.deepEqual(result.methods?.maps?.residPre, { method: 'atp', exactLayers: [0] }, 'resid_pre at layer 0 is the exact token effect');
   const largest = Math.max(...result.examples.flatMap((e) => e.tokenScores!.values.map(Math.abs)));
   for (const example of result.examples) assert.equal(example.tokenScores!.values.filter((v) => v !== 0).length, 1);
@@ -274,7 +276,7 @@ test('the heatmap panel shows cells carrying the Result values; clicking a head 
   assert.ok(svgText.includes(`Model: ${modelLabel(result.model.source)}`), 'the model in the header, by its name');
   assert.ok(svgText.includes(`Examples: all ${result.examples.length} examples, summed`));
   assert.ok(svgText.includes(`Baselines: logit difference clean ${formatValue(result.metric.cleanLogitDiff)}`));
-  assert.match(svgText, /Heatmaps: AtP estimate/);
+  assert.match(svgText, /Heatmaps: head map exact \(activation patching\), position maps AtP estimate/);
   const outerWidth = Number(/^<svg[^>]*\swidth="([\d.]+)"/.exec(svgText)![1]);
   const charts = [...svgText.matchAll(/<svg [^>]*class="heatmap"[^>]*>/g)].map((m) => ({
     x: Number(/\sx="([\d.]+)"/.exec(m[0])![1]),
@@ -337,7 +339,10 @@ test('the heatmap panel shows cells carrying the Result values; clicking a head 
   // Back to the token effects.
   await frame.click('#show-token');
   await frame.locator('#selection-label', { hasText: 'token effect' }).waitFor();
-  assert.match((await frame.locator('#method-line').textContent()) ?? '', /Heatmaps: AtP estimate .* token colours: exact/);
+  assert.match(
+    (await frame.locator('#method-line').textContent()) ?? '',
+    /Heatmaps: head map exact \(activation patching\), position maps AtP estimate .* token colours: exact/,
+  );
 });
 
 test('Check top 5 reruns with exact checks: a scatter of AtP against exact, and the checked cells outlined', { skip, timeout: 120_000 }, async () => {
@@ -347,13 +352,13 @@ test('Check top 5 reruns with exact checks: a scatter of AtP against exact, and 
   const result = readResult();
   const checks = result.checks!;
   assert.equal(checks.k, 5);
-  // Per map: 5 top and up to 5 random cells (the head map has 8; resid_pre's layer 0 is exact, so never checked).
-  const { layers, heads: headCount } = result.model;
+  // Per estimated map: 5 top and up to 5 random cells (the head map is exact and resid_pre's layer 0 is the exact
+  // token effect, so neither is checked).
+  const { layers } = result.model;
   const length = result.positions![0].length;
   assert.deepEqual(
     checks.maps!.map((m) => [m.map, m.count]),
     [
-      ['heads', Math.min(10, layers * headCount)],
       ['residPre', Math.min(10, (layers - 1) * length)],
       ['attnOut', Math.min(10, layers * length)],
       ['mlpOut', Math.min(10, layers * length)],
@@ -371,9 +376,9 @@ test('Check top 5 reruns with exact checks: a scatter of AtP against exact, and 
   assert.ok(agreement.includes(`Pearson ${checks.pearson.toFixed(3)} · Spearman ${checks.spearman.toFixed(3)}`), agreement);
   // Each map's agreement, led by its error; the map titles carry it too.
   const perMap = await frame.$$eval('#check-agreement-maps li', (items) => items.map((li) => li.textContent ?? ''));
-  assert.equal(perMap.length, 4);
-  assert.match(perMap[0], /^heads \(hook_z at the answer\): max error \d+(\.\d)?% of the largest exact · top cell -?\d+\.\d\d× exact · Pearson/);
-  assert.match((await frame.locator('#heads-heatmap text.title').textContent()) ?? '', /— AtP estimate · checked: max error \d/);
+  assert.equal(perMap.length, 3);
+  assert.match(perMap[0], /^hook_resid_pre: max error \d+(\.\d)?% of the largest exact · top cell -?\d+\.\d\d× exact · Pearson/);
+  assert.match((await frame.locator('#heads-heatmap text.title').textContent()) ?? '', /— exact \(activation patching\)/);
   assert.match((await frame.locator('#positions-heatmap text.title').textContent()) ?? '', /L0 exact · checked: max error \d/);
   // The scatter's axes carry values and names.
   assert.ok((await frame.locator('#check-scatter .x-axis .tick text').count()) >= 2);
@@ -419,7 +424,7 @@ test('Check top 5 reruns with exact checks: a scatter of AtP against exact, and 
     )!;
     assert.equal(cell.value, item.attribution);
   }
-  assert.match((await frame.locator('#heads-heatmap text.title').textContent()) ?? '', /checked cells show their estimate/);
+  assert.match((await frame.locator('#positions-heatmap text.title').textContent()) ?? '', /checked cells show their estimate/);
   await frame.click('#toggle-checked');
   await frame.locator('#toggle-checked', { hasText: 'Checked cells: exact (show estimates)' }).waitFor({ timeout: 10_000 });
   assert.ok((await frame.locator('#check-disagreements li').count()) === 5);
