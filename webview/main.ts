@@ -35,6 +35,7 @@ import {
 } from '../src/shared/resultViews';
 import { exportPng, exportSvg } from './exportView';
 import { drawChecks } from './checksView';
+import { element } from './chart';
 import { drawCircuitView } from './circuitView';
 import { initialEdgeCount } from '../src/shared/circuitView';
 import { modelLabel } from '../src/shared/modelNames';
@@ -190,16 +191,6 @@ function setScope(scope: ExampleScope): void {
   saveState();
   vscode.postMessage({ type: 'selectScope', scope });
   render();
-}
-
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: Partial<HTMLElementTagNameMap[K]> = {},
-  ...children: Array<Node | string>
-): HTMLElementTagNameMap[K] {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
 }
 
 function button(label: string, id: string, onClick: () => void, secondary = true): HTMLElement {

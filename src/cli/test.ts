@@ -62,7 +62,10 @@ export function findClaimsFiles(paths: readonly string[], note: (text: string) =
   };
   for (const path of paths) {
     if (!existsSync(path)) throw new InputError(`${path}: no such file or folder`);
-    if (statSync(path).isDirectory()) walk(path);
+    const stat = statSync(path);
+    if (stat.isDirectory()) walk(path);
+    // A FIFO, a device or a socket named NAME.claims.yaml is a usage error like a missing file, not a failed suite.
+    else if (!stat.isFile()) throw new InputError(`${path}: not a regular file (a claims file must be one)`);
     else if (isClaimsFile(path)) found.push(path);
     else throw new InputError(`${path}: not a claims file (expected NAME.claims.yaml, .claims.yml or .claims.json)`);
   }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MAX_CLAIMS, MAX_CLAIMS_TEXT, MAX_RANDOM_DRAWS, parseClaims, type Claim } from '../../src/lib/claims/schema';
+import { MAX_CLAIMS, MAX_CLAIMS_TEXT, MAX_RANDOM_DRAWS, parseClaims, formatProblem, type Claim } from '../../src/lib/claims/schema';
 import { junitXml } from '../../src/lib/claims/junit';
 import { findClaimsFiles } from '../../src/cli/test';
 import { InputError } from '../../src/shared/errors';
@@ -93,4 +93,12 @@ test('a folder search follows no symbolic link: broken links, loops and links ou
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('random_draws must be at least 1: the random baseline is their mean (0 made it NaN and the circuit Result unwritable)', () => {
+  const parsed = parseClaims('model: m\ndataset: d.jsonl\ncircuit: {random_draws: 0}\nclaims:\n  - faithfulness: {edges: 3, at_least: 0.5}\n', 'a.claims.yaml');
+  assert.ok(
+    'problems' in parsed && parsed.problems.some((p) => /circuit\.random_draws: expected an integer ≥ 1, got 0/.test(formatProblem('a.claims.yaml', p))),
+    JSON.stringify(parsed),
+  );
 });

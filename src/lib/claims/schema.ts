@@ -258,7 +258,8 @@ function parseCircuitBlock(node: Node | null, problem: Report, describe: (node: 
   if (block.steps !== undefined && block.steps > 1000)
     problem(f.get('steps')!.value as Node, 'circuit.steps', `expected at most 1000 steps, got ${block.steps}`);
   block.edges = whole('edges', 1);
-  block.randomDraws = whole('random_draws', 0);
+  // At least one: the random baseline is their mean (0 draws left every value of it NaN and the Result unwritable).
+  block.randomDraws = whole('random_draws', 1);
   if (block.randomDraws !== undefined && block.randomDraws > MAX_RANDOM_DRAWS)
     problem(
       f.get('random_draws')!.value as Node,
