@@ -217,6 +217,16 @@ test('ATP_CUDA_FEED is a mirror: its own catalog never vouches for its package; 
     assert.deepEqual(tampered.requests, []);
     // The genuine hash from the user: the tampered package is refused, nothing installed.
     await assert.rejects(mirror({ sha512: genuine }), /SHA-512 mismatch .*nothing was installed/);
+    // The same from ATP_CUDA_SHA512 (the editor's install, which has no --sha512): the mirror's package is checked
+    // against it, never against the mirror's own catalog; a malformed value is refused by name.
+    await assert.rejects(
+      mirror({ env: { ATP_CUDA_FEED: tampered.feed, ATP_CUDA_ALLOW_HTTP: '1', ATP_CUDA_SHA512: genuine } }),
+      /SHA-512 mismatch .*nothing was installed/,
+    );
+    await assert.rejects(
+      mirror({ env: { ATP_CUDA_FEED: tampered.feed, ATP_CUDA_ALLOW_HTTP: '1', ATP_CUDA_SHA512: 'abc' } }),
+      /ATP_CUDA_SHA512: "abc" is not a SHA-512/,
+    );
     // A pinned hash: the same without --sha512, and a --sha512 that disagrees with the pin is refused.
     await assert.rejects(mirror({ pinned: { [VERSION]: genuine } }), /SHA-512 mismatch .*nothing was installed/);
     await assert.rejects(

@@ -424,7 +424,14 @@ export async function installCuda(options: InstallOptions = {}): Promise<Install
       throw new CudaInstallError(`--from ${(error as Error).message}`);
     }
   }
-  const given = options.sha512 !== undefined ? normalizeSha512(options.sha512, '--sha512') : undefined;
+  // The hash from whoever set up the mirror (ATP_CUDA_SHA512, the environment the editor's install also runs in), never
+  // from the mirror itself; --sha512 wins.
+  const given =
+    options.sha512 !== undefined
+      ? normalizeSha512(options.sha512, '--sha512')
+      : env.ATP_CUDA_SHA512
+        ? normalizeSha512(env.ATP_CUDA_SHA512, 'ATP_CUDA_SHA512')
+        : undefined;
   const pinnedText = (options.pinned ?? PINNED_PACKAGE_SHA512)[ort.version];
   const pinned = pinnedText !== undefined ? normalizeSha512(pinnedText, `the pinned SHA-512 of ${pkg.id} ${ort.version}`) : undefined;
   let expected: string;
@@ -439,7 +446,7 @@ export async function installCuda(options: InstallOptions = {}): Promise<Install
   else if (mirror !== undefined) {
     throw new CudaInstallError(
       `ATP_CUDA_FEED ${mirror}: a mirror cannot vouch for its own package, and this build pins no SHA-512 for ${pkg.id} ${ort.version}; ` +
-        `give the hash nuget.org publishes for it with --sha512 (packageHash in the catalog entry that ${trusted.registrationUrl} links to). Nothing was downloaded.`,
+        `give the hash nuget.org publishes for it with --sha512 or ATP_CUDA_SHA512 (packageHash in the catalog entry that ${trusted.registrationUrl} links to). Nothing was downloaded.`,
     );
   } else {
     progress({ phase: 'checksum', message: `reading the package's SHA-512 from ${trusted.registrationUrl}` });
