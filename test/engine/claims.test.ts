@@ -92,7 +92,7 @@ test('a second run reuses the current Result; a changed model file reruns and sa
   assert.match(again.stdout, /reused .*tables\.claims\.atp-result\.json \(inputs unchanged\)/);
   // config.json with one more newline: same model, other bytes: its hash differs, so the Result is no longer current.
   appendFileSync(join(model, 'config.json'), '\n');
-  const changed = runCli(cache, ['test', join(model, 'claims', 'tables.claims.yaml'), '--device', 'cpu']);
+  const changed = runCli(cache, ['test', join(model, 'claims', 'tables.claims.yaml'), '--device', 'cpu'], undefined, { CI: '' });
   assert.equal(changed.code, 0, changed.stderr);
   assert.match(changed.stdout, /ran the model \(model file config\.json changed \(sha256 [0-9a-f]{12}… → [0-9a-f]{12}…\)\)/);
 });
@@ -138,7 +138,8 @@ test('changed circuit options rerun the circuit and say what changed', () => {
   const claimsFile = join(model, 'claims', 'fields.claims.yaml');
   const original = readFileSync(claimsFile, 'utf8');
   writeFileSync(claimsFile, original.replace('circuit: {method: eap-ig, steps: 5}', 'circuit: {method: eap-ig, steps: 3, sizes: [50]}'));
-  const run = runCli(cache, ['test', claimsFile, '--device', 'cpu']);
+  // CI unset: the reasons for a rerun are said only where a stored Result could have been reused.
+  const run = runCli(cache, ['test', claimsFile, '--device', 'cpu'], undefined, { CI: '' });
   assert.equal(run.code, 0, run.stdout + run.stderr);
   // (config.json changed too: the test before this one added a newline.)
   assert.match(run.stdout, /ran the model \(.*circuit eap-ig, 5 steps → eap-ig, 3 steps; the stored circuit did not measure 50 edges\)/);
@@ -204,13 +205,14 @@ test('claims naming a built-in model by its name reuse their stored Result, and 
   cpSync(join(root, 'models', 'ioi-demo', 'claims', 'ioi.jsonl'), join(folder, 'ioi.jsonl'), { recursive: true });
   const file = join(folder, 'named.claims.yaml');
   writeFileSync(file, 'model: ioi-demo\ndataset: ioi.jsonl\nmethod: atp\nclaims:\n  - baselines: {clean: {greater_than: 0}}\n');
-  const first = runCli(cache, ['test', file, '--device', 'cpu']);
+  // CI unset: under CI a stored Result is never reused.
+  const first = runCli(cache, ['test', file, '--device', 'cpu'], undefined, { CI: '' });
   assert.equal(first.code, 0, first.stdout + first.stderr);
   assert.match(first.stdout, /ran the model \(no stored Result yet\)/);
   const stored = parseResult(readFileSync(join(folder, 'named.claims.atp-result.json'), 'utf8'), 'named');
   assert.equal(stored.model.source, 'ioi-demo');
   // Before: "the model ioi-demo is not a folder, so its files cannot be compared", and a rerun every time.
-  const again = runCli(cache, ['test', file, '--device', 'cpu']);
+  const again = runCli(cache, ['test', file, '--device', 'cpu'], undefined, { CI: '' });
   assert.equal(again.code, 0, again.stdout + again.stderr);
   assert.match(again.stdout, /reused .*named\.claims\.atp-result\.json \(inputs unchanged\)/);
 });
