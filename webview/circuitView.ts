@@ -80,8 +80,9 @@ export function drawCircuitView(container: HTMLElement, spec: CircuitViewSpec): 
   const update = (n: number) => {
     const shown = shownEdges(circuit, n);
     const undrawn = drawGraph(graph, spec, shown);
-    count.textContent = `${edgeCountText(circuit, n)}${undrawn > 0 ? ` (the ${shown.length - undrawn} strongest drawn)` : ''}`;
-    slider.setAttribute('aria-valuetext', edgeCountText(circuit, n));
+    const kept = edgeCountText(circuit, n);
+    count.textContent = `${kept}${undrawn > 0 ? ` (the ${shown.length - undrawn} strongest drawn)` : ''}`;
+    slider.setAttribute('aria-valuetext', kept);
     const reading = faithfulnessText(circuit, n);
     faithfulness.textContent = reading.text;
     faithfulness.dataset.how = reading.how;

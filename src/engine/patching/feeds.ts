@@ -2,9 +2,8 @@
 import * as ort from 'onnxruntime-node';
 import { InputError } from '../../shared/errors';
 import { fieldRef } from '../../shared/fields';
-import { BATCH_INPUTS, LOGIT_DIFF_INPUT, PATCHING_INPUT } from './graphs';
-import { HOOK_KINDS, type HookKind } from '../architectures/types';
-import { HOOKS } from '../../shared/hooks';
+import { BATCH_INPUTS, LOGIT_DIFF_INPUT } from './graphs';
+import type { HookKind } from '../architectures/types';
 import type { Precision } from '../../shared/result';
 import type { PreparedExample } from './examples';
 
@@ -82,31 +81,6 @@ export interface RowPatch {
   layer: number;
   pos: number;
   head: number;
-}
-
-/**
- * The activation-patching graph's patch_<kind> mask inputs for a batch of rows padded to `seq`: 1 where a row's
- * patch is, 0 elsewhere; a row without a patch (null) is the plain corrupted run.
- */
-export function patchMaskFeeds(
-  patches: ReadonlyArray<RowPatch | null>,
-  seq: number,
-  spec: { nLayers: number; nHeads: number },
-  precision: Precision,
-): Record<string, ort.Tensor> {
-  const { nLayers, nHeads } = spec;
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const kind of HOOK_KINDS) {
-    const perHead = HOOKS[kind].perHead;
-    const width = perHead ? nHeads : 1;
-    const mask = floatArray(precision, patches.length * nLayers * seq * width);
-    patches.forEach((p, r) => {
-      if (p && p.hook === kind) mask[((r * nLayers + p.layer) * seq + p.pos) * width + (perHead ? p.head : 0)] = 1;
-    });
-    const dims = perHead ? [patches.length, nLayers, seq, nHeads] : [patches.length, nLayers, seq];
-    feeds[PATCHING_INPUT(kind)] = new ort.Tensor(feedType(precision), mask, dims);
-  }
-  return feeds;
 }
 
 /** A prompt for the forward-only logit-difference graph. */
